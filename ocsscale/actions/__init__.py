@@ -1,0 +1,1 @@
+"""Actions: the steps of a playbook, each read -> diff -> apply (-> undo) -> verify."""

@@ -1,0 +1,115 @@
+"""The shape every action has.
+
+`plan` only calls `read` and `diff`, so the dry run and the real run are the
+same code, and a second run finds nothing to do. `run` asks for the undo
+record *before* `apply` (the runner journals it first, so a crash mid-apply
+can still be undone), then calls `apply` and `verify`. `rollback` calls
+`revert` with that record and then `verify_reverted`.
+
+Everything an action returns (state, undo record, evidence) must be plain
+JSON (dict/list/str/int/float/bool/None) and must never contain a secret.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from ..transports.base import Host
+
+ChangeKind = Literal["add", "change", "remove", "check", "none"]
+Json = Any
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing a step will do to one target, as the plan shows it."""
+
+    kind: ChangeKind
+    target: str  # host name (or "lb", "dns:<server>", "admin")
+    summary: str  # e.g. "pin ocspool.contoso.com -> 198.18.0.41 in /etc/hosts"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "target": self.target, "summary": self.summary}
+
+
+@dataclass
+class Context:
+    """What an action may use. Built by the runner; actions never build their own."""
+
+    pool: Any  # ocsscale.config.model.Pool
+    profile: Any  # ocsscale.config.profiles.Profile
+    host: Callable[[str], Host]  # name -> connected Host (cached, closed by the runner)
+    emit: Callable[[str, Mapping[str, Json]], None] = lambda kind, data: None
+    dry_run: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Action(ABC):
+    """Base class. Subclasses set `name` and document, in their docstring, what
+    they read, what they change, how that is undone and what proves it."""
+
+    name: ClassVar[str]
+    #: read-only actions (checks, probes) have no undo and change nothing
+    read_only: ClassVar[bool] = False
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        self.ctx = ctx
+        self.args = dict(args)
+
+    @abstractmethod
+    def targets(self) -> list[str]:
+        """The host names this step touches (for the plan), without connecting."""
+
+    @abstractmethod
+    def describe(self) -> list[Change]:
+        """The changes this step would make, from the pool file alone (no
+        connection): what `plan` shows when hosts are not contacted."""
+
+    def read(self) -> Json:
+        """The current state of what this step changes (may connect)."""
+        return None
+
+    def diff(self, current: Json) -> list[Change]:
+        """Pure: the changes needed to go from `current` to the desired state.
+        An empty list means nothing to do."""
+        return self.describe()
+
+    def undo_record(self, current: Json) -> Json:
+        """What `revert` needs to put back exactly what was there (journaled
+        before `apply`)."""
+        return None
+
+    def apply(self, current: Json) -> Json:
+        """Make the change (or, for a read-only action, run the check). Returns
+        evidence. Raise StepFailed/CheckFailed when it does not hold."""
+        raise NotImplementedError
+
+    def verify(self, evidence: Json) -> Json:
+        """Read back and prove the change took; return evidence, or raise."""
+        return evidence
+
+    def revert(self, undo: Json) -> Json:
+        """Put back what `undo` records. Must be safe to call twice."""
+        return None
+
+    def verify_reverted(self, undo: Json) -> Json:
+        """Read back and prove the revert took."""
+        return None
+
+
+_REGISTRY: dict[str, type[Action]] = {}
+
+
+def register(cls: type[Action]) -> type[Action]:
+    if cls.name in _REGISTRY:
+        raise ValueError(f"action {cls.name} registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def registry() -> Mapping[str, type[Action]]:
+    return _REGISTRY

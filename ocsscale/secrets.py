@@ -1,0 +1,76 @@
+"""Credentials by reference, and a value type that never prints itself.
+
+The pool file only ever holds references (an environment variable or a file
+path). `Secret` keeps the resolved value out of repr/str/format, so logs, the
+journal, reports and exception texts can only ever see the masked form.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import SecretError
+
+MASK = "********"
+
+
+class Secret:
+    __slots__ = ("_value", "_source")
+
+    def __init__(self, value: str, source: str) -> None:
+        self._value = value
+        self._source = source  # e.g. "env:OCS_ADMIN_PASSWORD": safe to show
+
+    def reveal(self) -> str:
+        """The clear value: pass it straight to the library that needs it."""
+        return self._value
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def __repr__(self) -> str:
+        return f"Secret({self._source})"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __format__(self, spec: str) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._source)
+
+    def __reduce__(self):  # never pickled or copied into state files
+        raise TypeError("a Secret cannot be serialised")
+
+
+def resolve_env(name: str) -> Secret:
+    value = os.environ.get(name)
+    if value is None:
+        raise SecretError(f"environment variable {name} is not set (a credential refers to it)")
+    return Secret(value, f"env:{name}")
+
+
+def resolve_file(path: str, *, base: Path | None = None) -> Secret:
+    p = Path(os.path.expanduser(path))
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    try:
+        value = p.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise SecretError(f"cannot read secret file {p}: {exc.strerror}") from None
+    return Secret(value, f"file:{p}")
+
+
+def mask_in(text: str, secrets: list[Secret]) -> str:
+    """Replace every occurrence of a secret's value in text (for captured output)."""
+    for s in secrets:
+        v = s.reveal()
+        if v:
+            text = text.replace(v, MASK)
+    return text

@@ -1,0 +1,1 @@
+"""Ways to drive a host: SSH (paramiko), WinRM (pywinrm) and local."""
