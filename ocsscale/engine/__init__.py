@@ -1,0 +1,11 @@
+"""The bundled L4 load-balancer engine: a full proxy (SNAT + DNAT) with weighted
+least connections, health checks, an admin API and hot reload.
+
+It stands alone: nothing here imports the rest of ocsscale. Run it with
+`python -m ocsscale.engine serve --farm FILE` (or `ocsscale lb serve`).
+"""
+
+from .farm import Farm
+from .loader import FarmFileError, load_farm, parse_farm
+
+__all__ = ["Farm", "FarmFileError", "load_farm", "parse_farm"]

@@ -1,0 +1,160 @@
+"""Admin API: HTTP/1.1 with JSON bodies on a Unix socket (one request per connection).
+
+GET  /status                      farm, listeners, servers, counters
+GET  /events?since=SEQ            events newer than SEQ
+GET  /metrics                     Prometheus text format
+POST /servers/NAME/ready|drain|maint[?shutdown=1]
+POST /servers/NAME/shutdown       close the server's established sessions
+POST /reload                      re-read the farm file
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from .events import log
+
+MAX_REQUEST = 64 * 1024
+
+
+class Controller(Protocol):
+    def status(self) -> dict[str, Any]: ...
+    def events_since(self, seq: int) -> list[dict[str, Any]]: ...
+    def metrics(self) -> str: ...
+    async def set_admin(self, name: str, state: str, shutdown: bool) -> dict[str, Any]: ...
+    async def shutdown_sessions(self, name: str) -> dict[str, Any]: ...
+    async def reload(self) -> dict[str, Any]: ...
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    500: "Internal Server Error",
+}
+
+
+class AdminServer:
+    def __init__(self, path: str, controller: Controller) -> None:
+        self.path = path
+        self.controller = controller
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        p = Path(self.path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if p.exists() or p.is_symlink():
+            if not stat.S_ISSOCK(p.lstat().st_mode):
+                raise OSError(f"{p} exists and is not a socket; refusing to replace it")
+            if _socket_answers(str(p)):
+                raise OSError(f"{p} is in use by another running engine")
+            p.unlink()
+        old_umask = os.umask(0o077)  # admin access is root (or the owner) only
+        try:
+            self._server = await asyncio.start_unix_server(self._handle, path=str(p))
+        finally:
+            os.umask(old_umask)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            status, ctype, body = await self._dispatch(reader)
+        except ApiError as err:
+            status, ctype, body = err.status, "application/json", _json({"error": str(err)})
+        except Exception as err:  # the API must answer, whatever broke
+            log.exception("admin request failed")
+            status, ctype, body = 500, "application/json", _json({"error": repr(err)})
+        head = (
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+            f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        with contextlib.suppress(ConnectionError):
+            writer.write(head.encode() + body)
+            await writer.drain()
+        writer.close()
+
+    async def _dispatch(self, reader: asyncio.StreamReader) -> tuple[int, str, bytes]:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            raise ApiError(400, "incomplete or oversized request") from None
+        lines = head.decode("latin-1").split("\r\n")
+        try:
+            method, target, _version = lines[0].split(" ", 2)
+        except ValueError:
+            raise ApiError(400, "malformed request line") from None
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value.strip() or 0)
+        if length > MAX_REQUEST:
+            raise ApiError(400, "request body too large")
+        if length:
+            await reader.readexactly(length)  # bodies are not used; read and ignore
+        url = urlsplit(target)
+        query = parse_qs(url.query)
+        parts = [p for p in url.path.split("/") if p]
+        c = self.controller
+        if method == "GET" and parts == ["status"]:
+            return 200, "application/json", _json(c.status())
+        if method == "GET" and parts == ["events"]:
+            since = int(query.get("since", ["0"])[0] or 0)
+            return 200, "application/json", _json({"events": c.events_since(since)})
+        if method == "GET" and parts == ["metrics"]:
+            return 200, "text/plain; version=0.0.4", c.metrics().encode()
+        if len(parts) == 3 and parts[0] == "servers":
+            if method != "POST":
+                raise ApiError(405, "use POST to change a server")
+            name, action = parts[1], parts[2]
+            shutdown = query.get("shutdown", ["0"])[0] in ("1", "true", "yes")
+            if action in ("ready", "drain", "maint"):
+                return 200, "application/json", _json(await c.set_admin(name, action, shutdown))
+            if action == "shutdown":
+                return 200, "application/json", _json(await c.shutdown_sessions(name))
+            raise ApiError(404, f"unknown server action {action!r}")
+        if parts == ["reload"]:
+            if method != "POST":
+                raise ApiError(405, "use POST /reload")
+            return 200, "application/json", _json(await c.reload())
+        raise ApiError(404, f"no such endpoint: {method} {url.path}")
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, indent=1, default=str).encode() + b"\n"
+
+
+def _socket_answers(path: str) -> bool:
+    import socket
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(0.5)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()

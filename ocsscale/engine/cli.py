@@ -1,0 +1,256 @@
+"""`ocsscale lb ...`: run the bundled load-balancer engine and operate it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .client import AdminClientError, call
+
+app = typer.Typer(
+    help=(
+        "The bundled L4 load balancer: a full proxy (SNAT + DNAT) with weighted least "
+        "connections and health checks.\n\n"
+        "Start it with `serve --farm FILE`; the other commands talk to a running engine "
+        "through its admin socket (found from `--farm FILE`, or given as `--socket PATH`)."
+    ),
+    no_args_is_help=True,
+)
+out = Console()
+err = Console(stderr=True)
+
+FarmOpt = Annotated[
+    Path | None, typer.Option("--farm", "-f", help="Farm file; its admin.socket is used.")
+]
+SocketOpt = Annotated[
+    Path | None, typer.Option("--socket", "-s", help="Admin socket path (overrides --farm).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the engine's JSON answer.")]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _socket(farm: Path | None, socket: Path | None) -> str:
+    if socket is not None:
+        return str(socket)
+    if farm is None:
+        raise _fail("say which engine: --socket PATH or --farm FILE", 2)
+    from .loader import FarmFileError, load_farm
+
+    try:
+        return load_farm(farm).admin_socket
+    except FarmFileError as e:
+        raise _fail(str(e), 2) from None
+
+
+def _call(sock: str, method: str, target: str) -> Any:
+    try:
+        return call(sock, method, target)
+    except AdminClientError as e:
+        raise _fail(str(e), 1) from None
+
+
+@app.command()
+def serve(
+    farm: Annotated[Path, typer.Option("--farm", "-f", help="Farm file to serve.")],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Run the engine in the foreground until SIGTERM or Ctrl-C.
+
+    Logs are JSON lines on stderr. SIGHUP (or `reload`) re-reads the farm file
+    without dropping connections. Exit 2 on a farm file error, 1 on a runtime
+    error such as a port already in use.
+    """
+    import logging
+
+    from .events import setup_logging
+    from .loader import FarmFileError
+    from .runtime import serve as run_engine
+    from .server import EngineError
+
+    setup_logging(logging.DEBUG if verbose else logging.INFO)
+    try:
+        run_engine(str(farm))
+    except FarmFileError as e:
+        raise _fail(str(e), 2) from None
+    except (EngineError, OSError) as e:
+        raise _fail(str(e), 1) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def check(farm: Annotated[Path, typer.Option("--farm", "-f", help="Farm file.")]) -> None:
+    """Validate a farm file without starting anything (exit 2 with FILE:LINE:COL on errors)."""
+    from .loader import FarmFileError, load_farm
+
+    try:
+        f = load_farm(farm)
+    except FarmFileError as e:
+        raise _fail(str(e), 2) from None
+    out.print(
+        f"{farm}: farm {f.farm}: {len(f.vip)} VIP(s), {len(f.ports)} port(s), "
+        f"{len(f.servers)} server(s), admin socket {f.admin_socket}"
+    )
+
+
+def _server_table(status: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"farm {status['farm']} ({status.get('loop', '?')}, {status['workers']} worker(s))"
+    )
+    for col in (
+        "server",
+        "address",
+        "weight",
+        "admin",
+        "health",
+        "active",
+        "served",
+        "per port",
+        "last check",
+    ):
+        table.add_column(col)
+    for s in status["servers"]:
+        health = "[green]up[/green]" if s["healthy"] else "[red]down[/red]"
+        per_port = " ".join(f"{p}:{n}" for p, n in s["per_port"].items()) or "-"
+        table.add_row(
+            s["name"],
+            s["address"],
+            str(s["weight"]),
+            s["admin"],
+            health,
+            str(s["active"]),
+            str(s["served"]),
+            per_port,
+            s["check"],
+        )
+    return table
+
+
+@app.command()
+def status(farm: FarmOpt = None, socket: SocketOpt = None, json_out: JsonOpt = False) -> None:
+    """Servers with their admin state, health, and connections (all ports, and per port)."""
+    data = _call(_socket(farm, socket), "GET", "/status")
+    if json_out:
+        print(json.dumps(data, indent=2))
+        return
+    out.print(_server_table(data))
+    listeners = ", ".join(f"{x['vip']}:{x['port']}->{x['backend_port']}" for x in data["listeners"])
+    out.print(f"listening: {listeners}")
+    snat = data["snat"]
+    in_use = ", ".join(f"{a}={n}" for a, n in snat["in_use"].items()) or "kernel default"
+    out.print(f"SNAT in use: {in_use}; refused for exhaustion: {snat['exhausted']}")
+
+
+def _set_state(
+    state: str, server: str, farm: Path | None, socket: Path | None, shutdown: bool, json_out: bool
+) -> None:
+    query = "?shutdown=1" if shutdown else ""
+    data = _call(_socket(farm, socket), "POST", f"/servers/{server}/{state}{query}")
+    if json_out:
+        print(json.dumps(data, indent=2))
+        return
+    s = data["server"]
+    extra = f", closed {data['sessions_closed']} sessions" if shutdown else ""
+    out.print(f"{s['name']}: {s['admin']} ({s['active']} active connections{extra})")
+
+
+ShutdownOpt = Annotated[
+    bool, typer.Option("--shutdown", help="Also close the server's established sessions now.")
+]
+ServerArg = Annotated[str, typer.Argument(help="Server name as in the farm file.")]
+
+
+@app.command()
+def drain(
+    server: ServerArg,
+    farm: FarmOpt = None,
+    socket: SocketOpt = None,
+    shutdown: ShutdownOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """No new connections to SERVER; established ones continue (health checks go on)."""
+    _set_state("drain", server, farm, socket, shutdown, json_out)
+
+
+@app.command()
+def ready(
+    server: ServerArg, farm: FarmOpt = None, socket: SocketOpt = None, json_out: JsonOpt = False
+) -> None:
+    """Let SERVER take new connections again (once its health checks pass)."""
+    _set_state("ready", server, farm, socket, False, json_out)
+
+
+@app.command()
+def maint(
+    server: ServerArg,
+    farm: FarmOpt = None,
+    socket: SocketOpt = None,
+    shutdown: ShutdownOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Maintenance: no new connections and no health checks. Survives reloads."""
+    _set_state("maint", server, farm, socket, shutdown, json_out)
+
+
+@app.command()
+def events(
+    farm: FarmOpt = None,
+    socket: SocketOpt = None,
+    json_out: JsonOpt = False,
+    since: Annotated[int, typer.Option(help="Only events after this sequence number.")] = 0,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep printing new events.")] = False,
+) -> None:
+    """State changes and notable events (server up/down, admin changes, SNAT exhaustion)."""
+    sock = _socket(farm, socket)
+    while True:
+        evs = _call(sock, "GET", f"/events?since={since}")["events"]
+        for e in evs:
+            since = max(since, e["seq"])
+            if json_out:
+                print(json.dumps(e), flush=True)
+            else:
+                who = f" [{e['server']}]" if "server" in e else ""
+                out.print(
+                    f"{e['seq']:>5} {e['ts']} {e['kind']}{who}: {e['reason']}", highlight=False
+                )
+        if not follow:
+            return
+        sys.stdout.flush()
+        time.sleep(0.5)
+
+
+@app.command()
+def reload(farm: FarmOpt = None, socket: SocketOpt = None, json_out: JsonOpt = False) -> None:
+    """Re-read the farm file: bind new ports, close removed ones, apply server changes.
+
+    Established connections are kept; an invalid file changes nothing (exit 1).
+    """
+    data = _call(_socket(farm, socket), "POST", "/reload")
+    if json_out:
+        print(json.dumps(data, indent=2))
+        return
+    out.print("reloaded: " + (", ".join(data["changes"]) or "no server changes"))
+    out.print("listening: " + ", ".join(data["listeners"]))
+
+
+@app.command()
+def metrics(farm: FarmOpt = None, socket: SocketOpt = None) -> None:
+    """Print the Prometheus metrics the engine exposes at GET /metrics."""
+    from .client import request
+
+    try:
+        _status, body = request(_socket(farm, socket), "GET", "/metrics")
+    except AdminClientError as e:
+        raise _fail(str(e), 1) from None
+    sys.stdout.write(body.decode())

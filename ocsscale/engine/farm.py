@@ -1,0 +1,166 @@
+"""The farm model: what one engine serves, validated strictly (unknown keys are errors)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[float, Field(gt=0, le=86400 * 7)]
+
+# Defaults chosen so a refusing check port is out in < 1.0 s and a blackholed one
+# in < 2.0 s, while one lost check never takes a server out (see README.md).
+DEFAULT_INTER = 0.25
+DEFAULT_FASTINTER = 0.1
+DEFAULT_DOWNINTER = 1.0
+DEFAULT_FALL = 2
+DEFAULT_RISE = 2
+DEFAULT_CHECK_TIMEOUT = 0.5
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+
+
+class PortMap(_Strict):
+    """A listen port on every VIP and the server port it forwards to."""
+
+    port: PortNumber
+    backend_port: PortNumber | None = None
+
+    @property
+    def target(self) -> int:
+        return self.backend_port or self.port
+
+
+class Server(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    address: str
+    weight: Annotated[int, Field(ge=0, le=256)] = 1
+    state: Literal["ready", "drain", "maint"] = "ready"
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        return _ip(v)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
+            raise ValueError("server names use letters, digits, '.', '_' and '-' only")
+        return v
+
+
+class Health(_Strict):
+    ports: list[PortNumber] = Field(default_factory=list)
+    kind: Literal["tcp", "tls", "https", "sip-options"] = "tcp"
+    inter: Seconds = DEFAULT_INTER
+    fastinter: Seconds = DEFAULT_FASTINTER
+    downinter: Seconds = DEFAULT_DOWNINTER
+    fall: Annotated[int, Field(ge=1, le=100)] = DEFAULT_FALL
+    rise: Annotated[int, Field(ge=1, le=100)] = DEFAULT_RISE
+    timeout: Seconds = DEFAULT_CHECK_TIMEOUT
+
+    @field_validator("ports")
+    @classmethod
+    def _unique(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError("health ports must be unique")
+        return v
+
+
+class Snat(_Strict):
+    addresses: list[str] = Field(default_factory=list)
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        out = [_ip(a) for a in v]
+        if len(set(out)) != len(out):
+            raise ValueError("SNAT addresses must be unique")
+        return out
+
+
+class Timeouts(_Strict):
+    idle: Seconds = 1800.0
+    connect: Seconds = 5.0
+    half_close: Seconds = 30.0
+
+
+class Admin(_Strict):
+    socket: str | None = None
+
+
+class Farm(_Strict):
+    farm: Annotated[str, Field(min_length=1, max_length=64)]
+    vip: Annotated[list[str], Field(min_length=1)]
+    ports: Annotated[list[PortMap], Field(min_length=1)]
+    balance: Literal["wlc"] = "wlc"
+    servers: list[Server] = Field(default_factory=list)
+    health: Health = Field(default_factory=Health)
+    snat: Snat = Field(default_factory=Snat)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    admin: Admin = Field(default_factory=Admin)
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+
+    @field_validator("farm")
+    @classmethod
+    def _farm_name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
+            raise ValueError("farm names use letters, digits, '.', '_' and '-' only")
+        return v
+
+    @field_validator("vip")
+    @classmethod
+    def _vips(cls, v: list[str]) -> list[str]:
+        out = [_ip(a) for a in v]
+        if len(set(out)) != len(out):
+            raise ValueError("VIP addresses must be unique")
+        return out
+
+    @field_validator("ports", mode="before")
+    @classmethod
+    def _port_shorthand(cls, v: object) -> object:
+        # `- 5061` is shorthand for `- {port: 5061}`.
+        if not isinstance(v, list):
+            return v
+        for i, item in enumerate(v):
+            if not isinstance(item, int | dict) or isinstance(item, bool):
+                raise ValueError(f"item {i}: a port is a number or {{port, backend_port}}")
+        return [{"port": p} if isinstance(p, int) else p for p in v]
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, v: list[PortMap]) -> list[PortMap]:
+        listen = [p.port for p in v]
+        dupes = sorted({p for p in listen if listen.count(p) > 1})
+        if dupes:
+            raise ValueError(f"listen port {dupes[0]} appears more than once")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Farm:
+        names = [s.name for s in self.servers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"server name {dupes[0]!r} appears more than once")
+        families = {ipaddress.ip_address(s.address).version for s in self.servers}
+        snat_families = {ipaddress.ip_address(a).version for a in self.snat.addresses}
+        if self.snat.addresses and families - snat_families:
+            raise ValueError("snat.addresses has no address of the same IP version as every server")
+        return self
+
+    @property
+    def admin_socket(self) -> str:
+        return self.admin.socket or f"/run/ocsscale/lb-{self.farm}.sock"

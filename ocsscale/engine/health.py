@@ -1,0 +1,188 @@
+"""Health checks: a server is up only while every check port answers.
+
+Each server has one checker task. A round checks all health ports at once; the
+round fails if any port fails, and the first failing port is the reason. `fall`
+failed rounds in a row take an up server down, `rise` good rounds bring a down
+one up. Rounds run every `inter` while steady, every `fastinter` while a change
+is in progress, and every `downinter` while the server is down. Each wait has up
+to 10% jitter so checks of many servers do not synchronise. A server starts up
+(HAProxy's init-state "up") and its first failed round takes it down at once.
+TCP checks send FIN right after the handshake and read until the server closes,
+so servers see an orderly close, not a reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+import ssl
+import time
+from collections.abc import Callable
+
+from .balancer import ServerRuntime
+from .farm import Health
+from .snat import make_upstream_socket
+
+StateCallback = Callable[[ServerRuntime, bool, str], None]
+
+
+def _client_tls() -> ssl.SSLContext:
+    # A health check proves the service answers, not who it is: servers in a pool
+    # present the pool's certificate, which rarely names the address we dial.
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class CheckFailed(Exception):
+    pass
+
+
+async def check_port(
+    address: str, port: int, kind: str, timeout: float, source: str | None
+) -> None:
+    """One check of one port; raises CheckFailed with a short reason."""
+    loop = asyncio.get_running_loop()
+    sock = make_upstream_socket(address, source)
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            await loop.sock_connect(sock, (address, port))
+            if kind == "tcp":
+                await _close_gently(sock)
+                return
+            tls = _client_tls()
+            reader, writer = await asyncio.open_connection(sock=sock, ssl=tls, server_hostname="")
+            if kind == "https":
+                writer.write(b"GET / HTTP/1.1\r\nHost: check\r\nConnection: close\r\n\r\n")
+                line = await reader.readline()
+                parts = line.split()
+                if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or parts[1][:1] == b"5":
+                    raise CheckFailed(f"port {port}: bad HTTP answer {line[:40]!r}")
+            elif kind == "sip-options":
+                writer.write(_sip_options(address, port))
+                line = await reader.readline()
+                if not line.startswith(b"SIP/2.0 200"):
+                    raise CheckFailed(f"port {port}: SIP OPTIONS answered {line[:40]!r}")
+    except TimeoutError:
+        raise CheckFailed(f"port {port}: no answer within {timeout}s") from None
+    except ssl.SSLError as err:
+        raise CheckFailed(f"port {port}: TLS handshake failed ({err.reason})") from None
+    except OSError as err:
+        raise CheckFailed(f"port {port}: {err.strerror or err}") from None
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 0.2)
+        else:
+            sock.close()
+
+
+async def _close_gently(sock: socket.socket, grace: float = 0.2) -> None:
+    """Send FIN and read until the server closes, so the server sees an orderly close
+    (closing with its greeting unread would reset the connection instead)."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(OSError, TimeoutError):
+        sock.shutdown(socket.SHUT_WR)
+        async with asyncio.timeout(grace):
+            while await loop.sock_recv(sock, 4096):
+                pass
+
+
+def _sip_options(address: str, port: int) -> bytes:
+    tag = random.getrandbits(32)
+    return (
+        f"OPTIONS sip:{address}:{port};transport=tls SIP/2.0\r\n"
+        f"Via: SIP/2.0/TLS check;branch=z9hG4bK{tag:x}\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:check@ocsscale>;tag={tag:x}\r\n"
+        f"To: <sip:{address}>\r\n"
+        f"Call-ID: {tag:x}@ocsscale\r\n"
+        "CSeq: 1 OPTIONS\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+class HealthMonitor:
+    """Runs one checker task per server; reports up/down changes through `on_change`."""
+
+    def __init__(
+        self, settings: Health, source: Callable[[str], str | None], on_change: StateCallback
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.on_change = on_change
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.results: dict[tuple[str, str], int] = {}
+
+    def watch(self, server: ServerRuntime) -> None:
+        self.unwatch(server.name)
+        if self.settings.ports and server.admin != "maint" and not server.removed:
+            self.tasks[server.name] = asyncio.get_running_loop().create_task(self._run(server))
+
+    def unwatch(self, name: str) -> None:
+        task = self.tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+
+    def stop(self) -> None:
+        for name in list(self.tasks):
+            self.unwatch(name)
+
+    async def check_round(self, server: ServerRuntime) -> str | None:
+        h = self.settings
+        src = self.source(server.address)
+        results = await asyncio.gather(
+            *(check_port(server.address, p, h.kind, h.timeout, src) for p in h.ports),
+            return_exceptions=True,
+        )
+        for r in results:
+            if isinstance(r, BaseException):
+                self._count(server.name, "fail")
+                return str(r) if isinstance(r, CheckFailed) else f"check error: {r!r}"
+        self._count(server.name, "ok")
+        return None
+
+    def _count(self, name: str, result: str) -> None:
+        self.results[(name, result)] = self.results.get((name, result), 0) + 1
+
+    async def _run(self, server: ServerRuntime) -> None:
+        h = self.settings
+        # A never-checked server starts "up but fragile": one failed round takes it
+        # down. One already proven (checker restarted by a reload) gets full `fall`.
+        fresh = server.check_reason == "not checked yet"
+        health = (1 if fresh else h.fall) if server.healthy else 0
+        ok_streak = 0
+        await asyncio.sleep(random.uniform(0, min(h.inter, 0.05)))
+        while True:
+            started = time.monotonic()
+            failure = await self.check_round(server)
+            if failure is None:
+                server.check_reason = "all check ports answered"
+                if server.healthy:
+                    health = h.fall
+                else:
+                    ok_streak += 1
+                    if ok_streak >= h.rise:
+                        health, ok_streak = h.fall, 0
+                        self.on_change(server, True, f"{h.rise} check rounds in a row passed")
+            else:
+                server.check_reason = failure
+                ok_streak = 0
+                if server.healthy:
+                    health -= 1
+                    if health <= 0:
+                        self.on_change(server, False, failure)
+            if not server.healthy and ok_streak == 0:
+                wait = h.downinter
+            elif (server.healthy and health < h.fall) or (not server.healthy and ok_streak):
+                wait = h.fastinter
+            else:
+                wait = h.inter
+            wait *= random.uniform(0.9, 1.0)
+            # Interval counts from the start of the round, like HAProxy's `inter`.
+            await asyncio.sleep(max(0.0, wait - (time.monotonic() - started)) or 0.01)

@@ -1,0 +1,129 @@
+"""Running an engine in the foreground: event loop choice, signals, admin API, reload."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from .admin import AdminServer, ApiError
+from .events import log
+from .farm import Farm
+from .loader import FarmFileError, load_farm
+from .metrics import render_metrics
+from .server import Engine, EngineError
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when importable, unless OCSSCALE_ENGINE_LOOP=asyncio asks for plain asyncio."""
+    if os.environ.get("OCSSCALE_ENGINE_LOOP", "").lower() == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def loop_name() -> str:
+    return type(asyncio.get_running_loop()).__module__.split(".")[0]
+
+
+class SingleController:
+    """Admin API backend for a one-process engine."""
+
+    def __init__(self, engine: Engine, farm_path: str) -> None:
+        self.engine = engine
+        self.farm_path = farm_path
+        self._reload_lock = asyncio.Lock()
+
+    def status(self) -> dict[str, Any]:
+        return {**self.engine.status(), "loop": loop_name(), "pid": os.getpid()}
+
+    def events_since(self, seq: int) -> list[dict[str, Any]]:
+        return self.engine.events.since(seq)
+
+    def metrics(self) -> str:
+        return render_metrics(self.engine.status())
+
+    async def set_admin(self, name: str, state: str, shutdown: bool) -> dict[str, Any]:
+        try:
+            return self.engine.set_admin(name, state, shutdown)  # type: ignore[arg-type]
+        except EngineError as err:
+            raise ApiError(404, str(err)) from None
+
+    async def shutdown_sessions(self, name: str) -> dict[str, Any]:
+        try:
+            self.engine.server(name)
+        except EngineError as err:
+            raise ApiError(404, str(err)) from None
+        return {"server": name, "sessions_closed": self.engine.shutdown_sessions(name)}
+
+    async def reload(self) -> dict[str, Any]:
+        async with self._reload_lock:
+            try:
+                farm = load_farm(self.farm_path)
+                check_reloadable(self.engine.farm, farm)
+                return await self.engine.reload(farm)
+            except (FarmFileError, EngineError) as err:
+                self.engine.events.emit("reload-failed", f"reload refused: {err}")
+                raise ApiError(409, str(err)) from None
+
+
+def check_reloadable(old: Farm, new: Farm) -> None:
+    if new.admin_socket != old.admin_socket or new.workers != old.workers:
+        raise EngineError("admin.socket and workers only change with a restart")
+
+
+def install_signals(
+    stop: asyncio.Event, reload: Callable[[], Any], loop: asyncio.AbstractEventLoop
+) -> None:
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    def on_hup() -> None:
+        async def run() -> None:
+            try:
+                await reload()
+            except ApiError as err:
+                log.warning("SIGHUP reload refused: %s", err)
+
+        loop.create_task(run())
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+
+
+async def serve_single(farm: Farm, farm_path: str) -> None:
+    engine = Engine(farm, role="single")
+    controller = SingleController(engine, farm_path)
+    admin = AdminServer(farm.admin_socket, controller)
+    stop = asyncio.Event()
+    await engine.start()
+    try:
+        await admin.start()
+        install_signals(stop, controller.reload, engine.loop)
+        log.info(
+            "engine ready",
+            extra={"fields": {"farm": farm.farm, "loop": loop_name(), "admin": farm.admin_socket}},
+        )
+        await stop.wait()
+    finally:
+        log.info("engine stopping", extra={"fields": {"farm": farm.farm}})
+        await admin.stop()
+        await engine.stop()
+
+
+def serve(farm_path: str) -> None:
+    """Run the farm in the foreground until SIGTERM/SIGINT. Raises FarmFileError,
+    EngineError or OSError for problems the operator must fix."""
+    farm = load_farm(farm_path)
+    if farm.workers > 1:
+        from .workers import serve_master
+
+        main = serve_master(farm, farm_path)
+    else:
+        main = serve_single(farm, farm_path)
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(main)

@@ -1,0 +1,80 @@
+"""Source addresses for server-side connections.
+
+Each server connection binds a SNAT address with IP_BIND_ADDRESS_NO_PORT, which
+defers the choice of source port to connect(). The kernel then only needs the
+4-tuple to be unique, so the limit is about 28k-64k connections per (SNAT
+address, server address:port) rather than per SNAT address, and each added
+address lifts it. When the kernel has no port left for a pair, connect() fails
+with EADDRNOTAVAIL at once and the next address is tried.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from typing import Any
+
+# Linux value; the socket module does not export it on every build.
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
+class SnatExhausted(Exception):
+    """No SNAT address has a free source port towards this server address:port."""
+
+
+class SnatPool:
+    def __init__(self, addresses: list[str]) -> None:
+        self.addresses = list(addresses)
+        self._cursor = 0
+        # Active server-side connections per SNAT address: the "ports in use".
+        self.in_use: dict[str, int] = {a: 0 for a in addresses}
+        self.exhausted = 0
+
+    def candidates(self, server_address: str) -> list[str | None]:
+        """Addresses to try, in order, for a connection to `server_address`.
+
+        The starting address rotates so connections spread over the pool; `None`
+        means "no SNAT address configured, let the kernel choose the source".
+        """
+        version = ipaddress.ip_address(server_address).version
+        usable = [a for a in self.addresses if ipaddress.ip_address(a).version == version]
+        if not usable:
+            return [None]
+        self._cursor = (self._cursor + 1) % len(usable)
+        return usable[self._cursor :] + usable[: self._cursor]
+
+    def take(self, address: str | None) -> None:
+        if address is not None:
+            self.in_use[address] = self.in_use.get(address, 0) + 1
+
+    def give_back(self, address: str | None) -> None:
+        if address is not None:
+            self.in_use[address] -= 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"addresses": self.addresses, "in_use": dict(self.in_use)}
+
+
+def make_upstream_socket(server_address: str, source: str | None) -> socket.socket:
+    family = socket.AF_INET6 if ":" in server_address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if source is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            except OSError:
+                if family == socket.AF_INET:
+                    raise
+                # Older kernels lack it for IPv6: the port is then taken at bind().
+            sock.bind((source, 0))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def is_exhaustion(err: OSError) -> bool:
+    return err.errno in (errno.EADDRNOTAVAIL, errno.EADDRINUSE)
