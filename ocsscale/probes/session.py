@@ -1,0 +1,191 @@
+"""What every probe does first: connect, maybe TLS, and turn errors into evidence.
+
+Probes raise :class:`ProbeFailed` internally for anything that stops them; the
+public probe functions catch it (and the connector's expected errors) and
+return ``ok=False`` evidence, so no expected failure ever escapes as an exception.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ocsscale.probes.evidence import CertSummary, Failure, ProbeEvidence, ProbeKind
+from ocsscale.probes.stream import Connector, Deadline, Stream, expected_errors, peer_address
+from ocsscale.probes.tlsclient import NameCheck, TlsOptions, TlsStream, build_client_context
+
+_PROTOCOL_VERSION_REASONS = {
+    "UNSUPPORTED_PROTOCOL",
+    "TLSV1_ALERT_PROTOCOL_VERSION",
+    "NO_PROTOCOLS_AVAILABLE",
+    "NO_CIPHERS_AVAILABLE",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE",
+}
+_UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+
+
+class ProbeFailed(Exception):
+    """Stops a probe with a classified failure; never leaves the probes package."""
+
+    def __init__(self, failure: Failure, detail: str) -> None:
+        super().__init__(detail)
+        self.failure: Failure = failure
+        self.detail = detail
+
+
+@dataclass
+class Attempt:
+    """The evidence of one probe while it is being gathered."""
+
+    probe: ProbeKind
+    host: str
+    port: int
+    presented_name: str | None
+    transport: str
+    source: str | None
+    started: float = field(default_factory=time.monotonic)
+    found: dict[str, Any] = field(default_factory=dict)
+
+    def evidence(self, ok: bool, detail: str, failure: Failure | None = None) -> ProbeEvidence:
+        return ProbeEvidence(
+            probe=self.probe,
+            host=self.host,
+            port=self.port,
+            presented_name=self.presented_name,
+            ok=ok,
+            detail=detail,
+            transport="tls" if self.transport == "tls" else "tcp",
+            source=self.source,
+            failure=None if ok else failure,
+            total_ms=_ms_since(self.started),
+            **self.found,
+        )
+
+    def failed(self, exc: BaseException, during: str) -> ProbeEvidence:
+        if isinstance(exc, ProbeFailed):
+            return self.evidence(False, exc.detail, exc.failure)
+        failure, why = classify_error(exc)
+        return self.evidence(False, f"{during} {self.host}:{self.port}: {why}", failure)
+
+
+def open_stream(
+    attempt: Attempt,
+    connect: Connector,
+    deadline: Deadline,
+    tls: TlsOptions | None,
+) -> Stream:
+    """Connect (and shake hands when ``tls`` is given), recording what was learnt.
+
+    Raises ProbeFailed or one of :func:`expected_errors`; on error the stream is closed.
+    """
+    began = time.monotonic()
+    try:
+        stream = connect(attempt.host, attempt.port, deadline.remaining())
+    except expected_errors() as exc:
+        failure, why = classify_error(exc)
+        raise ProbeFailed(failure, f"connect to {attempt.host}:{attempt.port}: {why}") from exc
+    attempt.found["connect_ms"] = _ms_since(began)
+    attempt.found["peer_address"] = peer_address(stream)
+    if tls is None:
+        return stream
+    try:
+        return _handshake(attempt, stream, deadline, tls)
+    except BaseException:
+        stream.close()
+        raise
+
+
+def _handshake(attempt: Attempt, stream: Stream, deadline: Deadline, tls: TlsOptions) -> TlsStream:
+    began = time.monotonic()
+    session = TlsStream(stream, build_client_context(tls), attempt.presented_name, deadline)
+    try:
+        session.handshake()
+    except expected_errors() as exc:
+        failure, why = classify_error(exc)
+        if (
+            isinstance(exc, ssl.SSLError)
+            and not tls.legacy_tls
+            and getattr(exc, "reason", None) in _PROTOCOL_VERSION_REASONS
+        ):
+            why += " (the server may speak only TLS 1.0: try the legacy-TLS switch)"
+        raise ProbeFailed(
+            failure, f"TLS handshake with {attempt.host}:{attempt.port}: {why}"
+        ) from exc
+    attempt.found["handshake_ms"] = _ms_since(began)
+    attempt.found["tls_version"] = session.version
+    attempt.found["cipher"] = session.cipher
+    attempt.found["cert_verified"] = tls.verify
+    der = session.peer_certificate_der()
+    summary = CertSummary.from_der(der) if der else None
+    attempt.found["certificate"] = summary
+    wants_name = tls.verify and tls.name_check != "none" and attempt.presented_name
+    if wants_name and (
+        summary is None or not name_matches(attempt.presented_name or "", summary, tls.name_check)
+    ):
+        names = summary.names() if summary else "no certificate"
+        session.close()
+        raise ProbeFailed(
+            "name-mismatch",
+            f"certificate from {attempt.host}:{attempt.port} does not name "
+            f"{attempt.presented_name} ({names})",
+        )
+    return session
+
+
+def name_matches(name: str, cert: CertSummary, mode: NameCheck) -> bool:
+    """Does ``cert`` name ``name``? ``subject-or-san`` also accepts the subject CN."""
+    if mode == "none":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    if address is not None:
+        return str(address) in {str(ipaddress.ip_address(ip)) for ip in cert.san_ip}
+    candidates = list(cert.san_dns)
+    if mode == "subject-or-san" and cert.subject_cn:
+        candidates.append(cert.subject_cn)
+    return any(_dns_name_matches(name, pattern) for pattern in candidates)
+
+
+def _dns_name_matches(name: str, pattern: str) -> bool:
+    name = name.rstrip(".").lower()
+    pattern = pattern.rstrip(".").lower()
+    if not pattern.startswith("*."):
+        return name == pattern
+    # A wildcard stands for exactly one leftmost label (RFC 6125 6.4.3).
+    head, _, rest = name.partition(".")
+    return bool(head) and rest == pattern[2:]
+
+
+def classify_error(exc: BaseException) -> tuple[Failure, str]:
+    """Map an exception from a connector or TLS to a failure class and a short reason."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "cert-untrusted", f"certificate not trusted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        reason = getattr(exc, "reason", None) or str(exc)
+        return "tls", f"TLS error {reason}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused", "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "timeout", "timed out"
+    if isinstance(exc, socket.gaierror):
+        return "unreachable", f"name not resolved ({exc.strerror or exc})"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return "reset", "connection reset by the server"
+    if isinstance(exc, EOFError):
+        return "closed", str(exc) or "connection closed by the server"
+    if isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS:
+        return "unreachable", exc.strerror or str(exc)
+    if isinstance(exc, OSError):
+        return "network", exc.strerror or str(exc) or type(exc).__name__
+    return "network", str(exc) or type(exc).__name__
+
+
+def _ms_since(began: float) -> float:
+    return round((time.monotonic() - began) * 1000.0, 3)
