@@ -25,6 +25,8 @@ _PROTOCOL_VERSION_REASONS = {
     "NO_PROTOCOLS_AVAILABLE",
     "NO_CIPHERS_AVAILABLE",
     "SSLV3_ALERT_HANDSHAKE_FAILURE",
+    # asyncio and some appliances just hang up on a ClientHello they cannot serve.
+    "UNEXPECTED_EOF_WHILE_READING",
 }
 _UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
 
@@ -110,7 +112,10 @@ def _handshake(attempt: Attempt, stream: Stream, deadline: Deadline, tls: TlsOpt
         if (
             isinstance(exc, ssl.SSLError)
             and not tls.legacy_tls
-            and getattr(exc, "reason", None) in _PROTOCOL_VERSION_REASONS
+            and (
+                isinstance(exc, ssl.SSLEOFError)
+                or getattr(exc, "reason", None) in _PROTOCOL_VERSION_REASONS
+            )
         ):
             why += " (the server may speak only TLS 1.0: try the legacy-TLS switch)"
         raise ProbeFailed(
@@ -167,6 +172,8 @@ def classify_error(exc: BaseException) -> tuple[Failure, str]:
     """Map an exception from a connector or TLS to a failure class and a short reason."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return "cert-untrusted", f"certificate not trusted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLEOFError):
+        return "tls", "the server closed the connection in the middle of the TLS handshake"
     if isinstance(exc, ssl.SSLError):
         reason = getattr(exc, "reason", None) or str(exc)
         return "tls", f"TLS error {reason}"

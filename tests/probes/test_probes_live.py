@@ -1,0 +1,240 @@
+"""Every probe against a real pool-member process, the successes and the failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ocsscale.probes import (
+    ProbeEvidence,
+    TlsOptions,
+    all_ok,
+    check_certificate,
+    https_get_probe,
+    sip_options_probe,
+    tcp_probe,
+    tls_probe,
+)
+
+from .conftest import (
+    FE_FQDN,
+    POOL_FQDN,
+    PROFILE_PORTS,
+    SIP_DOMAIN,
+    Certs,
+    PoolMemberProcess,
+    StartMember,
+    real_port,
+)
+
+BANNER_PORTS = [p for p in PROFILE_PORTS if p not in (5061, 5060, 443, 444)]
+
+
+def trusted(certs: Certs, **options: object) -> TlsOptions:
+    return TlsOptions(ca_bundle=str(certs.ca.files.cert), **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("port", PROFILE_PORTS)
+def test_every_profile_port_accepts_tcp(member: PoolMemberProcess, port: int) -> None:
+    evidence = tcp_probe(member.address, real_port(port))
+    assert evidence.ok, evidence.detail
+    assert evidence.peer_address == member.address
+    assert evidence.connect_ms is not None and evidence.failure is None
+
+
+@pytest.mark.parametrize("port", BANNER_PORTS)
+def test_banner_names_server_and_its_view_of_the_pool(member: PoolMemberProcess, port: int) -> None:
+    evidence = tcp_probe(member.address, real_port(port), banner_wait=5.0)
+    assert evidence.ok, evidence.detail
+    assert evidence.server == "ocsfe01"
+    assert evidence.pool_resolved is not None and "127.0.0.1" in evidence.pool_resolved
+    assert evidence.status is not None and f"port={real_port(port)}" in evidence.status
+
+
+def test_tls_handshake_verified_with_certificate_read_back(
+    member: PoolMemberProcess, certs: Certs
+) -> None:
+    evidence = tls_probe(member.address, real_port(5061), POOL_FQDN, tls=trusted(certs))
+    assert evidence.ok, evidence.detail
+    assert evidence.cert_verified is True
+    assert evidence.tls_version in ("TLSv1.2", "TLSv1.3")
+    assert evidence.certificate is not None
+    assert evidence.certificate.subject_cn == POOL_FQDN
+    assert evidence.certificate.san_dns == (FE_FQDN, f"sip.{SIP_DOMAIN}")
+    findings = check_certificate(
+        evidence.certificate.to_x509(),
+        pool_fqdn=POOL_FQDN,
+        fe_fqdns=[FE_FQDN],
+        sip_domain=SIP_DOMAIN,
+    )
+    assert all_ok(findings)
+
+
+def test_untrusted_ca_fails_but_unverified_fetch_reads_the_cert(
+    member: PoolMemberProcess, certs: Certs
+) -> None:
+    foreign = TlsOptions(ca_bundle=str(certs.foreign_ca.files.cert))
+    refused = tls_probe(member.address, real_port(443), POOL_FQDN, tls=foreign)
+    assert not refused.ok
+    assert refused.failure == "cert-untrusted"
+    assert "certificate not trusted" in refused.detail
+    fetched = tls_probe(member.address, real_port(443), POOL_FQDN, tls=TlsOptions(verify=False))
+    assert fetched.ok, fetched.detail
+    assert fetched.cert_verified is False
+    assert fetched.certificate is not None and fetched.certificate.subject_cn == POOL_FQDN
+    assert "NOT verified" in fetched.detail
+
+
+def test_name_checks(member: PoolMemberProcess, certs: Certs) -> None:
+    address, port = member.address, real_port(5061)
+    # The walkthrough's certificate names the pool only in its subject: OCS-style matching
+    # accepts it, RFC 6125 (SAN-only) matching does not.
+    assert tls_probe(address, port, POOL_FQDN, tls=trusted(certs)).ok
+    strict = tls_probe(address, port, POOL_FQDN, tls=trusted(certs, name_check="san"))
+    assert not strict.ok and strict.failure == "name-mismatch"
+    assert tls_probe(address, port, FE_FQDN, tls=trusted(certs, name_check="san")).ok
+    other = tls_probe(address, port, "ocsfe02.contoso.com", tls=trusted(certs))
+    assert not other.ok and other.failure == "name-mismatch"
+    assert "does not name ocsfe02.contoso.com" in other.detail
+    assert other.certificate is not None  # still recorded, for the report
+    assert tls_probe(address, port, "anything", tls=trusted(certs, name_check="none")).ok
+
+
+@pytest.mark.parametrize(("port", "transport"), [(5061, "tls"), (5060, "tcp")])
+def test_sip_options_answered_by_the_member(
+    member: PoolMemberProcess, certs: Certs, port: int, transport: str
+) -> None:
+    evidence = sip_options_probe(
+        member.address,
+        real_port(port),
+        POOL_FQDN,
+        transport=transport,  # type: ignore[arg-type]
+        tls=trusted(certs),
+    )
+    assert evidence.ok, evidence.detail
+    assert evidence.status == "SIP/2.0 200 OK" and evidence.status_code == 200
+    assert evidence.server == "ocsfe01"
+    assert evidence.pool_resolved is not None and "127.0.0.1" in evidence.pool_resolved
+    assert evidence.transport == transport
+    headers = dict(evidence.headers)
+    assert "z9hG4bK" in headers["Via"] and f"SIP/2.0/{transport.upper()}" in headers["Via"]
+    assert ";tag=" in headers["To"] and headers["CSeq"] == "1 OPTIONS"
+    assert (evidence.tls_version is not None) == (transport == "tls")
+
+
+def test_sip_to_a_non_sip_port_is_a_protocol_failure(member: PoolMemberProcess) -> None:
+    evidence = sip_options_probe(
+        member.address, real_port(5065), POOL_FQDN, transport="tcp", timeout=5.0
+    )
+    assert not evidence.ok
+    assert evidence.failure == "protocol"
+    assert "not a SIP response" in evidence.detail
+
+
+def test_sip_over_tls_to_plain_port_fails_handshake(
+    member: PoolMemberProcess, certs: Certs
+) -> None:
+    evidence = sip_options_probe(
+        member.address, real_port(5060), POOL_FQDN, tls=trusted(certs), timeout=3.0
+    )
+    assert not evidence.ok
+    assert evidence.failure in ("tls", "timeout")
+    assert evidence.detail.startswith("TLS handshake with")
+
+
+@pytest.mark.parametrize("port", [443, 444])
+def test_https_get_names_the_server(member: PoolMemberProcess, certs: Certs, port: int) -> None:
+    evidence = https_get_probe(member.address, real_port(port), POOL_FQDN, tls=trusted(certs))
+    assert evidence.ok, evidence.detail
+    assert evidence.status_code == 200 and evidence.status == "HTTP/1.1 200 OK"
+    assert evidence.server == "ocsfe01"
+    assert evidence.pool_resolved is not None
+    assert evidence.detail == f"HTTP/1.1 200 OK from ocsfe01 on {member.address}:{real_port(port)}"
+
+
+def test_https_status_filter(member: PoolMemberProcess, certs: Certs) -> None:
+    missing = https_get_probe(
+        member.address,
+        real_port(443),
+        POOL_FQDN,
+        path="/nothing-here",
+        tls=trusted(certs),
+        accept_status={200},
+    )
+    assert not missing.ok
+    assert missing.failure == "status" and missing.status_code == 404
+    assert missing.server == "ocsfe01"
+    anything = https_get_probe(
+        member.address, real_port(443), POOL_FQDN, path="/nothing-here", tls=trusted(certs)
+    )
+    assert anything.ok  # any HTTP answer means the server is alive
+
+
+def test_evidence_is_json_and_round_trips(member: PoolMemberProcess, certs: Certs) -> None:
+    evidence = sip_options_probe(
+        member.address, real_port(5061), POOL_FQDN, tls=trusted(certs), source="admin"
+    )
+    document = json.loads(json.dumps(evidence.to_dict()))
+    assert document["source"] == "admin" and document["server"] == "ocsfe01"
+    assert document["certificate"]["subject_cn"] == POOL_FQDN
+    assert ProbeEvidence.from_dict(document) == evidence
+
+
+def test_closed_port_is_refused_by_every_probe(start_member: StartMember, certs: Certs) -> None:
+    running = start_member(certs.good, extra=[f"--close={real_port(444)}"])
+    address, closed = running.address, real_port(444)
+    results = [
+        tcp_probe(address, closed),
+        tls_probe(address, closed, POOL_FQDN, tls=trusted(certs)),
+        sip_options_probe(address, closed, POOL_FQDN, tls=trusted(certs)),
+        https_get_probe(address, closed, POOL_FQDN, tls=trusted(certs)),
+    ]
+    for evidence in results:
+        assert not evidence.ok
+        assert evidence.failure == "refused"
+        assert evidence.detail == f"connect to {address}:{closed}: connection refused"
+    assert https_get_probe(address, real_port(443), POOL_FQDN, tls=trusted(certs)).ok
+
+
+@pytest.mark.parametrize(
+    ("which", "broken_rule"),
+    [("wrong_san", "cert.san"), ("wildcard", "cert.wildcard"), ("expired", "cert.validity")],
+)
+def test_faulty_certificates_caught_by_the_rules(
+    start_member: StartMember, certs: Certs, which: str, broken_rule: str
+) -> None:
+    running = start_member(getattr(certs, which))
+    evidence = tls_probe(running.address, real_port(5061), POOL_FQDN, tls=TlsOptions(verify=False))
+    assert evidence.ok, evidence.detail
+    assert evidence.certificate is not None
+    findings = check_certificate(
+        evidence.certificate.to_x509(),
+        pool_fqdn=POOL_FQDN,
+        fe_fqdns=[FE_FQDN],
+        sip_domain=SIP_DOMAIN,
+    )
+    failed = {f.rule for f in findings if not f.ok}
+    assert broken_rule in failed
+
+
+def test_expired_certificate_fails_verification(start_member: StartMember, certs: Certs) -> None:
+    running = start_member(certs.expired)
+    evidence = sip_options_probe(running.address, real_port(5061), POOL_FQDN, tls=trusted(certs))
+    assert not evidence.ok
+    assert evidence.failure == "cert-untrusted"
+    assert "expired" in evidence.detail
+
+
+def test_legacy_tls_switch(start_member: StartMember, certs: Certs) -> None:
+    running = start_member(certs.good, extra=["--legacy-tls-only"])
+    modern = sip_options_probe(running.address, real_port(5061), POOL_FQDN, tls=trusted(certs))
+    assert not modern.ok
+    assert modern.failure == "tls"
+    assert "legacy-TLS switch" in modern.detail
+    legacy = sip_options_probe(
+        running.address, real_port(5061), POOL_FQDN, tls=trusted(certs, legacy_tls=True)
+    )
+    assert legacy.ok, legacy.detail
+    assert legacy.tls_version == "TLSv1"
+    assert legacy.server == "ocsfe01"
