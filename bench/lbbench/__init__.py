@@ -1,0 +1,1 @@
+"""Benchmark of the bundled engine against HAProxy; driven by bench/run.py."""
