@@ -23,7 +23,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 FarmOpt = Annotated[
@@ -36,7 +36,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the engine's JSON a
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -222,7 +222,9 @@ def events(
             else:
                 who = f" [{e['server']}]" if "server" in e else ""
                 out.print(
-                    f"{e['seq']:>5} {e['ts']} {e['kind']}{who}: {e['reason']}", highlight=False
+                    f"{e['seq']:>5} {e['ts']} {e['kind']}{who}: {e['reason']}",
+                    highlight=False,
+                    markup=False,
                 )
         if not follow:
             return

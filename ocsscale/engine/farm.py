@@ -149,12 +149,17 @@ class Farm(_Strict):
             raise ValueError(f"listen port {dupes[0]} appears more than once")
         return v
 
-    @model_validator(mode="after")
-    def _cross_checks(self) -> Farm:
-        names = [s.name for s in self.servers]
+    @field_validator("servers")
+    @classmethod
+    def _unique_servers(cls, v: list[Server]) -> list[Server]:
+        names = [s.name for s in v]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"server name {dupes[0]!r} appears more than once")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Farm:
         families = {ipaddress.ip_address(s.address).version for s in self.servers}
         snat_families = {ipaddress.ip_address(a).version for a in self.snat.addresses}
         if self.snat.addresses and families - snat_families:

@@ -28,14 +28,17 @@ def _path_text(loc: tuple[int | str, ...]) -> str:
     return out or "(document)"
 
 
-def _position(root: Any, loc: tuple[int | str, ...]) -> tuple[int, int]:
-    """Deepest node on `loc` that exists in the YAML, as 1-based (line, column)."""
+def _position(root: Any, loc: tuple[int | str, ...], at_key: bool = False) -> tuple[int, int]:
+    """Deepest node on `loc` that exists in the YAML, as 1-based (line, column).
+
+    A value's position is the most useful, except for an unknown key (`at_key`),
+    where the key itself is what the user must fix."""
     node: Any = root
     line, col = (getattr(root, "lc", None) and (root.lc.line, root.lc.col)) or (0, 0)
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
-            # A value's position is the most useful; fall back to its key's.
-            pos = node.lc.value(part) if node[part] is not None else node.lc.key(part)
+            use_key = node[part] is None or (at_key and i == len(loc) - 1)
+            pos = node.lc.key(part) if use_key else node.lc.value(part)
             line, col = pos
             node = node[part]
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
@@ -62,7 +65,7 @@ def parse_farm(text: str, source: str = "farm.yaml") -> Farm:
         problems: list[str] = []
         for e in err.errors():
             loc = tuple(e["loc"])
-            line, col = _position(data, loc)
+            line, col = _position(data, loc, at_key=e["type"] == "extra_forbidden")
             msg = e["msg"].removeprefix("Value error, ")
             if e["type"] == "extra_forbidden":
                 msg = "unknown key (not part of the farm file format)"
