@@ -136,7 +136,7 @@ def test_sip_over_tls_to_plain_port_fails_handshake(
     member: PoolMemberProcess, certs: Certs
 ) -> None:
     evidence = sip_options_probe(
-        member.address, real_port(5060), POOL_FQDN, tls=trusted(certs), timeout=3.0
+        member.address, real_port(5060), POOL_FQDN, tls=trusted(certs), timeout=1.0
     )
     assert not evidence.ok
     assert evidence.failure in ("tls", "timeout")
