@@ -1,0 +1,268 @@
+"""hosts.pin / hosts.unpin: the tool's lines in a host's hosts file.
+
+Reads: the hosts file's exact bytes (the transport's `hosts_file`, else
+/etc/hosts on Linux and C:\\Windows\\System32\\drivers\\etc\\hosts on Windows).
+Changes: only the tool's marked block (see transports/hostsfile.py), written
+in place after a backup copy on the host (`<path>.ocsscale.bak`).
+Undo: the original bytes (base64) and their sha256, journaled before the
+write; revert writes them back when the file is still what the step made of
+it, and otherwise (someone edited it since) restores only the tool's line for
+that name, keeping the other edit.
+Proof: verify reads the file back and compares its sha256 and pins;
+verify_reverted compares the sha256 with the original (or, after an edit by
+someone else, the tool's line for the name).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import StepFailed, UsageError
+from ..transports import hostsfile
+from ..transports.base import Host
+from ..transports.factory import ADMIN_HOST
+from .base import Action, Change, Context, Json, register
+
+BACKUP_SUFFIX = ".ocsscale.bak"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def _required(args: Mapping[str, Any], key: str, action: str) -> str:
+    value = args.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{action}: argument '{key}' is required (a non-empty string)")
+    return value.strip()
+
+
+def _host_spec(pool: Any, name: str) -> Any:
+    """The pool file's spec for `name`; None for the admin machine or when
+    there is no pool model at hand (ctx.pool may be the model or the loaded file)."""
+    model = getattr(pool, "pool", pool)
+    finder = getattr(model, "host", None)
+    if finder is None:
+        return None
+    try:
+        return finder(name)
+    except KeyError:
+        if name == ADMIN_HOST:
+            return None
+        raise UsageError(f"no host named '{name}' in the pool file") from None
+
+
+class _HostsFileAction(Action):
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.host_name = _required(args, "host", self.name)
+        self.pin_name = hostsfile.check_name(_required(args, "name", self.name))
+        path = args.get("path")
+        self.path_override = path if isinstance(path, str) and path else None
+
+    # -- what the subclasses say -----------------------------------------
+    def desired(self, data: bytes, newline: str) -> bytes:
+        raise NotImplementedError
+
+    def summary(self, path: str) -> str:
+        raise NotImplementedError
+
+    def change_kind(self, current: Json) -> str:
+        raise NotImplementedError
+
+    # -- shared ----------------------------------------------------------
+    def targets(self) -> list[str]:
+        return [self.host_name]
+
+    def _planned_path(self) -> str:
+        """The path from the pool file alone (the plan must not connect)."""
+        if self.path_override:
+            return self.path_override
+        spec = _host_spec(self.ctx.pool, self.host_name)
+        if spec is None:
+            return hostsfile.LINUX_HOSTS_PATH
+        override = getattr(spec.transport, "hosts_file", None)
+        return override or hostsfile.default_path(spec.os)
+
+    def _path(self, host: Host) -> str:
+        if self.path_override:
+            return self.path_override
+        spec = _host_spec(self.ctx.pool, self.host_name)
+        override = getattr(spec.transport, "hosts_file", None) if spec is not None else None
+        return override or getattr(host, "hosts_file", None) or hostsfile.default_path(host.os)
+
+    def _host(self) -> Host:
+        return self.ctx.host(self.host_name)
+
+    @staticmethod
+    def _newline(host: Host) -> str:
+        return "\r\n" if host.os == "windows" else "\n"
+
+    def _change(self, kind: str, path: str) -> Change:
+        return Change(kind, self.host_name, self.summary(path))  # type: ignore[arg-type]
+
+    def read(self) -> Json:
+        host = self._host()
+        path = self._path(host)
+        data = host.read_file(path)
+        return {
+            "path": path,
+            "content_b64": _b64(data),
+            "sha256": hostsfile.sha256(data),
+            "pins": hostsfile.pins(data),
+            "newline": self._newline(host),
+        }
+
+    def diff(self, current: Json) -> list[Change]:
+        data = _unb64(current["content_b64"])
+        if self.desired(data, current["newline"]) == data:
+            return []
+        return [self._change(self.change_kind(current), current["path"])]
+
+    def undo_record(self, current: Json) -> Json:
+        data = _unb64(current["content_b64"])
+        after = self.desired(data, current["newline"])
+        return {
+            "host": self.host_name,
+            "path": current["path"],
+            "name": self.pin_name,
+            "newline": current["newline"],
+            "original_b64": current["content_b64"],
+            "original_sha256": hostsfile.sha256(data),
+            "original_pin": current["pins"].get(self.pin_name.lower()),
+            "expected_sha256": hostsfile.sha256(after),
+        }
+
+    def apply(self, current: Json) -> Json:
+        host = self._host()
+        path = current["path"]
+        data = host.read_file(path)
+        if hostsfile.sha256(data) != current["sha256"]:
+            raise StepFailed(
+                f"{self.host_name}: {path} changed between reading and writing it; nothing "
+                "was written",
+                hint="run again: the step reads the file anew",
+            )
+        new = self.desired(data, current["newline"])
+        backup = host.write_file(path, new, backup_suffix=BACKUP_SUFFIX)
+        return {
+            "path": path,
+            "backup": backup,
+            "sha256": hostsfile.sha256(new),
+            "pins": hostsfile.pins(new),
+            "other_lines_for_name": hostsfile.foreign_entries(new, self.pin_name),
+        }
+
+    def verify(self, evidence: Json) -> Json:
+        data = self._host().read_file(evidence["path"])
+        if hostsfile.sha256(data) != evidence["sha256"]:
+            raise StepFailed(
+                f"{self.host_name}: {evidence['path']} does not hold what was written "
+                f"(sha256 {hostsfile.sha256(data)[:16]}..., expected {evidence['sha256'][:16]}...)"
+            )
+        return {**evidence, "verified": True}
+
+    def revert(self, undo: Json) -> Json:
+        host = self.ctx.host(undo["host"])
+        path = undo["path"]
+        original = _unb64(undo["original_b64"])
+        data = host.read_file(path)
+        if data == original:
+            return {"path": path, "reverted": "already as before"}
+        if hostsfile.sha256(data) == undo["expected_sha256"]:
+            host.write_file(path, original, backup_suffix=BACKUP_SUFFIX)
+            return {"path": path, "reverted": "original bytes written back"}
+        # Someone else edited the file after the step: put back only the
+        # tool's line for this name and keep their edit.
+        restored = hostsfile.set_pin(
+            data, undo["name"], undo["original_pin"], default_newline=undo["newline"]
+        )
+        if restored != data:
+            host.write_file(path, restored, backup_suffix=BACKUP_SUFFIX)
+        return {
+            "path": path,
+            "reverted": f"only the tool's line for {undo['name']} (the file was edited since)",
+        }
+
+    def verify_reverted(self, undo: Json) -> Json:
+        data = self.ctx.host(undo["host"]).read_file(undo["path"])
+        digest = hostsfile.sha256(data)
+        if digest == undo["original_sha256"]:
+            return {"path": undo["path"], "byte_identical": True, "sha256": digest}
+        pinned = hostsfile.pins(data).get(undo["name"].lower())
+        if pinned == undo["original_pin"]:
+            return {
+                "path": undo["path"],
+                "byte_identical": False,
+                "sha256": digest,
+                "note": "edited by someone else since; the tool's line is as it was",
+            }
+        raise StepFailed(
+            f"{undo['host']}: {undo['path']} was not restored: sha256 {digest[:16]}... "
+            f"differs from the original and {undo['name']} is pinned to {pinned}, "
+            f"not {undo['original_pin']}"
+        )
+
+
+@register
+class HostsPin(_HostsFileAction):
+    """Pin `name` to `address` in the hosts file of `host` (args: host, name,
+    address[, path]). Any other tool line for the name is replaced; foreign
+    lines stay, and the block sits above them so the pin wins."""
+
+    name = "hosts.pin"
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.address = hostsfile.check_address(_required(args, "address", self.name))
+
+    def desired(self, data: bytes, newline: str) -> bytes:
+        return hostsfile.pin(data, self.pin_name, self.address, default_newline=newline)
+
+    def summary(self, path: str) -> str:
+        return f"pin {self.pin_name} -> {self.address} in {path}"
+
+    def change_kind(self, current: Json) -> str:
+        return "change" if self.pin_name.lower() in current["pins"] else "add"
+
+    def describe(self) -> list[Change]:
+        return [self._change("add", self._planned_path())]
+
+    def verify(self, evidence: Json) -> Json:
+        evidence = super().verify(evidence)
+        if evidence["pins"].get(self.pin_name.lower()) != self.address:
+            raise StepFailed(f"{self.host_name}: {self.pin_name} is not pinned to {self.address}")
+        return evidence
+
+
+@register
+class HostsUnpin(_HostsFileAction):
+    """Remove the tool's pin for `name` from the hosts file of `host` (args:
+    host, name[, path]); the marked block goes with its last pin, leaving the
+    file as it was before the first pin."""
+
+    name = "hosts.unpin"
+
+    def desired(self, data: bytes, newline: str) -> bytes:
+        return hostsfile.unpin(data, self.pin_name)
+
+    def summary(self, path: str) -> str:
+        return f"unpin {self.pin_name} in {path}"
+
+    def change_kind(self, current: Json) -> str:
+        return "remove"
+
+    def describe(self) -> list[Change]:
+        return [self._change("remove", self._planned_path())]
+
+    def verify(self, evidence: Json) -> Json:
+        evidence = super().verify(evidence)
+        if self.pin_name.lower() in evidence["pins"]:
+            raise StepFailed(f"{self.host_name}: {self.pin_name} is still pinned")
+        return evidence

@@ -1,0 +1,158 @@
+"""From a host in the pool file to a connected `Host`.
+
+Credentials are resolved here, at the moment a host is first used, so `check`
+and `plan` never need a secret. `HostPool` is what the runner hands actions as
+`Context.host`: it connects lazily by host name, keeps each connection for
+the run and closes them all at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UsageError
+from .base import Host
+from .local import LocalHost
+from .posix import DEFAULT_SERVICE_COMMAND
+from .ssh import SSHHost
+
+if TYPE_CHECKING:
+    from ..config.loader import LoadedPool
+    from ..config.model import HostSpec
+
+#: the admin machine the tool runs on; reachable without any pool-file entry
+ADMIN_HOST = "admin"
+
+
+def _path(value: str, base: Path) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
+    """A Host for `spec` (an SSH or WinRM connection is made on first use)."""
+    t: Any = spec.transport
+    if t.kind == "local":
+        return LocalHost(
+            spec.name,
+            service_command=t.service_command,
+            status_command=getattr(t, "status_command", None),
+            hosts_file=t.hosts_file,
+        )
+
+    from ..config.credentials import resolve  # config imports nothing from here
+
+    cred = resolve(loaded, t.credentials)
+    if t.kind == "ssh":
+        if spec.os != "linux":
+            raise UsageError(
+                f"host {spec.name}: the ssh transport drives Linux hosts; use winrm for Windows"
+            )
+        return SSHHost(
+            spec.name,
+            str(spec.address),
+            username=cred.username,
+            port=t.port,
+            password=cred.password,
+            key_file=cred.key_file,
+            passphrase=cred.passphrase,
+            known_hosts=_path(t.known_hosts, loaded.base_dir),
+            trust_unknown_host_keys=t.trust_unknown_host_keys,
+            service_command=t.service_command or DEFAULT_SERVICE_COMMAND,
+            status_command=getattr(t, "status_command", None),
+            hosts_file=t.hosts_file,
+        )
+    if t.kind == "winrm":
+        from .winrm import WinRMHost  # pywinrm is only imported when a host needs it
+
+        if cred.password is None:
+            raise UsageError(
+                f"host {spec.name}: WinRM needs a password in credential '{t.credentials}'"
+            )
+        return WinRMHost(
+            spec.name,
+            str(spec.address),
+            port=t.port,
+            scheme=t.scheme,
+            auth=t.auth,
+            username=cred.username,
+            password=cred.password,
+            ca_bundle=str(_path(t.ca_bundle, loaded.base_dir)) if t.ca_bundle else None,
+            verify_tls=t.verify_tls,
+            hosts_file=t.hosts_file,
+        )
+    raise UsageError(f"host {spec.name}: unknown transport kind {t.kind!r}")
+
+
+def find_host_spec(loaded: LoadedPool, name: str) -> HostSpec:
+    """The pool file's host called `name`, or a UsageError naming the choices."""
+    pool = loaded.pool
+    try:
+        return pool.host(name)
+    except KeyError:
+        pass
+    directory = getattr(pool, "directory", None)
+    if directory is not None and directory.name == name:
+        raise UsageError(
+            f"host {name} is the directory server: the tool only checks that it can be "
+            "reached and never logs in to it"
+        )
+    known = ", ".join(spec.name for _, spec in pool.all_hosts())
+    raise UsageError(f"no host named '{name}' in {loaded.path} (hosts: {known})")
+
+
+class HostPool:
+    """Connected hosts by name, made on first use and kept until `close_all`.
+
+    Callable, so it fits `Context.host`. Safe to use from several threads: a
+    host is connected once even when two steps ask for it at the same time.
+    """
+
+    def __init__(self, loaded: LoadedPool, *, connector: Any = connect) -> None:
+        self.loaded = loaded
+        self._connector = connector
+        self._hosts: dict[str, Host] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str) -> Host:
+        return self.get(name)
+
+    def get(self, name: str) -> Host:
+        with self._lock:
+            host = self._hosts.get(name)
+            if host is None:
+                host = self._make(name)
+                self._hosts[name] = host
+            return host
+
+    def _make(self, name: str) -> Host:
+        if name == ADMIN_HOST:
+            try:
+                spec = self.loaded.pool.host(name)
+            except KeyError:
+                return LocalHost(ADMIN_HOST)
+            return self._connector(spec, self.loaded)
+        return self._connector(find_host_spec(self.loaded, name), self.loaded)
+
+    @property
+    def open_hosts(self) -> list[str]:
+        with self._lock:
+            return list(self._hosts)
+
+    def close_all(self) -> None:
+        """Close every host; one that fails to close does not keep the others open."""
+        with self._lock:
+            hosts, self._hosts = list(self._hosts.values()), {}
+        for host in hosts:
+            # closing is best effort at the end of a run
+            with contextlib.suppress(Exception):
+                host.close()
+
+    def __enter__(self) -> HostPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_all()
