@@ -1,9 +1,196 @@
-"""Placeholder until its owner lands the commands: registers nothing."""
+"""`check`, `init` and `profiles`: the pool file and the profiles it names.
+
+Only parsing and rendering here; the work is in ocsscale.config.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..config import LoadedPool, load_pool
+from ..config.init_template import write_pool_file
+from ..config.model import TOPOLOGIES
+from ..config.profiles import Profile, list_profiles, load_profile
+from .render import handle_errors
+from .state import app_state
+
+CHECK_HELP = """\
+Validate the pool file; nothing is contacted and no secret is read.
+
+Every problem is reported at once as FILE:LINE:COL: PATH: MESSAGE [RULE],
+for example
+
+  pool.yaml:47:9: load_balancer.mode: out-of-path (direct server return)
+  is not supported by this profile ... [lb.mode.out-of-path]
+
+The rules come from the walkthrough: supported topologies only, SNAT
+required (no DSR, no DNAT-only), two-armed front ends on their own subnet
+behind backend_address, unique names and addresses, no host on the VIP,
+enough SNAT addresses for the expected peak connections, credentials by
+reference only, unknown keys refused.
+
+Exit code 0 when valid, 2 when not. The file is -c/--config (default
+./pool.yaml, or $OCSSCALE_POOL): `ocsscale -c examples/one-armed.yaml check`.
+"""
+
+INIT_HELP = f"""\
+Write a commented pool file that `check` accepts, to edit for your network.
+
+It holds the walkthrough's sample (contoso.com, VIP 10.0.0.40, front ends
+10.0.1.41 and 10.0.1.42) laid out for the topology you choose:
+{", ".join(TOPOLOGIES)}. The file is validated before it is written and
+written atomically; an existing file is kept unless --force.
+
+  ocsscale init -o pool.yaml
+
+  ocsscale init --topology two-armed-routed -o pool.yaml
+
+  ocsscale init --profile ./my-profile.yaml -o pool.yaml
+"""
+
+PROFILES_HELP = """\
+List the profiles: what makes a service special (ports, health-check
+ports, idle timeout, services to restart, certificate rules).
+
+A pool file names one (`profile: ocs2007r2`) or the path of a profile file
+of your own; start from `ocsscale profiles show ocs2007r2`.
+"""
+
+
+def _out() -> Console:
+    return Console(highlight=False, soft_wrap=True, emoji=False)
+
+
+def _ports(ports: list[int]) -> str:
+    return ", ".join(str(p) for p in ports) or "-"
+
+
+@handle_errors
+def check_cmd(ctx: typer.Context) -> None:
+    loaded = load_pool(app_state(ctx).config)
+    typer.echo(summary(loaded))
+
+
+def summary(loaded: LoadedPool) -> str:
+    pool, profile = loaded.pool, loaded.profile
+    lb = pool.load_balancer
+    fes = ", ".join(f"{fe.name} {fe.address} (weight {fe.weight})" for fe in pool.front_ends)
+    clients = ", ".join(f"{c.name} {c.address}" for c in pool.test_clients)
+    lines = [
+        f"{loaded.path}: valid",
+        f"  pool        {pool.pool.fqdn} (SIP domain {pool.pool.sip_domain})",
+        f"  profile     {profile.name}: {len(profile.ports)} ports, "
+        f"checks on {_ports(profile.check_ports)}",
+        f"  topology    {lb.topology}, {lb.mode}, VIP {lb.vip}"
+        + (f", backend {lb.backend_address}" if lb.backend_address else "")
+        + f", driver {lb.driver}",
+        f"  legacy FE   {pool.legacy_fe.name} {pool.legacy_fe.address}",
+        f"  front ends  {len(pool.front_ends)}: {fes}",
+        f"  clients     {len(pool.test_clients)}: {clients}",
+        f"  SNAT        {len(lb.snat_addresses)} address(es) for "
+        f"{lb.expected_peak_connections:,} expected peak connections",
+        "Nothing was contacted.",
+    ]
+    return "\n".join(lines)
+
+
+@handle_errors
+def init_cmd(
+    ctx: typer.Context,
+    profile: str = typer.Option(
+        "ocs2007r2", "--profile", "-p", help="A shipped profile name, or a profile file."
+    ),
+    topology: str = typer.Option(
+        "one-armed", "--topology", "-t", help=f"One of: {', '.join(TOPOLOGIES)}."
+    ),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Where to write it (default: the -c/--config path)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing file."),
+) -> None:
+    target = output if output is not None else app_state(ctx).config
+    written = write_pool_file(target, profile, topology, force=force)
+    typer.echo(f"wrote {written} ({topology}, profile {profile})")
+    typer.echo(f"next: edit it, then `ocsscale -c {written} check`")
+
+
+def profile_dict(profile: Profile) -> dict[str, Any]:
+    data = profile.model_dump(mode="json")
+    data["following_ports"] = profile.following_ports()
+    data["source"] = profile.source
+    return data
+
+
+profiles_app = typer.Typer(
+    help=PROFILES_HELP, rich_markup_mode=None, no_args_is_help=False, add_completion=False
+)
+
+
+@profiles_app.callback(invoke_without_command=True)
+@handle_errors
+def profiles_list(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="One JSON document instead of a table."),
+) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    profiles = list_profiles()
+    if as_json:
+        typer.echo(json.dumps([profile_dict(p) for p in profiles], indent=2))
+        return
+    table = Table(title="Profiles", show_lines=False)
+    for column in ("name", "ports", "check ports", "idle timeout", "description"):
+        table.add_column(column)
+    for p in profiles:
+        table.add_row(
+            p.name, _ports(p.ports), _ports(p.check_ports), f"{p.idle_timeout} s", p.description
+        )
+    _out().print(table)
+    typer.echo("Details: ocsscale profiles show NAME")
+
+
+@profiles_app.command("show")
+@handle_errors
+def profiles_show(
+    name: str = typer.Argument(..., help="A shipped profile name or a profile file."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document."),
+) -> None:
+    """Everything a profile says: ports, checks, services, certificate rules."""
+    profile = load_profile(name, Path.cwd())
+    if as_json:
+        typer.echo(json.dumps(profile_dict(profile), indent=2))
+        return
+    sip = profile.sip_ports
+    cert = profile.certificate
+    lines = [
+        f"{profile.name}: {profile.description}",
+        f"  file               {profile.source}",
+        f"  ports              {_ports(profile.ports)}",
+        f"  check ports        {_ports(profile.check_ports)}"
+        + (" (every other port follows them)" if profile.others_follow_checks else ""),
+        f"  idle timeout       {profile.idle_timeout} s",
+        f"  balance            {profile.balance} (weighted least connections)",
+        f"  SNAT               {profile.snat_connections_per_address:,} connections per address",
+        f"  topologies         {', '.join(profile.supported_topologies)}",
+        f"  modes              {', '.join(profile.supported_modes)}",
+        f"  TLS ports          {_ports(profile.tls_ports)}",
+        f"  SIP ports          tls {sip.tls or '-'}, tcp {sip.tcp or '-'}",
+        f"  HTTPS ports        {_ports(profile.https_ports)}",
+        f"  services (windows) {', '.join(profile.services.windows) or '-'}",
+        f"  services (linux)   {', '.join(profile.services.linux) or '-'}",
+        f"  certificate        subject {cert.subject}; SAN {', '.join(cert.san)}; "
+        f"wildcard {'allowed' if cert.wildcard else 'refused'}; EKU {cert.eku}",
+    ]
+    typer.echo("\n".join(lines))
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("check", help=CHECK_HELP)(check_cmd)
+    app.command("init", help=INIT_HELP)(init_cmd)
+    app.add_typer(profiles_app, name="profiles")

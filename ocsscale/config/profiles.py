@@ -1,0 +1,181 @@
+"""Profiles: what makes a service special (ports, checks, services, certificates).
+
+A profile is a YAML data file: the shipped ones are in `profiles/`, and a pool
+file may name its own by path. It is validated like the pool file, so its
+errors also name file:line:col.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from ..errors import ConfigError, ConfigIssue, UsageError
+from ..resources import resource_path
+from .model import Mode, OsKind, Strict, Topology
+from .validation import issues_from_validation
+from .yamlpos import load_yaml
+
+Port = int
+SanToken = Literal["pool-fqdn", "fe-fqdn", "sip.<domain>"]
+
+
+class ProfileNotFound(UsageError):
+    """The pool file names a profile that is neither shipped nor a readable file."""
+
+    def __init__(self, name: str, available: list[str]) -> None:
+        super().__init__(
+            f"unknown profile '{name}': shipped profiles are {', '.join(available) or 'none'}; "
+            "or give the path to a profile file"
+        )
+        self.name = name
+
+
+def _port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise PydanticCustomError("profile.port", "a port is between 1 and 65535")
+    return value
+
+
+class Services(Strict):
+    """Services to restart after a hosts-file pin, so they resolve the pool name anew."""
+
+    windows: list[str] = Field(default_factory=list)
+    linux: list[str] = Field(default_factory=list)
+
+    def for_os(self, os: OsKind) -> list[str]:
+        return list(self.windows if os == "windows" else self.linux)
+
+
+class CertificateRules(Strict):
+    subject: Literal["pool-fqdn"] = "pool-fqdn"
+    san: list[SanToken] = Field(default_factory=lambda: ["fe-fqdn", "sip.<domain>"])
+    wildcard: bool = False
+    eku: Literal["serverAuth"] = "serverAuth"
+
+
+class SipPorts(Strict):
+    tls: Port | None = None
+    tcp: Port | None = None
+
+
+class Profile(Strict):
+    version: int = 1
+    name: str
+    description: str
+    ports: list[Port] = Field(min_length=1)
+    check_ports: list[Port] = Field(min_length=1)
+    #: every port that is not a check port is taken out with its server when a check fails
+    others_follow_checks: bool = True
+    idle_timeout: int = Field(ge=1)  # seconds
+    balance: Literal["wlc"] = "wlc"
+    snat_connections_per_address: int = Field(65000, ge=1)
+    supported_topologies: list[Topology] = Field(min_length=1)
+    supported_modes: list[Mode] = Field(min_length=1)
+    tls_ports: list[Port] = Field(default_factory=list)
+    sip_ports: SipPorts = Field(default_factory=SipPorts)
+    https_ports: list[Port] = Field(default_factory=list)
+    services: Services = Field(default_factory=Services)
+    certificate: CertificateRules = Field(default_factory=CertificateRules)
+    _source: str = PrivateAttr("")  # the file it was read from
+
+    @field_validator("ports", "check_ports", "tls_ports", "https_ports")
+    @classmethod
+    def _ports(cls, v: list[int]) -> list[int]:
+        for port in v:
+            _port(port)
+        if len(set(v)) != len(v):
+            raise PydanticCustomError("profile.port.duplicate", "each port is listed once")
+        return v
+
+    @model_validator(mode="after")
+    def _subsets(self) -> Profile:
+        ports = set(self.ports)
+        named = {
+            "check_ports": self.check_ports,
+            "tls_ports": self.tls_ports,
+            "https_ports": self.https_ports,
+            "sip_ports": [p for p in (self.sip_ports.tls, self.sip_ports.tcp) if p is not None],
+        }
+        for what, listed in named.items():
+            stray = sorted(set(listed) - ports)
+            if stray:
+                raise PydanticCustomError(
+                    "profile.port.not-in-ports",
+                    "{what} names {stray}, which are not in ports",
+                    {"what": what, "stray": ", ".join(map(str, stray))},
+                )
+        return self
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def following_ports(self) -> list[int]:
+        """Ports without a check of their own (they follow the check ports)."""
+        return [p for p in self.ports if p not in self.check_ports]
+
+
+def profiles_dir() -> Path:
+    return resource_path("profiles")
+
+
+def _looks_like_path(name: str) -> bool:
+    return "/" in name or "\\" in name or name.endswith((".yaml", ".yml"))
+
+
+def shipped_names() -> list[str]:
+    return sorted(p.stem for p in profiles_dir().glob("*.yaml"))
+
+
+def profile_file(name_or_path: str, base_dir: Path | None = None) -> Path:
+    """The file a profile reference points at (no reading yet)."""
+    if _looks_like_path(name_or_path):
+        path = Path(name_or_path).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if not path.is_file():
+            raise ProfileNotFound(name_or_path, shipped_names())
+        return path
+    path = profiles_dir() / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ProfileNotFound(name_or_path, shipped_names())
+    return path
+
+
+def load_profile(name_or_path: str, base_dir: Path | None = None) -> Profile:
+    """A shipped profile by name, or a profile file (relative to `base_dir`)."""
+    path = profile_file(name_or_path, base_dir)
+    doc = load_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise ConfigError(
+            [ConfigIssue(doc.file, 1, 1, "", "yaml.not-mapping", "a profile is a YAML mapping")]
+        )
+    try:
+        profile = Profile.model_validate(doc.data)
+    except ValidationError as exc:
+        raise ConfigError(issues_from_validation(exc, doc, Profile)) from None
+    profile._source = str(path)
+    if not _looks_like_path(name_or_path) and profile.name != name_or_path:
+        line, col = doc.position(("name",))
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    doc.file,
+                    line,
+                    col,
+                    "name",
+                    "profile.name",
+                    f"a shipped profile's name matches its file name ({name_or_path})",
+                )
+            ]
+        )
+    return profile
+
+
+def list_profiles() -> list[Profile]:
+    """Every shipped profile, by name."""
+    return [load_profile(name) for name in shipped_names()]

@@ -1,0 +1,322 @@
+"""The walkthrough's rules, applied to a pool file that already has the right shape.
+
+Each rule yields ConfigIssues with a rule id and the position of the value at
+fault; `check_pool` runs them all so every problem is reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Iterator
+from ipaddress import IPv4Address, IPv4Network
+
+from ..errors import ConfigIssue
+from .model import HostSpec, Pool
+from .profiles import Profile
+from .yamlpos import YamlDocument, format_path
+
+Path_ = tuple[str | int, ...]
+Rule = Callable[[Pool, Profile, YamlDocument], Iterator[ConfigIssue]]
+LB = ("load_balancer",)
+
+_MODE_REASONS = {
+    "out-of-path": (
+        "lb.mode.out-of-path",
+        "out-of-path (direct server return) is not supported by this profile: replies "
+        "must come back through the load balancer; use full-proxy",
+    ),
+    "dnat-only": (
+        "lb.mode.dnat-only",
+        "dnat-only is not supported by this profile: SNAT is required. With DNAT alone the "
+        "front end sees the client's own address as the source, so its replies bypass the "
+        "load balancer and are never translated back; use full-proxy (SNAT + DNAT)",
+    ),
+}
+
+
+def topology_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
+    lb = pool.load_balancer
+    if lb.topology not in profile.supported_topologies:
+        yield doc.issue(
+            (*LB, "topology"),
+            "lb.topology.unsupported",
+            f"{lb.topology} is not supported by this profile "
+            f"(supported: {', '.join(profile.supported_topologies)})",
+        )
+    if lb.mode not in profile.supported_modes:
+        rule, message = _MODE_REASONS.get(
+            lb.mode,
+            (
+                "lb.mode.unsupported",
+                f"{lb.mode} is not supported by this profile "
+                f"(supported: {', '.join(profile.supported_modes)})",
+            ),
+        )
+        yield doc.issue((*LB, "mode"), rule, message)
+
+
+def network_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
+    """Where the front ends sit relative to the VIP and the LB's back-end arm."""
+    lb = pool.load_balancer
+    vip_net = lb.vip.network
+    fes = [(("front_ends", i, "address"), fe.address) for i, fe in enumerate(pool.front_ends)]
+    if lb.topology == "one-armed":
+        if lb.backend_address is not None:
+            yield doc.issue(
+                (*LB, "backend_address"),
+                "lb.backend-address.one-armed",
+                "a one-armed load balancer has a single arm: remove backend_address "
+                "or choose a two-armed topology",
+            )
+        for path, address in fes:
+            if address not in vip_net:
+                yield doc.issue(
+                    path,
+                    "fe.subnet.outside-vip",
+                    f"{address} is outside the VIP network {vip_net}: in a one-armed "
+                    "topology the front ends share the load balancer's network",
+                )
+        return
+    if lb.backend_address is None:
+        yield doc.issue(
+            (*LB, "backend_address"),
+            "lb.backend-address.missing",
+            f"{lb.topology} needs backend_address: the load balancer's address on the "
+            "front-end network, with its prefix (e.g. 10.0.1.40/24)",
+        )
+    back_net = lb.backend_address.network if lb.backend_address is not None else None
+    routed = lb.topology == "two-armed-routed"
+    if routed and back_net is not None and back_net.overlaps(vip_net):
+        yield doc.issue(
+            (*LB, "backend_address"),
+            "lb.backend-address.same-network",
+            f"backend network {back_net} overlaps the VIP network {vip_net}: a routed "
+            "two-armed load balancer joins two different networks",
+        )
+    for path, address in fes:
+        if address in vip_net:
+            yield doc.issue(
+                path,
+                "fe.subnet.same-as-vip",
+                f"{address} is inside the VIP network {vip_net}: in a two-armed topology "
+                "the front ends sit behind the load balancer on another subnet",
+            )
+        elif routed and back_net is not None and address not in back_net:
+            yield doc.issue(
+                path,
+                "fe.subnet.outside-backend",
+                f"{address} is outside the back-end network {back_net}: the front ends "
+                "must be reachable on the load balancer's back-end arm",
+            )
+
+
+def snat_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
+    lb = pool.load_balancer
+    per_address = profile.snat_connections_per_address
+    needed = max(1, math.ceil(lb.expected_peak_connections / per_address))
+    have = len(set(lb.snat_addresses))
+    if have < needed:
+        yield doc.issue(
+            (*LB, "snat_addresses"),
+            "lb.snat.too-few",
+            f"{have} SNAT address{'es' if have != 1 else ''} for "
+            f"{lb.expected_peak_connections:,} expected peak connections: at least {needed} "
+            f"needed (each source address gives about {per_address:,} connections)",
+        )
+    seen: set[IPv4Address] = set()
+    # The LB talks to the front ends from its SNAT addresses, so they belong on the
+    # network it shares with them: the VIP network (one-armed), else the back-end arm.
+    if lb.topology == "one-armed" or lb.backend_address is None:
+        nets: list[IPv4Network] = [lb.vip.network]
+    elif lb.topology == "two-armed-routed":
+        nets = [lb.backend_address.network]
+    else:
+        nets = [lb.backend_address.network, lb.vip.network]
+    host_addresses = {h.address: h.name for _, h in _machines(pool)}
+    for i, address in enumerate(lb.snat_addresses):
+        path = (*LB, "snat_addresses", i)
+        if address in seen:
+            yield doc.issue(path, "lb.snat.duplicate", f"{address} is listed twice")
+        seen.add(address)
+        if not any(address in net for net in nets):
+            where = " or ".join(str(n) for n in nets)
+            yield doc.issue(
+                path,
+                "lb.snat.network",
+                f"{address} is not on the network the load balancer shares with the "
+                f"front ends ({where})",
+            )
+        if address in host_addresses:
+            yield doc.issue(
+                path,
+                "lb.snat.conflict",
+                f"{address} is already the address of {host_addresses[address]}",
+            )
+
+
+def _machines(pool: Pool) -> list[tuple[Path_, HostSpec]]:
+    """The servers and clients that are distinct machines (the LB's own host excluded)."""
+    return [(p, h) for p, h in pool.all_hosts() if p[0] != "load_balancer"]
+
+
+def uniqueness_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
+    lb = pool.load_balancer
+    names: dict[str, Path_] = {}
+    entries: list[tuple[Path_, str]] = [(p, h.name) for p, h in pool.all_hosts()]
+    entries.append((("directory",), pool.directory.name))
+    for path, name in entries:
+        key = name.lower()
+        if key in names:
+            yield doc.issue(
+                (*path, "name"),
+                "host.name.duplicate",
+                f"the name {name} is already used at {_fmt(names[key])}: hosts are "
+                "addressed by name in plans and the journal",
+            )
+        else:
+            names[key] = path
+    addresses: dict[IPv4Address, Path_] = {}
+    machines: list[tuple[Path_, IPv4Address]] = [(p, h.address) for p, h in _machines(pool)]
+    machines.append((("directory",), pool.directory.address))
+    for path, address in machines:
+        if address in addresses:
+            yield doc.issue(
+                (*path, "address"),
+                "host.address.duplicate",
+                f"{address} is already the address of {_fmt(addresses[address])}",
+            )
+        else:
+            addresses[address] = path
+        if address == lb.vip.ip:
+            yield doc.issue(
+                (*path, "address"),
+                "host.address.is-vip",
+                f"{address} is the VIP: the VIP belongs to the load balancer alone",
+            )
+        if lb.backend_address is not None and address == lb.backend_address.ip:
+            yield doc.issue(
+                (*path, "address"),
+                "lb.backend-address.conflict",
+                f"{address} is the load balancer's backend_address",
+            )
+    fqdns: dict[str, Path_] = {}
+    servers = [(("legacy_fe",), pool.legacy_fe)]
+    servers += [(("front_ends", i), fe) for i, fe in enumerate(pool.front_ends)]
+    for path, server in servers:
+        key = (server.fqdn or "").lower()
+        if key in fqdns:
+            yield doc.issue(
+                (*path, "fqdn"),
+                "fe.fqdn.duplicate",
+                f"{server.fqdn} is already the FQDN of {_fmt(fqdns[key])}",
+            )
+        fqdns.setdefault(key, path)
+
+
+def front_end_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
+    if not pool.front_ends:
+        yield doc.issue(("front_ends",), "fe.none", "list at least one new front end")
+    elif all(fe.weight == 0 for fe in pool.front_ends):
+        yield doc.issue(
+            ("front_ends",),
+            "fe.weight.all-zero",
+            "every front end has weight 0, so the load balancer would send nothing: "
+            "give at least one a weight above 0",
+        )
+    if not pool.test_clients:
+        yield doc.issue(
+            ("test_clients",),
+            "clients.none",
+            "list at least one test client: the front ends and the VIP are validated from them",
+        )
+
+
+def credential_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
+    known = sorted(pool.credentials)
+    for path, host in pool.all_hosts():
+        name = host.credentials
+        if name is None:
+            continue
+        where = (*path, "transport", "credentials")
+        if name not in pool.credentials:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            listed = ", ".join(known) or "none"
+            yield doc.issue(
+                where,
+                "credentials.unknown",
+                f"no credential named '{name}' under credentials (defined: {listed}){hint}",
+            )
+            continue
+        cred = pool.credentials[name]
+        auth = getattr(host.transport, "auth", None)
+        if host.transport.kind == "winrm" and auth != "kerberos" and cred.password is None:
+            yield doc.issue(
+                where,
+                "credentials.winrm-password",
+                f"WinRM with {auth} authentication needs a password, and credential "
+                f"'{name}' has none",
+            )
+    for name, cred in pool.credentials.items():
+        if cred.passphrase is not None and cred.key_file is None:
+            yield doc.issue(
+                ("credentials", name, "passphrase"),
+                "credentials.passphrase-without-key",
+                "a passphrase unlocks a key_file, and this credential has none",
+            )
+
+
+def dns_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
+    dns = pool.dns
+    zone = dns.zone.lower()
+    fqdn = pool.pool.fqdn.lower()
+    if fqdn == zone or not fqdn.endswith("." + zone):
+        yield doc.issue(
+            ("dns", "zone"),
+            "dns.zone.outside",
+            f"the pool FQDN {pool.pool.fqdn} is not a name inside the zone {dns.zone}, "
+            "so the cutover could not update it there",
+        )
+    if dns.provider == "rfc2136":
+        if not dns.servers:
+            yield doc.issue(
+                ("dns", "servers"),
+                "dns.servers.missing",
+                "rfc2136 needs the authoritative servers to update and to check",
+            )
+        if dns.tsig is None:
+            yield doc.issue(
+                ("dns",),
+                "dns.tsig.missing",
+                "rfc2136 updates are signed: add tsig {name, algorithm, secret: {env: ...}}",
+            )
+    if dns.cutover_ttl > dns.ttl:
+        yield doc.issue(
+            ("dns", "cutover_ttl"),
+            "dns.cutover-ttl",
+            f"cutover_ttl ({dns.cutover_ttl}) is above ttl ({dns.ttl}): it is lowered "
+            "ahead of cutover so a revert spreads quickly",
+        )
+
+
+def _fmt(path: Path_) -> str:
+    return format_path(path)
+
+
+ALL_RULES: tuple[Rule, ...] = (
+    topology_rules,
+    network_rules,
+    snat_rules,
+    uniqueness_rules,
+    front_end_rules,
+    credential_rules,
+    dns_rules,
+)
+
+
+def check_pool(pool: Pool, profile: Profile, doc: YamlDocument) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    for rule in ALL_RULES:
+        issues.extend(rule(pool, profile, doc))
+    return issues

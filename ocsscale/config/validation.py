@@ -1,0 +1,136 @@
+"""Pydantic's errors, as ConfigIssues that point at the YAML.
+
+A pydantic location is almost the document path, except that a discriminated
+union adds its tag (`transport.winrm.port`); `document_path` drops such parts
+by walking the real data. Messages never include the input value: it may be
+a secret written where it does not belong.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any, Union
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ConfigIssue
+from .yamlpos import YamlDocument
+
+_RULE_BY_TYPE = {
+    "extra_forbidden": "schema.unknown-key",
+    "missing": "schema.missing-key",
+    "union_tag_not_found": "schema.missing-key",
+    "union_tag_invalid": "schema.not-allowed",
+    "literal_error": "schema.not-allowed",
+}
+
+
+def issues_from_validation(
+    error: ValidationError, doc: YamlDocument, model: type[BaseModel]
+) -> list[ConfigIssue]:
+    issues = []
+    for err in error.errors(include_input=False, include_url=False):
+        loc = tuple(err["loc"])
+        path = document_path(doc.data, loc)
+        etype = err["type"]
+        rule = etype if "." in etype else _RULE_BY_TYPE.get(etype, "schema.invalid")
+        message = _message(err, loc, path, model)
+        issues.append(doc.issue(path, rule, message, at_key=etype == "extra_forbidden"))
+    return issues
+
+
+def document_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    path: list[str | int] = []
+    current = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if _has(current, part):
+            path.append(part)
+            current = current[part]
+        elif last and isinstance(part, str) and not part.startswith("function-"):
+            path.append(part)  # a missing key: name it, its parent gives the position
+        # else: a union tag or validator name that is not in the document
+    return tuple(path)
+
+
+def _has(container: Any, part: str | int) -> bool:
+    if isinstance(container, dict):
+        return part in container
+    return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
+
+
+def _message(err: Any, loc: tuple[str | int, ...], path: tuple, model: type[BaseModel]) -> str:
+    etype = err["type"]
+    if etype == "extra_forbidden":
+        allowed = allowed_keys(model, loc[:-1])
+        key = str(path[-1]) if path else "?"
+        text = f"unknown key '{key}'"
+        close = difflib.get_close_matches(key, allowed, n=1)
+        if close:
+            text += f"; did you mean '{close[0]}'?"
+        elif allowed:
+            text += f" (allowed here: {', '.join(allowed)})"
+        return text
+    if etype == "missing":
+        return f"required key '{path[-1]}' is missing" if path else "required key is missing"
+    if etype == "union_tag_not_found":
+        return "'kind' is missing: one of ssh, winrm, local"
+    msg = str(err["msg"])
+    return msg[0].lower() + msg[1:] if msg else etype
+
+
+def allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The keys a mapping at `loc` may hold, found by walking the model's fields."""
+    current: Any = model
+    for part in loc:
+        current = _step(current, part)
+        if current is None:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    annotation = _unwrap(annotation)
+    member = _union_member(annotation, part)
+    if member is not None:
+        return member  # the part was a discriminated union's tag
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(str(part))
+        return field.annotation if field is not None else None
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is list and args:
+        return args[0]
+    if origin is dict and len(args) == 2:
+        return args[1]
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated[...] and Optional[...]."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        if origin in (Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(members) == 1:
+                annotation = members[0]
+                continue
+        return annotation
+
+
+def _union_member(annotation: Any, tag: str | int) -> Any:
+    if typing.get_origin(annotation) not in (Union, types.UnionType):
+        return None
+    for member in typing.get_args(annotation):
+        kind = getattr(member, "model_fields", {}).get("kind")
+        if kind is not None and tag in typing.get_args(kind.annotation):
+            return member
+    return None

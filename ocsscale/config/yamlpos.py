@@ -1,0 +1,148 @@
+"""YAML loading that remembers where every node was written.
+
+Pydantic sees plain dicts and lists; the positions are kept on the side, keyed
+by the node's path (a tuple of keys and list indexes), so any error found
+later, by pydantic or by a rule, can name file:line:col.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from ..errors import ConfigError, ConfigIssue
+
+PathKey = tuple[str | int, ...]
+Position = tuple[int, int]  # 1-based line and column
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """`("front_ends", 1, "address")` -> `front_ends[1].address`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass
+class YamlDocument:
+    """A parsed YAML file: plain Python data plus the position of every node."""
+
+    file: str
+    data: Any
+    values: dict[PathKey, Position] = field(default_factory=dict)
+    keys: dict[PathKey, Position] = field(default_factory=dict)
+
+    def position(self, path: Sequence[str | int]) -> Position:
+        """Where the value at `path` starts; for a missing node, where its
+        nearest existing parent starts (so 'missing key' points somewhere useful)."""
+        p = tuple(path)
+        while p:
+            if p in self.values:
+                return self.values[p]
+            if p in self.keys:
+                return self.keys[p]
+            p = p[:-1]
+        return self.values.get((), (1, 1))
+
+    def key_position(self, path: Sequence[str | int]) -> Position:
+        """Where the key of the mapping entry at `path` is written (for unknown keys)."""
+        p = tuple(path)
+        return self.keys.get(p) or self.position(p)
+
+    def issue(
+        self, path: Sequence[str | int], rule: str, message: str, *, at_key: bool = False
+    ) -> ConfigIssue:
+        line, col = self.key_position(path) if at_key else self.position(path)
+        return ConfigIssue(self.file, line, col, format_path(path), rule, message)
+
+
+def load_yaml(path: Path, *, label: str | None = None) -> YamlDocument:
+    """Parse `path`; syntax problems become a ConfigError with their position."""
+    file = label or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigIssue(file, 0, 0, "", "file.missing", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(
+            [ConfigIssue(file, 0, 0, "", "file.unreadable", f"cannot read: {reason}")]
+        ) from None
+    return parse_yaml(text, file)
+
+
+def parse_yaml(text: str, file: str) -> YamlDocument:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        root = yaml.load(text)
+    except DuplicateKeyError as exc:
+        raise ConfigError([_marked_issue(file, exc, "yaml.duplicate-key")]) from None
+    except MarkedYAMLError as exc:
+        raise ConfigError([_marked_issue(file, exc, "yaml.syntax")]) from None
+    except YAMLError as exc:  # unmarked: rare, but still not a traceback
+        raise ConfigError([ConfigIssue(file, 0, 0, "", "yaml.syntax", str(exc))]) from None
+    doc = YamlDocument(file=file, data=None)
+    doc.values[()] = (1, 1)
+    doc.data = _plain(root, (), doc)
+    return doc
+
+
+def _marked_issue(file: str, exc: MarkedYAMLError, rule: str) -> ConfigIssue:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+    problem = exc.problem or exc.context or "invalid YAML"
+    if rule == "yaml.duplicate-key":
+        problem = f"{problem}; each key may appear once"
+    return ConfigIssue(file, line, col, "", rule, problem)
+
+
+def _plain(node: Any, path: PathKey, doc: YamlDocument) -> Any:
+    """Convert ruamel's round-trip nodes to plain types, recording positions."""
+    if isinstance(node, CommentedMap):
+        out: dict[Any, Any] = {}
+        for key in node:
+            child = (*path, key if isinstance(key, str | int) else str(key))
+            try:
+                kl, kc = node.lc.key(key)
+                doc.keys[child] = (kl + 1, kc + 1)
+                vl, vc = node.lc.value(key)
+                doc.values[child] = (vl + 1, vc + 1)
+            except (KeyError, TypeError, AttributeError):  # merged keys (<<) carry none
+                pass
+            out[key] = _plain(node[key], child, doc)
+        return out
+    if isinstance(node, CommentedSeq):
+        items: list[Any] = []
+        for i, item in enumerate(node):
+            try:
+                il, ic = node.lc.item(i)
+                doc.values[(*path, i)] = (il + 1, ic + 1)
+            except (KeyError, TypeError, AttributeError):
+                pass
+            items.append(_plain(item, (*path, i), doc))
+        return items
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, _dt.date | _dt.datetime):
+        return node.isoformat()
+    # tagged scalars and other exotic nodes: pydantic reports them as wrong types
+    return str(getattr(node, "value", node))
