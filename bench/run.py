@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lbbench import conns, health, perf, report  # noqa: E402
 from lbbench.procs import BenchError, Sandbox, raise_nofile  # noqa: E402
+from lbbench.proxies import ENGINE_SEEN  # noqa: E402
 
 SCENARIOS = ("http", "bulk", "memory", "scale", "detection")
 NEEDS = {
@@ -171,6 +172,7 @@ def main() -> int:
         if args.keep_logs:
             log(f"logs, farm files and configs kept in {box.tmp}")
     doc["seconds"] = round(time.monotonic() - started, 1)
+    doc["machine"]["engine_loop"] = ENGINE_SEEN.get("loop", "not started")
     if args.quick:
         doc["notes"].append(
             "quick run: short measurements and small connection counts; the "

@@ -115,6 +115,11 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "runs_per_s": rates,
         "latency_ms": best["latency_ms"],
         "proxy_cpu_util": best["proxy_cpu_util"],
+        # The rate per second of proxy CPU: what the proxy costs, even where the load
+        # generator (sharing one core with nginx) and not the proxy sets the pace.
+        "per_proxy_cpu_s": round(best["per_s"] / best["proxy_cpu_util"])
+        if best["proxy_cpu_util"]
+        else None,
         "errors": sum(r["errors"] for r in rows),
     }
 

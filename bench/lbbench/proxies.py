@@ -39,6 +39,10 @@ ENGINE_HEALTH_DEFAULTS = {
 }
 
 
+# What the engine said about itself at its last start (its event loop), for the report.
+ENGINE_SEEN: dict[str, str] = {}
+
+
 @dataclass
 class FarmSpec:
     name: str
@@ -193,6 +197,7 @@ def wait_engine_ready(box: Sandbox, proxy: Proxy, tag: str, spec: FarmSpec) -> N
     else:
         raise BenchError(f"engine not ready within 20 s ({last})")
     wait_for_port(spec.vips[0], spec.ports[0], 10, proxy.proc)
+    ENGINE_SEEN["loop"] = str(admin_json(proxy.admin_socket, "/status").get("loop", "unknown"))
 
 
 def start_haproxy(box: Sandbox, spec: FarmSpec, cpu: int | None, tag: str, maxconn: int) -> Proxy:

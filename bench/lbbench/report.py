@@ -69,6 +69,21 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": r is not None and r >= floor,
                 }
             )
+            ec = http[key]["engine"].get("per_proxy_cpu_s")
+            hc = http[key]["haproxy"].get("per_proxy_cpu_s")
+            eu = http[key]["engine"].get("proxy_cpu_util", 0)
+            hu = http[key]["haproxy"].get("proxy_cpu_util", 0)
+            rows.append(
+                {
+                    "metric": f"  the same per second of proxy CPU (info: proxy CPU busy "
+                    f"{eu:.0%} engine, {hu:.0%} HAProxy)",
+                    "engine": ec,
+                    "haproxy": hc,
+                    "ratio": _ratio(ec, hc),
+                    "target": "-",
+                    "met": None,
+                }
+            )
     bulk = results.get("bulk")
     if bulk:
         e, h = bulk["engine"]["median_cpu_s_per_gb"], bulk["haproxy"]["median_cpu_s_per_gb"]
@@ -204,7 +219,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; "
         f"HAProxy {m['haproxy']}, nginx {m['nginx']}, wrk {m['wrk']}, iperf3 {m['iperf3']}, "
-        f"Python {m['python']}, uvloop {m['uvloop']}.",
+        f"Python {m['python']}, uvloop {m['uvloop']} "
+        f"(engine event loop: {m.get('engine_loop', '?')}).",
         "Proxy pinned to CPU 0; wrk, nginx, iperf3 and the connection holders to CPU 1; "
         "HAProxy `nbthread` = engine `workers` = 1. Everything on loopback inside a private "
         "network namespace.",
