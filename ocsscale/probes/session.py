@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ocsscale.probes.evidence import CertSummary, Failure, ProbeEvidence, ProbeKind
-from ocsscale.probes.stream import Connector, Deadline, Stream, expected_errors, peer_address
+from ocsscale.probes.stream import (
+    Connector,
+    Deadline,
+    Stream,
+    describe_ssh_error,
+    expected_errors,
+    peer_address,
+)
 from ocsscale.probes.tlsclient import NameCheck, TlsOptions, TlsStream, build_client_context
 
 _PROTOCOL_VERSION_REASONS = {
@@ -191,7 +198,7 @@ def classify_error(exc: BaseException) -> tuple[Failure, str]:
         return "unreachable", exc.strerror or str(exc)
     if isinstance(exc, OSError):
         return "network", exc.strerror or str(exc) or type(exc).__name__
-    return "network", str(exc) or type(exc).__name__
+    return "network", describe_ssh_error(exc) or str(exc) or type(exc).__name__
 
 
 def _ms_since(began: float) -> float:

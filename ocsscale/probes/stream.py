@@ -21,9 +21,11 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 try:  # paramiko is a dependency, but a probe must not need it to be importable
+    from paramiko import ChannelException as _ChannelException
     from paramiko import SSHException as _SSHException
 except ImportError:  # pragma: no cover - paramiko is installed with ocsscale
     _SSHException = None
+    _ChannelException = None
 
 
 @runtime_checkable
@@ -53,6 +55,15 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     if _SSHException is not None:
         errors += (_SSHException,)
     return errors
+
+
+def describe_ssh_error(exc: BaseException) -> str | None:
+    """A short reason for a paramiko error, or None if ``exc`` is not one."""
+    if _ChannelException is not None and isinstance(exc, _ChannelException):
+        return f"the remote host could not open the connection ({exc.text})"
+    if _SSHException is not None and isinstance(exc, _SSHException):
+        return f"SSH error: {exc}"
+    return None
 
 
 def make_socket_connector(source_address: str | None = None) -> Connector:

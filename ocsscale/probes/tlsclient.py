@@ -8,6 +8,7 @@ TLS or plain TCP.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import ssl
@@ -114,7 +115,9 @@ class TlsStream:
 
     def close(self) -> None:
         try:
-            self._tls.unwrap()
+            # Send close_notify without waiting for the server's: the probe is done.
+            with contextlib.suppress(ssl.SSLWantReadError):
+                self._tls.unwrap()
             self._flush()
         except (ssl.SSLError, OSError, ValueError):
             pass

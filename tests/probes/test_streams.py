@@ -112,7 +112,9 @@ def test_refused_through_a_channel_is_a_failure_not_an_exception(
     evidence = tcp_probe(address, 5061, connect=ssh_connector)
     assert not evidence.ok
     assert evidence.failure == "network"
-    assert evidence.detail.startswith(f"connect to {address}:5061: ")
+    assert evidence.detail == (
+        f"connect to {address}:5061: the remote host could not open the connection (Connect failed)"
+    )
 
 
 @pytest.fixture
