@@ -25,9 +25,9 @@ MAX_REQUEST = 64 * 1024
 
 
 class Controller(Protocol):
-    def status(self) -> dict[str, Any]: ...
+    async def status(self) -> dict[str, Any]: ...
     def events_since(self, seq: int) -> list[dict[str, Any]]: ...
-    def metrics(self) -> str: ...
+    async def metrics(self) -> str: ...
     async def set_admin(self, name: str, state: str, shutdown: bool) -> dict[str, Any]: ...
     async def shutdown_sessions(self, name: str) -> dict[str, Any]: ...
     async def reload(self) -> dict[str, Any]: ...
@@ -119,12 +119,12 @@ class AdminServer:
         parts = [p for p in url.path.split("/") if p]
         c = self.controller
         if method == "GET" and parts == ["status"]:
-            return 200, "application/json", _json(c.status())
+            return 200, "application/json", _json(await c.status())
         if method == "GET" and parts == ["events"]:
             since = int(query.get("since", ["0"])[0] or 0)
             return 200, "application/json", _json({"events": c.events_since(since)})
         if method == "GET" and parts == ["metrics"]:
-            return 200, "text/plain; version=0.0.4", c.metrics().encode()
+            return 200, "text/plain; version=0.0.4", (await c.metrics()).encode()
         if len(parts) == 3 and parts[0] == "servers":
             if method != "POST":
                 raise ApiError(405, "use POST to change a server")

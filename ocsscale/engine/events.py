@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +42,10 @@ def setup_logging(level: int = logging.INFO) -> None:
 class EventLog:
     """A bounded ring of events, each also logged; `seq` lets readers ask for newer ones."""
 
-    def __init__(self, capacity: int = 2000) -> None:
+    def __init__(self, capacity: int = 2000, quiet: bool = False) -> None:
+        # A worker's log is quiet: its events are forwarded to the master, which logs.
+        self.quiet = quiet
+        self.forward: Callable[[dict[str, Any]], None] | None = None
         self._events: deque[dict[str, Any]] = deque(maxlen=capacity)
         self._seq = 0
         self.counts: dict[str, int] = {}
@@ -60,8 +64,11 @@ class EventLog:
         }
         self._events.append(event)
         self.counts[kind] = self.counts.get(kind, 0) + 1
-        level = logging.WARNING if kind in _WARNING_KINDS else logging.INFO
-        log.log(level, reason, extra={"fields": {"event": kind, **fields}})
+        if self.forward is not None:
+            self.forward(event)
+        if not self.quiet:
+            level = logging.WARNING if kind in _WARNING_KINDS else logging.INFO
+            log.log(level, reason, extra={"fields": {"event": kind, **fields}})
         return event
 
     def emit_coalesced(self, key: str, kind: str, reason: str, **fields: Any) -> None:

@@ -39,13 +39,13 @@ class SingleController:
         self.farm_path = farm_path
         self._reload_lock = asyncio.Lock()
 
-    def status(self) -> dict[str, Any]:
+    async def status(self) -> dict[str, Any]:
         return {**self.engine.status(), "loop": loop_name(), "pid": os.getpid()}
 
     def events_since(self, seq: int) -> list[dict[str, Any]]:
         return self.engine.events.since(seq)
 
-    def metrics(self) -> str:
+    async def metrics(self) -> str:
         return render_metrics(self.engine.status())
 
     async def set_admin(self, name: str, state: str, shutdown: bool) -> dict[str, Any]:

@@ -12,13 +12,14 @@ from ocsscale.engine.client import AdminClientError
 from .conftest import Backends, EngineProc, Net, basic_farm, connect, wait_for
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_reload_changes_ports_and_servers_without_refusals(
-    net: Net, backends: Backends, engine_factory: type[EngineProc]
+    net: Net, backends: Backends, engine_factory: type[EngineProc], workers: int
 ) -> None:
     for i in range(3):
         for port in (16401, 16402, 16403):
             backends.open(net.servers[i], port, f"fe{i + 1}")
-    farm = basic_farm(net, [16401, 16402], [1, 1])
+    farm = basic_farm(net, [16401, 16402], [1, 1], workers=workers)
     engine = engine_factory(farm)
     established, first = connect(net.vip, 16402)
     engine.api("POST", "/servers/fe2/drain")  # a runtime state that must survive
