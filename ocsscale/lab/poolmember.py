@@ -66,6 +66,7 @@ class PoolMemberConfig:
     cert: Path | None = None
     key: Path | None = None
     legacy_tls_only: bool = False
+    verbose: bool = False
 
 
 class StartupError(Exception):
@@ -243,11 +244,6 @@ def parse_args(argv: Sequence[str] | None = None) -> PoolMemberConfig:
         stray = sorted(set(chosen) - set(ports))
         if stray:
             parser.error(f"{option}: {', '.join(map(str, stray))} not in --ports")
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s poolmember[%(process)d] %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
     return PoolMemberConfig(
         name=args.name,
         listen=args.listen,
@@ -261,7 +257,50 @@ def parse_args(argv: Sequence[str] | None = None) -> PoolMemberConfig:
         cert=args.cert,
         key=args.key,
         legacy_tls_only=args.legacy_tls_only,
+        verbose=args.verbose,
     )
+
+
+def command_line(
+    *,
+    name: str,
+    listen: str,
+    ports: Sequence[int],
+    tls_ports: Sequence[int],
+    pool_fqdn: str,
+    pidfile: Path,
+    cert: Path | None = None,
+    key: Path | None = None,
+    sip_ports: Sequence[int] = (5060, 5061),
+    https_ports: Sequence[int] = (443, 444),
+    closed_ports: Sequence[int] = (),
+    legacy_tls_only: bool = False,
+    python: str = sys.executable,
+) -> list[str]:
+    """The argv that starts this service, for whoever runs it (lab, tests)."""
+
+    def joined(values: Sequence[int]) -> str:
+        return ",".join(str(value) for value in values)
+
+    argv = [
+        python,
+        "-m",
+        "ocsscale.lab.poolmember",
+        f"--name={name}",
+        f"--listen={listen}",
+        f"--ports={joined(ports)}",
+        f"--tls-ports={joined(tls_ports)}",
+        f"--sip-ports={joined(sip_ports)}",
+        f"--https-ports={joined(https_ports)}",
+        f"--pool-fqdn={pool_fqdn}",
+        f"--pidfile={pidfile}",
+    ]
+    if cert is not None and key is not None:
+        argv += [f"--cert={cert}", f"--key={key}"]
+    argv += [f"--close={port}" for port in closed_ports]
+    if legacy_tls_only:
+        argv.append("--legacy-tls-only")
+    return argv
 
 
 def _port_list(text: str) -> tuple[int, ...]:
@@ -278,6 +317,11 @@ def _port_list(text: str) -> tuple[int, ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if config.verbose else logging.INFO,
+        format="%(asctime)s poolmember[%(process)d] %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
     try:
         asyncio.run(run(config))
     except StartupError as exc:

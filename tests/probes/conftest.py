@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from ocsscale.lab.ca import CertFiles, LabCA, create_ca, issue_server_cert
+from ocsscale.lab.poolmember import command_line
 
 POOL_FQDN = "ocspool.contoso.com"
 SIP_DOMAIN = "contoso.com"
@@ -109,24 +109,21 @@ def poolmember_command(
     pool_fqdn: str = "localhost",
     extra: Sequence[str] = (),
 ) -> list[str]:
-    def ports(values: Sequence[int]) -> str:
-        return ",".join(str(real_port(p)) for p in values)
+    def shifted(values: Sequence[int]) -> list[int]:
+        return [real_port(port) for port in values]
 
-    command = [
-        sys.executable,
-        "-m",
-        "ocsscale.lab.poolmember",
-        f"--name={name}",
-        f"--listen={address}",
-        f"--ports={ports(PROFILE_PORTS)}",
-        f"--tls-ports={ports(TLS_PORTS)}",
-        f"--sip-ports={ports(SIP_PORTS)}",
-        f"--https-ports={ports(HTTPS_PORTS)}",
-        f"--pool-fqdn={pool_fqdn}",
-        f"--pidfile={pidfile}",
-    ]
-    if cert is not None:
-        command += [f"--cert={cert.cert}", f"--key={cert.key}"]
+    command = command_line(
+        name=name,
+        listen=address,
+        ports=shifted(PROFILE_PORTS),
+        tls_ports=shifted(TLS_PORTS),
+        sip_ports=shifted(SIP_PORTS),
+        https_ports=shifted(HTTPS_PORTS),
+        pool_fqdn=pool_fqdn,
+        pidfile=pidfile,
+        cert=cert.cert if cert else None,
+        key=cert.key if cert else None,
+    )
     return command + list(extra)
 
 

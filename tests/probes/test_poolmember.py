@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ocsscale.lab.poolmember import PoolMemberConfig, command_line, parse_args
 from ocsscale.probes import TlsOptions, sip_options_probe, tcp_probe
 
 from .conftest import (
@@ -212,3 +213,34 @@ def test_module_runs_as_documented() -> None:
     result = run_to_exit([sys.executable, "-m", "ocsscale.lab.poolmember", "--help"])
     assert result.returncode == 0
     assert "not an OCS server" in result.stdout
+
+
+def test_command_line_round_trips_through_the_parser(tmp_path: Path) -> None:
+    argv = command_line(
+        name="ocsfe02",
+        listen="198.18.0.42",
+        ports=[5061, 5060, 135, 444],
+        tls_ports=[5061, 444],
+        pool_fqdn=POOL_FQDN,
+        pidfile=tmp_path / "fe.pid",
+        cert=tmp_path / "fe.pem",
+        key=tmp_path / "fe-key.pem",
+        closed_ports=[444],
+        legacy_tls_only=True,
+    )
+    assert argv[1:3] == ["-m", "ocsscale.lab.poolmember"]
+    config = parse_args(argv[3:])
+    assert config == PoolMemberConfig(
+        name="ocsfe02",
+        listen="198.18.0.42",
+        ports=(5061, 5060, 135, 444),
+        tls_ports=frozenset({5061, 444}),
+        sip_ports=frozenset({5060, 5061}),
+        https_ports=frozenset({443, 444}),
+        closed_ports=frozenset({444}),
+        pool_fqdn=POOL_FQDN,
+        pidfile=tmp_path / "fe.pid",
+        cert=tmp_path / "fe.pem",
+        key=tmp_path / "fe-key.pem",
+        legacy_tls_only=True,
+    )
