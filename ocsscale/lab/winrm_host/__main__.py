@@ -1,0 +1,112 @@
+"""python -m ocsscale.lab.winrm_host: run the WinRM stand-in until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import ssl
+import sys
+from pathlib import Path
+from types import FrameType
+
+from .executor import CommandExecutor
+from .sandbox import DEFAULT_SERVICES, Sandbox
+from .server import StandInServer, certificate_binding, load_users
+from .wsman import WsmanService
+
+AUTH_METHODS = {"basic", "ntlm"}
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m ocsscale.lab.winrm_host",
+        description="WS-Management test stand-in for a Windows host (not Windows).",
+    )
+    parser.add_argument("--listen", required=True, help="address to bind")
+    parser.add_argument("--port", type=int, required=True, help="0 picks a free port")
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate: serve HTTPS")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    parser.add_argument("--users-file", type=Path, required=True, help="DOMAIN:USER:PASSWORD lines")
+    parser.add_argument("--sandbox", type=Path, required=True, help="directory that is C:\\")
+    parser.add_argument("--pidfile", type=Path, required=True)
+    parser.add_argument("--auth", default="basic,ntlm", help="comma list of basic, ntlm")
+    parser.add_argument("--services", default=",".join(DEFAULT_SERVICES), help="running services")
+    parser.add_argument("--dns-server", help="ADDR[:PORT] instead of the resolv.conf nameserver")
+    parser.add_argument("--resolv-conf", default="/etc/resolv.conf")
+    parser.add_argument(
+        "--allow-unencrypted", action="store_true", help="accept plain SOAP over HTTP"
+    )
+    parser.add_argument(
+        "--without-dnsclient-module",
+        action="store_true",
+        help="act as a Windows without Clear-DnsClientCache (flush falls back to ipconfig)",
+    )
+    args = parser.parse_args(argv)
+    methods = {m.strip().lower() for m in args.auth.split(",") if m.strip()}
+    if not methods or not methods <= AUTH_METHODS:
+        parser.error(f"--auth takes a comma list of {', '.join(sorted(AUTH_METHODS))}")
+    args.auth_methods = frozenset(methods)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    return args
+
+
+def _dns_server(value: str | None) -> tuple[str, int] | None:
+    if not value:
+        return None
+    host, _, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "53")
+    return host, int(port or 53)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    # pyspnego's NTLM acceptor reads its credential store from this variable.
+    os.environ["NTLM_USER_FILE"] = str(args.users_file.resolve())
+    users = load_users(args.users_file)
+    sandbox = Sandbox(
+        args.sandbox,
+        services=tuple(s for s in args.services.split(",") if s),
+        dns_server=_dns_server(args.dns_server),
+        resolv_conf=args.resolv_conf,
+        has_dnsclient_module=not args.without_dnsclient_module,
+    )
+    sandbox.initialise()
+    tls = None
+    binding = None
+    if args.tls_cert is not None:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+        binding = certificate_binding(args.tls_cert)
+    server = StandInServer(
+        (args.listen, args.port),
+        service=None,
+        users=users,
+        auth_methods=args.auth_methods,
+        tls=tls,
+        channel_binding=binding,
+        allow_unencrypted=args.allow_unencrypted,
+    )
+    host, port = server.server_address[:2]
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://{f'[{host}]' if ':' in str(host) else host}:{port}/wsman"
+    server.service = WsmanService(CommandExecutor(sandbox), url)
+    args.pidfile.write_text(f"{os.getpid()}\n")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    print(f"ready {url}", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        args.pidfile.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

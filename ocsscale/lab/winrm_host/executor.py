@@ -1,0 +1,262 @@
+"""The commands the stand-in runs, and nothing else.
+
+Supported command lines (cmd.exe level, matched exactly):
+  powershell[.exe] [-NoLogo] [-NoProfile] [-NonInteractive] [-ExecutionPolicy P]
+      -EncodedCommand <base64 UTF-16LE>    one of the WinRM transport's scripts
+  ipconfig /flushdns
+  echo <base64> >>"%TEMP%\\ocsscale-<32 hex>.b64"   a piece of a chunked upload
+  del /f /q "%TEMP%\\ocsscale-<32 hex>.b64"          removal of a partial upload
+
+A PowerShell script is run only when, after its `$Name = '...'` parameter
+lines, its body is exactly the body of one of the transport's templates
+(ocsscale.transports.winrm_scripts); its effect is then carried out in Python
+on the sandbox. Anything else ends with exit 1 and a message on stderr (CLIXML
+for PowerShell, as a real host sends it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+
+from ...transports.winrm_scripts import (
+    ERROR_PREFIX,
+    MARKER_PREFIX,
+    OPERATIONS,
+    RESULT_PREFIX,
+    script_body,
+)
+from .sandbox import ENVIRONMENT, Sandbox, StandInError
+from .wsman import CommandOutcome
+
+_UPLOAD = r"ocsscale-[0-9a-f]{32}\.b64"
+_ECHO_UPLOAD = re.compile(r'echo ([A-Za-z0-9+/=]+) >>"%TEMP%\\(' + _UPLOAD + ')"')
+_DEL_UPLOAD = re.compile(r'del /f /q "%TEMP%\\(' + _UPLOAD + ')"', re.I)
+_FLUSHDNS = re.compile(r"ipconfig(?:\.exe)? /flushdns", re.I)
+_POWERSHELL = re.compile(r"powershell(?:\.exe)?(?: (.*))?", re.I)
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*) = (['\u2018\u2019\u201a\u201b])")
+_QUOTES = "'\u2018\u2019\u201a\u201b"
+_SWITCHES = {"-nologo", "-noprofile", "-noninteractive"}
+
+SUPPORTED = (
+    "powershell -EncodedCommand <an ocsscale WinRM script>, ipconfig /flushdns,"
+    ' echo <base64> >>"%TEMP%\\ocsscale-*.b64", del /f /q "%TEMP%\\ocsscale-*.b64"'
+)
+IPCONFIG_FLUSHED = (
+    b"\r\nWindows IP Configuration\r\n\r\nSuccessfully flushed the DNS Resolver Cache.\r\n"
+)
+
+
+class CommandExecutor:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self._operations: dict[str, Callable[[dict[str, str]], dict[str, object]]] = {
+            "read_file": self._read_file,
+            "write_file": self._write_file,
+            "resolve": self._resolve,
+            "tcp_check": self._tcp_check,
+            "flush_dns": self._flush_dns,
+            "restart_services": self._restart_services,
+        }
+
+    def __call__(self, command_line: str) -> CommandOutcome:
+        line = command_line.strip()
+        if match := _POWERSHELL.fullmatch(line):
+            return self._powershell((match.group(1) or "").split())
+        if _FLUSHDNS.fullmatch(line):
+            self.sandbox.flush_dns()
+            return CommandOutcome(IPCONFIG_FLUSHED, b"", 0)
+        if match := _ECHO_UPLOAD.fullmatch(line):
+            with open(self._temp(match.group(2)), "ab") as upload:
+                upload.write(match.group(1).encode("ascii") + b" \r\n")  # as echo writes it
+            return CommandOutcome(b"", b"", 0)
+        if match := _DEL_UPLOAD.fullmatch(line):
+            self._temp(match.group(1)).unlink(missing_ok=True)
+            return CommandOutcome(b"", b"", 0)
+        program = line.split(" ", 1)[0][:60]
+        message = (
+            f"ocsscale WinRM stand-in: command not supported: {program!r} (supported: {SUPPORTED})"
+        )
+        return CommandOutcome(b"", message.encode() + b"\r\n", 1)
+
+    # -- PowerShell --------------------------------------------------------------
+
+    def _powershell(self, args: list[str]) -> CommandOutcome:
+        encoded = None
+        i = 0
+        while i < len(args):
+            arg = args[i].lower()
+            if arg in _SWITCHES:
+                i += 1
+            elif arg == "-executionpolicy" and i + 1 < len(args):
+                i += 2
+            elif arg in ("-encodedcommand", "-enc", "-ec", "-e") and i + 1 < len(args):
+                encoded = args[i + 1]
+                i += 2
+            else:
+                return _clixml_error(f"The stand-in's powershell does not take '{args[i]}'.")
+        if encoded is None:
+            return _clixml_error("The stand-in runs PowerShell only as -EncodedCommand.")
+        try:
+            script = base64.b64decode(encoded, validate=True).decode("utf-16-le")
+        except (binascii.Error, UnicodeDecodeError):
+            return _clixml_error("The -EncodedCommand value is not base64 of UTF-16LE text.")
+        return self.run_script(script)
+
+    def run_script(self, script: str) -> CommandOutcome:
+        params, body = parse_parameters(script)
+        operation = _operation_of(body)
+        if operation is None:
+            first = next((ln for ln in body.splitlines() if ln.strip()), "")[:80]
+            return _clixml_error(
+                "ocsscale WinRM stand-in: this script is not one of the WinRM transport's"
+                f" templates and is not run (first line: {first!r})."
+            )
+        try:
+            if operation == "run_uploaded":
+                return self._run_uploaded(params)
+            result = self._operations[operation](params)
+        except KeyError as exc:
+            return _clixml_error(f"The variable '${exc.args[0]}' cannot be retrieved.")
+        except (StandInError, OSError, ValueError) as exc:
+            message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return CommandOutcome(b"", f"{ERROR_PREFIX}{message}\r\n".encode(), 1)
+        encoded = base64.b64encode(json.dumps(result).encode("utf-8")).decode("ascii")
+        return CommandOutcome(f"{RESULT_PREFIX}{encoded}\r\n".encode(), b"", 0)
+
+    def _run_uploaded(self, params: dict[str, str]) -> CommandOutcome:
+        name = params["UploadName"]
+        if not re.fullmatch(_UPLOAD, name):
+            raise StandInError(f"Cannot find path '{name}' because it does not exist.")
+        path = self._temp(name)
+        try:
+            text = base64.b64decode(path.read_bytes()).decode("utf-8")
+        except FileNotFoundError:
+            raise StandInError(f"Could not find file '{ENVIRONMENT['TEMP']}\\{name}'.") from None
+        finally:
+            path.unlink(missing_ok=True)
+        return self.run_script(text)
+
+    # -- the operations' effects ------------------------------------------------------
+
+    def _read_file(self, p: dict[str, str]) -> dict[str, object]:
+        target = self.sandbox.expand(p["Path"])
+        data = _read(self.sandbox, target)
+        return {"path": target, "length": len(data), "data": base64.b64encode(data).decode()}
+
+    def _write_file(self, p: dict[str, str]) -> dict[str, object]:
+        target = self.sandbox.expand(p["Path"])
+        try:
+            data = base64.b64decode(p["Data"], validate=True)
+        except binascii.Error:
+            raise StandInError("The input is not a valid Base-64 string.") from None
+        local = self.sandbox.to_local(target)
+        if not local.parent.is_dir():
+            raise StandInError(f"Could not find a part of the path '{target}'.")
+        backup = None
+        if p["BackupSuffix"] and local.is_file():
+            backup = target + p["BackupSuffix"]
+            shutil.copyfile(local, self.sandbox.to_local(backup))
+        # FileMode.OpenOrCreate + SetLength(0): same file, same inode, never a rename.
+        fd = os.open(local, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.ftruncate(fd, 0)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        digest = hashlib.sha256(local.read_bytes()).hexdigest().upper()
+        return {"path": target, "length": len(data), "sha256": digest, "backup": backup}
+
+    def _resolve(self, p: dict[str, str]) -> dict[str, object]:
+        status, addresses = self.sandbox.resolve(p["Name"])
+        return {"name": p["Name"], "status": status, "addresses": addresses}
+
+    def _tcp_check(self, p: dict[str, str]) -> dict[str, object]:
+        port = int(p["Port"])
+        connected, reason = self.sandbox.tcp_check(p["Address"], port, int(p["TimeoutMs"]) / 1000)
+        return {"address": p["Address"], "port": port, "connected": connected, "reason": reason}
+
+    def _flush_dns(self, p: dict[str, str]) -> dict[str, object]:
+        self.sandbox.flush_dns()
+        method = (
+            "Clear-DnsClientCache" if self.sandbox.has_dnsclient_module else "ipconfig /flushdns"
+        )
+        return {"method": method}
+
+    def _restart_services(self, p: dict[str, str]) -> dict[str, object]:
+        float(p["TimeoutSeconds"])  # the script casts it; a bad value fails there too
+        done = []
+        for name in (n for n in p["Names"].split("\n") if n):
+            canonical, status = self.sandbox.restart_service(name)
+            done.append({"name": canonical, "status": status})
+        return {"services": done}
+
+    def _temp(self, name: str):  # -> Path
+        return self.sandbox.to_local(ENVIRONMENT["TEMP"] + "\\" + name)
+
+
+def parse_parameters(script: str) -> tuple[dict[str, str], str]:
+    """Split the `$Name = '<literal>'` lines PsScript puts first from the body."""
+    params: dict[str, str] = {}
+    pos = 0
+    while match := _PARAM.match(script, pos):
+        value: list[str] = []
+        i = match.end()
+        while True:
+            if i >= len(script):
+                return params, script[pos:]  # unterminated: not ours, let the body check fail
+            char = script[i]
+            if char in _QUOTES:
+                if i + 1 < len(script) and script[i + 1] in _QUOTES:
+                    value.append(char)
+                    i += 2
+                    continue
+                break
+            value.append(char)
+            i += 1
+        if script[i + 1 : i + 2] != "\n":
+            break
+        params[match.group(1)] = "".join(value)
+        pos = i + 2
+    return params, script[pos:]
+
+
+def _operation_of(body: str) -> str | None:
+    first = body.split("\n", 1)[0]
+    if not first.startswith(MARKER_PREFIX):
+        return None
+    operation = first[len(MARKER_PREFIX) :]
+    if operation not in OPERATIONS or body != script_body(operation):
+        return None
+    return operation
+
+
+def _read(sandbox: Sandbox, target: str) -> bytes:
+    local = sandbox.to_local(target)
+    if local.is_dir():
+        raise StandInError(f"Access to the path '{target}' is denied.")
+    try:
+        return local.read_bytes()
+    except FileNotFoundError:
+        raise StandInError(f"Could not find file '{target}'.") from None
+
+
+def _clixml_error(message: str) -> CommandOutcome:
+    """stderr as powershell.exe writes an error record over WinRM."""
+    escaped = (
+        message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") + "_x000D__x000A_"
+    )
+    document = (
+        '#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">'
+        f'<S S="Error">{escaped}</S></Objs>'
+    )
+    return CommandOutcome(b"", document.encode("utf-8"), 1)

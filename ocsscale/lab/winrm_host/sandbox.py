@@ -1,0 +1,244 @@
+"""The stand-in's Windows: a directory tree, a DNS client, a TCP client, services.
+
+`C:\\` is the sandbox directory; `%SystemRoot%` is `C:\\Windows`, `%TEMP%` is
+`C:\\Windows\\Temp`. Paths are matched case-insensitively, as on NTFS, and
+cannot leave the sandbox. Name resolution follows the Windows DNS client:
+the hosts file first (read on every lookup, as Windows notices edits at
+once), then DNS through dnspython, answers cached for their TTL until a
+flush. Services are names with a state in `services.json`; a restart is
+recorded in `services.log`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ipaddress
+import json
+import os
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dns.exception
+import dns.resolver
+
+SYSTEM_ROOT = "C:\\Windows"
+ENVIRONMENT = {
+    "SYSTEMDRIVE": "C:",
+    "SYSTEMROOT": SYSTEM_ROOT,
+    "WINDIR": SYSTEM_ROOT,
+    "TEMP": SYSTEM_ROOT + "\\Temp",
+    "TMP": SYSTEM_ROOT + "\\Temp",
+    "PROGRAMDATA": "C:\\ProgramData",
+}
+HOSTS_FILE = SYSTEM_ROOT + "\\System32\\drivers\\etc\\hosts"
+DEFAULT_SERVICES = ("Dnscache", "WinRM")
+
+_SAMPLE_HOSTS = """\
+# Copyright (c) 1993-2009 Microsoft Corp.
+#
+# This is a sample HOSTS file used by Microsoft TCP/IP for Windows.
+#
+# This file contains the mappings of IP addresses to host names. Each
+# entry should be kept on an individual line. The IP address should
+# be placed in the first column followed by the corresponding host name.
+# The IP address and the host name should be separated by at least one
+# space.
+#
+# Additionally, comments (such as these) may be inserted on individual
+# lines or following the machine name denoted by a '#' symbol.
+#
+# For example:
+#
+#      102.54.94.97     rhino.acme.com          # source server
+#       38.25.63.10     x.acme.com              # x client host
+
+# localhost name resolution is handled within DNS itself.
+#\t127.0.0.1       localhost
+#\t::1             localhost
+"""
+
+
+class StandInError(Exception):
+    """An error with the message .NET/PowerShell would give."""
+
+
+@dataclass
+class _Cached:
+    expires: float
+    addresses: list[str]
+
+
+class Sandbox:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        services: tuple[str, ...] = DEFAULT_SERVICES,
+        dns_server: tuple[str, int] | None = None,
+        resolv_conf: str = "/etc/resolv.conf",
+        has_dnsclient_module: bool = True,
+    ) -> None:
+        self.root = root.resolve()
+        self.has_dnsclient_module = has_dnsclient_module
+        self._initial_services = services
+        self._dns_server = dns_server
+        self._resolv_conf = resolv_conf
+        self._cache: dict[str, _Cached] = {}
+        self._lock = threading.Lock()
+
+    def initialise(self) -> None:
+        (self.root / "Windows" / "Temp").mkdir(parents=True, exist_ok=True)
+        hosts = self.to_local(HOSTS_FILE)
+        hosts.parent.mkdir(parents=True, exist_ok=True)
+        if not hosts.exists():
+            hosts.write_bytes(_SAMPLE_HOSTS.replace("\n", "\r\n").encode("ascii"))
+        state = self.root / "services.json"
+        if not state.exists():
+            state.write_text(json.dumps({name: "Running" for name in self._initial_services}))
+
+    # -- paths ------------------------------------------------------------------
+
+    def expand(self, text: str) -> str:
+        """%VAR% expansion as [Environment]::ExpandEnvironmentVariables (unknown kept)."""
+        return re.sub(r"%([^%]+)%", lambda m: ENVIRONMENT.get(m.group(1).upper(), m.group(0)), text)
+
+    def to_local(self, windows_path: str) -> Path:
+        path = self.expand(windows_path)
+        match = re.fullmatch(r"[Cc]:[\\/](.*)", path)
+        if not match:
+            raise StandInError(f"The stand-in only has drive C: (path '{path}').")
+        current = self.root
+        for part in re.split(r"[\\/]+", match.group(1)):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                raise StandInError(f"Access to the path '{path}' is denied.")
+            current = current / _existing_case(current, part)
+        return current
+
+    # -- name resolution -----------------------------------------------------------
+
+    def resolve(self, name: str) -> tuple[str, list[str]]:
+        """(SocketErrorCode name, IPv4 addresses), as Dns.GetHostAddresses sees it."""
+        try:
+            return "Success", [str(ipaddress.IPv4Address(name))]
+        except ValueError:
+            pass
+        key = name.rstrip(".").lower()
+        pinned = self._hosts_file_lookup(key)
+        if pinned:
+            return "Success", pinned
+        if key == "localhost":
+            return "Success", ["127.0.0.1"]
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached and cached.expires > time.monotonic():
+                return "Success", list(cached.addresses)
+        try:
+            answer = self._resolver().resolve(key, "A", search="." not in key)
+        except dns.resolver.NXDOMAIN:
+            return "HostNotFound", []
+        except dns.resolver.NoAnswer:
+            return "NoData", []
+        except (dns.resolver.NoNameservers, dns.exception.Timeout):
+            return "TryAgain", []
+        addresses = [record.address for record in answer]
+        with self._lock:
+            self._cache[key] = _Cached(time.monotonic() + answer.rrset.ttl, addresses)
+        return "Success", addresses
+
+    def flush_dns(self) -> None:
+        with self._lock:
+            self._cache.clear()
+        self._log("dns.log", "flush")
+
+    def _resolver(self) -> dns.resolver.Resolver:
+        if self._dns_server is None:
+            return dns.resolver.Resolver(filename=self._resolv_conf)
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [self._dns_server[0]]
+        resolver.port = self._dns_server[1]
+        resolver.lifetime = 5.0
+        return resolver
+
+    def _hosts_file_lookup(self, name: str) -> list[str]:
+        try:
+            raw = self.to_local(HOSTS_FILE).read_bytes()
+        except OSError:
+            return []
+        found = []
+        for line in _decode_text(raw).splitlines():
+            fields = line.split("#", 1)[0].split()
+            if len(fields) < 2 or name not in (f.lower() for f in fields[1:]):
+                continue
+            try:
+                address = str(ipaddress.IPv4Address(fields[0]))
+            except ValueError:
+                continue  # IPv6 entries do not answer an IPv4 lookup
+            if address not in found:
+                found.append(address)
+        return found
+
+    # -- TCP, services -------------------------------------------------------------
+
+    def tcp_check(self, address: str, port: int, timeout: float) -> tuple[bool, str]:
+        try:
+            with socket.create_connection((address, port), timeout=timeout):
+                return True, ""
+        except TimeoutError:
+            return False, "timed out"
+        except ConnectionRefusedError:
+            return False, (
+                "No connection could be made because the target machine actively refused it"
+                f" {address}:{port}"
+            )
+        except OSError as exc:
+            return False, exc.strerror or str(exc)
+
+    def services(self) -> dict[str, str]:
+        return json.loads((self.root / "services.json").read_text())
+
+    def restart_service(self, name: str) -> tuple[str, str]:
+        """Restart one service; (its canonical name, status)."""
+        with self._lock:
+            services = self.services()
+            canonical = next((s for s in services if s.lower() == name.lower()), None)
+            if canonical is None:
+                raise StandInError(f"Cannot find any service with service name '{name}'.")
+            services[canonical] = "Running"
+            (self.root / "services.json").write_text(json.dumps(services))
+        self._log("services.log", f"restart {canonical}")
+        return canonical, "Running"
+
+    def _log(self, file: str, event: str) -> None:
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        with self._lock, open(self.root / file, "a", encoding="utf-8") as log:
+            log.write(f"{stamp} {event}\n")
+
+
+def _existing_case(directory: Path, part: str) -> str:
+    if (directory / part).exists():
+        return part
+    try:
+        for entry in os.listdir(directory):
+            if entry.lower() == part.lower():
+                return entry
+    except OSError:
+        pass
+    return part
+
+
+def _decode_text(raw: bytes) -> str:
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if raw.startswith(bom):
+            return raw.decode(encoding, errors="replace")
+    return raw.decode("utf-8", errors="replace")

@@ -1,0 +1,369 @@
+"""WinRM transport: drive a Windows host with PowerShell over WS-Management (pywinrm).
+
+HTTPS with certificate validation is the default (`ca_bundle` names the CA
+file to trust, else the system store); over plain HTTP, NTLM (and Kerberos,
+CredSSP) messages are encrypted as pywinrm does it, and Basic is refused
+because it would send the password in clear. Every operation is one of the
+scripts in `templates/powershell/` (see winrm_scripts.py), run in a shell that
+lives for that operation only.
+
+Windows cannot hand over a raw TCP stream through WinRM, so `connect_tcp`
+raises; `tcp_check` answers whether a connection from the host succeeds, and
+probes that need a stream run from the admin host towards the address the
+client resolved.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import re
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+import requests
+import spnego.exceptions
+import winrm.exceptions
+from winrm.protocol import Protocol
+
+from ..errors import CommandFailed, TransportError
+from ..secrets import Secret, mask_in
+from .base import CommandResult, OsKind, Stream
+from .commands import PsScript, ShCommand, secrets_in
+from .winrm_scripts import (
+    ERROR_PREFIX,
+    ScriptOutputError,
+    decode_clixml,
+    operation_script,
+    parse_result,
+    plan_script,
+    result_string_list,
+)
+
+AuthKind = Literal["ntlm", "kerberos", "basic", "credssp"]
+WINDOWS_HOSTS_FILE = r"%SystemRoot%\System32\drivers\etc\hosts"
+UTF8_CODEPAGE = 65001
+# Service names only: a wildcard would let Restart-Service match services nobody named.
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.$@ -]+$")
+_NOT_FOUND_STATUSES = {"HostNotFound", "NoData"}
+
+
+class WinRMHost:
+    """A Windows host driven over WinRM; see the module docstring."""
+
+    os: OsKind = "windows"
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        *,
+        port: int = 5986,
+        scheme: Literal["https", "http"] = "https",
+        auth: AuthKind = "ntlm",
+        username: str,
+        password: Secret,
+        ca_bundle: str | None = None,
+        verify_tls: bool = True,
+        hosts_file: str | None = None,
+        services_timeout: float = 120.0,
+        operation_timeout: int = 20,
+    ) -> None:
+        if scheme not in ("https", "http"):
+            raise TransportError(f"{name}: WinRM scheme must be https or http, not {scheme!r}")
+        if auth not in ("ntlm", "kerberos", "basic", "credssp"):
+            raise TransportError(f"{name}: unknown WinRM authentication {auth!r}")
+        if auth == "basic" and scheme == "http":
+            raise TransportError(
+                f"{name}: Basic authentication over plain HTTP would send the password in clear;"
+                " use https, or ntlm/kerberos (their messages are encrypted over http)"
+            )
+        self.name = name
+        self.address = address
+        self.port = port
+        self.scheme = scheme
+        self.auth = auth
+        self.username = username
+        self._password = password
+        self.ca_bundle = ca_bundle
+        self.verify_tls = verify_tls
+        self.hosts_path = hosts_file or WINDOWS_HOSTS_FILE
+        self.services_timeout = services_timeout
+        self.operation_timeout = operation_timeout
+        self._protocol: Protocol | None = None
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.scheme}://{host}:{self.port}/wsman"
+
+    def __repr__(self) -> str:
+        return f"WinRMHost({self.name!r}, {self.endpoint!r}, auth={self.auth!r})"
+
+    # -- the Host interface -------------------------------------------------
+
+    def run(
+        self, command: ShCommand | PsScript, *, timeout: float = 120.0, check: bool = True
+    ) -> CommandResult:
+        if not isinstance(command, PsScript):
+            raise TransportError(
+                f"{self.name}: a Windows host over WinRM runs PowerShell (PsScript),"
+                f" not a POSIX shell command: {command}"
+            )
+        secrets = [self._password, *secrets_in(command.params)]
+        exit_status, stdout, stderr = self._execute(command, timeout)
+        result = CommandResult(
+            exit_status=exit_status,
+            stdout=mask_in(stdout, secrets),
+            stderr=mask_in(stderr, secrets),
+            command=command.masked(),
+        )
+        if check and not result.ok:
+            raise CommandFailed(self.name, _first_line(command), exit_status, result.stderr)
+        return result
+
+    def read_file(self, path: str) -> bytes:
+        result = self._operation("read_file", f"read {path}", Path=path)
+        try:
+            data = base64.b64decode(str(result["data"]), validate=True)
+        except (KeyError, ValueError) as exc:
+            raise TransportError(f"{self.name}: unreadable answer reading {path}: {exc}") from None
+        if len(data) != result.get("length"):
+            raise TransportError(f"{self.name}: {path} arrived truncated")
+        return data
+
+    def write_file(self, path: str, data: bytes, *, backup_suffix: str | None = None) -> str | None:
+        result = self._operation(
+            "write_file",
+            f"write {path}",
+            Path=path,
+            Data=base64.b64encode(data).decode("ascii"),
+            BackupSuffix=backup_suffix or "",
+        )
+        expected = hashlib.sha256(data).hexdigest().upper()
+        if str(result.get("sha256", "")).upper() != expected:
+            raise TransportError(
+                f"{self.name}: {path} does not hold the bytes written (SHA-256 differs after write)"
+            )
+        backup = result.get("backup")
+        return backup if isinstance(backup, str) and backup else None
+
+    def resolve(self, name: str) -> list[str]:
+        result = self._operation("resolve", f"resolve {name}", Name=name)
+        status = str(result.get("status", ""))
+        if status in _NOT_FOUND_STATUSES:
+            return []
+        if status != "Success":
+            raise TransportError(f"{self.name}: resolving {name} failed: {status}")
+        try:
+            return result_string_list(result, "addresses")
+        except ScriptOutputError as exc:
+            raise TransportError(
+                f"{self.name}: unreadable answer resolving {name}: {exc}"
+            ) from None
+
+    def tcp_check(self, address: str, port: int, timeout: float = 5.0) -> bool:
+        """Whether a TCP connection from this host to address:port succeeds."""
+        result = self._operation(
+            "tcp_check",
+            f"TCP check {address}:{port}",
+            Address=address,
+            Port=str(int(port)),
+            TimeoutMs=str(max(1, int(timeout * 1000))),
+        )
+        connected = result.get("connected")
+        if not isinstance(connected, bool):
+            raise TransportError(f"{self.name}: unreadable answer from the TCP check")
+        return connected
+
+    def connect_tcp(self, address: str, port: int, timeout: float = 5.0) -> Stream:
+        raise TransportError(
+            f"{self.name}: WinRM cannot carry a TCP stream from a Windows host to"
+            f" {address}:{port}; use tcp_check() on the host, and run stream probes from"
+            " the admin host towards the address the host resolved"
+        )
+
+    def flush_dns(self) -> None:
+        self._operation("flush_dns", "flush the DNS client cache")
+
+    def restart_services(self, names: Sequence[str]) -> None:
+        if not names:
+            return
+        for service in names:
+            if not _SERVICE_NAME.match(service):
+                raise TransportError(f"{self.name}: {service!r} is not a plain service name")
+        result = self._operation(
+            "restart_services",
+            "restart " + ", ".join(names),
+            Names="\n".join(names),
+            TimeoutSeconds=str(self.services_timeout),
+            timeout=self.services_timeout * len(names) + 60.0,
+        )
+        services = result.get("services")
+        if isinstance(services, dict):  # PowerShell unwraps a one-element array
+            services = [services]
+        running = {
+            str(s.get("name", "")).lower()
+            for s in services or []
+            if isinstance(s, dict) and s.get("status") == "Running"
+        }
+        missing = [n for n in names if n.lower() not in running]
+        if missing:
+            raise TransportError(f"{self.name}: not running after restart: {', '.join(missing)}")
+
+    def close(self) -> None:
+        if self._protocol is not None:
+            with contextlib.suppress(Exception):
+                self._protocol.transport.close_session()
+            self._protocol = None
+
+    # -- internals ------------------------------------------------------------
+
+    def _operation(
+        self, operation: str, what: str, *, timeout: float = 120.0, **params: str
+    ) -> dict[str, Any]:
+        script = operation_script(operation, **params)
+        exit_status, stdout, stderr = self._execute(script, timeout)
+        if exit_status != 0:
+            message = stderr.strip()
+            if message.startswith(ERROR_PREFIX):
+                message = message[len(ERROR_PREFIX) :]
+            message = mask_in(message, [self._password])
+            raise CommandFailed(self.name, what, exit_status, message or "(no error text)")
+        try:
+            return parse_result(stdout)
+        except ScriptOutputError as exc:
+            raise TransportError(f"{self.name}: {what}: unexpected script output: {exc}") from None
+
+    def _execute(self, script: PsScript, timeout: float) -> tuple[int, str, str]:
+        plan = plan_script(script.render())
+        deadline = time.monotonic() + timeout
+        with self._library_errors(_first_line(script)), self._shell() as shell_id:
+            started = False
+            try:
+                for command in plan.commands[:-1]:
+                    code, _, err = self._run_in_shell(shell_id, command, deadline)
+                    if code != 0:
+                        raise TransportError(
+                            f"{self.name}: uploading a long script failed: {decode_clixml(err)}"
+                        )
+                started = True
+                code, out, err = self._run_in_shell(shell_id, plan.commands[-1], deadline)
+            finally:
+                cleanup = plan.cleanup_command()
+                if cleanup and not started:
+                    with contextlib.suppress(Exception):
+                        self._run_in_shell(shell_id, cleanup, time.monotonic() + 30)
+        return code, out, decode_clixml(err)
+
+    def _run_in_shell(self, shell_id: str, command: str, deadline: float) -> tuple[int, str, str]:
+        protocol = self._connect()
+        command_id = protocol.run_command(shell_id, command)
+        stdout: list[bytes] = []
+        stderr: list[bytes] = []
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    raise TransportError(f"{self.name}: command did not finish in time")
+                try:
+                    out, err, code, done = protocol.get_command_output_raw(shell_id, command_id)
+                except winrm.exceptions.WinRMOperationTimeoutError:
+                    continue  # the host is still working: WS-Man says so by timing out Receive
+                stdout.append(out)
+                stderr.append(err)
+                if done:
+                    break
+        finally:
+            with contextlib.suppress(Exception):
+                protocol.cleanup_command(shell_id, command_id)
+        return (
+            code,
+            b"".join(stdout).decode("utf-8", errors="replace"),
+            b"".join(stderr).decode("utf-8", errors="replace"),
+        )
+
+    @contextlib.contextmanager
+    def _shell(self) -> Iterator[str]:
+        protocol = self._connect()
+        shell_id = protocol.open_shell(codepage=UTF8_CODEPAGE, noprofile=True)
+        try:
+            yield shell_id
+        finally:
+            with contextlib.suppress(Exception):
+                protocol.close_shell(shell_id, close_session=False)
+
+    def _connect(self) -> Protocol:
+        if self._protocol is None:
+            self._protocol = Protocol(
+                self.endpoint,
+                transport=self.auth,
+                username=self.username,
+                password=self._password.reveal(),
+                server_cert_validation="validate" if self.verify_tls else "ignore",
+                ca_trust_path=self.ca_bundle,  # type: ignore[arg-type]  # None: system store
+                operation_timeout_sec=self.operation_timeout,
+                read_timeout_sec=self.operation_timeout + 10,
+                message_encryption="auto",
+                proxy=None,  # never route credentials through a proxy from the environment
+            )
+        return self._protocol
+
+    @contextlib.contextmanager
+    def _library_errors(self, what: str) -> Iterator[None]:
+        """Library exceptions become TransportError with a message free of secrets."""
+        try:
+            yield
+        except TransportError:
+            raise
+        except winrm.exceptions.InvalidCredentialsError:
+            self.close()
+            raise TransportError(
+                f"{self.name}: {self.endpoint} rejected the credentials of {self.username}"
+                f" ({self.auth} authentication)"
+            ) from None
+        except winrm.exceptions.WSManFaultError as exc:
+            raise TransportError(
+                f"{self.name}: WS-Management fault from {self.endpoint}: {exc.reason}"
+                f" (code {exc.wsman_fault_code or exc.fault_subcode or exc.code})"
+            ) from None
+        except requests.exceptions.SSLError as exc:
+            self.close()
+            raise TransportError(
+                f"{self.name}: TLS with {self.endpoint} failed (certificate not trusted or"
+                f" name mismatch; ca_bundle={self.ca_bundle or 'system store'}): {_short(exc)}"
+            ) from None
+        except requests.exceptions.Timeout:
+            self.close()
+            raise TransportError(f"{self.name}: {self.endpoint} did not answer in time") from None
+        except requests.exceptions.ConnectionError as exc:
+            self.close()
+            raise TransportError(
+                f"{self.name}: cannot connect to {self.endpoint}: {_short(exc)}"
+            ) from None
+        except (
+            winrm.exceptions.WinRMError,
+            winrm.exceptions.WinRMTransportError,
+            requests.exceptions.RequestException,
+            spnego.exceptions.SpnegoError,
+            OSError,
+        ) as exc:
+            self.close()
+            text = mask_in(_short(exc), [self._password])
+            raise TransportError(
+                f"{self.name}: WinRM to {self.endpoint} failed ({what}): {text}"
+            ) from None
+
+
+def _first_line(script: PsScript) -> str:
+    """A short name for a script in messages: its marker or first body line."""
+    for line in script.body.splitlines():
+        if line.strip():
+            return line.strip()[:120]
+    return "(empty script)"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
