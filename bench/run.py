@@ -101,6 +101,9 @@ def main() -> int:
             return 2
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # Also when started in the background, where SIGINT arrives ignored: Ctrl-C or
+    # `kill -INT` must still clean up.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     p = plan(args.quick)
     doc: dict[str, Any] = {
         "quick": args.quick,
