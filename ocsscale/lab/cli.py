@@ -1,5 +1,128 @@
-"""Placeholder until its owner lands the command group."""
+"""`ocsscale lab`: a rehearsal lab of the whole topology, from network namespaces."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from ..cli.render import handle_errors
+from . import down as labdown
+from . import state as labstate
+from . import status as labstatus
+from . import system
+from . import up as labup
+from .topology import DEFAULT_NAME, TOPOLOGIES, build
+
+app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="A rehearsal lab: the walkthrough's network on this machine (root, Linux).",
+)
+
+NAME_OPTION = typer.Option(DEFAULT_NAME, "--name", "-n", help="The lab's name (namespace prefix).")
+
+
+@app.command("up")
+@handle_errors
+def up_cmd(
+    topology: str = typer.Option(
+        "one-armed", "--topology", "-t", help=f"One of: {', '.join(TOPOLOGIES)}."
+    ),
+    fes: int = typer.Option(2, "--fes", help="How many new front ends."),
+    name: str = NAME_OPTION,
+    lb_forwarding: bool = typer.Option(
+        True,
+        "--lb-forwarding/--no-lb-forwarding",
+        help="Two-armed only: turn routing on at the LB (off leaves it to the routing phase).",
+    ),
+) -> None:
+    """Build the lab and start its servers (sshd, BIND, pool members, WinRM stand-in)."""
+    build(name, topology, fes)  # type: ignore[arg-type]  # validated inside
+    state = labup.up(name, topology, fes, lb_forwarding=lb_forwarding, echo=typer.echo)  # type: ignore[arg-type]
+    info = labstatus.describe(state)
+    typer.echo(labstatus.render(info))
+    typer.echo(
+        "\nUse it:\n"
+        f"  ocsscale lab exec admin -n {name} -- ocsscale -c {state.pool_file} plan\n"
+        f"  ocsscale lab shell admin -n {name}     (then: ssh ocsfe01, dig ocspool.lab.test)\n"
+        f"  ocsscale lab down -n {name}"
+    )
+
+
+@app.command("down")
+@handle_errors
+def down_cmd(name: str = NAME_OPTION) -> None:
+    """Stop every server and remove every namespace, file and route of the lab."""
+    if labdown.down(name, echo=typer.echo):
+        typer.echo(f"lab {name}: down, nothing left behind")
+    else:
+        typer.echo(f"no lab named {name!r} is up; nothing to do")
+
+
+@app.command("status")
+@handle_errors
+def status_cmd(
+    name: str = typer.Option(None, "--name", "-n", help="One lab (default: every lab)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Show each lab's hosts, addresses and servers."""
+    names = [name] if name else labstate.all_labs()
+    infos = []
+    for lab in names:
+        state = labstate.load(lab)
+        if state is not None:
+            infos.append(labstatus.describe(state))
+    if as_json:
+        typer.echo(json.dumps({"labs": infos}, indent=2))
+    elif not infos:
+        typer.echo(f"no lab named {name!r} is up" if name else "no lab is up")
+    else:
+        typer.echo("\n\n".join(labstatus.render(i) for i in infos))
+
+
+def _enter(name: str, host: str, argv: list[str], extra_env: dict[str, str]) -> None:
+    system.require_root_linux()
+    state = labstate.require(name)
+    ns = state.topo().ns(state.topo().host(host).name)
+    if not system.netns_exists(ns):
+        raise labstate.UsageError(f"namespace {ns} is missing: the lab is broken, take it down")
+    env = dict(os.environ)
+    env["PATH"] = f"{state.bin_dir}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+    env.update({"OCSSCALE_LAB": name, "OCSSCALE_LAB_DIR": str(state.directory), **extra_env})
+    os.execvpe("ip", ["ip", "netns", "exec", ns, *argv], env)
+
+
+@app.command(
+    "exec",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+@handle_errors
+def exec_cmd(
+    ctx: typer.Context,
+    host: str = typer.Argument(..., help="A lab host, e.g. admin, client01, ocsfe01."),
+    name: str = NAME_OPTION,
+) -> None:
+    """Run a command on a lab host: ocsscale lab exec HOST -- CMD [ARGS...]."""
+    argv = list(ctx.args)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise labstate.UsageError("no command given: ocsscale lab exec HOST -- CMD [ARGS...]")
+    _enter(name, host, argv, {})
+
+
+@app.command("shell")
+@handle_errors
+def shell_cmd(
+    host: str = typer.Argument(..., help="A lab host, e.g. admin, client01, ocsfe01."),
+    name: str = NAME_OPTION,
+) -> None:
+    """An interactive shell on a lab host."""
+    shell = shutil.which("bash") or "/bin/sh"
+    prompt = f"[lab {name}:{host}] \\w# "
+    _enter(
+        name, host, [shell, "--norc", "-i"] if shell.endswith("bash") else [shell], {"PS1": prompt}
+    )

@@ -1,0 +1,110 @@
+"""The lab's authoritative DNS: BIND 9 for lab.test and its reverse zones.
+
+As in production before the migration, the pool FQDN's A record points at
+the legacy FE and `_sipinternaltls._tcp` points at the pool FQDN. Updates
+(RFC 2136) are accepted only when signed with the lab's TSIG key
+(hmac-sha256); the key's secret is written twice, both mode 0600: as a BIND
+`key` clause for named, and alone for the pool file's `{file: ...}` reference.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from .services import Service
+from .templating import render, write_private
+from .topology import DOMAIN, POOL_FQDN, Topology
+
+TSIG_NAME = "ocsscale"
+TSIG_ALGORITHM = "hmac-sha256"
+ZONE_TTL = 3600
+NAMED = "/usr/sbin/named"
+
+
+@dataclass(frozen=True)
+class Record:
+    name: str
+    type: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Zone:
+    name: str
+    file: str
+
+
+def forward_records(topo: Topology) -> list[Record]:
+    records: list[Record] = []
+    for host in topo.hosts:
+        records.append(Record(host.name, "A", host.address))
+        for iface in host.interfaces[1:]:
+            records.append(Record(f"{host.name}-{iface.network}", "A", iface.address))
+    legacy = topo.by_role("legacy-fe")[0]
+    pool_label = POOL_FQDN.removesuffix("." + DOMAIN)
+    records.append(Record(pool_label, "A", legacy.address))
+    records.append(Record("_sipinternaltls._tcp", "SRV", f"0 0 5061 {POOL_FQDN}."))
+    return records
+
+
+def reverse_zones(topo: Topology) -> dict[str, list[Record]]:
+    """PTR records per /24 reverse zone (e.g. 0.18.198.in-addr.arpa)."""
+    zones: dict[str, list[Record]] = {}
+    for host in topo.hosts:
+        for i, iface in enumerate(host.interfaces):
+            a, b, c, d = iface.address.split(".")
+            name = host.fqdn if i == 0 else f"{host.name}-{iface.network}.{DOMAIN}"
+            zones.setdefault(f"{c}.{b}.{a}.in-addr.arpa", []).append(Record(d, "PTR", name + "."))
+    return zones
+
+
+def write_config(topo: Topology, directory: Path, tsig_secret_file: Path) -> Service:
+    """Write named.conf, zone files and the TSIG key; the named service to start."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    dns_host = topo.by_role("dns")[0]
+    secret = base64.b64encode(secrets.token_bytes(32)).decode()
+    key_file = directory / "tsig.key"
+    write_private(
+        key_file,
+        f'key "{TSIG_NAME}" {{\n    algorithm {TSIG_ALGORITHM};\n    secret "{secret}";\n}};\n',
+    )
+    write_private(tsig_secret_file, secret + "\n")
+
+    zone_records = {DOMAIN: forward_records(topo), **reverse_zones(topo)}
+    zones = []
+    for origin, records in zone_records.items():
+        path = directory / f"{origin}.zone"
+        path.write_text(
+            render(
+                "zone.j2",
+                origin=origin,
+                lab=topo.lab,
+                ttl=ZONE_TTL,
+                ns_fqdn=dns_host.fqdn,
+                domain=DOMAIN,
+                records=records,
+            ),
+            encoding="utf-8",
+        )
+        zones.append(Zone(origin, str(path)))
+    conf = directory / "named.conf"
+    conf.write_text(
+        render(
+            "named.conf.j2",
+            lab=topo.lab,
+            zone=DOMAIN,
+            tsig_name=TSIG_NAME,
+            tsig_key_file=str(key_file),
+            directory=str(directory),
+            address=dns_host.address,
+            zones=zones,
+        ),
+        encoding="utf-8",
+    )
+    # -f: stay in the foreground so the recorded pid is named's own; running as
+    # root (no -u) lets it write zone journals in the lab directory.
+    argv = (NAMED, "-f", "-4", "-n", "2", "-c", str(conf))
+    return Service(dns_host.name, "named", topo.ns(dns_host.name), argv, (53,))

@@ -1,0 +1,158 @@
+"""Which services each lab host runs, and the files they need (keys, certificates).
+
+Python services run with the interpreter running `lab up` and find this
+package through PYTHONPATH, so they start the same way when the transports
+restart them over SSH (where no virtualenv is active).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import secrets
+import sys
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+import ocsscale
+
+from ..config.profiles import load_profile
+from . import ca as labca
+from .services import Service
+from .state import LabState
+from .templating import write_private
+from .topology import DIRECTORY_PORT, DOMAIN, POOL_FQDN, LabHost, Topology
+
+POOLMEMBER = "ocs-poolmember"  # the name the ocs2007r2 profile lists for Linux FEs
+PROFILE = "ocs2007r2"
+WINRM_PORT = 5986
+WINDOWS_USER = "labadmin"
+PACKAGE_ROOT = str(Path(ocsscale.__file__).resolve().parent.parent)
+PY_ENV = (("PYTHONPATH", PACKAGE_ROOT),)
+
+
+def python_argv(module: str, *args: str) -> tuple[str, ...]:
+    return (sys.executable, "-m", module, *args)
+
+
+def write_wrappers(state: LabState) -> None:
+    """`ocsscale` and `lab-svc` commands for lab hosts, independent of any venv."""
+    state.bin_dir.mkdir(parents=True, exist_ok=True)
+    py = sys.executable
+    prelude = (
+        f'#!/bin/sh\nPYTHONPATH="{PACKAGE_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"\nexport PYTHONPATH\n'
+    )
+    scripts = {
+        "ocsscale": f'{prelude}exec "{py}" -m ocsscale "$@"\n',
+        "lab-svc": f'{prelude}exec "{py}" -m ocsscale.lab.svc --lab-dir "{state.directory}" "$@"\n',
+    }
+    for name, text in scripts.items():
+        path = state.bin_dir / name
+        path.write_text(text)
+        path.chmod(0o755)
+
+
+def service_command(state: LabState, host: LabHost) -> str:
+    """The pool file's service_command for a Linux host ({service} is filled in)."""
+    return f"{state.bin_dir / 'lab-svc'} --host {host.name} restart {{service}}"
+
+
+def poolmember(state: LabState, topo: Topology, host: LabHost, ca: labca.LabCA) -> Service:
+    profile = load_profile(PROFILE)
+    files = labca.issue_server_cert(
+        ca,
+        state.host_dir(host.name) / "tls",
+        file_stem=host.name,
+        pool_fqdn=POOL_FQDN,
+        fe_fqdn=host.fqdn,
+        sip_domain=DOMAIN,
+    )
+    sip = [p for p in (profile.sip_ports.tls, profile.sip_ports.tcp) if p is not None]
+    argv = python_argv(
+        "ocsscale.lab.poolmember",
+        "--name", host.name,
+        "--listen", host.address,
+        "--ports", ",".join(map(str, profile.ports)),
+        "--tls-ports", ",".join(map(str, profile.tls_ports)),
+        "--sip-ports", ",".join(map(str, sip)),
+        "--https-ports", ",".join(map(str, profile.https_ports)),
+        "--cert", str(files.cert),
+        "--key", str(files.key),
+        "--pool-fqdn", POOL_FQDN,
+        "--pidfile", str(state.host_dir(host.name) / "poolmember.pid"),
+    )  # fmt: skip
+    return Service(host.name, POOLMEMBER, topo.ns(host.name), argv, tuple(profile.ports), PY_ENV)
+
+
+def directory(topo: Topology, host: LabHost) -> Service:
+    argv = python_argv(
+        "ocsscale.lab.directory",
+        "--name", host.name,
+        "--listen", host.address,
+        "--port", str(DIRECTORY_PORT),
+    )  # fmt: skip
+    return Service(host.name, "directory", topo.ns(host.name), argv, (DIRECTORY_PORT,), PY_ENV)
+
+
+def windows_password_file(state: LabState) -> Path:
+    return state.secrets_dir / "winrm-password"
+
+
+def winrm(state: LabState, topo: Topology, host: LabHost, ca: labca.LabCA) -> Service:
+    """The Windows test client: the WinRM stand-in on 5986 with a lab-CA certificate."""
+    base = state.host_dir(host.name)
+    tls = issue_host_cert(ca, base / "tls", host.name, host.fqdn, host.address)
+    password = secrets.token_urlsafe(18)
+    write_private(windows_password_file(state), password + "\n")
+    users = base / "users"
+    write_private(users, f"{WINDOWS_USER}:{password}\n")
+    sandbox = base / "sandbox"
+    argv = python_argv(
+        "ocsscale.lab.winrm_host",
+        "--listen", host.address,
+        "--port", str(WINRM_PORT),
+        "--tls-cert", str(tls.cert),
+        "--tls-key", str(tls.key),
+        "--users-file", str(users),
+        "--sandbox", str(sandbox),
+        "--pidfile", str(base / "winrm.pid"),
+    )  # fmt: skip
+    return Service(host.name, "winrm", topo.ns(host.name), argv, (WINRM_PORT,), PY_ENV)
+
+
+def issue_host_cert(
+    ca: labca.LabCA, directory: Path, stem: str, fqdn: str, address: str
+) -> labca.CertFiles:
+    """A plain server certificate naming a host by FQDN and by IP address.
+
+    The FE certificates follow the walkthrough's rules (lab CA module); this
+    one is for a management endpoint, which clients may reach by address.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    names: list[x509.GeneralName] = [
+        x509.DNSName(fqdn),
+        x509.IPAddress(ipaddress.IPv4Address(address)),
+    ]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, fqdn)]))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+    files = labca.CertFiles(directory / f"{stem}.pem", directory / f"{stem}-key.pem")
+    labca.write_key(files.key, key)
+    labca.write_cert(files.cert, cert)
+    return files

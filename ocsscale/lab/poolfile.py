@@ -1,0 +1,139 @@
+"""The lab's own pool file: the running lab described for `ocsscale -c FILE ...`.
+
+Credentials are references only (the lab key file, a password file, the TSIG
+secret file), as in any pool file; the Windows client is reached over HTTPS
+with the lab CA as trust anchor.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import dns, hostsvc
+from .state import LabState
+from .topology import DOMAIN, POOL_FQDN, VIP, LabHost, Topology
+
+
+def _q(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid YAML scalar
+
+
+def _ssh(state: LabState, host: LabHost) -> list[str]:
+    return [
+        "kind: ssh",
+        "credentials: lab-root",
+        "port: 22",
+        f"known_hosts: {_q(str(state.ssh_dir / 'known_hosts'))}",
+        "trust_unknown_host_keys: false",
+        f"service_command: {_q(hostsvc.service_command(state, host))}",
+        'hosts_file: "/etc/hosts"',
+    ]
+
+
+def _winrm(state: LabState) -> list[str]:
+    return [
+        "kind: winrm",
+        "credentials: lab-windows",
+        f"port: {hostsvc.WINRM_PORT}",
+        "scheme: https",
+        "auth: ntlm",
+        f"ca_bundle: {_q(str(state.ca_dir / 'ca.pem'))}",
+        "verify_tls: true",
+    ]
+
+
+def _host(state: LabState, host: LabHost, indent: str, item: bool = False) -> list[str]:
+    """A host entry; `item` makes it a list item (`- name: ...`)."""
+    transport = _winrm(state) if host.os == "windows" else _ssh(state, host)
+    pad = indent + "  " if item else indent
+    lines = [
+        f"{indent}{'- ' if item else ''}name: {host.name}",
+        f"{pad}fqdn: {host.fqdn}",
+        f"{pad}address: {host.address}",
+    ]
+    if host.role == "fe":
+        lines.append(f"{pad}weight: 1")
+    return lines + [f"{pad}transport:"] + [f"{pad}  {line}" for line in transport]
+
+
+def render(state: LabState, topo: Topology) -> str:
+    legacy = topo.by_role("legacy-fe")[0]
+    lb = topo.by_role("lb")[0]
+    dns_host = topo.by_role("dns")[0]
+    dc = topo.by_role("directory")[0]
+    two_armed = topo.kind == "two-armed-routed"
+    inside = lb.interfaces[1].address if two_armed else None
+    lines = [
+        f"# ocsscale pool file for lab {topo.lab!r} ({topo.kind}); written by `ocsscale lab up`.",
+        "# Use it from the admin host:",
+        f"#   ocsscale lab exec admin -n {topo.lab} -- ocsscale -c {state.pool_file} plan",
+        "version: 1",
+        "",
+        "pool:",
+        f"  fqdn: {POOL_FQDN}",
+        f"  sip_domain: {DOMAIN}",
+        "",
+        f"profile: {hostsvc.PROFILE}",
+        "",
+        "legacy_fe:",
+        *_host(state, legacy, "  "),
+        "",
+        "front_ends:",
+    ]
+    for fe in topo.by_role("fe"):
+        lines += _host(state, fe, "  ", item=True)
+    lines += ["", "test_clients:"]
+    for client in topo.by_role("client") + topo.by_role("windows-client"):
+        lines += _host(state, client, "  ", item=True)
+    lines += [
+        "",
+        "directory:",
+        f"  name: {dc.name}",
+        f"  fqdn: {dc.fqdn}",
+        f"  address: {dc.address}",
+        "  port: 135",
+        "",
+        "load_balancer:",
+        "  driver: engine",
+        f"  topology: {topo.kind}",
+        "  mode: full-proxy",
+        f"  vip: {VIP}/24",
+    ]
+    if inside:
+        lines.append(f"  backend_address: {inside}/24")
+    lines += [
+        f"  snat_addresses: [{inside or VIP}]",
+        "  expected_peak_connections: 20000",
+        "  host:",
+        *_host(state, lb, "    "),
+        "",
+        "dns:",
+        "  provider: rfc2136",
+        f"  servers: [{dns_host.address}]",
+        f"  zone: {DOMAIN}",
+        f"  ttl: {dns.ZONE_TTL}",
+        "  cutover_ttl: 60",
+        "  tsig:",
+        f"    name: {dns.TSIG_NAME}",
+        f"    algorithm: {dns.TSIG_ALGORITHM}",
+        f"    secret: {{file: {_q(str(tsig_secret_file(state)))}}}",
+        "",
+        "credentials:",
+        "  lab-root:",
+        "    username: root",
+        f"    key_file: {_q(str(state.ssh_dir / 'id_ed25519'))}",
+        "  lab-windows:",
+        f"    username: {hostsvc.WINDOWS_USER}",
+        f"    password: {{file: {_q(str(hostsvc.windows_password_file(state)))}}}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def tsig_secret_file(state: LabState) -> Path:
+    return state.secrets_dir / "tsig-secret"
+
+
+def write(state: LabState, topo: Topology) -> Path:
+    state.pool_file.write_text(render(state, topo), encoding="utf-8")
+    return state.pool_file

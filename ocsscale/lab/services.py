@@ -1,0 +1,131 @@
+"""The lab's long-running processes, each a named "service" of one host.
+
+A service's definition (argv, namespace, the ports it must listen on) is a JSON
+file under the lab directory, and its pid is kept next to it. `lab up`, `lab
+down` and `python -m ocsscale.lab.svc` (what the transports call to restart a
+service over SSH) all start and stop services through this module, so the pid
+the lab records is always the one running.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import system
+from .system import LabError
+
+
+@dataclass(frozen=True)
+class Service:
+    host: str
+    name: str
+    ns: str
+    argv: tuple[str, ...]
+    ports: tuple[int, ...]  # TCP ports that must listen before it counts as started
+    env: tuple[tuple[str, str], ...] = ()  # set on top of a fixed minimal environment
+
+    def directory(self, lab_dir: Path) -> Path:
+        return lab_dir / "services" / self.host
+
+    def pid_file(self, lab_dir: Path) -> Path:
+        return self.directory(lab_dir) / f"{self.name}.pid"
+
+    def log_file(self, lab_dir: Path) -> Path:
+        return lab_dir / "hosts" / self.host / "log" / f"{self.name}.log"
+
+
+def definition_path(lab_dir: Path, host: str, name: str) -> Path:
+    return lab_dir / "services" / host / f"{name}.json"
+
+
+def define(lab_dir: Path, service: Service) -> None:
+    path = definition_path(lab_dir, service.host, service.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    service.log_file(lab_dir).parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(service), indent=1) + "\n", encoding="utf-8")
+
+
+def load(lab_dir: Path, host: str, name: str) -> Service:
+    path = definition_path(lab_dir, host, name)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        known = ", ".join(names(lab_dir, host)) or "none"
+        raise LabError(f"host {host} has no service {name!r} (services: {known})") from None
+    return Service(
+        host=data["host"],
+        name=data["name"],
+        ns=data["ns"],
+        argv=tuple(data["argv"]),
+        ports=tuple(data["ports"]),
+        env=tuple((k, v) for k, v in data.get("env", [])),
+    )
+
+
+def names(lab_dir: Path, host: str) -> list[str]:
+    directory = lab_dir / "services" / host
+    if not directory.is_dir():
+        return []
+    return sorted(p.stem for p in directory.glob("*.json"))
+
+
+def pid_of(lab_dir: Path, service: Service) -> int | None:
+    """The pid of the running service, if the recorded pid still runs its argv."""
+    try:
+        pid_text, started_text = service.pid_file(lab_dir).read_text().split()
+        pid, started = int(pid_text), int(started_text)
+    except (OSError, ValueError):
+        return None
+    return pid if system.is_ours(pid, started, service.argv) else None
+
+
+# The same environment whether a service is started by `lab up` or restarted
+# over SSH, so it behaves the same either way.
+_BASE_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+}
+
+
+def spawn(lab_dir: Path, service: Service) -> int:
+    """Start the service (unless it runs) without waiting; its pid, recorded."""
+    if (pid := pid_of(lab_dir, service)) is not None:
+        return pid
+    env = {**_BASE_ENV, **dict(service.env)}
+    service.directory(lab_dir).mkdir(parents=True, exist_ok=True)
+    pid = system.spawn(service.ns, service.argv, service.log_file(lab_dir), env)
+    # The pid and its start time, which tells it apart from a later process reusing the pid.
+    service.pid_file(lab_dir).write_text(f"{pid} {system.start_time(pid)}\n")
+    return pid
+
+
+def wait_ready(lab_dir: Path, service: Service, pid: int, timeout: float = 20.0) -> None:
+    what = f"{service.name} on {service.host}"
+    try:
+        system.wait_listening(pid, service.ports, what, timeout)
+    except LabError as exc:
+        tail = _log_tail(service.log_file(lab_dir))
+        raise LabError(f"{exc}{': ' + tail if tail else ''}") from None
+
+
+def start(lab_dir: Path, service: Service, timeout: float = 20.0) -> int:
+    pid = spawn(lab_dir, service)
+    wait_ready(lab_dir, service, pid, timeout)
+    return pid
+
+
+def stop(lab_dir: Path, service: Service) -> None:
+    pid = pid_of(lab_dir, service)
+    if pid is not None:
+        system.terminate(pid)
+    service.pid_file(lab_dir).unlink(missing_ok=True)
+
+
+def _log_tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])

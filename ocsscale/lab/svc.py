@@ -1,0 +1,72 @@
+"""Service control for lab hosts: what the transports run to restart a "service".
+
+    python -m ocsscale.lab.svc --lab-dir DIR --host HOST {start|stop|restart|status} NAME|all
+
+Lab hosts have no init system; this stands in for `systemctl`. It reads the
+service's definition from the lab directory, stops it by its recorded pid
+(checked against /proc/PID/cmdline) and starts it again, waiting until it
+listens. The lab pool file's `service_command` calls it through the lab's
+`lab-svc` wrapper. Exit codes: 0 done (for status: running), 1 failed or not
+running, 2 bad arguments or unknown service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import services
+from .system import LabError
+
+ACTIONS = ("start", "stop", "restart", "status")
+
+
+def control(lab_dir: Path, host: str, action: str, name: str) -> tuple[int, list[str]]:
+    """Apply `action` to one service (or `all` of the host's); exit code and report lines."""
+    names = [n for n in services.names(lab_dir, host) if n != "sshd"] if name == "all" else [name]
+    lines: list[str] = []
+    code = 0
+    for service_name in names:
+        service = services.load(lab_dir, host, service_name)
+        if action in ("stop", "restart"):
+            services.stop(lab_dir, service)
+        if action in ("start", "restart"):
+            pid = services.start(lab_dir, service)
+            lines.append(f"{host}: {service_name} running (pid {pid})")
+        elif action == "stop":
+            lines.append(f"{host}: {service_name} stopped")
+        else:
+            pid_now = services.pid_of(lab_dir, service)
+            state = f"running (pid {pid_now})" if pid_now else "stopped"
+            lines.append(f"{host}: {service_name} {state}")
+            code = code or (0 if pid_now else 1)
+    return code, lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ocsscale.lab.svc")
+    parser.add_argument("--lab-dir", required=True, type=Path)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("action", choices=ACTIONS)
+    parser.add_argument("service", help="a service of the host, or `all` (not sshd)")
+    args = parser.parse_args(argv)
+    if not (args.lab_dir / "state.json").is_file():
+        print(f"error: {args.lab_dir} is not a lab directory", file=sys.stderr)
+        return 2
+    if args.service != "all" and args.service not in services.names(args.lab_dir, args.host):
+        known = ", ".join(services.names(args.lab_dir, args.host)) or "none"
+        print(f"error: {args.host} has no service {args.service!r} ({known})", file=sys.stderr)
+        return 2
+    try:
+        code, lines = control(args.lab_dir, args.host, args.action, args.service)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""`ocsscale lab up`: build the whole lab, start its servers, write its pool file.
+
+Order matters only for the journal: every object is recorded before it is
+made (state.py), so a crash at any point leaves something `lab down` can
+remove. A failure during `up` takes the half-built lab down at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from . import ca as labca
+from . import dns, down, hostsvc, network, poolfile, services, sshd, system
+from . import state as labstate
+from .services import Service
+from .state import LabState
+from .system import LabError
+from .topology import Topology, TopologyKind, build
+
+Echo = Callable[[str], None]
+REQUIRED_PROGRAMS = {sshd.SSHD: "openssh-server", dns.NAMED: "bind9"}
+
+
+def check_prerequisites() -> None:
+    system.require_root_linux()
+    missing = [pkg for prog, pkg in REQUIRED_PROGRAMS.items() if not os.access(prog, os.X_OK)]
+    if missing:
+        raise labstate.UsageError(
+            f"the lab needs {', '.join(missing)}",
+            hint=f"apt-get install {' '.join(missing)}",
+        )
+
+
+def up(
+    name: str, kind: TopologyKind, fes: int, *, lb_forwarding: bool = True, echo: Echo = print
+) -> LabState:
+    topo = build(name, kind, fes, lb_forwarding=lb_forwarding)  # validates before any change
+    check_prerequisites()
+    with labstate.machine_lock():
+        state = labstate.create(name, kind, fes, lb_forwarding)
+        try:
+            _build(state, topo)
+        except BaseException:
+            echo(f"lab {name}: start failed; removing what was built")
+            down.teardown(state)
+            raise
+    return state
+
+
+def _build(state: LabState, topo: Topology) -> None:
+    for d in (state.secrets_dir, state.ssh_dir, state.ca_dir):
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    hostsvc.write_wrappers(state)
+
+    network.add_blackhole(state)
+    network.build_switch(state, topo)
+    for index, host in enumerate(topo.hosts):
+        network.build_host(state, topo, index, host)
+
+    to_start = _write_host_files(state, topo)
+    _start_all(state, to_start)
+    poolfile.write(state, topo)
+    state.complete = True
+    state.save()
+
+
+def _write_host_files(state: LabState, topo: Topology) -> list[Service]:
+    """Keys, certificates and configuration for every server; what to start."""
+    sshd.make_client_key(state.ssh_dir, topo.lab)
+    to_start: list[Service] = []
+    known_hosts: list[str] = []
+    for host in topo.hosts:
+        if host.runs_sshd:
+            service, known = sshd.write_host(topo, host, state.host_dir(host.name), state.ssh_dir)
+            to_start.append(service)
+            known_hosts.append(known)
+    (state.ssh_dir / "known_hosts").write_text("\n".join(known_hosts) + "\n")
+    _admin_ssh_client(state, topo)
+
+    ca = labca.create_ca(state.ca_dir, common_name=f"ocsscale lab {topo.lab} CA")
+    dns_host = topo.by_role("dns")[0]
+    to_start.append(
+        dns.write_config(
+            topo, state.host_dir(dns_host.name) / "named", poolfile.tsig_secret_file(state)
+        )
+    )
+    for host in topo.hosts:
+        if host.runs_poolmember:
+            to_start.append(hostsvc.poolmember(state, topo, host, ca))
+        elif host.role == "directory":
+            to_start.append(hostsvc.directory(topo, host))
+        elif host.role == "windows-client":
+            to_start.append(hostsvc.winrm(state, topo, host, ca))
+    return to_start
+
+
+def _admin_ssh_client(state: LabState, topo: Topology) -> None:
+    # /etc/netns/<ns>/ssh is bind-mounted over /etc/ssh in the admin namespace
+    # only: `ssh ocsfe01` there uses the lab key and known_hosts.
+    if not Path("/etc/ssh").is_dir():
+        return
+    admin_ssh = network.ETC_NETNS / topo.ns("admin") / "ssh"
+    admin_ssh.mkdir(parents=True, exist_ok=True)
+    (admin_ssh / "ssh_config").write_text(sshd.admin_ssh_config(state.ssh_dir))
+    shutil.copy(state.ssh_dir / "known_hosts", admin_ssh / "ssh_known_hosts")
+
+
+def _start_all(state: LabState, to_start: list[Service]) -> None:
+    """Start every server at once, then wait for each to listen."""
+    if not sshd.PRIVSEP_DIR.is_dir():
+        (labstate.LAB_ROOT / labstate.PRIVSEP_MARKER).touch()
+        sshd.PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
+    started: list[tuple[Service, int]] = []
+    for service in to_start:
+        services.define(state.directory, service)
+        state.record("service", host=service.host, service=service.name)
+        started.append((service, services.spawn(state.directory, service)))
+    for service, pid in started:
+        services.wait_ready(state.directory, service, pid)
+
+
+__all__ = ["LabError", "up"]
