@@ -111,7 +111,13 @@ def open_stream(
 
 def _handshake(attempt: Attempt, stream: Stream, deadline: Deadline, tls: TlsOptions) -> TlsStream:
     began = time.monotonic()
-    session = TlsStream(stream, build_client_context(tls), attempt.presented_name, deadline)
+    try:
+        context = build_client_context(tls)
+    except (OSError, ssl.SSLError) as exc:
+        where = tls.ca_bundle or "the system store"
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ProbeFailed("tls", f"cannot load CA certificates from {where}: {reason}") from exc
+    session = TlsStream(stream, context, attempt.presented_name, deadline)
     try:
         session.handshake()
     except expected_errors() as exc:

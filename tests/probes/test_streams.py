@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -205,3 +206,14 @@ def test_default_connector_is_a_socket(member: PoolMemberProcess) -> None:
         assert isinstance(stream, Stream)
     finally:
         stream.close()
+
+
+def test_unreadable_ca_bundle_is_reported(member: PoolMemberProcess, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-ca.pem"
+    evidence = tls_probe(
+        member.address, real_port(5061), POOL_FQDN, tls=TlsOptions(ca_bundle=str(missing))
+    )
+    assert not evidence.ok and evidence.failure == "tls"
+    assert (
+        evidence.detail == f"cannot load CA certificates from {missing}: No such file or directory"
+    )
