@@ -1,9 +1,250 @@
-"""Placeholder until its owner lands the commands: registers nothing."""
+"""`plan`, `run`, `status`, `rollback` and `unlock`: parse, call the runner, render."""
 
 from __future__ import annotations
 
+import inspect
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..errors import Declined, StepFailed, UsageError
+from ..plan.playbook import PHASE_IDS
+from ..runner import session
+from ..runner.lock import held_error, read_lock, unlock
+from .progress import RunProgress, plan_tree
+from .render import handle_errors
+from .state import app_state
+
+console = Console(highlight=False, soft_wrap=False)
+
+EXITS = (
+    "Exit codes: 0 done; 1 a step or check failed (state kept, rollback possible); "
+    "2 invalid input or usage; 3 another run holds the lock; 4 the operator declined."
+)
+PHASES = ", ".join(PHASE_IDS)
+
+_PLAYBOOK = typer.Option(
+    None,
+    "--playbook",
+    help="A playbook file of your own (default: the profile's shipped playbook).",
+    dir_okay=False,
+)
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "standard input is not a terminal, so there is no one to ask: "
+            "pass --yes to go ahead without asking"
+        )
+    if not typer.confirm(question, default=False):
+        raise Declined("declined: nothing was changed")
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def plan_cmd(
+    ctx: typer.Context,
+    phase: str | None = typer.Option(None, "--phase", help=f"Only this phase ({PHASES})."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document instead of a tree."),
+    playbook: Path | None = _PLAYBOOK,
+) -> None:
+    """Every phase, step, target host and change (add, change, remove, check).
+
+    Nothing is contacted: the plan is built from the pool file alone. Skipped
+    phases show why; steps whose action is not built yet are flagged.
+    """
+    prepared = session.prepare(app_state(ctx).config, playbook)
+    phases = prepared.plan.select(only=phase)
+    if as_json:
+        _echo_json(prepared.plan.to_json(phases))
+        return
+    console.print(plan_tree(prepared.plan, phases))
+    missing = sum(1 for p in phases if not p.skipped for s in p.all_steps if not s.built)
+    if missing:
+        console.print(
+            Text(f"{missing} step(s) use actions that are not built yet: run refuses them.")
+        )
+
+
+def run_cmd(
+    ctx: typer.Context,
+    phase: str | None = typer.Option(None, "--phase", help=f"Run only this phase ({PHASES})."),
+    through: str | None = typer.Option(
+        None, "--through", help="Run every phase from the first up to and including this one."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Read and compare only: print what would change, change nothing."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before changing anything."),
+    playbook: Path | None = _PLAYBOOK,
+) -> None:
+    """Run the playbook's phases (all, one with --phase, or up to one with --through).
+
+    Asks before changing anything unless --yes. Every step is journaled in
+    .ocsscale/ next to the pool file: a run that is killed resumes with
+    `ocsscale run` and does not redo finished steps.
+    """
+    from ..runner.walk import refuse_not_built
+
+    prepared = session.prepare(app_state(ctx).config, playbook)
+    phases = prepared.plan.select(only=phase, through=through)
+    refuse_not_built(phases)
+    progress = RunProgress(console)
+    if dry_run:
+        try:
+            found = session.dry_run(prepared, phases, progress)
+        finally:
+            progress.close()
+        changing = sum(1 for _, changes in found if any(c.kind != "check" for c in changes))
+        console.print(f"dry run: {changing} step(s) would change something; nothing was changed.")
+        return
+    holder = read_lock(prepared.loaded.state_dir)
+    if holder is not None:
+        raise held_error(holder)
+    if not yes:
+        console.print(plan_tree(prepared.plan, phases))
+    steps = sum(len(p.all_steps) for p in phases if not p.skipped)
+    _confirm(f"Run {steps} step(s) in {', '.join(p.id for p in phases)}?", yes)
+    command = " ".join(["ocsscale", *sys.argv[1:]])[:200]
+    try:
+        run_id = session.execute_run(prepared, phases, progress, command=command)
+    except KeyboardInterrupt:
+        raise StepFailed(
+            "interrupted: the journal keeps every step",
+            hint="`ocsscale run` resumes; `ocsscale rollback` undoes what was done",
+        ) from None
+    finally:
+        progress.close()
+    console.print(f"run {run_id} finished.")
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def status_cmd(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="One JSON document instead of tables."),
+) -> None:
+    """Phases done, the step in progress, and what rollback would undo (newest first).
+
+    Reads the journal only; the pool file is not validated and nothing is contacted.
+    """
+    report = session.status_report(session.state_dir_for(app_state(ctx).config))
+    if as_json:
+        _echo_json(report)
+        return
+    lock = report["lock"]
+    if lock:
+        state = "stale (its process is gone)" if lock["stale"] else "held"
+        console.print(
+            Text(
+                f"lock {lock['lock_id']} {state}: {lock['user']}@{lock['host']} pid {lock['pid']} "
+                f"since {_when(lock['started'])} (`{lock['command']}`)"
+            )
+        )
+    if report["last_run"] is None:
+        console.print("Nothing has run yet for this pool file.")
+        return
+    last = report["last_run"]
+    console.print(
+        Text(
+            f"last {last['kind']} {last['run_id']}: {last['status']}, "
+            f"started {_when(last['started'])}"
+        )
+    )
+    table = Table("phase", "title", "status", title="phases")
+    for phase in report["phases"]:
+        status = phase["status"] if not phase["skipped"] else f"skipped: {phase['skipped']}"
+        table.add_row(phase["id"], phase["title"], status)
+    console.print(table)
+    for entry in report["in_progress"]:
+        console.print(
+            Text(
+                f"in progress (or cut short): {entry['step']} "
+                f"[{entry['status']}] {entry['summary']}"
+            )
+        )
+    undo = report["rollback_would_undo"]
+    if not undo:
+        console.print("Rollback would undo nothing.")
+        return
+    table = Table("#", "step", "undoes", "status", title="rollback would undo (newest first)")
+    for entry in undo:
+        table.add_row(str(entry["seq"]), entry["step"], entry["summary"], entry["status"])
+    console.print(table)
+
+
+def rollback_cmd(
+    ctx: typer.Context,
+    to: str | None = typer.Option(
+        None, "--to", help=f"Undo back to the start of this phase only ({PHASES})."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before reverting."),
+) -> None:
+    """Replay the journal's undo records newest first, verifying each.
+
+    Puts back exactly what was there (hosts files byte for byte). A rollback
+    that is interrupted resumes where it stopped when run again.
+    """
+    from ..config.loader import load_pool
+    from ..runner.plugins import load_actions
+
+    load_actions()
+    loaded = load_pool(app_state(ctx).config)
+    session.phase_index(to)
+    pending = session.pending_rollback(loaded.state_dir, to)
+    if not pending:
+        console.print("Nothing to roll back.")
+        return
+    holder = read_lock(loaded.state_dir)
+    if holder is not None:
+        raise held_error(holder)
+    for entry in pending:
+        summary = "; ".join(c.get("summary", "") for c in entry.changes or []) or entry.action
+        console.print(Text(f"  ↶ {entry.step_id}  {summary}"))
+    _confirm(f"Revert these {len(pending)} change(s)?", yes)
+    progress = RunProgress(console)
+    command = " ".join(["ocsscale", *sys.argv[1:]])[:200]
+    try:
+        rollback_id, done = session.execute_rollback(loaded, progress, to_phase=to, command=command)
+    except KeyboardInterrupt:
+        raise StepFailed(
+            "rollback interrupted", hint="run `ocsscale rollback` again: it resumes"
+        ) from None
+    finally:
+        progress.close()
+    console.print(f"{rollback_id}: {len(done)} change(s) reverted and verified.")
+
+
+def unlock_cmd(
+    ctx: typer.Context,
+    lock_id: str = typer.Argument(..., metavar="LOCK_ID", help="The id `status` shows."),
+) -> None:
+    """Clear a stale lock left by a run that is no longer running (only that LOCK_ID)."""
+    info = unlock(session.state_dir_for(app_state(ctx).config), lock_id)
+    console.print(Text(f"lock {info.lock_id} cleared ({info.user}@{info.host}, pid {info.pid})."))
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    for name, func in (
+        ("plan", plan_cmd),
+        ("run", run_cmd),
+        ("status", status_cmd),
+        ("rollback", rollback_cmd),
+        ("unlock", unlock_cmd),
+    ):
+        doc = inspect.cleandoc(func.__doc__ or "") + "\n\n" + EXITS
+        app.command(name, help=doc)(handle_errors(func))

@@ -1,0 +1,169 @@
+"""Rich rendering of the runner's events and of plans (the core emits plain
+events; only this module knows about Rich)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+from rich.tree import Tree
+
+from ..plan.build import Plan, PlanPhase, PlanStep
+from ..runner import events as ev
+from ..runner.events import Event
+
+CHANGE_MARK = {"add": "+", "change": "~", "remove": "-", "check": "?", "none": "="}
+CHANGE_STYLE = {"add": "green", "change": "yellow", "remove": "red", "check": "cyan", "none": "dim"}
+
+
+def step_line(step_id: str, change: str, target: str, summary: str, built: bool = True) -> Text:
+    # Text objects, never markup strings: step ids contain [brackets]
+    line = Text()
+    line.append(f"{CHANGE_MARK.get(change, '~')} ", style=CHANGE_STYLE.get(change, ""))
+    line.append(step_id, style="bold")
+    line.append(f"  {target}: ", style="dim")
+    line.append(summary)
+    if not built:
+        line.append("  [not built yet]", style="bold magenta")
+    return line
+
+
+def plan_tree(plan: Plan, phases: Sequence[PlanPhase]) -> Tree:
+    tree = Tree(Text(f"plan for {plan.pool}  ({plan.playbook})", style="bold"))
+    for phase in phases:
+        head = Text()
+        head.append(phase.id, style="bold blue")
+        head.append(f"  {phase.title}")
+        head.append(f"  ({phase.section})", style="dim")
+        if phase.skipped:
+            head.append(f"  skipped: {phase.skipped}", style="dim italic")
+            tree.add(head)
+            continue
+        node = tree.add(head)
+        for step in phase.steps:
+            node.add(_step(step))
+        if phase.cleanup:
+            cleanup = node.add(Text("cleanup (always, when the phase ends)", style="italic"))
+            for step in phase.cleanup:
+                cleanup.add(_step(step))
+    return tree
+
+
+def _step(step: PlanStep) -> Text:
+    summary = "; ".join(c.summary for c in step.changes)
+    return step_line(step.id, step.change, step.target, summary, step.built)
+
+
+class RunProgress:
+    """Turns runner events into a progress bar per phase and a line per step."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def _print(self, renderable: Any) -> None:
+        (self.progress.console if self.progress else self.console).print(renderable)
+
+    def _stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def close(self) -> None:
+        self._stop()
+
+    def __call__(self, event: Event) -> None:
+        handler = getattr(self, f"_on_{event.kind}", None)
+        if handler is not None:
+            handler(event)
+        elif event.kind not in vars(ev).values():
+            # an action's own report (e.g. a checklist): show it as it came
+            self._print(Text(f"    {event.step}: {event.kind} {dict(event.data)}", style="dim"))
+
+    def _on_phase_skipped(self, e: Event) -> None:
+        self._print(Text(f"- {e.phase}: skipped ({e.data['reason']})", style="dim"))
+
+    def _on_phase_already_done(self, e: Event) -> None:
+        self._print(Text(f"= {e.phase}: already done", style="dim"))
+
+    def _on_phase_start(self, e: Event) -> None:
+        self._stop()
+        title = Text()
+        title.append(f"▶ {e.phase}", style="bold blue")
+        title.append(f"  {e.data['title']}")
+        if e.data.get("resumed"):
+            title.append("  (resuming a run that was cut short)", style="yellow")
+        self.console.print(title)
+        self.progress = Progress(
+            TextColumn("  {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task(e.phase or "", total=e.data["steps"])
+
+    def _advance(self) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task)
+
+    def _on_cleanup_start(self, e: Event) -> None:
+        self._print(Text("  cleanup", style="italic"))
+
+    def _on_step_skipped(self, e: Event) -> None:
+        self._print(Text(f"  = {e.step}: {e.data['reason']}", style="dim"))
+        self._advance()
+
+    def _on_step_resumed(self, e: Event) -> None:
+        self._print(Text(f"  ! {e.step}: was being applied when the last run stopped; re-reading"))
+
+    def _on_step_done(self, e: Event) -> None:
+        line = Text("  ✓ ", style="green")
+        line.append(str(e.step))
+        changes = e.data.get("changes") or []
+        what = "; ".join(c["summary"] for c in changes) if e.data["changed"] else "nothing to do"
+        line.append(f"  {what}", style="" if e.data["changed"] else "dim")
+        line.append(f"  ({e.data['seconds']:.1f}s)", style="dim")
+        self._print(line)
+        self._advance()
+
+    def _on_step_failed(self, e: Event) -> None:
+        line = Text("  ✗ ", style="bold red")
+        line.append(f"{e.step}: {e.data['error']}")
+        self._print(line)
+        self._advance()
+
+    def _on_step_diff(self, e: Event) -> None:
+        changes = e.data["changes"]
+        if not changes:
+            self._print(Text(f"  = {e.step}: nothing to do", style="dim"))
+        for c in changes:
+            self._print(
+                Text("  ").append(
+                    step_line(str(e.step), c["kind"], c["target"], c["summary"], e.data["built"])
+                )
+            )
+        self._advance()
+
+    def _on_phase_done(self, e: Event) -> None:
+        self._stop()
+        self.console.print(Text(f"  {e.phase} done", style="green"))
+
+    def _on_phase_failed(self, e: Event) -> None:
+        self._stop()
+        self.console.print(Text(f"  {e.phase} failed: {e.data['error']}", style="bold red"))
+
+    def _on_revert_start(self, e: Event) -> None:
+        self._print(Text(f"  ↶ {e.step}  {e.data['summary']}"))
+
+    def _on_revert_done(self, e: Event) -> None:
+        self._print(Text(f"  ✓ reverted {e.step}  ({e.data['seconds']:.1f}s)", style="green"))
+
+    def _on_revert_failed(self, e: Event) -> None:
+        self._print(Text(f"  ✗ {e.step}: {e.data['error']}", style="bold red"))

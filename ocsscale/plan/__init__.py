@@ -1,0 +1,16 @@
+"""Playbooks rendered over the pool file into a plan (no connection needed)."""
+
+from .build import Plan, PlanPhase, PlanStep, build_plan, not_built
+from .playbook import PHASE_IDS, Playbook, find_playbook, load_playbook
+
+__all__ = [
+    "PHASE_IDS",
+    "Plan",
+    "PlanPhase",
+    "PlanStep",
+    "Playbook",
+    "build_plan",
+    "find_playbook",
+    "load_playbook",
+    "not_built",
+]

@@ -1,0 +1,46 @@
+"""What the runner reports while it works. The core emits these; only the CLI
+turns them into Rich output (the runner never imports Rich or Typer)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# run
+RUN_START = "run_start"  # data: phases (ids), run_id, dry_run
+RUN_DONE = "run_done"  # data: run_id, status
+# phases
+PHASE_SKIPPED = "phase_skipped"  # data: reason
+PHASE_ALREADY_DONE = "phase_already_done"
+PHASE_START = "phase_start"  # data: title, section, steps (count), resumed (bool)
+CLEANUP_START = "cleanup_start"  # data: steps (count)
+PHASE_DONE = "phase_done"
+PHASE_FAILED = "phase_failed"  # data: error
+# steps
+STEP_START = "step_start"  # data: action, summary
+STEP_SKIPPED = "step_skipped"  # data: reason (already done in this cycle)
+STEP_RESUMED = "step_resumed"  # data: found (a crash mid-apply was found)
+STEP_DONE = "step_done"  # data: changed (bool), changes, seconds
+STEP_FAILED = "step_failed"  # data: error, seconds
+STEP_DIFF = "step_diff"  # dry run: data: changes, built
+# rollback
+REVERT_START = "revert_start"  # data: seq, action, summary
+REVERT_DONE = "revert_done"  # data: seq, seconds
+REVERT_FAILED = "revert_failed"  # data: seq, error
+# anything an action reports through Context.emit keeps the action's own kind
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    phase: str | None = None
+    step: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+EventSink = Callable[[Event], None]
+
+
+def discard(event: Event) -> None:
+    return None

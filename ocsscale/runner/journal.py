@@ -1,0 +1,371 @@
+"""The journal: an SQLite file next to the pool file that records every step.
+
+It is written after every step change (WAL, synchronous=FULL, one transaction
+per write) so a run killed at any moment leaves an exact record: what is done,
+what was being applied, and the undo record of every change, written *before*
+the change is made.
+
+Each time a phase runs it opens a *cycle*. A cycle that is still `running`
+belongs to a run that was killed: the next run resumes it and skips its done
+steps. A cycle that ended (`done`, `failed`) is closed: a failed phase runs
+again from a new cycle (its cleanup has already put the temporary state back,
+so its steps must be evaluated afresh; they are idempotent).
+
+Entries are an append-only log ordered by `seq`; rollback walks it newest first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..secrets import Secret
+
+JOURNAL_NAME = "journal.sqlite"
+
+STEP_STATUSES = ("pending", "applying", "done", "failed", "reverting", "reverted")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,              -- run | rollback
+    status TEXT NOT NULL,            -- running | done | failed
+    started REAL NOT NULL,
+    finished REAL,
+    user TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    detail TEXT NOT NULL,            -- JSON: pool, playbook, phases (id, title) of the plan
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS cycles (
+    cycle_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    phase TEXT NOT NULL,
+    phase_index INTEGER NOT NULL,
+    run_id TEXT NOT NULL,            -- the run that opened it (a resume keeps it)
+    status TEXT NOT NULL,            -- running | done | failed | reverted
+    started REAL NOT NULL,
+    finished REAL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS entries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    cycle_id INTEGER NOT NULL REFERENCES cycles(cycle_id),
+    run_id TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    phase_index INTEGER NOT NULL,
+    step_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    args TEXT NOT NULL,              -- JSON
+    cleanup INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    changes TEXT,                    -- JSON: what diff said
+    undo TEXT,                       -- JSON, written before apply; NULL: nothing to undo
+    evidence TEXT,                   -- JSON
+    error TEXT,
+    rollback_id TEXT,
+    revert_evidence TEXT,
+    reverted REAL
+);
+CREATE INDEX IF NOT EXISTS entries_by_step ON entries(cycle_id, step_id);
+"""
+
+
+def to_json(value: Any, what: str) -> str:
+    """The one place state is serialised: only plain JSON goes in, and a
+    `Secret` anywhere inside is refused by its type, so no secret can ever be
+    written to the journal."""
+    _check_plain(value, what)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _check_plain(value: Any, what: str) -> None:
+    if isinstance(value, Secret):
+        raise TypeError(f"{what} holds a secret ({value!r}); secrets never go into the journal")
+    if value is None or isinstance(value, bool | int | str):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TypeError(f"{what} holds a non-finite number")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{what} has a non-string key {key!r}")
+            _check_plain(item, what)
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            _check_plain(item, what)
+        return
+    raise TypeError(f"{what} holds a {type(value).__name__}; only plain JSON is journaled")
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    cycle_id: int
+    run_id: str
+    phase: str
+    phase_index: int
+    step_id: str
+    action: str
+    args: dict[str, Any]
+    cleanup: bool
+    status: str
+    started: float
+    finished: float | None
+    attempts: int
+    changes: list[dict[str, str]] | None
+    undo: Any
+    evidence: Any
+    error: str | None
+    rollback_id: str | None
+
+    @property
+    def has_undo(self) -> bool:
+        return self.undo is not None
+
+
+@dataclass(frozen=True)
+class Cycle:
+    cycle_id: int
+    phase: str
+    phase_index: int
+    run_id: str
+    status: str
+    started: float
+    finished: float | None
+    error: str | None
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # isolation_level=None: we open every transaction ourselves
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def open(cls, state_dir: Path) -> Journal:
+        return cls(state_dir / JOURNAL_NAME)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _write(self, sql: str, params: Sequence[Any]) -> int:
+        cur = self._db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self._db.execute(sql, params)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return cur.lastrowid or 0
+
+    # runs -----------------------------------------------------------------
+    def start_run(
+        self, run_id: str, kind: str, user: str, host: str, pid: int, detail: Mapping[str, Any]
+    ) -> None:
+        self._write(
+            "INSERT INTO runs (run_id, kind, status, started, user, host, pid, detail)"
+            " VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+            (run_id, kind, time.time(), user, host, pid, to_json(detail, "run detail")),
+        )
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        self._write(
+            "UPDATE runs SET status = ?, finished = ?, error = ? WHERE run_id = ?",
+            (status, time.time(), error, run_id),
+        )
+
+    def runs(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT * FROM runs ORDER BY started, rowid").fetchall()
+        return [{**dict(r), "detail": _load(r["detail"])} for r in rows]
+
+    # cycles ---------------------------------------------------------------
+    def latest_cycle(self, phase: str) -> Cycle | None:
+        row = self._db.execute(
+            "SELECT * FROM cycles WHERE phase = ? ORDER BY cycle_id DESC LIMIT 1", (phase,)
+        ).fetchone()
+        return Cycle(**dict(row)) if row else None
+
+    def open_cycle(self, phase: str, phase_index: int, run_id: str) -> Cycle:
+        cycle_id = self._write(
+            "INSERT INTO cycles (phase, phase_index, run_id, status, started)"
+            " VALUES (?, ?, ?, 'running', ?)",
+            (phase, phase_index, run_id, time.time()),
+        )
+        cycle = self.cycle(cycle_id)
+        assert cycle is not None
+        return cycle
+
+    def cycle(self, cycle_id: int) -> Cycle | None:
+        row = self._db.execute("SELECT * FROM cycles WHERE cycle_id = ?", (cycle_id,)).fetchone()
+        return Cycle(**dict(row)) if row else None
+
+    def close_cycle(self, cycle_id: int, status: str, error: str | None = None) -> None:
+        self._write(
+            "UPDATE cycles SET status = ?, finished = ?, error = ? WHERE cycle_id = ?",
+            (status, time.time(), error, cycle_id),
+        )
+
+    def cycles(self) -> list[Cycle]:
+        rows = self._db.execute("SELECT * FROM cycles ORDER BY cycle_id").fetchall()
+        return [Cycle(**dict(r)) for r in rows]
+
+    def mark_phases_reverted(self, from_index: int) -> None:
+        self._write(
+            "UPDATE cycles SET status = 'reverted', finished = COALESCE(finished, ?)"
+            " WHERE phase_index >= ? AND status != 'reverted'",
+            (time.time(), from_index),
+        )
+
+    # entries --------------------------------------------------------------
+    def latest_entry(self, cycle_id: int, step_id: str) -> Entry | None:
+        row = self._db.execute(
+            "SELECT * FROM entries WHERE cycle_id = ? AND step_id = ? ORDER BY seq DESC LIMIT 1",
+            (cycle_id, step_id),
+        ).fetchone()
+        return _entry(row) if row else None
+
+    def begin_step(
+        self,
+        cycle: Cycle,
+        run_id: str,
+        step_id: str,
+        action: str,
+        args: Mapping[str, Any],
+        cleanup: bool,
+    ) -> int:
+        return self._write(
+            "INSERT INTO entries (cycle_id, run_id, phase, phase_index, step_id, action, args,"
+            " cleanup, status, started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+            (
+                cycle.cycle_id,
+                run_id,
+                cycle.phase,
+                cycle.phase_index,
+                step_id,
+                action,
+                to_json(args, f"arguments of {step_id}"),
+                int(cleanup),
+                time.time(),
+            ),
+        )
+
+    def record_undo(self, seq: int, changes: list[dict[str, str]], undo: Any) -> None:
+        """Written before apply: from here on a crash leaves something to undo."""
+        self._write(
+            "UPDATE entries SET status = 'applying', changes = ?, undo = ? WHERE seq = ?",
+            (to_json(changes, "changes"), None if undo is None else to_json(undo, "undo"), seq),
+        )
+
+    def retry(self, seq: int) -> None:
+        self._write(
+            "UPDATE entries SET status = 'applying', attempts = attempts + 1, error = NULL"
+            " WHERE seq = ?",
+            (seq,),
+        )
+
+    def finish_step(self, seq: int, evidence: Any, changes: list[dict[str, str]] | None) -> None:
+        self._write(
+            "UPDATE entries SET status = 'done', finished = ?, evidence = ?,"
+            " changes = COALESCE(?, changes) WHERE seq = ?",
+            (
+                time.time(),
+                to_json(evidence, "evidence"),
+                None if changes is None else to_json(changes, "changes"),
+                seq,
+            ),
+        )
+
+    def fail_step(self, seq: int, error: str) -> None:
+        self._write(
+            "UPDATE entries SET status = 'failed', finished = ?, error = ? WHERE seq = ?",
+            (time.time(), error, seq),
+        )
+
+    def entries(self, *, cycle_id: int | None = None) -> list[Entry]:
+        if cycle_id is None:
+            rows = self._db.execute("SELECT * FROM entries ORDER BY seq").fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM entries WHERE cycle_id = ? ORDER BY seq", (cycle_id,)
+            ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def undoable(self, from_index: int = 0) -> list[Entry]:
+        """What rollback would undo, newest first: every recorded change (also one
+        whose apply failed or was cut short) not yet reverted."""
+        rows = self._db.execute(
+            "SELECT * FROM entries WHERE undo IS NOT NULL AND phase_index >= ?"
+            " AND status IN ('applying', 'done', 'failed', 'reverting') ORDER BY seq DESC",
+            (from_index,),
+        ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def begin_revert(self, seq: int, rollback_id: str) -> None:
+        self._write(
+            "UPDATE entries SET status = 'reverting', rollback_id = ?, error = NULL WHERE seq = ?",
+            (rollback_id, seq),
+        )
+
+    def finish_revert(self, seq: int, evidence: Any) -> None:
+        self._write(
+            "UPDATE entries SET status = 'reverted', reverted = ?, revert_evidence = ?"
+            " WHERE seq = ?",
+            (time.time(), to_json(evidence, "revert evidence"), seq),
+        )
+
+    def revert_failed(self, seq: int, error: str) -> None:
+        # stays `reverting`: the next rollback tries it again
+        self._write("UPDATE entries SET error = ? WHERE seq = ?", (error, seq))
+
+    def in_progress(self) -> Iterator[Entry]:
+        rows = self._db.execute(
+            "SELECT * FROM entries WHERE status IN ('pending', 'applying', 'reverting')"
+            " ORDER BY seq"
+        ).fetchall()
+        return (_entry(r) for r in rows)
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    return Entry(
+        seq=row["seq"],
+        cycle_id=row["cycle_id"],
+        run_id=row["run_id"],
+        phase=row["phase"],
+        phase_index=row["phase_index"],
+        step_id=row["step_id"],
+        action=row["action"],
+        args=json.loads(row["args"]),
+        cleanup=bool(row["cleanup"]),
+        status=row["status"],
+        started=row["started"],
+        finished=row["finished"],
+        attempts=row["attempts"],
+        changes=_load(row["changes"]),
+        undo=_load(row["undo"]),
+        evidence=_load(row["evidence"]),
+        error=row["error"],
+        rollback_id=row["rollback_id"],
+    )

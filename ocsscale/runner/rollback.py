@@ -1,0 +1,87 @@
+"""Rollback: replay the journal's undo records newest first.
+
+Each record is reverted with the action that made it (`revert`) and then
+proven (`verify_reverted`). An entry is marked `reverting` before its revert
+and `reverted` after its proof, so a rollback that is cut short resumes where
+it stopped: `revert` must be safe to call twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from ..actions.base import Action, Context
+from ..errors import OcsscaleError, StepFailed, UsageError
+from . import events as ev
+from .events import Event, EventSink
+from .journal import Entry, Journal
+
+
+def _summary(entry: Entry) -> str:
+    return "; ".join(c.get("summary", "") for c in entry.changes or []) or entry.action
+
+
+def rollback(
+    journal: Journal,
+    ctx: Context,
+    sink: EventSink,
+    rollback_id: str,
+    actions: Mapping[str, type[Action]],
+    from_index: int = 0,
+) -> list[Entry]:
+    """Revert every recorded change of phases at or after `from_index`."""
+    entries = journal.undoable(from_index)
+    missing = sorted({e.action for e in entries if e.action not in actions})
+    if missing:
+        raise UsageError(
+            f"cannot roll back: the action{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} that made recorded changes "
+            f"{'are' if len(missing) > 1 else 'is'} not available; nothing was reverted",
+            hint="load the plugin module that provides it with OCSSCALE_PLUGINS",
+        )
+    for entry in entries:
+        started = time.monotonic()
+
+        def emit(kind: str, data: Mapping[str, object], _entry: Entry = entry) -> None:
+            sink(Event(kind, _entry.phase, _entry.step_id, dict(data)))
+
+        ctx.emit = emit
+        sink(
+            Event(
+                ev.REVERT_START,
+                entry.phase,
+                entry.step_id,
+                {"seq": entry.seq, "action": entry.action, "summary": _summary(entry)},
+            )
+        )
+        journal.begin_revert(entry.seq, rollback_id)
+        action = actions[entry.action](ctx, entry.args)
+        try:
+            reverted = action.revert(entry.undo)
+            proven = action.verify_reverted(entry.undo)
+        except OcsscaleError as exc:
+            journal.revert_failed(entry.seq, exc.message)
+            sink(
+                Event(
+                    ev.REVERT_FAILED,
+                    entry.phase,
+                    entry.step_id,
+                    {"seq": entry.seq, "error": exc.message},
+                )
+            )
+            raise StepFailed(
+                f"rollback stopped at {entry.step_id}: {exc.message}",
+                hint="fix the cause and run `ocsscale rollback` again: it resumes at this step",
+            ) from None
+        journal.finish_revert(entry.seq, {"revert": reverted, "verify": proven})
+        sink(
+            Event(
+                ev.REVERT_DONE,
+                entry.phase,
+                entry.step_id,
+                {"seq": entry.seq, "seconds": time.monotonic() - started},
+            )
+        )
+    journal.mark_phases_reverted(from_index)
+    return entries

@@ -1,0 +1,241 @@
+"""Walking the plan: phases in order, steps in order, each journaled.
+
+For each step: read the current state, diff it against the desired state; if
+there is nothing to do the step is done. Otherwise the undo record is written
+to the journal *before* apply, then apply and verify run and the step is
+marked done. A phase's cleanup steps run when the phase ends, whether its
+steps succeeded or not.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..actions.base import Action, Change, Context
+from ..errors import NotImplementedAction, OcsscaleError, StepFailed
+from ..plan.build import PlanPhase, PlanStep, not_built
+from . import events as ev
+from .events import Event, EventSink
+from .journal import Cycle, Journal
+
+
+def refuse_not_built(phases: Sequence[PlanPhase]) -> None:
+    """Refuse the whole requested range up front, before anything is touched."""
+    missing = not_built(phases)
+    if not missing:
+        return
+    first = missing[0]
+    names = sorted({s.action for s in missing})
+    raise NotImplementedAction(
+        f"phase {first.phase}, step {first.id}: action {first.action} is not built yet "
+        f"({len(missing)} step{'s' if len(missing) != 1 else ''} in the requested phases need "
+        f"actions that are not built: {', '.join(names)}); nothing was changed",
+        hint="`ocsscale plan` marks them; choose phases with --phase/--through that are built",
+    )
+
+
+def _changes_json(changes: Sequence[Change]) -> list[dict[str, str]]:
+    return [c.to_dict() for c in changes]
+
+
+class Walker:
+    def __init__(
+        self,
+        journal: Journal | None,  # None for a dry run, which writes nothing
+        ctx: Context,
+        sink: EventSink,
+        run_id: str,
+        actions: Mapping[str, type[Action]],
+    ) -> None:
+        self.journal = journal
+        self.ctx = ctx
+        self.sink = sink
+        self.run_id = run_id
+        self.actions = actions
+
+    def _action(self, phase: str, step: PlanStep) -> Action:
+        def emit(kind: str, data: Mapping[str, Any]) -> None:
+            self.sink(Event(kind, phase, step.id, dict(data)))
+
+        self.ctx.emit = emit
+        return self.actions[step.action](self.ctx, step.args)
+
+    # the real run -----------------------------------------------------------
+    def run(self, phases: Sequence[PlanPhase]) -> None:
+        refuse_not_built(phases)
+        for phase in phases:
+            self._phase(phase)
+
+    @property
+    def _journal(self) -> Journal:
+        if self.journal is None:
+            raise RuntimeError("a real run needs a journal")
+        return self.journal
+
+    def _phase(self, phase: PlanPhase) -> None:
+        if phase.skipped:
+            self.sink(Event(ev.PHASE_SKIPPED, phase.id, data={"reason": phase.skipped}))
+            return
+        latest = self._journal.latest_cycle(phase.id)
+        if latest is not None and latest.status == "done":
+            self.sink(Event(ev.PHASE_ALREADY_DONE, phase.id, data={"title": phase.title}))
+            return
+        resumed = latest is not None and latest.status == "running"
+        if resumed and latest is not None:
+            cycle = latest
+        else:
+            cycle = self._journal.open_cycle(phase.id, phase.index, self.run_id)
+        self.sink(
+            Event(
+                ev.PHASE_START,
+                phase.id,
+                data={
+                    "title": phase.title,
+                    "section": phase.section,
+                    "steps": len(phase.all_steps),
+                    "resumed": resumed,
+                },
+            )
+        )
+        failure: BaseException | None = None
+        try:
+            for step in phase.steps:
+                self._step(cycle, step)
+        except BaseException as exc:  # cleanup must run even on Ctrl-C
+            failure = exc
+        cleanup_errors: list[str] = []
+        if phase.cleanup:
+            self.sink(Event(ev.CLEANUP_START, phase.id, data={"steps": len(phase.cleanup)}))
+        for step in phase.cleanup:
+            try:
+                self._step(cycle, step)
+            except OcsscaleError as exc:
+                cleanup_errors.append(f"{step.id}: {exc.message}")
+        if failure is not None:
+            message = failure.message if isinstance(failure, OcsscaleError) else repr(failure)
+            self._journal.close_cycle(cycle.cycle_id, "failed", message)
+            self.sink(Event(ev.PHASE_FAILED, phase.id, data={"error": message}))
+            if isinstance(failure, OcsscaleError):
+                raise StepFailed(
+                    f"phase {phase.id}: {message}",
+                    hint="fix the cause and `ocsscale run` again, or `ocsscale rollback`",
+                ) from None
+            raise failure
+        if cleanup_errors:
+            message = "cleanup failed: " + "; ".join(cleanup_errors)
+            self._journal.close_cycle(cycle.cycle_id, "failed", message)
+            self.sink(Event(ev.PHASE_FAILED, phase.id, data={"error": message}))
+            raise StepFailed(f"phase {phase.id}: {message}")
+        self._journal.close_cycle(cycle.cycle_id, "done")
+        self.sink(Event(ev.PHASE_DONE, phase.id))
+
+    def _step(self, cycle: Cycle, step: PlanStep) -> None:
+        previous = self._journal.latest_entry(cycle.cycle_id, step.id)
+        if previous is not None and previous.status == "done":
+            self.sink(Event(ev.STEP_SKIPPED, cycle.phase, step.id, {"reason": "already done"}))
+            return
+        action = self._action(cycle.phase, step)
+        started = time.monotonic()
+        self.sink(
+            Event(
+                ev.STEP_START,
+                cycle.phase,
+                step.id,
+                {"action": step.action, "summary": step.summary},
+            )
+        )
+        if previous is not None and previous.status == "applying":
+            seq = previous.seq
+            self.sink(Event(ev.STEP_RESUMED, cycle.phase, step.id, {"found": "applying"}))
+        else:
+            if previous is not None and previous.status == "pending":
+                self._journal.fail_step(previous.seq, "interrupted before any change")
+            seq = self._journal.begin_step(
+                cycle, self.run_id, step.id, step.action, step.args, step.cleanup
+            )
+        try:
+            current = action.read()
+            changes = list(action.diff(current))
+            if not changes:
+                # nothing to do, or (after a crash mid-apply) the change had landed
+                evidence = {"unchanged": True, "resumed": previous is not None}
+                self._journal.finish_step(seq, evidence, [] if previous is None else None)
+            else:
+                if previous is not None and previous.status == "applying":
+                    # keep the undo record written before the first attempt: it
+                    # holds what was there before anything changed
+                    self._journal.retry(seq)
+                else:
+                    undo = None if action.read_only else action.undo_record(current)
+                    self._journal.record_undo(seq, _changes_json(changes), undo)
+                evidence = action.verify(action.apply(current))
+                self._journal.finish_step(seq, evidence, None)
+        except OcsscaleError as exc:
+            self._journal.fail_step(seq, exc.message)
+            self.sink(
+                Event(
+                    ev.STEP_FAILED,
+                    cycle.phase,
+                    step.id,
+                    {"error": exc.message, "seconds": time.monotonic() - started},
+                )
+            )
+            raise StepFailed(f"step {step.id} failed: {exc.message}", hint=exc.hint) from None
+        except BaseException as exc:
+            self._journal.fail_step(seq, f"interrupted: {type(exc).__name__}")
+            raise
+        self.sink(
+            Event(
+                ev.STEP_DONE,
+                cycle.phase,
+                step.id,
+                {
+                    "changed": bool(changes),
+                    "changes": _changes_json(changes),
+                    "seconds": time.monotonic() - started,
+                },
+            )
+        )
+
+    # the dry run: read and diff only --------------------------------------
+    def dry_run(self, phases: Sequence[PlanPhase]) -> list[tuple[PlanStep, list[Change]]]:
+        """What each step would change now; nothing is written anywhere."""
+        found: list[tuple[PlanStep, list[Change]]] = []
+        for phase in phases:
+            if phase.skipped:
+                self.sink(Event(ev.PHASE_SKIPPED, phase.id, data={"reason": phase.skipped}))
+                continue
+            self.sink(
+                Event(
+                    ev.PHASE_START,
+                    phase.id,
+                    data={
+                        "title": phase.title,
+                        "section": phase.section,
+                        "steps": len(phase.all_steps),
+                        "resumed": False,
+                    },
+                )
+            )
+            for step in phase.all_steps:
+                if not step.built:
+                    changes = list(step.changes)
+                else:
+                    action = self._action(phase.id, step)
+                    try:
+                        changes = list(action.diff(action.read()))
+                    except OcsscaleError as exc:
+                        raise StepFailed(f"dry run, step {step.id}: {exc.message}") from None
+                found.append((step, changes))
+                self.sink(
+                    Event(
+                        ev.STEP_DIFF,
+                        phase.id,
+                        step.id,
+                        {"changes": _changes_json(changes), "built": step.built},
+                    )
+                )
+            self.sink(Event(ev.PHASE_DONE, phase.id))
+        return found
