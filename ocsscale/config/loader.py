@@ -6,18 +6,14 @@ when a transport needs one), so `check` is safe to run anywhere.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
 
 from ..errors import ConfigError, ConfigIssue
 from .model import Pool
 from .profiles import Profile, ProfileNotFound, load_profile
 from .rules import check_pool
-from .validation import document_path, issues_from_validation
+from .validation import validate_document
 from .yamlpos import Position, YamlDocument, load_yaml
 
 STATE_DIR_NAME = ".ocsscale"
@@ -56,32 +52,6 @@ def missing_pool_error(path: Path) -> ConfigError:
     return err
 
 
-# Schema errors that do not hide what the rules need: with them set aside the
-# rules can still run, so a misspelt key and a bad topology are reported together.
-_SET_ASIDE = {"extra_forbidden", "secret.inline", "secret.reference"}
-
-
-def _validate_repaired(doc: YamlDocument, error: ValidationError) -> Pool | None:
-    """The pool as it would be without the set-aside errors; None if others remain."""
-    errors = error.errors(include_input=False, include_url=False)
-    if any(e["type"] not in _SET_ASIDE for e in errors):
-        return None
-    data = copy.deepcopy(doc.data)
-    for err in errors:
-        path = document_path(doc.data, tuple(err["loc"]))
-        parent: Any = data
-        for part in path[:-1]:
-            parent = parent[part]
-        if err["type"] == "extra_forbidden":
-            del parent[path[-1]]
-        else:
-            parent[path[-1]] = {"env": "UNSET"}  # stands in for the refused secret
-    try:
-        return Pool.model_validate(data)
-    except ValidationError:
-        return None
-
-
 def load_pool(path: Path) -> LoadedPool:
     """Validate the pool file at `path`; raise ConfigError with every problem found."""
     path = Path(path)
@@ -92,13 +62,7 @@ def load_pool(path: Path) -> LoadedPool:
         raise ConfigError(
             [doc.issue((), "yaml.not-mapping", "a pool file is a YAML mapping of keys")]
         )
-    issues: list[ConfigIssue] = []
-    pool: Pool | None = None
-    try:
-        pool = Pool.model_validate(doc.data)
-    except ValidationError as exc:
-        issues.extend(issues_from_validation(exc, doc, Pool))
-        pool = _validate_repaired(doc, exc)
+    pool, issues = validate_document(Pool, doc)
 
     profile: Profile | None = None
     profile_ref = doc.data.get("profile")

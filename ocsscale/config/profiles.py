@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator
 from pydantic_core import PydanticCustomError
 
 from ..errors import ConfigError, ConfigIssue, UsageError
 from ..resources import resource_path
 from .model import Mode, OsKind, Strict, Topology
-from .validation import issues_from_validation
-from .yamlpos import load_yaml
+from .validation import validate_document
+from .yamlpos import YamlDocument, load_yaml
 
 Port = int
 SanToken = Literal["pool-fqdn", "fe-fqdn", "sip.<domain>"]
@@ -91,25 +91,6 @@ class Profile(Strict):
             raise PydanticCustomError("profile.port.duplicate", "each port is listed once")
         return v
 
-    @model_validator(mode="after")
-    def _subsets(self) -> Profile:
-        ports = set(self.ports)
-        named = {
-            "check_ports": self.check_ports,
-            "tls_ports": self.tls_ports,
-            "https_ports": self.https_ports,
-            "sip_ports": [p for p in (self.sip_ports.tls, self.sip_ports.tcp) if p is not None],
-        }
-        for what, listed in named.items():
-            stray = sorted(set(listed) - ports)
-            if stray:
-                raise PydanticCustomError(
-                    "profile.port.not-in-ports",
-                    "{what} names {stray}, which are not in ports",
-                    {"what": what, "stray": ", ".join(map(str, stray))},
-                )
-        return self
-
     @property
     def source(self) -> str:
         return self._source
@@ -154,26 +135,46 @@ def load_profile(name_or_path: str, base_dir: Path | None = None) -> Profile:
         raise ConfigError(
             [ConfigIssue(doc.file, 1, 1, "", "yaml.not-mapping", "a profile is a YAML mapping")]
         )
-    try:
-        profile = Profile.model_validate(doc.data)
-    except ValidationError as exc:
-        raise ConfigError(issues_from_validation(exc, doc, Profile)) from None
-    profile._source = str(path)
-    if not _looks_like_path(name_or_path) and profile.name != name_or_path:
-        line, col = doc.position(("name",))
-        raise ConfigError(
-            [
-                ConfigIssue(
-                    doc.file,
-                    line,
-                    col,
-                    "name",
+    profile, issues = validate_document(Profile, doc)
+    if profile is not None:
+        issues += _port_subset_issues(profile, doc)
+        if not _looks_like_path(name_or_path) and profile.name != name_or_path:
+            issues.append(
+                doc.issue(
+                    ("name",),
                     "profile.name",
                     f"a shipped profile's name matches its file name ({name_or_path})",
                 )
-            ]
-        )
+            )
+    if issues or profile is None:
+        raise ConfigError(issues)
+    profile._source = str(path)
     return profile
+
+
+def _port_subset_issues(profile: Profile, doc: YamlDocument) -> list[ConfigIssue]:
+    """Every port a profile singles out must be one of its ports."""
+    ports = set(profile.ports)
+    sip = profile.sip_ports
+    named: dict[tuple[str, ...], list[int]] = {
+        ("check_ports",): profile.check_ports,
+        ("tls_ports",): profile.tls_ports,
+        ("https_ports",): profile.https_ports,
+        ("sip_ports", "tls"): [sip.tls] if sip.tls is not None else [],
+        ("sip_ports", "tcp"): [sip.tcp] if sip.tcp is not None else [],
+    }
+    issues = []
+    for path, listed in named.items():
+        stray = sorted(set(listed) - ports)
+        if stray:
+            issues.append(
+                doc.issue(
+                    path,
+                    "profile.port.not-in-ports",
+                    f"{'.'.join(path)} names {', '.join(map(str, stray))}, which are not in ports",
+                )
+            )
+    return issues
 
 
 def list_profiles() -> list[Profile]:

@@ -8,15 +8,18 @@ a secret written where it does not belong.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import types
 import typing
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigIssue
 from .yamlpos import YamlDocument
+
+M = TypeVar("M", bound=BaseModel)
 
 _RULE_BY_TYPE = {
     "extra_forbidden": "schema.unknown-key",
@@ -39,6 +42,42 @@ def issues_from_validation(
         message = _message(err, loc, path, model)
         issues.append(doc.issue(path, rule, message, at_key=etype == "extra_forbidden"))
     return issues
+
+
+# Schema errors that do not hide what later rules need: validated again with them
+# set aside, the document can still go through its rules, so a misspelt key and a
+# bad topology are reported together.
+_SET_ASIDE = {"extra_forbidden", "secret.inline", "secret.reference"}
+
+
+def validate_document(model: type[M], doc: YamlDocument) -> tuple[M | None, list[ConfigIssue]]:
+    """Validate `doc` against `model`: (instance or None, issues).
+
+    With issues, the instance (when there is one) is the document validated
+    without its unknown keys and inline secrets: good enough to run the rules on,
+    never to act on.
+    """
+    try:
+        return model.model_validate(doc.data), []
+    except ValidationError as exc:
+        issues = issues_from_validation(exc, doc, model)
+        errors = exc.errors(include_input=False, include_url=False)
+    if any(e["type"] not in _SET_ASIDE for e in errors):
+        return None, issues
+    data = copy.deepcopy(doc.data)
+    for err in errors:
+        path = document_path(doc.data, tuple(err["loc"]))
+        parent: Any = data
+        for part in path[:-1]:
+            parent = parent[part]
+        if err["type"] == "extra_forbidden":
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = {"env": "UNSET"}  # stands in for the refused secret
+    try:
+        return model.model_validate(data), issues
+    except ValidationError:
+        return None, issues
 
 
 def document_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ocsscale.config import load_pool
+from ocsscale.config.profiles import ProfileNotFound, list_profiles, load_profile
+from ocsscale.errors import ConfigError
+from ocsscale.resources import resource_path
+
+from .helpers import ONE_ARMED, REPO, line_of, variant, write
+
+
+def test_ocs2007r2_holds_the_walkthroughs_facts() -> None:
+    p = load_profile("ocs2007r2")
+    assert p.ports == [5061, 5060, 135, 443, 444, 5065, 5069, 5071, 5072, 5073, 5074, 8404]
+    assert p.check_ports == [5061, 444]
+    assert p.others_follow_checks is True
+    assert 5060 in p.following_ports() and 5061 not in p.following_ports()
+    assert p.idle_timeout == 1800
+    assert p.balance == "wlc"
+    assert p.snat_connections_per_address == 65000
+    assert p.supported_modes == ["full-proxy"]
+    assert set(p.supported_topologies) == {
+        "one-armed",
+        "two-armed-routed",
+        "two-armed-transparent",
+    }
+    assert (p.sip_ports.tls, p.sip_ports.tcp) == (5061, 5060)
+    assert p.https_ports == [443, 444]
+    assert "RTCSRV" in p.services.for_os("windows")
+    assert p.services.for_os("linux") == ["ocs-poolmember"]
+    cert = p.certificate
+    assert (cert.subject, cert.san, cert.wildcard, cert.eku) == (
+        "pool-fqdn",
+        ["fe-fqdn", "sip.<domain>"],
+        False,
+        "serverAuth",
+    )
+
+
+def test_generic_tls_is_one_port() -> None:
+    p = load_profile("generic-tls")
+    assert (p.ports, p.check_ports, p.tls_ports) == ([443], [443], [443])
+
+
+def test_list_profiles() -> None:
+    assert [p.name for p in list_profiles()] == ["generic-tls", "ocs2007r2"]
+
+
+def test_resource_path_finds_the_repository_data() -> None:
+    assert resource_path("profiles") == REPO / "profiles"
+    assert (resource_path("templates") / "pool.yaml.j2").is_file()
+    with pytest.raises(ValueError):
+        resource_path("../etc")
+
+
+def test_unknown_profile_name() -> None:
+    with pytest.raises(ProfileNotFound) as caught:
+        load_profile("nope")
+    assert "ocs2007r2" in caught.value.message
+
+
+def test_a_profile_file_of_ones_own(tmp_path: Path) -> None:
+    text = (REPO / "profiles" / "generic-tls.yaml").read_text()
+    text = text.replace("name: generic-tls", "name: my-service").replace("[443]", "[8443]")
+    (tmp_path / "mine.yaml").write_text(text)
+    pool = variant(ONE_ARMED, ("profile: ocs2007r2 ", "profile: mine.yaml "))
+    loaded = load_pool(write(tmp_path, pool))  # relative to the pool file's directory
+    assert loaded.profile.name == "my-service"
+    assert loaded.profile.ports == [8443]
+
+
+def test_profile_file_errors_name_the_profile_file(tmp_path: Path) -> None:
+    text = (REPO / "profiles" / "generic-tls.yaml").read_text()
+    text = text.replace("check_ports: [443]", "check_ports: [444]")
+    text = text.replace("idle_timeout: 300", "idle_timeout: 300\nidle_timout: 5")
+    (tmp_path / "broken.yaml").write_text(text)
+    pool = variant(ONE_ARMED, ("profile: ocs2007r2 ", "profile: ./broken.yaml "))
+    with pytest.raises(ConfigError) as caught:
+        load_pool(write(tmp_path, pool))
+    by_rule = {i.rule: i for i in caught.value.issues}
+    assert set(by_rule) == {"schema.unknown-key", "profile.port.not-in-ports"}
+    unknown = by_rule["schema.unknown-key"]
+    assert unknown.file == str(tmp_path / "broken.yaml")
+    assert (unknown.path, unknown.line) == ("idle_timout", line_of(text, "idle_timout"))
+    assert "check_ports names 444" in by_rule["profile.port.not-in-ports"].message
