@@ -122,7 +122,8 @@ async def serve_banner(
 
     The echo lets load-balancer tests see data flow both ways through a proxy.
     """
-    writer.write(banner_line(me, port))
+    peer = writer.get_extra_info("peername")
+    writer.write(banner_line(me, port, peer[0] if peer else "unknown"))
     await writer.drain()
     while True:
         data = await reader.read(65536)
@@ -132,9 +133,12 @@ async def serve_banner(
         await writer.drain()
 
 
-def banner_line(me: Identity, port: int) -> bytes:
+def banner_line(me: Identity, port: int, peer: str) -> bytes:
+    # `peer` is the source address this server saw: the FE gate compares it with
+    # the caller's own address to prove there is no NAT between front ends.
     return (
-        f"ocsscale-poolmember server={me.name} port={port} pool-resolved={me.pool_resolved}\r\n"
+        f"ocsscale-poolmember server={me.name} port={port} pool-resolved={me.pool_resolved}"
+        f" peer={peer}\r\n"
     ).encode()
 
 

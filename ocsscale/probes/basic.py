@@ -88,7 +88,7 @@ def tls_probe(
 
 
 def parse_banner(line: str) -> dict[str, str]:
-    """``server=`` and ``pool-resolved=`` tokens of a banner line, as evidence fields."""
+    """``server=``, ``pool-resolved=`` and ``peer=`` tokens of a banner line, as evidence."""
     found: dict[str, str] = {}
     for token in line.split():
         key, sep, value = token.partition("=")
@@ -98,6 +98,8 @@ def parse_banner(line: str) -> dict[str, str]:
             found["server"] = value
         elif key == "pool-resolved":
             found["pool_resolved"] = value
+        elif key == "peer":
+            found["seen_source"] = value
     return found
 
 

@@ -141,6 +141,7 @@ class ProbeEvidence:
     peer_address: str | None = None
     server: str | None = None
     pool_resolved: str | None = None
+    seen_source: str | None = None  # the source address the server saw (banner `peer=`)
     status: str | None = None  # SIP/HTTP status line, or the banner line
     status_code: int | None = None
     connect_ms: float | None = None

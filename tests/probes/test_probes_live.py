@@ -52,6 +52,15 @@ def test_banner_names_server_and_its_view_of_the_pool(member: PoolMemberProcess,
     assert evidence.status is not None and f"port={real_port(port)}" in evidence.status
 
 
+def test_banner_reports_the_source_address_the_server_saw(member: PoolMemberProcess) -> None:
+    from ocsscale.probes import make_socket_connector
+
+    connect = make_socket_connector("127.0.0.77")
+    evidence = tcp_probe(member.address, real_port(135), connect=connect, banner_wait=5.0)
+    assert evidence.ok, evidence.detail
+    assert evidence.seen_source == "127.0.0.77"
+
+
 def test_tls_handshake_verified_with_certificate_read_back(
     member: PoolMemberProcess, certs: Certs
 ) -> None:
