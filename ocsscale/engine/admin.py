@@ -71,9 +71,10 @@ class AdminServer:
             os.umask(old_umask)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        if self._server is None:
+            return  # never started: the path may belong to another engine
+        self._server.close()
+        self._server = None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 

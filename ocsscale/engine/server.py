@@ -146,7 +146,7 @@ class Engine:
         return changes
 
     def _check_source(self, server_address: str) -> str | None:
-        return self.snat.candidates(server_address)[0]
+        return self.snat.first(server_address)
 
     def _health_changed(self, server: ServerRuntime, up: bool, reason: str) -> None:
         server.healthy = up

@@ -44,6 +44,12 @@ class SnatPool:
         self._cursor = (self._cursor + 1) % len(usable)
         return usable[self._cursor :] + usable[: self._cursor]
 
+    def first(self, server_address: str) -> str | None:
+        """The fixed source for health checks: the first address of the right family."""
+        version = ipaddress.ip_address(server_address).version
+        usable = [a for a in self.addresses if ipaddress.ip_address(a).version == version]
+        return usable[0] if usable else None
+
     def take(self, address: str | None) -> None:
         if address is not None:
             self.in_use[address] = self.in_use.get(address, 0) + 1

@@ -13,6 +13,7 @@ supervisor (systemd) restarts the whole engine in a known state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -103,6 +104,7 @@ class Master:
         self.ids = itertools.count(1)
         self.ready: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.failed = asyncio.Event()
+        self.stopping = False
         self._reload_lock = asyncio.Lock()
         self.engine.on_servers_changed.append(self.push_servers)
 
@@ -132,7 +134,7 @@ class Master:
         while conn.poll():
             try:
                 msg = conn.recv()
-            except EOFError:
+            except (EOFError, OSError):  # the worker is gone; its sentinel reports it
                 self.engine.loop.remove_reader(conn.fileno())
                 return
             op = msg["op"]
@@ -148,17 +150,17 @@ class Master:
 
     def _worker_exited(self, index: int) -> None:
         self.engine.loop.remove_reader(self.procs[index].sentinel)
-        if not self.failed.is_set():
+        if not self.failed.is_set() and not self.stopping:
+            self.procs[index].join(1)
             code = self.procs[index].exitcode
             self.engine.events.emit("worker-exited", f"worker {index} exited (code {code})")
             self.failed.set()
 
     def broadcast(self, msg: dict[str, Any]) -> None:
         for conn in self.conns:
-            try:
+            # A dead worker's exit is reported through its sentinel, not here.
+            with contextlib.suppress(OSError):
                 conn.send(msg)
-            except (BrokenPipeError, OSError):
-                pass  # its exit is reported through the sentinel
 
     async def ask(self, msg: dict[str, Any]) -> list[Any]:
         rid = next(self.ids)
@@ -178,6 +180,7 @@ class Master:
         self.broadcast({"op": "servers", "servers": states})
 
     async def stop(self) -> None:
+        self.stopping = True
         self.broadcast({"op": "stop"})
         for proc in self.procs:
             await asyncio.get_running_loop().run_in_executor(None, proc.join, 5)
