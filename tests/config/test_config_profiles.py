@@ -86,3 +86,50 @@ def test_profile_file_errors_name_the_profile_file(tmp_path: Path) -> None:
     assert unknown.file == str(tmp_path / "broken.yaml")
     assert (unknown.path, unknown.line) == ("idle_timout", line_of(text, "idle_timout"))
     assert "check_ports names 444" in by_rule["profile.port.not-in-ports"].message
+
+
+def test_an_installed_package_uses_its_own_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ocsscale.resources as resources
+
+    (tmp_path / "profiles").mkdir()
+    monkeypatch.setattr(resources, "_PACKAGE_DIR", tmp_path)
+    assert resources.resource_path("profiles") == tmp_path / "profiles"
+    # kinds the package does not carry still come from the repository
+    assert resources.resource_path("templates") == REPO / "templates"
+
+
+@pytest.mark.parametrize(
+    ("edit", "rule", "path"),
+    [
+        (("\nports: [443]", "\nports: [443, 443]"), "profile.port.duplicate", "ports"),
+        (("\nports: [443]", "\nports: [70000]"), "profile.port", "ports"),
+        (("tls_ports: [443]", "tls_ports: [8443]"), "profile.port.not-in-ports", "tls_ports"),
+        (("balance: wlc", "balance: random"), "schema.not-allowed", "balance"),
+        (("name: generic-tls", "name: other"), "profile.name", "name"),
+    ],
+)
+def test_profile_rules(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    edit: tuple[str, str],
+    rule: str,
+    path: str,
+) -> None:
+    import ocsscale.resources as resources
+
+    shipped = tmp_path / "profiles"
+    shipped.mkdir()
+    text = (REPO / "profiles" / "generic-tls.yaml").read_text()
+    old, new = edit
+    assert text.count(old) == 1
+    text = text.replace(old, new)
+    (shipped / "generic-tls.yaml").write_text(text)
+    monkeypatch.setattr(resources, "_PACKAGE_DIR", tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_profile("generic-tls")
+    issues = [i for i in caught.value.issues if i.rule == rule]
+    assert [i.path for i in issues] == [path], caught.value.render_all()
+    assert issues[0].line == line_of(text, new.strip())
+    assert issues[0].file == str(shipped / "generic-tls.yaml")
