@@ -1,0 +1,115 @@
+"""A plugin module for the runner tests, loaded through OCSSCALE_PLUGINS (the
+real plugin hook) by the subprocess tests and imported directly in-process.
+
+The actions work on files of the test's temporary directory only.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ocsscale.actions.base import Action, Change, Json, register
+from ocsscale.errors import CheckFailed, StepFailed
+
+
+def _log(path: str | None, line: str) -> None:
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+
+@register
+class Mark(Action):
+    """Writes `text` to the file `path`. Undo: the file's previous content (or
+    its absence). Every apply and revert appends a line to `log`. When the
+    file `fail_revert` exists, a revert removes it and fails (once)."""
+
+    name = "test.mark"
+
+    def targets(self) -> list[str]:
+        return ["admin"]
+
+    def describe(self) -> list[Change]:
+        return [Change("add", "admin", f"write {self.args['text']!r} to {self.args['path']}")]
+
+    def read(self) -> Json:
+        p = Path(self.args["path"])
+        return p.read_text() if p.exists() else None
+
+    def diff(self, current: Json) -> list[Change]:
+        return [] if current == self.args["text"] else self.describe()
+
+    def undo_record(self, current: Json) -> Json:
+        return {"content": current}
+
+    def apply(self, current: Json) -> Json:
+        _log(self.args.get("log"), f"apply {self.args['path']}")
+        Path(self.args["path"]).write_text(self.args["text"])
+        return {"wrote": self.args["text"]}
+
+    def verify(self, evidence: Json) -> Json:
+        if self.read() != self.args["text"]:
+            raise StepFailed("mark not written")
+        return evidence
+
+    def revert(self, undo: Json) -> Json:
+        flag = self.args.get("fail_revert")
+        if flag and Path(flag).exists():
+            Path(flag).unlink()
+            raise StepFailed(f"revert of {self.args['path']} failed on purpose")
+        _log(self.args.get("log"), f"revert {self.args['path']}")
+        p = Path(self.args["path"])
+        if undo["content"] is None:
+            p.unlink(missing_ok=True)
+        else:
+            p.write_text(undo["content"])
+        return {"restored": undo["content"]}
+
+    def verify_reverted(self, undo: Json) -> Json:
+        if self.read() != undo["content"]:
+            raise StepFailed("revert did not take")
+        return {"ok": True}
+
+
+@register
+class WaitFor(Action):
+    """A check that waits until the file `release` exists (at most `timeout`
+    seconds): a step a test can kill a run in the middle of."""
+
+    name = "test.wait"
+    read_only = True
+
+    def targets(self) -> list[str]:
+        return ["admin"]
+
+    def describe(self) -> list[Change]:
+        return [Change("check", "admin", f"wait for {self.args['release']}")]
+
+    def apply(self, current: Json) -> Json:
+        _log(self.args.get("log"), "wait started")
+        deadline = time.monotonic() + float(self.args.get("timeout", 60))
+        while not Path(self.args["release"]).exists():
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"{self.args['release']} did not appear")
+            time.sleep(0.05)
+        return {"released": True}
+
+
+@register
+class Exists(Action):
+    """A check that the file `path` exists."""
+
+    name = "test.exists"
+    read_only = True
+
+    def targets(self) -> list[str]:
+        return ["admin"]
+
+    def describe(self) -> list[Change]:
+        return [Change("check", "admin", f"{self.args['path']} exists")]
+
+    def apply(self, current: Json) -> Json:
+        if not Path(self.args["path"]).exists():
+            raise CheckFailed(f"{self.args['path']} does not exist")
+        return {"exists": True}
