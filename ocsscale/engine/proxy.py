@@ -3,9 +3,10 @@
 Hot-path notes: data is written straight to the peer transport with no copying
 or queueing of our own. Memory is bounded by the transports' write-buffer
 limits: when one side's buffer passes HIGH_WATER, reading from the other side is
-paused until it drains below LOW_WATER. The idle timer is lazy: data only sets
-a flag, and a timer firing every quarter of the idle timeout checks it, so the
-timeout is enforced between 1.0x and 1.25x its value without a timer per packet.
+paused until it drains below LOW_WATER. The idle timeout is lazy: data only sets
+a flag, and one sweep per engine every quarter of the idle timeout checks every
+session, so the timeout is enforced between 1.0x and 1.25x its value with neither
+a timer per packet nor a timer object per session (memory per idle session counts).
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ class Session:
         "upstream",
         "touched",
         "quiet",
-        "timer",
         "half_timer",
         "client_eof",
         "upstream_eof",
@@ -62,7 +62,6 @@ class Session:
         self.source: str | None = None
         self.touched = False
         self.quiet = 0
-        self.timer: asyncio.TimerHandle | None = None
         self.half_timer: asyncio.TimerHandle | None = None
         self.client_eof = False
         self.upstream_eof = False
@@ -118,7 +117,6 @@ class Session:
                     transport.abort()
                     return
                 transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
-                self.timer = loop.call_later(engine.idle_tick, self._idle_tick)
                 self.client.resume_reading()
                 return
             raise SnatExhausted
@@ -153,8 +151,9 @@ class Session:
         self.finish(abort=False)
 
     # -- timers -----------------------------------------------------------------
-    def _idle_tick(self) -> None:
-        if self.done:
+    def idle_tick(self) -> None:
+        """Called by the engine's sweep every idle/IDLE_TICKS seconds."""
+        if self.done or self.upstream is None:  # connecting: the connect timeout rules
             return
         if self.touched:
             self.touched = False
@@ -164,8 +163,6 @@ class Session:
             if self.quiet >= IDLE_TICKS:
                 self.engine.idle_closed += 1
                 self.finish(abort=True)
-                return
-        self.timer = self.engine.loop.call_later(self.engine.idle_tick, self._idle_tick)
 
     def half_closed(self) -> None:
         if self.client_eof and self.upstream_eof:
@@ -180,9 +177,8 @@ class Session:
         if self.done:
             return
         self.done = True
-        for handle in (self.timer, self.half_timer):
-            if handle is not None:
-                handle.cancel()
+        if self.half_timer is not None:
+            self.half_timer.cancel()
         for transport in (self.client, self.upstream):
             if transport is None or transport.is_closing():
                 continue

@@ -57,6 +57,7 @@ class Engine:
         self.listeners: dict[tuple[str, int], tuple[Route, asyncio.Server]] = {}
         self.health = HealthMonitor(farm.health, self._check_source, self._health_changed)
         self.reloads = 0
+        self._sweeper: asyncio.Task[None] | None = None
         # Called after any server state change (the master pushes it to workers).
         self.on_servers_changed: list[Any] = []
 
@@ -65,6 +66,7 @@ class Engine:
         self._apply_servers(self.farm, first=True)
         if self.role != "master":
             await self._apply_listeners(self.farm)
+            self._sweeper = self.loop.create_task(self._sweep_idle())
         if self.role != "worker":
             for server in self.balancer.servers.values():
                 self.health.watch(server)
@@ -74,7 +76,16 @@ class Engine:
             role=self.role,
         )
 
+    async def _sweep_idle(self) -> None:
+        while True:
+            await asyncio.sleep(self.idle_tick)
+            for server in list(self.balancer.servers.values()):
+                for session in list(server.sessions):
+                    session.idle_tick()
+
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         self.health.stop()
         for _route, srv in self.listeners.values():
             srv.close()
