@@ -46,8 +46,9 @@ def _required(args: Mapping[str, Any], key: str, action: str) -> str:
 def _host_spec(pool: Any, name: str) -> Any:
     """The pool file's spec for `name`; None for the admin machine or when
     there is no pool model at hand (ctx.pool may be the model or the loaded file)."""
-    model = getattr(pool, "pool", pool)
-    finder = getattr(model, "host", None)
+    finder = getattr(pool, "host", None)  # the Pool model
+    if finder is None:  # a LoadedPool (whose model is .pool)
+        finder = getattr(getattr(pool, "pool", None), "host", None)
     if finder is None:
         return None
     try:

@@ -307,7 +307,7 @@ class SSHHost(PosixHostMixin):
             with self._lock, sftp.open(path, "rb") as f:
                 f.prefetch()
                 return f.read()
-        except OSError as exc:
+        except (OSError, paramiko.SSHException, EOFError) as exc:
             raise self._wrap(f"cannot read {path}", exc) from None
 
     def write_file(self, path: str, data: bytes, *, backup_suffix: str | None = None) -> str | None:
@@ -333,7 +333,7 @@ class SSHHost(PosixHostMixin):
                 with f:
                     f.write(data)
                     f.truncate(len(data))
-        except OSError as exc:
+        except (OSError, paramiko.SSHException, EOFError) as exc:
             raise self._wrap(f"cannot write {path}", exc) from None
         return backup
 
