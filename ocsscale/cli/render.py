@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import ConfigError, OcsscaleError
 
@@ -14,13 +15,13 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 def render_error(exc: OcsscaleError) -> int:
     if isinstance(exc, ConfigError):
         for issue in exc.issues:
-            err_console.print(f"[bold red]error:[/] {issue.render()}", markup=True, emoji=False)
+            err_console.print(f"[bold red]error:[/] {escape(issue.render())}", emoji=False)
         n = len(exc.issues)
         err_console.print(f"{n} problem{'s' if n != 1 else ''} found; nothing was contacted.")
     else:
-        err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, emoji=False)
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", emoji=False)
     if exc.hint:
-        err_console.print(f"hint: {exc.hint}", emoji=False)
+        err_console.print(f"hint: {escape(exc.hint)}", emoji=False)
     sys.stderr.flush()
     return exc.exit_code
 

@@ -61,6 +61,8 @@ def test_check_reports_every_problem_and_exits_2(runner: CliRunner, tmp_path: Pa
         result.stderr
     )
     assert "at least 4 needed" in result.stderr
+    assert "[lb.mode.out-of-path]" in result.stderr  # rule ids survive Rich markup
+    assert "[lb.snat.too-few]" in result.stderr
     assert "2 problems found" in result.stderr
     assert "Traceback" not in result.output
 
