@@ -22,7 +22,11 @@ from .progress import RunProgress, plan_tree
 from .render import handle_errors
 from .state import app_state
 
-console = Console(highlight=False, soft_wrap=False)
+
+def _console() -> Console:
+    # made per command, so the terminal's width is read when the command runs
+    return Console(highlight=False)
+
 
 EXITS = (
     "Exit codes: 0 done; 1 a step or check failed (state kept, rollback possible); "
@@ -65,6 +69,7 @@ def plan_cmd(
     Nothing is contacted: the plan is built from the pool file alone. Skipped
     phases show why; steps whose action is not built yet are flagged.
     """
+    console = _console()
     prepared = session.prepare(app_state(ctx).config, playbook)
     phases = prepared.plan.select(only=phase)
     if as_json:
@@ -96,6 +101,7 @@ def run_cmd(
     .ocsscale/ next to the pool file: a run that is killed resumes with
     `ocsscale run` and does not redo finished steps.
     """
+    console = _console()
     from ..runner.walk import refuse_not_built
 
     prepared = session.prepare(app_state(ctx).config, playbook)
@@ -142,6 +148,7 @@ def status_cmd(
 
     Reads the journal only; the pool file is not validated and nothing is contacted.
     """
+    console = _console()
     report = session.status_report(session.state_dir_for(app_state(ctx).config))
     if as_json:
         _echo_json(report)
@@ -199,6 +206,7 @@ def rollback_cmd(
     Puts back exactly what was there (hosts files byte for byte). A rollback
     that is interrupted resumes where it stopped when run again.
     """
+    console = _console()
     from ..config.loader import load_pool
     from ..runner.plugins import load_actions
 
@@ -234,6 +242,7 @@ def unlock_cmd(
     lock_id: str = typer.Argument(..., metavar="LOCK_ID", help="The id `status` shows."),
 ) -> None:
     """Clear a stale lock left by a run that is no longer running (only that LOCK_ID)."""
+    console = _console()
     info = unlock(session.state_dir_for(app_state(ctx).config), lock_id)
     console.print(Text(f"lock {info.lock_id} cleared ({info.user}@{info.host}, pid {info.pid})."))
 

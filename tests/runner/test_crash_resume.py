@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import time
-from pathlib import Path
 
 from .conftest import ORIGINAL_HOSTS, PYTHON, REPO, LocalPool
 
@@ -38,20 +37,23 @@ phases:
             action: hosts.pin
             foreach: "[fe] + test_clients"
             as: host
-            args: {{host: "{{{{ host.name }}}}", name: "{{{{ pool.fqdn }}}}", address: "{{{{ fe.address }}}}"}}
+            args:
+              host: "{{ host.name }}"
+              name: "{{ pool.fqdn }}"
+              address: "{{ fe.address }}"
           - id: restart
             action: host.restart_services
-            args: {{host: "{{{{ fe.name }}}}"}}
+            args: {host: "{{ fe.name }}"}
           - id: wait
             action: test.wait
             when: "fe.name == 'fe01'"
-            args: {{release: "{d}/release", log: "{d}/wait.log", timeout: 60}}
+            args: {release: "@DIR@/release", log: "@DIR@/wait.log", timeout: 60}
     cleanup:
       - id: unpin
         action: hosts.unpin
         foreach: "front_ends + test_clients"
         as: host
-        args: {{host: "{{{{ host.name }}}}", name: "{{{{ pool.fqdn }}}}"}}
+        args: {host: "{{ host.name }}", name: "{{ pool.fqdn }}"}
   - id: cutover
     title: Cut over
     section: test
@@ -60,10 +62,13 @@ phases:
         action: hosts.pin
         foreach: test_clients
         as: host
-        args: {{host: "{{{{ host.name }}}}", name: "{{{{ pool.fqdn }}}}", address: "{{{{ vip_address }}}}"}}
+        args:
+          host: "{{ host.name }}"
+          name: "{{ pool.fqdn }}"
+          address: "{{ vip_address }}"
       - id: mark
         action: test.mark
-        args: {{path: "{d}/marker", text: cut over, log: "{d}/mark.log"}}
+        args: {path: "@DIR@/marker", text: cut over, log: "@DIR@/mark.log"}
 """
 
 FE01_STEPS = [
@@ -124,7 +129,7 @@ def test_killed_run_resumes_without_redoing_and_rollback_restores_bytes(
     local_pool: LocalPool, plugin_env: dict[str, str]
 ) -> None:
     pool = local_pool
-    (pool.dir / "playbook.yaml").write_text(PLAYBOOK.format(d=pool.dir))
+    (pool.dir / "playbook.yaml").write_text(PLAYBOOK.replace("@DIR@", str(pool.dir)))
     original = pool.snapshot()
     assert all(v == ORIGINAL_HOSTS for v in original.values())
 

@@ -1,0 +1,88 @@
+"""`ocsscale plan` on the shipped examples: built from the pool file alone (the
+walkthrough's 10.x addresses are never contacted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ocsscale.cli.main import app
+from ocsscale.plan import PHASE_IDS
+
+REPO = Path(__file__).resolve().parents[2]
+ONE_ARMED = REPO / "examples" / "one-armed.yaml"
+TWO_ARMED = REPO / "examples" / "two-armed-routed.yaml"
+
+
+def _plan_json(pool: Path, *extra: str) -> dict:
+    result = CliRunner().invoke(app, ["-c", str(pool), "plan", "--json", *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_plan_json_shape_on_the_one_armed_example() -> None:
+    plan = _plan_json(ONE_ARMED)
+    assert set(plan) == {"pool", "phases"}
+    assert plan["pool"] == "ocspool.contoso.com"
+    assert [p["id"] for p in plan["phases"]] == list(PHASE_IDS)
+    for phase in plan["phases"]:
+        assert set(phase) == {"id", "title", "skipped", "steps"}
+        for step in phase["steps"]:
+            assert set(step) == {"id", "action", "target", "change", "summary", "built"}
+            assert step["change"] in {"add", "change", "remove", "check", "none"}
+            assert step["id"].startswith(phase["id"] + "/")
+    routing = plan["phases"][1]
+    assert routing["skipped"] == "Enabling Load Balancer Routing is for two-armed routed only"
+    assert routing["steps"] == []
+
+    validate = {s["id"]: s for s in plan["phases"][3]["steps"]}
+    pin = validate["validate-fe/pin[ocsfe01@client01]"]
+    assert pin["action"] == "hosts.pin" and pin["built"] is True
+    assert pin["target"] == "client01" and pin["change"] == "add"
+    assert "10.0.1.41" in pin["summary"]
+    assert validate["validate-fe/unpin[client01]"]["change"] == "remove"
+    assert validate["validate-fe/probe[ocsfe02@client02]"]["built"] is False
+    restart = validate["validate-fe/restart[ocsfe01]"]
+    assert "RTCSRV" in restart["summary"]  # the profile's Windows services
+
+
+def test_plan_of_one_phase_and_the_two_armed_example() -> None:
+    only = _plan_json(ONE_ARMED, "--phase", "cutover")
+    assert [p["id"] for p in only["phases"]] == ["cutover"]
+    replace = only["phases"][0]["steps"][1]
+    assert replace["summary"] == "ocspool.contoso.com A 10.0.0.30 -> 10.0.0.40"
+
+    two = _plan_json(TWO_ARMED, "--phase", "routing")
+    routing = two["phases"][0]
+    assert routing["skipped"] is None
+    assert [s["id"] for s in routing["steps"]] == [
+        "routing/enable",
+        "routing/directory[ocsfe01]",
+        "routing/directory[ocsfe02]",
+    ]
+
+
+def test_plan_tree_and_unknown_phase() -> None:
+    result = CliRunner().invoke(app, ["-c", str(ONE_ARMED), "plan"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "validate-fe/pin[ocsfe01@client01]" in result.stdout
+    assert "skipped: Enabling Load Balancer Routing is for two-armed routed only" in result.stdout
+    assert "not built yet" in result.stdout
+
+    bad = CliRunner().invoke(app, ["-c", str(ONE_ARMED), "plan", "--phase", "nope"])
+    assert bad.exit_code == 2
+    assert "no phase nope" in bad.output
+
+
+@pytest.mark.parametrize("profile", ["generic-tls"])
+def test_generic_tls_playbook_plans(tmp_path: Path, profile: str) -> None:
+    pool = tmp_path / "pool.yaml"
+    pool.write_text(ONE_ARMED.read_text().replace("profile: ocs2007r2", f"profile: {profile}"))
+    plan = _plan_json(pool)
+    ids = [p["id"] for p in plan["phases"]]
+    assert ids == ["preflight", "routing", "validate-fe", "configure-lb", "validate-lb", "cutover"]
+    steps = [s["id"] for s in plan["phases"][2]["steps"]]
+    assert "validate-fe/probe[ocsfe01@client01]" in steps
