@@ -37,11 +37,6 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--allow-unencrypted", action="store_true", help="accept plain SOAP over HTTP"
     )
-    parser.add_argument(
-        "--without-dnsclient-module",
-        action="store_true",
-        help="act as a Windows without Clear-DnsClientCache (flush falls back to ipconfig)",
-    )
     args = parser.parse_args(argv)
     methods = {m.strip().lower() for m in args.auth.split(",") if m.strip()}
     if not methods or not methods <= AUTH_METHODS:
@@ -73,7 +68,6 @@ def main(argv: list[str] | None = None) -> int:
         services=tuple(s for s in args.services.split(",") if s),
         dns_server=_dns_server(args.dns_server),
         resolv_conf=args.resolv_conf,
-        has_dnsclient_module=not args.without_dnsclient_module,
     )
     sandbox.initialise()
     tls = None

@@ -1,6 +1,7 @@
 """The commands the stand-in runs, and nothing else.
 
-Supported command lines (cmd.exe level, matched exactly):
+Supported command lines (cmd.exe level, matched exactly, at most 8191
+characters as cmd.exe allows):
   powershell[.exe] [-NoLogo] [-NoProfile] [-NonInteractive] [-ExecutionPolicy P]
       -EncodedCommand <base64 UTF-16LE>    one of the WinRM transport's scripts
   ipconfig /flushdns
@@ -24,8 +25,10 @@ import os
 import re
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 from ...transports.winrm_scripts import (
+    CMD_LINE_LIMIT,
     ERROR_PREFIX,
     MARKER_PREFIX,
     OPERATIONS,
@@ -66,6 +69,8 @@ class CommandExecutor:
         }
 
     def __call__(self, command_line: str) -> CommandOutcome:
+        if len(command_line) > CMD_LINE_LIMIT:
+            return CommandOutcome(b"", b"The command line is too long.\r\n", 1)  # as cmd.exe
         line = command_line.strip()
         if match := _POWERSHELL.fullmatch(line):
             return self._powershell((match.group(1) or "").split())
@@ -187,10 +192,8 @@ class CommandExecutor:
 
     def _flush_dns(self, p: dict[str, str]) -> dict[str, object]:
         self.sandbox.flush_dns()
-        method = (
-            "Clear-DnsClientCache" if self.sandbox.has_dnsclient_module else "ipconfig /flushdns"
-        )
-        return {"method": method}
+        # This stand-in has the DnsClient module, so the script's ipconfig fallback is not taken.
+        return {"method": "Clear-DnsClientCache"}
 
     def _restart_services(self, p: dict[str, str]) -> dict[str, object]:
         float(p["TimeoutSeconds"])  # the script casts it; a bad value fails there too
@@ -200,7 +203,7 @@ class CommandExecutor:
             done.append({"name": canonical, "status": status})
         return {"services": done}
 
-    def _temp(self, name: str):  # -> Path
+    def _temp(self, name: str) -> Path:
         return self.sandbox.to_local(ENVIRONMENT["TEMP"] + "\\" + name)
 
 

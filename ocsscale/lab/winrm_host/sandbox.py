@@ -81,10 +81,8 @@ class Sandbox:
         services: tuple[str, ...] = DEFAULT_SERVICES,
         dns_server: tuple[str, int] | None = None,
         resolv_conf: str = "/etc/resolv.conf",
-        has_dnsclient_module: bool = True,
     ) -> None:
         self.root = root.resolve()
-        self.has_dnsclient_module = has_dnsclient_module
         self._initial_services = services
         self._dns_server = dns_server
         self._resolv_conf = resolv_conf
