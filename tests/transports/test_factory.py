@@ -18,6 +18,8 @@ from ocsscale.transports.factory import ADMIN_HOST, HostPool, connect
 from ocsscale.transports.local import LocalHost
 from ocsscale.transports.ssh import SSHHost
 
+pytestmark = pytest.mark.sshd
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "one-armed.yaml"
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import codecs
 import json
+import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ ORIGINALS = {
 }
 
 
-@pytest.fixture(params=["ssh", "local"])
+@pytest.fixture(params=[pytest.param("ssh", marks=pytest.mark.sshd), "local"])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """A host (over SSH to a real sshd, or local) whose hosts file is a temp file."""
     hosts_path = tmp_path / "etc-hosts"
@@ -225,3 +227,36 @@ def test_plan_describes_the_change_without_connecting() -> None:
     }
     [change] = HostsUnpin(ctx, {"host": HOSTS, "name": NAME, "path": "/tmp/h"}).describe()
     assert (change.kind, change.summary) == ("remove", f"unpin {NAME} in /tmp/h")
+
+
+@pytest.fixture
+def bind_mounted_hosts(target: Any, tmp_path: Path) -> Iterator[tuple[Any, Path]]:
+    """The hosts file as a bind mount, as /etc/hosts is in a container: a
+    rename over it fails, only an in-place write works."""
+    host, path = target
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("bind-mounting a file needs root and mount(8)")
+    source = tmp_path / "hosts-source"
+    source.write_bytes(ORIGINALS["lf"])
+    path.write_bytes(b"")
+    done = subprocess.run(["mount", "--bind", source, path], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
+    try:
+        yield host, path
+    finally:
+        subprocess.run(["umount", path], check=True)
+
+
+def test_a_bind_mounted_hosts_file_is_edited_in_place(bind_mounted_hosts: Any) -> None:
+    host, path = bind_mounted_hosts
+    replacement = path.with_name("by-rename")
+    replacement.write_bytes(b"x")
+    with pytest.raises(OSError):  # what a write-then-rename would run into
+        os.replace(replacement, path)
+    action = pin(host, "198.18.0.41")
+    undo, _ = run_step(action)
+    assert hostsfile.pins(path.read_bytes()) == {NAME: "198.18.0.41"}
+    assert path.with_name("hosts-source").read_bytes() == path.read_bytes()
+    assert rollback(action, undo)["byte_identical"]
+    assert path.read_bytes() == ORIGINALS["lf"]
