@@ -19,7 +19,10 @@ app = typer.Typer(
         "The bundled L4 load balancer: a full proxy (SNAT + DNAT) with weighted least "
         "connections and health checks.\n\n"
         "Start it with `serve --farm FILE`; the other commands talk to a running engine "
-        "through its admin socket (found from `--farm FILE`, or given as `--socket PATH`)."
+        "through its admin socket (found from `--farm FILE`, or given as `--socket PATH`).\n\n"
+        "Typical maintenance of one server: `drain fe1` (new connections go elsewhere), "
+        "watch `status` until its active count is 0, `maint fe1` (checks stop), work, "
+        "`ready fe1` (back once its checks pass). `events --follow` shows every change."
     ),
     no_args_is_help=True,
 )
@@ -105,21 +108,11 @@ def check(farm: Annotated[Path, typer.Option("--farm", "-f", help="Farm file.")]
 
 
 def _server_table(status: dict[str, Any]) -> Table:
-    table = Table(
-        title=f"farm {status['farm']} ({status.get('loop', '?')}, {status['workers']} worker(s))"
-    )
-    for col in (
-        "server",
-        "address",
-        "weight",
-        "admin",
-        "health",
-        "active",
-        "served",
-        "per port",
-        "last check",
-    ):
-        table.add_column(col)
+    title = f"farm {status['farm']} ({status.get('loop', '?')}, {status['workers']} worker(s))"
+    table = Table(title=title)
+    for col in ("server", "address", "weight", "admin", "health", "active", "served"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("active per port (port:n)")
     for s in status["servers"]:
         health = "[green]up[/green]" if s["healthy"] else "[red]down[/red]"
         per_port = " ".join(f"{p}:{n}" for p, n in s["per_port"].items()) or "-"
@@ -132,7 +125,6 @@ def _server_table(status: dict[str, Any]) -> Table:
             str(s["active"]),
             str(s["served"]),
             per_port,
-            s["check"],
         )
     return table
 
@@ -145,6 +137,8 @@ def status(farm: FarmOpt = None, socket: SocketOpt = None, json_out: JsonOpt = F
         print(json.dumps(data, indent=2))
         return
     out.print(_server_table(data))
+    for s in data["servers"]:
+        out.print(f"{s['name']}: last check: {s['check']}", highlight=False, markup=False)
     listeners = ", ".join(f"{x['vip']}:{x['port']}->{x['backend_port']}" for x in data["listeners"])
     out.print(f"listening: {listeners}")
     snat = data["snat"]

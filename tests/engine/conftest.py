@@ -48,7 +48,11 @@ class Backends:
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
 
-    def open(self, address: str, port: int, name: str, flood: bool = False) -> None:
+    def open(
+        self, address: str, port: int, name: str, flood: bool = False, hold: bool = False
+    ) -> None:
+        """Listen as server `name`; `flood` writes without end, `hold` never closes."""
+
         async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             try:
                 w.write(name.encode() + b"\n")
@@ -62,6 +66,8 @@ class Backends:
                 while data := await r.read(65536):
                     w.write(data)
                     await w.drain()
+                if hold:  # a server that ignores the client's FIN
+                    await asyncio.sleep(3600)
                 w.close()
             except (ConnectionError, OSError):
                 w.close()

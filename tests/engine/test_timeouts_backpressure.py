@@ -86,3 +86,20 @@ def test_half_close_is_forwarded(
     assert data == b"last words"
     wait_for(lambda: engine.status()["active"] == 0, 5, "session to end")
     sock.close()
+
+
+def test_half_close_timeout_ends_a_session_the_server_never_closes(
+    net: Net, backends: Backends, engine_factory: type[EngineProc]
+) -> None:
+    backends.open(net.servers[0], 16304, "fe1", hold=True)
+    engine = engine_factory(
+        basic_farm(net, [16304], [1], timeouts={"idle": 60, "connect": 2, "half_close": 0.5})
+    )
+    sock, _ = connect(net.vip, 16304)
+    sock.sendall(b"bye")
+    sock.shutdown(socket.SHUT_WR)
+    sock.settimeout(10)
+    assert sock.recv(3) == b"bye"
+    assert _closed_by_peer(sock)  # the engine ends it; the server never would
+    wait_for(lambda: engine.status()["active"] == 0, 5, "session to end")
+    sock.close()
