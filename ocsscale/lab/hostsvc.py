@@ -30,7 +30,9 @@ from .topology import DIRECTORY_PORT, DOMAIN, POOL_FQDN, LabHost, Topology
 POOLMEMBER = "ocs-poolmember"  # the name the ocs2007r2 profile lists for Linux FEs
 PROFILE = "ocs2007r2"
 WINRM_PORT = 5986
+WINDOWS_DOMAIN = "LAB"
 WINDOWS_USER = "labadmin"
+WINDOWS_LOGON = rf"{WINDOWS_DOMAIN}\{WINDOWS_USER}"  # as the pool file names it
 PACKAGE_ROOT = str(Path(ocsscale.__file__).resolve().parent.parent)
 PY_ENV = (("PYTHONPATH", PACKAGE_ROOT),)
 
@@ -109,7 +111,7 @@ def winrm(state: LabState, topo: Topology, host: LabHost, ca: labca.LabCA) -> Se
     password = secrets.token_urlsafe(18)
     write_private(windows_password_file(state), password + "\n")
     users = base / "users"
-    write_private(users, f"{WINDOWS_USER}:{password}\n")
+    write_private(users, f"{WINDOWS_DOMAIN}:{WINDOWS_USER}:{password}\n")
     sandbox = base / "sandbox"
     argv = python_argv(
         "ocsscale.lab.winrm_host",

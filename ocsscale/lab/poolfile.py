@@ -124,7 +124,7 @@ def render(state: LabState, topo: Topology) -> str:
         "    username: root",
         f"    key_file: {_q(str(state.ssh_dir / 'id_ed25519'))}",
         "  lab-windows:",
-        f"    username: {hostsvc.WINDOWS_USER}",
+        f"    username: {_q(hostsvc.WINDOWS_LOGON)}",
         f"    password: {{file: {_q(str(hostsvc.windows_password_file(state)))}}}",
     ]
     return "\n".join(lines) + "\n"

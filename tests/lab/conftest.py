@@ -1,0 +1,98 @@
+"""Lab fixtures: one lab per topology, brought up once and shared by the tests.
+
+Lab tests need root, `ip netns`, sshd and named; without them they are skipped
+with the reason. Lab names carry the test run's pid, so a run never touches a
+lab somebody brought up by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from ocsscale.lab import down, network, system, up
+from ocsscale.lab.state import LabState
+from ocsscale.lab.topology import Topology
+
+T = TypeVar("T")
+RUN_ID = os.getpid() % 100000
+REPO = Path(__file__).resolve().parents[2]
+
+
+def lab_unavailable() -> str | None:
+    """Why lab tests cannot run here, or None."""
+    if sys.platform != "linux":
+        return "the lab needs Linux network namespaces"
+    if os.geteuid() != 0:
+        return "the lab needs root (network namespaces, sshd, named)"
+    if shutil.which("ip") is None:
+        return "iproute2 (`ip`) is not installed"
+    probe = subprocess.run(["ip", "netns", "list"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        return "`ip netns` is not available here"
+    for program, package in up.REQUIRED_PROGRAMS.items():
+        if not os.access(program, os.X_OK):
+            return f"{package} is not installed ({program})"
+    return None
+
+
+def skip_without_lab() -> None:
+    reason = lab_unavailable()
+    if reason:
+        pytest.skip(reason)
+
+
+class RunningLab:
+    """A lab that is up, with helpers to act from inside its namespaces."""
+
+    def __init__(self, state: LabState) -> None:
+        self.state = state
+        self.topo: Topology = state.topo()
+
+    def inside(self, host: str, fn: Callable[[], T]) -> T:
+        """Run fn in host's network namespace, after checking no lab packet can leave."""
+        assert network.blackhole_present(), "the 198.18.0.0/15 blackhole route is missing"
+        return system.in_namespace(self.topo.ns(self.topo.host(host).name), fn)
+
+    def address(self, host: str) -> str:
+        return self.topo.host(host).address
+
+
+def _bring_up(name: str, kind: str, fes: int) -> Iterator[RunningLab]:
+    skip_without_lab()
+    state = up.up(name, kind, fes, echo=lambda _line: None)  # type: ignore[arg-type]
+    try:
+        yield RunningLab(state)
+    finally:
+        down.down(name, echo=lambda _line: None)
+
+
+@pytest.fixture(scope="session")
+def one_armed_lab() -> Iterator[RunningLab]:
+    yield from _bring_up(f"t1a{RUN_ID}", "one-armed", 2)
+
+
+@pytest.fixture(scope="session")
+def two_armed_lab() -> Iterator[RunningLab]:
+    yield from _bring_up(f"t2a{RUN_ID}", "two-armed-routed", 2)
+
+
+def ocsscale_cli(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the real `ocsscale` command line (as a subprocess, as a user would)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return subprocess.run(
+        [sys.executable, "-m", "ocsscale", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=check,
+    )

@@ -1,0 +1,83 @@
+"""The lab's pure parts: addresses, DNS records, the pool file (no root needed)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from ocsscale.config.loader import load_pool
+from ocsscale.errors import UsageError
+from ocsscale.lab import dns, poolfile
+from ocsscale.lab.state import LabState
+from ocsscale.lab.topology import LAB_RANGE, POOL_FQDN, build
+
+LAB_NET = ipaddress.ip_network(LAB_RANGE)
+
+
+@pytest.mark.parametrize("kind", ["one-armed", "two-armed-routed"])
+def test_every_address_is_in_the_benchmark_range_and_unique(kind: str) -> None:
+    topo = build("tlab", kind, 12)  # type: ignore[arg-type]
+    addresses = [i.address for h in topo.hosts for i in h.interfaces]
+    assert all(ipaddress.ip_address(a) in LAB_NET for a in addresses)
+    assert len(addresses) == len(set(addresses))
+    assert len({h.name for h in topo.hosts}) == len(topo.hosts)
+    assert all(ns.startswith("tlab-") for ns in topo.namespaces)
+
+
+def test_walkthrough_addresses() -> None:
+    one = build("tlab", "one-armed", 2)
+    assert one.host("ocsfe00").address == "198.18.0.30"
+    assert one.host("lb01").address == "198.18.0.39"
+    assert [h.address for h in one.by_role("fe")] == ["198.18.0.41", "198.18.0.42"]
+    two = build("tlab", "two-armed-routed", 2)
+    assert [h.address for h in two.by_role("fe")] == ["198.19.0.41", "198.19.0.42"]
+    assert two.host("ocsfe01").routes == (("default", "198.19.0.40"),)
+    assert two.host("client01").routes == (("198.19.0.0/24", "198.18.0.39"),)
+    assert two.host("lb01").forwarding
+    assert not build("tlab", "two-armed-routed", 2, lb_forwarding=False).host("lb01").forwarding
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "fes"),
+    [
+        ("Bad", "one-armed", 2),
+        ("x" * 13, "one-armed", 2),
+        ("ok", "star", 2),
+        ("ok", "one-armed", 0),
+    ],
+)
+def test_invalid_requests_are_usage_errors(name: str, kind: str, fes: int) -> None:
+    with pytest.raises(UsageError):
+        build(name, kind, fes)  # type: ignore[arg-type]
+
+
+def test_dns_records_point_the_pool_at_the_legacy_fe() -> None:
+    topo = build("tlab", "two-armed-routed", 2)
+    records = {(r.name, r.type): r.value for r in dns.forward_records(topo)}
+    assert records[("ocspool", "A")] == "198.18.0.30"
+    assert records[("_sipinternaltls._tcp", "SRV")] == f"0 0 5061 {POOL_FQDN}."
+    reverse = dns.reverse_zones(topo)
+    assert set(reverse) == {"0.18.198.in-addr.arpa", "0.19.198.in-addr.arpa"}
+    assert any(
+        r.name == "41" and r.value == "ocsfe01.lab.test." for r in reverse["0.19.198.in-addr.arpa"]
+    )
+
+
+@pytest.mark.parametrize("kind", ["one-armed", "two-armed-routed"])
+def test_lab_pool_file_passes_check(tmp_path: Path, kind: str) -> None:
+    state = LabState("tlab", kind, 2, True, tmp_path)  # type: ignore[arg-type]
+    text = poolfile.render(state, state.topo())
+    path = tmp_path / "pool.yaml"
+    path.write_text(text)
+    loaded = load_pool(path)
+    pool = loaded.pool
+    assert pool.load_balancer.driver == "engine"
+    assert pool.load_balancer.host is not None and pool.load_balancer.host.name == "lb01"
+    assert pool.legacy_fe.address == ipaddress.ip_address("198.18.0.30")
+    assert [c.transport.kind for c in pool.test_clients] == ["ssh", "winrm"]
+    # Credentials by reference only: files under the lab directory.
+    windows = pool.credentials["lab-windows"].password
+    assert windows is not None and windows.file == str(tmp_path / "secrets" / "winrm-password")
+    assert pool.dns.tsig is not None and pool.dns.tsig.secret.file is not None
