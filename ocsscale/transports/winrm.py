@@ -19,6 +19,7 @@ import base64
 import contextlib
 import hashlib
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
@@ -93,6 +94,8 @@ class WinRMHost:
         self.services_timeout = services_timeout
         self.operation_timeout = operation_timeout
         self._protocol: Protocol | None = None
+        # One operation at a time: NTLM sealing numbers messages on the shared session.
+        self._lock = threading.Lock()
 
     @property
     def endpoint(self) -> str:
@@ -240,7 +243,7 @@ class WinRMHost:
     def _execute(self, script: PsScript, timeout: float) -> tuple[int, str, str]:
         plan = plan_script(script.render())
         deadline = time.monotonic() + timeout
-        with self._library_errors(_first_line(script)), self._shell() as shell_id:
+        with self._lock, self._library_errors(_first_line(script)), self._shell() as shell_id:
             started = False
             try:
                 for command in plan.commands[:-1]:

@@ -11,7 +11,7 @@ from winrm_standin import PASSWORD, Pki, StandIn, TinyDns, host_for
 
 from ocsscale.errors import CommandFailed, TransportError
 from ocsscale.secrets import Secret
-from ocsscale.transports.commands import PsScript
+from ocsscale.transports.commands import PsScript, ShCommand
 from ocsscale.transports.winrm import WINDOWS_HOSTS_FILE, WinRMHost
 from ocsscale.transports.winrm_scripts import SAFE_COMMAND_LINE, operation_script, plan_script
 
@@ -200,6 +200,12 @@ def test_an_unknown_command_is_a_clear_error(https_standin: StandIn, pki: Pki) -
             host.read_file(r"C:\Windows\System32\drivers\etc\missing")
     finally:
         host.close()
+
+
+def test_a_posix_command_is_refused_on_windows() -> None:
+    host = WinRMHost("w", "127.0.0.1", port=1, username="u", password=Secret("p", "test"))
+    with pytest.raises(TransportError, match="runs PowerShell"):
+        host.run(ShCommand.of("ls", "/"))
 
 
 def test_basic_over_plain_http_is_refused_before_connecting() -> None:
