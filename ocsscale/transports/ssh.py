@@ -160,7 +160,10 @@ class SSHHost(PosixHostMixin):
                 )
             except BaseException as exc:
                 client.close()
-                raise self._connect_error(exc) from None
+                wrapped = self._connect_error(exc)
+                if wrapped is exc:
+                    raise  # ours already, or not a connection problem: keep its traceback
+                raise wrapped from None
             self._client = client
             t = client.get_transport()
             assert t is not None  # connect() succeeded
