@@ -27,6 +27,7 @@ import sys
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import spnego
 import spnego.exceptions
@@ -113,7 +114,7 @@ class StandInServer(ThreadingHTTPServer):
         self.channel_binding = channel_binding
         self.allow_unencrypted = allow_unencrypted
 
-    def get_request(self):  # type: ignore[no-untyped-def]
+    def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
         if self.tls is not None:
             # The handshake runs in the connection's thread, so one slow or refusing
