@@ -62,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     # pyspnego's NTLM acceptor reads its credential store from this variable.
     os.environ["NTLM_USER_FILE"] = str(args.users_file.resolve())
-    users = load_users(args.users_file)
+    try:
+        users = load_users(args.users_file)
+    except (OSError, ValueError) as exc:
+        print(f"winrm stand-in: cannot read users file {args.users_file}: {exc}", file=sys.stderr)
+        return 2
     sandbox = Sandbox(
         args.sandbox,
         services=tuple(s for s in args.services.split(",") if s),
