@@ -100,12 +100,12 @@ class Balancer:
         self.servers: dict[str, ServerRuntime] = {}
         self.vclock = 0.0
 
-    def pick(self) -> ServerRuntime | None:
+    def pick(self, exclude: ServerRuntime | None = None) -> ServerRuntime | None:
         best: ServerRuntime | None = None
         best_key: tuple[float, float] = (0.0, 0.0)
         clock = self.vclock
         for s in self.servers.values():
-            if not s.eligible:
+            if not s.eligible or s is exclude:
                 continue
             load = (s.active + 1) / s.weight if s.active else 0.0
             key = (load, s.vpass if s.vpass > clock else clock)

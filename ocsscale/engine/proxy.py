@@ -12,6 +12,7 @@ a timer per packet nor a timer object per session (memory per idle session count
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import TYPE_CHECKING
 
 from .snat import SnatExhausted, is_exhaustion, make_upstream_socket
@@ -86,40 +87,74 @@ class Session:
         self.client.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
         engine.loop.create_task(self._connect(server))
 
+    async def _dial(self, server: ServerRuntime) -> tuple[socket.socket, str | None]:
+        """A connected socket to `server`, trying each SNAT address in turn."""
+        loop = self.engine.loop
+        address = (server.address, self.target)
+        for source in self.engine.snat.candidates(server.address):
+            sock = make_upstream_socket(server.address, source)
+            try:
+                await loop.sock_connect(sock, address)
+            except OSError as err:
+                sock.close()
+                if is_exhaustion(err):
+                    continue
+                raise
+            except BaseException:
+                sock.close()
+                raise
+            return sock, source
+        raise SnatExhausted
+
+    def _move_to(self, server: ServerRuntime) -> None:
+        old = self.server
+        assert old is not None
+        old.closed(self.route.port)
+        old.sessions.discard(self)
+        server.opened(self.route.port)
+        server.sessions.add(self)
+        self.server = server
+
     async def _connect(self, server: ServerRuntime) -> None:
         engine = self.engine
         loop = engine.loop
         task = asyncio.current_task()
         assert task is not None
         deadline = loop.call_later(engine.timeouts.connect, task.cancel)
-        address = (server.address, self.target)
+        redispatched = False
         try:
-            for source in engine.snat.candidates(server.address):
-                sock = make_upstream_socket(server.address, source)
+            while True:
                 try:
-                    await loop.sock_connect(sock, address)
+                    sock, source = await self._dial(server)
+                    break
                 except OSError as err:
-                    sock.close()
-                    if is_exhaustion(err):
-                        continue
-                    raise
-                except BaseException:
-                    sock.close()
-                    raise
-                if self.done:  # the client went away while we were connecting
-                    sock.close()
-                    return
-                self.source = source
-                engine.snat.take(source)
-                transport, _ = await loop.create_connection(lambda: UpstreamSide(self), sock=sock)
-                self.upstream = transport  # type: ignore[assignment]
-                if self.done:
-                    transport.abort()
-                    return
-                transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
-                self.client.resume_reading()
+                    engine.events.emit_coalesced(
+                        f"fail:{server.name}",
+                        "connect-failed",
+                        f"connect to {server.name}:{self.target} failed: {err.strerror or err}",
+                        server=server.name,
+                        port=self.route.port,
+                    )
+                    # Like HAProxy's `option redispatch`: one more try on another server,
+                    # so a server whose port just died costs the client nothing.
+                    other = None if redispatched else engine.balancer.pick(exclude=server)
+                    if other is None or self.done:
+                        raise
+                    self._move_to(other)
+                    server, redispatched = other, True
+            if self.done:  # the client went away while we were connecting
+                sock.close()
                 return
-            raise SnatExhausted
+            self.source = source  # from here on, finish() gives the port back
+            engine.snat.take(source)
+            transport, _ = await loop.create_connection(lambda: UpstreamSide(self), sock=sock)
+            self.upstream = transport  # type: ignore[assignment]
+            if self.done:
+                transport.abort()
+                return
+            transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
+            self.client.resume_reading()
+            return
         except SnatExhausted:
             engine.snat.exhausted += 1
             engine.events.emit_coalesced(
@@ -138,14 +173,8 @@ class Session:
                 server=server.name,
                 port=self.route.port,
             )
-        except OSError as err:
-            engine.events.emit_coalesced(
-                f"fail:{server.name}",
-                "connect-failed",
-                f"connect to {server.name} failed: {err.strerror or err}",
-                server=server.name,
-                port=self.route.port,
-            )
+        except OSError:
+            pass  # reported above
         finally:
             deadline.cancel()
         self.finish(abort=False)

@@ -75,3 +75,18 @@ def test_never_checked_server_that_fails_is_out_at_once(
     engine = engine_factory(basic_farm(net, [16130], [1, 1], health={"ports": [16131]}))
     wait_for(lambda: engine.server("fe1")["state"] == "down", 10, "fe1 to be marked down")
     assert engine.server("fe2")["state"] == "up"
+
+
+def test_refused_connect_is_redispatched_before_checks_notice(
+    net: Net, backends: Backends, engine_factory: type[EngineProc]
+) -> None:
+    # fe1's check port answers but its data port is closed: every client still
+    # lands on fe2 (one retry elsewhere), and the failure is an event.
+    backends.open(net.servers[0], 16141, "fe1")
+    backends.open(net.servers[1], 16140, "fe2")
+    backends.open(net.servers[1], 16141, "fe2")
+    engine = engine_factory(basic_farm(net, [16140], [1, 1], health={"ports": [16141]}))
+    names = [connect(net.vip, 16140)[1] for _ in range(6)]
+    assert names == ["fe2"] * 6
+    assert engine.events("connect-failed")[0]["server"] == "fe1"
+    assert engine.server("fe1")["active"] == 0
