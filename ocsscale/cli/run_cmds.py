@@ -106,9 +106,8 @@ def run_cmd(
 
     prepared = session.prepare(app_state(ctx).config, playbook)
     phases = prepared.plan.select(only=phase, through=through)
-    refuse_not_built(phases)
     progress = RunProgress(console)
-    if dry_run:
+    if dry_run:  # changes nothing, so steps not built yet are shown, not refused
         try:
             found = session.dry_run(prepared, phases, progress)
         finally:
@@ -116,6 +115,7 @@ def run_cmd(
         changing = sum(1 for _, changes in found if any(c.kind != "check" for c in changes))
         console.print(f"dry run: {changing} step(s) would change something; nothing was changed.")
         return
+    refuse_not_built(phases)
     holder = read_lock(prepared.loaded.state_dir)
     if holder is not None:
         raise held_error(holder)
