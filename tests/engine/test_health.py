@@ -90,3 +90,24 @@ def test_refused_connect_is_redispatched_before_checks_notice(
     assert names == ["fe2"] * 6
     assert engine.events("connect-failed")[0]["server"] == "fe1"
     assert engine.server("fe1")["active"] == 0
+
+
+def test_blackholed_check_port_times_out_and_takes_server_out(
+    net: Net, backends: Backends, engine_factory: type[EngineProc]
+) -> None:
+    import socket
+
+    backends.open(net.servers[0], 16150, "fe1")
+    # A listener that never accepts: once its backlog is full the kernel drops SYNs,
+    # which is what a check sees when a server's link is cut.
+    hole = socket.socket()
+    hole.bind((net.servers[0], 16151))
+    hole.listen(0)
+    try:
+        health = {"ports": [16151], "timeout": 0.3}
+        engine = engine_factory(basic_farm(net, [16150], [1], health=health))
+        wait_for(lambda: engine.server("fe1")["state"] == "down", 20, "fe1 to go down")
+        reason = engine.events("server-down")[-1]["reason"]
+        assert "port 16151: no answer within 0.3s" in reason
+    finally:
+        hole.close()
