@@ -14,7 +14,7 @@ from . import state as labstate
 from . import status as labstatus
 from . import system
 from . import up as labup
-from .topology import DEFAULT_NAME, TOPOLOGIES, build
+from .topology import DEFAULT_NAME, TOPOLOGIES
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -40,7 +40,6 @@ def up_cmd(
     ),
 ) -> None:
     """Build the lab and start its servers (sshd, BIND, pool members, WinRM stand-in)."""
-    build(name, topology, fes)  # type: ignore[arg-type]  # validated inside
     state = labup.up(name, topology, fes, lb_forwarding=lb_forwarding, echo=typer.echo)  # type: ignore[arg-type]
     info = labstatus.describe(state)
     typer.echo(labstatus.render(info))
