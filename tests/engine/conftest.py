@@ -84,6 +84,14 @@ class Backends:
     def stop(self) -> None:
         for key in list(self.listeners):
             self.close(*key)
+
+        async def cancel_handlers() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self._run(cancel_handlers())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
