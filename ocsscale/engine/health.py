@@ -72,7 +72,8 @@ async def check_port(
     except ssl.SSLError as err:
         raise CheckFailed(f"port {port}: TLS handshake failed ({err.reason})") from None
     except OSError as err:
-        raise CheckFailed(f"port {port}: {err.strerror or err}") from None
+        reason = err.strerror or str(err) or f"connection closed ({type(err).__name__})"
+        raise CheckFailed(f"port {port}: {reason}") from None
     finally:
         if writer is not None:
             writer.close()
