@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lbbench import conns, health, perf, report  # noqa: E402
 from lbbench.procs import BenchError, Sandbox, raise_nofile  # noqa: E402
-from lbbench.proxies import ENGINE_SEEN  # noqa: E402
+from lbbench.proxies import ENGINE_ENV, ENGINE_SEEN  # noqa: E402
 
 SCENARIOS = ("http", "bulk", "memory", "scale", "detection")
 NEEDS = {
@@ -45,6 +45,7 @@ def plan(quick: bool) -> dict[str, Any]:
             "memory": 2000,
             "scale": 1500,
             "scale_range": "40000 40999",
+            "scale_cap": 30,
             "trials": 3,
             "lost": 1,
         }
@@ -53,6 +54,7 @@ def plan(quick: bool) -> dict[str, Any]:
         "memory": 50_000,
         "scale": 70_000,
         "scale_range": "1024 65535",
+        "scale_cap": 300,
         "trials": 20,
         "lost": 5,
     }
@@ -74,7 +76,15 @@ def main() -> int:
     ap.add_argument("--only", default=",".join(SCENARIOS), help=f"subset of {','.join(SCENARIOS)}")
     ap.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "results")
     ap.add_argument("--keep-logs", action="store_true", help="keep the proxies' logs and configs")
+    ap.add_argument(
+        "--engine-loop",
+        choices=("default", "asyncio"),
+        default="default",
+        help="run the engine on plain asyncio instead of its default (uvloop when installed)",
+    )
     args = ap.parse_args()
+    if args.engine_loop == "asyncio":
+        ENGINE_ENV["OCSSCALE_ENGINE_LOOP"] = "asyncio"
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SCENARIOS]
     if unknown:
@@ -112,6 +122,7 @@ def main() -> int:
         "errors": {},
         "notes": [],
     }
+    doc["machine"]["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[:3]
     box = Sandbox("quick" if args.quick else "full")
     started = time.monotonic()
     try:
@@ -155,7 +166,7 @@ def main() -> int:
                     )
                 elif name == "scale":
                     doc["results"]["scale"] = conns.run_scale(
-                        box, p["scale"], p["scale_range"], fd_limit, log
+                        box, p["scale"], p["scale_range"], fd_limit, p["scale_cap"], log
                     )
                 elif name == "detection":
                     doc["results"]["detection"] = health.run_detection(
@@ -176,6 +187,8 @@ def main() -> int:
             log(f"logs, farm files and configs kept in {box.tmp}")
     doc["seconds"] = round(time.monotonic() - started, 1)
     doc["machine"]["engine_loop"] = ENGINE_SEEN.get("loop", "not started")
+    # Other work on the machine skews every figure; say how busy it was.
+    doc["machine"]["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
     if args.quick:
         doc["notes"].append(
             "quick run: short measurements and small connection counts; the "

@@ -8,6 +8,7 @@ connections, one SNAT address, the same timeouts and the same health-check timin
 from __future__ import annotations
 
 import json
+import os
 import resource
 import socket
 import subprocess
@@ -41,6 +42,8 @@ ENGINE_HEALTH_DEFAULTS = {
 
 # What the engine said about itself at its last start (its event loop), for the report.
 ENGINE_SEEN: dict[str, str] = {}
+# Extra environment for the engine (OCSSCALE_ENGINE_LOOP=asyncio from --engine-loop).
+ENGINE_ENV: dict[str, str] = {}
 
 
 @dataclass
@@ -169,7 +172,11 @@ def start_engine(box: Sandbox, spec: FarmSpec, cpu: int | None, tag: str) -> Pro
     farm = box.tmp / f"{tag}.farm.yaml"
     farm.write_text(engine_farm_yaml(spec, admin))
     proc = box.start(
-        tag, [PYTHON, "-m", "ocsscale.engine", "serve", "--farm", str(farm)], cpu=cpu, cwd=str(REPO)
+        tag,
+        [PYTHON, "-m", "ocsscale.engine", "serve", "--farm", str(farm)],
+        cpu=cpu,
+        cwd=str(REPO),
+        env={**os.environ, **ENGINE_ENV},
     )
     proxy = Proxy("engine", proc, admin)
     try:

@@ -220,7 +220,9 @@ def markdown(doc: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; "
         f"HAProxy {m['haproxy']}, nginx {m['nginx']}, wrk {m['wrk']}, iperf3 {m['iperf3']}, "
         f"Python {m['python']}, uvloop {m['uvloop']} "
-        f"(engine event loop: {m.get('engine_loop', '?')}).",
+        f"(engine event loop: {m.get('engine_loop', '?')}). Load average at start "
+        f"{' '.join(m.get('loadavg_at_start', ['?']))}, at end "
+        f"{' '.join(m.get('loadavg_at_end', ['?']))}.",
         "Proxy pinned to CPU 0; wrk, nginx, iperf3 and the connection holders to CPU 1; "
         "HAProxy `nbthread` = engine `workers` = 1. Everything on loopback inside a private "
         "network namespace.",
