@@ -93,10 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     scheme = "https" if tls else "http"
     url = f"{scheme}://{f'[{host}]' if ':' in str(host) else host}:{port}/wsman"
     server.service = WsmanService(CommandExecutor(sandbox), url)
-    args.pidfile.write_text(f"{os.getpid()}\n")
+    # The handler goes in before the pid file appears: whoever reads the pid file
+    # may send SIGTERM at once, and it must land inside the try below.
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    print(f"ready {url}", flush=True)
     try:
+        args.pidfile.write_text(f"{os.getpid()}\n")
+        print(f"ready {url}", flush=True)
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
