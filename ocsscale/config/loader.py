@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, ConfigIssue
+from ..yamlpos import Position, YamlDocument, load_yaml
 from .model import Pool
 from .profiles import Profile, ProfileNotFound, load_profile
 from .rules import check_pool
 from .validation import validate_document
-from .yamlpos import Position, YamlDocument, load_yaml
 
 STATE_DIR_NAME = ".ocsscale"
 

@@ -15,9 +15,9 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import ConfigError, ConfigIssue, UsageError
 from ..resources import resource_path
+from ..yamlpos import YamlDocument, load_yaml
 from .model import Mode, OsKind, Strict, Topology
 from .validation import validate_document
-from .yamlpos import YamlDocument, load_yaml
 
 Port = int
 SanToken = Literal["pool-fqdn", "fe-fqdn", "sip.<domain>"]

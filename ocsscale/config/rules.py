@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv4Network
 
 from ..errors import ConfigIssue
+from ..yamlpos import YamlDocument, format_path
 from .model import HostSpec, Pool
 from .profiles import Profile
-from .yamlpos import YamlDocument, format_path
 
 Path_ = tuple[str | int, ...]
 Rule = Callable[[Pool, Profile, YamlDocument], Iterator[ConfigIssue]]

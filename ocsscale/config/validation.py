@@ -17,7 +17,7 @@ from typing import Any, TypeVar, Union
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigIssue
-from .yamlpos import YamlDocument
+from ..yamlpos import YamlDocument
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from ..errors import ConfigError, ConfigIssue, UsageError
 from ..resources import resource_path
-from .yamlpos import dotted, load_yaml_with_positions, position
+from ..yamlpos import YamlDocument, format_path, load_yaml
 
 #: The walkthrough's phases, in the order they must run.
 PHASE_IDS: tuple[str, ...] = (
@@ -108,34 +108,37 @@ class PlaybookSpec(_Strict):
 class Playbook:
     """A validated playbook plus its source, so later errors can name a position."""
 
-    def __init__(self, spec: PlaybookSpec, path: Path, doc: Any) -> None:
+    def __init__(self, spec: PlaybookSpec, path: Path, doc: YamlDocument) -> None:
         self.spec = spec
         self.path = path
         self._doc = doc
 
     def where(self, loc: tuple[str | int, ...]) -> tuple[int, int]:
-        return position(self._doc, loc)
+        return _where(self._doc, loc)
 
     def issue(self, loc: tuple[str | int, ...], rule: str, message: str) -> ConfigIssue:
         line, col = self.where(loc)
-        return ConfigIssue(str(self.path), line, col, dotted(loc), rule, message)
+        return ConfigIssue(str(self.path), line, col, format_path(loc), rule, message)
+
+
+def _where(doc: YamlDocument, loc: tuple[str | int, ...]) -> tuple[int, int]:
+    # a mapping entry is named by its key (a step's `args:`, not its first
+    # argument); a list item by where the item starts
+    return doc.key_position(loc)
 
 
 def load_playbook(path: Path) -> Playbook:
-    doc = load_yaml_with_positions(path)
+    doc = load_yaml(path)
     try:
-        spec = PlaybookSpec.model_validate(doc)
+        spec = PlaybookSpec.model_validate(doc.data)
     except ValidationError as exc:
         issues = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            line, col = position(doc, loc)
-            path_in_doc = dotted([k for k in loc if k not in ("step", "group")])
-            issues.append(
-                ConfigIssue(
-                    str(path), line, col, path_in_doc, f"playbook.{err['type']}", err["msg"]
-                )
-            )
+        for err in exc.errors(include_input=False, include_url=False):
+            # the step/group union adds its tag to the location; it is not in the file
+            loc = tuple(k for k in err["loc"] if k not in ("step", "group"))
+            line, col = _where(doc, loc)
+            rule = f"playbook.{err['type']}"
+            issues.append(ConfigIssue(str(path), line, col, format_path(loc), rule, err["msg"]))
         raise ConfigError(issues) from None
     playbook = Playbook(spec, path, doc)
     _check_order(playbook)

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from ocsscale.config import load_pool
-from ocsscale.config.yamlpos import format_path, parse_yaml
 from ocsscale.errors import ConfigError
+from ocsscale.yamlpos import format_path, parse_yaml
 
 
 def test_positions_of_keys_values_and_items() -> None:

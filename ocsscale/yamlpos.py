@@ -3,6 +3,10 @@
 Pydantic sees plain dicts and lists; the positions are kept on the side, keyed
 by the node's path (a tuple of keys and list indexes), so any error found
 later, by pydantic or by a rule, can name file:line:col.
+
+The one implementation for every YAML input: the pool file and profiles
+(config/), playbooks (plan/) and the engine's farm file. It depends on
+nothing of ocsscale but errors.py, so the stand-alone engine may use it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from ..errors import ConfigError, ConfigIssue
+from .errors import ConfigError, ConfigIssue
 
 PathKey = tuple[str | int, ...]
 Position = tuple[int, int]  # 1-based line and column
@@ -118,7 +122,9 @@ def _plain(node: Any, path: PathKey, doc: YamlDocument) -> Any:
             try:
                 kl, kc = node.lc.key(key)
                 doc.keys[child] = (kl + 1, kc + 1)
-                vl, vc = node.lc.value(key)
+                # ruamel places an empty value (`key:`) at the next token, often
+                # the next line: the key is where the user must look
+                vl, vc = node.lc.value(key) if node[key] is not None else (kl, kc)
                 doc.values[child] = (vl + 1, vc + 1)
             except (KeyError, TypeError, AttributeError):  # merged keys (<<) carry none
                 pass
