@@ -12,11 +12,13 @@ nothing of ocsscale but errors.py, so the stand-alone engine may use it.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
@@ -102,6 +104,47 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
     doc.values[()] = (1, 1)
     doc.data = _plain(root, (), doc)
     return doc
+
+
+#: An error's (rule, message) in the caller's words, given the error and its document path.
+DescribeError = Callable[[ErrorDetails, PathKey], tuple[str, str]]
+
+
+def validation_issues(
+    error: ValidationError, doc: YamlDocument, describe: DescribeError
+) -> list[ConfigIssue]:
+    """Pydantic's errors as ConfigIssues at their YAML position: an unknown key
+    at the key, anything else at its value. Inputs are left out of the errors:
+    a value may be a secret written where it does not belong."""
+    issues = []
+    for err in error.errors(include_input=False, include_url=False):
+        path = document_path(doc.data, tuple(err["loc"]))
+        rule, message = describe(err, path)
+        issues.append(doc.issue(path, rule, message, at_key=err["type"] == "extra_forbidden"))
+    return issues
+
+
+def document_path(data: Any, loc: tuple[str | int, ...]) -> PathKey:
+    """A pydantic location as a path in `data`: the location is almost that path,
+    except that a discriminated union adds its tag (`transport.winrm.port`) and a
+    function validator its name; such parts are dropped by walking the real data."""
+    path: list[str | int] = []
+    current = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if _has(current, part):
+            path.append(part)
+            current = current[part]
+        elif last and isinstance(part, str) and not part.startswith("function-"):
+            path.append(part)  # a missing key: name it, its parent gives the position
+        # else: a union tag or validator name that is not in the document
+    return tuple(path)
+
+
+def _has(container: Any, part: str | int) -> bool:
+    if isinstance(container, dict):
+        return part in container
+    return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
 
 
 def _marked_issue(file: str, exc: MarkedYAMLError, rule: str) -> ConfigIssue:

@@ -1,9 +1,8 @@
-"""Pydantic's errors, as ConfigIssues that point at the YAML.
-
-A pydantic location is almost the document path, except that a discriminated
-union adds its tag (`transport.winrm.port`); `document_path` drops such parts
-by walking the real data. Messages never include the input value: it may be
-a secret written where it does not belong.
+"""Pydantic's errors in the pool file's words: rule ids, "did you mean", and
+the validation that sets unknown keys and inline secrets aside so the rules
+can still run. Where each error points in the YAML is ocsscale.yamlpos's job.
+Messages never include the input value: it may be a secret written where it
+does not belong.
 """
 
 from __future__ import annotations
@@ -15,9 +14,10 @@ import typing
 from typing import Any, TypeVar, Union
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from ..errors import ConfigIssue
-from ..yamlpos import YamlDocument
+from ..yamlpos import PathKey, YamlDocument, document_path, validation_issues
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -33,15 +33,12 @@ _RULE_BY_TYPE = {
 def issues_from_validation(
     error: ValidationError, doc: YamlDocument, model: type[BaseModel]
 ) -> list[ConfigIssue]:
-    issues = []
-    for err in error.errors(include_input=False, include_url=False):
-        loc = tuple(err["loc"])
-        path = document_path(doc.data, loc)
+    def describe(err: ErrorDetails, path: PathKey) -> tuple[str, str]:
         etype = err["type"]
         rule = etype if "." in etype else _RULE_BY_TYPE.get(etype, "schema.invalid")
-        message = _message(err, loc, path, model)
-        issues.append(doc.issue(path, rule, message, at_key=etype == "extra_forbidden"))
-    return issues
+        return rule, _message(err, tuple(err["loc"]), path, model)
+
+    return validation_issues(error, doc, describe)
 
 
 # Schema errors that do not hide what later rules need: validated again with them
@@ -78,26 +75,6 @@ def validate_document(model: type[M], doc: YamlDocument) -> tuple[M | None, list
         return model.model_validate(data), issues
     except ValidationError:
         return None, issues
-
-
-def document_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    path: list[str | int] = []
-    current = data
-    for i, part in enumerate(loc):
-        last = i == len(loc) - 1
-        if _has(current, part):
-            path.append(part)
-            current = current[part]
-        elif last and isinstance(part, str) and not part.startswith("function-"):
-            path.append(part)  # a missing key: name it, its parent gives the position
-        # else: a union tag or validator name that is not in the document
-    return tuple(path)
-
-
-def _has(container: Any, part: str | int) -> bool:
-    if isinstance(container, dict):
-        return part in container
-    return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
 
 
 def _message(err: Any, loc: tuple[str | int, ...], path: tuple, model: type[BaseModel]) -> str:

@@ -1,15 +1,14 @@
-"""Read a farm file, reporting every problem as `FILE:LINE:COL: path: rule`."""
+"""Read a farm file, reporting every problem as `FILE:LINE:COL: path: message`."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from pydantic_core import ErrorDetails
 
+from ..errors import ConfigError, ConfigIssue
+from ..yamlpos import PathKey, parse_yaml, validation_issues
 from .farm import Farm
 
 
@@ -21,69 +20,39 @@ class FarmFileError(Exception):
         self.problems = problems
 
 
-def _path_text(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(document)"
+def _farm_words(err: ErrorDetails, path: PathKey) -> tuple[str, str]:
+    if err["type"] == "extra_forbidden":
+        message = "unknown key (not part of the farm file format)"
+    elif err["type"] == "missing":
+        message = "required key is missing"
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+    return f"farm.{err['type']}", message
 
 
-def _position(root: Any, loc: tuple[int | str, ...], at_key: bool = False) -> tuple[int, int]:
-    """Deepest node on `loc` that exists in the YAML, as 1-based (line, column).
-
-    A value's position is the most useful, except for an unknown key (`at_key`),
-    where the key itself is what the user must fix."""
-    node: Any = root
-    line, col = (getattr(root, "lc", None) and (root.lc.line, root.lc.col)) or (0, 0)
-    for i, part in enumerate(loc):
-        if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
-            use_key = node[part] is None or (at_key and i == len(loc) - 1)
-            pos = node.lc.key(part) if use_key else node.lc.value(part)
-            line, col = pos
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            line, col = node.lc.item(part)
-            node = node[part]
-        else:
-            break
-    return line + 1, col + 1
+def _problems(issues: list[ConfigIssue], *, section: str | None = None) -> list[str]:
+    """One line per distinct problem; a YAML syntax problem is the `yaml` section."""
+    problems: list[str] = []
+    for issue in issues:
+        line, col = (issue.line, issue.column) if issue.line else (1, 1)
+        where = section or issue.path or "(document)"
+        problem = f"{issue.file}:{line}:{col}: {where}: {issue.message}"
+        if problem not in problems:
+            problems.append(problem)
+    return problems
 
 
 def parse_farm(text: str, source: str = "farm.yaml") -> Farm:
-    yaml = YAML(typ="rt")
     try:
-        data = yaml.load(text)
-    except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise FarmFileError([f"{source}:{line}:{col}: yaml: {err.problem or err}"]) from None
-    if not isinstance(data, CommentedMap):
+        doc = parse_yaml(text, source)
+    except ConfigError as err:
+        raise FarmFileError(_problems(err.issues, section="yaml")) from None
+    if not isinstance(doc.data, dict):
         raise FarmFileError([f"{source}:1:1: (document): a farm file is a YAML mapping"])
     try:
-        return Farm.model_validate(_plain(data))
+        return Farm.model_validate(doc.data)
     except ValidationError as err:
-        problems: list[str] = []
-        for e in err.errors():
-            loc = tuple(e["loc"])
-            line, col = _position(data, loc, at_key=e["type"] == "extra_forbidden")
-            msg = e["msg"].removeprefix("Value error, ")
-            if e["type"] == "extra_forbidden":
-                msg = "unknown key (not part of the farm file format)"
-            elif e["type"] == "missing":
-                msg = "required key is missing"
-            problem = f"{source}:{line}:{col}: {_path_text(loc)}: {msg}"
-            if problem not in problems:
-                problems.append(problem)
-        raise FarmFileError(problems) from None
-
-
-def _plain(node: Any) -> Any:
-    """ruamel's round-trip types to plain dict/list so pydantic sees ordinary data."""
-    if isinstance(node, dict):
-        return {str(k) if not isinstance(k, int) else k: _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
+        raise FarmFileError(_problems(validation_issues(err, doc, _farm_words))) from None
 
 
 def load_farm(path: str | Path) -> Farm:
