@@ -11,6 +11,8 @@ import asyncio
 import secrets
 from dataclasses import dataclass
 
+from ocsscale.probes.sip import parse_message_head
+
 _HEAD_LIMIT = 65536
 _HTTP_HEAD_TIMEOUT = 30.0
 # RFC 3261 7.3.3 compact forms of the headers a response must copy back.
@@ -39,7 +41,7 @@ async def serve_sip(
         except asyncio.LimitOverrunError:
             writer.write(sip_response(400, "Bad Request", [], me))
             return
-        request_line, headers = _parse_head(head)
+        request_line, headers = parse_message_head(head)
         length = _content_length(headers)
         if length is None:
             writer.write(sip_response(400, "Bad Request", headers, me))
@@ -93,7 +95,7 @@ async def serve_http(
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _HTTP_HEAD_TIMEOUT)
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
         return
-    request_line, headers = _parse_head(head)
+    request_line, headers = parse_message_head(head)
     parts = request_line.split(" ")
     host = next((value for name, value in headers if name.lower() == "host"), "")
     body = f"{me.name}\npool-resolved={me.pool_resolved}\nport={port}\nhost={host}\n"
@@ -140,22 +142,6 @@ def banner_line(me: Identity, port: int, peer: str) -> bytes:
         f"ocsscale-poolmember server={me.name} port={port} pool-resolved={me.pool_resolved}"
         f" peer={peer}\r\n"
     ).encode()
-
-
-def _parse_head(head: bytes) -> tuple[str, list[tuple[str, str]]]:
-    lines = head.decode("utf-8", "replace").split("\r\n")
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        if not line:
-            continue
-        if line[0] in " \t" and headers:  # folded continuation line
-            name, value = headers[-1]
-            headers[-1] = (name, f"{value} {line.strip()}")
-            continue
-        name, sep, value = line.partition(":")
-        if sep:
-            headers.append((name.strip(), value.strip()))
-    return lines[0].strip(), headers
 
 
 def _content_length(headers: list[tuple[str, str]]) -> int | None:
