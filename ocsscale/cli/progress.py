@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
@@ -57,6 +58,16 @@ def _step(step: PlanStep) -> Text:
     return step_line(step.id, step.change, step.target, summary, step.built)
 
 
+def _numbered(items: Sequence[str]) -> Table:
+    """A numbered list whose long lines wrap under their own text, not the number."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=5, justify="right")
+    grid.add_column(overflow="fold")
+    for number, item in enumerate(items, 1):
+        grid.add_row(f"{number}.", Text(str(item)))
+    return grid
+
+
 class RunProgress:
     """Turns runner events into a progress bar per phase and a line per step."""
 
@@ -83,6 +94,32 @@ class RunProgress:
         elif event.kind not in vars(ev).values():
             # an action's own report (e.g. a checklist): show it as it came
             self._print(Text(f"    {event.step}: {event.kind} {dict(event.data)}", style="dim"))
+
+    def _on_checklist(self, e: Event) -> None:
+        """fe.checklist: the walkthrough's manual steps with this pool's values."""
+        head = Text("  ☐ ", style="bold")
+        head.append(str(e.data.get("title", "checklist")), style="bold")
+        self._print(head)
+        self._print(_numbered(e.data.get("steps", [])))
+        requirements = e.data.get("requirements", [])
+        if requirements:
+            self._print(Text("    Ensure the following requirements are met:", style="italic"))
+            self._print(_numbered(requirements))
+
+    def _on_findings(self, e: Event) -> None:
+        """Checks and probes that report one line per finding (fe.gate, probe.ports)."""
+        self._print(Text(f"    {e.data.get('title', e.step)}", style="dim"))
+        for item in e.data.get("findings", []):
+            if not item.get("ok"):
+                mark, style = "✗", "red"
+            elif item.get("proven", True):
+                mark, style = "✓", "green"
+            else:
+                mark, style = "?", "yellow"
+            line = Text(f"      {mark} ", style=style)
+            line.append(f"{item.get('check')}: ", style="bold")
+            line.append(str(item.get("message", "")))
+            self._print(line)
 
     def _on_phase_skipped(self, e: Event) -> None:
         self._print(Text(f"- {e.phase}: skipped ({e.data['reason']})", style="dim"))

@@ -44,7 +44,9 @@ def test_plan_json_shape_on_the_one_armed_example() -> None:
     assert pin["target"] == "client01" and pin["change"] == "add"
     assert "10.0.1.41" in pin["summary"]
     assert validate["validate-fe/unpin[client01]"]["change"] == "remove"
-    assert validate["validate-fe/probe[ocsfe02@client02]"]["built"] is False
+    probe = validate["validate-fe/probe[ocsfe02@client02]"]
+    assert probe["built"] is True and probe["target"] == "client02"
+    assert "reaches ocsfe02" in probe["summary"]
     restart = validate["validate-fe/restart[ocsfe01]"]
     assert "RTCSRV" in restart["summary"]  # the profile's Windows services
 

@@ -1,0 +1,227 @@
+"""probe.ports: every profile port, through a test client's own view of the pool name.
+
+Args: `from` (a test client), `name` (the pool FQDN), and either
+`expect_server` (a front end: validate-fe) or `through` (the VIP: validate-lb);
+optional `timeout` (seconds per probe).
+
+Reads: how `from` resolves `name` (its hosts file and resolver), then every
+port of the profile: SIP OPTIONS over TLS on the profile's TLS SIP port, SIP
+OPTIONS over TCP on its TCP SIP port, HTTPS GET on its HTTPS ports, a TLS
+handshake on other TLS ports and a TCP connect (reading any banner) on the
+rest, each presenting the pool FQDN and checking the certificate against the
+pool's CA. From a Linux client the connections are the client's own (SSH
+direct-tcpip); a Windows client over WinRM cannot carry a stream, so it checks
+each TCP connection itself and the application probe runs from the admin host
+towards the address the client resolved (the evidence says so per port).
+
+Changes nothing: no undo record, nothing to revert.
+
+Proof: `name` resolves on the client to exactly the expected address; every
+port answers; an answer that names a pool server names the expected front end
+(with `through`, a front end, never the legacy server), and no other; a
+server that reports its own view of the pool name (`X-Pool-Resolved`, the
+banner's `pool-resolved=`) sees the expected address, which proves it was
+restarted after the pin. A failure raises CheckFailed naming the client, the
+front end, each failed port and what was seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import CheckFailed, UsageError
+from ..probes import ProbeEvidence, socket_connector
+from .base import Action, Change, Context, Json, register
+from .probing import (
+    Vantage,
+    answered_by,
+    known_host,
+    plain_address,
+    port_kind,
+    probe_port,
+    required_text,
+    timeout_arg,
+    tls_options,
+    vantage,
+)
+
+#: failed ports named in the one-line message (the evidence event has them all)
+_MESSAGE_PORTS = 4
+
+
+def _answered(result: dict[str, Any], address: str) -> str:
+    """One short line for a port that passed."""
+    who = result.get("answered_by") or result.get("server") or "a server that did not name itself"
+    line = f"answered by {who} at {address}:{result['port']}"
+    if result.get("pool_resolved"):
+        line += f", which resolves the pool name to {result['pool_resolved']}"
+    if "tcp_check_from_client" in result:
+        line += " (TCP checked from the client, probed from the admin host)"
+    return line
+
+
+@register
+class ProbePorts(Action):
+    """Every profile port through `from`'s resolution of `name` (see the module docstring)."""
+
+    name = "probe.ports"
+    read_only = True
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.source = required_text(args, "from", self.name)
+        self.pool_name = required_text(args, "name", self.name)
+        self.timeout = timeout_arg(args, self.name)
+        known_host(ctx.pool, self.source, self.name)
+        expect, through = args.get("expect_server"), args.get("through")
+        if bool(expect) == bool(through):
+            raise UsageError(f"{self.name}: give exactly one of 'expect_server' and 'through'")
+        self.expect_server: str | None = None
+        if expect:
+            spec = known_host(ctx.pool, str(expect), self.name)
+            if spec is None or spec.name not in {fe.name for fe in ctx.pool.front_ends}:
+                raise UsageError(f"{self.name}: expect_server {expect} is not a front end")
+            self.expect_server = spec.name
+            self.expected_address = str(spec.address)
+            self.expected_what = f"{spec.name} ({self.expected_address})"
+        else:
+            self.expected_address = plain_address(str(through))
+            self.expected_what = f"the VIP {self.expected_address}"
+
+    def targets(self) -> list[str]:
+        return [self.source]
+
+    def describe(self) -> list[Change]:
+        ports = ", ".join(str(p) for p in self.ctx.profile.ports)
+        if self.expect_server:
+            what = f"reaches {self.expected_what} and no other"
+        else:
+            what = f"answers via {self.expected_what}"
+        return [
+            Change(
+                "check",
+                self.source,
+                f"every profile port ({ports}) through {self.pool_name} {what}",
+            )
+        ]
+
+    def apply(self, current: Json) -> Json:
+        where = vantage(self.ctx, self.source)
+        resolved = where.host.resolve(self.pool_name)
+        if resolved != [self.expected_address]:
+            raise CheckFailed(
+                f"{self.source} resolves {self.pool_name} to {', '.join(resolved) or 'nothing'}, "
+                f"expected {self.expected_what} only"
+            )
+        results = [self._port(where, port) for port in self.ctx.profile.ports]
+        self.ctx.emit(
+            "findings",
+            {
+                "title": f"{self.source} -> {self.pool_name} ({self.expected_what})",
+                "findings": [
+                    {
+                        "check": f"port {r['port']} ({r['kind']})",
+                        "ok": r["ok"],
+                        "message": r["problem"] or _answered(r, self.expected_address),
+                    }
+                    for r in results
+                ],
+            },
+        )
+        failed = [r for r in results if not r["ok"]]
+        if failed:
+            shown = "; ".join(
+                f"port {r['port']} ({r['kind']}): {r['problem']}" for r in failed[:_MESSAGE_PORTS]
+            )
+            more = (
+                f" (and {len(failed) - _MESSAGE_PORTS} more)"
+                if len(failed) > _MESSAGE_PORTS
+                else ""
+            )
+            raise CheckFailed(
+                f"{self.source}: {len(failed)} of {len(results)} ports failed through "
+                f"{self.pool_name} to {self.expected_what}: {shown}{more}"
+            )
+        return {
+            "from": self.source,
+            "os": where.os,
+            "name": self.pool_name,
+            "resolved": resolved,
+            "expected_server": self.expect_server,
+            "expected_address": self.expected_address,
+            "streams_from_client": where.streams,
+            "ports": results,
+        }
+
+    # -- one port ----------------------------------------------------------
+
+    def _port(self, where: Vantage, port: int) -> dict[str, Any]:
+        kind = port_kind(self.ctx.profile, port)
+        record: dict[str, Any] = {"port": port, "kind": kind, "probed_from": self.source}
+        connect = where.connect
+        if connect is None:
+            ok, why = where.tcp_check(self.expected_address, port, self.timeout)
+            record["tcp_check_from_client"] = ok
+            if not ok:
+                return {
+                    **record,
+                    "ok": False,
+                    "seen": "",
+                    "problem": f"TCP connect from {self.source} to "
+                    f"{self.expected_address}:{port} failed: {why}",
+                }
+            connect = socket_connector
+            record["probed_from"] = (
+                f"admin, towards {self.expected_address} as {self.source} resolved "
+                f"{self.pool_name} (WinRM carries no stream)"
+            )
+        evidence = probe_port(
+            self.ctx.profile,
+            self.expected_address,
+            port,
+            self.pool_name,
+            tls=tls_options(self.ctx),
+            connect=connect,
+            timeout=self.timeout,
+            source=self.source,
+        )
+        problem = self._judge(evidence)
+        who = answered_by(evidence, self.ctx.pool)
+        return {
+            **record,
+            "ok": problem is None,
+            "server": evidence.server,
+            "answered_by": who,
+            "pool_resolved": evidence.pool_resolved,
+            "seen": evidence.detail,
+            "problem": problem,
+            # the certificate's names, not its PEM: a journal entry per port stays small
+            "evidence": evidence.to_dict()
+            | {
+                "certificate": evidence.certificate.names() if evidence.certificate else None,
+                "headers": [],
+            },
+        }
+
+    def _judge(self, evidence: ProbeEvidence) -> str | None:
+        """Why this answer does not prove the expected server, or None."""
+        if not evidence.ok:
+            return evidence.detail
+        who = answered_by(evidence, self.ctx.pool)
+        if self.expect_server is not None:
+            if who is not None and who != self.expect_server:
+                return f"answered by {who}, expected {self.expect_server}"
+            owner = self.expect_server
+        else:
+            if who == self.ctx.pool.legacy_fe.name:
+                return f"answered by the legacy server {who}, expected a front end behind the VIP"
+            owner = who or "the server"
+        if evidence.pool_resolved is not None:
+            seen = {a.strip() for a in evidence.pool_resolved.split(",") if a.strip()}
+            if seen != {self.expected_address}:
+                return (
+                    f"{owner} resolves {self.pool_name} to {evidence.pool_resolved}, expected "
+                    f"{self.expected_address}: its services were not restarted after the change"
+                )
+        return None

@@ -1,0 +1,143 @@
+"""routing.enable: turn on IP routing at a two-armed load balancer, with no VIP yet.
+
+The walkthrough ("Enabling Load Balancer Routing"): connect the load balancer
+to both networks, "enable routing between these two networks, but do not
+configure any virtual IP addresses (VIPs) at this stage". Args: `address`
+(the VIP, written with its prefix) and `backend_address` (the LB's arm on the
+front-end network); the target is the pool file's `load_balancer.host`, a
+Linux host driven over its transport (SSH, or local on the admin machine).
+
+Reads: `net.ipv4.ip_forward` (sysctl) and the host's IPv4 addresses
+(`ip -4 -o addr show`).
+Changes: `sysctl -w net.ipv4.ip_forward=1`, nothing else (not persisted in
+/etc/sysctl.d: a rollback or a reboot leaves the host as it was).
+Undo: the value read before the change; revert writes it back with sysctl.
+Proof: verify reads the value back (1), and checks that the back-end arm holds
+`backend_address` and that no interface holds the VIP; verify_reverted reads
+the old value back. The playbook's next step, a TCP connect from every front
+end to the directory server on 135, proves the routing itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import CheckFailed, StepFailed, UsageError
+from ..transports.commands import ShCommand
+from .base import Action, Change, Context, Json, register
+from .probing import plain_address, required_text
+
+FORWARDING_KEY = "net.ipv4.ip_forward"
+
+
+def _addresses(output: str) -> list[str]:
+    """IPv4 addresses from `ip -4 -o addr show` (`2: eth0    inet 10.0.0.39/24 ...`)."""
+    found = []
+    for line in output.splitlines():
+        fields = line.split()
+        if "inet" in fields:
+            index = fields.index("inet")
+            if index + 1 < len(fields):
+                found.append(fields[index + 1].split("/", 1)[0])
+    return found
+
+
+@register
+class RoutingEnable(Action):
+    """Routing on at the LB host, no VIP (see the module docstring)."""
+
+    name = "routing.enable"
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.vip = plain_address(required_text(args, "address", self.name))
+        self.backend = plain_address(required_text(args, "backend_address", self.name))
+        lb = ctx.pool.load_balancer.host
+        if lb is None:
+            raise UsageError(
+                f"{self.name}: the pool file has no load_balancer.host to turn routing on at",
+                hint="add the LB host (with its transport), or enable routing by hand and "
+                "run the following phases",
+            )
+        if lb.os != "linux":
+            raise UsageError(
+                f"{self.name}: {lb.name} is a {lb.os} host; routing is turned on over a Linux "
+                "host's transport only (enable it in the appliance's setup screen by hand)"
+            )
+        self.lb_name: str = lb.name
+
+    def targets(self) -> list[str]:
+        return [self.lb_name]
+
+    def _summary(self, old: str) -> str:
+        return (
+            f"{FORWARDING_KEY} {old} -> 1: route between the client network and "
+            f"{self.backend}'s network, no VIP ({self.vip} stays unconfigured)"
+        )
+
+    def describe(self) -> list[Change]:
+        return [Change("change", self.lb_name, self._summary("?"))]
+
+    def _forwarding(self) -> str:
+        host = self.ctx.host(self.lb_name)
+        value = host.run(ShCommand.of("sysctl", "-n", FORWARDING_KEY), timeout=30.0).stdout.strip()
+        if value not in ("0", "1"):
+            raise StepFailed(f"{self.lb_name}: unexpected {FORWARDING_KEY} value {value!r}")
+        return value
+
+    def _host_addresses(self) -> list[str]:
+        host = self.ctx.host(self.lb_name)
+        out = host.run(ShCommand.of("ip", "-4", "-o", "addr", "show"), timeout=30.0).stdout
+        return _addresses(out)
+
+    def read(self) -> Json:
+        return {"forwarding": self._forwarding(), "addresses": self._host_addresses()}
+
+    def diff(self, current: Json) -> list[Change]:
+        if current["forwarding"] == "1":
+            return []
+        return [Change("change", self.lb_name, self._summary(current["forwarding"]))]
+
+    def undo_record(self, current: Json) -> Json:
+        return {"host": self.lb_name, "key": FORWARDING_KEY, "value": current["forwarding"]}
+
+    def apply(self, current: Json) -> Json:
+        host = self.ctx.host(self.lb_name)
+        host.run(ShCommand.of("sysctl", "-w", f"{FORWARDING_KEY}=1"), timeout=30.0)
+        return {"host": self.lb_name, "key": FORWARDING_KEY, "before": current["forwarding"]}
+
+    def verify(self, evidence: Json) -> Json:
+        value = self._forwarding()
+        if value != "1":
+            raise StepFailed(
+                f"{self.lb_name}: {FORWARDING_KEY} reads {value} after setting it to 1"
+            )
+        addresses = self._host_addresses()
+        if self.backend not in addresses:
+            raise CheckFailed(
+                f"{self.lb_name}: the back-end arm {self.backend} is not configured "
+                f"(addresses: {', '.join(addresses) or 'none'}); connect the LB to the "
+                "front-end network first"
+            )
+        if self.vip in addresses:
+            raise CheckFailed(
+                f"{self.lb_name}: the VIP {self.vip} is already configured; the walkthrough "
+                "enables routing with no VIP at this stage"
+            )
+        return {**evidence, "after": value, "addresses": addresses, "vip_configured": False}
+
+    def revert(self, undo: Json) -> Json:
+        host = self.ctx.host(undo["host"])
+        host.run(ShCommand.of("sysctl", "-w", f"{undo['key']}={undo['value']}"), timeout=30.0)
+        return {"host": undo["host"], "key": undo["key"], "restored": undo["value"]}
+
+    def verify_reverted(self, undo: Json) -> Json:
+        host = self.ctx.host(undo["host"])
+        value = host.run(ShCommand.of("sysctl", "-n", undo["key"]), timeout=30.0).stdout.strip()
+        if value != undo["value"]:
+            raise StepFailed(
+                f"{undo['host']}: {undo['key']} reads {value} after the rollback, "
+                f"expected {undo['value']}"
+            )
+        return {"host": undo["host"], "key": undo["key"], "value": value}
