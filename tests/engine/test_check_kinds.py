@@ -3,45 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import ssl
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ocsscale.engine.health import CheckFailed, check_port
+from ocsscale.lab.ca import create_ca, issue_server_cert
 
 from .conftest import Net
 
 
 def _server_tls(tmp: Path) -> ssl.SSLContext:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pool.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (tmp / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp / "k.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    # the engine's checks do not verify certificates: any CA-issued one will do
+    files = issue_server_cert(
+        create_ca(tmp),
+        tmp,
+        file_stem="server",
+        pool_fqdn="pool.test",
+        fe_fqdn="pool.test",
+        sip_domain="test",
     )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(tmp / "c.pem", tmp / "k.pem")
+    ctx.load_cert_chain(files.cert, files.key)
     return ctx
 
 

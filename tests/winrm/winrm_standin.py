@@ -17,10 +17,11 @@ import dns.message
 import dns.rcode
 import dns.rrset
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ocsscale.lab.ca import create_ca, write_cert, write_key
 from ocsscale.secrets import Secret
 from ocsscale.transports.winrm import WinRMHost
 
@@ -30,16 +31,6 @@ DOMAIN, USER, PASSWORD = "LAB", "admin", "Corr3ct-Horse!pw"
 
 def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
 
 
 @dataclass(frozen=True)
@@ -52,30 +43,17 @@ class Pki:
 
 
 def make_pki(directory: Path) -> Pki:
+    """The lab's CA with a server certificate for 127.0.0.1 (the lab CA names DNS
+    names only, and the stand-in is dialled by address), and a self-signed rogue."""
+    ca = create_ca(directory, common_name="ocsscale test CA", valid_days=1)
     now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("ocsscale test CA"))
-        .issuer_name(_name("ocsscale test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
     paths = {}
-    for label, issuer_key, issuer in (("server", ca_key, ca), ("rogue", None, None)):
+    for label, issuer in (("server", ca), ("rogue", None)):
         key = ec.generate_private_key(ec.SECP256R1())
         builder = (
             x509.CertificateBuilder()
             .subject_name(_name("localhost"))
-            .issuer_name(issuer.subject if issuer else _name("localhost"))
+            .issuer_name(issuer.cert.subject if issuer else _name("localhost"))
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
@@ -87,12 +65,11 @@ def make_pki(directory: Path) -> Pki:
                 critical=False,
             )
         )
-        cert = builder.sign(issuer_key or key, hashes.SHA256())
+        cert = builder.sign(issuer.key if issuer else key, hashes.SHA256())
         paths[label] = (directory / f"{label}.pem", directory / f"{label}.key")
-        paths[label][0].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        _write_key(key, paths[label][1])
-    (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    return Pki(directory / "ca.pem", *paths["server"], *paths["rogue"])
+        write_cert(paths[label][0], cert)
+        write_key(paths[label][1], key)
+    return Pki(ca.files.cert, *paths["server"], *paths["rogue"])
 
 
 @dataclass
