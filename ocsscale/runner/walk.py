@@ -36,6 +36,16 @@ def refuse_not_built(phases: Sequence[PlanPhase]) -> None:
     )
 
 
+def _phase_start(phase: PlanPhase, *, resumed: bool) -> Event:
+    data: dict[str, Any] = {
+        "title": phase.title,
+        "section": phase.section,
+        "steps": len(phase.all_steps),
+        "resumed": resumed,
+    }
+    return Event(ev.PHASE_START, phase.id, data=data)
+
+
 def _changes_json(changes: Sequence[Change]) -> list[dict[str, str]]:
     return [c.to_dict() for c in changes]
 
@@ -87,18 +97,7 @@ class Walker:
             cycle = latest
         else:
             cycle = self._journal.open_cycle(phase.id, phase.index, self.run_id)
-        self.sink(
-            Event(
-                ev.PHASE_START,
-                phase.id,
-                data={
-                    "title": phase.title,
-                    "section": phase.section,
-                    "steps": len(phase.all_steps),
-                    "resumed": resumed,
-                },
-            )
-        )
+        self.sink(_phase_start(phase, resumed=resumed))
         failure: BaseException | None = None
         try:
             for step in phase.steps:
@@ -207,18 +206,7 @@ class Walker:
             if phase.skipped:
                 self.sink(Event(ev.PHASE_SKIPPED, phase.id, data={"reason": phase.skipped}))
                 continue
-            self.sink(
-                Event(
-                    ev.PHASE_START,
-                    phase.id,
-                    data={
-                        "title": phase.title,
-                        "section": phase.section,
-                        "steps": len(phase.all_steps),
-                        "resumed": False,
-                    },
-                )
-            )
+            self.sink(_phase_start(phase, resumed=False))
             for step in phase.all_steps:
                 if not step.built:
                     changes = list(step.changes)
