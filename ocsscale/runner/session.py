@@ -8,7 +8,8 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,23 @@ def _context(loaded: LoadedPool, *, dry_run: bool) -> tuple[Context, Any]:
     return ctx, hosts
 
 
+@contextmanager
+def _recorded(journal: Journal, run_id: str, hosts: Any) -> Iterator[None]:
+    """Journal how the run ended (done; failed, with its message; or interrupted,
+    by anything unexpected), then close its hosts and the journal."""
+    status, error = "interrupted", None
+    try:
+        yield
+        status = "done"
+    except OcsscaleError as exc:
+        status, error = "failed", exc.message
+        raise
+    finally:
+        journal.finish_run(run_id, status, error)
+        hosts.close_all()
+        journal.close()
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
 
@@ -119,17 +137,8 @@ def execute_run(
             },
         )
         ctx, hosts = _context(prepared.loaded, dry_run=False)
-        status, error = "interrupted", None
-        try:
+        with _recorded(journal, run_id, hosts):
             Walker(journal, ctx, sink, run_id, prepared.actions).run(phases)
-            status = "done"
-        except OcsscaleError as exc:
-            status, error = "failed", exc.message
-            raise
-        finally:
-            journal.finish_run(run_id, status, error)
-            hosts.close_all()
-            journal.close()
     return run_id
 
 
@@ -170,17 +179,8 @@ def execute_rollback(
             {"pool_file": str(loaded.path), "to": to_phase},
         )
         ctx, hosts = _context(loaded, dry_run=False)
-        status, error = "interrupted", None
-        try:
+        with _recorded(journal, rollback_id, hosts):
             done = rollback_mod.rollback(journal, ctx, sink, rollback_id, actions, from_index)
-            status = "done"
-        except OcsscaleError as exc:
-            status, error = "failed", exc.message
-            raise
-        finally:
-            journal.finish_run(rollback_id, status, error)
-            hosts.close_all()
-            journal.close()
     return rollback_id, done
 
 
