@@ -6,13 +6,16 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from .client import AdminClientError, call
+
+if TYPE_CHECKING:
+    from .farm import Farm
 
 app = typer.Typer(
     help=(
@@ -48,10 +51,15 @@ def _socket(farm: Path | None, socket: Path | None) -> str:
         return str(socket)
     if farm is None:
         raise _fail("say which engine: --socket PATH or --farm FILE", 2)
+    return _load(farm).admin_socket
+
+
+def _load(farm: Path) -> Farm:
+    """The farm file, or exit 2 with one FILE:LINE:COL line per problem."""
     from .loader import FarmFileError, load_farm
 
     try:
-        return load_farm(farm).admin_socket
+        return load_farm(farm)
     except FarmFileError as e:
         raise _fail(str(e), 2) from None
 
@@ -95,12 +103,7 @@ def serve(
 @app.command()
 def check(farm: Annotated[Path, typer.Option("--farm", "-f", help="Farm file.")]) -> None:
     """Validate a farm file without starting anything (exit 2 with FILE:LINE:COL on errors)."""
-    from .loader import FarmFileError, load_farm
-
-    try:
-        f = load_farm(farm)
-    except FarmFileError as e:
-        raise _fail(str(e), 2) from None
+    f = _load(farm)
     out.print(
         f"{farm}: farm {f.farm}: {len(f.vip)} VIP(s), {len(f.ports)} port(s), "
         f"{len(f.servers)} server(s), admin socket {f.admin_socket}"
