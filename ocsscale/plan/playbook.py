@@ -12,7 +12,7 @@ also when it fails.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
@@ -21,18 +21,6 @@ from ..resources import resource_path
 from ..yamlpos import YamlDocument, format_path, load_yaml
 
 #: The walkthrough's phases, in the order they must run.
-PHASE_IDS: tuple[str, ...] = (
-    "preflight",
-    "routing",
-    "configure-fe",
-    "validate-fe",
-    "configure-lb",
-    "validate-lb",
-    "failover-test",
-    "cutover",
-    "decommission",
-)
-
 PhaseId = Literal[
     "preflight",
     "routing",
@@ -44,6 +32,7 @@ PhaseId = Literal[
     "cutover",
     "decommission",
 ]
+PHASE_IDS: tuple[str, ...] = get_args(PhaseId)
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9.-]*$"
 
