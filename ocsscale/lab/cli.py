@@ -38,9 +38,23 @@ def up_cmd(
         "--lb-forwarding/--no-lb-forwarding",
         help="Two-armed only: turn routing on at the LB (off leaves it to the routing phase).",
     ),
+    fault: list[str] = typer.Option(
+        [],
+        "--fault",
+        help="HOST:KIND, repeatable, to rehearse a failure: FE:bad-san (certificate without "
+        "the FE's FQDN), FE:close:PORT (that port stays closed), CLIENT:hosts-readonly "
+        "(its hosts file cannot be written).",
+    ),
 ) -> None:
     """Build the lab and start its servers (sshd, BIND, pool members, WinRM stand-in)."""
-    state = labup.up(name, topology, fes, lb_forwarding=lb_forwarding, echo=typer.echo)  # type: ignore[arg-type]
+    state = labup.up(
+        name,
+        topology,  # type: ignore[arg-type]
+        fes,
+        lb_forwarding=lb_forwarding,
+        fault_specs=fault,
+        echo=typer.echo,
+    )
     info = labstatus.describe(state)
     typer.echo(labstatus.render(info))
     typer.echo(

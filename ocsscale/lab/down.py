@@ -72,6 +72,7 @@ def _stop_service(state: LabState, host: str, name: str) -> None:
 def _remove_shared() -> None:
     """The last lab gone: remove what the labs added to the machine itself."""
     network.remove_blackhole()
+    network.remove_backup_mount_point()
     network.remove_etc_netns_root()
     marker = labstate.LAB_ROOT / labstate.PRIVSEP_MARKER
     if marker.exists():

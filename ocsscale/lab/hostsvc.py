@@ -63,7 +63,16 @@ def service_command(state: LabState, host: LabHost) -> str:
     return f"{state.bin_dir / 'lab-svc'} --host {host.name} restart {{service}}"
 
 
-def poolmember(state: LabState, topo: Topology, host: LabHost, ca: labca.LabCA) -> Service:
+def poolmember(
+    state: LabState,
+    topo: Topology,
+    host: LabHost,
+    ca: labca.LabCA,
+    *,
+    bad_san: bool = False,
+    closed: tuple[int, ...] = (),
+) -> Service:
+    """The FE stand-in; `bad_san` and `closed` are the lab's faults (faults.py)."""
     profile = load_profile(PROFILE)
     files = labca.issue_server_cert(
         ca,
@@ -72,6 +81,8 @@ def poolmember(state: LabState, topo: Topology, host: LabHost, ca: labca.LabCA) 
         pool_fqdn=POOL_FQDN,
         fe_fqdn=host.fqdn,
         sip_domain=DOMAIN,
+        # the FE's own FQDN missing: the walkthrough's SAN rule is broken
+        sans=[f"wrong-{host.fqdn}", f"sip.{DOMAIN}"] if bad_san else None,
     )
     sip = [p for p in (profile.sip_ports.tls, profile.sip_ports.tcp) if p is not None]
     argv = python_argv(
@@ -87,7 +98,9 @@ def poolmember(state: LabState, topo: Topology, host: LabHost, ca: labca.LabCA) 
         "--pool-fqdn", POOL_FQDN,
         "--pidfile", str(state.host_dir(host.name) / "poolmember.pid"),
     )  # fmt: skip
-    return Service(host.name, POOLMEMBER, topo.ns(host.name), argv, tuple(profile.ports), PY_ENV)
+    argv += tuple(f"--close={port}" for port in closed)
+    listening = tuple(p for p in profile.ports if p not in closed)
+    return Service(host.name, POOLMEMBER, topo.ns(host.name), argv, listening, PY_ENV)
 
 
 def directory(topo: Topology, host: LabHost) -> Service:
@@ -104,8 +117,11 @@ def windows_password_file(state: LabState) -> Path:
     return state.secrets_dir / "winrm-password"
 
 
-def winrm(state: LabState, topo: Topology, host: LabHost, ca: labca.LabCA) -> Service:
-    """The Windows test client: the WinRM stand-in on 5986 with a lab-CA certificate."""
+def winrm(
+    state: LabState, topo: Topology, host: LabHost, ca: labca.LabCA, *, hosts_readonly: bool = False
+) -> Service:
+    """The Windows test client: the WinRM stand-in on 5986 with a lab-CA certificate;
+    `hosts_readonly` (a lab fault) makes writing its hosts file fail as on a locked file."""
     base = state.host_dir(host.name)
     tls = issue_host_cert(ca, base / "tls", host.name, host.fqdn, host.address)
     password = secrets.token_urlsafe(18)
@@ -123,6 +139,8 @@ def winrm(state: LabState, topo: Topology, host: LabHost, ca: labca.LabCA) -> Se
         "--sandbox", str(sandbox),
         "--pidfile", str(base / "winrm.pid"),
     )  # fmt: skip
+    if hosts_readonly:
+        argv += ("--read-only-hosts",)
     return Service(host.name, "winrm", topo.ns(host.name), argv, (WINRM_PORT,), PY_ENV)
 
 

@@ -13,6 +13,7 @@ import contextlib
 import shutil
 from pathlib import Path
 
+from ..actions.hosts import BACKUP_SUFFIX
 from . import state as labstate
 from . import system
 from .state import LabState
@@ -54,8 +55,35 @@ def build_switch(state: LabState, topo: Topology) -> None:
         ip("link", "set", net.bridge, "up", ns=topo.switch_ns)
 
 
+# hosts.pin copies /etc/hosts to /etc/hosts.ocsscale.bak before writing it. In a
+# lab namespace /etc is the machine's own, so that copy would land on the
+# machine and be shared by every lab host. Each host gets its own file in
+# /etc/netns/<ns>/, which `ip netns exec` bind-mounts over the machine's path;
+# that needs the path to exist, so the first lab makes an empty one (marked,
+# removed by the last lab when still empty).
+BACKUP_MOUNT_POINT = Path("/etc/hosts" + BACKUP_SUFFIX)
+
+
+def add_backup_mount_point(state: LabState) -> None:
+    state.record("backup_mount_point", path=str(BACKUP_MOUNT_POINT))
+    if BACKUP_MOUNT_POINT.exists():
+        return
+    (labstate.LAB_ROOT / labstate.BACKUP_MOUNT_POINT_MARKER).touch()
+    BACKUP_MOUNT_POINT.touch(mode=0o644)
+
+
+def remove_backup_mount_point() -> None:
+    marker = labstate.LAB_ROOT / labstate.BACKUP_MOUNT_POINT_MARKER
+    if marker.exists():
+        # Written through from outside a lab since: someone's real backup, keep it.
+        with contextlib.suppress(OSError):
+            if BACKUP_MOUNT_POINT.stat().st_size == 0:
+                BACKUP_MOUNT_POINT.unlink()
+        marker.unlink(missing_ok=True)
+
+
 def etc_netns_files(topo: Topology, host: LabHost) -> dict[str, str]:
-    """What the host sees as /etc/hosts and /etc/resolv.conf."""
+    """What the host sees as /etc/hosts, /etc/resolv.conf and hosts.pin's backup."""
     dns = topo.by_role("dns")[0]
     hosts = (
         "127.0.0.1\tlocalhost\n"
@@ -63,7 +91,7 @@ def etc_netns_files(topo: Topology, host: LabHost) -> dict[str, str]:
         f"{host.address}\t{host.fqdn} {host.name}\n"
     )
     resolv = f"# lab {topo.lab}: the lab's BIND\nnameserver {dns.address}\nsearch {DOMAIN}\n"
-    return {"hosts": hosts, "resolv.conf": resolv}
+    return {"hosts": hosts, "resolv.conf": resolv, BACKUP_MOUNT_POINT.name: ""}
 
 
 def write_etc_netns(state: LabState, ns: str, files: dict[str, str]) -> Path:

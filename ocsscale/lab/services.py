@@ -25,6 +25,9 @@ class Service:
     argv: tuple[str, ...]
     ports: tuple[int, ...]  # TCP ports that must listen before it counts as started
     env: tuple[tuple[str, str], ...] = ()  # set on top of a fixed minimal environment
+    #: run first, ending in `exec "$@"` of argv (e.g. to adjust the mount namespace);
+    #: argv alone is what identifies the running process
+    launcher: tuple[str, ...] = ()
 
     def directory(self, lab_dir: Path) -> Path:
         return lab_dir / "services" / self.host
@@ -61,6 +64,7 @@ def load(lab_dir: Path, host: str, name: str) -> Service:
         argv=tuple(data["argv"]),
         ports=tuple(data["ports"]),
         env=tuple((k, v) for k, v in data.get("env", [])),
+        launcher=tuple(data.get("launcher", [])),
     )
 
 
@@ -95,7 +99,8 @@ def spawn(lab_dir: Path, service: Service) -> int:
         return pid
     env = {**_BASE_ENV, **dict(service.env)}
     service.directory(lab_dir).mkdir(parents=True, exist_ok=True)
-    pid = system.spawn(service.ns, service.argv, service.log_file(lab_dir), env)
+    argv = (*service.launcher, *service.argv)
+    pid = system.spawn(service.ns, argv, service.log_file(lab_dir), env)
     # The pid and its start time, which tells it apart from a later process reusing the pid.
     service.pid_file(lab_dir).write_text(f"{pid} {system.start_time(pid)}\n")
     return pid

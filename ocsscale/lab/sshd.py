@@ -48,7 +48,21 @@ def make_client_key(ssh_dir: Path, lab: str) -> Path:
     return key
 
 
-def write_host(topo: Topology, host: LabHost, host_dir: Path, ssh_dir: Path) -> tuple[Service, str]:
+# `ip netns exec` gives the process a mount namespace of its own in which
+# /etc/hosts is a bind mount of /etc/netns/<ns>/hosts: re-mounting it read-only
+# there makes the file unwritable for sshd and every session it serves (the
+# `hosts-readonly` fault), and for nothing else.
+HOSTS_READONLY_LAUNCHER = (
+    "sh",
+    "-c",
+    'mount -o remount,bind,ro /etc/hosts && exec "$@"',
+    "lab-hosts-readonly",
+)
+
+
+def write_host(
+    topo: Topology, host: LabHost, host_dir: Path, ssh_dir: Path, *, hosts_readonly: bool = False
+) -> tuple[Service, str]:
     """Host key and sshd_config for one host: its sshd service and known_hosts line."""
     sshd_dir = host_dir / "sshd"
     sshd_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -70,7 +84,8 @@ def write_host(topo: Topology, host: LabHost, host_dir: Path, ssh_dir: Path) -> 
     known = f"{names} {' '.join(public.split()[:2])}"
     # -D: no daemonising, so the pid we record is sshd's own; -E: log to a file.
     argv = (SSHD, "-D", "-f", str(conf), "-E", str(sshd_dir / "sshd.log"))
-    return Service(host.name, "sshd", topo.ns(host.name), argv, (22,)), known
+    launcher = HOSTS_READONLY_LAUNCHER if hosts_readonly else ()
+    return Service(host.name, "sshd", topo.ns(host.name), argv, (22,), launcher=launcher), known
 
 
 def admin_ssh_config(ssh_dir: Path) -> str:

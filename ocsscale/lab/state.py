@@ -28,6 +28,7 @@ STATE_FILE = "state.json"
 BLACKHOLE_MARKER = ".blackhole-route-added"
 PRIVSEP_MARKER = ".sshd-privsep-dir-created"
 ETC_NETNS_MARKER = ".etc-netns-created"
+BACKUP_MOUNT_POINT_MARKER = ".hosts-backup-mount-point-created"
 LOCK_FILE = ".lock"
 
 
@@ -44,6 +45,8 @@ class LabState:
     directory: Path
     complete: bool = False
     objects: list[dict[str, Any]] = field(default_factory=list)
+    #: `HOST:KIND` faults the lab was built with (see faults.py)
+    faults: list[str] = field(default_factory=list)
 
     # -- paths -----------------------------------------------------------------
     @property
@@ -91,6 +94,7 @@ class LabState:
             "fes": self.fes,
             "lb_forwarding": self.lb_forwarding,
             "complete": self.complete,
+            "faults": self.faults,
             "objects": self.objects,
         }
         tmp = self.state_file.with_suffix(".tmp")
@@ -102,7 +106,13 @@ def lab_dir(name: str) -> Path:
     return LAB_ROOT / name
 
 
-def create(name: str, topology: TopologyKind, fes: int, lb_forwarding: bool) -> LabState:
+def create(
+    name: str,
+    topology: TopologyKind,
+    fes: int,
+    lb_forwarding: bool,
+    faults: list[str] | None = None,
+) -> LabState:
     """Claim the lab's directory (atomically: mkdir fails if it exists)."""
     LAB_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory = lab_dir(name)
@@ -113,7 +123,7 @@ def create(name: str, topology: TopologyKind, fes: int, lb_forwarding: bool) -> 
             f"a lab named {name!r} is already up (or was left half-built)",
             hint=f"take it down first: ocsscale lab down --name {name}",
         ) from None
-    state = LabState(name, topology, fes, lb_forwarding, directory)
+    state = LabState(name, topology, fes, lb_forwarding, directory, faults=list(faults or []))
     state.save()
     return state
 
@@ -136,6 +146,7 @@ def load(name: str) -> LabState | None:
         directory=directory,
         complete=bool(data.get("complete")),
         objects=list(data.get("objects", [])),
+        faults=[str(f) for f in data.get("faults", [])],
     )
 
 

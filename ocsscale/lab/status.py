@@ -36,6 +36,7 @@ def describe(state: LabState) -> dict[str, Any]:
         "topology": state.topology,
         "fes": state.fes,
         "complete": state.complete,
+        "faults": list(state.faults),
         "healthy": state.complete and all_running and all(h["namespace_present"] for h in hosts),
         "directory": str(state.directory),
         "pool_file": str(state.pool_file) if state.pool_file.exists() else None,
@@ -50,6 +51,7 @@ def render(info: dict[str, Any]) -> str:
     lines = [
         f"lab {info['name']}: {head} ({info['topology']}, {info['fes']} new FEs)",
         f"  pool file:  {info['pool_file'] or '-'}",
+        f"  faults:     {', '.join(info.get('faults') or []) or 'none'}",
         f"  blackhole route 198.18.0.0/15: {'present' if info['blackhole_route'] else 'MISSING'}",
         "",
         f"  {'host':<10} {'role':<15} {'addresses':<28} services",

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import ca as labca
-from . import dns, down, hostsvc, network, poolfile, services, sshd, system
+from . import dns, down, faults, hostsvc, network, poolfile, services, sshd, system
 from . import state as labstate
+from .faults import Fault
 from .services import Service
 from .state import LabState
 from .system import LabError
@@ -35,14 +36,22 @@ def check_prerequisites() -> None:
 
 
 def up(
-    name: str, kind: TopologyKind, fes: int, *, lb_forwarding: bool = True, echo: Echo = print
+    name: str,
+    kind: TopologyKind,
+    fes: int,
+    *,
+    lb_forwarding: bool = True,
+    fault_specs: list[str] | None = None,
+    echo: Echo = print,
 ) -> LabState:
+    """Build lab `name`; `fault_specs` are `HOST:KIND` faults (see faults.py)."""
     topo = build(name, kind, fes, lb_forwarding=lb_forwarding)  # validates before any change
+    lab_faults = faults.parse_all(list(fault_specs or []), topo, hostsvc.PROFILE)
     check_prerequisites()
     with labstate.machine_lock():
-        state = labstate.create(name, kind, fes, lb_forwarding)
+        state = labstate.create(name, kind, fes, lb_forwarding, [str(f) for f in lab_faults])
         try:
-            _build(state, topo)
+            _build(state, topo, lab_faults)
         except BaseException:
             echo(f"lab {name}: start failed; removing what was built")
             down.teardown(state)
@@ -50,31 +59,38 @@ def up(
     return state
 
 
-def _build(state: LabState, topo: Topology) -> None:
+def _build(state: LabState, topo: Topology, lab_faults: list[Fault]) -> None:
     for d in (state.secrets_dir, state.ssh_dir, state.ca_dir):
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
     hostsvc.write_wrappers(state)
 
     network.add_blackhole(state)
+    network.add_backup_mount_point(state)
     network.build_switch(state, topo)
     for index, host in enumerate(topo.hosts):
         network.build_host(state, topo, index, host)
 
-    to_start = _write_host_files(state, topo)
+    to_start = _write_host_files(state, topo, lab_faults)
     _start_all(state, to_start)
     poolfile.write(state, topo)
     state.complete = True
     state.save()
 
 
-def _write_host_files(state: LabState, topo: Topology) -> list[Service]:
+def _write_host_files(state: LabState, topo: Topology, lab_faults: list[Fault]) -> list[Service]:
     """Keys, certificates and configuration for every server; what to start."""
     sshd.make_client_key(state.ssh_dir, topo.lab)
     to_start: list[Service] = []
     known_hosts: list[str] = []
     for host in topo.hosts:
         if host.runs_sshd:
-            service, known = sshd.write_host(topo, host, state.host_dir(host.name), state.ssh_dir)
+            service, known = sshd.write_host(
+                topo,
+                host,
+                state.host_dir(host.name),
+                state.ssh_dir,
+                hosts_readonly=faults.has(lab_faults, host.name, "hosts-readonly"),
+            )
             to_start.append(service)
             known_hosts.append(known)
     (state.ssh_dir / "known_hosts").write_text("\n".join(known_hosts) + "\n")
@@ -89,11 +105,28 @@ def _write_host_files(state: LabState, topo: Topology) -> list[Service]:
     )
     for host in topo.hosts:
         if host.runs_poolmember:
-            to_start.append(hostsvc.poolmember(state, topo, host, ca))
+            to_start.append(
+                hostsvc.poolmember(
+                    state,
+                    topo,
+                    host,
+                    ca,
+                    bad_san=faults.has(lab_faults, host.name, "bad-san"),
+                    closed=tuple(faults.closed_ports(lab_faults, host.name)),
+                )
+            )
         elif host.role == "directory":
             to_start.append(hostsvc.directory(topo, host))
         elif host.role == "windows-client":
-            to_start.append(hostsvc.winrm(state, topo, host, ca))
+            to_start.append(
+                hostsvc.winrm(
+                    state,
+                    topo,
+                    host,
+                    ca,
+                    hosts_readonly=faults.has(lab_faults, host.name, "hosts-readonly"),
+                )
+            )
     return to_start
 
 

@@ -37,6 +37,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--allow-unencrypted", action="store_true", help="accept plain SOAP over HTTP"
     )
+    parser.add_argument(
+        "--read-only-hosts",
+        action="store_true",
+        help="writing the hosts file is denied, as with a locked hosts file (a lab fault)",
+    )
     args = parser.parse_args(argv)
     methods = {m.strip().lower() for m in args.auth.split(",") if m.strip()}
     if not methods or not methods <= AUTH_METHODS:
@@ -72,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         services=tuple(s for s in args.services.split(",") if s),
         dns_server=_dns_server(args.dns_server),
         resolv_conf=args.resolv_conf,
+        read_only_hosts=args.read_only_hosts,
     )
     sandbox.initialise()
     tls = None

@@ -168,6 +168,7 @@ class CommandExecutor:
         if p["BackupSuffix"] and local.is_file():
             backup = target + p["BackupSuffix"]
             shutil.copyfile(local, self.sandbox.to_local(backup))
+        self.sandbox.check_writable(target)
         # FileMode.OpenOrCreate + SetLength(0): same file, same inode, never a rename.
         fd = os.open(local, os.O_WRONLY | os.O_CREAT, 0o644)
         try:

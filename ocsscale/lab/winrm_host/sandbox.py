@@ -81,8 +81,10 @@ class Sandbox:
         services: tuple[str, ...] = DEFAULT_SERVICES,
         dns_server: tuple[str, int] | None = None,
         resolv_conf: str = "/etc/resolv.conf",
+        read_only_hosts: bool = False,
     ) -> None:
         self.root = root.resolve()
+        self.read_only_hosts = read_only_hosts
         self._initial_services = services
         self._dns_server = dns_server
         self._resolv_conf = resolv_conf
@@ -118,6 +120,12 @@ class Sandbox:
                 raise StandInError(f"Access to the path '{path}' is denied.")
             current = current / _existing_case(current, part)
         return current
+
+    def check_writable(self, windows_path: str) -> None:
+        """Refuse a write the way Windows does when the hosts file is locked
+        (an antivirus or a policy holds it): with `--read-only-hosts`."""
+        if self.read_only_hosts and self.to_local(windows_path) == self.to_local(HOSTS_FILE):
+            raise StandInError(f"Access to the path '{self.expand(windows_path)}' is denied.")
 
     # -- name resolution -----------------------------------------------------------
 

@@ -1,0 +1,90 @@
+"""Faults a lab can be built with (`lab up --fault HOST:KIND`), to rehearse failures.
+
+- `FE:bad-san`: the front end's certificate is issued with wrong SANs (its
+  own FQDN is missing), so the configure-fe gate's `cert.san` rule fails.
+- `FE:close:PORT`: the front end's pool member leaves PORT (a profile port)
+  closed, as a stopped service would.
+- `CLIENT:hosts-readonly`: the client's hosts file cannot be written. On a
+  Linux host its sshd runs with /etc/hosts re-mounted read-only inside its own
+  mount namespace, so every session it serves (and sftp) gets EROFS; on the
+  Windows stand-in, writing the sandbox's hosts file is denied as Windows
+  denies it when the file is locked.
+
+Faults are part of the lab's state (state.json) and `lab status` lists them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config.profiles import load_profile
+from ..errors import UsageError
+from .topology import Topology
+
+KINDS = ("bad-san", "close:PORT", "hosts-readonly")
+
+
+@dataclass(frozen=True)
+class Fault:
+    host: str
+    kind: str  # bad-san | close | hosts-readonly
+    port: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.kind}" + (f":{self.port}" if self.port is not None else "")
+
+
+def parse(text: str, topo: Topology, profile_name: str) -> Fault:
+    """`HOST:KIND` checked against the lab's hosts; a UsageError saying what is wrong."""
+    host_name, sep, kind = text.strip().partition(":")
+    if not sep or not kind:
+        raise UsageError(f"--fault {text!r}: write HOST:KIND, KIND one of {', '.join(KINDS)}")
+    host = topo.host(host_name)
+    if kind == "bad-san" or kind.startswith("close:"):
+        if not host.runs_poolmember:
+            raise UsageError(f"--fault {text!r}: {host.name} runs no pool member (not a front end)")
+        if kind == "bad-san":
+            return Fault(host.name, "bad-san")
+        port_text = kind.split(":", 1)[1]
+        ports = load_profile(profile_name).ports
+        if not port_text.isdigit() or int(port_text) not in ports:
+            raise UsageError(
+                f"--fault {text!r}: the port must be one of the profile's ports "
+                f"({', '.join(map(str, ports))})"
+            )
+        return Fault(host.name, "close", int(port_text))
+    if kind == "hosts-readonly":
+        if not (host.runs_sshd or host.role == "windows-client") or host.role == "admin":
+            raise UsageError(f"--fault {text!r}: {host.name} is not a host the tool pins")
+        return Fault(host.name, "hosts-readonly")
+    raise UsageError(f"--fault {text!r}: unknown kind {kind!r} (kinds: {', '.join(KINDS)})")
+
+
+def parse_all(texts: list[str], topo: Topology, profile_name: str) -> list[Fault]:
+    faults = [parse(t, topo, profile_name) for t in texts]
+    seen = [str(f) for f in faults]
+    if len(set(seen)) != len(seen):
+        raise UsageError("the same --fault is given twice")
+    return faults
+
+
+def from_state(texts: list[str]) -> list[Fault]:
+    """Faults as state.json records them (already checked at `lab up`)."""
+    faults = []
+    for text in texts:
+        host, _, rest = text.partition(":")
+        kind, _, port = rest.partition(":")
+        faults.append(Fault(host, kind, int(port) if port else None))
+    return faults
+
+
+def of_host(faults: list[Fault], host: str) -> list[Fault]:
+    return [f for f in faults if f.host == host]
+
+
+def closed_ports(faults: list[Fault], host: str) -> list[int]:
+    return [f.port for f in of_host(faults, host) if f.kind == "close" and f.port is not None]
+
+
+def has(faults: list[Fault], host: str, kind: str) -> bool:
+    return any(f.kind == kind for f in of_host(faults, host))
