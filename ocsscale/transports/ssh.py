@@ -336,9 +336,26 @@ class SSHHost(PosixHostMixin):
                 with f:
                     f.write(data)
                     f.truncate(len(data))
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except OSError as exc:
+            if exc.errno is not None:
+                raise self._wrap(f"cannot write {path}", exc) from None
+            # SFTP's generic "Failure" hides the reason (a read-only mount, a full
+            # disk): the shell's own write says it, and succeeds where SFTP
+            # failed for a reason of its own
+            self._write_by_shell(path, data)
+        except (paramiko.SSHException, EOFError) as exc:
             raise self._wrap(f"cannot write {path}", exc) from None
         return backup
+
+    def _write_by_shell(self, path: str, data: bytes) -> None:
+        cmd = ShCommand.of("sh", "-c", 'cat > "$1"', "sh", path)
+        status, _, err = self._exec(cmd, 120.0, data)
+        if status != 0:
+            reason = err.decode("utf-8", "replace").strip().splitlines()
+            text = reason[-1] if reason else f"exit status {status}"
+            raise TransportError(
+                f"{self.name}: cannot write {path}: {text.removeprefix('sh: 1: ')}"
+            )
 
     # -- network ----------------------------------------------------------
 
