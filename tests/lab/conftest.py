@@ -65,9 +65,12 @@ class RunningLab:
         return self.topo.host(host).address
 
 
-def _bring_up(name: str, kind: str, fes: int) -> Iterator[RunningLab]:
+def bring_up(
+    name: str, kind: str, fes: int, faults: list[str] | None = None
+) -> Iterator[RunningLab]:
+    """A lab for the duration of a fixture (faults: `lab up --fault` specs)."""
     skip_without_lab()
-    state = up.up(name, kind, fes, echo=lambda _line: None)  # type: ignore[arg-type]
+    state = up.up(name, kind, fes, fault_specs=faults, echo=lambda _line: None)  # type: ignore[arg-type]
     try:
         yield RunningLab(state)
     finally:
@@ -76,23 +79,26 @@ def _bring_up(name: str, kind: str, fes: int) -> Iterator[RunningLab]:
 
 @pytest.fixture(scope="session")
 def one_armed_lab() -> Iterator[RunningLab]:
-    yield from _bring_up(f"t1a{RUN_ID}", "one-armed", 2)
+    yield from bring_up(f"t1a{RUN_ID}", "one-armed", 2)
 
 
 @pytest.fixture(scope="session")
 def two_armed_lab() -> Iterator[RunningLab]:
-    yield from _bring_up(f"t2a{RUN_ID}", "two-armed-routed", 2)
+    yield from bring_up(f"t2a{RUN_ID}", "two-armed-routed", 2)
 
 
-def ocsscale_cli(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run the real `ocsscale` command line (as a subprocess, as a user would)."""
-    env = dict(os.environ)
+def ocsscale_cli(
+    *args: str, check: bool = False, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `ocsscale` command line (as a subprocess, as a user would);
+    `env` is added to the environment."""
+    env = {**os.environ, **(env or {})}
     env["PYTHONPATH"] = str(REPO) + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return subprocess.run(
         [sys.executable, "-m", "ocsscale", *args],
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=timeout,
         check=check,
     )

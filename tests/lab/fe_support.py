@@ -1,0 +1,100 @@
+"""Helpers for the front-end phase tests: the tool run from the admin host, the
+hosts files of every lab host read from outside, the journal's evidence."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from ocsscale.lab.system import ETC_NETNS
+
+from .conftest import RunningLab, ocsscale_cli
+
+WINDOWS_HOSTS = Path("sandbox/Windows/System32/drivers/etc/hosts")
+TOOL_MARK = b"ocsscale"
+
+
+def pool_copy(
+    lab: RunningLab,
+    directory: Path,
+    *,
+    front_ends: list[str] | None = None,
+    test_clients: list[str] | None = None,
+) -> Path:
+    """The lab's pool file in `directory` (its own journal and lock), optionally
+    listing only some front ends or test clients (every path in it is absolute)."""
+    yaml = YAML()
+    data = yaml.load(lab.state.pool_file.read_text())
+    for key, keep in (("front_ends", front_ends), ("test_clients", test_clients)):
+        if keep is not None:
+            data[key] = [h for h in data[key] if h["name"] in keep]
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "pool.yaml"
+    with path.open("w") as f:
+        yaml.dump(data, f)
+    return path
+
+
+def tool_argv(lab: RunningLab, pool: Path, *args: str) -> list[str]:
+    """`ocsscale lab exec admin -- ocsscale -c POOL ARGS` as argv for ocsscale_cli."""
+    return [
+        "lab",
+        "exec",
+        "admin",
+        "--name",
+        lab.state.name,
+        "--",
+        "ocsscale",
+        "-c",
+        str(pool),
+        *args,
+    ]
+
+
+def tool(lab: RunningLab, pool: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI, run on the lab's admin host (wide output: messages on one line)."""
+    return ocsscale_cli(*tool_argv(lab, pool, *args), env={"COLUMNS": "400"})
+
+
+def output(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+def hosts_files(lab: RunningLab) -> dict[str, bytes]:
+    """Every pinned host's hosts file, as it is inside the lab (read from outside)."""
+    files = {}
+    for host in lab.topo.hosts:
+        if host.role == "windows-client":
+            files[host.name] = (lab.state.host_dir(host.name) / WINDOWS_HOSTS).read_bytes()
+        elif host.role in ("fe", "legacy-fe", "client"):
+            files[host.name] = (ETC_NETNS / lab.topo.ns(host.name) / "hosts").read_bytes()
+    return files
+
+
+def assert_untouched(lab: RunningLab, before: dict[str, bytes]) -> None:
+    after = hosts_files(lab)
+    assert after == before, {h: after[h] for h in after if after[h] != before.get(h)}
+    assert not [h for h, data in after.items() if TOOL_MARK in data.lower()]
+
+
+def entries(pool: Path) -> list[dict[str, Any]]:
+    db = sqlite3.connect(pool.parent / ".ocsscale" / "journal.sqlite", timeout=30)
+    db.row_factory = sqlite3.Row
+    try:
+        rows = [dict(r) for r in db.execute("SELECT * FROM entries ORDER BY seq")]
+    finally:
+        db.close()
+    for row in rows:
+        row["evidence"] = json.loads(row["evidence"]) if row["evidence"] else None
+    return rows
+
+
+def status(lab: RunningLab, pool: Path) -> dict[str, Any]:
+    result = tool(lab, pool, "status", "--json")
+    assert result.returncode == 0, output(result)
+    return json.loads(result.stdout)
