@@ -4,6 +4,7 @@ hosts files of every lab host read from outside, the journal's evidence."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from ocsscale.lab.system import ETC_NETNS
+from ocsscale.runner import session
 
 from .conftest import RunningLab, ocsscale_cli
 
@@ -56,9 +58,29 @@ def tool_argv(lab: RunningLab, pool: Path, *args: str) -> list[str]:
     ]
 
 
-def tool(lab: RunningLab, pool: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real CLI, run on the lab's admin host (wide output: messages on one line)."""
-    return ocsscale_cli(*tool_argv(lab, pool, *args), env={"COLUMNS": "400"})
+def tool(
+    lab: RunningLab, pool: Path, *args: str, lab_exec: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """The real CLI, run on the lab's admin host (wide output: messages on one line).
+
+    With `lab_exec` it goes through `ocsscale lab exec admin --`, as the README
+    shows; otherwise straight through `ip netns exec` and the lab's `ocsscale`
+    wrapper, which is what `lab exec` runs, without a second interpreter start.
+    """
+    wide = {"COLUMNS": "400"}
+    if lab_exec:
+        return ocsscale_cli(*tool_argv(lab, pool, *args), env=wide, timeout=300)
+    bin_dir = lab.state.bin_dir
+    env = {**os.environ, **wide, "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    argv = ["ip", "netns", "exec", lab.topo.ns("admin"), str(bin_dir / "ocsscale")]
+    return subprocess.run(
+        [*argv, "-c", str(pool), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
 
 
 def output(result: subprocess.CompletedProcess[str]) -> str:
@@ -92,6 +114,11 @@ def entries(pool: Path) -> list[dict[str, Any]]:
     for row in rows:
         row["evidence"] = json.loads(row["evidence"]) if row["evidence"] else None
     return rows
+
+
+def nothing_to_undo(pool: Path) -> bool:
+    """What `rollback` would still undo, read from the journal in this process."""
+    return session.pending_rollback(pool.parent / ".ocsscale") == []
 
 
 def status(lab: RunningLab, pool: Path) -> dict[str, Any]:

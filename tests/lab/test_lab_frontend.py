@@ -50,7 +50,7 @@ def test_front_end_phases_pass_then_rollback_leaves_every_hosts_file_as_it_was(
     pool = pool_copy(lab, tmp_path / "run")
     before = hosts_files(lab)
 
-    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes")
+    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes", lab_exec=True)
     text = output(result)
     assert result.returncode == 0, text
     assert "- routing: skipped" in text
