@@ -175,6 +175,9 @@ def main() -> int:
             except BenchError as exc:
                 doc["errors"][name] = str(exc)
                 log(f"  {name} could not run: {exc}")
+            except (OSError, ValueError, KeyError) as exc:  # unexpected: keep the other figures
+                doc["errors"][name] = f"{type(exc).__name__}: {exc}"
+                log(f"  {name} failed: {type(exc).__name__}: {exc}")
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
         doc["errors"]["interrupted"] = "the run was interrupted; figures are partial"

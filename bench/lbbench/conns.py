@@ -349,7 +349,10 @@ def _scale_one(
         waited = time.monotonic() - t0
         time.sleep(1.0)
         status = client.command("status")
-        engine = admin_json(proxy.admin_socket, "/status") if proxy.admin_socket else {}
+        try:
+            engine = admin_json(proxy.admin_socket, "/status") if proxy.admin_socket else {}
+        except (OSError, BenchError, ValueError) as exc:  # a busy engine may not answer
+            engine = {"snat": f"admin /status unanswered: {exc}"}
         return {
             "client": connected,
             "server_side_open": reached,
