@@ -7,10 +7,12 @@ host, BIND 9 (TSIG-signed updates only), the pool-member stand-in on every FE
 (poolmember.py), a directory stand-in on 135 (directory.py) and the WinRM
 stand-in on the Windows test client (winrm_host/). Everything lives under
 /run/ocsscale-lab/<lab>/, including the journal `lab down` removes it by and
-a ready pool file.
+a ready pool file. `lab up --fault HOST:KIND` builds it with a fault to
+rehearse (faults.py: a certificate with wrong SANs, a closed port, a hosts
+file that cannot be written).
 
 Modules: topology (who has which address), state (directory and journal),
 system (iproute2, namespaces, processes), network (wiring), sshd, dns,
 hostsvc (which services each host runs), services and svc (starting and
-restarting them), poolfile, up, down, status, cli.
+restarting them), faults, poolfile, up, down, status, cli.
 """

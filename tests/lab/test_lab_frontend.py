@@ -216,3 +216,27 @@ def test_routing_phase_turns_forwarding_on_and_rollback_turns_it_off(
         assert not _reaches(lab, "ocsfe01", directory, 135)
     finally:
         system.sysctl(lab.topo.ns("lb01"), "net.ipv4.ip_forward", "1")
+
+
+def test_generic_tls_validation_probes_tls_through_each_clients_pin(
+    one_armed_lab: RunningLab, tmp_path: Path
+) -> None:
+    lab = one_armed_lab
+    pool = pool_copy(lab, tmp_path / "generic")
+    pool.write_text(pool.read_text().replace("profile: ocs2007r2", "profile: generic-tls"))
+    before = hosts_files(lab)
+    result = tool(lab, pool, "run", "--phase", "validate-fe", "--yes")
+    assert result.returncode == 0, output(result)
+    done = _done(pool)
+    for fe in ("ocsfe01", "ocsfe02"):
+        for client in ("client01", "client02"):
+            evidence = done[f"validate-fe/probe[{fe}@{client}]"]["evidence"]
+            assert evidence["resolved"] == [lab.address(fe)]
+            probe = evidence["probe"]
+            assert probe["ok"] and probe["host"] == lab.address(fe) and probe["port"] == 443
+            assert f"{fe}.lab.test" in probe["certificate"]["san_dns"]
+            assert ("admin" in evidence["how"]) == (client == "client02")
+    assert_untouched(lab, before)
+    rolled = tool(lab, pool, "rollback", "--yes")
+    assert rolled.returncode == 0, output(rolled)
+    assert_untouched(lab, before)

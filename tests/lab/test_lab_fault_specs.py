@@ -1,0 +1,56 @@
+"""`lab up --fault HOST:KIND` specs are checked before anything is built (no root needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ocsscale.errors import UsageError
+from ocsscale.lab import faults
+from ocsscale.lab.faults import Fault
+from ocsscale.lab.topology import build
+
+TOPO = build("spec", "one-armed", 2)
+
+
+def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
+    specs = [
+        "ocsfe01:bad-san",
+        "ocsfe02:close:444",
+        "client01:hosts-readonly",
+        "client02:hosts-readonly",
+    ]
+    parsed = faults.parse_all(specs, TOPO, "ocs2007r2")
+    assert parsed == [
+        Fault("ocsfe01", "bad-san"),
+        Fault("ocsfe02", "close", 444),
+        Fault("client01", "hosts-readonly"),
+        Fault("client02", "hosts-readonly"),
+    ]
+    assert [str(f) for f in parsed] == specs
+    assert faults.from_state(specs) == parsed
+    assert faults.closed_ports(parsed, "ocsfe02") == [444]
+    assert faults.has(parsed, "client02", "hosts-readonly")
+    assert not faults.has(parsed, "ocsfe02", "bad-san")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("ocsfe01", "write HOST:KIND"),
+        ("ocsfe09:bad-san", "has no host 'ocsfe09'"),
+        ("client01:bad-san", "runs no pool member"),
+        ("ocsfe01:close:22", "one of the profile's ports"),
+        ("ocsfe01:close:x", "one of the profile's ports"),
+        ("admin:hosts-readonly", "not a host the tool pins"),
+        ("dc01:hosts-readonly", "not a host the tool pins"),
+        ("ocsfe01:melt", "unknown kind 'melt'"),
+    ],
+)
+def test_bad_fault_specs_are_usage_errors(spec: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        faults.parse(spec, TOPO, "ocs2007r2")
+
+
+def test_the_same_fault_twice_is_refused() -> None:
+    with pytest.raises(UsageError, match="twice"):
+        faults.parse_all(["ocsfe01:bad-san", "ocsfe01:bad-san"], TOPO, "ocs2007r2")
