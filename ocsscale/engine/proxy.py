@@ -1,7 +1,12 @@
 """The data path: one Session per client connection, two thin Protocols around it.
 
-Hot-path notes: data is written straight to the peer transport with no copying
-or queueing of our own. Memory is bounded by the transports' write-buffer
+Hot-path notes: once both sides are connected, data is written straight to the
+peer transport with no copying or queueing of our own. Before the server
+connection exists, bytes a client sends first (HTTP, iperf3) are held in the
+session's `early` buffer and flushed once the server answers: the client is
+paused at accept, but uvloop ignores pause_reading() inside connection_made, so
+the data path must not rely on it. `early` is bounded like everything else:
+reading is paused again once it passes HIGH_WATER. Memory is bounded by the transports' write-buffer
 limits: when one side's buffer passes HIGH_WATER, reading from the other side is
 paused until it drains below LOW_WATER. The idle timeout is lazy: data only sets
 a flag, and one sweep per engine every quarter of the idle timeout checks every
@@ -52,6 +57,7 @@ class Session:
         "upstream_eof",
         "done",
         "target",
+        "early",
     )
 
     def __init__(self, engine: Engine, route: Route, client: asyncio.Transport) -> None:
@@ -68,6 +74,8 @@ class Session:
         self.upstream_eof = False
         self.done = False
         self.target = route.target
+        # Client bytes that arrived before the server connection existed.
+        self.early: bytearray | None = None
 
     # -- set-up -----------------------------------------------------------------
     def start(self) -> None:
@@ -153,7 +161,7 @@ class Session:
                 transport.abort()
                 return
             transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
-            self.client.resume_reading()
+            self._flush_early(transport)
             return
         except SnatExhausted:
             engine.snat.exhausted += 1
@@ -178,6 +186,28 @@ class Session:
         finally:
             deadline.cancel()
         self.finish(abort=False)
+
+    def hold_early(self, data: bytes) -> None:
+        """Keep client bytes until the server connection exists (see module notes)."""
+        if self.done:
+            return  # no server, or it failed: the client is being closed anyway
+        if self.early is None:
+            self.early = bytearray(data)
+        else:
+            self.early += data
+        if len(self.early) > HIGH_WATER:
+            self.client.pause_reading()
+
+    def _flush_early(self, upstream: asyncio.Transport) -> None:
+        early, self.early = self.early, None
+        if early:
+            upstream.write(early)
+        if self.client_eof and upstream.can_write_eof():
+            upstream.write_eof()  # the client's FIN came before the server existed
+        # A flush that filled the server's buffer paused the client (pause_writing);
+        # resume_writing will let it go again once the server has read enough.
+        if upstream.get_write_buffer_size() <= HIGH_WATER:
+            self.client.resume_reading()
 
     # -- timers -----------------------------------------------------------------
     def idle_tick(self) -> None:
@@ -206,6 +236,7 @@ class Session:
         if self.done:
             return
         self.done = True
+        self.early = None
         if self.half_timer is not None:
             self.half_timer.cancel()
         for transport in (self.client, self.upstream):
@@ -226,6 +257,8 @@ class Session:
 
     def buffered(self) -> int:
         total = self.client.get_write_buffer_size()
+        if self.early is not None:
+            total += len(self.early)
         if self.upstream is not None:
             total += self.upstream.get_write_buffer_size()
         return total
@@ -245,7 +278,11 @@ class ClientSide(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         s = self.s
         s.touched = True
-        s.upstream.write(data)  # type: ignore[union-attr]
+        upstream = s.upstream
+        if upstream is not None:
+            upstream.write(data)
+        else:
+            s.hold_early(data)
 
     def eof_received(self) -> bool:
         s = self.s
