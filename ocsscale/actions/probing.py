@@ -84,16 +84,14 @@ def known_host(pool: Any, name: str, action: str) -> Any:
 
 
 def ca_bundle(ctx: Any) -> str | None:
-    """The CA file probes trust: the one the pool file already names for its
-    WinRM hosts (in an enterprise the same CA issues the front ends' and the
-    management certificates), else None, which means the system store."""
+    """The CA file probes trust: `pool.ca_bundle` (relative to the pool file),
+    else None, which means the system store."""
+    bundle = ctx.pool.pool.ca_bundle
+    if not bundle:
+        return None
     base = Path(str(ctx.extra.get("pool_path", "."))).resolve().parent
-    for _, spec in ctx.pool.all_hosts():
-        bundle = getattr(spec.transport, "ca_bundle", None)
-        if bundle:
-            path = Path(bundle).expanduser()
-            return str(path if path.is_absolute() else base / path)
-    return None
+    path = Path(bundle).expanduser()
+    return str(path if path.is_absolute() else base / path)
 
 
 def tls_options(ctx: Any) -> TlsOptions:

@@ -181,6 +181,9 @@ class FrontEnd(ServerSpec):
 class PoolNames(Strict):
     fqdn: str
     sip_domain: str
+    # The CA (PEM) that issued the front ends' certificates; probes verify
+    # against it. None: the system's trust store.
+    ca_bundle: str | None = None
 
     @field_validator("fqdn")
     @classmethod

@@ -73,6 +73,7 @@ def render(state: LabState, topo: Topology) -> str:
         "pool:",
         f"  fqdn: {POOL_FQDN}",
         f"  sip_domain: {DOMAIN}",
+        f"  ca_bundle: {_q(str(state.ca_dir / 'ca.pem'))}",
         "",
         f"profile: {hostsvc.PROFILE}",
         "",
