@@ -11,8 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(gt=0, le=86400 * 7)]
 
-# Defaults chosen so a refusing check port is out in < 1.0 s and a blackholed one
-# in < 2.0 s, while one lost check never takes a server out (see README.md).
+# Defaults chosen so a refusing check port is out in < 1.0 s (inter + fastinter,
+# 0.35 s) and a blackholed one in < 2.0 s (inter + 2 x timeout + fastinter, 1.35 s),
+# while one lost check never takes a server out: rounds are scheduled from the end
+# of the previous one, so one lost check is one failed round (see README.md).
 DEFAULT_INTER = 0.25
 DEFAULT_FASTINTER = 0.1
 DEFAULT_DOWNINTER = 1.0

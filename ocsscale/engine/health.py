@@ -3,9 +3,12 @@
 Each server has one checker task. A round checks all health ports at once; the
 round fails if any port fails, and the first failing port is the reason. `fall`
 failed rounds in a row take an up server down, `rise` good rounds bring a down
-one up. Rounds run every `inter` while steady, every `fastinter` while a change
-is in progress, and every `downinter` while the server is down. Each wait has up
-to 10% jitter so checks of many servers do not synchronise. A server starts up
+one up. As in HAProxy, the next round starts `inter` after the previous one
+*completed* (`fastinter` while a change is in progress, `downinter` while the
+server is down), so a server's rounds never overlap or run back to back: a check
+lost for one timeout costs exactly one failed round, and `fall: 2` keeps the
+server in. Each wait has up to 10% jitter so checks of many servers do not
+synchronise. A server starts up
 (HAProxy's init-state "up") and its first failed round takes it down at once.
 TCP checks send FIN right after the handshake and read until the server closes,
 so servers see an orderly close, not a reset.
@@ -18,7 +21,6 @@ import contextlib
 import random
 import socket
 import ssl
-import time
 from collections.abc import Callable
 
 from .balancer import ServerRuntime
@@ -160,7 +162,6 @@ class HealthMonitor:
         ok_streak = 0
         await asyncio.sleep(random.uniform(0, min(h.inter, 0.05)))
         while True:
-            started = time.monotonic()
             failure = await self.check_round(server)
             if failure is None:
                 server.check_reason = "all check ports answered"
@@ -184,6 +185,6 @@ class HealthMonitor:
                 wait = h.fastinter
             else:
                 wait = h.inter
-            wait *= random.uniform(0.9, 1.0)
-            # Interval counts from the start of the round, like HAProxy's `inter`.
-            await asyncio.sleep(max(0.0, wait - (time.monotonic() - started)) or 0.01)
+            # Counted from the end of the round: a round that timed out is never
+            # followed at once by another one that the same outage also catches.
+            await asyncio.sleep(wait * random.uniform(0.9, 1.0))
