@@ -47,7 +47,7 @@ def parse(text: str, topo: Topology, profile_name: str) -> Fault:
             return Fault(host.name, "bad-san")
         port_text = kind.split(":", 1)[1]
         ports = load_profile(profile_name).ports
-        if not port_text.isdigit() or int(port_text) not in ports:
+        if not (port_text.isascii() and port_text.isdigit()) or int(port_text) not in ports:
             raise UsageError(
                 f"--fault {text!r}: the port must be one of the profile's ports "
                 f"({', '.join(map(str, ports))})"

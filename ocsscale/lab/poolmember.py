@@ -309,7 +309,7 @@ def _port_list(text: str) -> tuple[int, ...]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit() or not 0 < int(part) < 65536:
+        if not (part.isascii() and part.isdigit()) or not 0 < int(part) < 65536:
             raise argparse.ArgumentTypeError(f"not a TCP port: {part!r}")
         ports.append(int(part))
     return tuple(ports)

@@ -147,5 +147,6 @@ def banner_line(me: Identity, port: int, peer: str) -> bytes:
 def _content_length(headers: list[tuple[str, str]]) -> int | None:
     for name, value in headers:
         if _COMPACT.get(name.lower(), name.lower()) == "content-length":
-            return int(value) if value.isdigit() and int(value) <= _HEAD_LIMIT else None
+            digits = value.isascii() and value.isdigit()  # "²" is a digit to isdigit() alone
+            return int(value) if digits and int(value) <= _HEAD_LIMIT else None
     return 0  # RFC 3261 20.14 requires it on streams, but be lenient for probes

@@ -81,7 +81,8 @@ def _read_response(
     lines = head.decode("iso-8859-1").split("\r\n")
     status_line = lines[0].strip()
     parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+    code_ok = len(parts) >= 2 and parts[1].isascii() and parts[1].isdigit()
+    if not code_ok or not parts[0].startswith("HTTP/"):
         raise ProbeFailed("protocol", f"not an HTTP response: {status_line[:80]!r}")
     headers = tuple(
         (name.strip(), value.strip())
@@ -89,7 +90,7 @@ def _read_response(
         if sep
     )
     length_text = _header(headers, "Content-Length")
-    if length_text is not None and length_text.isdigit():
+    if length_text is not None and length_text.isascii() and length_text.isdigit():
         wanted = min(int(length_text), _BODY_LIMIT)
         body = recv_exactly(stream, deadline, wanted, rest)[:wanted]
     else:

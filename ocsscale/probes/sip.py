@@ -130,7 +130,7 @@ def read_final_response(stream: Stream, deadline: Deadline, branch: str) -> SipR
 def parse_response_head(head: bytes) -> SipResponse:
     status_line, headers = parse_message_head(head)
     parts = status_line.split(" ", 2)
-    if len(parts) < 2 or parts[0] != "SIP/2.0" or not parts[1].isdigit():
+    if len(parts) < 2 or parts[0] != "SIP/2.0" or not (parts[1].isascii() and parts[1].isdigit()):
         raise ProbeFailed("protocol", f"not a SIP response: {status_line[:80]!r}")
     return SipResponse(status_line, int(parts[1]), tuple(headers))
 

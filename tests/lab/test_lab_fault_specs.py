@@ -41,6 +41,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
         ("client01:bad-san", "runs no pool member"),
         ("ocsfe01:close:22", "one of the profile's ports"),
         ("ocsfe01:close:x", "one of the profile's ports"),
+        ("ocsfe01:close:²", "one of the profile's ports"),  # a digit to isdigit(), not to int()
         ("admin:hosts-readonly", "not a host the tool pins"),
         ("dc01:hosts-readonly", "not a host the tool pins"),
         ("ocsfe01:melt", "unknown kind 'melt'"),

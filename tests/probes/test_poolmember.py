@@ -90,6 +90,9 @@ def test_bad_arguments_exit_2(tmp_path: Path) -> None:
     result = run_to_exit([*base, "--ports=5061,http"])
     assert result.returncode == 2
     assert "not a TCP port: 'http'" in result.stderr
+    result = run_to_exit([*base, "--ports=5061,²"])  # a digit to isdigit(), not to int()
+    assert result.returncode == 2
+    assert "not a TCP port: '²'" in result.stderr
 
 
 def test_missing_certificate_exits_1_with_reason(tmp_path: Path) -> None:
@@ -138,6 +141,9 @@ def test_sip_dialogue_details(member: PoolMemberProcess) -> None:
     assert after_ack.startswith(b"SIP/2.0 200 OK") and b"Call-ID: ping" in after_ack
     garbage = exchange(member.address, port, b"HELLO\r\n\r\n")
     assert garbage.startswith(b"SIP/2.0 400 Bad Request")
+    # "²" is a digit to str.isdigit() but not to int(): a 400, not a dead connection
+    odd_length = options("odd").replace(b"Content-Length: 0", "Content-Length: ²".encode())
+    assert exchange(member.address, port, odd_length).startswith(b"SIP/2.0 400 Bad Request")
 
 
 def test_banner_port_echoes_after_the_banner(member: PoolMemberProcess) -> None:
