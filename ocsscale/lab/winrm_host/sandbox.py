@@ -7,6 +7,10 @@ the hosts file first (read on every lookup, as Windows notices edits at
 once), then DNS through dnspython, answers cached for their TTL until a
 flush. Services are names with a state in `services.json`; a restart is
 recorded in `services.log`.
+
+Unlike Windows, the stand-in talks only to loopback and lab addresses
+(198.18.0.0/15): a TCP check or a DNS server anywhere else is refused without
+a packet sent, whatever a request asks for and wherever the process runs.
 """
 
 from __future__ import annotations
@@ -37,6 +41,20 @@ ENVIRONMENT = {
 }
 HOSTS_FILE = SYSTEM_ROOT + "\\System32\\drivers\\etc\\hosts"
 DEFAULT_SERVICES = ("Dnscache", "WinRM")
+#: the only networks the stand-in ever sends a packet to
+REACHABLE_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "198.18.0.0/15")
+)
+
+
+def reachable(address: str) -> bool:
+    """Whether `address` (an IP literal) is one the stand-in may contact."""
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False
+    return any(ip in net for net in REACHABLE_NETWORKS if ip.version == net.version)
+
 
 _SAMPLE_HOSTS = """\
 # Copyright (c) 1993-2009 Microsoft Corp.
@@ -164,12 +182,19 @@ class Sandbox:
         self._log("dns.log", "flush")
 
     def _resolver(self) -> dns.resolver.Resolver:
+        """A resolver for the configured DNS server; NoNameservers when it is not
+        a loopback or lab address (then nothing is asked)."""
         if self._dns_server is None:
-            return dns.resolver.Resolver(filename=self._resolv_conf)
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [self._dns_server[0]]
-        resolver.port = self._dns_server[1]
-        resolver.lifetime = 5.0
+            resolver = dns.resolver.Resolver(filename=self._resolv_conf)
+        else:
+            resolver = dns.resolver.Resolver(configure=False)
+            resolver.nameservers = [self._dns_server[0]]
+            resolver.port = self._dns_server[1]
+            resolver.lifetime = 5.0
+        allowed = [str(ns) for ns in resolver.nameservers if reachable(str(ns))]
+        if not allowed:
+            raise dns.resolver.NoNameservers
+        resolver.nameservers = allowed
         return resolver
 
     def _hosts_file_lookup(self, name: str) -> list[str]:
@@ -193,8 +218,22 @@ class Sandbox:
     # -- TCP, services -------------------------------------------------------------
 
     def tcp_check(self, address: str, port: int, timeout: float) -> tuple[bool, str]:
+        # Resolved as the stand-in resolves (hosts file, then its DNS server), never
+        # through the machine's resolver; then only loopback and lab addresses.
         try:
-            with socket.create_connection((address, port), timeout=timeout):
+            addresses = [str(ipaddress.ip_address(address.strip("[]")))]
+        except ValueError:
+            _, addresses = self.resolve(address)
+        if not addresses:
+            return False, f"No such host is known ({address})"
+        target = addresses[0]
+        if not reachable(target):
+            return False, (
+                f"the WinRM stand-in connects only to loopback and lab addresses "
+                f"(198.18.0.0/15), not {target}"
+            )
+        try:
+            with socket.create_connection((target, port), timeout=timeout):
                 return True, ""
         except TimeoutError:
             return False, "timed out"
