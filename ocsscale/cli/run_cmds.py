@@ -116,6 +116,10 @@ def run_cmd(
         console.print(f"dry run: {changing} step(s) would change something; nothing was changed.")
         return
     refuse_not_built(phases)
+    # before asking: a missing credential variable is found now, not halfway through
+    session.check_credentials_for(
+        prepared.loaded, prepared.actions, [(s.action, s.args) for p in phases for s in p.all_steps]
+    )
     holder = read_lock(prepared.loaded.state_dir)
     if holder is not None:
         raise held_error(holder)
@@ -217,6 +221,9 @@ def rollback_cmd(
     if not pending:
         console.print("Nothing to roll back.")
         return
+    session.check_credentials_for(
+        loaded, load_actions(), [(entry.action, entry.args) for entry in pending]
+    )
     holder = read_lock(loaded.state_dir)
     if holder is not None:
         raise held_error(holder)

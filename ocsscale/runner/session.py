@@ -8,7 +8,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +64,45 @@ def prepare(config: Path, playbook: Path | None = None) -> Prepared:
     return Prepared(loaded, plan, actions)
 
 
+def _no_connection(name: str) -> Any:
+    raise UsageError(f"asked for host {name} while only listing the hosts steps touch")
+
+
+def hosts_touched(
+    loaded: LoadedPool,
+    actions: Mapping[str, type[Action]],
+    steps: Iterable[tuple[str, Mapping[str, Any]]],
+) -> set[str]:
+    """The host names the (action, args) pairs touch, from the pool file alone."""
+    ctx = Context(pool=loaded.pool, profile=loaded.profile, host=_no_connection)
+    names: set[str] = set()
+    for action, args in steps:
+        cls = actions.get(action)
+        if cls is None:
+            continue  # refused elsewhere, with a message of its own
+        try:
+            names.update(cls(ctx, args).targets())
+        except OcsscaleError:
+            continue  # bad arguments: the step itself reports them
+    return names
+
+
+def check_credentials_for(
+    loaded: LoadedPool,
+    actions: Mapping[str, type[Action]],
+    steps: Iterable[tuple[str, Mapping[str, Any]]],
+) -> None:
+    """Every credential those steps' hosts log in with resolves (SecretError,
+    exit 2, otherwise): checked before the first step, never halfway through."""
+    from ..transports.factory import check_credentials
+
+    check_credentials(loaded, hosts_touched(loaded, actions, steps))
+
+
+def _plan_steps(phases: Sequence[PlanPhase]) -> list[tuple[str, Mapping[str, Any]]]:
+    return [(s.action, s.args) for p in phases if not p.skipped for s in p.all_steps]
+
+
 def _context(loaded: LoadedPool, *, dry_run: bool) -> tuple[Context, Any]:
     from ..transports.factory import HostPool
 
@@ -100,6 +139,7 @@ def new_run_id() -> str:
 
 
 def dry_run(prepared: Prepared, phases: Sequence[PlanPhase], sink: EventSink) -> list[Any]:
+    check_credentials_for(prepared.loaded, prepared.actions, _plan_steps(phases))
     ctx, hosts = _context(prepared.loaded, dry_run=True)
     try:
         # the journal is never opened: a dry run leaves no trace
@@ -115,6 +155,7 @@ def execute_run(
     """Run `phases`, resuming a killed run; returns the run id. Raises LockHeld
     when another run holds the lock and StepFailed when a step fails."""
     refuse_not_built(phases)
+    check_credentials_for(prepared.loaded, prepared.actions, _plan_steps(phases))
     state_dir = prepared.loaded.state_dir
     with RunLock(state_dir, command):
         journal = Journal.open(state_dir)
@@ -167,6 +208,8 @@ def execute_rollback(
     actions: dict[str, type[Action]] = dict(load_actions())
     from_index = phase_index(to_phase)
     state_dir = loaded.state_dir
+    pending = pending_rollback(state_dir, to_phase)
+    check_credentials_for(loaded, actions, [(e.action, e.args) for e in pending])
     with RunLock(state_dir, command):
         journal = Journal.open(state_dir)
         rollback_id = "rollback-" + new_run_id()

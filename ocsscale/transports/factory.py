@@ -1,25 +1,30 @@
 """From a host in the pool file to a connected `Host`.
 
-Credentials are resolved here, at the moment a host is first used, so `check`
-and `plan` never need a secret. `HostPool` is what the runner hands actions as
-`Context.host`: it connects lazily by host name, keeps each connection for
-the run and closes them all at the end.
+Credentials are resolved here, never when the pool file is loaded, so `check`
+and `plan` never need a secret. A run, dry run or rollback first calls
+`check_credentials` for every host it will touch, so a missing environment
+variable or unreadable secret file stops it before any host is changed.
+`HostPool` is what the runner hands actions as `Context.host`: it connects
+lazily by host name, keeps each connection for the run and closes them all
+at the end.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..errors import OcsscaleError, SecretError, UsageError
 from .base import Host
 from .local import LocalHost
 from .posix import DEFAULT_SERVICE_COMMAND
 from .ssh import SSHHost
 
 if TYPE_CHECKING:
+    from ..config.credentials import ResolvedCredential
     from ..config.loader import LoadedPool
     from ..config.model import HostSpec
 
@@ -43,9 +48,7 @@ def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
             hosts_file=t.hosts_file,
         )
 
-    from ..config.credentials import resolve  # config imports nothing from here
-
-    cred = resolve(loaded, t.credentials)
+    cred = _credential(spec, loaded)
     if t.kind == "ssh":
         if spec.os != "linux":
             raise UsageError(
@@ -68,10 +71,7 @@ def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
     if t.kind == "winrm":
         from .winrm import WinRMHost  # pywinrm is only imported when a host needs it
 
-        if cred.password is None:
-            raise UsageError(
-                f"host {spec.name}: WinRM needs a password in credential '{t.credentials}'"
-            )
+        assert cred.password is not None  # _credential refuses WinRM without one
         return WinRMHost(
             spec.name,
             str(spec.address),
@@ -85,6 +85,48 @@ def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
             hosts_file=t.hosts_file,
         )
     raise UsageError(f"host {spec.name}: unknown transport kind {t.kind!r}")
+
+
+def _credential(spec: HostSpec, loaded: LoadedPool) -> ResolvedCredential:
+    """Resolve the credential `spec`'s transport refers to (SecretError when it
+    cannot be: an unset variable, an unreadable file, a missing key file)."""
+    from ..config.credentials import resolve  # config imports nothing from here
+
+    t: Any = spec.transport
+    cred = resolve(loaded, t.credentials)
+    if t.kind == "winrm" and cred.password is None:
+        raise SecretError(
+            f"host {spec.name}: WinRM needs a password in credential '{t.credentials}'"
+        )
+    return cred
+
+
+def check_credentials(loaded: LoadedPool, names: Iterable[str]) -> None:
+    """Resolve now the credentials of every host in `names` that logs in with one,
+    and raise one SecretError naming every problem. Called before a run touches
+    anything: otherwise a host whose variable is unset would only fail when its
+    first step comes, after other hosts were already changed. Names that are not
+    hosts of the pool file (admin, lb, dns:...) need no credential."""
+    problems: list[str] = []
+    for name in sorted(set(names)):
+        try:
+            spec = loaded.pool.host(name)
+        except KeyError:
+            continue
+        if getattr(spec.transport, "credentials", None) is None:
+            continue  # the local transport logs in to nothing
+        try:
+            _credential(spec, loaded)  # the resolved secrets are dropped at once
+        except OcsscaleError as exc:
+            problems.append(
+                exc.message if exc.message.startswith("host ") else f"host {name}: {exc.message}"
+            )
+    if problems:
+        raise SecretError(
+            "; ".join(problems) + "; nothing was changed",
+            hint="set the variables (or fix the files) the pool file's credentials name, "
+            "then run again",
+        )
 
 
 def find_host_spec(loaded: LoadedPool, name: str) -> HostSpec:
