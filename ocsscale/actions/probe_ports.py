@@ -17,12 +17,17 @@ towards the address the client resolved (the evidence says so per port).
 Changes nothing: no undo record, nothing to revert.
 
 Proof: `name` resolves on the client to exactly the expected address; every
-port answers; an answer that names a pool server names the expected front end
-(with `through`, a front end, never the legacy server), and no other; a
-server that reports its own view of the pool name (`X-Pool-Resolved`, the
-banner's `pool-resolved=`) sees the expected address, which proves it was
-restarted after the pin. A failure raises CheckFailed naming the client, the
-front end, each failed port and what was seen.
+port answers; the pool server that answered, named in the answer (`Server:`,
+the banner's `server=`) or, failing that, the one pool server whose FQDN the
+certificate's SANs hold, is the expected front end (with `through`, a front
+end, never the legacy server), and no other; the two never disagree. A server
+that reports its own view of the pool name (`X-Pool-Resolved`, the banner's
+`pool-resolved=`) sees the expected address, which proves it was restarted
+after the pin. What the answers cannot show is not passed off as shown: a port
+whose answer names no server is a finding marked unproven ("only the address
+says which server it is"), and so is the restart when no answer reports the
+pool name. A failure raises CheckFailed naming the client, the front end,
+each failed port and what was seen.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from .base import Action, Change, Context, Json, register
 from .probing import (
     Vantage,
     answered_by,
+    certificate_owner,
     known_host,
     plain_address,
     port_kind,
@@ -52,8 +58,15 @@ _MESSAGE_PORTS = 4
 
 def _answered(result: dict[str, Any], address: str) -> str:
     """One short line for a port that passed."""
-    who = result.get("answered_by") or result.get("server") or "a server that did not name itself"
-    line = f"answered by {who} at {address}:{result['port']}"
+    if result.get("answered_by"):
+        how = "its certificate" if result.get("identified_by") == "certificate" else "its answer"
+        line = f"answered by {result['answered_by']} at {address}:{result['port']} (named in {how})"
+    else:
+        named = f" ({result['server']})" if result.get("server") else ""
+        line = (
+            f"answered at {address}:{result['port']} by a server that does not name itself"
+            f"{named}: only the address says which server it is"
+        )
     if result.get("pool_resolved"):
         line += f", which resolves the pool name to {result['pool_resolved']}"
     if "tcp_check_from_client" in result:
@@ -123,10 +136,12 @@ class ProbePorts(Action):
                     {
                         "check": f"port {r['port']} ({r['kind']})",
                         "ok": r["ok"],
+                        "proven": r["answered_by"] is not None,
                         "message": r["problem"] or _answered(r, self.expected_address),
                     }
                     for r in results
-                ],
+                ]
+                + self._restart_finding(results),
             },
         )
         failed = [r for r in results if not r["ok"]]
@@ -151,8 +166,27 @@ class ProbePorts(Action):
             "expected_server": self.expect_server,
             "expected_address": self.expected_address,
             "streams_from_client": where.streams,
+            "identified_ports": [r["port"] for r in results if r["answered_by"]],
+            "restart_proven": any(r["pool_resolved"] for r in results),
             "ports": results,
         }
+
+    def _restart_finding(self, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Whether the answers show the services were restarted after the change.
+
+        Only a server that reports its own view of the pool name can show it; a
+        real OCS does not, and then the finding says so instead of passing."""
+        if any(r["pool_resolved"] for r in results) or not all(r["ok"] for r in results):
+            return []  # shown per port (and a stale view already failed the port)
+        return [
+            {
+                "check": "restarted after the change",
+                "ok": True,
+                "proven": False,
+                "message": "no answer reports how the server resolves "
+                f"{self.pool_name}: confirm by hand that its services were restarted",
+            }
+        ]
 
     # -- one port ----------------------------------------------------------
 
@@ -187,12 +221,13 @@ class ProbePorts(Action):
             source=self.source,
         )
         problem = self._judge(evidence)
-        who = answered_by(evidence, self.ctx.pool)
+        who, how = self._identify(evidence)
         return {
             **record,
             "ok": problem is None,
             "server": evidence.server,
             "answered_by": who,
+            "identified_by": how,
             "pool_resolved": evidence.pool_resolved,
             "seen": evidence.detail,
             "problem": problem,
@@ -204,11 +239,23 @@ class ProbePorts(Action):
             },
         }
 
+    def _identify(self, evidence: ProbeEvidence) -> tuple[str | None, str | None]:
+        """The pool server that answered and what says so ("answer", "certificate")."""
+        named = answered_by(evidence, self.ctx.pool)
+        if named is not None:
+            return named, "answer"
+        by_certificate = certificate_owner(evidence, self.ctx.pool)
+        return by_certificate, ("certificate" if by_certificate else None)
+
     def _judge(self, evidence: ProbeEvidence) -> str | None:
         """Why this answer does not prove the expected server, or None."""
         if not evidence.ok:
             return evidence.detail
-        who = answered_by(evidence, self.ctx.pool)
+        named = answered_by(evidence, self.ctx.pool)
+        by_certificate = certificate_owner(evidence, self.ctx.pool)
+        if named and by_certificate and named != by_certificate:
+            return f"the answer names {named} but its certificate names {by_certificate}"
+        who = named or by_certificate
         if self.expect_server is not None:
             if who is not None and who != self.expect_server:
                 return f"answered by {who}, expected {self.expect_server}"

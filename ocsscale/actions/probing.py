@@ -215,3 +215,23 @@ def answered_by(evidence: ProbeEvidence, pool: Any) -> str | None:
     if not evidence.server:
         return None
     return pool_server_names(pool).get(evidence.server.strip().lower().rstrip("."))
+
+
+def certificate_owner(evidence: ProbeEvidence, pool: Any) -> str | None:
+    """The one pool server whose FQDN the certificate's SANs name, or None.
+
+    The walkthrough's certificates carry the FE's own FQDN as a SAN, so on a
+    real OCS (whose answers name the product, not the server) the certificate
+    still tells which server answered. None when no pool server or several
+    are named (a shared certificate proves nothing)."""
+    if evidence.certificate is None:
+        return None
+    fqdns = {
+        spec.fqdn.lower().rstrip("."): spec.name for spec in [pool.legacy_fe, *pool.front_ends]
+    }
+    owners = {
+        fqdns[n]
+        for n in (s.lower().rstrip(".") for s in evidence.certificate.san_dns)
+        if n in fqdns
+    }
+    return owners.pop() if len(owners) == 1 else None

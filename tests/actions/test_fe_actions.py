@@ -13,11 +13,13 @@ import pytest
 from rich.console import Console
 
 from ocsscale.actions.base import Action, Context, registry
+from ocsscale.actions.probe_ports import _answered
 from ocsscale.actions.routing import _addresses
 from ocsscale.cli.progress import RunProgress
 from ocsscale.config import load_pool
 from ocsscale.errors import CheckFailed, TransportError, UsageError
 from ocsscale.probes import ProbeEvidence
+from ocsscale.probes.evidence import CertSummary
 from ocsscale.runner.events import Event
 from ocsscale.runner.plugins import load_actions
 from ocsscale.transports.local import LocalHost
@@ -163,6 +165,78 @@ def test_an_answer_must_come_from_the_expected_front_end(ctx: Context) -> None:
     assert through._judge(_evidence(server="ocsfe02", pool_resolved="10.0.0.40")) is None  # type: ignore[attr-defined]
     legacy = through._judge(_evidence(server="ocsfe00", pool_resolved="10.0.0.40"))  # type: ignore[attr-defined]
     assert legacy is not None and "legacy server ocsfe00" in legacy
+
+
+def _certificate(*san_dns: str) -> CertSummary:
+    return CertSummary(
+        subject="CN=ocspool.contoso.com",
+        subject_cn="ocspool.contoso.com",
+        issuer="CN=test CA",
+        san_dns=san_dns,
+        san_ip=(),
+        not_before="2024-01-01T00:00:00Z",
+        not_after="2034-01-01T00:00:00Z",
+        serial="01",
+        sha256="00",
+        ext_key_usage=("serverAuth",),
+        pem="",
+    )
+
+
+def test_a_server_that_does_not_name_itself_is_told_apart_by_its_certificate(
+    ctx: Context,
+) -> None:
+    probe = _action(
+        ctx,
+        "probe.ports",
+        **{"from": "client01", "name": "ocspool.contoso.com", "expect_server": "ocsfe01"},
+    )
+    judge, identify = probe._judge, probe._identify  # type: ignore[attr-defined]
+    own = _certificate("ocsfe01.contoso.com", "sip.contoso.com")
+    other = _certificate("OCSFE02.contoso.com.", "sip.contoso.com")
+    assert judge(_evidence(server="RTC/3.5.0.0", certificate=own)) is None
+    assert identify(_evidence(server="RTC/3.5.0.0", certificate=own)) == ("ocsfe01", "certificate")
+    assert judge(_evidence(server="RTC/3.5.0.0", certificate=other)) == (
+        "answered by ocsfe02, expected ocsfe01"
+    )
+    assert judge(_evidence(server="ocsfe01", certificate=other)) == (
+        "the answer names ocsfe01 but its certificate names ocsfe02"
+    )
+    # a certificate naming several pool servers tells nothing
+    shared = _certificate("ocsfe01.contoso.com", "ocsfe02.contoso.com")
+    assert identify(_evidence(server="RTC/3.5.0.0", certificate=shared)) == (None, None)
+    assert identify(_evidence(server="ocsfe01", certificate=own)) == ("ocsfe01", "answer")
+
+
+def _port_result(port: int, **fields: object) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "port": port,
+        "ok": True,
+        "server": None,
+        "answered_by": None,
+        "identified_by": None,
+        "pool_resolved": None,
+    }
+    return result | fields
+
+
+def test_what_the_answers_cannot_show_is_marked_unproven(ctx: Context) -> None:
+    probe = _action(
+        ctx,
+        "probe.ports",
+        **{"from": "client01", "name": "ocspool.contoso.com", "expect_server": "ocsfe01"},
+    )
+    anonymous = _answered(_port_result(5061, server="RTC/3.5.0.0"), "10.0.1.41")
+    assert "does not name itself (RTC/3.5.0.0): only the address says" in anonymous
+    named = _answered(_port_result(5061, answered_by="ocsfe01", identified_by="certificate"), "a")
+    assert named == "answered by ocsfe01 at a:5061 (named in its certificate)"
+
+    silent = [_port_result(5061), _port_result(444)]
+    (restart,) = probe._restart_finding(silent)  # type: ignore[attr-defined]
+    assert restart["ok"] and restart["proven"] is False
+    assert "confirm by hand that its services were restarted" in restart["message"]
+    reported = [_port_result(5061, pool_resolved="10.0.1.41"), _port_result(444)]
+    assert probe._restart_finding(reported) == []  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 from ocsscale.config.profiles import load_profile
 from ocsscale.lab import hostsvc, system
@@ -74,8 +75,11 @@ def test_front_end_phases_pass_then_rollback_leaves_every_hosts_file_as_it_was(
             assert sorted(ports) == sorted(PORTS)
             for port in ports.values():
                 assert port["ok"] and port["answered_by"] == fe and port["server"] == fe, port
+                assert port["identified_by"] == "answer", port
                 # the FE itself was restarted after its pin: it resolves the pool to itself
                 assert port["pool_resolved"] == address, port
+            assert evidence["restart_proven"] is True
+            assert sorted(evidence["identified_ports"]) == sorted(PORTS)
             if client == "client02":  # Windows: TCP from the client, the protocol from admin
                 assert not evidence["streams_from_client"]
                 assert all(p["tcp_check_from_client"] is True for p in ports.values())
@@ -236,6 +240,36 @@ def test_generic_tls_validation_probes_tls_through_each_clients_pin(
             assert probe["ok"] and probe["host"] == lab.address(fe) and probe["port"] == 443
             assert f"{fe}.lab.test" in probe["certificate"]["san_dns"]
             assert ("admin" in evidence["how"]) == (client == "client02")
+    assert_untouched(lab, before)
+    rolled = tool(lab, pool, "rollback", "--yes")
+    assert rolled.returncode == 0, output(rolled)
+    assert_untouched(lab, before)
+
+
+def test_validation_without_the_restart_is_caught_by_the_fe_s_stale_view(
+    one_armed_lab: RunningLab, tmp_path: Path
+) -> None:
+    """A playbook that forgets to restart the FE after the pin fails validate-fe:
+    the pool member still resolves the pool name as it did when it started."""
+    lab = one_armed_lab
+    pool = pool_copy(lab, tmp_path / "norestart", front_ends=["ocsfe01"], test_clients=["client01"])
+    yaml = YAML()
+    playbook = yaml.load((REPO / "playbooks" / "ocs2007r2.yaml").read_text())
+    validate = next(p for p in playbook["phases"] if p["id"] == "validate-fe")
+    group = validate["steps"][0]
+    group["steps"] = [step for step in group["steps"] if step["id"] != "restart"]
+    forgetful = tmp_path / "no-restart.yaml"
+    with forgetful.open("w") as f:
+        yaml.dump(playbook, f)
+    before = hosts_files(lab)
+
+    result = tool(lab, pool, "run", "--phase", "validate-fe", "--playbook", str(forgetful), "--yes")
+    text = output(result)
+    assert result.returncode == 1, text
+    error = next(line for line in text.splitlines() if line.startswith("error:"))
+    assert "validate-fe/probe[ocsfe01@client01]" in error
+    assert f"ocsfe01 resolves ocspool.lab.test to {lab.address('ocsfe00')}" in error
+    assert "its services were not restarted after the change" in error
     assert_untouched(lab, before)
     rolled = tool(lab, pool, "rollback", "--yes")
     assert rolled.returncode == 0, output(rolled)
