@@ -12,6 +12,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from ocsscale.lab import network
 from ocsscale.lab.system import ETC_NETNS
 from ocsscale.runner import session
 
@@ -67,6 +68,8 @@ def tool(
     shows; otherwise straight through `ip netns exec` and the lab's `ocsscale`
     wrapper, which is what `lab exec` runs, without a second interpreter start.
     """
+    # the run sends lab traffic (from the admin namespace): no lab packet may leave
+    assert network.blackhole_present(), "the 198.18.0.0/15 blackhole route is missing"
     wide = {"COLUMNS": "400"}
     if lab_exec:
         return ocsscale_cli(*tool_argv(lab, pool, *args), env=wide, timeout=300)

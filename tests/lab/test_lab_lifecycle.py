@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -28,7 +30,31 @@ def _leftovers(name: str) -> list[str]:
         found += [f"/etc/netns/{p.name}" for p in etc.iterdir() if p.name.startswith(name + "-")]
     if labstate.lab_dir(name).exists():
         found.append(str(labstate.lab_dir(name)))
-    return found
+    return found + [f"process {pid}" for pid in _lab_processes(name)]
+
+
+def _lab_processes(name: str) -> list[int]:
+    """Running (not zombie) processes whose command line names the lab's directory."""
+    marker = str(labstate.lab_dir(name)) + "/"
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            argv = system.cmdline(int(entry.name)) or []
+            if any(marker in arg for arg in argv) and system.alive(int(entry.name)):
+                pids.append(int(entry.name))
+    return pids
+
+
+def _machine_is_clean() -> None:
+    """With no lab left, nothing the labs share is left on the machine either."""
+    if labstate.all_labs():
+        return  # another lab (another test run's) still uses them
+    assert not network.blackhole_present()
+    assert not labstate.LAB_ROOT.exists()
+    marker_made = not network.BACKUP_MOUNT_POINT.exists() or (
+        network.BACKUP_MOUNT_POINT.stat().st_size > 0
+    )
+    assert marker_made, f"the empty placeholder {network.BACKUP_MOUNT_POINT} is left behind"
 
 
 def _namespaces() -> list[str]:
@@ -74,9 +100,7 @@ def test_up_status_second_up_and_down_leave_nothing_behind() -> None:
     assert gone.returncode == 0, gone.stderr
     assert _leftovers(name) == []
     assert not any(system.alive(p) for p in pids)
-    if not labstate.all_labs():
-        assert not network.blackhole_present()
-        assert not labstate.LAB_ROOT.exists()
+    _machine_is_clean()
 
 
 def test_down_with_nothing_up_is_a_clear_no_op() -> None:
@@ -145,3 +169,56 @@ def test_non_root_is_refused_with_a_clear_message() -> None:
     assert result.returncode == 2, result.stderr
     assert "needs root" in result.stderr
     assert not labstate.lab_dir(f"tuser{RUN_ID}").exists()
+
+
+def _journal_count(name: str, kind: str) -> int:
+    try:
+        data = json.loads((labstate.lab_dir(name) / labstate.STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return 0
+    return sum(1 for entry in data.get("objects", []) if entry.get("kind") == kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "count"),
+    [("netns", 3), ("service", 4)],
+    ids=["while-wiring", "while-starting-servers"],
+)
+def test_lab_up_killed_with_sigkill_is_removed_by_down(kind: str, count: int) -> None:
+    """`lab up` killed (SIGKILL: no handler runs) part-way; `lab down` removes it all."""
+    skip_without_lab()
+    name = f"tkil{kind[0]}{RUN_ID}"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    up = subprocess.Popen(
+        [sys.executable, "-m", "ocsscale", "lab", "up", "--name", name, "--fes", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _journal_count(name, kind) < count:
+            assert up.poll() is None, f"lab up ended before {count} {kind} entries"
+            assert time.monotonic() < deadline, f"lab up never reached {count} {kind} entries"
+            time.sleep(0.005)
+        os.kill(up.pid, signal.SIGKILL)
+    finally:
+        if up.poll() is None:
+            os.kill(up.pid, signal.SIGKILL)
+        up.wait(timeout=30)
+        left = _leftovers(name)
+        gone = ocsscale_cli("lab", "down", "--name", name)
+    assert up.returncode == -signal.SIGKILL, "lab up finished before it could be killed"
+    assert left, "the killed lab up had built nothing: the test proves nothing"
+    assert gone.returncode == 0, gone.stderr
+    assert "nothing left behind" in gone.stdout
+    assert _leftovers(name) == []
+    _machine_is_clean()
+
+    # the name is free again: a lab up with it works and comes down cleanly
+    again = ocsscale_cli("lab", "up", "--name", name, "--fes", "1")
+    down_again = ocsscale_cli("lab", "down", "--name", name)
+    assert again.returncode == 0, again.stderr
+    assert down_again.returncode == 0, down_again.stderr
+    assert _leftovers(name) == []
