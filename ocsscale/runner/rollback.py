@@ -70,9 +70,10 @@ def rollback(
                     {"seq": entry.seq, "error": exc.message},
                 )
             )
+            again = "run `ocsscale rollback` again: it resumes at this step"
             raise StepFailed(
                 f"rollback stopped at {entry.step_id}: {exc.message}",
-                hint="fix the cause and run `ocsscale rollback` again: it resumes at this step",
+                hint=f"{exc.hint}; then {again}" if exc.hint else f"fix the cause and {again}",
             ) from None
         journal.finish_revert(entry.seq, {"revert": reverted, "verify": proven})
         sink(

@@ -117,10 +117,15 @@ class Walker:
             self._journal.close_cycle(cycle.cycle_id, "failed", message)
             self.sink(Event(ev.PHASE_FAILED, phase.id, data={"error": message}))
             if isinstance(failure, OcsscaleError):
-                raise StepFailed(
-                    f"phase {phase.id}: {message}",
-                    hint="fix the cause and `ocsscale run` again, or `ocsscale rollback`",
-                ) from None
+                # the step's own hint (how to trust a host key, which file to fix)
+                # is the most useful line the operator gets: keep it first
+                after = "`ocsscale run` again, or `ocsscale rollback`"
+                hint = (
+                    f"{failure.hint}; then {after}"
+                    if failure.hint
+                    else f"fix the cause and {after}"
+                )
+                raise StepFailed(f"phase {phase.id}: {message}", hint=hint) from None
             raise failure
         if cleanup_errors:
             message = "cleanup failed: " + "; ".join(cleanup_errors)

@@ -192,3 +192,32 @@ def test_rollback_to_a_phase_and_an_interrupted_rollback_resumes(local_pool: Loc
         "validate-fe/unpin[client02]",
         "validate-fe/unpin[client01]",
     ]
+
+
+def test_a_failed_step_keeps_its_own_hint(local_pool: LocalPool) -> None:
+    # a hosts file with two BEGIN markers: the step refuses it and says how to fix it
+    broken = b"# BEGIN ocsscale (do not edit: managed by ocsscale)\n" * 2 + ORIGINAL_HOSTS
+    local_pool.hosts_file("client01").write_bytes(broken)
+    prepared = _prepare(local_pool)
+    with pytest.raises(StepFailed) as failed:
+        _run(prepared, "validate-fe")
+    assert "wrong shape" in failed.value.message
+    hint = failed.value.hint or ""
+    assert hint.startswith("the tool edits only one well-formed block"), hint
+    assert "`ocsscale rollback`" in hint
+    assert local_pool.hosts_file("client01").read_bytes() == broken
+
+
+def test_a_failed_revert_keeps_its_own_hint(local_pool: LocalPool) -> None:
+    pin_only = PLAYBOOK.split("      - id: gate")[0]
+    _run(_prepare(local_pool, pin_only), "validate-fe")
+    pinned = local_pool.hosts_file("client01").read_bytes()
+    broken = pinned + b"\n# END ocsscale\n"  # someone pasted a second END marker
+    local_pool.hosts_file("client01").write_bytes(broken)
+    with pytest.raises(StepFailed) as failed:
+        _rollback(local_pool)
+    assert failed.value.message.startswith("rollback stopped at validate-fe/pin[client01]")
+    hint = failed.value.hint or ""
+    assert hint.startswith("the tool edits only one well-formed block"), hint
+    assert "`ocsscale rollback` again" in hint
+    assert local_pool.hosts_file("client01").read_bytes() == broken
