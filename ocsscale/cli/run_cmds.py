@@ -176,10 +176,11 @@ def status_cmd(
             f"started {_when(last['started'])}"
         )
     )
+    # Text cells, never markup strings: step ids hold [labels] Rich would eat
     table = Table("phase", "title", "status", title="phases")
     for phase in report["phases"]:
         status = phase["status"] if not phase["skipped"] else f"skipped: {phase['skipped']}"
-        table.add_row(phase["id"], phase["title"], status)
+        table.add_row(Text(phase["id"]), Text(phase["title"]), Text(status))
     console.print(table)
     for entry in report["in_progress"]:
         console.print(
@@ -194,7 +195,9 @@ def status_cmd(
         return
     table = Table("#", "step", "undoes", "status", title="rollback would undo (newest first)")
     for entry in undo:
-        table.add_row(str(entry["seq"]), entry["step"], entry["summary"], entry["status"])
+        table.add_row(
+            str(entry["seq"]), Text(entry["step"]), Text(entry["summary"]), Text(entry["status"])
+        )
     console.print(table)
 
 
