@@ -2,8 +2,10 @@
 
 Brings a lab up, runs `preflight` through `validate-fe` from the lab's admin
 host as an operator would, shows the status, rolls everything back, proves
-every Linux host's /etc/hosts is byte-identical to before, and takes the lab
-down again (also when a step fails or the demo is interrupted).
+the hosts file of every pinned host (the Linux hosts' /etc/hosts and the
+Windows client's) is byte-identical to before, and takes the lab down again
+(also when a step fails or the demo is interrupted), then checks that the
+lab left no namespace, /etc/netns entry, directory or process behind.
 
 Without root (the lab needs network namespaces) it runs `check` and `plan`
 on the shipped example instead and says so.
@@ -24,9 +26,13 @@ from rich.table import Table
 
 REPO = Path(__file__).resolve().parent.parent
 LAB = "ocsdemo"
-POOL = f"/run/ocsscale-lab/{LAB}/pool.yaml"
+LAB_ROOT = Path("/run/ocsscale-lab")
+POOL = str(LAB_ROOT / LAB / "pool.yaml")
 THROUGH = "validate-fe"
 LINUX_HOSTS = ("client01", "ocsfe00", "ocsfe01", "ocsfe02")
+WINDOWS_HOST = "client02"
+#: the Windows stand-in's hosts file, inside its sandbox (C:\ is the sandbox)
+WINDOWS_HOSTS_FILE = "sandbox/Windows/System32/drivers/etc/hosts"
 
 console = Console(highlight=False)
 
@@ -45,14 +51,51 @@ def on_admin(*args: str, capture: bool = False) -> subprocess.CompletedProcess[s
     )
 
 
-def hosts_digests() -> dict[str, str]:
-    digests = {}
+def hosts_digests(lab: str = LAB) -> dict[str, str | None]:
+    """SHA-256 of every pinned host's hosts file as that host sees it (None: unreadable)."""
+    digests: dict[str, str | None] = {}
     for host in LINUX_HOSTS:
-        out = ocsscale("lab", "exec", host, "-n", LAB, "--", "cat", "/etc/hosts", capture=True)
-        if out.returncode != 0:
-            raise RuntimeError(f"cannot read /etc/hosts on {host}: {out.stderr.strip()}")
-        digests[host] = hashlib.sha256(out.stdout.encode()).hexdigest()
+        out = subprocess.run(
+            [sys.executable, "-m", "ocsscale", "lab", "exec", host, "-n", lab, "--",
+             "cat", "/etc/hosts"],
+            cwd=REPO, capture_output=True, check=False,
+        )  # fmt: skip
+        digests[host] = hashlib.sha256(out.stdout).hexdigest() if out.returncode == 0 else None
+    windows = LAB_ROOT / lab / "hosts" / WINDOWS_HOST / WINDOWS_HOSTS_FILE
+    try:
+        digests[WINDOWS_HOST] = hashlib.sha256(windows.read_bytes()).hexdigest()
+    except OSError:
+        digests[WINDOWS_HOST] = None
     return digests
+
+
+def leftovers(lab: str = LAB) -> list[str]:
+    """What lab `lab` left on the machine: namespaces, /etc/netns entries, its
+    directory, running processes started from it."""
+    found: list[str] = []
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    found += [
+        f"namespace {line.split()[0]}"
+        for line in listed.stdout.splitlines()
+        if line.startswith(f"{lab}-")
+    ]
+    etc = Path("/etc/netns")
+    if etc.is_dir():
+        found += [f"/etc/netns/{p.name}" for p in etc.iterdir() if p.name.startswith(f"{lab}-")]
+    if (LAB_ROOT / lab).exists():
+        found.append(str(LAB_ROOT / lab))
+    marker = f"{LAB_ROOT / lab}/"
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if marker in argv and state != "Z":  # a zombie is stopped, only not reaped
+            found.append(f"process {proc.name}")
+    return found
 
 
 def without_lab() -> int:
@@ -87,11 +130,11 @@ def rehearse() -> int:
         back = on_admin("rollback", "--yes")
         record("rollback", back.returncode == 0, f"exit code {back.returncode}")
         after = hosts_digests()
-        same = [h for h in LINUX_HOSTS if before[h] == after[h]]
+        same = [h for h in before if before[h] is not None and before[h] == after[h]]
         record(
             "hosts files byte-identical after rollback",
-            len(same) == len(LINUX_HOSTS),
-            ", ".join(f"{h} {'=' if h in same else '≠'}" for h in LINUX_HOSTS),
+            len(same) == len(before),
+            ", ".join(f"{h} {'=' if h in same else '≠'}" for h in before),
         )
         status = on_admin("status", "--json", capture=True)
         if status.returncode == 0:
@@ -99,7 +142,12 @@ def rehearse() -> int:
             record("nothing left to undo", not undo, f"{len(undo)} undo records left")
     finally:
         down = ocsscale("lab", "down", "--name", LAB)
-        record("lab down", down.returncode == 0, "nothing left behind")
+        left = leftovers()
+        record(
+            "lab down",
+            down.returncode == 0 and not left,
+            "nothing left behind" if not left else "left: " + ", ".join(left[:6]),
+        )
     failed = any("FAILED" in status for _, status, _ in results)
     console.print(f"\n(demo took {time.monotonic() - started:.0f} s)")
     return summary(results, 1 if failed else 0)
