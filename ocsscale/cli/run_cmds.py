@@ -176,6 +176,8 @@ def status_cmd(
             f"started {_when(last['started'])}"
         )
     )
+    if last["error"]:
+        console.print(Text(f"  {last['error']}"))
     # Text cells, never markup strings: step ids hold [labels] Rich would eat
     table = Table("phase", "title", "status", title="phases")
     for phase in report["phases"]:

@@ -29,13 +29,16 @@ from ..secrets import Secret
 
 JOURNAL_NAME = "journal.sqlite"
 
+#: what the journal says of a run that ended without recording how (SIGKILL, power loss)
+KILLED = "cut short: the process ended without recording how (killed?)"
+
 STEP_STATUSES = ("pending", "applying", "done", "failed", "reverting", "reverted")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,              -- run | rollback
-    status TEXT NOT NULL,            -- running | done | failed
+    status TEXT NOT NULL,            -- running | done | failed | interrupted
     started REAL NOT NULL,
     finished REAL,
     user TEXT NOT NULL,
@@ -185,6 +188,13 @@ class Journal:
     def start_run(
         self, run_id: str, kind: str, user: str, host: str, pid: int, detail: Mapping[str, Any]
     ) -> None:
+        """Record a run starting. Called under the lock, so a run still marked
+        `running` was killed before it could record its end: say so."""
+        self._write(
+            "UPDATE runs SET status = 'interrupted', finished = COALESCE(finished, ?),"
+            " error = COALESCE(error, ?) WHERE status = 'running'",
+            (time.time(), KILLED),
+        )
         self._write(
             "INSERT INTO runs (run_id, kind, status, started, user, host, pid, detail)"
             " VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",

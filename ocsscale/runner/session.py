@@ -21,7 +21,7 @@ from ..plan.build import Plan, PlanPhase, build_plan
 from ..plan.playbook import PHASE_IDS, find_playbook, load_playbook
 from . import rollback as rollback_mod
 from .events import EventSink
-from .journal import JOURNAL_NAME, Entry, Journal
+from .journal import JOURNAL_NAME, KILLED, Entry, Journal
 from .lock import RunLock, current_user, read_lock
 from .plugins import load_actions
 from .walk import Walker, refuse_not_built
@@ -272,6 +272,10 @@ def status_report(state_dir: Path) -> dict[str, Any]:
             report["last_run"] = {
                 k: last[k] for k in ("run_id", "kind", "status", "started", "finished", "error")
             }
+            if last["status"] == "running" and (lock is None or lock.stale):
+                # nobody holds the lock for it: the run was killed
+                report["last_run"]["status"] = "interrupted"
+                report["last_run"]["error"] = KILLED
         latest: dict[str, str] = {}
         for cycle in journal.cycles():
             latest[cycle.phase] = cycle.status

@@ -8,6 +8,7 @@ import subprocess
 
 from ocsscale.runner import session
 from ocsscale.runner.events import discard
+from ocsscale.runner.journal import Journal
 
 from .conftest import PYTHON, REPO, LocalPool
 
@@ -59,3 +60,29 @@ def test_status_tables_show_step_ids_with_their_labels(
     assert json.loads(_status(local_pool, plugin_env, "--json").stdout)["last_run"]["status"] == (
         "done"
     )
+
+
+def test_a_killed_run_is_shown_as_interrupted_not_running(
+    local_pool: LocalPool, plugin_env: dict[str, str]
+) -> None:
+    # what SIGKILL leaves: a run recorded as started, never finished, no lock
+    journal = Journal.open(local_pool.state_dir)
+    try:
+        journal.start_run("killed-run", "run", "ops", "elsewhere", 999999, {"phases": []})
+    finally:
+        journal.close()
+    shown = _status(local_pool, plugin_env)
+    assert "last run killed-run: interrupted" in shown.stdout, shown.stdout
+    assert "cut short" in shown.stdout
+    assert json.loads(_status(local_pool, plugin_env, "--json").stdout)["last_run"]["status"] == (
+        "interrupted"
+    )
+    # the next run, holding the lock, records that in the journal itself
+    _run_in_process(local_pool)
+    journal = Journal.open(local_pool.state_dir)
+    try:
+        statuses = {r["run_id"]: r["status"] for r in journal.runs()}
+    finally:
+        journal.close()
+    assert statuses.pop("killed-run") == "interrupted"
+    assert list(statuses.values()) == ["done"]
