@@ -52,6 +52,11 @@ written atomically; an existing file is kept unless --force.
   ocsscale init --topology two-armed-routed -o pool.yaml
 
   ocsscale init --profile ./my-profile.yaml -o pool.yaml
+
+Only that one file is written; nothing is contacted.
+
+Exit codes: 0 written; 2 the file exists (without --force), an unknown
+profile or topology, or the file cannot be written there.
 """
 
 PROFILES_HELP = """\
@@ -60,6 +65,13 @@ ports, idle timeout, services to restart, certificate rules).
 
 A pool file names one (`profile: ocs2007r2`) or the path of a profile file
 of your own; start from `ocsscale profiles show ocs2007r2`.
+
+  ocsscale profiles
+
+  ocsscale profiles show generic-tls --json
+
+Reads only; changes nothing. Exit codes: 0 shown; 2 no such profile, or
+the profile file is invalid (listed as FILE:LINE:COL).
 """
 
 
@@ -161,7 +173,14 @@ def profiles_show(
     name: str = typer.Argument(..., help="A shipped profile name or a profile file."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
-    """Everything a profile says: ports, checks, services, certificate rules."""
+    """Everything a profile says: ports, checks, services, certificate rules.
+
+    NAME is a shipped profile (ocs2007r2, generic-tls) or a profile file.
+
+      ocsscale profiles show ocs2007r2
+
+    Exit codes: 0 shown; 2 no such profile, or the profile file is invalid.
+    """
     profile = load_profile(name, Path.cwd())
     if as_json:
         typer.echo(json.dumps(profile_dict(profile), indent=2))

@@ -28,10 +28,6 @@ def _console() -> Console:
     return Console(highlight=False)
 
 
-EXITS = (
-    "Exit codes: 0 done; 1 a step or check failed (state kept, rollback possible); "
-    "2 invalid input or usage; 3 another run holds the lock; 4 the operator declined."
-)
 PHASES = ", ".join(PHASE_IDS)
 
 _PLAYBOOK = typer.Option(
@@ -66,8 +62,18 @@ def plan_cmd(
 ) -> None:
     """Every phase, step, target host and change (add, change, remove, check).
 
-    Nothing is contacted: the plan is built from the pool file alone. Skipped
-    phases show why; steps whose action is not built yet are flagged.
+    Changes nothing and contacts nothing: the plan is built from the pool file
+    and the playbook alone, and needs no credential. Skipped phases show why;
+    steps whose action is not built yet are flagged (run refuses them).
+
+      ocsscale plan
+
+      ocsscale plan --phase validate-fe
+
+      ocsscale -c examples/two-armed-routed.yaml plan --json
+
+    Exit codes: 0 the plan was shown; 2 the pool file or playbook is invalid
+    (every problem is listed as FILE:LINE:COL), or no such phase.
     """
     console = _console()
     prepared = session.prepare(app_state(ctx).config, playbook)
@@ -97,9 +103,27 @@ def run_cmd(
 ) -> None:
     """Run the playbook's phases (all, one with --phase, or up to one with --through).
 
-    Asks before changing anything unless --yes. Every step is journaled in
-    .ocsscale/ next to the pool file: a run that is killed resumes with
-    `ocsscale run` and does not redo finished steps.
+    What it changes is what `ocsscale plan` lists for those phases, e.g. the
+    pool name pinned in the hosts files of front ends and test clients (written
+    in place after a backup, FILE.ocsscale.bak), DNS caches flushed, services
+    restarted. It shows the plan and asks before changing anything unless
+    --yes. The pool file is validated and every credential the steps need is
+    resolved first: a problem there stops the run before any host is touched.
+
+    Every step is journaled in .ocsscale/ next to the pool file, with what was
+    there before it changed. A run that is killed resumes with `ocsscale run`
+    and does not redo finished steps; `ocsscale rollback` undoes them.
+
+      ocsscale run --phase preflight          read-only checks first
+
+      ocsscale run --through validate-fe      everything up to validate-fe
+
+      ocsscale run --dry-run                  read and compare only
+
+    Exit codes: 0 done; 1 a step or check failed (state kept, rollback
+    possible); 2 invalid input or usage (pool file, playbook, a missing
+    credential variable, no terminal to ask and no --yes); 3 another run holds
+    the lock; 4 the operator declined.
     """
     console = _console()
     from ..runner.walk import refuse_not_built
@@ -150,7 +174,16 @@ def status_cmd(
 ) -> None:
     """Phases done, the step in progress, and what rollback would undo (newest first).
 
-    Reads the journal only; the pool file is not validated and nothing is contacted.
+    Changes nothing and contacts nothing: it reads the journal and the lock in
+    .ocsscale/ next to the pool file, which need not validate any more. It
+    names the lock's holder (user, host, pid, since when, LOCK_ID) and says
+    when that holder is gone.
+
+      ocsscale status
+
+      ocsscale status --json | jq '.rollback_would_undo'
+
+    Exit codes: 0 shown; 2 the journal or lock file is unreadable.
     """
     console = _console()
     report = session.status_report(session.state_dir_for(app_state(ctx).config))
@@ -212,8 +245,19 @@ def rollback_cmd(
 ) -> None:
     """Replay the journal's undo records newest first, verifying each.
 
-    Puts back exactly what was there (hosts files byte for byte). A rollback
-    that is interrupted resumes where it stopped when run again.
+    Puts back exactly what was there before each change (hosts files byte for
+    byte; a file someone edited since keeps their edit and loses only the
+    tool's line). `ocsscale status` lists what it would undo; it asks before
+    reverting unless --yes. A rollback that is interrupted resumes where it
+    stopped when run again.
+
+      ocsscale rollback
+
+      ocsscale rollback --to cutover --yes    undo cutover and later phases only
+
+    Exit codes: 0 reverted (or nothing to revert); 1 a revert or its check
+    failed (the journal keeps the rest: run it again); 2 invalid input or
+    usage; 3 another run holds the lock; 4 the operator declined.
     """
     console = _console()
     from ..config.loader import load_pool
@@ -253,7 +297,19 @@ def unlock_cmd(
     ctx: typer.Context,
     lock_id: str = typer.Argument(..., metavar="LOCK_ID", help="The id `status` shows."),
 ) -> None:
-    """Clear a stale lock left by a run that is no longer running (only that LOCK_ID)."""
+    """Clear a stale lock left by a run that is no longer running (only that LOCK_ID).
+
+    The lock is .ocsscale/lock next to the pool file; nothing else is changed.
+    `ocsscale status` shows its LOCK_ID and whether its holder is gone. A lock
+    whose process still runs on this host is never cleared.
+
+      ocsscale status            lock 1f2e3d4c stale (its process is gone) ...
+
+      ocsscale unlock 1f2e3d4c
+
+    Exit codes: 0 cleared; 2 no lock, or another LOCK_ID; 3 its run is still
+    running.
+    """
     console = _console()
     info = unlock(session.state_dir_for(app_state(ctx).config), lock_id)
     console.print(Text(f"lock {info.lock_id} cleared ({info.user}@{info.host}, pid {info.pid})."))
@@ -267,5 +323,4 @@ def register(app: typer.Typer) -> None:
         ("rollback", rollback_cmd),
         ("unlock", unlock_cmd),
     ):
-        doc = inspect.cleandoc(func.__doc__ or "") + "\n\n" + EXITS
-        app.command(name, help=doc)(handle_errors(func))
+        app.command(name, help=inspect.cleandoc(func.__doc__ or ""))(handle_errors(func))
