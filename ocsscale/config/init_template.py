@@ -84,11 +84,10 @@ def render_pool_file(profile_ref: str, topology: str, base_dir: Path | None = No
 def write_pool_file(output: Path, profile_ref: str, topology: str, *, force: bool = False) -> Path:
     """Render, validate and atomically write a pool file; refuse to overwrite unless `force`."""
     output = Path(output)
+    if output.is_dir():
+        raise UsageError(f"{output} is a directory; name the pool file to write")
     if output.exists() and not force:
-        raise UsageError(
-            f"{output} already exists; not overwritten",
-            hint="use --force to replace it, or -o to write another file",
-        )
+        raise _exists(output)
     directory = output.resolve().parent
     if not directory.is_dir():
         raise UsageError(f"directory {directory} does not exist")
@@ -97,7 +96,10 @@ def write_pool_file(output: Path, profile_ref: str, topology: str, *, force: boo
         # pool file's directory, which need not be where init was run.
         profile_ref = str(Path(profile_ref).expanduser().resolve())
     text = render_pool_file(profile_ref, topology)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -105,11 +107,27 @@ def write_pool_file(output: Path, profile_ref: str, topology: str, *, force: boo
             fh.flush()
             os.fsync(fh.fileno())
         load_pool(tmp)  # what init writes, check accepts
-        os.replace(tmp, output)
+        if force:
+            os.replace(tmp, output)
+        else:
+            # link() fails when the name exists: a file that appeared since the
+            # check above (another init, an editor) is never replaced
+            os.link(tmp, output)
+    except FileExistsError:
+        raise _exists(output) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     return output
+
+
+def _exists(output: Path) -> UsageError:
+    return UsageError(
+        f"{output} already exists; not overwritten",
+        hint="use --force to replace it, or -o to write another file",
+    )
 
 
 def _is_path(ref: str) -> bool:

@@ -121,6 +121,34 @@ def test_init_refuses_to_overwrite_without_force(runner: CliRunner, tmp_path: Pa
     assert load_pool(out).pool.version == 1
 
 
+def test_init_onto_a_directory_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
+    for args in (["init", "-o", str(tmp_path)], ["init", "-o", str(tmp_path), "--force"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "is a directory" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_never_replaces_a_file_that_appears_while_it_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ocsscale.config import init_template
+
+    out = tmp_path / "pool.yaml"
+    real_render = init_template.render_pool_file
+
+    def render_while_someone_writes(profile_ref: str, topology: str) -> str:
+        out.write_text("an operator's file\n")  # between the existence check and the write
+        return real_render(profile_ref, topology)
+
+    monkeypatch.setattr(init_template, "render_pool_file", render_while_someone_writes)
+    with pytest.raises(UsageError, match="already exists"):
+        write_pool_file(out, "ocs2007r2", "one-armed")
+    assert out.read_text() == "an operator's file\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["pool.yaml"]  # no temp file left
+
+
 def test_init_with_a_profile_file(runner: CliRunner, tmp_path: Path) -> None:
     profile = tmp_path / "profiles" / "svc.yaml"
     profile.parent.mkdir()
