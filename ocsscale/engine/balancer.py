@@ -116,6 +116,22 @@ class Balancer:
             best.vpass = best_key[1] + 1.0 / best.weight
         return best
 
+    def why_none(self) -> str:
+        """Why no server is eligible, for the event that refuses a client."""
+        if not any(not s.removed for s in self.servers.values()):
+            return "the farm has no servers"
+        parts = []
+        for s in self.servers.values():
+            if s.removed:
+                continue
+            if s.state == "down":
+                parts.append(f"{s.name} down: {s.check_reason}")
+            elif s.weight == 0 and s.state == "up":
+                parts.append(f"{s.name} weight 0")
+            else:
+                parts.append(f"{s.name} {s.state}")
+        return "; ".join(parts)
+
     @property
     def active_total(self) -> int:
         return sum(s.active for s in self.servers.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -77,9 +78,23 @@ class EventLog:
         if now - last < 1.0:
             self._coalesce[key] = (last, folded + 1)
             self.counts[kind] = self.counts.get(kind, 0) + 1
+            if not folded:  # a burst started: report it when the window closes
+                asyncio.get_running_loop().call_later(
+                    1.0 - (now - last), self._flush, key, kind, reason, fields
+                )
             return
         self._coalesce[key] = (now, 0)
         self.emit(kind, reason, folded=folded, **fields)
+
+    def _flush(self, key: str, kind: str, reason: str, fields: dict[str, Any]) -> None:
+        """One event for the occurrences folded at the end of a burst, so none is
+        lost however the burst ends (each was counted when it happened)."""
+        _last, folded = self._coalesce.get(key, (0.0, 0))
+        if folded:
+            self._coalesce[key] = (time.monotonic(), 0)
+            self.counts[kind] -= 1  # emit() counts this event once more
+            again = f"{reason} ({folded} times in the last second)"
+            self.emit(kind, again, folded=folded, **fields)
 
     def since(self, seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         return [e for e in self._events if e["seq"] > seq][-limit:]

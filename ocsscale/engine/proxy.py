@@ -20,7 +20,7 @@ import asyncio
 import socket
 from typing import TYPE_CHECKING
 
-from .snat import SnatExhausted, is_exhaustion, make_upstream_socket
+from .snat import SnatExhausted, is_exhaustion, kernel_connected, make_upstream_socket
 
 if TYPE_CHECKING:
     from .balancer import ServerRuntime
@@ -83,7 +83,10 @@ class Session:
         server = engine.balancer.pick()
         if server is None:
             engine.events.emit_coalesced(
-                "no-server", "no-server", "no server available, client closed", port=self.route.port
+                "no-server",
+                "no-server",
+                f"no server available ({engine.balancer.why_none()}); client closed",
+                port=self.route.port,
             )
             self.done = True
             self.client.close()
@@ -95,12 +98,16 @@ class Session:
         self.client.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
         engine.loop.create_task(self._connect(server))
 
-    async def _dial(self, server: ServerRuntime) -> tuple[socket.socket, str | None]:
-        """A connected socket to `server`, trying each SNAT address in turn."""
+    async def _dial(
+        self, server: ServerRuntime, dialing: list[socket.socket]
+    ) -> tuple[socket.socket, str | None]:
+        """A connected socket to `server`, trying each SNAT address in turn; the
+        socket being connected is kept in `dialing` for the connect deadline."""
         loop = self.engine.loop
         address = (server.address, self.target)
         for source in self.engine.snat.candidates(server.address):
             sock = make_upstream_socket(server.address, source)
+            dialing[:] = [sock]
             try:
                 await loop.sock_connect(sock, address)
             except OSError as err:
@@ -128,24 +135,39 @@ class Session:
         loop = engine.loop
         task = asyncio.current_task()
         assert task is not None
-        deadline = loop.call_later(engine.timeouts.connect, task.cancel)
+        timed_out = False
+        dialing: list[socket.socket] = []
+
+        def expire() -> None:
+            # The timeout is the server's: if the kernel finished the handshake, the
+            # server answered and only this (busy) process is late to notice.
+            nonlocal timed_out, deadline
+            if dialing and kernel_connected(dialing[0]):
+                deadline = loop.call_later(engine.timeouts.connect, expire)
+                return
+            timed_out = True
+            task.cancel()
+
+        deadline = loop.call_later(engine.timeouts.connect, expire)
         redispatched = False
         try:
             while True:
                 try:
-                    sock, source = await self._dial(server)
+                    sock, source = await self._dial(server, dialing)
                     break
                 except OSError as err:
-                    engine.events.emit_coalesced(
-                        f"fail:{server.name}",
-                        "connect-failed",
-                        f"connect to {server.name}:{self.target} failed: {err.strerror or err}",
-                        server=server.name,
-                        port=self.route.port,
-                    )
                     # Like HAProxy's `option redispatch`: one more try on another server,
                     # so a server whose port just died costs the client nothing.
                     other = None if redispatched else engine.balancer.pick(exclude=server)
+                    outcome = "client closed" if other is None else f"retrying on {other.name}"
+                    engine.events.emit_coalesced(
+                        f"fail:{server.name}",
+                        "connect-failed",
+                        f"connect to {server.name}:{self.target} failed:"
+                        f" {err.strerror or err}; {outcome}",
+                        server=server.name,
+                        port=self.route.port,
+                    )
                     if other is None or self.done:
                         raise
                     self._move_to(other)
@@ -153,6 +175,7 @@ class Session:
             if self.done:  # the client went away while we were connecting
                 sock.close()
                 return
+            deadline.cancel()  # the server answered; what follows is local work
             self.source = source  # from here on, finish() gives the port back
             engine.snat.take(source)
             transport, _ = await loop.create_connection(lambda: UpstreamSide(self), sock=sock)
@@ -174,10 +197,14 @@ class Session:
                 port=self.route.port,
             )
         except asyncio.CancelledError:
+            if not timed_out:
+                self.finish(abort=True)
+                raise  # the engine is stopping
             engine.events.emit_coalesced(
                 f"timeout:{server.name}",
                 "connect-failed",
-                f"connect to {server.name} timed out after {engine.timeouts.connect}s",
+                f"connect to {server.name}:{self.target} timed out after"
+                f" {engine.timeouts.connect:g}s (timeouts.connect); client closed",
                 server=server.name,
                 port=self.route.port,
             )

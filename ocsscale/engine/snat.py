@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+import struct
 from typing import Any
 
 # Linux value; the socket module does not export it on every build.
@@ -84,3 +85,33 @@ def make_upstream_socket(server_address: str, source: str | None) -> socket.sock
 
 def is_exhaustion(err: OSError) -> bool:
     return err.errno in (errno.EADDRNOTAVAIL, errno.EADDRINUSE)
+
+
+def kernel_connected(sock: socket.socket) -> bool:
+    """True once the kernel finished the handshake, whether or not this process
+    has been scheduled to notice yet (getpeername fails in SYN-SENT)."""
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
+
+
+_TCP_INFO_SIZE = 104  # through tcpi_total_retrans (Linux 2.6.x layout, still the prefix)
+_TCPI_RTT = 68
+_TCPI_TOTAL_RETRANS = 100
+
+
+def handshake_seconds(sock: socket.socket) -> float | None:
+    """How long the server took to answer our SYN, from the kernel's own RTT sample;
+    None when not connected, when the SYN had to be sent again (then the kernel has
+    no sample: Karn's rule) or when TCP_INFO is unavailable."""
+    if not kernel_connected(sock):
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)
+    except (OSError, AttributeError):
+        return None
+    if len(info) < _TCP_INFO_SIZE or struct.unpack_from("I", info, _TCPI_TOTAL_RETRANS)[0]:
+        return None
+    return struct.unpack_from("I", info, _TCPI_RTT)[0] / 1e6

@@ -4,7 +4,8 @@ Each worker process binds every listener itself with SO_REUSEPORT, so the kernel
 spreads new connections over the workers, and runs its own data path and WLC
 over its own connections. The master process owns the shared truth: it runs the
 health checks, holds admin states, serves the admin API, and pushes every server
-state change to the workers over a pipe. Workers forward their events (SNAT
+state change to the workers over a channel (channel.py: nothing on that path
+blocks either event loop). Workers forward their events (SNAT
 exhaustion, failed connects) and answer the master's requests (stats, reload,
 session shutdown). If a worker dies the master stops with an error, so that a
 supervisor (systemd) restarts the whole engine in a known state.
@@ -13,15 +14,16 @@ supervisor (systemd) restarts the whole engine in a known state.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import multiprocessing
 import os
 import signal
-from multiprocessing.connection import Connection
+import socket
+import time
 from typing import Any
 
 from .admin import AdminServer, ApiError
+from .channel import Channel
 from .events import log, setup_logging
 from .farm import Farm
 from .loader import FarmFileError, load_farm
@@ -30,29 +32,35 @@ from .runtime import check_reloadable, install_signals, loop_factory, loop_name
 from .server import Engine, EngineError
 
 REQUEST_TIMEOUT = 30.0
+# How long `status` and `/metrics` wait for the workers' figures. A worker that
+# does not answer in time (busy with a burst of connections) is shown with its
+# last figures and listed in `stale_workers`, so the admin API stays responsive.
+STATS_WAIT = 1.0
 
 
 # -- worker side -------------------------------------------------------------------
-def worker_main(farm_data: dict[str, Any], conn: Connection, index: int) -> None:
+def worker_main(farm_data: dict[str, Any], sock: socket.socket, index: int) -> None:
     # The master handles signals for the whole engine; workers stop when told.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     setup_logging()
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(_worker(Farm.model_validate(farm_data), conn, index))
+        runner.run(_worker(Farm.model_validate(farm_data), sock, index))
 
 
-async def _worker(farm: Farm, conn: Connection, index: int) -> None:
+async def _worker(farm: Farm, sock: socket.socket, index: int) -> None:
+    channel = await Channel.open(sock)
     engine = Engine(farm, role="worker")
     engine.events.quiet = True
-    engine.events.forward = lambda e: conn.send({"op": "event", "event": e})
-    done = asyncio.Event()
+    # Events are coalesced at the source (at most one per key per second), and
+    # dropped rather than queued without bound if the master stops reading.
+    engine.events.forward = lambda e: channel.send({"op": "event", "event": e}, droppable=True)
     try:
         await engine.start()
     except EngineError as err:
-        conn.send({"op": "error", "error": str(err)})
+        channel.send({"op": "error", "error": str(err)})
+        await channel.writer.drain()
         return
-    conn.send({"op": "ready", "pid": os.getpid(), "loop": loop_name()})
 
     async def handle(msg: dict[str, Any]) -> None:
         op = msg["op"]
@@ -63,9 +71,6 @@ async def _worker(farm: Farm, conn: Connection, index: int) -> None:
                 if s is not None:
                     s.admin, s.healthy, s.check_reason = st["admin"], st["healthy"], st["check"]
             return
-        if op == "stop":
-            done.set()
-            return
         if op == "stats":
             reply = engine.status()
         elif op == "shutdown":
@@ -75,20 +80,16 @@ async def _worker(farm: Farm, conn: Connection, index: int) -> None:
                 reply = await engine.reload(Farm.model_validate(msg["farm"]))
             except EngineError as err:
                 reply = {"error": str(err)}
-        conn.send({"op": "reply", "id": msg["id"], "data": reply})
+        channel.send({"op": "reply", "id": msg["id"], "worker": index, "kind": op, "data": reply})
 
-    def readable() -> None:
-        while conn.poll():
-            try:
-                msg = conn.recv()
-            except EOFError:  # the master is gone
-                done.set()
-                return
-            engine.loop.create_task(handle(msg))
-
-    engine.loop.add_reader(conn.fileno(), readable)
-    await done.wait()
-    await engine.stop()
+    channel.send({"op": "ready", "pid": os.getpid(), "loop": loop_name()})
+    tasks: set[asyncio.Task[None]] = set()
+    while (msg := await channel.recv()) is not None and msg["op"] != "stop":
+        task = engine.loop.create_task(handle(msg))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await engine.stop()  # told to stop, or the master is gone
+    channel.close()
 
 
 # -- master side -------------------------------------------------------------------
@@ -98,9 +99,12 @@ class Master:
     def __init__(self, farm: Farm, farm_path: str) -> None:
         self.engine = Engine(farm, role="master")
         self.farm_path = farm_path
-        self.conns: list[Connection] = []
+        self.channels: list[Channel] = []
         self.procs: list[multiprocessing.process.BaseProcess] = []
-        self.pending: dict[int, tuple[asyncio.Future[list[Any]], list[Any]]] = {}
+        self.readers: list[asyncio.Task[None]] = []
+        self.pending: dict[int, tuple[asyncio.Future[None], dict[int, Any], int]] = {}
+        # The latest figures each worker sent (monotonic time, status), for `status`.
+        self.last_stats: dict[int, tuple[float, dict[str, Any]]] = {}
         self.ids = itertools.count(1)
         self.ready: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.failed = asyncio.Event()
@@ -113,15 +117,16 @@ class Master:
         ctx = multiprocessing.get_context("spawn")  # no fork from inside a running loop
         loop = self.engine.loop
         for i in range(farm.workers):
-            parent, child = ctx.Pipe()
+            parent, child = socket.socketpair()
             proc = ctx.Process(
                 target=worker_main, args=(farm.model_dump(mode="json"), child, i), daemon=True
             )
             proc.start()
             child.close()
-            self.conns.append(parent)
+            channel = await Channel.open(parent)
+            self.channels.append(channel)
             self.procs.append(proc)
-            loop.add_reader(parent.fileno(), self._readable, parent)
+            self.readers.append(loop.create_task(self._read(i, channel)))
             loop.add_reader(proc.sentinel, self._worker_exited, i)
         for _ in range(farm.workers):
             msg = await asyncio.wait_for(self.ready.get(), REQUEST_TIMEOUT)
@@ -130,23 +135,23 @@ class Master:
         await self.engine.start()
         self.push_servers()
 
-    def _readable(self, conn: Connection) -> None:
-        while conn.poll():
-            try:
-                msg = conn.recv()
-            except (EOFError, OSError):  # the worker is gone; its sentinel reports it
-                self.engine.loop.remove_reader(conn.fileno())
-                return
+    async def _read(self, index: int, channel: Channel) -> None:
+        # A worker that goes away ends this loop; its sentinel reports the exit.
+        while (msg := await channel.recv()) is not None:
             op = msg["op"]
             if op in ("ready", "error"):
                 self.ready.put_nowait(msg)
             elif op == "event":
                 self.engine.events.add(msg["event"])
-            elif op == "reply" and msg["id"] in self.pending:
-                fut, results = self.pending[msg["id"]]
-                results.append(msg["data"])
-                if len(results) == len(self.conns) and not fut.done():
-                    fut.set_result(results)
+            elif op == "reply":
+                if msg.get("kind") == "stats":
+                    self.last_stats[index] = (time.monotonic(), msg["data"])
+                waiting = self.pending.get(msg["id"])
+                if waiting is not None:
+                    fut, results, expected = waiting
+                    results[index] = msg["data"]
+                    if len(results) == expected and not fut.done():
+                        fut.set_result(None)
 
     def _worker_exited(self, index: int) -> None:
         self.engine.loop.remove_reader(self.procs[index].sentinel)
@@ -157,20 +162,29 @@ class Master:
             self.failed.set()
 
     def broadcast(self, msg: dict[str, Any]) -> None:
-        for conn in self.conns:
-            # A dead worker's exit is reported through its sentinel, not here.
-            with contextlib.suppress(OSError):
-                conn.send(msg)
+        for channel in self.channels:
+            channel.send(msg)  # a dead worker's exit is reported through its sentinel
 
-    async def ask(self, msg: dict[str, Any]) -> list[Any]:
+    async def ask(
+        self, msg: dict[str, Any], timeout: float = REQUEST_TIMEOUT, partial: bool = False
+    ) -> dict[int, Any]:
+        """Every worker's answer by index; with `partial`, those that came in `timeout`."""
         rid = next(self.ids)
-        fut: asyncio.Future[list[Any]] = self.engine.loop.create_future()
-        self.pending[rid] = (fut, [])
+        fut: asyncio.Future[None] = self.engine.loop.create_future()
+        results: dict[int, Any] = {}
+        self.pending[rid] = (fut, results, len(self.channels))
         self.broadcast({**msg, "id": rid})
         try:
-            return await asyncio.wait_for(fut, REQUEST_TIMEOUT)
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            if not partial:
+                missing = sorted(set(range(len(self.channels))) - set(results))
+                raise EngineError(
+                    f"worker(s) {missing} did not answer {msg['op']!r} within {timeout:g}s"
+                ) from None
         finally:
             self.pending.pop(rid, None)
+        return dict(results)
 
     def push_servers(self) -> None:
         states = [
@@ -186,12 +200,34 @@ class Master:
             await asyncio.get_running_loop().run_in_executor(None, proc.join, 5)
             if proc.is_alive():
                 proc.terminate()
+        for task in self.readers:
+            task.cancel()
+        for channel in self.channels:
+            channel.close()
         await self.engine.stop()
+
+    async def worker_stats(self) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
+        """Each worker's figures, fresh when it answers within STATS_WAIT, else its
+        last ones; the second value maps stale workers to the age of their figures."""
+        fresh = await self.ask({"op": "stats"}, STATS_WAIT, partial=True)
+        stats: list[dict[str, Any]] = []
+        stale: dict[str, float | None] = {}
+        now = time.monotonic()
+        for i in range(len(self.channels)):
+            if i in fresh:
+                stats.append(fresh[i])
+            elif i in self.last_stats:
+                at, data = self.last_stats[i]
+                stats.append(data)
+                stale[str(i)] = round(now - at, 1)
+            else:
+                stale[str(i)] = None  # no figures from this worker yet
+        return stats, stale
 
     # -- the admin API ---------------------------------------------------------
     async def status(self) -> dict[str, Any]:
         out = self.engine.status()
-        stats = await self.ask({"op": "stats"})
+        stats, stale = await self.worker_stats()
         by_name = {s["name"]: s for s in out["servers"]}
         for s in by_name.values():
             s["active"] = s["served"] = 0
@@ -219,6 +255,7 @@ class Master:
         out["loop"] = loop_name()
         out["pid"] = os.getpid()
         out["worker_pids"] = [p.pid for p in self.procs]
+        out["stale_workers"] = stale
         return out
 
     def events_since(self, seq: int) -> list[dict[str, Any]]:
@@ -241,7 +278,11 @@ class Master:
             self.engine.server(name)
         except EngineError as err:
             raise ApiError(404, str(err)) from None
-        closed = sum(await self.ask({"op": "shutdown", "server": name}))
+        try:
+            replies = await self.ask({"op": "shutdown", "server": name})
+        except EngineError as err:
+            raise ApiError(500, str(err)) from None
+        closed = sum(replies.values())
         return {"server": name, "sessions_closed": closed}
 
     async def reload(self) -> dict[str, Any]:
@@ -249,7 +290,8 @@ class Master:
             try:
                 farm = load_farm(self.farm_path)
                 check_reloadable(self.engine.farm, farm)
-                replies = await self.ask({"op": "reload", "farm": farm.model_dump(mode="json")})
+                answers = await self.ask({"op": "reload", "farm": farm.model_dump(mode="json")})
+                replies = [answers[i] for i in sorted(answers)]
                 errors = [r["error"] for r in replies if "error" in r]
                 if errors:
                     raise EngineError(errors[0])
