@@ -46,7 +46,11 @@ def _confirm(question: str, yes: bool) -> None:
             "standard input is not a terminal, so there is no one to ask: "
             "pass --yes to go ahead without asking"
         )
-    if not typer.confirm(question, default=False):
+    try:
+        agreed = typer.confirm(question, default=False)
+    except typer.Abort:  # Ctrl-C or end of input at the question
+        agreed = False
+    if not agreed:
         raise Declined("declined: nothing was changed")
 
 

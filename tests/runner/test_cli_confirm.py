@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import ORIGINAL_HOSTS, PYTHON, REPO, LocalPool
 
 PLAYBOOK = """\
@@ -49,13 +51,12 @@ def test_no_terminal_and_no_yes_is_a_usage_error(
     assert not (local_pool.state_dir / "lock").exists()
 
 
-def test_answering_no_is_exit_4_and_changes_nothing(
-    local_pool: LocalPool, plugin_env: dict[str, str]
-) -> None:
-    cmd = _cmd(local_pool, "run", "--playbook", str(local_pool.dir / "playbook.yaml"))
+def _answer_at_the_prompt(pool: LocalPool, env: dict[str, str], answer: bytes) -> int:
+    """Run `ocsscale run` on a terminal, type `answer` at its question, return its exit code."""
+    cmd = _cmd(pool, "run", "--playbook", str(pool.dir / "playbook.yaml"))
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
-        cmd, env=plugin_env, cwd=REPO, stdin=follower, stdout=follower, stderr=follower
+        cmd, env=env, cwd=REPO, stdin=follower, stdout=follower, stderr=follower
     )
     os.close(follower)
     output = b""
@@ -67,13 +68,20 @@ def test_answering_no_is_exit_4_and_changes_nothing(
             except OSError:
                 break
         assert b"[y/N]" in output, output.decode(errors="replace")
-        os.write(leader, b"n\n")
-        assert proc.wait(timeout=60) == 4
+        os.write(leader, answer)
+        return proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         os.close(leader)
+
+
+@pytest.mark.parametrize("answer", [b"n\n", b"\x04"], ids=["no", "end-of-input"])
+def test_answering_no_or_closing_the_input_is_exit_4_and_changes_nothing(
+    local_pool: LocalPool, plugin_env: dict[str, str], answer: bytes
+) -> None:
+    assert _answer_at_the_prompt(local_pool, plugin_env, answer) == 4
     assert local_pool.snapshot()["client01"] == ORIGINAL_HOSTS
     assert not (local_pool.state_dir / "lock").exists()
 
