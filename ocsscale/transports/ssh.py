@@ -194,6 +194,16 @@ class SSHHost(PosixHostMixin):
                 f"{self.name}: authentication as {self._where()} with {how} failed",
                 hint="check the credentials this host's transport refers to",
             )
+        if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+            # its own text reads "[Errno None] Unable to connect to port 22 on ...":
+            # the reason per address is what the operator needs
+            reasons = sorted(
+                {os.strerror(e.errno) if e.errno else str(e) for e in exc.errors.values()}
+            )
+            return TransportError(
+                f"{self.name}: cannot connect to {self._where()}: "
+                f"{'; '.join(reasons) or 'no address answered'}"
+            )
         if isinstance(exc, paramiko.SSHException | OSError | EOFError | ValueError):
             detail = mask_in(str(exc) or type(exc).__name__, self._secrets)
             return TransportError(f"{self.name}: cannot connect to {self._where()}: {detail}")

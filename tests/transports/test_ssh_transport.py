@@ -280,10 +280,10 @@ def test_refused_login_names_the_host_and_never_the_password(sshd_server, tmp_pa
 
 
 def test_an_unreachable_host_is_a_transport_error(sshd_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(TransportError, match="testhost: cannot connect"):
-        make_host(sshd_server, tmp_path, port=closed_port(), connect_timeout=5).run(
-            ShCommand.of("true")
-        )
+    port = closed_port()
+    with pytest.raises(TransportError, match="testhost: cannot connect") as info:
+        make_host(sshd_server, tmp_path, port=port, connect_timeout=5).run(ShCommand.of("true"))
+    assert str(info.value).endswith(f"@127.0.0.1:{port}: Connection refused"), str(info.value)
 
 
 def test_no_credentials_is_refused_up_front() -> None:
