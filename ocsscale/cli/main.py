@@ -63,12 +63,11 @@ def _root(
         help="The pool file (topology, profile, credentials by reference).",
         show_default=True,
     ),
-    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
-    ctx.obj = AppState(config=config, verbose=verbose)
+    ctx.obj = AppState(config=config)
 
 
 config_cmds.register(app)

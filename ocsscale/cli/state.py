@@ -14,7 +14,6 @@ DEFAULT_POOL = "pool.yaml"
 @dataclass
 class AppState:
     config: Path
-    verbose: int = 0
 
 
 def app_state(ctx: typer.Context) -> AppState:

@@ -76,7 +76,7 @@ def _ocsscale(
 ) -> subprocess.CompletedProcess[str]:
     extra = ["--playbook", str(pool.dir / "playbook.yaml")] if playbook else []
     return subprocess.run(
-        [str(PYTHON), "-m", "ocsscale", "-v", "-c", str(pool.pool), *args, *extra],
+        [str(PYTHON), "-m", "ocsscale", "-c", str(pool.pool), *args, *extra],
         env=env,
         cwd=REPO,
         stdin=subprocess.DEVNULL,
