@@ -14,11 +14,13 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import stat
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from .accept import Acceptor
 from .events import log
 
 MAX_REQUEST = 64 * 1024
@@ -53,7 +55,7 @@ class AdminServer:
     def __init__(self, path: str, controller: Controller) -> None:
         self.path = path
         self.controller = controller
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.AbstractServer | Acceptor | None = None
 
     async def start(self) -> None:
         p = Path(self.path)
@@ -66,9 +68,20 @@ class AdminServer:
             p.unlink()
         old_umask = os.umask(0o077)  # admin access is root (or the owner) only
         try:
-            self._server = await asyncio.start_unix_server(self._handle, path=str(p))
+            loop = asyncio.get_running_loop()
+            if type(loop).__module__.startswith("uvloop"):
+                self._server = await asyncio.start_unix_server(self._handle, path=str(p))
+            else:  # plain asyncio's own accept loop spins on EMFILE (see accept.py)
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.bind(str(p))
+                sock.listen(64)
+                sock.setblocking(False)
+                self._server = Acceptor(loop, sock, self._protocol, None, f"admin {p}")
         finally:
             os.umask(old_umask)
+
+    def _protocol(self) -> asyncio.Protocol:
+        return asyncio.StreamReaderProtocol(asyncio.StreamReader(), self._handle)
 
     async def stop(self) -> None:
         if self._server is None:
@@ -148,8 +161,6 @@ def _json(value: Any) -> bytes:
 
 
 def _socket_answers(path: str) -> bool:
-    import socket
-
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(0.5)
     try:

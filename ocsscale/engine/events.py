@@ -106,5 +106,12 @@ class EventLog:
 
 
 _WARNING_KINDS = frozenset(
-    {"server-down", "snat-exhausted", "reload-failed", "connect-failed", "no-server"}
+    {
+        "server-down",
+        "snat-exhausted",
+        "reload-failed",
+        "connect-failed",
+        "no-server",
+        "accept-paused",
+    }
 )

@@ -6,6 +6,7 @@ import asyncio
 import socket
 from typing import Any, Literal
 
+from .accept import Acceptor
 from .balancer import AdminState, Balancer, ServerRuntime
 from .events import EventLog
 from .farm import Farm, Timeouts
@@ -14,6 +15,7 @@ from .proxy import IDLE_TICKS, ClientSide, Route
 from .snat import SnatPool
 
 LISTEN_BACKLOG = 4096
+Listener = asyncio.AbstractServer | Acceptor
 Role = Literal["single", "worker", "master"]
 
 
@@ -54,7 +56,7 @@ class Engine:
         self.timeouts: Timeouts = farm.timeouts
         self.idle_tick = farm.timeouts.idle / IDLE_TICKS
         self.idle_closed = 0
-        self.listeners: dict[tuple[str, int], tuple[Route, asyncio.Server]] = {}
+        self.listeners: dict[tuple[str, int], tuple[Route, Listener]] = {}
         self.health = HealthMonitor(farm.health, self._check_source, self._health_changed)
         self.reloads = 0
         self._sweeper: asyncio.Task[None] | None = None
@@ -98,16 +100,19 @@ class Engine:
     async def _apply_listeners(self, farm: Farm) -> None:
         wanted = {(vip, pm.port): pm.target for vip in farm.vip for pm in farm.ports}
         reuse_port = farm.workers > 1
-        new: dict[tuple[str, int], tuple[Route, asyncio.Server]] = {}
+        new: dict[tuple[str, int], tuple[Route, Listener]] = {}
         try:
             for (vip, port), target in wanted.items():
                 if (vip, port) in self.listeners:
                     continue
                 sock = _listen_socket(vip, port, reuse_port)
                 route = Route(vip, port, target)
-                srv = await self.loop.create_server(
-                    lambda r=route: ClientSide(self, r), sock=sock, backlog=LISTEN_BACKLOG
-                )
+                factory = lambda r=route: ClientSide(self, r)  # noqa: E731
+                srv: Listener
+                if type(self.loop).__module__.startswith("uvloop"):
+                    srv = await self.loop.create_server(factory, sock=sock, backlog=LISTEN_BACKLOG)
+                else:  # plain asyncio spins on EMFILE in its own accept loop (accept.py)
+                    srv = Acceptor(self.loop, sock, factory, self.events, f"{vip}:{port}")
                 new[(vip, port)] = (route, srv)
         except BaseException:
             # All or nothing: a reload that cannot bind every port changes nothing.

@@ -99,7 +99,13 @@ class Backends:
 class EngineProc:
     """`python -m ocsscale.engine serve` on a farm file written from a dict."""
 
-    def __init__(self, tmp: Path, farm: dict[str, Any], env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        tmp: Path,
+        farm: dict[str, Any],
+        env: dict[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,
+    ):
         self.tmp = tmp
         self.farm_path = tmp / "farm.yaml"
         self.socket = str(tmp / "admin.sock")
@@ -111,6 +117,7 @@ class EngineProc:
             cwd=REPO,
             stderr=self.log_path.open("wb"),
             env={**os.environ, **(env or {})},
+            preexec_fn=preexec,
         )
         wait_for(self._answers, 20, f"engine did not start; log:\n{self.log}")
 
@@ -211,10 +218,14 @@ def backends() -> Iterator[Backends]:
 def engine_factory(tmp_path: Path) -> Iterator[Callable[..., EngineProc]]:
     started: list[EngineProc] = []
 
-    def make(farm: dict[str, Any], env: dict[str, str] | None = None) -> EngineProc:
+    def make(
+        farm: dict[str, Any],
+        env: dict[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,
+    ) -> EngineProc:
         sub = tmp_path / f"e{len(started)}"
         sub.mkdir()
-        e = EngineProc(sub, farm, env)
+        e = EngineProc(sub, farm, env, preexec)
         started.append(e)
         return e
 
