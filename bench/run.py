@@ -47,7 +47,7 @@ def plan(quick: bool) -> dict[str, Any]:
             "scale_range": "40000 40999",
             "scale_cap": 30,
             "trials": 3,
-            "lost": 1,
+            "lost": 3,
         }
     return {
         "perf": perf.PerfPlan(seconds=10, repeats=3),

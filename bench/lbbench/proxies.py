@@ -95,7 +95,9 @@ def haproxy_cfg(spec: FarmSpec, maxconn: int) -> str:
 
 
 # -- admin API over the Unix socket ----------------------------------------------------
-def admin_get(sock_path: Path, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
+# Above the engine's own 1 s wait for its workers' figures (status, metrics), with room
+# for a master busy with a burst of connections.
+def admin_get(sock_path: Path, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(str(sock_path))
