@@ -12,6 +12,7 @@ code is 0 when every scenario ran, 1 when one could not run, whatever the figure
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -82,7 +83,14 @@ def main() -> int:
         default="default",
         help="run the engine on plain asyncio instead of its default (uvloop when installed)",
     )
+    ap.add_argument(
+        "--render",
+        action="store_true",
+        help="only rewrite latest.md (and the targets in latest.json) from latest.json",
+    )
     args = ap.parse_args()
+    if args.render:
+        return _render(args.results)
     if args.engine_loop == "asyncio":
         ENGINE_ENV["OCSSCALE_ENGINE_LOOP"] = "asyncio"
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -204,6 +212,19 @@ def main() -> int:
         print(f"not measured: {name}: {err.splitlines()[0]}")
     print(f"written: {js} and {md}")
     return 1 if doc["errors"] else 0
+
+
+def _render(results: Path) -> int:
+    """Re-render the table and findings from the figures of an earlier run (no new runs)."""
+    src = results / "latest.json"
+    try:
+        doc = json.loads(src.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"cannot read {src}: {exc}", file=sys.stderr)
+        return 2
+    _js, md = report.write(results, doc, rerender=True)
+    print(md.read_text())
+    return 0
 
 
 def _memory_plan(engine_count: int, fd_limit: int) -> conns.MemoryPlan:
