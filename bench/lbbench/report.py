@@ -15,11 +15,16 @@ from .proxies import PYTHON, REPO
 
 
 def machine() -> dict[str, Any]:
-    model = "unknown"
+    cpuinfo: dict[str, str] = {}
     for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
+        key, sep, value = line.partition(":")
+        if not sep:
+            break  # end of the first CPU's block
+        cpuinfo.setdefault(key.strip(), value.strip())
+    model = cpuinfo.get("model name", "unknown")
+    # A bare "AMD EPYC" (as some hypervisors show it) says little: add family/model.
+    model += f" (family {cpuinfo.get('cpu family', '?')} model {cpuinfo.get('model', '?')}"
+    model += ", virtual machine)" if "hypervisor" in cpuinfo.get("flags", "").split() else ")"
     uvloop = subprocess.run(
         [PYTHON, "-c", "import uvloop; print(uvloop.__version__)"], capture_output=True, text=True
     )
@@ -133,17 +138,20 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         one, two = scale["snat_1"], scale["snat_2"]
         rows.append(
             {
-                "metric": "concurrent connections to one server port, 1 SNAT address",
+                "metric": f"concurrent connections to one server port, 1 SNAT address "
+                f"({scale.get('engine_workers', '?')} workers)",
                 "engine": one["server_side_open"],
                 "haproxy": None,
                 "ratio": None,
-                "target": f"refused beyond {scale['ports_per_snat_address']}",
+                "target": f"refused beyond the {scale['ports_per_snat_address']:,}-port range "
+                "(less the benchmark's 7 reserved listen ports)",
                 "met": one["refused"] > 0 and one["server_side_open"] < scale["connections_wanted"],
             }
         )
         rows.append(
             {
-                "metric": "concurrent connections to one server port, 2 SNAT addresses",
+                "metric": f"concurrent connections to one server port, 2 SNAT addresses "
+                f"({scale.get('engine_workers', '?')} workers)",
                 "engine": two["server_side_open"],
                 "haproxy": None,
                 "ratio": None,
@@ -270,15 +278,17 @@ def _http_findings(http: dict[str, Any]) -> list[str]:
             f"{cost[key]['engine']:.1f} us of CPU, HAProxy {cost[key]['haproxy']:.1f} us: "
             f"per second of proxy CPU the ratio is {cr:.2f}x."
         )
-        if eu >= 0.9:
+        if eu >= 0.95:
+            text += " The engine is CPU-bound on its one core: its CPU cost per unit sets its rate."
+        idle = [n for n, u in (("the engine's", eu), ("HAProxy's", hu)) if u < 0.95]
+        if idle:
+            direct = http.get("nginx_direct_rr_per_s")
+            ceiling = f" (wrk straight to nginx: {direct:,.0f} req/s)" if direct else ""
             text += (
-                " The engine is CPU-bound on its one core, so its CPU cost per unit sets its rate."
-            )
-        if hu < 0.9:
-            text += (
-                " HAProxy's core had idle time: wrk and nginx share the other core and "
-                "saturate first (load generator saturation), so HAProxy's raw rate "
-                "understates it and the per-CPU-second ratio is the fairer comparison."
+                f" {_upper_first(' and '.join(idle))} core had idle time: wrk and nginx share "
+                f"the other core{ceiling} and saturate first (load generator saturation), "
+                "so raw rates partly measure the load side; the per-CPU-second ratio is the "
+                "fairer comparison of what each proxy costs."
             )
         if key == "newconn" and len(cost["rr"]) == 2:
             se = cost["newconn"]["engine"] - cost["rr"]["engine"]
@@ -287,10 +297,15 @@ def _http_findings(http: dict[str, Any]) -> list[str]:
                 f" Set-up and tear-down alone (new-connection cost minus round-trip cost: "
                 f"accept, server connect from the SNAT address, both closes) cost the engine "
                 f"{se:.1f} us and HAProxy {sh:.1f} us: the per-connection cost of the "
-                f"engine's Python accept/connect/close path is the gap."
+                f"engine's Python accept/connect/close path is the gap (measured as CPU "
+                f"time; which calls inside that path cost most was not profiled here)."
             )
         out.append(text)
     return out
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _cell(v: Any) -> str:
@@ -309,7 +324,13 @@ def markdown(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     lines = [
         f"Benchmark run {doc['finished']} ({'quick smoke run' if doc['quick'] else 'full run'}), "
-        f"commit {m['commit']}.",
+        f"commit {m['commit']}"
+        + (
+            f" (table and findings re-rendered from its JSON by commit {doc['rendered_by_commit']})"
+            if doc.get("rendered_by_commit")
+            else ""
+        )
+        + ".",
         "",
         "| metric | engine | HAProxy | ratio | target | met? |",
         "|---|---:|---:|---:|---|---|",
@@ -340,6 +361,15 @@ def markdown(doc: dict[str, Any]) -> str:
         lines.append(f"- {note}")
     for name, err in doc.get("errors", {}).items():
         lines.append(f"- not measured: {name}: {err.splitlines()[0]}")
+    scale = doc["results"].get("scale") or {}
+    one = scale.get("snat_1") or {}
+    if one.get("still_connecting"):
+        lines.append(
+            f"- scale, 1 SNAT address: {one['server_side_open']:,} carried, "
+            f"{one['refused']:,} refused cleanly, {one['still_connecting']:,} clients still "
+            f"waiting when the {one['waited_s']} s wait ended (once the range is full, every "
+            "connect() walks it in the kernel before failing; see the README)"
+        )
     found = findings(doc["results"])
     lines += ["", "## Missed targets and their measured causes", ""]
     lines += [f"- {f}" for f in found] if found else ["Every target measured here was met."]
@@ -350,6 +380,11 @@ def write(results_dir: Path, doc: dict[str, Any], rerender: bool = False) -> tup
     """Write latest.json and latest.md; `rerender` keeps the run's own finish time."""
     if not rerender:
         doc["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    else:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        )
+        doc["rendered_by_commit"] = commit.stdout.strip() or "unknown"
     doc["targets"] = targets(doc["results"])
     results_dir.mkdir(parents=True, exist_ok=True)
     js, md = results_dir / "latest.json", results_dir / "latest.md"
