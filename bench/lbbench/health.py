@@ -363,7 +363,8 @@ def _lost_check_trials(
         "met": len(valid) >= trials and not any(r["went_down"] for r in valid),
         "how": "s1's neighbour entry is pointed at an unowned MAC until one check's SYN-SENT "
         "socket appears and is given up by the engine, then restored through a pre-started "
-        "`ip -batch -`; /proc/net/tcp is watched for one check timeout more. A trial is valid "
+        "`ip -batch -`; SYN-SENT sockets (sock_diag) are watched for one check timeout "
+        "more. A trial is valid "
         "only when the kernel saw exactly one lost SYN, the engine counted exactly one "
         "failed round, and at least one passing round followed; invalid trials are not "
         "counted as failures (or successes).",

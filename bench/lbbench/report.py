@@ -284,8 +284,9 @@ def _http_findings(http: dict[str, Any]) -> list[str]:
         if idle:
             direct = http.get("nginx_direct_rr_per_s")
             ceiling = f" (wrk straight to nginx: {direct:,.0f} req/s)" if direct else ""
+            cores = "cores" if len(idle) > 1 else "core"
             text += (
-                f" {_upper_first(' and '.join(idle))} core had idle time: wrk and nginx share "
+                f" {_upper_first(' and '.join(idle))} {cores} had idle time: wrk and nginx share "
                 f"the other core{ceiling} and saturate first (load generator saturation), "
                 "so raw rates partly measure the load side; the per-CPU-second ratio is the "
                 "fairer comparison of what each proxy costs."
