@@ -20,7 +20,13 @@ import asyncio
 import socket
 from typing import TYPE_CHECKING
 
-from .snat import SnatExhausted, is_exhaustion, kernel_connected, make_upstream_socket
+from .snat import (
+    SnatExhausted,
+    connect_socket,
+    is_exhaustion,
+    kernel_connected,
+    make_upstream_socket,
+)
 
 if TYPE_CHECKING:
     from .balancer import ServerRuntime
@@ -109,7 +115,7 @@ class Session:
             sock = make_upstream_socket(server.address, source)
             dialing[:] = [sock]
             try:
-                await loop.sock_connect(sock, address)
+                await connect_socket(loop, sock, address)
             except OSError as err:
                 sock.close()
                 if is_exhaustion(err):

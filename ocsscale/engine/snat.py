@@ -10,8 +10,10 @@ with EADDRNOTAVAIL at once and the next address is tried.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
+import os
 import socket
 import struct
 from typing import Any
@@ -81,6 +83,36 @@ def make_upstream_socket(server_address: str, source: str | None) -> socket.sock
         sock.close()
         raise
     return sock
+
+
+async def connect_socket(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, address: tuple[str, int]
+) -> None:
+    """Connect the non-blocking `sock` to a numeric `address`.
+
+    Not loop.sock_connect: uvloop's resolves the address with type=0, which misses
+    its numeric fast path and sends every connect through getaddrinfo on libuv's
+    thread pool (a thread hand-off per server connection)."""
+    err = sock.connect_ex(address)
+    if err == 0:
+        return
+    if err != errno.EINPROGRESS:
+        raise OSError(err, os.strerror(err))
+    writable = loop.create_future()
+    fd = sock.fileno()
+    loop.add_writer(fd, _wake, writable)
+    try:
+        await writable
+    finally:
+        loop.remove_writer(fd)
+    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        raise OSError(err, os.strerror(err))
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def is_exhaustion(err: OSError) -> bool:
