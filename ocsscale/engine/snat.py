@@ -28,11 +28,27 @@ class SnatExhausted(Exception):
 
 class SnatPool:
     def __init__(self, addresses: list[str]) -> None:
+        self._by_version: dict[int, list[str]] = {}
         self.addresses = list(addresses)
         self._cursor = 0
         # Active server-side connections per SNAT address: the "ports in use".
         self.in_use: dict[str, int] = {a: 0 for a in addresses}
         self.exhausted = 0
+
+    @property
+    def addresses(self) -> list[str]:
+        return self._addresses
+
+    @addresses.setter
+    def addresses(self, addresses: list[str]) -> None:
+        # Sorted by family once here, not parsed again for every connection.
+        self._addresses = addresses
+        self._by_version = {4: [], 6: []}
+        for a in addresses:
+            self._by_version[ipaddress.ip_address(a).version].append(a)
+
+    def _usable(self, server_address: str) -> list[str]:
+        return self._by_version[6 if ":" in server_address else 4]
 
     def candidates(self, server_address: str) -> list[str | None]:
         """Addresses to try, in order, for a connection to `server_address`.
@@ -40,17 +56,17 @@ class SnatPool:
         The starting address rotates so connections spread over the pool; `None`
         means "no SNAT address configured, let the kernel choose the source".
         """
-        version = ipaddress.ip_address(server_address).version
-        usable = [a for a in self.addresses if ipaddress.ip_address(a).version == version]
+        usable = self._usable(server_address)
         if not usable:
             return [None]
+        if len(usable) == 1:
+            return [usable[0]]
         self._cursor = (self._cursor + 1) % len(usable)
         return usable[self._cursor :] + usable[: self._cursor]
 
     def first(self, server_address: str) -> str | None:
         """The fixed source for health checks: the first address of the right family."""
-        version = ipaddress.ip_address(server_address).version
-        usable = [a for a in self.addresses if ipaddress.ip_address(a).version == version]
+        usable = self._usable(server_address)
         return usable[0] if usable else None
 
     def take(self, address: str | None) -> None:
