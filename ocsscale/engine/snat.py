@@ -114,6 +114,10 @@ async def connect_socket(
         return
     if err != errno.EINPROGRESS:
         raise OSError(err, os.strerror(err))
+    if kernel_connected(sock):
+        # Nearby servers (loopback, same host) often finish the handshake inside
+        # connect() itself: no writer, future and loop round trip needed then.
+        return
     writable = loop.create_future()
     fd = sock.fileno()
     loop.add_writer(fd, _wake, writable)
