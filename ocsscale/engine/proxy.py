@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .snat import (
@@ -105,17 +106,18 @@ class Session:
         engine.loop.create_task(self._connect(server))
 
     async def _dial(
-        self, server: ServerRuntime, dialing: list[socket.socket]
+        self, server: ServerRuntime, dialing: list[socket.socket], arm: Callable[[], None]
     ) -> tuple[socket.socket, str | None]:
         """A connected socket to `server`, trying each SNAT address in turn; the
-        socket being connected is kept in `dialing` for the connect deadline."""
+        socket being connected is kept in `dialing` for the connect deadline, which
+        `arm` starts before the first wait for the kernel."""
         loop = self.engine.loop
         address = (server.address, self.target)
         for source in self.engine.snat.candidates(server.address):
             sock = make_upstream_socket(server.address, source)
             dialing[:] = [sock]
             try:
-                await connect_socket(loop, sock, address)
+                await connect_socket(loop, sock, address, arm)
             except OSError as err:
                 sock.close()
                 if is_exhaustion(err):
@@ -139,10 +141,12 @@ class Session:
     async def _connect(self, server: ServerRuntime) -> None:
         engine = self.engine
         loop = engine.loop
-        task = asyncio.current_task()
-        assert task is not None
         timed_out = False
         dialing: list[socket.socket] = []
+        # Armed only when a connect has to wait: most nearby servers answer inside
+        # connect() itself, and then a timer per connection is pure overhead.
+        deadline: asyncio.TimerHandle | None = None
+        task: asyncio.Task[None] | None = None
 
         def expire() -> None:
             # The timeout is the server's: if the kernel finished the handshake, the
@@ -152,14 +156,20 @@ class Session:
                 deadline = loop.call_later(engine.timeouts.connect, expire)
                 return
             timed_out = True
+            assert task is not None
             task.cancel()
 
-        deadline = loop.call_later(engine.timeouts.connect, expire)
+        def arm() -> None:
+            nonlocal deadline, task
+            if deadline is None:
+                task = asyncio.current_task()  # type: ignore[assignment]
+                deadline = loop.call_later(engine.timeouts.connect, expire)
+
         redispatched = False
         try:
             while True:
                 try:
-                    sock, source = await self._dial(server, dialing)
+                    sock, source = await self._dial(server, dialing, arm)
                     break
                 except OSError as err:
                     # Like HAProxy's `option redispatch`: one more try on another server,
@@ -181,7 +191,8 @@ class Session:
             if self.done:  # the client went away while we were connecting
                 sock.close()
                 return
-            deadline.cancel()  # the server answered; what follows is local work
+            if deadline is not None:  # the server answered; what follows is local work
+                deadline.cancel()
             self.source = source  # from here on, finish() gives the port back
             engine.snat.take(source)
             transport, _ = await loop.create_connection(lambda: UpstreamSide(self), sock=sock)
@@ -217,7 +228,8 @@ class Session:
         except OSError:
             pass  # reported above
         finally:
-            deadline.cancel()
+            if deadline is not None:
+                deadline.cancel()
         self.finish(abort=False)
 
     def hold_early(self, data: bytes) -> None:

@@ -16,6 +16,7 @@ import ipaddress
 import os
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 # Linux value; the socket module does not export it on every build.
@@ -102,9 +103,13 @@ def make_upstream_socket(server_address: str, source: str | None) -> socket.sock
 
 
 async def connect_socket(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket, address: tuple[str, int]
+    loop: asyncio.AbstractEventLoop,
+    sock: socket.socket,
+    address: tuple[str, int],
+    before_wait: Callable[[], None] | None = None,
 ) -> None:
-    """Connect the non-blocking `sock` to a numeric `address`.
+    """Connect the non-blocking `sock` to a numeric `address`; `before_wait` runs
+    only when the handshake was not finished inside connect() itself.
 
     Not loop.sock_connect: uvloop's resolves the address with type=0, which misses
     its numeric fast path and sends every connect through getaddrinfo on libuv's
@@ -118,6 +123,8 @@ async def connect_socket(
         # Nearby servers (loopback, same host) often finish the handshake inside
         # connect() itself: no writer, future and loop round trip needed then.
         return
+    if before_wait is not None:
+        before_wait()
     writable = loop.create_future()
     fd = sock.fileno()
     loop.add_writer(fd, _wake, writable)
