@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -145,19 +145,17 @@ class Farm(_Strict):
     @field_validator("ports")
     @classmethod
     def _ports(cls, v: list[PortMap]) -> list[PortMap]:
-        listen = [p.port for p in v]
-        dupes = sorted({p for p in listen if listen.count(p) > 1})
-        if dupes:
-            raise ValueError(f"listen port {dupes[0]} appears more than once")
+        dupe = _first_duplicate([p.port for p in v])
+        if dupe is not None:
+            raise ValueError(f"listen port {dupe} appears more than once")
         return v
 
     @field_validator("servers")
     @classmethod
     def _unique_servers(cls, v: list[Server]) -> list[Server]:
-        names = [s.name for s in v]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"server name {dupes[0]!r} appears more than once")
+        dupe = _first_duplicate([s.name for s in v])
+        if dupe is not None:
+            raise ValueError(f"server name {dupe!r} appears more than once")
         return v
 
     @model_validator(mode="after")
@@ -171,3 +169,9 @@ class Farm(_Strict):
     @property
     def admin_socket(self) -> str:
         return self.admin.socket or f"/run/ocsscale/lb-{self.farm}.sock"
+
+
+def _first_duplicate(values: list[Any]) -> Any:
+    """The smallest value that appears more than once (stable error texts), or None."""
+    dupes = sorted({v for v in values if values.count(v) > 1})
+    return dupes[0] if dupes else None
