@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from ..operator import NoOperator, Operator
+
 if TYPE_CHECKING:
     from ..transports.base import Host
 
@@ -46,6 +48,8 @@ class Context:
     emit: Callable[[str, Mapping[str, Json]], None] = lambda kind, data: None
     dry_run: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the person at the console (manual drivers, holds); NoOperator when unattended
+    operator: Operator = field(default_factory=NoOperator)
 
 
 class Action(ABC):

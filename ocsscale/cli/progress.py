@@ -87,6 +87,15 @@ class RunProgress:
     def close(self) -> None:
         self._stop()
 
+    def pause(self) -> None:
+        """Stop redrawing while the operator reads or types."""
+        if self.progress is not None:
+            self.progress.stop()
+
+    def resume(self) -> None:
+        if self.progress is not None:
+            self.progress.start()
+
     def __call__(self, event: Event) -> None:
         handler = getattr(self, f"_on_{event.kind}", None)
         if handler is not None:

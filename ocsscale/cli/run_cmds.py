@@ -18,6 +18,7 @@ from ..errors import Declined, StepFailed, UsageError
 from ..plan.playbook import PHASE_IDS
 from ..runner import session
 from ..runner.lock import held_error, read_lock, unlock
+from .operator import operator_for
 from .progress import RunProgress, plan_tree
 from .render import handle_errors
 from .state import app_state
@@ -157,7 +158,13 @@ def run_cmd(
     _confirm(f"Run {steps} step(s) in {', '.join(p.id for p in phases)}?", yes)
     command = " ".join(["ocsscale", *sys.argv[1:]])[:200]
     try:
-        run_id = session.execute_run(prepared, phases, progress, command=command)
+        run_id = session.execute_run(
+            prepared,
+            phases,
+            progress,
+            command=command,
+            operator=operator_for(console, progress),
+        )
     except KeyboardInterrupt:
         raise StepFailed(
             "interrupted: the journal keeps every step",
@@ -287,7 +294,13 @@ def rollback_cmd(
     progress = RunProgress(console)
     command = " ".join(["ocsscale", *sys.argv[1:]])[:200]
     try:
-        rollback_id, done = session.execute_rollback(loaded, progress, to_phase=to, command=command)
+        rollback_id, done = session.execute_rollback(
+            loaded,
+            progress,
+            to_phase=to,
+            command=command,
+            operator=operator_for(console, progress),
+        )
     except KeyboardInterrupt:
         raise StepFailed(
             "rollback interrupted", hint="run `ocsscale rollback` again: it resumes"

@@ -17,6 +17,7 @@ from typing import Any
 from ..actions.base import Action, Context
 from ..config.loader import STATE_DIR_NAME, LoadedPool, load_pool
 from ..errors import OcsscaleError, UsageError
+from ..operator import NoOperator, Operator
 from ..plan.build import Plan, PlanPhase, build_plan
 from ..plan.playbook import PHASE_IDS, find_playbook, load_playbook
 from . import rollback as rollback_mod
@@ -103,7 +104,9 @@ def _plan_steps(phases: Sequence[PlanPhase]) -> list[tuple[str, Mapping[str, Any
     return [(s.action, s.args) for p in phases if not p.skipped for s in p.all_steps]
 
 
-def _context(loaded: LoadedPool, *, dry_run: bool) -> tuple[Context, Any]:
+def _context(
+    loaded: LoadedPool, *, dry_run: bool, operator: Operator | None = None
+) -> tuple[Context, Any]:
     from ..transports.factory import HostPool
 
     hosts = HostPool(loaded)
@@ -113,6 +116,7 @@ def _context(loaded: LoadedPool, *, dry_run: bool) -> tuple[Context, Any]:
         host=hosts,
         dry_run=dry_run,
         extra={"pool_path": str(loaded.path)},
+        operator=operator or NoOperator(),
     )
     return ctx, hosts
 
@@ -150,7 +154,12 @@ def dry_run(prepared: Prepared, phases: Sequence[PlanPhase], sink: EventSink) ->
 
 
 def execute_run(
-    prepared: Prepared, phases: Sequence[PlanPhase], sink: EventSink, *, command: str
+    prepared: Prepared,
+    phases: Sequence[PlanPhase],
+    sink: EventSink,
+    *,
+    command: str,
+    operator: Operator | None = None,
 ) -> str:
     """Run `phases`, resuming a killed run; returns the run id. Raises LockHeld
     when another run holds the lock and StepFailed when a step fails."""
@@ -177,7 +186,7 @@ def execute_run(
                 "selected": [p.id for p in phases],
             },
         )
-        ctx, hosts = _context(prepared.loaded, dry_run=False)
+        ctx, hosts = _context(prepared.loaded, dry_run=False, operator=operator)
         with _recorded(journal, run_id, hosts):
             Walker(journal, ctx, sink, run_id, prepared.actions).run(phases)
     return run_id
@@ -203,7 +212,12 @@ def pending_rollback(state_dir: Path, to_phase: str | None = None) -> list[Entry
 
 
 def execute_rollback(
-    loaded: LoadedPool, sink: EventSink, *, to_phase: str | None, command: str
+    loaded: LoadedPool,
+    sink: EventSink,
+    *,
+    to_phase: str | None,
+    command: str,
+    operator: Operator | None = None,
 ) -> tuple[str, list[Entry]]:
     actions: dict[str, type[Action]] = dict(load_actions())
     from_index = phase_index(to_phase)
@@ -221,7 +235,7 @@ def execute_rollback(
             os.getpid(),
             {"pool_file": str(loaded.path), "to": to_phase},
         )
-        ctx, hosts = _context(loaded, dry_run=False)
+        ctx, hosts = _context(loaded, dry_run=False, operator=operator)
         with _recorded(journal, rollback_id, hosts):
             done = rollback_mod.rollback(journal, ctx, sink, rollback_id, actions, from_index)
     return rollback_id, done
