@@ -101,7 +101,7 @@ def summary(loaded: LoadedPool) -> str:
         f"checks on {_ports(profile.check_ports)}",
         f"  topology    {lb.topology}, {lb.mode}, VIP {lb.vip}"
         + (f", backend {lb.backend_address}" if lb.backend_address else "")
-        + f", driver {lb.driver}",
+        + f", driver {lb.driver.kind}",
         f"  legacy FE   {pool.legacy_fe.name} {pool.legacy_fe.address}",
         f"  front ends  {len(pool.front_ends)}: {fes}",
         f"  clients     {len(pool.test_clients)}: {clients}",

@@ -13,8 +13,11 @@ import re
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from ..providers.lb.settings import DriverSettings, driver_from_name
+from .strict import Strict
 
 OsKind = Literal["linux", "windows"]
 Topology = Literal["one-armed", "two-armed-routed", "two-armed-transparent"]
@@ -26,10 +29,6 @@ DEFAULT_SERVICE_COMMAND = "systemctl restart {service}"
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _FQDN_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})+$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 def check_fqdn(value: str, what: str = "name") -> str:
@@ -215,7 +214,8 @@ def _interface(value: Any) -> Any:
 
 
 class LoadBalancer(Strict):
-    driver: Literal["engine", "haproxy", "manual"]
+    #: `driver: engine` is short for `driver: {kind: engine}` with its defaults
+    driver: DriverSettings
     topology: Topology
     mode: Mode = "full-proxy"
     vip: IPv4Interface
@@ -223,6 +223,11 @@ class LoadBalancer(Strict):
     snat_addresses: list[IPv4Address] = Field(default_factory=list)
     expected_peak_connections: int = Field(ge=1)
     host: HostSpec | None = None
+
+    @field_validator("driver", mode="before")
+    @classmethod
+    def _driver(cls, v: Any) -> Any:
+        return driver_from_name(v)
 
     @field_validator("topology", mode="before")
     @classmethod

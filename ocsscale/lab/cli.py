@@ -38,6 +38,13 @@ def up_cmd(
         "--lb-forwarding/--no-lb-forwarding",
         help="Two-armed only: turn routing on at the LB (off leaves it to the routing phase).",
     ),
+    lb: str = typer.Option(
+        "engine",
+        "--lb",
+        help="The load balancer installed (unconfigured) on lb01: engine (the bundled one), "
+        "haproxy (Debian's) or none (the pool file then names the manual driver); "
+        "`ocsscale run --phase configure-lb` configures it.",
+    ),
     fault: list[str] = typer.Option(
         [],
         "--fault",
@@ -53,6 +60,7 @@ def up_cmd(
         fes,
         lb_forwarding=lb_forwarding,
         fault_specs=fault,
+        lb=lb,
         echo=typer.echo,
     )
     info = labstatus.describe(state)

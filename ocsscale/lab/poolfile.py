@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import dns, hostsvc
+from . import dns, hostsvc, lbhost
 from .state import LabState
 from .topology import DOMAIN, POOL_FQDN, VIP, LabHost, Topology
 
@@ -96,7 +96,7 @@ def render(state: LabState, topo: Topology) -> str:
         "  port: 135",
         "",
         "load_balancer:",
-        "  driver: engine",
+        *lbhost.driver_lines(state, topo, state.lb, "  "),
         f"  topology: {topo.kind}",
         "  mode: full-proxy",
         f"  vip: {VIP}/24",
