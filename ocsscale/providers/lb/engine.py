@@ -167,6 +167,9 @@ class EngineDriver:
         vip = str(self.ctx.pool.load_balancer.vip.ip)
         state = state_of(lb, vip, self._files())
         state["view"] = self._view(lb) if state["active"] else None
+        farm = decode(state["files"].get(self.settings.farm_path))
+        # the template's first comment line: a farm we wrote may be replaced
+        state["ours"] = farm is None or b"Written by ocsscale" in farm[:200]
         return state
 
     def _view(self, lb: LinuxLbHost) -> dict[str, Any] | None:
