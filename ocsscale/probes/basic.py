@@ -87,6 +87,29 @@ def tls_probe(
         close_quietly(stream)
 
 
+def tls_hold(
+    host: str,
+    port: int,
+    presented_name: str | None,
+    *,
+    tls: TlsOptions = TlsOptions(),
+    connect: Connector = socket_connector,
+    timeout: float = 5.0,
+    source: str | None = None,
+) -> tuple[ProbeEvidence, Stream | None]:
+    """`tls_probe` that keeps the connection: its evidence and the open stream (None
+    when it failed). Held connections are what least-connections balancing counts;
+    the caller closes the stream."""
+    attempt = Attempt("tls", host, port, presented_name, "tls", source)
+    try:
+        stream = open_stream(attempt, connect, Deadline(timeout), tls=tls)
+    except (ProbeFailed, *expected_errors()) as exc:
+        return attempt.failed(exc, "TLS with"), None
+    cert = attempt.found.get("certificate")
+    names = cert.names() if cert else "no certificate"
+    return attempt.evidence(True, f"held open; {names}"), stream
+
+
 def parse_banner(line: str) -> dict[str, str]:
     """``server=``, ``pool-resolved=`` and ``peer=`` tokens of a banner line, as evidence."""
     found: dict[str, str] = {}
