@@ -96,6 +96,9 @@ class SshTransport(Strict):
     #: host keys are never added on first sight unless the pool file says so
     trust_unknown_host_keys: bool = False
     service_command: str = DEFAULT_SERVICE_COMMAND
+    #: stop / start one service (failover drill); default: systemctl when restarts use it
+    stop_command: str | None = None
+    start_command: str | None = None
     hosts_file: str | None = None  # overrides the OS default (/etc/hosts)
 
 
@@ -213,6 +216,17 @@ def _interface(value: Any) -> Any:
     return value
 
 
+class FailoverDrill(Strict):
+    """How the failover drill cuts and restores a front end's link. Shell commands run
+    on the admin machine ({name} and {address} are the FE's, quoted); never over the
+    connection the tool uses to reach that FE. Unset: the operator pulls the cable."""
+
+    link_down_command: str | None = None
+    link_up_command: str | None = None
+    #: how long the LB may take to take a member out, or bring it back (seconds)
+    detect_timeout: float = Field(30.0, gt=0, le=600)
+
+
 class LoadBalancer(Strict):
     #: `driver: engine` is short for `driver: {kind: engine}` with its defaults
     driver: DriverSettings
@@ -223,6 +237,7 @@ class LoadBalancer(Strict):
     snat_addresses: list[IPv4Address] = Field(default_factory=list)
     expected_peak_connections: int = Field(ge=1)
     host: HostSpec | None = None
+    failover: FailoverDrill = Field(default_factory=FailoverDrill)
 
     @field_validator("driver", mode="before")
     @classmethod

@@ -79,6 +79,8 @@ class Profile(Strict):
     sip_ports: SipPorts = Field(default_factory=SipPorts)
     https_ports: list[Port] = Field(default_factory=list)
     services: Services = Field(default_factory=Services)
+    #: the services behind each check port (what the failover drill stops)
+    check_services: dict[Port, Services] = Field(default_factory=dict)
     certificate: CertificateRules = Field(default_factory=CertificateRules)
     _source: str = PrivateAttr("")  # the file it was read from
 
@@ -158,6 +160,7 @@ def _port_subset_issues(profile: Profile, doc: YamlDocument) -> list[ConfigIssue
     sip = profile.sip_ports
     named: dict[tuple[str, ...], list[int]] = {
         ("check_ports",): profile.check_ports,
+        ("check_services",): list(profile.check_services),
         ("tls_ports",): profile.tls_ports,
         ("https_ports",): profile.https_ports,
         ("sip_ports", "tls"): [sip.tls] if sip.tls is not None else [],

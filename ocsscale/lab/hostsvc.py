@@ -27,7 +27,9 @@ from .state import LabState
 from .templating import write_private
 from .topology import DIRECTORY_PORT, DOMAIN, POOL_FQDN, LabHost, Topology
 
-POOLMEMBER = "ocs-poolmember"  # the name the ocs2007r2 profile lists for Linux FEs
+POOLMEMBER = "ocs-poolmember"  # the FE stand-in's Front-End service (ocs2007r2, Linux)
+FOCUS = "ocs-focus"  # the conference Focus, alone on its port (444 = a check port)
+FOCUS_PORTS = (444,)
 PROFILE = "ocs2007r2"
 WINRM_PORT = 5986
 WINDOWS_DOMAIN = "LAB"
@@ -71,8 +73,11 @@ def poolmember(
     *,
     bad_san: bool = False,
     closed: tuple[int, ...] = (),
-) -> Service:
-    """The FE stand-in; `bad_san` and `closed` are the lab's faults (faults.py)."""
+) -> list[Service]:
+    """The FE stand-in, as two services like a real FE's: the Front-End service on
+    every port but the Focus's (FOCUS_PORTS), and the Focus on its own, so the
+    failover drill can stop the service behind one check port at a time.
+    `bad_san` and `closed` are the lab's faults (faults.py)."""
     profile = load_profile(PROFILE)
     files = labca.issue_server_cert(
         ca,
@@ -85,22 +90,28 @@ def poolmember(
         sans=[f"wrong-{host.fqdn}", f"sip.{DOMAIN}"] if bad_san else None,
     )
     sip = [p for p in (profile.sip_ports.tls, profile.sip_ports.tcp) if p is not None]
-    argv = python_argv(
-        "ocsscale.lab.poolmember",
-        "--name", host.name,
-        "--listen", host.address,
-        "--ports", ",".join(map(str, profile.ports)),
-        "--tls-ports", ",".join(map(str, profile.tls_ports)),
-        "--sip-ports", ",".join(map(str, sip)),
-        "--https-ports", ",".join(map(str, profile.https_ports)),
-        "--cert", str(files.cert),
-        "--key", str(files.key),
-        "--pool-fqdn", POOL_FQDN,
-        "--pidfile", str(state.host_dir(host.name) / "poolmember.pid"),
-    )  # fmt: skip
-    argv += tuple(f"--close={port}" for port in closed)
-    listening = tuple(p for p in profile.ports if p not in closed)
-    return Service(host.name, POOLMEMBER, topo.ns(host.name), argv, listening, PY_ENV)
+    made = []
+    for name, ports in (
+        (POOLMEMBER, [p for p in profile.ports if p not in FOCUS_PORTS]),
+        (FOCUS, [p for p in profile.ports if p in FOCUS_PORTS]),
+    ):
+        argv = python_argv(
+            "ocsscale.lab.poolmember",
+            "--name", host.name,
+            "--listen", host.address,
+            "--ports", ",".join(map(str, ports)),
+            "--tls-ports", ",".join(str(p) for p in profile.tls_ports if p in ports),
+            "--sip-ports", ",".join(str(p) for p in sip if p in ports),
+            "--https-ports", ",".join(str(p) for p in profile.https_ports if p in ports),
+            "--cert", str(files.cert),
+            "--key", str(files.key),
+            "--pool-fqdn", POOL_FQDN,
+            "--pidfile", str(state.host_dir(host.name) / f"{name}.pid"),
+        )  # fmt: skip
+        argv += tuple(f"--close={port}" for port in closed if port in ports)
+        listening = tuple(p for p in ports if p not in closed)
+        made.append(Service(host.name, name, topo.ns(host.name), argv, listening, PY_ENV))
+    return made
 
 
 def directory(topo: Topology, host: LabHost) -> Service:

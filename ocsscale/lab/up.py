@@ -113,7 +113,7 @@ def _write_host_files(state: LabState, topo: Topology, lab_faults: list[Fault]) 
     )
     for host in topo.hosts:
         if host.runs_poolmember:
-            to_start.append(
+            to_start.extend(
                 hostsvc.poolmember(
                     state,
                     topo,

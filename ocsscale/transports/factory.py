@@ -37,15 +37,25 @@ def _path(value: str, base: Path) -> Path:
     return p if p.is_absolute() else base / p
 
 
+def _with_controls(host: Any, transport: Any) -> Any:
+    """The pool file's stop/start commands for one service (the failover drill)."""
+    host.stop_command = getattr(transport, "stop_command", None)
+    host.start_command = getattr(transport, "start_command", None)
+    return host
+
+
 def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
     """A Host for `spec` (an SSH or WinRM connection is made on first use)."""
     t: Any = spec.transport
     if t.kind == "local":
-        return LocalHost(
-            spec.name,
-            service_command=t.service_command,
-            status_command=getattr(t, "status_command", None),
-            hosts_file=t.hosts_file,
+        return _with_controls(
+            LocalHost(
+                spec.name,
+                service_command=t.service_command,
+                status_command=getattr(t, "status_command", None),
+                hosts_file=t.hosts_file,
+            ),
+            t,
         )
 
     cred = _credential(spec, loaded)
@@ -54,19 +64,22 @@ def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
             raise UsageError(
                 f"host {spec.name}: the ssh transport drives Linux hosts; use winrm for Windows"
             )
-        return SSHHost(
-            spec.name,
-            str(spec.address),
-            username=cred.username,
-            port=t.port,
-            password=cred.password,
-            key_file=cred.key_file,
-            passphrase=cred.passphrase,
-            known_hosts=_path(t.known_hosts, loaded.base_dir),
-            trust_unknown_host_keys=t.trust_unknown_host_keys,
-            service_command=t.service_command or DEFAULT_SERVICE_COMMAND,
-            status_command=getattr(t, "status_command", None),
-            hosts_file=t.hosts_file,
+        return _with_controls(
+            SSHHost(
+                spec.name,
+                str(spec.address),
+                username=cred.username,
+                port=t.port,
+                password=cred.password,
+                key_file=cred.key_file,
+                passphrase=cred.passphrase,
+                known_hosts=_path(t.known_hosts, loaded.base_dir),
+                trust_unknown_host_keys=t.trust_unknown_host_keys,
+                service_command=t.service_command or DEFAULT_SERVICE_COMMAND,
+                status_command=getattr(t, "status_command", None),
+                hosts_file=t.hosts_file,
+            ),
+            t,
         )
     if t.kind == "winrm":
         from .winrm import WinRMHost  # pywinrm is only imported when a host needs it

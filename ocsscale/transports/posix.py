@@ -78,6 +78,16 @@ def status_template_for(service_command: str, status_command: str | None) -> str
     return None
 
 
+def control_template(service_command: str, explicit: str | None, action: str) -> str | None:
+    """The command that starts or stops a service: the one configured, else the
+    systemd one when restarts go through systemd; None when neither is known."""
+    if explicit:
+        return explicit
+    if service_command.strip().startswith("systemctl restart"):
+        return f"systemctl {action} {{service}}"
+    return None
+
+
 def service_command(template: str, service: str) -> ShCommand:
     """The template is shell text written by the operator; the service name is
     quoted into it, so a name cannot add commands of its own."""
@@ -110,6 +120,18 @@ class PosixHostMixin:
     def flush_dns(self) -> None:
         result = self.run(flush_dns_command(), timeout=60.0)
         self.last_flush = flush_notes(result.stdout)
+
+    def control_services(self, action: str, names: Sequence[str]) -> None:
+        """Stop or start each named service (the failover drill's "stop the service")."""
+        explicit = getattr(self, f"{action}_command", None)
+        template = control_template(self.service_command, explicit, action)
+        if template is None:
+            raise StepFailed(
+                f"{self.name}: no command to {action} a service: set the transport's "
+                f"{action}_command in the pool file (e.g. 'systemctl {action} {{service}}')"
+            )
+        for service in names:
+            self.run(service_command(template, service), timeout=300.0)
 
     def restart_services(self, names: Sequence[str], *, wait: float = 60.0) -> None:
         status = status_template_for(self.service_command, self.status_command)

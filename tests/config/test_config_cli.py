@@ -199,7 +199,7 @@ def test_profiles_show(runner: CliRunner) -> None:
     assert "5061, 5060, 135, 443, 444, 5065, 5069, 5071, 5072, 5073, 5074, 8404" in result.stdout
     assert "65,000 connections per address" in result.stdout
     shown = runner.invoke(app, ["profiles", "show", "ocs2007r2", "--json"])
-    assert json.loads(shown.stdout)["services"]["linux"] == ["ocs-poolmember"]
+    assert json.loads(shown.stdout)["services"]["linux"] == ["ocs-poolmember", "ocs-focus"]
 
 
 def test_profiles_show_unknown(runner: CliRunner) -> None:
