@@ -48,6 +48,7 @@ REQUEST_TIMEOUT = 2.0
 #: (the lab's FE stand-in names itself in it): cheap, and it identifies the FE
 BANNER_PORT = 5065
 _MARK_POLL = 0.2
+_READY_TIMEOUT = 30.0  # a worker starts Python and reads the pool file first
 _STOP_GRACE = REQUEST_TIMEOUT + 15.0  # a worker ends its requests in flight, then writes
 
 
@@ -150,10 +151,26 @@ class LabLoad:
                         start_new_session=True, close_fds=True,
                     )  # fmt: skip
                 self._workers.append(_Worker(client, process, output, log))
+            self._wait_ready()
         except BaseException:
             self._terminate_all()
             self._cleanup()
             raise
+
+    def _wait_ready(self) -> None:
+        """Return once every worker's load runs (so a drill starts under load)."""
+        deadline = time.monotonic() + _READY_TIMEOUT
+        for worker in self._workers:
+            while not ready_file(worker.output).exists():
+                if worker.process.poll() is not None:
+                    break  # ended already (a short load): stop() reads its report
+                if time.monotonic() > deadline:
+                    tail = _tail(worker.log)
+                    raise LabError(
+                        f"the load on {worker.client} did not start within "
+                        f"{_READY_TIMEOUT:.0f} s{': ' + tail if tail else ''}"
+                    )
+                time.sleep(0.05)
 
     def mark(self, label: str) -> None:
         """Label what every client sees from now on (e.g. a phase or step name)."""
@@ -262,6 +279,7 @@ def worker_main(
         signal.signal(signum, lambda *_: stop.set())
     seen = _apply_marks(load, marks, 0)  # marks made before this process was up
     load.start()
+    ready_file(output).touch()
     while not stop.is_set() and not load.wait(_MARK_POLL):
         seen = _apply_marks(load, marks, seen)
     _apply_marks(load, marks, seen)
@@ -270,6 +288,11 @@ def worker_main(
     tmp.write_text(json.dumps(report.to_dict()), encoding="utf-8")
     os.replace(tmp, output)
     return report
+
+
+def ready_file(output: Path) -> Path:
+    """Where a worker says its load runs (and its signal handlers are set)."""
+    return output.with_suffix(".ready")
 
 
 def _apply_marks(load: LoadRunner, marks: Path, seen: int) -> int:
