@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import typer
 
 from ..cli.render import handle_errors
 from . import down as labdown
+from . import load as labload
 from . import state as labstate
 from . import status as labstatus
 from . import system
@@ -147,3 +149,61 @@ def shell_cmd(
     _enter(
         name, host, [shell, "--norc", "-i"] if shell.endswith("bash") else [shell], {"PS1": prompt}
     )
+
+
+@app.command("load")
+@handle_errors
+def load_cmd(
+    duration: float = typer.Option(
+        ..., "--duration", help=f"Seconds, at most {labload.MAX_DURATION:g}."
+    ),
+    rate: float = typer.Option(
+        ..., "--rate", help=f"Requests per second per client, at most {labload.MAX_RATE:g}."
+    ),
+    through: str = typer.Option(
+        "name",
+        "--through",
+        help="name: resolve the pool FQDN on the client for every request (follows a "
+        "cutover); vip: the VIP address.",
+    ),
+    name: str = NAME_OPTION,
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write every client's report, merged, as JSON."
+    ),
+) -> None:
+    """A continuous client load from every Linux test client at once: SIP OPTIONS over
+    TLS, TLS and TCP connects, each a new connection; failures per second and per FE."""
+    from rich.console import Console
+
+    from ..probes.load_report import merge_reports
+    from . import load_view
+
+    labload.check_request(duration, rate, through)  # bounds first: exit 2, nothing started
+    system.require_root_linux()
+    state = labstate.require(name)
+    load = labload.LabLoad(state, duration=duration, rate=rate, through=through)
+    reports = load.run()
+    if output is not None:
+        merged = merge_reports(reports)
+        merged.update(lab=name, through=through, duration=duration, rate=rate)
+        output.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")
+    console = Console(highlight=False, soft_wrap=True, emoji=False)
+    load_view.render(console, reports, through, labload.windows_clients(state))
+    if output is not None:
+        console.print(f"report: {output}")
+
+
+@app.command("load-worker", hidden=True)
+@handle_errors
+def load_worker_cmd(
+    name: str = NAME_OPTION,
+    client: str = typer.Option(..., "--client"),
+    duration: float = typer.Option(..., "--duration"),
+    rate: float = typer.Option(..., "--rate"),
+    through: str = typer.Option(..., "--through"),
+    marks: Path = typer.Option(..., "--marks"),
+    output: Path = typer.Option(..., "--output"),
+) -> None:
+    """One client's share of `lab load`, run inside that client's namespace."""
+    report = labload.worker_main(name, client, duration, rate, through, marks, output)
+    typer.echo(f"{client}: {report.requests} requests, {report.failed} failed")
