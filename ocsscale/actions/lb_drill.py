@@ -170,12 +170,13 @@ class LbFailoverDrill(Action):
             stats = driver.stats().get(self.fe.name)
             if stats is None or stats.health == "unknown":
                 return None  # the manual driver: the appliance's view is not readable
-            if (stats.down_everywhere() if want == "down" else stats.up_everywhere()):
+            if stats.down_everywhere() if want == "down" else stats.up_everywhere():
                 return time.monotonic() - began
             time.sleep(POLL)
+        after = "the restore" if want == "up" else "the fault"
         raise CheckFailed(
             f"the load balancer did not show {self.fe.name} {want} on every port within "
-            f"{self.drill.detect_timeout:.0f} s after {'the restore' if want == 'up' else 'the fault'}"
+            f"{self.drill.detect_timeout:.0f} s after {after}"
         )
 
     # -- the drill ----------------------------------------------------------------------
@@ -205,8 +206,11 @@ class LbFailoverDrill(Action):
             load.mark("before")
             time.sleep(1.0)
             load.mark("fault")
-            began_wall, began = time.time(), time.monotonic()
+            asked = time.monotonic()
             self._fault(restore=False)
+            # from the moment the fault is in place (a service stop may take seconds)
+            began_wall, began = time.time(), time.monotonic()
+            fault_s = began - asked
             try:
                 detect = self._wait(driver, "down", began)
                 detected_wall = time.time()
@@ -229,7 +233,8 @@ class LbFailoverDrill(Action):
             for streams in held.values():
                 for stream in streams:
                     close_quietly(stream)
-        return self._judge(report, detect, back, survived, held, began_wall, detected_wall)
+        row = self._judge(report, detect, back, survived, held, began_wall, detected_wall)
+        return {**row, "fault_took_s": round(fault_s, 3)}
 
     def _hold(self) -> dict[str, list[Any]]:
         """Connections held open to the VIP before the fault, by the FE that got each."""
@@ -292,7 +297,9 @@ class LbFailoverDrill(Action):
                 + ", ".join(f"{o} lost {n}" for o, n in lost.items())
             )
         if problems:
-            raise CheckFailed(f"failover drill on {self.fe.name} ({row['mode']}): " + "; ".join(problems))
+            raise CheckFailed(
+                f"failover drill on {self.fe.name} ({row['mode']}): " + "; ".join(problems)
+            )
         return {
             **row,
             "load": {

@@ -130,6 +130,22 @@ class RunProgress:
             line.append(str(item.get("message", "")))
             self._print(line)
 
+    def _on_drill(self, e: Event) -> None:
+        """lb.failover_drill: one row of the detection table."""
+        d = e.data
+
+        def secs(value: Any) -> str:
+            return "unmeasured" if value is None else f"{value:.2f} s"
+
+        line = Text(f"    {d['fe']} {d['mode']}: ", style="bold")
+        line.append(
+            f"out of every port after {secs(d['detect_s'])}, back after {secs(d['back_s'])}; "
+            f"{d['requests']} requests, {d['failed_until_detection']} failed until detection, "
+            f"{d['failed_after_detection']} after; held connections to other FEs: "
+            + (", ".join(f"{k} {v} alive" for k, v in d["held_survived"].items()) or "none")
+        )
+        self._print(line)
+
     def _on_phase_skipped(self, e: Event) -> None:
         self._print(Text(f"- {e.phase}: skipped ({e.data['reason']})", style="dim"))
 

@@ -60,9 +60,10 @@ def write_wrappers(state: LabState) -> None:
         path.chmod(0o755)
 
 
-def service_command(state: LabState, host: LabHost) -> str:
-    """The pool file's service_command for a Linux host ({service} is filled in)."""
-    return f"{state.bin_dir / 'lab-svc'} --host {host.name} restart {{service}}"
+def service_command(state: LabState, host: LabHost, action: str = "restart") -> str:
+    """The pool file's service_command (or stop/start_command) for a Linux host
+    ({service} is filled in)."""
+    return f"{state.bin_dir / 'lab-svc'} --host {host.name} {action} {{service}}"
 
 
 def poolmember(

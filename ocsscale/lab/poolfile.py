@@ -27,6 +27,8 @@ def _ssh(state: LabState, host: LabHost) -> list[str]:
         f"known_hosts: {_q(str(state.ssh_dir / 'known_hosts'))}",
         "trust_unknown_host_keys: false",
         f"service_command: {_q(hostsvc.service_command(state, host))}",
+        f"stop_command: {_q(hostsvc.service_command(state, host, 'stop'))}",
+        f"start_command: {_q(hostsvc.service_command(state, host, 'start'))}",
         'hosts_file: "/etc/hosts"',
     ]
 
@@ -106,6 +108,9 @@ def render(state: LabState, topo: Topology) -> str:
     lines += [
         f"  snat_addresses: [{inside or VIP}]",
         "  expected_peak_connections: 20000",
+        "  failover:  # the drill cuts an FE's link from outside it, as a switch port would",
+        f"    link_down_command: {_q(f'ip -n {topo.lab}-{{name}} link set eth0 down')}",
+        f"    link_up_command: {_q(f'ip -n {topo.lab}-{{name}} link set eth0 up')}",
         "  host:",
         *_host(state, lb, "    "),
         "",
