@@ -179,6 +179,8 @@ def load_cmd(
     from . import load_view
 
     labload.check_request(duration, rate, through)  # bounds first: exit 2, nothing started
+    if output is not None and not output.resolve().parent.is_dir():
+        raise labstate.UsageError(f"-o {output}: its directory does not exist")
     system.require_root_linux()
     state = labstate.require(name)
     load = labload.LabLoad(state, duration=duration, rate=rate, through=through)
@@ -186,7 +188,10 @@ def load_cmd(
     if output is not None:
         merged = merge_reports(reports)
         merged.update(lab=name, through=through, duration=duration, rate=rate)
-        output.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")
+        try:
+            output.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise labstate.UsageError(f"cannot write {output}: {exc.strerror}") from None
     console = Console(highlight=False, soft_wrap=True, emoji=False)
     load_view.render(console, reports, through, labload.windows_clients(state))
     if output is not None:

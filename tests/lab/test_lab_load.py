@@ -72,6 +72,11 @@ def test_bounds_are_refused_before_anything_starts(
         assert message in result.stderr
         assert "Traceback" not in result.stderr
     assert not out.exists()
+    nowhere = ocsscale_cli(
+        "lab", "load", "-n", name, "--duration", "1", "--rate", "1",
+        "-o", str(tmp_path / "missing" / "load.json"),
+    )  # fmt: skip
+    assert nowhere.returncode == 2 and "does not exist" in nowhere.stderr
     assert not leftover_load_dirs(one_armed_lab)
 
 
