@@ -1,0 +1,216 @@
+"""Limits for YAML from a file someone else may have written.
+
+A pool file, profile, playbook or farm file is read by a tool that an operator
+runs with credentials at hand, so a hostile or broken file must end in a clear
+refusal (exit 2, file:line:col, a rule id) within a second, never a hang, a
+traceback or a value echoed back. What could otherwise go wrong, and the
+guard for each:
+
+- a FIFO, a directory or a device (/dev/zero) given as the file: only regular
+  files are read, opened without blocking and checked with fstat;
+- a huge file: at most MAX_BYTES are read (the pure-Python parser reads about
+  a megabyte a second, and a pool file is a few kilobytes);
+- bytes that are not text: a NUL or undecodable byte is named by line and column;
+- an alias bomb ("billion laughs"): aliases and the size of the data once every
+  alias is expanded are counted while parsing, before anything is built;
+- deep nesting: a depth limit, checked before the recursive composer gets there;
+- a flood of keys: a key-count limit.
+
+The limits are counted on the parser's events as the composer pulls them, so a
+file that breaks one stops being read there. Messages are written here from the
+position alone: the parser's own texts may quote the file (a duplicated key's
+value, say, which may be a password).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    MappingStartEvent,
+    ScalarEvent,
+)
+from ruamel.yaml.parser import RoundTripParser
+from ruamel.yaml.scanner import RoundTripScanner
+
+from .errors import ConfigError, ConfigIssue
+
+MAX_BYTES = 256 * 1024  # the shipped pool files, profiles and playbooks are under 10 KiB
+MAX_DEPTH = 32  # nested mappings and lists; a pool file uses 5
+MAX_KEYS = 2_000  # mapping entries in the whole file; a pool file has about 80
+MAX_ALIASES = 100  # `*name` references
+MAX_NODES = 5_000  # keys, values, items with aliases expanded; a shipped playbook has 545
+
+
+def read_text_file(path: Path, file: str) -> str:
+    """The UTF-8 text of the regular file at `path`, or a ConfigError that says why not."""
+    data = _read_regular(path, file)
+    nul = data.find(b"\0")
+    if nul >= 0:
+        line, col = _byte_position(data, nul)
+        raise ConfigError(
+            [ConfigIssue(file, line, col, "", "file.nul-byte", "a NUL byte: not a text file")]
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _byte_position(data, exc.start)
+        raise ConfigError(
+            [ConfigIssue(file, line, col, "", "file.not-utf8", "a byte that is not UTF-8 text")]
+        ) from None
+
+
+def _read_regular(path: Path, file: str) -> bytes:
+    def refuse(rule: str, message: str) -> ConfigError:
+        return ConfigError([ConfigIssue(file, 0, 0, "", rule, message)])
+
+    try:
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise refuse("file.missing", "no such file") from None
+    except OSError as exc:
+        raise refuse("file.unreadable", f"cannot read: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+            raise refuse("file.not-regular", f"{kind}: give the path of a regular file")
+        if info.st_size > MAX_BYTES:
+            raise refuse("file.too-large", f"larger than {MAX_BYTES // 1024} KiB, the limit")
+        chunks = []
+        left = MAX_BYTES + 1  # the file may grow while it is read
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+    except OSError as exc:
+        raise refuse("file.unreadable", f"cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise refuse("file.too-large", f"larger than {MAX_BYTES // 1024} KiB, the limit")
+    return data
+
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of byte `offset`."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[start:offset].decode("utf-8", errors="replace")) + 1
+    return data.count(b"\n", 0, offset) + 1, column
+
+
+class LimitExceeded(Exception):
+    """Raised inside the parser; parse_yaml turns it into a ConfigIssue."""
+
+    def __init__(self, rule: str, message: str, mark: Any) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+        self.mark = mark
+
+
+class _Frame:
+    __slots__ = ("is_mapping", "items", "anchor", "start")
+
+    def __init__(self, is_mapping: bool, anchor: str | None, start: int) -> None:
+        self.is_mapping = is_mapping
+        self.items = 0  # direct children so far: in a mapping, even ones are keys
+        self.anchor = anchor
+        self.start = start  # the expanded node count when this collection began
+
+
+class LimitedScanner(RoundTripScanner):
+    """ruamel's round-trip scanner with the depth limit on [ and {: the scanner
+    looks up to 1,024 characters ahead for a key, at a cost that grows with the
+    square of the brackets it passes, so `[[[[...` must stop here, not later."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:  # noqa: N803
+        if self.flow_level >= MAX_DEPTH:
+            raise LimitExceeded(
+                "yaml.too-deep", f"nested deeper than {MAX_DEPTH} levels", self.reader.get_mark()
+            )
+        super().fetch_flow_collection_start(TokenClass, to_push)
+
+
+class LimitedParser(RoundTripParser):
+    """ruamel's round-trip parser, counting every event the composer takes."""
+
+    def __init__(self, loader: Any) -> None:
+        super().__init__(loader)
+        self._stack: list[_Frame] = []
+        self._sizes: dict[str, int] = {}  # anchor -> expanded node count of its node
+        self._nodes = 0
+        self._keys = 0
+        self._aliases = 0
+
+    def get_event(self) -> Any:
+        event = super().get_event()
+        if isinstance(event, ScalarEvent | AliasEvent | CollectionStartEvent):
+            self._child(event)
+        if isinstance(event, ScalarEvent):
+            self._grow(1, event)
+            if event.anchor is not None:
+                self._sizes[event.anchor] = 1
+        elif isinstance(event, AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise LimitExceeded(
+                    "yaml.too-many-aliases",
+                    f"more than {MAX_ALIASES} aliases (*name)",
+                    event.start_mark,
+                )
+            self._grow(self._sizes.get(event.anchor, 1), event)
+        elif isinstance(event, CollectionStartEvent):
+            self._grow(1, event)
+            self._stack.append(
+                _Frame(isinstance(event, MappingStartEvent), event.anchor, self._nodes - 1)
+            )
+            if len(self._stack) > MAX_DEPTH:
+                raise LimitExceeded(
+                    "yaml.too-deep", f"nested deeper than {MAX_DEPTH} levels", event.start_mark
+                )
+        elif isinstance(event, CollectionEndEvent) and self._stack:
+            frame = self._stack.pop()
+            if frame.anchor is not None:
+                self._sizes[frame.anchor] = self._nodes - frame.start
+        return event
+
+    def _child(self, event: Any) -> None:
+        if not self._stack:
+            return
+        frame = self._stack[-1]
+        if frame.is_mapping and frame.items % 2 == 0:
+            self._keys += 1
+            if self._keys > MAX_KEYS:
+                raise LimitExceeded(
+                    "yaml.too-many-keys", f"more than {MAX_KEYS} keys", event.start_mark
+                )
+        frame.items += 1
+
+    def _grow(self, count: int, event: Any) -> None:
+        self._nodes += count
+        if self._nodes > MAX_NODES:
+            raise LimitExceeded(
+                "yaml.too-large",
+                f"more than {MAX_NODES} keys, values and items once aliases are expanded",
+                event.start_mark,
+            )
