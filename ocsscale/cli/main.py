@@ -12,7 +12,7 @@ from .. import __version__
 from ..errors import OcsscaleError
 from . import config_cmds, run_cmds
 from .render import render_error
-from .state import DEFAULT_POOL, AppState
+from .state import CONFIG_HELP, DEFAULT_POOL, AppState, accepts_config
 
 HELP = """\
 Move a service from one server to a load-balanced pool: every step shown
@@ -60,7 +60,7 @@ def _root(
         "-c",
         "--config",
         envvar="OCSSCALE_POOL",
-        help="The pool file (topology, profile, credentials by reference).",
+        help=CONFIG_HELP,
         show_default=True,
     ),
     version: bool = typer.Option(
@@ -72,6 +72,8 @@ def _root(
 
 config_cmds.register(app)
 run_cmds.register(app)
+for _info in app.registered_commands:  # every command that reads the pool file
+    _info.callback = accepts_config(_info.callback)
 
 
 def _register_optional_groups() -> None:
