@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
 from .. import __version__
 from ..errors import OcsscaleError
 from . import config_cmds, run_cmds
+from .crash import report_interrupted, report_unexpected
 from .render import render_error
 from .state import CONFIG_HELP, DEFAULT_POOL, AppState, accepts_config
 
@@ -33,11 +35,40 @@ Typical session:
   ocsscale rollback                 put back what was there before
 
 Exit codes: 0 done; 1 a step or check failed (state kept, rollback possible);
-2 invalid input or usage; 3 another run holds the lock; 4 the operator declined.
+2 invalid input or usage; 3 another run holds the lock; 4 the operator declined;
+70 an internal error (a bug: its traceback is in .ocsscale/debug.log next to
+the pool file, or ~/.cache/ocsscale/debug.log); 130 interrupted (Ctrl-C).
 """
+
+try:  # the Click exceptions (usage errors, --help, Exit) that Click itself renders
+    from typer import TyperException as _ClickError  # Typer with Click built in
+except ImportError:  # older Typer on Click
+    from click import ClickException as _ClickError  # type: ignore[no-redef]
+
+_CLICK_FLOW = (typer.Exit, typer.Abort, _ClickError)
+
+
+class _Root(TyperGroup):
+    """The root command: every error of every command ends here as one message."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except _CLICK_FLOW:
+            raise
+        except OcsscaleError as exc:
+            raise typer.Exit(render_error(exc)) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(report_interrupted()) from None
+        except Exception as exc:  # a bug: its traceback to the debug log, one line here
+            state = ctx.obj if isinstance(ctx.obj, AppState) else None
+            code = report_unexpected(exc, state.config if state else None, ctx.invoked_subcommand)
+            raise typer.Exit(code) from None
+
 
 app = typer.Typer(
     name="ocsscale",
+    cls=_Root,
     help=HELP,
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -94,6 +125,10 @@ def main() -> None:
         app(standalone_mode=True)
     except OcsscaleError as exc:
         sys.exit(render_error(exc))
+    except KeyboardInterrupt:
+        sys.exit(report_interrupted())
+    except Exception as exc:  # outside any command (the command line itself)
+        sys.exit(report_unexpected(exc, None, None))
 
 
 if __name__ == "__main__":
