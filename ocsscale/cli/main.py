@@ -1,10 +1,13 @@
 """`ocsscale`: the entry point. Each command group lives in its own module and
-registers itself here; this module only wires them and renders errors."""
+registers itself here (the engine's and the lab's when one of their commands
+runs); this module only wires them and renders errors."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -48,8 +51,41 @@ except ImportError:  # older Typer on Click
 _CLICK_FLOW = (typer.Exit, typer.Abort, _ClickError)
 
 
+#: Command groups of independent packages, imported only when one of their commands
+#: runs: `ocsscale check` needs neither the engine nor the lab.
+_LAZY_GROUPS = {
+    "lb": ("ocsscale.engine.cli", "The bundled load-balancer engine."),
+    "lab": ("ocsscale.lab.cli", "A rehearsal lab of the whole topology."),
+}
+
+
 class _Root(TyperGroup):
-    """The root command: every error of every command ends here as one message."""
+    """The root command: mounts the lazy groups, and every error of every command
+    ends here as one message."""
+
+    _listing = False  # True while --help lists the commands
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return names + [name for name in _LAZY_GROUPS if name not in names]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        lazy = _LAZY_GROUPS.get(cmd_name)
+        if lazy is not None and cmd_name not in self.commands:
+            module, help_text = lazy
+            if self._listing:  # its name and one line are enough: no import
+                return TyperGroup(name=cmd_name, help=help_text)
+            group = typer.main.get_command(importlib.import_module(module).app)
+            group.help = help_text
+            self.add_command(group, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: typer.Context, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._listing = False
 
     def invoke(self, ctx: typer.Context) -> object:
         try:
@@ -105,19 +141,6 @@ config_cmds.register(app)
 run_cmds.register(app)
 for _info in app.registered_commands:  # every command that reads the pool file
     _info.callback = accepts_config(_info.callback)
-
-
-def _register_optional_groups() -> None:
-    # The engine and the lab are independent packages; their command groups are
-    # mounted here so `ocsscale --help` lists everything in one place.
-    from ..engine.cli import app as lb_app
-    from ..lab.cli import app as lab_app
-
-    app.add_typer(lb_app, name="lb", help="The bundled load-balancer engine.")
-    app.add_typer(lab_app, name="lab", help="A rehearsal lab of the whole topology.")
-
-
-_register_optional_groups()
 
 
 def main() -> None:

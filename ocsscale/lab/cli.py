@@ -1,4 +1,9 @@
-"""`ocsscale lab`: a rehearsal lab of the whole topology, from network namespaces."""
+"""`ocsscale lab`: a rehearsal lab of the whole topology, from network namespaces.
+
+Mounted by ocsscale.cli.main only when a `lab` command runs, and it imports
+nothing of ocsscale.cli: errors are rendered by the root command, as for every
+other command.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,6 @@ import shutil
 
 import typer
 
-from ..cli.render import handle_errors
 from . import down as labdown
 from . import state as labstate
 from . import status as labstatus
@@ -26,7 +30,6 @@ NAME_OPTION = typer.Option(DEFAULT_NAME, "--name", "-n", help="The lab's name (n
 
 
 @app.command("up")
-@handle_errors
 def up_cmd(
     topology: str = typer.Option(
         "one-armed", "--topology", "-t", help=f"One of: {', '.join(TOPOLOGIES)}."
@@ -66,7 +69,6 @@ def up_cmd(
 
 
 @app.command("down")
-@handle_errors
 def down_cmd(name: str = NAME_OPTION) -> None:
     """Stop every server and remove every namespace, file and route of the lab."""
     if labdown.down(name, echo=typer.echo):
@@ -76,7 +78,6 @@ def down_cmd(name: str = NAME_OPTION) -> None:
 
 
 @app.command("status")
-@handle_errors
 def status_cmd(
     name: str = typer.Option(None, "--name", "-n", help="One lab (default: every lab)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
@@ -112,7 +113,6 @@ def _enter(name: str, host: str, argv: list[str], extra_env: dict[str, str]) -> 
     "exec",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
-@handle_errors
 def exec_cmd(
     ctx: typer.Context,
     host: str = typer.Argument(..., help="A lab host, e.g. admin, client01, ocsfe01."),
@@ -128,7 +128,6 @@ def exec_cmd(
 
 
 @app.command("shell")
-@handle_errors
 def shell_cmd(
     host: str = typer.Argument(..., help="A lab host, e.g. admin, client01, ocsfe01."),
     name: str = NAME_OPTION,
