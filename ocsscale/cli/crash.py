@@ -2,9 +2,9 @@
 
 Expected errors (OcsscaleError) are rendered by render.py; anything else is a
 bug. Its traceback helps whoever fixes it but buries the operator's terminal,
-so it goes to .ocsscale/debug.log next to the pool file (or, when that
-directory is missing or not writable, ~/.cache/ocsscale/debug.log), readable by
-its owner only, and the terminal gets one line that points there. Only the
+so it goes to .ocsscale/debug.log next to the pool file (or, when there is no
+pool file or its directory is not writable, ~/.cache/ocsscale/debug.log),
+readable by its owner only, and the terminal gets one line that points there. Only the
 stack and the exceptions' messages are written, never the frames' local
 variables, where a resolved secret could be.
 """
@@ -44,13 +44,13 @@ def report_interrupted() -> int:
 def debug_log_paths(pool_file: Path | None) -> list[Path]:
     """Where the log may go, best first."""
     paths = []
-    if pool_file is not None:
-        try:
-            directory = Path(pool_file).expanduser().resolve().parent
-        except (OSError, RuntimeError):
-            directory = None
-        if directory is not None and directory.is_dir():
-            paths.append(directory / STATE_DIR_NAME / DEBUG_LOG_NAME)
+    try:
+        # only next to a pool file that is there: `ocsscale lab up` run in some
+        # directory does not leave a .ocsscale/ behind in it
+        if pool_file is not None and Path(pool_file).is_file():
+            paths.append(Path(pool_file).resolve().parent / STATE_DIR_NAME / DEBUG_LOG_NAME)
+    except (OSError, RuntimeError):
+        pass
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     paths.append(Path(cache) / "ocsscale" / DEBUG_LOG_NAME)
     return paths

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ocsscale.errors import EXIT_INTERNAL, EXIT_INTERRUPTED
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,13 +86,15 @@ def test_a_bug_prints_one_line_and_logs_the_traceback(tmp_path: Path) -> None:
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
 
 
-def test_without_a_pool_file_directory_the_log_goes_to_the_cache(tmp_path: Path) -> None:
-    code, _, err = finish(run(tmp_path, "check", "-c", str(tmp_path / "no" / "such" / "p.yaml")))
+@pytest.mark.parametrize("pool", ["no/such/pool.yaml", "pool.yaml"])
+def test_without_a_pool_file_the_log_goes_to_the_cache(tmp_path: Path, pool: str) -> None:
+    code, _, err = finish(run(tmp_path, "check", "-c", str(tmp_path / pool)))
     log = tmp_path / "cache" / "ocsscale" / "debug.log"
     assert code == EXIT_INTERNAL
     assert err == f"internal error (ValueError): see {log}\n"
     assert "ValueError: the bug's own message" in log.read_text()
     assert not (tmp_path / "no").exists()
+    assert not (tmp_path / ".ocsscale").exists()
 
 
 def test_a_symlink_in_place_of_the_log_is_not_written_through(tmp_path: Path) -> None:
