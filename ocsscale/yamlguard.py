@@ -1,4 +1,4 @@
-"""Limits for YAML from a file someone else may have written.
+"""Reading YAML that someone else may have written: limits, and errors in our words.
 
 A pool file, profile, playbook or farm file is read by a tool that an operator
 runs with credentials at hand, so a hostile or broken file must end in a clear
@@ -17,18 +17,23 @@ guard for each:
 - a flood of keys: a key-count limit.
 
 The limits are counted on the parser's events as the composer pulls them, so a
-file that breaks one stops being read there. Messages are written here from the
-position alone: the parser's own texts may quote the file (a duplicated key's
-value, say, which may be a password).
+file that breaks one stops being read there. Every message is ours, built from
+the position: ruamel's texts quote the file (a duplicated key's value, say,
+which may be a password), so none is passed on. yamlpos.py turns the tree
+into plain data with positions.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     AliasEvent,
     CollectionEndEvent,
@@ -37,6 +42,7 @@ from ruamel.yaml.events import (
     ScalarEvent,
 )
 from ruamel.yaml.parser import RoundTripParser
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scanner import RoundTripScanner
 
 from .errors import ConfigError, ConfigIssue
@@ -113,9 +119,115 @@ _KINDS = {
 
 def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
     """1-based line and column (in characters) of byte `offset`."""
-    start = data.rfind(b"\n", 0, offset) + 1
-    column = len(data[start:offset].decode("utf-8", errors="replace")) + 1
-    return data.count(b"\n", 0, offset) + 1, column
+    before = data[:offset].decode("utf-8", errors="replace")
+    return _text_position(before, len(before))
+
+
+def load_root(text: str, file: str) -> Any:
+    """ruamel's round-trip tree of `text`, read within the limits; any problem is
+    a ConfigError at its position, in our words."""
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    yaml.Scanner = LimitedScanner
+    yaml.Parser = LimitedParser
+    try:
+        return yaml.load(text)
+    except LimitExceeded as exc:
+        raise ConfigError([_issue_at(file, exc.mark, exc.rule, exc.message)]) from None
+    except DuplicateKeyError as exc:
+        raise ConfigError([_duplicate_key_issue(file, exc, text)]) from None
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise ConfigError([_issue_at(file, mark, "yaml.syntax", _syntax_message(exc))]) from None
+    except ReaderError as exc:
+        line, col = _text_position(text, exc.position)
+        raise ConfigError(
+            [ConfigIssue(file, line, col, "", "yaml.control-character", _control_message(exc))]
+        ) from None
+    except YAMLError:  # unmarked: rare, but still not a traceback
+        raise ConfigError([ConfigIssue(file, 0, 0, "", "yaml.syntax", "invalid YAML")]) from None
+
+
+def _issue_at(file: str, mark: Any, rule: str, message: str) -> ConfigIssue:
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+    return ConfigIssue(file, line, col, "", rule, message)
+
+
+def _text_position(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of character `index`."""
+    start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - start + 1
+
+
+_KEY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}(?=\s*:)")
+
+
+def _duplicate_key_issue(file: str, exc: DuplicateKeyError, text: str) -> ConfigIssue:
+    """Named by the key as written, if it is a plain name: ruamel's own message
+    also quotes both values, and one of them may be a password."""
+    mark = exc.problem_mark
+    name = None
+    if mark is not None:
+        lines = text.splitlines()
+        if 0 <= mark.line < len(lines):
+            found = _KEY_NAME.match(lines[mark.line], mark.column)
+            name = found.group(0) if found else None
+    what = f"key {name!r}" if name else "this key"
+    return _issue_at(
+        file,
+        mark,
+        "yaml.duplicate-key",
+        f"{what} appears twice in one mapping; each key may appear once",
+    )
+
+
+#: ruamel's problem texts, by a fragment that has no input in it, in our words.
+#: Its texts quote the input (a character, an alias name, a value), so none is shown as is.
+_SYNTAX = (
+    (
+        "cannot start any token",
+        "a character that cannot start a YAML token here (indent with spaces, not "
+        "tabs; quote a value that starts with @ or `)",
+    ),
+    ("could not find expected ':'", "a key without ':' after it"),
+    (
+        "mapping values are not allowed",
+        "a ':' where no key can start (quote a value that holds ': ')",
+    ),
+    ("undefined alias", "an alias (*name) with no anchor (&name) before it"),
+    ("expected ',' or ']'", "a [list] not closed with ']' (or a missing ',')"),
+    ("expected ',' or '}'", "a {mapping} not closed with '}' (or a missing ',')"),
+    ("end of stream", "the file ends inside a quoted value or a bracket"),
+    ("unknown escape", "an unknown escape (backslash) in a double-quoted value"),
+    ("expected <block end>", "indentation does not line up with the lines above"),
+    ("did not find expected key", "indentation does not line up with the lines above"),
+    ("did not find expected '-'", "a list item's '-' does not line up with the items above"),
+    ("expected a single document", "more than one YAML document (---): give one"),
+    ("expected '<document start>'", "more after the end of the document (a stray bracket?)"),
+    ("expected the node content", "a value is missing here"),
+    ("unhashable", "a list or mapping used as a key"),
+    ("while scanning an alias", "an alias (*name) without a name"),
+    ("while scanning an anchor", "an anchor (&name) without a name"),
+    ("while scanning a quoted", "a quoted value that is not closed"),
+    ("while scanning a simple key", "a key without ':' after it"),
+    ("while scanning a directive", "an invalid % directive"),
+    ("while scanning a block scalar", "an invalid block scalar (| or >) header"),
+    ("while scanning a tag", "an invalid tag (!name)"),
+)
+
+
+def _syntax_message(exc: MarkedYAMLError) -> str:
+    said = f"{exc.problem or ''} {exc.context or ''}"
+    for fragment, ours in _SYNTAX:
+        if fragment in said:
+            return ours
+    return "invalid YAML here"
+
+
+def _control_message(exc: ReaderError) -> str:
+    if isinstance(exc.character, int):
+        return f"a control character (U+{exc.character:04X}) that YAML does not allow"
+    return "a character that YAML does not allow"
 
 
 class LimitExceeded(Exception):

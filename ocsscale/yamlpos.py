@@ -6,14 +6,13 @@ later, by pydantic or by a rule, can name file:line:col.
 
 The one implementation for every YAML input: the pool file and profiles
 (config/), playbooks (plan/) and the engine's farm file. It depends on
-nothing of ocsscale but errors.py and yamlguard.py (the limits for hostile
-input), so the stand-alone engine may use it.
+nothing of ocsscale but errors.py and yamlguard.py (which reads the file and
+parses it within limits), so the stand-alone engine may use it.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,14 +20,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.reader import ReaderError
 
-from .errors import ConfigError, ConfigIssue
-from .yamlguard import LimitedParser, LimitedScanner, LimitExceeded, read_text_file
+from .errors import ConfigIssue
+from .yamlguard import load_root, read_text_file
 
 PathKey = tuple[str | int, ...]
 Position = tuple[int, int]  # 1-based line and column
@@ -86,26 +81,7 @@ def load_yaml(path: Path, *, label: str | None = None) -> YamlDocument:
 
 
 def parse_yaml(text: str, file: str) -> YamlDocument:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    yaml.Scanner = LimitedScanner
-    yaml.Parser = LimitedParser
-    try:
-        root = yaml.load(text)
-    except LimitExceeded as exc:
-        raise ConfigError([_issue_at(file, exc.mark, exc.rule, exc.message)]) from None
-    except DuplicateKeyError as exc:
-        raise ConfigError([_duplicate_key_issue(file, exc, text)]) from None
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise ConfigError([_issue_at(file, mark, "yaml.syntax", _syntax_message(exc))]) from None
-    except ReaderError as exc:
-        line, col = _text_position(text, exc.position)
-        raise ConfigError(
-            [ConfigIssue(file, line, col, "", "yaml.control-character", _control_message(exc))]
-        ) from None
-    except YAMLError:  # unmarked: rare, but still not a traceback
-        raise ConfigError([ConfigIssue(file, 0, 0, "", "yaml.syntax", "invalid YAML")]) from None
+    root = load_root(text, file)
     doc = YamlDocument(file=file, data=None)
     doc.values[()] = (1, 1)
     doc.data = _plain(root, (), doc)
@@ -151,85 +127,6 @@ def _has(container: Any, part: str | int) -> bool:
     if isinstance(container, dict):
         return part in container
     return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
-
-
-def _issue_at(file: str, mark: Any, rule: str, message: str) -> ConfigIssue:
-    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-    return ConfigIssue(file, line, col, "", rule, message)
-
-
-def _text_position(text: str, index: int) -> Position:
-    start = text.rfind("\n", 0, index) + 1
-    return text.count("\n", 0, index) + 1, index - start + 1
-
-
-_KEY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}(?=\s*:)")
-
-
-def _duplicate_key_issue(file: str, exc: DuplicateKeyError, text: str) -> ConfigIssue:
-    """Named by the key as written, if it is a plain name: ruamel's own message
-    also quotes both values, and one of them may be a password."""
-    mark = exc.problem_mark
-    name = None
-    if mark is not None:
-        lines = text.splitlines()
-        if 0 <= mark.line < len(lines):
-            found = _KEY_NAME.match(lines[mark.line], mark.column)
-            name = found.group(0) if found else None
-    what = f"key {name!r}" if name else "this key"
-    return _issue_at(
-        file,
-        mark,
-        "yaml.duplicate-key",
-        f"{what} appears twice in one mapping; each key may appear once",
-    )
-
-
-#: ruamel's problem texts, by a fragment that has no input in it, in our words.
-#: Its texts quote the input (a character, an alias name, a value), so none is shown as is.
-_SYNTAX = (
-    (
-        "cannot start any token",
-        "a character that cannot start a YAML token here (a tab? quote the value)",
-    ),
-    ("could not find expected ':'", "a key without ':' after it"),
-    (
-        "mapping values are not allowed",
-        "a ':' where no key can start (quote a value that holds ': ')",
-    ),
-    ("undefined alias", "an alias (*name) with no anchor (&name) before it"),
-    ("expected ',' or ']'", "a [list] not closed with ']' (or a missing ',')"),
-    ("expected ',' or '}'", "a {mapping} not closed with '}' (or a missing ',')"),
-    ("end of stream", "the file ends inside a quoted value or a bracket"),
-    ("unknown escape", "an unknown escape (backslash) in a double-quoted value"),
-    ("expected <block end>", "indentation does not line up with the lines above"),
-    ("did not find expected key", "indentation does not line up with the lines above"),
-    ("did not find expected '-'", "a list item's '-' does not line up with the items above"),
-    ("expected a single document", "more than one YAML document (---): give one"),
-    ("expected the node content", "a value is missing here"),
-    ("unhashable", "a list or mapping used as a key"),
-    ("while scanning an alias", "an alias (*name) without a name"),
-    ("while scanning an anchor", "an anchor (&name) without a name"),
-    ("while scanning a quoted", "a quoted value that is not closed"),
-    ("while scanning a simple key", "a key without ':' after it"),
-    ("while scanning a directive", "an invalid % directive"),
-    ("while scanning a block scalar", "an invalid block scalar (| or >) header"),
-    ("while scanning a tag", "an invalid tag (!name)"),
-)
-
-
-def _syntax_message(exc: MarkedYAMLError) -> str:
-    said = f"{exc.problem or ''} {exc.context or ''}"
-    for fragment, ours in _SYNTAX:
-        if fragment in said:
-            return ours
-    return "invalid YAML here"
-
-
-def _control_message(exc: ReaderError) -> str:
-    if isinstance(exc.character, int):
-        return f"a control character (U+{exc.character:04X}) that YAML does not allow"
-    return "a character that YAML does not allow"
 
 
 def _plain(node: Any, path: PathKey, doc: YamlDocument) -> Any:
