@@ -4,9 +4,9 @@ Expected errors (OcsscaleError) are rendered by render.py; anything else is a
 bug. Its traceback helps whoever fixes it but buries the operator's terminal,
 so it goes to .ocsscale/debug.log next to the pool file (or, when there is no
 pool file or its directory is not writable, ~/.cache/ocsscale/debug.log),
-readable by its owner only, and the terminal gets one line that points there. Only the
-stack and the exceptions' messages are written, never the frames' local
-variables, where a resolved secret could be.
+readable by its owner only, and the terminal gets one line that points there.
+Only the stack and the exceptions' messages are written, never the frames'
+local variables, where a resolved secret could be.
 """
 
 from __future__ import annotations
