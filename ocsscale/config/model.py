@@ -49,7 +49,7 @@ class Strict(BaseModel):
 # The messages never quote the value (it may be a secret written in the wrong place).
 
 
-def _whole_number(low: int, high: int, what: str, rule: str) -> Any:
+def _whole_number(low: int, high: int, what: str, rule: str) -> BeforeValidator:
     def check(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise PydanticCustomError(
@@ -66,7 +66,7 @@ def _whole_number(low: int, high: int, what: str, rule: str) -> Any:
             )
         return value
 
-    return Annotated[int, BeforeValidator(check)]
+    return BeforeValidator(check)
 
 
 def _address_text(value: Any) -> Any:
@@ -86,12 +86,15 @@ def _path_text(value: Any) -> Any:
     return value
 
 
-Port = _whole_number(1, 65535, "a port", "value.port-range")
-Ttl = _whole_number(0, MAX_TTL, "a TTL (seconds)", "dns.ttl.range")
-Weight = _whole_number(0, MAX_WEIGHT, "a weight", "fe.weight.range")
-PeakConnections = _whole_number(
-    1, MAX_PEAK_CONNECTIONS, "the expected peak connections", "lb.peak-connections.range"
-)
+Port = Annotated[int, _whole_number(1, 65535, "a port", "value.port-range")]
+Ttl = Annotated[int, _whole_number(0, MAX_TTL, "a TTL (seconds)", "dns.ttl.range")]
+Weight = Annotated[int, _whole_number(0, MAX_WEIGHT, "a weight", "fe.weight.range")]
+PeakConnections = Annotated[
+    int,
+    _whole_number(
+        1, MAX_PEAK_CONNECTIONS, "the expected peak connections", "lb.peak-connections.range"
+    ),
+]
 Address = Annotated[IPv4Address, BeforeValidator(_address_text)]
 FilePath = Annotated[str, BeforeValidator(_path_text)]
 
