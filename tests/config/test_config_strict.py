@@ -25,6 +25,7 @@ FE_WEIGHT = "    address: 10.0.1.41\n    weight: 1\n"
             "address.not-text",
         ),
         ("[10.0.0.40]", "[true]", "load_balancer.snat_addresses[0]", "address.not-text"),
+        ("vip: 10.0.0.40/16", "vip: true", "load_balancer.vip", "address.not-text"),
         ("cutover_ttl: 60 ", "cutover_ttl: true ", "dns.cutover_ttl", "value.not-a-number"),
         ("ttl: 3600 ", "ttl: 2147483648 ", "dns.ttl", "dns.ttl.range"),
         ("cutover_ttl: 60 ", "cutover_ttl: -1 ", "dns.cutover_ttl", "dns.ttl.range"),
