@@ -7,7 +7,7 @@ traceback or a value echoed back. What could otherwise go wrong, and the
 guard for each:
 
 - a FIFO, a directory or a device (/dev/zero) given as the file: only regular
-  files are read, opened without blocking and checked with fstat;
+  files are read, opened without blocking and checked with fstat (files.py);
 - a huge file: at most MAX_BYTES are read (the pure-Python parser reads about
   a megabyte a second, and a pool file is a few kilobytes);
 - bytes that are not text: a NUL or undecodable byte is named by line and column;
@@ -25,9 +25,7 @@ into plain data with positions.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +44,7 @@ from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scanner import RoundTripScanner
 
 from .errors import ConfigError, ConfigIssue
+from .files import Unreadable, read_regular
 
 MAX_BYTES = 256 * 1024  # the shipped pool files, profiles and playbooks are under 10 KiB
 MAX_DEPTH = 32  # nested mappings and lists; a pool file uses 5
@@ -56,7 +55,10 @@ MAX_NODES = 5_000  # keys, values, items with aliases expanded; a shipped playbo
 
 def read_text_file(path: Path, file: str) -> str:
     """The UTF-8 text of the regular file at `path`, or a ConfigError that says why not."""
-    data = _read_regular(path, file)
+    try:
+        data = read_regular(path, MAX_BYTES)
+    except Unreadable as exc:
+        raise ConfigError([ConfigIssue(file, 0, 0, "", exc.rule, exc.message)]) from None
     nul = data.find(b"\0")
     if nul >= 0:
         line, col = _byte_position(data, nul)
@@ -70,51 +72,6 @@ def read_text_file(path: Path, file: str) -> str:
         raise ConfigError(
             [ConfigIssue(file, line, col, "", "file.not-utf8", "a byte that is not UTF-8 text")]
         ) from None
-
-
-def _read_regular(path: Path, file: str) -> bytes:
-    def refuse(rule: str, message: str) -> ConfigError:
-        return ConfigError([ConfigIssue(file, 0, 0, "", rule, message)])
-
-    try:
-        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except FileNotFoundError:
-        raise refuse("file.missing", "no such file") from None
-    except OSError as exc:
-        raise refuse("file.unreadable", f"cannot read: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
-            raise refuse("file.not-regular", f"{kind}: give the path of a regular file")
-        if info.st_size > MAX_BYTES:
-            raise refuse("file.too-large", f"larger than {MAX_BYTES // 1024} KiB, the limit")
-        chunks = []
-        left = MAX_BYTES + 1  # the file may grow while it is read
-        while left > 0:
-            chunk = os.read(fd, left)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
-    except OSError as exc:
-        raise refuse("file.unreadable", f"cannot read: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_BYTES:
-        raise refuse("file.too-large", f"larger than {MAX_BYTES // 1024} KiB, the limit")
-    return data
-
-
-_KINDS = {
-    stat.S_IFDIR: "a directory",
-    stat.S_IFIFO: "a FIFO (named pipe)",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFSOCK: "a socket",
-}
 
 
 def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
