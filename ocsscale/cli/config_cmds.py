@@ -37,6 +37,7 @@ reference only, unknown keys refused.
 
 Exit code 0 when valid, 2 when not. The file is -c/--config, before or
 after the command (default ./pool.yaml, or $OCSSCALE_POOL):
+`ocsscale -c examples/one-armed.yaml check`, or
 `ocsscale check -c examples/one-armed.yaml`.
 """
 
