@@ -23,9 +23,8 @@ from ..errors import StepFailed, UsageError
 from ..transports import hostsfile
 from ..transports.base import Host
 from ..transports.factory import ADMIN_HOST
+from ..transports.hostsfile import BACKUP_SUFFIX
 from .base import Action, Change, Context, Json, register
-
-BACKUP_SUFFIX = ".ocsscale.bak"
 
 
 def _b64(data: bytes) -> str:

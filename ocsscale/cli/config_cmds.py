@@ -35,8 +35,10 @@ behind backend_address, unique names and addresses, no host on the VIP,
 enough SNAT addresses for the expected peak connections, credentials by
 reference only, unknown keys refused.
 
-Exit code 0 when valid, 2 when not. The file is -c/--config (default
-./pool.yaml, or $OCSSCALE_POOL): `ocsscale -c examples/one-armed.yaml check`.
+Exit code 0 when valid, 2 when not. The file is -c/--config, before or
+after the command (default ./pool.yaml, or $OCSSCALE_POOL):
+`ocsscale -c examples/one-armed.yaml check`, or
+`ocsscale check -c examples/one-armed.yaml`.
 """
 
 INIT_HELP = f"""\

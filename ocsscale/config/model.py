@@ -13,7 +13,12 @@ import re
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from ..providers.lb.settings import DriverSettings, driver_from_name
@@ -29,6 +34,66 @@ DEFAULT_SERVICE_COMMAND = "systemctl restart {service}"
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _FQDN_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})+$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_TTL = 2**31 - 1  # RFC 2181 section 8
+MAX_WEIGHT = 256  # as HAProxy and the bundled engine
+MAX_PEAK_CONNECTIONS = 100_000_000
+
+
+# Strict scalars. YAML reads `true`, `1e29` or `"2"` as a bool, a float or text, and
+# pydantic would take them as 1, 10**29 and 2 (and `true` as the address 0.0.0.1):
+# numbers must be written as whole numbers and addresses as text, within real ranges.
+# The messages never quote the value (it may be a secret written in the wrong place).
+
+
+def _whole_number(low: int, high: int, what: str, rule: str) -> BeforeValidator:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PydanticCustomError(
+                "value.not-a-number",
+                "{what} is a whole number written without quotes (not true/false, "
+                "a fraction or text)",
+                {"what": what},
+            )
+        if not low <= value <= high:
+            raise PydanticCustomError(
+                rule,
+                "{what} must be from {low} to {high}",
+                {"what": what, "low": low, "high": high},
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
+def _address_text(value: Any) -> Any:
+    if not isinstance(value, str | IPv4Address):
+        raise PydanticCustomError(
+            "address.not-text", "an IPv4 address is written as text, e.g. 10.0.1.41"
+        )
+    return value
+
+
+def _path_text(value: Any) -> Any:
+    if isinstance(value, str):
+        if not value.strip():
+            raise PydanticCustomError("path.empty", "an empty path: name a file")
+        if "\0" in value:
+            raise PydanticCustomError("path.nul", "a path cannot hold a NUL character")
+    return value
+
+
+Port = Annotated[int, _whole_number(1, 65535, "a port", "value.port-range")]
+Ttl = Annotated[int, _whole_number(0, MAX_TTL, "a TTL (seconds)", "dns.ttl.range")]
+Weight = Annotated[int, _whole_number(0, MAX_WEIGHT, "a weight", "fe.weight.range")]
+PeakConnections = Annotated[
+    int,
+    _whole_number(
+        1, MAX_PEAK_CONNECTIONS, "the expected peak connections", "lb.peak-connections.range"
+    ),
+]
+Address = Annotated[IPv4Address, BeforeValidator(_address_text)]
+FilePath = Annotated[str, BeforeValidator(_path_text)]
 
 
 def check_fqdn(value: str, what: str = "name") -> str:
@@ -54,7 +119,18 @@ class SecretRef(Strict):
     """Where a secret lives: `{env: NAME}` or `{file: PATH}`, never the secret itself."""
 
     env: str | None = None
-    file: str | None = None
+    file: FilePath | None = None
+
+    @field_validator("env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_RE.match(v):
+            raise PydanticCustomError(
+                "secret.env-name",
+                "an environment variable name is letters, digits and '_', "
+                "not starting with a digit (the name given is not shown)",
+            )
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -82,35 +158,35 @@ class SecretRef(Strict):
 
 
 class Credential(Strict):
-    username: str
+    username: str = Field(min_length=1)
     password: SecretRef | None = None
-    key_file: str | None = None
+    key_file: FilePath | None = None
     passphrase: SecretRef | None = None
 
 
 class SshTransport(Strict):
     kind: Literal["ssh"]
     credentials: str
-    port: int = Field(22, ge=1, le=65535)
-    known_hosts: str = "~/.ssh/known_hosts"
+    port: Port = 22
+    known_hosts: FilePath = "~/.ssh/known_hosts"
     #: host keys are never added on first sight unless the pool file says so
     trust_unknown_host_keys: bool = False
     service_command: str = DEFAULT_SERVICE_COMMAND
     #: stop / start one service (failover drill); default: systemctl when restarts use it
     stop_command: str | None = None
     start_command: str | None = None
-    hosts_file: str | None = None  # overrides the OS default (/etc/hosts)
+    hosts_file: FilePath | None = None  # overrides the OS default (/etc/hosts)
 
 
 class WinRmTransport(Strict):
     kind: Literal["winrm"]
     credentials: str
-    port: int = Field(5986, ge=1, le=65535)
+    port: Port = 5986
     scheme: Literal["https", "http"] = "https"
     auth: Literal["ntlm", "kerberos", "basic", "credssp"] = "ntlm"
-    ca_bundle: str | None = None
+    ca_bundle: FilePath | None = None
     verify_tls: bool = True
-    hosts_file: str | None = None  # overrides C:\Windows\System32\drivers\etc\hosts
+    hosts_file: FilePath | None = None  # overrides C:\Windows\System32\drivers\etc\hosts
 
     @model_validator(mode="after")
     def _http_port(self) -> WinRmTransport:
@@ -122,7 +198,7 @@ class WinRmTransport(Strict):
 
 class LocalTransport(Strict):
     kind: Literal["local"]
-    hosts_file: str | None = None
+    hosts_file: FilePath | None = None
     service_command: str = DEFAULT_SERVICE_COMMAND
 
 
@@ -133,7 +209,7 @@ _OS_BY_TRANSPORT: dict[str, OsKind] = {"winrm": "windows", "ssh": "linux", "loca
 class HostSpec(Strict):
     name: str
     fqdn: str | None = None
-    address: IPv4Address
+    address: Address
     os: OsKind = "linux"  # when omitted: windows for winrm, linux otherwise
     transport: Transport
 
@@ -170,14 +246,7 @@ class ServerSpec(HostSpec):
 
 
 class FrontEnd(ServerSpec):
-    weight: int = 1
-
-    @field_validator("weight")
-    @classmethod
-    def _weight(cls, v: int) -> int:
-        if v < 0:
-            raise PydanticCustomError("fe.weight.negative", "weight must be 0 or more")
-        return v
+    weight: Weight = 1
 
 
 class PoolNames(Strict):
@@ -185,7 +254,7 @@ class PoolNames(Strict):
     sip_domain: str
     # The CA (PEM) that issued the front ends' certificates; probes verify
     # against it. None: the system's trust store.
-    ca_bundle: str | None = None
+    ca_bundle: FilePath | None = None
 
     @field_validator("fqdn")
     @classmethod
@@ -201,11 +270,15 @@ class PoolNames(Strict):
 class Directory(Strict):
     name: str
     fqdn: str | None = None
-    address: IPv4Address
-    port: int = Field(135, ge=1, le=65535)
+    address: Address
+    port: Port = 135
 
 
 def _interface(value: Any) -> Any:
+    if not isinstance(value, str | IPv4Interface):
+        raise PydanticCustomError(
+            "address.not-text", "an address with its prefix is written as text, e.g. 10.0.0.40/24"
+        )
     if isinstance(value, str) and "/" not in value:
         raise PydanticCustomError(
             "lb.address.prefix",
@@ -234,8 +307,8 @@ class LoadBalancer(Strict):
     mode: Mode = "full-proxy"
     vip: IPv4Interface
     backend_address: IPv4Interface | None = None
-    snat_addresses: list[IPv4Address] = Field(default_factory=list)
-    expected_peak_connections: int = Field(ge=1)
+    snat_addresses: list[Address] = Field(default_factory=list)
+    expected_peak_connections: PeakConnections
     host: HostSpec | None = None
     failover: FailoverDrill = Field(default_factory=FailoverDrill)
 
@@ -282,11 +355,11 @@ class Tsig(Strict):
 
 class Dns(Strict):
     provider: Literal["rfc2136", "manual"]
-    servers: list[IPv4Address] = Field(default_factory=list)
-    port: int = Field(53, ge=1, le=65535)
+    servers: list[Address] = Field(default_factory=list)
+    port: Port = 53
     zone: str
-    ttl: int = Field(3600, ge=0)
-    cutover_ttl: int = Field(60, ge=0)
+    ttl: Ttl = 3600
+    cutover_ttl: Ttl = 60
     tsig: Tsig | None = None
 
     @field_validator("zone")
@@ -310,7 +383,7 @@ class Pool(Strict):
     @field_validator("version", mode="before")
     @classmethod
     def _version(cls, v: Any) -> Any:
-        if v != 1:
+        if isinstance(v, bool) or not isinstance(v, int) or v != 1:
             raise PydanticCustomError(
                 "version.unsupported", "this ocsscale reads pool files of version 1"
             )

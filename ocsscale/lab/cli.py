@@ -1,4 +1,9 @@
-"""`ocsscale lab`: a rehearsal lab of the whole topology, from network namespaces."""
+"""`ocsscale lab`: a rehearsal lab of the whole topology, from network namespaces.
+
+Mounted by ocsscale.cli.main only when a `lab` command runs, and it imports
+nothing of ocsscale.cli: errors are rendered by the root command, as for every
+other command.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,6 @@ from pathlib import Path
 
 import typer
 
-from ..cli.render import handle_errors
 from . import down as labdown
 from . import load as labload
 from . import state as labstate
@@ -28,7 +32,6 @@ NAME_OPTION = typer.Option(DEFAULT_NAME, "--name", "-n", help="The lab's name (n
 
 
 @app.command("up")
-@handle_errors
 def up_cmd(
     topology: str = typer.Option(
         "one-armed", "--topology", "-t", help=f"One of: {', '.join(TOPOLOGIES)}."
@@ -76,7 +79,6 @@ def up_cmd(
 
 
 @app.command("down")
-@handle_errors
 def down_cmd(name: str = NAME_OPTION) -> None:
     """Stop every server and remove every namespace, file and route of the lab."""
     if labdown.down(name, echo=typer.echo):
@@ -86,7 +88,6 @@ def down_cmd(name: str = NAME_OPTION) -> None:
 
 
 @app.command("status")
-@handle_errors
 def status_cmd(
     name: str = typer.Option(None, "--name", "-n", help="One lab (default: every lab)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
@@ -122,7 +123,6 @@ def _enter(name: str, host: str, argv: list[str], extra_env: dict[str, str]) -> 
     "exec",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
-@handle_errors
 def exec_cmd(
     ctx: typer.Context,
     host: str = typer.Argument(..., help="A lab host, e.g. admin, client01, ocsfe01."),
@@ -138,7 +138,6 @@ def exec_cmd(
 
 
 @app.command("shell")
-@handle_errors
 def shell_cmd(
     host: str = typer.Argument(..., help="A lab host, e.g. admin, client01, ocsfe01."),
     name: str = NAME_OPTION,
@@ -152,7 +151,6 @@ def shell_cmd(
 
 
 @app.command("load")
-@handle_errors
 def load_cmd(
     duration: float = typer.Option(
         ..., "--duration", help=f"Seconds, at most {labload.MAX_DURATION:g}."
@@ -199,7 +197,6 @@ def load_cmd(
 
 
 @app.command("load-worker", hidden=True)
-@handle_errors
 def load_worker_cmd(
     name: str = NAME_OPTION,
     client: str = typer.Option(..., "--client"),
