@@ -172,9 +172,9 @@ class SshTransport(Strict):
     #: host keys are never added on first sight unless the pool file says so
     trust_unknown_host_keys: bool = False
     service_command: str = DEFAULT_SERVICE_COMMAND
-    #: stop / start one service (failover drill); default: systemctl when restarts use it
-    stop_command: str | None = None
-    start_command: str | None = None
+    #: start/stop/enable/disable one service ({action}, {service}): the failover drill
+    #: and decommission; default: `systemctl {action} {service}` when restarts use systemctl
+    service_control: str | None = None
     hosts_file: FilePath | None = None  # overrides the OS default (/etc/hosts)
 
 
@@ -198,6 +198,7 @@ class WinRmTransport(Strict):
 
 class LocalTransport(Strict):
     kind: Literal["local"]
+    service_control: str | None = None
     hosts_file: FilePath | None = None
     service_command: str = DEFAULT_SERVICE_COMMAND
 

@@ -61,7 +61,7 @@ def write_wrappers(state: LabState) -> None:
 
 
 def service_command(state: LabState, host: LabHost, action: str = "restart") -> str:
-    """The pool file's service_command (or stop/start_command) for a Linux host
+    """The pool file's service_command (or, with action "{action}", its service_control)
     ({service} is filled in)."""
     return f"{state.bin_dir / 'lab-svc'} --host {host.name} {action} {{service}}"
 

@@ -27,8 +27,7 @@ def _ssh(state: LabState, host: LabHost) -> list[str]:
         f"known_hosts: {_q(str(state.ssh_dir / 'known_hosts'))}",
         "trust_unknown_host_keys: false",
         f"service_command: {_q(hostsvc.service_command(state, host))}",
-        f"stop_command: {_q(hostsvc.service_command(state, host, 'stop'))}",
-        f"start_command: {_q(hostsvc.service_command(state, host, 'start'))}",
+        f"service_control: {_q(hostsvc.service_command(state, host, '{action}'))}",
         'hosts_file: "/etc/hosts"',
     ]
 

@@ -24,7 +24,9 @@ from pathlib import Path
 from . import services
 from .system import LabError
 
-ACTIONS = ("start", "stop", "restart", "reload", "status", "is-active", "enable", "disable")
+ACTIONS = (
+    "start", "stop", "restart", "reload", "status", "is-active", "enable", "disable", "is-enabled"
+)  # fmt: skip
 
 
 def control(lab_dir: Path, host: str, action: str, name: str) -> tuple[int, list[str]]:
@@ -34,7 +36,7 @@ def control(lab_dir: Path, host: str, action: str, name: str) -> tuple[int, list
     code = 0
     for service_name in names:
         service = services.load(lab_dir, host, service_name)
-        if action in ("enable", "disable"):
+        if action in ("enable", "disable", "is-enabled"):
             lines.append(f"{host}: {service_name}: the lab has no boot; nothing to {action}")
             continue
         if action == "reload":

@@ -38,9 +38,8 @@ def _path(value: str, base: Path) -> Path:
 
 
 def _with_controls(host: Any, transport: Any) -> Any:
-    """The pool file's stop/start commands for one service (the failover drill)."""
-    host.stop_command = getattr(transport, "stop_command", None)
-    host.start_command = getattr(transport, "start_command", None)
+    """The pool file's command to start, stop, enable or disable one service."""
+    host.service_control = getattr(transport, "service_control", None)
     return host
 
 
