@@ -36,7 +36,11 @@ def control(lab_dir: Path, host: str, action: str, name: str) -> tuple[int, list
     code = 0
     for service_name in names:
         service = services.load(lab_dir, host, service_name)
-        if action in ("enable", "disable", "is-enabled"):
+        if action == "is-enabled":
+            lines.append(f"{host}: {service_name}: the lab has no boot; nothing is enabled")
+            code = 1
+            continue
+        if action in ("enable", "disable"):
             lines.append(f"{host}: {service_name}: the lab has no boot; nothing to {action}")
             continue
         if action == "reload":
