@@ -193,8 +193,7 @@ class CommandExecutor:
 
     def _flush_dns(self, p: dict[str, str]) -> dict[str, object]:
         self.sandbox.flush_dns()
-        # This stand-in has the DnsClient module, so the script's ipconfig fallback is not taken.
-        return {"method": "Clear-DnsClientCache"}
+        return {"method": "ipconfig /flushdns"}
 
     def _restart_services(self, p: dict[str, str]) -> dict[str, object]:
         float(p["TimeoutSeconds"])  # the script casts it; a bad value fails there too
