@@ -41,15 +41,17 @@ RESULT_PREFIX = "OCSSCALE-RESULT "
 ERROR_PREFIX = "ocsscale: "
 MARKER_PREFIX = "# ocsscale:op="
 
-OPERATIONS = (
-    "read_file",
-    "write_file",
-    "resolve",
-    "tcp_check",
-    "flush_dns",
-    "restart_services",
-    "run_uploaded",
-)
+#: every operation, and the parameters its script reads (bound as `$Name = '...'`)
+OPERATION_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "read_file": ("Path",),
+    "write_file": ("Path", "Data", "BackupSuffix"),
+    "resolve": ("Name",),
+    "tcp_check": ("Address", "Port", "TimeoutMs"),
+    "flush_dns": (),
+    "restart_services": ("Names", "TimeoutSeconds"),
+    "run_uploaded": ("UploadName",),
+}
+OPERATIONS = tuple(OPERATION_PARAMETERS)
 
 _UPLOAD_NAME = re.compile(r"^ocsscale-[0-9a-f]{32}\.b64$")
 
@@ -86,6 +88,10 @@ def script_body(operation: str) -> str:
 
 
 def operation_script(operation: str, **params: Part) -> PsScript:
+    # Exactly the parameters the script reads: PowerShell would take a missing one as $null.
+    expected = OPERATION_PARAMETERS.get(operation)
+    if expected is not None and set(params) != set(expected):
+        raise ValueError(f"{operation} takes {', '.join(expected) or 'no parameters'}")
     return PsScript(script_body(operation), params)
 
 

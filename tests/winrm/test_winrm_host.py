@@ -72,7 +72,9 @@ def test_a_hosts_file_far_over_the_command_line_limit_is_uploaded_in_chunks(
 ) -> None:
     lines = [f"198.18.{i // 250}.{i % 250 + 1} client{i}.contoso.com\r\n" for i in range(1500)]
     big = "".join(lines).encode("ascii")
-    script = operation_script("write_file", Path=WINDOWS_HOSTS_FILE, Data="x" * len(big) * 2)
+    script = operation_script(
+        "write_file", Path=WINDOWS_HOSTS_FILE, Data="x" * len(big) * 2, BackupSuffix=".bak"
+    )
     assert plan_script(script.render()).chunked  # the path this test means to exercise
     host = host_for(http_ntlm_standin, auth="ntlm")
     try:
