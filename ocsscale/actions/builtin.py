@@ -1,7 +1,8 @@
 """Core actions every playbook can use.
 
 - `pool.check`: re-validates the pool file when the run starts.
-- `host.reachable`: logs in to a host and records how it resolves a name.
+- `host.reachable`: logs in to a host and records how it resolves a name; on
+  Windows, first the PowerShell and .NET versions the tool's scripts need.
 - `host.flush_dns`: clears a host's resolver cache.
 - `host.restart_services`: restarts the profile's services on a host.
 """
@@ -64,7 +65,12 @@ class PoolCheck(Action):
 
 @register
 class HostReachable(Action):
-    """Connects to `host` and asks it how it resolves `name` (the pool FQDN).
+    r"""Connects to `host` and asks it how it resolves `name` (the pool FQDN).
+
+    On a Windows host it first reads `$PSVersionTable.PSVersion` and the .NET
+    Framework versions under HKLM:\SOFTWARE\Microsoft\NET Framework Setup\NDP
+    (a script PowerShell 1.0 also runs), and fails naming what is missing:
+    every other script needs PowerShell 2.0 and .NET 3.5.
 
     Changes nothing; no undo. Proof: the host answered; when `expect` (a list
     of addresses) is given, the name must resolve to exactly those.
@@ -85,6 +91,9 @@ class HostReachable(Action):
     def apply(self, current: Json) -> Json:
         host = self.ctx.host(str(_arg(self, "host")))
         name = str(_arg(self, "name"))
+        evidence: dict[str, Any] = {"host": host.name, "os": host.os, "name": name}
+        if host.os == "windows":
+            evidence.update(_windows_versions(host))
         addresses = sorted(host.resolve(name))
         expect = self.args.get("expect")
         if expect is not None and sorted(expect) != addresses:
@@ -92,7 +101,28 @@ class HostReachable(Action):
                 f"{host.name} resolves {name} to {', '.join(addresses) or 'nothing'}, "
                 f"expected {', '.join(sorted(expect))}"
             )
-        return {"host": host.name, "os": host.os, "name": name, "addresses": addresses}
+        return {**evidence, "addresses": addresses}
+
+
+def _windows_versions(host: Any) -> dict[str, Any]:
+    """The host's PowerShell and .NET versions; CheckFailed naming what is missing."""
+    from ..transports.windows_facts import missing_requirements
+
+    reader = getattr(host, "versions", None)
+    if reader is None:
+        raise CheckFailed(f"{host.name}: this transport cannot read the PowerShell version")
+    found = reader()
+    if found.get("powershell_missing"):
+        raise CheckFailed(
+            f"{host.name}: PowerShell is not installed (powershell.exe not found); the tool"
+            " needs PowerShell 2.0 and .NET Framework 3.5",
+            hint="install Windows Management Framework 2.0 (KB968930), or on Windows Server"
+            " 2008 add the Windows PowerShell feature",
+        )
+    missing = missing_requirements(found["powershell"], found["dotnet"])
+    if missing:
+        raise CheckFailed(f"{host.name} lacks what the tool's scripts need: {'; '.join(missing)}")
+    return {"powershell": found["powershell"], "dotnet": found["dotnet"]}
 
 
 @register

@@ -42,6 +42,7 @@ from .winrm_scripts import (
     plan_script,
     result_string_list,
 )
+from .winrm_windows import WindowsReads
 
 AuthKind = Literal["ntlm", "kerberos", "basic", "credssp"]
 WINDOWS_HOSTS_FILE = r"%SystemRoot%\System32\drivers\etc\hosts"
@@ -51,8 +52,9 @@ _SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.$@ -]+$")
 _NOT_FOUND_STATUSES = {"HostNotFound", "NoData"}
 
 
-class WinRMHost:
-    """A Windows host driven over WinRM; see the module docstring."""
+class WinRMHost(WindowsReads):
+    """A Windows host driven over WinRM; see the module docstring (and WindowsReads
+    for what it reads beyond the Host interface)."""
 
     os: OsKind = "windows"
 

@@ -50,6 +50,7 @@ OPERATION_PARAMETERS: dict[str, tuple[str, ...]] = {
     "flush_dns": (),
     "restart_services": ("Names", "TimeoutSeconds"),
     "run_uploaded": ("UploadName",),
+    "versions": (),
 }
 OPERATIONS = tuple(OPERATION_PARAMETERS)
 
@@ -81,10 +82,22 @@ def script_body(operation: str) -> str:
     if operation not in OPERATIONS:
         raise ValueError(f"unknown WinRM script operation {operation!r}")
     template = _environment().get_template(f"powershell/{operation}.ps1.j2")
-    body = template.render(result_prefix=RESULT_PREFIX, error_prefix=ERROR_PREFIX)
+    body = _compact(template.render(result_prefix=RESULT_PREFIX, error_prefix=ERROR_PREFIX))
     if not body.startswith(MARKER_PREFIX + operation + "\n"):
         raise ValueError(f"template {operation}.ps1.j2 must start with its marker line")
     return body
+
+
+def _compact(text: str) -> str:
+    """The script without comment lines, indentation and blank lines: what travels is
+    base64 of UTF-16 (about 2.7 characters a character) and a short script fits in one
+    command line. The templates keep their comments; no template has a here-string,
+    the one construct whose lines this would change."""
+    lines = text.splitlines()
+    kept = [lines[0]] + [
+        line.strip() for line in lines[1:] if line.strip() and not line.strip().startswith("#")
+    ]
+    return "\n".join(kept) + "\n"
 
 
 def operation_script(operation: str, **params: Part) -> PsScript:

@@ -144,3 +144,39 @@ def test_a_command_line_carries_the_script_unchanged() -> None:
     text = operation_script("resolve", Name="x").render()
     encoded = powershell_command_line(text).rsplit(" ", 1)[1]
     assert base64.b64decode(encoded).decode("utf-16-le") == text
+
+
+def test_the_versions_script_also_parses_as_powershell_1() -> None:
+    # It must run where PowerShell 1.0 is all there is, to say so: no try/catch, no
+    # -join/-split (2.0), only trap.
+    import tree_sitter
+    import tree_sitter_powershell
+
+    text = operation_script("versions").render()
+    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+    tree = parser.parse(text.encode())
+    kinds: set[str] = set()
+    tokens: set[str] = set()
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        kinds.add(node.type)
+        if node.child_count == 0 and node.type != "comment":
+            tokens.add((node.text or b"").decode().lower())
+        stack.extend(node.children)
+    assert "try_statement" not in kinds and "trap_statement" in kinds
+    assert not tokens & {"-join", "-split", "-in", "-notin"}
+
+
+def test_the_versions_script_fits_one_command_line() -> None:
+    # PowerShell 1.0 cannot run the chunked upload's bootstrap (try/finally,
+    # [ScriptBlock]::Create): the version check must never need it.
+    assert not plan_script(operation_script("versions").render()).chunked
+
+
+def test_the_templates_have_no_here_string_the_compaction_would_change() -> None:
+    from ocsscale.transports.winrm_scripts import templates_dir
+
+    for template in (templates_dir() / "powershell").glob("*.ps1.j2"):
+        text = template.read_text(encoding="utf-8")
+        assert '@"' not in text and "@'" not in text, template.name

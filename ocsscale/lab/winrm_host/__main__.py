@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from .executor import CommandExecutor
-from .sandbox import DEFAULT_SERVICES, Sandbox
+from .sandbox import DEFAULT_DOTNET, DEFAULT_POWERSHELL, DEFAULT_SERVICES, Sandbox
 from .server import StandInServer, certificate_binding, load_users
 from .wsman import WsmanService
 
@@ -41,6 +41,17 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--read-only-hosts",
         action="store_true",
         help="writing the hosts file is denied, as with a locked hosts file (a lab fault)",
+    )
+    parser.add_argument(
+        "--powershell-version",
+        default=DEFAULT_POWERSHELL,
+        help="the PowerShell version it reports: 1.0 runs only the versions script, "
+        "'none' answers as a host without powershell.exe (a lab fault)",
+    )
+    parser.add_argument(
+        "--dotnet-versions",
+        default=",".join(DEFAULT_DOTNET),
+        help="comma list of the .NET Framework versions the registry lists",
     )
     args = parser.parse_args(argv)
     methods = {m.strip().lower() for m in args.auth.split(",") if m.strip()}
@@ -78,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         dns_server=_dns_server(args.dns_server),
         resolv_conf=args.resolv_conf,
         read_only_hosts=args.read_only_hosts,
+        powershell="" if args.powershell_version == "none" else args.powershell_version,
+        dotnet=tuple(v for v in args.dotnet_versions.split(",") if v),
     )
     sandbox.initialise()
     tls = None

@@ -51,6 +51,10 @@ SUPPORTED = (
     "powershell -EncodedCommand <an ocsscale WinRM script>, ipconfig /flushdns,"
     ' echo <base64> >>"%TEMP%\\ocsscale-*.b64", del /f /q "%TEMP%\\ocsscale-*.b64"'
 )
+NO_POWERSHELL = (
+    b"'powershell.exe' is not recognized as an internal or external command,\r\n"
+    b"operable program or batch file.\r\n"
+)
 IPCONFIG_FLUSHED = (
     b"\r\nWindows IP Configuration\r\n\r\nSuccessfully flushed the DNS Resolver Cache.\r\n"
 )
@@ -66,6 +70,7 @@ class CommandExecutor:
             "tcp_check": self._tcp_check,
             "flush_dns": self._flush_dns,
             "restart_services": self._restart_services,
+            "versions": self._versions,
         }
 
     def __call__(self, command_line: str) -> CommandOutcome:
@@ -73,6 +78,8 @@ class CommandExecutor:
             return CommandOutcome(b"", b"The command line is too long.\r\n", 1)  # as cmd.exe
         line = command_line.strip()
         if match := _POWERSHELL.fullmatch(line):
+            if not self.sandbox.powershell:
+                return CommandOutcome(b"", NO_POWERSHELL, 9009)  # as cmd.exe says it
             return self._powershell((match.group(1) or "").split())
         if _FLUSHDNS.fullmatch(line):
             self.sandbox.flush_dns()
@@ -122,6 +129,12 @@ class CommandExecutor:
             return _clixml_error(
                 "ocsscale WinRM stand-in: this script is not one of the WinRM transport's"
                 f" templates and is not run (first line: {first!r})."
+            )
+        if self.sandbox.powershell.startswith("1.") and operation != "versions":
+            # PowerShell 1.0 has no try/catch: every other script stops at its first `try`.
+            return _clixml_error(
+                "The term 'try' is not recognized as a cmdlet, function, operable program,"
+                " or script file. Verify the term and try again."
             )
         try:
             if operation == "run_uploaded":
@@ -202,6 +215,9 @@ class CommandExecutor:
             canonical, status = self.sandbox.restart_service(name)
             done.append({"name": canonical, "status": status})
         return {"services": done}
+
+    def _versions(self, p: dict[str, str]) -> dict[str, object]:
+        return {"powershell": self.sandbox.powershell, "dotnet": list(self.sandbox.dotnet)}
 
     def _temp(self, name: str) -> Path:
         return self.sandbox.to_local(ENVIRONMENT["TEMP"] + "\\" + name)

@@ -41,6 +41,9 @@ ENVIRONMENT = {
 }
 HOSTS_FILE = SYSTEM_ROOT + "\\System32\\drivers\\etc\\hosts"
 DEFAULT_SERVICES = ("Dnscache", "WinRM")
+#: Windows Server 2008 R2 with its .NET Framework 3.5.1 feature
+DEFAULT_POWERSHELL = "2.0"
+DEFAULT_DOTNET = ("2.0.50727.4927", "3.0.30729.4926", "3.5.30729.4926")
 #: the only networks the stand-in ever sends a packet to
 REACHABLE_NETWORKS = tuple(
     ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "198.18.0.0/15")
@@ -100,9 +103,14 @@ class Sandbox:
         dns_server: tuple[str, int] | None = None,
         resolv_conf: str = "/etc/resolv.conf",
         read_only_hosts: bool = False,
+        powershell: str = DEFAULT_POWERSHELL,
+        dotnet: tuple[str, ...] = DEFAULT_DOTNET,
     ) -> None:
         self.root = root.resolve()
         self.read_only_hosts = read_only_hosts
+        #: the PowerShell version it reports ("" when powershell.exe is not installed)
+        self.powershell = powershell
+        self.dotnet = dotnet
         self._initial_services = services
         self._dns_server = dns_server
         self._resolv_conf = resolv_conf
