@@ -20,6 +20,8 @@ Reads, each a finding in the evidence (all are run and all reported):
   the pool FQDN, then check_certificate on what came back.
 - `service.<port>`: every check port of the profile answers its application
   probe (SIP OPTIONS, HTTPS GET, TLS or TCP) from the admin host.
+- on a Windows FE, `service.<NAME>`: the state of each of the profile's
+  services as the FE reports it (fe_gate_windows.py).
 
 Changes nothing: no undo record, nothing to revert. Proof: the findings
 (emitted as a `findings` event and returned as evidence); any failed finding
@@ -40,6 +42,7 @@ from ..probes import TlsOptions, check_certificate, tcp_probe, tls_probe
 from ..probes.certrules import ALL_RULES, RULE_WILDCARD
 from ..transports.commands import ShCommand
 from .base import Action, Change, Context, Json, register
+from .fe_gate_windows import service_findings
 from .frontend import front_end
 from .probing import (
     BANNER_WAIT,
@@ -107,6 +110,8 @@ class FeGate(Action):
         findings: list[dict[str, Any]] = []
         for check in (self._dns, self._static, self._peers, self._directory, self._certificate):
             findings += check()
+        if self.fe.os == "windows":
+            findings += service_findings(self.ctx, self.fe)
         findings += self._services()
         self.ctx.emit(FINDINGS_EVENT, {"title": f"{self.fe.name} gate", "findings": findings})
         failed = [f for f in findings if not f["ok"]]

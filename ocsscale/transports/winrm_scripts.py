@@ -51,6 +51,7 @@ OPERATION_PARAMETERS: dict[str, tuple[str, ...]] = {
     "restart_services": ("Names", "TimeoutSeconds"),
     "run_uploaded": ("UploadName",),
     "versions": (),
+    "services": ("Names", "DisplayNames"),
 }
 OPERATIONS = tuple(OPERATION_PARAMETERS)
 

@@ -9,10 +9,17 @@ script of templates/powershell/; the judging is in windows_facts.py.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
-from ..errors import CommandFailed
+from ..errors import CommandFailed, TransportError
+from .windows_facts import ServiceInfo, stop_order
 
+# Service names only: a wildcard would let a name match services nobody named.
+SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.$@ -]+$")
+# A display-name pattern for PowerShell's -like: printable, one line.
+_DISPLAY_PATTERN = re.compile(r"^[^\x00-\x1f]+$")
 #: what cmd.exe answers when powershell.exe is not installed (exit code 9009)
 _NO_POWERSHELL = "is not recognized as an internal or external command"
 
@@ -40,3 +47,60 @@ class WindowsReads:
         if isinstance(dotnet, str):
             dotnet = [dotnet]
         return {"powershell": str(result.get("powershell", "")), "dotnet": [str(v) for v in dotnet]}
+
+    def services(
+        self, names: Sequence[str] = (), display_names: Sequence[str] = ()
+    ) -> list[ServiceInfo]:
+        """The services called `names` (each must exist), those whose display name (or
+        name) is like one of `display_names`, and every running service that depends on
+        one of them."""
+        for service in names:
+            if not SERVICE_NAME.match(service):
+                raise TransportError(f"{self.name}: {service!r} is not a plain service name")
+        for pattern in display_names:
+            if not _DISPLAY_PATTERN.match(pattern):
+                raise TransportError(f"{self.name}: {pattern!r} is not a display-name pattern")
+        result = self._operation(
+            "services",
+            "list services " + ", ".join([*names, *display_names]),
+            Names="\n".join(names),
+            DisplayNames="\n".join(display_names),
+        )
+        items = result.get("services") or []
+        if isinstance(items, dict):
+            items = [items]
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise TransportError(f"{self.name}: unreadable answer listing services")
+        return [ServiceInfo.from_result(i) for i in items]
+
+    def restart_services(self, names: Sequence[str]) -> list[dict[str, Any]]:
+        """Stop `names` and the running services that depend on them, dependants first;
+        start them in the reverse order; prove each runs. Returns what was restarted
+        (name, display name, status), in stop order."""
+        if not names:
+            return []
+        found = [s for s in self.services(names) if s.should_run]
+        order = stop_order(found)
+        result = self._operation(
+            "restart_services",
+            "restart " + ", ".join(order),
+            Names="\n".join(order),
+            TimeoutSeconds=str(self.services_timeout),
+            timeout=self.services_timeout * 2 * len(order) + 60.0,
+        )
+        states = result.get("services")
+        if isinstance(states, dict):  # a one-element list written as an object
+            states = [states]
+        running = {
+            str(s.get("name", "")).lower()
+            for s in states or []
+            if isinstance(s, dict) and s.get("status") == "Running"
+        }
+        missing = [n for n in order if n.lower() not in running]
+        if missing:
+            raise TransportError(f"{self.name}: not running after restart: {', '.join(missing)}")
+        by_name = {s.name.lower(): s for s in found}
+        return [
+            {"name": n, "display_name": by_name[n.lower()].display_name, "status": "Running"}
+            for n in order
+        ]

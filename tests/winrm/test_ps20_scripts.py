@@ -42,6 +42,7 @@ TYPICAL = {
     "TimeoutMs": "5000",
     "Names": "RTCSRV\nW3SVC",
     "TimeoutSeconds": "120.0",
+    "DisplayNames": "Office Communications Server*",
     "UploadName": "ocsscale-" + "0" * 32 + ".b64",
 }
 

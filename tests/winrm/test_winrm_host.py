@@ -143,9 +143,15 @@ def test_tcp_check_connects_from_the_host(http_ntlm_standin: StandIn, tcp_listen
 def test_restart_services_records_the_restart(https_standin: StandIn, pki: Pki) -> None:
     host = host_for(https_standin, auth="basic", ca=pki.ca_cert)
     try:
-        host.restart_services(["RTCSRV", "winrm"])
+        restarted = host.restart_services(["RTCSRV", "winrm"])
+        assert [s["name"] for s in restarted] == ["RTCSRV", "WinRM"]
         log = (https_standin.sandbox / "services.log").read_text().splitlines()
-        assert [line.split(" ", 1)[1] for line in log] == ["restart RTCSRV", "restart WinRM"]
+        assert [line.split(" ", 1)[1] for line in log] == [
+            "stop RTCSRV",
+            "stop WinRM",
+            "start WinRM",
+            "start RTCSRV",
+        ]
 
         with pytest.raises(CommandFailed, match="Cannot find any service with service name 'Nope'"):
             host.restart_services(["Nope"])

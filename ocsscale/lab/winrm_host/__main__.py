@@ -53,6 +53,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(DEFAULT_DOTNET),
         help="comma list of the .NET Framework versions the registry lists",
     )
+    parser.add_argument(
+        "--ocs-front-end",
+        action="store_true",
+        help="add the services of an OCS 2007 R2 front end (display names, dependencies)",
+    )
     args = parser.parse_args(argv)
     methods = {m.strip().lower() for m in args.auth.split(",") if m.strip()}
     if not methods or not methods <= AUTH_METHODS:
@@ -91,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         read_only_hosts=args.read_only_hosts,
         powershell="" if args.powershell_version == "none" else args.powershell_version,
         dotnet=tuple(v for v in args.dotnet_versions.split(",") if v),
+        ocs_front_end=args.ocs_front_end,
     )
     sandbox.initialise()
     tls = None

@@ -71,6 +71,7 @@ class CommandExecutor:
             "flush_dns": self._flush_dns,
             "restart_services": self._restart_services,
             "versions": self._versions,
+            "services": self._services,
         }
 
     def __call__(self, command_line: str) -> CommandOutcome:
@@ -208,12 +209,31 @@ class CommandExecutor:
         self.sandbox.flush_dns()
         return {"method": "ipconfig /flushdns"}
 
+    def _services(self, p: dict[str, str]) -> dict[str, object]:
+        names = [n for n in p["Names"].split("\n") if n]
+        patterns = [d for d in p["DisplayNames"].split("\n") if d]
+        return {"services": self.sandbox.services.find(names, patterns)}
+
     def _restart_services(self, p: dict[str, str]) -> dict[str, object]:
         float(p["TimeoutSeconds"])  # the script casts it; a bad value fails there too
+        order = [n for n in p["Names"].split("\n") if n]
+        problems = []
+        try:
+            for name in order:
+                self.sandbox.services.stop(name)
+        finally:
+            order.reverse()  # started in reverse, each even when something failed
+            for name in order:
+                try:
+                    self.sandbox.services.start(name)
+                except StandInError as exc:
+                    problems.append(f"{name}: {exc}")
         done = []
-        for name in (n for n in p["Names"].split("\n") if n):
-            canonical, status = self.sandbox.restart_service(name)
+        for name in order:
+            canonical, status = self.sandbox.services.status(name)
             done.append({"name": canonical, "status": status})
+        if problems:
+            raise StandInError("not started: " + "; ".join(problems))
         return {"services": done}
 
     def _versions(self, p: dict[str, str]) -> dict[str, object]:

@@ -5,8 +5,8 @@
 cannot leave the sandbox. Name resolution follows the Windows DNS client:
 the hosts file first (read on every lookup, as Windows notices edits at
 once), then DNS through dnspython, answers cached for their TTL until a
-flush. Services are names with a state in `services.json`; a restart is
-recorded in `services.log`.
+flush. Services are in `services.json` (display name, state, start mode,
+dependencies); each stop and start is recorded in `services.log`.
 
 Unlike Windows, the stand-in talks only to loopback and lab addresses
 (198.18.0.0/15): a TCP check or a DNS server anywhere else is refused without
@@ -26,9 +26,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dns.exception
 import dns.resolver
+
+from .winservices import OCS_FRONT_END_SERVICES, ServiceTable, StandInError
 
 SYSTEM_ROOT = "C:\\Windows"
 ENVIRONMENT = {
@@ -44,6 +47,8 @@ DEFAULT_SERVICES = ("Dnscache", "WinRM")
 #: Windows Server 2008 R2 with its .NET Framework 3.5.1 feature
 DEFAULT_POWERSHELL = "2.0"
 DEFAULT_DOTNET = ("2.0.50727.4927", "3.0.30729.4926", "3.5.30729.4926")
+
+
 #: the only networks the stand-in ever sends a packet to
 REACHABLE_NETWORKS = tuple(
     ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "198.18.0.0/15")
@@ -84,10 +89,6 @@ _SAMPLE_HOSTS = """\
 """
 
 
-class StandInError(Exception):
-    """An error with the message .NET/PowerShell would give."""
-
-
 @dataclass
 class _Cached:
     expires: float
@@ -105,7 +106,9 @@ class Sandbox:
         read_only_hosts: bool = False,
         powershell: str = DEFAULT_POWERSHELL,
         dotnet: tuple[str, ...] = DEFAULT_DOTNET,
+        ocs_front_end: bool = False,
     ) -> None:
+        self._ocs_front_end = ocs_front_end
         self.root = root.resolve()
         self.read_only_hosts = read_only_hosts
         #: the PowerShell version it reports ("" when powershell.exe is not installed)
@@ -125,7 +128,11 @@ class Sandbox:
             hosts.write_bytes(_SAMPLE_HOSTS.replace("\n", "\r\n").encode("ascii"))
         state = self.root / "services.json"
         if not state.exists():
-            state.write_text(json.dumps({name: "Running" for name in self._initial_services}))
+            services: dict[str, Any] = {name: "Running" for name in self._initial_services}
+            if self._ocs_front_end:
+                services.update(OCS_FRONT_END_SERVICES)
+            state.write_text(json.dumps(services, indent=1))
+        self.services = ServiceTable(state, lambda event: self._log("services.log", event))
 
     # -- paths ------------------------------------------------------------------
 
@@ -252,21 +259,6 @@ class Sandbox:
             )
         except OSError as exc:
             return False, exc.strerror or str(exc)
-
-    def services(self) -> dict[str, str]:
-        return json.loads((self.root / "services.json").read_text())
-
-    def restart_service(self, name: str) -> tuple[str, str]:
-        """Restart one service; (its canonical name, status)."""
-        with self._lock:
-            services = self.services()
-            canonical = next((s for s in services if s.lower() == name.lower()), None)
-            if canonical is None:
-                raise StandInError(f"Cannot find any service with service name '{name}'.")
-            services[canonical] = "Running"
-            (self.root / "services.json").write_text(json.dumps(services))
-        self._log("services.log", f"restart {canonical}")
-        return canonical, "Running"
 
     def _log(self, file: str, event: str) -> None:
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
