@@ -52,6 +52,9 @@ OPERATION_PARAMETERS: dict[str, tuple[str, ...]] = {
     "run_uploaded": ("UploadName",),
     "versions": (),
     "services": ("Names", "DisplayNames"),
+    "network_facts": ("Address",),
+    "netstat": (),
+    "tcp_hold": ("Address", "Port", "TimeoutMs", "HoldMs"),
 }
 OPERATIONS = tuple(OPERATION_PARAMETERS)
 

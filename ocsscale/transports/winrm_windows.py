@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import CommandFailed, TransportError
-from .windows_facts import ServiceInfo, stop_order
+from .windows_facts import ServiceInfo, TcpConnection, parse_netstat, stop_order
 
 # Service names only: a wildcard would let a name match services nobody named.
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.$@ -]+$")
@@ -104,3 +104,46 @@ class WindowsReads:
             {"name": n, "display_name": by_name[n.lower()].display_name, "status": "Running"}
             for n in order
         ]
+
+    def network_facts(self, address: str) -> dict[str, Any]:
+        """DHCP of the adapter holding `address` (Win32_NetworkAdapterConfiguration) and
+        the IIS loopback check settings (HKLM\\SYSTEM\\CurrentControlSet\\Control\\Lsa)."""
+        result = self._operation("network_facts", "read adapters and Lsa", Address=address)
+        names = result.get("back_connection_host_names") or []
+        if isinstance(names, str):
+            names = [names]
+        disable = result.get("disable_loopback_check")
+        return {
+            "adapter_found": bool(result.get("adapter_found")),
+            "dhcp_enabled": result.get("dhcp_enabled"),
+            "disable_loopback_check": disable if isinstance(disable, int) else None,
+            "back_connection_host_names": [str(n) for n in names],
+        }
+
+    def tcp_connections(self) -> list[TcpConnection]:
+        """The host's TCP connections as `netstat -ano` lists them."""
+        result = self._operation("netstat", "list TCP connections (netstat -ano)")
+        lines = result.get("lines") or []
+        if isinstance(lines, str):
+            lines = [lines]
+        return parse_netstat(str(line) for line in lines)
+
+    def tcp_hold(self, address: str, port: int, timeout: float, hold: float) -> dict[str, Any]:
+        """Connect from this host and keep the connection open `hold` seconds (so the
+        other end can list it); {'connected', 'reason', 'local': 'addr:port'}."""
+        result = self._operation(
+            "tcp_hold",
+            f"TCP connection held to {address}:{port}",
+            Address=address,
+            Port=str(int(port)),
+            TimeoutMs=str(max(1, int(timeout * 1000))),
+            HoldMs=str(max(0, int(hold * 1000))),
+            timeout=timeout + hold + 60.0,
+        )
+        if not isinstance(result.get("connected"), bool):
+            raise TransportError(f"{self.name}: unreadable answer from the held TCP connection")
+        return {
+            "connected": result["connected"],
+            "reason": str(result.get("reason", "")),
+            "local": str(result.get("local", "")),
+        }

@@ -40,6 +40,7 @@ TYPICAL = {
     "Address": "198.18.0.41",
     "Port": "5061",
     "TimeoutMs": "5000",
+    "HoldMs": "3000",
     "Names": "RTCSRV\nW3SVC",
     "TimeoutSeconds": "120.0",
     "DisplayNames": "Office Communications Server*",

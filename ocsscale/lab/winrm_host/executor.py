@@ -36,6 +36,7 @@ from ...transports.winrm_scripts import (
     script_body,
 )
 from .sandbox import ENVIRONMENT, Sandbox, StandInError
+from .winnet import netstat_lines, network_facts
 from .wsman import CommandOutcome
 
 _UPLOAD = r"ocsscale-[0-9a-f]{32}\.b64"
@@ -72,6 +73,9 @@ class CommandExecutor:
             "restart_services": self._restart_services,
             "versions": self._versions,
             "services": self._services,
+            "network_facts": lambda p: network_facts(self.sandbox.network_file, p["Address"]),
+            "netstat": lambda p: {"lines": netstat_lines()},
+            "tcp_hold": self._tcp_hold,
         }
 
     def __call__(self, command_line: str) -> CommandOutcome:
@@ -208,6 +212,13 @@ class CommandExecutor:
     def _flush_dns(self, p: dict[str, str]) -> dict[str, object]:
         self.sandbox.flush_dns()
         return {"method": "ipconfig /flushdns"}
+
+    def _tcp_hold(self, p: dict[str, str]) -> dict[str, object]:
+        port = int(p["Port"])
+        held = self.sandbox.tcp_hold(
+            p["Address"], port, int(p["TimeoutMs"]) / 1000, int(p["HoldMs"]) / 1000
+        )
+        return {"address": p["Address"], "port": port, **held}
 
     def _services(self, p: dict[str, str]) -> dict[str, object]:
         names = [n for n in p["Names"].split("\n") if n]

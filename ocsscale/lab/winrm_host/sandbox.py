@@ -31,6 +31,7 @@ from typing import Any
 import dns.exception
 import dns.resolver
 
+from .winnet import initial_network
 from .winservices import OCS_FRONT_END_SERVICES, ServiceTable, StandInError
 
 SYSTEM_ROOT = "C:\\Windows"
@@ -107,8 +108,15 @@ class Sandbox:
         powershell: str = DEFAULT_POWERSHELL,
         dotnet: tuple[str, ...] = DEFAULT_DOTNET,
         ocs_front_end: bool = False,
+        address: str | None = None,
+        nat_source: str | None = None,
+        network: dict[str, Any] | None = None,
     ) -> None:
         self._ocs_front_end = ocs_front_end
+        #: the host's own address (outgoing connections leave from it), and a NAT's
+        self.address = address
+        self.nat_source = nat_source
+        self._network = network or initial_network(address)
         self.root = root.resolve()
         self.read_only_hosts = read_only_hosts
         #: the PowerShell version it reports ("" when powershell.exe is not installed)
@@ -133,6 +141,9 @@ class Sandbox:
                 services.update(OCS_FRONT_END_SERVICES)
             state.write_text(json.dumps(services, indent=1))
         self.services = ServiceTable(state, lambda event: self._log("services.log", event))
+        self.network_file = self.root / "network.json"
+        if not self.network_file.exists():
+            self.network_file.write_text(json.dumps(self._network, indent=1))
 
     # -- paths ------------------------------------------------------------------
 
@@ -248,7 +259,7 @@ class Sandbox:
                 f"(198.18.0.0/15), not {target}"
             )
         try:
-            with socket.create_connection((target, port), timeout=timeout):
+            with self._connect(target, port, timeout):
                 return True, ""
         except TimeoutError:
             return False, "timed out"
@@ -259,6 +270,39 @@ class Sandbox:
             )
         except OSError as exc:
             return False, exc.strerror or str(exc)
+
+    def _connect(self, target: str, port: int, timeout: float) -> socket.socket:
+        """A connection from the host's own address (or from `nat_source`: a NAT in the
+        path rewrites it), as a host with that address makes one."""
+        source = self.nat_source or self.address
+        bind = None
+        # only from an address on the same side of loopback as the target (a lab host
+        # may still reach 127.0.0.1 of its namespace)
+        if (
+            source
+            and ipaddress.ip_address(source).is_loopback == ipaddress.ip_address(target).is_loopback
+        ):
+            bind = (source, 0)
+        return socket.create_connection((target, port), timeout=timeout, source_address=bind)
+
+    def tcp_hold(self, address: str, port: int, timeout: float, hold: float) -> dict[str, Any]:
+        """tcp_hold: connect, keep the connection `hold` seconds (at most 30), report this
+        end as the host sees itself (its own address, even behind a NAT)."""
+        connected, reason = self.tcp_check(address, port, timeout)
+        if not connected:
+            return {"connected": False, "reason": reason, "local": ""}
+        try:
+            target = str(ipaddress.ip_address(address.strip("[]")))
+        except ValueError:
+            target = self.resolve(address)[1][0]
+        try:
+            with self._connect(target, port, timeout) as conn:
+                local_port = conn.getsockname()[1]
+                time.sleep(min(max(hold, 0.0), 30.0))
+        except OSError as exc:
+            return {"connected": False, "reason": exc.strerror or str(exc), "local": ""}
+        own = self.address or conn.getsockname()[0]
+        return {"connected": True, "reason": "", "local": f"{own}:{local_port}"}
 
     def _log(self, file: str, event: str) -> None:
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
