@@ -33,11 +33,6 @@ from .lb_validate import established
 DRAIN_WAIT = 600.0
 POLL = 2.0
 
-_WIN_STATE = (
-    "foreach ($n in $Names.Split(',')) { $s = Get-WmiObject Win32_Service -Filter "
-    "(\"Name='\" + $n + \"'\"); if ($s) { Write-Output ($n + '|' + $s.State + '|' + "
-    "$s.StartMode) } else { Write-Output ($n + '|absent|absent') } }"
-)
 _WIN_MODE = {"Auto": "Automatic", "Manual": "Manual", "Disabled": "Disabled"}
 
 
@@ -152,7 +147,7 @@ class LegacyStopServices(Action):
         super().__init__(ctx, args)
         self.legacy = _legacy(ctx, args, self.name)
         self.services = ctx.profile.services.for_os(self.legacy.os)
-        if not self.services:
+        if not self.services and not ctx.profile.services.windows_display_names:
             raise UsageError(f"{self.name}: the profile lists no services for {self.legacy.os}")
 
     def targets(self) -> list[str]:
@@ -171,18 +166,17 @@ class LegacyStopServices(Action):
     def _states(self) -> dict[str, dict[str, Any]]:
         host = self.ctx.host(self.legacy.name)
         if host.os == "windows":
-            out = host.run(PsScript(_WIN_STATE, {"Names": ",".join(self.services)})).stdout
-            states = {}
-            for line in out.splitlines():
-                name, _, rest = line.strip().partition("|")
-                state, _, mode = rest.partition("|")
-                if name in self.services:
-                    states[name] = {
-                        "active": state == "Running",
-                        "enabled": mode in ("Auto", "Automatic"),
-                        "start_mode": mode,
-                    }
-            return states
+            # found by display name (with W3SVC and their running dependants), as restarts do
+            names = self.ctx.profile.services
+            found = host.services([], [*names.windows_display_names, *names.windows])  # type: ignore[attr-defined]
+            return {
+                s.name: {
+                    "active": s.status == "Running",
+                    "enabled": s.start_mode.lower().startswith("auto"),
+                    "start_mode": s.start_mode,
+                }
+                for s in found
+            }
         active = host.control_services("is-active", self.services, check=False)  # type: ignore[attr-defined]
         enabled = host.control_services("is-enabled", self.services, check=False)  # type: ignore[attr-defined]
         return {
@@ -215,7 +209,7 @@ class LegacyStopServices(Action):
         return {"host": self.legacy.name, "services": current}
 
     def apply(self, current: Json) -> Json:
-        for name in self.services:
+        for name in current:
             self._set(name, active=False, enabled=False)
         return {"host": self.legacy.name, "before": current}
 

@@ -203,7 +203,8 @@ def profiles_show(
         f"  TLS ports          {_ports(profile.tls_ports)}",
         f"  SIP ports          tls {sip.tls or '-'}, tcp {sip.tcp or '-'}",
         f"  HTTPS ports        {_ports(profile.https_ports)}",
-        f"  services (windows) {', '.join(profile.services.windows) or '-'}",
+        f"  services (windows) {', '.join(profile.services.windows) or '-'}"
+        + "".join(f", display name like {d!r}" for d in profile.services.windows_display_names),
         f"  services (linux)   {', '.join(profile.services.linux) or '-'}",
         f"  certificate        subject {cert.subject}; SAN {', '.join(cert.san)}; "
         f"wildcard {'allowed' if cert.wildcard else 'refused'}; EKU {cert.eku}",

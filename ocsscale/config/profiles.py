@@ -41,9 +41,14 @@ def _port(value: int) -> int:
 
 
 class Services(Strict):
-    """Services to restart after a hosts-file pin, so they resolve the pool name anew."""
+    """Services to restart after a hosts-file pin, so they resolve the pool name anew.
+
+    On Windows, `windows` names services and `windows_display_names` finds more by
+    display name (PowerShell -like patterns, e.g. `Office Communications Server*`), so
+    the services a front end has are found on it rather than listed here."""
 
     windows: list[str] = Field(default_factory=list)
+    windows_display_names: list[str] = Field(default_factory=list)
     linux: list[str] = Field(default_factory=list)
 
     def for_os(self, os: OsKind) -> list[str]:

@@ -9,6 +9,9 @@
   mount namespace, so every session it serves (and sftp) gets EROFS; on the
   Windows stand-in, writing the sandbox's hosts file is denied as Windows
   denies it when the file is locked.
+- `WINDOWS:powershell-1.0`: the Windows stand-in reports PowerShell 1.0 (as
+  Windows Server 2008 with its optional PowerShell 1.0 feature does) and runs
+  no script but the version check, so preflight refuses the host by name.
 
 Faults are part of the lab's state (state.json) and `lab status` lists them.
 """
@@ -21,13 +24,13 @@ from ..config.profiles import load_profile
 from ..errors import UsageError
 from .topology import Topology
 
-KINDS = ("bad-san", "close:PORT", "hosts-readonly")
+KINDS = ("bad-san", "close:PORT", "hosts-readonly", "powershell-1.0")
 
 
 @dataclass(frozen=True)
 class Fault:
     host: str
-    kind: str  # bad-san | close | hosts-readonly
+    kind: str  # bad-san | close | hosts-readonly | powershell-1.0
     port: int | None = None
 
     def __str__(self) -> str:
@@ -57,6 +60,10 @@ def parse(text: str, topo: Topology, profile_name: str) -> Fault:
         if not (host.runs_sshd or host.role == "windows-client") or host.role == "admin":
             raise UsageError(f"--fault {text!r}: {host.name} is not a host the tool pins")
         return Fault(host.name, "hosts-readonly")
+    if kind == "powershell-1.0":
+        if host.role != "windows-client":
+            raise UsageError(f"--fault {text!r}: {host.name} is not a Windows host")
+        return Fault(host.name, "powershell-1.0")
     raise UsageError(f"--fault {text!r}: unknown kind {kind!r} (kinds: {', '.join(KINDS)})")
 
 

@@ -130,10 +130,17 @@ def windows_password_file(state: LabState) -> Path:
 
 
 def winrm(
-    state: LabState, topo: Topology, host: LabHost, ca: labca.LabCA, *, hosts_readonly: bool = False
+    state: LabState,
+    topo: Topology,
+    host: LabHost,
+    ca: labca.LabCA,
+    *,
+    hosts_readonly: bool = False,
+    powershell: str | None = None,
 ) -> Service:
     """The Windows test client: the WinRM stand-in on 5986 with a lab-CA certificate;
-    `hosts_readonly` (a lab fault) makes writing its hosts file fail as on a locked file."""
+    `hosts_readonly` (a lab fault) makes writing its hosts file fail as on a locked file,
+    `powershell` (a lab fault) is the PowerShell version it reports."""
     base = state.host_dir(host.name)
     tls = issue_host_cert(ca, base / "tls", host.name, host.fqdn, host.address)
     password = secrets.token_urlsafe(18)
@@ -153,6 +160,8 @@ def winrm(
     )  # fmt: skip
     if hosts_readonly:
         argv += ("--read-only-hosts",)
+    if powershell:
+        argv += ("--powershell-version", powershell)
     return Service(host.name, "winrm", topo.ns(host.name), argv, (WINRM_PORT,), PY_ENV)
 
 

@@ -133,6 +133,9 @@ def _write_host_files(state: LabState, topo: Topology, lab_faults: list[Fault]) 
                     host,
                     ca,
                     hosts_readonly=faults.has(lab_faults, host.name, "hosts-readonly"),
+                    powershell="1.0"
+                    if faults.has(lab_faults, host.name, "powershell-1.0")
+                    else None,
                 )
             )
     return to_start

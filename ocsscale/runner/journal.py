@@ -358,6 +358,36 @@ class Journal:
         return (_entry(r) for r in rows)
 
 
+def latest_evidence(state_dir: Path, action: str) -> dict[str, Any]:
+    """host -> the evidence of the latest done step of `action` that names a `host`
+    argument; {} when there is no journal. Opened read-only: `plan` reads it and
+    writes nothing (no journal file is created, no WAL checkpoint is made)."""
+    path = state_dir / JOURNAL_NAME
+    if not path.is_file():
+        return {}
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error:
+        return {}
+    try:
+        rows = db.execute(
+            "SELECT args, evidence FROM entries WHERE action = ? AND status = 'done'"
+            " AND evidence IS NOT NULL ORDER BY seq",
+            (action,),
+        ).fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        db.close()
+    found: dict[str, Any] = {}
+    for args, evidence in rows:
+        host = (_load(args) or {}).get("host")
+        value = _load(evidence)
+        if isinstance(host, str) and isinstance(value, dict):
+            found[host] = value
+    return found
+
+
 def _entry(row: sqlite3.Row) -> Entry:
     return Entry(
         seq=row["seq"],

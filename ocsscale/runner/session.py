@@ -22,7 +22,7 @@ from ..plan.build import Plan, PlanPhase, build_plan
 from ..plan.playbook import PHASE_IDS, find_playbook, load_playbook
 from . import rollback as rollback_mod
 from .events import EventSink
-from .journal import JOURNAL_NAME, KILLED, Entry, Journal
+from .journal import JOURNAL_NAME, KILLED, Entry, Journal, latest_evidence
 from .lock import RunLock, current_user, read_lock
 from .plugins import load_actions
 from .walk import Walker, refuse_not_built
@@ -61,6 +61,7 @@ def prepare(config: Path, playbook: Path | None = None) -> Prepared:
         profile=loaded.profile,
         actions=actions,
         pool_name=loaded.pool.pool.fqdn,
+        facts=latest_evidence(state_dir_for(config), "host.reachable"),
     )
     return Prepared(loaded, plan, actions)
 

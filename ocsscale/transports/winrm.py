@@ -18,10 +18,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import requests
@@ -42,17 +41,17 @@ from .winrm_scripts import (
     plan_script,
     result_string_list,
 )
+from .winrm_windows import WindowsReads
 
 AuthKind = Literal["ntlm", "kerberos", "basic", "credssp"]
 WINDOWS_HOSTS_FILE = r"%SystemRoot%\System32\drivers\etc\hosts"
 UTF8_CODEPAGE = 65001
-# Service names only: a wildcard would let Restart-Service match services nobody named.
-_SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.$@ -]+$")
 _NOT_FOUND_STATUSES = {"HostNotFound", "NoData"}
 
 
-class WinRMHost:
-    """A Windows host driven over WinRM; see the module docstring."""
+class WinRMHost(WindowsReads):
+    """A Windows host driven over WinRM; see the module docstring (and WindowsReads
+    for what it reads beyond the Host interface)."""
 
     os: OsKind = "windows"
 
@@ -69,7 +68,7 @@ class WinRMHost:
         ca_bundle: str | None = None,
         verify_tls: bool = True,
         hosts_file: str | None = None,
-        services_timeout: float = 120.0,
+        services_timeout: float = 120.0,  # to stop, and again to start, each service
         operation_timeout: int = 20,
     ) -> None:
         if scheme not in ("https", "http"):
@@ -190,31 +189,6 @@ class WinRMHost:
 
     def flush_dns(self) -> None:
         self._operation("flush_dns", "flush the DNS client cache")
-
-    def restart_services(self, names: Sequence[str]) -> None:
-        if not names:
-            return
-        for service in names:
-            if not _SERVICE_NAME.match(service):
-                raise TransportError(f"{self.name}: {service!r} is not a plain service name")
-        result = self._operation(
-            "restart_services",
-            "restart " + ", ".join(names),
-            Names="\n".join(names),
-            TimeoutSeconds=str(self.services_timeout),
-            timeout=self.services_timeout * len(names) + 60.0,
-        )
-        services = result.get("services")
-        if isinstance(services, dict):  # PowerShell unwraps a one-element array
-            services = [services]
-        running = {
-            str(s.get("name", "")).lower()
-            for s in services or []
-            if isinstance(s, dict) and s.get("status") == "Running"
-        }
-        missing = [n for n in names if n.lower() not in running]
-        if missing:
-            raise TransportError(f"{self.name}: not running after restart: {', '.join(missing)}")
 
     def close(self) -> None:
         if self._protocol is not None:

@@ -29,7 +29,8 @@ def test_ocs2007r2_holds_the_walkthroughs_facts() -> None:
     }
     assert (p.sip_ports.tls, p.sip_ports.tcp) == (5061, 5060)
     assert p.https_ports == [443, 444]
-    assert "RTCSRV" in p.services.for_os("windows")
+    assert p.services.for_os("windows") == ["W3SVC"]
+    assert p.services.windows_display_names == ["Office Communications Server*"]
     assert p.services.for_os("linux") == ["ocs-poolmember", "ocs-focus"]
     cert = p.certificate
     assert (cert.subject, cert.san, cert.wildcard, cert.eku) == (

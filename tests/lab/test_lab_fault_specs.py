@@ -18,6 +18,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
         "ocsfe02:close:444",
         "client01:hosts-readonly",
         "client02:hosts-readonly",
+        "client02:powershell-1.0",
     ]
     parsed = faults.parse_all(specs, TOPO, "ocs2007r2")
     assert parsed == [
@@ -25,6 +26,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
         Fault("ocsfe02", "close", 444),
         Fault("client01", "hosts-readonly"),
         Fault("client02", "hosts-readonly"),
+        Fault("client02", "powershell-1.0"),
     ]
     assert [str(f) for f in parsed] == specs
     assert faults.from_state(specs) == parsed
@@ -45,6 +47,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
         ("admin:hosts-readonly", "not a host the tool pins"),
         ("dc01:hosts-readonly", "not a host the tool pins"),
         ("ocsfe01:melt", "unknown kind 'melt'"),
+        ("client01:powershell-1.0", "not a Windows host"),
     ],
 )
 def test_bad_fault_specs_are_usage_errors(spec: str, message: str) -> None:

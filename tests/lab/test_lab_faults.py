@@ -44,6 +44,11 @@ def pin_fault_lab() -> Iterator[RunningLab]:
     )
 
 
+@pytest.fixture(scope="module")
+def old_windows_lab() -> Iterator[RunningLab]:
+    yield from bring_up(f"tps1{RUN_ID}", "one-armed", 1, faults=["client02:powershell-1.0"])
+
+
 def _error_line(result_text: str) -> str:
     return next(line for line in result_text.splitlines() if line.startswith("error:"))
 
@@ -128,3 +133,16 @@ def test_a_pin_that_cannot_be_written_stops_the_run_naming_the_client(
     assert reason in error
     assert_untouched(lab, before)
     _rollback_leaves_nothing(lab, pool, before)
+
+
+def test_powershell_1_stops_preflight_naming_the_host_and_what_to_install(
+    old_windows_lab: RunningLab, tmp_path: Path
+) -> None:
+    lab = old_windows_lab
+    pool = pool_copy(lab, tmp_path, test_clients=["client02"])
+    result = tool(lab, pool, "run", "--phase", "preflight", "--yes")
+    assert result.returncode == 1, output(result)
+    error = _error_line(output(result))
+    assert "preflight/reachable[client02]" in error
+    assert "client02 lacks what the tool's scripts need" in error
+    assert "PowerShell 2.0 or later (found 1.0)" in error and "KB968930" in error

@@ -48,7 +48,8 @@ def test_plan_json_shape_on_the_one_armed_example() -> None:
     assert probe["built"] is True and probe["target"] == "client02"
     assert "reaches ocsfe02" in probe["summary"]
     restart = validate["validate-fe/restart[ocsfe01]"]
-    assert "RTCSRV" in restart["summary"]  # the profile's Windows services
+    # the profile's Windows services: found by display name on the FE, named once preflight ran
+    assert "'Office Communications Server*'" in restart["summary"] and "W3SVC" in restart["summary"]
 
 
 def test_plan_of_one_phase_and_the_two_armed_example() -> None:

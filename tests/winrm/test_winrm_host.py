@@ -72,7 +72,9 @@ def test_a_hosts_file_far_over_the_command_line_limit_is_uploaded_in_chunks(
 ) -> None:
     lines = [f"198.18.{i // 250}.{i % 250 + 1} client{i}.contoso.com\r\n" for i in range(1500)]
     big = "".join(lines).encode("ascii")
-    script = operation_script("write_file", Path=WINDOWS_HOSTS_FILE, Data="x" * len(big) * 2)
+    script = operation_script(
+        "write_file", Path=WINDOWS_HOSTS_FILE, Data="x" * len(big) * 2, BackupSuffix=".bak"
+    )
     assert plan_script(script.render()).chunked  # the path this test means to exercise
     host = host_for(http_ntlm_standin, auth="ntlm")
     try:
@@ -141,9 +143,15 @@ def test_tcp_check_connects_from_the_host(http_ntlm_standin: StandIn, tcp_listen
 def test_restart_services_records_the_restart(https_standin: StandIn, pki: Pki) -> None:
     host = host_for(https_standin, auth="basic", ca=pki.ca_cert)
     try:
-        host.restart_services(["RTCSRV", "winrm"])
+        restarted = host.restart_services(["RTCSRV", "winrm"])
+        assert [s["name"] for s in restarted] == ["RTCSRV", "WinRM"]
         log = (https_standin.sandbox / "services.log").read_text().splitlines()
-        assert [line.split(" ", 1)[1] for line in log] == ["restart RTCSRV", "restart WinRM"]
+        assert [line.split(" ", 1)[1] for line in log] == [
+            "stop RTCSRV",
+            "stop WinRM",
+            "start WinRM",
+            "start RTCSRV",
+        ]
 
         with pytest.raises(CommandFailed, match="Cannot find any service with service name 'Nope'"):
             host.restart_services(["Nope"])

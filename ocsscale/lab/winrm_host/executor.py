@@ -36,6 +36,7 @@ from ...transports.winrm_scripts import (
     script_body,
 )
 from .sandbox import ENVIRONMENT, Sandbox, StandInError
+from .winnet import netstat_lines, network_facts
 from .wsman import CommandOutcome
 
 _UPLOAD = r"ocsscale-[0-9a-f]{32}\.b64"
@@ -50,6 +51,10 @@ _SWITCHES = {"-nologo", "-noprofile", "-noninteractive"}
 SUPPORTED = (
     "powershell -EncodedCommand <an ocsscale WinRM script>, ipconfig /flushdns,"
     ' echo <base64> >>"%TEMP%\\ocsscale-*.b64", del /f /q "%TEMP%\\ocsscale-*.b64"'
+)
+NO_POWERSHELL = (
+    b"'powershell.exe' is not recognized as an internal or external command,\r\n"
+    b"operable program or batch file.\r\n"
 )
 IPCONFIG_FLUSHED = (
     b"\r\nWindows IP Configuration\r\n\r\nSuccessfully flushed the DNS Resolver Cache.\r\n"
@@ -66,6 +71,11 @@ class CommandExecutor:
             "tcp_check": self._tcp_check,
             "flush_dns": self._flush_dns,
             "restart_services": self._restart_services,
+            "versions": self._versions,
+            "services": self._services,
+            "network_facts": lambda p: network_facts(self.sandbox.network_file, p["Address"]),
+            "netstat": lambda p: {"lines": netstat_lines()},
+            "tcp_hold": self._tcp_hold,
         }
 
     def __call__(self, command_line: str) -> CommandOutcome:
@@ -73,6 +83,8 @@ class CommandExecutor:
             return CommandOutcome(b"", b"The command line is too long.\r\n", 1)  # as cmd.exe
         line = command_line.strip()
         if match := _POWERSHELL.fullmatch(line):
+            if not self.sandbox.powershell:
+                return CommandOutcome(b"", NO_POWERSHELL, 9009)  # as cmd.exe says it
             return self._powershell((match.group(1) or "").split())
         if _FLUSHDNS.fullmatch(line):
             self.sandbox.flush_dns()
@@ -122,6 +134,12 @@ class CommandExecutor:
             return _clixml_error(
                 "ocsscale WinRM stand-in: this script is not one of the WinRM transport's"
                 f" templates and is not run (first line: {first!r})."
+            )
+        if self.sandbox.powershell.startswith("1.") and operation != "versions":
+            # PowerShell 1.0 has no try/catch: every other script stops at its first `try`.
+            return _clixml_error(
+                "The term 'try' is not recognized as a cmdlet, function, operable program,"
+                " or script file. Verify the term and try again."
             )
         try:
             if operation == "run_uploaded":
@@ -193,16 +211,44 @@ class CommandExecutor:
 
     def _flush_dns(self, p: dict[str, str]) -> dict[str, object]:
         self.sandbox.flush_dns()
-        # This stand-in has the DnsClient module, so the script's ipconfig fallback is not taken.
-        return {"method": "Clear-DnsClientCache"}
+        return {"method": "ipconfig /flushdns"}
+
+    def _tcp_hold(self, p: dict[str, str]) -> dict[str, object]:
+        port = int(p["Port"])
+        held = self.sandbox.tcp_hold(
+            p["Address"], port, int(p["TimeoutMs"]) / 1000, int(p["HoldMs"]) / 1000
+        )
+        return {"address": p["Address"], "port": port, **held}
+
+    def _services(self, p: dict[str, str]) -> dict[str, object]:
+        names = [n for n in p["Names"].split("\n") if n]
+        patterns = [d for d in p["DisplayNames"].split("\n") if d]
+        return {"services": self.sandbox.services.find(names, patterns)}
 
     def _restart_services(self, p: dict[str, str]) -> dict[str, object]:
         float(p["TimeoutSeconds"])  # the script casts it; a bad value fails there too
+        order = [n for n in p["Names"].split("\n") if n]
+        problems = []
+        try:
+            for name in order:
+                self.sandbox.services.stop(name)
+        finally:
+            order.reverse()  # started in reverse, each even when something failed
+            for name in order:
+                try:
+                    self.sandbox.services.start(name)
+                except StandInError as exc:
+                    problems.append(f"{name}: {exc}")
         done = []
-        for name in (n for n in p["Names"].split("\n") if n):
-            canonical, status = self.sandbox.restart_service(name)
+        for name in order:
+            canonical, status = self.sandbox.services.status(name)
             done.append({"name": canonical, "status": status})
+        if problems:
+            raise StandInError("not started: " + "; ".join(problems))
         return {"services": done}
+
+    def _versions(self, p: dict[str, str]) -> dict[str, object]:
+        return {"powershell": self.sandbox.powershell, "dotnet": list(self.sandbox.dotnet)}
 
     def _temp(self, name: str) -> Path:
         return self.sandbox.to_local(ENVIRONMENT["TEMP"] + "\\" + name)
