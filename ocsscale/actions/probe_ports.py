@@ -69,6 +69,8 @@ def _answered(result: dict[str, Any], address: str) -> str:
         )
     if result.get("pool_resolved"):
         line += f", which resolves the pool name to {result['pool_resolved']}"
+    if result.get("tls"):
+        line += f"; {result['tls']}"
     if "tcp_check_from_client" in result:
         line += " (TCP checked from the client, probed from the admin host)"
     return line
@@ -210,12 +212,13 @@ class ProbePorts(Action):
                 f"admin, towards {self.expected_address} as {self.source} resolved "
                 f"{self.pool_name} (WinRM carries no stream)"
             )
+        tls = tls_options(self.ctx, self.expected_address)
         evidence = probe_port(
             self.ctx.profile,
             self.expected_address,
             port,
             self.pool_name,
-            tls=tls_options(self.ctx),
+            tls=tls,
             connect=connect,
             timeout=self.timeout,
             source=self.source,
@@ -229,6 +232,11 @@ class ProbePorts(Action):
             "answered_by": who,
             "identified_by": how,
             "pool_resolved": evidence.pool_resolved,
+            # the negotiated version and cipher, shown with every TLS finding
+            "tls": f"{evidence.tls_version}, {evidence.cipher}"
+            + (", legacy_tls on" if tls.legacy_tls else "")
+            if evidence.tls_version
+            else None,
             "seen": evidence.detail,
             "problem": problem,
             # the certificate's names, not its PEM: a journal entry per port stays small

@@ -107,9 +107,25 @@ def summary(loaded: LoadedPool) -> str:
         f"  clients     {len(pool.test_clients)}: {clients}",
         f"  SNAT        {len(lb.snat_addresses)} address(es) for "
         f"{lb.expected_peak_connections:,} expected peak connections",
+        *pool_warnings(loaded),
         "Nothing was contacted.",
     ]
     return "\n".join(lines)
+
+
+def pool_warnings(loaded: LoadedPool) -> list[str]:
+    """Settings that are valid but weaken what the probes prove."""
+    out = []
+    legacy = loaded.pool.legacy_tls_servers()
+    if legacy:
+        names = ", ".join(s.name for s in legacy)
+        out.append(
+            f"warning: legacy_tls: the probes accept TLS 1.0 and SHA-1 certificates from "
+            f"{names} (and through the VIP when a front end is among them); every TLS "
+            "finding shows the version and cipher negotiated. Remove it once those servers "
+            "speak TLS 1.2."
+        )
+    return out
 
 
 @handle_errors

@@ -71,8 +71,9 @@ def poolmember(
     *,
     bad_san: bool = False,
     closed: tuple[int, ...] = (),
+    tls10: bool = False,
 ) -> Service:
-    """The FE stand-in; `bad_san` and `closed` are the lab's faults (faults.py)."""
+    """The FE stand-in; `bad_san`, `closed` and `tls10` are the lab's faults (faults.py)."""
     profile = load_profile(PROFILE)
     files = labca.issue_server_cert(
         ca,
@@ -83,6 +84,8 @@ def poolmember(
         sip_domain=DOMAIN,
         # the FE's own FQDN missing: the walkthrough's SAN rule is broken
         sans=[f"wrong-{host.fqdn}", f"sip.{DOMAIN}"] if bad_san else None,
+        # a Windows Server 2003/2008 front end: SHA-1 certificate, TLS 1.0 only
+        sha1=tls10,
     )
     sip = [p for p in (profile.sip_ports.tls, profile.sip_ports.tcp) if p is not None]
     argv = python_argv(
@@ -99,6 +102,8 @@ def poolmember(
         "--pidfile", str(state.host_dir(host.name) / "poolmember.pid"),
     )  # fmt: skip
     argv += tuple(f"--close={port}" for port in closed)
+    if tls10:
+        argv += ("--legacy-tls-only",)
     listening = tuple(p for p in profile.ports if p not in closed)
     return Service(host.name, POOLMEMBER, topo.ns(host.name), argv, listening, PY_ENV)
 

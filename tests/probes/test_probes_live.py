@@ -159,7 +159,10 @@ def test_https_get_names_the_server(member: PoolMemberProcess, certs: Certs, por
     assert evidence.status_code == 200 and evidence.status == "HTTP/1.1 200 OK"
     assert evidence.server == "ocsfe01"
     assert evidence.pool_resolved is not None
-    assert evidence.detail == f"HTTP/1.1 200 OK from ocsfe01 on {member.address}:{real_port(port)}"
+    assert evidence.detail == (
+        f"HTTP/1.1 200 OK from ocsfe01 on {member.address}:{real_port(port)} "
+        f"({evidence.tls_version}, {evidence.cipher})"
+    )
 
 
 def test_https_status_filter(member: PoolMemberProcess, certs: Certs) -> None:
@@ -240,10 +243,30 @@ def test_legacy_tls_switch(start_member: StartMember, certs: Certs) -> None:
     modern = sip_options_probe(running.address, real_port(5061), POOL_FQDN, tls=trusted(certs))
     assert not modern.ok
     assert modern.failure == "tls"
-    assert "legacy-TLS switch" in modern.detail
+    assert "speak only TLS 1.0" in modern.detail and "`legacy_tls: true`" in modern.detail
     legacy = sip_options_probe(
         running.address, real_port(5061), POOL_FQDN, tls=trusted(certs, legacy_tls=True)
     )
     assert legacy.ok, legacy.detail
     assert legacy.tls_version == "TLSv1"
+    assert f"(TLSv1, {legacy.cipher}, legacy_tls on)" in legacy.detail
     assert legacy.server == "ocsfe01"
+
+
+def test_sha1_certificate_over_tls10_needs_legacy_tls(
+    start_member: StartMember, certs: Certs
+) -> None:
+    """A Windows Server 2003/2008 front end: TLS 1.0 only, SHA-1 signed certificate."""
+    assert certs.sha1.cert.read_bytes() != certs.good.cert.read_bytes()
+    running = start_member(certs.sha1, extra=["--legacy-tls-only"])
+    for probe in (tls_probe, https_get_probe):
+        port = real_port(5061 if probe is tls_probe else 443)
+        modern = probe(running.address, port, POOL_FQDN, tls=trusted(certs))
+        assert not modern.ok and modern.failure == "tls", modern.detail
+        assert "`legacy_tls: true` on this server in the pool file" in modern.detail
+        legacy = probe(running.address, port, POOL_FQDN, tls=trusted(certs, legacy_tls=True))
+        assert legacy.ok, legacy.detail
+        assert legacy.tls_version == "TLSv1" and legacy.cert_verified
+        assert legacy.certificate is not None
+        assert legacy.certificate.to_x509().signature_hash_algorithm.name == "sha1"
+        assert f"(TLSv1, {legacy.cipher}, legacy_tls on)" in legacy.detail
