@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 OsKind = Literal["linux", "windows"]
+PortRequirement = Literal["required", "optional", "absent"]
 Topology = Literal["one-armed", "two-armed-routed", "two-armed-transparent"]
 Mode = Literal["full-proxy", "dnat-only", "out-of-path"]
 TOPOLOGIES: tuple[str, ...] = ("one-armed", "two-armed-routed", "two-armed-transparent")
@@ -191,6 +192,10 @@ class PoolNames(Strict):
     #: SHA-1 certificate, which OpenSSL 3 refuses by default; a server's own
     #: `legacy_tls` overrides this
     legacy_tls: bool = False
+    #: profile ports this pool treats otherwise than the profile: `required` (a
+    #: closed one fails the run), `optional` (reported, never a failure) or
+    #: `absent` (not probed at all; the farm still carries it)
+    ports: dict[int, PortRequirement] = Field(default_factory=dict)
 
     @field_validator("fqdn")
     @classmethod

@@ -1,9 +1,10 @@
 """What real OCS 2007 R2 front ends do that the stand-ins did not: TLS 1.0 with a
-SHA-1 certificate (`--fault FE:tls10`).
+SHA-1 certificate (`--fault FE:tls10`), and ports that are not always there.
 
 One lab: ocsfe01 speaks only TLS 1.0 with a SHA-1 signed certificate, as
-Windows Server 2003/2008 does. Each test runs on a copy of the lab's pool file
-listing only the front end it is about.
+Windows Server 2003/2008 does; ocsfe02 has no Monitoring Server, so nothing
+listens on 5069 (`--fault FE:close:5069`). Each test runs on a copy of the
+lab's pool file listing only the front end it is about.
 """
 
 from __future__ import annotations
@@ -22,15 +23,22 @@ pytestmark = pytest.mark.lab
 
 @pytest.fixture(scope="module")
 def real_fe_lab() -> Iterator[RunningLab]:
-    yield from bring_up(f"trf{RUN_ID}", "one-armed", 2, faults=["ocsfe01:tls10"])
+    yield from bring_up(
+        f"trf{RUN_ID}", "one-armed", 2, faults=["ocsfe01:tls10", "ocsfe02:close:5069"]
+    )
 
 
-def _pool(lab: RunningLab, directory: Path, fe: str, **on_fe: object) -> Path:
-    """The lab's pool file listing only `fe` (with `on_fe` set on its entry)."""
+def _pool(
+    lab: RunningLab, directory: Path, fe: str, ports: dict[int, str] | None = None, **on_fe: object
+) -> Path:
+    """The lab's pool file listing only `fe` (with `on_fe` set on its entry and
+    `ports` as `pool.ports`)."""
     yaml = YAML()
     data = yaml.load(lab.state.pool_file.read_text())
     data["front_ends"] = [h for h in data["front_ends"] if h["name"] == fe]
     data["front_ends"][0].update(on_fe)
+    if ports:
+        data["pool"]["ports"] = ports
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "pool.yaml"
     with path.open("w") as f:
@@ -92,4 +100,43 @@ def test_tls10_front_end_passes_with_legacy_tls_and_says_what_was_negotiated(
             assert port["ok"], port
             assert port["tls"].startswith("TLSv1, ") and port["tls"].endswith("legacy_tls on")
             assert port["evidence"]["tls_version"] == "TLSv1"
+    _rollback(lab, pool, before)
+
+
+def test_an_optional_port_that_does_not_listen_never_fails_the_run(
+    real_fe_lab: RunningLab, tmp_path: Path
+) -> None:
+    lab = real_fe_lab
+    pool = _pool(lab, tmp_path, "ocsfe02", ports={8404: "absent"})
+    before = hosts_files(lab)
+    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes")
+    assert result.returncode == 0, output(result)
+    text = output(result)
+    assert "i port 5069 (banner): optional port, nothing listens: " in text
+    assert "(it listens only when a Monitoring Server is deployed)" in text
+    assert "i port 8404 (banner): not probed: absent on this pool" in text
+    done = {e["step_id"]: e["evidence"] for e in entries(pool) if e["status"] == "done"}
+    for client in ("client01", "client02"):
+        probe = done[f"validate-fe/probe[ocsfe02@{client}]"]
+        assert probe["not_listening"] == [5069] and probe["absent"] == [8404], probe
+        ports = {p["port"]: p for p in probe["ports"]}
+        assert ports[5069]["ok"] and ports[5069]["requirement"] == "optional"
+        # the other optional ports listen in the lab, and are held to the same proof
+        assert ports[5060]["answered_by"] == ports[80]["answered_by"] == "ocsfe02"
+    _rollback(lab, pool, before)
+
+
+def test_a_port_the_pool_file_requires_fails_the_run_when_closed(
+    real_fe_lab: RunningLab, tmp_path: Path
+) -> None:
+    lab = real_fe_lab
+    pool = _pool(lab, tmp_path, "ocsfe02", ports={5069: "required"})
+    before = hosts_files(lab)
+    result = tool(lab, pool, "run", "--phase", "validate-fe", "--yes")
+    assert result.returncode == 1, output(result)
+    error = _error_line(output(result))
+    assert "validate-fe/probe[ocsfe02@client01]" in error
+    assert "client01: 1 of 10 required ports failed through ocspool.lab.test to ocsfe02" in error
+    assert "port 5069 (banner): connect to 198.18.0.42:5069" in error
+    assert_untouched(lab, before)  # the phase's cleanup removed the pins
     _rollback(lab, pool, before)
