@@ -85,7 +85,7 @@ def test_tls10_front_end_passes_with_legacy_tls_and_says_what_was_negotiated(
     assert "certificates from ocsfe01 " in checked.stdout
 
     before = hosts_files(lab)
-    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes")
+    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 0, output(result)
     done = {e["step_id"]: e["evidence"] for e in entries(pool) if e["status"] == "done"}
     gate = done["configure-fe/gate[ocsfe01]"]["findings"]
@@ -109,7 +109,7 @@ def test_an_optional_port_that_does_not_listen_never_fails_the_run(
     lab = real_fe_lab
     pool = _pool(lab, tmp_path, "ocsfe02", ports={8404: "absent"})
     before = hosts_files(lab)
-    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes")
+    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 0, output(result)
     text = output(result)
     assert "i port 5069 (banner): optional port, nothing listens: " in text
@@ -132,7 +132,7 @@ def test_a_port_the_pool_file_requires_fails_the_run_when_closed(
     lab = real_fe_lab
     pool = _pool(lab, tmp_path, "ocsfe02", ports={5069: "required"})
     before = hosts_files(lab)
-    result = tool(lab, pool, "run", "--phase", "validate-fe", "--yes")
+    result = tool(lab, pool, "run", "--phase", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 1, output(result)
     error = _error_line(output(result))
     assert "validate-fe/probe[ocsfe02@client01]" in error
