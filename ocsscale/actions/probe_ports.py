@@ -259,7 +259,7 @@ class ProbePorts(Action):
             timeout=self.timeout,
             source=self.source,
         )
-        if not evidence.ok and evidence.connect_ms is None:
+        if self._nothing_listens(evidence):
             return self._missing(record, evidence.detail, evidence)
         problem = self._judge(evidence)
         who, how = self._identify(evidence)
@@ -285,6 +285,18 @@ class ProbePorts(Action):
                 "headers": [],
             },
         }
+
+    def _nothing_listens(self, evidence: ProbeEvidence) -> bool:
+        """The probe found no server on the port, as opposed to a wrong answer.
+
+        To a front end: the connection itself failed. Through the VIP, the farm
+        accepts on every port and hangs up when no server behind it listens, so
+        a connection closed before any answer counts as well."""
+        if evidence.ok or evidence.status is not None or evidence.server is not None:
+            return False
+        if evidence.connect_ms is None:
+            return True
+        return self.expect_server is None and evidence.failure in ("closed", "reset")
 
     def _missing(
         self, record: dict[str, Any], seen: str, evidence: ProbeEvidence | None = None
