@@ -200,7 +200,7 @@ def rehearse() -> int:
     try:
         before = hosts_digests()
         on_admin("plan", "--phase", THROUGH)
-        run = on_admin("run", "--through", THROUGH, "--yes")
+        run = on_admin("run", "--through", THROUGH, "--yes", "--no-hold")
         record(f"run preflight → {THROUGH}", run.returncode == 0, f"exit code {run.returncode}")
         found = journal_evidence()
         show_lb_tables(found)

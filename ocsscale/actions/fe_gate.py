@@ -274,7 +274,7 @@ class FeGate(Action):
         if port is None:
             return [finding("cert", True, "the profile has no TLS port", proven=False)]
         address, pool_fqdn = str(self.fe.address), pool.pool.fqdn
-        trusted = tls_options(self.ctx)
+        trusted = tls_options(self.ctx, address)
         seen = tls_probe(
             address, port, pool_fqdn, tls=trusted, timeout=self.timeout, source="admin"
         )
@@ -309,7 +309,7 @@ class FeGate(Action):
 
     def _services(self) -> list[dict[str, Any]]:
         out = []
-        tls = tls_options(self.ctx)
+        tls = tls_options(self.ctx, str(self.fe.address))
         for port in self.ctx.profile.check_ports:
             kind = port_kind(self.ctx.profile, port)
             seen = probe_port(

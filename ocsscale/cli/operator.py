@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Literal
 
 import typer
 from rich.console import Console
@@ -40,9 +41,10 @@ class TerminalOperator:
             self.progress.resume()
 
     def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
-        from click import Choice
-
-        return self._prompt(question, type=Choice(list(choices)), default=default)
+        # typer vendors its own click: no click.Choice, but a Literal is checked
+        # against its values and shown as "(a, b)", asking again on anything else
+        one_of = Literal[tuple(choices)]  # type: ignore[valid-type]
+        return self._prompt(question, type=one_of, default=default)
 
     def text(self, question: str, default: str = "") -> str:
         return self._prompt(question, default=default, show_default=bool(default))

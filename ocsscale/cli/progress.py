@@ -121,6 +121,8 @@ class RunProgress:
         for item in e.data.get("findings", []):
             if not item.get("ok"):
                 mark, style = "✗", "red"
+            elif item.get("info"):  # e.g. an optional port that does not listen
+                mark, style = "i", "cyan"
             elif item.get("proven", True):
                 mark, style = "✓", "green"
             else:

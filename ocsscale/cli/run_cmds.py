@@ -104,6 +104,20 @@ def run_cmd(
         False, "--dry-run", help="Read and compare only: print what would change, change nothing."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before changing anything."),
+    no_hold: bool = typer.Option(
+        False,
+        "--no-hold",
+        help="Do not hold for the operator's sign-off of the client tests (unattended runs: "
+        "the lab, CI); the hold steps record 'skipped: --no-hold'.",
+    ),
+    hold_timeout: float | None = typer.Option(
+        None,
+        "--hold-timeout",
+        min=1,
+        metavar="SECONDS",
+        help="Give up a hold with no sign-off after this long: the step fails and the "
+        "phase's cleanup removes the pins (default: wait).",
+    ),
     playbook: Path | None = _PLAYBOOK,
 ) -> None:
     """Run the playbook's phases (all, one with --phase, or up to one with --through).
@@ -115,6 +129,12 @@ def run_cmd(
     --yes. The pool file is validated and every credential the steps need is
     resolved first: a problem there stops the run before any host is touched.
 
+    validate-fe (per front end) and validate-lb hold, with the pins in place,
+    for the walkthrough's client tests: the checklist is shown and the run
+    waits for the operator's sign-off (who, passed|failed, notes), which is
+    journaled; "failed" stops the phase like a failed probe. Holds need a
+    terminal: unattended runs pass --no-hold.
+
     Every step is journaled in .ocsscale/ next to the pool file, with what was
     there before it changed. A run that is killed resumes with `ocsscale run`
     and does not redo finished steps; `ocsscale rollback` undoes them.
@@ -124,6 +144,8 @@ def run_cmd(
       ocsscale run --through validate-fe      everything up to validate-fe
 
       ocsscale run --dry-run                  read and compare only
+
+      ocsscale run --phase validate-fe --yes --no-hold    unattended (lab, CI)
 
     Exit codes: 0 done; 1 a step or check failed (state kept, rollback
     possible); 2 invalid input or usage (pool file, playbook, a missing
@@ -145,6 +167,9 @@ def run_cmd(
         console.print(f"dry run: {changing} step(s) would change something; nothing was changed.")
         return
     refuse_not_built(phases)
+    operator = operator_for(console, progress)
+    options = {"no_hold": no_hold, "hold_timeout": hold_timeout}
+    session.refuse_unattended_holds(phases, operator, options)
     # before asking: a missing credential variable is found now, not halfway through
     session.check_credentials_for(
         prepared.loaded, prepared.actions, [(s.action, s.args) for p in phases for s in p.all_steps]
@@ -163,7 +188,8 @@ def run_cmd(
             phases,
             progress,
             command=command,
-            operator=operator_for(console, progress),
+            operator=operator,
+            options=options,
         )
     except KeyboardInterrupt:
         raise StepFailed(

@@ -25,6 +25,7 @@ from ..providers.lb.settings import DriverSettings, driver_from_name
 from .strict import Strict
 
 OsKind = Literal["linux", "windows"]
+PortRequirement = Literal["required", "optional", "absent"]
 Topology = Literal["one-armed", "two-armed-routed", "two-armed-transparent"]
 Mode = Literal["full-proxy", "dnat-only", "out-of-path"]
 TOPOLOGIES: tuple[str, ...] = ("one-armed", "two-armed-routed", "two-armed-transparent")
@@ -244,6 +245,9 @@ class ServerSpec(HostSpec):
     """A server that clients reach by name: its FQDN is required (certificates, DNS)."""
 
     fqdn: str  # type: ignore[assignment]
+    #: this server speaks only TLS 1.0 and/or has a SHA-1 certificate (Windows Server
+    #: 2003/2008): the probes accept both for it alone. None: as `pool.legacy_tls` says.
+    legacy_tls: bool | None = None
 
 
 class FrontEnd(ServerSpec):
@@ -256,6 +260,14 @@ class PoolNames(Strict):
     # The CA (PEM) that issued the front ends' certificates; probes verify
     # against it. None: the system's trust store.
     ca_bundle: FilePath | None = None
+    #: every pool server (legacy FE, front ends) speaks only TLS 1.0 and/or has a
+    #: SHA-1 certificate, which OpenSSL 3 refuses by default; a server's own
+    #: `legacy_tls` overrides this
+    legacy_tls: bool = False
+    #: profile ports this pool treats otherwise than the profile: `required` (a
+    #: closed one fails the run), `optional` (reported, never a failure) or
+    #: `absent` (not probed at all; the farm still carries it)
+    ports: dict[int, PortRequirement] = Field(default_factory=dict)
 
     @field_validator("fqdn")
     @classmethod
@@ -398,6 +410,12 @@ class Pool(Strict):
         if self.load_balancer.host is not None:
             hosts.append((("load_balancer", "host"), self.load_balancer.host))
         return hosts
+
+    def legacy_tls_servers(self) -> list[ServerSpec]:
+        """The pool servers whose TLS probes accept TLS 1.0 and SHA-1 (see legacy_tls)."""
+        servers: list[ServerSpec] = [self.legacy_fe, *self.front_ends]
+        default = self.pool.legacy_tls
+        return [s for s in servers if (default if s.legacy_tls is None else s.legacy_tls)]
 
     def host(self, name: str) -> HostSpec:
         """The host called `name` (names are unique: rules.py checks it)."""

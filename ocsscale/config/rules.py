@@ -232,6 +232,26 @@ def front_end_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator
         )
 
 
+def port_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
+    """`pool.ports` may only say how this pool differs on the profile's own ports."""
+    for port, requirement in pool.pool.ports.items():
+        where = ("pool", "ports", port)
+        if port not in profile.ports:
+            yield doc.issue(
+                where,
+                "pool.ports.unknown",
+                f"{port} is not a port of profile {profile.name} "
+                f"({', '.join(map(str, profile.ports))})",
+                at_key=True,
+            )
+        elif port in profile.check_ports and requirement != "required":
+            yield doc.issue(
+                where,
+                "pool.ports.check-port",
+                f"{port} carries the load balancer's health check: it cannot be {requirement}",
+            )
+
+
 def credential_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
     known = sorted(pool.credentials)
     for path, host in pool.all_hosts():
@@ -310,6 +330,7 @@ ALL_RULES: tuple[Rule, ...] = (
     snat_rules,
     uniqueness_rules,
     front_end_rules,
+    port_rules,
     credential_rules,
     dns_rules,
 )

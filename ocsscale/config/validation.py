@@ -106,7 +106,7 @@ def allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str
             return []
     current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+        return [field.alias or name for name, field in current.model_fields.items()]
     return []
 
 
@@ -116,7 +116,10 @@ def _step(annotation: Any, part: str | int) -> Any:
     if member is not None:
         return member  # the part was a discriminated union's tag
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        field = annotation.model_fields.get(str(part))
+        fields = annotation.model_fields
+        field = fields.get(str(part)) or next(
+            (f for f in fields.values() if f.alias == part), None
+        )  # a field read under another name (Profile.port_list is `ports`)
         return field.annotation if field is not None else None
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)

@@ -54,7 +54,8 @@ def up_cmd(
         [],
         "--fault",
         help="HOST:KIND, repeatable, to rehearse a failure: FE:bad-san (certificate without "
-        "the FE's FQDN), FE:close:PORT (that port stays closed), CLIENT:hosts-readonly "
+        "the FE's FQDN), FE:close:PORT (that port stays closed), FE:tls10 (TLS 1.0 only, "
+        "SHA-1 certificate), CLIENT:hosts-readonly "
         "(its hosts file cannot be written).",
     ),
 ) -> None:

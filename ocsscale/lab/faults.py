@@ -4,6 +4,9 @@
   own FQDN is missing), so the configure-fe gate's `cert.san` rule fails.
 - `FE:close:PORT`: the front end's pool member leaves PORT (a profile port)
   closed, as a stopped service would.
+- `FE:tls10`: the front end speaks only TLS 1.0 with a SHA-1 signed
+  certificate, as OCS 2007 R2 on Windows Server 2003/2008 does: its TLS probes
+  fail unless the pool file sets `legacy_tls` for it.
 - `CLIENT:hosts-readonly`: the client's hosts file cannot be written. On a
   Linux host its sshd runs with /etc/hosts re-mounted read-only inside its own
   mount namespace, so every session it serves (and sftp) gets EROFS; on the
@@ -24,13 +27,13 @@ from ..config.profiles import load_profile
 from ..errors import UsageError
 from .topology import Topology
 
-KINDS = ("bad-san", "close:PORT", "hosts-readonly", "powershell-1.0")
+KINDS = ("bad-san", "close:PORT", "tls10", "hosts-readonly", "powershell-1.0")
 
 
 @dataclass(frozen=True)
 class Fault:
     host: str
-    kind: str  # bad-san | close | hosts-readonly | powershell-1.0
+    kind: str  # bad-san | close | tls10 | hosts-readonly | powershell-1.0
     port: int | None = None
 
     def __str__(self) -> str:
@@ -43,11 +46,11 @@ def parse(text: str, topo: Topology, profile_name: str) -> Fault:
     if not sep or not kind:
         raise UsageError(f"--fault {text!r}: write HOST:KIND, KIND one of {', '.join(KINDS)}")
     host = topo.host(host_name)
-    if kind == "bad-san" or kind.startswith("close:"):
+    if kind in ("bad-san", "tls10") or kind.startswith("close:"):
         if not host.runs_poolmember:
             raise UsageError(f"--fault {text!r}: {host.name} runs no pool member (not a front end)")
-        if kind == "bad-san":
-            return Fault(host.name, "bad-san")
+        if kind in ("bad-san", "tls10"):
+            return Fault(host.name, kind)
         port_text = kind.split(":", 1)[1]
         ports = load_profile(profile_name).ports
         if not (port_text.isascii() and port_text.isdigit()) or int(port_text) not in ports:

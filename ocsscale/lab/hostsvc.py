@@ -74,11 +74,12 @@ def poolmember(
     *,
     bad_san: bool = False,
     closed: tuple[int, ...] = (),
+    tls10: bool = False,
 ) -> list[Service]:
     """The FE stand-in, as two services like a real FE's: the Front-End service on
     every port but the Focus's (FOCUS_PORTS), and the Focus on its own, so the
     failover drill can stop the service behind one check port at a time.
-    `bad_san` and `closed` are the lab's faults (faults.py)."""
+    `bad_san`, `closed` and `tls10` are the lab's faults (faults.py)."""
     profile = load_profile(PROFILE)
     files = labca.issue_server_cert(
         ca,
@@ -89,6 +90,8 @@ def poolmember(
         sip_domain=DOMAIN,
         # the FE's own FQDN missing: the walkthrough's SAN rule is broken
         sans=[f"wrong-{host.fqdn}", f"sip.{DOMAIN}"] if bad_san else None,
+        # a Windows Server 2003/2008 front end: SHA-1 certificate, TLS 1.0 only
+        sha1=tls10,
     )
     sip = [p for p in (profile.sip_ports.tls, profile.sip_ports.tcp) if p is not None]
     made = []
@@ -110,6 +113,8 @@ def poolmember(
             "--pidfile", str(state.host_dir(host.name) / f"{name}.pid"),
         )  # fmt: skip
         argv += tuple(f"--close={port}" for port in closed if port in ports)
+        if tls10:
+            argv += ("--legacy-tls-only",)
         listening = tuple(p for p in ports if p not in closed)
         made.append(Service(host.name, name, topo.ns(host.name), argv, listening, PY_ENV))
     return made

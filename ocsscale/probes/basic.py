@@ -76,11 +76,11 @@ def tls_probe(
     stream: Stream | None = None
     try:
         stream = open_stream(attempt, connect, deadline, tls=tls)
-        version = attempt.found.get("tls_version") or "TLS"
         cert = attempt.found.get("certificate")
         names = cert.names() if cert else "no certificate"
         checked = "certificate verified" if tls.verify else "certificate NOT verified"
-        return attempt.evidence(True, f"{version} with {host}:{port}, {checked}; {names}")
+        # the negotiated version and cipher follow (Attempt.tls_note)
+        return attempt.evidence(True, f"handshake with {host}:{port}, {checked}; {names}")
     except (ProbeFailed, *expected_errors()) as exc:
         return attempt.failed(exc, "TLS with")
     finally:

@@ -17,7 +17,7 @@ from typing import Any
 from ..actions.base import Action, Context
 from ..config.loader import STATE_DIR_NAME, LoadedPool, load_pool
 from ..errors import OcsscaleError, UsageError
-from ..operator import NoOperator, Operator
+from ..operator import NoOperator, Operator, OperatorUnavailable
 from ..plan.build import Plan, PlanPhase, build_plan
 from ..plan.playbook import PHASE_IDS, find_playbook, load_playbook
 from . import rollback as rollback_mod
@@ -106,7 +106,11 @@ def _plan_steps(phases: Sequence[PlanPhase]) -> list[tuple[str, Mapping[str, Any
 
 
 def _context(
-    loaded: LoadedPool, *, dry_run: bool, operator: Operator | None = None
+    loaded: LoadedPool,
+    *,
+    dry_run: bool,
+    operator: Operator | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[Context, Any]:
     from ..transports.factory import HostPool
 
@@ -116,10 +120,31 @@ def _context(
         profile=loaded.profile,
         host=hosts,
         dry_run=dry_run,
-        extra={"pool_path": str(loaded.path)},
+        extra={**(options or {}), "pool_path": str(loaded.path)},
         operator=operator or NoOperator(),
     )
     return ctx, hosts
+
+
+#: the action that waits for a person (actions/hold.py); `run --no-hold` skips it
+HOLD_ACTION = "operator.hold"
+
+
+def refuse_unattended_holds(
+    phases: Sequence[PlanPhase], operator: Operator | None, options: Mapping[str, Any]
+) -> None:
+    """A run whose phases hold for the operator's sign-off, with nobody to ask and
+    no --no-hold, is refused before anything changes (not halfway, with pins set)."""
+    if options.get("no_hold") or not isinstance(operator or NoOperator(), NoOperator):
+        return
+    holds = [s for p in phases if not p.skipped for s in p.all_steps if s.action == HOLD_ACTION]
+    if holds:
+        raise OperatorUnavailable(
+            f"phase {holds[0].phase} holds for the operator's sign-off of the client tests "
+            f"({holds[0].id}) and there is nobody to ask (standard input is not a terminal): "
+            "run it from a terminal, or pass --no-hold to run it unattended "
+            "(nothing was changed)"
+        )
 
 
 @contextmanager
@@ -161,10 +186,14 @@ def execute_run(
     *,
     command: str,
     operator: Operator | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> str:
     """Run `phases`, resuming a killed run; returns the run id. Raises LockHeld
-    when another run holds the lock and StepFailed when a step fails."""
+    when another run holds the lock and StepFailed when a step fails.
+    `options` reach the actions as Context.extra (`no_hold`, `hold_timeout`)."""
+    options = dict(options or {})
     refuse_not_built(phases)
+    refuse_unattended_holds(phases, operator, options)
     check_credentials_for(prepared.loaded, prepared.actions, _plan_steps(phases))
     state_dir = prepared.loaded.state_dir
     with RunLock(state_dir, command):
@@ -187,7 +216,7 @@ def execute_run(
                 "selected": [p.id for p in phases],
             },
         )
-        ctx, hosts = _context(prepared.loaded, dry_run=False, operator=operator)
+        ctx, hosts = _context(prepared.loaded, dry_run=False, operator=operator, options=options)
         with _recorded(journal, run_id, hosts):
             Walker(journal, ctx, sink, run_id, prepared.actions).run(phases)
     return run_id

@@ -78,6 +78,7 @@ def tool(
     argv = ["ip", "netns", "exec", lab.topo.ns("admin"), str(bin_dir / "ocsscale")]
     return subprocess.run(
         [*argv, "-c", str(pool), *args],
+        stdin=subprocess.DEVNULL,  # no terminal: a step that needs a person is refused
         capture_output=True,
         text=True,
         env=env,

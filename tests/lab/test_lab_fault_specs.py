@@ -16,6 +16,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
     specs = [
         "ocsfe01:bad-san",
         "ocsfe02:close:444",
+        "ocsfe02:tls10",
         "client01:hosts-readonly",
         "client02:hosts-readonly",
         "client02:powershell-1.0",
@@ -24,6 +25,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
     assert parsed == [
         Fault("ocsfe01", "bad-san"),
         Fault("ocsfe02", "close", 444),
+        Fault("ocsfe02", "tls10"),
         Fault("client01", "hosts-readonly"),
         Fault("client02", "hosts-readonly"),
         Fault("client02", "powershell-1.0"),
@@ -33,6 +35,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
     assert faults.closed_ports(parsed, "ocsfe02") == [444]
     assert faults.has(parsed, "client02", "hosts-readonly")
     assert not faults.has(parsed, "ocsfe02", "bad-san")
+    assert faults.has(parsed, "ocsfe02", "tls10") and not faults.has(parsed, "ocsfe01", "tls10")
 
 
 @pytest.mark.parametrize(
@@ -41,6 +44,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
         ("ocsfe01", "write HOST:KIND"),
         ("ocsfe09:bad-san", "has no host 'ocsfe09'"),
         ("client01:bad-san", "runs no pool member"),
+        ("dc01:tls10", "runs no pool member"),
         ("ocsfe01:close:22", "one of the profile's ports"),
         ("ocsfe01:close:x", "one of the profile's ports"),
         ("ocsfe01:close:²", "one of the profile's ports"),  # a digit to isdigit(), not to int()

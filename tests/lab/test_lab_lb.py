@@ -66,7 +66,7 @@ def test_lb_phases_configure_validate_drill_then_rollback_leave_nothing(
     pool = pool_copy(lab, tmp_path / "run")
     hosts_before = hosts_files(lab)
 
-    result = tool(lab, pool, "run", "--through", "validate-lb", "--yes", timeout=420)
+    result = tool(lab, pool, "run", "--through", "validate-lb", "--yes", "--no-hold", timeout=420)
     text = output(result)
     assert result.returncode == 0, text
     done = _done(pool)
@@ -93,7 +93,7 @@ def test_lb_phases_configure_validate_drill_then_rollback_leave_nothing(
     probe = done["validate-lb/probe[client01]"]["evidence"]
     assert probe["resolved"] == [VIP] and all(p["ok"] for p in probe["ports"])
 
-    result = tool(lab, pool, "run", "--phase", "failover-test", "--yes", timeout=600)
+    result = tool(lab, pool, "run", "--phase", "failover-test", "--yes", "--no-hold", timeout=600)
     text = output(result)
     assert result.returncode == 0, text
     drills = [e["evidence"] for e in entries(pool) if e["action"] == "lb.failover_drill"]
@@ -124,9 +124,9 @@ def test_unequal_weights_two_armed_distribution_and_rollback(
     lab = two_armed_lab
     pool = pool_copy(lab, tmp_path / "run")
     _edit(pool, lambda d: d["front_ends"][0].__setitem__("weight", 2))
-    result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes", timeout=300)
+    result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes", "--no-hold", timeout=300)
     assert result.returncode == 0, output(result)
-    result = tool(lab, pool, "run", "--phase", "validate-lb", "--yes", timeout=300)
+    result = tool(lab, pool, "run", "--phase", "validate-lb", "--yes", "--no-hold", timeout=300)
     text = output(result)
     assert result.returncode == 0, text
     dist = _done(pool)["validate-lb/distribution"]["evidence"]
@@ -147,7 +147,7 @@ def test_engine_not_installed_is_refused_before_any_change(
     lab = one_armed_lab
     pool = pool_copy(lab, tmp_path / "run")
     _edit(pool, lambda d: d["load_balancer"]["driver"].__setitem__("command", "/opt/none/ocsscale"))
-    result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes")
+    result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes", "--no-hold")
     text = output(result)
     assert result.returncode == 1, text
     assert "lb01: the engine is not installed" in text
@@ -163,7 +163,7 @@ def test_a_member_the_lb_reports_down_stops_the_phase_and_rollback_works(
     fe = services.load(lab.state.directory, "ocsfe02", hostsvc.FOCUS)
     services.stop(lab.state.directory, fe)
     try:
-        result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes")
+        result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes", "--no-hold")
         text = output(result)
         assert result.returncode == 1, text
         assert "member(s) not up after" in text and "ocsfe02 (down" in text, text
@@ -207,7 +207,7 @@ def test_lb_host_unreachable_mid_phase_names_it_and_rollback_works(
     watcher = threading.Thread(target=cut_when_farm_is_done, daemon=True)
     watcher.start()
     try:
-        result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes")
+        result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes", "--no-hold")
         watcher.join(5)
         text = output(result)
         assert stopped.is_set(), text
