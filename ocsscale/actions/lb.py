@@ -26,6 +26,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ..config.profiles import port_requirement
 from ..errors import CheckFailed, StepFailed, UsageError
 from ..providers.lb import driver_for
 from ..providers.lb.base import DriverContext, FarmSpec, LbDriver, view_diff
@@ -220,7 +221,9 @@ class LbReach(Action):
         super().__init__(ctx, args)
         self.source = required_text(args, "from", self.name)
         known_host(ctx.pool, self.source, self.name)
-        ports = args.get("ports") or ctx.profile.ports
+        ports = args.get("ports") or [
+            p for p in ctx.profile.ports if port_requirement(ctx.pool, ctx.profile, p) != "absent"
+        ]
         try:
             self.ports = [int(p) for p in ports]
         except (TypeError, ValueError):

@@ -24,6 +24,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ..config.profiles import port_requirement
 from ..errors import CheckFailed, OcsscaleError, StepFailed, UsageError
 from ..probes import ProbeEvidence, socket_connector
 from ..probes.basic import tls_hold
@@ -313,6 +314,9 @@ class LbIsolate(Action):
         where = streaming_sources(self.ctx)[0]
         results = []
         for port in planned_farm(self.ctx).ports:
+            requirement = port_requirement(self.ctx.pool, self.ctx.profile, port)
+            if requirement == "absent":
+                continue
             evidence = probe_port(
                 self.ctx.profile,
                 self.vip,
@@ -323,8 +327,12 @@ class LbIsolate(Action):
                 source=where.name,
             )
             who = identify(evidence, self.ctx.pool)
-            ok = evidence.ok and who in (None, self.fe)
-            if not evidence.ok:
+            # an optional port nobody answers is information, as in probe.ports
+            silent_optional = not evidence.ok and requirement == "optional"
+            ok = (evidence.ok and who in (None, self.fe)) or silent_optional
+            if silent_optional:
+                message = f"optional port, not answered: {evidence.detail}"
+            elif not evidence.ok:
                 message = evidence.detail
             elif who is None:
                 message = "answered; the answer names no server (unproven)"
