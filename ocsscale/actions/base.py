@@ -100,6 +100,12 @@ class Action(ABC):
         """Put back what `undo` records. Must be safe to call twice."""
         return None
 
+    def revert_targets(self, undo: Json) -> list[str]:
+        """The hosts `revert` and `verify_reverted` connect to. The journal
+        records how to reach them with the undo record, and a rollback logs in
+        to each before it reverts anything."""
+        return self.targets()
+
     def verify_reverted(self, undo: Json) -> Json:
         """Read back and prove the revert took."""
         return None

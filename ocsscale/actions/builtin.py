@@ -165,3 +165,6 @@ class RestartServices(Action):
 
     def revert(self, undo: Json) -> Json:
         return {"nothing_to_put_back": True}
+
+    def revert_targets(self, undo: Json) -> list[str]:
+        return []  # the revert does nothing: the host need not be reachable

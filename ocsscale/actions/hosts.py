@@ -81,6 +81,9 @@ class _HostsFileAction(Action):
     def targets(self) -> list[str]:
         return [self.host_name]
 
+    def revert_targets(self, undo: Json) -> list[str]:
+        return [undo["host"]] if isinstance(undo, dict) and "host" in undo else self.targets()
+
     def _planned_path(self) -> str:
         """The path from the pool file alone (the plan must not connect)."""
         if self.path_override:

@@ -281,9 +281,7 @@ def rollback_cmd(
     if not pending:
         console.print("Nothing to roll back.")
         return
-    session.check_credentials_for(
-        loaded, load_actions(), [(entry.action, entry.args) for entry in pending]
-    )
+    session.check_rollback_credentials(loaded, load_actions(), pending)
     holder = read_lock(loaded.state_dir)
     if holder is not None:
         raise held_error(holder)

@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS entries (
     attempts INTEGER NOT NULL DEFAULT 1,
     changes TEXT,                    -- JSON: what diff said
     undo TEXT,                       -- JSON, written before apply; NULL: nothing to undo
+    hosts TEXT,                      -- JSON, with undo: how to reach what revert touches
     evidence TEXT,                   -- JSON
     error TEXT,
     rollback_id TEXT,
@@ -81,6 +82,9 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_by_step ON entries(cycle_id, step_id);
 """
+
+#: columns added since the first journal: (table, column, type); added on open
+_ADDED_COLUMNS = (("entries", "hosts", "TEXT"),)
 
 
 def to_json(value: Any, what: str) -> str:
@@ -137,6 +141,8 @@ class Entry:
     evidence: Any
     error: str | None
     rollback_id: str | None
+    #: name -> how to reach that host (transports/recorded.py); None: not recorded
+    hosts: dict[str, Any] | None = None
 
     @property
     def has_undo(self) -> bool:
@@ -166,6 +172,10 @@ class Journal:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        for table, column, kind in _ADDED_COLUMNS:
+            have = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:  # a journal written by an older ocsscale
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     @classmethod
     def open(cls, state_dir: Path) -> Journal:
@@ -282,11 +292,24 @@ class Journal:
             ),
         )
 
-    def record_undo(self, seq: int, changes: list[dict[str, str]], undo: Any) -> None:
-        """Written before apply: from here on a crash leaves something to undo."""
+    def record_undo(
+        self,
+        seq: int,
+        changes: list[dict[str, str]],
+        undo: Any,
+        hosts: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Written before apply: from here on a crash leaves something to undo.
+        `hosts` says how to reach the hosts the revert needs (no secret values)."""
         self._write(
-            "UPDATE entries SET status = 'applying', changes = ?, undo = ? WHERE seq = ?",
-            (to_json(changes, "changes"), None if undo is None else to_json(undo, "undo"), seq),
+            "UPDATE entries SET status = 'applying', changes = ?, undo = ?, hosts = ?"
+            " WHERE seq = ?",
+            (
+                to_json(changes, "changes"),
+                None if undo is None else to_json(undo, "undo"),
+                None if hosts is None else to_json(hosts, "hosts"),
+                seq,
+            ),
         )
 
     def retry(self, seq: int) -> None:
@@ -378,4 +401,5 @@ def _entry(row: sqlite3.Row) -> Entry:
         evidence=_load(row["evidence"]),
         error=row["error"],
         rollback_id=row["rollback_id"],
+        hosts=_load(row["hosts"]),
     )

@@ -4,12 +4,18 @@ Each record is reverted with the action that made it (`revert`) and then
 proven (`verify_reverted`). An entry is marked `reverting` before its revert
 and `reverted` after its proof, so a rollback that is cut short resumes where
 it stopped: `revert` must be safe to call twice.
+
+Each entry's hosts are reached as the journal recorded them when the step ran
+(transports/recorded.py), and every one of them is logged in to before the
+first revert: a host that cannot be reached stops the rollback before it has
+changed anything, instead of halfway through.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from ..actions.base import Action, Context
 from ..errors import OcsscaleError, StepFailed, UsageError
@@ -22,6 +28,24 @@ def _summary(entry: Entry) -> str:
     return "; ".join(c.get("summary", "") for c in entry.changes or []) or entry.action
 
 
+def hosts_needed(
+    entries: list[Entry], ctx: Context, actions: Mapping[str, type[Action]]
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """(host name, the entry's host records) for every host the reverts touch."""
+    needed: list[tuple[str, dict[str, Any] | None]] = []
+    for entry in entries:
+        if entry.hosts is not None:
+            needed += [(name, entry.hosts) for name in entry.hosts]
+            continue
+        # journaled before hosts were recorded: the pool file says where they are
+        try:
+            names = actions[entry.action](ctx, entry.args).revert_targets(entry.undo)
+        except OcsscaleError:
+            continue  # its revert reports the problem itself
+        needed += [(name, None) for name in names]
+    return needed
+
+
 def rollback(
     journal: Journal,
     ctx: Context,
@@ -29,6 +53,7 @@ def rollback(
     rollback_id: str,
     actions: Mapping[str, type[Action]],
     from_index: int = 0,
+    hosts: Any = None,  # transports.recorded.RecordedHosts; None: ctx.host as given
 ) -> list[Entry]:
     """Revert every recorded change of phases at or after `from_index`."""
     entries = journal.undoable(from_index)
@@ -40,8 +65,12 @@ def rollback(
             f"{'are' if len(missing) > 1 else 'is'} not available; nothing was reverted",
             hint="load the plugin module that provides it with OCSSCALE_PLUGINS",
         )
+    if hosts is not None:
+        hosts.check_reach(hosts_needed(entries, ctx, actions))
     for entry in entries:
         started = time.monotonic()
+        if hosts is not None:
+            ctx.host = hosts.for_entry(entry.hosts)
 
         def emit(kind: str, data: Mapping[str, object], _entry: Entry = entry) -> None:
             sink(Event(kind, _entry.phase, _entry.step_id, dict(data)))

@@ -105,11 +105,11 @@ def _plan_steps(phases: Sequence[PlanPhase]) -> list[tuple[str, Mapping[str, Any
 
 
 def _context(
-    loaded: LoadedPool, *, dry_run: bool, operator: Operator | None = None
+    loaded: LoadedPool, *, dry_run: bool, operator: Operator | None = None, hosts: Any = None
 ) -> tuple[Context, Any]:
     from ..transports.factory import HostPool
 
-    hosts = HostPool(loaded)
+    hosts = HostPool(loaded) if hosts is None else hosts
     ctx = Context(
         pool=loaded.pool,
         profile=loaded.profile,
@@ -136,6 +136,12 @@ def _recorded(journal: Journal, run_id: str, hosts: Any) -> Iterator[None]:
         journal.finish_run(run_id, status, error)
         hosts.close_all()
         journal.close()
+
+
+def _recorder(loaded: LoadedPool) -> Any:
+    from ..transports.recorded import record_hosts
+
+    return lambda names: record_hosts(loaded, names)
 
 
 def new_run_id() -> str:
@@ -188,7 +194,14 @@ def execute_run(
         )
         ctx, hosts = _context(prepared.loaded, dry_run=False, operator=operator)
         with _recorded(journal, run_id, hosts):
-            Walker(journal, ctx, sink, run_id, prepared.actions).run(phases)
+            Walker(
+                journal,
+                ctx,
+                sink,
+                run_id,
+                prepared.actions,
+                record_hosts=_recorder(prepared.loaded),
+            ).run(phases)
     return run_id
 
 
@@ -211,6 +224,21 @@ def pending_rollback(state_dir: Path, to_phase: str | None = None) -> list[Entry
         journal.close()
 
 
+def check_rollback_credentials(
+    loaded: LoadedPool, actions: Mapping[str, type[Action]], pending: list[Entry]
+) -> None:
+    """Every credential the reverts of `pending` log in with resolves (as the
+    journal recorded it), without contacting any host."""
+    from ..transports.recorded import RecordedHosts
+
+    hosts = RecordedHosts(loaded)
+    ctx, _ = _context(loaded, dry_run=False, hosts=hosts.fallback)
+    try:
+        hosts.check_reach(rollback_mod.hosts_needed(pending, ctx, actions), log_in=False)
+    finally:
+        hosts.close_all()
+
+
 def execute_rollback(
     loaded: LoadedPool,
     sink: EventSink,
@@ -222,8 +250,8 @@ def execute_rollback(
     actions: dict[str, type[Action]] = dict(load_actions())
     from_index = phase_index(to_phase)
     state_dir = loaded.state_dir
-    pending = pending_rollback(state_dir, to_phase)
-    check_credentials_for(loaded, actions, [(e.action, e.args) for e in pending])
+    # every host the reverts touch is logged in to (credentials resolved, as the
+    # journal recorded them) under the lock, before the first revert
     with RunLock(state_dir, command):
         journal = Journal.open(state_dir)
         rollback_id = "rollback-" + new_run_id()
@@ -235,9 +263,14 @@ def execute_rollback(
             os.getpid(),
             {"pool_file": str(loaded.path), "to": to_phase},
         )
-        ctx, hosts = _context(loaded, dry_run=False, operator=operator)
+        from ..transports.recorded import RecordedHosts
+
+        hosts = RecordedHosts(loaded)
+        ctx, _ = _context(loaded, dry_run=False, operator=operator, hosts=hosts.fallback)
         with _recorded(journal, rollback_id, hosts):
-            done = rollback_mod.rollback(journal, ctx, sink, rollback_id, actions, from_index)
+            done = rollback_mod.rollback(
+                journal, ctx, sink, rollback_id, actions, from_index, hosts=hosts
+            )
     return rollback_id, done
 
 

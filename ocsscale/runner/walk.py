@@ -10,7 +10,7 @@ steps succeeded or not.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..actions.base import Action, Change, Context
@@ -58,8 +58,11 @@ class Walker:
         sink: EventSink,
         run_id: str,
         actions: Mapping[str, type[Action]],
+        record_hosts: Callable[[list[str]], Mapping[str, Any]] | None = None,
     ) -> None:
         self.journal = journal
+        #: how to reach the hosts a revert needs, journaled with the undo record
+        self.record_hosts = record_hosts
         self.ctx = ctx
         self.sink = sink
         self.run_id = run_id
@@ -173,7 +176,10 @@ class Walker:
                     self._journal.retry(seq)
                 else:
                     undo = None if action.read_only else action.undo_record(current)
-                    self._journal.record_undo(seq, _changes_json(changes), undo)
+                    hosts = None
+                    if undo is not None and self.record_hosts is not None:
+                        hosts = self.record_hosts(action.revert_targets(undo))
+                    self._journal.record_undo(seq, _changes_json(changes), undo, hosts)
                 evidence = action.verify(action.apply(current))
                 self._journal.finish_step(seq, evidence, None)
         except OcsscaleError as exc:
