@@ -84,6 +84,16 @@ class _HostsFileAction(Action):
     def revert_targets(self, undo: Json) -> list[str]:
         return [undo["host"]] if isinstance(undo, dict) and "host" in undo else self.targets()
 
+    def pinned_after(self) -> str | None:
+        """The name's tool line after this step: an address, or None (no pin)."""
+        raise NotImplementedError
+
+    def undo_chain(self, undo: Json) -> tuple[str, Json, Json]:
+        # the tool's line for one name in one file: reverting the oldest change
+        # of it (set_pin to its original) puts back what every later one changed
+        what = f"hosts-file {undo['host']} {undo['path']} {undo['name'].lower()}"
+        return what, undo["original_pin"], self.pinned_after()
+
     def _planned_path(self) -> str:
         """The path from the pool file alone (the plan must not connect)."""
         if self.path_override:
@@ -229,6 +239,9 @@ class HostsPin(_HostsFileAction):
     def desired(self, data: bytes, newline: str) -> bytes:
         return hostsfile.pin(data, self.pin_name, self.address, default_newline=newline)
 
+    def pinned_after(self) -> str | None:
+        return self.address
+
     def summary(self, path: str) -> str:
         return f"pin {self.pin_name} -> {self.address} in {path}"
 
@@ -255,6 +268,9 @@ class HostsUnpin(_HostsFileAction):
 
     def desired(self, data: bytes, newline: str) -> bytes:
         return hostsfile.unpin(data, self.pin_name)
+
+    def pinned_after(self) -> str | None:
+        return None
 
     def summary(self, path: str) -> str:
         return f"unpin {self.pin_name} in {path}"

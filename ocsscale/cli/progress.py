@@ -211,5 +211,8 @@ class RunProgress:
     def _on_revert_done(self, e: Event) -> None:
         self._print(Text(f"  ✓ reverted {e.step}  ({e.data['seconds']:.1f}s)", style="green"))
 
+    def _on_revert_skipped(self, e: Event) -> None:
+        self._print(Text(f"  · {e.step}: nothing to revert ({e.data['reason']})", style="dim"))
+
     def _on_revert_failed(self, e: Event) -> None:
         self._print(Text(f"  ✗ {e.step}: {e.data['error']}", style="bold red"))

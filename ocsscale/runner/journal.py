@@ -369,6 +369,15 @@ class Journal:
             (time.time(), to_json(evidence, "revert evidence"), seq),
         )
 
+    def skip_revert(self, seq: int, rollback_id: str, reason: str) -> None:
+        """Mark a change reverted without touching anything: a later change of the
+        same thing cancels it, or the revert of an older one puts it back."""
+        self._write(
+            "UPDATE entries SET status = 'reverted', rollback_id = ?, reverted = ?,"
+            " revert_evidence = ?, error = NULL WHERE seq = ?",
+            (rollback_id, time.time(), to_json({"skipped": reason}, "revert evidence"), seq),
+        )
+
     def revert_failed(self, seq: int, error: str) -> None:
         # stays `reverting`: the next rollback tries it again
         self._write("UPDATE entries SET error = ? WHERE seq = ?", (error, seq))

@@ -28,6 +28,48 @@ def _summary(entry: Entry) -> str:
     return "; ".join(c.get("summary", "") for c in entry.changes or []) or entry.action
 
 
+def _chain(entry: Entry, ctx: Context, actions: Mapping[str, type[Action]]) -> Any:
+    cls = actions.get(entry.action)
+    if cls is None or entry.status != "done":
+        return None  # only finished changes: one cut short may be half made
+    try:
+        return cls(ctx, entry.args).undo_chain(entry.undo)
+    except (OcsscaleError, KeyError, TypeError, AttributeError):
+        return None  # an odd record: revert it on its own
+
+
+def needless_reverts(
+    entries: list[Entry], ctx: Context, actions: Mapping[str, type[Action]]
+) -> dict[int, str]:
+    """seq -> why that change needs no revert, for `entries` newest first.
+
+    Changes of the same thing (one name's line in one hosts file) form a chain;
+    reverting the oldest puts back what was there before all of them. So the
+    newer ones are not replayed: replaying an unpin re-pins a host that is clean
+    now, and a rollback cut short there would leave it pinned. A chain that ends
+    where it began (a pin and its later unpin) needs no revert at all.
+    """
+    chains: dict[str, list[tuple[Entry, Any, Any]]] = {}
+    for entry in entries:
+        found = _chain(entry, ctx, actions)
+        if found is not None:
+            what, before, after = found
+            chains.setdefault(what, []).append((entry, before, after))
+    needless: dict[int, str] = {}
+    for links in chains.values():
+        if len(links) < 2:
+            continue
+        newest, oldest = links[0], links[-1]
+        if oldest[1] == newest[2]:
+            span = f"#{oldest[0].seq}..#{newest[0].seq}"
+            for entry, _, _ in links:
+                needless[entry.seq] = f"the changes {span} cancel out: nothing to put back"
+            continue
+        for entry, _, _ in links[:-1]:
+            needless[entry.seq] = f"reverting #{oldest[0].seq} puts back what was there before"
+    return needless
+
+
 def hosts_needed(
     entries: list[Entry], ctx: Context, actions: Mapping[str, type[Action]]
 ) -> list[tuple[str, dict[str, Any] | None]]:
@@ -65,10 +107,23 @@ def rollback(
             f"{'are' if len(missing) > 1 else 'is'} not available; nothing was reverted",
             hint="load the plugin module that provides it with OCSSCALE_PLUGINS",
         )
+    needless = needless_reverts(entries, ctx, actions)
     if hosts is not None:
-        hosts.check_reach(hosts_needed(entries, ctx, actions))
+        todo = [e for e in entries if e.seq not in needless]
+        hosts.check_reach(hosts_needed(todo, ctx, actions))
     for entry in entries:
         started = time.monotonic()
+        if entry.seq in needless:
+            journal.skip_revert(entry.seq, rollback_id, needless[entry.seq])
+            sink(
+                Event(
+                    ev.REVERT_SKIPPED,
+                    entry.phase,
+                    entry.step_id,
+                    {"seq": entry.seq, "reason": needless[entry.seq]},
+                )
+            )
+            continue
         if hosts is not None:
             ctx.host = hosts.for_entry(entry.hosts)
 

@@ -221,3 +221,26 @@ def test_a_failed_revert_keeps_its_own_hint(local_pool: LocalPool) -> None:
     assert hint.startswith("the tool edits only one well-formed block"), hint
     assert "`ocsscale rollback` again" in hint
     assert local_pool.hosts_file("client01").read_bytes() == broken
+
+
+def test_a_chain_of_pins_is_reverted_by_its_oldest_change_only(local_pool: LocalPool) -> None:
+    # two pins of the same name on the same host, no unpin: reverting the newer
+    # one would re-pin the first address on the way back; only the oldest is
+    # reverted, and it puts the file back byte for byte
+    twice = PLAYBOOK.split("      - id: gate")[0] + (
+        "      - id: repin\n"
+        "        action: hosts.pin\n"
+        "        foreach: test_clients\n"
+        "        as: host\n"
+        '        args: {host: "{{ host.name }}", name: "{{ pool.fqdn }}", address: "198.18.0.42"}\n'
+    )
+    _run(_prepare(local_pool, twice), "validate-fe")
+    assert b"198.18.0.42" in local_pool.hosts_file("client01").read_bytes()
+    events: list[Event] = []
+    prepared = session.prepare(local_pool.pool, local_pool.dir / "playbook.yaml")
+    session.execute_rollback(prepared.loaded, events.append, to_phase=None, command="test")
+    assert local_pool.snapshot()["client01"] == ORIGINAL_HOSTS
+    skipped = [e.step for e in events if e.kind == "revert_skipped"]
+    reverted = [e.step for e in events if e.kind == "revert_done"]
+    assert skipped == ["validate-fe/repin[client02]", "validate-fe/repin[client01]"]
+    assert reverted == ["validate-fe/pin[client02]", "validate-fe/pin[client01]"]
