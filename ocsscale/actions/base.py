@@ -100,6 +100,12 @@ class Action(ABC):
         """Put back what `undo` records. Must be safe to call twice."""
         return None
 
+    def tidy(self, undo: Json) -> Json:
+        """Remove what the change left on its host besides the change itself (a
+        backup copy), once a rollback has put it back or found nothing to put
+        back. Must be safe to call twice."""
+        return None
+
     def undo_chain(self, undo: Json) -> tuple[str, Json, Json] | None:
         """(what this change changed, its value before, its value after) when a
         later change of the same thing can supersede it: rollback then reverts

@@ -7,7 +7,9 @@ in place after a backup copy on the host (`<path>.ocsscale.bak`).
 Undo: the original bytes (base64) and their sha256, journaled before the
 write; revert writes them back when the file is still what the step made of
 it, and otherwise (someone edited it since) restores only the tool's line for
-that name, keeping the other edit.
+that name, keeping the other edit. Of several changes of one name's line in
+one file, rollback reverts only the oldest (none when they cancel out), and
+then removes the backup copy.
 Proof: verify reads the file back and compares its sha256 and pins;
 verify_reverted compares the sha256 with the original (or, after an edit by
 someone else, the tool's line for the name).
@@ -83,6 +85,12 @@ class _HostsFileAction(Action):
 
     def revert_targets(self, undo: Json) -> list[str]:
         return [undo["host"]] if isinstance(undo, dict) and "host" in undo else self.targets()
+
+    def tidy(self, undo: Json) -> Json:
+        # the backup the writes left (holding pinned content): after a rollback
+        # nothing of the tool remains on the host
+        backup = undo["path"] + BACKUP_SUFFIX
+        return {"backup": backup, "removed": self.ctx.host(undo["host"]).remove_file(backup)}
 
     def pinned_after(self) -> str | None:
         """The name's tool line after this step: an address, or None (no pin)."""

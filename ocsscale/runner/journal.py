@@ -369,13 +369,13 @@ class Journal:
             (time.time(), to_json(evidence, "revert evidence"), seq),
         )
 
-    def skip_revert(self, seq: int, rollback_id: str, reason: str) -> None:
-        """Mark a change reverted without touching anything: a later change of the
-        same thing cancels it, or the revert of an older one puts it back."""
+    def skip_revert(self, seq: int, rollback_id: str, evidence: Any) -> None:
+        """Mark a change reverted without reverting it: a later change of the same
+        thing cancels it, or the revert of an older one puts it back."""
         self._write(
             "UPDATE entries SET status = 'reverted', rollback_id = ?, reverted = ?,"
             " revert_evidence = ?, error = NULL WHERE seq = ?",
-            (rollback_id, time.time(), to_json({"skipped": reason}, "revert evidence"), seq),
+            (rollback_id, time.time(), to_json(evidence, "revert evidence"), seq),
         )
 
     def revert_failed(self, seq: int, error: str) -> None:

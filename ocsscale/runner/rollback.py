@@ -109,64 +109,71 @@ def rollback(
         )
     needless = needless_reverts(entries, ctx, actions)
     if hosts is not None:
-        todo = [e for e in entries if e.seq not in needless]
-        hosts.check_reach(hosts_needed(todo, ctx, actions))
+        # every entry: one with nothing to revert still has a backup to remove
+        hosts.check_reach(hosts_needed(entries, ctx, actions))
     for entry in entries:
-        started = time.monotonic()
-        if entry.seq in needless:
-            journal.skip_revert(entry.seq, rollback_id, needless[entry.seq])
-            sink(
-                Event(
-                    ev.REVERT_SKIPPED,
-                    entry.phase,
-                    entry.step_id,
-                    {"seq": entry.seq, "reason": needless[entry.seq]},
-                )
-            )
-            continue
-        if hosts is not None:
-            ctx.host = hosts.for_entry(entry.hosts)
-
-        def emit(kind: str, data: Mapping[str, object], _entry: Entry = entry) -> None:
-            sink(Event(kind, _entry.phase, _entry.step_id, dict(data)))
-
-        ctx.emit = emit
-        sink(
-            Event(
-                ev.REVERT_START,
-                entry.phase,
-                entry.step_id,
-                {"seq": entry.seq, "action": entry.action, "summary": _summary(entry)},
-            )
-        )
-        journal.begin_revert(entry.seq, rollback_id)
-        action = actions[entry.action](ctx, entry.args)
-        try:
-            reverted = action.revert(entry.undo)
-            proven = action.verify_reverted(entry.undo)
-        except OcsscaleError as exc:
-            journal.revert_failed(entry.seq, exc.message)
-            sink(
-                Event(
-                    ev.REVERT_FAILED,
-                    entry.phase,
-                    entry.step_id,
-                    {"seq": entry.seq, "error": exc.message},
-                )
-            )
-            again = "run `ocsscale rollback` again: it resumes at this step"
-            raise StepFailed(
-                f"rollback stopped at {entry.step_id}: {exc.message}",
-                hint=f"{exc.hint}; then {again}" if exc.hint else f"fix the cause and {again}",
-            ) from None
-        journal.finish_revert(entry.seq, {"revert": reverted, "verify": proven})
-        sink(
-            Event(
-                ev.REVERT_DONE,
-                entry.phase,
-                entry.step_id,
-                {"seq": entry.seq, "seconds": time.monotonic() - started},
-            )
-        )
+        _revert(journal, ctx, sink, rollback_id, actions, entry, needless.get(entry.seq), hosts)
     journal.mark_phases_reverted(from_index)
     return entries
+
+
+def _revert(
+    journal: Journal,
+    ctx: Context,
+    sink: EventSink,
+    rollback_id: str,
+    actions: Mapping[str, type[Action]],
+    entry: Entry,
+    needless: str | None,
+    hosts: Any,
+) -> None:
+    """Revert one entry and prove it (or, when `needless` says why it needs no
+    revert, only tidy), then remove what the change left on its host."""
+    started = time.monotonic()
+    if hosts is not None:
+        ctx.host = hosts.for_entry(entry.hosts)
+
+    def emit(kind: str, data: Mapping[str, object]) -> None:
+        sink(Event(kind, entry.phase, entry.step_id, dict(data)))
+
+    ctx.emit = emit
+    action = actions[entry.action](ctx, entry.args)
+    if needless is None:
+        summary = {"seq": entry.seq, "action": entry.action, "summary": _summary(entry)}
+        sink(Event(ev.REVERT_START, entry.phase, entry.step_id, summary))
+        # marked before the change: a rollback cut short resumes with this entry
+        journal.begin_revert(entry.seq, rollback_id)
+    try:
+        if needless is None:
+            evidence = {
+                "revert": action.revert(entry.undo),
+                "verify": action.verify_reverted(entry.undo),
+            }
+        else:
+            evidence = {"skipped": needless}
+        evidence["tidy"] = action.tidy(entry.undo)
+    except OcsscaleError as exc:
+        if needless is None:
+            journal.revert_failed(entry.seq, exc.message)
+        sink(
+            Event(
+                ev.REVERT_FAILED,
+                entry.phase,
+                entry.step_id,
+                {"seq": entry.seq, "error": exc.message},
+            )
+        )
+        again = "run `ocsscale rollback` again: it resumes at this step"
+        raise StepFailed(
+            f"rollback stopped at {entry.step_id}: {exc.message}",
+            hint=f"{exc.hint}; then {again}" if exc.hint else f"fix the cause and {again}",
+        ) from None
+    if needless is not None:
+        # never marked `reverting`: cut short, it is still a link of its chain
+        journal.skip_revert(entry.seq, rollback_id, evidence)
+        data = {"seq": entry.seq, "reason": needless}
+        sink(Event(ev.REVERT_SKIPPED, entry.phase, entry.step_id, data))
+        return
+    journal.finish_revert(entry.seq, evidence)
+    seconds = time.monotonic() - started
+    sink(Event(ev.REVERT_DONE, entry.phase, entry.step_id, {"seq": entry.seq, "seconds": seconds}))

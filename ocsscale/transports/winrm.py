@@ -153,6 +153,10 @@ class WinRMHost:
         backup = result.get("backup")
         return backup if isinstance(backup, str) and backup else None
 
+    def remove_file(self, path: str) -> bool:
+        result = self._operation("remove_file", f"remove {path}", Path=path)
+        return result.get("removed") is True
+
     def resolve(self, name: str) -> list[str]:
         result = self._operation("resolve", f"resolve {name}", Name=name)
         status = str(result.get("status", ""))

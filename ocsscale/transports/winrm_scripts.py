@@ -44,6 +44,7 @@ MARKER_PREFIX = "# ocsscale:op="
 OPERATIONS = (
     "read_file",
     "write_file",
+    "remove_file",
     "resolve",
     "tcp_check",
     "flush_dns",

@@ -211,9 +211,11 @@ def test_killed_run_resumes_without_redoing_and_rollback_restores_bytes(
     assert pool.snapshot() == end
 
     # 5. rollback puts back exactly what was there
+    assert list(pool.dir.glob("*.ocsscale.bak"))  # the writes left backups
     rolled = _run(_ocsscale(pool, plugin_env, "rollback", "--yes")[:-2], plugin_env)
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert pool.snapshot() == original
+    assert list(pool.dir.glob("*.ocsscale.bak")) == []  # the README's promise: nothing left
     assert not (pool.dir / "marker").exists()
     final = json.loads(
         _run(_ocsscale(pool, plugin_env, "status", "--json")[:-2], plugin_env).stdout
@@ -314,6 +316,7 @@ def test_a_rollback_killed_midway_never_pins_a_clean_host(
     resumed = _run(_ocsscale(pool, plugin_env, "rollback", "--yes")[:-2], plugin_env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert _file_states(pool) == clean  # byte-identical, and never written at all
+    assert sorted(p.name for p in pool.dir.glob("*.ocsscale.bak")) == []  # nothing left
     assert not (pool.dir / "marker").exists()
     left = [e for e in _entries(pool) if e["undo"] is not None and e["status"] != "reverted"]
     assert left == []

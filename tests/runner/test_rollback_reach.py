@@ -94,6 +94,7 @@ def test_rollback_after_an_fe_left_the_pool_file_restores_every_host(
 
     _rollback(local_pool)
     assert local_pool.snapshot() == {h: ORIGINAL_HOSTS for h in HOSTS}
+    assert list(local_pool.dir.glob("*.ocsscale.bak")) == []
 
 
 @pytest.fixture

@@ -39,6 +39,8 @@ def test_https_basic_reads_the_crlf_hosts_file_and_writes_utf16_in_place(
         assert os.stat(https_standin.hosts_file).st_ino == inode  # truncated, not replaced
         backup_file = https_standin.hosts_file.with_name("hosts.ocsscale-bak")
         assert backup_file.read_bytes() == original
+        assert host.remove_file(backup) is True and not backup_file.exists()
+        assert host.remove_file(backup) is False  # safe to repeat
 
         assert host.write_file(WINDOWS_HOSTS_FILE, original) is None
         assert https_standin.hosts_file.read_bytes() == original
