@@ -16,8 +16,10 @@ Entries are an append-only log ordered by `seq`; rollback walks it newest first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..secrets import Secret
+from .lock import private_dir, private_file
 
 JOURNAL_NAME = "journal.sqlite"
 
@@ -163,7 +166,14 @@ class Cycle:
 
 class Journal:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        # Owner-only before SQLite opens it: SQLite gives the -wal and -shm files
+        # the database file's permissions. One made by an older ocsscale (0644)
+        # is tightened, with the -wal/-shm files it left.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            private_file(name)
         self.path = path
         # isolation_level=None: we open every transaction ourselves
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
