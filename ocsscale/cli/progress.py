@@ -203,7 +203,9 @@ class RunProgress:
 
     def _on_phase_failed(self, e: Event) -> None:
         self._stop()
-        self.console.print(Text(f"  {e.phase} failed: {e.data['error']}", style="bold red"))
+        error = e.data["error"]
+        what = error if error.startswith("interrupted") else f"failed: {error}"
+        self.console.print(Text(f"  {e.phase} {what}", style="bold red"))
 
     def _on_revert_start(self, e: Event) -> None:
         self._print(Text(f"  ↶ {e.step}  {e.data['summary']}"))

@@ -5,6 +5,11 @@ there is nothing to do the step is done. Otherwise the undo record is written
 to the journal *before* apply, then apply and verify run and the step is
 marked done. A phase's cleanup steps run when the phase ends, whether its
 steps succeeded or not.
+
+A failed check (a read-only step) does not stop the checks that follow it
+directly: they all run, up to the next step that would change something, and
+the phase then fails naming every check that failed (preflight names every
+host it cannot log in to, not just the first).
 """
 
 from __future__ import annotations
@@ -34,6 +39,14 @@ def refuse_not_built(phases: Sequence[PlanPhase]) -> None:
         f"actions that are not built: {', '.join(names)}); nothing was changed",
         hint="`ocsscale plan` marks them; choose phases with --phase/--through that are built",
     )
+
+
+def _interrupted(exc: BaseException) -> str:
+    """What the journal and the progress say of a run stopped by something
+    other than a failed step: Ctrl-C is just "interrupted"."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return f"interrupted ({type(exc).__name__})"
 
 
 def _phase_start(phase: PlanPhase, *, resumed: bool) -> Event:
@@ -103,8 +116,7 @@ class Walker:
         self.sink(_phase_start(phase, resumed=resumed))
         failure: BaseException | None = None
         try:
-            for step in phase.steps:
-                self._step(cycle, step)
+            self._steps(cycle, phase.steps)
         except BaseException as exc:  # cleanup must run even on Ctrl-C
             failure = exc
         cleanup_errors: list[str] = []
@@ -116,7 +128,9 @@ class Walker:
             except OcsscaleError as exc:
                 cleanup_errors.append(f"{step.id}: {exc.message}")
         if failure is not None:
-            message = failure.message if isinstance(failure, OcsscaleError) else repr(failure)
+            message = (
+                failure.message if isinstance(failure, OcsscaleError) else _interrupted(failure)
+            )
             self._journal.close_cycle(cycle.cycle_id, "failed", message)
             self.sink(Event(ev.PHASE_FAILED, phase.id, data={"error": message}))
             if isinstance(failure, OcsscaleError):
@@ -137,6 +151,26 @@ class Walker:
             raise StepFailed(f"phase {phase.id}: {message}")
         self._journal.close_cycle(cycle.cycle_id, "done")
         self.sink(Event(ev.PHASE_DONE, phase.id))
+
+    def _steps(self, cycle: Cycle, steps: Sequence[PlanStep]) -> None:
+        failed: list[StepFailed] = []
+        for step in steps:
+            checks = self.actions[step.action].read_only
+            if failed and not checks:
+                break  # nothing changes after a failed check
+            try:
+                self._step(cycle, step)
+            except StepFailed as exc:
+                if not checks:
+                    raise
+                failed.append(exc)
+        if len(failed) == 1:
+            raise failed[0]
+        if failed:
+            raise StepFailed(
+                f"{len(failed)} checks failed: " + "; ".join(f.message for f in failed),
+                hint=next((f.hint for f in failed if f.hint), None),
+            )
 
     def _step(self, cycle: Cycle, step: PlanStep) -> None:
         previous = self._journal.latest_entry(cycle.cycle_id, step.id)
@@ -194,7 +228,7 @@ class Walker:
             )
             raise StepFailed(f"step {step.id} failed: {exc.message}", hint=exc.hint) from None
         except BaseException as exc:
-            self._journal.fail_step(seq, f"interrupted: {type(exc).__name__}")
+            self._journal.fail_step(seq, _interrupted(exc))
             raise
         self.sink(
             Event(
