@@ -101,10 +101,10 @@ def test_preflight_names_every_host_it_cannot_log_in_to(
     text += f"    key_file: {wrong_key}\n"
     local_pool.pool.write_text(text)
     (local_pool.dir / "playbook.yaml").write_text(PREFLIGHT)
-    prepared = session.prepare(local_pool.pool, local_pool.dir / "playbook.yaml")
+    gate = session.prepare_run(local_pool.pool, local_pool.dir / "playbook.yaml")
     events: list[Event] = []
     with pytest.raises(StepFailed) as failed:
-        session.execute_run(prepared, prepared.plan.select(), events.append, command="test")
+        session.execute_run(gate, events.append, command="test")
     message = failed.value.message
     assert "5 checks failed" in message, message
     for n in range(5):

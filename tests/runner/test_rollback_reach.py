@@ -53,15 +53,13 @@ FE02 = """\
 def _run(pool: LocalPool) -> None:
     path = pool.dir / "playbook.yaml"
     path.write_text(PIN_ALL)
-    prepared = session.prepare(pool.pool, path)
-    session.execute_run(prepared, prepared.plan.select(), lambda e: None, command="test")
+    session.execute_run(session.prepare_run(pool.pool, path), lambda e: None, command="test")
 
 
 def _rollback(pool: LocalPool) -> list[str]:
-    prepared = session.prepare(pool.pool, pool.dir / "playbook.yaml")
     events: list[Event] = []
     _, done = session.execute_rollback(
-        prepared.loaded, events.append, to_phase=None, command="test"
+        session.prepare_rollback(pool.pool), events.append, command="test"
     )
     return [e.step_id for e in done]
 
@@ -150,22 +148,24 @@ def test_rollback_refuses_up_front_naming_every_host_it_cannot_reach(
     assert PASSPHRASE.encode() not in journal
     assert f"{SECRET_ENV}_CLIENT03".encode() in journal  # the reference is recorded
 
-    # client03's passphrase is gone and client04's server is down: both are named
-    # and nothing at all is reverted (client01 and client02 stay pinned too)
+    # client03's passphrase variable is gone: found by the gate, which contacts
+    # nothing (client04's server is already down, and that is not noticed yet)
     monkeypatch.delenv(f"{SECRET_ENV}_CLIENT03")
     stop_sshd(own_proc)  # type: ignore[arg-type]
-    with pytest.raises(TransportError) as refused:
-        _rollback(local_pool)
-    message = refused.value.message
-    assert "client03" in message and f"{SECRET_ENV}_CLIENT03" in message
-    assert "client04" in message and "nothing was reverted" in message
-    assert "2 hosts" in message
-    assert {h: local_pool.hosts_file(h).read_bytes() for h in names} == pinned
+    with pytest.raises(SecretError) as missing:
+        session.prepare_rollback(local_pool.pool)
+    assert "client03" in missing.value.message and "client04" not in missing.value.message
+    assert f"{SECRET_ENV}_CLIENT03" in missing.value.message
 
-    # a credential problem alone is found before the lock, contacting nothing
-    local_pool.pool.write_text(text.replace(c4_host, "") + "credentials:\n" + c3_cred + c4_cred)
-    with pytest.raises(SecretError, match="client03"):
-        prepared = session.prepare(local_pool.pool, local_pool.dir / "playbook.yaml")
-        session.check_rollback_credentials(
-            prepared.loaded, prepared.actions, session.pending_rollback(local_pool.state_dir)
-        )
+    # client03's passphrase is wrong and client04's server is down: the rollback
+    # logs in to every host first, names both and reverts nothing at all
+    # (client01 and client02 stay pinned too)
+    monkeypatch.setenv(f"{SECRET_ENV}_CLIENT03", "not the passphrase")
+    gate = session.prepare_rollback(local_pool.pool)
+    with pytest.raises(TransportError) as refused:
+        session.execute_rollback(gate, lambda e: None, command="test")
+    message = refused.value.message
+    assert "client03" in message and "client04" in message, message
+    assert "2 hosts" in message and "nothing was reverted" in message, message
+    assert "not the passphrase" not in message
+    assert {h: local_pool.hosts_file(h).read_bytes() for h in names} == pinned

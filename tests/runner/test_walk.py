@@ -10,6 +10,7 @@ from ocsscale.errors import NotImplementedAction, StepFailed
 from ocsscale.runner import session
 from ocsscale.runner.events import Event
 from ocsscale.runner.journal import Journal
+from ocsscale.runner.status import status_report
 
 from .conftest import ORIGINAL_HOSTS, LocalPool
 
@@ -55,15 +56,15 @@ def _prepare(pool: LocalPool, text: str = PLAYBOOK) -> session.Prepared:
 
 def _run(prepared: session.Prepared, phase: str | None = None) -> list[Event]:
     events: list[Event] = []
-    phases = prepared.plan.select(only=phase)
-    session.execute_run(prepared, phases, events.append, command="test")
+    gate = session.gate_run(prepared, prepared.plan.select(only=phase))
+    session.execute_run(gate, events.append, command="test")
     return events
 
 
 def _rollback(pool: LocalPool, to: str | None = None) -> list[str]:
-    prepared = session.prepare(pool.pool, pool.dir / "playbook.yaml")
     events: list[Event] = []
-    _, done = session.execute_rollback(prepared.loaded, events.append, to_phase=to, command="test")
+    gate = session.prepare_rollback(pool.pool, to_phase=to)
+    _, done = session.execute_rollback(gate, events.append, command="test")
     return [e.step_id for e in done]
 
 
@@ -154,7 +155,8 @@ def test_unbuilt_actions_are_refused_before_anything_is_touched(local_pool: Loca
 
 def test_dry_run_reads_and_diffs_only(local_pool: LocalPool) -> None:
     prepared = _prepare(local_pool)
-    found = session.dry_run(prepared, prepared.plan.select(only="validate-fe"), lambda e: None)
+    gate = session.gate_run(prepared, prepared.plan.select(only="validate-fe"), dry_run=True)
+    found = session.dry_run(gate, lambda e: None)
     by_id = {step.id: changes for step, changes in found}
     assert [c.kind for c in by_id["validate-fe/pin[client01]"]] == ["add"]
     assert by_id["validate-fe/unpin[client01]"] == []  # nothing pinned now
@@ -183,7 +185,7 @@ def test_rollback_to_a_phase_and_an_interrupted_rollback_resumes(local_pool: Loc
     assert not (local_pool.dir / "first").exists()
     validate = _entries(local_pool, "validate-fe/pin[client01]")
     assert [e.status for e in validate] == ["done"]
-    report = session.status_report(local_pool.state_dir)
+    report = status_report(local_pool.state_dir)
     assert {p["id"]: p["status"] for p in report["phases"]} == {
         "validate-fe": "done",
         "cutover": "reverted",
@@ -237,8 +239,8 @@ def test_a_chain_of_pins_is_reverted_by_its_oldest_change_only(local_pool: Local
     _run(_prepare(local_pool, twice), "validate-fe")
     assert b"198.18.0.42" in local_pool.hosts_file("client01").read_bytes()
     events: list[Event] = []
-    prepared = session.prepare(local_pool.pool, local_pool.dir / "playbook.yaml")
-    session.execute_rollback(prepared.loaded, events.append, to_phase=None, command="test")
+    gate = session.prepare_rollback(local_pool.pool)
+    session.execute_rollback(gate, events.append, command="test")
     assert local_pool.snapshot()["client01"] == ORIGINAL_HOSTS
     skipped = [e.step for e in events if e.kind == "revert_skipped"]
     reverted = [e.step for e in events if e.kind == "revert_done"]
