@@ -28,10 +28,22 @@ def _summary(entry: Entry) -> str:
     return "; ".join(c.get("summary", "") for c in entry.changes or []) or entry.action
 
 
+def refuse_missing(entries: list[Entry], actions: Mapping[str, type[Action]]) -> None:
+    """Every action that made a recorded change must be loaded to revert it."""
+    missing = sorted({e.action for e in entries if e.action not in actions})
+    if missing:
+        raise UsageError(
+            f"cannot roll back: the action{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} that made recorded changes "
+            f"{'are' if len(missing) > 1 else 'is'} not available; nothing was reverted",
+            hint="load the plugin module that provides it with OCSSCALE_PLUGINS",
+        )
+
+
 def _chain(entry: Entry, ctx: Context, actions: Mapping[str, type[Action]]) -> Any:
     cls = actions.get(entry.action)
-    if cls is None or entry.status != "done":
-        return None  # only finished changes: one cut short may be half made
+    if cls is None:
+        return None
     try:
         return cls(ctx, entry.args).undo_chain(entry.undo)
     except (OcsscaleError, KeyError, TypeError, AttributeError):
@@ -57,8 +69,8 @@ def needless_reverts(
             chains.setdefault(what, []).append((entry, before, after))
     needless: dict[int, str] = {}
     for links in chains.values():
-        if len(links) < 2:
-            continue
+        if len(links) < 2 or any(entry.status != "done" for entry, _, _ in links):
+            continue  # a change cut short may be half made: revert each on its own
         newest, oldest = links[0], links[-1]
         if oldest[1] == newest[2]:
             span = f"#{oldest[0].seq}..#{newest[0].seq}"
@@ -99,14 +111,7 @@ def rollback(
 ) -> list[Entry]:
     """Revert every recorded change of phases at or after `from_index`."""
     entries = journal.undoable(from_index)
-    missing = sorted({e.action for e in entries if e.action not in actions})
-    if missing:
-        raise UsageError(
-            f"cannot roll back: the action{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)} that made recorded changes "
-            f"{'are' if len(missing) > 1 else 'is'} not available; nothing was reverted",
-            hint="load the plugin module that provides it with OCSSCALE_PLUGINS",
-        )
+    refuse_missing(entries, actions)
     needless = needless_reverts(entries, ctx, actions)
     if hosts is not None:
         # every entry: one with nothing to revert still has a backup to remove

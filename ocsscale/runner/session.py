@@ -295,6 +295,7 @@ def prepare_rollback(config: Path, *, to_phase: str | None = None) -> RollbackGa
     pending = pending_rollback(loaded.state_dir, to_phase)  # refuses an unknown phase
     if not pending:
         return RollbackGate(loaded, actions, to_phase, [], {})
+    rollback_mod.refuse_missing(pending, actions)
     from ..transports.recorded import RecordedHosts
 
     hosts = RecordedHosts(loaded)

@@ -246,3 +246,34 @@ def test_a_chain_of_pins_is_reverted_by_its_oldest_change_only(local_pool: Local
     reverted = [e.step for e in events if e.kind == "revert_done"]
     assert skipped == ["validate-fe/repin[client02]", "validate-fe/repin[client01]"]
     assert reverted == ["validate-fe/pin[client02]", "validate-fe/pin[client01]"]
+
+
+def _hosts_entry(seq: int, action: str, address: str | None, before: str | None, status: str):  # noqa: ANN202
+    from ocsscale.runner.journal import Entry
+
+    args = {"host": "client01", "name": "pool.lab.test"}
+    if address is not None:
+        args["address"] = address
+    undo = {"host": "client01", "path": "/h", "name": "pool.lab.test", "original_pin": before}
+    return Entry(seq, 1, "r", "validate-fe", 3, f"s{seq}", action, args, False, status,
+                 0.0, None, 1, None, undo, None, None, None)  # fmt: skip
+
+
+def test_only_chains_of_finished_changes_are_collapsed(local_pool: LocalPool) -> None:
+    from ocsscale.actions.base import Context
+    from ocsscale.runner.plugins import load_actions
+    from ocsscale.runner.rollback import needless_reverts
+
+    ctx = Context(pool=None, profile=None, host=lambda name: None)  # type: ignore[arg-type,return-value]
+    actions = load_actions()
+    pin1 = _hosts_entry(1, "hosts.pin", "198.18.0.41", None, "done")
+    pin2 = _hosts_entry(2, "hosts.pin", "198.18.0.42", "198.18.0.41", "done")
+    unpin = _hosts_entry(3, "hosts.unpin", None, "198.18.0.42", "done")
+    # pin, re-pin, unpin: they end where they began, none is replayed
+    assert sorted(needless_reverts([unpin, pin2, pin1], ctx, actions)) == [1, 2, 3]
+    # pin, re-pin (no unpin): only the oldest is reverted
+    assert sorted(needless_reverts([pin2, pin1], ctx, actions)) == [2]
+    # the re-pin failed after its undo was recorded (it may be half made): each
+    # change is reverted on its own rather than guessing
+    failed = _hosts_entry(2, "hosts.pin", "198.18.0.42", "198.18.0.41", "failed")
+    assert needless_reverts([unpin, failed, pin1], ctx, actions) == {}
