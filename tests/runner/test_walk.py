@@ -9,7 +9,7 @@ import pytest
 from ocsscale.errors import NotImplementedAction, StepFailed
 from ocsscale.runner import session
 from ocsscale.runner.events import Event
-from ocsscale.runner.journal import Journal
+from ocsscale.runner.journal import Entry, Journal
 from ocsscale.runner.status import status_report
 
 from .conftest import ORIGINAL_HOSTS, LocalPool
@@ -248,15 +248,33 @@ def test_a_chain_of_pins_is_reverted_by_its_oldest_change_only(local_pool: Local
     assert reverted == ["validate-fe/pin[client02]", "validate-fe/pin[client01]"]
 
 
-def _hosts_entry(seq: int, action: str, address: str | None, before: str | None, status: str):  # noqa: ANN202
-    from ocsscale.runner.journal import Entry
-
+def _hosts_entry(
+    seq: int, action: str, address: str | None, before: str | None, status: str
+) -> Entry:
     args = {"host": "client01", "name": "pool.lab.test"}
     if address is not None:
         args["address"] = address
     undo = {"host": "client01", "path": "/h", "name": "pool.lab.test", "original_pin": before}
-    return Entry(seq, 1, "r", "validate-fe", 3, f"s{seq}", action, args, False, status,
-                 0.0, None, 1, None, undo, None, None, None)  # fmt: skip
+    return Entry(
+        seq=seq,
+        cycle_id=1,
+        run_id="r",
+        phase="validate-fe",
+        phase_index=3,
+        step_id=f"s{seq}",
+        action=action,
+        args=args,
+        cleanup=False,
+        status=status,
+        started=0.0,
+        finished=None,
+        attempts=1,
+        changes=None,
+        undo=undo,
+        evidence=None,
+        error=None,
+        rollback_id=None,
+    )
 
 
 def test_only_chains_of_finished_changes_are_collapsed(local_pool: LocalPool) -> None:
