@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import OcsscaleError, SecretError, TransportError
@@ -79,7 +80,7 @@ def _resolve(record: Record) -> ResolvedCredential:
     cred_name = cred["name"]
     model = Credential.model_validate({k: v for k, v in cred.items() if k != "name"})
     source = _CredentialSource(
-        pool=type("Credentials", (), {"credentials": {cred_name: model}})(),
+        pool=SimpleNamespace(credentials={cred_name: model}),
         path=Path(record["pool_file"]),
         base_dir=Path(record["base_dir"]),
     )
