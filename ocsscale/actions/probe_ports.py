@@ -201,6 +201,11 @@ class ProbePorts(Action):
                 return {
                     **record,
                     "ok": False,
+                    # nothing answered: the same keys as an answered port, empty
+                    "server": None,
+                    "answered_by": None,
+                    "identified_by": None,
+                    "pool_resolved": None,
                     "seen": "",
                     "problem": f"TCP connect from {self.source} to "
                     f"{self.expected_address}:{port} failed: {why}",
