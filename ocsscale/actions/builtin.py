@@ -274,6 +274,9 @@ class RestartServices(Action):
     def revert(self, undo: Json) -> Json:
         return {"nothing_to_put_back": True}
 
+    def revert_targets(self, undo: Json) -> list[str]:
+        return []  # the revert does nothing: the host need not be reachable
+
 
 def preflight_services(ctx: Any, host: str) -> list[dict[str, Any]] | None:
     """The services preflight found on `host`, when `plan` was given the journal's

@@ -307,8 +307,11 @@ class ProbePorts(Action):
             **record,
             "listening": False,
             "ok": not required,
+            # nothing answered: the same keys as an answered port, empty
             "server": None,
+            "answered_by": None,
             "identified_by": None,
+            "pool_resolved": None,
             "tls": None,
             "seen": seen,
             "problem": seen if required else None,

@@ -221,13 +221,18 @@ class RunProgress:
 
     def _on_phase_failed(self, e: Event) -> None:
         self._stop()
-        self.console.print(Text(f"  {e.phase} failed: {e.data['error']}", style="bold red"))
+        error = e.data["error"]
+        what = error if error.startswith("interrupted") else f"failed: {error}"
+        self.console.print(Text(f"  {e.phase} {what}", style="bold red"))
 
     def _on_revert_start(self, e: Event) -> None:
         self._print(Text(f"  ↶ {e.step}  {e.data['summary']}"))
 
     def _on_revert_done(self, e: Event) -> None:
         self._print(Text(f"  ✓ reverted {e.step}  ({e.data['seconds']:.1f}s)", style="green"))
+
+    def _on_revert_skipped(self, e: Event) -> None:
+        self._print(Text(f"  · {e.step}: nothing to revert ({e.data['reason']})", style="dim"))
 
     def _on_revert_failed(self, e: Event) -> None:
         self._print(Text(f"  ✗ {e.step}: {e.data['error']}", style="bold red"))

@@ -17,7 +17,8 @@ from rich.text import Text
 from ..errors import Declined, StepFailed, UsageError
 from ..plan.playbook import PHASE_IDS
 from ..runner import session
-from ..runner.lock import held_error, read_lock, unlock
+from ..runner.lock import unlock
+from ..runner.status import status_report
 from .operator import operator_for
 from .progress import RunProgress, plan_tree
 from .render import handle_errors
@@ -153,43 +154,27 @@ def run_cmd(
     the lock; 4 the operator declined.
     """
     console = _console()
-    from ..runner.walk import refuse_not_built
-
-    prepared = session.prepare(app_state(ctx).config, playbook)
-    phases = prepared.plan.select(only=phase, through=through)
+    gate = session.prepare_run(
+        app_state(ctx).config, playbook, only=phase, through=through, dry_run=dry_run
+    )
     progress = RunProgress(console)
     if dry_run:  # changes nothing, so steps not built yet are shown, not refused
         try:
-            found = session.dry_run(prepared, phases, progress)
+            found = session.dry_run(gate, progress)
         finally:
             progress.close()
         changing = sum(1 for _, changes in found if any(c.kind != "check" for c in changes))
         console.print(f"dry run: {changing} step(s) would change something; nothing was changed.")
         return
-    refuse_not_built(phases)
     operator = operator_for(console, progress)
     options = {"no_hold": no_hold, "hold_timeout": hold_timeout}
-    session.refuse_unattended_holds(phases, operator, options)
-    # before asking: a missing credential variable is found now, not halfway through
-    session.check_credentials_for(
-        prepared.loaded, prepared.actions, [(s.action, s.args) for p in phases for s in p.all_steps]
-    )
-    holder = read_lock(prepared.loaded.state_dir)
-    if holder is not None:
-        raise held_error(holder)
+    session.refuse_unattended_holds(gate.phases, operator, options)
     if not yes:
-        console.print(plan_tree(prepared.plan, phases))
-    steps = sum(len(p.all_steps) for p in phases if not p.skipped)
-    _confirm(f"Run {steps} step(s) in {', '.join(p.id for p in phases)}?", yes)
-    command = " ".join(["ocsscale", *sys.argv[1:]])[:200]
+        console.print(plan_tree(gate.prepared.plan, gate.phases))
+    _confirm(f"Run {gate.steps} step(s) in {', '.join(p.id for p in gate.phases)}?", yes)
     try:
         run_id = session.execute_run(
-            prepared,
-            phases,
-            progress,
-            command=command,
-            operator=operator,
-            options=options,
+            gate, progress, command=_command(), operator=operator, options=options
         )
     except KeyboardInterrupt:
         raise StepFailed(
@@ -199,6 +184,11 @@ def run_cmd(
     finally:
         progress.close()
     console.print(f"run {run_id} finished.")
+
+
+def _command() -> str:
+    """The command line as the lock and the journal record it."""
+    return " ".join(["ocsscale", *sys.argv[1:]])[:200]
 
 
 def _when(ts: float | None) -> str:
@@ -223,7 +213,7 @@ def status_cmd(
     Exit codes: 0 shown; 2 the journal or lock file is unreadable.
     """
     console = _console()
-    report = session.status_report(session.state_dir_for(app_state(ctx).config))
+    report = status_report(session.state_dir_for(app_state(ctx).config))
     if as_json:
         _echo_json(report)
         return
@@ -297,35 +287,24 @@ def rollback_cmd(
     usage; 3 another run holds the lock; 4 the operator declined.
     """
     console = _console()
-    from ..config.loader import load_pool
-    from ..runner.plugins import load_actions
-
-    load_actions()
-    loaded = load_pool(app_state(ctx).config)
-    session.phase_index(to)
-    pending = session.pending_rollback(loaded.state_dir, to)
-    if not pending:
+    gate = session.prepare_rollback(app_state(ctx).config, to_phase=to)
+    if not gate.pending:
         console.print("Nothing to roll back.")
         return
-    session.check_credentials_for(
-        loaded, load_actions(), [(entry.action, entry.args) for entry in pending]
-    )
-    holder = read_lock(loaded.state_dir)
-    if holder is not None:
-        raise held_error(holder)
-    for entry in pending:
+    for entry in gate.pending:
         summary = "; ".join(c.get("summary", "") for c in entry.changes or []) or entry.action
-        console.print(Text(f"  ↶ {entry.step_id}  {summary}"))
-    _confirm(f"Revert these {len(pending)} change(s)?", yes)
+        why = gate.needless.get(entry.seq)
+        if why is None:
+            console.print(Text(f"  ↶ {entry.step_id}  {summary}"))
+        else:
+            console.print(Text(f"  · {entry.step_id}  {summary}  (nothing to revert: {why})"))
+    cancelled = len(gate.pending) - gate.reverts
+    extra = f" ({cancelled} more cancel out: only their backups are removed)" if cancelled else ""
+    _confirm(f"Revert these {gate.reverts} change(s){extra}?", yes)
     progress = RunProgress(console)
-    command = " ".join(["ocsscale", *sys.argv[1:]])[:200]
     try:
         rollback_id, done = session.execute_rollback(
-            loaded,
-            progress,
-            to_phase=to,
-            command=command,
-            operator=operator_for(console, progress),
+            gate, progress, command=_command(), operator=operator_for(console, progress)
         )
     except KeyboardInterrupt:
         raise StepFailed(

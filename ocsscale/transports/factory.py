@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,15 @@ def _with_controls(host: Any, transport: Any) -> Any:
 
 def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
     """A Host for `spec` (an SSH or WinRM connection is made on first use)."""
+    return connect_spec(spec, loaded.base_dir, lambda: _credential(spec, loaded))
+
+
+def connect_spec(
+    spec: HostSpec, base_dir: Path, credential: Callable[[], ResolvedCredential]
+) -> Host:
+    """A Host for `spec` whose relative paths are read from `base_dir`; the
+    credential is resolved by `credential()` only for transports that log in
+    (the pool file's, or the one the journal recorded)."""
     t: Any = spec.transport
     if t.kind == "local":
         return _with_controls(
@@ -57,7 +66,7 @@ def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
             t,
         )
 
-    cred = _credential(spec, loaded)
+    cred = credential()
     if t.kind == "ssh":
         if spec.os != "linux":
             raise UsageError(
@@ -72,7 +81,7 @@ def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
                 password=cred.password,
                 key_file=cred.key_file,
                 passphrase=cred.passphrase,
-                known_hosts=_path(t.known_hosts, loaded.base_dir),
+                known_hosts=_path(t.known_hosts, base_dir),
                 trust_unknown_host_keys=t.trust_unknown_host_keys,
                 service_command=t.service_command or DEFAULT_SERVICE_COMMAND,
                 status_command=getattr(t, "status_command", None),
@@ -83,7 +92,7 @@ def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
     if t.kind == "winrm":
         from .winrm import WinRMHost  # pywinrm is only imported when a host needs it
 
-        assert cred.password is not None  # _credential refuses WinRM without one
+        assert cred.password is not None  # the credential check refuses WinRM without one
         return WinRMHost(
             spec.name,
             str(spec.address),
@@ -92,7 +101,7 @@ def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
             auth=t.auth,
             username=cred.username,
             password=cred.password,
-            ca_bundle=str(_path(t.ca_bundle, loaded.base_dir)) if t.ca_bundle else None,
+            ca_bundle=str(_path(t.ca_bundle, base_dir)) if t.ca_bundle else None,
             verify_tls=t.verify_tls,
             hosts_file=t.hosts_file,
         )
@@ -106,11 +115,14 @@ def _credential(spec: HostSpec, loaded: LoadedPool) -> ResolvedCredential:
 
     t: Any = spec.transport
     cred = resolve(loaded, t.credentials)
-    if t.kind == "winrm" and cred.password is None:
-        raise SecretError(
-            f"host {spec.name}: WinRM needs a password in credential '{t.credentials}'"
-        )
+    needs_password(spec.name, t.kind, t.credentials, cred)
     return cred
+
+
+def needs_password(name: str, kind: str, cred_name: str, cred: ResolvedCredential) -> None:
+    """WinRM logs in with a password only: refuse a credential without one."""
+    if kind == "winrm" and cred.password is None:
+        raise SecretError(f"host {name}: WinRM needs a password in credential '{cred_name}'")
 
 
 def check_credentials(loaded: LoadedPool, names: Iterable[str]) -> None:

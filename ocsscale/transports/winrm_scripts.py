@@ -45,6 +45,7 @@ MARKER_PREFIX = "# ocsscale:op="
 OPERATION_PARAMETERS: dict[str, tuple[str, ...]] = {
     "read_file": ("Path",),
     "write_file": ("Path", "Data", "BackupSuffix"),
+    "remove_file": ("Path",),
     "resolve": ("Name",),
     "tcp_check": ("Address", "Port", "TimeoutMs"),
     "flush_dns": (),

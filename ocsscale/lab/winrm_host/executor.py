@@ -67,6 +67,7 @@ class CommandExecutor:
         self._operations: dict[str, Callable[[dict[str, str]], dict[str, object]]] = {
             "read_file": self._read_file,
             "write_file": self._write_file,
+            "remove_file": self._remove_file,
             "resolve": self._resolve,
             "tcp_check": self._tcp_check,
             "flush_dns": self._flush_dns,
@@ -199,6 +200,14 @@ class CommandExecutor:
             os.close(fd)
         digest = hashlib.sha256(local.read_bytes()).hexdigest().upper()
         return {"path": target, "length": len(data), "sha256": digest, "backup": backup}
+
+    def _remove_file(self, p: dict[str, str]) -> dict[str, object]:
+        target = self.sandbox.expand(p["Path"])
+        local = self.sandbox.to_local(target)
+        removed = local.is_file()
+        if removed:
+            local.unlink()
+        return {"path": target, "removed": removed}
 
     def _resolve(self, p: dict[str, str]) -> dict[str, object]:
         status, addresses = self.sandbox.resolve(p["Name"])
