@@ -154,10 +154,18 @@ def run_cmd(
     the lock; 4 the operator declined.
     """
     console = _console()
-    gate = session.prepare_run(
-        app_state(ctx).config, playbook, only=phase, through=through, dry_run=dry_run
-    )
     progress = RunProgress(console)
+    operator = operator_for(console, progress)
+    options = {"no_hold": no_hold, "hold_timeout": hold_timeout}
+    gate = session.prepare_run(
+        app_state(ctx).config,
+        playbook,
+        only=phase,
+        through=through,
+        dry_run=dry_run,
+        operator=operator,
+        options=options,
+    )
     if dry_run:  # changes nothing, so steps not built yet are shown, not refused
         try:
             found = session.dry_run(gate, progress)
@@ -166,9 +174,6 @@ def run_cmd(
         changing = sum(1 for _, changes in found if any(c.kind != "check" for c in changes))
         console.print(f"dry run: {changing} step(s) would change something; nothing was changed.")
         return
-    operator = operator_for(console, progress)
-    options = {"no_hold": no_hold, "hold_timeout": hold_timeout}
-    session.refuse_unattended_holds(gate.phases, operator, options)
     if not yes:
         console.print(plan_tree(gate.prepared.plan, gate.phases))
     _confirm(f"Run {gate.steps} step(s) in {', '.join(p.id for p in gate.phases)}?", yes)

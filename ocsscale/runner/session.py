@@ -204,16 +204,28 @@ def prepare_run(
     only: str | None = None,
     through: str | None = None,
     dry_run: bool = False,
+    operator: Operator | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> RunGate:
     """Load, plan and check a run of the phases chosen (`only` one, or all up to
-    `through`). A dry run changes nothing, so unbuilt steps are shown, not refused."""
+    `through`). A dry run changes nothing, so unbuilt steps are shown, not refused.
+    `operator` and `options` (`no_hold`) decide whether holds can be answered."""
     prepared = prepare(config, playbook)
-    return gate_run(prepared, prepared.plan.select(only=only, through=through), dry_run=dry_run)
+    phases = prepared.plan.select(only=only, through=through)
+    return gate_run(prepared, phases, dry_run=dry_run, operator=operator, options=options)
 
 
-def gate_run(prepared: Prepared, phases: Sequence[PlanPhase], *, dry_run: bool = False) -> RunGate:
+def gate_run(
+    prepared: Prepared,
+    phases: Sequence[PlanPhase],
+    *,
+    dry_run: bool = False,
+    operator: Operator | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> RunGate:
     if not dry_run:
         refuse_not_built(phases)
+        refuse_unattended_holds(phases, operator, options or {})
     # a missing credential variable is found now, not halfway through
     check_credentials_for(prepared.loaded, prepared.actions, _plan_steps(phases))
     if not dry_run:
