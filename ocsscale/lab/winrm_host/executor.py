@@ -35,6 +35,7 @@ from ...transports.winrm_scripts import (
     RESULT_PREFIX,
     script_body,
 )
+from .dnsserver import DnsServerRole, dns_script
 from .sandbox import ENVIRONMENT, Sandbox, StandInError
 from .wsman import CommandOutcome
 
@@ -57,8 +58,9 @@ IPCONFIG_FLUSHED = (
 
 
 class CommandExecutor:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, dns_role: DnsServerRole | None = None) -> None:
         self.sandbox = sandbox
+        self.dns_role = dns_role  # a Windows DNS server's scripts, against a real DNS server
         self._operations: dict[str, Callable[[dict[str, str]], dict[str, object]]] = {
             "read_file": self._read_file,
             "write_file": self._write_file,
@@ -116,6 +118,13 @@ class CommandExecutor:
 
     def run_script(self, script: str) -> CommandOutcome:
         params, body = parse_parameters(script)
+        if (dns_op := dns_script(body)) is not None:
+            if self.dns_role is None:
+                return _clixml_error("The term 'dnscmd.exe' is not recognized: not a DNS server.")
+            try:
+                return self.dns_role.run(*dns_op, params)
+            except KeyError as exc:
+                return _clixml_error(f"The variable '${exc.args[0]}' cannot be retrieved.")
         operation = _operation_of(body)
         if operation is None:
             first = next((ln for ln in body.splitlines() if ln.strip()), "")[:80]

@@ -1,0 +1,1 @@
+"""Targets behind small interfaces: load balancers (lb/) and DNS (dns/)."""
