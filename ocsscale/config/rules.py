@@ -286,12 +286,13 @@ def dns_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[Confi
             f"the pool FQDN {pool.pool.fqdn} is not a name inside the zone {dns.zone}, "
             "so the cutover could not update it there",
         )
-    if dns.provider in ("rfc2136", "manual") and not dns.servers:
-        why = "to update and to check" if dns.provider == "rfc2136" else "to verify the change on"
+    if dns.provider == "rfc2136" and not dns.servers:
+        # (manual verifies on them too, and says so when it is used: a pool file
+        # that never reaches the cutover need not list them)
         yield doc.issue(
             ("dns", "servers"),
             "dns.servers.missing",
-            f"{dns.provider} needs the zone's authoritative servers {why}",
+            "rfc2136 needs the zone's authoritative servers to update and to check",
         )
     if dns.provider == "rfc2136" and getattr(dns, "tsig", None) is None:
         yield doc.issue(

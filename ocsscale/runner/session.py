@@ -187,6 +187,7 @@ def execute_run(
             },
         )
         ctx, hosts = _context(prepared.loaded, dry_run=False, operator=operator)
+        ctx.extra["journal"] = journal  # read by guards (dns.replace waits out lower-ttl)
         with _recorded(journal, run_id, hosts):
             Walker(journal, ctx, sink, run_id, prepared.actions).run(phases)
     return run_id

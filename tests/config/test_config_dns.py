@@ -4,11 +4,14 @@ position, and every provider credential resolved in the pre-run check."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from ocsscale.config.model import ManualDns, Rfc2136Dns, WindowsDns
-from ocsscale.errors import SecretError
+from ocsscale.errors import SecretError, UsageError
+from ocsscale.operator import NoOperator
+from ocsscale.providers.dns.manual import ManualProvider
 from ocsscale.transports.factory import check_credentials
 
 from .helpers import ONE_ARMED, issues_of, line_of, load_text, only_issue, variant
@@ -102,10 +105,12 @@ def test_a_domain_controller_may_be_directory_and_dns_server(tmp_path: Path) -> 
     load_text(tmp_path, text)  # no duplicate name or address
 
 
-def test_manual_needs_servers_to_verify(tmp_path: Path) -> None:
+def test_manual_without_servers_is_refused_when_it_is_used(tmp_path: Path) -> None:
     block = MANUAL_BLOCK.replace("  servers: [10.0.0.10]\n", "")
-    issue = only_issue(tmp_path, with_dns(block, ""), "dns.servers.missing")
-    assert "verify" in issue.message
+    pool = load_text(tmp_path, with_dns(block, "")).pool  # valid: only the cutover needs them
+    with pytest.raises(UsageError) as caught:
+        ManualProvider.from_context(SimpleNamespace(pool=pool, operator=NoOperator()))
+    assert "dns.servers" in caught.value.message
 
 
 def test_tsig_secret_is_resolved_in_the_pre_run_check(
