@@ -210,8 +210,9 @@ class DnsLowerTtl(_DnsAction):
 def lowered_ttl_ready_at(journal: Any, name: str) -> float | None:
     """When lower-ttl's wait for `name` ends, from the journal (None: never lowered).
 
-    A lower-ttl step that found the TTL already low journals no `ready_at`; its
-    end plus the TTL it aimed at is then the best bound the tool can know."""
+    A lower-ttl step that found the TTL already low journals no `ready_at`: its
+    end plus the old TTL of its undo record (a run resumed after the change
+    landed), or else plus the TTL it aimed at, is the best bound the tool knows."""
     for entry in reversed(journal.entries()):
         if entry.action != DnsLowerTtl.name or entry.status != "done":
             continue
@@ -220,7 +221,9 @@ def lowered_ttl_ready_at(journal: Any, name: str) -> float | None:
         evidence = entry.evidence or {}
         if "ready_at" in evidence:
             return float(evidence["ready_at"])
-        return float(entry.finished or entry.started) + int(entry.args.get("ttl", 0))
+        undo = entry.undo or {}
+        ttl = (undo.get("old") or {}).get("ttl") or entry.args.get("ttl") or 0
+        return float(entry.finished or entry.started) + int(ttl)
     return None
 
 
