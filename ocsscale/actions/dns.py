@@ -23,7 +23,7 @@ dns.replace (phase cutover). Args: `name`, `address` (the VIP), `expect`
 dns.verify (phase cutover, read-only). Args: `name`, `address`, `type` (A).
   Every server of the zone's NS set (found on the first of dns.servers, or on
   the Windows DNS server) answers exactly `address` with authority, and all
-  hold the same SOA serial; lagging secondaries are given `settle` seconds.
+  hold the same SOA serial; lagging secondaries are given `settle` seconds (30).
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from ..providers.dns.query import lookup, name_servers, soa_serial
 from .base import Action, Change, Context, Json, register
 from .probing import required_text
 
-#: how long dns.verify and dns.lower_ttl wait for secondaries to catch up (s)
+#: how long dns.verify and dns.lower_ttl wait for secondaries to catch up (s;
+#: the `settle` argument overrides it)
 SETTLE = 30.0
 POLL = 1.0
 
@@ -67,6 +68,7 @@ class _DnsAction(Action):
         self.record_name = required_text(args, "name", self.name).rstrip(".")
         self.rdtype = check_type(str(args.get("type") or "A"))
         self.target = f"dns:{self.settings.zone}"
+        self.settle_for = float(_int_arg(args, "settle", self.name)) if "settle" in args else SETTLE
 
     def targets(self) -> list[str]:
         host = getattr(self.settings, "host", None)  # the Windows DNS server
@@ -104,8 +106,9 @@ class _DnsAction(Action):
         return answers
 
     def settle(self, holds: Any, what: str) -> list[dict[str, Json]]:
-        """The NS set's answers once `holds(answers)` (at most SETTLE seconds)."""
-        deadline = time.monotonic() + SETTLE
+        """The NS set's answers once `holds(answers)` finds no problem (waiting
+        at most `settle_for` seconds for secondaries that lag)."""
+        deadline = time.monotonic() + self.settle_for
         while True:
             answers = self.name_server_answers()
             problems = holds(answers)

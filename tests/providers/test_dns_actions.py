@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ocsscale.actions.base import Context
+from ocsscale.actions.dns import DnsVerify
 from ocsscale.cli.main import app
+from ocsscale.config.loader import load_pool
+from ocsscale.errors import CheckFailed
 from ocsscale.runner.journal import Journal
 
 from .bind import Bind
@@ -143,3 +147,43 @@ def test_the_plan_shows_the_dns_steps(tmp_path: Path, bind: Bind) -> None:
     steps = json.loads(out)["phases"][0]["steps"]
     assert [s["action"] for s in steps] == ["dns.replace", "dns.verify"]
     assert all(s["built"] for s in steps)
+
+
+def test_a_ttl_already_low_is_waited_out_from_the_lower_ttl_step(
+    tmp_path: Path, bind: Bind
+) -> None:
+    bind.set(POOL, "A", [LEGACY], 1)  # already at the cutover TTL: lower-ttl changes nothing
+    pool = pool_file(tmp_path, bind, cutover_ttl=1)
+    assert cli("-c", str(pool), "run", "--phase", "lower-ttl", "--yes")[0] == 0
+    journal = Journal.open(pool.parent / ".ocsscale")
+    try:
+        (entry,) = [e for e in journal.entries() if e.action == "dns.lower_ttl"]
+    finally:
+        journal.close()
+    assert entry.evidence["unchanged"] is True and entry.undo is None
+    while time.time() < entry.finished + 1:
+        time.sleep(0.2)
+    code, out = cli("-c", str(pool), "run", "--phase", "cutover", "--yes")
+    assert code == 0, out
+    assert bind.read(POOL) == ({VIP}, 1)
+
+
+def test_verify_names_the_name_server_that_does_not_answer(tmp_path: Path, bind: Bind) -> None:
+    bind.set(POOL, "A", [VIP], 60)
+    pool = load_pool(pool_file(tmp_path, bind, cutover_ttl=60))
+    ctx = Context(pool=pool.pool, profile=pool.profile, host=lambda name: None)
+    args = {"name": POOL, "address": VIP, "settle": 0}
+    assert DnsVerify(ctx, args).apply(None)["servers"][0]["values"] == [VIP]
+    bind.set("ns2.contoso.test", "A", ["127.0.0.3"], 60)  # nothing listens there
+    bind.set("contoso.test", "NS", ["ns1.contoso.test.", "ns2.contoso.test."], 3600)
+    try:
+        with pytest.raises(CheckFailed) as caught:
+            DnsVerify(ctx, args).apply(None)
+        assert "ns2.contoso.test. (127.0.0.3)" in caught.value.message
+        assert "ns1" not in caught.value.message
+        bind.set(POOL, "A", [LEGACY], 60)
+        with pytest.raises(CheckFailed) as caught:
+            DnsVerify(ctx, args).apply(None)
+        assert f"ns1.contoso.test. (127.0.0.1) answers {LEGACY}" in caught.value.message
+    finally:
+        bind.set("contoso.test", "NS", ["ns1.contoso.test."], 3600)

@@ -75,13 +75,15 @@ function Add-OcsRecord([string] $Value, [string] $Seconds) {
 }
 """  # noqa: E501
 
-_MODULE_FUNCTIONS = r"""Import-Module DnsServer
+_MODULE_FUNCTIONS = r"""try { Import-Module DnsServer -ErrorAction Stop }
+catch { Fail ('the DnsServer module cannot be loaded: ' + $_.Exception.Message) }
 function Get-OcsRecords {
     $rrs = @()
     try {
         $rrs = @(Get-DnsServerResourceRecord -ComputerName $Server -ZoneName $Zone -Name $Node -RRType $Type -ErrorAction Stop)
     } catch {
-        if ($_.CategoryInfo.Category -eq 'ObjectNotFound') { return }
+        $missing = $_.CategoryInfo.Category -eq 'ObjectNotFound'
+        if ($missing -and $_.Exception -isnot [Management.Automation.CommandNotFoundException]) { return }
         Fail ('Get-DnsServerResourceRecord ' + $Node + ' failed: ' + $_.Exception.Message)
     }
     foreach ($rr in $rrs) {
