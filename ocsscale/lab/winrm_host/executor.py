@@ -11,8 +11,9 @@ characters as cmd.exe allows):
 A PowerShell script is run only when, after its `$Name = '...'` parameter
 lines, its body is exactly the body of one of the transport's templates
 (ocsscale.transports.winrm_scripts); its effect is then carried out in Python
-on the sandbox. Anything else ends with exit 1 and a message on stderr (CLIXML
-for PowerShell, as a real host sends it).
+on the sandbox. A Windows DNS provider script goes to the DNS server role
+(dnsserver.py) when the stand-in has one. Anything else ends with exit 1 and
+a message on stderr (CLIXML for PowerShell, as a real host sends it).
 """
 
 from __future__ import annotations
