@@ -2,9 +2,10 @@
 
 As in production before the migration, the pool FQDN's A record points at
 the legacy FE (with a short TTL, POOL_TTL) and `_sipinternaltls._tcp` points
-at the pool FQDN. Updates (RFC 2136) are accepted only when signed with the lab's TSIG key
-(hmac-sha256); the key's secret is written twice, both mode 0600: as a BIND
-`key` clause for named, and alone for the pool file's `{file: ...}` reference.
+at the pool FQDN. Updates (RFC 2136) are accepted only when signed with the
+lab's TSIG key (hmac-sha256); the key's secret is written twice, both mode
+0600: as a BIND `key` clause for named, and alone for the pool file's
+`{file: ...}` reference.
 """
 
 from __future__ import annotations

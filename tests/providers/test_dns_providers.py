@@ -164,3 +164,11 @@ def test_the_windows_scripts_keep_to_powershell_2() -> None:
         for construct in _NOT_IN_PS2:
             assert construct.lower() not in body.lower(), (tool, operation, construct)
         assert "$ErrorActionPreference = 'Continue'" in body  # native stderr must not throw
+
+
+def test_text_records_keep_their_case(bind: Bind, record_name: str) -> None:
+    provider = rfc2136(bind)
+    bind.set(record_name, "TXT", ['"Pool Moved"'], 300)
+    assert provider.lookup(record_name, "TXT").values == ('"Pool Moved"',)
+    provider.replace(record_name, "TXT", ['"Back Again"'], 300, expect=['"Pool Moved"'])
+    assert bind.read(record_name, "TXT") == ({'"Back Again"'}, 300)

@@ -70,7 +70,7 @@ def check_type(rdtype: str) -> str:
 
 
 def normalise(rdtype: str, values: Iterable[str]) -> tuple[str, ...]:
-    """Values in one canonical text (names absolute, lower case), sorted and
+    """Values in one canonical text (names absolute and in lower case), sorted and
     unique, so '10.0.0.30' read from Windows and from BIND compare equal."""
     out: set[str] = set()
     for value in values:
@@ -80,8 +80,16 @@ def normalise(rdtype: str, values: Iterable[str]) -> tuple[str, ...]:
             )
         except (dns.exception.DNSException, ValueError):
             raise UsageError(f"{value!r} is not a valid {rdtype} record value") from None
-        out.add(rdata.to_text().lower())
+        out.add(canonical_text(rdtype, rdata.to_text()))
     return tuple(sorted(out))
+
+
+#: types whose data is text, where case matters (names compare without case)
+_CASE_SENSITIVE = {"TXT", "SPF", "HINFO", "CAA", "NAPTR"}
+
+
+def canonical_text(rdtype: str, text: str) -> str:
+    return text if rdtype.upper() in _CASE_SENSITIVE else text.lower()
 
 
 def same_values(rdtype: str, a: Sequence[str], b: Sequence[str]) -> bool:

@@ -18,7 +18,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.tsig
 
-from .base import ABSENT, DnsError, RecordSet
+from .base import ABSENT, DnsError, RecordSet, canonical_text
 
 
 def server_label(address: str, port: int) -> str:
@@ -85,7 +85,8 @@ def lookup(address: str, port: int, name: str, rdtype: str, timeout: float) -> R
     wanted = dns.rdatatype.from_text(rdtype)
     for rrset in response.answer:
         if rrset.name == qname and rrset.rdtype == wanted:
-            return RecordSet(tuple(sorted(r.to_text().lower() for r in rrset)), rrset.ttl)
+            values = (canonical_text(rdtype, r.to_text()) for r in rrset)
+            return RecordSet(tuple(sorted(values)), rrset.ttl)
     return ABSENT
 
 
