@@ -210,8 +210,9 @@ class DnsLowerTtl(_DnsAction):
         }
 
 
-def lowered_ttl_ready_at(journal: Any, name: str) -> float | None:
-    """When lower-ttl's wait for `name` ends, from the journal (None: never lowered).
+def lowered_ttl_ready_at(journal: Any, name: str) -> tuple[float, int] | None:
+    """When lower-ttl's wait for `name` ends, and the TTL it lowered to, from the
+    journal (None: never lowered).
 
     A lower-ttl step that found the TTL already low journals no `ready_at`: its
     end plus the old TTL of its undo record (a run resumed after the change
@@ -221,12 +222,13 @@ def lowered_ttl_ready_at(journal: Any, name: str) -> float | None:
             continue
         if str(entry.args.get("name", "")).rstrip(".").lower() != name.lower():
             continue
+        lowered_to = int(entry.args.get("ttl") or 0)
         evidence = entry.evidence or {}
         if "ready_at" in evidence:
-            return float(evidence["ready_at"])
+            return float(evidence["ready_at"]), lowered_to
         undo = entry.undo or {}
-        ttl = (undo.get("old") or {}).get("ttl") or entry.args.get("ttl") or 0
-        return float(entry.finished or entry.started) + int(ttl)
+        ttl = (undo.get("old") or {}).get("ttl") or lowered_to
+        return float(entry.finished or entry.started) + int(ttl), lowered_to
     return None
 
 
@@ -252,16 +254,23 @@ class DnsReplace(_DnsAction):
             )
         ]
 
-    def _guard(self) -> dict[str, Json]:
+    def _guard(self, record: RecordSet) -> dict[str, Json]:
         journal = self.ctx.extra.get("journal")
         if journal is None:
             return {"checked": False, "why": "no journal (dry run): checked when the run starts"}
-        ready_at = lowered_ttl_ready_at(journal, self.record_name)
-        if ready_at is None:
+        lowered = lowered_ttl_ready_at(journal, self.record_name)
+        if lowered is None:
             raise CheckFailed(
                 f"the TTL of {self.record_name} was not lowered ahead of the cutover; "
                 "nothing was changed",
                 hint="run `ocsscale run --phase lower-ttl` first, then wait out the old TTL",
+            )
+        ready_at, lowered_to = lowered
+        if record.ttl is not None and record.ttl > lowered_to:
+            raise CheckFailed(
+                f"{self.record_name} has TTL {record.ttl} again, above the {lowered_to} s "
+                "lower-ttl set: someone raised it since; nothing was changed",
+                hint="run `ocsscale rollback --to lower-ttl`, then lower-ttl again and wait",
             )
         left = ready_at - time.time()
         if left > 0:
@@ -275,7 +284,7 @@ class DnsReplace(_DnsAction):
     def read(self) -> Json:
         record = self.lookup()
         done = same_values(self.rdtype, record.values, [self.address]) and record.ttl == self.ttl
-        guard = {"checked": False, "why": "already done"} if done else self._guard()
+        guard = {"checked": False, "why": "already done"} if done else self._guard(record)
         return {"record": record.to_json(), "guard": guard}
 
     def diff(self, current: Json) -> list[Change]:

@@ -160,6 +160,15 @@ class Bind:
         response = dns.query.tcp(update, PRIMARY, port=self.port, timeout=5)
         assert response.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(response.rcode())
 
+    def remove(self, name: str, rdtype: str, value: str) -> None:
+        """Remove one value (the apex NS RRset cannot be replaced as a whole:
+        RFC 2136 3.4.2.4 ignores the deletion of every NS of the apex)."""
+        key = dns.tsig.Key(KEY_NAME, self.secret, "hmac-sha256")
+        update = dns.update.UpdateMessage(ZONE, keyring=key)
+        update.delete(name + ".", rdtype, value)
+        response = dns.query.tcp(update, PRIMARY, port=self.port, timeout=5)
+        assert response.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(response.rcode())
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:

@@ -176,6 +176,7 @@ def test_verify_names_the_name_server_that_does_not_answer(tmp_path: Path, bind:
     assert DnsVerify(ctx, args).apply(None)["servers"][0]["values"] == [VIP]
     bind.set("ns2.contoso.test", "A", ["127.0.0.3"], 60)  # nothing listens there
     bind.set("contoso.test", "NS", ["ns1.contoso.test.", "ns2.contoso.test."], 3600)
+    assert bind.read("contoso.test", "NS")[0] == {"ns1.contoso.test.", "ns2.contoso.test."}
     try:
         with pytest.raises(CheckFailed) as caught:
             DnsVerify(ctx, args).apply(None)
@@ -186,4 +187,16 @@ def test_verify_names_the_name_server_that_does_not_answer(tmp_path: Path, bind:
             DnsVerify(ctx, args).apply(None)
         assert f"ns1.contoso.test. (127.0.0.1) answers {LEGACY}" in caught.value.message
     finally:
-        bind.set("contoso.test", "NS", ["ns1.contoso.test."], 3600)
+        bind.remove("contoso.test", "NS", "ns2.contoso.test.")
+    assert bind.read("contoso.test", "NS")[0] == {"ns1.contoso.test."}
+
+
+def test_a_ttl_raised_again_since_lower_ttl_is_refused(tmp_path: Path, bind: Bind) -> None:
+    bind.set(POOL, "A", [LEGACY], 2)
+    pool = pool_file(tmp_path, bind, cutover_ttl=1)
+    code, out = cli("-c", str(pool), "run", "--phase", "lower-ttl", "--yes")
+    assert code == 0, out
+    bind.set(POOL, "A", [LEGACY], 7200)  # someone puts the long TTL back
+    code, out = cli("-c", str(pool), "run", "--phase", "cutover", "--yes")
+    assert code == 1 and "has TTL 7200 again" in out
+    assert bind.read(POOL) == ({LEGACY}, 7200)
