@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+from winrm_standin import DOMAIN, PASSWORD, USER, StandIn
 
 from ocsscale.actions.base import Context
 from ocsscale.actions.dns import DnsVerify
@@ -200,3 +201,54 @@ def test_a_ttl_raised_again_since_lower_ttl_is_refused(tmp_path: Path, bind: Bin
     code, out = cli("-c", str(pool), "run", "--phase", "cutover", "--yes")
     assert code == 1 and "has TTL 7200 again" in out
     assert bind.read(POOL) == ({LEGACY}, 7200)
+
+
+def windows_pool_file(tmp_path: Path, bind: Bind, standin: StandIn, password_env: str) -> Path:
+    """The example pool with the windows provider: the WinRM stand-in is the DNS server."""
+    text = pool_file(tmp_path, bind, cutover_ttl=1).read_text()
+    start, end = text.index("dns:\n"), text.index("\n# Credentials")
+    block = f"""dns:
+  provider: windows
+  zone: contoso.test
+  servers: [127.0.0.1]
+  port: {bind.port}
+  ttl: 3600
+  cutover_ttl: 1
+  tool: auto
+  host:
+    name: dns01
+    address: 127.0.0.1
+    transport: {{kind: winrm, credentials: dns-admin, port: {standin.port}, scheme: http}}
+"""
+    text = text[:start] + block + text[end:]
+    credential = f"  dns-admin:\n    username: '{DOMAIN}\\{USER}'\n"
+    credential += f"    password: {{env: {password_env}}}\n"
+    text = text.replace("credentials:\n", "credentials:\n" + credential, 1)
+    path = tmp_path / "pool.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_windows_provider_through_the_pool_file(
+    tmp_path: Path, bind: Bind, standins: dict[str, StandIn], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bind.set(POOL, "A", [LEGACY], 2)
+    pool = windows_pool_file(tmp_path, bind, standins["dnscmd"], "OCS_TEST_DNS_PW")
+    monkeypatch.delenv("OCS_TEST_DNS_PW", raising=False)
+    code, out = cli("-c", str(pool), "run", "--phase", "lower-ttl", "--yes")
+    assert code == 2 and "host dns01" in out and "OCS_TEST_DNS_PW" in out
+    assert bind.read(POOL) == ({LEGACY}, 2)
+
+    monkeypatch.setenv("OCS_TEST_DNS_PW", PASSWORD)
+    code, out = cli("-c", str(pool), "run", "--phase", "lower-ttl", "--yes")
+    assert code == 0, out
+    assert bind.read(POOL) == ({LEGACY}, 1)
+    while time.time() < lower_evidence(pool)["ready_at"]:
+        time.sleep(0.2)
+    code, out = cli("-c", str(pool), "run", "--phase", "cutover", "--yes")
+    assert code == 0, out
+    assert bind.read(POOL) == ({VIP}, 1)
+    code, out = cli("-c", str(pool), "rollback", "--yes")
+    assert code == 0, out
+    assert bind.read(POOL) == ({LEGACY}, 2)
+    assert PASSWORD not in out
