@@ -360,25 +360,66 @@ class LoadBalancer(Strict):
 
 class Tsig(Strict):
     name: str
+    # hmac-md5 only when the pool file names it: it is the default of nothing here.
     algorithm: Literal[
         "hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"
     ] = "hmac-sha256"
     secret: SecretRef
 
 
-class Dns(Strict):
-    provider: Literal["rfc2136", "manual"]
+DNS_PROVIDERS: tuple[str, ...] = ("rfc2136", "windows", "manual")
+
+
+class _DnsCommon(Strict):
+    """What every DNS provider shares. `servers`/`port`: the authoritative servers
+    asked over DNS (lookups, the NS set at verify); rfc2136 also updates the first."""
+
+    zone: str
+    ttl: Ttl = 3600  # the record's TTL after cutover
+    cutover_ttl: Ttl = 60  # lowered ahead of cutover
     servers: list[Address] = Field(default_factory=list)
     port: Port = 53
-    zone: str
-    ttl: Ttl = 3600
-    cutover_ttl: Ttl = 60
-    tsig: Tsig | None = None
+    timeout: float = Field(10.0, gt=0, le=300)  # seconds, per DNS query or update
 
     @field_validator("zone")
     @classmethod
     def _zone(cls, v: str) -> str:
         return check_fqdn(v, "the zone")
+
+
+class Rfc2136Dns(_DnsCommon):
+    """TSIG-signed dynamic updates (RFC 2136) to the first of `servers`."""
+
+    provider: Literal["rfc2136"]
+    tsig: Tsig | None = None  # required: rules.py says so, with its rule id
+
+
+class WindowsDns(_DnsCommon):
+    """A Windows DNS server driven over WinRM (AD-integrated zones take only
+    secure updates, which TSIG cannot sign). `servers` defaults to the host."""
+
+    provider: Literal["windows"]
+    host: HostSpec
+    tool: Literal["auto", "dnscmd", "dnsserver-module"] = "auto"
+
+    @field_validator("host")
+    @classmethod
+    def _winrm(cls, v: HostSpec) -> HostSpec:
+        if v.transport.kind != "winrm" or v.os != "windows":
+            raise PydanticCustomError(
+                "dns.windows.transport",
+                "the Windows DNS server is driven over WinRM: give it a winrm transport",
+            )
+        return v
+
+
+class ManualDns(_DnsCommon):
+    """The operator makes the change; the tool prints it and verifies over DNS."""
+
+    provider: Literal["manual"]
+
+
+Dns = Annotated[Rfc2136Dns | WindowsDns | ManualDns, Field(discriminator="provider")]
 
 
 class Pool(Strict):
@@ -409,6 +450,9 @@ class Pool(Strict):
         hosts += [(("test_clients", i), c) for i, c in enumerate(self.test_clients)]
         if self.load_balancer.host is not None:
             hosts.append((("load_balancer", "host"), self.load_balancer.host))
+        dns_host = getattr(self.dns, "host", None)  # the Windows DNS server
+        if dns_host is not None:
+            hosts.append((("dns", "host"), dns_host))
         return hosts
 
     def legacy_tls_servers(self) -> list[ServerSpec]:

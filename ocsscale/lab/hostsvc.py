@@ -167,6 +167,18 @@ def winrm(
         argv += ("--read-only-hosts",)
     if powershell:
         argv += ("--powershell-version", powershell)
+    # It also plays a Windows DNS server (dnscmd, as on Server 2008 R2): the DNS
+    # provider's scripts are carried out on the lab's BIND with the lab's TSIG key.
+    from . import dns as labdns
+    from .poolfile import tsig_secret_file  # poolfile imports this module
+
+    argv += (
+        "--dns-primary", f"{topo.by_role('dns')[0].address}:53",
+        "--dns-tsig-name", labdns.TSIG_NAME,
+        "--dns-tsig-algorithm", labdns.TSIG_ALGORITHM,
+        "--dns-tsig-file", str(tsig_secret_file(state)),
+        "--dns-tools", "dnscmd",
+    )  # fmt: skip
     return Service(host.name, "winrm", topo.ns(host.name), argv, (WINRM_PORT,), PY_ENV)
 
 

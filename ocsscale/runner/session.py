@@ -283,6 +283,7 @@ def execute_run(
             },
         )
         ctx, hosts = _context(prepared.loaded, dry_run=False, operator=operator, options=options)
+        ctx.extra["journal"] = journal  # read by guards (dns.replace waits out lower-ttl)
         with _recorded(journal, run_id, hosts):
             Walker(
                 journal,

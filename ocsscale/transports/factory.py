@@ -130,9 +130,14 @@ def check_credentials(loaded: LoadedPool, names: Iterable[str]) -> None:
     and raise one SecretError naming every problem. Called before a run touches
     anything: otherwise a host whose variable is unset would only fail when its
     first step comes, after other hosts were already changed. Names that are not
-    hosts of the pool file (admin, lb, dns:...) need no credential."""
+    hosts of the pool file (admin, lb) need no credential; a `dns:<zone>` target
+    stands for the DNS provider, whose own secret (the TSIG key) is resolved
+    here too (a Windows DNS server is a host of its own, checked like the others)."""
     problems: list[str] = []
     for name in sorted(set(names)):
+        if name.startswith("dns:"):
+            problems += _dns_provider_problems(loaded)
+            continue
         try:
             spec = loaded.pool.host(name)
         except KeyError:
@@ -151,6 +156,19 @@ def check_credentials(loaded: LoadedPool, names: Iterable[str]) -> None:
             hint="set the variables (or fix the files) the pool file's credentials name, "
             "then run again",
         )
+
+
+def _dns_provider_problems(loaded: LoadedPool) -> list[str]:
+    from ..config.credentials import resolve_ref
+
+    tsig = getattr(loaded.pool.dns, "tsig", None)
+    if tsig is None:
+        return []
+    try:
+        resolve_ref(tsig.secret, loaded.base_dir)  # dropped at once, like the hosts'
+    except OcsscaleError as exc:
+        return [f"dns: TSIG key {tsig.name}: {exc.message}"]
+    return []
 
 
 def find_host_spec(loaded: LoadedPool, name: str) -> HostSpec:

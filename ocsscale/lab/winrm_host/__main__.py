@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from .dnsserver import role_from_arguments
 from .executor import CommandExecutor
 from .sandbox import DEFAULT_DOTNET, DEFAULT_POWERSHELL, DEFAULT_SERVICES, Sandbox
 from .server import StandInServer, certificate_binding, load_users
@@ -35,6 +36,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--services", default=",".join(DEFAULT_SERVICES), help="running services")
     parser.add_argument("--dns-server", help="ADDR[:PORT] instead of the resolv.conf nameserver")
     parser.add_argument("--resolv-conf", default="/etc/resolv.conf")
+    parser.add_argument(
+        "--dns-primary", help="ADDR[:PORT]: act as a Windows DNS server whose zones live there"
+    )
+    parser.add_argument("--dns-tsig-name", default="ocsscale", help="TSIG key for --dns-primary")
+    parser.add_argument("--dns-tsig-algorithm", default="hmac-sha256")
+    parser.add_argument("--dns-tsig-file", type=Path, help="file holding the TSIG secret")
+    parser.add_argument(
+        "--dns-tools", default="dnscmd", help="comma list of dnscmd, dnsserver-module"
+    )
     parser.add_argument(
         "--allow-unencrypted", action="store_true", help="accept plain SOAP over HTTP"
     )
@@ -125,6 +135,17 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     sandbox.initialise()
+    try:
+        dns_role = role_from_arguments(
+            args.dns_primary,
+            args.dns_tsig_name,
+            args.dns_tsig_algorithm,
+            args.dns_tsig_file,
+            args.dns_tools,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"winrm stand-in: bad --dns-* arguments: {type(exc).__name__}", file=sys.stderr)
+        return 2
     tls = None
     binding = None
     if args.tls_cert is not None:
@@ -143,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     host, port = server.server_address[:2]
     scheme = "https" if tls else "http"
     url = f"{scheme}://{f'[{host}]' if ':' in str(host) else host}:{port}/wsman"
-    server.service = WsmanService(CommandExecutor(sandbox), url)
+    server.service = WsmanService(CommandExecutor(sandbox, dns_role), url)
     # The handler goes in before the pid file appears: whoever reads the pid file
     # may send SIGTERM at once, and it must land inside the try below.
     signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -11,8 +11,9 @@ characters as cmd.exe allows):
 A PowerShell script is run only when, after its `$Name = '...'` parameter
 lines, its body is exactly the body of one of the transport's templates
 (ocsscale.transports.winrm_scripts); its effect is then carried out in Python
-on the sandbox. Anything else ends with exit 1 and a message on stderr (CLIXML
-for PowerShell, as a real host sends it).
+on the sandbox. A Windows DNS provider script goes to the DNS server role
+(dnsserver.py) when the stand-in has one. Anything else ends with exit 1 and
+a message on stderr (CLIXML for PowerShell, as a real host sends it).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ...transports.winrm_scripts import (
     RESULT_PREFIX,
     script_body,
 )
+from .dnsserver import DnsServerRole, dns_script
 from .sandbox import ENVIRONMENT, Sandbox, StandInError
 from .winnet import netstat_lines, network_facts
 from .wsman import CommandOutcome
@@ -62,8 +64,9 @@ IPCONFIG_FLUSHED = (
 
 
 class CommandExecutor:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, dns_role: DnsServerRole | None = None) -> None:
         self.sandbox = sandbox
+        self.dns_role = dns_role  # a Windows DNS server's scripts, against a real DNS server
         self._operations: dict[str, Callable[[dict[str, str]], dict[str, object]]] = {
             "read_file": self._read_file,
             "write_file": self._write_file,
@@ -129,6 +132,13 @@ class CommandExecutor:
 
     def run_script(self, script: str) -> CommandOutcome:
         params, body = parse_parameters(script)
+        if (dns_op := dns_script(body)) is not None:
+            if self.dns_role is None:
+                return _clixml_error("The term 'dnscmd.exe' is not recognized: not a DNS server.")
+            try:
+                return self.dns_role.run(*dns_op, params)
+            except KeyError as exc:
+                return _clixml_error(f"The variable '${exc.args[0]}' cannot be retrieved.")
         operation = _operation_of(body)
         if operation is None:
             first = next((ln for ln in body.splitlines() if ln.strip()), "")[:80]
