@@ -10,7 +10,7 @@ import typer
 
 from .. import __version__
 from ..errors import OcsscaleError
-from . import config_cmds, run_cmds
+from . import config_cmds, report_cmd, run_cmds
 from .render import render_error
 from .state import DEFAULT_POOL, AppState
 
@@ -29,6 +29,8 @@ Typical session:
   ocsscale run --phase validate-fe  run one phase (asks before changing)
 
   ocsscale status                   what is done, what rollback would undo
+
+  ocsscale report                   the evidence as one HTML page
 
   ocsscale rollback                 put back what was there before
 
@@ -72,6 +74,7 @@ def _root(
 
 config_cmds.register(app)
 run_cmds.register(app)
+report_cmd.register(app)
 
 
 def _register_optional_groups() -> None:

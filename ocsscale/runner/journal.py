@@ -156,9 +156,17 @@ class Cycle:
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        if read_only:
+            # for readers (the report): never creates the file, never writes to
+            # it, and reads beside a run that is writing (WAL)
+            uri = path.resolve().as_uri() + "?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA query_only=ON")
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we open every transaction ourselves
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         self._db.row_factory = sqlite3.Row
