@@ -7,9 +7,9 @@ through the journal's public methods, so every chart has data to draw."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -316,15 +316,25 @@ def add_findings(journal_dir: Path, *, big: bool = True) -> None:
         journal.close()
 
 
-@pytest.fixture
-def migrated(tmp_path: Path) -> Migrated:
-    """A pool file, a real run through the CLI, then the crafted findings."""
-    (tmp_path / "pool.yaml").write_text(POOL_YAML.format(d=tmp_path))
+@pytest.fixture(scope="session")
+def _migrated_once(tmp_path_factory: pytest.TempPathFactory) -> Migrated:
+    """A pool file, a real run through the CLI, then the crafted findings (once)."""
+    base = tmp_path_factory.mktemp("migrated")
+    (base / "pool.yaml").write_text(POOL_YAML.format(d=base))
     for h in HOSTS:
-        (tmp_path / f"hosts-{h}").write_bytes(b"127.0.0.1\tlocalhost\n")
-    (tmp_path / "playbook.yaml").write_text(PLAYBOOK)
-    m = Migrated(tmp_path, tmp_path / "pool.yaml")
-    cli(m.pool, "run", "--playbook", str(tmp_path / "playbook.yaml"), "--yes", check=True)
+        (base / f"hosts-{h}").write_bytes(b"127.0.0.1\tlocalhost\n")
+    (base / "playbook.yaml").write_text(PLAYBOOK)
+    m = Migrated(base, base / "pool.yaml")
+    cli(m.pool, "run", "--playbook", str(base / "playbook.yaml"), "--yes", check=True)
     add_findings(m.state_dir)
-    time.sleep(0)  # nothing waits on the clock: the journal is complete here
     return m
+
+
+@pytest.fixture
+def migrated(_migrated_once: Migrated, tmp_path: Path) -> Migrated:
+    """A copy of that pool's directory for one test (the journal is closed and
+    checkpointed, so its file alone is the whole journal; the report contacts
+    no host, so the hosts files the copy's pool file names are never used)."""
+    target = tmp_path / "pool"
+    shutil.copytree(_migrated_once.dir, target)
+    return Migrated(target, target / "pool.yaml")
