@@ -107,7 +107,7 @@ def timeline(load: dict[str, Any]) -> str | None:
         ok_by_t[p["t"]] = ok_by_t.get(p["t"], 0) + p["ok"]
     peak = max([1] + list(failed_by_t.values()))
     body: list[str] = []
-    shades = (svg.BLUE_FILL, svg.GREY_FILL)
+    shades = (svg.BLUE_FILL, svg.BAND_FILL)
     for i, span in enumerate(phases):
         x0, x1 = x(span["start"]), x(max(span["end"], span["start"]))
         w = max(x1 - x0, 1.0)

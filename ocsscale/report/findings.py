@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from ..plan.playbook import PHASE_IDS
 from ..runner.journal import Cycle, Entry
 
 #: how deep evidence is searched for load buckets (evidence is small JSON)
@@ -186,6 +187,17 @@ def _phase_at(t: float, spans: list[dict[str, Any]], own: dict[str, Any] | None)
     return "between phases"
 
 
+#: the moments a load is marked with, in the order they happen (the journal
+#: stores JSON keys sorted, so the order is restored here): the drill's, then
+#: the phases (a migration-wide load is labelled by phase)
+_MOMENTS = ("before", "fault", "after-detection", "restore", "back", *PHASE_IDS)
+
+
+def _label_order(item: tuple[str, Any]) -> tuple[int, str]:
+    label = item[0]
+    return (_MOMENTS.index(label) if label in _MOMENTS else len(_MOMENTS), label)
+
+
 def load_timeline(entries: Sequence[Entry], cycles: Sequence[Cycle]) -> dict[str, Any]:
     spans = [
         {
@@ -236,7 +248,7 @@ def load_timeline(entries: Sequence[Entry], cycles: Sequence[Cycle]) -> dict[str
     labels = []
     for e in entries:
         for tallies in _find_labels(e.evidence):
-            for label, tally in tallies.items():
+            for label, tally in sorted(tallies.items(), key=_label_order):
                 t = _mapping(tally)
                 labels.append(
                     {

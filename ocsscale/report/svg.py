@@ -23,6 +23,7 @@ RED = "#c2362f"
 AMBER = "#b7791f"
 AMBER_FILL = "#fdf3e1"
 GREY_FILL = "#f2f4f6"
+BAND_FILL = "#e9ecf0"
 
 
 def _f(n: float) -> str:
