@@ -142,7 +142,14 @@ def draw(pool: dict[str, Any]) -> str:
     two_armed = lb["topology"] != "one-armed"
     nodes = _nodes(pool)
     top = nodes["clients"] + nodes["others"]
-    behind = [fe for fe in nodes["fes"] if two_armed and not _on(fe["address"], client_net)]
+    # routed: the FEs on another subnet sit behind the LB; transparent: all of
+    # them do (the LB bridges, so they may share the VIP's subnet)
+    transparent = lb["topology"] == "two-armed-transparent"
+    behind = [
+        fe
+        for fe in nodes["fes"]
+        if two_armed and (transparent or not _on(fe["address"], client_net))
+    ]
     beside = [fe for fe in nodes["fes"] if fe not in behind]
     # the LB sits in the middle of the row below the client network
     half = len(beside) // 2

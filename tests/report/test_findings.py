@@ -136,3 +136,27 @@ def test_topology_places_hosts_by_their_network() -> None:
     assert "198.19.0.0/24" in drawn and "back-end arm 198.19.0.40/24" in drawn
     # the FE on the client network is drawn beside the LB, above the second network
     assert drawn.index("odd01") < drawn.index("front-end net") < drawn.index("fe01")
+
+
+def test_two_armed_transparent_puts_every_fe_behind_the_lb() -> None:
+    host = {"fqdn": "h.t", "os": "linux", "transport": "ssh"}
+    pool = {
+        "fqdn": "pool.t",
+        "load_balancer": {
+            "driver": "haproxy",
+            "topology": "two-armed-transparent",
+            "mode": "full-proxy",
+            "vip": "198.18.0.40/24",
+            "backend_address": None,
+            "snat_addresses": ["198.18.0.45"],
+            "host": None,
+        },
+        "front_ends": [{**host, "name": "fe01", "address": "198.18.0.41", "weight": 1}],
+        "legacy_fe": {**host, "name": "fe00", "address": "198.18.0.30"},
+        "test_clients": [],
+        "directory": {"name": "dc01", "address": "198.18.0.10", "port": 135},
+        "dns": {"zone": "t", "servers": [], "host": None},
+    }
+    drawn = topology.draw(pool)
+    assert drawn.index("front-end net") < drawn.index(">fe01<")
+    assert "SNAT 198.18.0.45" in drawn
