@@ -55,6 +55,8 @@ def _read_pool(config: Path) -> tuple[LoadedPool | None, str | None]:
             f"the pool file {config} does not validate now ({n} problem{'s' if n != 1 else ''};"
             " `ocsscale check` lists them)"
         )
+    except (OcsscaleError, OSError, ValueError):
+        return None, f"the pool file {config} cannot be read now (`ocsscale check` says why)"
 
 
 def _read_journal(sources: Sources) -> None:
