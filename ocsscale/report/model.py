@@ -234,6 +234,77 @@ def _pool_name(sources: Sources, pool: dict[str, Any] | None) -> str:
     return "(unknown pool)"
 
 
+def summary(model: dict[str, Any]) -> list[dict[str, str]]:
+    """The numbers a reader wants first, each as a label, a value and a tone
+    (ok, bad or neutral), from the sections already built."""
+    tiles: list[dict[str, str]] = []
+    phases = [p for p in model["phases"] if not str(p["status"]).startswith("skipped")]
+    done = sum(1 for p in phases if p["status"] == "done")
+    failed = [p["id"] for p in phases if p["status"] == "failed"]
+    tone = "bad" if failed else "ok" if phases and done == len(phases) else "neutral"
+    shown = f"{done} of {len(phases)} done" + (f"; failed: {', '.join(failed)}" if failed else "")
+    tiles.append({"label": "phases", "value": shown, "tone": tone})
+    steps = model["steps"]
+    bad = sum(1 for s in steps if s["status"] == "failed")
+    tiles.append(
+        {
+            "label": "steps",
+            "value": f"{len(steps)} journaled, {bad} failed",
+            "tone": "bad" if bad else "neutral",
+        }
+    )
+    if model["distribution"]:
+        rows = model["distribution"][-1]["rows"]
+        ok = all(r["within_one"] is not False for r in rows)
+        value = ", ".join(f"{r['fe']} {r['count']}" for r in rows)
+        tiles.append({"label": "distribution", "value": value, "tone": "ok" if ok else "bad"})
+    drills = [d for d in model["failover"] if d["detect_s"] is not None]
+    if drills:
+        slowest = max(drills, key=lambda d: d["detect_s"])
+        after = sum(int(d["failed_after_detection"] or 0) for d in drills)
+        tiles.append(
+            {
+                "label": "slowest failover detection",
+                "value": f"{slowest['detect_s']:.2f} s ({slowest['fe']}, {slowest['mode']}); "
+                f"{after} failed after detection",
+                "tone": "bad" if after else "ok",
+            }
+        )
+    per_phase = model["load"]["per_phase"]
+    if per_phase:
+        total = sum(int(r["failed"]) for r in per_phase)
+        outside = sum(int(r["failed"]) for r in per_phase if r["phase"] != "failover-test")
+        tiles.append(
+            {
+                "label": "client load",
+                "value": f"{total} failed request(s), {outside} outside the failover drill",
+                "tone": "bad" if outside else "ok",
+            }
+        )
+    moved = [d for d in model["dns"] if d["action"] == "dns.replace" and d["status"] == "done"]
+    if moved:
+        d = moved[-1]
+        tiles.append(
+            {
+                "label": "DNS",
+                "value": f"{d['name']}: {_values(d['old'])} → {_values(d['new'])}",
+                "tone": "neutral",
+            }
+        )
+    tiles.append(
+        {
+            "label": "rollback would undo",
+            "value": f"{len(model['rollback'])} change(s)",
+            "tone": "neutral",
+        }
+    )
+    return tiles
+
+
+def _values(record: dict[str, Any] | None) -> str:
+    return ", ".join(record["values"]) if record and record.get("values") else "-"
+
+
 def build(sources: Sources, now: float | None = None) -> dict[str, Any]:
     """The whole report as plain JSON-ready data."""
     pool = pool_section(sources)
@@ -251,7 +322,7 @@ def build(sources: Sources, now: float | None = None) -> dict[str, Any]:
             "this report shows the journal as it stood when it was made."
         )
     steps = [step_row(e) for e in sources.entries]
-    return {
+    model = {
         "report_version": MODEL_VERSION,
         "generated_utc": utc(time.time() if now is None else now),
         "pool_name": _pool_name(sources, pool),
@@ -268,3 +339,5 @@ def build(sources: Sources, now: float | None = None) -> dict[str, Any]:
         "dns": findings.dns_changes(sources.entries),
         "rollback": rollback_section(sources),
     }
+    model["summary"] = summary(model)
+    return model

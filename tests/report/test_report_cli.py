@@ -60,6 +60,7 @@ def test_html_names_the_pool_draws_the_pictures_and_shows_hostile_text_as_text(
 def test_markdown_and_json_carry_the_same_findings(migrated: Migrated) -> None:
     md = cli(migrated.pool, "report", "--format", "md", "-o", "-", check=True).stdout
     assert md.startswith(f"# Migration report: {POOL_NAME}")
+    assert "- **slowest failover detection**: 2.35 s (fe01, service:5061)" in md
     assert "<svg" not in md
     assert "| fe01 | 2 | 6 | 6.0 | yes |" in md
     assert "| fe01 | service:5061 | 2.35 s | 1.50 s | 180 | 4 | 0 | fe02: 2 | done |" in md
@@ -83,6 +84,15 @@ def test_markdown_and_json_carry_the_same_findings(migrated: Migrated) -> None:
     assert per_phase["cutover"]["failed"] == 2 and per_phase["cutover"]["ok"] == 78
     assert per_phase["failover-test"]["failed"] == 4
     assert data["rollback"][0]["step"] == "cutover/replace"
+    glance = {t["label"]: t for t in data["summary"]}
+    assert glance["client load"]["value"] == ("6 failed request(s), 2 outside the failover drill")
+    assert glance["client load"]["tone"] == "bad"
+    assert glance["distribution"] == {
+        "label": "distribution",
+        "value": "fe01 6, fe02 3",
+        "tone": "ok",
+    }
+    assert glance["DNS"]["value"] == f"{POOL_NAME}: 198.18.0.30 → 198.18.0.40"
     assert all(s["evidence"] is None or len(s["evidence"]["text"]) <= 20_000 for s in data["steps"])
     assert any(s["evidence"] and s["evidence"]["cut"] for s in data["steps"])
     # no credential section, ever
