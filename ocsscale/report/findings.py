@@ -214,7 +214,9 @@ def load_timeline(entries: Sequence[Entry], cycles: Sequence[Cycle]) -> dict[str
             times = [e.finished or e.started for e in entries if e.cycle_id == cycle.cycle_id]
             span["end"] = max([span["start"], *times])
     series = []
-    per_phase: dict[str, dict[str, Any]] = {}
+    # per (phase, the step whose evidence holds the load): a drill's own load and
+    # the migration-wide client load are different requests, shown apart
+    per_phase: dict[tuple[str, str], dict[str, Any]] = {}
     by_cycle = {c.cycle_id: span for c, span in zip(cycles, spans, strict=True)}
     for e in entries:
         if e.evidence is None:
@@ -230,8 +232,10 @@ def load_timeline(entries: Sequence[Entry], cycles: Sequence[Cycle]) -> dict[str
                     {"t": t, "label": str(b.get("label", "")), "ok": ok, "failed": failed}
                 )
                 tally = per_phase.setdefault(
-                    _phase_at(t, spans, own), {"ok": 0, "failed": 0, "seconds_failing": 0}
+                    (_phase_at(t, spans, own), e.step_id),
+                    {"ok": 0, "failed": 0, "seconds_failing": 0, "only_failed": False},
                 )
+                tally["only_failed"] = path.endswith("failed_seconds")
                 tally["ok"] += ok
                 tally["failed"] += failed
                 tally["seconds_failing"] += 1 if failed else 0
@@ -262,7 +266,7 @@ def load_timeline(entries: Sequence[Entry], cycles: Sequence[Cycle]) -> dict[str
     return {
         "phases": [{k: span[k] for k in ("phase", "status", "start", "end")} for span in spans],
         "series": series,
-        "per_phase": [{"phase": k, **v} for k, v in per_phase.items()],
+        "per_phase": [{"phase": p, "step": step, **v} for (p, step), v in per_phase.items()],
         "labels": labels,
     }
 

@@ -80,9 +80,14 @@ def test_markdown_and_json_carry_the_same_findings(migrated: Migrated) -> None:
     assert replace["old"] == {"values": ["198.18.0.30"], "ttl": 5}
     assert replace["new"] == {"values": ["198.18.0.40"], "ttl": 5}
     # the merged load report counts once, not again through its per-client copy
-    per_phase = {row["phase"]: row for row in data["load"]["per_phase"]}
-    assert per_phase["cutover"]["failed"] == 2 and per_phase["cutover"]["ok"] == 78
-    assert per_phase["failover-test"]["failed"] == 4
+    per_phase = {(row["phase"], row["step"]): row for row in data["load"]["per_phase"]}
+    assert sorted(per_phase) == [
+        ("cutover", "cutover/load"),
+        ("failover-test", "failover-test/drill[fe01-service]"),
+    ]
+    assert per_phase["cutover", "cutover/load"]["failed"] == 2
+    assert per_phase["cutover", "cutover/load"]["ok"] == 78
+    assert per_phase["failover-test", "failover-test/drill[fe01-service]"]["failed"] == 4
     assert data["rollback"][0]["step"] == "cutover/replace"
     glance = {t["label"]: t for t in data["summary"]}
     assert glance["client load"]["value"] == ("6 failed request(s), 2 outside the failover drill")
