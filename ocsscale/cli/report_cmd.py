@@ -35,7 +35,7 @@ def report_cmd(
     the client load's failures per phase on a timeline, the DNS change (old and
     new values and TTLs) and what rollback would undo now.
 
-    Changes nothing and contacts nothing: it reads the journal in .ocsscale/
+    Writes only the report and contacts nothing: it reads the journal in .ocsscale/
     next to the pool file (read-only, also while a run is going on) and the
     pool file; when the pool file no longer validates, it reports what the
     journal holds. The HTML page is self-contained (inline styles and
