@@ -165,7 +165,16 @@ class Cycle:
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        if read_only:
+            # for readers (the report): never creates the file, never writes to
+            # it, and reads beside a run that is writing (WAL)
+            uri = path.resolve().as_uri() + "?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA query_only=ON")
+            return
         private_dir(path.parent)
         # Owner-only before SQLite opens it: SQLite gives the -wal and -shm files
         # the database file's permissions. One made by an older ocsscale (0644)
@@ -174,7 +183,6 @@ class Journal:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             private_file(name)
-        self.path = path
         # isolation_level=None: we open every transaction ourselves
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         self._db.row_factory = sqlite3.Row
