@@ -197,7 +197,7 @@ class LbFailoverDrill(Action):
             targets,
             rate=LOAD_RATE,
             duration=LOAD_LIMIT,
-            tls=tls_options(self.ctx),
+            tls=tls_options(self.ctx, self.vip),
             identify=lambda e: identify(e, self.ctx.pool),
         )
         held = self._hold()
@@ -245,7 +245,7 @@ class LbFailoverDrill(Action):
                 self.vip,
                 self.ctx.profile.check_ports[0],
                 self.ctx.pool.pool.fqdn,
-                tls=tls_options(self.ctx),
+                tls=tls_options(self.ctx, self.vip),
                 connect=socket_connector,
                 source="admin",
             )

@@ -17,10 +17,11 @@ each source's load stops by itself after an hour if the run never ends it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..actions.lb_validate import identify
-from ..actions.probing import host_connector, tls_options
+from ..actions.probing import host_connector, legacy_tls_for, tls_options
 from ..errors import OcsscaleError, UsageError
 from ..probes.load import LoadRunner, LoadTarget, system_resolver
 from ..probes.load_report import merge_reports
@@ -49,12 +50,21 @@ class ClientLoad:
         self.hosts: list[Any] = []
         self.not_loaded: dict[str, str] = {}
 
+    def _tls(self) -> Any:
+        """The pool name leads to the legacy FE, then to the VIP: TLS 1.0 is allowed
+        when either is marked legacy_tls in the pool file."""
+        pool = self.ctx.pool
+        options = tls_options(self.ctx, str(pool.load_balancer.vip.ip))
+        if legacy_tls_for(pool, str(pool.legacy_fe.address)):
+            options = replace(options, legacy_tls=True)
+        return options
+
     def _runner(self, **source: Any) -> LoadRunner:
         return LoadRunner(
             _targets(self.ctx),
             rate=self.rate,
             duration=LIMIT,
-            tls=tls_options(self.ctx),
+            tls=self._tls(),
             identify=lambda e: identify(e, self.ctx.pool),
             timeout=3.0,
             concurrency=2,
