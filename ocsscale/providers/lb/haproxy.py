@@ -382,8 +382,7 @@ class HaproxyDriver:
             if member is None:
                 continue
             if backend == hx.HEALTH_BACKEND:
-                h = hx.port_health(row.get("status", ""))
-                health[member] = h if h in ("up", "down") else "unknown"
+                health[member] = hx.port_health(row.get("status", ""))
             elif backend.startswith(hx.PORT_BACKEND) and backend[len(hx.PORT_BACKEND) :].isdigit():
                 port = int(backend[len(hx.PORT_BACKEND) :])
                 ports[member].setdefault(port, []).append(hx.port_health(row.get("status", "")))

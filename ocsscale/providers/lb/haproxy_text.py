@@ -145,12 +145,11 @@ def stat_rows(text: str) -> list[dict[str, str]]:
 
 
 def port_health(status: str) -> str:
-    """A server line's `show stat` status as the health of that port."""
+    """A server line's `show stat` status as the health of that port: up, down, or
+    unknown (in maintenance HAProxy runs no checks; the admin state says maint)."""
     word = status.split(" ")[0]
     if word in ("UP", "DRAIN", "NOLB"):
         return "up"
-    if word.startswith("MAINT"):
-        return "maint"
     if word == "DOWN":
         return "down"
     return "unknown"
