@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,36 @@ def wait_for(what: str, probe: Callable[[], T | None], *, tries: int = 60, pause
             return last
         time.sleep(pause)
     raise AssertionError(f"{what}: still not the case after {tries} tries (last: {last!r})")
+
+
+class ConnectLoop:
+    """New TCP connections to address:port, one after the other from a thread,
+    until the block ends (at most `limit`): how many were refused or failed."""
+
+    def __init__(self, address: str, port: int, limit: int = 3000) -> None:
+        self.target = (address, port)
+        self.limit = limit
+        self.attempts = 0
+        self.failed: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and self.attempts < self.limit:
+            self.attempts += 1
+            try:
+                socket.create_connection(self.target, timeout=2.0).close()
+            except OSError as exc:
+                self.failed.append(type(exc).__name__)
+            time.sleep(0.005)
+
+    def __enter__(self) -> ConnectLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 _STATE_OF_WORDS = {"enable it": "ready", "drain it": "drain", "disable it": "maint"}

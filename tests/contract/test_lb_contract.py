@@ -24,7 +24,7 @@ from ocsscale.providers.lb.haproxy import HaproxyDriver
 from ocsscale.transports.factory import HostPool
 
 from .conftest import RunningLab
-from .lbbench import HandOperator, answering, lb_files, make_driver, observer, wait_for
+from .lbbench import ConnectLoop, HandOperator, answering, lb_files, make_driver, observer, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -33,11 +33,12 @@ LAB_OF = {
     "haproxy": "one_armed_haproxy_lab",
     "manual": "one_armed_haproxy_lab",  # the operator configures that HAProxy by hand
 }
+TWO_ARMED = {"engine": "two_armed_lab", "haproxy": "two_armed_haproxy_lab"}
 LB_HOST = "lb01"
 
 
-def _lab(request: pytest.FixtureRequest, kind: str) -> RunningLab:
-    return request.getfixturevalue(LAB_OF[kind])
+def _lab(request: pytest.FixtureRequest, kind: str, topology: str = "one-armed") -> RunningLab:
+    return request.getfixturevalue(LAB_OF[kind] if topology == "one-armed" else TWO_ARMED[kind])
 
 
 def _farm(lab: RunningLab) -> tuple[Any, FarmSpec]:
@@ -59,9 +60,19 @@ def _assert_clean(driver: LbDriver, farm: FarmSpec) -> None:
     assert answering(farm.vip, farm.ports) == []
 
 
-@pytest.mark.parametrize("kind", ["engine", "haproxy", "manual"])
-def test_driver_contract(kind: str, request: pytest.FixtureRequest) -> None:
-    lab = _lab(request, kind)
+@pytest.mark.parametrize(
+    ("kind", "topology"),
+    [
+        ("engine", "one-armed"),
+        ("haproxy", "one-armed"),
+        ("manual", "one-armed"),
+        ("engine", "two-armed-routed"),
+        ("haproxy", "two-armed-routed"),
+    ],
+)
+def test_driver_contract(kind: str, topology: str, request: pytest.FixtureRequest) -> None:
+    lab = _lab(request, kind, topology)
+    assert lab.topo.kind == topology
     loaded, farm = _farm(lab)
     name = farm.members[0].name
     others = [m.name for m in farm.members[1:]]
@@ -103,8 +114,12 @@ def test_driver_contract(kind: str, request: pytest.FixtureRequest) -> None:
                     ],
                     tries=10,
                 )
-                # the same farm again: a reload, which keeps the admin state
-                driver.apply_farm(farm, driver.read_farm())
+                # the same farm again: a reload, which keeps the admin state and
+                # refuses no new connection while it happens
+                with ConnectLoop(farm.vip, farm.check_ports[0]) as load:
+                    wait_for("connections through the VIP", lambda: load.attempts, tries=20)
+                    driver.apply_farm(farm, driver.read_farm())
+                assert load.attempts > 1 and load.failed == [], load.failed[:5]
                 assert lb.stats()[name].admin == "maint"
                 assert lb.read_farm()["view"] == farm.view()
                 driver.set_member(name, "ready")

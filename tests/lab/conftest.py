@@ -107,6 +107,12 @@ def one_armed_haproxy_lab() -> Iterator[RunningLab]:
     yield from bring_up(f"t1h{RUN_ID}", "one-armed", 2, lb="haproxy")
 
 
+@pytest.fixture(scope="session")
+def two_armed_haproxy_lab() -> Iterator[RunningLab]:
+    """Two-armed (routed), with HAProxy on lb01, unconfigured."""
+    yield from bring_up(f"t2h{RUN_ID}", "two-armed-routed", 2, lb="haproxy")
+
+
 def ocsscale_cli(
     *args: str, check: bool = False, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:

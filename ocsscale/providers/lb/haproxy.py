@@ -211,12 +211,11 @@ class HaproxyDriver:
         self._require_installed(lb)
         vip = str(self.ctx.pool.load_balancer.vip.ip)
         state = state_of(lb, vip, self._files())
-        state["view"] = self._view(lb, decode(state["files"][self.settings.config_path]))
+        config = decode(state["files"][self.settings.config_path])
+        state["view"] = self._view(lb, config) if state["active"] else None
         return state
 
-    def _view(self, lb: LinuxLbHost, config: bytes | None) -> dict[str, Any] | None:
-        if not lb.active():
-            return None
+    def _view(self, lb: LinuxLbHost, config: bytes | None) -> dict[str, Any]:
         view = hx.config_view((config or b"").decode("utf-8", "replace"))
         answer = self._api(lb, "show servers state", quiet=True)
         if answer is not None:  # what the running HAProxy uses, over what the file says
