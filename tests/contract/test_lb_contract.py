@@ -167,6 +167,8 @@ def test_a_refused_config_changes_nothing(kind: str, request: pytest.FixtureRequ
                 broken.apply_farm(farm, clean)
             assert LB_HOST in str(refused_clean.value)
             assert "nothing was replaced" in str(refused_clean.value)
+            if kind == "haproxy":  # HAProxy's own words, with the line it refused
+                assert "balance only supports" in str(refused_clean.value)
             assert good.read_farm() == clean
             assert lb_files(good) == files_before
             # over a running farm: the old config stays, and still serves

@@ -54,6 +54,7 @@ from .linuxhost import LinuxLbHost, decode, state_of, verify_restored
 from .templates import render
 
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_ALERT = re.compile(r"^\[ALERT\]\s*\(\d+\)\s*:\s*(config\s*:\s*)?")
 MAX_WEIGHT = 256  # HAProxy's limit
 CHECK = {"check_inter": "2s", "check_fall": 3, "check_rise": 2}  # HAProxy's defaults
 
@@ -274,14 +275,14 @@ class HaproxyDriver:
         staged = self.settings.config_path + ".ocsscale-new"
         lb.write(staged, text)
         try:
-            checked = lb.sh('"$1" -c -q -f "$2"', self.settings.command, staged, check=False)
+            checked = lb.sh('"$1" -c -f "$2"', self.settings.command, staged, check=False)
         finally:
             lb.restore(staged, None)
         if not checked.ok:
             said = [
-                line.strip()
+                _ALERT.sub("", line.strip())
                 for line in (checked.stdout + checked.stderr).splitlines()
-                if "ALERT" in line or "rror" in line
+                if line.startswith("[ALERT]")
             ]
             raise StepFailed(
                 f"{self.host_name}: HAProxy refused the rendered configuration (`haproxy -c`): "
