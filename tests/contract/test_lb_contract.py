@@ -10,6 +10,7 @@ it, from the lab's pool file, inside the admin host's namespace.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from typing import Any
 
@@ -97,6 +98,14 @@ def test_driver_contract(kind: str, topology: str, request: pytest.FixtureReques
                     assert {s.health for s in driver.stats().values()} == {"unknown"}
                 wait_for("every member up on every port", lambda: _all_up(lb, farm))
                 assert answering(farm.vip, farm.ports) == sorted(farm.ports)
+                # a connection held open through the VIP counts as active on its port
+                port = farm.check_ports[0]
+                with socket.create_connection((farm.vip, port), timeout=5):
+                    wait_for(
+                        f"an active connection on {port}",
+                        lambda: sum(s.active.get(port, 0) for s in lb.stats().values()) >= 1,
+                        tries=20,
+                    )
 
                 since = time.time() - 5  # the LB host's clock is this machine's
                 driver.set_member(name, "maint")
