@@ -241,3 +241,59 @@ def test_an_unreachable_lb_host(kind: str, request: pytest.FixtureRequest) -> No
         assert "Traceback" not in str(error)
     finally:
         services.start(lab.state.directory, sshd)
+
+
+SITE_CONFIG = """\
+# the site's own HAProxy config, running before ocsscale (no ocsscale socket)
+global
+    log stdout format raw local0
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend site
+    bind {address}:{port}
+    default_backend site
+backend site
+    server local 127.0.0.1:9
+"""
+
+
+def test_haproxy_puts_back_a_running_site_config(request: pytest.FixtureRequest) -> None:
+    """Undo over a HAProxy that already ran its own config: that config byte-identical,
+    reloaded and serving again, the VIP gone."""
+    lab = _lab(request, "haproxy")
+    loaded, farm = _farm(lab)
+    lb_address = lab.address(LB_HOST)
+    port = farm.check_ports[0]  # the port the lab's service runner waits for
+
+    def site() -> None:
+        with HostPool(loaded) as hosts:
+            driver = make_driver("haproxy", loaded, hosts)
+            assert isinstance(driver, HaproxyDriver)
+            lbhost = driver._lb()
+            path = driver.settings.config_path
+            site_config = SITE_CONFIG.format(address=lb_address, port=port).encode()
+            lbhost.host.write_file(path, site_config)
+            lbhost.service("start")
+            try:
+                current = driver.read_farm()
+                assert current["active"] and current["view"]["members"] == {}
+                undo = json.loads(json.dumps(driver.undo_for(current)))
+                try:
+                    driver.apply_farm(farm, current)
+                    assert driver.read_farm()["view"] == farm.view()
+                    assert answering(farm.vip, [port]) == [port]
+                finally:
+                    driver.revert(undo)
+                driver.verify_reverted(undo)
+                assert lb_files(driver)[path] == site_config
+                wait_for("the site's frontend back", lambda: answering(lb_address, [port]))
+                assert answering(farm.vip, farm.ports) == []
+            finally:
+                lbhost.service("stop", check=False)
+                lbhost.restore(path, None)
+            _assert_clean(driver, farm)
+
+    lab.inside("admin", site)

@@ -324,12 +324,14 @@ class HaproxyDriver:
         for path, data in undo["files"].items():
             lb.restore(path, decode(data))
         if undo["active"]:
-            if lb.active():
-                old = self._worker_pid(lb)
-                lb.service("reload")
+            config = decode(undo["files"].get(self.settings.config_path)) or b""
+            # the config put back may not have our runtime socket (a site's own config):
+            # then the reload cannot be watched there
+            watch = self.settings.runtime_socket.encode() in config
+            old = self._worker_pid(lb) if watch else None
+            lb.service("reload" if lb.active() else "start")
+            if watch:
                 self._wait_worker(lb, old, "reload")
-            else:
-                lb.service("start")
         if not undo["vip_present"]:
             ifname = lb.vip_interface(undo["vip"], undo.get("vip_interface"))
             lb.remove_address(undo["vip"], ifname)
