@@ -172,7 +172,11 @@ def client_load_failures() -> dict[str, object]:
         journal.close()
     if not loads:
         return {}
-    by_phase = loads[-1]["by_phase"]
+    from ocsscale.plan.playbook import PHASE_IDS
+
+    order = {phase: i for i, phase in enumerate(PHASE_IDS)}
+    journaled = loads[-1]["by_phase"]  # the journal keeps keys sorted: put phases in order
+    by_phase = {p: journaled[p] for p in sorted(journaled, key=lambda p: order.get(p, -1))}
     outside = sum(
         row.get("admin", {}).get("failed", 0)
         for phase, row in by_phase.items()
