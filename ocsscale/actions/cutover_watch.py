@@ -105,9 +105,12 @@ class CutoverWatch(Action):
         rounds = probes = 0
         failed: list[dict[str, Json]] = []
         inconclusive: list[dict[str, Json]] = []
+        # a round every `interval` seconds; the last one starts once the window is
+        # over, so the window is watched to its end even when a round takes longer
         while True:
             rounds += 1
-            at = round(time.monotonic() - started, 1)
+            round_start = time.monotonic()
+            at = round(round_start - started, 1)
             for client in self.clients:
                 outcome, seen = self._probe(quiet, client)
                 probes += 1
@@ -122,10 +125,9 @@ class CutoverWatch(Action):
                 elif outcome == "unreachable":
                     inconclusive.append({"at_s": at, "client": client, "seen": seen})
                     self._undecided(client, seen)
-            now = time.monotonic()
-            if now >= deadline:
+            if round_start >= deadline:
                 break
-            time.sleep(min(self.interval, deadline - now))
+            time.sleep(max(0.0, min(round_start + self.interval, deadline) - time.monotonic()))
         evidence = {
             "name": self.pool_name,
             "address": self.address,
@@ -135,6 +137,7 @@ class CutoverWatch(Action):
             "clients": self.clients,
             "rounds": rounds,
             "probes": probes,
+            "watched_s": round(time.monotonic() - started, 1),
             "failed": failed[:_SHOWN],
             "failed_count": len(failed),
             "inconclusive": inconclusive[:_SHOWN],
