@@ -119,6 +119,14 @@ def run_cmd(
         help="Give up a hold with no sign-off after this long: the step fails and the "
         "phase's cleanup removes the pins (default: wait).",
     ),
+    watch: int | None = typer.Option(
+        None,
+        "--watch",
+        min=1,
+        max=86400,
+        metavar="SECONDS",
+        help="The cutover's watch window, instead of dns.watch_window in the pool file.",
+    ),
     playbook: Path | None = _PLAYBOOK,
 ) -> None:
     """Run the playbook's phases (all, one with --phase, or up to one with --through).
@@ -156,7 +164,7 @@ def run_cmd(
     console = _console()
     progress = RunProgress(console)
     operator = operator_for(console, progress)
-    options = {"no_hold": no_hold, "hold_timeout": hold_timeout}
+    options = {"no_hold": no_hold, "hold_timeout": hold_timeout, "watch": watch}
     gate = session.prepare_run(
         app_state(ctx).config,
         playbook,

@@ -169,7 +169,6 @@ def test_watch_holds_then_reverts_by_itself_when_the_vip_stops_answering(
         result = tool(lab, pool, "rollback", "--to", "cutover", "--yes")
         assert result.returncode == 0, output(result)
         assert _record(lab) == ({legacy}, CUTOVER_TTL)
-        _edit_dns(pool, watch_window=60, watch_interval=1)
 
         def stop_engine_once_watching() -> None:
             deadline = time.monotonic() + 120
@@ -183,7 +182,8 @@ def test_watch_holds_then_reverts_by_itself_when_the_vip_stops_answering(
 
         stopper = threading.Thread(target=stop_engine_once_watching)
         stopper.start()
-        result = tool(lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold")
+        # --watch: a longer window than the pool file's, for the engine to die in
+        result = tool(lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold", "--watch", "60")
         stopper.join()
         text = output(result)
         assert result.returncode == 1, text
