@@ -254,16 +254,15 @@ class DnsRaiseTtl(_DnsAction):
             )
         ]
 
+    def _cut_over(self, current: Json) -> bool:
+        return same_values(self.rdtype, current["values"], [self.address])
+
     def read(self) -> Json:
-        record = self.lookup()
-        if not same_values(self.rdtype, record.values, [self.address]):
-            raise CheckFailed(
-                f"{self.record_name} {self.rdtype} reads {record.show()}, not {self.address}: "
-                "the cutover is not in place; nothing was changed"
-            )
-        return record.to_json()
+        return self.lookup().to_json()
 
     def diff(self, current: Json) -> list[Change]:
+        if not self._cut_over(current):
+            return self.describe()  # a dry run before the cutover: what it will do
         if current["ttl"] == self.ttl:
             return []
         return [
@@ -283,10 +282,15 @@ class DnsRaiseTtl(_DnsAction):
             "name": self.record_name,
             "type": self.rdtype,
             "old": old.to_json(),
-            "new": {"values": list(old.values), "ttl": self.ttl},
+            "new": {"values": [self.address], "ttl": self.ttl},
         }
 
     def apply(self, current: Json) -> Json:
+        if not self._cut_over(current):
+            raise CheckFailed(
+                f"{self.record_name} {self.rdtype} reads {RecordSet.from_json(current).show()}, "
+                f"not {self.address}: the cutover is not in place; nothing was changed"
+            )
         values = current["values"]
         self.provider().replace(self.record_name, self.rdtype, values, self.ttl, expect=values)
         return {"name": self.record_name, "old": current, "ttl": self.ttl}
