@@ -35,7 +35,7 @@ from ..providers.dns.base import RecordSet, same_values
 from .base import Action, Change, Context, Json, register
 from .dns import _DnsAction, _int_arg
 from .probe_ports import ProbePorts
-from .probing import plain_address, required_text
+from .probing import plain_address, required_text, timeout_arg
 
 #: failures and inconclusive rounds named in the evidence and messages
 _SHOWN = 5
@@ -54,7 +54,7 @@ class CutoverWatch(Action):
         self.window = _int_arg(args, "window", self.name)
         self.interval = max(1, _int_arg(args, "interval", self.name))
         self.budget = _int_arg(args, "failures", self.name)
-        self.timeout = float(args.get("timeout") or 5.0)
+        self.timeout = timeout_arg(args, self.name)
         override = ctx.extra.get("watch")  # `run --watch SECONDS`
         if override is not None:
             self.window = _int_arg({"watch": override}, "watch", self.name)
