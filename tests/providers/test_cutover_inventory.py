@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
+from winrm_standin import PASSWORD, StandIn
 
 from ocsscale.actions.base import Context
 from ocsscale.actions.cutover import CutoverInventory
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import CheckFailed
+from ocsscale.transports.factory import HostPool
 
 from .bind import Bind
-from .test_dns_actions import LEGACY, POOL, pool_file
+from .test_dns_actions import LEGACY, POOL, pool_file, windows_pool_file
 
 WEB = "webfarm.contoso.test"
 ALIAS = "meet.contoso.test"
@@ -97,3 +99,32 @@ def test_a_cname_and_an_unlisted_name_stop_unless_acknowledged(tmp_path: Path, b
     finally:
         bind.remove(WEB, "A", LEGACY)
         bind.remove(ALIAS, "CNAME", f"{POOL}.")
+
+
+def test_the_windows_provider_looks_up_the_listed_names(
+    tmp_path: Path, bind: Bind, standins: dict[str, StandIn], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No zone transfer over WinRM: the listed names through the provider's own
+    lookup (dnscmd on the stand-in), the SRV records over DNS."""
+    monkeypatch.setenv("OCS_TEST_DNS_PW", PASSWORD)
+    bind.set(POOL, "A", [LEGACY], 60)
+    bind.set(WEB, "A", [LEGACY], 60)
+    bind.set(ALIAS, "CNAME", [f"{POOL}."], 60)
+    path = windows_pool_file(tmp_path, bind, standins["dnscmd"], "OCS_TEST_DNS_PW")
+    edit_dns(path, names=[WEB], acknowledge=[ALIAS])
+    loaded = load_pool(path)
+    hosts = HostPool(loaded)
+    ctx = Context(pool=loaded.pool, profile=loaded.profile, host=hosts)
+    ctx.extra["pool_path"] = str(path)
+    try:
+        args = {"name": POOL, "legacy": LEGACY, "domain": "contoso.test"}
+        found = CutoverInventory(ctx, args).apply(None)
+    finally:
+        hosts.close_all()
+        bind.remove(WEB, "A", LEGACY)
+        bind.remove(ALIAS, "CNAME", f"{POOL}.")
+    assert found["source"].startswith("lookups of the listed names only (windows")
+    rows = {(r["name"], r["type"]): r for r in found["names"]}
+    assert rows[(POOL, "A")]["kind"] == "moves" and rows[(WEB, "A")]["kind"] == "listed"
+    assert rows[(ALIAS, "CNAME")]["kind"] == "cname" and rows[(ALIAS, "CNAME")]["acknowledged"]
+    assert rows[("_sipinternaltls._tcp.contoso.test", "-")]["kind"] == "absent"
