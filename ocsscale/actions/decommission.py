@@ -55,8 +55,10 @@ def cutover_settled(ctx: Context) -> dict[str, Any]:
         return {"checked": False, "why": "no journal (dry run): checked when the run starts"}
     cutover = None
     for entry in reversed(journal.entries()):
-        if entry.action == "dns.replace" and entry.status == "done" and entry.evidence:
-            cutover = entry.evidence
+        # a re-run that found the record already moved changed nothing: look further back
+        evidence = entry.evidence if entry.action == "dns.replace" else None
+        if entry.status == "done" and isinstance(evidence, dict) and "changed_at" in evidence:
+            cutover = evidence
             break
     if cutover is None or "changed_at" not in cutover:
         raise CheckFailed(

@@ -60,6 +60,14 @@ def _host_spec(pool: Any, name: str) -> Any:
         raise UsageError(f"no host named '{name}' in the pool file") from None
 
 
+def hosts_file_path(pool: Any, name: str, host: Host) -> str:
+    """Where `name`'s hosts file is: the pool file's `transport.hosts_file`, else
+    the transport's own, else the OS default."""
+    spec = _host_spec(pool, name)
+    override = getattr(spec.transport, "hosts_file", None) if spec is not None else None
+    return override or getattr(host, "hosts_file", None) or hostsfile.default_path(host.os)
+
+
 class _HostsFileAction(Action):
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
@@ -112,11 +120,7 @@ class _HostsFileAction(Action):
         return override or hostsfile.default_path(spec.os)
 
     def _path(self, host: Host) -> str:
-        if self.path_override:
-            return self.path_override
-        spec = _host_spec(self.ctx.pool, self.host_name)
-        override = getattr(spec.transport, "hosts_file", None) if spec is not None else None
-        return override or getattr(host, "hosts_file", None) or hostsfile.default_path(host.os)
+        return self.path_override or hosts_file_path(self.ctx.pool, self.host_name, host)
 
     def _host(self) -> Host:
         return self.ctx.host(self.host_name)

@@ -119,6 +119,14 @@ def run_cmd(
         help="Give up a hold with no sign-off after this long: the step fails and the "
         "phase's cleanup removes the pins (default: wait).",
     ),
+    watch: int | None = typer.Option(
+        None,
+        "--watch",
+        min=1,
+        max=86400,
+        metavar="SECONDS",
+        help="The cutover's watch window, instead of dns.watch_window in the pool file.",
+    ),
     wait: bool = typer.Option(
         False,
         "--wait",
@@ -178,6 +186,7 @@ def run_cmd(
         "hold_timeout": hold_timeout,
         "client_load": client_load,
         "wait": wait,
+        "watch": watch,
     }
     gate = session.prepare_run(
         app_state(ctx).config,

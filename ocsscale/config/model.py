@@ -87,6 +87,12 @@ def _path_text(value: Any) -> Any:
 Port = Annotated[int, _whole_number(1, 65535, "a port", "value.port-range")]
 Ttl = Annotated[int, _whole_number(0, MAX_TTL, "a TTL (seconds)", "dns.ttl.range")]
 Weight = Annotated[int, _whole_number(0, MAX_WEIGHT, "a weight", "fe.weight.range")]
+WatchSeconds = Annotated[
+    int, _whole_number(1, 86400, "a watch window or interval (seconds)", "dns.watch.range")
+]
+WatchFailures = Annotated[
+    int, _whole_number(0, 100000, "the watch's failure budget", "dns.watch.range")
+]
 PeakConnections = Annotated[
     int,
     _whole_number(
@@ -380,11 +386,27 @@ class _DnsCommon(Strict):
     servers: list[Address] = Field(default_factory=list)
     port: Port = 53
     timeout: float = Field(10.0, gt=0, le=300)  # seconds, per DNS query or update
+    #: names besides the pool name and sip.<domain> that may resolve to the legacy
+    #: FE (a web farm name): the cutover inventory shows them without stopping
+    names: list[str] = Field(default_factory=list)
+    #: names the inventory found pointing at the legacy FE (a CNAME, an unlisted
+    #: A record) that the operator has looked at: the cutover goes on
+    acknowledge: list[str] = Field(default_factory=list)
+    #: the cutover's watch window: probes every `watch_interval` seconds for
+    #: `watch_window` seconds; more than `watch_failures` failed probes revert it
+    watch_window: WatchSeconds = 300
+    watch_interval: WatchSeconds = 10
+    watch_failures: WatchFailures = 0
 
     @field_validator("zone")
     @classmethod
     def _zone(cls, v: str) -> str:
         return check_fqdn(v, "the zone")
+
+    @field_validator("names", "acknowledge")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        return [check_fqdn(name, "a DNS name") for name in v]
 
 
 class Rfc2136Dns(_DnsCommon):

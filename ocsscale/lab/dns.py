@@ -3,7 +3,8 @@
 As in production before the migration, the pool FQDN's A record points at
 the legacy FE (with a short TTL, POOL_TTL) and `_sipinternaltls._tcp` points
 at the pool FQDN. Updates (RFC 2136) are accepted only when signed with the
-lab's TSIG key (hmac-sha256); the key's secret is written twice, both mode
+lab's TSIG key (hmac-sha256), and so are zone transfers (the cutover's
+inventory); the key's secret is written twice, both mode
 0600: as a BIND `key` clause for named, and alone for the pool file's
 `{file: ...}` reference.
 """
@@ -26,6 +27,9 @@ ZONE_TTL = 3600
 #: hour, so a lab migration waits out real TTLs and still stays short.
 POOL_TTL = 30
 CUTOVER_TTL = 5
+#: the cutover's watch window and probe interval in the lab pool file (seconds)
+WATCH_WINDOW = 20
+WATCH_INTERVAL = 2
 NAMED = "/usr/sbin/named"
 
 

@@ -119,6 +119,8 @@ def render(state: LabState, topo: Topology) -> str:
         f"  zone: {DOMAIN}",
         f"  ttl: {dns.POOL_TTL}",
         f"  cutover_ttl: {dns.CUTOVER_TTL}",
+        f"  watch_window: {dns.WATCH_WINDOW}",
+        f"  watch_interval: {dns.WATCH_INTERVAL}",
         "  tsig:",
         f"    name: {dns.TSIG_NAME}",
         f"    algorithm: {dns.TSIG_ALGORITHM}",

@@ -141,3 +141,19 @@ def test_inline_tsig_secret_is_still_refused(tmp_path: Path) -> None:
     issues = issues_of(tmp_path, text)
     assert [i.rule for i in issues] == ["secret.inline"]
     assert all("hunter2" not in i.render() for i in issues)
+
+
+def test_the_cutover_keys_have_defaults_and_are_checked_where_they_are(tmp_path: Path) -> None:
+    dns = load_text(tmp_path, ONE_ARMED).pool.dns
+    assert (dns.names, dns.acknowledge) == ([], [])
+    assert (dns.watch_window, dns.watch_interval, dns.watch_failures) == (300, 10, 0)
+    block = MANUAL_BLOCK + "  names: [web.contoso.com.]\n  acknowledge: [meet.contoso.com]\n"
+    manual = load_text(tmp_path, with_dns(block, "")).pool.dns
+    assert manual.names == ["web.contoso.com"] and manual.acknowledge == ["meet.contoso.com"]
+
+    text = with_dns(MANUAL_BLOCK + "  watch_window: 0\n", "")
+    issue = only_issue(tmp_path, text, "dns.watch.range")
+    assert issue.path == "dns.watch_window" and issue.line == line_of(text, "  watch_window: 0")
+    text = with_dns(MANUAL_BLOCK + "  names: [web, ok.contoso.com]\n", "")
+    issue = only_issue(tmp_path, text, "name.fqdn")
+    assert issue.path.startswith("dns.names") and "fully qualified" in issue.message

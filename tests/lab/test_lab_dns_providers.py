@@ -23,7 +23,7 @@ from ocsscale.providers.dns.windows import WindowsProvider
 from ocsscale.runner.journal import Journal
 from ocsscale.transports.factory import connect
 
-from .conftest import RunningLab, ocsscale_cli
+from .conftest import REPO, RunningLab, ocsscale_cli
 
 pytestmark = pytest.mark.lab
 
@@ -84,10 +84,14 @@ def test_lower_ttl_and_cutover_in_the_lab_then_rollback(
     dns_address = str(load_pool(pool).pool.dns.servers[0])
     legacy, vip = lab.address("ocsfe00"), VIP.split("/", 1)[0]
 
+    # the DNS steps alone: the shipped cutover also probes through the VIP (test_lab_cutover)
+    playbook = ["--playbook", str(REPO / "tests" / "providers" / "dns_playbook.yaml")]
+
     def ocsscale(*args: str) -> tuple[int, str]:
         result = ocsscale_cli(
             "lab", "exec", "admin", "--name", lab.state.name, "--",
-            "ocsscale", "-c", str(pool), *args,
+            "ocsscale", "-c", str(pool), *args[:1], *(playbook if args[0] == "run" else []),
+            *args[1:],
         )  # fmt: skip
         return result.returncode, result.stdout + result.stderr
 

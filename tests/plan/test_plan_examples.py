@@ -55,7 +55,9 @@ def test_plan_json_shape_on_the_one_armed_example() -> None:
 def test_plan_of_one_phase_and_the_two_armed_example() -> None:
     only = _plan_json(ONE_ARMED, "--phase", "cutover")
     assert [p["id"] for p in only["phases"]] == ["cutover"]
-    replace = only["phases"][0]["steps"][0]
+    steps = {s["id"]: s for s in only["phases"][0]["steps"]}
+    assert list(steps)[0] == "cutover/inventory" and "cutover/raise-ttl" in steps
+    replace = steps["cutover/replace"]
     assert replace["built"] is True and replace["target"] == "dns:contoso.com"
     assert replace["summary"].startswith("ocspool.contoso.com A 10.0.0.30 -> 10.0.0.40 (TTL 60 s)")
     lower = _plan_json(ONE_ARMED, "--phase", "lower-ttl")["phases"][0]["steps"][0]

@@ -41,7 +41,8 @@ ns1  IN A   {primary}
 ocspool 3600 IN A 10.0.0.30
 """
 
-_OPTIONS = """options {{
+_OPTIONS = """key "{key}" {{ algorithm hmac-sha256; secret "{secret}"; }};
+options {{
     directory "{d}";
     pid-file "{d}/named.pid";
     session-keyfile "{d}/session.key";
@@ -50,10 +51,10 @@ _OPTIONS = """options {{
     listen-on-v6 {{ none; }};
     recursion no;
     allow-query {{ any; }};
+    allow-transfer {{ key {key}; }};
     dnssec-validation no;
 }};
 controls {{ }};
-key "{key}" {{ algorithm hmac-sha256; secret "{secret}"; }};
 logging {{ channel f {{ file "{d}/named.log"; severity info; }}; category default {{ f; }}; }};
 """
 

@@ -23,6 +23,9 @@ from ocsscale.runner.journal import Journal
 from .bind import Bind
 
 REPO = Path(__file__).resolve().parents[2]
+#: lower-ttl and the DNS steps of the cutover (no test client is ever contacted)
+PLAYBOOK = str(Path(__file__).with_name("dns_playbook.yaml"))
+RUN = ("run", "--playbook", PLAYBOOK)
 POOL = "ocspool.contoso.test"
 LEGACY, VIP = "10.0.0.30", "10.0.0.40"  # record values only: never contacted
 
@@ -57,7 +60,7 @@ def test_lower_ttl_cutover_and_rollback(tmp_path: Path, bind: Bind) -> None:
     bind.set(POOL, "A", [LEGACY], 2)  # a short old TTL: the wait below is real and short
     pool = pool_file(tmp_path, bind, cutover_ttl=1)
 
-    code, out = cli("-c", str(pool), "run", "--phase", "lower-ttl", "--yes")
+    code, out = cli("-c", str(pool), *RUN, "--phase", "lower-ttl", "--yes")
     assert code == 0, out
     assert bind.read(POOL) == ({LEGACY}, 1)
     evidence = lower_evidence(pool)
@@ -67,7 +70,7 @@ def test_lower_ttl_cutover_and_rollback(tmp_path: Path, bind: Bind) -> None:
 
     while time.time() < evidence["ready_at"]:  # wait out the old TTL, as an operator would
         time.sleep(0.2)
-    code, out = cli("-c", str(pool), "run", "--phase", "cutover", "--yes")
+    code, out = cli("-c", str(pool), *RUN, "--phase", "cutover", "--yes")
     assert code == 0, out
     assert bind.read(POOL) == ({VIP}, 1)
 
@@ -79,10 +82,10 @@ def test_lower_ttl_cutover_and_rollback(tmp_path: Path, bind: Bind) -> None:
 def test_cutover_refuses_until_the_old_ttl_has_run_out(tmp_path: Path, bind: Bind) -> None:
     bind.set(POOL, "A", [LEGACY], 3600)
     pool = pool_file(tmp_path, bind, cutover_ttl=60)
-    assert cli("-c", str(pool), "run", "--phase", "lower-ttl", "--yes")[0] == 0
+    assert cli("-c", str(pool), *RUN, "--phase", "lower-ttl", "--yes")[0] == 0
     ready = lower_evidence(pool)["ready_at_utc"]
 
-    code, out = cli("-c", str(pool), "run", "--phase", "cutover", "--yes")
+    code, out = cli("-c", str(pool), *RUN, "--phase", "cutover", "--yes")
     assert code == 1
     assert f"runs out in every cache at {ready}" in out and "nothing was changed" in out
     assert bind.read(POOL) == ({LEGACY}, 60)
@@ -91,7 +94,7 @@ def test_cutover_refuses_until_the_old_ttl_has_run_out(tmp_path: Path, bind: Bin
 def test_cutover_refuses_when_the_ttl_was_never_lowered(tmp_path: Path, bind: Bind) -> None:
     bind.set(POOL, "A", [LEGACY], 3600)
     pool = pool_file(tmp_path, bind, cutover_ttl=60)
-    code, out = cli("-c", str(pool), "run", "--phase", "cutover", "--yes")
+    code, out = cli("-c", str(pool), *RUN, "--phase", "cutover", "--yes")
     assert code == 1 and "was not lowered ahead of the cutover" in out
     assert "--phase lower-ttl" in out
     assert bind.read(POOL) == ({LEGACY}, 3600)
@@ -100,12 +103,12 @@ def test_cutover_refuses_when_the_ttl_was_never_lowered(tmp_path: Path, bind: Bi
 def test_a_record_changed_since_lower_ttl_is_never_overwritten(tmp_path: Path, bind: Bind) -> None:
     bind.set(POOL, "A", [LEGACY], 2)
     pool = pool_file(tmp_path, bind, cutover_ttl=1)
-    assert cli("-c", str(pool), "run", "--phase", "lower-ttl", "--yes")[0] == 0
+    assert cli("-c", str(pool), *RUN, "--phase", "lower-ttl", "--yes")[0] == 0
     ready_at = lower_evidence(pool)["ready_at"]
     bind.set(POOL, "A", ["10.0.0.99"], 1)  # someone else, meanwhile
     while time.time() < ready_at:
         time.sleep(0.2)
-    code, out = cli("-c", str(pool), "run", "--phase", "cutover", "--yes")
+    code, out = cli("-c", str(pool), *RUN, "--phase", "cutover", "--yes")
     assert code == 1
     assert "10.0.0.99" in out and "changed by someone else" in out
     assert bind.read(POOL) == ({"10.0.0.99"}, 1)
@@ -115,7 +118,7 @@ def test_a_wrong_tsig_key_is_a_clear_error_without_the_secret(tmp_path: Path, bi
     bind.set(POOL, "A", [LEGACY], 3600)
     wrong = "d3JvbmctYnV0LXdlbGwtZm9ybWVkLWJhc2U2NC1rZXk="
     pool = pool_file(tmp_path, bind, cutover_ttl=60, secret=wrong)
-    code, out = cli("-c", str(pool), "run", "--phase", "lower-ttl", "--yes")
+    code, out = cli("-c", str(pool), *RUN, "--phase", "lower-ttl", "--yes")
     assert code == 1
     assert "TSIG" in out and "secret does not match" in out
     assert wrong not in out and bind.secret not in out
@@ -135,7 +138,7 @@ def test_an_unresolvable_tsig_secret_stops_the_run_before_anything(
     pool.write_text(text[: text.index("secret: {file:")] + "secret: {env: OCS_NO_SUCH_VAR}\n")
     pool.write_text(pool.read_text() + text[text.index("\n# Credentials") :])
     monkeypatch.delenv("OCS_NO_SUCH_VAR", raising=False)
-    code, out = cli("-c", str(pool), "run", "--phase", "lower-ttl", "--yes")
+    code, out = cli("-c", str(pool), *RUN, "--phase", "lower-ttl", "--yes")
     assert code == 2, out
     assert "TSIG key ocsscale" in out and "OCS_NO_SUCH_VAR" in out
     assert bind.read(POOL) == ({LEGACY}, 3600)
@@ -146,7 +149,18 @@ def test_the_plan_shows_the_dns_steps(tmp_path: Path, bind: Bind) -> None:
     code, out = cli("-c", str(pool), "plan", "--json", "--phase", "cutover")
     assert code == 0, out
     steps = json.loads(out)["phases"][0]["steps"]
-    assert [s["action"] for s in steps] == ["dns.replace", "dns.verify"]
+    actions = list(dict.fromkeys(s["action"] for s in steps))
+    assert actions == [
+        "cutover.inventory",
+        "cutover.no_pins",
+        "dns.replace",
+        "dns.verify",
+        "host.flush_dns",
+        "host.restart_services",
+        "probe.ports",
+        "cutover.watch",
+        "dns.raise_ttl",
+    ]
     assert all(s["built"] for s in steps)
 
 
@@ -155,7 +169,7 @@ def test_a_ttl_already_low_is_waited_out_from_the_lower_ttl_step(
 ) -> None:
     bind.set(POOL, "A", [LEGACY], 1)  # already at the cutover TTL: lower-ttl changes nothing
     pool = pool_file(tmp_path, bind, cutover_ttl=1)
-    assert cli("-c", str(pool), "run", "--phase", "lower-ttl", "--yes")[0] == 0
+    assert cli("-c", str(pool), *RUN, "--phase", "lower-ttl", "--yes")[0] == 0
     journal = Journal.open(pool.parent / ".ocsscale")
     try:
         (entry,) = [e for e in journal.entries() if e.action == "dns.lower_ttl"]
@@ -164,7 +178,7 @@ def test_a_ttl_already_low_is_waited_out_from_the_lower_ttl_step(
     assert entry.evidence["unchanged"] is True and entry.undo is None
     while time.time() < entry.finished + 1:
         time.sleep(0.2)
-    code, out = cli("-c", str(pool), "run", "--phase", "cutover", "--yes")
+    code, out = cli("-c", str(pool), *RUN, "--phase", "cutover", "--yes")
     assert code == 0, out
     assert bind.read(POOL) == ({VIP}, 1)
 
@@ -195,10 +209,10 @@ def test_verify_names_the_name_server_that_does_not_answer(tmp_path: Path, bind:
 def test_a_ttl_raised_again_since_lower_ttl_is_refused(tmp_path: Path, bind: Bind) -> None:
     bind.set(POOL, "A", [LEGACY], 2)
     pool = pool_file(tmp_path, bind, cutover_ttl=1)
-    code, out = cli("-c", str(pool), "run", "--phase", "lower-ttl", "--yes")
+    code, out = cli("-c", str(pool), *RUN, "--phase", "lower-ttl", "--yes")
     assert code == 0, out
     bind.set(POOL, "A", [LEGACY], 7200)  # someone puts the long TTL back
-    code, out = cli("-c", str(pool), "run", "--phase", "cutover", "--yes")
+    code, out = cli("-c", str(pool), *RUN, "--phase", "cutover", "--yes")
     assert code == 1 and "has TTL 7200 again" in out
     assert bind.read(POOL) == ({LEGACY}, 7200)
 
@@ -235,17 +249,17 @@ def test_windows_provider_through_the_pool_file(
     bind.set(POOL, "A", [LEGACY], 2)
     pool = windows_pool_file(tmp_path, bind, standins["dnscmd"], "OCS_TEST_DNS_PW")
     monkeypatch.delenv("OCS_TEST_DNS_PW", raising=False)
-    code, out = cli("-c", str(pool), "run", "--phase", "lower-ttl", "--yes")
+    code, out = cli("-c", str(pool), *RUN, "--phase", "lower-ttl", "--yes")
     assert code == 2 and "host dns01" in out and "OCS_TEST_DNS_PW" in out
     assert bind.read(POOL) == ({LEGACY}, 2)
 
     monkeypatch.setenv("OCS_TEST_DNS_PW", PASSWORD)
-    code, out = cli("-c", str(pool), "run", "--phase", "lower-ttl", "--yes")
+    code, out = cli("-c", str(pool), *RUN, "--phase", "lower-ttl", "--yes")
     assert code == 0, out
     assert bind.read(POOL) == ({LEGACY}, 1)
     while time.time() < lower_evidence(pool)["ready_at"]:
         time.sleep(0.2)
-    code, out = cli("-c", str(pool), "run", "--phase", "cutover", "--yes")
+    code, out = cli("-c", str(pool), *RUN, "--phase", "cutover", "--yes")
     assert code == 0, out
     assert bind.read(POOL) == ({VIP}, 1)
     code, out = cli("-c", str(pool), "rollback", "--yes")

@@ -41,6 +41,10 @@ _ALGORITHMS = {
 }
 
 
+class TransferRefused(DnsError):
+    """The server does not let the pool file's key transfer the zone."""
+
+
 class Rfc2136Provider(ProviderBase):
     kind = "rfc2136"
 
@@ -95,6 +99,37 @@ class Rfc2136Provider(ProviderBase):
     def lookup(self, name: str, rdtype: str) -> RecordSet:
         return lookup(self.address, self.port, name, rdtype, self.timeout)
 
+    def transfer(self) -> list[tuple[str, str, int, str]]:
+        """Every record of the zone (AXFR, signed with the pool file's key), as
+        (absolute name, type, TTL, value). TransferRefused when the server does
+        not allow the key to transfer the zone (BIND: `allow-transfer { key NAME; }`)."""
+        where = self.where()
+        records: list[tuple[str, str, int, str]] = []
+        with dns_errors(where, f"transferring {self.zone}"):
+            messages = dns.query.xfr(
+                self.address,
+                self.zone,
+                port=self.port,
+                timeout=self.timeout,
+                lifetime=self.timeout * 3,
+                keyring={self._key.name: self._key},
+                keyname=self._key.name,
+                keyalgorithm=self._key.algorithm,
+                relativize=False,
+            )
+            try:
+                for message in messages:
+                    for rrset in message.answer:
+                        rdtype = dns.rdatatype.to_text(rrset.rdtype)
+                        name = rrset.name.to_text().rstrip(".").lower()
+                        records += [(name, rdtype, rrset.ttl, r.to_text()) for r in rrset]
+            except dns.query.TransferError as exc:
+                raise TransferRefused(
+                    f"{where} refused the zone transfer of {self.zone} to key "
+                    f"{self.key_name} ({dns.rcode.to_text(exc.rcode)})"
+                ) from None
+        return records
+
     def _change(
         self, name: str, rdtype: str, values: tuple[str, ...], ttl: int, expect: tuple[str, ...]
     ) -> None:
@@ -133,4 +168,4 @@ def _rdataset(rdtype: str, values: Sequence[str], ttl: int) -> dns.rdataset.Rdat
     return dns.rdataset.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), ttl, *values)
 
 
-__all__ = ["DnsConflict", "Rfc2136Provider"]
+__all__ = ["DnsConflict", "Rfc2136Provider", "TransferRefused"]

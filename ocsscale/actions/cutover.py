@@ -1,0 +1,264 @@
+"""cutover.inventory and cutover.no_pins: the read-only checks that open the cutover.
+
+cutover.inventory (args: `name` the pool FQDN, `legacy` the legacy FE's address,
+`domain` the SIP domain).
+  Reads: every record of the zone (rfc2136: a TSIG-signed AXFR from the first
+  of dns.servers; BIND needs `allow-transfer { key NAME; };` for the key, else
+  only the listed names are looked up and the evidence says so), or, for the
+  windows and manual providers (no zone transfer), the listed names: the pool
+  name, sip.<domain>, dns.names, dns.acknowledge. Then: every A record holding
+  the legacy address, every CNAME pointing at the pool name or at one of those
+  names, and the SRV records _sipinternaltls._tcp.<domain> and
+  _sipinternal._tcp.<domain>, whose target must be the pool name (absent:
+  information).
+  Stops the run (CheckFailed) on a CNAME, an A record for the legacy address
+  under a name the pool file does not list, or an SRV record aiming elsewhere,
+  unless each is in `dns.acknowledge` or the operator acknowledges them at the
+  terminal; with nobody to ask it stops naming them and how to acknowledge.
+  Changes nothing. Evidence: the table of names.
+
+cutover.no_pins (args: `host`).
+  Reads the host's hosts file over its transport: no line of the tool's
+  block (transports/hostsfile.py) may be left, else it stops naming the host
+  and each line. Changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import CheckFailed, Declined, UsageError
+from ..operator import OperatorUnavailable
+from ..providers.dns import DnsError, open_provider
+from ..providers.dns.query import lookup
+from ..providers.dns.rfc2136 import TransferRefused
+from ..transports import hostsfile
+from .base import Action, Change, Context, Json, register
+from .hosts import hosts_file_path
+from .probing import plain_address, required_text
+
+SRV_NAMES = ("_sipinternaltls._tcp", "_sipinternal._tcp")
+
+# what each row of the table is, and whether it stops the run
+MOVES, LISTED, OWN, SRV_OK, ABSENT_INFO = "moves", "listed", "own", "srv-ok", "absent"
+UNLISTED, CNAME, SRV_ELSEWHERE = "unlisted", "cname", "srv-elsewhere"
+STOPS = (UNLISTED, CNAME, SRV_ELSEWHERE)
+
+_SAY = {
+    MOVES: "the pool name: moves to the VIP now",
+    LISTED: "listed in the pool file: resolves to the legacy FE; move it with the pool name",
+    OWN: "the legacy FE's own record: stays until it is decommissioned",
+    SRV_OK: "targets the pool name: follows the cutover",
+    ABSENT_INFO: "absent",
+    UNLISTED: "resolves to the legacy FE under a name the pool file does not list",
+    CNAME: "a CNAME to the pool name or the legacy FE: clients follow it to whatever it names",
+    SRV_ELSEWHERE: "does not target the pool name",
+}
+
+
+def _n(name: str) -> str:
+    return name.rstrip(".").lower()
+
+
+@register
+class CutoverInventory(Action):
+    """Every name pointing at the legacy FE, shown before the cutover (module docstring)."""
+
+    name = "cutover.inventory"
+    read_only = True
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.pool_name = _n(required_text(args, "name", self.name))
+        self.legacy = plain_address(required_text(args, "legacy", self.name))
+        self.domain = _n(required_text(args, "domain", self.name))
+        self.settings = ctx.pool.dns
+
+    def targets(self) -> list[str]:
+        host = getattr(self.settings, "host", None)  # the Windows DNS server
+        return [f"dns:{self.settings.zone}"] + ([host.name] if host is not None else [])
+
+    def describe(self) -> list[Change]:
+        return [
+            Change(
+                "check",
+                f"dns:{self.settings.zone}",
+                f"every name resolving to the legacy FE {self.legacy} and the SIP SRV records "
+                f"of {self.domain}; a CNAME or an unlisted name stops the run unless acknowledged",
+            )
+        ]
+
+    # -- what the pool file says ---------------------------------------------
+    def listed(self) -> set[str]:
+        return {f"sip.{self.domain}", *(_n(n) for n in self.settings.names)}
+
+    def acknowledged(self) -> set[str]:
+        return {_n(n) for n in self.settings.acknowledge}
+
+    def srv_names(self) -> list[str]:
+        return [f"{label}.{self.domain}" for label in SRV_NAMES]
+
+    # -- reading the zone ----------------------------------------------------
+    def records(self) -> tuple[str, list[tuple[str, str, int, str]]]:
+        """(where they came from, the records) of the zone, or of the listed names."""
+        provider = open_provider(self.ctx)
+        transfer = getattr(provider, "transfer", None)
+        note = "zone transfer (AXFR)"
+        if transfer is not None:
+            try:
+                return note, transfer()
+            except TransferRefused as exc:
+                note = (
+                    f"lookups of the listed names only: {exc.message}; allow it with "
+                    "`allow-transfer { key NAME; };`, or list every name in dns.names"
+                )
+        else:
+            note = f"lookups of the listed names only ({self.settings.provider}: no zone transfer)"
+        names = {self.pool_name, *self.listed(), *self.acknowledged()}
+        found: list[tuple[str, str, int, str]] = []
+        for name in sorted(names):
+            for rdtype in ("A", "CNAME"):
+                record = provider.lookup(name, rdtype)
+                found += [(name, rdtype, record.ttl or 0, v) for v in record.values]
+        server = self._server()
+        for name in self.srv_names():
+            record = lookup(server, self.settings.port, name, "SRV", self.settings.timeout)
+            found += [(name, "SRV", record.ttl or 0, v) for v in record.values]
+        return note, found
+
+    def _server(self) -> str:
+        if self.settings.servers:
+            return str(self.settings.servers[0])
+        host = getattr(self.settings, "host", None)
+        if host is None:
+            raise UsageError("list the zone's servers in dns.servers")
+        return str(host.address)
+
+    # -- the table -----------------------------------------------------------
+    def table(self, records: list[tuple[str, str, int, str]]) -> list[dict[str, Json]]:
+        legacy_names = {_n(spec.fqdn) for spec in [self.ctx.pool.legacy_fe]}
+        to_legacy = {n for n, t, _, v in records if t == "A" and v == self.legacy}
+        rows: list[dict[str, Json]] = []
+        for name, rdtype, ttl, value in sorted(records):
+            if rdtype == "A" and value == self.legacy:
+                kind = (
+                    MOVES
+                    if name == self.pool_name
+                    else OWN
+                    if name in legacy_names
+                    else LISTED
+                    if name in self.listed()
+                    else UNLISTED
+                )
+            elif rdtype == "CNAME" and _n(value) in {self.pool_name, *to_legacy}:
+                kind = CNAME
+            elif rdtype == "SRV" and name in self.srv_names():
+                kind = SRV_OK if _n(value.split()[-1]) == self.pool_name else SRV_ELSEWHERE
+            else:
+                continue
+            rows.append({"name": name, "type": rdtype, "ttl": ttl, "value": value, "kind": kind})
+        seen = {r["name"] for r in rows}
+        for name in [f"sip.{self.domain}", *self.srv_names()]:
+            if name not in seen:
+                rows.append({"name": name, "type": "-", "ttl": None, "value": "", "kind": "absent"})
+        return rows
+
+    def apply(self, current: Json) -> Json:
+        try:
+            source, records = self.records()
+        except DnsError as exc:
+            raise CheckFailed(
+                f"the inventory of {self.settings.zone} failed: {exc.message}"
+            ) from None
+        rows = self.table(records)
+        acknowledged = self.acknowledged()
+        for row in rows:
+            row["acknowledged"] = row["kind"] in STOPS and row["name"] in acknowledged
+        self.ctx.emit(
+            "findings",
+            {
+                "title": f"names of {self.settings.zone} pointing at the legacy FE "
+                f"{self.legacy} ({source})",
+                "findings": [_finding(r) for r in rows],
+            },
+        )
+        open_rows = [r for r in rows if r["kind"] in STOPS and not r["acknowledged"]]
+        if open_rows:
+            self._ask(open_rows)
+            for row in open_rows:
+                row["acknowledged"] = "at the terminal"
+        return {"source": source, "legacy": self.legacy, "names": rows}
+
+    def _ask(self, rows: list[dict[str, Json]]) -> None:
+        names = sorted({str(r["name"]) for r in rows})
+        shown = "; ".join(f"{r['name']} {r['type']} {r['value']}: {_SAY[r['kind']]}" for r in rows)
+        operator = self.ctx.operator
+        try:
+            operator.tell(
+                "Names that still point at the legacy FE",
+                [f"{r['name']} {r['type']} {r['value']}: {_SAY[r['kind']]}" for r in rows],
+            )
+            answer = operator.ask(
+                f"Acknowledge {', '.join(names)} and cut over anyway?", ["yes", "no"], "no"
+            )
+        except OperatorUnavailable:
+            answer = None
+        except Declined:
+            answer = "no"
+        if answer == "yes":
+            return
+        why = "nobody at a terminal acknowledged them" if answer is None else "not acknowledged"
+        raise CheckFailed(
+            f"the inventory found names that point at the legacy FE ({why}): {shown}; "
+            "nothing was changed",
+            hint="change them first, or add them to dns.acknowledge in the pool file "
+            f"([{', '.join(names)}]), or run the cutover from a terminal and acknowledge them",
+        )
+
+
+def _finding(row: Mapping[str, Json]) -> dict[str, Json]:
+    check = f"{row['name']} {row['type']}" + (f" {row['value']}" if row["value"] else "")
+    message = _SAY[str(row["kind"])]
+    if row["kind"] in STOPS:
+        if row["acknowledged"]:
+            return {"check": check, "ok": True, "proven": False, "message": message + " (ack)"}
+        return {"check": check, "ok": False, "message": message}
+    info = row["kind"] in (ABSENT_INFO, LISTED, OWN)
+    return {"check": check, "ok": True, "info": info, "message": message}
+
+
+@register
+class CutoverNoPins(Action):
+    """No hosts-file pin of the tool left on `host` (module docstring)."""
+
+    name = "cutover.no_pins"
+    read_only = True
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.host_name = required_text(args, "host", self.name)
+
+    def targets(self) -> list[str]:
+        return [self.host_name]
+
+    def describe(self) -> list[Change]:
+        return [Change("check", self.host_name, "no pin of ocsscale left in the hosts file")]
+
+    def apply(self, current: Json) -> Json:
+        host = self.ctx.host(self.host_name)
+        path = hosts_file_path(self.ctx.pool, self.host_name, host)
+        data = host.read_file(path)
+        try:
+            pins = hostsfile.pins(data)
+        except hostsfile.HostsFileError as exc:
+            raise CheckFailed(f"{self.host_name}: {path}: {exc.message}") from None
+        if pins:
+            lines = "; ".join(f"'{address} {name}'" for name, address in sorted(pins.items()))
+            raise CheckFailed(
+                f"{self.host_name}: {path} still holds the pin{'s' if len(pins) > 1 else ''} "
+                f"{lines} in the ocsscale block: clients there would not follow the DNS change",
+                hint="finish or roll back the phase that pinned it (`ocsscale rollback --to "
+                "validate-fe` or `--to validate-lb`), or remove the ocsscale block by hand",
+            )
+        return {"host": self.host_name, "path": path, "sha256": hostsfile.sha256(data)}

@@ -1,0 +1,303 @@
+"""cutover.watch and dns.raise_ttl: the end of the cutover.
+
+cutover.watch (args: `name` the pool FQDN, `address` the VIP, `window` and
+`interval` seconds, `failures` the failure budget; dns.watch_* in the pool file).
+  Reads: for `window` seconds, every `interval` seconds, probe.ports from every
+  test client through its own resolution of `name`, expecting the VIP. A
+  client that cannot be reached over its transport makes the round
+  inconclusive: the operator is asked (continue watching, revert, stop); with
+  nobody to ask the step stops WITHOUT reverting and says so. More failed
+  probes than the budget: the watch reverts the pool record itself, through
+  the DNS provider, with the undo record of the last dns.replace in the
+  journal (its old value and TTL), marks that change reverted in the journal
+  with the reason, and fails (exit 1) saying the cutover was reverted and why.
+  Changes nothing otherwise: no undo record of its own.
+
+dns.raise_ttl (args: `name`, `address` the VIP, `ttl` dns.ttl).
+  After the watch, the new record gets its long TTL back (the cutover kept the
+  short one so that a revert would spread as quickly). Reads the RRset, which
+  must hold `address` only. Changes its TTL (guarded by its value). Undo: the
+  value and TTL before (the cutover TTL). Proof: every server of the NS set
+  answers `address` with the new TTL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import CheckFailed, Declined, OcsscaleError, StepFailed, TransportError
+from ..operator import OperatorUnavailable
+from ..providers.dns import open_provider
+from ..providers.dns.base import RecordSet, same_values
+from .base import Action, Change, Context, Json, register
+from .dns import _DnsAction, _int_arg
+from .probe_ports import ProbePorts
+from .probing import plain_address, required_text, timeout_arg
+
+#: failures and inconclusive rounds named in the evidence and messages
+_SHOWN = 5
+
+
+@register
+class CutoverWatch(Action):
+    """Probes through the pool name for a window; reverts over budget (module docstring)."""
+
+    name = "cutover.watch"
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.pool_name = required_text(args, "name", self.name).rstrip(".")
+        self.address = plain_address(required_text(args, "address", self.name))
+        self.window = _int_arg(args, "window", self.name)
+        self.interval = max(1, _int_arg(args, "interval", self.name))
+        self.budget = _int_arg(args, "failures", self.name)
+        self.timeout = timeout_arg(args, self.name)
+        override = ctx.extra.get("watch")  # `run --watch SECONDS`
+        if override is not None:
+            self.window = _int_arg({"watch": override}, "watch", self.name)
+        self.clients = [c.name for c in ctx.pool.test_clients]
+        self.settings = ctx.pool.dns
+
+    def targets(self) -> list[str]:
+        host = getattr(self.settings, "host", None)  # the Windows DNS server reverts
+        dns_host = [host.name] if host is not None else []
+        return [*self.clients, f"dns:{self.settings.zone}", *dns_host]
+
+    def describe(self) -> list[Change]:
+        return [
+            Change(
+                "check",
+                f"dns:{self.settings.zone}",
+                f"for {self.window} s, every {self.interval} s: every port through "
+                f"{self.pool_name} from {', '.join(self.clients)} answers via the VIP "
+                f"{self.address}; more than {self.budget} failed probes revert "
+                f"{self.pool_name} to its old value and TTL",
+            )
+        ]
+
+    def undo_record(self, current: Json) -> Json:
+        return None  # a revert it makes is journaled on the dns.replace it undoes
+
+    # -- one probe --------------------------------------------------------------
+    def _probe(self, quiet: Context, client: str) -> tuple[str, str]:
+        """("ok" | "failed" | "unreachable", what was seen)."""
+        args = {
+            "from": client,
+            "name": self.pool_name,
+            "through": self.address,
+            "timeout": self.timeout,
+        }
+        try:
+            ProbePorts(quiet, args).apply(None)
+        except CheckFailed as exc:
+            return "failed", exc.message
+        except TransportError as exc:
+            return "unreachable", exc.message
+        return "ok", ""
+
+    def apply(self, current: Json) -> Json:
+        quiet = dataclasses.replace(self.ctx, emit=lambda kind, data: None)
+        started = time.monotonic()
+        deadline = started + self.window
+        rounds = probes = 0
+        failed: list[dict[str, Json]] = []
+        inconclusive: list[dict[str, Json]] = []
+        # a round every `interval` seconds; the last one starts once the window is
+        # over, so the window is watched to its end even when a round takes longer
+        while True:
+            rounds += 1
+            round_start = time.monotonic()
+            at = round(round_start - started, 1)
+            for client in self.clients:
+                outcome, seen = self._probe(quiet, client)
+                probes += 1
+                if outcome == "failed":
+                    failed.append({"at_s": at, "client": client, "seen": seen})
+                    if len(failed) > self.budget:
+                        self._revert(
+                            f"{len(failed)} failed probe{'s' if len(failed) > 1 else ''} through "
+                            f"{self.pool_name} in the watch window (budget {self.budget}); "
+                            f"the last: {client} at {at} s: {seen}"
+                        )
+                elif outcome == "unreachable":
+                    inconclusive.append({"at_s": at, "client": client, "seen": seen})
+                    self._undecided(client, seen)
+            if round_start >= deadline:
+                break
+            time.sleep(max(0.0, min(round_start + self.interval, deadline) - time.monotonic()))
+        evidence = {
+            "name": self.pool_name,
+            "address": self.address,
+            "window_s": self.window,
+            "interval_s": self.interval,
+            "budget": self.budget,
+            "clients": self.clients,
+            "rounds": rounds,
+            "probes": probes,
+            "watched_s": round(time.monotonic() - started, 1),
+            "failed": failed[:_SHOWN],
+            "failed_count": len(failed),
+            "inconclusive": inconclusive[:_SHOWN],
+        }
+        self.ctx.emit(
+            "findings",
+            {
+                "title": f"watch window on {self.pool_name} -> {self.address}",
+                "findings": [
+                    {
+                        "check": f"{self.window} s, {rounds} rounds, {probes} probes",
+                        "ok": True,
+                        "message": f"{len(failed)} failed (budget {self.budget}), "
+                        f"{len(inconclusive)} inconclusive: the cutover holds",
+                    }
+                ],
+            },
+        )
+        return evidence
+
+    # -- when it does not hold ----------------------------------------------------
+    def _undecided(self, client: str, seen: str) -> None:
+        """A client cannot be reached: the operator decides; nobody: stop, no revert."""
+        try:
+            answer = self.ctx.operator.ask(
+                f"{client} cannot be reached ({seen}): continue watching, revert the cutover, "
+                f"or stop here ({self.pool_name} stays at the VIP)?",
+                ["continue", "revert", "stop"],
+            )
+        except OperatorUnavailable:
+            answer = None
+        except Declined:
+            answer = "stop"
+        if answer == "continue":
+            return
+        if answer == "revert":
+            self._revert(f"the operator chose to revert after {client} could not be reached")
+        who = "nobody at a terminal could decide" if answer is None else "the operator stopped"
+        raise StepFailed(
+            f"the watch is inconclusive: {client} cannot be reached ({seen}) and {who}; the "
+            f"cutover was NOT reverted: {self.pool_name} still points at the VIP {self.address}",
+            hint="check the client, then `ocsscale run --phase cutover` to watch again, or "
+            "`ocsscale rollback --to cutover` to revert",
+        )
+
+    def _revert(self, reason: str) -> None:
+        """Put the record back with the last dns.replace's undo record, and fail."""
+        journal = self.ctx.extra.get("journal")
+        entry = None
+        if journal is not None:
+            for candidate in reversed(journal.entries()):
+                if (
+                    candidate.action == "dns.replace"
+                    and candidate.status == "done"
+                    and candidate.undo is not None
+                    and str(candidate.undo.get("name", "")).rstrip(".").lower()
+                    == self.pool_name.lower()
+                ):
+                    entry = candidate
+                    break
+        if entry is None:
+            raise StepFailed(
+                f"{reason}; there is no finished dns.replace of {self.pool_name} in the journal "
+                "to revert: it was NOT reverted",
+                hint="revert the record by hand, or with `ocsscale rollback --to cutover`",
+            )
+        try:
+            restored = open_provider(self.ctx).revert(entry.undo)
+        except OcsscaleError as exc:
+            raise StepFailed(
+                f"{reason}; the automatic revert of {self.pool_name} FAILED: {exc.message}",
+                hint="run `ocsscale rollback --to cutover` now",
+            ) from None
+        rid = "watch-" + time.strftime("%Y%m%dT%H%M%S")
+        journal.begin_revert(entry.seq, rid)
+        journal.finish_revert(
+            entry.seq, {"by": self.name, "reason": reason, "restored": restored.to_json()}
+        )
+        raise StepFailed(
+            f"the cutover was reverted: {reason}; {self.pool_name} is back at {restored.show()}",
+            hint="find why the probes through the VIP failed, then run the cutover again",
+        )
+
+
+def _ttl_everywhere(address: str, ttl: int, rdtype: str) -> Any:
+    def problems(answers: list[dict[str, Json]]) -> list[str]:
+        return [
+            f"{a['ns']} ({a['address']}) "
+            + (a["error"] or f"answers {', '.join(a['values']) or 'nothing'} (TTL {a['ttl']})")
+            for a in answers
+            if a["error"] or not same_values(rdtype, a["values"], [address]) or a["ttl"] != ttl
+        ]
+
+    return problems
+
+
+@register
+class DnsRaiseTtl(_DnsAction):
+    """The cut-over record's long TTL back (module docstring)."""
+
+    name = "dns.raise_ttl"
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.address = plain_address(required_text(args, "address", self.name))
+        self.ttl = _int_arg(args, "ttl", self.name)
+
+    def describe(self) -> list[Change]:
+        return [
+            Change(
+                "change",
+                self.target,
+                f"{self.record_name} {self.rdtype} {self.address}: TTL back to {self.ttl} s",
+            )
+        ]
+
+    def _cut_over(self, current: Json) -> bool:
+        return same_values(self.rdtype, current["values"], [self.address])
+
+    def read(self) -> Json:
+        return self.lookup().to_json()
+
+    def diff(self, current: Json) -> list[Change]:
+        if not self._cut_over(current):
+            return self.describe()  # a dry run before the cutover: what it will do
+        if current["ttl"] == self.ttl:
+            return []
+        return [
+            Change(
+                "change",
+                self.target,
+                f"{self.record_name} {self.rdtype} {self.address}: TTL {current['ttl']} -> "
+                f"{self.ttl} s",
+            )
+        ]
+
+    def undo_record(self, current: Json) -> Json:
+        old = RecordSet.from_json(current)
+        return {
+            "provider": self.settings.provider,
+            "zone": self.settings.zone,
+            "name": self.record_name,
+            "type": self.rdtype,
+            "old": old.to_json(),
+            "new": {"values": [self.address], "ttl": self.ttl},
+        }
+
+    def apply(self, current: Json) -> Json:
+        if not self._cut_over(current):
+            raise CheckFailed(
+                f"{self.record_name} {self.rdtype} reads {RecordSet.from_json(current).show()}, "
+                f"not {self.address}: the cutover is not in place; nothing was changed"
+            )
+        values = current["values"]
+        self.provider().replace(self.record_name, self.rdtype, values, self.ttl, expect=values)
+        return {"name": self.record_name, "old": current, "ttl": self.ttl}
+
+    def verify(self, evidence: Json) -> Json:
+        answers = self.settle(
+            _ttl_everywhere(self.address, self.ttl, self.rdtype),
+            f"{self.record_name} does not have TTL {self.ttl} on every name server",
+        )
+        return {**evidence, "servers": answers}

@@ -1,0 +1,202 @@
+"""The cutover phase in the lab, through the real command line on the admin host:
+the inventory of the lab zone (a CNAME and an extra A record for the legacy
+address, added with the lab's TSIG key, stop it unless acknowledged), a pin left
+on a client stops it, the watch window passes with the LB configured, and the
+watch reverts the record by itself when the VIP stops answering.
+
+Each test works on its own copy of the lab pool file (its own journal) and puts
+everything back: DNS value and TTL, LB, hosts files.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rcode
+import dns.tsig
+import dns.update
+import pytest
+from ruamel.yaml import YAML
+
+from ocsscale.lab import lbhost, poolfile, services
+from ocsscale.lab.dns import CUTOVER_TTL, POOL_TTL, TSIG_NAME
+from ocsscale.lab.system import ETC_NETNS
+from ocsscale.lab.topology import DOMAIN, POOL_FQDN, VIP
+
+from .conftest import RunningLab
+from .fe_support import assert_untouched, entries, hosts_files, output, pool_copy, tool
+from .test_lab_lb import lb_untouched
+
+pytestmark = pytest.mark.lab
+
+VIP_ADDRESS = VIP.split("/", 1)[0]
+WEB = f"webfarm.{DOMAIN}"
+ALIAS = f"meet.{DOMAIN}"
+
+
+def _first_dns(lab: RunningLab) -> str:
+    return lab.topo.by_role("dns")[0].address
+
+
+def _update(lab: RunningLab, change) -> None:  # type: ignore[no-untyped-def]
+    """A signed RFC 2136 update with the lab's key (seeding, not the code under test)."""
+    secret = poolfile.tsig_secret_file(lab.state).read_text().strip()
+    key = dns.tsig.Key(TSIG_NAME, secret, "hmac-sha256")
+    update = dns.update.UpdateMessage(DOMAIN, keyring=key)
+    change(update)
+    server = _first_dns(lab)
+    response = lab.inside("admin", lambda: dns.query.tcp(update, server, timeout=5))
+    assert response.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(response.rcode())
+
+
+def _record(lab: RunningLab) -> tuple[set[str], int]:
+    server = _first_dns(lab)
+    query = dns.message.make_query(POOL_FQDN, "A")
+    response = lab.inside("admin", lambda: dns.query.tcp(query, server, timeout=5))
+    rrset = response.answer[0]
+    return {r.to_text() for r in rrset}, rrset.ttl
+
+
+def _edit_dns(pool: Path, **values: object) -> None:
+    yaml = YAML()
+    data = yaml.load(pool.read_text())
+    data["dns"].update(values)
+    with pool.open("w") as f:
+        yaml.dump(data, f)
+
+
+def _step(pool: Path, step_id: str) -> dict:
+    found = [e for e in entries(pool) if e["step_id"] == step_id]
+    assert found, step_id
+    return found[-1]
+
+
+def test_inventory_stops_on_a_cname_and_an_unlisted_name_unless_acknowledged(
+    one_armed_lab: RunningLab, tmp_path: Path
+) -> None:
+    lab = one_armed_lab
+    legacy = lab.address("ocsfe00")
+    pool = pool_copy(lab, tmp_path / "run")
+
+    def add(update: dns.update.UpdateMessage) -> None:
+        update.add(WEB + ".", 60, "A", legacy)
+        update.add(ALIAS + ".", 60, "CNAME", POOL_FQDN + ".")
+
+    _update(lab, add)
+    try:
+        result = tool(lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold")
+        text = output(result)
+        assert result.returncode == 1, text
+        assert WEB in text and ALIAS in text and "dns.acknowledge" in text
+        assert _step(pool, "cutover/inventory")["status"] == "failed"
+        assert not [e for e in entries(pool) if e["action"] == "dns.replace"]
+        assert _record(lab) == ({legacy}, POOL_TTL)
+
+        _edit_dns(pool, names=[WEB], acknowledge=[ALIAS])
+        result = tool(lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold")
+        text = output(result)
+        # past the inventory; the replace then waits for lower-ttl, changing nothing
+        assert result.returncode == 1 and "was not lowered ahead of the cutover" in text, text
+        rows = {r["name"]: r for r in _step(pool, "cutover/inventory")["evidence"]["names"]}
+        assert rows[POOL_FQDN]["kind"] == "moves" and rows[WEB]["kind"] == "listed"
+        assert rows[ALIAS]["kind"] == "cname" and rows[ALIAS]["acknowledged"] is True
+        assert rows[f"_sipinternaltls._tcp.{DOMAIN}"]["kind"] == "srv-ok"
+        assert _step(pool, "cutover/inventory")["evidence"]["source"] == "zone transfer (AXFR)"
+    finally:
+        _update(lab, lambda u: (u.delete(WEB + ".", "A"), u.delete(ALIAS + ".", "CNAME")))
+    assert _record(lab) == ({legacy}, POOL_TTL)
+
+
+def test_a_pin_left_on_a_client_stops_the_cutover(
+    one_armed_lab: RunningLab, tmp_path: Path
+) -> None:
+    lab = one_armed_lab
+    pool = pool_copy(lab, tmp_path / "run")
+    hosts = ETC_NETNS / lab.topo.ns("client01") / "hosts"
+    before = hosts.read_bytes()
+    pinned = (
+        f"# BEGIN ocsscale (do not edit: managed by ocsscale)\n{VIP_ADDRESS} {POOL_FQDN}\n"
+        "# END ocsscale\n"
+    ).encode()
+    hosts.write_bytes(pinned + before)
+    try:
+        result = tool(lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold")
+    finally:
+        hosts.write_bytes(before)
+    text = output(result)
+    assert result.returncode == 1, text
+    assert f"client01: /etc/hosts still holds the pin '{VIP_ADDRESS} {POOL_FQDN}'" in text
+    assert not [e for e in entries(pool) if e["action"] == "dns.replace"]
+    assert _record(lab) == ({lab.address("ocsfe00")}, POOL_TTL)
+
+
+def _wait_ready(pool: Path) -> None:
+    (lowered,) = [e for e in entries(pool) if e["action"] == "dns.lower_ttl"]
+    while time.time() < lowered["evidence"]["ready_at"]:  # the old TTL, waited out for real
+        time.sleep(0.5)
+
+
+def test_watch_holds_then_reverts_by_itself_when_the_vip_stops_answering(
+    one_armed_lab: RunningLab, tmp_path: Path
+) -> None:
+    lab = one_armed_lab
+    legacy = lab.address("ocsfe00")
+    pool = pool_copy(lab, tmp_path / "run")
+    _edit_dns(pool, watch_window=3, watch_interval=1)
+    hosts_before = hosts_files(lab)
+    engine = services.load(lab.state.directory, "lb01", lbhost.ENGINE_SERVICE)
+    stopped: list[bool] = []
+    try:
+        result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes", "--no-hold")
+        assert result.returncode == 0, output(result)
+        result = tool(lab, pool, "run", "--phase", "lower-ttl", "--yes")
+        assert result.returncode == 0, output(result)
+        _wait_ready(pool)
+
+        # the whole cutover: inventory, no pins, replace, verify, probes, watch, long TTL
+        result = tool(lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold")
+        assert result.returncode == 0, output(result)
+        watch = _step(pool, "cutover/watch")["evidence"]
+        assert watch["failed_count"] == 0 and watch["rounds"] >= 2, watch
+        assert set(watch["clients"]) == {"client01", "client02"}
+        assert _record(lab) == ({VIP_ADDRESS}, POOL_TTL)  # raise-ttl: the long TTL back
+
+        # back to before the cutover, then again with a window the engine dies in
+        result = tool(lab, pool, "rollback", "--to", "cutover", "--yes")
+        assert result.returncode == 0, output(result)
+        assert _record(lab) == ({legacy}, CUTOVER_TTL)
+
+        def stop_engine_once_watching() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                steps = [e for e in entries(pool) if e["step_id"] == "cutover/watch"]
+                if len(steps) == 2 and steps[-1]["status"] in ("pending", "applying"):
+                    services.stop(lab.state.directory, engine)
+                    stopped.append(True)
+                    return
+                time.sleep(0.2)
+
+        stopper = threading.Thread(target=stop_engine_once_watching)
+        stopper.start()
+        # --watch: a longer window than the pool file's, for the engine to die in
+        result = tool(lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold", "--watch", "60")
+        stopper.join()
+        text = output(result)
+        assert result.returncode == 1, text
+        assert "the cutover was reverted" in text and "failed probe" in text
+        assert _record(lab) == ({legacy}, CUTOVER_TTL)  # the old value and TTL
+        replaced = [e for e in entries(pool) if e["action"] == "dns.replace"][-1]
+        assert replaced["status"] == "reverted" and replaced["rollback_id"].startswith("watch-")
+        assert _step(pool, "cutover/watch")["status"] == "failed"
+    finally:
+        if stopped:
+            services.start(lab.state.directory, engine)  # the farm's rollback stops it again
+        result = tool(lab, pool, "rollback", "--yes", timeout=420)
+    assert result.returncode == 0, output(result)
+    assert _record(lab) == ({legacy}, POOL_TTL)
+    lb_untouched(lab)
+    assert_untouched(lab, hosts_before)
