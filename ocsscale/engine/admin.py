@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .accept import Acceptor
 from .events import log
+from .maxconn import ADMIN_MAXCONN, Gate, Ticket
 
 MAX_REQUEST = 64 * 1024
 
@@ -55,7 +56,7 @@ class AdminServer:
     def __init__(self, path: str, controller: Controller) -> None:
         self.path = path
         self.controller = controller
-        self._server: asyncio.AbstractServer | Acceptor | None = None
+        self._server: Acceptor | None = None
 
     async def start(self) -> None:
         p = Path(self.path)
@@ -67,21 +68,30 @@ class AdminServer:
                 raise OSError(f"{p} is in use by another running engine")
             p.unlink()
         old_umask = os.umask(0o077)  # admin access is root (or the owner) only
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            loop = asyncio.get_running_loop()
-            if type(loop).__module__.startswith("uvloop"):
-                self._server = await asyncio.start_unix_server(self._handle, path=str(p))
-            else:  # plain asyncio's own accept loop spins on EMFILE (see accept.py)
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.bind(str(p))
-                sock.listen(64)
-                sock.setblocking(False)
-                self._server = Acceptor(loop, sock, self._protocol, None, f"admin {p}")
+            sock.bind(str(p))
+            sock.listen(64)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
         finally:
             os.umask(old_umask)
+        # At most ADMIN_MAXCONN requests at once (their descriptors are reserved,
+        # see maxconn.py); more wait in the socket's queue.
+        gate = Gate("admin", ADMIN_MAXCONN)
+        loop = asyncio.get_running_loop()
+        self._server = Acceptor(loop, sock, self._protocol, None, f"admin {p}", gate)
 
-    def _protocol(self) -> asyncio.Protocol:
-        return asyncio.StreamReaderProtocol(asyncio.StreamReader(), self._handle)
+    def _protocol(self, ticket: Ticket) -> asyncio.Protocol:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                await self._handle(reader, writer)
+            finally:
+                ticket.release()
+
+        return asyncio.StreamReaderProtocol(asyncio.StreamReader(MAX_REQUEST), handle)
 
     async def stop(self) -> None:
         if self._server is None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(gt=0, le=86400 * 7)]
+MaxConn = Annotated[int, Field(ge=1, le=10_000_000)]
 
 # Defaults chosen so a refusing check port is out in < 1.0 s (inter + fastinter,
 # 0.35 s) and a blackholed one in < 2.0 s (inter + 2 x timeout + fastinter, 1.35 s),
@@ -39,6 +40,8 @@ class PortMap(_Strict):
 
     port: PortNumber
     backend_port: PortNumber | None = None
+    # Sessions on this port (over all VIPs) at once; more wait in the listen queue.
+    maxconn: MaxConn | None = None
 
     @property
     def target(self) -> int:
@@ -115,6 +118,9 @@ class Farm(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     admin: Admin = Field(default_factory=Admin)
     workers: Annotated[int, Field(ge=1, le=64)] = 1
+    # Sessions per process at once (HAProxy's global maxconn); by default what
+    # RLIMIT_NOFILE allows after a reserve (maxconn.py). More wait in the queue.
+    maxconn: MaxConn | None = None
 
     @field_validator("farm")
     @classmethod

@@ -31,6 +31,7 @@ from .snat import (
 
 if TYPE_CHECKING:
     from .balancer import ServerRuntime
+    from .maxconn import Ticket
     from .server import Engine
 
 HIGH_WATER = 256 * 1024
@@ -310,11 +311,12 @@ class Session:
 
 
 class ClientSide(asyncio.Protocol):
-    __slots__ = ("engine", "route", "s")
+    __slots__ = ("engine", "route", "s", "ticket")
 
-    def __init__(self, engine: Engine, route: Route) -> None:
+    def __init__(self, engine: Engine, route: Route, ticket: Ticket) -> None:
         self.engine = engine
         self.route = route
+        self.ticket = ticket  # this session's place under maxconn
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.s = Session(self.engine, self.route, transport)  # type: ignore[arg-type]
@@ -347,6 +349,7 @@ class ClientSide(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.s.finish(abort=exc is not None)
+        self.ticket.release()
 
 
 class UpstreamSide(asyncio.Protocol):

@@ -12,6 +12,7 @@ from .admin import AdminServer, ApiError
 from .events import log
 from .farm import Farm
 from .loader import FarmFileError, load_farm
+from .maxconn import raise_nofile_limit
 from .metrics import render_metrics
 from .server import Engine, EngineError
 
@@ -119,6 +120,7 @@ def serve(farm_path: str) -> None:
     """Run the farm in the foreground until SIGTERM/SIGINT. Raises FarmFileError,
     EngineError or OSError for problems the operator must fix."""
     farm = load_farm(farm_path)
+    raise_nofile_limit()  # workers inherit it
     if farm.workers > 1:
         from .workers import serve_master
 

@@ -252,6 +252,7 @@ class Master:
         }
         for key in ("buffered_bytes", "idle_closed"):
             out[key] = sum(w[key] for w in stats)
+        out["maxconn"] = _sum_maxconn(stats) or out["maxconn"]
         out["loop"] = loop_name()
         out["pid"] = os.getpid()
         out["worker_pids"] = [p.pid for p in self.procs]
@@ -301,6 +302,25 @@ class Master:
             except (FarmFileError, EngineError) as err:
                 self.engine.events.emit("reload-failed", f"reload refused: {err}")
                 raise ApiError(409, str(err)) from None
+
+
+def _sum_maxconn(stats: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The workers' maxconn views as one: limits are per worker process (each
+    has its own descriptors), sessions are summed over the workers."""
+    if not stats:
+        return None
+    ports: dict[str, dict[str, Any]] = {}
+    for w in stats:
+        for port, view in w["maxconn"]["ports"].items():
+            p = ports.setdefault(port, {"limit": view["limit"], "sessions": 0})
+            p["sessions"] += view["sessions"]
+    first = stats[0]["maxconn"]
+    return {
+        "limit": first["limit"],
+        "source": f"per worker process: {first['source']}",
+        "sessions": sum(w["maxconn"]["sessions"] for w in stats),
+        "ports": ports,
+    }
 
 
 async def serve_master(farm: Farm, farm_path: str) -> None:
