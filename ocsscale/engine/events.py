@@ -115,5 +115,6 @@ _WARNING_KINDS = frozenset(
         "accept-paused",
         "maxconn-reached",
         "check-skipped",
+        "hard-stop",
     }
 )

@@ -108,6 +108,9 @@ class Timeouts(_Strict):
     idle: IdleSeconds = 1800.0
     connect: ConnectSeconds = 5.0
     half_close: HalfCloseSeconds = 30.0
+    # At SIGTERM: how long established sessions may still run (HAProxy's
+    # hard-stop-after); what is left then is reset. 0 = at once.
+    hard_stop_after: Annotated[float, Field(ge=0, le=WEEK, allow_inf_nan=False)] = 30.0
 
 
 # sockaddr_un holds 108 bytes with the terminating NUL.

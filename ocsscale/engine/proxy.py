@@ -17,7 +17,9 @@ a timer per packet nor a timer object per session (memory per idle session count
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 IDLE_TICKS = 4
+_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 
 
 class Route:
@@ -300,6 +303,16 @@ class Session:
             server.closed(self.route.port)
             server.sessions.discard(self)
             self.engine.snat.give_back(self.source)
+
+    def reset(self) -> None:
+        """Abort both sides with a TCP reset, not a FIN: a client whose stream is cut
+        (the engine stopping) must not take the end for a complete transfer."""
+        for transport in (self.client, self.upstream):
+            sock = None if transport is None else transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        self.finish(abort=True)
 
     def buffered(self) -> int:
         total = self.client.get_write_buffer_size()

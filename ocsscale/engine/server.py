@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from .proxy import IDLE_TICKS, ClientSide, Route
 from .snat import SnatPool
 
 LISTEN_BACKLOG = 4096
+STOP_POLL = 0.05  # how often a stopping engine looks whether its sessions are done
 Role = Literal["single", "worker", "master"]
 
 
@@ -66,6 +68,7 @@ class Engine:
             farm.health, self._check_source, self._health_changed, self._check_skipped
         )
         self.reloads = 0
+        self.hard_stop = asyncio.Event()  # a second stop signal: no more grace
         self._sweeper: asyncio.Task[None] | None = None
         # Called after any server state change (the master pushes it to workers).
         self.on_servers_changed: list[Any] = []
@@ -93,16 +96,34 @@ class Engine:
                 for session in list(server.sessions):
                     session.idle_tick()
 
-    async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+    async def stop(self, grace: float = 0.0) -> None:
+        """HAProxy's soft stop: stop accepting (new clients are refused), let the
+        established sessions finish for up to `grace` seconds (or until
+        `hard_stop` is set), then reset what is left, so that a transfer cut short
+        never looks complete to its client."""
         self.health.stop()
         for _route, srv in self.listeners.values():
             srv.close()
         self.listeners.clear()
-        for server in self.balancer.servers.values():
-            for session in list(server.sessions):
-                session.finish(abort=False)
+        if self.gate.active and grace > 0:
+            self.events.emit(
+                "stopping",
+                f"stopped accepting; {self.gate.active} sessions may finish within"
+                f" {grace:g}s (timeouts.hard_stop_after)",
+            )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    while self.gate.active and not self.hard_stop.is_set():
+                        await asyncio.sleep(STOP_POLL)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        sessions = [x for s in self.balancer.servers.values() for x in s.sessions]
+        if sessions:
+            self.events.emit(
+                "hard-stop", f"{len(sessions)} sessions still open at stop; reset (not closed)"
+            )
+        for session in sessions:
+            session.reset()
 
     # -- limits and listeners ---------------------------------------------------
     def _apply_limits(self, farm: Farm) -> None:
@@ -248,7 +269,7 @@ class Engine:
         s = self.balancer.servers.get(name)
         sessions = list(s.sessions) if s else []
         for session in sessions:
-            session.finish(abort=True)
+            session.reset()
         if sessions:
             self.events.emit(
                 "sessions-shutdown", f"closed {len(sessions)} sessions of {name}", server=name
