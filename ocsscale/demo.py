@@ -1,9 +1,12 @@
 """`make demo`: the main job, rehearsed on the built-in lab.
 
-Brings a lab up, runs `preflight` through `validate-fe` from the lab's admin
-host as an operator would, shows the status, rolls everything back, proves
-the hosts file of every pinned host (the Linux hosts' /etc/hosts and the
-Windows client's) is byte-identical to before, and takes the lab down again
+Brings a lab up (the bundled engine installed, unconfigured, on its LB host),
+runs `preflight` through `failover-test` from the lab's admin host as an
+operator would, prints the load balancer's distribution and the failover
+drill's detection table from the journal, shows the status, rolls everything
+back, proves the hosts file of every pinned host (the Linux hosts' /etc/hosts
+and the Windows client's) is byte-identical to before and the VIP silent with
+no farm left on the LB host, and takes the lab down again
 (also when a step fails or the demo is interrupted), then checks that the
 lab left no namespace, /etc/netns entry, directory or process behind.
 
@@ -28,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 LAB = "ocsdemo"
 LAB_ROOT = Path("/run/ocsscale-lab")
 POOL = str(LAB_ROOT / LAB / "pool.yaml")
-THROUGH = "validate-fe"
+THROUGH = "failover-test"
 LINUX_HOSTS = ("client01", "ocsfe00", "ocsfe01", "ocsfe02")
 WINDOWS_HOST = "client02"
 #: the Windows stand-in's hosts file, inside its sandbox (C:\ is the sandbox)
@@ -98,6 +101,79 @@ def leftovers(lab: str = LAB) -> list[str]:
     return found
 
 
+def journal_evidence() -> dict[str, list[dict]]:
+    """The evidence of the LB steps, by action, from the lab pool file's journal."""
+    from ocsscale.runner.journal import Journal
+
+    found: dict[str, list[dict]] = {}
+    journal = Journal.open(Path(POOL).parent / ".ocsscale")
+    try:
+        for entry in journal.entries():
+            if entry.status == "done" and entry.action in ("lb.distribution", "lb.failover_drill"):
+                found.setdefault(entry.action, []).append(entry.evidence)
+    finally:
+        journal.close()
+    return found
+
+
+def show_lb_tables(found: dict[str, list[dict]]) -> None:
+    for dist in found.get("lb.distribution", []):
+        table = Table(
+            title=f"distribution: {dist['connections']} held connections to "
+            f"{dist['vip']}:{dist['port']}",
+            title_justify="left",
+        )
+        for col in ("front end", "weight", "connections", "ideal", "SNAT peers seen on the FE"):
+            table.add_column(col)
+        for fe, count in dist["counts"].items():
+            nat = dist["nat"].get(fe, {})
+            table.add_row(
+                fe,
+                str(dist["weights"][fe]),
+                str(count),
+                f"{dist['ideal'][fe]:.1f}",
+                ", ".join(nat.get("peers", [])) or "-",
+            )
+        console.print(table)
+    drills = found.get("lb.failover_drill", [])
+    if drills:
+        table = Table(title="failover drill (client load through the VIP)", title_justify="left")
+        for col in ("front end", "fault", "out of every port", "back", "requests",
+                    "failed until detected", "failed after", "held to others"):  # fmt: skip
+            table.add_column(col)
+        for d in drills:
+            table.add_row(
+                d["fe"],
+                d["mode"],
+                f"{d['detect_s']:.2f} s" if d["detect_s"] is not None else "-",
+                f"{d['back_s']:.2f} s" if d["back_s"] is not None else "-",
+                str(d["requests"]),
+                str(d["failed_until_detection"]),
+                str(d["failed_after_detection"]),
+                ", ".join(f"{k}: {v} alive" for k, v in d["held_survived"].items()),
+            )
+        console.print(table)
+
+
+def vip_silent() -> tuple[bool, str]:
+    """After the rollback: no farm file on the LB host and nothing on the VIP's ports."""
+    farm = LAB_ROOT / LAB / "hosts" / "lb01" / "etc" / "ocsscale-lb" / "farm.yaml"
+    probe = subprocess.run(
+        [sys.executable, "-m", "ocsscale", "lab", "exec", "admin", "-n", LAB, "--",
+         "python3", "-c",
+         "import socket,sys\n"
+         "for p in (5061, 444, 443):\n"
+         "    s=socket.socket(); s.settimeout(1)\n"
+         "    sys.exit(1) if s.connect_ex(('198.18.0.40', p)) == 0 else None"],
+        cwd=REPO, capture_output=True, check=False,
+    )  # fmt: skip
+    silent = probe.returncode == 0
+    return silent and not farm.exists(), (
+        f"VIP {'silent' if silent else 'still answers'}; farm file "
+        f"{'gone' if not farm.exists() else 'still there'}"
+    )
+
+
 def without_lab() -> int:
     console.print(
         "[yellow]The lab needs root on Linux (network namespaces).[/] Showing `check` and "
@@ -124,11 +200,19 @@ def rehearse() -> int:
     try:
         before = hosts_digests()
         on_admin("plan", "--phase", THROUGH)
-        run = on_admin("run", "--through", THROUGH, "--yes")
+        run = on_admin("run", "--through", THROUGH, "--yes", "--no-hold")
         record(f"run preflight → {THROUGH}", run.returncode == 0, f"exit code {run.returncode}")
+        found = journal_evidence()
+        show_lb_tables(found)
+        record(
+            "distribution and failover drill measured",
+            bool(found.get("lb.distribution")) and bool(found.get("lb.failover_drill")),
+            f"{len(found.get('lb.failover_drill', []))} drills",
+        )
         on_admin("status")
         back = on_admin("rollback", "--yes")
         record("rollback", back.returncode == 0, f"exit code {back.returncode}")
+        record("load balancer back as before", *vip_silent())
         after = hosts_digests()
         same = [h for h in before if before[h] is not None and before[h] == after[h]]
         record(
@@ -154,7 +238,9 @@ def rehearse() -> int:
 
 
 def summary(results: list[tuple[str, str, str]], code: int) -> int:
-    table = Table(title="ocsscale demo: the front-end phases on the lab", title_justify="left")
+    table = Table(
+        title="ocsscale demo: preflight to the failover drill on the lab", title_justify="left"
+    )
     table.add_column("step")
     table.add_column("result")
     table.add_column("detail")

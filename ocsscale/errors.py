@@ -1,8 +1,9 @@
 """One error tree for everything ocsscale expects to go wrong.
 
-The CLI renders these in one place as a clear message and an exit code; only
-unexpected exceptions ever show a traceback. Messages must never contain a
-secret: code that builds them only has masked values at hand (see secrets.py).
+The CLI renders these in one place as a clear message and an exit code;
+anything else is a bug, whose traceback goes to a debug log (cli/crash.py).
+Messages must never contain a secret: code that builds them only has masked
+values at hand (see secrets.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ EXIT_FAILED = 1  # a step or check failed; state kept, rollback possible
 EXIT_USAGE = 2  # invalid input or usage
 EXIT_LOCKED = 3  # another run holds the lock
 EXIT_DECLINED = 4  # the operator declined
+EXIT_INTERNAL = 70  # an unexpected error, a bug: EX_SOFTWARE of sysexits.h
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 
 class OcsscaleError(Exception):

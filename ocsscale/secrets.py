@@ -11,8 +11,10 @@ import os
 from pathlib import Path
 
 from .errors import SecretError
+from .files import Unreadable, read_regular
 
 MASK = "********"
+MAX_SECRET_FILE_BYTES = 64 * 1024  # a password or a TSIG key, not a file to stream
 
 
 class Secret:
@@ -61,9 +63,11 @@ def resolve_file(path: str, *, base: Path | None = None) -> Secret:
     if not p.is_absolute() and base is not None:
         p = base / p
     try:
-        value = p.read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as exc:
-        raise SecretError(f"cannot read secret file {p}: {exc.strerror}") from None
+        value = read_regular(p, MAX_SECRET_FILE_BYTES).decode("utf-8").rstrip("\r\n")
+    except Unreadable as exc:
+        raise SecretError(f"secret file {p}: {exc.message}") from None
+    except UnicodeDecodeError:  # its message would quote a byte of the secret
+        raise SecretError(f"secret file {p}: not UTF-8 text") from None
     return Secret(value, f"file:{p}")
 
 

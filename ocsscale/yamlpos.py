@@ -6,7 +6,8 @@ later, by pydantic or by a rule, can name file:line:col.
 
 The one implementation for every YAML input: the pool file and profiles
 (config/), playbooks (plan/) and the engine's farm file. It depends on
-nothing of ocsscale but errors.py, so the stand-alone engine may use it.
+nothing of ocsscale but errors.py and yamlguard.py (which reads the file and
+parses it within limits), so the stand-alone engine may use it.
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from .errors import ConfigError, ConfigIssue
+from .errors import ConfigIssue
+from .yamlguard import load_root, read_text_file
 
 PathKey = tuple[str | int, ...]
 Position = tuple[int, int]  # 1-based line and column
@@ -75,31 +74,14 @@ class YamlDocument:
 
 
 def load_yaml(path: Path, *, label: str | None = None) -> YamlDocument:
-    """Parse `path`; syntax problems become a ConfigError with their position."""
+    """Parse the regular file at `path` within yamlguard's limits; any problem
+    becomes a ConfigError with its position."""
     file = label or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([ConfigIssue(file, 0, 0, "", "file.missing", "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(
-            [ConfigIssue(file, 0, 0, "", "file.unreadable", f"cannot read: {reason}")]
-        ) from None
-    return parse_yaml(text, file)
+    return parse_yaml(read_text_file(path, file), file)
 
 
 def parse_yaml(text: str, file: str) -> YamlDocument:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    try:
-        root = yaml.load(text)
-    except DuplicateKeyError as exc:
-        raise ConfigError([_marked_issue(file, exc, "yaml.duplicate-key")]) from None
-    except MarkedYAMLError as exc:
-        raise ConfigError([_marked_issue(file, exc, "yaml.syntax")]) from None
-    except YAMLError as exc:  # unmarked: rare, but still not a traceback
-        raise ConfigError([ConfigIssue(file, 0, 0, "", "yaml.syntax", str(exc))]) from None
+    root = load_root(text, file)
     doc = YamlDocument(file=file, data=None)
     doc.values[()] = (1, 1)
     doc.data = _plain(root, (), doc)
@@ -145,15 +127,6 @@ def _has(container: Any, part: str | int) -> bool:
     if isinstance(container, dict):
         return part in container
     return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
-
-
-def _marked_issue(file: str, exc: MarkedYAMLError, rule: str) -> ConfigIssue:
-    mark = exc.problem_mark or exc.context_mark
-    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-    problem = exc.problem or exc.context or "invalid YAML"
-    if rule == "yaml.duplicate-key":
-        problem = f"{problem}; each key may appear once"
-    return ConfigIssue(file, line, col, "", rule, problem)
 
 
 def _plain(node: Any, path: PathKey, doc: YamlDocument) -> Any:

@@ -44,9 +44,9 @@ class SshdServer:
         return path
 
 
-def _free_port() -> int:
+def _free_port(address: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((address, 0))
         return int(s.getsockname()[1])
 
 
@@ -58,21 +58,26 @@ def _keygen(path: Path, passphrase: str = "") -> None:
     )
 
 
-def _wait_for_banner(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+def _wait_for_banner(
+    proc: subprocess.Popen[bytes], port: int, log: Path, address: str = "127.0.0.1"
+) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"sshd exited with {proc.returncode}:\n{log.read_text()}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            with socket.create_connection((address, port), timeout=2) as s:
                 if s.recv(64).startswith(b"SSH-"):
                     return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"sshd did not answer on 127.0.0.1:{port}:\n{log.read_text()}")
+    raise RuntimeError(f"sshd did not answer on {address}:{port}:\n{log.read_text()}")
 
 
-def start_sshd(workdir: Path, *, sftp: bool = True) -> tuple[SshdServer, subprocess.Popen[bytes]]:
+def start_sshd(
+    workdir: Path, *, sftp: bool = True, address: str = "127.0.0.1"
+) -> tuple[SshdServer, subprocess.Popen[bytes]]:
+    """An sshd on `address` (loopback: 127.0.0.0/8)."""
     for tool in (SSHD, shutil.which("ssh-keygen")):
         if tool is None or not os.path.exists(tool):
             pytest.skip("OpenSSH server is not installed (apt-get install openssh-server)")
@@ -91,11 +96,11 @@ def start_sshd(workdir: Path, *, sftp: bool = True) -> tuple[SshdServer, subproc
     authorized.write_text(
         Path(f"{client_key}.pub").read_text() + Path(f"{encrypted_key}.pub").read_text()
     )
-    port = _free_port()
+    port = _free_port(address)
     config = workdir / "sshd_config"
     lines = [
         f"Port {port}",
-        "ListenAddress 127.0.0.1",
+        f"ListenAddress {address}",
         f"HostKey {host_key}",
         f"PidFile {workdir / 'sshd.pid'}",
         f"AuthorizedKeysFile {authorized}",
@@ -118,14 +123,14 @@ def start_sshd(workdir: Path, *, sftp: bool = True) -> tuple[SshdServer, subproc
             [SSHD, "-D", "-e", "-f", str(config)], stdout=log_f, stderr=subprocess.STDOUT
         )
     try:
-        _wait_for_banner(proc, port, log)
+        _wait_for_banner(proc, port, log, address)
     except BaseException:
         stop_sshd(proc)
         raise
     host_public = " ".join(Path(f"{host_key}.pub").read_text().split()[:2])
     known_hosts = workdir / "known_hosts"
     server = SshdServer(
-        address="127.0.0.1",
+        address=address,
         port=port,
         username=getpass.getuser(),
         client_key=client_key,

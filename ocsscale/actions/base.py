@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from ..operator import NoOperator, Operator
+
 if TYPE_CHECKING:
     from ..transports.base import Host
 
@@ -46,6 +48,8 @@ class Context:
     emit: Callable[[str, Mapping[str, Json]], None] = lambda kind, data: None
     dry_run: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the person at the console (manual drivers, holds); NoOperator when unattended
+    operator: Operator = field(default_factory=NoOperator)
 
 
 class Action(ABC):
@@ -95,6 +99,25 @@ class Action(ABC):
     def revert(self, undo: Json) -> Json:
         """Put back what `undo` records. Must be safe to call twice."""
         return None
+
+    def tidy(self, undo: Json) -> Json:
+        """Remove what the change left on its host besides the change itself (a
+        backup copy), once a rollback has put it back or found nothing to put
+        back. Must be safe to call twice."""
+        return None
+
+    def undo_chain(self, undo: Json) -> tuple[str, Json, Json] | None:
+        """(what this change changed, its value before, its value after) when a
+        later change of the same thing can supersede it: rollback then reverts
+        only the oldest of such a chain, and nothing when the chain ends where
+        it began (a pin and its later unpin). None: revert every record."""
+        return None
+
+    def revert_targets(self, undo: Json) -> list[str]:
+        """The hosts `revert` and `verify_reverted` connect to. The journal
+        records how to reach them with the undo record, and a rollback logs in
+        to each before it reverts anything."""
+        return self.targets()
 
     def verify_reverted(self, undo: Json) -> Json:
         """Read back and prove the revert took."""

@@ -7,12 +7,13 @@ Reads, each a finding in the evidence (all are run and all reported):
   `dns.port`; the admin host's resolver when none is listed) answers the FE's
   FQDN with its address (A) and its address with its FQDN (PTR).
 - `address.static`: on a Linux FE, `ip -4 -o addr show` holds the address and
-  it is not a DHCP lease (`dynamic`); a Windows FE over WinRM cannot be asked,
-  which the finding says (it does not fail, it is marked unproven).
+  it is not a DHCP lease (`dynamic`); on a Windows FE,
+  Win32_NetworkAdapterConfiguration (fe_gate_windows.py).
 - `peer.<other FE>`: from this FE, over its transport, a TCP connection to
   each other FE on the profile's first plain port; when the other FE reports
   the source address it saw (the pool-member banner's `peer=`), it must be this
-  FE's own address: anything else means NAT in the path.
+  FE's own address: anything else means NAT in the path. Between two Windows
+  FEs, the other FE's `netstat -ano` during a held connection says the same.
 - `directory`: from this FE, TCP to the directory server's port.
 - `cert.trust` and the profile's certificate rules (`cert.subject`,
   `cert.san`, `cert.wildcard`, `cert.eku`, `cert.validity`): a TLS handshake
@@ -20,6 +21,9 @@ Reads, each a finding in the evidence (all are run and all reported):
   the pool FQDN, then check_certificate on what came back.
 - `service.<port>`: every check port of the profile answers its application
   probe (SIP OPTIONS, HTTPS GET, TLS or TCP) from the admin host.
+- on a Windows FE, `service.<NAME>`: the state of each of the profile's
+  services as the FE reports it, and `iis.loopback`: whether IIS accepts the
+  pool FQDN on its own loopback (fe_gate_windows.py).
 
 Changes nothing: no undo record, nothing to revert. Proof: the findings
 (emitted as a `findings` event and returned as evidence); any failed finding
@@ -40,6 +44,7 @@ from ..probes import TlsOptions, check_certificate, tcp_probe, tls_probe
 from ..probes.certrules import ALL_RULES, RULE_WILDCARD
 from ..transports.commands import ShCommand
 from .base import Action, Change, Context, Json, register
+from .fe_gate_windows import loopback_findings, peer_finding, service_findings, static_findings
 from .frontend import front_end
 from .probing import (
     BANNER_WAIT,
@@ -107,6 +112,9 @@ class FeGate(Action):
         findings: list[dict[str, Any]] = []
         for check in (self._dns, self._static, self._peers, self._directory, self._certificate):
             findings += check()
+        if self.fe.os == "windows":
+            findings += service_findings(self.ctx, self.fe)
+            findings += loopback_findings(self.ctx, self.fe)
         findings += self._services()
         self.ctx.emit(FINDINGS_EVENT, {"title": f"{self.fe.name} gate", "findings": findings})
         failed = [f for f in findings if not f["ok"]]
@@ -162,15 +170,8 @@ class FeGate(Action):
 
     def _static(self) -> list[dict[str, Any]]:
         address = str(self.fe.address)
-        if self.fe.os != "linux":
-            return [
-                finding(
-                    "address.static",
-                    True,
-                    f"not asked over WinRM: confirm by hand that {address} is static (DHCP off)",
-                    proven=False,
-                )
-            ]
+        if self.fe.os == "windows":
+            return static_findings(self.ctx, self.fe)
         try:
             out = self.ctx.host(self.fe.name).run(ShCommand.of("ip", "-4", "-o", "addr", "show"))
         except OcsscaleError as exc:
@@ -199,6 +200,9 @@ class FeGate(Action):
             check, target = f"peer.{other.name}", f"{other.name} ({other.address}:{port})"
             try:
                 where = vantage(self.ctx, self.fe.name)
+                if where.connect is None and other.os == "windows":
+                    out.append(peer_finding(self.ctx, self.fe, other, port, self.timeout))
+                    continue
                 if where.connect is None:
                     ok, why = where.tcp_check(str(other.address), port, self.timeout)
                     out.append(
@@ -270,7 +274,7 @@ class FeGate(Action):
         if port is None:
             return [finding("cert", True, "the profile has no TLS port", proven=False)]
         address, pool_fqdn = str(self.fe.address), pool.pool.fqdn
-        trusted = tls_options(self.ctx)
+        trusted = tls_options(self.ctx, address)
         seen = tls_probe(
             address, port, pool_fqdn, tls=trusted, timeout=self.timeout, source="admin"
         )
@@ -305,7 +309,7 @@ class FeGate(Action):
 
     def _services(self) -> list[dict[str, Any]]:
         out = []
-        tls = tls_options(self.ctx)
+        tls = tls_options(self.ctx, str(self.fe.address))
         for port in self.ctx.profile.check_ports:
             kind = port_kind(self.ctx.profile, port)
             seen = probe_port(

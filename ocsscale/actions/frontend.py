@@ -59,16 +59,6 @@ def checklist_path(name: str) -> Path:
 
 def render_checklist(pool: Any, profile: Any, fe: Any, name: str) -> dict[str, Any]:
     """{title, steps, requirements} with this pool's values filled in."""
-    path = checklist_path(name)
-    try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except OSError:
-        raise UsageError(
-            f"fe.checklist: no checklist {name} ({path} is missing)",
-            hint="name one with the step's `checklist` argument",
-        ) from None
-    except YAMLError as exc:
-        raise UsageError(f"fe.checklist: {path} is not valid YAML: {exc}") from None
     subject, sans = certificate_names(pool, profile, fe)
     values = {
         "fe": fe.model_dump(mode="json"),
@@ -79,6 +69,21 @@ def render_checklist(pool: Any, profile: Any, fe: Any, name: str) -> dict[str, A
         "dns": pool.dns.model_dump(mode="json", exclude={"tsig"}),
         "certificate": {"subject": subject, "sans": sans},
     }
+    return render_checklist_with(name, values)
+
+
+def render_checklist_with(name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A checklist of templates/checklists, rendered over `values`."""
+    path = checklist_path(name)
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise UsageError(
+            f"fe.checklist: no checklist {name} ({path} is missing)",
+            hint="name one with the step's `checklist` argument",
+        ) from None
+    except YAMLError as exc:
+        raise UsageError(f"fe.checklist: {path} is not valid YAML: {exc}") from None
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 
     def text(template: str) -> str:

@@ -7,7 +7,9 @@ in place after a backup copy on the host (`<path>.ocsscale.bak`).
 Undo: the original bytes (base64) and their sha256, journaled before the
 write; revert writes them back when the file is still what the step made of
 it, and otherwise (someone edited it since) restores only the tool's line for
-that name, keeping the other edit.
+that name, keeping the other edit. Of several changes of one name's line in
+one file, rollback reverts only the oldest (none when they cancel out), and
+then removes the backup copy.
 Proof: verify reads the file back and compares its sha256 and pins;
 verify_reverted compares the sha256 with the original (or, after an edit by
 someone else, the tool's line for the name).
@@ -23,9 +25,8 @@ from ..errors import StepFailed, UsageError
 from ..transports import hostsfile
 from ..transports.base import Host
 from ..transports.factory import ADMIN_HOST
+from ..transports.hostsfile import BACKUP_SUFFIX
 from .base import Action, Change, Context, Json, register
-
-BACKUP_SUFFIX = ".ocsscale.bak"
 
 
 def _b64(data: bytes) -> str:
@@ -80,6 +81,25 @@ class _HostsFileAction(Action):
     # -- shared ----------------------------------------------------------
     def targets(self) -> list[str]:
         return [self.host_name]
+
+    def revert_targets(self, undo: Json) -> list[str]:
+        return [undo["host"]] if isinstance(undo, dict) and "host" in undo else self.targets()
+
+    def tidy(self, undo: Json) -> Json:
+        # the backup the writes left (holding pinned content): after a rollback
+        # nothing of the tool remains on the host
+        backup = undo["path"] + BACKUP_SUFFIX
+        return {"backup": backup, "removed": self.ctx.host(undo["host"]).remove_file(backup)}
+
+    def pinned_after(self) -> str | None:
+        """The name's tool line after this step: an address, or None (no pin)."""
+        raise NotImplementedError
+
+    def undo_chain(self, undo: Json) -> tuple[str, Json, Json]:
+        # the tool's line for one name in one file: reverting the oldest change
+        # of it (set_pin to its original) puts back what every later one changed
+        what = f"hosts-file {undo['host']} {undo['path']} {undo['name'].lower()}"
+        return what, undo["original_pin"], self.pinned_after()
 
     def _planned_path(self) -> str:
         """The path from the pool file alone (the plan must not connect)."""
@@ -226,6 +246,9 @@ class HostsPin(_HostsFileAction):
     def desired(self, data: bytes, newline: str) -> bytes:
         return hostsfile.pin(data, self.pin_name, self.address, default_newline=newline)
 
+    def pinned_after(self) -> str | None:
+        return self.address
+
     def summary(self, path: str) -> str:
         return f"pin {self.pin_name} -> {self.address} in {path}"
 
@@ -252,6 +275,9 @@ class HostsUnpin(_HostsFileAction):
 
     def desired(self, data: bytes, newline: str) -> bytes:
         return hostsfile.unpin(data, self.pin_name)
+
+    def pinned_after(self) -> str | None:
+        return None
 
     def summary(self, path: str) -> str:
         return f"unpin {self.pin_name} in {path}"

@@ -134,7 +134,7 @@ class ProbeTls(Action):
             address,
             self.port,
             self.pool_name,
-            tls=tls_options(self.ctx),
+            tls=tls_options(self.ctx, address),
             connect=connect,
             timeout=self.timeout,
             source=self.source,

@@ -14,6 +14,14 @@ direct-tcpip); a Windows client over WinRM cannot carry a stream, so it checks
 each TCP connection itself and the application probe runs from the admin host
 towards the address the client resolved (the evidence says so per port).
 
+Which ports must answer: the profile marks each port `required: true|false`
+and the pool file may say otherwise for its pool (`pool.ports`, see
+config.profiles.port_requirement). A required port where nothing listens fails the
+step; an optional one where nothing listens is a finding marked information
+(the profile's note says why it may be missing), never a failure; an optional
+port that does answer is held to the same proof as a required one. A port the
+pool file calls `absent` is not probed at all (the farm still carries it).
+
 Changes nothing: no undo record, nothing to revert.
 
 Proof: `name` resolves on the client to exactly the expected address; every
@@ -35,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..config.profiles import port_requirement
 from ..errors import CheckFailed, UsageError
 from ..probes import ProbeEvidence, socket_connector
 from .base import Action, Change, Context, Json, register
@@ -69,6 +78,8 @@ def _answered(result: dict[str, Any], address: str) -> str:
         )
     if result.get("pool_resolved"):
         line += f", which resolves the pool name to {result['pool_resolved']}"
+    if result.get("tls"):
+        line += f"; {result['tls']}"
     if "tcp_check_from_client" in result:
         line += " (TCP checked from the client, probed from the admin host)"
     return line
@@ -105,19 +116,25 @@ class ProbePorts(Action):
     def targets(self) -> list[str]:
         return [self.source]
 
+    def _requirements(self) -> dict[int, str]:
+        profile = self.ctx.profile
+        return {p: port_requirement(self.ctx.pool, profile, p) for p in profile.ports}
+
     def describe(self) -> list[Change]:
-        ports = ", ".join(str(p) for p in self.ctx.profile.ports)
+        by_kind: dict[str, list[str]] = {"required": [], "optional": [], "absent": []}
+        for port, requirement in self._requirements().items():
+            by_kind[requirement].append(str(port))
         if self.expect_server:
             what = f"reaches {self.expected_what} and no other"
         else:
             what = f"answers via {self.expected_what}"
-        return [
-            Change(
-                "check",
-                self.source,
-                f"every profile port ({ports}) through {self.pool_name} {what}",
-            )
-        ]
+        required = ", ".join(by_kind["required"])
+        summary = f"every required port ({required}) through {self.pool_name} {what}"
+        if by_kind["optional"]:
+            summary += f"; so do the optional ones that listen ({', '.join(by_kind['optional'])})"
+        if by_kind["absent"]:
+            summary += f"; not probed (absent on this pool): {', '.join(by_kind['absent'])}"
+        return [Change("check", self.source, summary)]
 
     def apply(self, current: Json) -> Json:
         where = vantage(self.ctx, self.source)
@@ -127,21 +144,13 @@ class ProbePorts(Action):
                 f"{self.source} resolves {self.pool_name} to {', '.join(resolved) or 'nothing'}, "
                 f"expected {self.expected_what} only"
             )
-        results = [self._port(where, port) for port in self.ctx.profile.ports]
+        requirements = self._requirements()
+        results = [self._port(where, port, requirements[port]) for port in requirements]
         self.ctx.emit(
             "findings",
             {
                 "title": f"{self.source} -> {self.pool_name} ({self.expected_what})",
-                "findings": [
-                    {
-                        "check": f"port {r['port']} ({r['kind']})",
-                        "ok": r["ok"],
-                        "proven": r["answered_by"] is not None,
-                        "message": r["problem"] or _answered(r, self.expected_address),
-                    }
-                    for r in results
-                ]
-                + self._restart_finding(results),
+                "findings": [self._finding(r) for r in results] + self._restart_finding(results),
             },
         )
         failed = [r for r in results if not r["ok"]]
@@ -154,8 +163,9 @@ class ProbePorts(Action):
                 if len(failed) > _MESSAGE_PORTS
                 else ""
             )
+            required = sum(1 for r in results if r["requirement"] == "required")
             raise CheckFailed(
-                f"{self.source}: {len(failed)} of {len(results)} ports failed through "
+                f"{self.source}: {len(failed)} of {required} required ports failed through "
                 f"{self.pool_name} to {self.expected_what}: {shown}{more}"
             )
         return {
@@ -167,8 +177,30 @@ class ProbePorts(Action):
             "expected_address": self.expected_address,
             "streams_from_client": where.streams,
             "identified_ports": [r["port"] for r in results if r["answered_by"]],
+            "not_listening": [r["port"] for r in results if r.get("listening") is False],
+            "absent": [r["port"] for r in results if r["requirement"] == "absent"],
             "restart_proven": any(r["pool_resolved"] for r in results),
             "ports": results,
+        }
+
+    def _finding(self, r: dict[str, Any]) -> dict[str, Any]:
+        """One port's line: a failure, a pass, or information (a port that is not
+        required and does not listen, or one the pool file says is absent)."""
+        check = f"port {r['port']} ({r['kind']})"
+        if r["requirement"] == "absent":
+            message = "not probed: absent on this pool (pool.ports in the pool file)"
+            return {"check": check, "ok": True, "proven": False, "info": True, "message": message}
+        if r.get("listening") is False and r["ok"]:
+            note = self.ctx.profile.port_note(r["port"])
+            message = f"optional port, nothing listens: {r['seen']}" + (
+                f" ({note})" if note else ""
+            )
+            return {"check": check, "ok": True, "proven": False, "info": True, "message": message}
+        return {
+            "check": check,
+            "ok": r["ok"],
+            "proven": r["answered_by"] is not None,
+            "message": r["problem"] or _answered(r, self.expected_address),
         }
 
     def _restart_finding(self, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -178,6 +210,8 @@ class ProbePorts(Action):
         real OCS does not, and then the finding says so instead of passing."""
         if any(r["pool_resolved"] for r in results) or not all(r["ok"] for r in results):
             return []  # shown per port (and a stale view already failed the port)
+        if all(r.get("listening") is False or r.get("requirement") == "absent" for r in results):
+            return []  # nothing answered at all: there is no answer to read it from
         return [
             {
                 "check": "restarted after the change",
@@ -190,45 +224,58 @@ class ProbePorts(Action):
 
     # -- one port ----------------------------------------------------------
 
-    def _port(self, where: Vantage, port: int) -> dict[str, Any]:
+    def _port(self, where: Vantage, port: int, requirement: str) -> dict[str, Any]:
         kind = port_kind(self.ctx.profile, port)
-        record: dict[str, Any] = {"port": port, "kind": kind, "probed_from": self.source}
+        record: dict[str, Any] = {
+            "port": port,
+            "kind": kind,
+            "requirement": requirement,
+            "probed_from": self.source,
+            "answered_by": None,
+            "pool_resolved": None,
+        }
+        if requirement == "absent":
+            return {**record, "ok": True, "listening": None, "seen": "", "problem": None}
         connect = where.connect
         if connect is None:
             ok, why = where.tcp_check(self.expected_address, port, self.timeout)
             record["tcp_check_from_client"] = ok
             if not ok:
-                return {
-                    **record,
-                    "ok": False,
-                    "seen": "",
-                    "problem": f"TCP connect from {self.source} to "
-                    f"{self.expected_address}:{port} failed: {why}",
-                }
+                target = f"{self.expected_address}:{port}"
+                return self._missing(record, f"TCP connect from {self.source} to {target}: {why}")
             connect = socket_connector
             record["probed_from"] = (
                 f"admin, towards {self.expected_address} as {self.source} resolved "
                 f"{self.pool_name} (WinRM carries no stream)"
             )
+        tls = tls_options(self.ctx, self.expected_address)
         evidence = probe_port(
             self.ctx.profile,
             self.expected_address,
             port,
             self.pool_name,
-            tls=tls_options(self.ctx),
+            tls=tls,
             connect=connect,
             timeout=self.timeout,
             source=self.source,
         )
+        if self._nothing_listens(evidence):
+            return self._missing(record, evidence.detail, evidence)
         problem = self._judge(evidence)
         who, how = self._identify(evidence)
         return {
             **record,
+            "listening": True,
             "ok": problem is None,
             "server": evidence.server,
             "answered_by": who,
             "identified_by": how,
             "pool_resolved": evidence.pool_resolved,
+            # the negotiated version and cipher, shown with every TLS finding
+            "tls": f"{evidence.tls_version}, {evidence.cipher}"
+            + (", legacy_tls on" if tls.legacy_tls else "")
+            if evidence.tls_version
+            else None,
             "seen": evidence.detail,
             "problem": problem,
             # the certificate's names, not its PEM: a journal entry per port stays small
@@ -237,6 +284,38 @@ class ProbePorts(Action):
                 "certificate": evidence.certificate.names() if evidence.certificate else None,
                 "headers": [],
             },
+        }
+
+    def _nothing_listens(self, evidence: ProbeEvidence) -> bool:
+        """The probe found no server on the port, as opposed to a wrong answer.
+
+        To a front end: the connection itself failed. Through the VIP, the farm
+        accepts on every port and hangs up when no server behind it listens, so
+        a connection closed before any answer counts as well."""
+        if evidence.ok or evidence.status is not None or evidence.server is not None:
+            return False
+        if evidence.connect_ms is None:
+            return True
+        return self.expect_server is None and evidence.failure in ("closed", "reset")
+
+    def _missing(
+        self, record: dict[str, Any], seen: str, evidence: ProbeEvidence | None = None
+    ) -> dict[str, Any]:
+        """A port where nothing listens: a failure when it is required, else information."""
+        required = record["requirement"] == "required"
+        return {
+            **record,
+            "listening": False,
+            "ok": not required,
+            # nothing answered: the same keys as an answered port, empty
+            "server": None,
+            "answered_by": None,
+            "identified_by": None,
+            "pool_resolved": None,
+            "tls": None,
+            "seen": seen,
+            "problem": seen if required else None,
+            "evidence": evidence.to_dict() if evidence is not None else None,
         }
 
     def _identify(self, evidence: ProbeEvidence) -> tuple[str | None, str | None]:

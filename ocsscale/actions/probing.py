@@ -94,10 +94,31 @@ def ca_bundle(ctx: Any) -> str | None:
     return str(path if path.is_absolute() else base / path)
 
 
-def tls_options(ctx: Any) -> TlsOptions:
+def legacy_tls_for(pool: Any, address: str) -> bool:
+    """Whether probes to `address` accept TLS 1.0 and SHA-1 (`legacy_tls` in the
+    pool file): a pool server's own address when that server is marked, the VIP
+    when any front end behind it is (the farm passes TLS through untouched)."""
+    legacy = pool.legacy_tls_servers()
+    if not legacy:
+        return False
+    address = plain_address(address)
+    if address == str(pool.load_balancer.vip.ip):
+        front_ends = {fe.name for fe in pool.front_ends}
+        return any(server.name in front_ends for server in legacy)
+    return any(str(server.address) == address for server in legacy)
+
+
+def tls_options(ctx: Any, address: str) -> TlsOptions:
+    """How a probe to `address` does TLS: verified against the pool's CA, and
+    TLS 1.0/SHA-1 allowed only for the servers the pool file marks legacy_tls."""
     # subject-or-san: the walkthrough's certificate names the pool FQDN only as
     # its subject CN, which is how OCS clients match it
-    return TlsOptions(verify=True, ca_bundle=ca_bundle(ctx), name_check="subject-or-san")
+    return TlsOptions(
+        verify=True,
+        ca_bundle=ca_bundle(ctx),
+        name_check="subject-or-san",
+        legacy_tls=legacy_tls_for(ctx.pool, address),
+    )
 
 
 # -- where a probe runs from --------------------------------------------------

@@ -16,7 +16,7 @@ from rich.table import Table
 from ..config import LoadedPool, load_pool
 from ..config.init_template import write_pool_file
 from ..config.model import TOPOLOGIES
-from ..config.profiles import Profile, list_profiles, load_profile
+from ..config.profiles import Profile, list_profiles, load_profile, port_requirement
 from .render import handle_errors
 from .state import app_state
 
@@ -35,8 +35,10 @@ behind backend_address, unique names and addresses, no host on the VIP,
 enough SNAT addresses for the expected peak connections, credentials by
 reference only, unknown keys refused.
 
-Exit code 0 when valid, 2 when not. The file is -c/--config (default
-./pool.yaml, or $OCSSCALE_POOL): `ocsscale -c examples/one-armed.yaml check`.
+Exit code 0 when valid, 2 when not. The file is -c/--config, before or
+after the command (default ./pool.yaml, or $OCSSCALE_POOL):
+`ocsscale -c examples/one-armed.yaml check`, or
+`ocsscale check -c examples/one-armed.yaml`.
 """
 
 INIT_HELP = f"""\
@@ -97,19 +99,41 @@ def summary(loaded: LoadedPool) -> str:
     lines = [
         f"{loaded.path}: valid",
         f"  pool        {pool.pool.fqdn} (SIP domain {pool.pool.sip_domain})",
-        f"  profile     {profile.name}: {len(profile.ports)} ports, "
-        f"checks on {_ports(profile.check_ports)}",
+        f"  profile     {profile.name}: {len(profile.ports)} ports "
+        f"({len(required_ports(loaded))} required here), checks on {_ports(profile.check_ports)}",
         f"  topology    {lb.topology}, {lb.mode}, VIP {lb.vip}"
         + (f", backend {lb.backend_address}" if lb.backend_address else "")
-        + f", driver {lb.driver}",
+        + f", driver {lb.driver.kind}",
         f"  legacy FE   {pool.legacy_fe.name} {pool.legacy_fe.address}",
         f"  front ends  {len(pool.front_ends)}: {fes}",
         f"  clients     {len(pool.test_clients)}: {clients}",
         f"  SNAT        {len(lb.snat_addresses)} address(es) for "
         f"{lb.expected_peak_connections:,} expected peak connections",
+        *pool_warnings(loaded),
         "Nothing was contacted.",
     ]
     return "\n".join(lines)
+
+
+def required_ports(loaded: LoadedPool) -> list[int]:
+    """The profile's required ports as this pool file has them (`pool.ports`)."""
+    pool, profile = loaded.pool, loaded.profile
+    return [p for p in profile.ports if port_requirement(pool, profile, p) == "required"]
+
+
+def pool_warnings(loaded: LoadedPool) -> list[str]:
+    """Settings that are valid but weaken what the probes prove."""
+    out = []
+    legacy = loaded.pool.legacy_tls_servers()
+    if legacy:
+        names = ", ".join(s.name for s in legacy)
+        out.append(
+            f"warning: legacy_tls: the probes accept TLS 1.0 and SHA-1 certificates from "
+            f"{names} (and through the VIP when a front end is among them); every TLS "
+            "finding shows the version and cipher negotiated. Remove it once those servers "
+            "speak TLS 1.2."
+        )
+    return out
 
 
 @handle_errors
@@ -135,6 +159,7 @@ def init_cmd(
 def profile_dict(profile: Profile) -> dict[str, Any]:
     data = profile.model_dump(mode="json")
     data["following_ports"] = profile.following_ports()
+    data["port_notes"] = {str(p.port): p.note for p in profile.port_list if p.note}
     data["source"] = profile.source
     return data
 
@@ -191,6 +216,8 @@ def profiles_show(
         f"{profile.name}: {profile.description}",
         f"  file               {profile.source}",
         f"  ports              {_ports(profile.ports)}",
+        f"  optional ports     {_ports(profile.optional_ports)}"
+        + (" (probed; nothing listening there is not a failure)" if profile.optional_ports else ""),
         f"  check ports        {_ports(profile.check_ports)}"
         + (" (every other port follows them)" if profile.others_follow_checks else ""),
         f"  idle timeout       {profile.idle_timeout} s",
@@ -201,7 +228,8 @@ def profiles_show(
         f"  TLS ports          {_ports(profile.tls_ports)}",
         f"  SIP ports          tls {sip.tls or '-'}, tcp {sip.tcp or '-'}",
         f"  HTTPS ports        {_ports(profile.https_ports)}",
-        f"  services (windows) {', '.join(profile.services.windows) or '-'}",
+        f"  services (windows) {', '.join(profile.services.windows) or '-'}"
+        + "".join(f", display name like {d!r}" for d in profile.services.windows_display_names),
         f"  services (linux)   {', '.join(profile.services.linux) or '-'}",
         f"  certificate        subject {cert.subject}; SAN {', '.join(cert.san)}; "
         f"wildcard {'allowed' if cert.wildcard else 'refused'}; EKU {cert.eku}",

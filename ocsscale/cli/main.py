@@ -1,18 +1,23 @@
 """`ocsscale`: the entry point. Each command group lives in its own module and
-registers itself here; this module only wires them and renders errors."""
+registers itself here (the engine's and the lab's when one of their commands
+runs); this module only wires them and renders errors."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from .. import __version__
 from ..errors import OcsscaleError
-from . import config_cmds, run_cmds
+from . import config_cmds, report_cmd, run_cmds
+from .crash import report_interrupted, report_unexpected
 from .render import render_error
-from .state import DEFAULT_POOL, AppState
+from .state import CONFIG_HELP, DEFAULT_POOL, AppState, accepts_config
 
 HELP = """\
 Move a service from one server to a load-balanced pool: every step shown
@@ -30,14 +35,78 @@ Typical session:
 
   ocsscale status                   what is done, what rollback would undo
 
+  ocsscale report                   the evidence as one HTML page
+
   ocsscale rollback                 put back what was there before
 
 Exit codes: 0 done; 1 a step or check failed (state kept, rollback possible);
-2 invalid input or usage; 3 another run holds the lock; 4 the operator declined.
+2 invalid input or usage; 3 another run holds the lock; 4 the operator declined;
+70 an internal error (a bug: its traceback is in .ocsscale/debug.log next to
+the pool file, or ~/.cache/ocsscale/debug.log); 130 interrupted (Ctrl-C).
 """
+
+try:  # the Click exceptions (usage errors, --help, Exit) that Click itself renders
+    from typer import TyperException as _ClickError  # Typer with Click built in
+except ImportError:  # older Typer on Click
+    from click import ClickException as _ClickError  # type: ignore[no-redef]
+
+_CLICK_FLOW = (typer.Exit, typer.Abort, _ClickError)
+
+
+#: Command groups of independent packages, imported only when one of their commands
+#: runs: `ocsscale check` needs neither the engine nor the lab.
+_LAZY_GROUPS = {
+    "lb": ("ocsscale.engine.cli", "The bundled load-balancer engine."),
+    "lab": ("ocsscale.lab.cli", "A rehearsal lab of the whole topology."),
+}
+
+
+class _Root(TyperGroup):
+    """The root command: mounts the lazy groups, and every error of every command
+    ends here as one message."""
+
+    _listing = False  # True while --help lists the commands
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return names + [name for name in _LAZY_GROUPS if name not in names]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        lazy = _LAZY_GROUPS.get(cmd_name)
+        if lazy is not None and cmd_name not in self.commands:
+            module, help_text = lazy
+            if self._listing:  # its name and one line are enough: no import
+                return TyperGroup(name=cmd_name, help=help_text)
+            group = typer.main.get_command(importlib.import_module(module).app)
+            group.help = help_text
+            self.add_command(group, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: typer.Context, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except _CLICK_FLOW:
+            raise
+        except OcsscaleError as exc:
+            raise typer.Exit(render_error(exc)) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(report_interrupted()) from None
+        except Exception as exc:  # a bug: its traceback to the debug log, one line here
+            state = ctx.obj if isinstance(ctx.obj, AppState) else None
+            code = report_unexpected(exc, state.config if state else None, ctx.invoked_subcommand)
+            raise typer.Exit(code) from None
+
 
 app = typer.Typer(
     name="ocsscale",
+    cls=_Root,
     help=HELP,
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -60,7 +129,7 @@ def _root(
         "-c",
         "--config",
         envvar="OCSSCALE_POOL",
-        help="The pool file (topology, profile, credentials by reference).",
+        help=CONFIG_HELP,
         show_default=True,
     ),
     version: bool = typer.Option(
@@ -72,19 +141,9 @@ def _root(
 
 config_cmds.register(app)
 run_cmds.register(app)
-
-
-def _register_optional_groups() -> None:
-    # The engine and the lab are independent packages; their command groups are
-    # mounted here so `ocsscale --help` lists everything in one place.
-    from ..engine.cli import app as lb_app
-    from ..lab.cli import app as lab_app
-
-    app.add_typer(lb_app, name="lb", help="The bundled load-balancer engine.")
-    app.add_typer(lab_app, name="lab", help="A rehearsal lab of the whole topology.")
-
-
-_register_optional_groups()
+report_cmd.register(app)
+for _info in app.registered_commands:  # every command that reads the pool file
+    _info.callback = accepts_config(_info.callback)
 
 
 def main() -> None:
@@ -92,6 +151,10 @@ def main() -> None:
         app(standalone_mode=True)
     except OcsscaleError as exc:
         sys.exit(render_error(exc))
+    except KeyboardInterrupt:
+        sys.exit(report_interrupted())
+    except Exception as exc:  # outside any command (the command line itself)
+        sys.exit(report_unexpected(exc, None, None))
 
 
 if __name__ == "__main__":

@@ -87,6 +87,15 @@ class RunProgress:
     def close(self) -> None:
         self._stop()
 
+    def pause(self) -> None:
+        """Stop redrawing while the operator reads or types."""
+        if self.progress is not None:
+            self.progress.stop()
+
+    def resume(self) -> None:
+        if self.progress is not None:
+            self.progress.start()
+
     def __call__(self, event: Event) -> None:
         handler = getattr(self, f"_on_{event.kind}", None)
         if handler is not None:
@@ -112,6 +121,8 @@ class RunProgress:
         for item in e.data.get("findings", []):
             if not item.get("ok"):
                 mark, style = "✗", "red"
+            elif item.get("info"):  # e.g. an optional port that does not listen
+                mark, style = "i", "cyan"
             elif item.get("proven", True):
                 mark, style = "✓", "green"
             else:
@@ -120,6 +131,22 @@ class RunProgress:
             line.append(f"{item.get('check')}: ", style="bold")
             line.append(str(item.get("message", "")))
             self._print(line)
+
+    def _on_drill(self, e: Event) -> None:
+        """lb.failover_drill: one row of the detection table."""
+        d = e.data
+
+        def secs(value: Any) -> str:
+            return "unmeasured" if value is None else f"{value:.2f} s"
+
+        line = Text(f"    {d['fe']} {d['mode']}: ", style="bold")
+        line.append(
+            f"out of every port after {secs(d['detect_s'])}, back after {secs(d['back_s'])}; "
+            f"{d['requests']} requests, {d['failed_until_detection']} failed until detection, "
+            f"{d['failed_after_detection']} after; held connections to other FEs: "
+            + (", ".join(f"{k} {v} alive" for k, v in d["held_survived"].items()) or "none")
+        )
+        self._print(line)
 
     def _on_phase_skipped(self, e: Event) -> None:
         self._print(Text(f"- {e.phase}: skipped ({e.data['reason']})", style="dim"))
@@ -194,13 +221,18 @@ class RunProgress:
 
     def _on_phase_failed(self, e: Event) -> None:
         self._stop()
-        self.console.print(Text(f"  {e.phase} failed: {e.data['error']}", style="bold red"))
+        error = e.data["error"]
+        what = error if error.startswith("interrupted") else f"failed: {error}"
+        self.console.print(Text(f"  {e.phase} {what}", style="bold red"))
 
     def _on_revert_start(self, e: Event) -> None:
         self._print(Text(f"  ↶ {e.step}  {e.data['summary']}"))
 
     def _on_revert_done(self, e: Event) -> None:
         self._print(Text(f"  ✓ reverted {e.step}  ({e.data['seconds']:.1f}s)", style="green"))
+
+    def _on_revert_skipped(self, e: Event) -> None:
+        self._print(Text(f"  · {e.step}: nothing to revert ({e.data['reason']})", style="dim"))
 
     def _on_revert_failed(self, e: Event) -> None:
         self._print(Text(f"  ✗ {e.step}: {e.data['error']}", style="bold red"))

@@ -17,7 +17,9 @@ from rich.text import Text
 from ..errors import Declined, StepFailed, UsageError
 from ..plan.playbook import PHASE_IDS
 from ..runner import session
-from ..runner.lock import held_error, read_lock, unlock
+from ..runner.lock import unlock
+from ..runner.status import status_report
+from .operator import operator_for
 from .progress import RunProgress, plan_tree
 from .render import handle_errors
 from .state import app_state
@@ -103,6 +105,20 @@ def run_cmd(
         False, "--dry-run", help="Read and compare only: print what would change, change nothing."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before changing anything."),
+    no_hold: bool = typer.Option(
+        False,
+        "--no-hold",
+        help="Do not hold for the operator's sign-off of the client tests (unattended runs: "
+        "the lab, CI); the hold steps record 'skipped: --no-hold'.",
+    ),
+    hold_timeout: float | None = typer.Option(
+        None,
+        "--hold-timeout",
+        min=1,
+        metavar="SECONDS",
+        help="Give up a hold with no sign-off after this long: the step fails and the "
+        "phase's cleanup removes the pins (default: wait).",
+    ),
     playbook: Path | None = _PLAYBOOK,
 ) -> None:
     """Run the playbook's phases (all, one with --phase, or up to one with --through).
@@ -114,6 +130,12 @@ def run_cmd(
     --yes. The pool file is validated and every credential the steps need is
     resolved first: a problem there stops the run before any host is touched.
 
+    validate-fe (per front end) and validate-lb hold, with the pins in place,
+    for the walkthrough's client tests: the checklist is shown and the run
+    waits for the operator's sign-off (who, passed|failed, notes), which is
+    journaled; "failed" stops the phase like a failed probe. Holds need a
+    terminal: unattended runs pass --no-hold.
+
     Every step is journaled in .ocsscale/ next to the pool file, with what was
     there before it changed. A run that is killed resumes with `ocsscale run`
     and does not redo finished steps; `ocsscale rollback` undoes them.
@@ -124,40 +146,41 @@ def run_cmd(
 
       ocsscale run --dry-run                  read and compare only
 
+      ocsscale run --phase validate-fe --yes --no-hold    unattended (lab, CI)
+
     Exit codes: 0 done; 1 a step or check failed (state kept, rollback
     possible); 2 invalid input or usage (pool file, playbook, a missing
     credential variable, no terminal to ask and no --yes); 3 another run holds
     the lock; 4 the operator declined.
     """
     console = _console()
-    from ..runner.walk import refuse_not_built
-
-    prepared = session.prepare(app_state(ctx).config, playbook)
-    phases = prepared.plan.select(only=phase, through=through)
     progress = RunProgress(console)
+    operator = operator_for(console, progress)
+    options = {"no_hold": no_hold, "hold_timeout": hold_timeout}
+    gate = session.prepare_run(
+        app_state(ctx).config,
+        playbook,
+        only=phase,
+        through=through,
+        dry_run=dry_run,
+        operator=operator,
+        options=options,
+    )
     if dry_run:  # changes nothing, so steps not built yet are shown, not refused
         try:
-            found = session.dry_run(prepared, phases, progress)
+            found = session.dry_run(gate, progress)
         finally:
             progress.close()
         changing = sum(1 for _, changes in found if any(c.kind != "check" for c in changes))
         console.print(f"dry run: {changing} step(s) would change something; nothing was changed.")
         return
-    refuse_not_built(phases)
-    # before asking: a missing credential variable is found now, not halfway through
-    session.check_credentials_for(
-        prepared.loaded, prepared.actions, [(s.action, s.args) for p in phases for s in p.all_steps]
-    )
-    holder = read_lock(prepared.loaded.state_dir)
-    if holder is not None:
-        raise held_error(holder)
     if not yes:
-        console.print(plan_tree(prepared.plan, phases))
-    steps = sum(len(p.all_steps) for p in phases if not p.skipped)
-    _confirm(f"Run {steps} step(s) in {', '.join(p.id for p in phases)}?", yes)
-    command = " ".join(["ocsscale", *sys.argv[1:]])[:200]
+        console.print(plan_tree(gate.prepared.plan, gate.phases))
+    _confirm(f"Run {gate.steps} step(s) in {', '.join(p.id for p in gate.phases)}?", yes)
     try:
-        run_id = session.execute_run(prepared, phases, progress, command=command)
+        run_id = session.execute_run(
+            gate, progress, command=_command(), operator=operator, options=options
+        )
     except KeyboardInterrupt:
         raise StepFailed(
             "interrupted: the journal keeps every step",
@@ -166,6 +189,11 @@ def run_cmd(
     finally:
         progress.close()
     console.print(f"run {run_id} finished.")
+
+
+def _command() -> str:
+    """The command line as the lock and the journal record it."""
+    return " ".join(["ocsscale", *sys.argv[1:]])[:200]
 
 
 def _when(ts: float | None) -> str:
@@ -190,7 +218,7 @@ def status_cmd(
     Exit codes: 0 shown; 2 the journal or lock file is unreadable.
     """
     console = _console()
-    report = session.status_report(session.state_dir_for(app_state(ctx).config))
+    report = status_report(session.state_dir_for(app_state(ctx).config))
     if as_json:
         _echo_json(report)
         return
@@ -264,30 +292,25 @@ def rollback_cmd(
     usage; 3 another run holds the lock; 4 the operator declined.
     """
     console = _console()
-    from ..config.loader import load_pool
-    from ..runner.plugins import load_actions
-
-    load_actions()
-    loaded = load_pool(app_state(ctx).config)
-    session.phase_index(to)
-    pending = session.pending_rollback(loaded.state_dir, to)
-    if not pending:
+    gate = session.prepare_rollback(app_state(ctx).config, to_phase=to)
+    if not gate.pending:
         console.print("Nothing to roll back.")
         return
-    session.check_credentials_for(
-        loaded, load_actions(), [(entry.action, entry.args) for entry in pending]
-    )
-    holder = read_lock(loaded.state_dir)
-    if holder is not None:
-        raise held_error(holder)
-    for entry in pending:
+    for entry in gate.pending:
         summary = "; ".join(c.get("summary", "") for c in entry.changes or []) or entry.action
-        console.print(Text(f"  ↶ {entry.step_id}  {summary}"))
-    _confirm(f"Revert these {len(pending)} change(s)?", yes)
+        why = gate.needless.get(entry.seq)
+        if why is None:
+            console.print(Text(f"  ↶ {entry.step_id}  {summary}"))
+        else:
+            console.print(Text(f"  · {entry.step_id}  {summary}  (nothing to revert: {why})"))
+    cancelled = len(gate.pending) - gate.reverts
+    extra = f" ({cancelled} more cancel out: only their backups are removed)" if cancelled else ""
+    _confirm(f"Revert these {gate.reverts} change(s){extra}?", yes)
     progress = RunProgress(console)
-    command = " ".join(["ocsscale", *sys.argv[1:]])[:200]
     try:
-        rollback_id, done = session.execute_rollback(loaded, progress, to_phase=to, command=command)
+        rollback_id, done = session.execute_rollback(
+            gate, progress, command=_command(), operator=operator_for(console, progress)
+        )
     except KeyboardInterrupt:
         raise StepFailed(
             "rollback interrupted", hint="run `ocsscale rollback` again: it resumes"

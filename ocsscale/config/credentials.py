@@ -55,7 +55,7 @@ def resolve(loaded: LoadedPool, name: str) -> ResolvedCredential:
 
 def resolve_tsig_secret(loaded: LoadedPool) -> Secret:
     """The TSIG key for RFC 2136 updates (SecretError when not configured)."""
-    tsig = loaded.pool.dns.tsig
+    tsig = getattr(loaded.pool.dns, "tsig", None)  # only rfc2136 has one
     if tsig is None:
         raise SecretError("the pool file has no dns.tsig key")
     return resolve_ref(tsig.secret, loaded.base_dir)

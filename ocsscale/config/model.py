@@ -13,10 +13,19 @@ import re
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from ..providers.lb.settings import DriverSettings, driver_from_name
+from .strict import Strict
+
 OsKind = Literal["linux", "windows"]
+PortRequirement = Literal["required", "optional", "absent"]
 Topology = Literal["one-armed", "two-armed-routed", "two-armed-transparent"]
 Mode = Literal["full-proxy", "dnat-only", "out-of-path"]
 TOPOLOGIES: tuple[str, ...] = ("one-armed", "two-armed-routed", "two-armed-transparent")
@@ -26,10 +35,66 @@ DEFAULT_SERVICE_COMMAND = "systemctl restart {service}"
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _FQDN_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})+$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_TTL = 2**31 - 1  # RFC 2181 section 8
+MAX_WEIGHT = 256  # as HAProxy and the bundled engine
+MAX_PEAK_CONNECTIONS = 100_000_000
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# Strict scalars. YAML reads `true`, `1e29` or `"2"` as a bool, a float or text, and
+# pydantic would take them as 1, 10**29 and 2 (and `true` as the address 0.0.0.1):
+# numbers must be written as whole numbers and addresses as text, within real ranges.
+# The messages never quote the value (it may be a secret written in the wrong place).
+
+
+def _whole_number(low: int, high: int, what: str, rule: str) -> BeforeValidator:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PydanticCustomError(
+                "value.not-a-number",
+                "{what} is a whole number written without quotes (not true/false, "
+                "a fraction or text)",
+                {"what": what},
+            )
+        if not low <= value <= high:
+            raise PydanticCustomError(
+                rule,
+                "{what} must be from {low} to {high}",
+                {"what": what, "low": low, "high": high},
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
+def _address_text(value: Any) -> Any:
+    if not isinstance(value, str | IPv4Address):
+        raise PydanticCustomError(
+            "address.not-text", "an IPv4 address is written as text, e.g. 10.0.1.41"
+        )
+    return value
+
+
+def _path_text(value: Any) -> Any:
+    if isinstance(value, str):
+        if not value.strip():
+            raise PydanticCustomError("path.empty", "an empty path: name a file")
+        if "\0" in value:
+            raise PydanticCustomError("path.nul", "a path cannot hold a NUL character")
+    return value
+
+
+Port = Annotated[int, _whole_number(1, 65535, "a port", "value.port-range")]
+Ttl = Annotated[int, _whole_number(0, MAX_TTL, "a TTL (seconds)", "dns.ttl.range")]
+Weight = Annotated[int, _whole_number(0, MAX_WEIGHT, "a weight", "fe.weight.range")]
+PeakConnections = Annotated[
+    int,
+    _whole_number(
+        1, MAX_PEAK_CONNECTIONS, "the expected peak connections", "lb.peak-connections.range"
+    ),
+]
+Address = Annotated[IPv4Address, BeforeValidator(_address_text)]
+FilePath = Annotated[str, BeforeValidator(_path_text)]
 
 
 def check_fqdn(value: str, what: str = "name") -> str:
@@ -55,7 +120,18 @@ class SecretRef(Strict):
     """Where a secret lives: `{env: NAME}` or `{file: PATH}`, never the secret itself."""
 
     env: str | None = None
-    file: str | None = None
+    file: FilePath | None = None
+
+    @field_validator("env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_RE.match(v):
+            raise PydanticCustomError(
+                "secret.env-name",
+                "an environment variable name is letters, digits and '_', "
+                "not starting with a digit (the name given is not shown)",
+            )
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -83,32 +159,35 @@ class SecretRef(Strict):
 
 
 class Credential(Strict):
-    username: str
+    username: str = Field(min_length=1)
     password: SecretRef | None = None
-    key_file: str | None = None
+    key_file: FilePath | None = None
     passphrase: SecretRef | None = None
 
 
 class SshTransport(Strict):
     kind: Literal["ssh"]
     credentials: str
-    port: int = Field(22, ge=1, le=65535)
-    known_hosts: str = "~/.ssh/known_hosts"
+    port: Port = 22
+    known_hosts: FilePath = "~/.ssh/known_hosts"
     #: host keys are never added on first sight unless the pool file says so
     trust_unknown_host_keys: bool = False
     service_command: str = DEFAULT_SERVICE_COMMAND
-    hosts_file: str | None = None  # overrides the OS default (/etc/hosts)
+    #: start/stop/enable/disable one service ({action}, {service}): the failover drill
+    #: and decommission; default: `systemctl {action} {service}` when restarts use systemctl
+    service_control: str | None = None
+    hosts_file: FilePath | None = None  # overrides the OS default (/etc/hosts)
 
 
 class WinRmTransport(Strict):
     kind: Literal["winrm"]
     credentials: str
-    port: int = Field(5986, ge=1, le=65535)
+    port: Port = 5986
     scheme: Literal["https", "http"] = "https"
     auth: Literal["ntlm", "kerberos", "basic", "credssp"] = "ntlm"
-    ca_bundle: str | None = None
+    ca_bundle: FilePath | None = None
     verify_tls: bool = True
-    hosts_file: str | None = None  # overrides C:\Windows\System32\drivers\etc\hosts
+    hosts_file: FilePath | None = None  # overrides C:\Windows\System32\drivers\etc\hosts
 
     @model_validator(mode="after")
     def _http_port(self) -> WinRmTransport:
@@ -120,7 +199,8 @@ class WinRmTransport(Strict):
 
 class LocalTransport(Strict):
     kind: Literal["local"]
-    hosts_file: str | None = None
+    service_control: str | None = None
+    hosts_file: FilePath | None = None
     service_command: str = DEFAULT_SERVICE_COMMAND
 
 
@@ -131,7 +211,7 @@ _OS_BY_TRANSPORT: dict[str, OsKind] = {"winrm": "windows", "ssh": "linux", "loca
 class HostSpec(Strict):
     name: str
     fqdn: str | None = None
-    address: IPv4Address
+    address: Address
     os: OsKind = "linux"  # when omitted: windows for winrm, linux otherwise
     transport: Transport
 
@@ -165,17 +245,13 @@ class ServerSpec(HostSpec):
     """A server that clients reach by name: its FQDN is required (certificates, DNS)."""
 
     fqdn: str  # type: ignore[assignment]
+    #: this server speaks only TLS 1.0 and/or has a SHA-1 certificate (Windows Server
+    #: 2003/2008): the probes accept both for it alone. None: as `pool.legacy_tls` says.
+    legacy_tls: bool | None = None
 
 
 class FrontEnd(ServerSpec):
-    weight: int = 1
-
-    @field_validator("weight")
-    @classmethod
-    def _weight(cls, v: int) -> int:
-        if v < 0:
-            raise PydanticCustomError("fe.weight.negative", "weight must be 0 or more")
-        return v
+    weight: Weight = 1
 
 
 class PoolNames(Strict):
@@ -183,7 +259,15 @@ class PoolNames(Strict):
     sip_domain: str
     # The CA (PEM) that issued the front ends' certificates; probes verify
     # against it. None: the system's trust store.
-    ca_bundle: str | None = None
+    ca_bundle: FilePath | None = None
+    #: every pool server (legacy FE, front ends) speaks only TLS 1.0 and/or has a
+    #: SHA-1 certificate, which OpenSSL 3 refuses by default; a server's own
+    #: `legacy_tls` overrides this
+    legacy_tls: bool = False
+    #: profile ports this pool treats otherwise than the profile: `required` (a
+    #: closed one fails the run), `optional` (reported, never a failure) or
+    #: `absent` (not probed at all; the farm still carries it)
+    ports: dict[int, PortRequirement] = Field(default_factory=dict)
 
     @field_validator("fqdn")
     @classmethod
@@ -199,11 +283,15 @@ class PoolNames(Strict):
 class Directory(Strict):
     name: str
     fqdn: str | None = None
-    address: IPv4Address
-    port: int = Field(135, ge=1, le=65535)
+    address: Address
+    port: Port = 135
 
 
 def _interface(value: Any) -> Any:
+    if not isinstance(value, str | IPv4Interface):
+        raise PydanticCustomError(
+            "address.not-text", "an address with its prefix is written as text, e.g. 10.0.0.40/24"
+        )
     if isinstance(value, str) and "/" not in value:
         raise PydanticCustomError(
             "lb.address.prefix",
@@ -214,15 +302,33 @@ def _interface(value: Any) -> Any:
     return value
 
 
+class FailoverDrill(Strict):
+    """How the failover drill cuts and restores a front end's link. Shell commands run
+    on the admin machine ({name} and {address} are the FE's, quoted); never over the
+    connection the tool uses to reach that FE. Unset: the operator pulls the cable."""
+
+    link_down_command: str | None = None
+    link_up_command: str | None = None
+    #: how long the LB may take to take a member out, or bring it back (seconds)
+    detect_timeout: float = Field(30.0, gt=0, le=600)
+
+
 class LoadBalancer(Strict):
-    driver: Literal["engine", "haproxy", "manual"]
+    #: `driver: engine` is short for `driver: {kind: engine}` with its defaults
+    driver: DriverSettings
     topology: Topology
     mode: Mode = "full-proxy"
     vip: IPv4Interface
     backend_address: IPv4Interface | None = None
-    snat_addresses: list[IPv4Address] = Field(default_factory=list)
-    expected_peak_connections: int = Field(ge=1)
+    snat_addresses: list[Address] = Field(default_factory=list)
+    expected_peak_connections: PeakConnections
     host: HostSpec | None = None
+    failover: FailoverDrill = Field(default_factory=FailoverDrill)
+
+    @field_validator("driver", mode="before")
+    @classmethod
+    def _driver(cls, v: Any) -> Any:
+        return driver_from_name(v)
 
     @field_validator("topology", mode="before")
     @classmethod
@@ -254,25 +360,66 @@ class LoadBalancer(Strict):
 
 class Tsig(Strict):
     name: str
+    # hmac-md5 only when the pool file names it: it is the default of nothing here.
     algorithm: Literal[
         "hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"
     ] = "hmac-sha256"
     secret: SecretRef
 
 
-class Dns(Strict):
-    provider: Literal["rfc2136", "manual"]
-    servers: list[IPv4Address] = Field(default_factory=list)
-    port: int = Field(53, ge=1, le=65535)
+DNS_PROVIDERS: tuple[str, ...] = ("rfc2136", "windows", "manual")
+
+
+class _DnsCommon(Strict):
+    """What every DNS provider shares. `servers`/`port`: the authoritative servers
+    asked over DNS (lookups, the NS set at verify); rfc2136 also updates the first."""
+
     zone: str
-    ttl: int = Field(3600, ge=0)
-    cutover_ttl: int = Field(60, ge=0)
-    tsig: Tsig | None = None
+    ttl: Ttl = 3600  # the record's TTL after cutover
+    cutover_ttl: Ttl = 60  # lowered ahead of cutover
+    servers: list[Address] = Field(default_factory=list)
+    port: Port = 53
+    timeout: float = Field(10.0, gt=0, le=300)  # seconds, per DNS query or update
 
     @field_validator("zone")
     @classmethod
     def _zone(cls, v: str) -> str:
         return check_fqdn(v, "the zone")
+
+
+class Rfc2136Dns(_DnsCommon):
+    """TSIG-signed dynamic updates (RFC 2136) to the first of `servers`."""
+
+    provider: Literal["rfc2136"]
+    tsig: Tsig | None = None  # required: rules.py says so, with its rule id
+
+
+class WindowsDns(_DnsCommon):
+    """A Windows DNS server driven over WinRM (AD-integrated zones take only
+    secure updates, which TSIG cannot sign). `servers` defaults to the host."""
+
+    provider: Literal["windows"]
+    host: HostSpec
+    tool: Literal["auto", "dnscmd", "dnsserver-module"] = "auto"
+
+    @field_validator("host")
+    @classmethod
+    def _winrm(cls, v: HostSpec) -> HostSpec:
+        if v.transport.kind != "winrm" or v.os != "windows":
+            raise PydanticCustomError(
+                "dns.windows.transport",
+                "the Windows DNS server is driven over WinRM: give it a winrm transport",
+            )
+        return v
+
+
+class ManualDns(_DnsCommon):
+    """The operator makes the change; the tool prints it and verifies over DNS."""
+
+    provider: Literal["manual"]
+
+
+Dns = Annotated[Rfc2136Dns | WindowsDns | ManualDns, Field(discriminator="provider")]
 
 
 class Pool(Strict):
@@ -290,7 +437,7 @@ class Pool(Strict):
     @field_validator("version", mode="before")
     @classmethod
     def _version(cls, v: Any) -> Any:
-        if v != 1:
+        if isinstance(v, bool) or not isinstance(v, int) or v != 1:
             raise PydanticCustomError(
                 "version.unsupported", "this ocsscale reads pool files of version 1"
             )
@@ -303,7 +450,16 @@ class Pool(Strict):
         hosts += [(("test_clients", i), c) for i, c in enumerate(self.test_clients)]
         if self.load_balancer.host is not None:
             hosts.append((("load_balancer", "host"), self.load_balancer.host))
+        dns_host = getattr(self.dns, "host", None)  # the Windows DNS server
+        if dns_host is not None:
+            hosts.append((("dns", "host"), dns_host))
         return hosts
+
+    def legacy_tls_servers(self) -> list[ServerSpec]:
+        """The pool servers whose TLS probes accept TLS 1.0 and SHA-1 (see legacy_tls)."""
+        servers: list[ServerSpec] = [self.legacy_fe, *self.front_ends]
+        default = self.pool.legacy_tls
+        return [s for s in servers if (default if s.legacy_tls is None else s.legacy_tls)]
 
     def host(self, name: str) -> HostSpec:
         """The host called `name` (names are unique: rules.py checks it)."""

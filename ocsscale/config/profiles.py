@@ -8,9 +8,9 @@ errors also name file:line:col.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, computed_field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..errors import ConfigError, ConfigIssue, UsageError
@@ -41,9 +41,14 @@ def _port(value: int) -> int:
 
 
 class Services(Strict):
-    """Services to restart after a hosts-file pin, so they resolve the pool name anew."""
+    """Services to restart after a hosts-file pin, so they resolve the pool name anew.
+
+    On Windows, `windows` names services and `windows_display_names` finds more by
+    display name (PowerShell -like patterns, e.g. `Office Communications Server*`), so
+    the services a front end has are found on it rather than listed here."""
 
     windows: list[str] = Field(default_factory=list)
+    windows_display_names: list[str] = Field(default_factory=list)
     linux: list[str] = Field(default_factory=list)
 
     def for_os(self, os: OsKind) -> list[str]:
@@ -57,6 +62,29 @@ class CertificateRules(Strict):
     eku: Literal["serverAuth"] = "serverAuth"
 
 
+class ProfilePort(Strict):
+    """One port of the farm. `required: false` marks a port a pool may well not
+    have (a role that is off by default): its probes inform instead of failing.
+    A bare number in the profile is a required port."""
+
+    port: Port
+    required: bool = True
+    #: why the port may be missing, shown with its findings
+    note: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_number(cls, data: object) -> object:
+        if isinstance(data, int) and not isinstance(data, bool):
+            return {"port": _port(data)}  # checked here, so the error names ports[i]
+        return data
+
+    @field_validator("port")
+    @classmethod
+    def _range(cls, v: int) -> int:
+        return _port(v)
+
+
 class SipPorts(Strict):
     tls: Port | None = None
     tcp: Port | None = None
@@ -66,7 +94,8 @@ class Profile(Strict):
     version: int = 1
     name: str
     description: str
-    ports: list[Port] = Field(min_length=1)
+    #: the YAML's `ports`: every port the farm carries, each required or not
+    port_list: list[ProfilePort] = Field(alias="ports", min_length=1, exclude=True)
     check_ports: list[Port] = Field(min_length=1)
     #: every port that is not a check port is taken out with its server when a check fails
     others_follow_checks: bool = True
@@ -79,17 +108,45 @@ class Profile(Strict):
     sip_ports: SipPorts = Field(default_factory=SipPorts)
     https_ports: list[Port] = Field(default_factory=list)
     services: Services = Field(default_factory=Services)
+    #: the services behind each check port (what the failover drill stops)
+    check_services: dict[Port, Services] = Field(default_factory=dict)
     certificate: CertificateRules = Field(default_factory=CertificateRules)
     _source: str = PrivateAttr("")  # the file it was read from
 
-    @field_validator("ports", "check_ports", "tls_ports", "https_ports")
+    @field_validator("check_ports", "tls_ports", "https_ports")
     @classmethod
     def _ports(cls, v: list[int]) -> list[int]:
         for port in v:
             _port(port)
-        if len(set(v)) != len(v):
-            raise PydanticCustomError("profile.port.duplicate", "each port is listed once")
+        _no_duplicates(v)
         return v
+
+    @field_validator("port_list")
+    @classmethod
+    def _port_list(cls, v: list[ProfilePort]) -> list[ProfilePort]:
+        _no_duplicates([p.port for p in v])
+        return v
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ports(self) -> list[int]:
+        """Every port the farm carries, in the profile's order (required or not)."""
+        return [p.port for p in self.port_list]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def required_ports(self) -> list[int]:
+        """The ports every front end must answer on (unless the pool file says otherwise)."""
+        return [p.port for p in self.port_list if p.required]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def optional_ports(self) -> list[int]:
+        """Ports a pool may not have: a closed one is reported, never a failure."""
+        return [p.port for p in self.port_list if not p.required]
+
+    def port_note(self, port: int) -> str:
+        return next((p.note for p in self.port_list if p.port == port), "")
 
     @property
     def source(self) -> str:
@@ -98,6 +155,20 @@ class Profile(Strict):
     def following_ports(self) -> list[int]:
         """Ports without a check of their own (they follow the check ports)."""
         return [p for p in self.ports if p not in self.check_ports]
+
+
+def port_requirement(pool: Any, profile: Profile, port: int) -> str:
+    """`required`, `optional` or `absent`: what the pool file's `pool.ports` says
+    of `port` (a Pool), else what the profile says (`required: true|false`)."""
+    chosen = pool.pool.ports.get(port)
+    if chosen is not None:
+        return str(chosen)
+    return "required" if port in profile.required_ports else "optional"
+
+
+def _no_duplicates(ports: list[int]) -> None:
+    if len(set(ports)) != len(ports):
+        raise PydanticCustomError("profile.port.duplicate", "each port is listed once")
 
 
 def profiles_dir() -> Path:
@@ -158,12 +229,23 @@ def _port_subset_issues(profile: Profile, doc: YamlDocument) -> list[ConfigIssue
     sip = profile.sip_ports
     named: dict[tuple[str, ...], list[int]] = {
         ("check_ports",): profile.check_ports,
+        ("check_services",): list(profile.check_services),
         ("tls_ports",): profile.tls_ports,
         ("https_ports",): profile.https_ports,
         ("sip_ports", "tls"): [sip.tls] if sip.tls is not None else [],
         ("sip_ports", "tcp"): [sip.tcp] if sip.tcp is not None else [],
     }
     issues = []
+    for index, entry in enumerate(profile.port_list):
+        if entry.port in profile.check_ports and not entry.required:
+            # a health check on a port that may not listen takes every server out
+            issues.append(
+                doc.issue(
+                    ("ports", index),
+                    "profile.port.optional-check",
+                    f"{entry.port} is a check port: it must be required",
+                )
+            )
     for path, listed in named.items():
         stray = sorted(set(listed) - ports)
         if stray:

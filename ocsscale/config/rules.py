@@ -156,15 +156,23 @@ def snat_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[Conf
 
 
 def _machines(pool: Pool) -> list[tuple[Path_, HostSpec]]:
-    """The servers and clients that are distinct machines (the LB's own host excluded)."""
-    return [(p, h) for p, h in pool.all_hosts() if p[0] != "load_balancer"]
+    """The servers and clients that are distinct machines (the LB's own host and
+    the Windows DNS server, often the directory server itself, excluded)."""
+    return [(p, h) for p, h in pool.all_hosts() if p[0] not in ("load_balancer", "dns")]
 
 
 def uniqueness_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
     lb = pool.load_balancer
     names: dict[str, Path_] = {}
     entries: list[tuple[Path_, str]] = [(p, h.name) for p, h in pool.all_hosts()]
-    entries.append((("directory",), pool.directory.name))
+    dns_host = getattr(pool.dns, "host", None)
+    same_machine = (
+        dns_host is not None
+        and dns_host.name.lower() == pool.directory.name.lower()
+        and dns_host.address == pool.directory.address
+    )
+    if not same_machine:  # a domain controller that is also the DNS server keeps its name
+        entries.append((("directory",), pool.directory.name))
     for path, name in entries:
         key = name.lower()
         if key in names:
@@ -232,6 +240,26 @@ def front_end_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator
         )
 
 
+def port_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
+    """`pool.ports` may only say how this pool differs on the profile's own ports."""
+    for port, requirement in pool.pool.ports.items():
+        where = ("pool", "ports", port)
+        if port not in profile.ports:
+            yield doc.issue(
+                where,
+                "pool.ports.unknown",
+                f"{port} is not a port of profile {profile.name} "
+                f"({', '.join(map(str, profile.ports))})",
+                at_key=True,
+            )
+        elif port in profile.check_ports and requirement != "required":
+            yield doc.issue(
+                where,
+                "pool.ports.check-port",
+                f"{port} carries the load balancer's health check: it cannot be {requirement}",
+            )
+
+
 def credential_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
     known = sorted(pool.credentials)
     for path, host in pool.all_hosts():
@@ -278,19 +306,20 @@ def dns_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[Confi
             f"the pool FQDN {pool.pool.fqdn} is not a name inside the zone {dns.zone}, "
             "so the cutover could not update it there",
         )
-    if dns.provider == "rfc2136":
-        if not dns.servers:
-            yield doc.issue(
-                ("dns", "servers"),
-                "dns.servers.missing",
-                "rfc2136 needs the authoritative servers to update and to check",
-            )
-        if dns.tsig is None:
-            yield doc.issue(
-                ("dns",),
-                "dns.tsig.missing",
-                "rfc2136 updates are signed: add tsig {name, algorithm, secret: {env: ...}}",
-            )
+    if dns.provider == "rfc2136" and not dns.servers:
+        # (manual verifies on them too, and says so when it is used: a pool file
+        # that never reaches the cutover need not list them)
+        yield doc.issue(
+            ("dns", "servers"),
+            "dns.servers.missing",
+            "rfc2136 needs the zone's authoritative servers to update and to check",
+        )
+    if dns.provider == "rfc2136" and getattr(dns, "tsig", None) is None:
+        yield doc.issue(
+            ("dns",),
+            "dns.tsig.missing",
+            "rfc2136 updates are signed: add tsig {name, algorithm, secret: {env: ...}}",
+        )
     if dns.cutover_ttl > dns.ttl:
         yield doc.issue(
             ("dns", "cutover_ttl"),
@@ -310,6 +339,7 @@ ALL_RULES: tuple[Rule, ...] = (
     snat_rules,
     uniqueness_rules,
     front_end_rules,
+    port_rules,
     credential_rules,
     dns_rules,
 )

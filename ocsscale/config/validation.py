@@ -91,10 +91,39 @@ def _message(err: Any, loc: tuple[str | int, ...], path: tuple, model: type[Base
         return text
     if etype == "missing":
         return f"required key '{path[-1]}' is missing" if path else "required key is missing"
-    if etype == "union_tag_not_found":
-        return "'kind' is missing: one of ssh, winrm, local"
+    if etype in ("union_tag_not_found", "union_tag_invalid"):
+        return _tag_message(err, model, loc)
     msg = str(err["msg"])
     return msg[0].lower() + msg[1:] if msg else etype
+
+
+def _tag_message(err: Any, model: type[BaseModel], loc: tuple[str | int, ...]) -> str:
+    """A discriminated union's tag missing or unknown (the given tag is not echoed)."""
+    key = str(err.get("ctx", {}).get("discriminator", "'kind'")).strip("'")
+    tags = _union_tags(_step_to(model, loc), key)
+    choices = f": one of {', '.join(tags)}" if tags else ""
+    if err["type"] == "union_tag_not_found":
+        return f"'{key}' is missing{choices}"
+    return f"'{key}' is not a known choice{choices}"
+
+
+def _step_to(model: type[BaseModel], loc: tuple[str | int, ...]) -> Any:
+    current: Any = model
+    for part in loc:
+        current = _step(current, part)
+        if current is None:
+            return None
+    return current
+
+
+def _union_tags(annotation: Any, key: str) -> list[str]:
+    annotation = _unwrap(annotation)
+    tags: list[str] = []
+    for member in typing.get_args(annotation):
+        field = getattr(member, "model_fields", {}).get(key)
+        if field is not None:
+            tags += [str(t) for t in typing.get_args(field.annotation)]
+    return tags
 
 
 def allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
@@ -106,7 +135,7 @@ def allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str
             return []
     current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+        return [field.alias or name for name, field in current.model_fields.items()]
     return []
 
 
@@ -116,7 +145,10 @@ def _step(annotation: Any, part: str | int) -> Any:
     if member is not None:
         return member  # the part was a discriminated union's tag
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        field = annotation.model_fields.get(str(part))
+        fields = annotation.model_fields
+        field = fields.get(str(part)) or next(
+            (f for f in fields.values() if f.alias == part), None
+        )  # a field read under another name (Profile.port_list is `ports`)
         return field.annotation if field is not None else None
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
@@ -146,7 +178,13 @@ def _union_member(annotation: Any, tag: str | int) -> Any:
     if typing.get_origin(annotation) not in (Union, types.UnionType):
         return None
     for member in typing.get_args(annotation):
-        kind = getattr(member, "model_fields", {}).get("kind")
-        if kind is not None and tag in typing.get_args(kind.annotation):
-            return member
+        fields = getattr(member, "model_fields", {})
+        for key in _TAG_KEYS:
+            field = fields.get(key)
+            if field is not None and tag in typing.get_args(field.annotation):
+                return member
     return None
+
+
+#: the keys that pick a member of a discriminated union in the pool file
+_TAG_KEYS = ("kind", "provider", "driver")

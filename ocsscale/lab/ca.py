@@ -106,13 +106,15 @@ def issue_server_cert(
     subject_cn: str | None = None,
     server_auth: bool = True,
     expired: bool = False,
+    sha1: bool = False,
     valid_days: int = 30,
 ) -> CertFiles:
     """Issue a front end's certificate as ``<file_stem>.pem`` and ``<file_stem>-key.pem``.
 
     Defaults follow the walkthrough; ``sans`` replaces the SAN list, ``subject_cn``
     the subject (e.g. ``*.contoso.com`` for a wildcard), ``server_auth=False`` gives
-    clientAuth only, ``expired=True`` a certificate whose validity ended yesterday.
+    clientAuth only, ``expired=True`` a certificate whose validity ended yesterday,
+    ``sha1=True`` one signed with ECDSA-SHA1, as a Windows 2003/2008 CA signs.
     """
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -143,10 +145,66 @@ def issue_server_cert(
             x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False
         )
     cert = builder.sign(ca.key, hashes.SHA256())
+    if sha1:
+        cert = resign_sha1(cert, ca.key)
     files = CertFiles(directory / f"{file_stem}.pem", directory / f"{file_stem}-key.pem")
     write_key(files.key, key)
     write_cert(files.cert, cert)
     return files
+
+
+# -- SHA-1 signatures ------------------------------------------------------------
+# `cryptography` (since 4x) refuses SHA-1 in CertificateBuilder.sign, but still
+# signs raw data with ECDSA-SHA1. So the certificate is built as usual, its
+# TBSCertificate's signature algorithm swapped for ecdsa-with-SHA1 (DER, RFC 5280
+# 4.1: the third field of the TBS), and the result signed by hand.
+_ECDSA_SHA1 = bytes.fromhex("300906072a8648ce3d0401")  # SEQUENCE { OID 1.2.840.10045.4.1 }
+
+
+def resign_sha1(cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    """The same certificate, signed by `ca_key` with ECDSA-SHA1."""
+    fields = _der_children(_der_content(cert.tbs_certificate_bytes))
+    fields[2] = _ECDSA_SHA1
+    tbs = _der(0x30, b"".join(fields))
+    signature = ca_key.sign(tbs, ec.ECDSA(hashes.SHA1()))
+    signed = x509.load_der_x509_certificate(
+        _der(0x30, tbs + _ECDSA_SHA1 + _der(0x03, b"\0" + signature))
+    )
+    ca_key.public_key().verify(
+        signed.signature, signed.tbs_certificate_bytes, ec.ECDSA(hashes.SHA1())
+    )
+    return signed
+
+
+def _der_header(data: bytes, at: int) -> tuple[int, int]:
+    """(start of the content, its length) of the DER element at `at`."""
+    length, at = data[at + 1], at + 2
+    if length & 0x80:
+        count = length & 0x7F
+        length, at = int.from_bytes(data[at : at + count], "big"), at + count
+    return at, length
+
+
+def _der_content(element: bytes) -> bytes:
+    start, length = _der_header(element, 0)
+    return element[start : start + length]
+
+
+def _der_children(content: bytes) -> list[bytes]:
+    out, at = [], 0
+    while at < len(content):
+        start, length = _der_header(content, at)
+        out.append(content[at : start + length])
+        at = start + length
+    return out
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + content
 
 
 def write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:

@@ -1,15 +1,21 @@
-"""`ocsscale lab`: a rehearsal lab of the whole topology, from network namespaces."""
+"""`ocsscale lab`: a rehearsal lab of the whole topology, from network namespaces.
+
+Mounted by ocsscale.cli.main only when a `lab` command runs, and it imports
+nothing of ocsscale.cli: errors are rendered by the root command, as for every
+other command.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+from pathlib import Path
 
 import typer
 
-from ..cli.render import handle_errors
 from . import down as labdown
+from . import load as labload
 from . import state as labstate
 from . import status as labstatus
 from . import system
@@ -26,7 +32,6 @@ NAME_OPTION = typer.Option(DEFAULT_NAME, "--name", "-n", help="The lab's name (n
 
 
 @app.command("up")
-@handle_errors
 def up_cmd(
     topology: str = typer.Option(
         "one-armed", "--topology", "-t", help=f"One of: {', '.join(TOPOLOGIES)}."
@@ -38,11 +43,19 @@ def up_cmd(
         "--lb-forwarding/--no-lb-forwarding",
         help="Two-armed only: turn routing on at the LB (off leaves it to the routing phase).",
     ),
+    lb: str = typer.Option(
+        "engine",
+        "--lb",
+        help="The load balancer installed (unconfigured) on lb01: engine (the bundled one), "
+        "haproxy (Debian's) or none (the pool file then names the manual driver); "
+        "`ocsscale run --phase configure-lb` configures it.",
+    ),
     fault: list[str] = typer.Option(
         [],
         "--fault",
         help="HOST:KIND, repeatable, to rehearse a failure: FE:bad-san (certificate without "
-        "the FE's FQDN), FE:close:PORT (that port stays closed), CLIENT:hosts-readonly "
+        "the FE's FQDN), FE:close:PORT (that port stays closed), FE:tls10 (TLS 1.0 only, "
+        "SHA-1 certificate), CLIENT:hosts-readonly "
         "(its hosts file cannot be written).",
     ),
 ) -> None:
@@ -53,6 +66,7 @@ def up_cmd(
         fes,
         lb_forwarding=lb_forwarding,
         fault_specs=fault,
+        lb=lb,
         echo=typer.echo,
     )
     info = labstatus.describe(state)
@@ -66,7 +80,6 @@ def up_cmd(
 
 
 @app.command("down")
-@handle_errors
 def down_cmd(name: str = NAME_OPTION) -> None:
     """Stop every server and remove every namespace, file and route of the lab."""
     if labdown.down(name, echo=typer.echo):
@@ -76,7 +89,6 @@ def down_cmd(name: str = NAME_OPTION) -> None:
 
 
 @app.command("status")
-@handle_errors
 def status_cmd(
     name: str = typer.Option(None, "--name", "-n", help="One lab (default: every lab)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
@@ -112,7 +124,6 @@ def _enter(name: str, host: str, argv: list[str], extra_env: dict[str, str]) -> 
     "exec",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
-@handle_errors
 def exec_cmd(
     ctx: typer.Context,
     host: str = typer.Argument(..., help="A lab host, e.g. admin, client01, ocsfe01."),
@@ -128,7 +139,6 @@ def exec_cmd(
 
 
 @app.command("shell")
-@handle_errors
 def shell_cmd(
     host: str = typer.Argument(..., help="A lab host, e.g. admin, client01, ocsfe01."),
     name: str = NAME_OPTION,
@@ -139,3 +149,64 @@ def shell_cmd(
     _enter(
         name, host, [shell, "--norc", "-i"] if shell.endswith("bash") else [shell], {"PS1": prompt}
     )
+
+
+@app.command("load")
+def load_cmd(
+    duration: float = typer.Option(
+        ..., "--duration", help=f"Seconds, at most {labload.MAX_DURATION:g}."
+    ),
+    rate: float = typer.Option(
+        ..., "--rate", help=f"Requests per second per client, at most {labload.MAX_RATE:g}."
+    ),
+    through: str = typer.Option(
+        "name",
+        "--through",
+        help="name: resolve the pool FQDN on the client for every request (follows a "
+        "cutover); vip: the VIP address.",
+    ),
+    name: str = NAME_OPTION,
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write every client's report, merged, as JSON."
+    ),
+) -> None:
+    """A continuous client load from every Linux test client at once: SIP OPTIONS over
+    TLS, TLS and TCP connects, each a new connection; failures per second and per FE."""
+    from rich.console import Console
+
+    from ..probes.load_report import merge_reports
+    from . import load_view
+
+    labload.check_request(duration, rate, through)  # bounds first: exit 2, nothing started
+    if output is not None and not output.resolve().parent.is_dir():
+        raise labstate.UsageError(f"-o {output}: its directory does not exist")
+    system.require_root_linux()
+    state = labstate.require(name)
+    load = labload.LabLoad(state, duration=duration, rate=rate, through=through)
+    reports = load.run()
+    if output is not None:
+        merged = merge_reports(reports)
+        merged.update(lab=name, through=through, duration=duration, rate=rate)
+        try:
+            output.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise labstate.UsageError(f"cannot write {output}: {exc.strerror}") from None
+    console = Console(highlight=False, soft_wrap=True, emoji=False)
+    load_view.render(console, reports, through, labload.windows_clients(state))
+    if output is not None:
+        console.print(f"report: {output}")
+
+
+@app.command("load-worker", hidden=True)
+def load_worker_cmd(
+    name: str = NAME_OPTION,
+    client: str = typer.Option(..., "--client"),
+    duration: float = typer.Option(..., "--duration"),
+    rate: float = typer.Option(..., "--rate"),
+    through: str = typer.Option(..., "--through"),
+    marks: Path = typer.Option(..., "--marks"),
+    output: Path = typer.Option(..., "--output"),
+) -> None:
+    """One client's share of `lab load`, run inside that client's namespace."""
+    report = labload.worker_main(name, client, duration, rate, through, marks, output)
+    typer.echo(f"{client}: {report.requests} requests, {report.failed} failed")

@@ -1,10 +1,11 @@
 """The lab's authoritative DNS: BIND 9 for lab.test and its reverse zones.
 
 As in production before the migration, the pool FQDN's A record points at
-the legacy FE and `_sipinternaltls._tcp` points at the pool FQDN. Updates
-(RFC 2136) are accepted only when signed with the lab's TSIG key
-(hmac-sha256); the key's secret is written twice, both mode 0600: as a BIND
-`key` clause for named, and alone for the pool file's `{file: ...}` reference.
+the legacy FE (with a short TTL, POOL_TTL) and `_sipinternaltls._tcp` points
+at the pool FQDN. Updates (RFC 2136) are accepted only when signed with the
+lab's TSIG key (hmac-sha256); the key's secret is written twice, both mode
+0600: as a BIND `key` clause for named, and alone for the pool file's
+`{file: ...}` reference.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from .topology import DOMAIN, POOL_FQDN, Topology
 TSIG_NAME = "ocsscale"
 TSIG_ALGORITHM = "hmac-sha256"
 ZONE_TTL = 3600
+#: The pool record's TTL, and the one lower-ttl brings it down to: seconds, not an
+#: hour, so a lab migration waits out real TTLs and still stays short.
+POOL_TTL = 30
+CUTOVER_TTL = 5
 NAMED = "/usr/sbin/named"
 
 
@@ -29,6 +34,7 @@ class Record:
     name: str
     type: str
     value: str
+    ttl: int | None = None  # None: the zone's $TTL
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,7 @@ def forward_records(topo: Topology) -> list[Record]:
             records.append(Record(f"{host.name}-{iface.network}", "A", iface.address))
     legacy = topo.by_role("legacy-fe")[0]
     pool_label = POOL_FQDN.removesuffix("." + DOMAIN)
-    records.append(Record(pool_label, "A", legacy.address))
+    records.append(Record(pool_label, "A", legacy.address, POOL_TTL))
     records.append(Record("_sipinternaltls._tcp", "SRV", f"0 0 5061 {POOL_FQDN}."))
     return records
 

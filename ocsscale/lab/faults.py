@@ -4,11 +4,17 @@
   own FQDN is missing), so the configure-fe gate's `cert.san` rule fails.
 - `FE:close:PORT`: the front end's pool member leaves PORT (a profile port)
   closed, as a stopped service would.
+- `FE:tls10`: the front end speaks only TLS 1.0 with a SHA-1 signed
+  certificate, as OCS 2007 R2 on Windows Server 2003/2008 does: its TLS probes
+  fail unless the pool file sets `legacy_tls` for it.
 - `CLIENT:hosts-readonly`: the client's hosts file cannot be written. On a
   Linux host its sshd runs with /etc/hosts re-mounted read-only inside its own
   mount namespace, so every session it serves (and sftp) gets EROFS; on the
   Windows stand-in, writing the sandbox's hosts file is denied as Windows
   denies it when the file is locked.
+- `WINDOWS:powershell-1.0`: the Windows stand-in reports PowerShell 1.0 (as
+  Windows Server 2008 with its optional PowerShell 1.0 feature does) and runs
+  no script but the version check, so preflight refuses the host by name.
 
 Faults are part of the lab's state (state.json) and `lab status` lists them.
 """
@@ -21,13 +27,13 @@ from ..config.profiles import load_profile
 from ..errors import UsageError
 from .topology import Topology
 
-KINDS = ("bad-san", "close:PORT", "hosts-readonly")
+KINDS = ("bad-san", "close:PORT", "tls10", "hosts-readonly", "powershell-1.0")
 
 
 @dataclass(frozen=True)
 class Fault:
     host: str
-    kind: str  # bad-san | close | hosts-readonly
+    kind: str  # bad-san | close | tls10 | hosts-readonly | powershell-1.0
     port: int | None = None
 
     def __str__(self) -> str:
@@ -40,11 +46,11 @@ def parse(text: str, topo: Topology, profile_name: str) -> Fault:
     if not sep or not kind:
         raise UsageError(f"--fault {text!r}: write HOST:KIND, KIND one of {', '.join(KINDS)}")
     host = topo.host(host_name)
-    if kind == "bad-san" or kind.startswith("close:"):
+    if kind in ("bad-san", "tls10") or kind.startswith("close:"):
         if not host.runs_poolmember:
             raise UsageError(f"--fault {text!r}: {host.name} runs no pool member (not a front end)")
-        if kind == "bad-san":
-            return Fault(host.name, "bad-san")
+        if kind in ("bad-san", "tls10"):
+            return Fault(host.name, kind)
         port_text = kind.split(":", 1)[1]
         ports = load_profile(profile_name).ports
         if not (port_text.isascii() and port_text.isdigit()) or int(port_text) not in ports:
@@ -57,6 +63,10 @@ def parse(text: str, topo: Topology, profile_name: str) -> Fault:
         if not (host.runs_sshd or host.role == "windows-client") or host.role == "admin":
             raise UsageError(f"--fault {text!r}: {host.name} is not a host the tool pins")
         return Fault(host.name, "hosts-readonly")
+    if kind == "powershell-1.0":
+        if host.role != "windows-client":
+            raise UsageError(f"--fault {text!r}: {host.name} is not a Windows host")
+        return Fault(host.name, "powershell-1.0")
     raise UsageError(f"--fault {text!r}: unknown kind {kind!r} (kinds: {', '.join(KINDS)})")
 
 

@@ -27,7 +27,9 @@ from .state import LabState
 from .templating import write_private
 from .topology import DIRECTORY_PORT, DOMAIN, POOL_FQDN, LabHost, Topology
 
-POOLMEMBER = "ocs-poolmember"  # the name the ocs2007r2 profile lists for Linux FEs
+POOLMEMBER = "ocs-poolmember"  # the FE stand-in's Front-End service (ocs2007r2, Linux)
+FOCUS = "ocs-focus"  # the conference Focus, alone on its port (444 = a check port)
+FOCUS_PORTS = (444,)
 PROFILE = "ocs2007r2"
 WINRM_PORT = 5986
 WINDOWS_DOMAIN = "LAB"
@@ -58,9 +60,10 @@ def write_wrappers(state: LabState) -> None:
         path.chmod(0o755)
 
 
-def service_command(state: LabState, host: LabHost) -> str:
-    """The pool file's service_command for a Linux host ({service} is filled in)."""
-    return f"{state.bin_dir / 'lab-svc'} --host {host.name} restart {{service}}"
+def service_command(state: LabState, host: LabHost, action: str = "restart") -> str:
+    """The pool file's service_command (or, with action "{action}", its service_control)
+    ({service} is filled in)."""
+    return f"{state.bin_dir / 'lab-svc'} --host {host.name} {action} {{service}}"
 
 
 def poolmember(
@@ -71,8 +74,12 @@ def poolmember(
     *,
     bad_san: bool = False,
     closed: tuple[int, ...] = (),
-) -> Service:
-    """The FE stand-in; `bad_san` and `closed` are the lab's faults (faults.py)."""
+    tls10: bool = False,
+) -> list[Service]:
+    """The FE stand-in, as two services like a real FE's: the Front-End service on
+    every port but the Focus's (FOCUS_PORTS), and the Focus on its own, so the
+    failover drill can stop the service behind one check port at a time.
+    `bad_san`, `closed` and `tls10` are the lab's faults (faults.py)."""
     profile = load_profile(PROFILE)
     files = labca.issue_server_cert(
         ca,
@@ -83,24 +90,34 @@ def poolmember(
         sip_domain=DOMAIN,
         # the FE's own FQDN missing: the walkthrough's SAN rule is broken
         sans=[f"wrong-{host.fqdn}", f"sip.{DOMAIN}"] if bad_san else None,
+        # a Windows Server 2003/2008 front end: SHA-1 certificate, TLS 1.0 only
+        sha1=tls10,
     )
     sip = [p for p in (profile.sip_ports.tls, profile.sip_ports.tcp) if p is not None]
-    argv = python_argv(
-        "ocsscale.lab.poolmember",
-        "--name", host.name,
-        "--listen", host.address,
-        "--ports", ",".join(map(str, profile.ports)),
-        "--tls-ports", ",".join(map(str, profile.tls_ports)),
-        "--sip-ports", ",".join(map(str, sip)),
-        "--https-ports", ",".join(map(str, profile.https_ports)),
-        "--cert", str(files.cert),
-        "--key", str(files.key),
-        "--pool-fqdn", POOL_FQDN,
-        "--pidfile", str(state.host_dir(host.name) / "poolmember.pid"),
-    )  # fmt: skip
-    argv += tuple(f"--close={port}" for port in closed)
-    listening = tuple(p for p in profile.ports if p not in closed)
-    return Service(host.name, POOLMEMBER, topo.ns(host.name), argv, listening, PY_ENV)
+    made = []
+    for name, ports in (
+        (POOLMEMBER, [p for p in profile.ports if p not in FOCUS_PORTS]),
+        (FOCUS, [p for p in profile.ports if p in FOCUS_PORTS]),
+    ):
+        argv = python_argv(
+            "ocsscale.lab.poolmember",
+            "--name", host.name,
+            "--listen", host.address,
+            "--ports", ",".join(map(str, ports)),
+            "--tls-ports", ",".join(str(p) for p in profile.tls_ports if p in ports),
+            "--sip-ports", ",".join(str(p) for p in sip if p in ports),
+            "--https-ports", ",".join(str(p) for p in profile.https_ports if p in ports),
+            "--cert", str(files.cert),
+            "--key", str(files.key),
+            "--pool-fqdn", POOL_FQDN,
+            "--pidfile", str(state.host_dir(host.name) / f"{name}.pid"),
+        )  # fmt: skip
+        argv += tuple(f"--close={port}" for port in closed if port in ports)
+        if tls10:
+            argv += ("--legacy-tls-only",)
+        listening = tuple(p for p in ports if p not in closed)
+        made.append(Service(host.name, name, topo.ns(host.name), argv, listening, PY_ENV))
+    return made
 
 
 def directory(topo: Topology, host: LabHost) -> Service:
@@ -118,10 +135,17 @@ def windows_password_file(state: LabState) -> Path:
 
 
 def winrm(
-    state: LabState, topo: Topology, host: LabHost, ca: labca.LabCA, *, hosts_readonly: bool = False
+    state: LabState,
+    topo: Topology,
+    host: LabHost,
+    ca: labca.LabCA,
+    *,
+    hosts_readonly: bool = False,
+    powershell: str | None = None,
 ) -> Service:
     """The Windows test client: the WinRM stand-in on 5986 with a lab-CA certificate;
-    `hosts_readonly` (a lab fault) makes writing its hosts file fail as on a locked file."""
+    `hosts_readonly` (a lab fault) makes writing its hosts file fail as on a locked file,
+    `powershell` (a lab fault) is the PowerShell version it reports."""
     base = state.host_dir(host.name)
     tls = issue_host_cert(ca, base / "tls", host.name, host.fqdn, host.address)
     password = secrets.token_urlsafe(18)
@@ -141,6 +165,20 @@ def winrm(
     )  # fmt: skip
     if hosts_readonly:
         argv += ("--read-only-hosts",)
+    if powershell:
+        argv += ("--powershell-version", powershell)
+    # It also plays a Windows DNS server (dnscmd, as on Server 2008 R2): the DNS
+    # provider's scripts are carried out on the lab's BIND with the lab's TSIG key.
+    from . import dns as labdns
+    from .poolfile import tsig_secret_file  # poolfile imports this module
+
+    argv += (
+        "--dns-primary", f"{topo.by_role('dns')[0].address}:53",
+        "--dns-tsig-name", labdns.TSIG_NAME,
+        "--dns-tsig-algorithm", labdns.TSIG_ALGORITHM,
+        "--dns-tsig-file", str(tsig_secret_file(state)),
+        "--dns-tools", "dnscmd",
+    )  # fmt: skip
     return Service(host.name, "winrm", topo.ns(host.name), argv, (WINRM_PORT,), PY_ENV)
 
 

@@ -13,7 +13,7 @@ import contextlib
 import shutil
 from pathlib import Path
 
-from ..actions.hosts import BACKUP_SUFFIX
+from ..transports.hostsfile import BACKUP_SUFFIX
 from . import state as labstate
 from . import system
 from .state import LabState

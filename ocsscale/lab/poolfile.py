@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import dns, hostsvc
+from . import dns, hostsvc, lbhost
 from .state import LabState
 from .topology import DOMAIN, POOL_FQDN, VIP, LabHost, Topology
 
@@ -27,6 +27,7 @@ def _ssh(state: LabState, host: LabHost) -> list[str]:
         f"known_hosts: {_q(str(state.ssh_dir / 'known_hosts'))}",
         "trust_unknown_host_keys: false",
         f"service_command: {_q(hostsvc.service_command(state, host))}",
+        f"service_control: {_q(hostsvc.service_command(state, host, '{action}'))}",
         'hosts_file: "/etc/hosts"',
     ]
 
@@ -96,7 +97,7 @@ def render(state: LabState, topo: Topology) -> str:
         "  port: 135",
         "",
         "load_balancer:",
-        "  driver: engine",
+        *lbhost.driver_lines(state, topo, state.lb, "  "),
         f"  topology: {topo.kind}",
         "  mode: full-proxy",
         f"  vip: {VIP}/24",
@@ -106,6 +107,9 @@ def render(state: LabState, topo: Topology) -> str:
     lines += [
         f"  snat_addresses: [{inside or VIP}]",
         "  expected_peak_connections: 20000",
+        "  failover:  # the drill cuts an FE's link from outside it, as a switch port would",
+        f"    link_down_command: {_q(f'ip -n {topo.lab}-{{name}} link set eth0 down')}",
+        f"    link_up_command: {_q(f'ip -n {topo.lab}-{{name}} link set eth0 up')}",
         "  host:",
         *_host(state, lb, "    "),
         "",
@@ -113,8 +117,8 @@ def render(state: LabState, topo: Topology) -> str:
         "  provider: rfc2136",
         f"  servers: [{dns_host.address}]",
         f"  zone: {DOMAIN}",
-        f"  ttl: {dns.ZONE_TTL}",
-        "  cutover_ttl: 60",
+        f"  ttl: {dns.POOL_TTL}",
+        f"  cutover_ttl: {dns.CUTOVER_TTL}",
         "  tsig:",
         f"    name: {dns.TSIG_NAME}",
         f"    algorithm: {dns.TSIG_ALGORITHM}",

@@ -89,17 +89,19 @@ def resolve_pool(pool_fqdn: str) -> str:
 
 def server_tls_context(cert: Path, key: Path, legacy_only: bool) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        context.load_cert_chain(certfile=str(cert), keyfile=str(key))
-    except (OSError, ssl.SSLError) as exc:
-        raise StartupError(f"cannot load certificate {cert} / key {key}: {exc}") from exc
     if legacy_only:
         with warnings.catch_warnings():
             # TLSVersion.TLSv1 is deprecated; speaking only it is this switch's purpose.
             warnings.simplefilter("ignore", DeprecationWarning)
             context.minimum_version = ssl.TLSVersion.TLSv1
             context.maximum_version = ssl.TLSVersion.TLSv1
+        # before the certificate: at the default level OpenSSL 3 refuses to load a
+        # SHA-1 signed one (CA_MD_TOO_WEAK)
         context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    try:
+        context.load_cert_chain(certfile=str(cert), keyfile=str(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(f"cannot load certificate {cert} / key {key}: {exc}") from exc
     return context
 
 

@@ -10,6 +10,7 @@ the lab records is always the one running.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ class Service:
     #: run first, ending in `exec "$@"` of argv (e.g. to adjust the mount namespace);
     #: argv alone is what identifies the running process
     launcher: tuple[str, ...] = ()
+    #: what `reload` sends (engine: HUP, HAProxy master-worker: USR2); "" = no reload
+    reload_signal: str = ""
 
     def directory(self, lab_dir: Path) -> Path:
         return lab_dir / "services" / self.host
@@ -65,6 +68,7 @@ def load(lab_dir: Path, host: str, name: str) -> Service:
         ports=tuple(data["ports"]),
         env=tuple((k, v) for k, v in data.get("env", [])),
         launcher=tuple(data.get("launcher", [])),
+        reload_signal=str(data.get("reload_signal", "")),
     )
 
 
@@ -118,6 +122,19 @@ def wait_ready(lab_dir: Path, service: Service, pid: int, timeout: float = 20.0)
 def start(lab_dir: Path, service: Service, timeout: float = 20.0) -> int:
     pid = spawn(lab_dir, service)
     wait_ready(lab_dir, service, pid, timeout)
+    return pid
+
+
+def reload(lab_dir: Path, service: Service) -> int:
+    """Signal the running service to re-read its configuration; its pid."""
+    pid = pid_of(lab_dir, service)
+    if pid is None:
+        raise LabError(f"{service.name} on {service.host} is not running: nothing to reload")
+    if not service.reload_signal:
+        raise LabError(f"{service.name} on {service.host} cannot reload (no reload signal)")
+    import signal
+
+    os.kill(pid, getattr(signal, "SIG" + service.reload_signal))
     return pid
 
 

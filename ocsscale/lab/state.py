@@ -47,6 +47,8 @@ class LabState:
     objects: list[dict[str, Any]] = field(default_factory=list)
     #: `HOST:KIND` faults the lab was built with (see faults.py)
     faults: list[str] = field(default_factory=list)
+    #: the load balancer installed (unconfigured) on the LB host: engine, haproxy or none
+    lb: str = "engine"
 
     # -- paths -----------------------------------------------------------------
     @property
@@ -95,6 +97,7 @@ class LabState:
             "lb_forwarding": self.lb_forwarding,
             "complete": self.complete,
             "faults": self.faults,
+            "lb": self.lb,
             "objects": self.objects,
         }
         tmp = self.state_file.with_suffix(".tmp")
@@ -112,6 +115,7 @@ def create(
     fes: int,
     lb_forwarding: bool,
     faults: list[str] | None = None,
+    lb: str = "engine",
 ) -> LabState:
     """Claim the lab's directory (atomically: mkdir fails if it exists)."""
     LAB_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -123,7 +127,9 @@ def create(
             f"a lab named {name!r} is already up (or was left half-built)",
             hint=f"take it down first: ocsscale lab down --name {name}",
         ) from None
-    state = LabState(name, topology, fes, lb_forwarding, directory, faults=list(faults or []))
+    state = LabState(
+        name, topology, fes, lb_forwarding, directory, faults=list(faults or []), lb=lb
+    )
     state.save()
     return state
 
@@ -147,6 +153,7 @@ def load(name: str) -> LabState | None:
         complete=bool(data.get("complete")),
         objects=list(data.get("objects", [])),
         faults=[str(f) for f in data.get("faults", [])],
+        lb=str(data.get("lb", "engine")),
     )
 
 

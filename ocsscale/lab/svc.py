@@ -1,6 +1,10 @@
 """Service control for lab hosts: what the transports run to restart a "service".
 
-    python -m ocsscale.lab.svc --lab-dir DIR --host HOST {start|stop|restart|status} NAME|all
+    python -m ocsscale.lab.svc --lab-dir DIR --host HOST ACTION NAME|all
+
+ACTION: start, stop, restart, reload (the service's reload signal), status or
+is-active (exit 0 while it runs), enable and disable (the lab has no boot:
+they change nothing and say so).
 
 Lab hosts have no init system; this stands in for `systemctl`. It reads the
 service's definition from the lab directory, stops it by its recorded pid
@@ -20,7 +24,9 @@ from pathlib import Path
 from . import services
 from .system import LabError
 
-ACTIONS = ("start", "stop", "restart", "status")
+ACTIONS = (
+    "start", "stop", "restart", "reload", "status", "is-active", "enable", "disable", "is-enabled"
+)  # fmt: skip
 
 
 def control(lab_dir: Path, host: str, action: str, name: str) -> tuple[int, list[str]]:
@@ -30,6 +36,18 @@ def control(lab_dir: Path, host: str, action: str, name: str) -> tuple[int, list
     code = 0
     for service_name in names:
         service = services.load(lab_dir, host, service_name)
+        if action == "is-enabled":
+            lines.append(f"{host}: {service_name}: the lab has no boot; nothing is enabled")
+            code = 1
+            continue
+        if action in ("enable", "disable"):
+            lines.append(f"{host}: {service_name}: the lab has no boot; nothing to {action}")
+            continue
+        if action == "reload":
+            lines.append(
+                f"{host}: {service_name} reloaded (pid {services.reload(lab_dir, service)})"
+            )
+            continue
         if action in ("stop", "restart"):
             services.stop(lab_dir, service)
         if action in ("start", "restart"):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import ca as labca
-from . import dns, down, faults, hostsvc, network, poolfile, services, sshd, system
+from . import dns, down, faults, hostsvc, lbhost, network, poolfile, services, sshd, system
 from . import state as labstate
 from .faults import Fault
 from .services import Service
@@ -25,9 +25,12 @@ Echo = Callable[[str], None]
 REQUIRED_PROGRAMS = {sshd.SSHD: "openssh-server", dns.NAMED: "bind9"}
 
 
-def check_prerequisites() -> None:
+def check_prerequisites(lb: str = "engine") -> None:
     system.require_root_linux()
-    missing = [pkg for prog, pkg in REQUIRED_PROGRAMS.items() if not os.access(prog, os.X_OK)]
+    needed = dict(REQUIRED_PROGRAMS)
+    if lb == "haproxy":
+        needed[lbhost.HAPROXY] = "haproxy"
+    missing = [pkg for prog, pkg in needed.items() if not os.access(prog, os.X_OK)]
     if missing:
         raise labstate.UsageError(
             f"the lab needs {', '.join(missing)}",
@@ -42,14 +45,18 @@ def up(
     *,
     lb_forwarding: bool = True,
     fault_specs: list[str] | None = None,
+    lb: str = "engine",
     echo: Echo = print,
 ) -> LabState:
-    """Build lab `name`; `fault_specs` are `HOST:KIND` faults (see faults.py)."""
+    """Build lab `name`; `fault_specs` are `HOST:KIND` faults (see faults.py); `lb` is
+    the load balancer installed, unconfigured, on the LB host (lbhost.LB_KINDS)."""
     topo = build(name, kind, fes, lb_forwarding=lb_forwarding)  # validates before any change
     lab_faults = faults.parse_all(list(fault_specs or []), topo, hostsvc.PROFILE)
-    check_prerequisites()
+    if lb not in lbhost.LB_KINDS:
+        raise labstate.UsageError(f"--lb must be one of {', '.join(lbhost.LB_KINDS)}, not {lb!r}")
+    check_prerequisites(lb)
     with labstate.machine_lock():
-        state = labstate.create(name, kind, fes, lb_forwarding, [str(f) for f in lab_faults])
+        state = labstate.create(name, kind, fes, lb_forwarding, [str(f) for f in lab_faults], lb=lb)
         try:
             _build(state, topo, lab_faults)
         except BaseException:
@@ -72,6 +79,7 @@ def _build(state: LabState, topo: Topology, lab_faults: list[Fault]) -> None:
 
     to_start = _write_host_files(state, topo, lab_faults)
     _start_all(state, to_start)
+    _install_lb(state, topo)
     poolfile.write(state, topo)
     state.complete = True
     state.save()
@@ -105,7 +113,7 @@ def _write_host_files(state: LabState, topo: Topology, lab_faults: list[Fault]) 
     )
     for host in topo.hosts:
         if host.runs_poolmember:
-            to_start.append(
+            to_start.extend(
                 hostsvc.poolmember(
                     state,
                     topo,
@@ -113,6 +121,7 @@ def _write_host_files(state: LabState, topo: Topology, lab_faults: list[Fault]) 
                     ca,
                     bad_san=faults.has(lab_faults, host.name, "bad-san"),
                     closed=tuple(faults.closed_ports(lab_faults, host.name)),
+                    tls10=faults.has(lab_faults, host.name, "tls10"),
                 )
             )
         elif host.role == "directory":
@@ -125,9 +134,20 @@ def _write_host_files(state: LabState, topo: Topology, lab_faults: list[Fault]) 
                     host,
                     ca,
                     hosts_readonly=faults.has(lab_faults, host.name, "hosts-readonly"),
+                    powershell="1.0"
+                    if faults.has(lab_faults, host.name, "powershell-1.0")
+                    else None,
                 )
             )
     return to_start
+
+
+def _install_lb(state: LabState, topo: Topology) -> None:
+    """Define the LB service (recorded, so `lab down` stops it); configure-lb starts it."""
+    first_port = hostsvc.load_profile(hostsvc.PROFILE).check_ports[0]
+    for service in lbhost.services(state, topo, state.lb, first_port):
+        services.define(state.directory, service)
+        state.record("service", host=service.host, service=service.name)
 
 
 def _admin_ssh_client(state: LabState, topo: Topology) -> None:

@@ -127,11 +127,16 @@ class _Builder:
         pool: Any,
         profile: Any,
         actions: Mapping[str, type[Action]],
+        facts: Mapping[str, Any] | None = None,
     ) -> None:
         self.playbook = playbook
         self.renderer = renderer
         self.actions = actions
-        self.ctx = Context(pool=pool, profile=profile, host=_no_connection)
+        # facts: what earlier runs read from the hosts (the journal's preflight evidence,
+        # host -> evidence), so a step can name what it will touch; never a connection
+        self.ctx = Context(
+            pool=pool, profile=profile, host=_no_connection, extra={"preflight": dict(facts or {})}
+        )
         self.issues: list[ConfigIssue] = []
 
     def fail(self, loc: tuple[str | int, ...], rule: str, message: str) -> None:
@@ -284,10 +289,12 @@ def build_plan(
     profile: Any,
     actions: Mapping[str, type[Action]],
     pool_name: str,
+    facts: Mapping[str, Any] | None = None,
 ) -> Plan:
     """Render every phase of `playbook` over `variables` (the pool file as plain
-    data). All template and argument problems are reported at once."""
-    builder = _Builder(playbook, Renderer(variables), pool, profile, actions)
+    data). All template and argument problems are reported at once. `facts` is
+    the latest preflight evidence per host, when a journal holds one."""
+    builder = _Builder(playbook, Renderer(variables), pool, profile, actions, facts)
     phases = tuple(builder.phase(i, spec) for i, spec in enumerate(playbook.spec.phases))
     if builder.issues:
         raise ConfigError(builder.issues)

@@ -29,6 +29,7 @@ PhaseId = Literal[
     "configure-lb",
     "validate-lb",
     "failover-test",
+    "lower-ttl",
     "cutover",
     "decommission",
 ]

@@ -76,15 +76,38 @@ def tls_probe(
     stream: Stream | None = None
     try:
         stream = open_stream(attempt, connect, deadline, tls=tls)
-        version = attempt.found.get("tls_version") or "TLS"
         cert = attempt.found.get("certificate")
         names = cert.names() if cert else "no certificate"
         checked = "certificate verified" if tls.verify else "certificate NOT verified"
-        return attempt.evidence(True, f"{version} with {host}:{port}, {checked}; {names}")
+        # the negotiated version and cipher follow (Attempt.tls_note)
+        return attempt.evidence(True, f"handshake with {host}:{port}, {checked}; {names}")
     except (ProbeFailed, *expected_errors()) as exc:
         return attempt.failed(exc, "TLS with")
     finally:
         close_quietly(stream)
+
+
+def tls_hold(
+    host: str,
+    port: int,
+    presented_name: str | None,
+    *,
+    tls: TlsOptions = TlsOptions(),
+    connect: Connector = socket_connector,
+    timeout: float = 5.0,
+    source: str | None = None,
+) -> tuple[ProbeEvidence, Stream | None]:
+    """`tls_probe` that keeps the connection: its evidence and the open stream (None
+    when it failed). Held connections are what least-connections balancing counts;
+    the caller closes the stream."""
+    attempt = Attempt("tls", host, port, presented_name, "tls", source)
+    try:
+        stream = open_stream(attempt, connect, Deadline(timeout), tls=tls)
+    except (ProbeFailed, *expected_errors()) as exc:
+        return attempt.failed(exc, "TLS with"), None
+    cert = attempt.found.get("certificate")
+    names = cert.names() if cert else "no certificate"
+    return attempt.evidence(True, f"held open; {names}"), stream
 
 
 def parse_banner(line: str) -> dict[str, str]:

@@ -36,6 +36,13 @@ _PROTOCOL_VERSION_REASONS = {
     "UNEXPECTED_EOF_WHILE_READING",
 }
 _UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+#: what OpenSSL 3 says of a SHA-1 (or MD5) signature below its security level
+_WEAK_DIGEST_MARKS = ("digest algorithm too weak", "md too weak")
+#: the pool-file setting that lets probes speak TLS 1.0 and accept SHA-1, as errors name it
+LEGACY_TLS_SETTING = (
+    "set `legacy_tls: true` on this server in the pool file "
+    "(or `pool.legacy_tls: true` for every pool server)"
+)
 
 
 class ProbeFailed(Exception):
@@ -59,6 +66,8 @@ class Attempt:
     source: str | None
     started: float = field(default_factory=time.monotonic)
     found: dict[str, Any] = field(default_factory=dict)
+    #: the negotiated TLS version and cipher, for the detail line (set by the handshake)
+    tls_note: str = ""
 
     def evidence(self, ok: bool, detail: str, failure: Failure | None = None) -> ProbeEvidence:
         return ProbeEvidence(
@@ -67,7 +76,7 @@ class Attempt:
             port=self.port,
             presented_name=self.presented_name,
             ok=ok,
-            detail=detail,
+            detail=detail + self.tls_note,
             transport="tls" if self.transport == "tls" else "tcp",
             source=self.source,
             failure=None if ok else failure,
@@ -122,21 +131,16 @@ def _handshake(attempt: Attempt, stream: Stream, deadline: Deadline, tls: TlsOpt
         session.handshake()
     except expected_errors() as exc:
         failure, why = classify_error(exc)
-        if (
-            isinstance(exc, ssl.SSLError)
-            and not tls.legacy_tls
-            and (
-                isinstance(exc, ssl.SSLEOFError)
-                or getattr(exc, "reason", None) in _PROTOCOL_VERSION_REASONS
-            )
-        ):
-            why += " (the server may speak only TLS 1.0: try the legacy-TLS switch)"
+        if not tls.legacy_tls:
+            why += _legacy_hint(exc)
         raise ProbeFailed(
             failure, f"TLS handshake with {attempt.host}:{attempt.port}: {why}"
         ) from exc
     attempt.found["handshake_ms"] = _ms_since(began)
     attempt.found["tls_version"] = session.version
     attempt.found["cipher"] = session.cipher
+    legacy = ", legacy_tls on" if tls.legacy_tls else ""
+    attempt.tls_note = f" ({session.version}, {session.cipher}{legacy})"
     attempt.found["cert_verified"] = tls.verify
     der = session.peer_certificate_der()
     summary = CertSummary.from_der(der) if der else None
@@ -153,6 +157,25 @@ def _handshake(attempt: Attempt, stream: Stream, deadline: Deadline, tls: TlsOpt
             f"{attempt.presented_name} ({names})",
         )
     return session
+
+
+def _legacy_hint(exc: BaseException) -> str:
+    """What to set when a handshake fails the way a Windows 2003/2008 server makes it fail."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        if any(mark in str(exc.verify_message).lower() for mark in _WEAK_DIGEST_MARKS):
+            return (
+                " (a SHA-1 signed certificate, which OpenSSL 3 refuses by default; "
+                f"if that is expected: {LEGACY_TLS_SETTING})"
+            )
+        return ""
+    if isinstance(exc, ssl.SSLEOFError) or (
+        isinstance(exc, ssl.SSLError) and getattr(exc, "reason", None) in _PROTOCOL_VERSION_REASONS
+    ):
+        return (
+            " (the server may speak only TLS 1.0, which OpenSSL 3 refuses by default; "
+            f"if it is a Windows Server 2003/2008 front end: {LEGACY_TLS_SETTING})"
+        )
+    return ""
 
 
 def name_matches(name: str, cert: CertSummary, mode: NameCheck) -> bool:

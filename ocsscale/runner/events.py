@@ -28,6 +28,7 @@ STEP_DIFF = "step_diff"  # dry run: data: changes, built
 REVERT_START = "revert_start"  # data: seq, action, summary
 REVERT_DONE = "revert_done"  # data: seq, seconds
 REVERT_FAILED = "revert_failed"  # data: seq, error
+REVERT_SKIPPED = "revert_skipped"  # data: seq, reason (nothing to do for this change)
 # anything an action reports through Context.emit keeps the action's own kind
 
 

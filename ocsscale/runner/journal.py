@@ -16,8 +16,10 @@ Entries are an append-only log ordered by `seq`; rollback walks it newest first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..secrets import Secret
+from .lock import private_dir, private_file
 
 JOURNAL_NAME = "journal.sqlite"
 
@@ -73,6 +76,7 @@ CREATE TABLE IF NOT EXISTS entries (
     attempts INTEGER NOT NULL DEFAULT 1,
     changes TEXT,                    -- JSON: what diff said
     undo TEXT,                       -- JSON, written before apply; NULL: nothing to undo
+    hosts TEXT,                      -- JSON, with undo: how to reach what revert touches
     evidence TEXT,                   -- JSON
     error TEXT,
     rollback_id TEXT,
@@ -81,6 +85,9 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_by_step ON entries(cycle_id, step_id);
 """
+
+#: columns added since the first journal: (table, column, type); added on open
+_ADDED_COLUMNS = (("entries", "hosts", "TEXT"),)
 
 
 def to_json(value: Any, what: str) -> str:
@@ -137,6 +144,8 @@ class Entry:
     evidence: Any
     error: str | None
     rollback_id: str | None
+    #: name -> how to reach that host (transports/recorded.py); None: not recorded
+    hosts: dict[str, Any] | None = None
 
     @property
     def has_undo(self) -> bool:
@@ -156,9 +165,24 @@ class Cycle:
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        if read_only:
+            # for readers (the report): never creates the file, never writes to
+            # it, and reads beside a run that is writing (WAL)
+            uri = path.resolve().as_uri() + "?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA query_only=ON")
+            return
+        private_dir(path.parent)
+        # Owner-only before SQLite opens it: SQLite gives the -wal and -shm files
+        # the database file's permissions. One made by an older ocsscale (0644)
+        # is tightened, with the -wal/-shm files it left.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            private_file(name)
         # isolation_level=None: we open every transaction ourselves
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         self._db.row_factory = sqlite3.Row
@@ -166,6 +190,10 @@ class Journal:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        for table, column, kind in _ADDED_COLUMNS:
+            have = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:  # a journal written by an older ocsscale
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     @classmethod
     def open(cls, state_dir: Path) -> Journal:
@@ -282,11 +310,24 @@ class Journal:
             ),
         )
 
-    def record_undo(self, seq: int, changes: list[dict[str, str]], undo: Any) -> None:
-        """Written before apply: from here on a crash leaves something to undo."""
+    def record_undo(
+        self,
+        seq: int,
+        changes: list[dict[str, str]],
+        undo: Any,
+        hosts: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Written before apply: from here on a crash leaves something to undo.
+        `hosts` says how to reach the hosts the revert needs (no secret values)."""
         self._write(
-            "UPDATE entries SET status = 'applying', changes = ?, undo = ? WHERE seq = ?",
-            (to_json(changes, "changes"), None if undo is None else to_json(undo, "undo"), seq),
+            "UPDATE entries SET status = 'applying', changes = ?, undo = ?, hosts = ?"
+            " WHERE seq = ?",
+            (
+                to_json(changes, "changes"),
+                None if undo is None else to_json(undo, "undo"),
+                None if hosts is None else to_json(hosts, "hosts"),
+                seq,
+            ),
         )
 
     def retry(self, seq: int) -> None:
@@ -346,6 +387,15 @@ class Journal:
             (time.time(), to_json(evidence, "revert evidence"), seq),
         )
 
+    def skip_revert(self, seq: int, rollback_id: str, evidence: Any) -> None:
+        """Mark a change reverted without reverting it: a later change of the same
+        thing cancels it, or the revert of an older one puts it back."""
+        self._write(
+            "UPDATE entries SET status = 'reverted', rollback_id = ?, reverted = ?,"
+            " revert_evidence = ?, error = NULL WHERE seq = ?",
+            (rollback_id, time.time(), to_json(evidence, "revert evidence"), seq),
+        )
+
     def revert_failed(self, seq: int, error: str) -> None:
         # stays `reverting`: the next rollback tries it again
         self._write("UPDATE entries SET error = ? WHERE seq = ?", (error, seq))
@@ -356,6 +406,36 @@ class Journal:
             " ORDER BY seq"
         ).fetchall()
         return (_entry(r) for r in rows)
+
+
+def latest_evidence(state_dir: Path, action: str) -> dict[str, Any]:
+    """host -> the evidence of the latest done step of `action` that names a `host`
+    argument; {} when there is no journal. Opened read-only: `plan` reads it and
+    writes nothing (no journal file is created, no WAL checkpoint is made)."""
+    path = state_dir / JOURNAL_NAME
+    if not path.is_file():
+        return {}
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error:
+        return {}
+    try:
+        rows = db.execute(
+            "SELECT args, evidence FROM entries WHERE action = ? AND status = 'done'"
+            " AND evidence IS NOT NULL ORDER BY seq",
+            (action,),
+        ).fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        db.close()
+    found: dict[str, Any] = {}
+    for args, evidence in rows:
+        host = (_load(args) or {}).get("host")
+        value = _load(evidence)
+        if isinstance(host, str) and isinstance(value, dict):
+            found[host] = value
+    return found
 
 
 def _entry(row: sqlite3.Row) -> Entry:
@@ -378,4 +458,5 @@ def _entry(row: sqlite3.Row) -> Entry:
         evidence=_load(row["evidence"]),
         error=row["error"],
         rollback_id=row["rollback_id"],
+        hosts=_load(row["hosts"]),
     )

@@ -90,6 +90,25 @@ def held_error(info: LockInfo) -> LockHeld:
     )
 
 
+def private_dir(path: Path) -> Path:
+    """The state directory, owner-only (0700): the journal in it holds the
+    before-images of hosts files. One made by an older ocsscale is tightened."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_file(path, 0o700)
+    return path
+
+
+def private_file(path: Path, mode: int = 0o600) -> None:
+    """Tighten an existing file of ours to `mode` (one someone else owns is left
+    as it is: chmod would fail, and it is not ours to change)."""
+    try:
+        st = path.stat()
+        if st.st_uid == os.geteuid() and st.st_mode & 0o777 != mode:
+            os.chmod(path, mode)
+    except FileNotFoundError:
+        pass
+
+
 class RunLock:
     """Held for the length of a run or rollback; use as a context manager."""
 
@@ -99,7 +118,7 @@ class RunLock:
         self.info: LockInfo | None = None
 
     def acquire(self) -> LockInfo:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         for _ in range(2):
             info = LockInfo(
                 lock_id=secrets.token_hex(4),
@@ -120,7 +139,7 @@ class RunLock:
 
     def _link(self, info: LockInfo) -> bool:
         tmp = self.state_dir / f".{LOCK_NAME}.{info.lock_id}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, json.dumps(asdict(info)).encode())
             os.fsync(fd)

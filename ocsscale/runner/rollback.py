@@ -4,12 +4,18 @@ Each record is reverted with the action that made it (`revert`) and then
 proven (`verify_reverted`). An entry is marked `reverting` before its revert
 and `reverted` after its proof, so a rollback that is cut short resumes where
 it stopped: `revert` must be safe to call twice.
+
+Each entry's hosts are reached as the journal recorded them when the step ran
+(transports/recorded.py), and every one of them is logged in to before the
+first revert: a host that cannot be reached stops the rollback before it has
+changed anything, instead of halfway through.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from ..actions.base import Action, Context
 from ..errors import OcsscaleError, StepFailed, UsageError
@@ -22,16 +28,8 @@ def _summary(entry: Entry) -> str:
     return "; ".join(c.get("summary", "") for c in entry.changes or []) or entry.action
 
 
-def rollback(
-    journal: Journal,
-    ctx: Context,
-    sink: EventSink,
-    rollback_id: str,
-    actions: Mapping[str, type[Action]],
-    from_index: int = 0,
-) -> list[Entry]:
-    """Revert every recorded change of phases at or after `from_index`."""
-    entries = journal.undoable(from_index)
+def refuse_missing(entries: list[Entry], actions: Mapping[str, type[Action]]) -> None:
+    """Every action that made a recorded change must be loaded to revert it."""
     missing = sorted({e.action for e in entries if e.action not in actions})
     if missing:
         raise UsageError(
@@ -40,49 +38,147 @@ def rollback(
             f"{'are' if len(missing) > 1 else 'is'} not available; nothing was reverted",
             hint="load the plugin module that provides it with OCSSCALE_PLUGINS",
         )
+
+
+def _chain(entry: Entry, ctx: Context, actions: Mapping[str, type[Action]]) -> Any:
+    cls = actions.get(entry.action)
+    if cls is None:
+        return None
+    try:
+        return cls(ctx, entry.args).undo_chain(entry.undo)
+    except (OcsscaleError, KeyError, TypeError, AttributeError):
+        return None  # an odd record: revert it on its own
+
+
+def needless_reverts(
+    entries: list[Entry], ctx: Context, actions: Mapping[str, type[Action]]
+) -> dict[int, str]:
+    """seq -> why that change needs no revert, for `entries` newest first.
+
+    Changes of the same thing (one name's line in one hosts file) form a chain;
+    reverting the oldest puts back what was there before all of them. So the
+    newer ones are not replayed: replaying an unpin re-pins a host that is clean
+    now, and a rollback cut short there would leave it pinned. A chain that ends
+    where it began (a pin and its later unpin) needs no revert at all.
+    """
+    chains: dict[str, list[tuple[Entry, Any, Any]]] = {}
     for entry in entries:
-        started = time.monotonic()
+        found = _chain(entry, ctx, actions)
+        if found is not None:
+            what, before, after = found
+            chains.setdefault(what, []).append((entry, before, after))
+    needless: dict[int, str] = {}
+    for links in chains.values():
+        if len(links) < 2 or any(entry.status != "done" for entry, _, _ in links):
+            continue  # a change cut short may be half made: revert each on its own
+        newest, oldest = links[0], links[-1]
+        if oldest[1] == newest[2]:
+            span = f"#{oldest[0].seq}..#{newest[0].seq}"
+            for entry, _, _ in links:
+                needless[entry.seq] = f"the changes {span} cancel out: nothing to put back"
+            continue
+        for entry, _, _ in links[:-1]:
+            needless[entry.seq] = f"reverting #{oldest[0].seq} puts back what was there before"
+    return needless
 
-        def emit(kind: str, data: Mapping[str, object], _entry: Entry = entry) -> None:
-            sink(Event(kind, _entry.phase, _entry.step_id, dict(data)))
 
-        ctx.emit = emit
-        sink(
-            Event(
-                ev.REVERT_START,
-                entry.phase,
-                entry.step_id,
-                {"seq": entry.seq, "action": entry.action, "summary": _summary(entry)},
-            )
-        )
-        journal.begin_revert(entry.seq, rollback_id)
-        action = actions[entry.action](ctx, entry.args)
+def hosts_needed(
+    entries: list[Entry], ctx: Context, actions: Mapping[str, type[Action]]
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """(host name, the entry's host records) for every host the reverts touch."""
+    needed: list[tuple[str, dict[str, Any] | None]] = []
+    for entry in entries:
+        if entry.hosts is not None:
+            needed += [(name, entry.hosts) for name in entry.hosts]
+            continue
+        # journaled before hosts were recorded: the pool file says where they are
         try:
-            reverted = action.revert(entry.undo)
-            proven = action.verify_reverted(entry.undo)
-        except OcsscaleError as exc:
-            journal.revert_failed(entry.seq, exc.message)
-            sink(
-                Event(
-                    ev.REVERT_FAILED,
-                    entry.phase,
-                    entry.step_id,
-                    {"seq": entry.seq, "error": exc.message},
-                )
-            )
-            again = "run `ocsscale rollback` again: it resumes at this step"
-            raise StepFailed(
-                f"rollback stopped at {entry.step_id}: {exc.message}",
-                hint=f"{exc.hint}; then {again}" if exc.hint else f"fix the cause and {again}",
-            ) from None
-        journal.finish_revert(entry.seq, {"revert": reverted, "verify": proven})
-        sink(
-            Event(
-                ev.REVERT_DONE,
-                entry.phase,
-                entry.step_id,
-                {"seq": entry.seq, "seconds": time.monotonic() - started},
-            )
-        )
+            names = actions[entry.action](ctx, entry.args).revert_targets(entry.undo)
+        except OcsscaleError:
+            continue  # its revert reports the problem itself
+        needed += [(name, None) for name in names]
+    return needed
+
+
+def rollback(
+    journal: Journal,
+    ctx: Context,
+    sink: EventSink,
+    rollback_id: str,
+    actions: Mapping[str, type[Action]],
+    from_index: int = 0,
+    hosts: Any = None,  # transports.recorded.RecordedHosts; None: ctx.host as given
+) -> list[Entry]:
+    """Revert every recorded change of phases at or after `from_index`."""
+    entries = journal.undoable(from_index)
+    refuse_missing(entries, actions)
+    needless = needless_reverts(entries, ctx, actions)
+    if hosts is not None:
+        # every entry: one with nothing to revert still has a backup to remove
+        hosts.check_reach(hosts_needed(entries, ctx, actions))
+    for entry in entries:
+        _revert(journal, ctx, sink, rollback_id, actions, entry, needless.get(entry.seq), hosts)
     journal.mark_phases_reverted(from_index)
     return entries
+
+
+def _revert(
+    journal: Journal,
+    ctx: Context,
+    sink: EventSink,
+    rollback_id: str,
+    actions: Mapping[str, type[Action]],
+    entry: Entry,
+    needless: str | None,
+    hosts: Any,
+) -> None:
+    """Revert one entry and prove it (or, when `needless` says why it needs no
+    revert, only tidy), then remove what the change left on its host."""
+    started = time.monotonic()
+    if hosts is not None:
+        ctx.host = hosts.for_entry(entry.hosts)
+
+    def emit(kind: str, data: Mapping[str, object]) -> None:
+        sink(Event(kind, entry.phase, entry.step_id, dict(data)))
+
+    ctx.emit = emit
+    action = actions[entry.action](ctx, entry.args)
+    if needless is None:
+        summary = {"seq": entry.seq, "action": entry.action, "summary": _summary(entry)}
+        sink(Event(ev.REVERT_START, entry.phase, entry.step_id, summary))
+        # marked before the change: a rollback cut short resumes with this entry
+        journal.begin_revert(entry.seq, rollback_id)
+    try:
+        if needless is None:
+            evidence = {
+                "revert": action.revert(entry.undo),
+                "verify": action.verify_reverted(entry.undo),
+            }
+        else:
+            evidence = {"skipped": needless}
+        evidence["tidy"] = action.tidy(entry.undo)
+    except OcsscaleError as exc:
+        if needless is None:
+            journal.revert_failed(entry.seq, exc.message)
+        sink(
+            Event(
+                ev.REVERT_FAILED,
+                entry.phase,
+                entry.step_id,
+                {"seq": entry.seq, "error": exc.message},
+            )
+        )
+        again = "run `ocsscale rollback` again: it resumes at this step"
+        raise StepFailed(
+            f"rollback stopped at {entry.step_id}: {exc.message}",
+            hint=f"{exc.hint}; then {again}" if exc.hint else f"fix the cause and {again}",
+        ) from None
+    if needless is not None:
+        # never marked `reverting`: cut short, it is still a link of its chain
+        journal.skip_revert(entry.seq, rollback_id, evidence)
+        data = {"seq": entry.seq, "reason": needless}
+        sink(Event(ev.REVERT_SKIPPED, entry.phase, entry.step_id, data))
+        return
+    journal.finish_revert(entry.seq, evidence)
+    seconds = time.monotonic() - started
+    sink(Event(ev.REVERT_DONE, entry.phase, entry.step_id, {"seq": entry.seq, "seconds": seconds}))

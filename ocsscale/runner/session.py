@@ -17,12 +17,13 @@ from typing import Any
 from ..actions.base import Action, Context
 from ..config.loader import STATE_DIR_NAME, LoadedPool, load_pool
 from ..errors import OcsscaleError, UsageError
+from ..operator import NoOperator, Operator, OperatorUnavailable
 from ..plan.build import Plan, PlanPhase, build_plan
 from ..plan.playbook import PHASE_IDS, find_playbook, load_playbook
 from . import rollback as rollback_mod
 from .events import EventSink
-from .journal import JOURNAL_NAME, KILLED, Entry, Journal
-from .lock import RunLock, current_user, read_lock
+from .journal import JOURNAL_NAME, Entry, Journal, latest_evidence
+from .lock import RunLock, current_user, held_error, read_lock
 from .plugins import load_actions
 from .walk import Walker, refuse_not_built
 
@@ -60,6 +61,7 @@ def prepare(config: Path, playbook: Path | None = None) -> Prepared:
         profile=loaded.profile,
         actions=actions,
         pool_name=loaded.pool.pool.fqdn,
+        facts=latest_evidence(state_dir_for(config), "host.reachable"),
     )
     return Prepared(loaded, plan, actions)
 
@@ -103,18 +105,47 @@ def _plan_steps(phases: Sequence[PlanPhase]) -> list[tuple[str, Mapping[str, Any
     return [(s.action, s.args) for p in phases if not p.skipped for s in p.all_steps]
 
 
-def _context(loaded: LoadedPool, *, dry_run: bool) -> tuple[Context, Any]:
+def _context(
+    loaded: LoadedPool,
+    *,
+    dry_run: bool,
+    operator: Operator | None = None,
+    options: Mapping[str, Any] | None = None,
+    hosts: Any = None,
+) -> tuple[Context, Any]:
     from ..transports.factory import HostPool
 
-    hosts = HostPool(loaded)
+    hosts = HostPool(loaded) if hosts is None else hosts
     ctx = Context(
         pool=loaded.pool,
         profile=loaded.profile,
         host=hosts,
         dry_run=dry_run,
-        extra={"pool_path": str(loaded.path)},
+        extra={**(options or {}), "pool_path": str(loaded.path)},
+        operator=operator or NoOperator(),
     )
     return ctx, hosts
+
+
+#: the action that waits for a person (actions/hold.py); `run --no-hold` skips it
+HOLD_ACTION = "operator.hold"
+
+
+def refuse_unattended_holds(
+    phases: Sequence[PlanPhase], operator: Operator | None, options: Mapping[str, Any]
+) -> None:
+    """A run whose phases hold for the operator's sign-off, with nobody to ask and
+    no --no-hold, is refused before anything changes (not halfway, with pins set)."""
+    if options.get("no_hold") or not isinstance(operator or NoOperator(), NoOperator):
+        return
+    holds = [s for p in phases if not p.skipped for s in p.all_steps if s.action == HOLD_ACTION]
+    if holds:
+        raise OperatorUnavailable(
+            f"phase {holds[0].phase} holds for the operator's sign-off of the client tests "
+            f"({holds[0].id}) and there is nobody to ask (standard input is not a terminal): "
+            "run it from a terminal, or pass --no-hold to run it unattended "
+            "(nothing was changed)"
+        )
 
 
 @contextmanager
@@ -134,28 +165,102 @@ def _recorded(journal: Journal, run_id: str, hosts: Any) -> Iterator[None]:
         journal.close()
 
 
+def _recorder(loaded: LoadedPool) -> Any:
+    from ..transports.recorded import record_hosts
+
+    return lambda names: record_hosts(loaded, names)
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
 
 
-def dry_run(prepared: Prepared, phases: Sequence[PlanPhase], sink: EventSink) -> list[Any]:
+@dataclass(frozen=True)
+class RunGate:
+    """A run that passed its gate, with what the CLI shows and asks about: the
+    plan and the phases chosen. Every check was made once, before anything is
+    asked or contacted: every credential resolves; for a real run also every
+    step's action is built and no other run holds the lock."""
+
+    prepared: Prepared
+    phases: list[PlanPhase]
+    dry_run: bool
+
+    @property
+    def steps(self) -> int:
+        return sum(len(p.all_steps) for p in self.phases if not p.skipped)
+
+
+def _refuse_held(state_dir: Path) -> None:
+    holder = read_lock(state_dir)
+    if holder is not None:
+        raise held_error(holder)
+
+
+def prepare_run(
+    config: Path,
+    playbook: Path | None = None,
+    *,
+    only: str | None = None,
+    through: str | None = None,
+    dry_run: bool = False,
+    operator: Operator | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> RunGate:
+    """Load, plan and check a run of the phases chosen (`only` one, or all up to
+    `through`). A dry run changes nothing, so unbuilt steps are shown, not refused.
+    `operator` and `options` (`no_hold`) decide whether holds can be answered."""
+    prepared = prepare(config, playbook)
+    phases = prepared.plan.select(only=only, through=through)
+    return gate_run(prepared, phases, dry_run=dry_run, operator=operator, options=options)
+
+
+def gate_run(
+    prepared: Prepared,
+    phases: Sequence[PlanPhase],
+    *,
+    dry_run: bool = False,
+    operator: Operator | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> RunGate:
+    if not dry_run:
+        refuse_not_built(phases)
+        refuse_unattended_holds(phases, operator, options or {})
+    # a missing credential variable is found now, not halfway through
     check_credentials_for(prepared.loaded, prepared.actions, _plan_steps(phases))
+    if not dry_run:
+        _refuse_held(prepared.loaded.state_dir)
+    return RunGate(prepared, list(phases), dry_run)
+
+
+def dry_run(gate: RunGate, sink: EventSink) -> list[Any]:
+    prepared = gate.prepared
     ctx, hosts = _context(prepared.loaded, dry_run=True)
     try:
         # the journal is never opened: a dry run leaves no trace
         walker = Walker(None, ctx, sink, "dry-run", prepared.actions)
-        return walker.dry_run(phases)
+        return walker.dry_run(gate.phases)
     finally:
         hosts.close_all()
 
 
 def execute_run(
-    prepared: Prepared, phases: Sequence[PlanPhase], sink: EventSink, *, command: str
+    gate: RunGate,
+    sink: EventSink,
+    *,
+    command: str,
+    operator: Operator | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> str:
-    """Run `phases`, resuming a killed run; returns the run id. Raises LockHeld
-    when another run holds the lock and StepFailed when a step fails."""
-    refuse_not_built(phases)
-    check_credentials_for(prepared.loaded, prepared.actions, _plan_steps(phases))
+    """Run the gate's phases, resuming a killed run; returns the run id. Raises
+    LockHeld when another run took the lock since the gate, and StepFailed
+    when a step fails. `options` reach the actions as Context.extra (`no_hold`,
+    `hold_timeout`)."""
+    if gate.dry_run:
+        raise ValueError("a dry-run gate does not open a real run")
+    prepared, phases = gate.prepared, gate.phases
+    options = dict(options or {})
+    refuse_unattended_holds(phases, operator, options)
     state_dir = prepared.loaded.state_dir
     with RunLock(state_dir, command):
         journal = Journal.open(state_dir)
@@ -177,9 +282,17 @@ def execute_run(
                 "selected": [p.id for p in phases],
             },
         )
-        ctx, hosts = _context(prepared.loaded, dry_run=False)
+        ctx, hosts = _context(prepared.loaded, dry_run=False, operator=operator, options=options)
+        ctx.extra["journal"] = journal  # read by guards (dns.replace waits out lower-ttl)
         with _recorded(journal, run_id, hosts):
-            Walker(journal, ctx, sink, run_id, prepared.actions).run(phases)
+            Walker(
+                journal,
+                ctx,
+                sink,
+                run_id,
+                prepared.actions,
+                record_hosts=_recorder(prepared.loaded),
+            ).run(phases)
     return run_id
 
 
@@ -202,14 +315,60 @@ def pending_rollback(state_dir: Path, to_phase: str | None = None) -> list[Entry
         journal.close()
 
 
-def execute_rollback(
-    loaded: LoadedPool, sink: EventSink, *, to_phase: str | None, command: str
-) -> tuple[str, list[Entry]]:
+@dataclass(frozen=True)
+class RollbackGate:
+    """A rollback that passed its gate, with what the CLI shows and asks about:
+    the changes it would undo, newest first, and which of those need no revert
+    (seq -> why). Every credential their hosts log in with resolves, as the
+    journal recorded it, and no other run holds the lock."""
+
+    loaded: LoadedPool
+    actions: Mapping[str, type[Action]]
+    to_phase: str | None
+    pending: list[Entry]
+    needless: dict[int, str]
+
+    @property
+    def reverts(self) -> int:
+        return sum(1 for e in self.pending if e.seq not in self.needless)
+
+
+def prepare_rollback(config: Path, *, to_phase: str | None = None) -> RollbackGate:
     actions: dict[str, type[Action]] = dict(load_actions())
-    from_index = phase_index(to_phase)
+    loaded = load_pool(config)
+    pending = pending_rollback(loaded.state_dir, to_phase)  # refuses an unknown phase
+    if not pending:
+        return RollbackGate(loaded, actions, to_phase, [], {})
+    rollback_mod.refuse_missing(pending, actions)
+    from ..transports.recorded import RecordedHosts
+
+    hosts = RecordedHosts(loaded)
+    ctx, _ = _context(loaded, dry_run=False, hosts=hosts.fallback)
+    try:
+        needed = rollback_mod.hosts_needed(pending, ctx, actions)
+        hosts.check_reach(needed, log_in=False)  # contacts nothing
+        needless = rollback_mod.needless_reverts(pending, ctx, actions)
+    finally:
+        hosts.close_all()
+    _refuse_held(loaded.state_dir)
+    return RollbackGate(loaded, actions, to_phase, pending, needless)
+
+
+def execute_rollback(
+    gate: RollbackGate,
+    sink: EventSink,
+    *,
+    command: str,
+    operator: Operator | None = None,
+) -> tuple[str, list[Entry]]:
+    """Roll back what the gate found (read anew under the lock); returns the
+    rollback id and the entries it went through."""
+    from ..transports.recorded import RecordedHosts
+
+    loaded, to_phase = gate.loaded, gate.to_phase
     state_dir = loaded.state_dir
-    pending = pending_rollback(state_dir, to_phase)
-    check_credentials_for(loaded, actions, [(e.action, e.args) for e in pending])
+    # every host the reverts touch is logged in to (credentials resolved, as the
+    # journal recorded them) under the lock, before the first revert
     with RunLock(state_dir, command):
         journal = Journal.open(state_dir)
         rollback_id = "rollback-" + new_run_id()
@@ -221,77 +380,10 @@ def execute_rollback(
             os.getpid(),
             {"pool_file": str(loaded.path), "to": to_phase},
         )
-        ctx, hosts = _context(loaded, dry_run=False)
+        hosts = RecordedHosts(loaded)
+        ctx, _ = _context(loaded, dry_run=False, operator=operator, hosts=hosts.fallback)
         with _recorded(journal, rollback_id, hosts):
-            done = rollback_mod.rollback(journal, ctx, sink, rollback_id, actions, from_index)
-    return rollback_id, done
-
-
-def _entry_json(entry: Entry) -> dict[str, Any]:
-    return {
-        "seq": entry.seq,
-        "phase": entry.phase,
-        "step": entry.step_id,
-        "action": entry.action,
-        "status": entry.status,
-        "summary": "; ".join(c.get("summary", "") for c in entry.changes or []),
-        "started": entry.started,
-        "error": entry.error,
-    }
-
-
-def status_report(state_dir: Path) -> dict[str, Any]:
-    """Phases done, the step in progress and what rollback would undo."""
-    lock = read_lock(state_dir)
-    report: dict[str, Any] = {
-        "journal": str(state_dir / JOURNAL_NAME),
-        "lock": None
-        if lock is None
-        else {
-            "lock_id": lock.lock_id,
-            "user": lock.user,
-            "host": lock.host,
-            "pid": lock.pid,
-            "started": lock.started,
-            "command": lock.command,
-            "stale": lock.stale,
-        },
-        "last_run": None,
-        "phases": [],
-        "in_progress": [],
-        "rollback_would_undo": [],
-    }
-    if not (state_dir / JOURNAL_NAME).exists():
-        return report
-    journal = Journal.open(state_dir)
-    try:
-        runs = journal.runs()
-        plan_runs = [r for r in runs if r["kind"] == "run"]
-        if runs:
-            last = runs[-1]
-            report["last_run"] = {
-                k: last[k] for k in ("run_id", "kind", "status", "started", "finished", "error")
-            }
-            if last["status"] == "running" and (lock is None or lock.stale):
-                # nobody holds the lock for it: the run was killed
-                report["last_run"]["status"] = "interrupted"
-                report["last_run"]["error"] = KILLED
-        latest: dict[str, str] = {}
-        for cycle in journal.cycles():
-            latest[cycle.phase] = cycle.status
-        listed = plan_runs[-1]["detail"]["phases"] if plan_runs else []
-        for phase in listed:
-            state = "skipped" if phase.get("skipped") else latest.get(phase["id"], "not started")
-            report["phases"].append(
-                {
-                    "id": phase["id"],
-                    "title": phase["title"],
-                    "status": state,
-                    "skipped": phase.get("skipped"),
-                }
+            done = rollback_mod.rollback(
+                journal, ctx, sink, rollback_id, gate.actions, phase_index(to_phase), hosts=hosts
             )
-        report["in_progress"] = [_entry_json(e) for e in journal.in_progress()]
-        report["rollback_would_undo"] = [_entry_json(e) for e in journal.undoable()]
-    finally:
-        journal.close()
-    return report
+    return rollback_id, done

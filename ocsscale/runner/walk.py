@@ -5,12 +5,17 @@ there is nothing to do the step is done. Otherwise the undo record is written
 to the journal *before* apply, then apply and verify run and the step is
 marked done. A phase's cleanup steps run when the phase ends, whether its
 steps succeeded or not.
+
+A failed check (a read-only step) does not stop the checks that follow it
+directly: they all run, up to the next step that would change something, and
+the phase then fails naming every check that failed (preflight names every
+host it cannot log in to, not just the first).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..actions.base import Action, Change, Context
@@ -36,6 +41,14 @@ def refuse_not_built(phases: Sequence[PlanPhase]) -> None:
     )
 
 
+def _interrupted(exc: BaseException) -> str:
+    """What the journal and the progress say of a run stopped by something
+    other than a failed step: Ctrl-C is just "interrupted"."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return f"interrupted ({type(exc).__name__})"
+
+
 def _phase_start(phase: PlanPhase, *, resumed: bool) -> Event:
     data: dict[str, Any] = {
         "title": phase.title,
@@ -58,8 +71,11 @@ class Walker:
         sink: EventSink,
         run_id: str,
         actions: Mapping[str, type[Action]],
+        record_hosts: Callable[[list[str]], Mapping[str, Any]] | None = None,
     ) -> None:
         self.journal = journal
+        #: how to reach the hosts a revert needs, journaled with the undo record
+        self.record_hosts = record_hosts
         self.ctx = ctx
         self.sink = sink
         self.run_id = run_id
@@ -74,7 +90,7 @@ class Walker:
 
     # the real run -----------------------------------------------------------
     def run(self, phases: Sequence[PlanPhase]) -> None:
-        refuse_not_built(phases)
+        """Walk `phases` (session.gate_run has refused unbuilt steps up front)."""
         for phase in phases:
             self._phase(phase)
 
@@ -100,8 +116,7 @@ class Walker:
         self.sink(_phase_start(phase, resumed=resumed))
         failure: BaseException | None = None
         try:
-            for step in phase.steps:
-                self._step(cycle, step)
+            self._steps(cycle, phase.steps)
         except BaseException as exc:  # cleanup must run even on Ctrl-C
             failure = exc
         cleanup_errors: list[str] = []
@@ -113,7 +128,9 @@ class Walker:
             except OcsscaleError as exc:
                 cleanup_errors.append(f"{step.id}: {exc.message}")
         if failure is not None:
-            message = failure.message if isinstance(failure, OcsscaleError) else repr(failure)
+            message = (
+                failure.message if isinstance(failure, OcsscaleError) else _interrupted(failure)
+            )
             self._journal.close_cycle(cycle.cycle_id, "failed", message)
             self.sink(Event(ev.PHASE_FAILED, phase.id, data={"error": message}))
             if isinstance(failure, OcsscaleError):
@@ -134,6 +151,26 @@ class Walker:
             raise StepFailed(f"phase {phase.id}: {message}")
         self._journal.close_cycle(cycle.cycle_id, "done")
         self.sink(Event(ev.PHASE_DONE, phase.id))
+
+    def _steps(self, cycle: Cycle, steps: Sequence[PlanStep]) -> None:
+        failed: list[StepFailed] = []
+        for step in steps:
+            checks = self.actions[step.action].read_only
+            if failed and not checks:
+                break  # nothing changes after a failed check
+            try:
+                self._step(cycle, step)
+            except StepFailed as exc:
+                if not checks:
+                    raise
+                failed.append(exc)
+        if len(failed) == 1:
+            raise failed[0]
+        if failed:
+            raise StepFailed(
+                f"{len(failed)} checks failed: " + "; ".join(f.message for f in failed),
+                hint=next((f.hint for f in failed if f.hint), None),
+            )
 
     def _step(self, cycle: Cycle, step: PlanStep) -> None:
         previous = self._journal.latest_entry(cycle.cycle_id, step.id)
@@ -173,7 +210,10 @@ class Walker:
                     self._journal.retry(seq)
                 else:
                     undo = None if action.read_only else action.undo_record(current)
-                    self._journal.record_undo(seq, _changes_json(changes), undo)
+                    hosts = None
+                    if undo is not None and self.record_hosts is not None:
+                        hosts = self.record_hosts(action.revert_targets(undo))
+                    self._journal.record_undo(seq, _changes_json(changes), undo, hosts)
                 evidence = action.verify(action.apply(current))
                 self._journal.finish_step(seq, evidence, None)
         except OcsscaleError as exc:
@@ -188,7 +228,7 @@ class Walker:
             )
             raise StepFailed(f"step {step.id} failed: {exc.message}", hint=exc.hint) from None
         except BaseException as exc:
-            self._journal.fail_step(seq, f"interrupted: {type(exc).__name__}")
+            self._journal.fail_step(seq, _interrupted(exc))
             raise
         self.sink(
             Event(

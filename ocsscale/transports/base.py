@@ -62,6 +62,11 @@ class Host(Protocol):
         path + suffix on the host and return that backup path."""
         ...
 
+    def remove_file(self, path: str) -> bool:
+        """Remove the file at `path` (the tool's own leftovers, such as a backup
+        copy); False when there was none."""
+        ...
+
     def resolve(self, name: str) -> list[str]:
         """The IPv4 addresses `name` resolves to as this host sees it (hosts file
         included); empty when it does not resolve."""

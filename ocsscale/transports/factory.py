@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,41 +37,62 @@ def _path(value: str, base: Path) -> Path:
     return p if p.is_absolute() else base / p
 
 
+def _with_controls(host: Any, transport: Any) -> Any:
+    """The pool file's command to start, stop, enable or disable one service."""
+    host.service_control = getattr(transport, "service_control", None)
+    return host
+
+
 def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
     """A Host for `spec` (an SSH or WinRM connection is made on first use)."""
+    return connect_spec(spec, loaded.base_dir, lambda: _credential(spec, loaded))
+
+
+def connect_spec(
+    spec: HostSpec, base_dir: Path, credential: Callable[[], ResolvedCredential]
+) -> Host:
+    """A Host for `spec` whose relative paths are read from `base_dir`; the
+    credential is resolved by `credential()` only for transports that log in
+    (the pool file's, or the one the journal recorded)."""
     t: Any = spec.transport
     if t.kind == "local":
-        return LocalHost(
-            spec.name,
-            service_command=t.service_command,
-            status_command=getattr(t, "status_command", None),
-            hosts_file=t.hosts_file,
+        return _with_controls(
+            LocalHost(
+                spec.name,
+                service_command=t.service_command,
+                status_command=getattr(t, "status_command", None),
+                hosts_file=t.hosts_file,
+            ),
+            t,
         )
 
-    cred = _credential(spec, loaded)
+    cred = credential()
     if t.kind == "ssh":
         if spec.os != "linux":
             raise UsageError(
                 f"host {spec.name}: the ssh transport drives Linux hosts; use winrm for Windows"
             )
-        return SSHHost(
-            spec.name,
-            str(spec.address),
-            username=cred.username,
-            port=t.port,
-            password=cred.password,
-            key_file=cred.key_file,
-            passphrase=cred.passphrase,
-            known_hosts=_path(t.known_hosts, loaded.base_dir),
-            trust_unknown_host_keys=t.trust_unknown_host_keys,
-            service_command=t.service_command or DEFAULT_SERVICE_COMMAND,
-            status_command=getattr(t, "status_command", None),
-            hosts_file=t.hosts_file,
+        return _with_controls(
+            SSHHost(
+                spec.name,
+                str(spec.address),
+                username=cred.username,
+                port=t.port,
+                password=cred.password,
+                key_file=cred.key_file,
+                passphrase=cred.passphrase,
+                known_hosts=_path(t.known_hosts, base_dir),
+                trust_unknown_host_keys=t.trust_unknown_host_keys,
+                service_command=t.service_command or DEFAULT_SERVICE_COMMAND,
+                status_command=getattr(t, "status_command", None),
+                hosts_file=t.hosts_file,
+            ),
+            t,
         )
     if t.kind == "winrm":
         from .winrm import WinRMHost  # pywinrm is only imported when a host needs it
 
-        assert cred.password is not None  # _credential refuses WinRM without one
+        assert cred.password is not None  # the credential check refuses WinRM without one
         return WinRMHost(
             spec.name,
             str(spec.address),
@@ -80,7 +101,7 @@ def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
             auth=t.auth,
             username=cred.username,
             password=cred.password,
-            ca_bundle=str(_path(t.ca_bundle, loaded.base_dir)) if t.ca_bundle else None,
+            ca_bundle=str(_path(t.ca_bundle, base_dir)) if t.ca_bundle else None,
             verify_tls=t.verify_tls,
             hosts_file=t.hosts_file,
         )
@@ -94,11 +115,14 @@ def _credential(spec: HostSpec, loaded: LoadedPool) -> ResolvedCredential:
 
     t: Any = spec.transport
     cred = resolve(loaded, t.credentials)
-    if t.kind == "winrm" and cred.password is None:
-        raise SecretError(
-            f"host {spec.name}: WinRM needs a password in credential '{t.credentials}'"
-        )
+    needs_password(spec.name, t.kind, t.credentials, cred)
     return cred
+
+
+def needs_password(name: str, kind: str, cred_name: str, cred: ResolvedCredential) -> None:
+    """WinRM logs in with a password only: refuse a credential without one."""
+    if kind == "winrm" and cred.password is None:
+        raise SecretError(f"host {name}: WinRM needs a password in credential '{cred_name}'")
 
 
 def check_credentials(loaded: LoadedPool, names: Iterable[str]) -> None:
@@ -106,9 +130,14 @@ def check_credentials(loaded: LoadedPool, names: Iterable[str]) -> None:
     and raise one SecretError naming every problem. Called before a run touches
     anything: otherwise a host whose variable is unset would only fail when its
     first step comes, after other hosts were already changed. Names that are not
-    hosts of the pool file (admin, lb, dns:...) need no credential."""
+    hosts of the pool file (admin, lb) need no credential; a `dns:<zone>` target
+    stands for the DNS provider, whose own secret (the TSIG key) is resolved
+    here too (a Windows DNS server is a host of its own, checked like the others)."""
     problems: list[str] = []
     for name in sorted(set(names)):
+        if name.startswith("dns:"):
+            problems += _dns_provider_problems(loaded)
+            continue
         try:
             spec = loaded.pool.host(name)
         except KeyError:
@@ -127,6 +156,19 @@ def check_credentials(loaded: LoadedPool, names: Iterable[str]) -> None:
             hint="set the variables (or fix the files) the pool file's credentials name, "
             "then run again",
         )
+
+
+def _dns_provider_problems(loaded: LoadedPool) -> list[str]:
+    from ..config.credentials import resolve_ref
+
+    tsig = getattr(loaded.pool.dns, "tsig", None)
+    if tsig is None:
+        return []
+    try:
+        resolve_ref(tsig.secret, loaded.base_dir)  # dropped at once, like the hosts'
+    except OcsscaleError as exc:
+        return [f"dns: TSIG key {tsig.name}: {exc.message}"]
+    return []
 
 
 def find_host_spec(loaded: LoadedPool, name: str) -> HostSpec:

@@ -25,6 +25,9 @@ from ..errors import OcsscaleError, UsageError
 BEGIN_MARKER = "# BEGIN ocsscale (do not edit: managed by ocsscale)"
 END_MARKER = "# END ocsscale"
 
+#: the copy made on the host before the hosts file is written (hosts.pin / hosts.unpin)
+BACKUP_SUFFIX = ".ocsscale.bak"
+
 LINUX_HOSTS_PATH = "/etc/hosts"
 WINDOWS_HOSTS_PATH = r"C:\Windows\System32\drivers\etc\hosts"
 

@@ -6,6 +6,7 @@ argv), files are read and written directly, and connect_tcp is a plain socket.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -97,6 +98,22 @@ class LocalHost(PosixHostMixin):
         except OSError as exc:
             raise _os_error(self.name, f"cannot write {path}", exc) from None
         return backup
+
+    def remove_file(self, path: str) -> bool:
+        try:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                return False
+            except OSError as exc:
+                if exc.errno != errno.EBUSY:
+                    raise
+                # mounted over, so it cannot be unlinked: emptied instead (see ssh.py)
+                with open(path, "r+b") as f:
+                    f.truncate(0)
+        except OSError as exc:
+            raise _os_error(self.name, f"cannot remove {path}", exc) from None
+        return True
 
     def connect_tcp(self, address: str, port: int, timeout: float = 5.0) -> socket.socket:
         try:

@@ -78,6 +78,21 @@ def status_template_for(service_command: str, status_command: str | None) -> str
     return None
 
 
+SERVICE_ACTIONS = ("start", "stop", "enable", "disable", "is-active", "is-enabled")
+
+
+def control_template(service_command: str, explicit: str | None, action: str) -> str | None:
+    """The command for `action` on one service: the configured service_control, else
+    systemd's when restarts go through systemd; None when neither is known."""
+    if action not in SERVICE_ACTIONS:
+        raise ValueError(action)
+    if explicit:
+        return explicit.replace("{action}", action)
+    if service_command.strip().startswith("systemctl restart"):
+        return f"systemctl {action} {{service}}"
+    return None
+
+
 def service_command(template: str, service: str) -> ShCommand:
     """The template is shell text written by the operator; the service name is
     quoted into it, so a name cannot add commands of its own."""
@@ -110,6 +125,24 @@ class PosixHostMixin:
     def flush_dns(self) -> None:
         result = self.run(flush_dns_command(), timeout=60.0)
         self.last_flush = flush_notes(result.stdout)
+
+    def control_services(
+        self, action: str, names: Sequence[str], *, check: bool = True
+    ) -> list[bool]:
+        """`action` (start, stop, enable, disable, is-active, is-enabled) on each named
+        service; for each, whether the command succeeded (with `check`, a failure raises)."""
+        template = control_template(
+            self.service_command, getattr(self, "service_control", None), action
+        )
+        if template is None:
+            raise StepFailed(
+                f"{self.name}: no command to {action} a service: set the transport's "
+                "service_control in the pool file (e.g. 'systemctl {action} {service}')"
+            )
+        return [
+            self.run(service_command(template, service), timeout=300.0, check=check).ok
+            for service in names
+        ]
 
     def restart_services(self, names: Sequence[str], *, wait: float = 60.0) -> None:
         status = status_template_for(self.service_command, self.status_command)

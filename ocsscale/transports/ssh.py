@@ -27,6 +27,19 @@ from .posix import DEFAULT_SERVICE_COMMAND, PosixHostMixin
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 
 
+# A file that something is mounted over cannot be unlinked (EBUSY): the lab
+# bind-mounts each namespace's own /etc/hosts.ocsscale.bak, an empty file until
+# the tool's first write. It is emptied instead, as it was before that write.
+_REMOVE_SCRIPT = """
+[ -e "$1" ] || [ -L "$1" ] || exit 0
+if err=$(LC_ALL=C rm -f -- "$1" 2>&1); then echo removed; exit 0; fi
+case "$err" in
+  *busy*) : > "$1" && echo emptied ;;
+  *) echo "$err" >&2; exit 1 ;;
+esac
+"""
+
+
 def _known_hosts_name(address: str, port: int) -> str:
     return address if port == 22 else f"[{address}]:{port}"
 
@@ -356,6 +369,10 @@ class SSHHost(PosixHostMixin):
         except (paramiko.SSHException, EOFError) as exc:
             raise self._wrap(f"cannot write {path}", exc) from None
         return backup
+
+    def remove_file(self, path: str) -> bool:
+        out = self._sh_bytes(_REMOVE_SCRIPT, path)
+        return out.strip() in (b"removed", b"emptied")
 
     def _write_by_shell(self, path: str, data: bytes) -> None:
         cmd = ShCommand.of("sh", "-c", 'cat > "$1"', "sh", path)

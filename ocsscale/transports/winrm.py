@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
-import re
+import os
+import socket
+import ssl
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import requests
@@ -42,17 +45,17 @@ from .winrm_scripts import (
     plan_script,
     result_string_list,
 )
+from .winrm_windows import WindowsReads
 
 AuthKind = Literal["ntlm", "kerberos", "basic", "credssp"]
 WINDOWS_HOSTS_FILE = r"%SystemRoot%\System32\drivers\etc\hosts"
 UTF8_CODEPAGE = 65001
-# Service names only: a wildcard would let Restart-Service match services nobody named.
-_SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.$@ -]+$")
 _NOT_FOUND_STATUSES = {"HostNotFound", "NoData"}
 
 
-class WinRMHost:
-    """A Windows host driven over WinRM; see the module docstring."""
+class WinRMHost(WindowsReads):
+    """A Windows host driven over WinRM; see the module docstring (and WindowsReads
+    for what it reads beyond the Host interface)."""
 
     os: OsKind = "windows"
 
@@ -69,7 +72,7 @@ class WinRMHost:
         ca_bundle: str | None = None,
         verify_tls: bool = True,
         hosts_file: str | None = None,
-        services_timeout: float = 120.0,
+        services_timeout: float = 120.0,  # to stop, and again to start, each service
         operation_timeout: int = 20,
     ) -> None:
         if scheme not in ("https", "http"):
@@ -101,6 +104,12 @@ class WinRMHost:
     def endpoint(self) -> str:
         host = f"[{self.address}]" if ":" in self.address else self.address
         return f"{self.scheme}://{host}:{self.port}/wsman"
+
+    @property
+    def _at(self) -> str:
+        """How messages name the endpoint: 'WinRM at ADDRESS:PORT'."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"WinRM at {host}:{self.port}"
 
     def __repr__(self) -> str:
         return f"WinRMHost({self.name!r}, {self.endpoint!r}, auth={self.auth!r})"
@@ -153,6 +162,10 @@ class WinRMHost:
         backup = result.get("backup")
         return backup if isinstance(backup, str) and backup else None
 
+    def remove_file(self, path: str) -> bool:
+        result = self._operation("remove_file", f"remove {path}", Path=path)
+        return result.get("removed") is True
+
     def resolve(self, name: str) -> list[str]:
         result = self._operation("resolve", f"resolve {name}", Name=name)
         status = str(result.get("status", ""))
@@ -190,31 +203,6 @@ class WinRMHost:
 
     def flush_dns(self) -> None:
         self._operation("flush_dns", "flush the DNS client cache")
-
-    def restart_services(self, names: Sequence[str]) -> None:
-        if not names:
-            return
-        for service in names:
-            if not _SERVICE_NAME.match(service):
-                raise TransportError(f"{self.name}: {service!r} is not a plain service name")
-        result = self._operation(
-            "restart_services",
-            "restart " + ", ".join(names),
-            Names="\n".join(names),
-            TimeoutSeconds=str(self.services_timeout),
-            timeout=self.services_timeout * len(names) + 60.0,
-        )
-        services = result.get("services")
-        if isinstance(services, dict):  # PowerShell unwraps a one-element array
-            services = [services]
-        running = {
-            str(s.get("name", "")).lower()
-            for s in services or []
-            if isinstance(s, dict) and s.get("status") == "Running"
-        }
-        missing = [n for n in names if n.lower() not in running]
-        if missing:
-            raise TransportError(f"{self.name}: not running after restart: {', '.join(missing)}")
 
     def close(self) -> None:
         if self._protocol is not None:
@@ -334,17 +322,16 @@ class WinRMHost:
         except requests.exceptions.SSLError as exc:
             self.close()
             raise TransportError(
-                f"{self.name}: TLS with {self.endpoint} failed (certificate not trusted or"
-                f" name mismatch; ca_bundle={self.ca_bundle or 'system store'}): {_short(exc)}"
+                f"{self.name}: TLS with {self._at} failed (certificate not trusted or"
+                f" name mismatch; ca_bundle={self.ca_bundle or 'system store'}): {_tls_reason(exc)}"
             ) from None
         except requests.exceptions.Timeout:
             self.close()
-            raise TransportError(f"{self.name}: {self.endpoint} did not answer in time") from None
+            raise TransportError(f"{self.name}: {self._at} did not answer in time") from None
         except requests.exceptions.ConnectionError as exc:
+            # requests wraps urllib3 wrapping the socket error: say what the socket said
             self.close()
-            raise TransportError(
-                f"{self.name}: cannot connect to {self.endpoint}: {_short(exc)}"
-            ) from None
+            raise TransportError(f"{self.name}: {self._at} {_connect_failure(exc)}") from None
         except (
             winrm.exceptions.WinRMError,
             winrm.exceptions.WinRMTransportError,
@@ -365,6 +352,44 @@ def _first_line(script: PsScript) -> str:
         if line.strip():
             return line.strip()[:120]
     return "(empty script)"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and everything it wraps (causes, contexts, urllib3's `reason`, and
+    exceptions carried in args), outermost first."""
+    seen: set[int] = set()
+    queue: list[BaseException | None] = [exc]
+    while queue:
+        item = queue.pop(0)
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        queue += [item.__cause__, item.__context__, getattr(item, "reason", None)]
+        queue += [a for a in getattr(item, "args", ()) if isinstance(a, BaseException)]
+
+
+def _connect_failure(exc: BaseException) -> str:
+    """What went wrong connecting, from the socket error at the bottom."""
+    for cause in _causes(exc):
+        if isinstance(cause, socket.gaierror):
+            return "cannot be found (the address does not resolve)"
+        if isinstance(cause, TimeoutError | socket.timeout):
+            return "did not answer in time"
+        if isinstance(cause, OSError) and cause.errno is not None:
+            if cause.errno == errno.ECONNREFUSED:
+                return "refused the connection"
+            if cause.errno == errno.ETIMEDOUT:
+                return "did not answer in time"
+            return f"cannot be reached: {os.strerror(cause.errno)}"
+    return "cannot be reached"
+
+
+def _tls_reason(exc: BaseException) -> str:
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLError):
+            return str(getattr(cause, "verify_message", None) or cause.reason or cause)
+    return _short(exc)
 
 
 def _short(exc: BaseException) -> str:

@@ -41,15 +41,23 @@ RESULT_PREFIX = "OCSSCALE-RESULT "
 ERROR_PREFIX = "ocsscale: "
 MARKER_PREFIX = "# ocsscale:op="
 
-OPERATIONS = (
-    "read_file",
-    "write_file",
-    "resolve",
-    "tcp_check",
-    "flush_dns",
-    "restart_services",
-    "run_uploaded",
-)
+#: every operation, and the parameters its script reads (bound as `$Name = '...'`)
+OPERATION_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "read_file": ("Path",),
+    "write_file": ("Path", "Data", "BackupSuffix"),
+    "remove_file": ("Path",),
+    "resolve": ("Name",),
+    "tcp_check": ("Address", "Port", "TimeoutMs"),
+    "flush_dns": (),
+    "restart_services": ("Names", "TimeoutSeconds"),
+    "run_uploaded": ("UploadName",),
+    "versions": (),
+    "services": ("Names", "DisplayNames"),
+    "network_facts": ("Address",),
+    "netstat": (),
+    "tcp_hold": ("Address", "Port", "TimeoutMs", "HoldMs"),
+}
+OPERATIONS = tuple(OPERATION_PARAMETERS)
 
 _UPLOAD_NAME = re.compile(r"^ocsscale-[0-9a-f]{32}\.b64$")
 
@@ -79,13 +87,29 @@ def script_body(operation: str) -> str:
     if operation not in OPERATIONS:
         raise ValueError(f"unknown WinRM script operation {operation!r}")
     template = _environment().get_template(f"powershell/{operation}.ps1.j2")
-    body = template.render(result_prefix=RESULT_PREFIX, error_prefix=ERROR_PREFIX)
+    body = _compact(template.render(result_prefix=RESULT_PREFIX, error_prefix=ERROR_PREFIX))
     if not body.startswith(MARKER_PREFIX + operation + "\n"):
         raise ValueError(f"template {operation}.ps1.j2 must start with its marker line")
     return body
 
 
+def _compact(text: str) -> str:
+    """The script without comment lines, indentation and blank lines: what travels is
+    base64 of UTF-16 (about 2.7 characters a character) and a short script fits in one
+    command line. The templates keep their comments; no template has a here-string,
+    the one construct whose lines this would change."""
+    lines = text.splitlines()
+    kept = [lines[0]] + [
+        line.strip() for line in lines[1:] if line.strip() and not line.strip().startswith("#")
+    ]
+    return "\n".join(kept) + "\n"
+
+
 def operation_script(operation: str, **params: Part) -> PsScript:
+    # Exactly the parameters the script reads: PowerShell would take a missing one as $null.
+    expected = OPERATION_PARAMETERS.get(operation)
+    if expected is not None and set(params) != set(expected):
+        raise ValueError(f"{operation} takes {', '.join(expected) or 'no parameters'}")
     return PsScript(script_body(operation), params)
 
 

@@ -199,7 +199,7 @@ def test_profiles_show(runner: CliRunner) -> None:
     assert "5061, 5060, 135, 443, 444, 5065, 5069, 5071, 5072, 5073, 5074, 8404" in result.stdout
     assert "65,000 connections per address" in result.stdout
     shown = runner.invoke(app, ["profiles", "show", "ocs2007r2", "--json"])
-    assert json.loads(shown.stdout)["services"]["linux"] == ["ocs-poolmember"]
+    assert json.loads(shown.stdout)["services"]["linux"] == ["ocs-poolmember", "ocs-focus"]
 
 
 def test_profiles_show_unknown(runner: CliRunner) -> None:
@@ -217,3 +217,40 @@ def test_help_texts_teach(runner: CliRunner) -> None:
         result = runner.invoke(app, args)
         assert result.exit_code == 0
         assert phrase in result.stdout
+
+
+def test_check_warns_naming_the_legacy_tls_servers(runner: CliRunner, tmp_path: Path) -> None:
+    text = variant(
+        ONE_ARMED,
+        ("  sip_domain: contoso.com ", "  legacy_tls: true\n  sip_domain: contoso.com "),
+        ("    fqdn: ocsfe02.contoso.com", "    fqdn: ocsfe02.contoso.com\n    legacy_tls: false"),
+    )
+    result = runner.invoke(app, ["-c", str(write(tmp_path, text)), "check"])
+    assert result.exit_code == 0, result.output
+    warning = next(line for line in result.stdout.splitlines() if line.startswith("warning:"))
+    assert "accept TLS 1.0 and SHA-1 certificates from ocsfe00, ocsfe01 " in warning
+    plain = runner.invoke(app, ["-c", str(EXAMPLES / "one-armed.yaml"), "check"])
+    assert "warning" not in plain.stdout
+
+
+def test_legacy_tls_is_per_server_and_reaches_the_vip_through_a_front_end(tmp_path: Path) -> None:
+    from ocsscale.actions.probing import legacy_tls_for
+
+    text = variant(
+        ONE_ARMED,
+        ("    fqdn: ocsfe02.contoso.com", "    fqdn: ocsfe02.contoso.com\n    legacy_tls: true"),
+    )
+    pool = load_pool(write(tmp_path, text)).pool
+    assert [s.name for s in pool.legacy_tls_servers()] == ["ocsfe02"]
+    fe01, fe02 = (str(fe.address) for fe in pool.front_ends)
+    assert legacy_tls_for(pool, fe02) and not legacy_tls_for(pool, fe01)
+    assert not legacy_tls_for(pool, str(pool.legacy_fe.address))
+    assert legacy_tls_for(pool, str(pool.load_balancer.vip))
+    bad = variant(
+        ONE_ARMED,
+        ("  sip_domain: contoso.com ", "  legacy_tls: sometimes\n  sip_domain: contoso.com "),
+    )
+    with pytest.raises(UsageError) as caught:
+        load_pool(write(tmp_path, bad))
+    assert f"pool.yaml:{line_of(bad, 'legacy_tls')}:" in caught.value.message
+    assert "pool.legacy_tls" in caught.value.message

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from ocsscale.config.credentials import resolve, resolve_tsig_secret
 from ocsscale.errors import SecretError
+from ocsscale.secrets import MAX_SECRET_FILE_BYTES
 
 from .helpers import ONE_ARMED, load_text, variant
 
@@ -61,3 +63,37 @@ def test_unknown_credential(tmp_path: Path) -> None:
 def test_tsig_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCSSCALE_TSIG_SECRET", "c2VjcmV0")
     assert resolve_tsig_secret(load_text(tmp_path, ONE_ARMED)).reveal() == "c2VjcmV0"
+
+
+def _with_secret_file(path: str) -> str:
+    return variant(
+        ONE_ARMED, ("password: {env: OCS_CLIENT_PASSWORD}", f"password: {{file: '{path}'}}")
+    )
+
+
+def test_a_secret_file_that_is_a_fifo_or_a_device_is_refused_without_blocking(
+    tmp_path: Path,
+) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    for path, kind in (("fifo", "a FIFO"), ("/dev/zero", "a character device")):
+        loaded = load_text(tmp_path, _with_secret_file(path))
+        with pytest.raises(SecretError) as caught:
+            resolve(loaded, "client-admin")
+        assert kind in caught.value.message
+
+
+def test_a_secret_file_that_is_not_text_is_refused_without_quoting_it(tmp_path: Path) -> None:
+    (tmp_path / "secret").write_bytes(b"Pa\xe9\xff55")
+    loaded = load_text(tmp_path, _with_secret_file("secret"))
+    with pytest.raises(SecretError) as caught:
+        resolve(loaded, "client-admin")
+    assert caught.value.message.endswith("not UTF-8 text")
+    assert "xe9" not in caught.value.message and "Pa" not in caught.value.message
+
+
+def test_a_huge_secret_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "secret").write_bytes(b"x" * (MAX_SECRET_FILE_BYTES + 1))
+    loaded = load_text(tmp_path, _with_secret_file("secret"))
+    with pytest.raises(SecretError) as caught:
+        resolve(loaded, "client-admin")
+    assert "64 KiB" in caught.value.message

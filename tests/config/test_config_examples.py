@@ -36,7 +36,8 @@ def test_one_armed_model_mirrors_the_example() -> None:
     assert pool.test_clients[0].fqdn is None
     assert pool.directory.port == 135
     lb = pool.load_balancer
-    assert (lb.driver, lb.topology, lb.mode) == ("engine", "one-armed", "full-proxy")
+    assert (lb.driver.kind, lb.topology, lb.mode) == ("engine", "one-armed", "full-proxy")
+    assert lb.driver.farm_path == "/etc/ocsscale/lb/farm.yaml"  # `driver: engine`, defaults
     assert lb.vip == IPv4Interface("10.0.0.40/16")
     assert lb.backend_address is None
     assert lb.host is not None and lb.host.os == "linux"

@@ -14,7 +14,11 @@ from .helpers import ONE_ARMED, REPO, line_of, variant, write
 
 def test_ocs2007r2_holds_the_walkthroughs_facts() -> None:
     p = load_profile("ocs2007r2")
-    assert p.ports == [5061, 5060, 135, 443, 444, 5065, 5069, 5071, 5072, 5073, 5074, 8404]
+    # the walkthrough's farm ports, plus 80 (Phone Edition updates)
+    assert p.ports == [5061, 5060, 135, 443, 444, 5065, 5069, 5071, 5072, 5073, 5074, 8404, 80]
+    assert p.optional_ports == [5060, 5069, 8404, 80]
+    assert p.required_ports == [5061, 135, 443, 444, 5065, 5071, 5072, 5073, 5074]
+    assert "Monitoring Server" in p.port_note(5069) and "WebMux" in p.port_note(8404)
     assert p.check_ports == [5061, 444]
     assert p.others_follow_checks is True
     assert 5060 in p.following_ports() and 5061 not in p.following_ports()
@@ -29,8 +33,9 @@ def test_ocs2007r2_holds_the_walkthroughs_facts() -> None:
     }
     assert (p.sip_ports.tls, p.sip_ports.tcp) == (5061, 5060)
     assert p.https_ports == [443, 444]
-    assert "RTCSRV" in p.services.for_os("windows")
-    assert p.services.for_os("linux") == ["ocs-poolmember"]
+    assert p.services.for_os("windows") == ["W3SVC"]
+    assert p.services.windows_display_names == ["Office Communications Server*"]
+    assert p.services.for_os("linux") == ["ocs-poolmember", "ocs-focus"]
     cert = p.certificate
     assert (cert.subject, cert.san, cert.wildcard, cert.eku) == (
         "pool-fqdn",
@@ -104,7 +109,22 @@ def test_an_installed_package_uses_its_own_data(
     ("edit", "rule", "path"),
     [
         (("\nports: [443]", "\nports: [443, 443]"), "profile.port.duplicate", "ports"),
-        (("\nports: [443]", "\nports: [70000]"), "profile.port", "ports"),
+        (("\nports: [443]", "\nports: [70000]"), "profile.port", "ports[0]"),
+        (
+            ("\nports: [443]", "\nports: [{port: 443, required: false}]"),
+            "profile.port.optional-check",
+            "ports[0]",
+        ),
+        (
+            ("\nports: [443]", "\nports: [{port: 443, needed: yes}]"),
+            "schema.unknown-key",
+            "ports[0].needed",
+        ),
+        (
+            ("\nports: [443]", "\nports: [{port: 443}, {port: 443, required: false}]"),
+            "profile.port.duplicate",
+            "ports",
+        ),
         (("tls_ports: [443]", "tls_ports: [8443]"), "profile.port.not-in-ports", "tls_ports"),
         (("balance: wlc", "balance: random"), "schema.not-allowed", "balance"),
         (("name: generic-tls", "name: other"), "profile.name", "name"),
@@ -133,3 +153,43 @@ def test_profile_rules(
     assert [i.path for i in issues] == [path], caught.value.render_all()
     assert issues[0].line == line_of(text, new.strip())
     assert issues[0].file == str(shipped / "generic-tls.yaml")
+
+
+def test_pool_file_marks_ports_required_or_absent_for_its_pool(tmp_path: Path) -> None:
+    from ocsscale.config.profiles import port_requirement
+
+    text = variant(
+        ONE_ARMED,
+        (
+            "  sip_domain: contoso.com ",
+            "  ports: {5060: required, 8404: absent}\n  sip_domain: contoso.com ",
+        ),
+    )
+    loaded = load_pool(write(tmp_path, text))
+    pool, profile = loaded.pool, loaded.profile
+    assert port_requirement(pool, profile, 5060) == "required"
+    assert port_requirement(pool, profile, 8404) == "absent"
+    assert port_requirement(pool, profile, 5069) == "optional"  # the profile's word
+    assert port_requirement(pool, profile, 443) == "required"
+    assert profile.ports[-1] == 80 and 8404 in profile.ports  # the farm still carries them
+
+
+@pytest.mark.parametrize(
+    ("ports", "rule", "fragment"),
+    [
+        ("{9999: optional}", "pool.ports.unknown", "9999 is not a port of profile ocs2007r2"),
+        ("{444: absent}", "pool.ports.check-port", "444 carries the load balancer's health check"),
+        ("{5060: maybe}", "schema.not-allowed", "'required', 'optional' or 'absent'"),
+    ],
+)
+def test_pool_ports_are_validated_with_their_position(
+    tmp_path: Path, ports: str, rule: str, fragment: str
+) -> None:
+    text = variant(
+        ONE_ARMED, ("  sip_domain: contoso.com ", f"  ports: {ports}\n  sip_domain: contoso.com ")
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_pool(write(tmp_path, text))
+    (issue,) = caught.value.issues
+    assert issue.rule == rule and fragment in issue.message, issue.render()
+    assert issue.line == line_of(text, "  ports: {") and issue.path.startswith("pool.ports")

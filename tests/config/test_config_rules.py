@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from .helpers import ONE_ARMED, TWO_ARMED, issues_of, line_of, load_text, only_issue, variant
 
 
@@ -209,11 +211,13 @@ def test_snat_address_taken_by_a_host(tmp_path: Path) -> None:
     assert "client01" in issue.message
 
 
-def test_negative_weight(tmp_path: Path) -> None:
-    text = ONE_ARMED.replace("weight: 1", "weight: -1", 1)  # the first front end
-    issue = only_issue(tmp_path, text, "fe.weight.negative")
+@pytest.mark.parametrize("weight", ["-1", "257"])
+def test_weight_out_of_range(tmp_path: Path, weight: str) -> None:
+    text = ONE_ARMED.replace("weight: 1", f"weight: {weight}", 1)  # the first front end
+    issue = only_issue(tmp_path, text, "fe.weight.range")
     assert issue.path == "front_ends[0].weight"
-    assert issue.line == line_of(text, "weight: -1")
+    assert issue.line == line_of(text, f"weight: {weight}")
+    assert "from 0 to 256" in issue.message
 
 
 def test_all_weights_zero(tmp_path: Path) -> None:

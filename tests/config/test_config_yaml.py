@@ -56,3 +56,22 @@ def test_missing_pool_file_suggests_init(tmp_path: Path) -> None:
     assert caught.value.exit_code == 2
     assert [i.rule for i in caught.value.issues] == ["file.missing"]
     assert caught.value.hint is not None and "ocsscale init" in caught.value.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "words"),
+    [
+        ("a: 1\nb: [1, 2\nc: 3\n", (3, 2), "a [list] not closed with ']'"),
+        ("a:\n  b: 1\n c: 2\n", (3, 2), "indentation does not line up"),
+        ("a: *Secret42\n", (1, 4), "an alias (*name) with no anchor"),
+        ("a: 'Secret42\n", (2, 1), "the file ends inside a quoted value"),
+        ("[a, Secret42]]\n", (1, 14), "more after the end of the document"),
+    ],
+)
+def test_syntax_errors_are_in_our_words(text: str, where: tuple[int, int], words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_yaml(text, "f.yaml")
+    (issue,) = caught.value.issues
+    assert (issue.line, issue.column) == where
+    assert issue.message.startswith(words)
+    assert "Secret42" not in issue.render()

@@ -57,7 +57,7 @@ def test_documented_shape_loads_with_defaults() -> None:
         ("ocsfe02", "ocsfe01", "farm.yaml:8:3: servers: server name 'ocsfe01' appears"),
         ("balance: wlc", "balance: rr", "farm.yaml:6:10: balance: Input should be 'wlc'"),
         ("vip: [198.18.0.40]\n", "", "farm.yaml:1:1: vip: required key is missing"),
-        ("kind: tcp", "kind: [", "farm.yaml:14:12: yaml: expected ',' or ']'"),
+        ("kind: tcp", "kind: [", "farm.yaml:14:12: yaml: a [list] not closed with ']'"),
     ],
 )
 def test_mistakes_name_line_column_and_rule(old: str, new: str, expected: str) -> None:

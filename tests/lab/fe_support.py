@@ -60,7 +60,7 @@ def tool_argv(lab: RunningLab, pool: Path, *args: str) -> list[str]:
 
 
 def tool(
-    lab: RunningLab, pool: Path, *args: str, lab_exec: bool = False
+    lab: RunningLab, pool: Path, *args: str, lab_exec: bool = False, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """The real CLI, run on the lab's admin host (wide output: messages on one line).
 
@@ -72,16 +72,17 @@ def tool(
     assert network.blackhole_present(), "the 198.18.0.0/15 blackhole route is missing"
     wide = {"COLUMNS": "400"}
     if lab_exec:
-        return ocsscale_cli(*tool_argv(lab, pool, *args), env=wide, timeout=300)
+        return ocsscale_cli(*tool_argv(lab, pool, *args), env=wide, timeout=timeout)
     bin_dir = lab.state.bin_dir
     env = {**os.environ, **wide, "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
     argv = ["ip", "netns", "exec", lab.topo.ns("admin"), str(bin_dir / "ocsscale")]
     return subprocess.run(
         [*argv, "-c", str(pool), *args],
+        stdin=subprocess.DEVNULL,  # no terminal: a step that needs a person is refused
         capture_output=True,
         text=True,
         env=env,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
 

@@ -16,21 +16,26 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
     specs = [
         "ocsfe01:bad-san",
         "ocsfe02:close:444",
+        "ocsfe02:tls10",
         "client01:hosts-readonly",
         "client02:hosts-readonly",
+        "client02:powershell-1.0",
     ]
     parsed = faults.parse_all(specs, TOPO, "ocs2007r2")
     assert parsed == [
         Fault("ocsfe01", "bad-san"),
         Fault("ocsfe02", "close", 444),
+        Fault("ocsfe02", "tls10"),
         Fault("client01", "hosts-readonly"),
         Fault("client02", "hosts-readonly"),
+        Fault("client02", "powershell-1.0"),
     ]
     assert [str(f) for f in parsed] == specs
     assert faults.from_state(specs) == parsed
     assert faults.closed_ports(parsed, "ocsfe02") == [444]
     assert faults.has(parsed, "client02", "hosts-readonly")
     assert not faults.has(parsed, "ocsfe02", "bad-san")
+    assert faults.has(parsed, "ocsfe02", "tls10") and not faults.has(parsed, "ocsfe01", "tls10")
 
 
 @pytest.mark.parametrize(
@@ -39,12 +44,14 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
         ("ocsfe01", "write HOST:KIND"),
         ("ocsfe09:bad-san", "has no host 'ocsfe09'"),
         ("client01:bad-san", "runs no pool member"),
+        ("dc01:tls10", "runs no pool member"),
         ("ocsfe01:close:22", "one of the profile's ports"),
         ("ocsfe01:close:x", "one of the profile's ports"),
         ("ocsfe01:close:²", "one of the profile's ports"),  # a digit to isdigit(), not to int()
         ("admin:hosts-readonly", "not a host the tool pins"),
         ("dc01:hosts-readonly", "not a host the tool pins"),
         ("ocsfe01:melt", "unknown kind 'melt'"),
+        ("client01:powershell-1.0", "not a Windows host"),
     ],
 )
 def test_bad_fault_specs_are_usage_errors(spec: str, message: str) -> None:

@@ -44,6 +44,11 @@ def pin_fault_lab() -> Iterator[RunningLab]:
     )
 
 
+@pytest.fixture(scope="module")
+def old_windows_lab() -> Iterator[RunningLab]:
+    yield from bring_up(f"tps1{RUN_ID}", "one-armed", 1, faults=["client02:powershell-1.0"])
+
+
 def _error_line(result_text: str) -> str:
     return next(line for line in result_text.splitlines() if line.startswith("error:"))
 
@@ -67,7 +72,7 @@ def test_wrong_san_stops_the_run_at_the_configure_fe_gate(
     lab = fe_fault_lab
     pool = pool_copy(lab, tmp_path, front_ends=["ocsfe01"])
     before = hosts_files(lab)
-    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes")
+    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 1, output(result)
     error = _error_line(output(result))
     assert "configure-fe/gate[ocsfe01]" in error
@@ -83,7 +88,7 @@ def test_closed_444_fails_the_gate_naming_the_fe_and_port(
     lab = fe_fault_lab
     pool = pool_copy(lab, tmp_path, front_ends=["ocsfe02"])
     before = hosts_files(lab)
-    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes")
+    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 1, output(result)
     error = _error_line(output(result))
     assert "ocsfe02: 1 of" in error
@@ -97,11 +102,11 @@ def test_closed_444_fails_validation_naming_the_fe_and_port(
     lab = fe_fault_lab
     pool = pool_copy(lab, tmp_path, front_ends=["ocsfe02"])
     before = hosts_files(lab)
-    result = tool(lab, pool, "run", "--phase", "validate-fe", "--yes")
+    result = tool(lab, pool, "run", "--phase", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 1, output(result)
     error = _error_line(output(result))
     assert "validate-fe/probe[ocsfe02@client01]" in error
-    assert "client01: 1 of 12 ports failed through ocspool.lab.test to ocsfe02" in error
+    assert "client01: 1 of 9 required ports failed through ocspool.lab.test to ocsfe02" in error
     assert "port 444 (https)" in error
     # the phase's cleanup ran although the probe failed: no pin is left
     assert_untouched(lab, before)
@@ -121,10 +126,23 @@ def test_a_pin_that_cannot_be_written_stops_the_run_naming_the_client(
     lab = pin_fault_lab
     pool = pool_copy(lab, tmp_path, test_clients=[client])
     before = hosts_files(lab)
-    result = tool(lab, pool, "run", "--phase", "validate-fe", "--yes")
+    result = tool(lab, pool, "run", "--phase", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 1, output(result)
     error = _error_line(output(result))
     assert f"validate-fe/pin[ocsfe01@{client}] failed: {client}: " in error
     assert reason in error
     assert_untouched(lab, before)
     _rollback_leaves_nothing(lab, pool, before)
+
+
+def test_powershell_1_stops_preflight_naming_the_host_and_what_to_install(
+    old_windows_lab: RunningLab, tmp_path: Path
+) -> None:
+    lab = old_windows_lab
+    pool = pool_copy(lab, tmp_path, test_clients=["client02"])
+    result = tool(lab, pool, "run", "--phase", "preflight", "--yes")
+    assert result.returncode == 1, output(result)
+    error = _error_line(output(result))
+    assert "preflight/reachable[client02]" in error
+    assert "client02 lacks what the tool's scripts need" in error
+    assert "PowerShell 2.0 or later (found 1.0)" in error and "KB968930" in error

@@ -51,7 +51,7 @@ def test_front_end_phases_pass_then_rollback_leaves_every_hosts_file_as_it_was(
     pool = pool_copy(lab, tmp_path / "run")
     before = hosts_files(lab)
 
-    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes", lab_exec=True)
+    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold", lab_exec=True)
     text = output(result)
     assert result.returncode == 0, text
     assert "- routing: skipped" in text
@@ -133,7 +133,7 @@ def test_killed_run_over_ssh_resumes_after_unlock_and_rolls_back_byte_identical(
         sys.executable,
         "-m",
         "ocsscale",
-        *tool_argv(lab, pool, "run", "--through", "validate-fe", "--yes"),
+        *tool_argv(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold"),
     ]
     # lab exec, `ip netns exec` and the wrapper all exec: the pid is the run's own
     proc = subprocess.Popen(
@@ -153,13 +153,13 @@ def test_killed_run_over_ssh_resumes_after_unlock_and_rolls_back_byte_identical(
 
     report = status(lab, pool)
     assert report["lock"]["stale"] is True
-    refused = tool(lab, pool, "run", "--through", "validate-fe", "--yes")
+    refused = tool(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold")
     assert refused.returncode == 3 and "stale" in output(refused)
     lock_id = json.loads((pool.parent / ".ocsscale" / "lock").read_text())["lock_id"]
     unlocked = tool(lab, pool, "unlock", lock_id)
     assert unlocked.returncode == 0, output(unlocked)
 
-    resumed = tool(lab, pool, "run", "--through", "validate-fe", "--yes")
+    resumed = tool(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold")
     assert resumed.returncode == 0, output(resumed)
     assert "resuming a run that was cut short" in output(resumed)
     after = entries(pool)
@@ -229,7 +229,7 @@ def test_generic_tls_validation_probes_tls_through_each_clients_pin(
     pool = pool_copy(lab, tmp_path / "generic")
     pool.write_text(pool.read_text().replace("profile: ocs2007r2", "profile: generic-tls"))
     before = hosts_files(lab)
-    result = tool(lab, pool, "run", "--phase", "validate-fe", "--yes")
+    result = tool(lab, pool, "run", "--phase", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 0, output(result)
     done = _done(pool)
     for fe in ("ocsfe01", "ocsfe02"):
@@ -263,7 +263,17 @@ def test_validation_without_the_restart_is_caught_by_the_fe_s_stale_view(
         yaml.dump(playbook, f)
     before = hosts_files(lab)
 
-    result = tool(lab, pool, "run", "--phase", "validate-fe", "--playbook", str(forgetful), "--yes")
+    result = tool(
+        lab,
+        pool,
+        "run",
+        "--phase",
+        "validate-fe",
+        "--playbook",
+        str(forgetful),
+        "--yes",
+        "--no-hold",
+    )
     text = output(result)
     assert result.returncode == 1, text
     error = next(line for line in text.splitlines() if line.startswith("error:"))

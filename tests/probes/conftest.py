@@ -49,6 +49,7 @@ class Certs:
     wildcard: CertFiles
     expired: CertFiles
     client_only: CertFiles
+    sha1: CertFiles  # signed with ECDSA-SHA1, as a Windows 2003/2008 CA signs
     foreign_ca: LabCA  # trusted by nobody: its certificates must fail verification
 
 
@@ -75,6 +76,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
         client_only=issue_server_cert(
             ca, directory, file_stem="client-only", server_auth=False, **common
         ),
+        sha1=issue_server_cert(ca, directory, file_stem="sha1", sha1=True, **common),
         foreign_ca=create_ca(tmp_path_factory.mktemp("foreign-ca"), common_name="someone else"),
     )
 

@@ -26,6 +26,7 @@ from .conftest import (
     PoolMemberProcess,
     StartMember,
     real_port,
+    unique_loopback,
 )
 
 BANNER_PORTS = [p for p in PROFILE_PORTS if p not in (5061, 5060, 443, 444)]
@@ -159,7 +160,10 @@ def test_https_get_names_the_server(member: PoolMemberProcess, certs: Certs, por
     assert evidence.status_code == 200 and evidence.status == "HTTP/1.1 200 OK"
     assert evidence.server == "ocsfe01"
     assert evidence.pool_resolved is not None
-    assert evidence.detail == f"HTTP/1.1 200 OK from ocsfe01 on {member.address}:{real_port(port)}"
+    assert evidence.detail == (
+        f"HTTP/1.1 200 OK from ocsfe01 on {member.address}:{real_port(port)} "
+        f"({evidence.tls_version}, {evidence.cipher})"
+    )
 
 
 def test_https_status_filter(member: PoolMemberProcess, certs: Certs) -> None:
@@ -240,10 +244,68 @@ def test_legacy_tls_switch(start_member: StartMember, certs: Certs) -> None:
     modern = sip_options_probe(running.address, real_port(5061), POOL_FQDN, tls=trusted(certs))
     assert not modern.ok
     assert modern.failure == "tls"
-    assert "legacy-TLS switch" in modern.detail
+    assert "speak only TLS 1.0" in modern.detail and "`legacy_tls: true`" in modern.detail
     legacy = sip_options_probe(
         running.address, real_port(5061), POOL_FQDN, tls=trusted(certs, legacy_tls=True)
     )
     assert legacy.ok, legacy.detail
     assert legacy.tls_version == "TLSv1"
+    assert f"(TLSv1, {legacy.cipher}, legacy_tls on)" in legacy.detail
     assert legacy.server == "ocsfe01"
+
+
+def test_sha1_certificate_over_tls10_needs_legacy_tls(
+    start_member: StartMember, certs: Certs
+) -> None:
+    """A Windows Server 2003/2008 front end: TLS 1.0 only, SHA-1 signed certificate."""
+    assert certs.sha1.cert.read_bytes() != certs.good.cert.read_bytes()
+    running = start_member(certs.sha1, extra=["--legacy-tls-only"])
+    for probe in (tls_probe, https_get_probe):
+        port = real_port(5061 if probe is tls_probe else 443)
+        modern = probe(running.address, port, POOL_FQDN, tls=trusted(certs))
+        assert not modern.ok and modern.failure == "tls", modern.detail
+        assert "`legacy_tls: true` on this server in the pool file" in modern.detail
+        legacy = probe(running.address, port, POOL_FQDN, tls=trusted(certs, legacy_tls=True))
+        assert legacy.ok, legacy.detail
+        assert legacy.tls_version == "TLSv1" and legacy.cert_verified
+        assert legacy.certificate is not None
+        assert legacy.certificate.to_x509().signature_hash_algorithm.name == "sha1"
+        assert f"(TLSv1, {legacy.cipher}, legacy_tls on)" in legacy.detail
+
+
+def test_sha1_certificate_over_modern_tls_names_the_setting(certs: Certs) -> None:
+    """A Windows Server 2008 R2 front end with TLS 1.2 enabled may still present a
+    SHA-1 certificate: the refusal says so, and legacy_tls accepts it."""
+    import socket
+    import ssl
+    import threading
+
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.set_ciphers("DEFAULT:@SECLEVEL=0")  # before loading: a SHA-1 certificate
+    server.load_cert_chain(str(certs.sha1.cert), str(certs.sha1.key))
+    listener = socket.create_server((unique_loopback(), 0))
+    address, port = listener.getsockname()[:2]
+
+    def serve(connections: int) -> None:
+        for _ in range(connections):
+            conn, _ = listener.accept()
+            try:
+                with server.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1)
+            except (ssl.SSLError, OSError):
+                pass  # the modern client hangs up on the certificate
+
+    thread = threading.Thread(target=serve, args=(2,), daemon=True)
+    thread.start()
+    try:
+        modern = tls_probe(address, port, POOL_FQDN, tls=trusted(certs), timeout=5)
+        assert not modern.ok and modern.failure == "cert-untrusted", modern.detail
+        assert "a SHA-1 signed certificate, which OpenSSL 3 refuses" in modern.detail
+        assert "`legacy_tls: true` on this server in the pool file" in modern.detail
+        legacy = tls_probe(address, port, POOL_FQDN, tls=trusted(certs, legacy_tls=True), timeout=5)
+        assert legacy.ok, legacy.detail
+        assert legacy.tls_version in ("TLSv1.2", "TLSv1.3")
+        assert f"({legacy.tls_version}, {legacy.cipher}, legacy_tls on)" in legacy.detail
+    finally:
+        thread.join(timeout=10)
+        listener.close()

@@ -49,12 +49,12 @@ def test_restart_uses_the_profile_services_and_records_an_empty_undo(
     with hosts:
         restart = _action(ctx, "host.restart_services", host="fe01")
         # fe01 is a Linux host: the profile's Linux service list
-        assert [c.summary for c in restart.describe()] == ["restart ocs-poolmember"]
+        assert [c.summary for c in restart.describe()] == ["restart ocs-poolmember, ocs-focus"]
         assert restart.undo_record(None) == {
-            "restarted": ["ocs-poolmember"],
+            "restarted": ["ocs-poolmember", "ocs-focus"],
             "nothing_to_put_back": True,
         }
-        assert restart.apply(None) == {"host": "fe01", "restarted": ["ocs-poolmember"]}
+        assert restart.apply(None) == {"host": "fe01", "restarted": ["ocs-poolmember", "ocs-focus"]}
         none = _action(ctx, "host.restart_services", host="client01", services=[])
         assert none.diff(None) == []
         flush = _action(ctx, "host.flush_dns", host="client01")

@@ -30,7 +30,7 @@ phases:
 def _run_in_process(pool: LocalPool) -> None:
     (pool.dir / "playbook.yaml").write_text(PLAYBOOK)
     prepared = session.prepare(pool.pool, pool.dir / "playbook.yaml")
-    session.execute_run(prepared, prepared.plan.phases, discard, command="test")
+    session.execute_run(session.gate_run(prepared, prepared.plan.phases), discard, command="test")
 
 
 def _status(pool: LocalPool, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -211,9 +211,11 @@ def test_killed_run_resumes_without_redoing_and_rollback_restores_bytes(
     assert pool.snapshot() == end
 
     # 5. rollback puts back exactly what was there
+    assert list(pool.dir.glob("*.ocsscale.bak"))  # the writes left backups
     rolled = _run(_ocsscale(pool, plugin_env, "rollback", "--yes")[:-2], plugin_env)
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert pool.snapshot() == original
+    assert list(pool.dir.glob("*.ocsscale.bak")) == []  # the README's promise: nothing left
     assert not (pool.dir / "marker").exists()
     final = json.loads(
         _run(_ocsscale(pool, plugin_env, "status", "--json")[:-2], plugin_env).stdout
@@ -225,3 +227,96 @@ def test_killed_run_resumes_without_redoing_and_rollback_restores_bytes(
         "validate-fe": "reverted",
         "cutover": "reverted",
     }
+
+
+VALIDATE_ONLY = """\
+version: 1
+phases:
+  - id: validate-fe
+    title: Validate the front ends
+    section: test
+    steps:
+      - group: per-fe
+        foreach: front_ends
+        as: fe
+        steps:
+          - id: pin
+            action: hosts.pin
+            foreach: "[fe] + test_clients"
+            as: host
+            args:
+              host: "{{ host.name }}"
+              name: "{{ pool.fqdn }}"
+              address: "{{ fe.address }}"
+          - id: restart
+            action: host.restart_services
+            args: {host: "{{ fe.name }}"}
+          - id: hold
+            action: test.mark
+            when: "fe.name == 'fe01'"
+            args:
+              path: "@DIR@/marker"
+              text: held
+              log: "@DIR@/mark.log"
+              hold_revert: "@DIR@/release"
+    cleanup:
+      - id: unpin
+        action: hosts.unpin
+        foreach: "front_ends + test_clients"
+        as: host
+        args: {host: "{{ host.name }}", name: "{{ pool.fqdn }}"}
+"""
+
+
+def _file_states(pool: LocalPool) -> dict[str, tuple[bytes, int]]:
+    return {
+        h: (pool.hosts_file(h).read_bytes(), pool.hosts_file(h).stat().st_mtime_ns)
+        for h in ("fe00", "fe01", "fe02", "client01", "client02")
+    }
+
+
+def test_a_rollback_killed_midway_never_pins_a_clean_host(
+    local_pool: LocalPool, plugin_env: dict[str, str]
+) -> None:
+    """A finished validate-fe leaves every hosts file clean: pins and their
+    unpins cancel out, so a rollback (killed halfway or not) writes none of them."""
+    pool = local_pool
+    (pool.dir / "playbook.yaml").write_text(VALIDATE_ONLY.replace("@DIR@", str(pool.dir)))
+    done = _run(_ocsscale(pool, plugin_env, "run", "--yes"), plugin_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    clean = _file_states(pool)
+    assert all(data == ORIGINAL_HOSTS for data, _ in clean.values())
+
+    proc = subprocess.Popen(
+        _ocsscale(pool, plugin_env, "rollback", "--yes")[:-2],
+        env=plugin_env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    log = pool.dir / "mark.log"
+    try:
+        _wait_for(lambda: "revert waiting" in log.read_text() or proc.poll() is not None)
+        assert proc.poll() is None, "the rollback ended before it could be killed"
+        # the rollback has passed every newer change: not one hosts file was written
+        assert _file_states(pool) == clean
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert _file_states(pool) == clean
+
+    lock = json.loads((pool.state_dir / "lock").read_text())
+    cleared = _run(_ocsscale(pool, plugin_env, "unlock", lock["lock_id"])[:-2], plugin_env)
+    assert cleared.returncode == 0, cleared.stderr
+    (pool.dir / "release").write_text("go")
+    resumed = _run(_ocsscale(pool, plugin_env, "rollback", "--yes")[:-2], plugin_env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert _file_states(pool) == clean  # byte-identical, and never written at all
+    assert sorted(p.name for p in pool.dir.glob("*.ocsscale.bak")) == []  # nothing left
+    assert not (pool.dir / "marker").exists()
+    left = [e for e in _entries(pool) if e["undo"] is not None and e["status"] != "reverted"]
+    assert left == []

@@ -97,3 +97,32 @@ def test_journal_is_durable_and_keeps_the_undo_written_before_apply(tmp_path: Pa
         assert [e.seq for e in again.undoable(from_index=4)] == []
     finally:
         again.close()
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_journal_and_lock_are_owner_only(tmp_path: Path) -> None:
+    """The journal holds hosts files' before-images: only its owner may read it."""
+    old = os.umask(0o022)  # the usual umask, which alone would give 0644 files
+    try:
+        state = tmp_path / ".ocsscale"
+        with RunLock(state, "test"):
+            assert _mode(state / "lock") == 0o600
+            journal = Journal.open(state)
+            journal.start_run("r1", "run", "u", "h", 1, {})
+            files = sorted(p.name for p in state.iterdir() if p.name.startswith("journal"))
+            assert files == ["journal.sqlite", "journal.sqlite-shm", "journal.sqlite-wal"]
+            for name in files:
+                assert _mode(state / name) == 0o600, name
+            journal.close()
+        assert _mode(state) == 0o700
+
+        # a journal written by an older ocsscale (0644 in a 0755 directory) is tightened
+        os.chmod(state, 0o755)
+        os.chmod(state / "journal.sqlite", 0o644)
+        Journal.open(state).close()
+        assert _mode(state) == 0o700 and _mode(state / "journal.sqlite") == 0o600
+    finally:
+        os.umask(old)

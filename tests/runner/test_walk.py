@@ -9,7 +9,8 @@ import pytest
 from ocsscale.errors import NotImplementedAction, StepFailed
 from ocsscale.runner import session
 from ocsscale.runner.events import Event
-from ocsscale.runner.journal import Journal
+from ocsscale.runner.journal import Entry, Journal
+from ocsscale.runner.status import status_report
 
 from .conftest import ORIGINAL_HOSTS, LocalPool
 
@@ -55,15 +56,15 @@ def _prepare(pool: LocalPool, text: str = PLAYBOOK) -> session.Prepared:
 
 def _run(prepared: session.Prepared, phase: str | None = None) -> list[Event]:
     events: list[Event] = []
-    phases = prepared.plan.select(only=phase)
-    session.execute_run(prepared, phases, events.append, command="test")
+    gate = session.gate_run(prepared, prepared.plan.select(only=phase))
+    session.execute_run(gate, events.append, command="test")
     return events
 
 
 def _rollback(pool: LocalPool, to: str | None = None) -> list[str]:
-    prepared = session.prepare(pool.pool, pool.dir / "playbook.yaml")
     events: list[Event] = []
-    _, done = session.execute_rollback(prepared.loaded, events.append, to_phase=to, command="test")
+    gate = session.prepare_rollback(pool.pool, to_phase=to)
+    _, done = session.execute_rollback(gate, events.append, command="test")
     return [e.step_id for e in done]
 
 
@@ -154,7 +155,8 @@ def test_unbuilt_actions_are_refused_before_anything_is_touched(local_pool: Loca
 
 def test_dry_run_reads_and_diffs_only(local_pool: LocalPool) -> None:
     prepared = _prepare(local_pool)
-    found = session.dry_run(prepared, prepared.plan.select(only="validate-fe"), lambda e: None)
+    gate = session.gate_run(prepared, prepared.plan.select(only="validate-fe"), dry_run=True)
+    found = session.dry_run(gate, lambda e: None)
     by_id = {step.id: changes for step, changes in found}
     assert [c.kind for c in by_id["validate-fe/pin[client01]"]] == ["add"]
     assert by_id["validate-fe/unpin[client01]"] == []  # nothing pinned now
@@ -183,7 +185,7 @@ def test_rollback_to_a_phase_and_an_interrupted_rollback_resumes(local_pool: Loc
     assert not (local_pool.dir / "first").exists()
     validate = _entries(local_pool, "validate-fe/pin[client01]")
     assert [e.status for e in validate] == ["done"]
-    report = session.status_report(local_pool.state_dir)
+    report = status_report(local_pool.state_dir)
     assert {p["id"]: p["status"] for p in report["phases"]} == {
         "validate-fe": "done",
         "cutover": "reverted",
@@ -221,3 +223,75 @@ def test_a_failed_revert_keeps_its_own_hint(local_pool: LocalPool) -> None:
     assert hint.startswith("the tool edits only one well-formed block"), hint
     assert "`ocsscale rollback` again" in hint
     assert local_pool.hosts_file("client01").read_bytes() == broken
+
+
+def test_a_chain_of_pins_is_reverted_by_its_oldest_change_only(local_pool: LocalPool) -> None:
+    # two pins of the same name on the same host, no unpin: reverting the newer
+    # one would re-pin the first address on the way back; only the oldest is
+    # reverted, and it puts the file back byte for byte
+    twice = PLAYBOOK.split("      - id: gate")[0] + (
+        "      - id: repin\n"
+        "        action: hosts.pin\n"
+        "        foreach: test_clients\n"
+        "        as: host\n"
+        '        args: {host: "{{ host.name }}", name: "{{ pool.fqdn }}", address: "198.18.0.42"}\n'
+    )
+    _run(_prepare(local_pool, twice), "validate-fe")
+    assert b"198.18.0.42" in local_pool.hosts_file("client01").read_bytes()
+    events: list[Event] = []
+    gate = session.prepare_rollback(local_pool.pool)
+    session.execute_rollback(gate, events.append, command="test")
+    assert local_pool.snapshot()["client01"] == ORIGINAL_HOSTS
+    skipped = [e.step for e in events if e.kind == "revert_skipped"]
+    reverted = [e.step for e in events if e.kind == "revert_done"]
+    assert skipped == ["validate-fe/repin[client02]", "validate-fe/repin[client01]"]
+    assert reverted == ["validate-fe/pin[client02]", "validate-fe/pin[client01]"]
+
+
+def _hosts_entry(
+    seq: int, action: str, address: str | None, before: str | None, status: str
+) -> Entry:
+    args = {"host": "client01", "name": "pool.lab.test"}
+    if address is not None:
+        args["address"] = address
+    undo = {"host": "client01", "path": "/h", "name": "pool.lab.test", "original_pin": before}
+    return Entry(
+        seq=seq,
+        cycle_id=1,
+        run_id="r",
+        phase="validate-fe",
+        phase_index=3,
+        step_id=f"s{seq}",
+        action=action,
+        args=args,
+        cleanup=False,
+        status=status,
+        started=0.0,
+        finished=None,
+        attempts=1,
+        changes=None,
+        undo=undo,
+        evidence=None,
+        error=None,
+        rollback_id=None,
+    )
+
+
+def test_only_chains_of_finished_changes_are_collapsed(local_pool: LocalPool) -> None:
+    from ocsscale.actions.base import Context
+    from ocsscale.runner.plugins import load_actions
+    from ocsscale.runner.rollback import needless_reverts
+
+    ctx = Context(pool=None, profile=None, host=lambda name: None)  # type: ignore[arg-type,return-value]
+    actions = load_actions()
+    pin1 = _hosts_entry(1, "hosts.pin", "198.18.0.41", None, "done")
+    pin2 = _hosts_entry(2, "hosts.pin", "198.18.0.42", "198.18.0.41", "done")
+    unpin = _hosts_entry(3, "hosts.unpin", None, "198.18.0.42", "done")
+    # pin, re-pin, unpin: they end where they began, none is replayed
+    assert sorted(needless_reverts([unpin, pin2, pin1], ctx, actions)) == [1, 2, 3]
+    # pin, re-pin (no unpin): only the oldest is reverted
+    assert sorted(needless_reverts([pin2, pin1], ctx, actions)) == [2]
+    # the re-pin failed after its undo was recorded (it may be half made): each
+    # change is reverted on its own rather than guessing
+    failed = _hosts_entry(2, "hosts.pin", "198.18.0.42", "198.18.0.41", "failed")
+    assert needless_reverts([unpin, failed, pin1], ctx, actions) == {}

@@ -131,6 +131,11 @@ def test_rollback_of_a_pin_restores_the_original_bytes(target: Any, original: by
     proof = rollback(action, undo)
     assert proof["byte_identical"] and path.read_bytes() == original
     assert rollback(action, undo)["byte_identical"]  # safe to replay
+    # then the backup (it holds pinned content) goes: nothing of the tool remains
+    backup = Path(f"{path}{BACKUP_SUFFIX}")
+    assert backup.exists()
+    assert action.tidy(undo) == {"backup": str(backup), "removed": True}
+    assert not backup.exists() and action.tidy(undo)["removed"] is False
 
 
 def test_repin_replaces_the_tool_line_and_rolls_back_newest_first(target: Any) -> None:
@@ -260,3 +265,30 @@ def test_a_bind_mounted_hosts_file_is_edited_in_place(bind_mounted_hosts: Any) -
     assert path.with_name("hosts-source").read_bytes() == path.read_bytes()
     assert rollback(action, undo)["byte_identical"]
     assert path.read_bytes() == ORIGINALS["lf"]
+
+
+def test_a_bind_mounted_backup_is_emptied_when_it_cannot_be_removed(
+    target: Any, tmp_path: Path
+) -> None:
+    """The lab bind-mounts each namespace's own, empty hosts.ocsscale.bak: it
+    cannot be unlinked, so the rollback's tidy-up empties it as it was."""
+    host, path = target
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("bind-mounting a file needs root and mount(8)")
+    path.write_bytes(ORIGINALS["lf"])
+    backup = Path(f"{path}{BACKUP_SUFFIX}")
+    source = tmp_path / "backup-source"
+    source.write_bytes(b"")
+    backup.write_bytes(b"")
+    done = subprocess.run(["mount", "--bind", source, backup], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
+    try:
+        action = pin(host, "198.18.0.41")
+        undo, _ = run_step(action)
+        assert source.read_bytes() == ORIGINALS["lf"]  # the backup went through the mount
+        assert rollback(action, undo)["byte_identical"]
+        assert action.tidy(undo)["removed"] is True
+        assert source.read_bytes() == b"" and backup.read_bytes() == b""
+    finally:
+        subprocess.run(["umount", backup], check=True)

@@ -51,6 +51,9 @@ def test_files_are_written_in_place_after_a_backup(tmp_path: Path) -> None:
     assert (tmp_path / "hosts.bak").read_bytes() == b"one\r\ntwo\r\n"
     assert (tmp_path / "hosts.bak").stat().st_mode & 0o777 == 0o604
     assert host.write_file(str(tmp_path / "new"), b"n", backup_suffix=".bak") is None
+    assert host.remove_file(str(tmp_path / "hosts.bak")) is True
+    assert not (tmp_path / "hosts.bak").exists() and path.read_bytes() == b"3"
+    assert host.remove_file(str(tmp_path / "hosts.bak")) is False  # safe to repeat
     with pytest.raises(TransportError, match="cannot read"):
         host.read_file(str(tmp_path / "missing"))
     with pytest.raises(TransportError, match="cannot write"):

@@ -116,6 +116,9 @@ def _write_in_place_checks(host: SSHHost, tmp_path: Path) -> None:
     assert backup == f"{path}.bak"
     assert Path(backup).read_bytes() == b"127.0.0.1 localhost\r\nlong line that will be cut\r\n"
     assert Path(backup).stat().st_mode & 0o777 == 0o640  # cp -p
+    assert host.remove_file(backup) is True and not Path(backup).exists()
+    assert host.remove_file(backup) is False  # safe to repeat
+    assert path.read_bytes() == b"short\n"
     longer = b"x" * 100_000
     assert host.write_file(str(path), longer) is None
     assert path.read_bytes() == longer and path.stat().st_ino == inode

@@ -39,6 +39,8 @@ def test_https_basic_reads_the_crlf_hosts_file_and_writes_utf16_in_place(
         assert os.stat(https_standin.hosts_file).st_ino == inode  # truncated, not replaced
         backup_file = https_standin.hosts_file.with_name("hosts.ocsscale-bak")
         assert backup_file.read_bytes() == original
+        assert host.remove_file(backup) is True and not backup_file.exists()
+        assert host.remove_file(backup) is False  # safe to repeat
 
         assert host.write_file(WINDOWS_HOSTS_FILE, original) is None
         assert https_standin.hosts_file.read_bytes() == original
@@ -72,7 +74,9 @@ def test_a_hosts_file_far_over_the_command_line_limit_is_uploaded_in_chunks(
 ) -> None:
     lines = [f"198.18.{i // 250}.{i % 250 + 1} client{i}.contoso.com\r\n" for i in range(1500)]
     big = "".join(lines).encode("ascii")
-    script = operation_script("write_file", Path=WINDOWS_HOSTS_FILE, Data="x" * len(big) * 2)
+    script = operation_script(
+        "write_file", Path=WINDOWS_HOSTS_FILE, Data="x" * len(big) * 2, BackupSuffix=".bak"
+    )
     assert plan_script(script.render()).chunked  # the path this test means to exercise
     host = host_for(http_ntlm_standin, auth="ntlm")
     try:
@@ -141,9 +145,15 @@ def test_tcp_check_connects_from_the_host(http_ntlm_standin: StandIn, tcp_listen
 def test_restart_services_records_the_restart(https_standin: StandIn, pki: Pki) -> None:
     host = host_for(https_standin, auth="basic", ca=pki.ca_cert)
     try:
-        host.restart_services(["RTCSRV", "winrm"])
+        restarted = host.restart_services(["RTCSRV", "winrm"])
+        assert [s["name"] for s in restarted] == ["RTCSRV", "WinRM"]
         log = (https_standin.sandbox / "services.log").read_text().splitlines()
-        assert [line.split(" ", 1)[1] for line in log] == ["restart RTCSRV", "restart WinRM"]
+        assert [line.split(" ", 1)[1] for line in log] == [
+            "stop RTCSRV",
+            "stop WinRM",
+            "start WinRM",
+            "start RTCSRV",
+        ]
 
         with pytest.raises(CommandFailed, match="Cannot find any service with service name 'Nope'"):
             host.restart_services(["Nope"])
@@ -175,7 +185,7 @@ def test_ntlm_wrong_password_over_http(http_ntlm_standin: StandIn) -> None:
 
 def test_an_untrusted_certificate_is_refused(rogue_standin: StandIn, pki: Pki) -> None:
     host = host_for(rogue_standin, auth="basic", ca=pki.ca_cert)
-    with pytest.raises(TransportError, match="TLS with https://127.0.0.1") as caught:
+    with pytest.raises(TransportError, match="TLS with WinRM at 127.0.0.1") as caught:
         host.read_file(host.hosts_path)
     assert PASSWORD not in str(caught.value)
     # Only an explicit opt-out connects to it.
@@ -235,8 +245,43 @@ def test_an_unreachable_endpoint_is_a_clear_error() -> None:
         username="u",
         password=Secret("p", "test"),
     )
-    with pytest.raises(TransportError, match=f"cannot connect to http://127.0.0.1:{port}/wsman"):
+    with pytest.raises(TransportError) as refused:
         host.flush_dns()
+    # in the tool's words: no urllib3 repr (HTTPConnectionPool, object at 0x..., Max retries)
+    assert refused.value.message == f"w: WinRM at 127.0.0.1:{port} refused the connection"
+
+
+def test_an_endpoint_that_does_not_answer_is_a_clear_error() -> None:
+    # a listener whose backlog is full and that never accepts: the connect times out
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        try:
+            for _ in range(8):  # fill the accept queue (bounded)
+                s = socket.socket()
+                s.setblocking(False)
+                s.connect_ex(("127.0.0.1", port))
+                fillers.append(s)
+            host = WinRMHost(
+                "w",
+                "127.0.0.1",
+                port=port,
+                scheme="http",
+                auth="ntlm",
+                username="u",
+                password=Secret("p", "test"),
+                operation_timeout=1,
+            )
+            with pytest.raises(TransportError) as silent:
+                host.flush_dns()
+        finally:
+            for s in fillers:
+                s.close()
+    text = silent.value.message
+    assert text.startswith(f"w: WinRM at 127.0.0.1:{port} ")
+    assert "0x" not in text and "Pool" not in text and "Max retries" not in text, text
 
 
 def test_the_process_writes_its_pidfile_and_stops_on_sigterm(http_ntlm_standin: StandIn) -> None:

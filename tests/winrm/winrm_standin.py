@@ -101,6 +101,7 @@ def start_standin(
     tls: tuple[Path, Path] | None,
     auth: str = "basic,ntlm",
     extra: tuple[str, ...] = (),
+    listen: str = "127.0.0.1",
 ) -> StandIn:
     workdir.mkdir(parents=True, exist_ok=True)
     users = workdir / "users"
@@ -112,7 +113,7 @@ def start_standin(
         "-m",
         "ocsscale.lab.winrm_host",
         "--listen",
-        "127.0.0.1",
+        listen,
         "--port",
         "0",
         "--users-file",

@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from .dnsserver import role_from_arguments
 from .executor import CommandExecutor
-from .sandbox import DEFAULT_SERVICES, Sandbox
+from .sandbox import DEFAULT_DOTNET, DEFAULT_POWERSHELL, DEFAULT_SERVICES, Sandbox
 from .server import StandInServer, certificate_binding, load_users
+from .winnet import initial_network
 from .wsman import WsmanService
 
 AUTH_METHODS = {"basic", "ntlm"}
@@ -35,12 +37,51 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dns-server", help="ADDR[:PORT] instead of the resolv.conf nameserver")
     parser.add_argument("--resolv-conf", default="/etc/resolv.conf")
     parser.add_argument(
+        "--dns-primary", help="ADDR[:PORT]: act as a Windows DNS server whose zones live there"
+    )
+    parser.add_argument("--dns-tsig-name", default="ocsscale", help="TSIG key for --dns-primary")
+    parser.add_argument("--dns-tsig-algorithm", default="hmac-sha256")
+    parser.add_argument("--dns-tsig-file", type=Path, help="file holding the TSIG secret")
+    parser.add_argument(
+        "--dns-tools", default="dnscmd", help="comma list of dnscmd, dnsserver-module"
+    )
+    parser.add_argument(
         "--allow-unencrypted", action="store_true", help="accept plain SOAP over HTTP"
     )
     parser.add_argument(
         "--read-only-hosts",
         action="store_true",
         help="writing the hosts file is denied, as with a locked hosts file (a lab fault)",
+    )
+    parser.add_argument(
+        "--powershell-version",
+        default=DEFAULT_POWERSHELL,
+        help="the PowerShell version it reports: 1.0 runs only the versions script, "
+        "'none' answers as a host without powershell.exe (a lab fault)",
+    )
+    parser.add_argument(
+        "--dotnet-versions",
+        default=",".join(DEFAULT_DOTNET),
+        help="comma list of the .NET Framework versions the registry lists",
+    )
+    parser.add_argument(
+        "--ocs-front-end",
+        action="store_true",
+        help="add the services of an OCS 2007 R2 front end (display names, dependencies)",
+    )
+    parser.add_argument(
+        "--address", help="the host's own address (default: --listen unless a wildcard)"
+    )
+    parser.add_argument("--dhcp", action="store_true", help="its adapter is configured by DHCP")
+    parser.add_argument(
+        "--disable-loopback-check", action="store_true", help="Lsa DisableLoopbackCheck = 1"
+    )
+    parser.add_argument(
+        "--back-connection-host-names", default="", help="comma list for Lsa\\MSV1_0"
+    )
+    parser.add_argument(
+        "--nat-source",
+        help="outgoing connections leave from this address: a NAT in the path (a lab fault)",
     )
     args = parser.parse_args(argv)
     methods = {m.strip().lower() for m in args.auth.split(",") if m.strip()}
@@ -72,14 +113,39 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"winrm stand-in: cannot read users file {args.users_file}: {exc}", file=sys.stderr)
         return 2
+    address = args.address or (None if args.listen in ("0.0.0.0", "::") else args.listen)
     sandbox = Sandbox(
         args.sandbox,
         services=tuple(s for s in args.services.split(",") if s),
         dns_server=_dns_server(args.dns_server),
         resolv_conf=args.resolv_conf,
         read_only_hosts=args.read_only_hosts,
+        powershell="" if args.powershell_version == "none" else args.powershell_version,
+        dotnet=tuple(v for v in args.dotnet_versions.split(",") if v),
+        ocs_front_end=args.ocs_front_end,
+        address=address,
+        nat_source=args.nat_source,
+        network=initial_network(
+            address,
+            dhcp=args.dhcp,
+            disable_loopback_check=1 if args.disable_loopback_check else None,
+            back_connection_host_names=tuple(
+                n for n in args.back_connection_host_names.split(",") if n
+            ),
+        ),
     )
     sandbox.initialise()
+    try:
+        dns_role = role_from_arguments(
+            args.dns_primary,
+            args.dns_tsig_name,
+            args.dns_tsig_algorithm,
+            args.dns_tsig_file,
+            args.dns_tools,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"winrm stand-in: bad --dns-* arguments: {type(exc).__name__}", file=sys.stderr)
+        return 2
     tls = None
     binding = None
     if args.tls_cert is not None:
@@ -98,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     host, port = server.server_address[:2]
     scheme = "https" if tls else "http"
     url = f"{scheme}://{f'[{host}]' if ':' in str(host) else host}:{port}/wsman"
-    server.service = WsmanService(CommandExecutor(sandbox), url)
+    server.service = WsmanService(CommandExecutor(sandbox, dns_role), url)
     # The handler goes in before the pid file appears: whoever reads the pid file
     # may send SIGTERM at once, and it must land inside the try below.
     signal.signal(signal.SIGTERM, _raise_interrupt)

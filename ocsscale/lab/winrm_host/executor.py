@@ -11,8 +11,9 @@ characters as cmd.exe allows):
 A PowerShell script is run only when, after its `$Name = '...'` parameter
 lines, its body is exactly the body of one of the transport's templates
 (ocsscale.transports.winrm_scripts); its effect is then carried out in Python
-on the sandbox. Anything else ends with exit 1 and a message on stderr (CLIXML
-for PowerShell, as a real host sends it).
+on the sandbox. A Windows DNS provider script goes to the DNS server role
+(dnsserver.py) when the stand-in has one. Anything else ends with exit 1 and
+a message on stderr (CLIXML for PowerShell, as a real host sends it).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from ...transports.winrm_scripts import (
     RESULT_PREFIX,
     script_body,
 )
+from .dnsserver import DnsServerRole, dns_script
 from .sandbox import ENVIRONMENT, Sandbox, StandInError
+from .winnet import netstat_lines, network_facts
 from .wsman import CommandOutcome
 
 _UPLOAD = r"ocsscale-[0-9a-f]{32}\.b64"
@@ -51,21 +54,32 @@ SUPPORTED = (
     "powershell -EncodedCommand <an ocsscale WinRM script>, ipconfig /flushdns,"
     ' echo <base64> >>"%TEMP%\\ocsscale-*.b64", del /f /q "%TEMP%\\ocsscale-*.b64"'
 )
+NO_POWERSHELL = (
+    b"'powershell.exe' is not recognized as an internal or external command,\r\n"
+    b"operable program or batch file.\r\n"
+)
 IPCONFIG_FLUSHED = (
     b"\r\nWindows IP Configuration\r\n\r\nSuccessfully flushed the DNS Resolver Cache.\r\n"
 )
 
 
 class CommandExecutor:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, dns_role: DnsServerRole | None = None) -> None:
         self.sandbox = sandbox
+        self.dns_role = dns_role  # a Windows DNS server's scripts, against a real DNS server
         self._operations: dict[str, Callable[[dict[str, str]], dict[str, object]]] = {
             "read_file": self._read_file,
             "write_file": self._write_file,
+            "remove_file": self._remove_file,
             "resolve": self._resolve,
             "tcp_check": self._tcp_check,
             "flush_dns": self._flush_dns,
             "restart_services": self._restart_services,
+            "versions": self._versions,
+            "services": self._services,
+            "network_facts": lambda p: network_facts(self.sandbox.network_file, p["Address"]),
+            "netstat": lambda p: {"lines": netstat_lines()},
+            "tcp_hold": self._tcp_hold,
         }
 
     def __call__(self, command_line: str) -> CommandOutcome:
@@ -73,6 +87,8 @@ class CommandExecutor:
             return CommandOutcome(b"", b"The command line is too long.\r\n", 1)  # as cmd.exe
         line = command_line.strip()
         if match := _POWERSHELL.fullmatch(line):
+            if not self.sandbox.powershell:
+                return CommandOutcome(b"", NO_POWERSHELL, 9009)  # as cmd.exe says it
             return self._powershell((match.group(1) or "").split())
         if _FLUSHDNS.fullmatch(line):
             self.sandbox.flush_dns()
@@ -116,12 +132,25 @@ class CommandExecutor:
 
     def run_script(self, script: str) -> CommandOutcome:
         params, body = parse_parameters(script)
+        if (dns_op := dns_script(body)) is not None:
+            if self.dns_role is None:
+                return _clixml_error("The term 'dnscmd.exe' is not recognized: not a DNS server.")
+            try:
+                return self.dns_role.run(*dns_op, params)
+            except KeyError as exc:
+                return _clixml_error(f"The variable '${exc.args[0]}' cannot be retrieved.")
         operation = _operation_of(body)
         if operation is None:
             first = next((ln for ln in body.splitlines() if ln.strip()), "")[:80]
             return _clixml_error(
                 "ocsscale WinRM stand-in: this script is not one of the WinRM transport's"
                 f" templates and is not run (first line: {first!r})."
+            )
+        if self.sandbox.powershell.startswith("1.") and operation != "versions":
+            # PowerShell 1.0 has no try/catch: every other script stops at its first `try`.
+            return _clixml_error(
+                "The term 'try' is not recognized as a cmdlet, function, operable program,"
+                " or script file. Verify the term and try again."
             )
         try:
             if operation == "run_uploaded":
@@ -182,6 +211,14 @@ class CommandExecutor:
         digest = hashlib.sha256(local.read_bytes()).hexdigest().upper()
         return {"path": target, "length": len(data), "sha256": digest, "backup": backup}
 
+    def _remove_file(self, p: dict[str, str]) -> dict[str, object]:
+        target = self.sandbox.expand(p["Path"])
+        local = self.sandbox.to_local(target)
+        removed = local.is_file()
+        if removed:
+            local.unlink()
+        return {"path": target, "removed": removed}
+
     def _resolve(self, p: dict[str, str]) -> dict[str, object]:
         status, addresses = self.sandbox.resolve(p["Name"])
         return {"name": p["Name"], "status": status, "addresses": addresses}
@@ -193,16 +230,44 @@ class CommandExecutor:
 
     def _flush_dns(self, p: dict[str, str]) -> dict[str, object]:
         self.sandbox.flush_dns()
-        # This stand-in has the DnsClient module, so the script's ipconfig fallback is not taken.
-        return {"method": "Clear-DnsClientCache"}
+        return {"method": "ipconfig /flushdns"}
+
+    def _tcp_hold(self, p: dict[str, str]) -> dict[str, object]:
+        port = int(p["Port"])
+        held = self.sandbox.tcp_hold(
+            p["Address"], port, int(p["TimeoutMs"]) / 1000, int(p["HoldMs"]) / 1000
+        )
+        return {"address": p["Address"], "port": port, **held}
+
+    def _services(self, p: dict[str, str]) -> dict[str, object]:
+        names = [n for n in p["Names"].split("\n") if n]
+        patterns = [d for d in p["DisplayNames"].split("\n") if d]
+        return {"services": self.sandbox.services.find(names, patterns)}
 
     def _restart_services(self, p: dict[str, str]) -> dict[str, object]:
         float(p["TimeoutSeconds"])  # the script casts it; a bad value fails there too
+        order = [n for n in p["Names"].split("\n") if n]
+        problems = []
+        try:
+            for name in order:
+                self.sandbox.services.stop(name)
+        finally:
+            order.reverse()  # started in reverse, each even when something failed
+            for name in order:
+                try:
+                    self.sandbox.services.start(name)
+                except StandInError as exc:
+                    problems.append(f"{name}: {exc}")
         done = []
-        for name in (n for n in p["Names"].split("\n") if n):
-            canonical, status = self.sandbox.restart_service(name)
+        for name in order:
+            canonical, status = self.sandbox.services.status(name)
             done.append({"name": canonical, "status": status})
+        if problems:
+            raise StandInError("not started: " + "; ".join(problems))
         return {"services": done}
+
+    def _versions(self, p: dict[str, str]) -> dict[str, object]:
+        return {"powershell": self.sandbox.powershell, "dotnet": list(self.sandbox.dotnet)}
 
     def _temp(self, name: str) -> Path:
         return self.sandbox.to_local(ENVIRONMENT["TEMP"] + "\\" + name)

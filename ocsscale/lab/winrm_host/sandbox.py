@@ -5,8 +5,8 @@
 cannot leave the sandbox. Name resolution follows the Windows DNS client:
 the hosts file first (read on every lookup, as Windows notices edits at
 once), then DNS through dnspython, answers cached for their TTL until a
-flush. Services are names with a state in `services.json`; a restart is
-recorded in `services.log`.
+flush. Services are in `services.json` (display name, state, start mode,
+dependencies); each stop and start is recorded in `services.log`.
 
 Unlike Windows, the stand-in talks only to loopback and lab addresses
 (198.18.0.0/15): a TCP check or a DNS server anywhere else is refused without
@@ -26,9 +26,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dns.exception
 import dns.resolver
+
+from .winnet import initial_network
+from .winservices import OCS_FRONT_END_SERVICES, ServiceTable, StandInError
 
 SYSTEM_ROOT = "C:\\Windows"
 ENVIRONMENT = {
@@ -41,6 +45,11 @@ ENVIRONMENT = {
 }
 HOSTS_FILE = SYSTEM_ROOT + "\\System32\\drivers\\etc\\hosts"
 DEFAULT_SERVICES = ("Dnscache", "WinRM")
+#: Windows Server 2008 R2 with its .NET Framework 3.5.1 feature
+DEFAULT_POWERSHELL = "2.0"
+DEFAULT_DOTNET = ("2.0.50727.4927", "3.0.30729.4926", "3.5.30729.4926")
+
+
 #: the only networks the stand-in ever sends a packet to
 REACHABLE_NETWORKS = tuple(
     ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "198.18.0.0/15")
@@ -81,10 +90,6 @@ _SAMPLE_HOSTS = """\
 """
 
 
-class StandInError(Exception):
-    """An error with the message .NET/PowerShell would give."""
-
-
 @dataclass
 class _Cached:
     expires: float
@@ -100,9 +105,23 @@ class Sandbox:
         dns_server: tuple[str, int] | None = None,
         resolv_conf: str = "/etc/resolv.conf",
         read_only_hosts: bool = False,
+        powershell: str = DEFAULT_POWERSHELL,
+        dotnet: tuple[str, ...] = DEFAULT_DOTNET,
+        ocs_front_end: bool = False,
+        address: str | None = None,
+        nat_source: str | None = None,
+        network: dict[str, Any] | None = None,
     ) -> None:
+        self._ocs_front_end = ocs_front_end
+        #: the host's own address (outgoing connections leave from it), and a NAT's
+        self.address = address
+        self.nat_source = nat_source
+        self._network = network or initial_network(address)
         self.root = root.resolve()
         self.read_only_hosts = read_only_hosts
+        #: the PowerShell version it reports ("" when powershell.exe is not installed)
+        self.powershell = powershell
+        self.dotnet = dotnet
         self._initial_services = services
         self._dns_server = dns_server
         self._resolv_conf = resolv_conf
@@ -117,7 +136,14 @@ class Sandbox:
             hosts.write_bytes(_SAMPLE_HOSTS.replace("\n", "\r\n").encode("ascii"))
         state = self.root / "services.json"
         if not state.exists():
-            state.write_text(json.dumps({name: "Running" for name in self._initial_services}))
+            services: dict[str, Any] = {name: "Running" for name in self._initial_services}
+            if self._ocs_front_end:
+                services.update(OCS_FRONT_END_SERVICES)
+            state.write_text(json.dumps(services, indent=1))
+        self.services = ServiceTable(state, lambda event: self._log("services.log", event))
+        self.network_file = self.root / "network.json"
+        if not self.network_file.exists():
+            self.network_file.write_text(json.dumps(self._network, indent=1))
 
     # -- paths ------------------------------------------------------------------
 
@@ -233,7 +259,7 @@ class Sandbox:
                 f"(198.18.0.0/15), not {target}"
             )
         try:
-            with socket.create_connection((target, port), timeout=timeout):
+            with self._connect(target, port, timeout):
                 return True, ""
         except TimeoutError:
             return False, "timed out"
@@ -245,20 +271,38 @@ class Sandbox:
         except OSError as exc:
             return False, exc.strerror or str(exc)
 
-    def services(self) -> dict[str, str]:
-        return json.loads((self.root / "services.json").read_text())
+    def _connect(self, target: str, port: int, timeout: float) -> socket.socket:
+        """A connection from the host's own address (or from `nat_source`: a NAT in the
+        path rewrites it), as a host with that address makes one."""
+        source = self.nat_source or self.address
+        bind = None
+        # only from an address on the same side of loopback as the target (a lab host
+        # may still reach 127.0.0.1 of its namespace)
+        if (
+            source
+            and ipaddress.ip_address(source).is_loopback == ipaddress.ip_address(target).is_loopback
+        ):
+            bind = (source, 0)
+        return socket.create_connection((target, port), timeout=timeout, source_address=bind)
 
-    def restart_service(self, name: str) -> tuple[str, str]:
-        """Restart one service; (its canonical name, status)."""
-        with self._lock:
-            services = self.services()
-            canonical = next((s for s in services if s.lower() == name.lower()), None)
-            if canonical is None:
-                raise StandInError(f"Cannot find any service with service name '{name}'.")
-            services[canonical] = "Running"
-            (self.root / "services.json").write_text(json.dumps(services))
-        self._log("services.log", f"restart {canonical}")
-        return canonical, "Running"
+    def tcp_hold(self, address: str, port: int, timeout: float, hold: float) -> dict[str, Any]:
+        """tcp_hold: connect, keep the connection `hold` seconds (at most 30), report this
+        end as the host sees itself (its own address, even behind a NAT)."""
+        connected, reason = self.tcp_check(address, port, timeout)
+        if not connected:
+            return {"connected": False, "reason": reason, "local": ""}
+        try:
+            target = str(ipaddress.ip_address(address.strip("[]")))
+        except ValueError:
+            target = self.resolve(address)[1][0]
+        try:
+            with self._connect(target, port, timeout) as conn:
+                local_port = conn.getsockname()[1]
+                time.sleep(min(max(hold, 0.0), 30.0))
+        except OSError as exc:
+            return {"connected": False, "reason": exc.strerror or str(exc), "local": ""}
+        own = self.address or conn.getsockname()[0]
+        return {"connected": True, "reason": "", "local": f"{own}:{local_port}"}
 
     def _log(self, file: str, event: str) -> None:
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -23,7 +23,9 @@ def _log(path: str | None, line: str) -> None:
 class Mark(Action):
     """Writes `text` to the file `path`. Undo: the file's previous content (or
     its absence). Every apply and revert appends a line to `log`. When the
-    file `fail_revert` exists, a revert removes it and fails (once)."""
+    file `fail_revert` exists, a revert removes it and fails (once). With
+    `hold_revert`, a revert logs "revert waiting" and waits (60 s at most)
+    until that file exists: a rollback a test can kill in the middle of."""
 
     name = "test.mark"
 
@@ -54,6 +56,14 @@ class Mark(Action):
         return evidence
 
     def revert(self, undo: Json) -> Json:
+        hold = self.args.get("hold_revert")
+        if hold:
+            _log(self.args.get("log"), "revert waiting")
+            deadline = time.monotonic() + 60
+            while not Path(hold).exists():
+                if time.monotonic() > deadline:
+                    raise StepFailed(f"{hold} did not appear")
+                time.sleep(0.05)
         flag = self.args.get("fail_revert")
         if flag and Path(flag).exists():
             Path(flag).unlink()

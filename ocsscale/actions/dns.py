@@ -1,0 +1,371 @@
+"""dns.lower_ttl, dns.replace, dns.verify: the pool name moved to the VIP.
+
+All three go through the pool file's DNS provider (providers/dns: rfc2136,
+windows, manual); the target in the plan is `dns:<zone>` (and the Windows DNS
+server's host name, so its credential is checked before the run).
+
+dns.lower_ttl (phase lower-ttl, well ahead of the window). Args: `name`,
+`ttl` (dns.cutover_ttl), `type` (A).
+  Reads: the RRset on the authoritative server. Changes: its TTL only (same
+  values; the replace is guarded by those values). Undo: the value and TTL
+  before. Proof: every server of the zone's NS set answers the lowered TTL;
+  the evidence journals `ready_at`, the moment the old TTL has run out in
+  every cache (the last server's confirmation + the old TTL).
+
+dns.replace (phase cutover). Args: `name`, `address` (the VIP), `expect`
+(the legacy FE's address), `ttl` (the TTL the new record gets), `type` (A).
+  Reads: the RRset, and from the journal when lower-ttl's wait is over: before
+  then it refuses, saying when it may start. Changes: the RRset, only while it
+  still holds `expect` (a record changed by someone else is refused, never
+  overwritten). Undo: the old values and TTL. Proof: the provider reads the
+  record back; dns.verify proves it on every name server.
+
+dns.verify (phase cutover, read-only). Args: `name`, `address`, `type` (A).
+  Every server of the zone's NS set (found on the first of dns.servers, or on
+  the Windows DNS server) answers exactly `address` with authority, and all
+  hold the same SOA serial; lagging secondaries are given `settle` seconds (30).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import CheckFailed, StepFailed, UsageError
+from ..providers.dns import DnsError, open_provider
+from ..providers.dns.base import RecordSet, check_type, same_values
+from ..providers.dns.query import lookup, name_servers, soa_serial
+from .base import Action, Change, Context, Json, register
+from .probing import required_text
+
+#: how long dns.verify and dns.lower_ttl wait for secondaries to catch up (s;
+#: the `settle` argument overrides it)
+SETTLE = 30.0
+POLL = 1.0
+
+
+def _int_arg(args: Mapping[str, Any], key: str, action: str) -> int:
+    raw = args.get(key)
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise UsageError(f"{action}: argument '{key}' must be a number of seconds") from None
+    if value < 0:
+        raise UsageError(f"{action}: argument '{key}' must be 0 or more")
+    return value
+
+
+def utc(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class _DnsAction(Action):
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.settings = ctx.pool.dns
+        self.record_name = required_text(args, "name", self.name).rstrip(".")
+        self.rdtype = check_type(str(args.get("type") or "A"))
+        self.target = f"dns:{self.settings.zone}"
+        self.settle_for = float(_int_arg(args, "settle", self.name)) if "settle" in args else SETTLE
+
+    def targets(self) -> list[str]:
+        host = getattr(self.settings, "host", None)  # the Windows DNS server
+        return [self.target] + ([host.name] if host is not None else [])
+
+    def provider(self) -> Any:
+        return open_provider(self.ctx)
+
+    def lookup(self) -> RecordSet:
+        return self.provider().lookup(self.record_name, self.rdtype)
+
+    def first_server(self) -> str:
+        if self.settings.servers:
+            return str(self.settings.servers[0])
+        host = getattr(self.settings, "host", None)
+        if host is None:
+            raise UsageError("list the zone's servers in dns.servers")
+        return str(host.address)
+
+    def name_server_answers(self) -> list[dict[str, Json]]:
+        """What each server of the zone's NS set holds for the record, now."""
+        port, timeout = self.settings.port, self.settings.timeout
+        zone = self.settings.zone
+        answers = []
+        for ns, address in name_servers(self.first_server(), port, zone, timeout):
+            entry: dict[str, Json] = {"ns": ns, "address": address}
+            try:
+                record = lookup(address, port, self.record_name, self.rdtype, timeout)
+                entry.update(
+                    record.to_json(), serial=soa_serial(address, port, zone, timeout), error=None
+                )
+            except DnsError as exc:
+                entry.update(values=[], ttl=None, serial=None, error=exc.message)
+            answers.append(entry)
+        return answers
+
+    def settle(self, holds: Any, what: str) -> list[dict[str, Json]]:
+        """The NS set's answers once `holds(answers)` finds no problem (waiting
+        at most `settle_for` seconds for secondaries that lag)."""
+        deadline = time.monotonic() + self.settle_for
+        while True:
+            answers = self.name_server_answers()
+            problems = holds(answers)
+            if not problems:
+                return answers
+            if time.monotonic() >= deadline:
+                raise CheckFailed(f"{what}: " + "; ".join(problems))
+            time.sleep(POLL)
+
+    def revert(self, undo: Json) -> Json:
+        return {"restored": self.provider().revert(undo).to_json()}
+
+    def verify_reverted(self, undo: Json) -> Json:
+        now, old = self.lookup(), RecordSet.from_json(undo["old"])
+        if not same_values(self.rdtype, now.values, old.values) or now.ttl != old.ttl:
+            raise StepFailed(
+                f"{self.record_name} {self.rdtype} reads {now.show()} after the rollback, "
+                f"expected {old.show()}"
+            )
+        return {"record": now.to_json()}
+
+
+def _ttl_problems(ttl: int) -> Any:
+    def problems(answers: list[dict[str, Json]]) -> list[str]:
+        return [
+            f"{a['ns']} ({a['address']}) "
+            + (a["error"] or f"answers TTL {a['ttl']}, not {ttl} or less")
+            for a in answers
+            if a["error"] or a["ttl"] is None or a["ttl"] > ttl
+        ]
+
+    return problems
+
+
+@register
+class DnsLowerTtl(_DnsAction):
+    """The pool record's TTL lowered ahead of the cutover (see the module docstring)."""
+
+    name = "dns.lower_ttl"
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.ttl = _int_arg(args, "ttl", self.name)
+
+    def describe(self) -> list[Change]:
+        return [
+            Change(
+                "change",
+                self.target,
+                f"lower the TTL of {self.record_name} {self.rdtype} to {self.ttl} s, same "
+                "value; journal when the old TTL has run out in every cache",
+            )
+        ]
+
+    def read(self) -> Json:
+        record = self.lookup()
+        if not record.exists:
+            raise CheckFailed(f"{self.record_name} has no {self.rdtype} record to lower")
+        return record.to_json()
+
+    def diff(self, current: Json) -> list[Change]:
+        if current["ttl"] <= self.ttl:
+            return []
+        values = ", ".join(current["values"])
+        return [
+            Change(
+                "change",
+                self.target,
+                f"{self.record_name} {self.rdtype} {values}: TTL {current['ttl']} -> {self.ttl} s",
+            )
+        ]
+
+    def undo_record(self, current: Json) -> Json:
+        old = RecordSet.from_json(current)
+        return {
+            "provider": self.settings.provider,
+            "zone": self.settings.zone,
+            "name": self.record_name,
+            "type": self.rdtype,
+            "old": old.to_json(),
+            "new": {"values": list(old.values), "ttl": self.ttl},
+        }
+
+    def apply(self, current: Json) -> Json:
+        values = current["values"]
+        self.provider().replace(self.record_name, self.rdtype, values, self.ttl, expect=values)
+        return {"name": self.record_name, "old": current, "ttl": self.ttl}
+
+    def verify(self, evidence: Json) -> Json:
+        answers = self.settle(_ttl_problems(self.ttl), "the lowered TTL is not served everywhere")
+        lowered_at = time.time()  # the last server confirmed it: caches refill from here on
+        ready_at = lowered_at + int(evidence["old"]["ttl"])
+        return {
+            **evidence,
+            "servers": answers,
+            "lowered_at": lowered_at,
+            "ready_at": ready_at,
+            "ready_at_utc": utc(ready_at),
+        }
+
+
+def lowered_ttl_ready_at(journal: Any, name: str) -> tuple[float, int] | None:
+    """When lower-ttl's wait for `name` ends, and the TTL it lowered to, from the
+    journal (None: never lowered).
+
+    A lower-ttl step that found the TTL already low journals no `ready_at`: its
+    end plus the old TTL of its undo record (a run resumed after the change
+    landed), or else plus the TTL it aimed at, is the best bound the tool knows."""
+    for entry in reversed(journal.entries()):
+        if entry.action != DnsLowerTtl.name or entry.status != "done":
+            continue
+        if str(entry.args.get("name", "")).rstrip(".").lower() != name.lower():
+            continue
+        lowered_to = int(entry.args.get("ttl") or 0)
+        evidence = entry.evidence or {}
+        if "ready_at" in evidence:
+            return float(evidence["ready_at"]), lowered_to
+        undo = entry.undo or {}
+        ttl = (undo.get("old") or {}).get("ttl") or lowered_to
+        return float(entry.finished or entry.started) + int(ttl), lowered_to
+    return None
+
+
+@register
+class DnsReplace(_DnsAction):
+    """The pool record moved to the VIP, guarded (see the module docstring)."""
+
+    name = "dns.replace"
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.address = required_text(args, "address", self.name).split("/", 1)[0]
+        self.expect = required_text(args, "expect", self.name)
+        self.ttl = _int_arg(args, "ttl", self.name)
+
+    def describe(self) -> list[Change]:
+        return [
+            Change(
+                "change",
+                self.target,
+                f"{self.record_name} {self.rdtype} {self.expect} -> {self.address} "
+                f"(TTL {self.ttl} s), only while it still holds {self.expect}",
+            )
+        ]
+
+    def _guard(self, record: RecordSet) -> dict[str, Json]:
+        journal = self.ctx.extra.get("journal")
+        if journal is None:
+            return {"checked": False, "why": "no journal (dry run): checked when the run starts"}
+        lowered = lowered_ttl_ready_at(journal, self.record_name)
+        if lowered is None:
+            raise CheckFailed(
+                f"the TTL of {self.record_name} was not lowered ahead of the cutover; "
+                "nothing was changed",
+                hint="run `ocsscale run --phase lower-ttl` first, then wait out the old TTL",
+            )
+        ready_at, lowered_to = lowered
+        if record.ttl is not None and record.ttl > lowered_to:
+            raise CheckFailed(
+                f"{self.record_name} has TTL {record.ttl} again, above the {lowered_to} s "
+                "lower-ttl set: someone raised it since; nothing was changed",
+                hint="run `ocsscale rollback --to lower-ttl`, then lower-ttl again and wait",
+            )
+        left = ready_at - time.time()
+        if left > 0:
+            raise CheckFailed(
+                f"the old TTL of {self.record_name} runs out in every cache at {utc(ready_at)} "
+                f"(in {int(left) + 1} s): the cutover may start then; nothing was changed",
+                hint="run the cutover again after that moment",
+            )
+        return {"checked": True, "ready_at": ready_at, "ready_at_utc": utc(ready_at)}
+
+    def read(self) -> Json:
+        record = self.lookup()
+        done = same_values(self.rdtype, record.values, [self.address]) and record.ttl == self.ttl
+        guard = {"checked": False, "why": "already done"} if done else self._guard(record)
+        return {"record": record.to_json(), "guard": guard}
+
+    def diff(self, current: Json) -> list[Change]:
+        record = RecordSet.from_json(current["record"])
+        if same_values(self.rdtype, record.values, [self.address]) and record.ttl == self.ttl:
+            return []
+        return [
+            Change(
+                "change",
+                self.target,
+                f"{self.record_name} {self.rdtype} {record.show()} -> {self.address} "
+                f"(TTL {self.ttl} s), only while it still holds {self.expect}",
+            )
+        ]
+
+    def undo_record(self, current: Json) -> Json:
+        return {
+            "provider": self.settings.provider,
+            "zone": self.settings.zone,
+            "name": self.record_name,
+            "type": self.rdtype,
+            "old": current["record"],
+            "new": {"values": [self.address], "ttl": self.ttl},
+        }
+
+    def apply(self, current: Json) -> Json:
+        undo = self.provider().replace(
+            self.record_name, self.rdtype, [self.address], self.ttl, expect=[self.expect]
+        )
+        return {"old": undo["old"], "new": undo["new"], "changed_at": time.time()}
+
+    def verify(self, evidence: Json) -> Json:
+        record = self.lookup()
+        if not same_values(self.rdtype, record.values, [self.address]) or record.ttl != self.ttl:
+            raise StepFailed(
+                f"{self.record_name} {self.rdtype} reads {record.show()} after the change"
+            )
+        return {**evidence, "read_back": record.to_json()}
+
+
+@register
+class DnsVerify(_DnsAction):
+    """Every name server answers the new value (see the module docstring)."""
+
+    name = "dns.verify"
+    read_only = True
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.address = required_text(args, "address", self.name).split("/", 1)[0]
+
+    def describe(self) -> list[Change]:
+        return [
+            Change(
+                "check",
+                self.target,
+                f"every name server of {self.settings.zone} answers {self.record_name} "
+                f"{self.rdtype} {self.address}, with the same SOA serial",
+            )
+        ]
+
+    def _problems(self, answers: list[dict[str, Json]]) -> list[str]:
+        problems = []
+        for a in answers:
+            where = f"{a['ns']} ({a['address']})"
+            if a["error"]:
+                problems.append(f"{where}: {a['error']}")
+            elif not same_values(self.rdtype, a["values"], [self.address]):
+                shown = ", ".join(a["values"]) or "no record"
+                problems.append(f"{where} answers {shown}")
+        serials = {a["serial"] for a in answers if not a["error"]}
+        if len(serials) > 1:
+            problems.append(
+                "SOA serials differ ("
+                + ", ".join(f"{a['ns']}: {a['serial']}" for a in answers)
+                + "): a secondary has not caught up"
+            )
+        return problems
+
+    def apply(self, current: Json) -> Json:
+        answers = self.settle(
+            self._problems, f"{self.record_name} is not {self.address} on every name server"
+        )
+        return {"name": self.record_name, "address": self.address, "servers": answers}

@@ -1,0 +1,177 @@
+"""operator.hold: wait, with the pins in place, for the operator's sign-off of
+the walkthrough's client tests.
+
+Args: `fe` (validate-fe: the front end the pins point at) or `through`
+(validate-lb: the VIP); optional `checklist` (a file in templates/checklists/,
+default `<profile>-client-tests`).
+
+The walkthrough's tests (sign in, IM, voice, video, desktop sharing, a Live
+Meeting scheduled from Outlook) need people at the test workstations while the
+hosts files point at one front end or at the VIP. The step runs right after
+the probes passed, so the pins are still there: it shows the checklist with
+this pool's values and asks who signs off, the result (passed|failed) and
+notes.
+
+Reads: the pool file only; asks the operator (`Context.operator`). Changes
+nothing: no undo record, nothing to revert. Proof: the sign-off (who, result,
+notes, when, with the checklist shown) is the step's evidence in the journal.
+A "failed" sign-off fails the step like a failed probe, so the phase stops and
+its cleanup removes the pins; so does a hold that is interrupted (Ctrl-C, end
+of input) or that times out (`run --hold-timeout SECONDS`). `run --no-hold`
+(the lab, CI, `make demo`) records "skipped: --no-hold" instead of asking.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import CheckFailed, Declined, UsageError
+from .base import Action, Change, Context, Json, register
+from .frontend import checklist_path, front_end, render_checklist_with
+from .probing import plain_address
+
+FINDINGS_EVENT = "findings"
+#: Context.extra keys the runner fills from `run --no-hold` and `--hold-timeout`
+NO_HOLD = "no_hold"
+HOLD_TIMEOUT = "hold_timeout"
+RESULTS = ("passed", "failed")
+_NAME_TRIES = 3
+
+
+class _TimedOut(Exception):
+    """Raised by the alarm inside a prompt; never leaves this module."""
+
+
+@register
+class OperatorHold(Action):
+    """Hold for the client tests' sign-off (see the module docstring)."""
+
+    name = "operator.hold"
+    read_only = True
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        fe, through = args.get("fe"), args.get("through")
+        if bool(fe) == bool(through):
+            raise UsageError(f"{self.name}: give exactly one of 'fe' and 'through'")
+        if fe:
+            spec = front_end(ctx.pool, str(fe), self.name)
+            self.address = str(spec.address)
+            self.target = f"{spec.name} ({self.address})"
+            self.pinned = [spec.name]
+        else:
+            self.address = plain_address(str(through))
+            self.target = f"the VIP {self.address}"
+            self.pinned = [f.name for f in ctx.pool.front_ends]
+        self.clients = [c.name for c in ctx.pool.test_clients]
+        self.checklist = str(args.get("checklist") or f"{ctx.profile.name}-client-tests")
+        if not checklist_path(self.checklist).is_file():
+            raise UsageError(
+                f"{self.name}: no checklist {self.checklist} in templates/checklists",
+                hint="name one with the step's `checklist` argument",
+            )
+
+    def targets(self) -> list[str]:
+        return []  # asks the person at the console; contacts no host
+
+    def describe(self) -> list[Change]:
+        return [
+            Change(
+                "check",
+                "operator",
+                f"hold for the client tests through {self.target} (sign in, IM, voice, video, "
+                "desktop sharing, Live Meeting from Outlook) until the operator signs off: "
+                "who, passed|failed, notes",
+            )
+        ]
+
+    def apply(self, current: Json) -> Json:
+        base = {"target": self.target, "address": self.address, "checklist": self.checklist}
+        if self.ctx.extra.get(NO_HOLD):
+            self._finding(True, "skipped: --no-hold (nobody signed off the client tests)", True)
+            return {**base, "skipped": "--no-hold"}
+        shown = render_checklist_with(
+            self.checklist,
+            {
+                "target": self.target,
+                "address": self.address,
+                "pool": self.ctx.pool.pool.model_dump(mode="json"),
+                "clients": self.clients,
+            },
+        )
+        operator = self.ctx.operator
+        try:
+            with _deadline(self.ctx.extra.get(HOLD_TIMEOUT)):
+                operator.tell(shown["title"], [*shown["steps"], *shown["requirements"]])
+                who = self._who()
+                result = operator.ask(
+                    f"Result of the client tests through {self.target}", list(RESULTS)
+                )
+                notes = operator.text("Notes (what was tested, what did not work)").strip()
+        except _TimedOut:
+            raise CheckFailed(
+                f"the hold for the client tests through {self.target} timed out without a "
+                "sign-off; the phase's cleanup removes the pins",
+                hint="run the phase again from a terminal, with a longer --hold-timeout",
+            ) from None
+        except Declined:
+            raise CheckFailed(
+                f"the hold for the client tests through {self.target} was interrupted before "
+                "a sign-off; the phase's cleanup removes the pins"
+            ) from None
+        signed = {
+            "by": who,
+            "result": result,
+            "notes": notes,
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        said = f"{result}, signed off by {who}" + (f": {notes}" if notes else "")
+        self._finding(result == "passed", said)
+        if result != "passed":
+            raise CheckFailed(f"the client tests through {self.target} {said}")
+        return {**base, "pinned": self.pinned, "shown": shown, "sign_off": signed}
+
+    def _who(self) -> str:
+        for _ in range(_NAME_TRIES):
+            who = self.ctx.operator.text("Who signs off (your name)").strip()
+            if who:
+                return who
+        raise CheckFailed(f"no name given for the sign-off through {self.target}")
+
+    def _finding(self, ok: bool, message: str, info: bool = False) -> None:
+        finding = {"check": "client tests", "ok": ok, "proven": not info, "message": message}
+        if info:
+            finding["info"] = True
+        self.ctx.emit(
+            FINDINGS_EVENT,
+            {"title": f"hold through {self.target}", "findings": [finding]},
+        )
+
+
+@contextmanager
+def _deadline(seconds: Any) -> Iterator[None]:
+    """Raise _TimedOut in the prompt once `seconds` have passed (None: no limit).
+
+    An alarm is the one way to give up on a terminal prompt that blocks in
+    input(); it only exists in the main thread, where the CLI runs."""
+    if seconds is None:
+        yield
+        return
+    if threading.current_thread() is not threading.main_thread():
+        raise UsageError("--hold-timeout works only when the run is in the main thread")
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _TimedOut()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

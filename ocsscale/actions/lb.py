@@ -1,0 +1,267 @@
+"""configure-lb: the farm on the load balancer, read back, and reached from every side.
+
+lb.apply_farm (target: the LB host, or the operator for the manual driver)
+  Reads: the LB's farm as the LB reports it (driver.read_farm).
+  Changes: installs the farm the pool file and profile describe (every profile
+  port on the VIP, checks on the check ports that every other port follows,
+  the idle timeout, weighted least connections, the members and weights,
+  SNAT), through the pool file's driver. A farm on the LB that ocsscale did
+  not write and that differs from the plan is shown as a diff and refused,
+  never overwritten silently.
+  Undo: journaled before the change: the previous config byte-identical, the
+  service state, the VIP as it was (driver.undo_for); revert puts it back and
+  verify_reverted reads it back (the VIP silent if it was).
+  Proof: verify reads the farm back from the LB: it must equal the plan.
+
+lb.readback (check): the LB's view equals the plan, and every member is up in
+  the LB's own view (a bounded wait for the first health checks).
+
+lb.reach (check): from one host, a TCP connection to the VIP on each port
+  (default every profile port; the FEs' hairpin step names 5061, 444, 443).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..config.profiles import port_requirement
+from ..errors import CheckFailed, StepFailed, UsageError
+from ..providers.lb import driver_for
+from ..providers.lb.base import DriverContext, FarmSpec, LbDriver, view_diff
+from .base import Action, Change, Context, Json, register
+from .probing import known_host, required_text, vantage
+
+UP_WAIT = 20.0  # seconds for every member's first good check rounds
+
+
+def lb_driver(ctx: Context) -> LbDriver:
+    return driver_for(
+        DriverContext(
+            pool=ctx.pool,
+            profile=ctx.profile,
+            host=ctx.host,
+            operator=ctx.operator,
+            emit=lambda kind, data: ctx.emit(kind, data),
+        )
+    )
+
+
+def planned_farm(ctx: Context) -> FarmSpec:
+    return FarmSpec.from_pool(ctx.pool, ctx.profile)
+
+
+def lb_targets(ctx: Context) -> list[str]:
+    lb = ctx.pool.load_balancer
+    if lb.driver.kind == "manual":
+        return []
+    if lb.host is None:
+        raise UsageError(
+            f"the {lb.driver.kind} driver needs load_balancer.host: the Linux host the "
+            "load balancer runs on"
+        )
+    return [lb.host.name]
+
+
+def lb_target_label(ctx: Context) -> str:
+    names = lb_targets(ctx)
+    return names[0] if names else f"lb ({ctx.pool.load_balancer.driver.kind})"
+
+
+def wait_members_up(driver: LbDriver, names: list[str], timeout: float = UP_WAIT) -> dict[str, Any]:
+    """Every named member up on every port in the LB's view, or CheckFailed naming who is not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = driver.stats()
+        down = [n for n in names if n not in stats or not stats[n].up_everywhere()]
+        unknown = all(s.health == "unknown" for s in stats.values()) if stats else True
+        if not down or unknown:
+            return {n: s.to_json() for n, s in stats.items()}
+        if time.monotonic() > deadline:
+            shown = ", ".join(
+                f"{n} ({stats[n].health}, {stats[n].admin})" if n in stats else f"{n} (absent)"
+                for n in down
+            )
+            raise CheckFailed(
+                f"the load balancer reports member(s) not up after {timeout:.0f} s: {shown}; "
+                "check that every front end answers on the check ports from the LB"
+            )
+        time.sleep(0.3)
+
+
+@register
+class LbApplyFarm(Action):
+    """Install the planned farm through the pool file's driver (module docstring)."""
+
+    name = "lb.apply_farm"
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.farm = planned_farm(ctx)
+        self.label = lb_target_label(ctx)
+
+    def targets(self) -> list[str]:
+        return lb_targets(self.ctx)
+
+    def _summary(self, extra: str = "") -> str:
+        f = self.farm
+        members = ", ".join(f"{m.name} ({m.address}, weight {m.weight})" for m in f.members)
+        return (
+            f"{self.ctx.pool.load_balancer.driver.kind} farm {f.name} on {f.vip}: ports "
+            f"{', '.join(map(str, f.ports))}; checks on {', '.join(map(str, f.check_ports))}; "
+            f"idle {f.idle_timeout} s; wlc; SNAT {', '.join(f.snat_addresses)}; {members}{extra}"
+        )
+
+    def describe(self) -> list[Change]:
+        return [Change("change", self.label, self._summary())]
+
+    def read(self) -> Json:
+        return lb_driver(self.ctx).read_farm()
+
+    def diff(self, current: Json) -> list[Change]:
+        if current.get("manual"):
+            return self.describe()
+        view = current.get("view")
+        lines = view_diff(self.farm.view(), view)
+        if not lines:
+            return []
+        if view is not None and not current.get("ours", False):
+            raise CheckFailed(
+                f"{self.label}: the load balancer already serves a farm that ocsscale did not "
+                "write and that differs from the plan: " + "; ".join(lines[:8]),
+                hint="remove that farm by hand (or make it match), then run configure-lb again",
+            )
+        extra = "" if view is None else " (changes: " + "; ".join(lines[:6]) + ")"
+        return [Change("add" if view is None else "change", self.label, self._summary(extra))]
+
+    def undo_record(self, current: Json) -> Json:
+        return lb_driver(self.ctx).undo_for(current)
+
+    def apply(self, current: Json) -> Json:
+        return lb_driver(self.ctx).apply_farm(self.farm, current)
+
+    def verify(self, evidence: Json) -> Json:
+        driver = lb_driver(self.ctx)
+        current = driver.read_farm()
+        if current.get("manual"):
+            return {**evidence, "readback": "by probes (manual driver)"}
+        lines = view_diff(self.farm.view(), current.get("view"))
+        if lines:
+            raise StepFailed(
+                f"{self.label}: the farm read back from the load balancer differs from the "
+                "plan: " + "; ".join(lines)
+            )
+        return {**evidence, "readback": current.get("view")}
+
+    def revert(self, undo: Json) -> Json:
+        return lb_driver(self.ctx).revert(undo)
+
+    def verify_reverted(self, undo: Json) -> Json:
+        return lb_driver(self.ctx).verify_reverted(undo)
+
+
+@register
+class LbReadback(Action):
+    """The LB's own view equals the plan and every member is up (module docstring)."""
+
+    name = "lb.readback"
+    read_only = True
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.farm = planned_farm(ctx)
+        self.label = lb_target_label(ctx)
+
+    def targets(self) -> list[str]:
+        return lb_targets(self.ctx)
+
+    def describe(self) -> list[Change]:
+        return [
+            Change(
+                "check",
+                self.label,
+                "the load balancer's own view of the farm equals the plan; every member up",
+            )
+        ]
+
+    def apply(self, current: Json) -> Json:
+        driver = lb_driver(self.ctx)
+        farm = driver.read_farm()
+        lines = [] if farm.get("manual") else view_diff(self.farm.view(), farm.get("view"))
+        if lines:
+            raise CheckFailed(f"{self.label}: drift from the plan: " + "; ".join(lines))
+        members = wait_members_up(driver, [m.name for m in self.farm.members])
+        self.ctx.emit(
+            "findings",
+            {
+                "title": f"{self.label}: members in the load balancer's view",
+                "findings": [
+                    {
+                        "check": name,
+                        "ok": m["health"] != "down",
+                        "proven": m["health"] == "up",
+                        "message": f"{m['health']}, {m['admin']}",
+                    }
+                    for name, m in members.items()
+                ],
+            },
+        )
+        return {"view": farm.get("view"), "members": members}
+
+
+@register
+class LbReach(Action):
+    """From `from`, a TCP connection to the VIP on each port (module docstring)."""
+
+    name = "lb.reach"
+    read_only = True
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.source = required_text(args, "from", self.name)
+        known_host(ctx.pool, self.source, self.name)
+        ports = args.get("ports") or [
+            p for p in ctx.profile.ports if port_requirement(ctx.pool, ctx.profile, p) != "absent"
+        ]
+        try:
+            self.ports = [int(p) for p in ports]
+        except (TypeError, ValueError):
+            raise UsageError(f"{self.name}: 'ports' must be a list of TCP ports") from None
+        self.vip = str(ctx.pool.load_balancer.vip.ip)
+
+    def targets(self) -> list[str]:
+        return [self.source]
+
+    def describe(self) -> list[Change]:
+        ports = ", ".join(map(str, self.ports))
+        return [Change("check", self.source, f"TCP to the VIP {self.vip} on {ports}")]
+
+    def apply(self, current: Json) -> Json:
+        where = vantage(self.ctx, self.source)
+        results = []
+        for port in self.ports:
+            ok, why = where.tcp_check(self.vip, port, 5.0)
+            results.append({"port": port, "ok": ok, "detail": why})
+        self.ctx.emit(
+            "findings",
+            {
+                "title": f"{self.source} -> VIP {self.vip}",
+                "findings": [
+                    {
+                        "check": f"port {r['port']}",
+                        "ok": r["ok"],
+                        "message": "accepted" if r["ok"] else r["detail"],
+                    }
+                    for r in results
+                ],
+            },
+        )
+        failed = [r for r in results if not r["ok"]]
+        if failed:
+            raise CheckFailed(
+                f"{self.source}: the VIP {self.vip} refused or dropped "
+                f"{len(failed)} of {len(results)} port(s): "
+                + "; ".join(f"{r['port']}: {r['detail']}" for r in failed[:5])
+            )
+        return {"from": self.source, "vip": self.vip, "ports": results}

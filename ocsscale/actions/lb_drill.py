@@ -1,0 +1,389 @@
+"""failover-test: "stop the Front End service, or pull the network cable", measured.
+
+lb.failover_drill (args: fe, mode = `service:PORT` | `link`)
+  Refused while any other member is not up in the LB's view. A continuous
+  client load runs through the VIP from the admin machine (SIP OPTIONS over
+  TLS on the first check port, TLS handshakes on the others), and a few
+  connections are held open to the VIP. Then the fault:
+    service:PORT  the services behind that check port (profile check_services)
+                  are stopped on the FE, over its transport;
+    link          the FE's link is cut by the pool file's
+                  load_balancer.failover.link_down_command, run on the admin
+                  machine (never over the connection the tool uses to reach the
+                  FE), or by the operator when no command is given.
+  Measured: the time until the LB shows the member down on every port; the
+  failed requests of the load before and after that moment (after it: none
+  may fail); whether the held connections to the other FEs survived. Then
+  the fault is undone and the time until the member is back is measured.
+  Undo (journaled first): start those services / bring the link up, so a run
+  cut short mid-drill is put right by rollback.
+
+lb.failover_procedure (check): writes the walkthrough's "procedure for
+  responding to a failed front end" for this pool, next to the journal
+  (.ocsscale/failover-procedure.md), and shows it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckFailed, Declined, StepFailed, UsageError
+from ..probes import socket_connector
+from ..probes.basic import tls_hold
+from ..probes.load import LoadRunner, LoadTarget
+from ..probes.stream import close_quietly
+from ..transports.commands import PsScript, sh_quote
+from .base import Action, Change, Context, Json, register
+from .lb import lb_driver, lb_targets
+from .lb_validate import identify
+from .probing import tls_options
+
+LOAD_RATE = 20.0  # requests per second through the VIP during a drill
+LOAD_LIMIT = 300.0  # seconds: the load stops by itself even if the drill hangs
+AFTER_DETECTION = 2.0  # seconds of load kept after the LB took the member out
+HELD = 2  # connections held per front end, to prove established ones survive
+POLL = 0.1
+
+
+def _mode(value: Any, profile: Any) -> tuple[str, int | None]:
+    text = str(value or "")
+    if text == "link":
+        return "link", None
+    kind, _, port = text.partition(":")
+    if kind == "service" and port.isdigit() and int(port) in profile.check_services:
+        return "service", int(port)
+    known = ", ".join(f"service:{p}" for p in profile.check_services)
+    raise UsageError(f"lb.failover_drill: mode must be link or one of: {known or 'none'}")
+
+
+def _alive(stream: Any) -> bool:
+    """A held connection is alive while a read waits (EOF or an error: it was closed)."""
+    try:
+        stream.settimeout(0.2)
+        return bool(stream.recv(1)) or False
+    except TimeoutError:
+        return True
+    except Exception:  # noqa: BLE001 - closed, reset: all mean "did not survive"
+        return False
+
+
+@register
+class LbFailoverDrill(Action):
+    """One FE failed on purpose while clients keep working (module docstring)."""
+
+    name = "lb.failover_drill"
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        names = {fe.name: fe for fe in ctx.pool.front_ends}
+        if str(args.get("fe")) not in names:
+            raise UsageError(f"{self.name}: 'fe' must name a front end ({', '.join(names)})")
+        self.fe = names[str(args["fe"])]
+        self.mode, self.port = _mode(args.get("mode"), ctx.profile)
+        self.vip = str(ctx.pool.load_balancer.vip.ip)
+        self.drill = ctx.pool.load_balancer.failover
+
+    # -- what it touches --------------------------------------------------------------
+    def _services(self) -> list[str]:
+        return self.ctx.profile.check_services[self.port].for_os(self.fe.os) if self.port else []
+
+    def _what(self) -> str:
+        if self.mode == "link":
+            how = "its link down"
+            if not self.drill.link_down_command:
+                how += " (by the operator)"
+            return how
+        return f"stop {', '.join(self._services())} (behind check port {self.port})"
+
+    def targets(self) -> list[str]:
+        return lb_targets(self.ctx) + ([self.fe.name] if self.mode == "service" else [])
+
+    def describe(self) -> list[Change]:
+        return [
+            Change(
+                "change",
+                self.fe.name,
+                f"{self._what()} under a client load through {self.vip}; time until the LB "
+                "takes it out of every port, failed requests, established connections to the "
+                "other FEs; then restore it and time its return",
+            )
+        ]
+
+    def read(self) -> Json:
+        stats = lb_driver(self.ctx).stats()
+        return {name: s.to_json() for name, s in stats.items()}
+
+    def diff(self, current: Json) -> list[Change]:
+        return self.describe()
+
+    def undo_record(self, current: Json) -> Json:
+        return {"fe": self.fe.name, "mode": self.mode, "services": self._services()}
+
+    # -- the fault --------------------------------------------------------------------
+    def _local(self, template: str) -> None:
+        command = template.replace("{name}", sh_quote(self.fe.name)).replace(
+            "{address}", sh_quote(str(self.fe.address))
+        )
+        done = subprocess.run(
+            ["sh", "-c", command], capture_output=True, text=True, timeout=60, check=False
+        )
+        if done.returncode != 0:
+            raise StepFailed(
+                f"{self.fe.name}: the link command exited {done.returncode}: "
+                f"{done.stderr.strip()[:300] or 'no message'}"
+            )
+
+    def _fault(self, *, restore: bool) -> None:
+        if self.mode == "link":
+            template = self.drill.link_up_command if restore else self.drill.link_down_command
+            if template:
+                self._local(template)
+                return
+            action = "plug the network cable of" if restore else "pull the network cable of"
+            self.ctx.operator.tell(
+                f"failover drill: {self.fe.name}",
+                [f"{action} {self.fe.name} ({self.fe.address}), or its switch port."],
+            )
+            if self.ctx.operator.ask("Done?", ["done", "abort"]) != "done":
+                raise Declined("the operator stopped the failover drill")
+            return
+        host = self.ctx.host(self.fe.name)
+        verb = "start" if restore else "stop"
+        if host.os == "windows":
+            cmdlet = "Start-Service" if restore else "Stop-Service -Force"
+            for service in self._services():
+                host.run(PsScript(f"{cmdlet} -Name $Name", {"Name": service}), timeout=300.0)
+            return
+        control = getattr(host, "control_services", None)
+        if control is None:
+            raise StepFailed(f"{self.fe.name}: this transport cannot {verb} services")
+        control(verb, self._services())
+
+    def _wait(self, driver: Any, want: str, began: float) -> float | None:
+        """Seconds from `began` until the member is `want` ("down"/"up") on every port."""
+        deadline = began + self.drill.detect_timeout
+        while time.monotonic() < deadline:
+            stats = driver.stats().get(self.fe.name)
+            if stats is None or stats.health == "unknown":
+                return None  # the manual driver: the appliance's view is not readable
+            if stats.down_everywhere() if want == "down" else stats.up_everywhere():
+                return time.monotonic() - began
+            time.sleep(POLL)
+        after = "the restore" if want == "up" else "the fault"
+        raise CheckFailed(
+            f"the load balancer did not show {self.fe.name} {want} on every port within "
+            f"{self.drill.detect_timeout:.0f} s after {after}"
+        )
+
+    # -- the drill ----------------------------------------------------------------------
+    def apply(self, current: Json) -> Json:
+        not_up = sorted(n for n, s in current.items() if s["health"] == "down")
+        if not_up:
+            raise CheckFailed(
+                f"the drill on {self.fe.name} is refused while member(s) are not up: "
+                f"{', '.join(not_up)}; bring them back first"
+            )
+        driver = lb_driver(self.ctx)
+        pool_name = self.ctx.pool.pool.fqdn
+        checks = self.ctx.profile.check_ports
+        targets = [LoadTarget(self.vip, checks[0], "sip-tls", pool_name)] + [
+            LoadTarget(self.vip, p, "tls", pool_name) for p in checks[1:]
+        ]
+        load = LoadRunner(
+            targets,
+            rate=LOAD_RATE,
+            duration=LOAD_LIMIT,
+            tls=tls_options(self.ctx),
+            identify=lambda e: identify(e, self.ctx.pool),
+        )
+        held = self._hold()
+        load.start()
+        try:
+            load.mark("before")
+            time.sleep(1.0)
+            load.mark("fault")
+            asked = time.monotonic()
+            self._fault(restore=False)
+            # from the moment the fault is in place (a service stop may take seconds)
+            began_wall, began = time.time(), time.monotonic()
+            fault_s = began - asked
+            try:
+                detect = self._wait(driver, "down", began)
+                detected_wall = time.time()
+                load.mark("after-detection")
+                time.sleep(AFTER_DETECTION)
+                survived = {
+                    owner: sum(1 for s in streams if _alive(s))
+                    for owner, streams in held.items()
+                    if owner != self.fe.name
+                }
+            finally:
+                load.mark("restore")
+                restored = time.monotonic()
+                self._fault(restore=True)
+            back = self._wait(driver, "up", restored)
+            load.mark("back")
+            time.sleep(0.5)
+        finally:
+            report = load.stop()
+            for streams in held.values():
+                for stream in streams:
+                    close_quietly(stream)
+        row = self._judge(report, detect, back, survived, held, began_wall, detected_wall)
+        return {**row, "fault_took_s": round(fault_s, 3)}
+
+    def _hold(self) -> dict[str, list[Any]]:
+        """Connections held open to the VIP before the fault, by the FE that got each."""
+        held: dict[str, list[Any]] = {}
+        wanted = HELD * len(self.ctx.pool.front_ends)
+        for _ in range(wanted):
+            evidence, stream = tls_hold(
+                self.vip,
+                self.ctx.profile.check_ports[0],
+                self.ctx.pool.pool.fqdn,
+                tls=tls_options(self.ctx),
+                connect=socket_connector,
+                source="admin",
+            )
+            if stream is not None:
+                held.setdefault(identify(evidence, self.ctx.pool) or "?", []).append(stream)
+        return held
+
+    def _judge(
+        self,
+        report: Any,
+        detect: float | None,
+        back: float | None,
+        survived: dict[str, int],
+        held: dict[str, list[Any]],
+        began: float,
+        detected: float,
+    ) -> Json:
+        labels = report.labels
+        failed_fault = int(labels.get("fault", {}).get("failed", 0))
+        failed_after = sum(
+            int(labels.get(k, {}).get("failed", 0)) for k in ("after-detection", "back")
+        )
+        failed_before = int(labels.get("before", {}).get("failed", 0))
+        lost = {o: len(held[o]) - n for o, n in survived.items() if n < len(held[o])}
+        row = {
+            "fe": self.fe.name,
+            "mode": self.mode if self.mode == "link" else f"service:{self.port}",
+            "what": self._what(),
+            "detect_s": None if detect is None else round(detect, 3),
+            "back_s": None if back is None else round(back, 3),
+            "requests": report.requests,
+            "failed_before_fault": failed_before,
+            "failed_until_detection": failed_fault,
+            "failed_after_detection": failed_after,
+            "held_survived": survived,
+            "held_lost": lost,
+            "fault_at": began,
+            "detected_at": detected,
+        }
+        self.ctx.emit("drill", row)
+        problems = []
+        if failed_before:
+            problems.append(f"{failed_before} request(s) failed before the fault")
+        if failed_after:
+            problems.append(f"{failed_after} request(s) failed after the LB took it out")
+        if lost:
+            problems.append(
+                "established connections to other FEs were closed: "
+                + ", ".join(f"{o} lost {n}" for o, n in lost.items())
+            )
+        if problems:
+            raise CheckFailed(
+                f"failover drill on {self.fe.name} ({row['mode']}): " + "; ".join(problems)
+            )
+        return {
+            **row,
+            "load": {
+                "totals": report.totals,
+                "labels": report.labels,
+                "failed_seconds": report.failed_seconds(),
+                "failures": report.failures[:20],
+            },
+        }
+
+    def revert(self, undo: Json) -> Json:
+        self._fault(restore=True)
+        return {"fe": undo["fe"], "restored": undo["mode"]}
+
+    def verify_reverted(self, undo: Json) -> Json:
+        back = self._wait(lb_driver(self.ctx), "up", time.monotonic())
+        return {"fe": undo["fe"], "up_after_s": back}
+
+
+@register
+class LbFailoverProcedure(Action):
+    """The procedure for responding to a failed front end, for this pool (docstring)."""
+
+    name = "lb.failover_procedure"
+    read_only = True
+
+    def targets(self) -> list[str]:
+        return []
+
+    def describe(self) -> list[Change]:
+        return [
+            Change(
+                "check",
+                "admin",
+                "write the procedure for responding to a failed front end "
+                "(.ocsscale/failover-procedure.md) with this pool's names",
+            )
+        ]
+
+    def _lines(self) -> list[str]:
+        pool = self.ctx.pool
+        driver = pool.load_balancer.driver
+        vip = pool.load_balancer.vip.ip
+        fes = ", ".join(f"{fe.name} ({fe.address})" for fe in pool.front_ends)
+        if driver.kind == "engine":
+            ops = f"`ocsscale lb status|drain|maint|ready NAME --socket {driver.admin_socket}`"
+        elif driver.kind == "haproxy":
+            ops = f"HAProxy's runtime API on {driver.runtime_socket} (`show stat`, `set server`)"
+        else:
+            ops = f"the {driver.vendor}'s farm screen"
+        checks = " and ".join(map(str, self.ctx.profile.check_ports))
+        return [
+            f"Symptom: users of {pool.pool.fqdn} signed in on one front end are disconnected; "
+            "clients reconnect through the VIP by themselves (keep-alive, retry, reconnection "
+            "randomization) and land on a healthy front end.",
+            f"Confirm at the load balancer ({ops}) that the member is down: it fails the "
+            f"checks on {checks} and is out of every port of {vip}.",
+            "Put the failed member in maintenance (maint) so it does not return before it "
+            "is repaired, even if its checks pass intermittently.",
+            "Check that the remaining members carry the load: their active connections grow, "
+            f"and {pool.pool.fqdn} answers on every port from a test client.",
+            "Repair the front end (restart the Front-End service RTCSRV and W3SVC; its "
+            "network; its certificate).",
+            "Set the member to ready; watch it come back up on every port, then confirm with "
+            "a test sign-in pinned to it.",
+            f"Front ends of this pool: {fes}.",
+        ]
+
+    def apply(self, current: Json) -> Json:
+        lines = self._lines()
+        self.ctx.emit(
+            "checklist",
+            {"title": "procedure for responding to a failed front end", "steps": lines},
+        )
+        pool_path = self.ctx.extra.get("pool_path")
+        written = None
+        if pool_path:
+            target = Path(pool_path).resolve().parent / ".ocsscale" / "failover-procedure.md"
+            target.parent.mkdir(mode=0o700, exist_ok=True)
+            text = "# Responding to a failed front end\n\n" + "\n".join(
+                f"{n}. {line}" for n, line in enumerate(lines, 1)
+            )
+            tmp = target.with_suffix(".tmp")
+            tmp.write_text(text + "\n", encoding="utf-8")
+            tmp.replace(target)
+            written = str(target)
+        return {"procedure": lines, "written": written}

@@ -1,0 +1,128 @@
+"""The stand-in as a Windows DNS server: the Windows DNS provider's scripts,
+carried out against a real DNS server.
+
+A script is recognised only when its body is exactly one of
+ocsscale.providers.dns.windows_scripts' bodies (after its `$Name = '...'`
+parameter lines). Its effect is then made on the DNS server given with
+`--dns-primary` (the lab's BIND), by RFC 2136 updates signed with the TSIG
+key given with `--dns-tsig-*`: the record read, the expected-value check, the
+delete and add, the read-back. The answer is the one the PowerShell script
+prints (OCSSCALE-DNS lines), and its errors are the script's, with the exit
+codes dnscmd itself gives (1722 when the DNS server is unavailable). Which
+tools the host "has" is `--dns-tools` (default dnscmd only, as on Windows
+Server 2003 to 2008 R2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.tsig
+
+from ...providers.dns.base import DnsConflict, DnsError, RecordSet, normalise
+from ...providers.dns.query import lookup
+from ...providers.dns.rfc2136 import Rfc2136Provider
+from ...providers.dns.windows_scripts import ERROR_PREFIX, all_scripts
+from ...secrets import Secret
+from .sandbox import reachable
+from .wsman import CommandOutcome
+
+RPC_UNAVAILABLE = 1722  # what dnscmd exits with when the DNS server cannot be reached
+
+
+@dataclass
+class DnsServerRole:
+    primary: tuple[str, int]
+    key_name: str
+    algorithm: str
+    secret_file: Path
+    tools: tuple[str, ...] = ("dnscmd",)
+    timeout: float = 5.0
+
+    def _provider(self, zone: str) -> Rfc2136Provider:
+        secret = Secret(self.secret_file.read_text(encoding="utf-8").strip(), "stand-in")
+        return Rfc2136Provider(
+            zone,
+            [self.primary],
+            key_name=self.key_name,
+            algorithm=self.algorithm,
+            secret=secret,
+            timeout=self.timeout,
+        )
+
+    def run(self, tool: str, operation: str, p: dict[str, str]) -> CommandOutcome:
+        if operation == "detect":
+            found = next((t for t in ("dnsserver-module", "dnscmd") if t in self.tools), "none")
+            return _out([f"OCSSCALE-DNS tool {found}"])
+        if tool not in self.tools:
+            program = "dnscmd.exe" if tool == "dnscmd" else "Import-Module DnsServer"
+            return _fail(f"The term '{program}' is not recognized on this stand-in.")
+        zone, node, rdtype = p["Zone"], p["Node"], p["Type"]
+        fqdn = zone if node == "@" else f"{node}.{zone}"
+        address, port = self.primary
+        try:
+            current = lookup(address, port, fqdn, rdtype, self.timeout)
+            if operation == "read":
+                return _out(_records("read", current))
+            expect = _key(p["Expect"].split(","))
+            if _key(current.values) != expect:
+                return _out(_records("conflict", current))
+            values = tuple(v for v in p["Values"].split(",") if v)
+            provider = self._provider(zone)
+            provider._change(  # the delete and add, as dnscmd's two commands do them
+                fqdn, rdtype, normalise(rdtype, values), int(p["Ttl"]), current.values
+            )
+            return _out(_records("done", lookup(address, port, fqdn, rdtype, self.timeout)))
+        except DnsConflict:
+            return _out(_records("conflict", lookup(address, port, fqdn, rdtype, self.timeout)))
+        except DnsError:
+            if tool == "dnscmd":
+                command = "/EnumRecords" if operation == "read" else "/RecordDelete"
+                return _fail(
+                    f"dnscmd {command} {node} failed (exit {RPC_UNAVAILABLE}): Command failed: "
+                    f"RPC_S_SERVER_UNAVAILABLE {RPC_UNAVAILABLE} 0x6BA"
+                )
+            return _fail(
+                f"Get-DnsServerResourceRecord {node} failed: Failed to get the zone {zone} "
+                "information on server localhost."
+            )
+
+
+def dns_script(body: str) -> tuple[str, str] | None:
+    """(tool, operation) when `body` is one of the Windows DNS provider's scripts."""
+    return all_scripts().get(body)
+
+
+def _key(values: tuple[str, ...] | list[str]) -> str:
+    # the script's Set-Key: trimmed, final dot dropped, lower case, sorted, unique
+    return ",".join(sorted({v.strip().rstrip(".").lower() for v in values if v.strip()}))
+
+
+def _records(state: str, record: RecordSet) -> list[str]:
+    lines = [f"OCSSCALE-DNS {state}"]
+    lines += [f"OCSSCALE-DNS-RR {record.ttl} {v}" for v in record.values]
+    return lines + ["OCSSCALE-DNS end"]
+
+
+def _out(lines: list[str]) -> CommandOutcome:
+    return CommandOutcome(("\r\n".join(lines) + "\r\n").encode(), b"", 0)
+
+
+def _fail(message: str) -> CommandOutcome:
+    return CommandOutcome(b"", f"{ERROR_PREFIX}{message}\r\n".encode(), 1)
+
+
+def role_from_arguments(
+    primary: str | None, key_name: str, algorithm: str, secret_file: Path | None, tools: str
+) -> DnsServerRole | None:
+    if not primary:
+        return None
+    if secret_file is None:
+        raise ValueError("--dns-primary needs --dns-tsig-file")
+    host, _, port = primary.rpartition(":") if ":" in primary else (primary, "", "53")
+    if not reachable(host):  # the stand-in's own rule: loopback and the lab's range only
+        raise ValueError("--dns-primary must be a loopback or lab address")
+    dns.tsig.Key(key_name, secret_file.read_text(encoding="utf-8").strip(), algorithm)  # checks it
+    chosen = tuple(t for t in tools.split(",") if t)
+    return DnsServerRole((host, int(port or 53)), key_name, algorithm, secret_file, chosen)

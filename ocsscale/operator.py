@@ -1,0 +1,56 @@
+"""The person at the console, as the core sees them.
+
+Some steps need a human: the manual load-balancer driver prints settings to
+enter on an appliance and waits until they are in; a manual DNS change waits
+for the operator; validate-fe holds while people test at the workstations.
+Actions ask through `Context.operator`; the CLI supplies a terminal operator,
+and everything else (tests, unattended runs) gets `NoOperator`, which refuses
+with a clear message instead of waiting for an answer that will never come.
+
+Nothing an operator types is trusted as proof: actions verify from outside
+after every "done".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from .errors import UsageError
+
+
+class OperatorUnavailable(UsageError):
+    """A step needs a person and there is none (no terminal, --yes with no one to ask)."""
+
+
+class Operator(Protocol):
+    def tell(self, title: str, lines: Sequence[str]) -> None:
+        """Show a checklist or instructions (nothing is asked)."""
+
+    def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
+        """One of `choices`, as the operator answered. Raises OperatorUnavailable
+        when there is no one to ask; Declined when the operator gives up."""
+
+    def text(self, question: str, default: str = "") -> str:
+        """A free-text answer (a name, a note). Same errors as `ask`."""
+
+
+class NoOperator:
+    """There is nobody to ask: every question is refused with `why`."""
+
+    def __init__(
+        self,
+        why: str = "this step waits for an operator and no terminal is attached; "
+        "run it from a terminal",
+    ) -> None:
+        self.why = why
+        self.told: list[tuple[str, list[str]]] = []
+
+    def tell(self, title: str, lines: Sequence[str]) -> None:
+        self.told.append((title, list(lines)))
+
+    def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
+        raise OperatorUnavailable(self.why)
+
+    def text(self, question: str, default: str = "") -> str:
+        raise OperatorUnavailable(self.why)

@@ -1,0 +1,1 @@
+"""Providers: the outside systems a run drives (load balancers, DNS), one module each."""

@@ -1,0 +1,102 @@
+"""manual: the operator makes the change; the tool says exactly which, and checks.
+
+`replace` first checks the expected old value over DNS (a record that moved
+since the plan is refused before anyone is asked to touch it), then tells the
+operator the exact change (zone, name, type, values to remove and to add,
+TTL), waits for "done", and looks the record up on the authoritative server.
+An answer is never trusted: until the server holds the new value and TTL the
+operator is told what it still answers and asked again (a bounded number of
+times). With nobody at the console the operator refuses (NoOperator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ...errors import Declined, StepFailed, UsageError
+from ...operator import Operator
+from .base import ProviderBase, RecordSet, same_values
+from .query import lookup, server_label
+
+#: how many times a "done" that the server does not confirm is asked again
+ATTEMPTS = 5
+
+
+class ManualProvider(ProviderBase):
+    kind = "manual"
+
+    def __init__(
+        self,
+        zone: str,
+        servers: Sequence[tuple[str, int]],
+        operator: Operator,
+        *,
+        timeout: float = 10.0,
+        attempts: int = ATTEMPTS,
+    ) -> None:
+        if not servers:
+            raise UsageError("the manual DNS provider verifies on dns.servers: list them")
+        self.zone = zone.rstrip(".")
+        self.address, self.port = servers[0]
+        self.operator = operator
+        self.timeout = timeout
+        self.attempts = attempts
+
+    @classmethod
+    def from_context(cls, ctx: Any) -> ManualProvider:
+        settings = ctx.pool.dns
+        return cls(
+            settings.zone,
+            [(str(s), settings.port) for s in settings.servers],
+            ctx.operator,
+            timeout=settings.timeout,
+        )
+
+    def where(self) -> str:
+        return server_label(self.address, self.port)
+
+    def lookup(self, name: str, rdtype: str) -> RecordSet:
+        return lookup(self.address, self.port, name, rdtype, self.timeout)
+
+    def instructions(
+        self, name: str, rdtype: str, values: tuple[str, ...], ttl: int, expect: tuple[str, ...]
+    ) -> list[str]:
+        lines = [f"zone {self.zone}, record {name} (type {rdtype}):"]
+        lines += [f"  remove  {name}  {rdtype}  {v}" for v in expect]
+        lines += [f"  add     {name}  {ttl}  IN  {rdtype}  {v}" for v in values]
+        lines += [
+            f"  (one RRset: every {rdtype} value of {name} gets TTL {ttl} s)",
+            f"Make the change on the zone's primary server; {self.where()} is then asked.",
+        ]
+        return lines
+
+    def _change(
+        self, name: str, rdtype: str, values: tuple[str, ...], ttl: int, expect: tuple[str, ...]
+    ) -> None:
+        self.operator.tell(
+            f"Change DNS record {name} by hand",
+            self.instructions(name, rdtype, values, ttl, expect),
+        )
+        seen = RecordSet((), None)
+        for _ in range(self.attempts):
+            answer = self.operator.ask(
+                f"Type done when {name} {rdtype} is {', '.join(values)} with TTL {ttl}",
+                ["done", "abort"],
+            )
+            if answer != "done":
+                raise Declined(f"the operator stopped the change of {name}; nothing was verified")
+            seen = self.lookup(name, rdtype)
+            if same_values(rdtype, seen.values, values) and seen.ttl == ttl:
+                return
+            self.operator.tell(
+                f"{self.where()} does not answer the change yet",
+                [
+                    f"{name} {rdtype} reads {seen.show()}",
+                    f"expected {', '.join(values)} (TTL {ttl})",
+                ],
+            )
+        raise StepFailed(
+            f"{self.where()}: {name} {rdtype} still reads {seen.show()} after {self.attempts} "
+            f"confirmations; expected {', '.join(values)} (TTL {ttl})"
+        )

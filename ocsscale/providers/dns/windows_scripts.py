@@ -1,0 +1,185 @@
+"""The PowerShell the Windows DNS provider sends to a DNS server over WinRM.
+
+Written for PowerShell 2.0 (Windows Server 2008 R2 and later run it): no
+ConvertTo-Json, no `[ordered]`, no `-in`, no member enumeration; native
+programs are called with `$ErrorActionPreference = 'Continue'` because 2.0
+turns a native program's stderr into a terminating error under 'Stop'.
+
+Two tools do the same three operations: `dnscmd` (Windows Server 2003 to
+2019) and the DnsServer module's cmdlets (2012 and later). Parameters are
+bound by `PsScript` as quoted literals: `$Server`, `$Zone`, `$Node` (the
+name relative to the zone, `@` for the apex), `$Type`, and for `replace`
+`$Expect` / `$Values` (comma-separated) and `$Ttl` (seconds).
+
+Output, one item per line on stdout (parsed by windows.py):
+    OCSSCALE-DNS tool <dnscmd|dnsserver-module|none>   (detect)
+    OCSSCALE-DNS <read|conflict|done>                  then
+    OCSSCALE-DNS-RR <ttl> <value>                      per record, then
+    OCSSCALE-DNS end
+An error is one `ocsscale: <message>` line on stderr and exit 1; a failed
+add puts the old records back before it reports.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+MARKER_PREFIX = "# ocsscale:dns="
+LINE_PREFIX = "OCSSCALE-DNS"
+RR_PREFIX = "OCSSCALE-DNS-RR "
+ERROR_PREFIX = "ocsscale: "
+TOOLS = ("dnscmd", "dnsserver-module")
+#: record types both tools read and write the same way
+TYPES = ("A", "AAAA", "CNAME")
+
+_COMMON = r"""$ErrorActionPreference = 'Continue'
+function Fail([string] $Message) {
+    [Console]::Error.WriteLine('ocsscale: ' + $Message)
+    exit 1
+}
+function Say([string] $Line) { [Console]::Out.WriteLine($Line) }
+function Norm([string] $Value) { return $Value.Trim().TrimEnd('.').ToLowerInvariant() }
+function Set-Key($List) {
+    $n = @($List | Where-Object { $_ -and $_.Trim() -ne '' } | ForEach-Object { Norm $_ } | Sort-Object -Unique)
+    return [string]::Join(',', $n)
+}
+function Out-Records([string] $State, $Records) {
+    Say ('OCSSCALE-DNS ' + $State)
+    foreach ($r in $Records) { Say ('OCSSCALE-DNS-RR ' + $r) }
+    Say 'OCSSCALE-DNS end'
+}
+"""  # noqa: E501
+
+_DNSCMD_FUNCTIONS = r"""function Text($Output) { return [string]::Join(' ', @($Output | ForEach-Object { $_.ToString().Trim() } | Where-Object { $_ -ne '' })) }
+function Get-OcsRecords {
+    $out = & dnscmd.exe $Server /EnumRecords $Zone $Node /Type $Type 2>&1
+    $code = $LASTEXITCODE
+    $text = Text $out
+    if ($text -match 'DNS_ERROR_NAME_DOES_NOT_EXIST' -or $text -match 'DNS_ERROR_RECORD_DOES_NOT_EXIST') { return }
+    if ($code -ne 0) { Fail ('dnscmd /EnumRecords ' + $Node + ' failed (exit ' + $code + '): ' + $text) }
+    $pattern = '^\S*\s+(?:\[Aging:\d+\]\s+)?(\d+)\s+' + [regex]::Escape($Type) + '\s+(\S+)\s*$'
+    foreach ($line in $out) {
+        $m = [regex]::Match($line.ToString(), $pattern)
+        if ($m.Success) { $m.Groups[1].Value + ' ' + $m.Groups[2].Value }
+    }
+}
+function Remove-OcsRecord([string] $Value) {
+    $out = & dnscmd.exe $Server /RecordDelete $Zone $Node $Type $Value /f 2>&1
+    if ($LASTEXITCODE -ne 0) { return ('dnscmd /RecordDelete ' + $Value + ' failed (exit ' + $LASTEXITCODE + '): ' + (Text $out)) }
+    return ''
+}
+function Add-OcsRecord([string] $Value, [string] $Seconds) {
+    $out = & dnscmd.exe $Server /RecordAdd $Zone $Node $Seconds $Type $Value 2>&1
+    if ($LASTEXITCODE -ne 0) { return ('dnscmd /RecordAdd ' + $Value + ' failed (exit ' + $LASTEXITCODE + '): ' + (Text $out)) }
+    return ''
+}
+"""  # noqa: E501
+
+_MODULE_FUNCTIONS = r"""try { Import-Module DnsServer -ErrorAction Stop }
+catch { Fail ('the DnsServer module cannot be loaded: ' + $_.Exception.Message) }
+function Get-OcsRecords {
+    $rrs = @()
+    try {
+        $rrs = @(Get-DnsServerResourceRecord -ComputerName $Server -ZoneName $Zone -Name $Node -RRType $Type -ErrorAction Stop)
+    } catch {
+        $missing = $_.CategoryInfo.Category -eq 'ObjectNotFound'
+        if ($missing -and $_.Exception -isnot [Management.Automation.CommandNotFoundException]) { return }
+        Fail ('Get-DnsServerResourceRecord ' + $Node + ' failed: ' + $_.Exception.Message)
+    }
+    foreach ($rr in $rrs) {
+        $d = $rr.RecordData
+        if ($Type -eq 'A') { $v = $d.IPv4Address.IPAddressToString }
+        elseif ($Type -eq 'AAAA') { $v = $d.IPv6Address.IPAddressToString }
+        else { $v = $d.HostNameAlias }
+        ([string][int]$rr.TimeToLive.TotalSeconds) + ' ' + $v
+    }
+}
+function Remove-OcsRecord([string] $Value) {
+    try {
+        Remove-DnsServerResourceRecord -ComputerName $Server -ZoneName $Zone -Name $Node -RRType $Type -RecordData $Value -Force -ErrorAction Stop
+    } catch { return ('Remove-DnsServerResourceRecord ' + $Value + ' failed: ' + $_.Exception.Message) }
+    return ''
+}
+function Add-OcsRecord([string] $Value, [string] $Seconds) {
+    $span = New-TimeSpan -Seconds ([int]$Seconds)
+    try {
+        if ($Type -eq 'A') { Add-DnsServerResourceRecordA -ComputerName $Server -ZoneName $Zone -Name $Node -IPv4Address $Value -TimeToLive $span -ErrorAction Stop }
+        elseif ($Type -eq 'AAAA') { Add-DnsServerResourceRecordAAAA -ComputerName $Server -ZoneName $Zone -Name $Node -IPv6Address $Value -TimeToLive $span -ErrorAction Stop }
+        else { Add-DnsServerResourceRecordCName -ComputerName $Server -ZoneName $Zone -Name $Node -HostNameAlias $Value -TimeToLive $span -ErrorAction Stop }
+    } catch { return ('Add-DnsServerResourceRecord ' + $Value + ' failed: ' + $_.Exception.Message) }
+    return ''
+}
+"""  # noqa: E501
+
+_READ = r"""Out-Records 'read' @(Get-OcsRecords)
+exit 0
+"""  # noqa: E501
+
+# The check and the change are as close together as one script allows; the
+# Windows tools have no prerequisite, so the read-back proves the result.
+_REPLACE = r"""$current = @(Get-OcsRecords)
+$currentValues = @($current | ForEach-Object { $_.Split(' ', 2)[1] })
+if ((Set-Key $currentValues) -ne (Set-Key $Expect.Split(','))) {
+    Out-Records 'conflict' $current
+    exit 0
+}
+$problem = ''
+foreach ($v in $currentValues) {
+    $problem = Remove-OcsRecord $v
+    if ($problem) { break }
+}
+$added = @()
+if (-not $problem) {
+    foreach ($v in @($Values.Split(',') | Where-Object { $_ -ne '' })) {
+        $problem = Add-OcsRecord $v $Ttl
+        if ($problem) { break }
+        $added += $v
+    }
+}
+if ($problem) {
+    # Nothing half-done: the new records out, the old ones back with their TTL.
+    foreach ($v in $added) { Remove-OcsRecord $v | Out-Null }
+    $now = Set-Key @(@(Get-OcsRecords) | ForEach-Object { $_.Split(' ', 2)[1] })
+    foreach ($r in $current) {
+        $p = $r.Split(' ', 2)
+        if (-not ((',' + $now + ',').Contains(',' + (Norm $p[1]) + ','))) { Add-OcsRecord $p[1] $p[0] | Out-Null }
+    }
+    Fail ($problem + '; the old records were put back')
+}
+Out-Records 'done' @(Get-OcsRecords)
+exit 0
+"""  # noqa: E501
+
+_DETECT = r"""$ErrorActionPreference = 'Continue'
+$tool = 'none'
+if (@(Get-Module -ListAvailable -Name DnsServer).Count -gt 0) { $tool = 'dnsserver-module' }
+elseif (Get-Command dnscmd.exe -ErrorAction SilentlyContinue) { $tool = 'dnscmd' }
+[Console]::Out.WriteLine('OCSSCALE-DNS tool ' + $tool)
+exit 0
+"""  # noqa: E501
+
+
+@cache
+def script_body(tool: str, operation: str) -> str:
+    """The body of one operation (`detect`, `read`, `replace`) for `tool`."""
+    if operation == "detect":
+        return MARKER_PREFIX + "detect\n" + _DETECT
+    if tool not in TOOLS or operation not in ("read", "replace"):
+        raise ValueError(f"no Windows DNS script {tool}/{operation}")
+    functions = _DNSCMD_FUNCTIONS if tool == "dnscmd" else _MODULE_FUNCTIONS
+    body = _READ if operation == "read" else _REPLACE
+    return f"{MARKER_PREFIX}{tool}/{operation}\n{_COMMON}{functions}{body}"
+
+
+def all_scripts() -> dict[str, tuple[str, str]]:
+    """Every body, mapped to its (tool, operation): what a host may be sent."""
+    found = {script_body("", "detect"): ("", "detect")}
+    for tool in TOOLS:
+        for operation in ("read", "replace"):
+            found[script_body(tool, operation)] = (tool, operation)
+    return found
+
+
+def default_server(tool: str) -> str:
+    """The server the tool addresses: the DNS server the script runs on."""
+    return "." if tool == "dnscmd" else "localhost"

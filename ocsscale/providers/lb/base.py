@@ -1,0 +1,211 @@
+"""What every load-balancer driver offers, and the farm it is asked to build.
+
+A driver is one module (engine.py, haproxy.py, manual.py) with a settings
+model (the pool file's `load_balancer.driver: {kind: ..., ...}`) and a class
+that implements `LbDriver`. Actions (actions/lb.py) only ever talk to this
+protocol: they read, journal the undo record, apply, verify; the driver knows
+how its LB stores a farm, reloads, and reports its members.
+
+Every value a driver returns is plain JSON and never holds a secret. Library
+and transport errors are wrapped into the project's error tree here, with the
+LB host's name and the cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from ipaddress import IPv4Interface
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+from ...operator import NoOperator, Operator
+
+if TYPE_CHECKING:
+    from ...transports.base import Host
+
+AdminState = Literal["ready", "drain", "maint"]
+ADMIN_STATES: tuple[AdminState, ...] = ("ready", "drain", "maint")
+Json = Any
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    address: str
+    weight: int
+
+
+@dataclass(frozen=True)
+class FarmSpec:
+    """The farm the walkthrough asks for, built from the pool file and its profile.
+
+    Every port is on the VIP; `check_ports` carry the health checks that every
+    other port follows; balancing is weighted least connections; `idle_timeout`
+    is the client and server idle timeout; `snat_addresses` are the source
+    addresses the LB uses towards the members."""
+
+    name: str
+    vip: str  # the address, no prefix
+    vip_prefix: int
+    ports: tuple[int, ...]
+    check_ports: tuple[int, ...]
+    idle_timeout: int
+    members: tuple[Member, ...]
+    snat_addresses: tuple[str, ...]
+    balance: str = "wlc"
+
+    @property
+    def vip_interface(self) -> str:
+        return f"{self.vip}/{self.vip_prefix}"
+
+    def member(self, name: str) -> Member:
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def view(self) -> dict[str, Any]:
+        """The comparable part of a farm: what `read_farm()["view"]` must equal."""
+        return {
+            "vip": self.vip,
+            "ports": sorted(self.ports),
+            "check_ports": sorted(self.check_ports),
+            "idle_timeout": self.idle_timeout,
+            "balance": self.balance,
+            "snat_addresses": sorted(self.snat_addresses),
+            "members": {m.name: {"address": m.address, "weight": m.weight} for m in self.members},
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_pool(cls, pool: Any, profile: Any) -> FarmSpec:
+        lb = pool.load_balancer
+        vip: IPv4Interface = lb.vip
+        snat = tuple(str(a) for a in lb.snat_addresses) or (str(vip.ip),)
+        return cls(
+            name=pool.pool.fqdn.split(".")[0],
+            vip=str(vip.ip),
+            vip_prefix=vip.network.prefixlen,
+            ports=tuple(profile.ports),
+            check_ports=tuple(profile.check_ports),
+            idle_timeout=int(profile.idle_timeout),
+            members=tuple(Member(fe.name, str(fe.address), fe.weight) for fe in pool.front_ends),
+            snat_addresses=snat,
+            balance=profile.balance,
+        )
+
+
+def view_diff(expected: Mapping[str, Any], actual: Mapping[str, Any] | None) -> list[str]:
+    """Human lines for every difference between two farm views (empty: equal)."""
+    if actual is None:
+        return ["the load balancer has no farm"]
+    lines: list[str] = []
+    for key in ("vip", "ports", "check_ports", "idle_timeout", "balance", "snat_addresses"):
+        if expected.get(key) != actual.get(key):
+            lines.append(f"{key}: {actual.get(key)!r} on the LB, {expected.get(key)!r} planned")
+    want, have = expected.get("members", {}), actual.get("members", {}) or {}
+    for name in sorted(set(want) | set(have)):
+        if name not in have:
+            lines.append(f"member {name}: missing on the LB")
+        elif name not in want:
+            lines.append(f"member {name}: on the LB, not in the pool file")
+        elif want[name] != have[name]:
+            lines.append(f"member {name}: {have[name]} on the LB, {want[name]} planned")
+    return lines
+
+
+@dataclass(frozen=True)
+class MemberStats:
+    """One member as the LB sees it."""
+
+    name: str
+    health: Literal["up", "down", "unknown"]
+    admin: AdminState
+    #: active connections per farm port (ports the LB reports; missing = 0)
+    active: dict[int, int] = field(default_factory=dict)
+    #: per port health where the LB tracks it per port (HAProxy backends); else empty
+    port_health: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def total_active(self) -> int:
+        return sum(self.active.values())
+
+    def down_everywhere(self) -> bool:
+        if self.port_health:
+            return all(h != "up" for h in self.port_health.values())
+        return self.health == "down"
+
+    def up_everywhere(self) -> bool:
+        if self.port_health:
+            return all(h == "up" for h in self.port_health.values())
+        return self.health == "up"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["active"] = {str(k): v for k, v in self.active.items()}
+        data["port_health"] = {str(k): v for k, v in self.port_health.items()}
+        return data
+
+
+@dataclass
+class DriverContext:
+    """What a driver may use; built by actions/lb.py from the action Context."""
+
+    pool: Any
+    profile: Any
+    host: Callable[[str], Host]  # name -> connected host (the LB host for real drivers)
+    operator: Operator = field(default_factory=NoOperator)
+    emit: Callable[[str, Mapping[str, Json]], None] = lambda kind, data: None
+
+
+class LbDriver(Protocol):
+    """The small protocol every driver implements (see the module docstring).
+
+    `read_farm` may connect; `undo_for(current)` is pure and is journaled
+    before `apply_farm` changes anything; `revert(undo)` must be safe to call
+    twice."""
+
+    kind: ClassVar[str]
+
+    def target(self) -> str:
+        """The host name (or "lb") the plan shows for this LB."""
+        ...
+
+    def targets(self) -> list[str]:
+        """Host names this driver logs in to (for the credential check)."""
+        ...
+
+    def read_farm(self) -> Json:
+        """{"view": FarmSpec.view()-shaped dict or None, ...driver state for undo}."""
+        ...
+
+    def undo_for(self, current: Json) -> Json:
+        """What revert needs to put back exactly `current` (plain JSON)."""
+        ...
+
+    def apply_farm(self, desired: FarmSpec, current: Json) -> Json:
+        """Install `desired` (checked before any reload); evidence."""
+        ...
+
+    def revert(self, undo: Json) -> Json:
+        """Put back what `undo` records (config byte-identical, service state as before)."""
+        ...
+
+    def verify_reverted(self, undo: Json) -> Json:
+        """Read back: the previous config and service state, the VIP silent if it was."""
+        ...
+
+    def set_member(self, name: str, state: AdminState) -> None:
+        """Set a member's admin state (ready, drain, maint)."""
+        ...
+
+    def stats(self) -> dict[str, MemberStats]:
+        """Every member as the LB sees it, by name."""
+        ...
+
+    def events(self, since: float) -> list[dict[str, Any]]:
+        """Member state changes since `since` (epoch seconds), oldest first:
+        {"ts", "server", "kind" ("server-up"|"server-down"|"admin-state"...), "reason"}."""
+        ...

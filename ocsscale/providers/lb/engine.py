@@ -1,0 +1,333 @@
+"""The bundled engine as a pool's load balancer, on a Linux LB host.
+
+Settings (`load_balancer.driver: {kind: engine, ...}`): where the farm file
+goes, the service that runs `ocsscale lb serve`, how that service is
+controlled, where the engine's admin socket is, and the engine command on
+the LB host.
+
+apply: the VIP is added to the client-side interface (when absent), the farm
+is rendered from templates/engine-farm.yaml.j2, written beside the real one
+and checked there with `ocsscale lb check` (nothing is replaced if the check
+refuses it), then installed in place after a backup; on a systemd host the
+unit is written from templates/engine.service.j2; the service is started, or
+reloaded when it runs (SIGHUP: no connection refused).
+Undo: the farm file and unit byte-identical (or absent), the service state as
+before (stopped if it was), the VIP removed if it was not there.
+Members: `ocsscale lb status|drain|ready|maint|events` on the LB host, which
+talk to the engine's admin socket.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from ...config.strict import Strict
+from ...errors import CommandFailed, StepFailed
+from .base import AdminState, DriverContext, FarmSpec, MemberStats
+from .linuxhost import LinuxLbHost, decode, state_of
+from .templates import render
+
+_SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}$")
+
+
+def check_service_control(value: str) -> str:
+    if "{action}" not in value:
+        raise PydanticCustomError(
+            "lb.driver.service-control",
+            "service_control must contain {{action}} (and may contain {{service}}), "
+            "e.g. 'systemctl {{action}} {{service}}'",
+        )
+    try:
+        value.format(action="start", service="x")
+    except (KeyError, IndexError, ValueError):
+        raise PydanticCustomError(
+            "lb.driver.service-control",
+            "service_control may only use {{action}} and {{service}} as placeholders",
+        ) from None
+    return value
+
+
+def check_service(value: str) -> str:
+    if not _SERVICE_RE.match(value):
+        raise PydanticCustomError(
+            "lb.driver.service", "a service name uses letters, digits, '@', '.', '_' and '-'"
+        )
+    return value
+
+
+def check_abs_path(value: str) -> str:
+    if not value.startswith("/") or "\0" in value or "\n" in value:
+        raise PydanticCustomError("lb.driver.path", "an absolute path on the LB host is required")
+    return value
+
+
+class EngineSettings(Strict):
+    kind: Literal["engine"]
+    farm_path: str = "/etc/ocsscale/lb/farm.yaml"
+    service: str = "ocsscale-lb"
+    #: the systemd unit written on the LB host; null when the service is defined
+    #: already (the lab's service runner, or a unit the site manages itself)
+    unit_path: str | None = "/etc/systemd/system/ocsscale-lb.service"
+    service_control: str = "systemctl {action} {service}"
+    command: str = "ocsscale"  # the ocsscale command on the LB host
+    admin_socket: str = "/run/ocsscale/lb.sock"
+    vip_interface: str | None = None
+    workers: int = Field(1, ge=1, le=64)
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, v: str) -> str:
+        return check_service(v)
+
+    @field_validator("service_control")
+    @classmethod
+    def _control(cls, v: str) -> str:
+        return check_service_control(v)
+
+    @field_validator("farm_path", "unit_path", "admin_socket")
+    @classmethod
+    def _paths(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_abs_path(v)
+        if v is not None and len(v.encode()) > 100 and v.endswith(".sock"):
+            raise PydanticCustomError("lb.driver.path", "a Unix socket path is at most 100 bytes")
+        return v
+
+
+def _epoch(ts: str) -> float:
+    try:
+        return datetime.fromisoformat(ts).timestamp()
+    except ValueError:
+        return 0.0
+
+
+class EngineDriver:
+    kind: ClassVar[str] = "engine"
+
+    def __init__(self, settings: EngineSettings, ctx: DriverContext) -> None:
+        self.settings = settings
+        self.ctx = ctx
+        lb = ctx.pool.load_balancer.host
+        if lb is None:
+            raise StepFailed(
+                "the engine driver needs load_balancer.host: the Linux host the engine runs on"
+            )
+        self.host_name: str = lb.name
+
+    # -- plumbing -------------------------------------------------------------------
+    def _lb(self) -> LinuxLbHost:
+        return LinuxLbHost(
+            self.ctx.host(self.host_name),
+            service_control=self.settings.service_control,
+            service=self.settings.service,
+        )
+
+    def _engine(self, *args: str, timeout: float = 30.0) -> str:
+        lb = self._lb()
+        try:
+            return lb.sh(
+                '"$@"',
+                self.settings.command,
+                "lb",
+                *args,
+                "--socket",
+                self.settings.admin_socket,
+                timeout=timeout,
+            ).stdout
+        except CommandFailed as exc:
+            raise StepFailed(
+                f"{self.host_name}: the engine's admin API did not answer "
+                f"`lb {' '.join(args)}`: {exc.stderr.strip()[:300] or f'exit {exc.exit_status}'}"
+            ) from None
+
+    def target(self) -> str:
+        return self.host_name
+
+    def targets(self) -> list[str]:
+        return [self.host_name]
+
+    def _files(self) -> dict[str, str | None]:
+        return {self.settings.farm_path: None, self.settings.unit_path or "": None}
+
+    # -- the farm -------------------------------------------------------------------
+    def read_farm(self) -> dict[str, Any]:
+        lb = self._lb()
+        if not lb.has_command(self.settings.command):
+            raise StepFailed(
+                f"{self.host_name}: the engine is not installed (no `{self.settings.command}` "
+                "command): install ocsscale on the load-balancer host (pip install ocsscale) "
+                "or set load_balancer.driver.command to its path"
+            )
+        vip = str(self.ctx.pool.load_balancer.vip.ip)
+        state = state_of(lb, vip, self._files())
+        state["view"] = self._view(lb) if state["active"] else None
+        farm = decode(state["files"].get(self.settings.farm_path))
+        # the template's first comment line: a farm we wrote may be replaced
+        state["ours"] = farm is None or b"Written by ocsscale" in farm[:200]
+        return state
+
+    def _view(self, lb: LinuxLbHost) -> dict[str, Any] | None:
+        status = json.loads(self._engine("status", "--json"))
+        farm_text = lb.read_optional(self.settings.farm_path)
+        farm = _farm_data(farm_text)
+        listeners = status.get("listeners", [])
+        return {
+            "vip": ",".join(sorted({str(x["vip"]) for x in listeners})),
+            "ports": sorted({int(x["port"]) for x in listeners}),
+            "check_ports": sorted(int(p) for p in farm.get("health", {}).get("ports", [])),
+            "idle_timeout": int(farm.get("timeouts", {}).get("idle", 0)),
+            "balance": farm.get("balance", "wlc"),
+            "snat_addresses": sorted(str(a) for a in status.get("snat", {}).get("addresses", [])),
+            "members": {
+                s["name"]: {"address": s["address"], "weight": int(s["weight"])}
+                for s in status.get("servers", [])
+            },
+        }
+
+    def undo_for(self, current: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "driver": self.kind,
+            "host": self.host_name,
+            "vip": str(self.ctx.pool.load_balancer.vip),
+            "vip_interface": self.settings.vip_interface,
+            "files": current["files"],
+            "active": current["active"],
+            "vip_present": current["vip_present"],
+        }
+
+    def render_farm(self, desired: FarmSpec) -> str:
+        return render(
+            "engine-farm.yaml.j2",
+            farm=desired.name,
+            vips=[desired.vip],
+            ports=list(desired.ports),
+            servers=[
+                {"name": m.name, "address": m.address, "weight": m.weight} for m in desired.members
+            ],
+            health_ports=list(desired.check_ports),
+            snat_addresses=list(desired.snat_addresses),
+            idle_timeout=desired.idle_timeout,
+            admin_socket=self.settings.admin_socket,
+            workers=self.settings.workers,
+        )
+
+    def apply_farm(self, desired: FarmSpec, current: dict[str, Any]) -> dict[str, Any]:
+        lb = self._lb()
+        s = self.settings
+        evidence: dict[str, Any] = {"host": self.host_name, "farm_path": s.farm_path}
+        if not current["vip_present"]:
+            ifname = lb.vip_interface(desired.vip_interface, s.vip_interface)
+            lb.add_address(desired.vip_interface, ifname)
+            evidence["vip_added"] = f"{desired.vip_interface} on {ifname}"
+        text = self.render_farm(desired).encode()
+        staged = s.farm_path + ".ocsscale-new"
+        lb.write(staged, text)
+        try:
+            checked = lb.sh('"$1" lb check --farm "$2"', s.command, staged, check=False)
+        finally:
+            lb.restore(staged, None)
+        if not checked.ok:
+            raise StepFailed(
+                f"{self.host_name}: the engine refused the rendered farm file "
+                f"(`lb check`): {(checked.stdout + checked.stderr).strip()[:400]}; nothing was "
+                "replaced"
+            )
+        lb.write(s.farm_path, text)
+        if s.unit_path:
+            unit = render(
+                "engine.service.j2",
+                command=s.command,
+                farm_path=s.farm_path,
+                description=f"ocsscale load balancer for {self.ctx.pool.pool.fqdn}",
+            )
+            lb.write(s.unit_path, unit.encode())
+            lb.sh("systemctl daemon-reload")
+        if current["active"]:
+            lb.service("reload")
+            evidence["service"] = "reloaded"
+        else:
+            lb.service("start")
+            lb.service("enable", check=False)
+            evidence["service"] = "started"
+        return evidence
+
+    def revert(self, undo: dict[str, Any]) -> dict[str, Any]:
+        lb = self._lb()
+        if not undo["active"]:
+            lb.service("stop", check=False)
+            lb.service("disable", check=False)
+        for path, data in undo["files"].items():
+            lb.restore(path, decode(data))
+        if self.settings.unit_path and self.settings.unit_path in undo["files"]:
+            lb.sh("systemctl daemon-reload", check=False)
+        if undo["active"]:
+            lb.service("reload")
+        if not undo["vip_present"]:
+            ifname = lb.vip_interface(undo["vip"], undo.get("vip_interface"))
+            lb.remove_address(undo["vip"], ifname)
+        return {"host": self.host_name, "restored": sorted(undo["files"])}
+
+    def verify_reverted(self, undo: dict[str, Any]) -> dict[str, Any]:
+        lb = self._lb()
+        vip = undo["vip"].split("/")[0]
+        now = state_of(lb, vip, dict.fromkeys(undo["files"]))
+        files = undo["files"]
+        problems = [
+            f"{path} differs from before" for path in files if now["files"][path] != files[path]
+        ]
+        if now["active"] != undo["active"]:
+            problems.append(f"the service is {'running' if now['active'] else 'stopped'}")
+        if now["vip_present"] != undo["vip_present"]:
+            still = "still" if now["vip_present"] else "no longer"
+            problems.append(f"the VIP {vip} is {still} configured")
+        if problems:
+            raise StepFailed(f"{self.host_name}: after the rollback " + "; ".join(problems))
+        return {"host": self.host_name, "files": "byte-identical", "active": now["active"]}
+
+    # -- members --------------------------------------------------------------------
+    def set_member(self, name: str, state: AdminState) -> None:
+        self._engine(state, name, "--json")
+
+    def stats(self) -> dict[str, MemberStats]:
+        status = json.loads(self._engine("status", "--json"))
+        found = {}
+        for s in status.get("servers", []):
+            found[s["name"]] = MemberStats(
+                name=s["name"],
+                health="up" if s.get("healthy") else "down",
+                admin=s.get("admin", "ready"),
+                active={int(p): int(n) for p, n in (s.get("per_port") or {}).items()},
+            )
+        return found
+
+    def events(self, since: float) -> list[dict[str, Any]]:
+        out = self._engine("events", "--json")
+        found = []
+        for line in out.splitlines():
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            ts = _epoch(str(event.get("ts", "")))
+            if ts >= since:
+                found.append({**event, "ts": ts})
+        return found
+
+
+def _farm_data(text: bytes | None) -> dict[str, Any]:
+    """The farm file's own settings (health ports, timeouts) as data; {} when unreadable."""
+    if not text:
+        return {}
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        data = YAML(typ="safe").load(text[:1_000_000])
+    except YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,139 @@
+"""A Linux load-balancer host, as the engine and HAProxy drivers drive it.
+
+Files are written in place after a backup on the host and put back byte for
+byte (the backup is removed once they are); the service is controlled through
+a command template (`systemctl {action} {service}` on a real host, the lab's
+service runner in the lab); the VIP is an address on the interface whose
+network holds it. Every failure names the host and the cause.
+"""
+
+from __future__ import annotations
+
+import base64
+from ipaddress import IPv4Interface
+from typing import Any
+
+from ...errors import CommandFailed, StepFailed, TransportError
+from ...transports.base import CommandResult, Host
+from ...transports.commands import ShCommand
+
+BACKUP_SUFFIX = ".ocsscale.bak"
+SERVICE_ACTIONS = ("start", "stop", "reload", "is-active", "enable", "disable")
+
+
+def encode(data: bytes | None) -> str | None:
+    """File bytes as journal-safe text (None: the file did not exist)."""
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def decode(text: str | None) -> bytes | None:
+    return None if text is None else base64.b64decode(text.encode("ascii"))
+
+
+class LinuxLbHost:
+    def __init__(self, host: Host, *, service_control: str, service: str) -> None:
+        if host.os != "linux":
+            raise StepFailed(
+                f"{host.name}: the load balancer is driven over a Linux host's transport; "
+                f"{host.name} is a {host.os} host"
+            )
+        self.host = host
+        self.name = host.name
+        self.service_control = service_control
+        self.service_name = service
+
+    # -- commands -----------------------------------------------------------------
+    def sh(
+        self, script: str, *args: str, timeout: float = 60.0, check: bool = True
+    ) -> CommandResult:
+        """`sh -c SCRIPT` with ARGS as $1..: values are never parsed by the shell."""
+        return self.host.run(
+            ShCommand.of("sh", "-c", script, "sh", *args), timeout=timeout, check=check
+        )
+
+    def has_command(self, command: str) -> bool:
+        return self.sh('command -v -- "$1" >/dev/null 2>&1', command, check=False).ok
+
+    # -- files --------------------------------------------------------------------
+    def read_optional(self, path: str) -> bytes | None:
+        if not self.sh('[ -e "$1" ]', path, check=False).ok:
+            return None
+        return self.host.read_file(path)
+
+    def write(self, path: str, data: bytes) -> None:
+        """In place, after a backup of what was there (path + BACKUP_SUFFIX)."""
+        self.sh('mkdir -p -- "$(dirname -- "$1")"', path)
+        self.host.write_file(path, data, backup_suffix=BACKUP_SUFFIX)
+
+    def restore(self, path: str, data: bytes | None) -> None:
+        """Put `data` back (None: remove the file); the backup goes too."""
+        if data is None:
+            self.sh('rm -f -- "$1" "$1$2"', path, BACKUP_SUFFIX)
+            return
+        if self.read_optional(path) != data:
+            self.host.write_file(path, data)
+        self.sh('rm -f -- "$1$2"', path, BACKUP_SUFFIX)
+
+    # -- the service --------------------------------------------------------------
+    def service(self, action: str, *, check: bool = True, timeout: float = 90.0) -> CommandResult:
+        if action not in SERVICE_ACTIONS:
+            raise ValueError(action)
+        command = self.service_control.format(action=action, service=self.service_name)
+        try:
+            return self.sh(command, timeout=timeout, check=check)
+        except CommandFailed as exc:
+            raise StepFailed(
+                f"{self.name}: `{action}` of the service {self.service_name} failed "
+                f"(exit {exc.exit_status}): {exc.stderr.strip()[:300] or 'no message'}"
+            ) from None
+
+    def active(self) -> bool:
+        return self.service("is-active", check=False).ok
+
+    # -- addresses ----------------------------------------------------------------
+    def addresses(self) -> list[tuple[str, str]]:
+        """(interface, address/prefix) of every IPv4 address on the host."""
+        out = self.sh("ip -4 -o addr show").stdout
+        found = []
+        for line in out.splitlines():
+            fields = line.split()
+            if "inet" in fields and len(fields) > fields.index("inet") + 1:
+                found.append((fields[1], fields[fields.index("inet") + 1]))
+        return found
+
+    def has_address(self, address: str) -> bool:
+        return any(a.split("/")[0] == address for _, a in self.addresses())
+
+    def vip_interface(self, vip: str, configured: str | None) -> str:
+        """The interface the VIP goes on: `configured`, or the one whose network holds it."""
+        if configured:
+            return configured
+        target = IPv4Interface(vip)
+        for ifname, address in self.addresses():
+            if ifname != "lo" and IPv4Interface(address).network.overlaps(target.network):
+                return ifname
+        raise StepFailed(
+            f"{self.name}: no interface is on the VIP's network {target.network}; connect the "
+            "load balancer's client-side arm, or name it in the driver's vip_interface"
+        )
+
+    def add_address(self, address: str, ifname: str) -> None:
+        try:
+            self.sh('ip addr add "$1" dev "$2"', address, ifname)
+        except TransportError as exc:
+            raise StepFailed(
+                f"{self.name}: cannot add the VIP {address} to {ifname}: {exc}"
+            ) from None
+
+    def remove_address(self, address: str, ifname: str) -> None:
+        if self.has_address(address.split("/")[0]):
+            self.sh('ip addr del "$1" dev "$2"', address, ifname)
+
+
+def state_of(lbhost: LinuxLbHost, vip: str, files: dict[str, str | None]) -> dict[str, Any]:
+    """What revert needs: each file's bytes (or absent), service state, VIP present."""
+    return {
+        "files": {path: encode(lbhost.read_optional(path)) for path in files if path},
+        "active": lbhost.active(),
+        "vip_present": lbhost.has_address(vip),
+    }

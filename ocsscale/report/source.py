@@ -1,0 +1,99 @@
+"""What the report is built from: the pool file (when it still validates) and
+the journal, opened read-only.
+
+The report must work while a run is going on and after the pool file has been
+edited into something that no longer validates, so neither is required: the
+journal alone names the pool (its runs record the FQDN and the phases), and
+the pool file alone gives the topology of a pool that has not run yet. Only
+the validated model of the pool file is used, never its raw text: a file that
+no longer validates may hold anything, a pasted password included.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config.loader import LoadedPool, load_pool
+from ..errors import ConfigError, OcsscaleError, UsageError
+from ..runner.journal import JOURNAL_NAME, Cycle, Entry, Journal
+from ..runner.lock import LockInfo, read_lock
+from ..runner.session import state_dir_for
+
+
+@dataclass
+class Sources:
+    """Everything read, once; the model is built from this alone."""
+
+    config: Path
+    state_dir: Path
+    loaded: LoadedPool | None
+    #: why the pool file was not used (None: it was, or it is absent and said so)
+    pool_problem: str | None
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    cycles: list[Cycle] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+    undoable: list[Entry] = field(default_factory=list)
+    lock: LockInfo | None = None
+
+    @property
+    def has_journal(self) -> bool:
+        return bool(self.runs or self.entries)
+
+
+def _read_pool(config: Path) -> tuple[LoadedPool | None, str | None]:
+    if not config.exists():
+        return None, f"the pool file {config} is not there"
+    try:
+        return load_pool(config), None
+    except ConfigError as exc:
+        n = len(exc.issues)
+        # counts only: the problems' texts may quote values of the file
+        return None, (
+            f"the pool file {config} does not validate now ({n} problem{'s' if n != 1 else ''};"
+            " `ocsscale check` lists them)"
+        )
+    except (OcsscaleError, OSError, ValueError):
+        return None, f"the pool file {config} cannot be read now (`ocsscale check` says why)"
+
+
+def _read_journal(sources: Sources) -> None:
+    path = sources.state_dir / JOURNAL_NAME
+    if not path.exists():
+        return
+    try:
+        journal = Journal(path, read_only=True)
+        try:
+            sources.runs = journal.runs()
+            sources.cycles = journal.cycles()
+            sources.entries = journal.entries()
+            sources.undoable = journal.undoable()
+        finally:
+            journal.close()
+    except (sqlite3.Error, ValueError) as exc:  # ValueError: a JSON column that is not JSON
+        raise UsageError(
+            f"the journal {path} is unreadable ({type(exc).__name__}): no report was written",
+            hint="`ocsscale status` reads the same file",
+        ) from None
+
+
+def read_sources(config: Path) -> Sources:
+    """The pool file and journal of `config`; UsageError (exit 2) when there is
+    neither, or the journal or lock cannot be read."""
+    config = Path(config)
+    state_dir = state_dir_for(config)
+    loaded, problem = _read_pool(config)
+    sources = Sources(config=config, state_dir=state_dir, loaded=loaded, pool_problem=problem)
+    _read_journal(sources)
+    try:
+        sources.lock = read_lock(state_dir)
+    except OcsscaleError:
+        sources.lock = None  # an unreadable lock says nothing about the steps done
+    if loaded is None and not sources.has_journal:
+        raise UsageError(
+            f"nothing to report: {problem}, and there is no journal in {state_dir}",
+            hint="name the pool file with -c FILE (or OCSSCALE_POOL)",
+        )
+    return sources

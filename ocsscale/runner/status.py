@@ -1,0 +1,80 @@
+"""`ocsscale status`: phases done, the step in progress and what rollback would
+undo, from the journal and the lock alone (the pool file need not validate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .journal import JOURNAL_NAME, KILLED, Entry, Journal
+from .lock import read_lock
+
+
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    return {
+        "seq": entry.seq,
+        "phase": entry.phase,
+        "step": entry.step_id,
+        "action": entry.action,
+        "status": entry.status,
+        "summary": "; ".join(c.get("summary", "") for c in entry.changes or []),
+        "started": entry.started,
+        "error": entry.error,
+    }
+
+
+def status_report(state_dir: Path) -> dict[str, Any]:
+    """Phases done, the step in progress and what rollback would undo."""
+    lock = read_lock(state_dir)
+    report: dict[str, Any] = {
+        "journal": str(state_dir / JOURNAL_NAME),
+        "lock": None
+        if lock is None
+        else {
+            "lock_id": lock.lock_id,
+            "user": lock.user,
+            "host": lock.host,
+            "pid": lock.pid,
+            "started": lock.started,
+            "command": lock.command,
+            "stale": lock.stale,
+        },
+        "last_run": None,
+        "phases": [],
+        "in_progress": [],
+        "rollback_would_undo": [],
+    }
+    if not (state_dir / JOURNAL_NAME).exists():
+        return report
+    journal = Journal.open(state_dir)
+    try:
+        runs = journal.runs()
+        plan_runs = [r for r in runs if r["kind"] == "run"]
+        if runs:
+            last = runs[-1]
+            report["last_run"] = {
+                k: last[k] for k in ("run_id", "kind", "status", "started", "finished", "error")
+            }
+            if last["status"] == "running" and (lock is None or lock.stale):
+                # nobody holds the lock for it: the run was killed
+                report["last_run"]["status"] = "interrupted"
+                report["last_run"]["error"] = KILLED
+        latest: dict[str, str] = {}
+        for cycle in journal.cycles():
+            latest[cycle.phase] = cycle.status
+        listed = plan_runs[-1]["detail"]["phases"] if plan_runs else []
+        for phase in listed:
+            state = "skipped" if phase.get("skipped") else latest.get(phase["id"], "not started")
+            report["phases"].append(
+                {
+                    "id": phase["id"],
+                    "title": phase["title"],
+                    "status": state,
+                    "skipped": phase.get("skipped"),
+                }
+            )
+        report["in_progress"] = [_entry_json(e) for e in journal.in_progress()]
+        report["rollback_would_undo"] = [_entry_json(e) for e in journal.undoable()]
+    finally:
+        journal.close()
+    return report

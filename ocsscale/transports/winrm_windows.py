@@ -1,0 +1,149 @@
+"""What the WinRM transport reads from Windows beyond the Host interface.
+
+A mixin of `WinRMHost`: the PowerShell and .NET versions (preflight), the
+services found by name and display name with their dependencies, a restart
+in dependency order, and the facts the front-end gate reads (static address,
+IIS loopback check, the TCP connections `netstat -ano` lists). Each is one
+script of templates/powershell/; the judging is in windows_facts.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import CommandFailed, TransportError
+from .windows_facts import ServiceInfo, TcpConnection, parse_netstat, stop_order
+
+# Service names only: a wildcard would let a name match services nobody named.
+SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.$@ -]+$")
+# A display-name pattern for PowerShell's -like: printable, one line.
+_DISPLAY_PATTERN = re.compile(r"^[^\x00-\x1f]+$")
+#: what cmd.exe answers when powershell.exe is not installed (exit code 9009)
+_NO_POWERSHELL = "is not recognized as an internal or external command"
+
+
+class WindowsReads:
+    """Mixed into WinRMHost, which provides `name`, `services_timeout` and `_operation`."""
+
+    name: str
+    services_timeout: float
+
+    def _operation(
+        self, operation: str, what: str, *, timeout: float = 120.0, **params: str
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def versions(self) -> dict[str, Any]:
+        """{'powershell': '2.0', 'dotnet': ['2.0.50727.4927', '3.5.30729.4926', ...]}."""
+        try:
+            result = self._operation("versions", "read the PowerShell and .NET versions")
+        except CommandFailed as exc:
+            if exc.exit_status == 9009 or _NO_POWERSHELL in exc.message:
+                return {"powershell": "", "dotnet": [], "powershell_missing": True}
+            raise
+        dotnet = result.get("dotnet") or []
+        if isinstance(dotnet, str):
+            dotnet = [dotnet]
+        return {"powershell": str(result.get("powershell", "")), "dotnet": [str(v) for v in dotnet]}
+
+    def services(
+        self, names: Sequence[str] = (), display_names: Sequence[str] = ()
+    ) -> list[ServiceInfo]:
+        """The services called `names` (each must exist), those whose display name (or
+        name) is like one of `display_names`, and every running service that depends on
+        one of them."""
+        for service in names:
+            if not SERVICE_NAME.match(service):
+                raise TransportError(f"{self.name}: {service!r} is not a plain service name")
+        for pattern in display_names:
+            if not _DISPLAY_PATTERN.match(pattern):
+                raise TransportError(f"{self.name}: {pattern!r} is not a display-name pattern")
+        result = self._operation(
+            "services",
+            "list services " + ", ".join([*names, *display_names]),
+            Names="\n".join(names),
+            DisplayNames="\n".join(display_names),
+        )
+        items = result.get("services") or []
+        if isinstance(items, dict):
+            items = [items]
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise TransportError(f"{self.name}: unreadable answer listing services")
+        return [ServiceInfo.from_result(i) for i in items]
+
+    def restart_services(self, names: Sequence[str]) -> list[dict[str, Any]]:
+        """Stop `names` and the running services that depend on them, dependants first;
+        start them in the reverse order; prove each runs. Returns what was restarted
+        (name, display name, status), in stop order."""
+        if not names:
+            return []
+        found = [s for s in self.services(names) if s.should_run]
+        order = stop_order(found)
+        result = self._operation(
+            "restart_services",
+            "restart " + ", ".join(order),
+            Names="\n".join(order),
+            TimeoutSeconds=str(self.services_timeout),
+            timeout=self.services_timeout * 2 * len(order) + 60.0,
+        )
+        states = result.get("services")
+        if isinstance(states, dict):  # a one-element list written as an object
+            states = [states]
+        running = {
+            str(s.get("name", "")).lower()
+            for s in states or []
+            if isinstance(s, dict) and s.get("status") == "Running"
+        }
+        missing = [n for n in order if n.lower() not in running]
+        if missing:
+            raise TransportError(f"{self.name}: not running after restart: {', '.join(missing)}")
+        by_name = {s.name.lower(): s for s in found}
+        return [
+            {"name": n, "display_name": by_name[n.lower()].display_name, "status": "Running"}
+            for n in order
+        ]
+
+    def network_facts(self, address: str) -> dict[str, Any]:
+        """DHCP of the adapter holding `address` (Win32_NetworkAdapterConfiguration) and
+        the IIS loopback check settings (HKLM\\SYSTEM\\CurrentControlSet\\Control\\Lsa)."""
+        result = self._operation("network_facts", "read adapters and Lsa", Address=address)
+        names = result.get("back_connection_host_names") or []
+        if isinstance(names, str):
+            names = [names]
+        disable = result.get("disable_loopback_check")
+        return {
+            "adapter_found": bool(result.get("adapter_found")),
+            "dhcp_enabled": result.get("dhcp_enabled"),
+            "disable_loopback_check": disable if isinstance(disable, int) else None,
+            "back_connection_host_names": [str(n) for n in names],
+        }
+
+    def tcp_connections(self) -> list[TcpConnection]:
+        """The host's TCP connections as `netstat -ano` lists them."""
+        result = self._operation("netstat", "list TCP connections (netstat -ano)")
+        lines = result.get("lines") or []
+        if isinstance(lines, str):
+            lines = [lines]
+        return parse_netstat(str(line) for line in lines)
+
+    def tcp_hold(self, address: str, port: int, timeout: float, hold: float) -> dict[str, Any]:
+        """Connect from this host and keep the connection open `hold` seconds (so the
+        other end can list it); {'connected', 'reason', 'local': 'addr:port'}."""
+        result = self._operation(
+            "tcp_hold",
+            f"TCP connection held to {address}:{port}",
+            Address=address,
+            Port=str(int(port)),
+            TimeoutMs=str(max(1, int(timeout * 1000))),
+            HoldMs=str(max(0, int(hold * 1000))),
+            timeout=timeout + hold + 60.0,
+        )
+        if not isinstance(result.get("connected"), bool):
+            raise TransportError(f"{self.name}: unreadable answer from the held TCP connection")
+        return {
+            "connected": result["connected"],
+            "reason": str(result.get("reason", "")),
+            "local": str(result.get("local", "")),
+        }

@@ -1,0 +1,91 @@
+"""The lab and the engine are imported only when one of their commands runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+POOL = str(REPO / "examples" / "one-armed.yaml")
+HANG_GUARD = 60
+
+# runs `ocsscale ARGS...` as the entry point does, then lists the modules it imported
+PROBE = """
+import sys
+from ocsscale.cli.main import main
+sys.argv = ["ocsscale", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+print("MODULES", " ".join(sorted(m for m in sys.modules if m.startswith("ocsscale"))))
+print("CODE", code)
+"""
+
+
+def imported(*args: str) -> tuple[set[str], str, str]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
+    return set(lines.get("MODULES", "").split()), lines.get("CODE", ""), result.stdout
+
+
+@pytest.mark.parametrize("args", [["-c", POOL, "check"], ["check", "-c", POOL], ["--help"]])
+def test_commands_of_the_pool_do_not_import_the_lab_or_the_engine(args: list[str]) -> None:
+    modules, code, out = imported(*args)
+    assert code == "0", out
+    assert "ocsscale.cli.main" in modules
+    assert not {m for m in modules if m.startswith(("ocsscale.lab", "ocsscale.engine"))}
+
+
+def test_help_still_lists_the_lab_and_the_engine() -> None:
+    _, code, out = imported("--help")
+    assert code == "0"
+    assert "lab       A rehearsal lab of the whole topology." in out
+    assert "lb        The bundled load-balancer engine." in out
+
+
+@pytest.mark.parametrize(
+    ("group", "package", "command"),
+    [("lab", "ocsscale.lab", "exec"), ("lb", "ocsscale.engine", "serve")],
+)
+def test_a_group_is_imported_when_it_runs(group: str, package: str, command: str) -> None:
+    modules, code, out = imported(group, "--help")
+    assert code == "0", out
+    assert f"{package}.cli" in modules
+    assert command in out
+
+
+def test_the_lab_imports_nothing_of_the_cli_or_the_actions() -> None:
+    code = (
+        "import sys, ocsscale.lab.cli, ocsscale.lab.up, ocsscale.lab.down\n"
+        "above = ('ocsscale.cli', 'ocsscale.actions')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(above)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_GUARD, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_lab_errors_are_rendered_by_the_root_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ocsscale", "lab", "exec", "admin", "-n", "h1-none", "--", "true"],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,143 @@
+"""The pool file's `dns` key: one shape per provider, each validated with its
+position, and every provider credential resolved in the pre-run check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from ocsscale.config.model import ManualDns, Rfc2136Dns, WindowsDns
+from ocsscale.errors import SecretError, UsageError
+from ocsscale.operator import NoOperator
+from ocsscale.providers.dns.manual import ManualProvider
+from ocsscale.transports.factory import check_credentials
+
+from .helpers import ONE_ARMED, issues_of, line_of, load_text, only_issue, variant
+
+RFC2136_BLOCK = ONE_ARMED[ONE_ARMED.index("dns:\n") : ONE_ARMED.index("\n# Credentials")]
+
+WINDOWS_BLOCK = """dns:
+  provider: windows
+  zone: contoso.com
+  ttl: 3600
+  cutover_ttl: 60
+  tool: dnscmd
+  host:
+    name: dc01
+    address: 10.0.0.10
+    transport: {kind: winrm, credentials: dns-admin}
+"""
+
+MANUAL_BLOCK = """dns:
+  provider: manual
+  servers: [10.0.0.10]
+  zone: contoso.com
+"""
+
+DNS_CREDENTIAL = "  dns-admin:\n    username: CONTOSO\\dnsadmin\n    password: {env: OCS_DNS_PW}\n"
+
+
+def with_dns(block: str, credential: str = DNS_CREDENTIAL) -> str:
+    text = variant(ONE_ARMED, (RFC2136_BLOCK, block.rstrip("\n")))
+    return variant(text, ("credentials:\n", "credentials:\n" + credential))
+
+
+def test_each_provider_has_its_own_model(tmp_path: Path) -> None:
+    assert isinstance(load_text(tmp_path, ONE_ARMED).pool.dns, Rfc2136Dns)
+    windows = load_text(tmp_path, with_dns(WINDOWS_BLOCK)).pool.dns
+    assert isinstance(windows, WindowsDns)
+    assert windows.tool == "dnscmd" and windows.host.os == "windows"
+    manual = load_text(tmp_path, with_dns(MANUAL_BLOCK, "")).pool.dns
+    assert isinstance(manual, ManualDns) and manual.ttl == 3600 and manual.cutover_ttl == 60
+
+
+def test_the_windows_dns_server_is_a_host_of_the_pool(tmp_path: Path) -> None:
+    pool = load_text(tmp_path, with_dns(WINDOWS_BLOCK)).pool
+    assert pool.host("dc01").transport.kind == "winrm"
+
+
+def test_hmac_sha256_is_the_default_and_md5_only_when_named(tmp_path: Path) -> None:
+    text = variant(ONE_ARMED, ("    algorithm: hmac-sha256\n", ""))
+    assert load_text(tmp_path, text).pool.dns.tsig.algorithm == "hmac-sha256"
+    text = variant(ONE_ARMED, ("algorithm: hmac-sha256", "algorithm: hmac-md5"))
+    assert load_text(tmp_path, text).pool.dns.tsig.algorithm == "hmac-md5"
+
+
+def test_unknown_provider_is_named_with_its_position(tmp_path: Path) -> None:
+    text = variant(ONE_ARMED, ("provider: rfc2136", "provider: route53"))
+    issue = only_issue(tmp_path, text, "schema.not-allowed")
+    assert issue.path == "dns"
+    assert "rfc2136, windows, manual" in issue.message
+    assert "route53" not in issue.message
+
+
+def test_a_key_of_another_provider_is_refused_where_it_is(tmp_path: Path) -> None:
+    block = MANUAL_BLOCK + "  tool: dnscmd\n"
+    issue = only_issue(tmp_path, with_dns(block, ""), "schema.unknown-key")
+    assert issue.path == "dns.tool"
+    assert issue.line == line_of(with_dns(block, ""), "  tool: dnscmd")
+
+
+def test_windows_dns_server_needs_winrm(tmp_path: Path) -> None:
+    block = WINDOWS_BLOCK.replace("kind: winrm", "kind: ssh")
+    issue = only_issue(tmp_path, with_dns(block), "dns.windows.transport")
+    assert issue.path == "dns.host"
+
+
+def test_windows_tool_choices(tmp_path: Path) -> None:
+    block = WINDOWS_BLOCK.replace("tool: dnscmd", "tool: nsupdate")
+    issue = only_issue(tmp_path, with_dns(block), "schema.not-allowed")
+    assert issue.path == "dns.tool"
+    assert issue.line == line_of(with_dns(block), "tool: nsupdate")
+
+
+def test_windows_dns_credential_must_exist(tmp_path: Path) -> None:
+    issue = only_issue(tmp_path, with_dns(WINDOWS_BLOCK, ""), "credentials.unknown")
+    assert issue.path == "dns.host.transport.credentials"
+
+
+def test_a_domain_controller_may_be_directory_and_dns_server(tmp_path: Path) -> None:
+    text = with_dns(WINDOWS_BLOCK)
+    directory = text[text.index("directory:") :].split("\n\n", 1)[0]
+    assert "name: dc01" in directory and "10.0.0.10" in directory
+    load_text(tmp_path, text)  # no duplicate name or address
+
+
+def test_manual_without_servers_is_refused_when_it_is_used(tmp_path: Path) -> None:
+    block = MANUAL_BLOCK.replace("  servers: [10.0.0.10]\n", "")
+    pool = load_text(tmp_path, with_dns(block, "")).pool  # valid: only the cutover needs them
+    with pytest.raises(UsageError) as caught:
+        ManualProvider.from_context(SimpleNamespace(pool=pool, operator=NoOperator()))
+    assert "dns.servers" in caught.value.message
+
+
+def test_tsig_secret_is_resolved_in_the_pre_run_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = load_text(tmp_path, ONE_ARMED)
+    monkeypatch.delenv("OCSSCALE_TSIG_SECRET", raising=False)
+    with pytest.raises(SecretError) as caught:
+        check_credentials(loaded, ["dns:contoso.com"])
+    assert "TSIG key ocsscale" in caught.value.message
+    assert "OCSSCALE_TSIG_SECRET" in caught.value.message
+    monkeypatch.setenv("OCSSCALE_TSIG_SECRET", "c2VjcmV0")
+    check_credentials(loaded, ["dns:contoso.com"])
+
+
+def test_windows_dns_host_credential_is_resolved_in_the_pre_run_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = load_text(tmp_path, with_dns(WINDOWS_BLOCK))
+    monkeypatch.delenv("OCS_DNS_PW", raising=False)
+    with pytest.raises(SecretError) as caught:
+        check_credentials(loaded, ["dns:contoso.com", "dc01"])
+    assert "host dc01" in caught.value.message and "OCS_DNS_PW" in caught.value.message
+
+
+def test_inline_tsig_secret_is_still_refused(tmp_path: Path) -> None:
+    text = variant(ONE_ARMED, ("secret: {env: OCSSCALE_TSIG_SECRET}", "secret: hunter2hunter2"))
+    issues = issues_of(tmp_path, text)
+    assert [i.rule for i in issues] == ["secret.inline"]
+    assert all("hunter2" not in i.render() for i in issues)

@@ -1,0 +1,75 @@
+"""Fixtures for the DNS provider tests: BIND on loopback (primary and
+secondary), WinRM stand-ins acting as Windows DNS servers against it, and
+every provider built against them."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .bind import PRIMARY, ZONE, Bind, bind_unavailable, free_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "winrm"))  # the stand-in helpers
+from winrm_standin import StandIn, start_standin  # noqa: E402
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind]:
+    reason = bind_unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = Bind(tmp_path_factory.mktemp("bind")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def record_name(bind: Bind) -> str:
+    """A fresh name for one test (tests never share a record)."""
+    return f"t{next(_names)}.{ZONE}"
+
+
+def _standin(workdir: Path, bind: Bind, tools: str, primary: str | None = None) -> StandIn:
+    return start_standin(
+        workdir,
+        tls=None,
+        auth="ntlm",
+        extra=(
+            "--dns-server",
+            "127.0.0.1:9",  # the resolver is never asked here
+            "--dns-primary",
+            primary or f"{PRIMARY}:{bind.port}",
+            "--dns-tsig-file",
+            str(bind.secret_file),
+            "--dns-tools",
+            tools,
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def standins(tmp_path_factory: pytest.TempPathFactory, bind: Bind) -> Iterator[dict[str, StandIn]]:
+    """One stand-in per Windows tool: Server 2008 R2 (dnscmd) and 2016 (module)."""
+    started = {
+        "dnscmd": _standin(tmp_path_factory.mktemp("win-dnscmd"), bind, "dnscmd"),
+        "dnsserver-module": _standin(
+            tmp_path_factory.mktemp("win-module"), bind, "dnsserver-module,dnscmd"
+        ),
+    }
+    yield started
+    for standin in started.values():
+        standin.stop()
+
+
+@pytest.fixture()
+def dns_down_standin(tmp_path: Path, bind: Bind) -> Iterator[StandIn]:
+    """A Windows DNS server whose DNS service cannot be reached."""
+    standin = _standin(tmp_path / "down", bind, "dnscmd", primary=f"{PRIMARY}:{free_port()}")
+    yield standin
+    standin.stop()
