@@ -1,7 +1,9 @@
 """Read a farm file, reporting every problem as `FILE:LINE:COL: path: message`.
 
-The file is read and parsed by the shared reader (ocsscale.yamlpos, which also
-reads the pool file): regular files only and within its limits. `load_farm`, used
+The file is read and parsed by the shared reader (ocsscale.yamlpos and
+yamlguard, which also read the pool file): regular files only, within its limits
+on size, depth, keys and aliases, and bytes that are not text named by line and
+column. `load_farm`, used
 by `serve`, `check` and reload alike, then asks this machine what only it can
 tell (hostcheck.py), so `check` refuses everything `serve` would refuse.
 """

@@ -4,7 +4,6 @@ run is bounded by a timeout; the limits themselves make it quick)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -27,13 +26,6 @@ timeouts: {idle: 1800}
 admin: {socket: SOCKET}
 workers: 1
 """
-
-# The reading limits (regular files only, size, depth, aliases, bytes that are not
-# text, by line and column) live in the shared YAML reader that the pool file uses.
-needs_shared_reader = pytest.mark.skipif(
-    importlib.util.find_spec("ocsscale.yamlguard") is None,
-    reason="needs the shared YAML reader's limits (ocsscale/yamlguard.py, issue 9)",
-)
 
 
 def _run(*args: str | Path, module: str = "ocsscale.engine") -> subprocess.CompletedProcess[str]:
@@ -125,14 +117,15 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
     _refused(tmp_path, str(tmp_path))
 
 
-@needs_shared_reader
 def test_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
     fifo = tmp_path / "farm.fifo"
     os.mkfifo(fifo)
     _refused(fifo, "FIFO")
 
 
-@needs_shared_reader
+# The reading limits (regular files only, size, depth, aliases, bytes that are not
+# text, by line and column) are the shared YAML reader's (ocsscale/yamlguard.py),
+# the same as for the pool file.
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
