@@ -23,6 +23,7 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .accept import OUT_OF_RESOURCES
 from .snat import (
     SnatExhausted,
     connect_socket,
@@ -177,14 +178,18 @@ class Session:
                     break
                 except OSError as err:
                     # Like HAProxy's `option redispatch`: one more try on another server,
-                    # so a server whose port just died costs the client nothing.
-                    other = None if redispatched else engine.balancer.pick(exclude=server)
+                    # so a server whose port just died costs the client nothing. No
+                    # descriptor or memory left is the engine's own fault: no retry.
+                    ours = err.errno in OUT_OF_RESOURCES
+                    retry = not (redispatched or ours)
+                    other = engine.balancer.pick(exclude=server) if retry else None
                     outcome = "client closed" if other is None else f"retrying on {other.name}"
+                    fault = " (the engine's own shortage, not the server's)" if ours else ""
                     engine.events.emit_coalesced(
                         f"fail:{server.name}",
                         "connect-failed",
                         f"connect to {server.name}:{self.target} failed:"
-                        f" {err.strerror or err}; {outcome}",
+                        f" {err.strerror or err}{fault}; {outcome}",
                         server=server.name,
                         port=self.route.port,
                     )

@@ -67,6 +67,8 @@ def test_engine_out_of_descriptors_pauses_instead_of_spinning(
     assert all("Too many open files" in e["reason"] for e in paused)
     # The engine's own shortage is not the server's fault (see the test below).
     assert engine.events("server-down") == []
+    for event in engine.events("connect-failed"):  # a session that found no descriptor
+        assert "the engine's own shortage" in event["reason"], event
     assert "Traceback" not in engine.log
     sock, name = connect(net.vip, 16981, timeout=10)  # served again
     assert name == "fe1"
