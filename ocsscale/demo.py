@@ -1,12 +1,16 @@
 """`make demo`: the main job, rehearsed on the built-in lab.
 
 Brings a lab up (the bundled engine installed, unconfigured, on its LB host),
-runs `preflight` through `failover-test` from the lab's admin host as an
-operator would, prints the load balancer's distribution and the failover
-drill's detection table from the journal, shows the status, rolls everything
-back, proves the hosts file of every pinned host (the Linux hosts' /etc/hosts
-and the Windows client's) is byte-identical to before and the VIP silent with
-no farm left on the LB host, and takes the lab down again
+runs the whole migration, `preflight` through `decommission`, from the lab's
+admin host as an operator would, with a client load through the pool name
+from the admin machine and the Linux test client all along (its failed
+requests per phase are printed and journaled; `--wait` waits out the TTLs),
+prints the load balancer's distribution and the failover drill's detection
+table, writes the evidence report, shows the status, rolls everything back,
+proves the hosts file of every pinned host (the Linux hosts' /etc/hosts and
+the Windows client's) is byte-identical to before, the VIP silent with no
+farm left on the LB host and the pool's DNS record back to its old value and
+TTL, and takes the lab down again
 (also when a step fails or the demo is interrupted), then checks that the
 lab left no namespace, /etc/netns entry, directory or process behind.
 
@@ -31,7 +35,8 @@ REPO = Path(__file__).resolve().parent.parent
 LAB = "ocsdemo"
 LAB_ROOT = Path("/run/ocsscale-lab")
 POOL = str(LAB_ROOT / LAB / "pool.yaml")
-THROUGH = "failover-test"
+THROUGH = "decommission"
+LOAD_RATE = "4"  # requests/s per source, for the whole run
 LINUX_HOSTS = ("client01", "ocsfe00", "ocsfe01", "ocsfe02")
 WINDOWS_HOST = "client02"
 #: the Windows stand-in's hosts file, inside its sandbox (C:\ is the sandbox)
@@ -155,6 +160,46 @@ def show_lb_tables(found: dict[str, list[dict]]) -> None:
         console.print(table)
 
 
+def client_load_failures() -> dict[str, object]:
+    """The run's client load from the journal: the admin machine's failed requests
+    outside the failover drill (the users' view), and a line per source and phase."""
+    from ocsscale.runner.journal import Journal
+
+    journal = Journal.open(Path(POOL).parent / ".ocsscale")
+    try:
+        loads = [r["load"] for r in journal.runs() if r.get("load")]
+    finally:
+        journal.close()
+    if not loads:
+        return {}
+    from ocsscale.plan.playbook import PHASE_IDS
+
+    order = {phase: i for i, phase in enumerate(PHASE_IDS)}
+    journaled = loads[-1]["by_phase"]  # the journal keeps keys sorted: put phases in order
+    by_phase = {p: journaled[p] for p in sorted(journaled, key=lambda p: order.get(p, -1))}
+    outside = sum(
+        row.get("admin", {}).get("failed", 0)
+        for phase, row in by_phase.items()
+        if phase != "failover-test"
+    )
+    detail = "; ".join(
+        f"{phase}: " + ", ".join(f"{src} {t['failed']}/{t['requests']}" for src, t in row.items())
+        for phase, row in by_phase.items()
+    )
+    return {"outside_drill": outside, "detail": detail}
+
+
+def dns_answer() -> str:
+    """The pool name's A record and TTL as the lab's BIND answers it, from the admin host."""
+    out = subprocess.run(
+        [sys.executable, "-m", "ocsscale", "lab", "exec", "admin", "-n", LAB, "--",
+         "dig", "+noall", "+answer", "ocspool.lab.test", "A", "@198.18.0.53"],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    fields = out.stdout.split()
+    return f"{fields[-1]} TTL {fields[1]}" if len(fields) >= 5 else out.stdout.strip() or "?"
+
+
 def vip_silent() -> tuple[bool, str]:
     """After the rollback: no farm file on the LB host and nothing on the VIP's ports."""
     farm = LAB_ROOT / LAB / "hosts" / "lb01" / "etc" / "ocsscale-lb" / "farm.yaml"
@@ -199,11 +244,27 @@ def rehearse() -> int:
         return summary(results, 1)
     try:
         before = hosts_digests()
+        record_before = dns_answer()
         on_admin("plan", "--phase", THROUGH)
-        run = on_admin("run", "--through", THROUGH, "--yes", "--no-hold")
+        run = on_admin(
+            "run", "--through", THROUGH, "--yes", "--no-hold", "--wait",
+            "--client-load", LOAD_RATE,
+        )  # fmt: skip
         record(f"run preflight → {THROUGH}", run.returncode == 0, f"exit code {run.returncode}")
         found = journal_evidence()
         show_lb_tables(found)
+        loads = client_load_failures()
+        record(
+            "client load: no failed request outside the failover drill (admin machine)",
+            loads.get("outside_drill") == 0,
+            loads.get("detail", "no client load was journaled"),
+        )
+        report = on_admin("report", "-o", str(Path(POOL).parent / "report.html"), capture=True)
+        record(
+            "evidence report written",
+            report.returncode == 0,
+            str(Path(POOL).parent / "report.html") if report.returncode == 0 else report.stderr,
+        )
         record(
             "distribution and failover drill measured",
             bool(found.get("lb.distribution")) and bool(found.get("lb.failover_drill")),
@@ -213,6 +274,12 @@ def rehearse() -> int:
         back = on_admin("rollback", "--yes")
         record("rollback", back.returncode == 0, f"exit code {back.returncode}")
         record("load balancer back as before", *vip_silent())
+        record_after = dns_answer()
+        record(
+            "pool record back as before (value and TTL)",
+            record_after == record_before,
+            f"{record_before} -> {record_after}",
+        )
         after = hosts_digests()
         same = [h for h in before if before[h] is not None and before[h] == after[h]]
         record(
@@ -239,7 +306,8 @@ def rehearse() -> int:
 
 def summary(results: list[tuple[str, str, str]], code: int) -> int:
     table = Table(
-        title="ocsscale demo: preflight to the failover drill on the lab", title_justify="left"
+        title="ocsscale demo: the whole migration on the lab, then rolled back",
+        title_justify="left",
     )
     table.add_column("step")
     table.add_column("result")

@@ -65,11 +65,16 @@ def cutover_settled(ctx: Context) -> dict[str, Any]:
         )
     old_ttl = int((cutover.get("old") or {}).get("ttl") or 0)
     ready = float(cutover["changed_at"]) + old_ttl
+    while ctx.extra.get("wait") and (left := ready - time.time()) > 0:  # run --wait
+        what = f"the old TTL ({old_ttl} s) since the cutover"
+        ctx.emit("waiting", {"what": what, "until": _utc(ready), "left": left})
+        time.sleep(min(left, 5.0))
     if time.time() < ready:
         raise CheckFailed(
             f"clients may still hold the legacy address for the old TTL ({old_ttl} s) after "
             f"the cutover at {_utc(float(cutover['changed_at']))}: decommission may start at "
-            f"{_utc(ready)}"
+            f"{_utc(ready)}",
+            hint="run decommission again after that moment, or with --wait",
         )
     return {"checked": True, "cutover_at": cutover["changed_at"], "old_ttl": old_ttl}
 

@@ -273,13 +273,29 @@ class DnsReplace(_DnsAction):
                 hint="run `ocsscale rollback --to lower-ttl`, then lower-ttl again and wait",
             )
         left = ready_at - time.time()
+        if left > 0 and self.ctx.extra.get("wait"):
+            self._wait_until(ready_at)
+            left = 0
         if left > 0:
             raise CheckFailed(
                 f"the old TTL of {self.record_name} runs out in every cache at {utc(ready_at)} "
                 f"(in {int(left) + 1} s): the cutover may start then; nothing was changed",
-                hint="run the cutover again after that moment",
+                hint="run the cutover again after that moment, or with --wait",
             )
         return {"checked": True, "ready_at": ready_at, "ready_at_utc": utc(ready_at)}
+
+    def _wait_until(self, ready_at: float) -> None:
+        """`run --wait`: count down to the moment the old TTL has run out everywhere."""
+        while (left := ready_at - time.time()) > 0:
+            self.ctx.emit(
+                "waiting",
+                {
+                    "what": f"the old TTL of {self.record_name}",
+                    "until": utc(ready_at),
+                    "left": left,
+                },
+            )
+            time.sleep(min(left, 5.0))
 
     def read(self) -> Json:
         record = self.lookup()

@@ -45,6 +45,10 @@ from .probing import tls_options
 LOAD_RATE = 20.0  # requests per second through the VIP during a drill
 LOAD_LIMIT = 300.0  # seconds: the load stops by itself even if the drill hangs
 AFTER_DETECTION = 2.0  # seconds of load kept after the LB took the member out
+REQUEST_TIMEOUT = 2.0  # each request of the drill's load
+# a request sent to the member just before the LB took it out fails up to its own
+# timeout later: that one was on the failed FE, not a new connection after detection
+IN_FLIGHT = REQUEST_TIMEOUT + 0.5
 HELD = 2  # connections held per front end, to prove established ones survive
 POLL = 0.1
 
@@ -197,8 +201,9 @@ class LbFailoverDrill(Action):
             targets,
             rate=LOAD_RATE,
             duration=LOAD_LIMIT,
-            tls=tls_options(self.ctx),
+            tls=tls_options(self.ctx, self.vip),
             identify=lambda e: identify(e, self.ctx.pool),
+            timeout=REQUEST_TIMEOUT,
         )
         held = self._hold()
         load.start()
@@ -214,6 +219,8 @@ class LbFailoverDrill(Action):
             try:
                 detect = self._wait(driver, "down", began)
                 detected_wall = time.time()
+                load.mark("in-flight")
+                time.sleep(IN_FLIGHT)
                 load.mark("after-detection")
                 time.sleep(AFTER_DETECTION)
                 survived = {
@@ -245,7 +252,7 @@ class LbFailoverDrill(Action):
                 self.vip,
                 self.ctx.profile.check_ports[0],
                 self.ctx.pool.pool.fqdn,
-                tls=tls_options(self.ctx),
+                tls=tls_options(self.ctx, self.vip),
                 connect=socket_connector,
                 source="admin",
             )
@@ -264,7 +271,7 @@ class LbFailoverDrill(Action):
         detected: float,
     ) -> Json:
         labels = report.labels
-        failed_fault = int(labels.get("fault", {}).get("failed", 0))
+        failed_fault = sum(int(labels.get(k, {}).get("failed", 0)) for k in ("fault", "in-flight"))
         failed_after = sum(
             int(labels.get(k, {}).get("failed", 0)) for k in ("after-detection", "back")
         )

@@ -133,7 +133,7 @@ class LbDistribution(Action):
                     self.vip,
                     self.port,
                     self.ctx.pool.pool.fqdn,
-                    tls=tls_options(self.ctx),
+                    tls=tls_options(self.ctx, self.vip),
                     connect=where.connect or socket_connector,
                     source=where.name,
                 )
@@ -322,7 +322,7 @@ class LbIsolate(Action):
                 self.vip,
                 port,
                 self.ctx.pool.pool.fqdn,
-                tls=tls_options(self.ctx),
+                tls=tls_options(self.ctx, self.vip),
                 connect=where.connect or socket_connector,
                 source=where.name,
             )

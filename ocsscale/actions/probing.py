@@ -161,10 +161,10 @@ def vantage(ctx: Any, name: str) -> Vantage:
         return Vantage(name, host.os, host, socket_connector)
     if getattr(host, "tcp_check", None) is not None and host.os == "windows":
         return Vantage(name, host.os, host, None)
-    return Vantage(name, host.os, host, _host_connector(host))
+    return Vantage(name, host.os, host, host_connector(host))
 
 
-def _host_connector(host: Host) -> Connector:
+def host_connector(host: Host) -> Connector:
     def connect(address: str, port: int, timeout: float) -> Any:
         try:
             return host.connect_tcp(address, port, timeout)

@@ -148,6 +148,38 @@ class RunProgress:
         )
         self._print(line)
 
+    def _on_waiting(self, e: Event) -> None:
+        """run --wait: a countdown line."""
+        self._print(
+            Text(
+                f"    waiting for {e.data['what']} to run out everywhere: "
+                f"{int(e.data['left']) + 1} s left (until {e.data['until']})",
+                style="yellow",
+            )
+        )
+
+    def _on_client_load(self, e: Event) -> None:
+        """run --client-load: requests and failures per phase and source."""
+        self._stop()
+        sources = sorted({s for row in e.data["by_phase"].values() for s in row})
+        table = Table(title=f"client load through the pool name ({e.data['rate']:g}/s per source)")
+        table.add_column("phase")
+        for source in sources:
+            table.add_column(f"{source}: failed / requests", justify="right")
+        for phase, row in e.data["by_phase"].items():
+            cells = []
+            for source in sources:
+                tally = row.get(source)
+                if tally is None:
+                    cells.append(Text("-", style="dim"))
+                else:
+                    style = "red" if tally["failed"] else "green"
+                    cells.append(Text(f"{tally['failed']} / {tally['requests']}", style=style))
+            table.add_row(Text(phase), *cells)
+        self.console.print(table)
+        for name, why in e.data.get("not_loaded", {}).items():
+            self.console.print(Text(f"  {name}: no load ({why})", style="dim"))
+
     def _on_phase_skipped(self, e: Event) -> None:
         self._print(Text(f"- {e.phase}: skipped ({e.data['reason']})", style="dim"))
 

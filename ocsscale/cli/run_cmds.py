@@ -119,6 +119,23 @@ def run_cmd(
         help="Give up a hold with no sign-off after this long: the step fails and the "
         "phase's cleanup removes the pins (default: wait).",
     ),
+    wait: bool = typer.Option(
+        False,
+        "--wait",
+        help="When the cutover may not start yet (the old TTL has not run out everywhere "
+        "since lower-ttl), wait for it with a countdown instead of stopping.",
+    ),
+    client_load: float | None = typer.Option(
+        None,
+        "--client-load",
+        min=0.1,
+        max=20,
+        metavar="RATE",
+        help="Measure what users would notice: for the whole run, RATE new requests/s to "
+        "the pool name from the admin machine and from every Linux test client, each "
+        "resolving it anew; failures are counted per phase and step, journaled, shown at "
+        "the end and in `ocsscale report`.",
+    ),
     playbook: Path | None = _PLAYBOOK,
 ) -> None:
     """Run the playbook's phases (all, one with --phase, or up to one with --through).
@@ -156,7 +173,12 @@ def run_cmd(
     console = _console()
     progress = RunProgress(console)
     operator = operator_for(console, progress)
-    options = {"no_hold": no_hold, "hold_timeout": hold_timeout}
+    options = {
+        "no_hold": no_hold,
+        "hold_timeout": hold_timeout,
+        "client_load": client_load,
+        "wait": wait,
+    }
     gate = session.prepare_run(
         app_state(ctx).config,
         playbook,

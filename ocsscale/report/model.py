@@ -305,6 +305,28 @@ def _values(record: dict[str, Any] | None) -> str:
     return ", ".join(record["values"]) if record and record.get("values") else "-"
 
 
+def run_loads(sources: Sources) -> list[Any]:
+    """The client loads of runs (`run --client-load`), shaped like journal entries so
+    the load timeline places their per-second buckets by time, phase by phase."""
+    from types import SimpleNamespace
+
+    loads = []
+    for run in sources.runs:
+        load = run.get("load")
+        if isinstance(load, dict):
+            loads.append(
+                SimpleNamespace(
+                    evidence={"client_load": {"buckets": load.get("buckets", [])}},
+                    cycle_id=None,
+                    step_id=f"run {run.get('run_id')}: client load",
+                    seq=0,
+                    started=run.get("started"),
+                    finished=run.get("finished"),
+                )
+            )
+    return loads
+
+
 def build(sources: Sources, now: float | None = None) -> dict[str, Any]:
     """The whole report as plain JSON-ready data."""
     pool = pool_section(sources)
@@ -335,7 +357,7 @@ def build(sources: Sources, now: float | None = None) -> dict[str, Any]:
         "steps": steps,
         "distribution": findings.distributions(sources.entries),
         "failover": findings.drills(sources.entries),
-        "load": findings.load_timeline(sources.entries, sources.cycles),
+        "load": findings.load_timeline([*sources.entries, *run_loads(sources)], sources.cycles),
         "dns": findings.dns_changes(sources.entries),
         "rollback": rollback_section(sources),
     }

@@ -87,7 +87,7 @@ CREATE INDEX IF NOT EXISTS entries_by_step ON entries(cycle_id, step_id);
 """
 
 #: columns added since the first journal: (table, column, type); added on open
-_ADDED_COLUMNS = (("entries", "hosts", "TEXT"),)
+_ADDED_COLUMNS = (("entries", "hosts", "TEXT"), ("runs", "load", "TEXT"))
 
 
 def to_json(value: Any, what: str) -> str:
@@ -235,9 +235,18 @@ class Journal:
             (status, time.time(), error, run_id),
         )
 
+    def record_load(self, run_id: str, report: Mapping[str, Any]) -> None:
+        """The run's client load (run --client-load): its requests and failures."""
+        self._write(
+            "UPDATE runs SET load = ? WHERE run_id = ?", (to_json(report, "client load"), run_id)
+        )
+
     def runs(self) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM runs ORDER BY started, rowid").fetchall()
-        return [{**dict(r), "detail": _load(r["detail"])} for r in rows]
+        return [
+            {**dict(r), "detail": _load(r["detail"]), "load": _load(dict(r).get("load"))}
+            for r in rows
+        ]
 
     # cycles ---------------------------------------------------------------
     def latest_cycle(self, phase: str) -> Cycle | None:

@@ -21,7 +21,7 @@ from ..operator import NoOperator, Operator, OperatorUnavailable
 from ..plan.build import Plan, PlanPhase, build_plan
 from ..plan.playbook import PHASE_IDS, find_playbook, load_playbook
 from . import rollback as rollback_mod
-from .events import EventSink
+from .events import Event, EventSink
 from .journal import JOURNAL_NAME, Entry, Journal, latest_evidence
 from .lock import RunLock, current_user, held_error, read_lock
 from .plugins import load_actions
@@ -284,16 +284,52 @@ def execute_run(
         )
         ctx, hosts = _context(prepared.loaded, dry_run=False, operator=operator, options=options)
         ctx.extra["journal"] = journal  # read by guards (dns.replace waits out lower-ttl)
-        with _recorded(journal, run_id, hosts):
+        with (
+            _recorded(journal, run_id, hosts),
+            _client_load(
+                prepared.loaded, ctx, options.get("client_load"), journal, run_id, sink
+            ) as labelled,
+        ):
             Walker(
                 journal,
                 ctx,
-                sink,
+                labelled,
                 run_id,
                 prepared.actions,
                 record_hosts=_recorder(prepared.loaded),
             ).run(phases)
     return run_id
+
+
+@contextmanager
+def _client_load(
+    loaded: LoadedPool, ctx: Context, rate: float | None, journal: Journal, run_id: str, sink: Any
+) -> Iterator[EventSink]:
+    """`run --client-load RATE`: a load through the pool name for the whole run,
+    labelled by step, journaled with the run and shown at its end."""
+    if not rate:
+        yield sink
+        return
+    from .client_load import ClientLoad
+
+    load = ClientLoad(loaded, ctx, float(rate))
+    load.start()
+    try:
+        yield load.sink(sink)
+    finally:
+        report = load.stop()
+        journal.record_load(run_id, report)
+        sink(
+            Event(
+                "client_load",
+                data={
+                    "by_phase": report["by_phase"],
+                    "not_loaded": report["not_loaded"],
+                    "totals": report["totals"],
+                    "rate": float(rate),
+                },
+            )
+        )
 
 
 def phase_index(phase: str | None) -> int:

@@ -65,16 +65,30 @@ class RunningLab:
         return self.topo.host(host).address
 
 
+#: labs that are up, by name, with how many fixtures use them: tests/contract
+#: imports these fixtures too, and pytest then holds a second copy of each;
+#: both copies must share the one lab of that name
+_UP: dict[str, list[RunningLab | int]] = {}
+
+
 def bring_up(
-    name: str, kind: str, fes: int, faults: list[str] | None = None
+    name: str, kind: str, fes: int, faults: list[str] | None = None, lb: str = "engine"
 ) -> Iterator[RunningLab]:
-    """A lab for the duration of a fixture (faults: `lab up --fault` specs)."""
+    """A lab for the duration of a fixture (faults: `lab up --fault` specs; lb: the
+    load balancer installed on lb01, `lab up --lb`)."""
     skip_without_lab()
-    state = up.up(name, kind, fes, fault_specs=faults, echo=lambda _line: None)  # type: ignore[arg-type]
+    entry = _UP.get(name)
+    if entry is None:
+        state = up.up(name, kind, fes, fault_specs=faults, lb=lb, echo=lambda _line: None)  # type: ignore[arg-type]
+        entry = _UP[name] = [RunningLab(state), 0]
+    entry[1] += 1  # type: ignore[operator]
     try:
-        yield RunningLab(state)
+        yield entry[0]  # type: ignore[misc]
     finally:
-        down.down(name, echo=lambda _line: None)
+        entry[1] -= 1  # type: ignore[operator]
+        if entry[1] == 0:
+            del _UP[name]
+            down.down(name, echo=lambda _line: None)
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +99,18 @@ def one_armed_lab() -> Iterator[RunningLab]:
 @pytest.fixture(scope="session")
 def two_armed_lab() -> Iterator[RunningLab]:
     yield from bring_up(f"t2a{RUN_ID}", "two-armed-routed", 2)
+
+
+@pytest.fixture(scope="session")
+def one_armed_haproxy_lab() -> Iterator[RunningLab]:
+    """lb01 has Debian's HAProxy installed (a lab service), unconfigured."""
+    yield from bring_up(f"t1h{RUN_ID}", "one-armed", 2, lb="haproxy")
+
+
+@pytest.fixture(scope="session")
+def two_armed_haproxy_lab() -> Iterator[RunningLab]:
+    """Two-armed (routed), with HAProxy on lb01, unconfigured."""
+    yield from bring_up(f"t2h{RUN_ID}", "two-armed-routed", 2, lb="haproxy")
 
 
 def ocsscale_cli(

@@ -41,12 +41,15 @@ def _done(pool: Path) -> dict[str, dict]:
 
 
 def lb_untouched(lab: RunningLab) -> None:
-    """The LB host as `lab up` left it: the engine stopped, no farm file, no VIP."""
+    """The LB host as `lab up` left it: the LB stopped, no config file, no VIP."""
     paths = lbhost.paths(lab.state, lab.topo)
-    assert not paths["farm"].exists()
-    assert not list(paths["farm"].parent.glob("*.ocsscale*")), "a backup or staged file is left"
-    service = services.load(lab.state.directory, "lb01", lbhost.ENGINE_SERVICE)
-    assert services.pid_of(lab.state.directory, service) is None, "the engine still runs"
+    engine = lab.state.lb == "engine"
+    config = paths["farm"] if engine else paths["haproxy_cfg"]
+    assert not config.exists()
+    assert not list(config.parent.glob("*.ocsscale*")), "a backup or staged file is left"
+    name = lbhost.ENGINE_SERVICE if engine else lbhost.HAPROXY_SERVICE
+    service = services.load(lab.state.directory, "lb01", name)
+    assert services.pid_of(lab.state.directory, service) is None, "the LB still runs"
     silent = lab.inside("admin", lambda: tcp_probe(VIP, 5061, timeout=1.0))
     assert not silent.ok, "the VIP still answers"
 
@@ -218,3 +221,32 @@ def test_lb_host_unreachable_mid_phase_names_it_and_rollback_works(
     result = tool(lab, pool, "rollback", "--yes")
     assert result.returncode == 0, output(result)
     lb_untouched(lab)
+
+
+def test_haproxy_two_armed_configure_validate_drill_then_rollback(
+    two_armed_haproxy_lab: RunningLab, tmp_path: Path
+) -> None:
+    """The same phases with Debian's HAProxy as the LB: per-port health from its
+    runtime API decides the drill's detection time."""
+    lab = two_armed_haproxy_lab
+    pool = pool_copy(lab, tmp_path / "run")
+    hosts_before = hosts_files(lab)
+    result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes", "--no-hold", timeout=300)
+    assert result.returncode == 0, output(result)
+    farm = _done(pool)["configure-lb/farm"]["evidence"]
+    assert farm["readback"]["members"]["ocsfe01"] == {"address": "198.19.0.41", "weight": 1}
+    result = tool(lab, pool, "run", "--phase", "validate-lb", "--yes", "--no-hold", timeout=400)
+    assert result.returncode == 0, output(result)
+    dist = _done(pool)["validate-lb/distribution"]["evidence"]
+    assert dist["counts"] == {"ocsfe01": 4, "ocsfe02": 4}
+    assert dist["nat"]["ocsfe01"]["peers"] == ["198.19.0.40"]
+    result = tool(lab, pool, "run", "--phase", "failover-test", "--yes", "--no-hold", timeout=600)
+    assert result.returncode == 0, output(result)
+    drills = [e["evidence"] for e in entries(pool) if e["action"] == "lb.failover_drill"]
+    assert len(drills) == 6
+    for d in drills:
+        assert d["detect_s"] is not None and d["failed_after_detection"] == 0, d
+    result = tool(lab, pool, "rollback", "--yes", timeout=400)
+    assert result.returncode == 0, output(result)
+    lb_untouched(lab)
+    assert_untouched(lab, hosts_before)

@@ -73,7 +73,7 @@ def test_lab_pool_file_passes_check(tmp_path: Path, kind: str) -> None:
     path.write_text(text)
     loaded = load_pool(path)
     pool = loaded.pool
-    assert pool.load_balancer.driver == "engine"
+    assert pool.load_balancer.driver.kind == "engine"
     assert pool.load_balancer.host is not None and pool.load_balancer.host.name == "lb01"
     assert pool.legacy_fe.address == ipaddress.ip_address("198.18.0.30")
     assert [c.transport.kind for c in pool.test_clients] == ["ssh", "winrm"]

@@ -177,3 +177,29 @@ def test_report_on_a_journal_without_a_plan_run(tmp_path: Path) -> None:
     data = json.loads(cli(tmp_path / "pool.yaml", "report", "-f", "json", "-o", "-").stdout)
     assert [p["id"] for p in data["phases"]] == ["validate-lb", "failover-test", "cutover"]
     assert data["pool"] is None and data["pool_name"] == POOL_NAME
+
+
+def test_a_runs_client_load_is_on_the_timeline(migrated: Migrated) -> None:
+    """`run --client-load` journals its report with the run: the report draws it."""
+    from ocsscale.runner.journal import Journal
+
+    journal = Journal.open(migrated.state_dir)
+    try:
+        run_id = journal.runs()[-1]["run_id"]
+        t0 = int(journal.runs()[-1]["started"])
+        journal.record_load(
+            run_id,
+            {
+                "buckets": [
+                    {"t": t0, "label": "preflight/x", "ok": 7, "failed": 0, "by_server": {}},
+                    {"t": t0 + 1, "label": "preflight/x", "ok": 5, "failed": 3, "by_server": {}},
+                ],
+                "by_phase": {"preflight": {"admin": {"requests": 15, "failed": 3}}},
+            },
+        )
+    finally:
+        journal.close()
+    data = json.loads(cli(migrated.pool, "report", "--format", "json", "-o", "-").stdout)
+    series = [s for s in data["load"]["series"] if s["step"] == f"run {run_id}: client load"]
+    assert len(series) == 1
+    assert [(p["ok"], p["failed"]) for p in series[0]["points"]] == [(7, 0), (5, 3)]

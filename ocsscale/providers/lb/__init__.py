@@ -27,15 +27,12 @@ def _load() -> None:
     if _DRIVERS:
         return
     from .engine import EngineDriver
+    from .haproxy import HaproxyDriver
     from .manual import ManualDriver
 
     register("engine", EngineDriver)
-    register("manual", ManualDriver)
-    try:
-        from .haproxy import HaproxyDriver  # type: ignore[attr-defined]
-    except ImportError:
-        return
     register("haproxy", HaproxyDriver)
+    register("manual", ManualDriver)
 
 
 def driver_for(ctx: DriverContext) -> LbDriver:

@@ -5,10 +5,11 @@ goes, the service that runs `ocsscale lb serve`, how that service is
 controlled, where the engine's admin socket is, and the engine command on
 the LB host.
 
-apply: the VIP is added to the client-side interface (when absent), the farm
-is rendered from templates/engine-farm.yaml.j2, written beside the real one
-and checked there with `ocsscale lb check` (nothing is replaced if the check
-refuses it), then installed in place after a backup; on a systemd host the
+apply: the farm is rendered from templates/engine-farm.yaml.j2, written
+beside the real one and checked there with `ocsscale lb check` (nothing is
+replaced, and no VIP added, if the check refuses it); the VIP is added to the
+client-side interface (when absent) and the farm installed in place after a
+backup; on a systemd host the
 unit is written from templates/engine.service.j2; the service is started, or
 reloaded when it runs (SIGHUP: no connection refused).
 Undo: the farm file and unit byte-identical (or absent), the service state as
@@ -221,10 +222,6 @@ class EngineDriver:
         lb = self._lb()
         s = self.settings
         evidence: dict[str, Any] = {"host": self.host_name, "farm_path": s.farm_path}
-        if not current["vip_present"]:
-            ifname = lb.vip_interface(desired.vip_interface, s.vip_interface)
-            lb.add_address(desired.vip_interface, ifname)
-            evidence["vip_added"] = f"{desired.vip_interface} on {ifname}"
         text = self.render_farm(desired).encode()
         staged = s.farm_path + ".ocsscale-new"
         lb.write(staged, text)
@@ -238,6 +235,11 @@ class EngineDriver:
                 f"(`lb check`): {(checked.stdout + checked.stderr).strip()[:400]}; nothing was "
                 "replaced"
             )
+        # after the check: a refused farm leaves no VIP behind
+        if not current["vip_present"]:
+            ifname = lb.vip_interface(desired.vip_interface, s.vip_interface)
+            lb.add_address(desired.vip_interface, ifname)
+            evidence["vip_added"] = f"{desired.vip_interface} on {ifname}"
         lb.write(s.farm_path, text)
         if s.unit_path:
             unit = render(
@@ -314,7 +316,7 @@ class EngineDriver:
                 continue
             event = json.loads(line)
             ts = _epoch(str(event.get("ts", "")))
-            if ts >= since:
+            if ts >= since and "server" in event:  # member changes only, as the protocol says
                 found.append({**event, "ts": ts})
         return found
 

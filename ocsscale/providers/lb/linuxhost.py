@@ -137,3 +137,22 @@ def state_of(lbhost: LinuxLbHost, vip: str, files: dict[str, str | None]) -> dic
         "active": lbhost.active(),
         "vip_present": lbhost.has_address(vip),
     }
+
+
+def verify_restored(lbhost: LinuxLbHost, undo: dict[str, Any]) -> dict[str, Any]:
+    """After a revert: every file of `undo` byte-identical (or absent), the service
+    state and the VIP's presence as before; StepFailed naming what differs."""
+    vip = undo["vip"].split("/")[0]
+    now = state_of(lbhost, vip, dict.fromkeys(undo["files"]))
+    files = undo["files"]
+    problems = [
+        f"{path} differs from before" for path in files if now["files"][path] != files[path]
+    ]
+    if now["active"] != undo["active"]:
+        problems.append(f"the service is {'running' if now['active'] else 'stopped'}")
+    if now["vip_present"] != undo["vip_present"]:
+        still = "still" if now["vip_present"] else "no longer"
+        problems.append(f"the VIP {vip} is {still} configured")
+    if problems:
+        raise StepFailed(f"{lbhost.name}: after the rollback " + "; ".join(problems))
+    return {"host": lbhost.name, "files": "byte-identical", "active": now["active"]}

@@ -1,0 +1,17 @@
+"""The contract suite runs in the labs of tests/lab (shared with it: one lab per name)."""
+
+from lab.conftest import (
+    RunningLab,
+    one_armed_haproxy_lab,
+    one_armed_lab,
+    two_armed_haproxy_lab,
+    two_armed_lab,
+)
+
+__all__ = [
+    "RunningLab",
+    "one_armed_haproxy_lab",
+    "one_armed_lab",
+    "two_armed_haproxy_lab",
+    "two_armed_lab",
+]

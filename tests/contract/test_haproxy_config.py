@@ -1,0 +1,118 @@
+"""The haproxy.cfg the HAProxy driver renders, checked by Debian's own `haproxy -c`
+(no lab: nothing binds, nothing is sent). The lab suite (test_lb_contract.py)
+runs it."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ocsscale.config.loader import load_pool
+from ocsscale.errors import StepFailed
+from ocsscale.providers.lb import haproxy_text as hx
+from ocsscale.providers.lb.base import DriverContext, FarmSpec, Member
+from ocsscale.providers.lb.haproxy import HaproxyDriver, HaproxySettings
+
+REPO = Path(__file__).resolve().parents[2]
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+
+
+def _no_host(name: str) -> None:
+    raise AssertionError(f"rendering a config must not connect to {name}")
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> HaproxyDriver:
+    loaded = load_pool(REPO / "examples" / "one-armed.yaml")
+    settings = HaproxySettings(
+        kind="haproxy",
+        config_path=str(tmp_path / "haproxy.cfg"),
+        runtime_socket=str(tmp_path / "admin.sock"),
+        state_file=str(tmp_path / "server-state"),
+        user=None,
+        group=None,
+    )
+    return HaproxyDriver(settings, DriverContext(loaded.pool, loaded.profile, host=_no_host))
+
+
+def _farm(driver: HaproxyDriver, snat: tuple[str, ...]) -> FarmSpec:
+    farm = FarmSpec.from_pool(driver.ctx.pool, driver.ctx.profile)
+    members = (Member("fe1", "10.0.0.41", 3), Member("fe2", "10.0.0.42", 1))
+    return dataclasses.replace(farm, snat_addresses=snat, members=members)
+
+
+def _haproxy_check(path: Path) -> subprocess.CompletedProcess[str]:
+    if not Path(HAPROXY).exists():
+        pytest.skip("HAProxy is not installed (apt-get install haproxy)")
+    return subprocess.run(
+        [HAPROXY, "-c", "-q", "-f", str(path)], capture_output=True, text=True, timeout=30
+    )
+
+
+@pytest.mark.parametrize("snat", [("10.0.0.40",), ("10.0.0.40", "10.0.0.43")])
+def test_the_rendered_config_is_valid_and_reads_back(
+    driver: HaproxyDriver, tmp_path: Path, snat: tuple[str, ...]
+) -> None:
+    farm = _farm(driver, snat)
+    text = driver.render_config(farm)
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(text)
+    checked = _haproxy_check(path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert hx.config_view(text) == farm.view()
+    servers = [
+        words
+        for keyword, name, lines in hx.sections(text)
+        if keyword == "backend" and name.startswith(hx.PORT_BACKEND)
+        for words in lines
+        if words[0] == "server"
+    ]
+    # every port's server follows the two-port health check; one line per SNAT address
+    assert len(servers) == len(farm.ports) * len(farm.members) * len(snat)
+    assert all(w[w.index("track") + 1] in ("health/fe1", "health/fe2") for w in servers)
+    assert {w[w.index("source") + 1] for w in servers} == set(snat)
+    names = {hx.member_of(w[1], {"fe1", "fe2"}) for w in servers}
+    assert names == {"fe1", "fe2"}
+    assert "tcp-check connect port 5061\n    tcp-check connect port 444" in text
+
+
+def test_refusals_before_anything_is_written(driver: HaproxyDriver) -> None:
+    farm = _farm(driver, ("10.0.0.40", "10.0.0.43"))
+    heavy = dataclasses.replace(farm, members=(Member("fe1", "10.0.0.41", 300),))
+    with pytest.raises(StepFailed, match="0 to 256"):
+        driver.render_config(heavy)
+    clash = dataclasses.replace(
+        farm, members=(Member("fe1", "10.0.0.41", 1), Member("fe1-s2", "10.0.0.42", 1))
+    )
+    with pytest.raises(StepFailed, match="fe1-s2"):
+        driver.render_config(clash)
+
+
+def test_events_from_haproxy_lines() -> None:
+    # lines as HAProxy 2.6 writes them to the ring (format iso)
+    ring = "\n".join(
+        [
+            "2026-11-30T19:01:17.570509+00:00 Server health/fe1 is DOWN, reason: Layer4 "
+            'connection problem, info: "Connection refused at step 2 of tcp-check (connect '
+            'port 444)", check duration: 0ms. 1 active and 0 backup servers left. 0 sessions '
+            "active, 0 requeued, 0 remaining in queue.",
+            "2026-11-30T19:01:17.570536+00:00 Server port-5061/fe1 is DOWN via health/fe1. 2 "
+            "active and 0 backup servers left.",
+            "2026-11-30T19:01:23.628164+00:00 Server health/fe1 is going DOWN for maintenance. "
+            "1 active and 0 backup servers left.",
+            "2026-11-30T19:01:46.908132+00:00 Server health/fe1 is UP/READY (leaving forced "
+            "maintenance).",
+        ]
+    )
+    found = hx.events(ring)
+    assert [(e["server"], e["kind"]) for e in found] == [
+        ("fe1", "server-down"),
+        ("fe1", "admin-state"),
+        ("fe1", "admin-state"),
+    ]
+    assert "connect port 444" in found[0]["reason"]
+    assert [e["reason"] for e in found[1:]] == ["maint", "ready"]
