@@ -22,8 +22,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from .accept import Acceptor
 from .events import log
+from .maxconn import ADMIN_MAXCONN, Gate, Ticket
 
 MAX_REQUEST = 64 * 1024
+# Head and body must arrive within this time: a client that declares a body and
+# never sends it would otherwise hold its connection (and a descriptor) forever.
+REQUEST_TIMEOUT = 5.0
 
 
 class Controller(Protocol):
@@ -46,6 +50,7 @@ _REASONS = {
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     500: "Internal Server Error",
 }
@@ -55,7 +60,7 @@ class AdminServer:
     def __init__(self, path: str, controller: Controller) -> None:
         self.path = path
         self.controller = controller
-        self._server: asyncio.AbstractServer | Acceptor | None = None
+        self._server: Acceptor | None = None
 
     async def start(self) -> None:
         p = Path(self.path)
@@ -67,21 +72,30 @@ class AdminServer:
                 raise OSError(f"{p} is in use by another running engine")
             p.unlink()
         old_umask = os.umask(0o077)  # admin access is root (or the owner) only
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            loop = asyncio.get_running_loop()
-            if type(loop).__module__.startswith("uvloop"):
-                self._server = await asyncio.start_unix_server(self._handle, path=str(p))
-            else:  # plain asyncio's own accept loop spins on EMFILE (see accept.py)
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.bind(str(p))
-                sock.listen(64)
-                sock.setblocking(False)
-                self._server = Acceptor(loop, sock, self._protocol, None, f"admin {p}")
+            sock.bind(str(p))
+            sock.listen(64)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
         finally:
             os.umask(old_umask)
+        # At most ADMIN_MAXCONN requests at once (their descriptors are reserved,
+        # see maxconn.py); more wait in the socket's queue.
+        gate = Gate("admin", ADMIN_MAXCONN)
+        loop = asyncio.get_running_loop()
+        self._server = Acceptor(loop, sock, self._protocol, None, f"admin {p}", gate)
 
-    def _protocol(self) -> asyncio.Protocol:
-        return asyncio.StreamReaderProtocol(asyncio.StreamReader(), self._handle)
+    def _protocol(self, ticket: Ticket) -> asyncio.Protocol:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                await self._handle(reader, writer)
+            finally:
+                ticket.release()
+
+        return asyncio.StreamReaderProtocol(asyncio.StreamReader(MAX_REQUEST), handle)
 
     async def stop(self) -> None:
         if self._server is None:
@@ -104,38 +118,58 @@ class AdminServer:
             f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
             "Connection: close\r\n\r\n"
         )
-        with contextlib.suppress(ConnectionError):
+        try:
             writer.write(head.encode() + body)
-            await writer.drain()
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                await writer.drain()
+        except (ConnectionError, TimeoutError):
+            writer.transport.abort()  # a client that does not read its answer
         writer.close()
 
-    async def _dispatch(self, reader: asyncio.StreamReader) -> tuple[int, str, bytes]:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
-            raise ApiError(400, "incomplete or oversized request") from None
+    async def _read_request(self, reader: asyncio.StreamReader) -> tuple[str, str]:
+        """Method and target of one request, its body (if any) read and ignored."""
+        head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         try:
             method, target, _version = lines[0].split(" ", 2)
         except ValueError:
             raise ApiError(400, "malformed request line") from None
-        length = 0
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            if name.strip().lower() == "content-length":
-                length = int(value.strip() or 0)
-        if length > MAX_REQUEST:
+        lengths = {
+            value.strip()
+            for name, _, value in (line.partition(":") for line in lines[1:])
+            if name.strip().lower() == "content-length"
+        }
+        if len(lengths) > 1:
+            raise ApiError(400, "conflicting Content-Length headers")
+        length = lengths.pop() if lengths else "0"
+        # A decimal number and nothing else (int() would also take "+1", " 1", "1_0").
+        if not length.isascii() or not length.isdigit() or len(length) > 9:
+            raise ApiError(400, "Content-Length must be a number of bytes")
+        if int(length) > MAX_REQUEST:
             raise ApiError(400, "request body too large")
-        if length:
-            await reader.readexactly(length)  # bodies are not used; read and ignore
-        url = urlsplit(target)
+        if int(length):
+            await reader.readexactly(int(length))  # bodies are not used; read and ignore
+        return method, target
+
+    async def _dispatch(self, reader: asyncio.StreamReader) -> tuple[int, str, bytes]:
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                method, target = await self._read_request(reader)
+        except TimeoutError:
+            raise ApiError(408, f"request not complete within {REQUEST_TIMEOUT:g}s") from None
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            raise ApiError(400, "incomplete or oversized request") from None
+        try:
+            url = urlsplit(target)
+        except ValueError:
+            raise ApiError(400, "malformed request target") from None
         query = parse_qs(url.query)
         parts = [p for p in url.path.split("/") if p]
         c = self.controller
         if method == "GET" and parts == ["status"]:
             return 200, "application/json", _json(await c.status())
         if method == "GET" and parts == ["events"]:
-            since = int(query.get("since", ["0"])[0] or 0)
+            since = _number(query.get("since", ["0"])[0] or "0", "since")
             return 200, "application/json", _json({"events": c.events_since(since)})
         if method == "GET" and parts == ["metrics"]:
             return 200, "text/plain; version=0.0.4", (await c.metrics()).encode()
@@ -154,6 +188,12 @@ class AdminServer:
                 raise ApiError(405, "use POST /reload")
             return 200, "application/json", _json(await c.reload())
         raise ApiError(404, f"no such endpoint: {method} {url.path}")
+
+
+def _number(text: str, name: str) -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise ApiError(400, f"{name} must be a whole number")
+    return int(text)
 
 
 def _json(value: Any) -> bytes:

@@ -78,6 +78,8 @@ def serve(
 ) -> None:
     """Run the engine in the foreground until SIGTERM or Ctrl-C.
 
+    A stop is soft: new clients are refused, established sessions may finish for
+    timeouts.hard_stop_after (30 s); a second SIGTERM or Ctrl-C ends it at once.
     Logs are JSON lines on stderr. SIGHUP (or `reload`) re-reads the farm file
     without dropping connections. Exit 2 on a farm file error, 1 on a runtime
     error such as a port already in use.

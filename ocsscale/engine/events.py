@@ -113,5 +113,8 @@ _WARNING_KINDS = frozenset(
         "connect-failed",
         "no-server",
         "accept-paused",
+        "maxconn-reached",
+        "check-skipped",
+        "hard-stop",
     }
 )

@@ -9,7 +9,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
-Seconds = Annotated[float, Field(gt=0, le=86400 * 7)]
+WEEK = 86400 * 7
+# Durations have floors: below them the engine would spin (an idle sweep every
+# nanosecond, say) rather than do anything useful.
+CheckSeconds = Annotated[float, Field(ge=0.01, le=WEEK, allow_inf_nan=False)]
+ConnectSeconds = CheckSeconds
+IdleSeconds = Annotated[float, Field(ge=0.5, le=WEEK, allow_inf_nan=False)]
+HalfCloseSeconds = Annotated[float, Field(ge=0.1, le=WEEK, allow_inf_nan=False)]
+MaxConn = Annotated[int, Field(ge=1, le=10_000_000)]
 
 # Defaults chosen so a refusing check port is out in < 1.0 s (inter + fastinter,
 # 0.35 s) and a blackholed one in < 2.0 s (inter + 2 x timeout + fastinter, 1.35 s),
@@ -24,7 +31,8 @@ DEFAULT_CHECK_TIMEOUT = 0.5
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `weight: true` is not 1 and `workers: "2"` is not 2.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def _ip(value: str) -> str:
@@ -39,6 +47,8 @@ class PortMap(_Strict):
 
     port: PortNumber
     backend_port: PortNumber | None = None
+    # Sessions on this port (over all VIPs) at once; more wait in the listen queue.
+    maxconn: MaxConn | None = None
 
     @property
     def target(self) -> int:
@@ -67,12 +77,12 @@ class Server(_Strict):
 class Health(_Strict):
     ports: list[PortNumber] = Field(default_factory=list)
     kind: Literal["tcp", "tls", "https", "sip-options"] = "tcp"
-    inter: Seconds = DEFAULT_INTER
-    fastinter: Seconds = DEFAULT_FASTINTER
-    downinter: Seconds = DEFAULT_DOWNINTER
+    inter: CheckSeconds = DEFAULT_INTER
+    fastinter: CheckSeconds = DEFAULT_FASTINTER
+    downinter: CheckSeconds = DEFAULT_DOWNINTER
     fall: Annotated[int, Field(ge=1, le=100)] = DEFAULT_FALL
     rise: Annotated[int, Field(ge=1, le=100)] = DEFAULT_RISE
-    timeout: Seconds = DEFAULT_CHECK_TIMEOUT
+    timeout: CheckSeconds = DEFAULT_CHECK_TIMEOUT
 
     @field_validator("ports")
     @classmethod
@@ -95,13 +105,33 @@ class Snat(_Strict):
 
 
 class Timeouts(_Strict):
-    idle: Seconds = 1800.0
-    connect: Seconds = 5.0
-    half_close: Seconds = 30.0
+    idle: IdleSeconds = 1800.0
+    connect: ConnectSeconds = 5.0
+    half_close: HalfCloseSeconds = 30.0
+    # At SIGTERM: how long established sessions may still run (HAProxy's
+    # hard-stop-after); what is left then is reset. 0 = at once.
+    hard_stop_after: Annotated[float, Field(ge=0, le=WEEK, allow_inf_nan=False)] = 30.0
+
+
+# sockaddr_un holds 108 bytes with the terminating NUL.
+MAX_SOCKET_PATH = 107
 
 
 class Admin(_Strict):
     socket: str | None = None
+
+    @field_validator("socket")
+    @classmethod
+    def _socket(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if "\0" in v:
+            raise ValueError("a socket path cannot hold a NUL byte")
+        if not v or v.endswith("/"):
+            raise ValueError("a socket path names a file, not a directory")
+        if len(v.encode()) > MAX_SOCKET_PATH:
+            raise ValueError(f"a Unix socket path has at most {MAX_SOCKET_PATH} bytes")
+        return v
 
 
 class Farm(_Strict):
@@ -115,6 +145,9 @@ class Farm(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     admin: Admin = Field(default_factory=Admin)
     workers: Annotated[int, Field(ge=1, le=64)] = 1
+    # Sessions per process at once (HAProxy's global maxconn); by default what
+    # RLIMIT_NOFILE allows after a reserve (maxconn.py). More wait in the queue.
+    maxconn: MaxConn | None = None
 
     @field_validator("farm")
     @classmethod
@@ -139,7 +172,7 @@ class Farm(_Strict):
             return v
         for i, item in enumerate(v):
             if not isinstance(item, int | dict) or isinstance(item, bool):
-                raise ValueError(f"item {i}: a port is a number or {{port, backend_port}}")
+                raise ValueError(f"item {i}: a port is a number or {{port, backend_port, maxconn}}")
         return [{"port": p} if isinstance(p, int) else p for p in v]
 
     @field_validator("ports")
@@ -156,6 +189,10 @@ class Farm(_Strict):
         dupe = _first_duplicate([s.name for s in v])
         if dupe is not None:
             raise ValueError(f"server name {dupe!r} appears more than once")
+        dupe = _first_duplicate([s.address for s in v])
+        if dupe is not None:
+            names = " and ".join(s.name for s in v if s.address == dupe)
+            raise ValueError(f"servers {names} have the same address: give each server once")
         return v
 
     @model_validator(mode="after")

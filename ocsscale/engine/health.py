@@ -11,13 +11,16 @@ server in. Each wait has up to 10% jitter so checks of many servers do not
 synchronise. A server starts up
 (HAProxy's init-state "up") and its first failed round takes it down at once.
 TCP checks send FIN right after the handshake and read until the server closes,
-so servers see an orderly close, not a reset.
+so servers see an orderly close, not a reset. A check the engine cannot even
+start (no descriptor or memory left: EMFILE, ENFILE, ENOBUFS, ENOMEM) is the
+engine's fault, never the server's: that round is not counted either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import random
 import socket
 import ssl
@@ -28,6 +31,9 @@ from .farm import Health
 from .snat import handshake_seconds, make_upstream_socket
 
 StateCallback = Callable[[ServerRuntime, bool, str], None]
+SkipCallback = Callable[[ServerRuntime, str], None]
+# Errors that say the engine itself ran out of something (see accept.py).
+_ENGINE_FAULTS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 def _client_tls() -> ssl.SSLContext:
@@ -43,12 +49,25 @@ class CheckFailed(Exception):
     pass
 
 
+class CheckSkipped(Exception):
+    """The engine could not run the check (its own resources): no verdict."""
+
+
+def _engine_fault(port: int, err: OSError) -> CheckSkipped:
+    return CheckSkipped(f"port {port}: the engine is out of resources ({err.strerror})")
+
+
 async def check_port(
     address: str, port: int, kind: str, timeout: float, source: str | None
 ) -> None:
     """One check of one port; raises CheckFailed with a short reason."""
     loop = asyncio.get_running_loop()
-    sock = make_upstream_socket(address, source)
+    try:
+        sock = make_upstream_socket(address, source)
+    except OSError as err:
+        if err.errno in _ENGINE_FAULTS:
+            raise _engine_fault(port, err) from None
+        raise
     writer: asyncio.StreamWriter | None = None
     try:
         async with asyncio.timeout(timeout):
@@ -78,6 +97,8 @@ async def check_port(
     except ssl.SSLError as err:
         raise CheckFailed(f"port {port}: TLS handshake failed ({err.reason})") from None
     except OSError as err:
+        if err.errno in _ENGINE_FAULTS:
+            raise _engine_fault(port, err) from None
         reason = err.strerror or str(err) or f"connection closed ({type(err).__name__})"
         raise CheckFailed(f"port {port}: {reason}") from None
     finally:
@@ -118,11 +139,16 @@ class HealthMonitor:
     """Runs one checker task per server; reports up/down changes through `on_change`."""
 
     def __init__(
-        self, settings: Health, source: Callable[[str], str | None], on_change: StateCallback
+        self,
+        settings: Health,
+        source: Callable[[str], str | None],
+        on_change: StateCallback,
+        on_skip: SkipCallback,
     ) -> None:
         self.settings = settings
         self.source = source
         self.on_change = on_change
+        self.on_skip = on_skip
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.results: dict[tuple[str, str], int] = {}
 
@@ -141,16 +167,22 @@ class HealthMonitor:
             self.unwatch(name)
 
     async def check_round(self, server: ServerRuntime) -> str | None:
+        """None when every port answered, else the first failure; raises
+        CheckSkipped when no port failed but one could not be checked."""
         h = self.settings
         src = self.source(server.address)
         results = await asyncio.gather(
             *(check_port(server.address, p, h.kind, h.timeout, src) for p in h.ports),
             return_exceptions=True,
         )
+        skipped = next((r for r in results if isinstance(r, CheckSkipped)), None)
         for r in results:
-            if isinstance(r, BaseException):
+            if isinstance(r, BaseException) and not isinstance(r, CheckSkipped):
                 self._count(server.name, "fail")
                 return str(r) if isinstance(r, CheckFailed) else f"check error: {r!r}"
+        if skipped is not None:
+            self._count(server.name, "skipped")
+            raise skipped
         self._count(server.name, "ok")
         return None
 
@@ -166,7 +198,13 @@ class HealthMonitor:
         ok_streak = 0
         await asyncio.sleep(random.uniform(0, min(h.inter, 0.05)))
         while True:
-            failure = await self.check_round(server)
+            try:
+                failure = await self.check_round(server)
+            except CheckSkipped as skipped:
+                # Not the server's fault: keep its state and try again soon.
+                self.on_skip(server, str(skipped))
+                await asyncio.sleep(h.fastinter * random.uniform(0.9, 1.0))
+                continue
             if failure is None:
                 server.check_reason = "all check ports answered"
                 if server.healthy:

@@ -17,10 +17,13 @@ a timer per packet nor a timer object per session (memory per idle session count
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .accept import OUT_OF_RESOURCES
 from .snat import (
     SnatExhausted,
     connect_socket,
@@ -31,11 +34,13 @@ from .snat import (
 
 if TYPE_CHECKING:
     from .balancer import ServerRuntime
+    from .maxconn import Ticket
     from .server import Engine
 
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 IDLE_TICKS = 4
+_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 
 
 class Route:
@@ -173,14 +178,18 @@ class Session:
                     break
                 except OSError as err:
                     # Like HAProxy's `option redispatch`: one more try on another server,
-                    # so a server whose port just died costs the client nothing.
-                    other = None if redispatched else engine.balancer.pick(exclude=server)
+                    # so a server whose port just died costs the client nothing. No
+                    # descriptor or memory left is the engine's own fault: no retry.
+                    ours = err.errno in OUT_OF_RESOURCES
+                    retry = not (redispatched or ours)
+                    other = engine.balancer.pick(exclude=server) if retry else None
                     outcome = "client closed" if other is None else f"retrying on {other.name}"
+                    fault = " (the engine's own shortage, not the server's)" if ours else ""
                     engine.events.emit_coalesced(
                         f"fail:{server.name}",
                         "connect-failed",
                         f"connect to {server.name}:{self.target} failed:"
-                        f" {err.strerror or err}; {outcome}",
+                        f" {err.strerror or err}{fault}; {outcome}",
                         server=server.name,
                         port=self.route.port,
                     )
@@ -300,6 +309,16 @@ class Session:
             server.sessions.discard(self)
             self.engine.snat.give_back(self.source)
 
+    def reset(self) -> None:
+        """Abort both sides with a TCP reset, not a FIN: a client whose stream is cut
+        (the engine stopping) must not take the end for a complete transfer."""
+        for transport in (self.client, self.upstream):
+            sock = None if transport is None else transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        self.finish(abort=True)
+
     def buffered(self) -> int:
         total = self.client.get_write_buffer_size()
         if self.early is not None:
@@ -310,11 +329,12 @@ class Session:
 
 
 class ClientSide(asyncio.Protocol):
-    __slots__ = ("engine", "route", "s")
+    __slots__ = ("engine", "route", "s", "ticket")
 
-    def __init__(self, engine: Engine, route: Route) -> None:
+    def __init__(self, engine: Engine, route: Route, ticket: Ticket) -> None:
         self.engine = engine
         self.route = route
+        self.ticket = ticket  # this session's place under maxconn
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.s = Session(self.engine, self.route, transport)  # type: ignore[arg-type]
@@ -347,6 +367,7 @@ class ClientSide(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.s.finish(abort=exc is not None)
+        self.ticket.release()
 
 
 class UpstreamSide(asyncio.Protocol):

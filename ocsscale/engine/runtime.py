@@ -12,6 +12,7 @@ from .admin import AdminServer, ApiError
 from .events import log
 from .farm import Farm
 from .loader import FarmFileError, load_farm
+from .maxconn import raise_nofile_limit
 from .metrics import render_metrics
 from .server import Engine, EngineError
 
@@ -78,10 +79,21 @@ def check_reloadable(old: Farm, new: Farm) -> None:
 
 
 def install_signals(
-    stop: asyncio.Event, reload: Callable[[], Any], loop: asyncio.AbstractEventLoop
+    stop: asyncio.Event,
+    reload: Callable[[], Any],
+    loop: asyncio.AbstractEventLoop,
+    hard_stop: Callable[[], None],
 ) -> None:
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
+    """SIGTERM or SIGINT: soft stop (see Engine.stop); a second one: stop now."""
+
+    def on_stop() -> None:
+        if stop.is_set():
+            log.warning("second stop signal: closing the remaining sessions now")
+            hard_stop()
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGTERM, on_stop)
+    loop.add_signal_handler(signal.SIGINT, on_stop)
 
     def on_hup() -> None:
         async def run() -> None:
@@ -103,7 +115,7 @@ async def serve_single(farm: Farm, farm_path: str) -> None:
     await engine.start()
     try:
         await admin.start()
-        install_signals(stop, controller.reload, engine.loop)
+        install_signals(stop, controller.reload, engine.loop, engine.hard_stop.set)
         log.info(
             "engine ready",
             extra={"fields": {"farm": farm.farm, "loop": loop_name(), "admin": farm.admin_socket}},
@@ -111,14 +123,18 @@ async def serve_single(farm: Farm, farm_path: str) -> None:
         await stop.wait()
     finally:
         log.info("engine stopping", extra={"fields": {"farm": farm.farm}})
+        # The admin socket goes at once, so that a new engine can start (and bind
+        # the listeners this one has closed) while this one finishes its sessions.
         await admin.stop()
-        await engine.stop()
+        await engine.stop(engine.farm.timeouts.hard_stop_after)
+        log.info("engine stopped", extra={"fields": {"farm": farm.farm}})
 
 
 def serve(farm_path: str) -> None:
     """Run the farm in the foreground until SIGTERM/SIGINT. Raises FarmFileError,
     EngineError or OSError for problems the operator must fix."""
     farm = load_farm(farm_path)
+    raise_nofile_limit()  # workers inherit it
     if farm.workers > 1:
         from .workers import serve_master
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import socket
 from typing import Any, Literal
 
 from .accept import Acceptor
 from .balancer import AdminState, Balancer, ServerRuntime
-from .events import EventLog
+from .events import EventLog, log
 from .farm import Farm, Timeouts
 from .health import HealthMonitor
+from .maxconn import UNLIMITED, Gate, Ticket, process_maxconn
 from .proxy import IDLE_TICKS, ClientSide, Route
 from .snat import SnatPool
 
 LISTEN_BACKLOG = 4096
-Listener = asyncio.AbstractServer | Acceptor
+STOP_POLL = 0.05  # how often a stopping engine looks whether its sessions are done
 Role = Literal["single", "worker", "master"]
 
 
@@ -56,9 +59,16 @@ class Engine:
         self.timeouts: Timeouts = farm.timeouts
         self.idle_tick = farm.timeouts.idle / IDLE_TICKS
         self.idle_closed = 0
-        self.listeners: dict[tuple[str, int], tuple[Route, Listener]] = {}
-        self.health = HealthMonitor(farm.health, self._check_source, self._health_changed)
+        self.listeners: dict[tuple[str, int], tuple[Route, Acceptor]] = {}
+        # maxconn: the process gate, and one per listen port (over all VIPs).
+        self.gate = Gate("process", UNLIMITED)
+        self.gate_source = ""
+        self.port_gates: dict[int, Gate] = {}
+        self.health = HealthMonitor(
+            farm.health, self._check_source, self._health_changed, self._check_skipped
+        )
         self.reloads = 0
+        self.hard_stop = asyncio.Event()  # a second stop signal: no more grace
         self._sweeper: asyncio.Task[None] | None = None
         # Called after any server state change (the master pushes it to workers).
         self.on_servers_changed: list[Any] = []
@@ -66,6 +76,7 @@ class Engine:
     # -- start / stop -----------------------------------------------------------
     async def start(self) -> None:
         self._apply_servers(self.farm, first=True)
+        self._apply_limits(self.farm)
         if self.role != "master":
             await self._apply_listeners(self.farm)
             self._sweeper = self.loop.create_task(self._sweep_idle())
@@ -85,39 +96,81 @@ class Engine:
                 for session in list(server.sessions):
                     session.idle_tick()
 
-    async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+    async def stop(self, grace: float = 0.0) -> None:
+        """HAProxy's soft stop: stop accepting (new clients are refused), let the
+        established sessions finish for up to `grace` seconds (or until
+        `hard_stop` is set), then reset what is left, so that a transfer cut short
+        never looks complete to its client."""
         self.health.stop()
         for _route, srv in self.listeners.values():
             srv.close()
         self.listeners.clear()
-        for server in self.balancer.servers.values():
-            for session in list(server.sessions):
-                session.finish(abort=False)
+        if self.gate.active and grace > 0:
+            self.events.emit(
+                "stopping",
+                f"stopped accepting; {self.gate.active} sessions may finish within"
+                f" {grace:g}s (timeouts.hard_stop_after)",
+            )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    while self.gate.active and not self.hard_stop.is_set():
+                        await asyncio.sleep(STOP_POLL)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        sessions = [x for s in self.balancer.servers.values() for x in s.sessions]
+        if sessions:
+            self.events.emit(
+                "hard-stop", f"{len(sessions)} sessions still open at stop; reset (not closed)"
+            )
+        for session in sessions:
+            session.reset()
 
-    # -- listeners --------------------------------------------------------------
+    # -- limits and listeners ---------------------------------------------------
+    def _apply_limits(self, farm: Farm) -> None:
+        """maxconn for the process and each port; a lower limit never closes a
+        session, it only holds new clients in the listen queue until one ends."""
+        limit, source = process_maxconn(farm, self.role)
+        if (limit, source) != (self.gate.limit, self.gate_source):
+            self.gate_source = source
+            self.gate.set_limit(limit)
+            if self.role != "master":
+                level = logging.WARNING if "run out" in source else logging.INFO
+                log.log(level, f"maxconn {limit} per process ({source})")
+        for pm in farm.ports:
+            self._port_gate(pm.port).set_limit(pm.maxconn or UNLIMITED)
+        ports = {pm.port for pm in farm.ports}
+        # A removed port's gate lives on in its sessions' tickets.
+        self.port_gates = {p: g for p, g in self.port_gates.items() if p in ports}
+
+    def _port_gate(self, port: int) -> Gate:
+        gate = self.port_gates.get(port)
+        if gate is None:
+            gate = self.port_gates[port] = Gate(f"port {port}", UNLIMITED, self.gate)
+        return gate
+
     async def _apply_listeners(self, farm: Farm) -> None:
         wanted = {(vip, pm.port): pm.target for vip in farm.vip for pm in farm.ports}
         reuse_port = farm.workers > 1
-        new: dict[tuple[str, int], tuple[Route, Listener]] = {}
+        new: dict[tuple[str, int], tuple[Route, Acceptor]] = {}
         try:
             for (vip, port), target in wanted.items():
                 if (vip, port) in self.listeners:
                     continue
                 sock = _listen_socket(vip, port, reuse_port)
                 route = Route(vip, port, target)
-                factory = lambda r=route: ClientSide(self, r)  # noqa: E731
-                srv: Listener
-                if type(self.loop).__module__.startswith("uvloop"):
-                    srv = await self.loop.create_server(factory, sock=sock, backlog=LISTEN_BACKLOG)
-                else:  # plain asyncio spins on EMFILE in its own accept loop (accept.py)
-                    srv = Acceptor(self.loop, sock, factory, self.events, f"{vip}:{port}")
+
+                def factory(ticket: Ticket, r: Route = route) -> ClientSide:
+                    return ClientSide(self, r, ticket)
+
+                gate = self._port_gate(port)
+                srv = Acceptor(self.loop, sock, factory, self.events, f"{vip}:{port}", gate)
                 new[(vip, port)] = (route, srv)
         except BaseException:
             # All or nothing: a reload that cannot bind every port changes nothing.
             for _route, srv in new.values():
                 srv.close()
+            kept = {port for _vip, port in self.listeners}
+            self.port_gates = {p: g for p, g in self.port_gates.items() if p in kept}
             raise
         for key, (route, srv) in list(self.listeners.items()):
             if key not in wanted:
@@ -173,6 +226,14 @@ class Engine:
         )
         self._notify()
 
+    def _check_skipped(self, server: ServerRuntime, reason: str) -> None:
+        self.events.emit_coalesced(
+            f"skip:{server.name}",
+            "check-skipped",
+            f"{server.name}: check round not counted: {reason}",
+            server=server.name,
+        )
+
     def _notify(self) -> None:
         for callback in self.on_servers_changed:
             callback()
@@ -208,7 +269,7 @@ class Engine:
         s = self.balancer.servers.get(name)
         sessions = list(s.sessions) if s else []
         for session in sessions:
-            session.finish(abort=True)
+            session.reset()
         if sessions:
             self.events.emit(
                 "sessions-shutdown", f"closed {len(sessions)} sessions of {name}", server=name
@@ -222,6 +283,7 @@ class Engine:
             raise EngineError(f"farm name changed ({old.farm} -> {farm.farm}); restart instead")
         if self.role != "master":
             await self._apply_listeners(farm)
+        self._apply_limits(farm)
         self.farm = farm
         self.timeouts = farm.timeouts
         self.idle_tick = farm.timeouts.idle / IDLE_TICKS
@@ -258,6 +320,20 @@ class Engine:
             for r in sorted(routes, key=lambda r: (r.vip, r.port))
         ]
 
+    def maxconn_view(self) -> dict[str, Any]:
+        def limit(gate: Gate) -> int | None:
+            return None if gate.limit >= UNLIMITED else gate.limit
+
+        return {
+            "limit": limit(self.gate),
+            "source": self.gate_source,
+            "sessions": self.gate.active,
+            "ports": {
+                str(p): {"limit": limit(g), "sessions": g.active}
+                for p, g in sorted(self.port_gates.items())
+            },
+        }
+
     def status(self) -> dict[str, Any]:
         return {
             "farm": self.farm.farm,
@@ -269,6 +345,7 @@ class Engine:
             "snat": {**self.snat.as_dict(), "exhausted": self.snat.exhausted},
             "buffered_bytes": self.buffered_bytes(),
             "idle_closed": self.idle_closed,
+            "maxconn": self.maxconn_view(),
             "reloads": self.reloads,
             "check_results": {f"{n}:{r}": c for (n, r), c in self.health.results.items()},
             "event_counts": dict(self.events.counts),

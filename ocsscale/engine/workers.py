@@ -82,13 +82,16 @@ async def _worker(farm: Farm, sock: socket.socket, index: int) -> None:
                 reply = {"error": str(err)}
         channel.send({"op": "reply", "id": msg["id"], "worker": index, "kind": op, "data": reply})
 
+    # The master sends SIGTERM only to cut a soft stop short (a second signal).
+    engine.loop.add_signal_handler(signal.SIGTERM, engine.hard_stop.set)
     channel.send({"op": "ready", "pid": os.getpid(), "loop": loop_name()})
     tasks: set[asyncio.Task[None]] = set()
     while (msg := await channel.recv()) is not None and msg["op"] != "stop":
         task = engine.loop.create_task(handle(msg))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
-    await engine.stop()  # told to stop, or the master is gone
+    # Told to stop: a soft stop with the master's grace; the master gone: at once.
+    await engine.stop(msg.get("grace", 0.0) if msg is not None else 0.0)
     channel.close()
 
 
@@ -193,11 +196,14 @@ class Master:
         ]
         self.broadcast({"op": "servers", "servers": states})
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Each worker soft-stops (Engine.stop) with `grace`; `hard_stop` cuts it short."""
         self.stopping = True
-        self.broadcast({"op": "stop"})
+        self.broadcast({"op": "stop", "grace": grace})
+        deadline = time.monotonic() + grace + 5
         for proc in self.procs:
-            await asyncio.get_running_loop().run_in_executor(None, proc.join, 5)
+            wait = max(0.1, deadline - time.monotonic())
+            await asyncio.get_running_loop().run_in_executor(None, proc.join, wait)
             if proc.is_alive():
                 proc.terminate()
         for task in self.readers:
@@ -205,6 +211,12 @@ class Master:
         for channel in self.channels:
             channel.close()
         await self.engine.stop()
+
+    def hard_stop(self) -> None:
+        """A second stop signal: every worker resets its remaining sessions now."""
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()  # SIGTERM: the worker's hard stop
 
     async def worker_stats(self) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
         """Each worker's figures, fresh when it answers within STATS_WAIT, else its
@@ -252,6 +264,7 @@ class Master:
         }
         for key in ("buffered_bytes", "idle_closed"):
             out[key] = sum(w[key] for w in stats)
+        out["maxconn"] = _sum_maxconn(stats) or out["maxconn"]
         out["loop"] = loop_name()
         out["pid"] = os.getpid()
         out["worker_pids"] = [p.pid for p in self.procs]
@@ -303,6 +316,25 @@ class Master:
                 raise ApiError(409, str(err)) from None
 
 
+def _sum_maxconn(stats: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The workers' maxconn views as one: limits are per worker process (each
+    has its own descriptors), sessions are summed over the workers."""
+    if not stats:
+        return None
+    ports: dict[str, dict[str, Any]] = {}
+    for w in stats:
+        for port, view in w["maxconn"]["ports"].items():
+            p = ports.setdefault(port, {"limit": view["limit"], "sessions": 0})
+            p["sessions"] += view["sessions"]
+    first = stats[0]["maxconn"]
+    return {
+        "limit": first["limit"],
+        "source": f"per worker process: {first['source']}",
+        "sessions": sum(w["maxconn"]["sessions"] for w in stats),
+        "ports": ports,
+    }
+
+
 async def serve_master(farm: Farm, farm_path: str) -> None:
     master = Master(farm, farm_path)
     admin = AdminServer(farm.admin_socket, master)
@@ -310,7 +342,7 @@ async def serve_master(farm: Farm, farm_path: str) -> None:
     try:
         await master.start()
         await admin.start()
-        install_signals(stop, master.reload, master.engine.loop)
+        install_signals(stop, master.reload, master.engine.loop, master.hard_stop)
         log.info(
             "engine ready",
             extra={
@@ -325,5 +357,6 @@ async def serve_master(farm: Farm, farm_path: str) -> None:
             raise EngineError("a worker process exited; stopping the engine")
     finally:
         log.info("engine stopping", extra={"fields": {"farm": farm.farm}})
-        await admin.stop()
-        await master.stop()
+        await admin.stop()  # at once, as in serve_single
+        await master.stop(master.engine.farm.timeouts.hard_stop_after)
+        log.info("engine stopped", extra={"fields": {"farm": farm.farm}})

@@ -154,7 +154,11 @@ class EngineProc:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signal.SIGTERM)  # soft stop: sessions may finish
+            try:
+                self.proc.wait(0.3)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGTERM)  # the second: no more grace
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:

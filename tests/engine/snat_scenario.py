@@ -66,6 +66,7 @@ def main() -> None:
         f"servers:\n  - {{name: fe1, address: {SERVER}}}\n"
         f"snat: {{addresses: [{', '.join(SNAT[:n_snat])}]}}\n"
         f"admin: {{socket: {sock_path}}}\n"
+        "timeouts: {hard_stop_after: 0}\n"  # its held sessions need no grace at stop
     )
     engine = subprocess.Popen(
         [sys.executable, "-m", "ocsscale.engine", "serve", "--farm", str(tmp / "farm.yaml")],

@@ -74,7 +74,8 @@ def test_cli_check_exits_2_with_position(tmp_path: Path) -> None:
     assert f"{bad}:17:10: workers: Input should be greater than or equal to 1" in result.output
     assert "Traceback" not in result.output
     good = tmp_path / "good.yaml"
-    good.write_text(GOOD)
+    # `check` also asks this machine: the VIP and SNAT address must be its own.
+    good.write_text(GOOD.replace("198.18.0.40", "127.0.0.1").replace("198.19.0.40", "127.0.0.2"))
     assert CliRunner().invoke(app, ["check", "--farm", str(good)]).exit_code == 0
 
 
