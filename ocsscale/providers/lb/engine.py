@@ -223,6 +223,11 @@ class EngineDriver:
         s = self.settings
         evidence: dict[str, Any] = {"host": self.host_name, "farm_path": s.farm_path}
         text = self.render_farm(desired).encode()
+        # the VIP first: `lb check` refuses a VIP that is not an address of the host
+        # (serve could not listen on it); a refused farm takes the VIP away again
+        ifname = lb.vip_interface(desired.vip_interface, s.vip_interface)
+        if not current["vip_present"]:
+            lb.add_address(desired.vip_interface, ifname)
         staged = s.farm_path + ".ocsscale-new"
         lb.write(staged, text)
         try:
@@ -230,15 +235,14 @@ class EngineDriver:
         finally:
             lb.restore(staged, None)
         if not checked.ok:
+            if not current["vip_present"]:
+                lb.remove_address(desired.vip_interface, ifname)
             raise StepFailed(
                 f"{self.host_name}: the engine refused the rendered farm file "
                 f"(`lb check`): {(checked.stdout + checked.stderr).strip()[:400]}; nothing was "
                 "replaced"
             )
-        # after the check: a refused farm leaves no VIP behind
         if not current["vip_present"]:
-            ifname = lb.vip_interface(desired.vip_interface, s.vip_interface)
-            lb.add_address(desired.vip_interface, ifname)
             evidence["vip_added"] = f"{desired.vip_interface} on {ifname}"
         lb.write(s.farm_path, text)
         if s.unit_path:
