@@ -44,7 +44,7 @@ def python_argv(module: str, *args: str) -> tuple[str, ...]:
 
 
 def write_wrappers(state: LabState) -> None:
-    """`ocsscale` and `lab-svc` commands for lab hosts, independent of any venv."""
+    """`ocsscale`, `lab-svc` and `lab-link` commands for lab hosts, independent of any venv."""
     state.bin_dir.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     prelude = (
@@ -53,6 +53,7 @@ def write_wrappers(state: LabState) -> None:
     scripts = {
         "ocsscale": f'{prelude}exec "{py}" -m ocsscale "$@"\n',
         "lab-svc": f'{prelude}exec "{py}" -m ocsscale.lab.svc --lab-dir "{state.directory}" "$@"\n',
+        "lab-link": f'{prelude}exec "{py}" -m ocsscale.lab.link --lab "{state.name}" "$@"\n',
     }
     for name, text in scripts.items():
         path = state.bin_dir / name

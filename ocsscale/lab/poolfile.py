@@ -64,6 +64,7 @@ def render(state: LabState, topo: Topology) -> str:
     dns_host = topo.by_role("dns")[0]
     dc = topo.by_role("directory")[0]
     two_armed = topo.kind == "two-armed-routed"
+    link = state.bin_dir / "lab-link"
     inside = lb.interfaces[1].address if two_armed else None
     lines = [
         f"# ocsscale pool file for lab {topo.lab!r} ({topo.kind}); written by `ocsscale lab up`.",
@@ -107,9 +108,9 @@ def render(state: LabState, topo: Topology) -> str:
     lines += [
         f"  snat_addresses: [{inside or VIP}]",
         "  expected_peak_connections: 20000",
-        "  failover:  # the drill cuts an FE's link from outside it, as a switch port would",
-        f"    link_down_command: {_q(f'ip -n {topo.lab}-{{name}} link set eth0 down')}",
-        f"    link_up_command: {_q(f'ip -n {topo.lab}-{{name}} link set eth0 up')}",
+        "  failover:  # the drill pulls an FE's cable at the lab's switch, not over its own link",
+        f"    link_down_command: {_q(f'{link} --host {{name}} down')}",
+        f"    link_up_command: {_q(f'{link} --host {{name}} up')}",
         "  host:",
         *_host(state, lb, "    "),
         "",
