@@ -49,10 +49,12 @@ def services(state: LabState, topo: Topology, kind: str, first_port: int) -> lis
     ns = topo.ns(host.name)
     if kind == "engine":
         argv = python_argv("ocsscale.engine", "serve", "--farm", str(p["farm"]))
-        return [Service(host.name, ENGINE_SERVICE, ns, argv, (first_port,), PY_ENV, (), "HUP")]
+        return [
+            Service(host.name, ENGINE_SERVICE, ns, argv, (first_port,), PY_ENV, (), "HUP", True)
+        ]
     if kind == "haproxy":
         argv = (HAPROXY, "-W", "-db", "-f", str(p["haproxy_cfg"]), "-p", str(p["haproxy_pid"]))
-        return [Service(host.name, HAPROXY_SERVICE, ns, argv, (first_port,), (), (), "USR2")]
+        return [Service(host.name, HAPROXY_SERVICE, ns, argv, (first_port,), (), (), "USR2", True)]
     return []
 
 

@@ -31,6 +31,9 @@ class Service:
     launcher: tuple[str, ...] = ()
     #: what `reload` sends (engine: HUP, HAProxy master-worker: USR2); "" = no reload
     reload_signal: str = ""
+    #: installed by `lab up` but started by a run (the LB before configure-lb):
+    #: stopped is a healthy state for it
+    on_demand: bool = False
 
     def directory(self, lab_dir: Path) -> Path:
         return lab_dir / "services" / self.host
@@ -69,6 +72,7 @@ def load(lab_dir: Path, host: str, name: str) -> Service:
         env=tuple((k, v) for k, v in data.get("env", [])),
         launcher=tuple(data.get("launcher", [])),
         reload_signal=str(data.get("reload_signal", "")),
+        on_demand=bool(data.get("on_demand", False)),
     )
 
 

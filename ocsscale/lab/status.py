@@ -15,9 +15,12 @@ def describe(state: LabState) -> dict[str, Any]:
     for host in topo.hosts:
         ns = topo.ns(host.name)
         running = {}
+        on_demand = []
         for name in services.names(state.directory, host.name):
             service = services.load(state.directory, host.name, name)
             running[name] = services.pid_of(state.directory, service)
+            if service.on_demand:
+                on_demand.append(name)
         hosts.append(
             {
                 "name": host.name,
@@ -28,9 +31,13 @@ def describe(state: LabState) -> dict[str, Any]:
                 "namespace_present": system.netns_exists(ns),
                 "addresses": [i.address for i in host.interfaces],
                 "services": running,
+                # started by a run, not by `lab up` (the LB before configure-lb)
+                "on_demand": on_demand,
             }
         )
-    all_running = all(pid for h in hosts for pid in h["services"].values())
+    all_running = all(
+        pid for h in hosts for name, pid in h["services"].items() if name not in h["on_demand"]
+    )
     return {
         "name": state.name,
         "topology": state.topology,
@@ -58,7 +65,7 @@ def render(info: dict[str, Any]) -> str:
     ]
     for h in info["hosts"]:
         svc = ", ".join(
-            f"{name} {'pid ' + str(pid) if pid else 'STOPPED'}"
+            f"{name} {_state(pid, name in h.get('on_demand', []))}"
             for name, pid in h["services"].items()
         )
         if not h["namespace_present"]:
@@ -66,3 +73,9 @@ def render(info: dict[str, Any]) -> str:
         addrs = ", ".join(h["addresses"])
         lines.append(f"  {h['name']:<10} {h['role']:<15} {addrs:<28} {svc}")
     return "\n".join(lines)
+
+
+def _state(pid: int | None, on_demand: bool) -> str:
+    if pid:
+        return f"pid {pid}"
+    return "stopped (until configure-lb)" if on_demand else "STOPPED"
