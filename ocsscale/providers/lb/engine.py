@@ -228,6 +228,8 @@ class EngineDriver(LinuxDriver):
                 command=s.command,
                 farm_path=s.farm_path,
                 description=f"ocsscale load balancer for {self.ctx.pool.pool.fqdn}",
+                vip=desired.vip_interface,
+                vip_interface=ifname,
             )
             lb.write(s.unit_path, unit.encode())
             lb.sh("systemctl daemon-reload")
