@@ -51,6 +51,8 @@ MAX_DEPTH = 32  # nested mappings and lists; a pool file uses 5
 MAX_KEYS = 2_000  # mapping entries in the whole file; a pool file has about 80
 MAX_ALIASES = 100  # `*name` references
 MAX_NODES = 5_000  # keys, values, items with aliases expanded; a shipped playbook has 545
+MAX_DIGITS = 100  # a run of digits: Python refuses to read integers past 4,300
+_LONG_NUMBER = re.compile(rf"\d{{{MAX_DIGITS + 1},}}")
 
 
 def read_text_file(path: Path, file: str) -> str:
@@ -66,12 +68,24 @@ def read_text_file(path: Path, file: str) -> str:
             [ConfigIssue(file, line, col, "", "file.nul-byte", "a NUL byte: not a text file")]
         )
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, col = _byte_position(data, exc.start)
         raise ConfigError(
             [ConfigIssue(file, line, col, "", "file.not-utf8", "a byte that is not UTF-8 text")]
         ) from None
+    long = _LONG_NUMBER.search(text)
+    if long is not None:
+        line, col = _text_position(text, long.start())
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    file, line, col, "", "yaml.number-too-long",
+                    f"a run of more than {MAX_DIGITS} digits: no setting takes a number that long",
+                )
+            ]
+        )  # fmt: skip
+    return text
 
 
 def _byte_position(data: bytes, offset: int) -> tuple[int, int]:

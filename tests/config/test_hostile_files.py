@@ -168,3 +168,13 @@ def test_a_directory_is_refused(tmp_path: Path) -> None:
 def test_a_device_is_refused_without_reading_it() -> None:
     err = refused(check("/dev/zero"), "file.not-regular")
     assert "a character device" in err
+
+
+def test_a_five_thousand_digit_number_is_refused_at_its_position(tmp_path: Path) -> None:
+    digits = "9" * 5000
+    text = variant(
+        ONE_ARMED, ("expected_peak_connections: 20000", f"expected_peak_connections: {digits}")
+    )
+    out = refused(check(write(tmp_path, text)), "yaml.number-too-long")
+    assert f":{line_of(text, 'expected_peak_connections:')}:" in out
+    assert digits[:50] not in out

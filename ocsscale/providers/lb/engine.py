@@ -30,8 +30,8 @@ from pydantic_core import PydanticCustomError
 
 from ...config.strict import Strict
 from ...errors import CommandFailed, StepFailed
-from .base import AdminState, DriverContext, FarmSpec, MemberStats
-from .linuxhost import LinuxLbHost, decode, state_of
+from .base import AdminState, FarmSpec, MemberStats
+from .linuxhost import LinuxDriver, LinuxLbHost, decode, state_of
 from .templates import render
 
 _SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}$")
@@ -108,27 +108,10 @@ def _epoch(ts: str) -> float:
         return 0.0
 
 
-class EngineDriver:
+class EngineDriver(LinuxDriver):
     kind: ClassVar[str] = "engine"
 
-    def __init__(self, settings: EngineSettings, ctx: DriverContext) -> None:
-        self.settings = settings
-        self.ctx = ctx
-        lb = ctx.pool.load_balancer.host
-        if lb is None:
-            raise StepFailed(
-                "the engine driver needs load_balancer.host: the Linux host the engine runs on"
-            )
-        self.host_name: str = lb.name
-
     # -- plumbing -------------------------------------------------------------------
-    def _lb(self) -> LinuxLbHost:
-        return LinuxLbHost(
-            self.ctx.host(self.host_name),
-            service_control=self.settings.service_control,
-            service=self.settings.service,
-        )
-
     def _engine(self, *args: str, timeout: float = 30.0) -> str:
         lb = self._lb()
         try:
@@ -146,12 +129,6 @@ class EngineDriver:
                 f"{self.host_name}: the engine's admin API did not answer "
                 f"`lb {' '.join(args)}`: {exc.stderr.strip()[:300] or f'exit {exc.exit_status}'}"
             ) from None
-
-    def target(self) -> str:
-        return self.host_name
-
-    def targets(self) -> list[str]:
-        return [self.host_name]
 
     def _files(self) -> dict[str, str | None]:
         return {self.settings.farm_path: None, self.settings.unit_path or "": None}
@@ -251,6 +228,8 @@ class EngineDriver:
                 command=s.command,
                 farm_path=s.farm_path,
                 description=f"ocsscale load balancer for {self.ctx.pool.pool.fqdn}",
+                vip=desired.vip_interface,
+                vip_interface=ifname,
             )
             lb.write(s.unit_path, unit.encode())
             lb.sh("systemctl daemon-reload")
@@ -278,23 +257,6 @@ class EngineDriver:
             ifname = lb.vip_interface(undo["vip"], undo.get("vip_interface"))
             lb.remove_address(undo["vip"], ifname)
         return {"host": self.host_name, "restored": sorted(undo["files"])}
-
-    def verify_reverted(self, undo: dict[str, Any]) -> dict[str, Any]:
-        lb = self._lb()
-        vip = undo["vip"].split("/")[0]
-        now = state_of(lb, vip, dict.fromkeys(undo["files"]))
-        files = undo["files"]
-        problems = [
-            f"{path} differs from before" for path in files if now["files"][path] != files[path]
-        ]
-        if now["active"] != undo["active"]:
-            problems.append(f"the service is {'running' if now['active'] else 'stopped'}")
-        if now["vip_present"] != undo["vip_present"]:
-            still = "still" if now["vip_present"] else "no longer"
-            problems.append(f"the VIP {vip} is {still} configured")
-        if problems:
-            raise StepFailed(f"{self.host_name}: after the rollback " + "; ".join(problems))
-        return {"host": self.host_name, "files": "byte-identical", "active": now["active"]}
 
     # -- members --------------------------------------------------------------------
     def set_member(self, name: str, state: AdminState) -> None:

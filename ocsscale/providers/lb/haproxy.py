@@ -48,9 +48,9 @@ from pydantic_core import PydanticCustomError
 from ...config.strict import Strict
 from ...errors import StepFailed
 from . import haproxy_text as hx
-from .base import AdminState, DriverContext, FarmSpec, MemberStats
+from .base import AdminState, FarmSpec, MemberStats
 from .engine import check_abs_path, check_service, check_service_control
-from .linuxhost import LinuxLbHost, decode, state_of, verify_restored
+from .linuxhost import LinuxDriver, LinuxLbHost, decode, state_of
 from .templates import render
 
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -128,27 +128,10 @@ class HaproxySettings(Strict):
         return v
 
 
-class HaproxyDriver:
+class HaproxyDriver(LinuxDriver):
     kind: ClassVar[str] = "haproxy"
 
-    def __init__(self, settings: HaproxySettings, ctx: DriverContext) -> None:
-        self.settings = settings
-        self.ctx = ctx
-        lb = ctx.pool.load_balancer.host
-        if lb is None:
-            raise StepFailed(
-                "the haproxy driver needs load_balancer.host: the Linux host HAProxy runs on"
-            )
-        self.host_name: str = lb.name
-
     # -- plumbing -------------------------------------------------------------------
-    def _lb(self) -> LinuxLbHost:
-        return LinuxLbHost(
-            self.ctx.host(self.host_name),
-            service_control=self.settings.service_control,
-            service=self.settings.service,
-        )
-
     def _require_installed(self, lb: LinuxLbHost) -> None:
         if not lb.has_command(self.settings.command):
             raise StepFailed(
@@ -196,12 +179,6 @@ class HaproxyDriver:
             f"{self.host_name}: HAProxy did not {what} within 20 s (no new worker answers "
             f"on {self.settings.runtime_socket}); see its log on the host"
         )
-
-    def target(self) -> str:
-        return self.host_name
-
-    def targets(self) -> list[str]:
-        return [self.host_name]
 
     def _files(self) -> dict[str, str | None]:
         return {self.settings.config_path: None, self.settings.state_file: None}
@@ -336,9 +313,6 @@ class HaproxyDriver:
             ifname = lb.vip_interface(undo["vip"], undo.get("vip_interface"))
             lb.remove_address(undo["vip"], ifname)
         return {"host": self.host_name, "restored": sorted(undo["files"])}
-
-    def verify_reverted(self, undo: dict[str, Any]) -> dict[str, Any]:
-        return verify_restored(self._lb(), undo)
 
     # -- members --------------------------------------------------------------------
     def _servers(self, lb: LinuxLbHost) -> list[dict[str, str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 from ipaddress import IPv4Interface
-from typing import Any
+from typing import Any, ClassVar
 
 from ...errors import CommandFailed, StepFailed, TransportError
 from ...transports.base import CommandResult, Host
@@ -156,3 +156,38 @@ def verify_restored(lbhost: LinuxLbHost, undo: dict[str, Any]) -> dict[str, Any]
     if problems:
         raise StepFailed(f"{lbhost.name}: after the rollback " + "; ".join(problems))
     return {"host": lbhost.name, "files": "byte-identical", "active": now["active"]}
+
+
+class LinuxDriver:
+    """What the engine and HAProxy drivers share: the pool file's LB host, reached
+    over its transport, and the read-back of a revert."""
+
+    kind: ClassVar[str]
+    settings: Any
+
+    def __init__(self, settings: Any, ctx: Any) -> None:
+        self.settings = settings
+        self.ctx = ctx
+        lb = ctx.pool.load_balancer.host
+        if lb is None:
+            raise StepFailed(
+                f"the {self.kind} driver needs load_balancer.host: the Linux host the "
+                "load balancer runs on"
+            )
+        self.host_name: str = lb.name
+
+    def _lb(self) -> LinuxLbHost:
+        return LinuxLbHost(
+            self.ctx.host(self.host_name),
+            service_control=self.settings.service_control,
+            service=self.settings.service,
+        )
+
+    def target(self) -> str:
+        return self.host_name
+
+    def targets(self) -> list[str]:
+        return [self.host_name]
+
+    def verify_reverted(self, undo: dict[str, Any]) -> dict[str, Any]:
+        return verify_restored(self._lb(), undo)
