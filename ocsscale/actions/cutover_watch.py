@@ -275,15 +275,7 @@ class DnsRaiseTtl(_DnsAction):
         ]
 
     def undo_record(self, current: Json) -> Json:
-        old = RecordSet.from_json(current)
-        return {
-            "provider": self.settings.provider,
-            "zone": self.settings.zone,
-            "name": self.record_name,
-            "type": self.rdtype,
-            "old": old.to_json(),
-            "new": {"values": [self.address], "ttl": self.ttl},
-        }
+        return self.undo_for(RecordSet.from_json(current).to_json(), [self.address], self.ttl)
 
     def apply(self, current: Json) -> Json:
         if not self._cut_over(current):

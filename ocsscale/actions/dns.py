@@ -118,6 +118,18 @@ class _DnsAction(Action):
                 raise CheckFailed(f"{what}: " + "; ".join(problems))
             time.sleep(POLL)
 
+    def undo_for(self, old: Json, values: list[str], ttl: int) -> Json:
+        """The undo record of a change of this RRset: what it was (`old`) and what the
+        change makes of it; revert puts `old` back."""
+        return {
+            "provider": self.settings.provider,
+            "zone": self.settings.zone,
+            "name": self.record_name,
+            "type": self.rdtype,
+            "old": old,
+            "new": {"values": values, "ttl": ttl},
+        }
+
     def revert(self, undo: Json) -> Json:
         return {"restored": self.provider().revert(undo).to_json()}
 
@@ -183,14 +195,7 @@ class DnsLowerTtl(_DnsAction):
 
     def undo_record(self, current: Json) -> Json:
         old = RecordSet.from_json(current)
-        return {
-            "provider": self.settings.provider,
-            "zone": self.settings.zone,
-            "name": self.record_name,
-            "type": self.rdtype,
-            "old": old.to_json(),
-            "new": {"values": list(old.values), "ttl": self.ttl},
-        }
+        return self.undo_for(old.to_json(), list(old.values), self.ttl)
 
     def apply(self, current: Json) -> Json:
         values = current["values"]
@@ -317,14 +322,7 @@ class DnsReplace(_DnsAction):
         ]
 
     def undo_record(self, current: Json) -> Json:
-        return {
-            "provider": self.settings.provider,
-            "zone": self.settings.zone,
-            "name": self.record_name,
-            "type": self.rdtype,
-            "old": current["record"],
-            "new": {"values": [self.address], "ttl": self.ttl},
-        }
+        return self.undo_for(current["record"], [self.address], self.ttl)
 
     def apply(self, current: Json) -> Json:
         undo = self.provider().replace(

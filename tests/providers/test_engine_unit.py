@@ -24,3 +24,20 @@ def test_the_unit_brings_the_vip_back_checks_the_farm_then_serves() -> None:
     ]
     assert "ExecReload=/bin/kill -HUP $MAINPID" in lines
     assert "WantedBy=multi-user.target" in lines
+
+
+def test_each_driver_module_imports_on_its_own() -> None:
+    """A driver's settings build on config.strict and the pool-file model on the
+    drivers' settings: importing a driver first must not meet a half-loaded model."""
+    import subprocess
+    import sys
+
+    for module in ("engine", "haproxy", "manual", "settings"):
+        done = subprocess.run(
+            [sys.executable, "-c", f"import ocsscale.providers.lb.{module}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-800:]

@@ -21,75 +21,28 @@ talk to the engine's admin socket.
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from ...config.strict import Strict
 from ...errors import CommandFailed, StepFailed
 from .base import AdminState, FarmSpec, MemberStats
-from .linuxhost import LinuxDriver, LinuxLbHost, decode, state_of
+from .linuxhost import LinuxDriver, LinuxLbHost, LinuxLbSettings, check_abs_path, decode, state_of
 from .templates import render
 
-_SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}$")
 
-
-def check_service_control(value: str) -> str:
-    if "{action}" not in value:
-        raise PydanticCustomError(
-            "lb.driver.service-control",
-            "service_control must contain {{action}} (and may contain {{service}}), "
-            "e.g. 'systemctl {{action}} {{service}}'",
-        )
-    try:
-        value.format(action="start", service="x")
-    except (KeyError, IndexError, ValueError):
-        raise PydanticCustomError(
-            "lb.driver.service-control",
-            "service_control may only use {{action}} and {{service}} as placeholders",
-        ) from None
-    return value
-
-
-def check_service(value: str) -> str:
-    if not _SERVICE_RE.match(value):
-        raise PydanticCustomError(
-            "lb.driver.service", "a service name uses letters, digits, '@', '.', '_' and '-'"
-        )
-    return value
-
-
-def check_abs_path(value: str) -> str:
-    if not value.startswith("/") or "\0" in value or "\n" in value:
-        raise PydanticCustomError("lb.driver.path", "an absolute path on the LB host is required")
-    return value
-
-
-class EngineSettings(Strict):
+class EngineSettings(LinuxLbSettings):
     kind: Literal["engine"]
     farm_path: str = "/etc/ocsscale/lb/farm.yaml"
     service: str = "ocsscale-lb"
     #: the systemd unit written on the LB host; null when the service is defined
     #: already (the lab's service runner, or a unit the site manages itself)
     unit_path: str | None = "/etc/systemd/system/ocsscale-lb.service"
-    service_control: str = "systemctl {action} {service}"
     command: str = "ocsscale"  # the ocsscale command on the LB host
     admin_socket: str = "/run/ocsscale/lb.sock"
-    vip_interface: str | None = None
     workers: int = Field(1, ge=1, le=64)
-
-    @field_validator("service")
-    @classmethod
-    def _service(cls, v: str) -> str:
-        return check_service(v)
-
-    @field_validator("service_control")
-    @classmethod
-    def _control(cls, v: str) -> str:
-        return check_service_control(v)
 
     @field_validator("farm_path", "unit_path", "admin_socket")
     @classmethod

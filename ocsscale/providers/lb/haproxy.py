@@ -45,12 +45,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import field_validator
 from pydantic_core import PydanticCustomError
 
-from ...config.strict import Strict
 from ...errors import StepFailed
 from . import haproxy_text as hx
 from .base import AdminState, FarmSpec, MemberStats
-from .engine import check_abs_path, check_service, check_service_control
-from .linuxhost import LinuxDriver, LinuxLbHost, decode, state_of
+from .linuxhost import LinuxDriver, LinuxLbHost, LinuxLbSettings, check_abs_path, decode, state_of
 from .templates import render
 
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -90,28 +88,16 @@ else:
 """
 
 
-class HaproxySettings(Strict):
+class HaproxySettings(LinuxLbSettings):
     kind: Literal["haproxy"]
     config_path: str = "/etc/haproxy/haproxy.cfg"
     service: str = "haproxy"
-    service_control: str = "systemctl {action} {service}"
     runtime_socket: str = "/run/haproxy/admin.sock"
     state_file: str = "/var/lib/haproxy/server-state"
     command: str = "haproxy"
-    vip_interface: str | None = None
     #: the workers drop root for this user and group (Debian's package creates them)
     user: str | None = "haproxy"
     group: str | None = "haproxy"
-
-    @field_validator("service")
-    @classmethod
-    def _service(cls, v: str) -> str:
-        return check_service(v)
-
-    @field_validator("service_control")
-    @classmethod
-    def _control(cls, v: str) -> str:
-        return check_service_control(v)
 
     @field_validator("config_path", "runtime_socket", "state_file")
     @classmethod
