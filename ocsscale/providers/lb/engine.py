@@ -121,17 +121,6 @@ class EngineDriver(LinuxDriver):
             },
         }
 
-    def undo_for(self, current: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "driver": self.kind,
-            "host": self.host_name,
-            "vip": str(self.ctx.pool.load_balancer.vip),
-            "vip_interface": self.settings.vip_interface,
-            "files": current["files"],
-            "active": current["active"],
-            "vip_present": current["vip_present"],
-        }
-
     def render_farm(self, desired: FarmSpec) -> str:
         return render(
             "engine-farm.yaml.j2",

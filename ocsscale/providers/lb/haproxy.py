@@ -186,17 +186,6 @@ class HaproxyDriver(LinuxDriver):
             view["members"] = hx.runtime_members(hx.servers_state(answer))
         return view
 
-    def undo_for(self, current: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "driver": self.kind,
-            "host": self.host_name,
-            "vip": str(self.ctx.pool.load_balancer.vip),
-            "vip_interface": self.settings.vip_interface,
-            "files": current["files"],
-            "active": current["active"],
-            "vip_present": current["vip_present"],
-        }
-
     def render_config(self, desired: FarmSpec) -> str:
         heavy = [m.name for m in desired.members if not 0 <= m.weight <= MAX_WEIGHT]
         if heavy:

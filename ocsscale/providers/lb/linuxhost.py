@@ -249,5 +249,17 @@ class LinuxDriver:
     def targets(self) -> list[str]:
         return [self.host_name]
 
+    def undo_for(self, current: dict[str, Any]) -> dict[str, Any]:
+        """The files as they were (state_of), the service state and the VIP's presence."""
+        return {
+            "driver": self.kind,
+            "host": self.host_name,
+            "vip": str(self.ctx.pool.load_balancer.vip),
+            "vip_interface": self.settings.vip_interface,
+            "files": current["files"],
+            "active": current["active"],
+            "vip_present": current["vip_present"],
+        }
+
     def verify_reverted(self, undo: dict[str, Any]) -> dict[str, Any]:
         return verify_restored(self._lb(), undo)
