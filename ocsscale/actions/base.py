@@ -59,6 +59,10 @@ class Action(ABC):
     name: ClassVar[str]
     #: read-only actions (checks, probes) have no undo and change nothing
     read_only: ClassVar[bool] = False
+    #: steps of one playbook entry (one `foreach`) may run at the same time when
+    #: they touch different hosts; False for anything with a shared target the
+    #: pool file does not name per step (the LB's farm, DNS, the operator)
+    parallel: ClassVar[bool] = False
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         self.ctx = ctx

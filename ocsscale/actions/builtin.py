@@ -77,6 +77,7 @@ class HostReachable(Action):
     """
 
     name = "host.reachable"
+    parallel = True
     read_only = True
 
     def targets(self) -> list[str]:
@@ -154,6 +155,7 @@ class FlushDns(Action):
     """
 
     name = "host.flush_dns"
+    parallel = True
 
     def targets(self) -> list[str]:
         return [str(_arg(self, "host"))]
@@ -186,6 +188,7 @@ class RestartServices(Action):
     """
 
     name = "host.restart_services"
+    parallel = True
 
     def targets(self) -> list[str]:
         return [str(_arg(self, "host"))]

@@ -233,6 +233,7 @@ class CutoverNoPins(Action):
     """No hosts-file pin of the tool left on `host` (module docstring)."""
 
     name = "cutover.no_pins"
+    parallel = True
     read_only = True
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:

@@ -86,6 +86,7 @@ class FeGate(Action):
     """Gate checks for one front end (see the module docstring)."""
 
     name = "fe.gate"
+    parallel = True
     read_only = True
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:

@@ -242,6 +242,7 @@ class HostsPin(_HostsFileAction):
     lines stay, and the block sits above them so the pin wins."""
 
     name = "hosts.pin"
+    parallel = True
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
@@ -276,6 +277,7 @@ class HostsUnpin(_HostsFileAction):
     file as it was before the first pin."""
 
     name = "hosts.unpin"
+    parallel = True
 
     def desired(self, data: bytes, newline: str) -> bytes:
         return hostsfile.unpin(data, self.pin_name)

@@ -215,6 +215,7 @@ class LbReach(Action):
     """From `from`, a TCP connection to the VIP on each port (module docstring)."""
 
     name = "lb.reach"
+    parallel = True
     read_only = True
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:

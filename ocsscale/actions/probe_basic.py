@@ -40,6 +40,7 @@ class ProbeTcp(Action):
     """A TCP connect from `from` to `address`:`port` (see the module docstring)."""
 
     name = "probe.tcp"
+    parallel = True
     read_only = True
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
@@ -79,6 +80,7 @@ class ProbeTls(Action):
     """A TLS handshake through `from`'s own resolution of `name` (see the module docstring)."""
 
     name = "probe.tls"
+    parallel = True
     read_only = True
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:

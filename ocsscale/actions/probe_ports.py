@@ -90,6 +90,7 @@ class ProbePorts(Action):
     """Every profile port through `from`'s resolution of `name` (see the module docstring)."""
 
     name = "probe.ports"
+    parallel = True
     read_only = True
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:

@@ -60,6 +60,18 @@ def _echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
+_FORKS = typer.Option(
+    None,
+    "--forks",
+    min=1,
+    max=64,
+    metavar="N",
+    help="Steps of one playbook entry on different hosts (pins, flushes, probes) run side "
+    "by side, at most N at once; steps on one host, and one front end after another, keep "
+    "their order. Default: run.forks in the pool file (16); 1 runs every step in turn.",
+)
+
+
 def plan_cmd(
     ctx: typer.Context,
     phase: str | None = typer.Option(None, "--phase", help=f"Only this phase ({PHASES})."),
@@ -144,6 +156,7 @@ def run_cmd(
         "resolving it anew; failures are counted per phase and step, journaled, shown at "
         "the end and in `ocsscale report`.",
     ),
+    forks: int | None = _FORKS,
     playbook: Path | None = _PLAYBOOK,
 ) -> None:
     """Run the playbook's phases (all, one with --phase, or up to one with --through).
@@ -187,6 +200,7 @@ def run_cmd(
         "client_load": client_load,
         "wait": wait,
         "watch": watch,
+        "forks": forks,
     }
     gate = session.prepare_run(
         app_state(ctx).config,
@@ -305,6 +319,7 @@ def rollback_cmd(
         None, "--to", help=f"Undo back to the start of this phase only ({PHASES})."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before reverting."),
+    forks: int | None = _FORKS,
 ) -> None:
     """Replay the journal's undo records newest first, verifying each.
 
@@ -312,7 +327,8 @@ def rollback_cmd(
     byte; a file someone edited since keeps their edit and loses only the
     tool's line). `ocsscale status` lists what it would undo; it asks before
     reverting unless --yes. A rollback that is interrupted resumes where it
-    stopped when run again.
+    stopped when run again. The reverts of one step's changes on different
+    hosts (the pins of a phase, say) run side by side, at most --forks at once.
 
       ocsscale rollback
 
@@ -340,7 +356,11 @@ def rollback_cmd(
     progress = RunProgress(console)
     try:
         rollback_id, done = session.execute_rollback(
-            gate, progress, command=_command(), operator=operator_for(console, progress)
+            gate,
+            progress,
+            command=_command(),
+            operator=operator_for(console, progress),
+            forks=forks,
         )
     except KeyboardInterrupt:
         raise StepFailed(

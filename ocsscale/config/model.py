@@ -444,6 +444,14 @@ class ManualDns(_DnsCommon):
 Dns = Annotated[Rfc2136Dns | WindowsDns | ManualDns, Field(discriminator="provider")]
 
 
+class RunSettings(Strict):
+    """How a run goes about its steps (not what it changes)."""
+
+    #: steps of one playbook entry on different hosts run side by side, at most
+    #: this many at once (`run --forks` overrides); 1 runs every step in turn
+    forks: int = Field(16, ge=1, le=64)
+
+
 class Pool(Strict):
     version: int
     pool: PoolNames
@@ -455,6 +463,7 @@ class Pool(Strict):
     load_balancer: LoadBalancer
     dns: Dns
     credentials: dict[str, Credential] = Field(default_factory=dict)
+    run: RunSettings = Field(default_factory=RunSettings)
 
     @field_validator("version", mode="before")
     @classmethod

@@ -8,7 +8,7 @@ is not built yet are kept, flagged, with the playbook's own description.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..actions.base import Action, Change, Context
@@ -26,6 +26,9 @@ class PlanStep:
     built: bool
     cleanup: bool
     changes: tuple[Change, ...]
+    #: the playbook entry this step was expanded from (its `foreach` and the
+    #: group's item): steps of one entry may run side by side (runner/parallel.py)
+    wave: str = ""
 
     @property
     def target(self) -> str:
@@ -241,12 +244,13 @@ class _Builder:
         # `renderer` already holds a group's item, so a step can refer to it
         expanded = self.expand(renderer, spec.foreach, spec.as_, spec.label, spec.when, loc)
         out = []
+        wave = f"{phase}/{spec.id}[{'@'.join(x for x in labels if x)}]"
         for item_renderer, label in expanded:
             parts = [x for x in [*labels, label] if x]
             step_id = f"{phase}/{spec.id}" + (f"[{'@'.join(parts)}]" if parts else "")
             step = self.step(spec, loc, item_renderer, step_id, phase, cleanup)
             if step is not None:
-                out.append(step)
+                out.append(replace(step, wave=wave))
         return out
 
     def step(

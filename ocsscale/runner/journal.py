@@ -17,12 +17,14 @@ Entries are an append-only log ordered by `seq`; rollback walks it newest first.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,14 +166,37 @@ class Cycle:
     error: str | None
 
 
+def _serialised(cls: type) -> type:
+    """Every method that touches the database runs under the journal's lock:
+    steps of one wave write their records from several threads."""
+    for name, method in list(vars(cls).items()):
+        if not callable(method) or name.startswith("__") or name == "open":
+            continue
+
+        def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(method)
+            def locked(self: Journal, *args: Any, **kwargs: Any) -> Any:
+                with self._lock:
+                    return method(self, *args, **kwargs)
+
+            return locked
+
+        setattr(cls, name, wrap(method))
+    return cls
+
+
+@_serialised
 class Journal:
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        self._lock = threading.RLock()
         if read_only:
             # for readers (the report): never creates the file, never writes to
             # it, and reads beside a run that is writing (WAL)
             uri = path.resolve().as_uri() + "?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
+            self._db = sqlite3.connect(
+                uri, uri=True, isolation_level=None, timeout=30.0, check_same_thread=False
+            )
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA query_only=ON")
             return
@@ -184,7 +209,10 @@ class Journal:
         for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             private_file(name)
         # isolation_level=None: we open every transaction ourselves
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        # shared by the threads of a wave, one at a time (the lock above)
+        self._db = sqlite3.connect(
+            path, isolation_level=None, timeout=30.0, check_same_thread=False
+        )
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

@@ -9,12 +9,17 @@ Each entry's hosts are reached as the journal recorded them when the step ran
 (transports/recorded.py), and every one of them is logged in to before the
 first revert: a host that cannot be reached stops the rollback before it has
 changed anything, instead of halfway through.
+
+Reverts of one step's entries (the pins of one phase, say) on different
+hosts run side by side, at most `forks` at once, as the run made them
+(runner/parallel.py); everything else keeps the journal's order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from ..actions.base import Action, Context
@@ -22,6 +27,8 @@ from ..errors import OcsscaleError, StepFailed, UsageError
 from . import events as ev
 from .events import Event, EventSink
 from .journal import Entry, Journal
+from .parallel import DEFAULT_FORKS, Stop, run_lanes, waves
+from .walk import locked_sink
 
 
 def _summary(entry: Entry) -> str:
@@ -108,6 +115,7 @@ def rollback(
     actions: Mapping[str, type[Action]],
     from_index: int = 0,
     hosts: Any = None,  # transports.recorded.RecordedHosts; None: ctx.host as given
+    forks: int = DEFAULT_FORKS,
 ) -> list[Entry]:
     """Revert every recorded change of phases at or after `from_index`."""
     entries = journal.undoable(from_index)
@@ -116,10 +124,38 @@ def rollback(
     if hosts is not None:
         # every entry: one with nothing to revert still has a backup to remove
         hosts.check_reach(hosts_needed(entries, ctx, actions))
-    for entry in entries:
-        _revert(journal, ctx, sink, rollback_id, actions, entry, needless.get(entry.seq), hosts)
+    sink = locked_sink(sink)
+
+    def key(entry: Entry) -> Hashable | None:
+        return (entry.cycle_id, entry.action) if actions[entry.action].parallel else None
+
+    def lane(items: Sequence[Entry], stop: Stop) -> list[BaseException]:
+        for entry in items:
+            if stop:
+                break
+            try:
+                why = needless.get(entry.seq)
+                _revert(journal, ctx, sink, rollback_id, actions, entry, why, hosts)
+            except StepFailed as exc:
+                stop.set()
+                return [exc]
+        return []
+
+    for wave in waves(entries, key, lambda e: _revert_hosts(e, ctx, actions)):
+        failures = run_lanes(wave, lane, forks)
+        if failures:
+            raise failures[0]
     journal.mark_phases_reverted(from_index)
     return entries
+
+
+def _revert_hosts(entry: Entry, ctx: Context, actions: Mapping[str, type[Action]]) -> list[str]:
+    if entry.hosts:
+        return list(entry.hosts)
+    try:
+        return actions[entry.action](ctx, entry.args).revert_targets(entry.undo)
+    except OcsscaleError:
+        return [f"#{entry.seq}"]  # its own lane: its revert reports the problem
 
 
 def _revert(
@@ -135,14 +171,13 @@ def _revert(
     """Revert one entry and prove it (or, when `needless` says why it needs no
     revert, only tidy), then remove what the change left on its host."""
     started = time.monotonic()
-    if hosts is not None:
-        ctx.host = hosts.for_entry(entry.hosts)
 
     def emit(kind: str, data: Mapping[str, object]) -> None:
         sink(Event(kind, entry.phase, entry.step_id, dict(data)))
 
-    ctx.emit = emit
-    action = actions[entry.action](ctx, entry.args)
+    # a context of its own: reverts of one wave run on several threads at once
+    host = ctx.host if hosts is None else hosts.for_entry(entry.hosts)
+    action = actions[entry.action](dataclasses.replace(ctx, host=host, emit=emit), entry.args)
     if needless is None:
         summary = {"seq": entry.seq, "action": entry.action, "summary": _summary(entry)}
         sink(Event(ev.REVERT_START, entry.phase, entry.step_id, summary))

@@ -297,6 +297,7 @@ def execute_run(
                 run_id,
                 prepared.actions,
                 record_hosts=_recorder(prepared.loaded),
+                forks=options.get("forks") or prepared.loaded.pool.run.forks,
             ).run(phases)
     return run_id
 
@@ -396,6 +397,7 @@ def execute_rollback(
     *,
     command: str,
     operator: Operator | None = None,
+    forks: int | None = None,
 ) -> tuple[str, list[Entry]]:
     """Roll back what the gate found (read anew under the lock); returns the
     rollback id and the entries it went through."""
@@ -420,6 +422,13 @@ def execute_rollback(
         ctx, _ = _context(loaded, dry_run=False, operator=operator, hosts=hosts.fallback)
         with _recorded(journal, rollback_id, hosts):
             done = rollback_mod.rollback(
-                journal, ctx, sink, rollback_id, gate.actions, phase_index(to_phase), hosts=hosts
+                journal,
+                ctx,
+                sink,
+                rollback_id,
+                gate.actions,
+                phase_index(to_phase),
+                hosts=hosts,
+                forks=forks or loaded.pool.run.forks,
             )
     return rollback_id, done

@@ -10,12 +10,18 @@ A failed check (a read-only step) does not stop the checks that follow it
 directly: they all run, up to the next step that would change something, and
 the phase then fails naming every check that failed (preflight names every
 host it cannot log in to, not just the first).
+
+Steps of one playbook entry whose action allows it run side by side on
+different hosts, at most `forks` at once (runner/parallel.py); each still
+journals its undo record before its change.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from ..actions.base import Action, Change, Context
@@ -24,6 +30,7 @@ from ..plan.build import PlanPhase, PlanStep, not_built
 from . import events as ev
 from .events import Event, EventSink
 from .journal import Cycle, Journal
+from .parallel import DEFAULT_FORKS, Stop, Wave, run_lanes, waves
 
 
 def refuse_not_built(phases: Sequence[PlanPhase]) -> None:
@@ -59,6 +66,32 @@ def _phase_start(phase: PlanPhase, *, resumed: bool) -> Event:
     return Event(ev.PHASE_START, phase.id, data=data)
 
 
+class _CleanupError(Exception):
+    """A cleanup step's failure, as the phase's error names it."""
+
+
+def locked_sink(sink: EventSink) -> EventSink:
+    """The sink, called by one thread at a time (steps of a wave run on several)."""
+    lock = threading.Lock()
+
+    def locked(event: Event) -> None:
+        with lock:
+            sink(event)
+
+    return locked
+
+
+def _one(failures: Sequence[BaseException], what: str = "steps") -> StepFailed:
+    """One failure as it is, several as one naming each."""
+    steps = [f for f in failures if isinstance(f, StepFailed)]
+    if len(steps) == 1:
+        return steps[0]
+    return StepFailed(
+        f"{len(steps)} {what} failed: " + "; ".join(f.message for f in steps),
+        hint=next((f.hint for f in steps if f.hint), None),
+    )
+
+
 def _changes_json(changes: Sequence[Change]) -> list[dict[str, str]]:
     return [c.to_dict() for c in changes]
 
@@ -72,21 +105,36 @@ class Walker:
         run_id: str,
         actions: Mapping[str, type[Action]],
         record_hosts: Callable[[list[str]], Mapping[str, Any]] | None = None,
+        forks: int = DEFAULT_FORKS,
     ) -> None:
         self.journal = journal
         #: how to reach the hosts a revert needs, journaled with the undo record
         self.record_hosts = record_hosts
         self.ctx = ctx
-        self.sink = sink
+        self.sink = locked_sink(sink)
         self.run_id = run_id
         self.actions = actions
+        self.forks = forks
 
     def _action(self, phase: str, step: PlanStep) -> Action:
         def emit(kind: str, data: Mapping[str, Any]) -> None:
             self.sink(Event(kind, phase, step.id, dict(data)))
 
-        self.ctx.emit = emit
-        return self.actions[step.action](self.ctx, step.args)
+        # a context of its own: steps of one wave run on several threads at once
+        return self.actions[step.action](dataclasses.replace(self.ctx, emit=emit), step.args)
+
+    def _waves(self, steps: Sequence[PlanStep]) -> list[Wave[PlanStep]]:
+        def key(step: PlanStep) -> Hashable | None:
+            cls = self.actions[step.action]
+            return (step.wave, step.action) if cls.parallel and step.wave else None
+
+        def hosts(step: PlanStep) -> list[str]:
+            try:
+                return self.actions[step.action](self.ctx, step.args).targets()
+            except OcsscaleError:
+                return [step.id]  # its own lane: the step reports the problem itself
+
+        return waves(steps, key, hosts)
 
     # the real run -----------------------------------------------------------
     def run(self, phases: Sequence[PlanPhase]) -> None:
@@ -122,11 +170,10 @@ class Walker:
         cleanup_errors: list[str] = []
         if phase.cleanup:
             self.sink(Event(ev.CLEANUP_START, phase.id, data={"steps": len(phase.cleanup)}))
-        for step in phase.cleanup:
-            try:
-                self._step(cycle, step)
-            except OcsscaleError as exc:
-                cleanup_errors.append(f"{step.id}: {exc.message}")
+        for wave in self._waves(phase.cleanup):
+            # every cleanup step is tried, whatever failed before it
+            found = run_lanes(wave, lambda lane, _: self._cleanup_lane(cycle, lane), self.forks)
+            cleanup_errors += [str(f) for f in found]
         if failure is not None:
             message = (
                 failure.message if isinstance(failure, OcsscaleError) else _interrupted(failure)
@@ -154,23 +201,40 @@ class Walker:
 
     def _steps(self, cycle: Cycle, steps: Sequence[PlanStep]) -> None:
         failed: list[StepFailed] = []
-        for step in steps:
-            checks = self.actions[step.action].read_only
+        for wave in self._waves(steps):
+            checks = all(self.actions[s.action].read_only for s in wave.items)
             if failed and not checks:
                 break  # nothing changes after a failed check
+            found = run_lanes(wave, lambda lane, stop: self._lane(cycle, lane, stop), self.forks)
+            if found and not checks:
+                raise _one(found)
+            failed += [f for f in found if isinstance(f, StepFailed)]
+        if failed:
+            raise _one(failed, "checks")
+
+    def _lane(self, cycle: Cycle, lane: Sequence[PlanStep], stop: Stop) -> list[BaseException]:
+        """One lane's steps in order; a failed change stops every lane (checks go on)."""
+        failed: list[BaseException] = []
+        for step in lane:
+            if stop:
+                break
             try:
                 self._step(cycle, step)
             except StepFailed as exc:
-                if not checks:
-                    raise
                 failed.append(exc)
-        if len(failed) == 1:
-            raise failed[0]
-        if failed:
-            raise StepFailed(
-                f"{len(failed)} checks failed: " + "; ".join(f.message for f in failed),
-                hint=next((f.hint for f in failed if f.hint), None),
-            )
+                if not self.actions[step.action].read_only:
+                    stop.set()
+                    break
+        return failed
+
+    def _cleanup_lane(self, cycle: Cycle, lane: Sequence[PlanStep]) -> list[BaseException]:
+        errors: list[BaseException] = []
+        for step in lane:
+            try:
+                self._step(cycle, step)
+            except OcsscaleError as exc:
+                errors.append(_CleanupError(f"{step.id}: {exc.message}"))
+        return errors
 
     def _step(self, cycle: Cycle, step: PlanStep) -> None:
         previous = self._journal.latest_entry(cycle.cycle_id, step.id)

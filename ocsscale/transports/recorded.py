@@ -13,7 +13,9 @@ pool file.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -107,6 +109,7 @@ class RecordedHosts:
     def __init__(self, loaded: LoadedPool) -> None:
         self.fallback = HostPool(loaded)
         self._hosts: dict[str, Host] = {}
+        self._lock = threading.Lock()  # reverts of one wave run on several threads
 
     def for_entry(self, recorded: Mapping[str, Record] | None) -> Callable[[str], Host]:
         def host(name: str) -> Host:
@@ -117,11 +120,12 @@ class RecordedHosts:
 
     def _get(self, record: Record) -> Host:
         key = json.dumps(record, sort_keys=True)
-        host = self._hosts.get(key)
-        if host is None:
-            host = connect_recorded(record)
-            self._hosts[key] = host
-        return host
+        with self._lock:
+            host = self._hosts.get(key)
+            if host is None:
+                host = connect_recorded(record)
+                self._hosts[key] = host
+            return host
 
     def check_reach(
         self, wanted: Iterable[tuple[str, Mapping[str, Record] | None]], *, log_in: bool = True
@@ -129,14 +133,13 @@ class RecordedHosts:
         """Log in to every (name, entry's records) host and run a harmless lookup
         (with `log_in=False`: only resolve their credentials, contacting nothing);
         one error naming every host that cannot be reached or authenticated."""
-        problems: dict[str, tuple[str, bool]] = {}  # key -> (message, a credential problem)
-        seen: set[str] = set()
+        unique: dict[str, tuple[str, Mapping[str, Record] | None]] = {}
         for name, recorded in wanted:
             record = (recorded or {}).get(name)
             key = name if record is None else json.dumps(record, sort_keys=True)
-            if key in seen:
-                continue
-            seen.add(key)
+            unique.setdefault(key, (name, recorded))
+
+        def problem(name: str, recorded: Mapping[str, Record] | None) -> tuple[str, bool] | None:
             try:
                 host = self.for_entry(recorded)(name)  # resolves the credential
                 if log_in:
@@ -144,7 +147,13 @@ class RecordedHosts:
             except OcsscaleError as exc:
                 text = exc.message.removeprefix("host ")
                 text = text if text.startswith(name) else f"{name}: {text}"
-                problems[key] = (text, isinstance(exc, SecretError))
+                return text, isinstance(exc, SecretError)
+            return None
+
+        # every host at once: a rollback of 20 hosts should not log in one by one
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(unique)))) as pool:
+            found = list(pool.map(lambda item: problem(*item), unique.values()))
+        problems = {key: p for key, p in zip(unique, found, strict=True) if p is not None}
         if not problems:
             return
         texts = [text for text, _ in problems.values()]

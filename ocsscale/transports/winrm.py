@@ -97,6 +97,8 @@ class WinRMHost(WindowsReads):
         self.services_timeout = services_timeout
         self.operation_timeout = operation_timeout
         self._protocol: Protocol | None = None
+        #: one remote shell for the run, opened on first use (see _shell)
+        self._shell_id: str | None = None
         # One operation at a time: NTLM sealing numbers messages on the shared session.
         self._lock = threading.Lock()
 
@@ -205,6 +207,7 @@ class WinRMHost(WindowsReads):
         self._operation("flush_dns", "flush the DNS client cache")
 
     def close(self) -> None:
+        self._drop_shell()
         if self._protocol is not None:
             with contextlib.suppress(Exception):
                 self._protocol.transport.close_session()
@@ -231,27 +234,51 @@ class WinRMHost(WindowsReads):
     def _execute(self, script: PsScript, timeout: float) -> tuple[int, str, str]:
         plan = plan_script(script.render())
         deadline = time.monotonic() + timeout
-        with self._lock, self._library_errors(_first_line(script)), self._shell() as shell_id:
-            started = False
+        with self._lock, self._library_errors(_first_line(script)):
+            reused = self._shell_id is not None
             try:
-                for command in plan.commands[:-1]:
-                    code, _, err = self._run_in_shell(shell_id, command, deadline)
-                    if code != 0:
-                        raise TransportError(
-                            f"{self.name}: uploading a long script failed: {decode_clixml(err)}"
-                        )
-                started = True
-                code, out, err = self._run_in_shell(shell_id, plan.commands[-1], deadline)
-            finally:
-                cleanup = plan.cleanup_command()
-                if cleanup and not started:
-                    with contextlib.suppress(Exception):
-                        self._run_in_shell(shell_id, cleanup, time.monotonic() + 30)
+                return self._execute_in(self._shell(), plan, deadline)
+            except _StaleShell:
+                if not reused:
+                    raise TransportError(f"{self.name}: the remote shell was lost") from None
+            # the host forgot the shell kept from earlier steps (its idle timeout, a
+            # WinRM restart) before this script started: once more, in a new shell
+            return self._execute_in(self._shell(), plan, deadline)
+
+    def _execute_in(self, shell_id: str, plan: Any, deadline: float) -> tuple[int, str, str]:
+        started = False
+        try:
+            for index, command in enumerate(plan.commands):
+                last = index == len(plan.commands) - 1
+                started = last  # the script itself: its upload is not removed under it
+                code, out, err = self._run_in_shell(shell_id, command, deadline, first=index == 0)
+                if not last and code != 0:
+                    raise TransportError(
+                        f"{self.name}: uploading a long script failed: {decode_clixml(err)}"
+                    )
+        except _StaleShell:
+            self._drop_shell()
+            raise
+        except BaseException:
+            # a shell that saw a failure may be in any state: the next script gets a new one
+            cleanup = plan.cleanup_command()
+            if cleanup and not started:
+                with contextlib.suppress(Exception):
+                    self._run_in_shell(shell_id, cleanup, time.monotonic() + 30)
+            self._drop_shell()
+            raise
         return code, out, decode_clixml(err)
 
-    def _run_in_shell(self, shell_id: str, command: str, deadline: float) -> tuple[int, str, str]:
+    def _run_in_shell(
+        self, shell_id: str, command: str, deadline: float, *, first: bool = False
+    ) -> tuple[int, str, str]:
         protocol = self._connect()
-        command_id = protocol.run_command(shell_id, command)
+        try:
+            command_id = protocol.run_command(shell_id, command)
+        except winrm.exceptions.WSManFaultError as exc:
+            if first and "shell was not found" in str(exc.reason or ""):
+                raise _StaleShell from None  # nothing ran: safe to start over
+            raise
         stdout: list[bytes] = []
         stderr: list[bytes] = []
         try:
@@ -275,15 +302,19 @@ class WinRMHost(WindowsReads):
             b"".join(stderr).decode("utf-8", errors="replace"),
         )
 
-    @contextlib.contextmanager
-    def _shell(self) -> Iterator[str]:
-        protocol = self._connect()
-        shell_id = protocol.open_shell(codepage=UTF8_CODEPAGE, noprofile=True)
-        try:
-            yield shell_id
-        finally:
+    def _shell(self) -> str:
+        """The host's remote shell, opened once and kept for the steps of a run:
+        opening and closing one per script costs two more round trips (and, on
+        an NTLM session, two more sealed messages) per operation."""
+        if self._shell_id is None:
+            self._shell_id = self._connect().open_shell(codepage=UTF8_CODEPAGE, noprofile=True)
+        return self._shell_id
+
+    def _drop_shell(self) -> None:
+        shell_id, self._shell_id = self._shell_id, None
+        if shell_id is not None and self._protocol is not None:
             with contextlib.suppress(Exception):
-                protocol.close_shell(shell_id, close_session=False)
+                self._protocol.close_shell(shell_id, close_session=False)
 
     def _connect(self) -> Protocol:
         if self._protocol is None:
@@ -344,6 +375,10 @@ class WinRMHost(WindowsReads):
             raise TransportError(
                 f"{self.name}: WinRM to {self.endpoint} failed ({what}): {text}"
             ) from None
+
+
+class _StaleShell(Exception):
+    """The host no longer knows the kept shell, and no command of the script ran."""
 
 
 def _first_line(script: PsScript) -> str:

@@ -96,8 +96,8 @@ def test_the_stand_in_refuses_a_command_line_over_the_cmd_limit(
     # What an unchunked long script would meet on Windows: proves the limit is real here.
     host = host_for(http_ntlm_standin, auth="ntlm")
     try:
-        with host._library_errors("long line"), host._shell() as shell_id:
-            code, _, err = host._run_in_shell(shell_id, "echo " + "A" * 8200, 1e12)
+        with host._library_errors("long line"):
+            code, _, err = host._run_in_shell(host._shell(), "echo " + "A" * 8200, 1e12)
         assert code == 1 and "too long" in err
         assert SAFE_COMMAND_LINE < 8191
     finally:
@@ -289,3 +289,25 @@ def test_the_process_writes_its_pidfile_and_stops_on_sigterm(http_ntlm_standin: 
     http_ntlm_standin.stop()
     assert http_ntlm_standin.process.returncode == 0
     assert not http_ntlm_standin.pidfile.exists()
+
+
+def test_one_shell_serves_every_operation_and_a_forgotten_one_is_replaced(
+    http_ntlm_standin: StandIn,
+) -> None:
+    host = host_for(http_ntlm_standin, auth="ntlm")
+    try:
+        original = host.read_file(host.hosts_path)
+        shell = host._shell_id
+        assert shell is not None
+        host.flush_dns()
+        assert host.read_file(host.hosts_path) == original
+        assert host._shell_id == shell  # kept across operations, not one per script
+        # the host forgets it (WinRM's idle timeout, a service restart): the next
+        # operation, which has not started, runs in a new shell
+        assert host._protocol is not None
+        host._protocol.close_shell(shell, close_session=False)
+        assert host.read_file(host.hosts_path) == original
+        assert host._shell_id not in (None, shell)
+    finally:
+        host.close()
+    assert host._shell_id is None

@@ -123,3 +123,65 @@ class Exists(Action):
         if not Path(self.args["path"]).exists():
             raise CheckFailed(f"{self.args['path']} does not exist")
         return {"exists": True}
+
+
+def _meet(directory: Path, prefix: str, host: str, expected: int, timeout: float) -> None:
+    """Arrive at a rendezvous and wait until `expected` steps have: it is only
+    reached when that many steps run at the same time."""
+    (directory / f"{prefix}-{host}").touch()
+    deadline = time.monotonic() + timeout
+    while len(list(directory.glob(f"{prefix}-*"))) < expected:
+        if time.monotonic() > deadline:
+            raise StepFailed(f"{host}: the other steps never came ({prefix})")
+        time.sleep(0.02)
+
+
+@register
+class Meet(Action):
+    """Writes the file `dir`/`host` once `meet` steps of its wave (default: all
+    of `hosts`) have started at the same time; its revert removes the file
+    after the same rendezvous. Fails after `timeout` seconds (default 10)
+    alone: steps that run one after the other never meet."""
+
+    name = "test.meet"
+    parallel = True
+
+    def targets(self) -> list[str]:
+        return [self.args["host"]]
+
+    def describe(self) -> list[Change]:
+        return [Change("add", self.args["host"], f"meet in {self.args['dir']}")]
+
+    def _path(self) -> Path:
+        return Path(self.args["dir"]) / self.args["host"]
+
+    def read(self) -> Json:
+        return self._path().exists()
+
+    def diff(self, current: Json) -> list[Change]:
+        return [] if current else self.describe()
+
+    def undo_record(self, current: Json) -> Json:
+        return {"existed": current}
+
+    def _wait(self, prefix: str) -> None:
+        expected = int(self.args.get("meet", len(self.args.get("hosts", [1]))))
+        timeout = float(self.args.get("timeout", 10))
+        _meet(Path(self.args["dir"]), prefix, self.args["host"], expected, timeout)
+
+    def apply(self, current: Json) -> Json:
+        if self.args.get("fail") == self.args["host"]:
+            raise StepFailed(f"{self.args['host']} fails on purpose")
+        self._wait("arrived")
+        self._path().write_text("met")
+        return {"met": True}
+
+    def revert(self, undo: Json) -> Json:
+        self._wait("revert")
+        self._path().unlink(missing_ok=True)
+        return {"removed": True}
+
+    def verify_reverted(self, undo: Json) -> Json:
+        if self._path().exists():
+            raise StepFailed("still there")
+        return {"ok": True}

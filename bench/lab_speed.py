@@ -1,0 +1,167 @@
+"""How long the front-end phases take in the lab with 2 and with 8 front ends,
+with steps run side by side (the default forks) and one after the other
+(`--forks 1`, what every run did before), measured in one session.
+
+    sudo .venv/bin/python bench/lab_speed.py               # 2 and 8 FEs, ~6 minutes
+    sudo .venv/bin/python bench/lab_speed.py --fes 2,4     # other sizes
+
+For each size it brings a lab up (`ocsscale lab up --fes N`), then, from the lab's
+admin host as an operator would: `run --through validate-fe --yes --no-hold`,
+`rollback --yes`, each once with `--forks 1` and once with the default, and takes
+the lab down. It reports the seconds of each command, the lines `run` printed,
+and what each extra front end adds to validate-fe (the phase's own seconds from
+the journal, so lab start-up and preflight are not counted). Writes
+bench/results/lab-speed.json and lab-speed.md. Measures; asserts nothing: the
+exit code is 0 when every run passed, 1 when one failed (its output is shown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+LAB = "ocsspeed"
+POOL = f"/run/ocsscale-lab/{LAB}/pool.yaml"
+MODES = (("serial", ["--forks", "1"]), ("parallel", []))
+
+
+def ocsscale(*args: str, timeout: float = 900) -> tuple[float, subprocess.CompletedProcess[str]]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "ocsscale", *args],
+        cwd=REPO,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        env={"COLUMNS": "120", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "TERM": "dumb"},
+    )
+    return time.monotonic() - started, done
+
+
+def on_admin(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    return ocsscale("lab", "exec", "admin", "-n", LAB, "--", "ocsscale", "-c", POOL, *args)
+
+
+def phase_seconds(phase: str) -> float | None:
+    """The latest cycle of `phase` in the lab journal: its own wall-clock seconds."""
+    sys.path.insert(0, str(REPO))
+    from ocsscale.runner.journal import Journal
+
+    journal = Journal(Path(POOL).parent / ".ocsscale" / "journal.sqlite", read_only=True)
+    try:
+        cycles = [c for c in journal.cycles() if c.phase == phase and c.finished]
+        return (cycles[-1].finished - cycles[-1].started) if cycles else None
+    finally:
+        journal.close()
+
+
+def failed(what: str, done: subprocess.CompletedProcess[str]) -> None:
+    print(f"FAILED: {what} (exit {done.returncode})")
+    print(done.stdout[-4000:])
+    print(done.stderr[-4000:])
+
+
+def measure(fes: int) -> dict[str, Any]:
+    print(f"\n== {fes} front ends: lab up")
+    up_s, up = ocsscale("lab", "up", "--name", LAB, "--fes", str(fes), "--lb", "none")
+    if up.returncode != 0:
+        failed("lab up", up)
+        return {"fes": fes, "error": "lab up failed"}
+    found: dict[str, Any] = {"fes": fes, "lab_up_s": round(up_s, 1)}
+    try:
+        for mode, extra in MODES:
+            run_s, run = on_admin("run", "--through", "validate-fe", "--yes", "--no-hold", *extra)
+            if run.returncode != 0:
+                failed(f"run ({mode})", run)
+                found[mode] = {"error": "run failed"}
+                on_admin("rollback", "--yes")
+                continue
+            validate = phase_seconds("validate-fe")
+            back_s, back = on_admin("rollback", "--yes", *extra)
+            if back.returncode != 0:
+                failed(f"rollback ({mode})", back)
+            found[mode] = {
+                "run_s": round(run_s, 1),
+                "validate_fe_s": round(validate, 1) if validate is not None else None,
+                "run_lines": len(run.stdout.splitlines()),
+                "rollback_s": round(back_s, 1),
+                "rollback_ok": back.returncode == 0,
+            }
+            print(f"   {mode}: {found[mode]}")
+    finally:
+        ocsscale("lab", "down", "--name", LAB)
+    return found
+
+
+def per_extra_fe(rows: list[dict[str, Any]], mode: str) -> float | None:
+    """Seconds validate-fe adds per front end, between the smallest and largest lab."""
+    ok = [r for r in rows if isinstance(r.get(mode), dict) and r[mode].get("validate_fe_s")]
+    if len(ok) < 2:
+        return None
+    low, high = ok[0], ok[-1]
+    return (high[mode]["validate_fe_s"] - low[mode]["validate_fe_s"]) / (high["fes"] - low["fes"])
+
+
+def render(data: dict[str, Any]) -> str:
+    lines = [
+        "# Lab speed: front-end phases, steps side by side vs one after the other",
+        "",
+        f"Measured {data['when']} on {data['cpus']} CPUs in one session "
+        "(`bench/lab_speed.py`); seconds of wall-clock time, from the lab's admin host.",
+        "",
+        "| FEs | mode | run --through validate-fe | validate-fe phase | lines printed | rollback |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in data["rows"]:
+        for mode, _ in MODES:
+            m = row.get(mode)
+            if not isinstance(m, dict) or "error" in m:
+                lines.append(f"| {row['fes']} | {mode} | failed | | | |")
+                continue
+            lines.append(
+                f"| {row['fes']} | {mode} | {m['run_s']} s | {m['validate_fe_s']} s | "
+                f"{m['run_lines']} | {m['rollback_s']} s |"
+            )
+    lines.append("")
+    for mode, _ in MODES:
+        extra = data["per_extra_fe"].get(mode)
+        text = "n/a" if extra is None else f"{extra:.1f} s"
+        lines.append(f"- each extra front end adds to validate-fe ({mode}): {text}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fes", default="2,8", help="lab sizes, comma-separated (2,8)")
+    args = parser.parse_args()
+    sizes = sorted({int(x) for x in args.fes.split(",") if x.strip()})
+    rows = [measure(n) for n in sizes]
+    data = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "rows": rows,
+        "per_extra_fe": {mode: per_extra_fe(rows, mode) for mode, _ in MODES},
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "lab-speed.json").write_text(json.dumps(data, indent=2) + "\n")
+    (RESULTS / "lab-speed.md").write_text(render(data))
+    print("\n" + render(data))
+    ok = all(
+        isinstance(r.get(m), dict) and "error" not in r[m] and r[m]["rollback_ok"]
+        for r in rows
+        for m, _ in MODES
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
