@@ -50,15 +50,25 @@ def on_admin(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     return ocsscale("lab", "exec", "admin", "-n", LAB, "--", "ocsscale", "-c", POOL, *args)
 
 
-def phase_seconds(phase: str) -> float | None:
-    """The latest cycle of `phase` in the lab journal: its own wall-clock seconds."""
+def phase_seconds(phase: str) -> tuple[float | None, list[tuple[str, float]]]:
+    """The latest cycle of `phase` in the lab journal: its own wall-clock seconds,
+    and its slowest steps (what a faster run would cut next)."""
     sys.path.insert(0, str(REPO))
     from ocsscale.runner.journal import Journal
 
     journal = Journal(Path(POOL).parent / ".ocsscale" / "journal.sqlite", read_only=True)
     try:
         cycles = [c for c in journal.cycles() if c.phase == phase and c.finished]
-        return (cycles[-1].finished - cycles[-1].started) if cycles else None
+        if not cycles:
+            return None, []
+        cycle = cycles[-1]
+        steps = [
+            (e.step_id, round(e.finished - e.started, 2))
+            for e in journal.entries(cycle_id=cycle.cycle_id)
+            if e.finished
+        ]
+        slowest = sorted(steps, key=lambda s: -s[1])[:5]
+        return cycle.finished - cycle.started, slowest
     finally:
         journal.close()
 
@@ -84,7 +94,7 @@ def measure(fes: int) -> dict[str, Any]:
                 found[mode] = {"error": "run failed"}
                 on_admin("rollback", "--yes")
                 continue
-            validate = phase_seconds("validate-fe")
+            validate, slowest = phase_seconds("validate-fe")
             back_s, back = on_admin("rollback", "--yes", *extra)
             if back.returncode != 0:
                 failed(f"rollback ({mode})", back)
@@ -94,6 +104,7 @@ def measure(fes: int) -> dict[str, Any]:
                 "run_lines": len(run.stdout.splitlines()),
                 "rollback_s": round(back_s, 1),
                 "rollback_ok": back.returncode == 0,
+                "slowest_steps": slowest,
             }
             print(f"   {mode}: {found[mode]}")
     finally:

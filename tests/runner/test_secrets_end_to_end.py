@@ -126,7 +126,7 @@ def test_a_missing_credential_variable_stops_the_run_before_any_host_changes(
 
 
 def test_the_secret_is_in_no_output_journal_status_plan_or_file(
-    ssh_pool: LocalPool, plugin_env: dict[str, str]
+    ssh_pool: LocalPool, plugin_env: dict[str, str], sshd_server: SshdServer
 ) -> None:
     env = {**plugin_env, SECRET_ENV: PASSPHRASE}
     outputs: list[str] = []
@@ -137,7 +137,10 @@ def test_the_secret_is_in_no_output_journal_status_plan_or_file(
         return result
 
     # the pins land over SSH, then a check fails: messages and evidence are journaled
+    logins = sshd_server.log.read_text().count("Accepted publickey")
     failed = run("run", "--yes")
+    # preflight, pin, check and cleanup on client03: one SSH session for the whole run
+    assert sshd_server.log.read_text().count("Accepted publickey") == logins + 1
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "client03 resolves localhost to 127.0.0.1, expected 198.18.0.99" in failed.stderr
     pinned = (ssh_pool.dir / "hosts-client03").read_bytes()
