@@ -41,6 +41,7 @@ each failed port and what was seen.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..config.profiles import port_requirement
@@ -146,7 +147,19 @@ class ProbePorts(Action):
                 f"expected {self.expected_what} only"
             )
         requirements = self._requirements()
-        results = [self._port(where, port, requirements[port]) for port in requirements]
+        checked: dict[int, tuple[bool, str]] = {}
+        if where.connect is None:
+            # a Windows client: its TCP checks of every port in one WinRM script
+            probed = [p for p, r in requirements.items() if r != "absent"]
+            checked = where.tcp_checks(self.expected_address, probed, self.timeout)
+        # every port at once: each waits on the network, not on the others
+        with ThreadPoolExecutor(max_workers=max(1, len(requirements))) as pool:
+            results = list(
+                pool.map(
+                    lambda port: self._port(where, port, requirements[port], checked.get(port)),
+                    requirements,
+                )
+            )
         self.ctx.emit(
             "findings",
             {
@@ -225,7 +238,13 @@ class ProbePorts(Action):
 
     # -- one port ----------------------------------------------------------
 
-    def _port(self, where: Vantage, port: int, requirement: str) -> dict[str, Any]:
+    def _port(
+        self,
+        where: Vantage,
+        port: int,
+        requirement: str,
+        checked: tuple[bool, str] | None = None,  # the host's TCP check, made already
+    ) -> dict[str, Any]:
         kind = port_kind(self.ctx.profile, port)
         record: dict[str, Any] = {
             "port": port,
@@ -239,7 +258,7 @@ class ProbePorts(Action):
             return {**record, "ok": True, "listening": None, "seen": "", "problem": None}
         connect = where.connect
         if connect is None:
-            ok, why = where.tcp_check(self.expected_address, port, self.timeout)
+            ok, why = checked or where.tcp_check(self.expected_address, port, self.timeout)
             record["tcp_check_from_client"] = ok
             if not ok:
                 target = f"{self.expected_address}:{port}"

@@ -149,6 +149,19 @@ class Vantage:
         )
         return evidence.ok, evidence.detail
 
+    def tcp_checks(
+        self, address: str, ports: list[int], timeout: float
+    ) -> dict[int, tuple[bool, str]]:
+        """tcp_check of several ports; a Windows host checks them all in one script."""
+        many = getattr(self.host, "tcp_checks", None)
+        if self.connect is None and many is not None and ports:
+            found: dict[int, tuple[bool, str]] = many(address, ports, timeout)
+            return {
+                port: (ok, "" if ok else f"refused, filtered or unreachable ({why or 'no reason'})")
+                for port, (ok, why) in found.items()
+            }
+        return {port: self.tcp_check(address, port, timeout) for port in ports}
+
     def _connector(self) -> Connector:
         if self.connect is None:
             raise TransportError(f"{self.name}: cannot open a TCP stream from this host")

@@ -196,6 +196,31 @@ class WinRMHost(WindowsReads):
             raise TransportError(f"{self.name}: unreadable answer from the TCP check")
         return connected
 
+    def tcp_checks(
+        self, address: str, ports: list[int], timeout: float = 5.0
+    ) -> dict[int, tuple[bool, str]]:
+        """tcp_check of several ports in one script: port -> (connected, the host's reason)."""
+        wanted = [int(p) for p in ports]
+        result = self._operation(
+            "tcp_checks",
+            f"TCP check {address}:{','.join(map(str, wanted))}",
+            timeout=60.0 + timeout * len(wanted),  # one after the other on the host
+            Address=address,
+            Ports=",".join(map(str, wanted)),
+            TimeoutMs=str(max(1, int(timeout * 1000))),
+        )
+        found: dict[int, tuple[bool, str]] = {}
+        items = result.get("results")
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict):
+                continue
+            port, connected, reason = item.get("port"), item.get("connected"), item.get("reason")
+            if isinstance(port, int) and isinstance(connected, bool):
+                found[port] = (connected, str(reason or ""))
+        if sorted(found) != sorted(set(wanted)):
+            raise TransportError(f"{self.name}: unreadable answer from the TCP checks")
+        return found
+
     def connect_tcp(self, address: str, port: int, timeout: float = 5.0) -> Stream:
         raise TransportError(
             f"{self.name}: WinRM cannot carry a TCP stream from a Windows host to"

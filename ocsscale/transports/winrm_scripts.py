@@ -48,6 +48,7 @@ OPERATION_PARAMETERS: dict[str, tuple[str, ...]] = {
     "remove_file": ("Path",),
     "resolve": ("Name",),
     "tcp_check": ("Address", "Port", "TimeoutMs"),
+    "tcp_checks": ("Address", "Ports", "TimeoutMs"),
     "flush_dns": (),
     "restart_services": ("Names", "TimeoutSeconds"),
     "run_uploaded": ("UploadName",),

@@ -39,6 +39,7 @@ TYPICAL = {
     "Name": "ocspool.contoso.com",
     "Address": "198.18.0.41",
     "Port": "5061",
+    "Ports": "5061,444,443",
     "TimeoutMs": "5000",
     "HoldMs": "3000",
     "Names": "RTCSRV\nW3SVC",

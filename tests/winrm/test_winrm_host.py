@@ -136,6 +136,10 @@ def test_tcp_check_connects_from_the_host(http_ntlm_standin: StandIn, tcp_listen
     try:
         assert host.tcp_check("127.0.0.1", tcp_listener, timeout=5) is True
         assert host.tcp_check("127.0.0.1", closed_port, timeout=5) is False
+        # every port of a probe in one script, each with its own answer
+        found = host.tcp_checks("127.0.0.1", [tcp_listener, closed_port], timeout=5)
+        assert found[tcp_listener] == (True, "")
+        assert found[closed_port][0] is False and "refused" in found[closed_port][1]
         with pytest.raises(TransportError, match="tcp_check"):
             host.connect_tcp("127.0.0.1", tcp_listener)
     finally:

@@ -73,6 +73,7 @@ class CommandExecutor:
             "remove_file": self._remove_file,
             "resolve": self._resolve,
             "tcp_check": self._tcp_check,
+            "tcp_checks": self._tcp_checks,
             "flush_dns": self._flush_dns,
             "restart_services": self._restart_services,
             "versions": self._versions,
@@ -227,6 +228,16 @@ class CommandExecutor:
         port = int(p["Port"])
         connected, reason = self.sandbox.tcp_check(p["Address"], port, int(p["TimeoutMs"]) / 1000)
         return {"address": p["Address"], "port": port, "connected": connected, "reason": reason}
+
+    def _tcp_checks(self, p: dict[str, str]) -> dict[str, object]:
+        results = []
+        for item in p["Ports"].split(","):
+            port = int(item)  # as [int] does: a bad value fails the script
+            connected, reason = self.sandbox.tcp_check(
+                p["Address"], port, int(p["TimeoutMs"]) / 1000
+            )
+            results.append({"port": port, "connected": connected, "reason": reason})
+        return {"address": p["Address"], "results": results}
 
     def _flush_dns(self, p: dict[str, str]) -> dict[str, object]:
         self.sandbox.flush_dns()
