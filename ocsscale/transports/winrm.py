@@ -184,17 +184,7 @@ class WinRMHost(WindowsReads):
 
     def tcp_check(self, address: str, port: int, timeout: float = 5.0) -> bool:
         """Whether a TCP connection from this host to address:port succeeds."""
-        result = self._operation(
-            "tcp_check",
-            f"TCP check {address}:{port}",
-            Address=address,
-            Port=str(int(port)),
-            TimeoutMs=str(max(1, int(timeout * 1000))),
-        )
-        connected = result.get("connected")
-        if not isinstance(connected, bool):
-            raise TransportError(f"{self.name}: unreadable answer from the TCP check")
-        return connected
+        return self.tcp_checks(address, [port], timeout)[int(port)][0]
 
     def tcp_checks(
         self, address: str, ports: list[int], timeout: float = 5.0

@@ -47,7 +47,6 @@ OPERATION_PARAMETERS: dict[str, tuple[str, ...]] = {
     "write_file": ("Path", "Data", "BackupSuffix"),
     "remove_file": ("Path",),
     "resolve": ("Name",),
-    "tcp_check": ("Address", "Port", "TimeoutMs"),
     "tcp_checks": ("Address", "Ports", "TimeoutMs"),
     "flush_dns": (),
     "restart_services": ("Names", "TimeoutSeconds"),

@@ -72,7 +72,6 @@ class CommandExecutor:
             "write_file": self._write_file,
             "remove_file": self._remove_file,
             "resolve": self._resolve,
-            "tcp_check": self._tcp_check,
             "tcp_checks": self._tcp_checks,
             "flush_dns": self._flush_dns,
             "restart_services": self._restart_services,
@@ -223,11 +222,6 @@ class CommandExecutor:
     def _resolve(self, p: dict[str, str]) -> dict[str, object]:
         status, addresses = self.sandbox.resolve(p["Name"])
         return {"name": p["Name"], "status": status, "addresses": addresses}
-
-    def _tcp_check(self, p: dict[str, str]) -> dict[str, object]:
-        port = int(p["Port"])
-        connected, reason = self.sandbox.tcp_check(p["Address"], port, int(p["TimeoutMs"]) / 1000)
-        return {"address": p["Address"], "port": port, "connected": connected, "reason": reason}
 
     def _tcp_checks(self, p: dict[str, str]) -> dict[str, object]:
         results = []
