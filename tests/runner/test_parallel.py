@@ -8,6 +8,10 @@ other fails these tests, with no clock involved."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +22,9 @@ from ocsscale.runner.events import Event
 from ocsscale.runner.journal import Journal
 from ocsscale.runner.parallel import Stop, Wave, lanes, run_lanes, waves
 
-from .conftest import LocalPool
+from .conftest import PLUGIN_DIR, PYTHON, REPO, LocalPool
+
+PLUGIN_PATH = str(PLUGIN_DIR)
 
 HOSTS = ["fe01", "fe02", "client01", "client02"]
 
@@ -140,3 +146,49 @@ def test_run_lanes_raises_an_error_of_a_lane_after_the_others_end() -> None:
     with pytest.raises(RuntimeError):
         run_lanes(Wave((("bad",), ("ok",))), lane, forks=2)
     assert ended == ["ok"]
+
+
+def test_ctrl_c_mid_wave_lets_the_steps_under_way_finish_and_starts_no_more(
+    local_pool: LocalPool,
+) -> None:
+    meet = local_pool.dir / "meet"
+    meet.mkdir()
+    release = local_pool.dir / "release"
+    text = PLAYBOOK.format(hosts=HOSTS, meet=2, fail="", timeout=30).replace(
+        "timeout: 30}", f'timeout: 30, release: "{release}"}}'
+    )
+    playbook = local_pool.dir / "playbook.yaml"
+    playbook.write_text(text.replace("@DIR@", str(local_pool.dir)))
+    argv = [str(PYTHON), "-m", "ocsscale", "-c", str(local_pool.pool), "run", "--yes"]
+    argv += ["--forks", "2", "--playbook", str(playbook)]
+    env = {**os.environ, "OCSSCALE_PLUGINS": "ocsscale_testplugin", "PYTHONPATH": PLUGIN_PATH}
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(meet.glob("arrived-*"))) < 2:  # two steps under way, two waiting
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)  # let the interrupt land before the two are released
+        release.touch()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, out + err
+    assert b"Traceback" not in err, err
+    statuses = _statuses(local_pool)
+    under_way = [h for h in HOSTS if f"validate-fe/meet[{h}]" in statuses]
+    assert len(under_way) == 2  # the other two never started
+    assert all(statuses[f"validate-fe/meet[{h}]"] == "done" for h in under_way)
+    assert sorted(p.name for p in meet.iterdir() if not p.name.startswith("arrived")) == sorted(
+        under_way
+    )
+    # the next run does the rest (steps done are unchanged), then a rollback undoes all
+    events = _run(local_pool, playbook, forks=2)
+    changed = {e.step: e.data["changed"] for e in events if e.kind == "step_done"}
+    assert all(changed[f"validate-fe/meet[{h}]"] is False for h in under_way)
+    assert all(p.exists() for p in (meet / h for h in HOSTS))
+    gate = session.prepare_rollback(local_pool.pool)
+    session.execute_rollback(gate, lambda e: None, command="test")
+    assert not any((meet / h).exists() for h in HOSTS)

@@ -141,7 +141,9 @@ class Meet(Action):
     """Writes the file `dir`/`host` once `meet` steps of its wave (default: all
     of `hosts`) have started at the same time; its revert removes the file
     after the same rendezvous. Fails after `timeout` seconds (default 10)
-    alone: steps that run one after the other never meet."""
+    alone: steps that run one after the other never meet. With `release`, a
+    step that has met waits (60 s at most) until that file exists before it
+    writes: a wave a test can interrupt while its steps are under way."""
 
     name = "test.meet"
     parallel = True
@@ -173,6 +175,12 @@ class Meet(Action):
         if self.args.get("fail") == self.args["host"]:
             raise StepFailed(f"{self.args['host']} fails on purpose")
         self._wait("arrived")
+        release = self.args.get("release")
+        deadline = time.monotonic() + 60
+        while release and not Path(release).exists():
+            if time.monotonic() > deadline:
+                raise StepFailed(f"{release} did not appear")
+            time.sleep(0.02)
         self._path().write_text("met")
         return {"met": True}
 
