@@ -29,6 +29,8 @@ from .events import Event
 
 MAX_RATE = 20.0
 LIMIT = 3600.0
+#: the phase whose failures are expected (a front end is failed on purpose)
+DRILL_PHASES = ("failover-test",)
 
 
 def _targets(ctx: Any) -> list[LoadTarget]:
@@ -131,3 +133,17 @@ def by_phase(clients: dict[str, Any]) -> dict[str, dict[str, dict[str, int]]]:
             row["requests"] += int(tally.get("requests", 0))
             row["failed"] += int(tally.get("failed", 0))
     return table
+
+
+def outside_drill(by_phase: dict[str, dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
+    """source -> {requests, failed} over every phase but the failover drill's: the
+    target is no failed request there, for every source."""
+    totals: dict[str, dict[str, int]] = {}
+    for phase, row in by_phase.items():
+        if phase in DRILL_PHASES:
+            continue
+        for source, tally in row.items():
+            into = totals.setdefault(source, {"requests": 0, "failed": 0})
+            into["requests"] += int(tally.get("requests", 0))
+            into["failed"] += int(tally.get("failed", 0))
+    return totals
