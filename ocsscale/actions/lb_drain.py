@@ -142,8 +142,8 @@ class LbDrainRestart(Action):
         driver.set_member(self.fe, "ready")
         self._findings(
             [
-                ("drain", True, True, f"{at_drain} session(s) when drained, none after "
-                 f"{drained - began:.1f} s"),
+                ("drain", True, True, f"{at_drain} session(s) on it when drained, none left "
+                 f"{drained - began:.1f} s after the drain began"),
                 ("restart", True, True, ", ".join(restart["restarted"]) or "nothing to restart"),
                 ("up", True, True, f"{self.label} sees it up {up - restarted:.1f} s after"),
                 ("ready", True, True, "back in the farm"),
