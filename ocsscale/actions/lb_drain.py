@@ -84,14 +84,18 @@ class LbDrainRestart(Action):
         )
 
     def _with_drain(self, changes: list[Change]) -> list[Change]:
-        return [Change(c.kind, c.target, f"{c.summary}; {self._how()}") for c in changes]
+        return [
+            c if c.kind == "none" else Change(c.kind, c.target, f"{c.summary}; {self._how()}")
+            for c in changes
+        ]
 
     def describe(self) -> list[Change]:
         return self._with_drain(self.restart.describe())
 
     def read(self) -> Json:
         services = self.restart.read()
-        if self.manual:
+        if self.manual or not self.restart.diff(services):
+            # nothing to drain for: no API, or no service to restart (step unchanged)
             return {"admin": None, "services": services}
         member = lb_driver(self.ctx).stats().get(self.fe)
         if member is None:

@@ -33,12 +33,21 @@ LIMIT = 3600.0
 DRILL_PHASES = ("failover-test",)
 
 
+def targets_for(name: str, profile: Any) -> list[LoadTarget]:
+    """What a user's client does, per the profile: SIP OPTIONS over TLS on its SIP/TLS
+    port, when it has one; a TLS handshake on every other check port that speaks TLS,
+    a TCP connect on the others (generic-tls: a TLS handshake on 443, no SIP)."""
+    sip_tls = profile.sip_ports.tls
+    targets = [LoadTarget(name, sip_tls, "sip-tls", name)] if sip_tls is not None else []
+    for port in profile.check_ports:
+        if port != sip_tls:
+            kind = "tls" if port in profile.tls_ports else "tcp"
+            targets.append(LoadTarget(name, port, kind, name))
+    return targets
+
+
 def _targets(ctx: Any) -> list[LoadTarget]:
-    name = ctx.pool.pool.fqdn
-    checks = list(ctx.profile.check_ports)
-    return [LoadTarget(name, checks[0], "sip-tls", name)] + [
-        LoadTarget(name, p, "tls", name) for p in checks[1:]
-    ]
+    return targets_for(ctx.pool.pool.fqdn, ctx.profile)
 
 
 class ClientLoad:

@@ -262,3 +262,46 @@ def test_no_request_of_any_source_fails_through_the_pins_the_lb_and_the_cutover(
     assert _record(lab) == ({legacy}, POOL_TTL)
     assert_untouched(lab, hosts_before)
     lb_untouched(lab)
+
+
+def test_generic_tls_cutover_inventories_watches_and_raises_the_ttl_under_load(
+    one_armed_lab: RunningLab, tmp_path: Path
+) -> None:
+    """The generic-tls playbook's cutover, as thorough as ocs2007r2's where its profile
+    allows: inventory (no SIP names), no pins, replace, probes, watch, long TTL back;
+    no request of any source fails meanwhile."""
+    lab = one_armed_lab
+    legacy = lab.address("ocsfe00")
+    pool = pool_copy(lab, tmp_path / "generic")
+    _edit_dns(pool, watch_window=3, watch_interval=1)
+    hosts_before = hosts_files(lab)
+    try:
+        # the lab's LB service waits for 5061 to listen: its farm comes from the lab's
+        # own profile (443 is one of its ports); the rest runs the generic-tls playbook
+        result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes", "--no-hold")
+        assert result.returncode == 0, output(result)
+        pool.write_text(pool.read_text().replace("profile: ocs2007r2", "profile: generic-tls"))
+        result = tool(lab, pool, "run", "--phase", "lower-ttl", "--yes")
+        assert result.returncode == 0, output(result)
+        _wait_ready(pool)
+        result = tool(
+            lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold", "--client-load", "4"
+        )
+        assert result.returncode == 0, output(result)
+        names = _step(pool, "cutover/inventory")["evidence"]["names"]
+        assert [(r["name"], r["kind"]) for r in names if r["kind"] != "own"] == [
+            (POOL_FQDN, "moves")
+        ], names
+        watch = _step(pool, "cutover/watch")["evidence"]
+        assert watch["failed_count"] == 0 and watch["rounds"] >= 2, watch
+        assert _record(lab) == ({VIP_ADDRESS}, POOL_TTL)
+        (load,) = _run_loads(pool)
+        outside = outside_drill(load["by_phase"])
+        assert set(outside) == {"admin", "client01"}, outside
+        assert all(t["failed"] == 0 and t["requests"] > 0 for t in outside.values()), outside
+    finally:
+        result = tool(lab, pool, "rollback", "--yes", timeout=420)
+    assert result.returncode == 0, output(result)
+    assert _record(lab) == ({legacy}, POOL_TTL)
+    assert_untouched(lab, hosts_before)
+    lb_untouched(lab)

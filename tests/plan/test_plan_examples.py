@@ -107,6 +107,11 @@ def test_generic_tls_playbook_plans(tmp_path: Path, profile: str) -> None:
     ]
     steps = [s["id"] for s in plan["phases"][2]["steps"]]
     assert "validate-fe/probe[ocsfe01@client01]" in steps
+    cutover = {s["id"]: s for s in plan["phases"][-1]["steps"]}
+    assert [s.split("[")[0] for s in cutover][:2] == ["cutover/inventory", "cutover/no-pins"]
+    assert {"cutover/watch", "cutover/raise-ttl", "cutover/probe[client01]"} <= set(cutover)
+    assert "SIP" not in cutover["cutover/inventory"]["summary"]  # not a SIP service
+    assert cutover["cutover/restart[ocsfe01]"]["summary"] == "no services to restart"
 
 
 def test_drain_restart_refuses_bad_arguments_in_the_plan(tmp_path: Path) -> None:

@@ -65,3 +65,13 @@ def test_the_demo_fails_a_source_with_a_failure_outside_the_drill_or_no_load() -
         "no load from client01: a windows client carries no stream",
     )
     assert [ok for _, ok, _ in demo.load_checks({})] == [False, False]
+
+
+def test_the_load_asks_what_the_profile_serves() -> None:
+    from ocsscale.config.profiles import load_profile
+    from ocsscale.runner.client_load import targets_for
+
+    ocs = [(t.port, t.kind) for t in targets_for("pool.test", load_profile("ocs2007r2"))]
+    assert ocs == [(5061, "sip-tls"), (444, "tls")]
+    generic = [(t.port, t.kind) for t in targets_for("pool.test", load_profile("generic-tls"))]
+    assert generic == [(443, "tls")]  # no SIP on a generic TLS service
