@@ -1,7 +1,8 @@
 """cutover.inventory and cutover.no_pins: the read-only checks that open the cutover.
 
 cutover.inventory (args: `name` the pool FQDN, `legacy` the legacy FE's address,
-`domain` the SIP domain).
+`domain` the SIP domain; without it, a service that is not SIP: no sip.<domain>
+and no SIP SRV records are looked at).
   Reads: every record of the zone (rfc2136: a TSIG-signed AXFR from the first
   of dns.servers; BIND needs `allow-transfer { key NAME; };` for the key, else
   only the listed names are looked up and the evidence says so), or, for the
@@ -72,7 +73,8 @@ class CutoverInventory(Action):
         super().__init__(ctx, args)
         self.pool_name = _n(required_text(args, "name", self.name))
         self.legacy = plain_address(required_text(args, "legacy", self.name))
-        self.domain = _n(required_text(args, "domain", self.name))
+        # no domain: not a SIP service (generic-tls), no SIP names to look at
+        self.domain = _n(required_text(args, "domain", self.name)) if "domain" in args else None
         self.settings = ctx.pool.dns
 
     def targets(self) -> list[str]:
@@ -84,20 +86,27 @@ class CutoverInventory(Action):
             Change(
                 "check",
                 f"dns:{self.settings.zone}",
-                f"every name resolving to the legacy FE {self.legacy} and the SIP SRV records "
-                f"of {self.domain}; a CNAME or an unlisted name stops the run unless acknowledged",
+                f"every name resolving to the legacy FE {self.legacy}"
+                + (f" and the SIP SRV records of {self.domain}" if self.domain else "")
+                + "; a CNAME or an unlisted name stops the run unless acknowledged",
             )
         ]
 
     # -- what the pool file says ---------------------------------------------
     def listed(self) -> set[str]:
-        return {f"sip.{self.domain}", *(_n(n) for n in self.settings.names)}
+        return {*self.sip_names()[:1], *(_n(n) for n in self.settings.names)}
 
     def acknowledged(self) -> set[str]:
         return {_n(n) for n in self.settings.acknowledge}
 
     def srv_names(self) -> list[str]:
-        return [f"{label}.{self.domain}" for label in SRV_NAMES]
+        return self.sip_names()[1:]
+
+    def sip_names(self) -> list[str]:
+        """sip.<domain>, then the SIP SRV names; none without a SIP domain."""
+        if self.domain is None:
+            return []
+        return [f"sip.{self.domain}", *(f"{label}.{self.domain}" for label in SRV_NAMES)]
 
     # -- reading the zone ----------------------------------------------------
     def records(self) -> tuple[str, list[tuple[str, str, int, str]]]:
@@ -159,7 +168,7 @@ class CutoverInventory(Action):
                 continue
             rows.append({"name": name, "type": rdtype, "ttl": ttl, "value": value, "kind": kind})
         seen = {r["name"] for r in rows}
-        for name in [f"sip.{self.domain}", *self.srv_names()]:
+        for name in self.sip_names():
             if name not in seen:
                 rows.append({"name": name, "type": "-", "ttl": None, "value": "", "kind": "absent"})
         return rows

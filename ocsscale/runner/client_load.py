@@ -29,14 +29,25 @@ from .events import Event
 
 MAX_RATE = 20.0
 LIMIT = 3600.0
+#: the phase whose failures are expected (a front end is failed on purpose)
+DRILL_PHASES = ("failover-test",)
+
+
+def targets_for(name: str, profile: Any) -> list[LoadTarget]:
+    """What a user's client does, per the profile: SIP OPTIONS over TLS on its SIP/TLS
+    port, when it has one; a TLS handshake on every other check port that speaks TLS,
+    a TCP connect on the others (generic-tls: a TLS handshake on 443, no SIP)."""
+    sip_tls = profile.sip_ports.tls
+    targets = [LoadTarget(name, sip_tls, "sip-tls", name)] if sip_tls is not None else []
+    for port in profile.check_ports:
+        if port != sip_tls:
+            kind = "tls" if port in profile.tls_ports else "tcp"
+            targets.append(LoadTarget(name, port, kind, name))
+    return targets
 
 
 def _targets(ctx: Any) -> list[LoadTarget]:
-    name = ctx.pool.pool.fqdn
-    checks = list(ctx.profile.check_ports)
-    return [LoadTarget(name, checks[0], "sip-tls", name)] + [
-        LoadTarget(name, p, "tls", name) for p in checks[1:]
-    ]
+    return targets_for(ctx.pool.pool.fqdn, ctx.profile)
 
 
 class ClientLoad:
@@ -131,3 +142,17 @@ def by_phase(clients: dict[str, Any]) -> dict[str, dict[str, dict[str, int]]]:
             row["requests"] += int(tally.get("requests", 0))
             row["failed"] += int(tally.get("failed", 0))
     return table
+
+
+def outside_drill(by_phase: dict[str, dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
+    """source -> {requests, failed} over every phase but the failover drill's: the
+    target is no failed request there, for every source."""
+    totals: dict[str, dict[str, int]] = {}
+    for phase, row in by_phase.items():
+        if phase in DRILL_PHASES:
+            continue
+        for source, tally in row.items():
+            into = totals.setdefault(source, {"requests": 0, "failed": 0})
+            into["requests"] += int(tally.get("requests", 0))
+            into["failed"] += int(tally.get("failed", 0))
+    return totals

@@ -26,6 +26,7 @@ from ocsscale.lab import lbhost, poolfile, services
 from ocsscale.lab.dns import CUTOVER_TTL, POOL_TTL, TSIG_NAME
 from ocsscale.lab.system import ETC_NETNS
 from ocsscale.lab.topology import DOMAIN, POOL_FQDN, VIP
+from ocsscale.runner.client_load import outside_drill
 
 from .conftest import RunningLab
 from .fe_support import assert_untouched, entries, hosts_files, output, pool_copy, tool
@@ -200,3 +201,107 @@ def test_watch_holds_then_reverts_by_itself_when_the_vip_stops_answering(
     assert _record(lab) == ({legacy}, POOL_TTL)
     lb_untouched(lab)
     assert_untouched(lab, hosts_before)
+
+
+def _run_loads(pool: Path) -> list[dict]:
+    """The client load of every run of this pool file, as `run --client-load` journaled it."""
+    from ocsscale.runner.journal import Journal
+
+    journal = Journal.open(pool.parent / ".ocsscale")
+    try:
+        return [r["load"] for r in journal.runs() if r.get("load")]
+    finally:
+        journal.close()
+
+
+def test_no_request_of_any_source_fails_through_the_pins_the_lb_and_the_cutover(
+    one_armed_lab: RunningLab, tmp_path: Path
+) -> None:
+    """`run --client-load` from the admin machine and the Linux test client through
+    validate-fe (each FE restarted before a client is pinned to it), validate-lb and
+    the cutover (each FE restarted drained at the LB): no request fails, anywhere."""
+    lab = one_armed_lab
+    legacy = lab.address("ocsfe00")
+    pool = pool_copy(lab, tmp_path / "run")
+    _edit_dns(pool, watch_window=3, watch_interval=1)
+    hosts_before = hosts_files(lab)
+    try:
+        result = tool(
+            lab, pool, "run", "--through", "validate-lb", "--yes", "--no-hold",
+            "--client-load", "4", timeout=600,
+        )  # fmt: skip
+        assert result.returncode == 0, output(result)
+        result = tool(lab, pool, "run", "--phase", "lower-ttl", "--yes")
+        assert result.returncode == 0, output(result)
+        _wait_ready(pool)
+        result = tool(
+            lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold", "--client-load", "4"
+        )
+        assert result.returncode == 0, output(result)
+        assert _record(lab) == ({VIP_ADDRESS}, POOL_TTL)
+        for fe in ("ocsfe01", "ocsfe02"):
+            restart = _step(pool, f"cutover/restart[{fe}]")
+            assert restart["action"] == "lb.drain_restart" and restart["status"] == "done"
+            assert restart["evidence"]["drained"] is True, restart["evidence"]
+
+        loads = _run_loads(pool)
+        assert len(loads) == 2, loads
+        phases = set()
+        for load in loads:
+            assert set(load["not_loaded"]) == {"client02"}, load["not_loaded"]  # Windows
+            outside = outside_drill(load["by_phase"])
+            assert set(outside) == {"admin", "client01"}, outside
+            for source, tally in outside.items():
+                assert tally["requests"] > 20, (source, tally)
+                assert tally["failed"] == 0, (source, load["by_phase"])
+            phases |= set(load["by_phase"])
+        assert {"validate-fe", "validate-lb", "cutover"} <= phases, phases
+    finally:
+        result = tool(lab, pool, "rollback", "--yes", timeout=420)
+    assert result.returncode == 0, output(result)
+    assert _record(lab) == ({legacy}, POOL_TTL)
+    assert_untouched(lab, hosts_before)
+    lb_untouched(lab)
+
+
+def test_generic_tls_cutover_inventories_watches_and_raises_the_ttl_under_load(
+    one_armed_lab: RunningLab, tmp_path: Path
+) -> None:
+    """The generic-tls playbook's cutover, as thorough as ocs2007r2's where its profile
+    allows: inventory (no SIP names), no pins, replace, probes, watch, long TTL back;
+    no request of any source fails meanwhile."""
+    lab = one_armed_lab
+    legacy = lab.address("ocsfe00")
+    pool = pool_copy(lab, tmp_path / "generic")
+    _edit_dns(pool, watch_window=3, watch_interval=1)
+    hosts_before = hosts_files(lab)
+    try:
+        # the lab's LB service waits for 5061 to listen: its farm comes from the lab's
+        # own profile (443 is one of its ports); the rest runs the generic-tls playbook
+        result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes", "--no-hold")
+        assert result.returncode == 0, output(result)
+        pool.write_text(pool.read_text().replace("profile: ocs2007r2", "profile: generic-tls"))
+        result = tool(lab, pool, "run", "--phase", "lower-ttl", "--yes")
+        assert result.returncode == 0, output(result)
+        _wait_ready(pool)
+        result = tool(
+            lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold", "--client-load", "4"
+        )
+        assert result.returncode == 0, output(result)
+        names = _step(pool, "cutover/inventory")["evidence"]["names"]
+        assert [(r["name"], r["kind"]) for r in names if r["kind"] != "own"] == [
+            (POOL_FQDN, "moves")
+        ], names
+        watch = _step(pool, "cutover/watch")["evidence"]
+        assert watch["failed_count"] == 0 and watch["rounds"] >= 2, watch
+        assert _record(lab) == ({VIP_ADDRESS}, POOL_TTL)
+        (load,) = _run_loads(pool)
+        outside = outside_drill(load["by_phase"])
+        assert set(outside) == {"admin", "client01"}, outside
+        assert all(t["failed"] == 0 and t["requests"] > 0 for t in outside.values()), outside
+    finally:
+        result = tool(lab, pool, "rollback", "--yes", timeout=420)
+    assert result.returncode == 0, output(result)
+    assert _record(lab) == ({legacy}, POOL_TTL)
+    assert_untouched(lab, hosts_before)
+    lb_untouched(lab)

@@ -127,7 +127,7 @@ def test_killed_run_over_ssh_resumes_after_unlock_and_rolls_back_byte_identical(
     lab = one_armed_lab
     pool = pool_copy(lab, tmp_path / "crash")
     before = hosts_files(lab)
-    kill_after = "validate-fe/restart[ocsfe01]"
+    kill_after = "validate-fe/pin[ocsfe01@client01]"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     argv = [
         sys.executable,

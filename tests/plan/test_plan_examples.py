@@ -60,6 +60,10 @@ def test_plan_of_one_phase_and_the_two_armed_example() -> None:
     replace = steps["cutover/replace"]
     assert replace["built"] is True and replace["target"] == "dns:contoso.com"
     assert replace["summary"].startswith("ocspool.contoso.com A 10.0.0.30 -> 10.0.0.40 (TTL 60 s)")
+    # clients reach the FEs through the VIP now: each FE is restarted drained at the LB
+    restart = steps["cutover/restart[ocsfe01]"]
+    assert restart["action"] == "lb.drain_restart" and restart["target"] == "ocsfe01"
+    assert "drained at lb01 first (until no session is left, at most 120 s)" in restart["summary"]
     lower = _plan_json(ONE_ARMED, "--phase", "lower-ttl")["phases"][0]["steps"][0]
     assert lower["action"] == "dns.lower_ttl" and lower["change"] == "change"
     assert "TTL of ocspool.contoso.com A to 60 s" in lower["summary"]
@@ -103,3 +107,36 @@ def test_generic_tls_playbook_plans(tmp_path: Path, profile: str) -> None:
     ]
     steps = [s["id"] for s in plan["phases"][2]["steps"]]
     assert "validate-fe/probe[ocsfe01@client01]" in steps
+    cutover = {s["id"]: s for s in plan["phases"][-1]["steps"]}
+    assert [s.split("[")[0] for s in cutover][:2] == ["cutover/inventory", "cutover/no-pins"]
+    assert {"cutover/watch", "cutover/raise-ttl", "cutover/probe[client01]"} <= set(cutover)
+    assert "SIP" not in cutover["cutover/inventory"]["summary"]  # not a SIP service
+    assert cutover["cutover/restart[ocsfe01]"]["summary"] == "no services to restart"
+
+
+def test_drain_restart_refuses_bad_arguments_in_the_plan(tmp_path: Path) -> None:
+    playbook = tmp_path / "playbook.yaml"
+    playbook.write_text(
+        "version: 1\nphases:\n  - id: cutover\n    title: t\n    section: t\n    steps:\n"
+        "      - id: restart\n        action: lb.drain_restart\n"
+        "        args: {fe: ocsfe01, drain_timeout: soon}\n"
+        "      - id: other\n        action: lb.drain_restart\n        args: {fe: client01}\n"
+    )
+    result = CliRunner().invoke(
+        app, ["-c", str(ONE_ARMED), "plan", "--playbook", str(playbook)], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 2, result.output
+    assert "'drain_timeout' must be a number of seconds in 1..3600" in result.output
+    assert "'fe' must name a front end (ocsfe01, ocsfe02)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cutover_restart_with_the_manual_driver_says_it_cannot_drain(tmp_path: Path) -> None:
+    pool = tmp_path / "pool.yaml"
+    text = ONE_ARMED.read_text()
+    assert "  driver: engine " in text
+    pool.write_text(text.replace("  driver: engine ", "  driver: manual "))
+    steps = {s["id"]: s for s in _plan_json(pool, "--phase", "cutover")["phases"][0]["steps"]}
+    restart = steps["cutover/restart[ocsfe02]"]
+    assert restart["action"] == "lb.drain_restart" and restart["target"] == "ocsfe02"
+    assert "manual driver cannot drain at the load balancer: a plain restart" in restart["summary"]

@@ -40,13 +40,15 @@ class Yes:
         return default
 
 
-def inventory(path: Path, operator: object | None = None) -> dict:
+def inventory(path: Path, operator: object | None = None, *, sip: bool = True) -> dict:
     loaded = load_pool(path)
     ctx = Context(pool=loaded.pool, profile=loaded.profile, host=lambda name: None)
     ctx.extra["pool_path"] = str(path)
     if operator is not None:
         ctx.operator = operator  # type: ignore[assignment]
-    args = {"name": POOL, "legacy": LEGACY, "domain": "contoso.test"}
+    args = {"name": POOL, "legacy": LEGACY}
+    if sip:
+        args["domain"] = "contoso.test"
     return CutoverInventory(ctx, args).apply(None)
 
 
@@ -72,6 +74,20 @@ def test_the_zone_is_transferred_and_the_pool_name_listed(tmp_path: Path, bind: 
     assert kinds[("_sipinternal._tcp.contoso.test", "-")] == "absent"
     assert kinds[("sip.contoso.test", "-")] == "absent"
     assert not [k for k in kinds.values() if k in ("cname", "unlisted", "srv-elsewhere")]
+
+
+def test_without_a_sip_domain_no_sip_name_is_looked_at(tmp_path: Path, bind: Bind) -> None:
+    """generic-tls: not a SIP service; an SRV record aiming elsewhere does not stop it."""
+    bind.set(POOL, "A", [LEGACY], 60)
+    bind.set("_sipinternaltls._tcp.contoso.test", "SRV", ["0 0 5061 elsewhere.contoso.test."], 60)
+    path = pool_file(tmp_path, bind, cutover_ttl=60)
+    try:
+        with pytest.raises(CheckFailed, match="_sipinternaltls"):
+            inventory(path)  # a SIP pool: the SRV record aiming elsewhere stops it
+        found = inventory(path, sip=False)
+    finally:
+        bind.remove("_sipinternaltls._tcp.contoso.test", "SRV", "0 0 5061 elsewhere.contoso.test.")
+    assert [(r["name"], r["kind"]) for r in found["names"]] == [(POOL, "moves")]
 
 
 def test_a_cname_and_an_unlisted_name_stop_unless_acknowledged(tmp_path: Path, bind: Bind) -> None:

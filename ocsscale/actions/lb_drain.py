@@ -1,0 +1,230 @@
+"""cutover: restart a front end's services with the load balancer's traffic drained off it.
+
+lb.drain_restart (targets: the FE and the LB host; steps of other hosts that
+touch the same LB host therefore never run beside it, so the FEs restart one
+at a time)
+  Reads: the member's admin state and sessions at the LB (driver.stats), and
+  the services `host.restart_services` would restart on the FE.
+  Changes: sets the member to drain at the LB (new connections go to the other
+  members, the ones open finish); waits, at most `drain_timeout` seconds,
+  until the LB reports no current session on it; restarts its services (as
+  `host.restart_services`, the same services in the same order); waits, at
+  most `up_timeout` seconds, until the LB's health check sees it up on every
+  port; sets it ready again. Any failure or interrupt after the drain sets it
+  ready before the error goes on: a drained member is never left behind (a
+  restart that failed leaves it to the LB's health check, which keeps traffic
+  off a member that does not answer).
+  Undo: journaled before the drain: the member and its admin state then;
+  revert sets it ready (a run killed mid-drain is undone by rollback, and a
+  run resumed after it ends ready). The restart itself has nothing to put back.
+  Proof: the LB reports the member up and ready again; every restarted service
+  was read back running by the transport.
+  A member in maint is refused (someone took it out on purpose: the cutover
+  would put it back in service). The manual driver has no API to drain or to
+  read sessions: a warning, then a plain restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import CheckFailed, OcsscaleError, StepFailed, UsageError
+from .base import Action, Change, Context, Json, register
+from .builtin import RestartServices
+from .lb import lb_driver, lb_target_label, lb_targets, wait_members_up
+
+DRAIN_TIMEOUT = 120.0  # seconds: the requests in flight finish; held sessions may not
+UP_TIMEOUT = 60.0  # seconds for the LB's health check to see the restarted FE up
+POLL = 0.3
+
+
+def _seconds(args: Mapping[str, Any], name: str, default: float, action: str) -> float:
+    value = args.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
+        raise UsageError(f"{action}: '{name}' must be a number of seconds in 1..3600")
+    return float(value)
+
+
+@register
+class LbDrainRestart(Action):
+    """Drain at the LB, restart the FE's services, back to ready (module docstring)."""
+
+    name = "lb.drain_restart"
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.fe = str(args.get("fe") or "")
+        names = [fe.name for fe in ctx.pool.front_ends]
+        if self.fe not in names:
+            raise UsageError(f"{self.name}: 'fe' must name a front end ({', '.join(names)})")
+        self.drain_timeout = _seconds(args, "drain_timeout", DRAIN_TIMEOUT, self.name)
+        self.up_timeout = _seconds(args, "up_timeout", UP_TIMEOUT, self.name)
+        restart_args: dict[str, Any] = {"host": self.fe}
+        if args.get("services") is not None:
+            restart_args["services"] = args["services"]
+        self.restart = RestartServices(ctx, restart_args)
+        self.manual = ctx.pool.load_balancer.driver.kind == "manual"
+        self.label = lb_target_label(ctx)
+
+    def targets(self) -> list[str]:
+        return [self.fe, *lb_targets(self.ctx)]
+
+    def _how(self) -> str:
+        if self.manual:
+            return (
+                "the manual driver cannot drain at the load balancer: a plain restart, "
+                f"requests on {self.fe} may fail meanwhile"
+            )
+        return (
+            f"drained at {self.label} first (until no session is left, at most "
+            f"{self.drain_timeout:.0f} s), ready again once {self.label} sees it up"
+        )
+
+    def _with_drain(self, changes: list[Change]) -> list[Change]:
+        return [
+            c if c.kind == "none" else Change(c.kind, c.target, f"{c.summary}; {self._how()}")
+            for c in changes
+        ]
+
+    def describe(self) -> list[Change]:
+        return self._with_drain(self.restart.describe())
+
+    def read(self) -> Json:
+        services = self.restart.read()
+        if self.manual or not self.restart.diff(services):
+            # nothing to drain for: no API, or no service to restart (step unchanged)
+            return {"admin": None, "services": services}
+        member = lb_driver(self.ctx).stats().get(self.fe)
+        if member is None:
+            raise CheckFailed(f"{self.label}: the load balancer has no member {self.fe}")
+        if member.admin == "maint":
+            raise CheckFailed(
+                f"{self.fe} is in maint at {self.label}: the cutover restarts it drained and "
+                "puts it back ready, which would end a maintenance someone started",
+                hint=f"finish that maintenance and set {self.fe} ready, then run again",
+            )
+        return {"admin": member.admin, "services": services}
+
+    def diff(self, current: Json) -> list[Change]:
+        return self._with_drain(self.restart.diff(current["services"]))
+
+    def undo_record(self, current: Json) -> Json:
+        restart = self.restart.undo_record(current["services"])
+        return {
+            "member": self.fe,
+            "lb": self.label,
+            "drained": not self.manual,
+            "admin_before": current["admin"],
+            "restarted": restart["restarted"],
+        }
+
+    # -- apply ------------------------------------------------------------------------
+    def apply(self, current: Json) -> Json:
+        if self.manual:
+            self._findings([("drain", True, False, self._how())])
+            evidence = self.restart.apply(current["services"])
+            return {"fe": self.fe, "drained": False, "restart": evidence}
+        driver = lb_driver(self.ctx)
+        began = time.monotonic()
+        driver.set_member(self.fe, "drain")
+        try:
+            at_drain = self._sessions(driver)
+            self._wait_drained(driver, began)
+            drained = time.monotonic()
+            restart = self.restart.apply(current["services"])
+            restarted = time.monotonic()
+            members = wait_members_up(driver, [self.fe], timeout=self.up_timeout)
+            up = time.monotonic()
+        except BaseException:
+            # whatever happened (Ctrl-C included), the member is not left drained
+            with contextlib.suppress(OcsscaleError):  # the first error is the one to show;
+                driver.set_member(self.fe, "ready")  # rollback sets it ready if this failed
+            raise
+        driver.set_member(self.fe, "ready")
+        self._findings(
+            [
+                ("drain", True, True, f"{at_drain} session(s) on it when drained, none left "
+                 f"{drained - began:.1f} s after the drain began"),
+                ("restart", True, True, ", ".join(restart["restarted"]) or "nothing to restart"),
+                ("up", True, True, f"{self.label} sees it up {up - restarted:.1f} s after"),
+                ("ready", True, True, "back in the farm"),
+            ]
+        )  # fmt: skip
+        return {
+            "fe": self.fe,
+            "drained": True,
+            "sessions_at_drain": at_drain,
+            "drain_s": round(drained - began, 3),
+            "up_after_restart_s": round(up - restarted, 3),
+            "member_when_up": members.get(self.fe),
+            "restart": restart,
+        }
+
+    def _sessions(self, driver: Any) -> int:
+        member = driver.stats().get(self.fe)
+        return 0 if member is None else member.total_active
+
+    def _wait_drained(self, driver: Any, began: float) -> None:
+        deadline = began + self.drain_timeout
+        while True:
+            member = driver.stats().get(self.fe)
+            if member is None or member.total_active == 0:
+                return
+            if time.monotonic() > deadline:
+                ports = ", ".join(f"{p}: {n}" for p, n in sorted(member.active.items()) if n)
+                raise StepFailed(
+                    f"{self.fe} still has {member.total_active} session(s) at {self.label} "
+                    f"({ports}) after {self.drain_timeout:.0f} s of drain: its services were not "
+                    "restarted, and it is ready again",
+                    hint="clients that hold their connection keep a session open: raise the "
+                    "step's drain_timeout in the playbook, or wait for a quieter time, then run "
+                    "again",
+                )
+            time.sleep(POLL)
+
+    def _findings(self, rows: list[tuple[str, bool, bool, str]]) -> None:
+        self.ctx.emit(
+            "findings",
+            {
+                "title": f"{self.fe}: restart drained at {self.label}",
+                "findings": [
+                    {"check": check, "ok": ok, "proven": proven, "message": message}
+                    for check, ok, proven, message in rows
+                ],
+            },
+        )
+
+    def verify(self, evidence: Json) -> Json:
+        if self.manual:
+            return evidence
+        member = lb_driver(self.ctx).stats().get(self.fe)
+        if member is None or member.admin != "ready":
+            state = "absent" if member is None else member.admin
+            raise StepFailed(f"{self.label}: {self.fe} is {state} after its restart, not ready")
+        return {**evidence, "admin_after": member.admin}
+
+    # -- undo -------------------------------------------------------------------------
+    def revert(self, undo: Json) -> Json:
+        if not undo.get("drained"):
+            return {"nothing_to_put_back": True}
+        driver = lb_driver(self.ctx)
+        member = driver.stats().get(undo["member"])
+        if member is None:
+            return {"member": undo["member"], "absent": True}  # the farm is gone: nothing drained
+        if member.admin != "ready":
+            driver.set_member(undo["member"], "ready")
+        return {"member": undo["member"], "was": member.admin, "admin": "ready"}
+
+    def revert_targets(self, undo: Json) -> list[str]:
+        return lb_targets(self.ctx) if undo.get("drained") else []
+
+    def verify_reverted(self, undo: Json) -> Json:
+        if not undo.get("drained"):
+            return None
+        member = lb_driver(self.ctx).stats().get(undo["member"])
+        if member is not None and member.admin != "ready":
+            raise StepFailed(f"{self.label}: {undo['member']} is still {member.admin}, not ready")
+        return {"member": undo["member"], "admin": None if member is None else member.admin}

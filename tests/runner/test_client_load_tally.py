@@ -1,0 +1,77 @@
+"""The client load's failures outside the failover drill, per source (what the demo
+and the lab tests hold to zero)."""
+
+from __future__ import annotations
+
+from ocsscale.runner.client_load import by_phase, outside_drill
+
+
+def test_failures_outside_the_drill_are_summed_per_source() -> None:
+    clients = {
+        "admin": {
+            "labels": {
+                "validate-fe/restart[ocsfe01]": {"requests": 10, "failed": 0},
+                "failover-test/drill[ocsfe01@link]": {"requests": 8, "failed": 3},
+                "cutover/restart[ocsfe02]": {"requests": 5, "failed": 1},
+            }
+        },
+        "client01": {
+            "labels": {
+                "validate-fe": {"requests": 4, "failed": 0},
+                "failover-test": {"requests": 2, "failed": 2},
+            }
+        },
+    }
+    table = by_phase(clients)
+    assert table["failover-test"]["admin"] == {"requests": 8, "failed": 3}
+    assert outside_drill(table) == {
+        "admin": {"requests": 15, "failed": 1},
+        "client01": {"requests": 4, "failed": 0},
+    }
+    assert outside_drill({}) == {}
+
+
+def test_the_demo_fails_a_source_with_a_failure_outside_the_drill_or_no_load() -> None:
+    from ocsscale import demo
+
+    by_phase_table = {
+        "validate-fe": {"admin": {"requests": 40, "failed": 0}},
+        "failover-test": {"admin": {"requests": 9, "failed": 4}},
+        "cutover": {
+            "admin": {"requests": 30, "failed": 0},
+            "client01": {"requests": 30, "failed": 2},
+        },
+    }
+    loads = {
+        "outside_drill": outside_drill(by_phase_table),
+        "per_source": {"admin": "…", "client01": "cutover 2/30"},
+        "not_loaded": {},
+    }
+    checks = {
+        what.rsplit("(", 1)[1].rstrip(")"): (ok, d) for what, ok, d in demo.load_checks(loads)
+    }
+    assert set(checks) == set(demo.LOAD_SOURCES) == {"admin", "client01"}
+    assert checks["admin"][0] is True  # the drill's own failures do not count
+    assert checks["client01"] == (False, "2 of 30 failed outside the drill; cutover 2/30")
+
+    del by_phase_table["cutover"]["client01"]
+    loads["outside_drill"] = outside_drill(by_phase_table)
+    loads["not_loaded"] = {"client01": "a windows client carries no stream"}
+    checks = {
+        what.rsplit("(", 1)[1].rstrip(")"): (ok, d) for what, ok, d in demo.load_checks(loads)
+    }
+    assert checks["client01"] == (
+        False,
+        "no load from client01: a windows client carries no stream",
+    )
+    assert [ok for _, ok, _ in demo.load_checks({})] == [False, False]
+
+
+def test_the_load_asks_what_the_profile_serves() -> None:
+    from ocsscale.config.profiles import load_profile
+    from ocsscale.runner.client_load import targets_for
+
+    ocs = [(t.port, t.kind) for t in targets_for("pool.test", load_profile("ocs2007r2"))]
+    assert ocs == [(5061, "sip-tls"), (444, "tls")]
+    generic = [(t.port, t.kind) for t in targets_for("pool.test", load_profile("generic-tls"))]
+    assert generic == [(443, "tls")]  # no SIP on a generic TLS service
