@@ -20,7 +20,8 @@ from ..runner import session
 from ..runner.lock import unlock
 from ..runner.status import status_report
 from .operator import operator_for
-from .progress import RunProgress, plan_tree
+from .progress import plan_tree
+from .progress_table import progress_for
 from .render import handle_errors
 from .state import app_state
 
@@ -31,6 +32,13 @@ def _console() -> Console:
 
 
 PHASES = ", ".join(PHASE_IDS)
+
+_VERBOSE = typer.Option(
+    False,
+    "--verbose",
+    "-v",
+    help="A line per step and per port as it happens, instead of a live table per phase.",
+)
 
 _PLAYBOOK = typer.Option(
     None,
@@ -144,6 +152,7 @@ def run_cmd(
         "resolving it anew; failures are counted per phase and step, journaled, shown at "
         "the end and in `ocsscale report`.",
     ),
+    verbose: bool = _VERBOSE,
     playbook: Path | None = _PLAYBOOK,
 ) -> None:
     """Run the playbook's phases (all, one with --phase, or up to one with --through).
@@ -165,6 +174,12 @@ def run_cmd(
     there before it changed. A run that is killed resumes with `ocsscale run`
     and does not redo finished steps; `ocsscale rollback` undoes them.
 
+    On a terminal each phase is a live table (a row per front end or host, a
+    column per step, a mark per port for the probes) that ends as a few lines;
+    a failure is printed in full at once. Without a terminal, one line per
+    step. -v prints every step and every port's finding as it happens (the
+    journal and `ocsscale report` keep them either way).
+
       ocsscale run --phase preflight          read-only checks first
 
       ocsscale run --through validate-fe      everything up to validate-fe
@@ -179,7 +194,8 @@ def run_cmd(
     the lock; 4 the operator declined.
     """
     console = _console()
-    progress = RunProgress(console)
+    # a dry run's output is its list of changes: always the detailed one
+    progress = progress_for(console, verbose=verbose or dry_run)
     operator = operator_for(console, progress)
     options = {
         "no_hold": no_hold,
@@ -305,6 +321,12 @@ def rollback_cmd(
         None, "--to", help=f"Undo back to the start of this phase only ({PHASES})."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before reverting."),
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        "-v",
+        help="A line as each revert starts and ends, instead of a live count per phase.",
+    ),
 ) -> None:
     """Replay the journal's undo records newest first, verifying each.
 
@@ -337,7 +359,7 @@ def rollback_cmd(
     cancelled = len(gate.pending) - gate.reverts
     extra = f" ({cancelled} more cancel out: only their backups are removed)" if cancelled else ""
     _confirm(f"Revert these {gate.reverts} change(s){extra}?", yes)
-    progress = RunProgress(console)
+    progress = progress_for(console, verbose=verbose)
     try:
         rollback_id, done = session.execute_rollback(
             gate, progress, command=_command(), operator=operator_for(console, progress)

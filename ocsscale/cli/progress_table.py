@@ -1,0 +1,406 @@
+"""The default output of `run` and `rollback`: a live table per phase.
+
+Rows are what a step is for (the front end of a per-FE group, or the host of a
+step run on every host), columns the playbook's steps, and a cell its step's
+mark, or for checks that report findings (the probes), a mark per port: `11✓,
+5069 i` counts the ports that passed and names the rest. When the phase ends
+the table gives way to a few lines; what each port said is in the journal, in
+`ocsscale report`, and under `-v` (progress.RunProgress, today's detail).
+
+A failure is printed in full as soon as it is known, above the table. Without
+a terminal (CI, a pipe, a file) there is no table: one short line per step at
+most, never one per port.
+
+Events come one at a time from the runner's worker threads while Rich's own
+thread redraws the table: the table is drawn from a copy taken under a lock
+that is held for nothing else, so the two never wait on each other.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from rich import box
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from ..runner.events import Event
+from .progress import RunProgress
+from .progress_state import (
+    DONE,
+    FAILED,
+    MARK_STYLE,
+    RUNNING,
+    SKIPPED,
+    PhaseState,
+    RevertState,
+    StepState,
+    count_text,
+)
+
+#: without a terminal, a countdown line at most this often (seconds left)
+_WAIT_EVERY = 60
+
+
+def _pieces(pieces: Iterable[tuple[str, str]], text: Text | None = None) -> Text:
+    text = text if text is not None else Text()
+    for chunk, mark in pieces:
+        text.append(chunk, style=MARK_STYLE.get(mark, ""))
+    return text
+
+
+def _cell(steps: list[StepState], findings: bool) -> Text:
+    """One cell: a mark per step, or (a column with findings) a line per item."""
+    if not findings:
+        if len(steps) == 1:
+            return Text(steps[0].state, style=MARK_STYLE[steps[0].state])
+        return _pieces(count_text(s.state for s in steps))
+    lines = Text()
+    for n, step in enumerate(steps):
+        if n:
+            lines.append("\n")
+        if step.item:
+            lines.append(f"{step.item} ", style="bold")
+        if step.state != DONE or not step.findings:
+            lines.append(f"{step.state} ", style=MARK_STYLE[step.state])
+        _pieces(step.marks(), lines)
+    return lines
+
+
+class _LiveTable:
+    """What Live redraws: the phase's table, built from a copy of its state."""
+
+    def __init__(self, owner: TableProgress) -> None:
+        self.owner = owner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        with self.owner.state_lock:
+            phase = self.owner.phase
+            if phase is None:
+                return
+            rows, columns, cells = phase.layout()
+            cells = {k: [_copy(s) for s in v] for k, v in cells.items()}
+            counts = phase.counts()
+            waiting, cleanup = phase.waiting, phase.cleanup
+            title, started, total = phase.id, phase.started, phase.total
+        if rows:
+            yield table_of(rows, columns, cells, height=options.height or console.height)
+        done = counts[DONE] + counts[FAILED] + counts[SKIPPED]
+        line = Text(f"  {title}{' cleanup' if cleanup else ''}: ", style="bold blue")
+        line.append(f"{done}/{total} steps, {counts[RUNNING]} running, ")
+        line.append(f"{time.monotonic() - started:.0f} s", style="dim")
+        if waiting:
+            line.append(f"  {waiting}", style="yellow")
+        yield line
+
+
+def _copy(step: StepState) -> StepState:
+    return StepState(
+        step.id, step.column, step.row, step.item, step.cleanup, step.state,
+        step.changed, step.summary, step.error, list(step.findings),
+    )  # fmt: skip
+
+
+def table_of(
+    rows: list[str],
+    columns: list[str],
+    cells: dict[tuple[str, str], list[StepState]],
+    height: int = 50,
+) -> Table:
+    """The table: rows x columns; rows whose steps all passed make room for the
+    others when the table would not fit the terminal."""
+    with_findings = {c for (_, c), steps in cells.items() if any(s.findings for s in steps)}
+
+    def finished(row: str) -> bool:
+        return all(s.state in (DONE, SKIPPED) for c in columns for s in cells.get((row, c), []))
+
+    def lines(row: str) -> int:
+        return max(len(cells.get((row, c), [])) if c in with_findings else 1 for c in columns)
+
+    room = max(3, height - 6)
+    hidden = 0
+    shown = list(rows)
+    while sum(lines(r) for r in shown) > room and any(finished(r) for r in shown):
+        shown.remove(next(r for r in shown if finished(r)))
+        hidden += 1
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("", style="bold", no_wrap=True)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in shown:
+        table.add_row(
+            Text(row or "·"),
+            *(_cell(cells.get((row, c), []), c in with_findings) for c in columns),
+        )
+    if hidden:
+        table.caption = f"{hidden} finished row(s) not shown"
+    return table
+
+
+class TableProgress(RunProgress):
+    """The compact output (see the module docstring); `run -v` uses RunProgress."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(console)
+        self.interactive = console.is_interactive
+        self.phase: PhaseState | None = None
+        self.reverts: RevertState | None = None
+        self.live: Live | None = None
+        self.paused = False
+        self.state_lock = threading.Lock()  # held only to change or copy the state
+        self._waits: dict[str, float] = {}
+
+    def view(self) -> Any:
+        """What the live area shows now (also without a terminal, for tests)."""
+        return _LiveTable(self) if self.phase is not None else _LiveReverts(self)
+
+    # -- the live area ---------------------------------------------------------
+    def _print(self, renderable: Any) -> None:
+        self.console.print(renderable)  # above the live table while it runs
+
+    def _show(self) -> None:
+        if not self.interactive or self.paused or self.live is not None:
+            return
+        if self.phase is None and self.reverts is None:
+            return
+        self.live = Live(self.view(), console=self.console, transient=True, refresh_per_second=4)
+        self.live.start()
+
+    def _stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def _refresh(self) -> None:
+        if self.live is not None:
+            self.live.refresh()
+
+    def pause(self) -> None:
+        with self._lock:
+            self.paused = True
+            self._stop()
+
+    def resume(self) -> None:
+        with self._lock:
+            self.paused = False
+            self._show()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+            if self.reverts is not None:
+                self._revert_summary()
+                self.reverts = None
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            super().__call__(event)
+            self._refresh()
+
+    # -- phases ----------------------------------------------------------------
+    def _on_phase_start(self, e: Event) -> None:
+        self._stop()
+        title = Text()
+        title.append(f"▶ {e.phase}", style="bold blue")
+        title.append(f"  {e.data['title']}")
+        if e.data.get("resumed"):
+            title.append("  (resuming a run that was cut short)", style="yellow")
+        self.console.print(title)
+        with self.state_lock:
+            self.phase = PhaseState(str(e.phase), str(e.data["title"]), int(e.data["steps"]))
+        self._show()
+
+    def _on_cleanup_start(self, e: Event) -> None:
+        with self.state_lock:
+            if self.phase is not None:
+                self.phase.cleanup = True
+
+    def _end_phase(self) -> PhaseState | None:
+        self._stop()
+        with self.state_lock:
+            phase, self.phase = self.phase, None
+        return phase
+
+    def _summary(self, phase: PhaseState, head: Text | None) -> None:
+        if head is not None:
+            self.console.print(head.append(f": {phase.headline()}", style="dim"))
+        for cleanup in (False, True):
+            columns = phase.column_summary(cleanup)
+            if not columns:
+                continue
+            line = Text("    cleanup: " if cleanup else "    ", style="italic")
+            for n, pieces in enumerate(columns):
+                if n:
+                    line.append(" · ", style="dim")
+                _pieces(pieces, line)
+            self.console.print(line)
+        shown, more = phase.notes_shown()
+        for note in shown:
+            line = Text(f"    {note.mark} ", style=MARK_STYLE[note.mark])
+            line.append(f"{note.check}: ", style="bold")
+            line.append(note.message)
+            if note.steps > 1:
+                line.append(f"  ({note.steps} steps)", style="dim")
+            self.console.print(line)
+        if more:
+            self.console.print(
+                Text(f"    ... and {more} more notes: `ocsscale report`, or run with -v", "dim")
+            )
+
+    def _on_phase_done(self, e: Event) -> None:
+        phase = self._end_phase()
+        head = Text(f"  {e.phase} done", style="green")
+        if phase is None:
+            self.console.print(head)
+        else:
+            self._summary(phase, head)
+
+    def _on_phase_failed(self, e: Event) -> None:
+        phase = self._end_phase()
+        if phase is not None:
+            self._summary(phase, None)
+        error = e.data["error"]
+        what = error if error.startswith("interrupted") else f"failed: {error}"
+        self.console.print(Text(f"  {e.phase} {what}", style="bold red"))
+
+    # -- steps -----------------------------------------------------------------
+    def _step(self, e: Event, state: str | None = None, **values: Any) -> StepState | None:
+        with self.state_lock:
+            if self.phase is None:
+                return None
+            step = self.phase.step(e.step)
+            if state is not None:
+                step.state = state
+            for key, value in values.items():
+                setattr(step, key, value)
+            return step
+
+    def _on_step_start(self, e: Event) -> None:
+        self._step(e, RUNNING, summary=str(e.data.get("summary", "")))
+
+    def _on_step_skipped(self, e: Event) -> None:
+        # already done when a run resumes: counted in the phase's summary
+        if self._step(e, SKIPPED) is None:
+            self._print(Text(f"  = {e.step}: {e.data['reason']}", style="dim"))
+
+    def _on_step_done(self, e: Event) -> None:
+        changes = e.data.get("changes") or []
+        what = "; ".join(c["summary"] for c in changes) if e.data["changed"] else "nothing to do"
+        step = self._step(e, DONE, changed=bool(e.data["changed"]))
+        if step is None:
+            super()._on_step_done(e)
+            return
+        for check, message in step.failed_findings():
+            self._failure(f"{e.step}: {check}", message)
+        if self.interactive:
+            return
+        line = Text("  ✓ ", style="green")
+        line.append(str(e.step))
+        if step.findings:
+            _pieces(step.marks(), line.append("  "))
+        else:
+            line.append(f"  {what}", style="" if e.data["changed"] else "dim")
+        self.console.print(line, no_wrap=True, overflow="ellipsis")  # one line, always
+
+    def _on_step_failed(self, e: Event) -> None:
+        step = self._step(e, FAILED, error=str(e.data["error"]))
+        self._failure(str(e.step), str(e.data["error"]))
+        for check, message in step.failed_findings() if step is not None else []:
+            self._failure(f"  {check}", message)
+
+    def _failure(self, what: str, why: str) -> None:
+        line = Text("  ✗ ", style="bold red")
+        line.append(f"{what}: {why}")
+        self._print(line)
+
+    def _on_findings(self, e: Event) -> None:
+        findings = list(e.data.get("findings", []))
+        with self.state_lock:
+            phase = self.phase
+            if phase is not None:
+                phase.add_findings(e.step, findings)
+        if phase is None:
+            super()._on_findings(e)
+        elif len(findings) == 1 and findings[0].get("ok") and not findings[0].get("info"):
+            # a step's one result (a sign-off, the watch window): its own line
+            super()._on_findings(e)
+
+    def _on_waiting(self, e: Event) -> None:
+        left = float(e.data["left"])
+        what = (
+            f"waiting for {e.data['what']} to run out everywhere: "
+            f"{int(left) + 1} s left (until {e.data['until']})"
+        )
+        with self.state_lock:
+            if self.phase is not None:
+                self.phase.waiting = what
+        if self.interactive and self.phase is not None:
+            return
+        last = self._waits.get(str(e.step))
+        if last is None or last - left >= _WAIT_EVERY:
+            self._waits[str(e.step)] = left
+            self._print(Text(f"    {what}", style="yellow"))
+
+    def _on_step_diff(self, e: Event) -> None:
+        super()._on_step_diff(e)  # a dry run lists what would change (run_cmds uses -v's)
+
+    # -- rollback --------------------------------------------------------------
+    def _revert(self, e: Event, state: str) -> None:
+        with self.state_lock:
+            if self.reverts is None:
+                self.reverts = RevertState()
+            self.reverts.mark(e.phase, e.step, state)
+        self._show()
+
+    def _on_revert_start(self, e: Event) -> None:
+        self._revert(e, RUNNING)
+
+    def _on_revert_done(self, e: Event) -> None:
+        self._revert(e, DONE)
+        if not self.interactive:
+            self._print(Text(f"  ✓ reverted {e.step}", style="green"))
+
+    def _on_revert_skipped(self, e: Event) -> None:
+        self._revert(e, SKIPPED)
+        if not self.interactive:
+            super()._on_revert_skipped(e)
+
+    def _on_revert_failed(self, e: Event) -> None:
+        self._revert(e, FAILED)
+        self._failure(str(e.step), str(e.data["error"]))
+
+    def _revert_summary(self) -> None:
+        reverts = self.reverts
+        if reverts is None:
+            return
+        for phase in reverts.phases:
+            self.console.print(_pieces(reverts.pieces(phase), Text(f"  ↶ {phase}: ")))
+
+
+class _LiveReverts:
+    """What Live redraws during a rollback: per phase, what is reverted and in flight."""
+
+    def __init__(self, owner: TableProgress) -> None:
+        self.owner = owner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        with self.owner.state_lock:
+            reverts = self.owner.reverts
+            if reverts is None:
+                return
+            lines = [(phase, reverts.pieces(phase)) for phase in reverts.phases]
+            flying = list(reverts.in_flight)
+        for phase, pieces in lines:
+            yield _pieces(pieces, Text(f"  ↶ {phase}: "))
+        for step in flying[:5]:
+            yield Text(f"    {RUNNING} {step}", style="yellow")
+
+
+def progress_for(console: Console, *, verbose: bool) -> RunProgress:
+    """The live table, or with -v today's line per step and per port."""
+    return RunProgress(console) if verbose else TableProgress(console)
