@@ -140,16 +140,16 @@ class PhaseState:
                 self.note(mark, check, message)
 
     # -- the live table ------------------------------------------------------
-    def shown(self) -> list[StepState]:
-        """The steps the table shows: the phase's, then (once it runs) the cleanup's."""
-        return [s for s in self.steps.values() if s.cleanup == self.cleanup]
-
-    def layout(self) -> tuple[list[str], list[str], dict[tuple[str, str], list[StepState]]]:
-        """Rows and columns in the order they first appeared, and the steps of each cell."""
+    def layout(
+        self, cleanup: bool
+    ) -> tuple[list[str], list[str], dict[tuple[str, str], list[StepState]]]:
+        """Rows and columns in the order they first appeared, and the steps of each
+        cell, of the phase's steps or (once it runs, the live table shows them) its
+        cleanup's."""
         rows: dict[str, None] = {}
         columns: dict[str, None] = {}
         cells: dict[tuple[str, str], list[StepState]] = {}
-        for step in self.shown():
+        for step in (s for s in self.steps.values() if s.cleanup == cleanup):
             rows.setdefault(step.row)
             columns.setdefault(step.column)
             cells.setdefault((step.row, step.column), []).append(step)

@@ -7,9 +7,10 @@ mark, or for checks that report findings (the probes), a mark per port: `11✓,
 the table gives way to a few lines; what each port said is in the journal, in
 `ocsscale report`, and under `-v` (progress.RunProgress, today's detail).
 
-A failure is printed in full as soon as it is known, above the table. Without
-a terminal (CI, a pipe, a file) there is no table: one short line per step at
-most, never one per port.
+A failure is printed in full as soon as it is known, above the table, and a
+phase that fails leaves the table as it stood (where it failed, FE by client).
+Without a terminal (CI, a pipe, a file) nothing is redrawn: the same lines are
+printed (failures at once, each phase's summary), none per step or per port.
 
 Events come one at a time from the runner's worker threads while Rich's own
 thread redraws the table: the table is drawn from a copy taken under a lock
@@ -83,7 +84,7 @@ class _LiveTable:
             phase = self.owner.phase
             if phase is None:
                 return
-            rows, columns, cells = phase.layout()
+            rows, columns, cells = phase.layout(phase.cleanup)
             cells = {k: [_copy(s) for s in v] for k, v in cells.items()}
             counts = phase.counts()
             waiting, cleanup = phase.waiting, phase.cleanup
@@ -233,7 +234,7 @@ class TableProgress(RunProgress):
             columns = phase.column_summary(cleanup)
             if not columns:
                 continue
-            line = Text("    cleanup: " if cleanup else "    ", style="italic")
+            line = Text("    ").append("cleanup: " if cleanup else "", style="italic")
             for n, pieces in enumerate(columns):
                 if n:
                     line.append(" · ", style="dim")
@@ -263,6 +264,10 @@ class TableProgress(RunProgress):
     def _on_phase_failed(self, e: Event) -> None:
         phase = self._end_phase()
         if phase is not None:
+            # where it failed, front end by client: the table as it stood
+            rows, columns, cells = phase.layout(cleanup=False)
+            if rows:
+                self.console.print(table_of(rows, columns, cells, height=self.console.height))
             self._summary(phase, None)
         error = e.data["error"]
         what = error if error.startswith("interrupted") else f"failed: {error}"
@@ -289,23 +294,12 @@ class TableProgress(RunProgress):
             self._print(Text(f"  = {e.step}: {e.data['reason']}", style="dim"))
 
     def _on_step_done(self, e: Event) -> None:
-        changes = e.data.get("changes") or []
-        what = "; ".join(c["summary"] for c in changes) if e.data["changed"] else "nothing to do"
         step = self._step(e, DONE, changed=bool(e.data["changed"]))
         if step is None:
             super()._on_step_done(e)
             return
         for check, message in step.failed_findings():
             self._failure(f"{e.step}: {check}", message)
-        if self.interactive:
-            return
-        line = Text("  ✓ ", style="green")
-        line.append(str(e.step))
-        if step.findings:
-            _pieces(step.marks(), line.append("  "))
-        else:
-            line.append(f"  {what}", style="" if e.data["changed"] else "dim")
-        self.console.print(line, no_wrap=True, overflow="ellipsis")  # one line, always
 
     def _on_step_failed(self, e: Event) -> None:
         step = self._step(e, FAILED, error=str(e.data["error"]))
@@ -362,13 +356,9 @@ class TableProgress(RunProgress):
 
     def _on_revert_done(self, e: Event) -> None:
         self._revert(e, DONE)
-        if not self.interactive:
-            self._print(Text(f"  ✓ reverted {e.step}", style="green"))
 
     def _on_revert_skipped(self, e: Event) -> None:
-        self._revert(e, SKIPPED)
-        if not self.interactive:
-            super()._on_revert_skipped(e)
+        self._revert(e, SKIPPED)  # rollback listed each change and why before it began
 
     def _on_revert_failed(self, e: Event) -> None:
         self._revert(e, FAILED)

@@ -176,8 +176,8 @@ def run_cmd(
 
     On a terminal each phase is a live table (a row per front end or host, a
     column per step, a mark per port for the probes) that ends as a few lines;
-    a failure is printed in full at once. Without a terminal, one line per
-    step. -v prints every step and every port's finding as it happens (the
+    a failure is printed in full at once. Without a terminal, only those
+    lines. -v prints every step and every port's finding as it happens (the
     journal and `ocsscale report` keep them either way).
 
       ocsscale run --phase preflight          read-only checks first
