@@ -19,6 +19,7 @@ that is held for nothing else, so the two never wait on each other.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterable
@@ -101,10 +102,7 @@ class _LiveTable:
 
 
 def _copy(step: StepState) -> StepState:
-    return StepState(
-        step.id, step.column, step.row, step.item, step.cleanup, step.state,
-        step.changed, step.summary, step.error, list(step.findings),
-    )  # fmt: skip
+    return dataclasses.replace(step, findings=list(step.findings))
 
 
 def table_of(
@@ -169,7 +167,14 @@ class TableProgress(RunProgress):
             return
         if self.phase is None and self.reverts is None:
             return
-        self.live = Live(self.view(), console=self.console, transient=True, refresh_per_second=4)
+        # stderr stays stderr (a warning there is not the table's to move)
+        self.live = Live(
+            self.view(),
+            console=self.console,
+            transient=True,
+            refresh_per_second=4,
+            redirect_stderr=False,
+        )
         self.live.start()
 
     def _stop(self) -> None:

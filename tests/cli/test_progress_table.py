@@ -337,3 +337,20 @@ def test_the_operator_pauses_the_table_and_events_still_count() -> None:
     assert progress.live is not None and "1/3 steps" in shown(progress)
     progress.close()
     assert progress.live is None
+
+
+def test_a_table_taller_than_the_terminal_hides_rows_that_passed_first() -> None:
+    c = console(interactive=True)
+    progress = TableProgress(c)
+    progress(start(96))
+    for n in range(1, 17):
+        events = list(fe_steps(f"ocsfe{n:02}", failed={"client02": (444,)} if n == 3 else None))
+        for event in events[:-3] if n == 16 else events:  # ocsfe16's probes in flight
+            progress(event)
+    snap = Console(file=io.StringIO(), record=True, width=80, height=20, color_system=None)
+    snap.print(progress.view())
+    progress.close()
+    rows = [line.split()[0] for line in snap.export_text().splitlines() if line.startswith("ocs")]
+    assert "ocsfe03" in rows and "ocsfe16" in rows  # the failed one, the one in flight
+    assert "ocsfe01" not in rows and len(rows) == 7
+    assert "9 finished row(s) not shown" in snap.export_text()
