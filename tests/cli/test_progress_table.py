@@ -350,7 +350,8 @@ def test_a_table_taller_than_the_terminal_hides_rows_that_passed_first() -> None
     snap = Console(file=io.StringIO(), record=True, width=80, height=20, color_system=None)
     snap.print(progress.view())
     progress.close()
-    rows = [line.split()[0] for line in snap.export_text().splitlines() if line.startswith("ocs")]
+    table = snap.export_text()
+    rows = [line.split()[0] for line in table.splitlines() if line.startswith("ocs")]
     assert "ocsfe03" in rows and "ocsfe16" in rows  # the failed one, the one in flight
     assert "ocsfe01" not in rows and len(rows) == 7
-    assert "9 finished row(s) not shown" in snap.export_text()
+    assert "9 finished row(s) not shown" in table
