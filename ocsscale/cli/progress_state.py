@@ -72,7 +72,8 @@ class StepState:
     item: str | None
     cleanup: bool
     state: str = RUNNING
-    changed: bool = False
+    #: how a finished step ended: "changed", "checked" (a read-only check) or "nothing to do"
+    outcome: str = ""
     summary: str = ""
     error: str | None = None
     #: (check, mark, message) per finding, in the order the action reported them
@@ -177,19 +178,18 @@ class PhaseState:
         return lines
 
     def headline(self) -> str:
-        """`30 steps: 18 changed, 10 nothing to do, 2 already done, in 14 s`."""
+        """`30 steps: 18 changed, 4 checked, 8 nothing to do, 2 already done, in 14 s`."""
         steps = list(self.steps.values())
-        done = [s for s in steps if s.state == DONE]
+        outcomes = Counter(s.outcome for s in steps if s.state == DONE)
         parts = [
-            f"{sum(1 for s in done if s.changed)} changed",
-            f"{sum(1 for s in done if not s.changed)} nothing to do",
+            f"{outcomes[o]} {o}" for o in ("changed", "checked", "nothing to do") if outcomes[o]
         ]
         counts = self.counts()
         for state, what in ((SKIPPED, "already done"), (FAILED, "failed"), (RUNNING, "cut short")):
             if counts[state]:
                 parts.append(f"{counts[state]} {what}")
         seconds = time.monotonic() - self.started
-        return f"{len(steps)} steps: {', '.join(parts)}, in {seconds:.0f} s"
+        return f"{len(steps)} steps: {', '.join(parts) or 'none run'}, in {seconds:.0f} s"
 
     def notes_shown(self) -> tuple[list[Note], int]:
         notes = list(self.notes.values())

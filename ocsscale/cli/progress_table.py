@@ -299,7 +299,14 @@ class TableProgress(RunProgress):
             self._print(Text(f"  = {e.step}: {e.data['reason']}", style="dim"))
 
     def _on_step_done(self, e: Event) -> None:
-        step = self._step(e, DONE, changed=bool(e.data["changed"]))
+        changes = e.data.get("changes") or []
+        if not e.data["changed"]:
+            outcome = "nothing to do"
+        elif all(c.get("kind") == "check" for c in changes):
+            outcome = "checked"
+        else:
+            outcome = "changed"
+        step = self._step(e, DONE, outcome=outcome)
         if step is None:
             super()._on_step_done(e)
             return

@@ -80,8 +80,8 @@ def begin(step: str) -> Event:
     return Event("step_start", PHASE, f"{PHASE}/{step}", {"action": "x", "summary": "x"})
 
 
-def done(step: str, changed: bool = True) -> Event:
-    changes = [{"summary": f"did {step}"}] if changed else []
+def done(step: str, changed: bool = True, kind: str = "add") -> Event:
+    changes = [{"kind": kind, "target": "x", "summary": f"did {step}"}] if changed else []
     data = {"changed": changed, "changes": changes, "seconds": 0.1}
     return Event("step_done", PHASE, f"{PHASE}/{step}", data)
 
@@ -111,7 +111,7 @@ def fe_steps(fe: str, failed: dict[str, tuple[int, ...]] | None = None) -> Itera
             data = {"error": error, "seconds": 1.0}
             yield Event("step_failed", PHASE, f"{PHASE}/{probe}", data)
         else:
-            yield done(probe, changed=False)
+            yield done(probe, kind="check")  # a check: "changed" means it ran
 
 
 def text(c: Console) -> str:
@@ -204,7 +204,7 @@ def test_a_phase_ends_in_a_few_lines_and_notes_are_shown_once() -> None:
     progress.close()
     summary = text(c).splitlines()
     assert len(summary) == 3, summary
-    assert summary[0].startswith("  validate-fe done: 48 steps: 32 changed, 16 nothing to do")
+    assert summary[0].startswith("  validate-fe done: 48 steps: 32 changed, 16 checked")
     assert summary[1].split() == ["pin", "24✓", "·", "restart", "8✓", "·", "probe"] + [
         "16✓",
         "(findings",
@@ -221,7 +221,7 @@ def test_without_a_terminal_the_same_few_lines_and_none_per_step() -> None:
     run_phase(progress_for(detailed, verbose=True), fes=8)
     lines, every = text(compact).splitlines(), text(detailed).splitlines()
     assert len(lines) == 4, lines  # the title, done, the column counts, the note
-    assert lines[1].startswith("  validate-fe done: 48 steps: 32 changed, 16 nothing to do")
+    assert lines[1].startswith("  validate-fe done: 48 steps: 32 changed, 16 checked")
     # -v: a line per step and per port of every probe, as before
     assert len(every) > 8 * 6 + 8 * 2 * len(PORTS)
     assert sum("answered by" in line for line in every) == 8 * 2 * 12
@@ -280,7 +280,7 @@ def test_events_from_worker_threads_while_the_table_redraws() -> None:
     progress(Event("phase_done", PHASE))
     progress.close()
     out = text(c)
-    assert "validate-fe done: 48 steps: 32 changed, 16 nothing to do" in out
+    assert "validate-fe done: 48 steps: 32 changed, 16 checked" in out
     assert "pin 24✓ · restart 8✓ · probe 16✓ (findings 192✓ 16i)" in out
 
 
