@@ -167,14 +167,9 @@ class TableProgress(RunProgress):
             return
         if self.phase is None and self.reverts is None:
             return
-        # stderr stays stderr (a warning there is not the table's to move)
-        self.live = Live(
-            self.view(),
-            console=self.console,
-            transient=True,
-            refresh_per_second=4,
-            redirect_stderr=False,
-        )
+        # stdout and stderr (a library's warning) are printed above the table by
+        # Live itself: written past it, they would leave stale lines behind
+        self.live = Live(self.view(), console=self.console, transient=True, refresh_per_second=4)
         self.live.start()
 
     def _stop(self) -> None:
