@@ -332,9 +332,9 @@ def rollback_cmd(
 
     Puts back exactly what was there before each change (hosts files byte for
     byte; a file someone edited since keeps their edit and loses only the
-    tool's line). `ocsscale status` lists what it would undo; it asks before
-    reverting unless --yes. A rollback that is interrupted resumes where it
-    stopped when run again.
+    tool's line). `ocsscale status` lists what it would undo; rollback lists it
+    too and asks before reverting, unless --yes (then only -v lists it). A
+    rollback that is interrupted resumes where it stopped when run again.
 
       ocsscale rollback
 
@@ -349,15 +349,20 @@ def rollback_cmd(
     if not gate.pending:
         console.print("Nothing to roll back.")
         return
-    for entry in gate.pending:
+    cancelled = len(gate.pending) - gate.reverts
+    extra = f" ({cancelled} more cancel out: only their backups are removed)" if cancelled else ""
+    if yes and not verbose:
+        # nobody is asked, so no list to read first: `status` and -v give it
+        console.print(
+            Text(f"  ↶ {gate.reverts} change(s) to revert{extra}; `ocsscale status` lists them")
+        )
+    for entry in gate.pending if verbose or not yes else []:
         summary = "; ".join(c.get("summary", "") for c in entry.changes or []) or entry.action
         why = gate.needless.get(entry.seq)
         if why is None:
             console.print(Text(f"  ↶ {entry.step_id}  {summary}"))
         else:
             console.print(Text(f"  · {entry.step_id}  {summary}  (nothing to revert: {why})"))
-    cancelled = len(gate.pending) - gate.reverts
-    extra = f" ({cancelled} more cancel out: only their backups are removed)" if cancelled else ""
     _confirm(f"Revert these {gate.reverts} change(s){extra}?", yes)
     progress = progress_for(console, verbose=verbose)
     try:
