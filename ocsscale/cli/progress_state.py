@@ -113,7 +113,8 @@ class PhaseState:
     total: int
     started: float = field(default_factory=time.monotonic)
     cleanup: bool = False
-    waiting: str | None = None
+    #: `run --wait`'s countdown, by the step that waits (shown under the table)
+    waiting: dict[str, str] = field(default_factory=dict)
     steps: dict[str, StepState] = field(default_factory=dict)
     notes: dict[tuple[str, str], Note] = field(default_factory=dict)
 
@@ -205,11 +206,12 @@ class RevertState:
 
     def mark(self, phase: str | None, step: str | None, state: str) -> None:
         key = phase or "-"
-        self.phases.setdefault(key, Counter())[state] += 1
-        if state != RUNNING:
-            self.in_flight.pop(str(step), None)
-        else:
+        counted = self.phases.setdefault(key, Counter())
+        if state == RUNNING:
             self.in_flight[str(step)] = key
+        else:
+            counted[state] += 1
+            self.in_flight.pop(str(step), None)
 
     def pieces(self, phase: str) -> list[tuple[str, str]]:
         counted = self.phases[phase]

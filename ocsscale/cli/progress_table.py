@@ -88,7 +88,7 @@ class _LiveTable:
             rows, columns, cells = phase.layout(phase.cleanup)
             cells = {k: [_copy(s) for s in v] for k, v in cells.items()}
             counts = phase.counts()
-            waiting, cleanup = phase.waiting, phase.cleanup
+            waiting, cleanup = list(phase.waiting.values())[-1:], phase.cleanup
             title, started, total = phase.id, phase.started, phase.total
         if rows:
             yield table_of(rows, columns, cells, height=options.height or console.height)
@@ -96,8 +96,8 @@ class _LiveTable:
         line = Text(f"  {title}{' cleanup' if cleanup else ''}: ", style="bold blue")
         line.append(f"{done}/{total} steps, {counts[RUNNING]} running, ")
         line.append(f"{time.monotonic() - started:.0f} s", style="dim")
-        if waiting:
-            line.append(f"  {waiting}", style="yellow")
+        for what in waiting:
+            line.append(f"  {what}", style="yellow")
         yield line
 
 
@@ -281,6 +281,8 @@ class TableProgress(RunProgress):
             step = self.phase.step(e.step)
             if state is not None:
                 step.state = state
+            if state != RUNNING:
+                self.phase.waiting.pop(step.id, None)  # its countdown is over
             for key, value in values.items():
                 setattr(step, key, value)
             return step
@@ -339,16 +341,13 @@ class TableProgress(RunProgress):
         )
         with self.state_lock:
             if self.phase is not None:
-                self.phase.waiting = what
+                self.phase.waiting[str(e.step)] = what
         if self.interactive and self.phase is not None:
             return
         last = self._waits.get(str(e.step))
         if last is None or last - left >= _WAIT_EVERY:
             self._waits[str(e.step)] = left
             self._print(Text(f"    {what}", style="yellow"))
-
-    def _on_step_diff(self, e: Event) -> None:
-        super()._on_step_diff(e)  # a dry run lists what would change (run_cmds uses -v's)
 
     # -- rollback --------------------------------------------------------------
     def _revert(self, e: Event, state: str) -> None:
@@ -365,7 +364,7 @@ class TableProgress(RunProgress):
         self._revert(e, DONE)
 
     def _on_revert_skipped(self, e: Event) -> None:
-        self._revert(e, SKIPPED)  # rollback listed each change and why before it began
+        self._revert(e, SKIPPED)  # why: in rollback's list before it began, or -v
 
     def _on_revert_failed(self, e: Event) -> None:
         self._revert(e, FAILED)

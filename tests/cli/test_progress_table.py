@@ -355,3 +355,34 @@ def test_a_table_taller_than_the_terminal_hides_rows_that_passed_first() -> None
     assert "ocsfe03" in rows and "ocsfe16" in rows  # the failed one, the one in flight
     assert "ocsfe01" not in rows and len(rows) == 7
     assert "9 finished row(s) not shown" in table
+
+
+def test_a_countdown_is_one_line_under_the_table_or_one_a_minute_without_one() -> None:
+    def waiting(left: float) -> Event:
+        data = {"what": "the old TTL of pool", "until": "12:00:00Z", "left": left}
+        return Event("waiting", PHASE, f"{PHASE}/replace", data)
+
+    live = console(interactive=True)
+    progress = TableProgress(live)
+    progress(start(1))
+    progress(begin("replace"))
+    progress(waiting(299.5))
+    assert "waiting for the old TTL of pool to run out everywhere: 300 s left" in shown(progress)
+    progress(done("replace"))
+    assert "waiting for" not in shown(progress)  # over with its step
+    progress.close()
+
+    piped = console(interactive=False)
+    progress = TableProgress(piped)
+    progress(start(1))
+    progress(begin("replace"))
+    for left in range(300, 0, -5):  # every 5 s, as dns.replace reports it
+        progress(waiting(left - 0.5))
+    said = [line for line in text(piped).splitlines() if "waiting for" in line]
+    assert [line.split(": ")[1].split(" s")[0] for line in said] == [
+        "300",
+        "240",
+        "180",
+        "120",
+        "60",
+    ]
