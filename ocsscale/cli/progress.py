@@ -3,6 +3,7 @@ events; only this module knows about Rich)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,13 +69,31 @@ def _numbered(items: Sequence[str]) -> Table:
     return grid
 
 
+def finding_mark(item: Any) -> tuple[str, str]:
+    """The mark of one finding and its style: ✗ failed, i information (e.g. an
+    optional port that does not listen), ✓ proven, ? not proven."""
+    if not item.get("ok"):
+        return "✗", "red"
+    if item.get("info"):
+        return "i", "cyan"
+    if item.get("proven", True):
+        return "✓", "green"
+    return "?", "yellow"
+
+
 class RunProgress:
-    """Turns runner events into a progress bar per phase and a line per step."""
+    """Turns runner events into a progress bar per phase and a line per step:
+    the detailed output of `run -v` (progress_table.TableProgress is the default).
+
+    Events arrive one at a time but from the runner's worker threads, while the
+    operator's questions pause and resume the display from another: the lock
+    keeps each event's lines together and the display's state whole."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.progress: Progress | None = None
         self.task: Any = None
+        self._lock = threading.RLock()
 
     def _print(self, renderable: Any) -> None:
         (self.progress.console if self.progress else self.console).print(renderable)
@@ -85,24 +104,28 @@ class RunProgress:
             self.progress = None
 
     def close(self) -> None:
-        self._stop()
+        with self._lock:
+            self._stop()
 
     def pause(self) -> None:
         """Stop redrawing while the operator reads or types."""
-        if self.progress is not None:
-            self.progress.stop()
+        with self._lock:
+            if self.progress is not None:
+                self.progress.stop()
 
     def resume(self) -> None:
-        if self.progress is not None:
-            self.progress.start()
+        with self._lock:
+            if self.progress is not None:
+                self.progress.start()
 
     def __call__(self, event: Event) -> None:
-        handler = getattr(self, f"_on_{event.kind}", None)
-        if handler is not None:
-            handler(event)
-        elif event.kind not in vars(ev).values():
-            # an action's own report (e.g. a checklist): show it as it came
-            self._print(Text(f"    {event.step}: {event.kind} {dict(event.data)}", style="dim"))
+        with self._lock:
+            handler = getattr(self, f"_on_{event.kind}", None)
+            if handler is not None:
+                handler(event)
+            elif event.kind not in vars(ev).values():
+                # an action's own report (e.g. a checklist): show it as it came
+                self._print(Text(f"    {event.step}: {event.kind} {dict(event.data)}", style="dim"))
 
     def _on_checklist(self, e: Event) -> None:
         """fe.checklist: the walkthrough's manual steps with this pool's values."""
@@ -119,14 +142,7 @@ class RunProgress:
         """Checks and probes that report one line per finding (fe.gate, probe.ports)."""
         self._print(Text(f"    {e.data.get('title', e.step)}", style="dim"))
         for item in e.data.get("findings", []):
-            if not item.get("ok"):
-                mark, style = "✗", "red"
-            elif item.get("info"):  # e.g. an optional port that does not listen
-                mark, style = "i", "cyan"
-            elif item.get("proven", True):
-                mark, style = "✓", "green"
-            else:
-                mark, style = "?", "yellow"
+            mark, style = finding_mark(item)
             line = Text(f"      {mark} ", style=style)
             line.append(f"{item.get('check')}: ", style="bold")
             line.append(str(item.get("message", "")))

@@ -20,7 +20,8 @@ from ..runner import session
 from ..runner.lock import unlock
 from ..runner.status import status_report
 from .operator import operator_for
-from .progress import RunProgress, plan_tree
+from .progress import plan_tree
+from .progress_table import progress_for
 from .render import handle_errors
 from .state import app_state
 
@@ -31,6 +32,13 @@ def _console() -> Console:
 
 
 PHASES = ", ".join(PHASE_IDS)
+
+_VERBOSE = typer.Option(
+    False,
+    "--verbose",
+    "-v",
+    help="A line per step and per port as it happens, instead of a live table per phase.",
+)
 
 _PLAYBOOK = typer.Option(
     None,
@@ -157,6 +165,7 @@ def run_cmd(
         "the end and in `ocsscale report`.",
     ),
     forks: int | None = _FORKS,
+    verbose: bool = _VERBOSE,
     playbook: Path | None = _PLAYBOOK,
 ) -> None:
     """Run the playbook's phases (all, one with --phase, or up to one with --through).
@@ -178,6 +187,12 @@ def run_cmd(
     there before it changed. A run that is killed resumes with `ocsscale run`
     and does not redo finished steps; `ocsscale rollback` undoes them.
 
+    On a terminal each phase is a live table (a row per front end or host, a
+    column per step, a mark per port for the probes) that ends as a few lines;
+    a failure is printed in full at once. Without a terminal, only those
+    lines. -v prints every step and every port's finding as it happens (the
+    journal and `ocsscale report` keep them either way).
+
       ocsscale run --phase preflight          read-only checks first
 
       ocsscale run --through validate-fe      everything up to validate-fe
@@ -192,7 +207,8 @@ def run_cmd(
     the lock; 4 the operator declined.
     """
     console = _console()
-    progress = RunProgress(console)
+    # a dry run's output is its list of changes: always the detailed one
+    progress = progress_for(console, verbose=verbose or dry_run)
     operator = operator_for(console, progress)
     options = {
         "no_hold": no_hold,
@@ -320,15 +336,22 @@ def rollback_cmd(
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before reverting."),
     forks: int | None = _FORKS,
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        "-v",
+        help="A line as each revert starts and ends, instead of a live count per phase.",
+    ),
 ) -> None:
     """Replay the journal's undo records newest first, verifying each.
 
     Puts back exactly what was there before each change (hosts files byte for
     byte; a file someone edited since keeps their edit and loses only the
-    tool's line). `ocsscale status` lists what it would undo; it asks before
-    reverting unless --yes. A rollback that is interrupted resumes where it
-    stopped when run again. The reverts of one step's changes on different
-    hosts (the pins of a phase, say) run side by side, at most --forks at once.
+    tool's line). `ocsscale status` lists what it would undo; rollback lists it
+    too and asks before reverting, unless --yes (then only -v lists it). A
+    rollback that is interrupted resumes where it stopped when run again. The
+    reverts of one step's changes on different hosts (the pins of a phase, say)
+    run side by side, at most --forks at once.
 
       ocsscale rollback
 
@@ -343,17 +366,22 @@ def rollback_cmd(
     if not gate.pending:
         console.print("Nothing to roll back.")
         return
-    for entry in gate.pending:
+    cancelled = len(gate.pending) - gate.reverts
+    extra = f" ({cancelled} more cancel out: only their backups are removed)" if cancelled else ""
+    if yes and not verbose:
+        # nobody is asked, so no list to read first: `status` and -v give it
+        console.print(
+            Text(f"  ↶ {gate.reverts} change(s) to revert{extra}; `ocsscale status` lists them")
+        )
+    for entry in gate.pending if verbose or not yes else []:
         summary = "; ".join(c.get("summary", "") for c in entry.changes or []) or entry.action
         why = gate.needless.get(entry.seq)
         if why is None:
             console.print(Text(f"  ↶ {entry.step_id}  {summary}"))
         else:
             console.print(Text(f"  · {entry.step_id}  {summary}  (nothing to revert: {why})"))
-    cancelled = len(gate.pending) - gate.reverts
-    extra = f" ({cancelled} more cancel out: only their backups are removed)" if cancelled else ""
     _confirm(f"Revert these {gate.reverts} change(s){extra}?", yes)
-    progress = RunProgress(console)
+    progress = progress_for(console, verbose=verbose)
     try:
         rollback_id, done = session.execute_rollback(
             gate,

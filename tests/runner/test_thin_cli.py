@@ -86,7 +86,7 @@ def test_run_and_rollback_make_each_check_once(local_pool: LocalPool, calls: Cou
     assert b"198.18.0.41" in local_pool.hosts_file("client01").read_bytes()
 
     calls.clear()
-    rolled = runner.invoke(app, [*args, "rollback", "--yes"])
+    rolled = runner.invoke(app, [*args, "rollback", "--yes", "-v"])  # -v: the list too
     assert rolled.exit_code == 0, rolled.output
     assert dict(calls) == {
         "load_actions": 1,
