@@ -156,6 +156,12 @@ def main() -> int:
         "notes": [],
     }
     doc["machine"]["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[:3]
+    if float(doc["machine"]["loadavg_at_start"][0]) > 0.5:
+        doc["notes"].append(
+            f"the machine was shared with other work (load average "
+            f"{doc['machine']['loadavg_at_start'][0]} at start): single runs vary, the "
+            "medians of alternating runs are reported"
+        )
     box = Sandbox("quick" if args.quick else "full")
     started = time.monotonic()
     try:
@@ -268,6 +274,7 @@ def _merge_earlier(results: Path, doc: dict[str, Any]) -> None:
         "finished": old.get("finished", "?"),
         "commit": old.get("machine", {}).get("commit", "?"),
         "quick": bool(old.get("quick")),
+        "loadavg_at_start": (old.get("machine", {}).get("loadavg_at_start") or ["?"])[0],
     }
     sources = old.get("sources", {})
     for key, value in old.get("results", {}).items():
@@ -276,9 +283,11 @@ def _merge_earlier(results: Path, doc: dict[str, Any]) -> None:
         doc["results"][key] = value
         origin = sources.get(key, own)
         doc.setdefault("sources", {})[key] = origin
+        load = origin.get("loadavg_at_start", "?")
         doc["notes"].append(
             f"{key}: figures from the {'quick' if origin['quick'] else 'full'} run of "
-            f"{origin['finished']} (commit {origin['commit']}), not measured in this run"
+            f"{origin['finished']} (commit {origin['commit']}, load average {load} at "
+            "start), not measured in this run"
         )
 
 

@@ -341,8 +341,8 @@ def _http_findings(http: dict[str, Any]) -> list[str]:
                 f" Set-up and tear-down alone (new-connection cost minus round-trip cost: "
                 f"accept, server connect from the SNAT address, both closes) cost the engine "
                 f"{se:.1f} us and HAProxy {sh:.1f} us: the per-connection cost of the "
-                f"engine's Python accept/connect/close path is the gap (measured as CPU "
-                f"time; which calls inside that path cost most was not profiled here)."
+                f"engine's Python accept/connect/close path is the gap (where it goes: "
+                f'bench/README.md, "New connections: where the time goes").'
             )
         out.append(text)
     return out
