@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py            # full run, several minutes
     .venv/bin/python bench/run.py --quick    # smoke run, well under a minute or two
     .venv/bin/python bench/run.py --only http,detection
+    .venv/bin/python bench/run.py --only newconn --repeats 5 --merge   # new connections only
 
 Needs root (it makes its own network namespace) and haproxy, nginx, wrk, iperf3.
 Writes bench/results/latest.json and latest.md. Measures; asserts nothing: the exit
@@ -27,9 +28,10 @@ from lbbench import conns, health, perf, report  # noqa: E402
 from lbbench.procs import BenchError, Sandbox, raise_nofile  # noqa: E402
 from lbbench.proxies import ENGINE_ENV, ENGINE_SEEN  # noqa: E402
 
-SCENARIOS = ("http", "bulk", "memory", "scale", "detection")
+SCENARIOS = ("http", "newconn", "bulk", "memory", "scale", "detection")
 NEEDS = {
     "http": ("haproxy", "nginx", "wrk"),
+    "newconn": ("haproxy", "nginx", "wrk"),
     "bulk": ("haproxy", "iperf3"),
     "memory": ("haproxy",),
     "scale": (),
@@ -75,6 +77,18 @@ def main() -> int:
     )
     ap.add_argument("--quick", action="store_true", help="short smoke run (seconds per scenario)")
     ap.add_argument("--only", default=",".join(SCENARIOS), help=f"subset of {','.join(SCENARIOS)}")
+    ap.add_argument(
+        "--workers",
+        default="1,2",
+        help="newconn: engine worker counts, each against HAProxy with as many threads",
+    )
+    ap.add_argument("--repeats", type=int, help="measurements per proxy (default 3, quick 1)")
+    ap.add_argument("--seconds", type=float, help="length of each wrk/iperf3 measurement")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other scenarios' figures of latest.json (for a partial --only run)",
+    )
     ap.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "results")
     ap.add_argument("--keep-logs", action="store_true", help="keep the proxies' logs and configs")
     ap.add_argument(
@@ -123,6 +137,17 @@ def main() -> int:
     # `kill -INT` must still clean up.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     p = plan(args.quick)
+    try:
+        workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    except ValueError:
+        workers = []
+    if not workers or min(workers) < 1 or max(workers) > (os.cpu_count() or 1):
+        print(f"--workers: counts from 1 to {os.cpu_count()}, comma-separated", file=sys.stderr)
+        return 2
+    if args.repeats is not None:
+        p["perf"].repeats = max(1, min(args.repeats, 15))
+    if args.seconds is not None:
+        p["perf"].seconds = max(1.0, min(args.seconds, 60.0))
     doc: dict[str, Any] = {
         "quick": args.quick,
         "machine": report.machine(),
@@ -131,6 +156,12 @@ def main() -> int:
         "notes": [],
     }
     doc["machine"]["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[:3]
+    if float(doc["machine"]["loadavg_at_start"][0]) > 0.5:
+        doc["notes"].append(
+            f"the machine was shared with other work (load average "
+            f"{doc['machine']['loadavg_at_start'][0]} at start): single runs vary, the "
+            "medians of alternating runs are reported"
+        )
     box = Sandbox("quick" if args.quick else "full")
     started = time.monotonic()
     try:
@@ -165,6 +196,9 @@ def main() -> int:
                 if name == "http":
                     nginx_proc = nginx_proc or _start_nginx(box)
                     doc["results"]["http"] = perf.run_http(box, p["perf"], log)
+                elif name == "newconn":
+                    nginx_proc = nginx_proc or _start_nginx(box)
+                    doc["results"]["newconn"] = perf.run_newconn(box, p["perf"], workers, log)
                 elif name == "bulk":
                     nginx_proc = nginx_proc or _start_nginx(box)  # the bulk farm's check port
                     doc["results"]["bulk"] = perf.run_bulk(box, p["perf"], log)
@@ -205,6 +239,8 @@ def main() -> int:
             "quick run: short measurements and small connection counts; the "
             "scale check uses a 1,000-port range instead of the full 64,512"
         )
+    if args.merge:
+        _merge_earlier(args.results, doc)
     js, md = report.write(args.results, doc)
     print()
     print(md.read_text())
@@ -225,6 +261,34 @@ def _render(results: Path) -> int:
     _js, md = report.write(results, doc, rerender=True)
     print(md.read_text())
     return 0
+
+
+def _merge_earlier(results: Path, doc: dict[str, Any]) -> None:
+    """Take the scenarios this run did not measure from the previous latest.json,
+    with a note naming the run each comes from."""
+    try:
+        old = json.loads((results / "latest.json").read_text())
+    except (OSError, ValueError):
+        return
+    own = {
+        "finished": old.get("finished", "?"),
+        "commit": old.get("machine", {}).get("commit", "?"),
+        "quick": bool(old.get("quick")),
+        "loadavg_at_start": (old.get("machine", {}).get("loadavg_at_start") or ["?"])[0],
+    }
+    sources = old.get("sources", {})
+    for key, value in old.get("results", {}).items():
+        if key in doc["results"]:
+            continue
+        doc["results"][key] = value
+        origin = sources.get(key, own)
+        doc.setdefault("sources", {})[key] = origin
+        load = origin.get("loadavg_at_start", "?")
+        doc["notes"].append(
+            f"{key}: figures from the {'quick' if origin['quick'] else 'full'} run of "
+            f"{origin['finished']} (commit {origin['commit']}, load average {load} at "
+            "start), not measured in this run"
+        )
 
 
 def _memory_plan(engine_count: int, fd_limit: int) -> conns.MemoryPlan:

@@ -170,3 +170,33 @@ def _bulk_runs(box: Sandbox, plan: PerfPlan, log: Any) -> dict[str, Any]:
         }
         for k, rows in out.items()
     }
+
+
+def run_newconn(
+    box: Sandbox, plan: PerfPlan, workers: list[int], log: Any
+) -> dict[str, dict[str, Any]]:
+    """New connections per second alone (wrk with `Connection: close`), for each count
+    of engine workers against HAProxy with as many threads. One worker/thread: the
+    proxy alone on PROXY_CPU; more: the proxy may use every core, and shares LOAD_CPU
+    with wrk and nginx (a 2-core machine has no third core for the load side)."""
+    out: dict[str, dict[str, Any]] = {}
+    for n in workers:
+        cpu: int | str = PROXY_CPU if n == 1 else f"0-{n - 1}"
+        runs: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
+        spec = http_farm()
+        spec.workers = n
+        for rep in range(plan.repeats):
+            for kind in _order(rep):
+                proxy = start_proxy(box, kind, spec, cpu, f"{kind}-newconn-{n}-{rep}")
+                try:
+                    run_wrk(f"http://{VIP}:{HTTP_PORT}/", 1, plan.connections, LOAD_CPU, True)
+                    nc = _measure_wrk(proxy.pid, plan, close=True)
+                finally:
+                    box.stop(proxy.proc)
+                runs[kind].append(nc)
+                log(
+                    f"  {kind:7} x{n} run {rep + 1}/{plan.repeats}: {nc['per_s']:8.0f} new conn/s"
+                    f" (proxy cpu {nc['proxy_cpu_util']:.0%}, {nc['errors']} errors)"
+                )
+        out[str(n)] = {k: _summary(runs[k]) for k in KINDS} | {"proxy_cpus": str(cpu)}
+    return out

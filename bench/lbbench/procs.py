@@ -76,7 +76,7 @@ class Sandbox:
         self,
         name: str,
         argv: list[str],
-        cpu: int | None = None,
+        cpu: int | str | None = None,
         netns: str | None = None,
         stdin: int | None = subprocess.DEVNULL,
         stdout: int | None = None,

@@ -56,8 +56,10 @@ class FarmSpec:
     check_port: int | None = None
     health: dict[str, float] = field(default_factory=dict)  # overrides only
     workers: int = 1
+    # hard_stop_after 0: the benchmark stops a proxy between runs with SIGTERM, and a
+    # stop must not wait out the engine's default 30 s grace for a straggler session.
     timeouts: dict[str, float] = field(
-        default_factory=lambda: {"idle": 1800, "connect": 5, "half_close": 30}
+        default_factory=lambda: {"idle": 1800, "connect": 5, "half_close": 30, "hard_stop_after": 0}
     )
 
 
@@ -169,7 +171,7 @@ class Proxy:
         return self.proc.pid
 
 
-def start_engine(box: Sandbox, spec: FarmSpec, cpu: int | None, tag: str) -> Proxy:
+def start_engine(box: Sandbox, spec: FarmSpec, cpu: int | str | None, tag: str) -> Proxy:
     admin = box.tmp / f"{tag}.sock"
     farm = box.tmp / f"{tag}.farm.yaml"
     farm.write_text(engine_farm_yaml(spec, admin))
@@ -209,7 +211,9 @@ def wait_engine_ready(box: Sandbox, proxy: Proxy, tag: str, spec: FarmSpec) -> N
     ENGINE_SEEN["loop"] = str(admin_json(proxy.admin_socket, "/status").get("loop", "unknown"))
 
 
-def start_haproxy(box: Sandbox, spec: FarmSpec, cpu: int | None, tag: str, maxconn: int) -> Proxy:
+def start_haproxy(
+    box: Sandbox, spec: FarmSpec, cpu: int | str | None, tag: str, maxconn: int
+) -> Proxy:
     cfg = box.tmp / f"{tag}.cfg"
     cfg.write_text(haproxy_cfg(spec, maxconn))
     check = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], capture_output=True, text=True)
@@ -226,7 +230,12 @@ def start_haproxy(box: Sandbox, spec: FarmSpec, cpu: int | None, tag: str, maxco
 
 
 def start_proxy(
-    box: Sandbox, kind: str, spec: FarmSpec, cpu: int | None, tag: str, maxconn: int | None = None
+    box: Sandbox,
+    kind: str,
+    spec: FarmSpec,
+    cpu: int | str | None,
+    tag: str,
+    maxconn: int | None = None,
 ) -> Proxy:
     if kind == "engine":
         return start_engine(box, spec, cpu, tag)

@@ -89,6 +89,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": None,
                 }
             )
+    for n, pair in sorted((results.get("newconn") or {}).items()):
+        rows += _newconn_rows(n, pair)
     bulk = results.get("bulk")
     if bulk:
         e, h = bulk["engine"]["median_cpu_s_per_gb"], bulk["haproxy"]["median_cpu_s_per_gb"]
@@ -193,12 +195,53 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _newconn_rows(n: str, pair: dict[str, Any]) -> list[dict[str, Any]]:
+    """The new-connection scenario for one worker count (HAProxy with as many threads)."""
+    e, h = pair["engine"], pair["haproxy"]
+    who = "1 worker vs HAProxy nbthread 1" if n == "1" else f"{n} workers vs nbthread {n}"
+    r = _ratio(e["median_per_s"], h["median_per_s"])
+    runs = len(e.get("runs_per_s", []))
+    return [
+        {
+            "metric": f"new connections /s, {who} (median of {runs})",
+            "engine": round(e["median_per_s"]),
+            "haproxy": round(h["median_per_s"]),
+            "ratio": r,
+            "target": ">= 0.6x",
+            "met": r is not None and r >= 0.6,
+        },
+        {
+            "metric": f"  the same per second of proxy CPU (info: proxy CPU busy "
+            f"{e.get('proxy_cpu_util', 0):.0%} engine, {h.get('proxy_cpu_util', 0):.0%} HAProxy"
+            f" of {n} core{'s' if n != '1' else ''})",
+            "engine": e.get("per_proxy_cpu_s"),
+            "haproxy": h.get("per_proxy_cpu_s"),
+            "ratio": _ratio(e.get("per_proxy_cpu_s"), h.get("per_proxy_cpu_s")),
+            "target": "-",
+            "met": None,
+        },
+    ]
+
+
 def findings(results: dict[str, Any]) -> list[str]:
     """Each missed target, named with the figures of this run that explain it."""
     out: list[str] = []
     http = results.get("http")
     if http:
         out += _http_findings(http)
+    for n, pair in sorted((results.get("newconn") or {}).items()):
+        e, h = pair["engine"], pair["haproxy"]
+        r = _ratio(e["median_per_s"], h["median_per_s"])
+        ec, hc = e.get("per_proxy_cpu_s"), h.get("per_proxy_cpu_s")
+        if r is not None and r < 0.6 and ec and hc:
+            out.append(
+                f"**New connections, {n} worker(s) vs {n} thread(s) ({r:.2f}x, target >= 0.6x)."
+                f"** Per connection (with its one request) the engine spends {1e6 / ec:.1f} us "
+                f"of CPU, HAProxy {1e6 / hc:.1f} us; proxy CPU busy "
+                f"{e.get('proxy_cpu_util', 0):.0%} and {h.get('proxy_cpu_util', 0):.0%} of "
+                f"{n} core(s). Where the engine's time goes: bench/README.md, "
+                '"New connections: where the time goes".'
+            )
     bulk = results.get("bulk")
     if bulk:
         e, h = bulk["engine"]["median_cpu_s_per_gb"], bulk["haproxy"]["median_cpu_s_per_gb"]
@@ -298,8 +341,8 @@ def _http_findings(http: dict[str, Any]) -> list[str]:
                 f" Set-up and tear-down alone (new-connection cost minus round-trip cost: "
                 f"accept, server connect from the SNAT address, both closes) cost the engine "
                 f"{se:.1f} us and HAProxy {sh:.1f} us: the per-connection cost of the "
-                f"engine's Python accept/connect/close path is the gap (measured as CPU "
-                f"time; which calls inside that path cost most was not profiled here)."
+                f"engine's Python accept/connect/close path is the gap (where it goes: "
+                f'bench/README.md, "New connections: where the time goes").'
             )
         out.append(text)
     return out
@@ -355,8 +398,9 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{' '.join(m.get('loadavg_at_start', ['?']))}, at end "
         f"{' '.join(m.get('loadavg_at_end', ['?']))}.",
         "Proxy pinned to CPU 0; wrk, nginx, iperf3 and the connection holders to CPU 1; "
-        "HAProxy `nbthread` = engine `workers` = 1. Everything on loopback inside a private "
-        "network namespace.",
+        "HAProxy `nbthread` = engine `workers` = 1, except in the rows that say otherwise "
+        "(there the proxy may use both cores and shares CPU 1 with the load side). "
+        "Everything on loopback inside a private network namespace.",
     ]
     for note in doc.get("notes", []):
         lines.append(f"- {note}")

@@ -20,6 +20,7 @@ import socket
 from collections.abc import Callable
 
 from .events import EventLog, log
+from .fastpath import drive, wrap_accepted
 from .maxconn import Gate, Ticket
 
 ACCEPT_BATCH = 64
@@ -43,6 +44,7 @@ class Acceptor:
     ) -> None:
         self.loop, self.sock, self.factory = loop, sock, factory
         self.events, self.where, self.gate = events, where, gate
+        self.family = sock.family
         self.paused: asyncio.TimerHandle | None = None
         self.reading = False
         self.refused_in_episode = False
@@ -67,7 +69,7 @@ class Acceptor:
                 self._wait_for(full)
                 return
             try:
-                conn, _addr = self.sock.accept()
+                fd, _addr = self.sock._accept()  # the socket object is made below, cheaper
             except (BlockingIOError, InterruptedError):
                 # The queue is empty: nobody waits, so an episode is over.
                 self.refused_in_episode = self.limited_in_episode = False
@@ -79,17 +81,21 @@ class Acceptor:
                     raise
                 self._pause(err)
                 return
-            conn.setblocking(False)
-            self.loop.create_task(self._serve(conn, self.gate.take()))
+            self._serve(wrap_accepted(self.family, fd), self.gate.take())
         self.refused_in_episode = False  # accepting works again
 
-    async def _serve(self, conn: socket.socket, ticket: Ticket) -> None:
+    def _serve(self, conn: socket.socket, ticket: Ticket) -> None:
         protocol = self.factory(ticket)
-        try:
-            await self.loop.connect_accepted_socket(lambda: protocol, conn)
-        except OSError:
+
+        def failed(exc: Exception) -> None:
             conn.close()  # the client went away before its transport existed
             ticket.release()
+            if not isinstance(exc, OSError):
+                log.error(f"client transport not created on {self.where}: {exc!r}")
+
+        # The protocol gets the transport in connection_made; the coroutine only
+        # waits for that, so it needs no Task (see fastpath.drive).
+        drive(self.loop, self.loop.connect_accepted_socket(lambda: protocol, conn), failed)
 
     def _wait_for(self, gate: Gate) -> None:
         """Stop at a full gate until one of its connections ends."""

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from .balancer import ServerRuntime
 from .farm import Health
-from .snat import handshake_seconds, make_upstream_socket
+from .snat import connect_socket, handshake_seconds, make_upstream_socket
 
 StateCallback = Callable[[ServerRuntime, bool, str], None]
 SkipCallback = Callable[[ServerRuntime, str], None]
@@ -71,7 +71,7 @@ async def check_port(
     writer: asyncio.StreamWriter | None = None
     try:
         async with asyncio.timeout(timeout):
-            await loop.sock_connect(sock, (address, port))
+            await connect_socket(loop, sock, (address, port))
             if kind == "tcp":
                 await _close_gently(sock)
                 return

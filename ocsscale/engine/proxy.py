@@ -1,4 +1,5 @@
-"""The data path: one Session per client connection, two thin Protocols around it.
+"""The data path: one Session per client connection (it is the client side's
+Protocol), and a thin Protocol for the server side.
 
 Hot-path notes: once both sides are connected, data is written straight to the
 peer transport with no copying or queueing of our own. Before the server
@@ -12,6 +13,11 @@ paused until it drains below LOW_WATER. The idle timeout is lazy: data only sets
 a flag, and one sweep per engine every quarter of the idle timeout checks every
 session, so the timeout is enforced between 1.0x and 1.25x its value with neither
 a timer per packet nor a timer object per session (memory per idle session counts).
+
+Per-connection cost (see bench/README.md, "New connections: where the time
+goes"): the server connection is made from callbacks, not a Task (dial.py). The
+half-close timeout is an exact deadline in the engine's shared `Deadlines` (one
+loop timer for all).
 """
 
 from __future__ import annotations
@@ -20,17 +26,9 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .accept import OUT_OF_RESOURCES
-from .snat import (
-    SnatExhausted,
-    connect_socket,
-    is_exhaustion,
-    kernel_connected,
-    make_upstream_socket,
-)
+from .dial import Dialing, ServerConnect
 
 if TYPE_CHECKING:
     from .balancer import ServerRuntime
@@ -54,43 +52,47 @@ class Route:
         self.target = target
 
 
-class Session:
+class Session(ServerConnect, asyncio.Protocol):
+    """One client connection and its server connection; the client side's Protocol."""
+
     __slots__ = (
         "engine",
         "route",
+        "ticket",
         "server",
         "source",
         "client",
         "upstream",
         "touched",
         "quiet",
-        "half_timer",
         "client_eof",
         "upstream_eof",
         "done",
         "target",
         "early",
+        "dialing",
     )
 
-    def __init__(self, engine: Engine, route: Route, client: asyncio.Transport) -> None:
+    def __init__(self, engine: Engine, route: Route, ticket: Ticket) -> None:
         self.engine = engine
         self.route = route
-        self.client = client
+        self.ticket = ticket  # this session's place under maxconn
         self.upstream: asyncio.Transport | None = None
         self.server: ServerRuntime | None = None
         self.source: str | None = None
         self.touched = False
         self.quiet = 0
-        self.half_timer: asyncio.TimerHandle | None = None
         self.client_eof = False
         self.upstream_eof = False
         self.done = False
         self.target = route.target
         # Client bytes that arrived before the server connection existed.
         self.early: bytearray | None = None
+        self.dialing: Dialing | None = None
 
     # -- set-up -----------------------------------------------------------------
-    def start(self) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.client: asyncio.Transport = transport  # type: ignore[assignment]
         engine = self.engine
         server = engine.balancer.pick()
         if server is None:
@@ -108,138 +110,10 @@ class Session:
         server.sessions.add(self)
         self.client.pause_reading()
         self.client.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
-        engine.loop.create_task(self._connect(server))
+        self._dial(server, False, None)
 
-    async def _dial(
-        self, server: ServerRuntime, dialing: list[socket.socket], arm: Callable[[], None]
-    ) -> tuple[socket.socket, str | None]:
-        """A connected socket to `server`, trying each SNAT address in turn; the
-        socket being connected is kept in `dialing` for the connect deadline, which
-        `arm` starts before the first wait for the kernel."""
-        loop = self.engine.loop
-        address = (server.address, self.target)
-        for source in self.engine.snat.candidates(server.address):
-            sock = make_upstream_socket(server.address, source)
-            dialing[:] = [sock]
-            try:
-                await connect_socket(loop, sock, address, arm)
-            except OSError as err:
-                sock.close()
-                if is_exhaustion(err):
-                    continue
-                raise
-            except BaseException:
-                sock.close()
-                raise
-            return sock, source
-        raise SnatExhausted
-
-    def _move_to(self, server: ServerRuntime) -> None:
-        old = self.server
-        assert old is not None
-        old.closed(self.route.port)
-        old.sessions.discard(self)
-        server.opened(self.route.port)
-        server.sessions.add(self)
-        self.server = server
-
-    async def _connect(self, server: ServerRuntime) -> None:
-        engine = self.engine
-        loop = engine.loop
-        timed_out = False
-        dialing: list[socket.socket] = []
-        # Armed only when a connect has to wait: most nearby servers answer inside
-        # connect() itself, and then a timer per connection is pure overhead.
-        deadline: asyncio.TimerHandle | None = None
-        task: asyncio.Task[None] | None = None
-
-        def expire() -> None:
-            # The timeout is the server's: if the kernel finished the handshake, the
-            # server answered and only this (busy) process is late to notice.
-            nonlocal timed_out, deadline
-            if dialing and kernel_connected(dialing[0]):
-                deadline = loop.call_later(engine.timeouts.connect, expire)
-                return
-            timed_out = True
-            assert task is not None
-            task.cancel()
-
-        def arm() -> None:
-            nonlocal deadline, task
-            if deadline is None:
-                task = asyncio.current_task()  # type: ignore[assignment]
-                deadline = loop.call_later(engine.timeouts.connect, expire)
-
-        redispatched = False
-        try:
-            while True:
-                try:
-                    sock, source = await self._dial(server, dialing, arm)
-                    break
-                except OSError as err:
-                    # Like HAProxy's `option redispatch`: one more try on another server,
-                    # so a server whose port just died costs the client nothing. No
-                    # descriptor or memory left is the engine's own fault: no retry.
-                    ours = err.errno in OUT_OF_RESOURCES
-                    retry = not (redispatched or ours)
-                    other = engine.balancer.pick(exclude=server) if retry else None
-                    outcome = "client closed" if other is None else f"retrying on {other.name}"
-                    fault = " (the engine's own shortage, not the server's)" if ours else ""
-                    engine.events.emit_coalesced(
-                        f"fail:{server.name}",
-                        "connect-failed",
-                        f"connect to {server.name}:{self.target} failed:"
-                        f" {err.strerror or err}{fault}; {outcome}",
-                        server=server.name,
-                        port=self.route.port,
-                    )
-                    if other is None or self.done:
-                        raise
-                    self._move_to(other)
-                    server, redispatched = other, True
-            if self.done:  # the client went away while we were connecting
-                sock.close()
-                return
-            if deadline is not None:  # the server answered; what follows is local work
-                deadline.cancel()
-            self.source = source  # from here on, finish() gives the port back
-            engine.snat.take(source)
-            transport, _ = await loop.create_connection(lambda: UpstreamSide(self), sock=sock)
-            self.upstream = transport  # type: ignore[assignment]
-            if self.done:
-                transport.abort()
-                return
-            transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
-            self._flush_early(transport)
-            return
-        except SnatExhausted:
-            engine.snat.exhausted += 1
-            engine.events.emit_coalesced(
-                f"snat:{server.address}:{self.target}",
-                "snat-exhausted",
-                f"no SNAT address has a free port towards {server.address}:{self.target};"
-                " client closed",
-                server=server.name,
-                port=self.route.port,
-            )
-        except asyncio.CancelledError:
-            if not timed_out:
-                self.finish(abort=True)
-                raise  # the engine is stopping
-            engine.events.emit_coalesced(
-                f"timeout:{server.name}",
-                "connect-failed",
-                f"connect to {server.name}:{self.target} timed out after"
-                f" {engine.timeouts.connect:g}s (timeouts.connect); client closed",
-                server=server.name,
-                port=self.route.port,
-            )
-        except OSError:
-            pass  # reported above
-        finally:
-            if deadline is not None:
-                deadline.cancel()
-        self.finish(abort=False)
+    def _upstream_side(self) -> UpstreamSide:
+        return UpstreamSide(self)
 
     def hold_early(self, data: bytes) -> None:
         """Keep client bytes until the server connection exists (see module notes)."""
@@ -263,6 +137,38 @@ class Session:
         if upstream.get_write_buffer_size() <= HIGH_WATER:
             self.client.resume_reading()
 
+    # -- the client side's Protocol -------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        self.touched = True
+        upstream = self.upstream
+        if upstream is not None:
+            upstream.write(data)
+        else:
+            self.hold_early(data)
+
+    def eof_received(self) -> bool:
+        self.client_eof = True
+        if self.upstream_eof:
+            self.finish(abort=False)  # both sides done; close() sends the server its FIN
+            return True
+        upstream = self.upstream
+        if upstream is not None and upstream.can_write_eof():
+            upstream.write_eof()
+        self.half_closed()
+        return True
+
+    def pause_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.upstream is not None and not self.done:
+            self.upstream.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.finish(abort=exc is not None)
+        self.ticket.release()
+
     # -- timers -----------------------------------------------------------------
     def idle_tick(self) -> None:
         """Called by the engine's sweep every idle/IDLE_TICKS seconds."""
@@ -278,12 +184,11 @@ class Session:
                 self.finish(abort=True)
 
     def half_closed(self) -> None:
-        if self.client_eof and self.upstream_eof:
-            self.finish(abort=False)
-        elif self.half_timer is None:
-            self.half_timer = self.engine.loop.call_later(
-                self.engine.timeouts.half_close, self.finish, True
-            )
+        """One side sent FIN (forwarded to the other): the session ends
+        `timeouts.half_close` from now unless the other side closes too. (The
+        second FIN is not forwarded with shutdown(): finish() closes both sides,
+        and close() sends it, one system call less per connection.)"""
+        self.engine.half_close.add(self, self.engine.timeouts.half_close)
 
     # -- tear-down --------------------------------------------------------------
     def finish(self, abort: bool) -> None:
@@ -291,8 +196,11 @@ class Session:
             return
         self.done = True
         self.early = None
-        if self.half_timer is not None:
-            self.half_timer.cancel()
+        engine = self.engine
+        if self.dialing is not None:
+            self._stop_dialing()
+        if self.client_eof or self.upstream_eof:
+            engine.half_close.cancel(self)
         for transport in (self.client, self.upstream):
             if transport is None or transport.is_closing():
                 continue
@@ -302,12 +210,12 @@ class Session:
                 transport.close()
                 if transport.get_write_buffer_size():
                     # A peer that never reads must not keep the buffer alive forever.
-                    self.engine.loop.call_later(self.engine.timeouts.half_close, transport.abort)
+                    engine.loop.call_later(engine.timeouts.half_close, transport.abort)
         server = self.server
         if server is not None:
             server.closed(self.route.port)
             server.sessions.discard(self)
-            self.engine.snat.give_back(self.source)
+            engine.snat.give_back(self.source)
 
     def reset(self) -> None:
         """Abort both sides with a TCP reset, not a FIN: a client whose stream is cut
@@ -328,46 +236,9 @@ class Session:
         return total
 
 
-class ClientSide(asyncio.Protocol):
-    __slots__ = ("engine", "route", "s", "ticket")
-
-    def __init__(self, engine: Engine, route: Route, ticket: Ticket) -> None:
-        self.engine = engine
-        self.route = route
-        self.ticket = ticket  # this session's place under maxconn
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.s = Session(self.engine, self.route, transport)  # type: ignore[arg-type]
-        self.s.start()
-
-    def data_received(self, data: bytes) -> None:
-        s = self.s
-        s.touched = True
-        upstream = s.upstream
-        if upstream is not None:
-            upstream.write(data)
-        else:
-            s.hold_early(data)
-
-    def eof_received(self) -> bool:
-        s = self.s
-        s.client_eof = True
-        if s.upstream is not None and s.upstream.can_write_eof():
-            s.upstream.write_eof()
-        s.half_closed()
-        return True
-
-    def pause_writing(self) -> None:
-        if self.s.upstream is not None:
-            self.s.upstream.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.s.upstream is not None and not self.s.done:
-            self.s.upstream.resume_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.s.finish(abort=exc is not None)
-        self.ticket.release()
+def expire_half_closed(session: Session) -> None:
+    """The half-close deadline passed: the other side never closed."""
+    session.finish(abort=True)
 
 
 class UpstreamSide(asyncio.Protocol):
@@ -375,6 +246,15 @@ class UpstreamSide(asyncio.Protocol):
 
     def __init__(self, session: Session) -> None:
         self.s = session
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        s = self.s
+        s.upstream = transport  # type: ignore[assignment]
+        if s.done:  # the client went away while the transport was being made
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)  # type: ignore[attr-defined]
+        s._flush_early(transport)  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         s = self.s
@@ -384,6 +264,9 @@ class UpstreamSide(asyncio.Protocol):
     def eof_received(self) -> bool:
         s = self.s
         s.upstream_eof = True
+        if s.client_eof:
+            s.finish(abort=False)  # both sides done; close() sends the client its FIN
+            return True
         if s.client.can_write_eof():
             s.client.write_eof()
         s.half_closed()

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 from typing import Any, Literal
 
 from .accept import Acceptor
 from .balancer import AdminState, Balancer, ServerRuntime
+from .deadlines import Deadlines
 from .events import EventLog, log
 from .farm import Farm, Timeouts
 from .health import HealthMonitor
 from .maxconn import UNLIMITED, Gate, Ticket, process_maxconn
-from .proxy import IDLE_TICKS, ClientSide, Route
+from .proxy import IDLE_TICKS, Route, Session, expire_half_closed
 from .snat import SnatPool
 
 LISTEN_BACKLOG = 4096
@@ -59,6 +61,8 @@ class Engine:
         self.timeouts: Timeouts = farm.timeouts
         self.idle_tick = farm.timeouts.idle / IDLE_TICKS
         self.idle_closed = 0
+        # timeouts.half_close of every session, on one loop timer (deadlines.py).
+        self.half_close = Deadlines(self.loop, expire_half_closed)  # type: ignore[arg-type]
         self.listeners: dict[tuple[str, int], tuple[Route, Acceptor]] = {}
         # maxconn: the process gate, and one per listen port (over all VIPs).
         self.gate = Gate("process", UNLIMITED)
@@ -83,6 +87,11 @@ class Engine:
         if self.role != "worker":
             for server in self.balancer.servers.values():
                 self.health.watch(server)
+        # Everything alive now lives as long as the process (farm, modules, pydantic
+        # models): out of the cyclic collector's scans, which the per-connection
+        # allocations trigger many times a second.
+        gc.collect()
+        gc.freeze()
         self.events.emit(
             "started",
             f"farm {self.farm.farm} serving {len(self.listeners)} listeners",
@@ -124,6 +133,7 @@ class Engine:
             )
         for session in sessions:
             session.reset()
+        self.half_close.close()
 
     # -- limits and listeners ---------------------------------------------------
     def _apply_limits(self, farm: Farm) -> None:
@@ -159,8 +169,8 @@ class Engine:
                 sock = _listen_socket(vip, port, reuse_port)
                 route = Route(vip, port, target)
 
-                def factory(ticket: Ticket, r: Route = route) -> ClientSide:
-                    return ClientSide(self, r, ticket)
+                def factory(ticket: Ticket, r: Route = route) -> Session:
+                    return Session(self, r, ticket)
 
                 gate = self._port_gate(port)
                 srv = Acceptor(self.loop, sock, factory, self.events, f"{vip}:{port}", gate)

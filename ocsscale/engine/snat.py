@@ -16,8 +16,9 @@ import ipaddress
 import os
 import socket
 import struct
-from collections.abc import Callable
 from typing import Any
+
+from .fastpath import tcp_socket
 
 # Linux value; the socket module does not export it on every build.
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
@@ -83,19 +84,20 @@ class SnatPool:
 
 
 def make_upstream_socket(server_address: str, source: str | None) -> socket.socket:
-    family = socket.AF_INET6 if ":" in server_address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    """A non-blocking TCP socket towards `server_address`, bound to the SNAT
+    address `source` (port chosen at connect()). No TCP_NODELAY here: both event
+    loops set it on every TCP transport they make (see fastpath.tcp_socket)."""
+    sock = tcp_socket(socket.AF_INET6 if ":" in server_address else socket.AF_INET)
+    if source is None:
+        return sock
     try:
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if source is not None:
-            try:
-                sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
-            except OSError:
-                if family == socket.AF_INET:
-                    raise
-                # Older kernels lack it for IPv6: the port is then taken at bind().
-            sock.bind((source, 0))
+        try:
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        except OSError:
+            if sock.family == socket.AF_INET:
+                raise
+            # Older kernels lack it for IPv6: the port is then taken at bind().
+        sock.bind((source, 0))
     except BaseException:
         sock.close()
         raise
@@ -106,14 +108,13 @@ async def connect_socket(
     loop: asyncio.AbstractEventLoop,
     sock: socket.socket,
     address: tuple[str, int],
-    before_wait: Callable[[], None] | None = None,
 ) -> None:
-    """Connect the non-blocking `sock` to a numeric `address`; `before_wait` runs
-    only when the handshake was not finished inside connect() itself.
+    """Connect the non-blocking `sock` to a numeric `address` (health checks; the
+    data path does the same from callbacks, proxy.Session._dial).
 
     Not loop.sock_connect: uvloop's resolves the address with type=0, which misses
     its numeric fast path and sends every connect through getaddrinfo on libuv's
-    thread pool (a thread hand-off per server connection)."""
+    thread pool (a thread hand-off per connect)."""
     err = sock.connect_ex(address)
     if err == 0:
         return
@@ -123,8 +124,6 @@ async def connect_socket(
         # Nearby servers (loopback, same host) often finish the handshake inside
         # connect() itself: no writer, future and loop round trip needed then.
         return
-    if before_wait is not None:
-        before_wait()
     writable = loop.create_future()
     fd = sock.fileno()
     loop.add_writer(fd, _wake, writable)
