@@ -11,6 +11,7 @@ and without any secret.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -23,6 +24,11 @@ from ..secrets import Secret, mask_in
 from .base import CommandResult, OsKind
 from .commands import PsScript, ShCommand, secrets_in
 from .posix import DEFAULT_SERVICE_COMMAND, PosixHostMixin
+
+# paramiko logs a refused channel ("Secsh channel 3 open FAILED: Connection refused")
+# as a warning; with no handler configured Python prints it on stderr, over the live
+# table. The probe that opened the channel reports the refusal in its own words.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 

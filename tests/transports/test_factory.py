@@ -124,3 +124,14 @@ def test_plan_paths_follow_each_hosts_os(loaded: LoadedPool) -> None:
         assert lb.describe()[0].summary.endswith("in /etc/hosts")
     with pytest.raises(UsageError, match="no host named 'ghost'"):
         HostsPin(ctx, {"host": "ghost", "name": "a.b", "address": "10.0.1.41"}).describe()
+
+
+def test_paramiko_warnings_never_reach_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    # a refused probe channel is reported by the probe; paramiko's own warning
+    # would otherwise be printed by Python's last-resort handler over the live table
+    import logging
+
+    import ocsscale.transports.ssh  # noqa: F401
+
+    logging.getLogger("paramiko.transport").warning("Secsh channel 3 open FAILED")
+    assert "Secsh" not in capsys.readouterr().err
