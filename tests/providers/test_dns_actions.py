@@ -156,7 +156,7 @@ def test_the_plan_shows_the_dns_steps(tmp_path: Path, bind: Bind) -> None:
         "dns.replace",
         "dns.verify",
         "host.flush_dns",
-        "host.restart_services",
+        "lb.drain_restart",
         "probe.ports",
         "cutover.watch",
         "dns.raise_ttl",
