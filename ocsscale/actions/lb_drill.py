@@ -34,7 +34,7 @@ from typing import Any
 from ..errors import CheckFailed, Declined, StepFailed, UsageError
 from ..probes import socket_connector
 from ..probes.basic import tls_hold
-from ..probes.load import LoadRunner, LoadTarget
+from ..probes.load import LoadRunner, targets_for
 from ..probes.stream import close_quietly
 from ..transports.commands import PsScript, sh_quote
 from .base import Action, Change, Context, Json, register
@@ -193,10 +193,8 @@ class LbFailoverDrill(Action):
             )
         driver = lb_driver(self.ctx)
         pool_name = self.ctx.pool.pool.fqdn
-        checks = self.ctx.profile.check_ports
-        targets = [LoadTarget(self.vip, checks[0], "sip-tls", pool_name)] + [
-            LoadTarget(self.vip, p, "tls", pool_name) for p in checks[1:]
-        ]
+        # what a user's client does, as the client load does it (no SIP on generic-tls)
+        targets = targets_for(pool_name, self.ctx.profile, address=self.vip)
         load = LoadRunner(
             targets,
             rate=LOAD_RATE,

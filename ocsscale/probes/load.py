@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ocsscale.errors import UsageError
 from ocsscale.probes.basic import tcp_probe, tls_probe
@@ -288,3 +288,18 @@ def check_bounds(*, rate: float, duration: float, max_rate: float, max_duration:
         raise UsageError("the load's duration must be more than 0 seconds")
     if duration > max_duration:
         raise UsageError(f"a duration of {duration:g} s is over the limit of {max_duration:g} s")
+
+
+def targets_for(name: str, profile: Any, address: str | None = None) -> list[LoadTarget]:
+    """What a user's client does, per the profile: SIP OPTIONS over TLS on its SIP/TLS
+    port, when it has one; a TLS handshake on every other check port that speaks TLS,
+    a TCP connect on the others (generic-tls: a TLS handshake on 443, no SIP). Sent to
+    `name` as resolved, or to `address` (the VIP) presenting `name`."""
+    to = address or name
+    sip_tls = profile.sip_ports.tls
+    targets = [LoadTarget(to, sip_tls, "sip-tls", name)] if sip_tls is not None else []
+    for port in profile.check_ports:
+        if port != sip_tls:
+            kind = "tls" if port in profile.tls_ports else "tcp"
+            targets.append(LoadTarget(to, port, kind, name))
+    return targets

@@ -23,7 +23,7 @@ from typing import Any
 from ..actions.lb_validate import identify
 from ..actions.probing import host_connector, legacy_tls_for, tls_options
 from ..errors import OcsscaleError, UsageError
-from ..probes.load import LoadRunner, LoadTarget, system_resolver
+from ..probes.load import LoadRunner, LoadTarget, system_resolver, targets_for
 from ..probes.load_report import merge_reports
 from .events import Event
 
@@ -31,19 +31,6 @@ MAX_RATE = 20.0
 LIMIT = 3600.0
 #: the phase whose failures are expected (a front end is failed on purpose)
 DRILL_PHASES = ("failover-test",)
-
-
-def targets_for(name: str, profile: Any) -> list[LoadTarget]:
-    """What a user's client does, per the profile: SIP OPTIONS over TLS on its SIP/TLS
-    port, when it has one; a TLS handshake on every other check port that speaks TLS,
-    a TCP connect on the others (generic-tls: a TLS handshake on 443, no SIP)."""
-    sip_tls = profile.sip_ports.tls
-    targets = [LoadTarget(name, sip_tls, "sip-tls", name)] if sip_tls is not None else []
-    for port in profile.check_ports:
-        if port != sip_tls:
-            kind = "tls" if port in profile.tls_ports else "tcp"
-            targets.append(LoadTarget(name, port, kind, name))
-    return targets
 
 
 def _targets(ctx: Any) -> list[LoadTarget]:

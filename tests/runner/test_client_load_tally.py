@@ -69,9 +69,18 @@ def test_the_demo_fails_a_source_with_a_failure_outside_the_drill_or_no_load() -
 
 def test_the_load_asks_what_the_profile_serves() -> None:
     from ocsscale.config.profiles import load_profile
-    from ocsscale.runner.client_load import targets_for
+    from ocsscale.probes.load import targets_for
 
     ocs = [(t.port, t.kind) for t in targets_for("pool.test", load_profile("ocs2007r2"))]
     assert ocs == [(5061, "sip-tls"), (444, "tls")]
     generic = [(t.port, t.kind) for t in targets_for("pool.test", load_profile("generic-tls"))]
     assert generic == [(443, "tls")]  # no SIP on a generic TLS service
+
+
+def test_the_drill_load_goes_to_the_vip_presenting_the_pool_name() -> None:
+    from ocsscale.config.profiles import load_profile
+    from ocsscale.probes.load import targets_for
+
+    found = targets_for("pool.test", load_profile("generic-tls"), address="198.18.0.40")
+    assert [(t.port, t.kind) for t in found] == [(443, "tls")]
+    assert all(t.address == "198.18.0.40" and t.name == "pool.test" for t in found)
