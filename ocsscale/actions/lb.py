@@ -69,6 +69,15 @@ def lb_target_label(ctx: Context) -> str:
     return names[0] if names else f"lb ({ctx.pool.load_balancer.driver.kind})"
 
 
+def front_end_arg(ctx: Context, args: Mapping[str, Any], action: str) -> Any:
+    """The pool file's front end that the step's `fe` argument names."""
+    found = {fe.name: fe for fe in ctx.pool.front_ends}
+    fe = found.get(str(args.get("fe") or ""))
+    if fe is None:
+        raise UsageError(f"{action}: 'fe' must name a front end ({', '.join(found)})")
+    return fe
+
+
 def wait_members_up(driver: LbDriver, names: list[str], timeout: float = UP_WAIT) -> dict[str, Any]:
     """Every named member up on every port in the LB's view, or CheckFailed naming who is not."""
     deadline = time.monotonic() + timeout

@@ -34,7 +34,7 @@ from typing import Any
 from ..errors import CheckFailed, OcsscaleError, StepFailed, UsageError
 from .base import Action, Change, Context, Json, register
 from .builtin import RestartServices
-from .lb import lb_driver, lb_target_label, lb_targets, wait_members_up
+from .lb import front_end_arg, lb_driver, lb_target_label, lb_targets, wait_members_up
 
 DRAIN_TIMEOUT = 120.0  # seconds: the requests in flight finish; held sessions may not
 UP_TIMEOUT = 60.0  # seconds for the LB's health check to see the restarted FE up
@@ -56,10 +56,7 @@ class LbDrainRestart(Action):
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.fe = str(args.get("fe") or "")
-        names = [fe.name for fe in ctx.pool.front_ends]
-        if self.fe not in names:
-            raise UsageError(f"{self.name}: 'fe' must name a front end ({', '.join(names)})")
+        self.fe = front_end_arg(ctx, args, self.name).name
         self.drain_timeout = _seconds(args, "drain_timeout", DRAIN_TIMEOUT, self.name)
         self.up_timeout = _seconds(args, "up_timeout", UP_TIMEOUT, self.name)
         restart_args: dict[str, Any] = {"host": self.fe}

@@ -38,7 +38,7 @@ from ..probes.load import LoadRunner, targets_for
 from ..probes.stream import close_quietly
 from ..transports.commands import PsScript, sh_quote
 from .base import Action, Change, Context, Json, register
-from .lb import lb_driver, lb_targets
+from .lb import front_end_arg, lb_driver, lb_targets, wait_members_up
 from .lb_validate import identify
 from .probing import tls_options
 
@@ -83,10 +83,7 @@ class LbFailoverDrill(Action):
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        names = {fe.name: fe for fe in ctx.pool.front_ends}
-        if str(args.get("fe")) not in names:
-            raise UsageError(f"{self.name}: 'fe' must name a front end ({', '.join(names)})")
-        self.fe = names[str(args["fe"])]
+        self.fe = front_end_arg(ctx, args, self.name)
         self.mode, self.port = _mode(args.get("mode"), ctx.profile)
         self.vip = str(ctx.pool.load_balancer.vip.ip)
         self.drill = ctx.pool.load_balancer.failover
@@ -185,13 +182,18 @@ class LbFailoverDrill(Action):
 
     # -- the drill ----------------------------------------------------------------------
     def apply(self, current: Json) -> Json:
+        driver = lb_driver(self.ctx)
         not_up = sorted(n for n, s in current.items() if s["health"] == "down")
         if not_up:
-            raise CheckFailed(
-                f"the drill on {self.fe.name} is refused while member(s) are not up: "
-                f"{', '.join(not_up)}; bring them back first"
-            )
-        driver = lb_driver(self.ctx)
+            # just restarted (the phase before ends by restarting the front ends): give
+            # the LB's checks the drill's own detection time to see them back
+            try:
+                wait_members_up(driver, sorted(current), timeout=self.drill.detect_timeout)
+            except CheckFailed:
+                raise CheckFailed(
+                    f"the drill on {self.fe.name} is refused while member(s) are not up: "
+                    f"{', '.join(not_up)}; bring them back first"
+                ) from None
         pool_name = self.ctx.pool.pool.fqdn
         # what a user's client does, as the client load does it (no SIP on generic-tls)
         targets = targets_for(pool_name, self.ctx.profile, address=self.vip)

@@ -31,7 +31,7 @@ from ..probes.basic import tls_hold
 from ..probes.stream import close_quietly
 from ..transports.commands import PsScript, ShCommand
 from .base import Action, Change, Context, Json, register
-from .lb import lb_driver, lb_target_label, lb_targets, planned_farm, wait_members_up
+from .lb import front_end_arg, lb_driver, lb_target_label, lb_targets, planned_farm, wait_members_up
 from .probing import (
     answered_by,
     certificate_owner,
@@ -244,10 +244,8 @@ class LbIsolate(Action):
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.fe = str(args.get("fe") or "")
+        self.fe = front_end_arg(ctx, args, self.name).name
         names = [fe.name for fe in ctx.pool.front_ends]
-        if self.fe not in names:
-            raise UsageError(f"{self.name}: 'fe' must name a front end ({', '.join(names)})")
         self.others = [n for n in names if n != self.fe]
         self.vip = str(ctx.pool.load_balancer.vip.ip)
         self.label = lb_target_label(ctx)

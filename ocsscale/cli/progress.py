@@ -81,6 +81,16 @@ def finding_mark(item: Any) -> tuple[str, str]:
     return "?", "yellow"
 
 
+def phase_title(e: Event) -> Text:
+    """The line a phase starts with."""
+    title = Text()
+    title.append(f"▶ {e.phase}", style="bold blue")
+    title.append(f"  {e.data['title']}")
+    if e.data.get("resumed"):
+        title.append("  (resuming a run that was cut short)", style="yellow")
+    return title
+
+
 class RunProgress:
     """Turns runner events into a progress bar per phase and a line per step:
     the detailed output of `run -v` (progress_table.TableProgress is the default).
@@ -204,12 +214,7 @@ class RunProgress:
 
     def _on_phase_start(self, e: Event) -> None:
         self._stop()
-        title = Text()
-        title.append(f"▶ {e.phase}", style="bold blue")
-        title.append(f"  {e.data['title']}")
-        if e.data.get("resumed"):
-            title.append("  (resuming a run that was cut short)", style="yellow")
-        self.console.print(title)
+        self.console.print(phase_title(e))
         self.progress = Progress(
             TextColumn("  {task.description}"),
             BarColumn(),

@@ -28,7 +28,7 @@ from rich.live import Live
 from rich.text import Text
 
 from ..runner.events import Event
-from .progress import RunProgress
+from .progress import RunProgress, phase_title
 from .progress_state import (
     DONE,
     FAILED,
@@ -110,12 +110,7 @@ class TableProgress(RunProgress):
     # -- phases ----------------------------------------------------------------
     def _on_phase_start(self, e: Event) -> None:
         self._stop()
-        title = Text()
-        title.append(f"▶ {e.phase}", style="bold blue")
-        title.append(f"  {e.data['title']}")
-        if e.data.get("resumed"):
-            title.append("  (resuming a run that was cut short)", style="yellow")
-        self.console.print(title)
+        self.console.print(phase_title(e))
         with self.state_lock:
             self.phase = PhaseState(str(e.phase), str(e.data["title"]), int(e.data["steps"]))
         self._show()

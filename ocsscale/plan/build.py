@@ -244,7 +244,8 @@ class _Builder:
         # `renderer` already holds a group's item, so a step can refer to it
         expanded = self.expand(renderer, spec.foreach, spec.as_, spec.label, spec.when, loc)
         out = []
-        wave = f"{phase}/{spec.id}[{'@'.join(x for x in labels if x)}]"
+        # "": each step on its own (the playbook asks for one after another)
+        wave = f"{phase}/{spec.id}[{'@'.join(x for x in labels if x)}]" if spec.parallel else ""
         for item_renderer, label in expanded:
             parts = [x for x in [*labels, label] if x]
             step_id = f"{phase}/{spec.id}" + (f"[{'@'.join(parts)}]" if parts else "")

@@ -56,6 +56,9 @@ class StepSpec(_Strict):
     target: str | None = None
     change: Literal["add", "change", "remove", "check"] | None = None
     summary: str | None = None
+    #: false: this entry's steps run one after another even where the action could run
+    #: them side by side (restarts of front ends the load balancer already sends to)
+    parallel: bool = True
 
 
 class GroupSpec(_Strict):

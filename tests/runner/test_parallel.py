@@ -105,6 +105,19 @@ def test_forks_bounds_how_many_run_at_once(local_pool: LocalPool) -> None:
     assert "validate-fe/meet[client01]" not in statuses  # nothing starts after a failure
 
 
+def test_an_entry_marked_parallel_false_runs_its_steps_in_turn(local_pool: LocalPool) -> None:
+    playbook = _playbook(local_pool, meet=2, timeout=1)
+    text = playbook.read_text().replace(
+        "        as: host\n", "        as: host\n        parallel: false\n"
+    )
+    playbook.write_text(text)
+    prepared = session.prepare(local_pool.pool, playbook)
+    assert {s.wave for s in prepared.plan.phases[0].steps if "meet" in s.id} == {""}
+    with pytest.raises(StepFailed) as failed:
+        _run(local_pool, playbook)  # forks 16, but one after another: the two never meet
+    assert "never came" in failed.value.message
+
+
 def test_a_failed_change_stops_the_wave_and_the_phase_and_resumes(local_pool: LocalPool) -> None:
     playbook = _playbook(local_pool, meet=1, fail="client01")
     with pytest.raises(StepFailed) as failed:
