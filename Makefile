@@ -11,7 +11,7 @@ DEB_PACKAGES := openssh-server openssh-client bind9 bind9-utils bind9-dnsutils h
 .PHONY: help deps venv demo test lint bench bench-quick clean
 
 help:
-	@echo "make demo   - bring a lab up, run the front-end phases, roll back, take it down"
+	@echo "make demo   - bring a lab up, run the whole migration under a client load, roll back, take it down"
 	@echo "make test   - run the whole test suite (needs root for the lab tests)"
 	@echo "make lint   - ruff"
 	@echo "make bench  - engine vs HAProxy benchmark (several minutes)"
