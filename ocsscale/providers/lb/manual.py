@@ -16,6 +16,7 @@ appliance's own view is not readable, so `stats` reports it as unknown.
 from __future__ import annotations
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -125,7 +126,11 @@ class ManualDriver:
 
     def verify_reverted(self, undo: dict[str, Any]) -> dict[str, Any]:
         farm = undo["farm"]
-        answering = [p for p in farm["ports"] if _answers(farm["vip"], int(p))]
+        ports = [int(p) for p in farm["ports"]]
+        # every port at once: a silent (filtered) port takes the whole timeout
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(ports)))) as pool:
+            found = list(pool.map(lambda port: _answers(farm["vip"], port), ports))
+        answering = [port for port, answers in zip(ports, found, strict=True) if answers]
         if answering:
             raise StepFailed(
                 f"the VIP {farm['vip']} still answers on port(s) "
