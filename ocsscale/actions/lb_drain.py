@@ -125,10 +125,11 @@ class LbDrainRestart(Action):
             evidence = self.restart.apply(current["services"])
             return {"fe": self.fe, "drained": False, "restart": evidence}
         driver = lb_driver(self.ctx)
+        # counted as the drain begins: read after it, a session that ends meanwhile is missed
+        at_drain = self._sessions(driver)
         began = time.monotonic()
         driver.set_member(self.fe, "drain")
         try:
-            at_drain = self._sessions(driver)
             self._wait_drained(driver, began)
             drained = time.monotonic()
             restart = self.restart.apply(current["services"])

@@ -175,29 +175,17 @@ class EngineDriver(LinuxDriver):
             )
             lb.write(s.unit_path, unit.encode())
             lb.sh("systemctl daemon-reload")
-        if current["active"]:
-            lb.service("reload")
-            evidence["service"] = "reloaded"
-        else:
-            lb.service("start")
-            lb.service("enable", check=False)
-            evidence["service"] = "started"
+        evidence["service"] = lb.start_or_reload(current["active"])
         return evidence
 
     def revert(self, undo: dict[str, Any]) -> dict[str, Any]:
         lb = self._lb()
-        if not undo["active"]:
-            lb.service("stop", check=False)
-            lb.service("disable", check=False)
-        for path, data in undo["files"].items():
-            lb.restore(path, decode(data))
+        self._put_back_files(lb, undo)
         if self.settings.unit_path and self.settings.unit_path in undo["files"]:
             lb.sh("systemctl daemon-reload", check=False)
         if undo["active"]:
             lb.service("reload")
-        if not undo["vip_present"]:
-            ifname = lb.vip_interface(undo["vip"], undo.get("vip_interface"))
-            lb.remove_address(undo["vip"], ifname)
+        self._remove_vip_if_added(lb, undo)
         return {"host": self.host_name, "restored": sorted(undo["files"])}
 
     # -- members --------------------------------------------------------------------

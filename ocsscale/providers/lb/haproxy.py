@@ -258,23 +258,13 @@ class HaproxyDriver(LinuxDriver):
             self._api(lb, "show servers state", into=s.state_file)
             evidence["server_state"] = f"saved to {s.state_file}"
         lb.write(s.config_path, text)
-        if running:
-            lb.service("reload")
-            evidence["service"] = "reloaded"
-        else:
-            lb.service("start")
-            lb.service("enable", check=False)
-            evidence["service"] = "started"
+        evidence["service"] = lb.start_or_reload(running)
         evidence["worker"] = self._wait_worker(lb, old, "reload" if running else "start")
         return evidence
 
     def revert(self, undo: dict[str, Any]) -> dict[str, Any]:
         lb = self._lb()
-        if not undo["active"]:
-            lb.service("stop", check=False)
-            lb.service("disable", check=False)
-        for path, data in undo["files"].items():
-            lb.restore(path, decode(data))
+        self._put_back_files(lb, undo)
         if undo["active"]:
             config = decode(undo["files"].get(self.settings.config_path)) or b""
             # the config put back may not have our runtime socket (a site's own config):
@@ -284,9 +274,7 @@ class HaproxyDriver(LinuxDriver):
             lb.service("reload" if lb.active() else "start")
             if watch:
                 self._wait_worker(lb, old, "reload")
-        if not undo["vip_present"]:
-            ifname = lb.vip_interface(undo["vip"], undo.get("vip_interface"))
-            lb.remove_address(undo["vip"], ifname)
+        self._remove_vip_if_added(lb, undo)
         return {"host": self.host_name, "restored": sorted(undo["files"])}
 
     # -- members --------------------------------------------------------------------

@@ -150,6 +150,15 @@ class LinuxLbHost:
     def active(self) -> bool:
         return self.service("is-active", check=False).ok
 
+    def start_or_reload(self, running: bool) -> str:
+        """Reload a running service, else start and enable it; what was done."""
+        if running:
+            self.service("reload")
+            return "reloaded"
+        self.service("start")
+        self.service("enable", check=False)
+        return "started"
+
     # -- addresses ----------------------------------------------------------------
     def addresses(self) -> list[tuple[str, str]]:
         """(interface, address/prefix) of every IPv4 address on the host."""
@@ -263,3 +272,17 @@ class LinuxDriver:
 
     def verify_reverted(self, undo: dict[str, Any]) -> dict[str, Any]:
         return verify_restored(self._lb(), undo)
+
+    def _put_back_files(self, lb: LinuxLbHost, undo: dict[str, Any]) -> None:
+        """The first half of a revert: the service stopped and disabled when it was
+        not running before, every file as it was."""
+        if not undo["active"]:
+            lb.service("stop", check=False)
+            lb.service("disable", check=False)
+        for path, data in undo["files"].items():
+            lb.restore(path, decode(data))
+
+    def _remove_vip_if_added(self, lb: LinuxLbHost, undo: dict[str, Any]) -> None:
+        if not undo["vip_present"]:
+            ifname = lb.vip_interface(undo["vip"], undo.get("vip_interface"))
+            lb.remove_address(undo["vip"], ifname)
