@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,6 +208,14 @@ def test_one_connection_is_reused_and_reopened_after_close(sshd_server, host: SS
     host.close()
     assert host.run(ShCommand.of("echo", "again")).stdout == "again\n"
     assert logins() == before + 2
+
+
+def test_the_connection_sends_without_delay(host: SSHHost) -> None:
+    """Without TCP_NODELAY, each command waited for the peer's delayed ACK (40 ms)."""
+    host.run(ShCommand.of("true"))
+    sock = host._transport().sock
+    assert isinstance(sock, socket.socket)
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def _other_host_key(tmp_path: Path) -> str:

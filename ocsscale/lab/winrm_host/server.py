@@ -116,6 +116,10 @@ class StandInServer(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
+        # The handler writes the headers, then the body: with Nagle's algorithm the
+        # body waited for the client's delayed ACK (40 ms per request), where
+        # Windows' http.sys answers at once.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls is not None:
             # The handshake runs in the connection's thread, so one slow or refusing
             # client cannot stall the accept loop.
