@@ -15,7 +15,7 @@ HANG_GUARD = 60
 # runs `ocsscale ARGS...` as the entry point does, then lists the modules it imported
 PROBE = """
 import sys
-from ocsscale.cli.main import main
+from ocsscale.cli.entry import main
 sys.argv = ["ocsscale", *sys.argv[1:]]
 try:
     main()
@@ -64,6 +64,27 @@ def test_a_group_is_imported_when_it_runs(group: str, package: str, command: str
     assert code == "0", out
     assert f"{package}.cli" in modules
     assert command in out
+
+
+def test_lb_commands_skip_the_pool_file_model_and_the_runner(tmp_path: Path) -> None:
+    """The tool polls `ocsscale lb status --json` on the LB host: it must start fast."""
+    modules, code, out = imported("lb", "status", "--json", "--socket", str(tmp_path / "none"))
+    assert code == "1", out  # no engine there: one clear error, no traceback
+    assert "ocsscale.engine.cli" in modules
+    heavy = ("ocsscale.cli.main", "ocsscale.config", "ocsscale.runner", "ocsscale.engine.farm")
+    assert not {m for m in modules if m.startswith(heavy)}, modules
+
+
+def test_lb_errors_are_reported_without_a_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ocsscale", "lb", "status", "--socket", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "no admin socket" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_the_lab_imports_nothing_of_the_cli_or_the_actions() -> None:
