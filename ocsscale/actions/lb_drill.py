@@ -12,8 +12,9 @@ lb.failover_drill (args: fe, mode = `service:PORT` | `link`)
                   machine (never over the connection the tool uses to reach the
                   FE), or by the operator when no command is given.
   Measured: the time until the LB shows the member down on every port; the
-  failed requests of the load before and after that moment (after it: none
-  may fail); whether the held connections to the other FEs survived. Then
+  failed requests of the load sent before and after that moment (of those
+  sent after it, none may fail; each window is a count of requests, not a
+  time); whether the held connections to the other FEs survived. Then
   the fault is undone and the time until the member is back is measured.
   Undo (journaled first): start those services / bring the link up, so a run
   cut short mid-drill is put right by rollback.
@@ -42,15 +43,19 @@ from .lb import front_end_arg, lb_driver, lb_targets, wait_members_up
 from .lb_validate import identify
 from .probing import tls_options
 
-LOAD_RATE = 20.0  # requests per second through the VIP during a drill
+LOAD_RATE = 80.0  # requests per second through the VIP during a drill
 LOAD_LIMIT = 300.0  # seconds: the load stops by itself even if the drill hangs
-AFTER_DETECTION = 2.0  # seconds of load kept after the LB took the member out
 REQUEST_TIMEOUT = 2.0  # each request of the drill's load
-# a request sent to the member just before the LB took it out fails up to its own
-# timeout later: that one was on the failed FE, not a new connection after detection
-IN_FLIGHT = REQUEST_TIMEOUT + 0.5
+# Each window of the drill is a number of answered requests, not a time: the
+# proof is the same whatever the rate or the machine's speed. A request belongs to
+# the window in which it *started*: one sent to the member just before the LB took
+# it out fails up to its own timeout later, and it was on the failed FE.
+BEFORE_REQUESTS = 10  # the load works before the fault
+AFTER_REQUESTS = 40  # started after the LB took the member out: none may fail
+BACK_REQUESTS = 10  # started after the member was back on every port
+WINDOW_LIMIT = 15.0  # seconds a window waits for its requests at most
 HELD = 2  # connections held per front end, to prove established ones survive
-POLL = 0.1
+POLL = 0.05
 
 
 def _mode(value: Any, profile: Any) -> tuple[str, int | None]:
@@ -64,10 +69,34 @@ def _mode(value: Any, profile: Any) -> tuple[str, int | None]:
     raise UsageError(f"lb.failover_drill: mode must be link or one of: {known or 'none'}")
 
 
+class _Stages:
+    """Seconds spent in each stage of a drill, for the evidence (where its time goes)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._at = time.monotonic()
+
+    def lap(self, stage: str) -> None:
+        now = time.monotonic()
+        self.laps[stage] = round(now - self._at, 3)
+        self._at = now
+
+
+def _window(load: LoadRunner, label: str, requests: int) -> int:
+    """Wait until `requests` requests started under `label` have ended (or
+    WINDOW_LIMIT); how many have."""
+    deadline = time.monotonic() + WINDOW_LIMIT
+    while True:
+        ended = int(load.snapshot().labels.get(label, {}).get("requests", 0))
+        if ended >= requests or time.monotonic() >= deadline or load.done:
+            return ended
+        time.sleep(POLL)
+
+
 def _alive(stream: Any) -> bool:
     """A held connection is alive while a read waits (EOF or an error: it was closed)."""
     try:
-        stream.settimeout(0.2)
+        stream.settimeout(0.05)  # a close by the LB has long arrived: no need to wait
         return bool(stream.recv(1)) or False
     except TimeoutError:
         return True
@@ -204,44 +233,60 @@ class LbFailoverDrill(Action):
             tls=tls_options(self.ctx, self.vip),
             identify=lambda e: identify(e, self.ctx.pool),
             timeout=REQUEST_TIMEOUT,
+            label_at="start",
         )
+        stages = _Stages()
         held = self._hold()
+        stages.lap("hold")
         load.start()
         try:
             load.mark("before")
-            time.sleep(1.0)
+            _window(load, "before", BEFORE_REQUESTS)
+            stages.lap("before")
             load.mark("fault")
             asked = time.monotonic()
             self._fault(restore=False)
             # from the moment the fault is in place (a service stop may take seconds)
             began_wall, began = time.time(), time.monotonic()
             fault_s = began - asked
+            stages.lap("fault")
             try:
                 detect = self._wait(driver, "down", began)
                 detected_wall = time.time()
-                load.mark("in-flight")
-                time.sleep(IN_FLIGHT)
+                stages.lap("detection")
                 load.mark("after-detection")
-                time.sleep(AFTER_DETECTION)
+                after = _window(load, "after-detection", AFTER_REQUESTS)
+                stages.lap("after-detection")
                 survived = {
                     owner: sum(1 for s in streams if _alive(s))
                     for owner, streams in held.items()
                     if owner != self.fe.name
                 }
+                stages.lap("held-check")
             finally:
                 load.mark("restore")
                 restored = time.monotonic()
                 self._fault(restore=True)
+                stages.lap("restore")
             back = self._wait(driver, "up", restored)
+            stages.lap("return")
             load.mark("back")
-            time.sleep(0.5)
+            _window(load, "back", BACK_REQUESTS)
+            stages.lap("back")
         finally:
             report = load.stop()
             for streams in held.values():
                 for stream in streams:
                     close_quietly(stream)
+            stages.lap("stop")
+        if not after:
+            raise CheckFailed(
+                f"failover drill on {self.fe.name}: no request of the load was answered or "
+                f"failed within {WINDOW_LIMIT:.0f} s after the LB took it out; nothing proves "
+                "that new connections go to the other front ends"
+            )
         row = self._judge(report, detect, back, survived, held, began_wall, detected_wall)
-        return {**row, "fault_took_s": round(fault_s, 3)}
+        return {**row, "fault_took_s": round(fault_s, 3), "stages_s": stages.laps}
 
     def _hold(self) -> dict[str, list[Any]]:
         """Connections held open to the VIP before the fault, by the FE that got each."""
@@ -271,7 +316,7 @@ class LbFailoverDrill(Action):
         detected: float,
     ) -> Json:
         labels = report.labels
-        failed_fault = sum(int(labels.get(k, {}).get("failed", 0)) for k in ("fault", "in-flight"))
+        failed_fault = int(labels.get("fault", {}).get("failed", 0))
         failed_after = sum(
             int(labels.get(k, {}).get("failed", 0)) for k in ("after-detection", "back")
         )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..config.profiles import port_requirement
@@ -310,42 +311,44 @@ class LbIsolate(Action):
 
     def _probe_all(self) -> list[dict[str, Any]]:
         where = streaming_sources(self.ctx)[0]
-        results = []
-        for port in planned_farm(self.ctx).ports:
-            requirement = port_requirement(self.ctx.pool, self.ctx.profile, port)
-            if requirement == "absent":
-                continue
-            evidence = probe_port(
-                self.ctx.profile,
-                self.vip,
-                port,
-                self.ctx.pool.pool.fqdn,
-                tls=tls_options(self.ctx, self.vip),
-                connect=where.connect or socket_connector,
-                source=where.name,
-            )
-            who = identify(evidence, self.ctx.pool)
-            # an optional port nobody answers is information, as in probe.ports
-            silent_optional = not evidence.ok and requirement == "optional"
-            ok = (evidence.ok and who in (None, self.fe)) or silent_optional
-            if silent_optional:
-                message = f"optional port, not answered: {evidence.detail}"
-            elif not evidence.ok:
-                message = evidence.detail
-            elif who is None:
-                message = "answered; the answer names no server (unproven)"
-            else:
-                message = f"answered by {who}"
-            results.append(
-                {
-                    "port": port,
-                    "kind": evidence.probe,
-                    "ok": ok,
-                    "answered_by": who,
-                    "message": message,
-                }
-            )
-        return results
+        wanted = [
+            (port, requirement)
+            for port in planned_farm(self.ctx).ports
+            if (requirement := port_requirement(self.ctx.pool, self.ctx.profile, port)) != "absent"
+        ]
+        # every port at once, as probe.ports does: each waits on the network only
+        with ThreadPoolExecutor(max_workers=max(1, len(wanted))) as pool:
+            return list(pool.map(lambda item: self._probe_one(where, *item), wanted))
+
+    def _probe_one(self, where: Any, port: int, requirement: str) -> dict[str, Any]:
+        evidence = probe_port(
+            self.ctx.profile,
+            self.vip,
+            port,
+            self.ctx.pool.pool.fqdn,
+            tls=tls_options(self.ctx, self.vip),
+            connect=where.connect or socket_connector,
+            source=where.name,
+        )
+        who = identify(evidence, self.ctx.pool)
+        # an optional port nobody answers is information, as in probe.ports
+        silent_optional = not evidence.ok and requirement == "optional"
+        ok = (evidence.ok and who in (None, self.fe)) or silent_optional
+        if silent_optional:
+            message = f"optional port, not answered: {evidence.detail}"
+        elif not evidence.ok:
+            message = evidence.detail
+        elif who is None:
+            message = "answered; the answer names no server (unproven)"
+        else:
+            message = f"answered by {who}"
+        return {
+            "port": port,
+            "kind": evidence.probe,
+            "ok": ok,
+            "answered_by": who,
+            "message": message,
+        }
 
     def verify(self, evidence: Json) -> Json:
         return evidence

@@ -50,6 +50,7 @@ from ocsscale.lab.poolmember_protocols import Identity, serve_banner, serve_http
 
 LOG = logging.getLogger("ocsscale.poolmember")
 _HANDSHAKE_TIMEOUT = 10.0
+_CLOSE_GRACE = 0.2  # seconds a stop lets connections close cleanly
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,15 @@ class PoolMember:
             server.close()
         for writer in list(self._writers):
             writer.close()
+        # A TLS close waits for the peer's close_notify, which a client holding its
+        # connection idle never sends: after a short grace the rest are cut, as a
+        # stopped service's sockets are, so a stop takes well under a second
+        # instead of running into the service manager's SIGKILL.
+        deadline = asyncio.get_running_loop().time() + _CLOSE_GRACE
+        while self._writers and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        for writer in list(self._writers):
+            writer.transport.abort()
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()

@@ -14,6 +14,9 @@ which front end. Each request is a real probe from this package:
   must arrive too. A bare connect proves little through a full-proxy LB,
   which accepts the connection before it picks a member.
 
+Each request is labelled (:meth:`LoadRunner.mark`) when it finishes, or, with
+``label_at="start"``, when it started.
+
 With ``resolve`` the target's address is a name, resolved again for every
 request, so a load through the pool name follows a DNS cutover; without it
 the address is used as is (the VIP).
@@ -109,6 +112,7 @@ class LoadRunner:
         max_requests: int | None = None,
         resolve: Resolver | None = None,
         concurrency: int = MAX_CONCURRENCY,
+        label_at: Literal["finish", "start"] = "finish",
     ) -> None:
         check_bounds(rate=rate, duration=duration, max_rate=MAX_RATE, max_duration=MAX_DURATION)
         if not targets:
@@ -124,6 +128,9 @@ class LoadRunner:
             raise UsageError("max_requests must be at least 1")
         if not 1 <= concurrency <= MAX_CONCURRENCY:
             raise UsageError(f"concurrency must be 1-{MAX_CONCURRENCY}, not {concurrency}")
+        if label_at not in ("finish", "start"):
+            raise UsageError("label_at must be finish or start")
+        self._label_at = label_at
         self._targets = list(targets)
         self._rate = float(rate)
         self._duration = float(duration)
@@ -205,7 +212,8 @@ class LoadRunner:
                     continue
                 target = self._targets[issued % len(self._targets)]
                 issued += 1
-                pool.submit(self._one, target)
+                label = self._recorder.label if self._label_at == "start" else None
+                pool.submit(self._one, target, label)
                 # no burst to catch up after a stall: the rate is a ceiling
                 next_at = max(next_at + interval, now)
         self._finish(stopped_by)
@@ -215,7 +223,7 @@ class LoadRunner:
         self._ended = time.time()
         self._done.set()
 
-    def _one(self, target: LoadTarget) -> None:
+    def _one(self, target: LoadTarget, label: str | None) -> None:
         began = time.monotonic()
         address = target.address
         try:
@@ -223,22 +231,22 @@ class LoadRunner:
                 try:
                     addresses = self._resolve(target.address)
                 except OSError as exc:
-                    self._record(target, address, began, None, "resolve", f"{exc}")
+                    self._record(target, address, began, None, "resolve", f"{exc}", label)
                     return
                 if not addresses:
-                    self._record(target, address, began, None, "resolve", "no address")
+                    self._record(target, address, began, None, "resolve", "no address", label)
                     return
                 address = addresses[0]
             evidence = self._probe(target, address)
             if not evidence.ok:
                 failure = evidence.failure or "error"
-                self._record(target, address, began, None, failure, evidence.detail)
+                self._record(target, address, began, None, failure, evidence.detail, label)
             elif target.kind == "tcp" and target.banner and evidence.status is None:
-                self._record(target, address, began, None, "no-banner", evidence.detail)
+                self._record(target, address, began, None, "no-banner", evidence.detail, label)
             else:
-                self._record(target, address, began, self._identify(evidence), None, "")
+                self._record(target, address, began, self._identify(evidence), None, "", label)
         except Exception as exc:  # a worker must never die silently: count it
-            self._record(target, address, began, None, "internal", type(exc).__name__)
+            self._record(target, address, began, None, "internal", type(exc).__name__, label)
         finally:
             self._slots.release()
 
@@ -263,6 +271,7 @@ class LoadRunner:
         server: str | None,
         error: str | None,
         detail: str,
+        label: str | None,
     ) -> None:
         self._recorder.add(
             Outcome(
@@ -274,7 +283,8 @@ class LoadRunner:
                 latency_ms=(time.monotonic() - began) * 1000.0,
                 server=server,
                 address=address,
-            )
+            ),
+            label,
         )
 
 

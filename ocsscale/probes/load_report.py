@@ -9,7 +9,10 @@ process (a lab client's namespace) can hand it back through a file, and
 Buckets are keyed by the wall-clock second (epoch seconds) in which a request
 *finished* and by the label current at that moment: a failure is counted when
 it is seen, so a member stopped at time T shows failures from T on, and
-reports from several clients line up second by second. Nothing secret is ever
+reports from several clients line up second by second. A caller may instead
+label a request with the label current when it *started* (the failover drill:
+a request sent before the LB took a member out belongs to the fault, however
+late its timeout ends it). Nothing secret is ever
 recorded: targets, addresses, error classes and the probes' one-line details.
 """
 
@@ -124,9 +127,17 @@ class LoadRecorder:
             self._label = label
             self._marks.append({"t": round(at, 3), "label": label})
 
-    def add(self, outcome: Outcome) -> None:
+    @property
+    def label(self) -> str:
+        """The label a request starting now is given (see ``add``)."""
         with self._lock:
-            label = self._label
+            return self._label
+
+    def add(self, outcome: Outcome, label: str | None = None) -> None:
+        """Count one outcome under ``label``, or under the label current now."""
+        with self._lock:
+            if label is None:
+                label = self._label
             _add(self._totals, outcome)
             _add(self._labels.setdefault(label, _tally()), outcome)
             _add(self._by_target.setdefault(outcome.target, _tally()), outcome)

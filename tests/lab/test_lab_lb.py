@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from ocsscale.actions.lb_drill import AFTER_REQUESTS, BEFORE_REQUESTS
 from ocsscale.lab import hostsvc, lbhost, services
 from ocsscale.probes import tcp_probe
 
@@ -111,6 +112,11 @@ def test_lb_phases_configure_validate_drill_then_rollback_leave_nothing(
         assert d["failed_after_detection"] == 0 and d["failed_before_fault"] == 0, d
         assert d["held_survived"] == {other: 2}, d
         assert d["requests"] > 20, d
+        # the windows are counts of requests, each counted where it started
+        labels = d["load"]["labels"]
+        assert labels["after-detection"]["requests"] >= AFTER_REQUESTS, labels
+        assert labels["before"]["requests"] >= BEFORE_REQUESTS, labels
+        assert "in-flight" not in labels and {"detection", "return"} <= set(d["stages_s"]), d
     procedure = tmp_path / "run" / ".ocsscale" / "failover-procedure.md"
     assert "ocsfe01 (198.18.0.41)" in procedure.read_text()
 

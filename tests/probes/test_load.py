@@ -259,3 +259,37 @@ def test_bounds_are_refused(certs: Certs, options: dict[str, object], message: s
 def test_no_target_is_refused(certs: Certs) -> None:
     with pytest.raises(UsageError, match="at least one target"):
         runner(certs, [])
+
+
+@pytest.mark.parametrize(("label_at", "counted_under"), [("start", "fault"), ("finish", "after")])
+def test_a_request_is_labelled_when_it_started_or_when_it_ended(
+    certs: Certs, label_at: str, counted_under: str
+) -> None:
+    """The failover drill labels by start: a request sent before the LB took a
+    member out belongs to the fault, however late its timeout ends it."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    silent.settimeout(POLL_BUDGET)
+    target = LoadTarget("127.0.0.1", silent.getsockname()[1], "tls", POOL_FQDN)
+    load = runner(certs, [target], rate=20.0, timeout=1.0, concurrency=1, label_at=label_at)
+    load.mark("fault")
+    load.start()
+    accepted = None
+    try:
+        accepted, _ = silent.accept()  # the first request is under way: it never gets an answer
+        load.mark("after")
+        first = poll_until(load, lambda r: r.totals["requests"] >= 1)
+    finally:
+        load.stop()
+        if accepted is not None:
+            accepted.close()
+        silent.close()
+    assert first.failures[0]["error"] == "timeout"
+    assert first.failures[0]["label"] == counted_under
+    assert first.labels[counted_under]["failed"] >= 1
+
+
+def test_label_at_must_be_start_or_finish(certs: Certs) -> None:
+    with pytest.raises(UsageError, match="label_at"):
+        runner(certs, [LoadTarget("127.0.0.1", 5061, "tls", POOL_FQDN)], label_at="sent")
