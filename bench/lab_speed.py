@@ -4,6 +4,12 @@ with steps run side by side (the default forks) and one after the other
 
     sudo .venv/bin/python bench/lab_speed.py               # 2 and 8 FEs, ~6 minutes
     sudo .venv/bin/python bench/lab_speed.py --fes 2,4     # other sizes
+    sudo .venv/bin/python bench/lab_speed.py --whole-only  # make demo's run alone
+
+It also times the whole migration as `make demo` runs it, with 2 front ends and
+the bundled engine: `run --phase lower-ttl` ahead, then `run --through
+decommission --no-hold --wait --client-load 4`, each phase's seconds from the
+journal, then `rollback --yes`.
 
 For each size it brings a lab up (`ocsscale lab up --fes N`), then, from the lab's
 admin host as an operator would: `run --through validate-fe --yes --no-hold`,
@@ -31,6 +37,10 @@ RESULTS = REPO / "bench" / "results"
 LAB = "ocsspeed"
 POOL = f"/run/ocsscale-lab/{LAB}/pool.yaml"
 MODES = (("serial", ["--forks", "1"]), ("parallel", []))
+WHOLE_PHASES = (
+    "preflight", "routing", "configure-fe", "validate-fe", "configure-lb", "validate-lb",
+    "failover-test", "cutover", "decommission",
+)  # fmt: skip
 
 
 def ocsscale(*args: str, timeout: float = 900) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -112,6 +122,65 @@ def measure(fes: int) -> dict[str, Any]:
     return found
 
 
+def measure_whole(fes: int = 2) -> dict[str, Any]:
+    """make demo's run: the whole migration under a client load, phase by phase."""
+    print(f"\n== the whole migration, {fes} front ends, engine: lab up")
+    up_s, up = ocsscale("lab", "up", "--name", LAB, "--fes", str(fes))
+    if up.returncode != 0:
+        failed("lab up", up)
+        return {"fes": fes, "error": "lab up failed"}
+    found: dict[str, Any] = {"fes": fes, "lab_up_s": round(up_s, 1)}
+    try:
+        ahead_s, ahead = on_admin("run", "--phase", "lower-ttl", "--yes")
+        if ahead.returncode != 0:
+            failed("run --phase lower-ttl", ahead)
+            return {**found, "error": "lower-ttl failed"}
+        run_s, run = on_admin(
+            "run", "--through", "decommission", "--yes", "--no-hold", "--wait",
+            "--client-load", "4",
+        )  # fmt: skip
+        if run.returncode != 0:
+            failed("run --through decommission", run)
+            found["error"] = "run failed"
+        phases = {}
+        for phase in WHOLE_PHASES:
+            seconds, slowest = phase_seconds(phase)
+            if seconds is not None:
+                phases[phase] = {"s": round(seconds, 1), "slowest_steps": slowest[:3]}
+        back_s, back = on_admin("rollback", "--yes")
+        if back.returncode != 0:
+            failed("rollback", back)
+        found.update(
+            lower_ttl_s=round(ahead_s, 1),
+            run_s=round(run_s, 1),
+            phases=phases,
+            rollback_s=round(back_s, 1),
+            rollback_ok=back.returncode == 0,
+        )
+        print(f"   whole run: {run_s:.1f} s; {json.dumps(phases)[:400]}")
+    finally:
+        ocsscale("lab", "down", "--name", LAB)
+    return found
+
+
+def render_whole(whole: dict[str, Any]) -> list[str]:
+    if "run_s" not in whole:
+        return ["", f"The whole migration: {whole.get('error', 'not measured')}.", ""]
+    lines = [
+        "",
+        f"The whole migration as `make demo` runs it ({whole['fes']} FEs, bundled engine, "
+        "client load 4/s per source; `lower-ttl` run ahead):",
+        "",
+        "| | seconds |",
+        "|---|---|",
+        f"| `run --phase lower-ttl` (ahead) | {whole['lower_ttl_s']} |",
+        f"| `run --through decommission` | **{whole['run_s']}** |",
+    ]
+    lines += [f"| - {phase} | {p['s']} |" for phase, p in whole["phases"].items()]
+    lines += [f"| `rollback --yes` | {whole['rollback_s']} |", ""]
+    return lines
+
+
 def per_extra_fe(rows: list[dict[str, Any]], mode: str) -> float | None:
     """Seconds validate-fe adds per front end, between the smallest and largest lab."""
     ok = [r for r in rows if isinstance(r.get(mode), dict) and r[mode].get("validate_fe_s")]
@@ -146,21 +215,26 @@ def render(data: dict[str, Any]) -> str:
         extra = data["per_extra_fe"].get(mode)
         text = "n/a" if extra is None else f"{extra:.1f} s"
         lines.append(f"- each extra front end adds to validate-fe ({mode}): {text}")
-    lines.append("")
+    lines += render_whole(data.get("whole") or {})
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fes", default="2,8", help="lab sizes, comma-separated (2,8)")
+    parser.add_argument(
+        "--whole-only", action="store_true", help="only the whole migration (make demo's run)"
+    )
     args = parser.parse_args()
     sizes = sorted({int(x) for x in args.fes.split(",") if x.strip()})
-    rows = [measure(n) for n in sizes]
+    rows = [] if args.whole_only else [measure(n) for n in sizes]
+    whole = measure_whole()
     data = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpus": os.cpu_count(),
         "rows": rows,
         "per_extra_fe": {mode: per_extra_fe(rows, mode) for mode, _ in MODES},
+        "whole": whole,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "lab-speed.json").write_text(json.dumps(data, indent=2) + "\n")
@@ -170,7 +244,7 @@ def main() -> int:
         isinstance(r.get(m), dict) and "error" not in r[m] and r[m]["rollback_ok"]
         for r in rows
         for m, _ in MODES
-    )
+    ) and ("error" not in whole and whole.get("rollback_ok", False))
     return 0 if ok else 1
 
 

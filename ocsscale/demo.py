@@ -1,8 +1,10 @@
 """`make demo`: the main job, rehearsed on the built-in lab.
 
 Brings a lab up (the bundled engine installed, unconfigured, on its LB host),
-runs the whole migration, `preflight` through `decommission`, from the lab's
-admin host as an operator would, with a client load through the pool name
+runs the whole migration from the lab's admin host as an operator would:
+`lower-ttl` first, as ahead of a real window (its old TTL runs out while the
+other phases run, so the cutover need not wait), then `preflight` through
+`decommission`, with a client load through the pool name
 from the admin machine and the Linux test client all along (its failed
 requests per phase are printed and journaled, and any failed request of any
 source outside the failover drill fails the demo; `--wait` waits out the TTLs),
@@ -275,6 +277,14 @@ def rehearse() -> int:
         before = hosts_digests()
         record_before = dns_answer()
         on_admin("plan", "--phase", THROUGH)
+        # ahead of the window, as the walkthrough's operator would: the old TTL runs
+        # out in every cache while the front ends and the load balancer are validated
+        ahead = on_admin("run", "--phase", "lower-ttl", "--yes")
+        record(
+            "run lower-ttl ahead of the window",
+            ahead.returncode == 0,
+            f"exit code {ahead.returncode}",
+        )
         run = on_admin(
             "run", "--through", THROUGH, "--yes", "--no-hold", "--wait",
             "--client-load", LOAD_RATE,

@@ -25,11 +25,12 @@ TSIG_ALGORITHM = "hmac-sha256"
 ZONE_TTL = 3600
 #: The pool record's TTL, and the one lower-ttl brings it down to: seconds, not an
 #: hour, so a lab migration waits out real TTLs and still stays short.
-POOL_TTL = 30
-CUTOVER_TTL = 5
-#: the cutover's watch window and probe interval in the lab pool file (seconds)
-WATCH_WINDOW = 20
-WATCH_INTERVAL = 2
+POOL_TTL = 10
+CUTOVER_TTL = 3
+#: the cutover's watch window and probe interval in the lab pool file (seconds):
+#: eight rounds of probes from every client
+WATCH_WINDOW = 8
+WATCH_INTERVAL = 1
 NAMED = "/usr/sbin/named"
 
 
