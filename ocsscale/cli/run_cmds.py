@@ -160,9 +160,9 @@ def run_cmd(
         max=20,
         metavar="RATE",
         help="Measure what users would notice: for the whole run, RATE new requests/s to "
-        "the pool name from the admin machine and from every Linux test client, each "
-        "resolving it anew; failures are counted per phase and step, journaled, shown at "
-        "the end and in `ocsscale report`.",
+        "the pool name from the admin machine and from every test client (a Windows one "
+        "runs them itself, in bursts over WinRM), each resolving it anew; failures are "
+        "counted per phase and step, journaled, shown at the end and in `ocsscale report`.",
     ),
     forks: int | None = _FORKS,
     verbose: bool = _VERBOSE,

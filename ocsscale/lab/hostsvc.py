@@ -163,6 +163,9 @@ def winrm(
         "--users-file", str(users),
         "--sandbox", str(sandbox),
         "--pidfile", str(base / "winrm.pid"),
+        # a domain member trusts its enterprise CA: the client load's TLS handshakes
+        # from this host verify the FEs' certificates against the lab's
+        "--trusted-ca", str(ca.files.cert),
     )  # fmt: skip
     if hosts_readonly:
         argv += ("--read-only-hosts",)

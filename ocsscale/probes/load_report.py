@@ -133,11 +133,21 @@ class LoadRecorder:
         with self._lock:
             return self._label
 
-    def add(self, outcome: Outcome, label: str | None = None) -> None:
-        """Count one outcome under ``label``, or under the label current now."""
+    def label_at(self, at: float) -> str:
+        """The label that was current at `at`: for outcomes learnt after the fact (a
+        Windows client's burst reports its requests when it ends)."""
         with self._lock:
-            if label is None:
-                label = self._label
+            label = ""
+            for mark in self._marks:
+                if mark["t"] > at:
+                    break
+                label = mark["label"]
+            return label
+
+    def add(self, outcome: Outcome, label: str | None = None) -> None:
+        """Count `outcome` under `label`, by default the label current now."""
+        with self._lock:
+            label = self._label if label is None else label
             _add(self._totals, outcome)
             _add(self._labels.setdefault(label, _tally()), outcome)
             _add(self._by_target.setdefault(outcome.target, _tally()), outcome)

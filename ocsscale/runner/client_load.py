@@ -4,10 +4,12 @@ What users would notice is measured, not assumed: while the run changes things,
 every source opens new connections to the pool name at a steady rate, resolving
 it anew for each request as that source resolves it (hosts file and DNS), so
 the load follows every pin and the cutover. Sources: the admin machine (the
-tool's own, never pinned: it stands for the users) and every test client that
-can carry a stream over its transport (Linux over SSH; a Windows client over
-WinRM cannot and is listed as not loaded). Each source has its own connection,
-so the load never waits behind a step.
+tool's own, never pinned: it stands for the users) and every test client. A
+Linux client carries the requests over SSH (the same probes as the admin's); a
+Windows client runs them itself in short bursts over WinRM (load_windows.py:
+TLS handshakes its own trust store must accept, TCP connects). Each source has
+its own connection, so the load never waits behind a step; a client that cannot
+be reached when the load starts is listed as not loaded, with the reason.
 
 Every request is labelled with the step in progress (`phase/step`), so the
 failures are counted per phase and per step; the report is journaled with the
@@ -25,6 +27,7 @@ from ..actions.probing import host_connector, legacy_tls_for, tls_options
 from ..errors import OcsscaleError, UsageError
 from ..probes.load import LoadRunner, LoadTarget, system_resolver, targets_for
 from ..probes.load_report import merge_reports
+from ..probes.load_windows import WindowsLoadRunner
 from .events import Event
 
 MAX_RATE = 20.0
@@ -44,7 +47,7 @@ class ClientLoad:
         self.loaded = loaded
         self.ctx = ctx
         self.rate = rate
-        self.runners: dict[str, LoadRunner] = {}
+        self.runners: dict[str, LoadRunner | WindowsLoadRunner] = {}
         self.hosts: list[Any] = []
         self.not_loaded: dict[str, str] = {}
 
@@ -74,16 +77,27 @@ class ClientLoad:
 
         self.runners["admin"] = self._runner(resolve=system_resolver)
         for spec in self.ctx.pool.test_clients:
-            if spec.os != "linux":
-                self.not_loaded[spec.name] = f"a {spec.os} client carries no stream"
+            if spec.os not in ("linux", "windows"):
+                self.not_loaded[spec.name] = f"no client load from a {spec.os} client"
                 continue
             try:
+                # a connection of the load's own: the run's steps never wait behind it
                 host = connect(spec, self.loaded)
                 host.resolve(self.ctx.pool.pool.fqdn)  # logs in now: fail here, not per request
             except OcsscaleError as exc:
                 self.not_loaded[spec.name] = exc.message
                 continue
             self.hosts.append(host)
+            if spec.os == "windows":
+                self.runners[spec.name] = WindowsLoadRunner(
+                    host,
+                    _targets(self.ctx),
+                    rate=self.rate,
+                    duration=LIMIT,
+                    identify=lambda e: identify(e, self.ctx.pool),
+                    timeout=3.0,
+                )
+                continue
             self.runners[spec.name] = self._runner(
                 connect=host_connector(host), resolve=host.resolve
             )

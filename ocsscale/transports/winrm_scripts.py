@@ -56,6 +56,7 @@ OPERATION_PARAMETERS: dict[str, tuple[str, ...]] = {
     "network_facts": ("Address",),
     "netstat": (),
     "tcp_hold": ("Address", "Port", "TimeoutMs", "HoldMs"),
+    "load_burst": ("Name", "Targets", "Count", "IntervalMs", "DurationMs", "TimeoutMs"),
 }
 OPERATIONS = tuple(OPERATION_PARAMETERS)
 

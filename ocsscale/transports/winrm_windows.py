@@ -3,18 +3,23 @@
 A mixin of `WinRMHost`: the PowerShell and .NET versions (preflight), the
 services found by name and display name with their dependencies, a restart
 in dependency order, and the facts the front-end gate reads (static address,
-IIS loopback check, the TCP connections `netstat -ano` lists). Each is one
-script of templates/powershell/; the judging is in windows_facts.py.
+IIS loopback check, the TCP connections `netstat -ano` lists), and a burst
+of the client load run on the host itself (`load_burst`). Each is one script
+of templates/powershell/; the judging is in windows_facts.py.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CommandFailed, TransportError
 from .windows_facts import ServiceInfo, TcpConnection, parse_netstat, stop_order
+from .winrm_scripts import ScriptOutputError, result_string_list
 
 # Service names only: a wildcard would let a name match services nobody named.
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.$@ -]+$")
@@ -22,6 +27,13 @@ SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.$@ -]+$")
 _DISPLAY_PATTERN = re.compile(r"^[^\x00-\x1f]+$")
 #: what cmd.exe answers when powershell.exe is not installed (exit code 9009)
 _NO_POWERSHELL = "is not recognized as an internal or external command"
+#: a DNS name (the pool FQDN) or an IPv4 address: what a load burst resolves
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+#: a burst's bounds, the script's own (load_burst.ps1.j2)
+BURST_MAX_COUNT = 50
+BURST_MAX_SECONDS = 10.0
 
 
 class WindowsReads:
@@ -147,3 +159,126 @@ class WindowsReads:
             "reason": str(result.get("reason", "")),
             "local": str(result.get("local", "")),
         }
+
+    def load_burst(
+        self,
+        name: str,
+        targets: Sequence[tuple[int, str]],
+        *,
+        count: int,
+        interval: float,
+        duration: float,
+        timeout: float,
+    ) -> LoadBurst:
+        """A burst of the client load run on this host (load_burst.ps1.j2): `count`
+        requests to `name` as this host resolves it, `interval` seconds apart, none
+        started after `duration`; request i goes to targets[i % len]: (port, "tls")
+        a TLS handshake verified by the host's trust store, (port, "tcp") a connect."""
+        if not _HOST_NAME.match(name):
+            raise TransportError(f"{self.name}: a load burst needs a host name, not {name!r}")
+        if not targets or any(
+            kind not in ("tls", "tcp") or not 1 <= int(port) <= 65535 for port, kind in targets
+        ):
+            raise TransportError(f"{self.name}: a load burst's targets are (port, 'tls'|'tcp')")
+        if not 1 <= count <= BURST_MAX_COUNT:
+            raise TransportError(f"{self.name}: a load burst has 1-{BURST_MAX_COUNT} requests")
+        for what, seconds, low in (
+            ("interval", interval, 0.0),
+            ("duration", duration, 0.001),
+            ("timeout", timeout, 0.001),
+        ):
+            if not low <= seconds <= BURST_MAX_SECONDS:
+                raise TransportError(
+                    f"{self.name}: a load burst's {what} is at most {BURST_MAX_SECONDS:g} s"
+                )
+        result = self._operation(
+            "load_burst",
+            f"load burst to {name}",
+            Name=name,
+            Targets=",".join(f"{int(port)}:{kind}" for port, kind in targets),
+            Count=str(int(count)),
+            IntervalMs=str(int(interval * 1000)),
+            DurationMs=str(max(1, int(duration * 1000))),
+            TimeoutMs=str(max(1, int(timeout * 1000))),
+            timeout=duration + 2 * timeout + 60.0,
+        )
+        try:
+            return _parse_burst(result, count, {int(port) for port, _ in targets})
+        except (ValueError, TypeError, KeyError, binascii.Error, ScriptOutputError) as exc:
+            raise TransportError(
+                f"{self.name}: unreadable answer from the load burst ({exc})"
+            ) from None
+
+
+@dataclass(frozen=True)
+class BurstRequest:
+    """One request of a load burst; times in ms of the script's own stopwatch."""
+
+    t_ms: int  # when it finished
+    port: int
+    address: str  # the address connected to ('' when the name did not resolve)
+    ok: bool
+    error: str  # the failure class ('' when ok): resolve, refused, timeout, cert-invalid, ...
+    detail: str
+    latency_ms: int
+    certificate: bytes | None  # DER of the server's certificate (a TLS handshake that ended)
+
+
+@dataclass(frozen=True)
+class LoadBurst:
+    elapsed_ms: int  # the script's run time, from its start to its answer
+    requests: tuple[BurstRequest, ...]
+
+
+def _integer(value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError("a number out of range")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a text field is not text")
+    return value
+
+
+def _parse_burst(result: dict[str, Any], count: int, ports: set[int]) -> LoadBurst:
+    """Strictly: every field of every request present and of its type, within bounds."""
+    elapsed = _integer(result.get("elapsed"), 0, 10**9)
+    certificates = [
+        base64.b64decode(c, validate=True) for c in result_string_list(result, "certificates")
+    ]
+    items = result.get("results")
+    if items is None:
+        items = []
+    if isinstance(items, dict):  # a one-element list written as an object
+        items = [items]
+    if not isinstance(items, list) or len(items) > count:
+        raise ValueError("results is not a list of at most the requests sent")
+    requests = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValueError("a result is not an object")
+        ok = item["ok"]
+        if not isinstance(ok, bool):
+            raise ValueError("ok is not true or false")
+        error = _text(item["error"])
+        if ok == bool(error):
+            raise ValueError("ok and error disagree")
+        port = _integer(item["port"], 1, 65535)
+        if port not in ports:
+            raise ValueError("a port that was not asked for")
+        cert = _integer(item["cert"], -1, len(certificates) - 1)
+        requests.append(
+            BurstRequest(
+                t_ms=_integer(item["t"], 0, elapsed),
+                port=port,
+                address=_text(item["address"]),
+                ok=ok,
+                error=error,
+                detail=_text(item["detail"])[:200],
+                latency_ms=_integer(item["latency"], 0, elapsed),
+                certificate=certificates[cert] if cert >= 0 else None,
+            )
+        )
+    return LoadBurst(elapsed, tuple(requests))

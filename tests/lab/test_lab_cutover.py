@@ -248,9 +248,9 @@ def test_no_request_of_any_source_fails_through_the_pins_the_lb_and_the_cutover(
         assert len(loads) == 2, loads
         phases = set()
         for load in loads:
-            assert set(load["not_loaded"]) == {"client02"}, load["not_loaded"]  # Windows
+            assert load["not_loaded"] == {}, load["not_loaded"]
             outside = outside_drill(load["by_phase"])
-            assert set(outside) == {"admin", "client01"}, outside
+            assert set(outside) == {"admin", "client01", "client02"}, outside
             for source, tally in outside.items():
                 assert tally["requests"] > 20, (source, tally)
                 assert tally["failed"] == 0, (source, load["by_phase"])

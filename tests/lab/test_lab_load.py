@@ -12,7 +12,10 @@ import time
 from pathlib import Path
 
 from ocsscale.lab.load import LabLoad
+from ocsscale.runner.client_load import outside_drill
+from ocsscale.runner.journal import Journal
 from tests.lab.conftest import RunningLab, ocsscale_cli
+from tests.lab.fe_support import output, pool_copy, tool
 
 
 def leftover_load_dirs(lab: RunningLab) -> list[Path]:
@@ -98,3 +101,33 @@ def test_a_background_load_takes_marks_and_stops_on_request(one_armed_lab: Runni
     assert report.labels["step-two"]["ok"] > 0
     assert report.failed == 0
     assert not leftover_load_dirs(one_armed_lab)
+
+
+def test_run_client_load_comes_from_every_test_client_the_windows_one_too(
+    one_armed_lab: RunningLab, tmp_path: Path
+) -> None:
+    """`run --client-load`: the admin machine, the Linux client over SSH and the Windows
+    client (client02, the WinRM stand-in) running its bursts itself; before any cutover
+    the pool name leads every one of them to the legacy FE, and nothing fails."""
+    pool = pool_copy(one_armed_lab, tmp_path / "run")
+    result = tool(one_armed_lab, pool, "run", "--phase", "preflight", "--yes", "--client-load", "4")
+    assert result.returncode == 0, output(result)
+    journal = Journal.open(pool.parent / ".ocsscale")
+    try:
+        (load,) = [r["load"] for r in journal.runs() if r.get("load")]
+    finally:
+        journal.close()
+    assert load["not_loaded"] == {}, load["not_loaded"]
+    outside = outside_drill(load["by_phase"])
+    assert set(outside) == {"admin", "client01", "client02"}, outside
+    for source, tally in outside.items():
+        assert tally["requests"] > 0 and tally["failed"] == 0, (source, load["by_phase"])
+    windows = load["clients"]["client02"]
+    # the admin's targets, port for port; a TLS handshake where the admin speaks TLS
+    admin = {t["port"]: t["kind"] for t in load["clients"]["admin"]["targets"]}
+    kinds = {t["port"]: t["kind"] for t in windows["targets"]}
+    assert kinds == {p: "tcp" if k == "tcp" else "tls" for p, k in admin.items()}
+    legacy = one_armed_lab.address("ocsfe00")
+    assert set(windows["totals"]["by_address"]) == {legacy}  # resolved on client02
+    tls = [t for key, t in windows["by_target"].items() if key.startswith("tls ")]
+    assert tls and all(t["by_server"] == {"ocsfe00": t["ok"]} for t in tls), windows["by_target"]

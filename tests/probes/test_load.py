@@ -17,7 +17,7 @@ import pytest
 from ocsscale.errors import UsageError
 from ocsscale.probes import ProbeEvidence, TlsOptions
 from ocsscale.probes.load import LoadRunner, LoadTarget
-from ocsscale.probes.load_report import LoadReport, merge_reports
+from ocsscale.probes.load_report import LoadRecorder, LoadReport, Outcome, merge_reports
 from tests.probes.conftest import POOL_FQDN, Certs, PoolMemberProcess, StartMember, real_port
 
 POLL_BUDGET = 30.0  # seconds a test may wait for counts to appear before it fails
@@ -293,3 +293,20 @@ def test_a_request_is_labelled_when_it_started_or_when_it_ended(
 def test_label_at_must_be_start_or_finish(certs: Certs) -> None:
     with pytest.raises(UsageError, match="label_at"):
         runner(certs, [LoadTarget("127.0.0.1", 5061, "tls", POOL_FQDN)], label_at="sent")
+
+
+def test_an_outcome_learnt_late_is_labelled_by_when_it_happened() -> None:
+    """A Windows client's burst reports its requests at its end: each is counted under
+    the step that was current when it finished, not the one current on arrival."""
+    recorder = LoadRecorder(100.0, 1.0, [])
+    recorder.mark("preflight/check", 100.0)
+    recorder.mark("cutover/switch", 105.0)
+    assert recorder.label_at(99.0) == ""
+    assert recorder.label_at(104.999) == "preflight/check"
+    assert recorder.label_at(105.0) == "cutover/switch"
+    late = Outcome(103.0, "tls pool:5061", False, "refused", "", 1.0, None, "198.18.0.10")
+    recorder.add(late, recorder.label_at(late.finished))
+    report = recorder.report(106.0, "caller")
+    assert report.labels["preflight/check"]["failed"] == 1
+    assert "cutover/switch" not in report.labels
+    assert report.failures[0]["label"] == "preflight/check"

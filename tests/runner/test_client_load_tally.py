@@ -40,31 +40,43 @@ def test_the_demo_fails_a_source_with_a_failure_outside_the_drill_or_no_load() -
         "cutover": {
             "admin": {"requests": 30, "failed": 0},
             "client01": {"requests": 30, "failed": 2},
+            "client02": {"requests": 12, "failed": 1},
         },
     }
     loads = {
         "outside_drill": outside_drill(by_phase_table),
-        "per_source": {"admin": "…", "client01": "cutover 2/30"},
+        "per_source": {"admin": "…", "client01": "cutover 2/30", "client02": "cutover 1/12"},
         "not_loaded": {},
     }
     checks = {
         what.rsplit("(", 1)[1].rstrip(")"): (ok, d) for what, ok, d in demo.load_checks(loads)
     }
-    assert set(checks) == set(demo.LOAD_SOURCES) == {"admin", "client01"}
+    # every test client, the Windows one (client02) too
+    assert set(checks) == set(demo.LOAD_SOURCES) == {"admin", "client01", "client02"}
     assert checks["admin"][0] is True  # the drill's own failures do not count
     assert checks["client01"] == (False, "2 of 30 failed outside the drill; cutover 2/30")
+    assert checks["client02"] == (False, "1 of 12 failed outside the drill; cutover 1/12")
 
-    del by_phase_table["cutover"]["client01"]
+    by_phase_table["cutover"]["client02"]["failed"] = 0
     loads["outside_drill"] = outside_drill(by_phase_table)
-    loads["not_loaded"] = {"client01": "a windows client carries no stream"}
+    loads["per_source"]["client02"] = "cutover 0/12"
+    assert dict((w, ok) for w, ok, _ in demo.load_checks(loads))[
+        "client load: no failed request outside the failover drill (client02)"
+    ]
+
+    del by_phase_table["cutover"]["client02"]
+    loads["outside_drill"] = outside_drill(by_phase_table)
+    loads["not_loaded"] = {
+        "client02": "client02: WinRM at 198.18.0.102:5986 refused the connection"
+    }
     checks = {
         what.rsplit("(", 1)[1].rstrip(")"): (ok, d) for what, ok, d in demo.load_checks(loads)
     }
-    assert checks["client01"] == (
+    assert checks["client02"] == (
         False,
-        "no load from client01: a windows client carries no stream",
+        "no load from client02: client02: WinRM at 198.18.0.102:5986 refused the connection",
     )
-    assert [ok for _, ok, _ in demo.load_checks({})] == [False, False]
+    assert [ok for _, ok, _ in demo.load_checks({})] == [False, False, False]
 
 
 def test_the_load_asks_what_the_profile_serves() -> None:

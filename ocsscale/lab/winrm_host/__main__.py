@@ -37,6 +37,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dns-server", help="ADDR[:PORT] instead of the resolv.conf nameserver")
     parser.add_argument("--resolv-conf", default="/etc/resolv.conf")
     parser.add_argument(
+        "--trusted-ca",
+        type=Path,
+        help="PEM CA certificate(s) the host trusts for outgoing TLS (default: the system's)",
+    )
+    parser.add_argument(
         "--dns-primary", help="ADDR[:PORT]: act as a Windows DNS server whose zones live there"
     )
     parser.add_argument("--dns-tsig-name", default="ocsscale", help="TSIG key for --dns-primary")
@@ -164,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     host, port = server.server_address[:2]
     scheme = "https" if tls else "http"
     url = f"{scheme}://{f'[{host}]' if ':' in str(host) else host}:{port}/wsman"
-    server.service = WsmanService(CommandExecutor(sandbox, dns_role), url)
+    server.service = WsmanService(CommandExecutor(sandbox, dns_role, args.trusted_ca), url)
     # The handler goes in before the pid file appears: whoever reads the pid file
     # may send SIGTERM at once, and it must land inside the try below.
     signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -38,6 +38,7 @@ from ...transports.winrm_scripts import (
 )
 from .dnsserver import DnsServerRole, dns_script
 from .sandbox import ENVIRONMENT, Sandbox, StandInError
+from .winload import load_burst, trust_context
 from .winnet import netstat_lines, network_facts
 from .wsman import CommandOutcome
 
@@ -64,9 +65,16 @@ IPCONFIG_FLUSHED = (
 
 
 class CommandExecutor:
-    def __init__(self, sandbox: Sandbox, dns_role: DnsServerRole | None = None) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        dns_role: DnsServerRole | None = None,
+        trusted_ca: Path | None = None,
+    ) -> None:
         self.sandbox = sandbox
         self.dns_role = dns_role  # a Windows DNS server's scripts, against a real DNS server
+        #: the machine's trust store (Trusted Root CAs): what a TLS handshake from it trusts
+        self.trust = trust_context(trusted_ca)
         self._operations: dict[str, Callable[[dict[str, str]], dict[str, object]]] = {
             "read_file": self._read_file,
             "write_file": self._write_file,
@@ -80,6 +88,7 @@ class CommandExecutor:
             "network_facts": lambda p: network_facts(self.sandbox.network_file, p["Address"]),
             "netstat": lambda p: {"lines": netstat_lines()},
             "tcp_hold": self._tcp_hold,
+            "load_burst": lambda p: load_burst(self.sandbox, self.trust, p),
         }
 
     def __call__(self, command_line: str) -> CommandOutcome:

@@ -259,7 +259,7 @@ class Sandbox:
                 f"(198.18.0.0/15), not {target}"
             )
         try:
-            with self._connect(target, port, timeout):
+            with self.connect(target, port, timeout):
                 return True, ""
         except TimeoutError:
             return False, "timed out"
@@ -271,7 +271,7 @@ class Sandbox:
         except OSError as exc:
             return False, exc.strerror or str(exc)
 
-    def _connect(self, target: str, port: int, timeout: float) -> socket.socket:
+    def connect(self, target: str, port: int, timeout: float) -> socket.socket:
         """A connection from the host's own address (or from `nat_source`: a NAT in the
         path rewrites it), as a host with that address makes one."""
         source = self.nat_source or self.address
@@ -296,7 +296,7 @@ class Sandbox:
         except ValueError:
             target = self.resolve(address)[1][0]
         try:
-            with self._connect(target, port, timeout) as conn:
+            with self.connect(target, port, timeout) as conn:
                 local_port = conn.getsockname()[1]
                 time.sleep(min(max(hold, 0.0), 30.0))
         except OSError as exc:
