@@ -5,7 +5,8 @@ runs the whole migration from the lab's admin host as an operator would:
 `lower-ttl` first, as ahead of a real window (its old TTL runs out while the
 other phases run, so the cutover need not wait), then `preflight` through
 `decommission`, with a client load through the pool name
-from the admin machine and the Linux test client all along (its failed
+from the admin machine and every test client all along (the Windows one in
+bursts over WinRM; their failed
 requests per phase are printed and journaled, and any failed request of any
 source outside the failover drill fails the demo; `--wait` waits out the TTLs),
 prints the load balancer's distribution and the failover drill's detection
