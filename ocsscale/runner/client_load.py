@@ -142,7 +142,14 @@ def by_phase(clients: dict[str, Any]) -> dict[str, dict[str, dict[str, int]]]:
             row = table.setdefault(phase, {}).setdefault(source, {"requests": 0, "failed": 0})
             row["requests"] += int(tally.get("requests", 0))
             row["failed"] += int(tally.get("failed", 0))
-    return table
+    # in the order the run went through them, whichever source saw a phase first
+    began: dict[str, float] = {"(before the first step)": float("-inf")}
+    for report in clients.values():
+        for mark in report.get("marks", []):
+            phase = str(mark.get("label", "")).split("/", 1)[0]
+            began[phase] = min(began.get(phase, float("inf")), float(mark.get("t", 0.0)))
+    order = sorted(table, key=lambda phase: began.get(phase, float("inf")))
+    return {phase: table[phase] for phase in order}
 
 
 def outside_drill(by_phase: dict[str, dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:

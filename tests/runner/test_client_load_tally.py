@@ -31,6 +31,21 @@ def test_failures_outside_the_drill_are_summed_per_source() -> None:
     assert outside_drill({}) == {}
 
 
+def test_phases_are_listed_in_the_order_the_run_went_through_them() -> None:
+    """A source that first saw a phase late (a Windows burst) does not reorder the table."""
+    clients = {
+        "admin": {
+            "labels": {"": {"requests": 1}, "validate-fe/pin": {"requests": 3}},
+            "marks": [{"t": 2.0, "label": "validate-fe"}, {"t": 2.5, "label": "validate-fe/pin"}],
+        },
+        "client02": {
+            "labels": {"validate-fe/pin": {"requests": 2}, "configure-fe/gate": {"requests": 1}},
+            "marks": [{"t": 1.0, "label": "configure-fe"}, {"t": 2.0, "label": "validate-fe"}],
+        },
+    }
+    assert list(by_phase(clients)) == ["(before the first step)", "configure-fe", "validate-fe"]
+
+
 def test_the_demo_fails_a_source_with_a_failure_outside_the_drill_or_no_load() -> None:
     from ocsscale import demo
 
