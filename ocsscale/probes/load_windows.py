@@ -36,7 +36,7 @@ from ocsscale.probes.load import MAX_DURATION, Identify, LoadTarget, check_bound
 from ocsscale.probes.load_report import LoadRecorder, LoadReport, Outcome
 
 MAX_RATE = 20.0  # requests per second: a host runs its burst one request after the other
-BURST_SECONDS = 5.0  # a burst's span: longer bursts leave fewer gaps, shorter ones stop sooner
+BURST_SECONDS = 2.0  # a burst's span: longer bursts leave fewer gaps, shorter ones stop sooner
 MAX_COUNT = 50  # per burst, the script's own bound
 MAX_TIMEOUT = 5.0  # per request (connect, then handshake)
 WINRM_TARGET = "winrm"
