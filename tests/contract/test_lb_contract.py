@@ -91,6 +91,10 @@ def test_driver_contract(kind: str, topology: str, request: pytest.FixtureReques
             try:
                 evidence = driver.apply_farm(farm, current)
                 json.dumps(evidence)
+                if kind != "manual":
+                    # announced by gratuitous ARP: _assert_clean's probes left the admin
+                    # host a FAILED neighbour entry for the VIP ("no route to host")
+                    assert evidence["vip_announced"] is True, evidence
                 # read back equals the plan (manual: the LB cannot be read, its HAProxy can)
                 assert lb.read_farm()["view"] == farm.view()
                 if kind == "manual":

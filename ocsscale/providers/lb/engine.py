@@ -145,8 +145,9 @@ class EngineDriver(LinuxDriver):
         # the VIP first: `lb check` refuses a VIP that is not an address of the host
         # (serve could not listen on it); a refused farm takes the VIP away again
         ifname = lb.vip_interface(desired.vip_interface, s.vip_interface)
+        announced = None
         if not current["vip_present"]:
-            lb.add_address(desired.vip_interface, ifname)
+            announced = lb.add_address(desired.vip_interface, ifname)
         staged = s.farm_path + ".ocsscale-new"
         lb.write(staged, text)
         try:
@@ -163,6 +164,7 @@ class EngineDriver(LinuxDriver):
             )
         if not current["vip_present"]:
             evidence["vip_added"] = f"{desired.vip_interface} on {ifname}"
+            evidence["vip_announced"] = announced  # gratuitous ARP (arping on the host)
         lb.write(s.farm_path, text)
         if s.unit_path:
             unit = render(

@@ -250,8 +250,9 @@ class HaproxyDriver(LinuxDriver):
         evidence: dict[str, Any] = {"host": self.host_name, "config_path": s.config_path}
         if not current["vip_present"]:
             ifname = lb.vip_interface(desired.vip_interface, s.vip_interface)
-            lb.add_address(desired.vip_interface, ifname)
+            announced = lb.add_address(desired.vip_interface, ifname)
             evidence["vip_added"] = f"{desired.vip_interface} on {ifname}"
+            evidence["vip_announced"] = announced  # gratuitous ARP (arping on the host)
         running = lb.active()
         old = self._worker_pid(lb) if running else None
         if old is not None:

@@ -186,13 +186,29 @@ class LinuxLbHost:
             "load balancer's client-side arm, or name it in the driver's vip_interface"
         )
 
-    def add_address(self, address: str, ifname: str) -> None:
+    def add_address(self, address: str, ifname: str) -> bool:
+        """Add the VIP, then announce it; whether the announcement went out."""
         try:
             self.sh('ip addr add "$1" dev "$2"', address, ifname)
         except TransportError as exc:
             raise StepFailed(
                 f"{self.name}: cannot add the VIP {address} to {ifname}: {exc}"
             ) from None
+        return self.announce(address, ifname)
+
+    def announce(self, address: str, ifname: str) -> bool:
+        """A gratuitous ARP for the VIP just added, as an LB appliance sends one: a
+        neighbour that asked for the address before it existed (the VIP checked
+        silent, a client's probe) keeps a FAILED entry and refuses connections ("no
+        route to host") until it asks again. Best effort, with iputils' arping when
+        the host has it."""
+        found = self.sh(
+            'command -v arping >/dev/null 2>&1 || exit 3; arping -q -U -c 1 -w 1 -I "$2" "$1"',
+            address.split("/")[0],
+            ifname,
+            check=False,
+        )
+        return found.ok
 
     def remove_address(self, address: str, ifname: str) -> None:
         if self.has_address(address.split("/")[0]):
