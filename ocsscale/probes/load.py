@@ -96,7 +96,68 @@ def system_resolver(name: str) -> list[str]:
     return addresses
 
 
-class LoadRunner:
+class BackgroundLoad:
+    """What every load source shares (LoadRunner here, a Windows client's bursts in
+    load_windows.py): a LoadRecorder, one background thread running ``_run``, marks,
+    a stop that waits for the work in flight (``_stop_wait`` seconds at most), and
+    the report, so that their reports merge."""
+
+    _thread_name = "ocsscale-load"
+
+    def __init__(self, rate: float, targets: list[dict[str, object]]) -> None:
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopped_by = "running"
+        self._ended: float | None = None
+        self._recorder = LoadRecorder(time.time(), rate, targets)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("this load was already started")
+        self._recorder.begin(time.time())  # marks set before start() are kept
+        self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
+        self._thread.start()
+
+    def mark(self, label: str) -> None:
+        """Label the requests from now on (a phase or step name)."""
+        self._recorder.mark(label, time.time())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the load has stopped by itself; True when it has."""
+        return self._done.wait(timeout)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def stop(self) -> LoadReport:
+        """Stop issuing requests, wait for those in flight, and report."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self._stop_wait())
+        else:
+            self._finish("caller")
+        return self.snapshot()
+
+    def snapshot(self) -> LoadReport:
+        """The report so far (``stopped_by`` is ``running`` while it runs)."""
+        ended = self._ended if self._ended is not None else time.time()
+        return self._recorder.report(ended, self._stopped_by)
+
+    def _finish(self, stopped_by: str) -> None:
+        self._stopped_by = stopped_by
+        self._ended = time.time()
+        self._done.set()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _stop_wait(self) -> float:
+        raise NotImplementedError
+
+
+class LoadRunner(BackgroundLoad):
     """Runs the load in a background thread; see the module's docstring."""
 
     def __init__(
@@ -141,49 +202,11 @@ class LoadRunner:
         self._max_requests = max_requests
         self._resolve = resolve
         self._concurrency = concurrency
-        self._stop = threading.Event()
-        self._done = threading.Event()
         self._slots = threading.Semaphore(concurrency)
-        self._thread: threading.Thread | None = None
-        self._stopped_by = "running"
-        self._ended: float | None = None
-        self._recorder = LoadRecorder(time.time(), self._rate, [t.describe() for t in targets])
+        super().__init__(self._rate, [t.describe() for t in targets])
 
-    # -- the caller's side -----------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("this load was already started")
-        self._recorder.begin(time.time())  # marks set before start() are kept
-        self._thread = threading.Thread(target=self._run, name="ocsscale-load", daemon=True)
-        self._thread.start()
-
-    def mark(self, label: str) -> None:
-        """Label the requests that finish from now on (a phase or step name)."""
-        self._recorder.mark(label, time.time())
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the load has stopped by itself; True when it has."""
-        return self._done.wait(timeout)
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def stop(self) -> LoadReport:
-        """Stop issuing requests, wait for those in flight, and report."""
-        self._stop.set()
-        if self._thread is not None:
-            # every request in flight ends within its own timeout
-            self._thread.join(self._timeout + 10.0)
-        else:
-            self._finish("caller")
-        return self.snapshot()
-
-    def snapshot(self) -> LoadReport:
-        """The report so far (``stopped_by`` is ``running`` while it runs)."""
-        ended = self._ended if self._ended is not None else time.time()
-        return self._recorder.report(ended, self._stopped_by)
+    def _stop_wait(self) -> float:
+        return self._timeout + 10.0  # every request in flight ends within its own timeout
 
     # -- the background thread ---------------------------------------------------
 
@@ -217,11 +240,6 @@ class LoadRunner:
                 # no burst to catch up after a stall: the rate is a ceiling
                 next_at = max(next_at + interval, now)
         self._finish(stopped_by)
-
-    def _finish(self, stopped_by: str) -> None:
-        self._stopped_by = stopped_by
-        self._ended = time.time()
-        self._done.set()
 
     def _one(self, target: LoadTarget, label: str | None) -> None:
         began = time.monotonic()

@@ -25,15 +25,20 @@ then. A burst that fails as a whole (WinRM) counts one failed request, target
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import replace
 from typing import Any
 
 from ocsscale.errors import OcsscaleError, UsageError
 from ocsscale.probes.evidence import CertSummary, ProbeEvidence
-from ocsscale.probes.load import MAX_DURATION, Identify, LoadTarget, check_bounds
-from ocsscale.probes.load_report import LoadRecorder, LoadReport, Outcome
+from ocsscale.probes.load import (
+    MAX_DURATION,
+    BackgroundLoad,
+    Identify,
+    LoadTarget,
+    check_bounds,
+)
+from ocsscale.probes.load_report import Outcome
 
 MAX_RATE = 20.0  # requests per second: a host runs its burst one request after the other
 BURST_SECONDS = 2.0  # a burst's span: longer bursts leave fewer gaps, shorter ones stop sooner
@@ -42,8 +47,10 @@ MAX_TIMEOUT = 5.0  # per request (connect, then handshake)
 WINRM_TARGET = "winrm"
 
 
-class WindowsLoadRunner:
+class WindowsLoadRunner(BackgroundLoad):
     """Runs bursts on `host` (a WinRMHost of its own) in a background thread."""
+
+    _thread_name = "ocsscale-winload"
 
     def __init__(
         self,
@@ -78,46 +85,11 @@ class WindowsLoadRunner:
         self._identify = identify
         self._timeout = float(timeout)
         self._burst_seconds = float(burst_seconds)
-        self._stop = threading.Event()
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stopped_by = "running"
-        self._ended: float | None = None
-        targets_described = [t.describe() for t in self._targets]
-        self._recorder = LoadRecorder(time.time(), self._rate, targets_described)
+        super().__init__(self._rate, [t.describe() for t in self._targets])
 
-    # -- the caller's side (as LoadRunner) ------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("this load was already started")
-        self._recorder.begin(time.time())
-        self._thread = threading.Thread(target=self._run, name="ocsscale-winload", daemon=True)
-        self._thread.start()
-
-    def mark(self, label: str) -> None:
-        self._recorder.mark(label, time.time())
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def stop(self) -> LoadReport:
-        """Stop sending bursts; the one in flight is waited for, at most its own bound
-        (its span, two request timeouts) and a minute of WinRM."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(self._burst_seconds + 2 * self._timeout + 60.0)
-        else:
-            self._finish("caller")
-        return self.snapshot()
-
-    def snapshot(self) -> LoadReport:
-        ended = self._ended if self._ended is not None else time.time()
-        return self._recorder.report(ended, self._stopped_by)
+    def _stop_wait(self) -> float:
+        # the burst in flight: its span, two request timeouts, and a minute of WinRM
+        return self._burst_seconds + 2 * self._timeout + 60.0
 
     # -- the background thread --------------------------------------------------------
 
@@ -230,8 +202,3 @@ class WindowsLoadRunner:
             address=address,
         )
         self._recorder.add(outcome, self._recorder.label_at(finished))
-
-    def _finish(self, stopped_by: str) -> None:
-        self._stopped_by = stopped_by
-        self._ended = time.time()
-        self._done.set()
