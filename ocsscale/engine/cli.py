@@ -232,6 +232,21 @@ def events(
 
 
 @app.command()
+def api(
+    method: Annotated[str, typer.Argument(help="GET or POST.")],
+    target: Annotated[str, typer.Argument(help="An admin API path, e.g. /status.")],
+    socket: Annotated[Path, typer.Option("--socket", "-s", help="Admin socket path.")],
+) -> None:
+    """One admin API request, its JSON answer printed on one line (for programs: what
+    ocsscale's engine driver runs on the LB host; see the engine's README)."""
+    from .api_cli import run_api
+
+    code = run_api(method, target, str(socket))
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
 def reload(farm: FarmOpt = None, socket: SocketOpt = None, json_out: JsonOpt = False) -> None:
     """Re-read the farm file: bind new ports, close removed ones, apply server changes.
 

@@ -75,6 +75,16 @@ def test_lb_commands_skip_the_pool_file_model_and_the_runner(tmp_path: Path) -> 
     assert not {m for m in modules if m.startswith(heavy)}, modules
 
 
+def test_the_lb_api_plumbing_command_needs_only_the_standard_library(tmp_path: Path) -> None:
+    """The engine driver polls `ocsscale lb api GET /status` on the LB host."""
+    modules, code, out = imported("lb", "api", "GET", "/status", "--socket", str(tmp_path / "x"))
+    assert code == "1", out  # no engine there: one clear error
+    assert modules == {
+        "ocsscale", "ocsscale.cli", "ocsscale.cli.entry", "ocsscale.engine",
+        "ocsscale.engine.api_cli", "ocsscale.engine.client",
+    }, modules  # fmt: skip
+
+
 def test_lb_errors_are_reported_without_a_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ocsscale", "lb", "status", "--socket", str(tmp_path / "none")],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from typer.testing import CliRunner
 
@@ -72,3 +74,38 @@ def test_http_api_errors(net: Net, backends: Backends, engine_factory: type[Engi
     assert request(engine.socket, "GET", "/servers/fe1/drain")[0] == 405
     status, body = request(engine.socket, "GET", "/metrics")
     assert status == 200 and b"# TYPE ocsscale_lb_server_up gauge" in body
+
+
+def test_the_api_plumbing_command_answers_as_the_admin_api(
+    net: Net, backends: Backends, engine_factory: type[EngineProc]
+) -> None:
+    """`ocsscale lb api`, what the engine driver runs on the LB host: the real entry
+    point in a child process, the engine's own JSON on one line."""
+    backends.open(net.servers[0], 16603, "fe1")
+    engine = engine_factory(basic_farm(net, [16603], [1]))
+
+    def api(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ocsscale", "lb", "api", *args],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    done = api("POST", "/servers/fe1/drain", "--socket", engine.socket)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["server"]["admin"] == "drain"
+    status = api("GET", "/status", "-s", engine.socket)
+    assert status.returncode == 0 and len(status.stdout.strip().splitlines()) == 1
+    assert {s["name"]: s["admin"] for s in json.loads(status.stdout)["servers"]} == {"fe1": "drain"}
+    events = json.loads(api("GET", "/events?since=0", "--socket", engine.socket).stdout)
+    assert any(e.get("server") == "fe1" for e in events["events"])
+
+    refused = api("POST", "/servers/nope/drain", "--socket", engine.socket)
+    assert refused.returncode == 1 and "no server named 'nope'" in refused.stderr
+    for bad in (["DELETE", "/status"], ["GET", "status"], ["GET", "/status;rm -rf /"]):
+        wrong = api(*bad, "--socket", engine.socket)
+        assert wrong.returncode == 2 and "Traceback" not in wrong.stderr, wrong.stderr
+    gone = api("GET", "/status", "--socket", "/nonexistent/lb.sock")
+    assert gone.returncode == 1 and "no admin socket" in gone.stderr
+    # the same through the engine's full CLI (its --help lists it)
+    result = runner.invoke(app, ["api", "GET", "/status", "--socket", engine.socket])
+    assert result.exit_code == 0 and json.loads(result.output)["servers"][0]["name"] == "fe1"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any, ClassVar, Literal
+from urllib.parse import quote
 
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -65,22 +66,33 @@ class EngineDriver(LinuxDriver):
     kind: ClassVar[str] = "engine"
 
     # -- plumbing -------------------------------------------------------------------
-    def _engine(self, *args: str, timeout: float = 30.0) -> str:
+    def _api(self, method: str, target: str, timeout: float = 30.0) -> Any:
+        """One request to the engine's admin API on the LB host, through its plumbing
+        command `ocsscale lb api` (quick to start: it is polled); the JSON answer."""
         lb = self._lb()
+        what = f"{method} {target}"
         try:
-            return lb.sh(
+            out = lb.sh(
                 '"$@"',
                 self.settings.command,
                 "lb",
-                *args,
+                "api",
+                method,
+                target,
                 "--socket",
                 self.settings.admin_socket,
                 timeout=timeout,
             ).stdout
         except CommandFailed as exc:
             raise StepFailed(
-                f"{self.host_name}: the engine's admin API did not answer "
-                f"`lb {' '.join(args)}`: {exc.stderr.strip()[:300] or f'exit {exc.exit_status}'}"
+                f"{self.host_name}: the engine's admin API did not answer `{what}`: "
+                f"{exc.stderr.strip()[:300] or f'exit {exc.exit_status}'}"
+            ) from None
+        try:
+            return json.loads(out)
+        except ValueError:
+            raise StepFailed(
+                f"{self.host_name}: the engine's admin API gave an unreadable answer to `{what}`"
             ) from None
 
     def _files(self) -> dict[str, str | None]:
@@ -104,7 +116,7 @@ class EngineDriver(LinuxDriver):
         return state
 
     def _view(self, lb: LinuxLbHost) -> dict[str, Any] | None:
-        status = json.loads(self._engine("status", "--json"))
+        status = self._api("GET", "/status")
         farm_text = lb.read_optional(self.settings.farm_path)
         farm = _farm_data(farm_text)
         listeners = status.get("listeners", [])
@@ -192,10 +204,10 @@ class EngineDriver(LinuxDriver):
 
     # -- members --------------------------------------------------------------------
     def set_member(self, name: str, state: AdminState) -> None:
-        self._engine(state, name, "--json")
+        self._api("POST", f"/servers/{quote(name, safe='')}/{state}")
 
     def stats(self) -> dict[str, MemberStats]:
-        status = json.loads(self._engine("status", "--json"))
+        status = self._api("GET", "/status")
         found = {}
         for s in status.get("servers", []):
             found[s["name"]] = MemberStats(
@@ -207,12 +219,8 @@ class EngineDriver(LinuxDriver):
         return found
 
     def events(self, since: float) -> list[dict[str, Any]]:
-        out = self._engine("events", "--json")
         found = []
-        for line in out.splitlines():
-            if not line.strip():
-                continue
-            event = json.loads(line)
+        for event in self._api("GET", "/events?since=0").get("events", []):
             ts = _epoch(str(event.get("ts", "")))
             if ts >= since and "server" in event:  # member changes only, as the protocol says
                 found.append({**event, "ts": ts})
