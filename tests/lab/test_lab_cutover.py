@@ -135,6 +135,13 @@ def test_a_pin_left_on_a_client_stops_the_cutover(
     assert _record(lab) == ({lab.address("ocsfe00")}, POOL_TTL)
 
 
+def _lower_ttl_and_wait(lab: RunningLab, pool: Path) -> None:
+    """`run --phase lower-ttl`, then the old TTL waited out for real."""
+    result = tool(lab, pool, "run", "--phase", "lower-ttl", "--yes")
+    assert result.returncode == 0, output(result)
+    _wait_ready(pool)
+
+
 def _wait_ready(pool: Path) -> None:
     (lowered,) = [e for e in entries(pool) if e["action"] == "dns.lower_ttl"]
     while time.time() < lowered["evidence"]["ready_at"]:  # the old TTL, waited out for real
@@ -154,9 +161,7 @@ def test_watch_holds_then_reverts_by_itself_when_the_vip_stops_answering(
     try:
         result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes", "--no-hold")
         assert result.returncode == 0, output(result)
-        result = tool(lab, pool, "run", "--phase", "lower-ttl", "--yes")
-        assert result.returncode == 0, output(result)
-        _wait_ready(pool)
+        _lower_ttl_and_wait(lab, pool)
 
         # the whole cutover: inventory, no pins, replace, verify, probes, watch, long TTL
         result = tool(lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold")
@@ -231,9 +236,7 @@ def test_no_request_of_any_source_fails_through_the_pins_the_lb_and_the_cutover(
             "--client-load", "4", timeout=600,
         )  # fmt: skip
         assert result.returncode == 0, output(result)
-        result = tool(lab, pool, "run", "--phase", "lower-ttl", "--yes")
-        assert result.returncode == 0, output(result)
-        _wait_ready(pool)
+        _lower_ttl_and_wait(lab, pool)
         result = tool(
             lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold", "--client-load", "4"
         )
@@ -281,9 +284,7 @@ def test_generic_tls_cutover_inventories_watches_and_raises_the_ttl_under_load(
         result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes", "--no-hold")
         assert result.returncode == 0, output(result)
         pool.write_text(pool.read_text().replace("profile: ocs2007r2", "profile: generic-tls"))
-        result = tool(lab, pool, "run", "--phase", "lower-ttl", "--yes")
-        assert result.returncode == 0, output(result)
-        _wait_ready(pool)
+        _lower_ttl_and_wait(lab, pool)
         result = tool(
             lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold", "--client-load", "4"
         )
