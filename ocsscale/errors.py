@@ -102,8 +102,26 @@ class CheckFailed(StepFailed):
     """A read-only check (a gate, a probe) did not hold."""
 
 
+class Refused(CheckFailed):
+    """A guard refused a change before anything was changed (the record is not
+    what the change was planned against, a member is not up): the step leaves
+    no undo record, so a rollback never writes back what someone else set."""
+
+
 class NotImplementedAction(StepFailed):
     """A playbook step names an action that is not built yet: run refuses it."""
+
+
+class Interrupted(OcsscaleError):
+    """The run or rollback was stopped by Ctrl-C, SIGHUP or SIGTERM: exit 128 +
+    the signal, as shells report it (130 for Ctrl-C). The journal keeps every
+    step, as after a kill."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, *, hint: str | None = None, code: int = 130) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = code
 
 
 class LockHeld(OcsscaleError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from ..operator import NoOperator, Operator
 
@@ -38,6 +38,36 @@ class Change:
         return {"kind": self.kind, "target": self.target, "summary": self.summary}
 
 
+class Faults(Protocol):
+    """How an action breaks production on purpose (a drill's stopped service or
+    cut link, a member drained at the LB) and puts it right. The runner's
+    version journals the fault *before* it is put in place and shields both
+    from signals (runner/faults.py), so an interrupted run leaves a record that
+    the next command acts on first."""
+
+    def inject(
+        self, kind: str, target: str, summary: str, restore: Json, do: Callable[[], None]
+    ) -> int | None:
+        """Record the fault (`restore`: what `Action.restore_fault` needs), then
+        `do()` it; returns the fault's id."""
+
+    def restore(self, fault_id: int | None, do: Callable[[], None]) -> None:
+        """`do()` what puts it right, then mark it cleared."""
+
+
+class UnjournaledFaults:
+    """Outside a run (tests of one action, a dry run, which never injects)."""
+
+    def inject(
+        self, kind: str, target: str, summary: str, restore: Json, do: Callable[[], None]
+    ) -> int | None:
+        do()
+        return None
+
+    def restore(self, fault_id: int | None, do: Callable[[], None]) -> None:
+        do()
+
+
 @dataclass
 class Context:
     """What an action may use. Built by the runner; actions never build their own."""
@@ -50,6 +80,8 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)
     #: the person at the console (manual drivers, holds); NoOperator when unattended
     operator: Operator = field(default_factory=NoOperator)
+    #: faults put in place on purpose, journaled (runner/faults.py)
+    faults: Faults = field(default_factory=UnjournaledFaults)
 
 
 class Action(ABC):
@@ -126,6 +158,12 @@ class Action(ABC):
     def verify_reverted(self, undo: Json) -> Json:
         """Read back and prove the revert took."""
         return None
+
+    def restore_fault(self, kind: str, restore: Json) -> Json:
+        """Put right a fault this action put in place through `Context.faults`
+        and that an interruption left there (`restore` as journaled), and prove
+        it; returns evidence. Must be safe to call twice."""
+        raise NotImplementedError(f"{self.name} puts no fault in place")
 
 
 _REGISTRY: dict[str, type[Action]] = {}

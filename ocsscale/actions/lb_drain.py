@@ -128,7 +128,19 @@ class LbDrainRestart(Action):
         # counted as the drain begins: read after it, a session that ends meanwhile is missed
         at_drain = self._sessions(driver)
         began = time.monotonic()
-        driver.set_member(self.fe, "drain")
+        # journaled before the drain, drain and ready under a signal shield: a run
+        # cut short in between leaves a record the next command puts right first
+        fault = self.ctx.faults.inject(
+            "member-drained",
+            self.fe,
+            f"{self.fe} is drained at {self.label} (drained restart)",
+            {"member": self.fe},
+            lambda: driver.set_member(self.fe, "drain"),
+        )
+
+        def ready() -> None:
+            self.ctx.faults.restore(fault, lambda: driver.set_member(self.fe, "ready"))
+
         try:
             self._wait_drained(driver, began)
             drained = time.monotonic()
@@ -139,9 +151,9 @@ class LbDrainRestart(Action):
         except BaseException:
             # whatever happened (Ctrl-C included), the member is not left drained
             with contextlib.suppress(OcsscaleError):  # the first error is the one to show;
-                driver.set_member(self.fe, "ready")  # rollback sets it ready if this failed
+                ready()  # the journaled fault makes the next command set it ready
             raise
-        driver.set_member(self.fe, "ready")
+        ready()
         self._findings(
             [
                 ("drain", True, True, f"{at_drain} session(s) on it when drained, none left "
@@ -205,6 +217,19 @@ class LbDrainRestart(Action):
         return {**evidence, "admin_after": member.admin}
 
     # -- undo -------------------------------------------------------------------------
+    def restore_fault(self, kind: str, restore: Json) -> Json:
+        """A drained restart cut short: the member ready again at the LB."""
+        driver = lb_driver(self.ctx)
+        member = driver.stats().get(restore["member"])
+        if member is None:
+            return {"member": restore["member"], "absent": True}  # the farm is gone
+        if member.admin != "ready":
+            driver.set_member(restore["member"], "ready")
+        after = driver.stats().get(restore["member"])
+        if after is not None and after.admin != "ready":
+            raise StepFailed(f"{self.label}: {restore['member']} is still {after.admin}")
+        return {"member": restore["member"], "was": member.admin, "admin": "ready"}
+
     def revert(self, undo: Json) -> Json:
         if not undo.get("drained"):
             return {"nothing_to_put_back": True}

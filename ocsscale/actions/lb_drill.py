@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckFailed, Declined, StepFailed, UsageError
+from ..errors import CheckFailed, Declined, Refused, StepFailed, UsageError
 from ..probes import socket_connector
 from ..probes.basic import tls_hold
 from ..probes.load import LoadRunner, targets_for
@@ -219,7 +219,7 @@ class LbFailoverDrill(Action):
             try:
                 wait_members_up(driver, sorted(current), timeout=self.drill.detect_timeout)
             except CheckFailed:
-                raise CheckFailed(
+                raise Refused(
                     f"the drill on {self.fe.name} is refused while member(s) are not up: "
                     f"{', '.join(not_up)}; bring them back first"
                 ) from None
@@ -245,7 +245,15 @@ class LbFailoverDrill(Action):
             stages.lap("before")
             load.mark("fault")
             asked = time.monotonic()
-            self._fault(restore=False)
+            # journaled before it is in place, both under a signal shield: a run cut
+            # short here leaves a record that the next command puts right first
+            fault = self.ctx.faults.inject(
+                self._fault_kind(),
+                self.fe.name,
+                self._fault_summary(),
+                self.undo_record(current),
+                lambda: self._fault(restore=False),
+            )
             # from the moment the fault is in place (a service stop may take seconds)
             began_wall, began = time.time(), time.monotonic()
             fault_s = began - asked
@@ -266,7 +274,7 @@ class LbFailoverDrill(Action):
             finally:
                 load.mark("restore")
                 restored = time.monotonic()
-                self._fault(restore=True)
+                self.ctx.faults.restore(fault, lambda: self._fault(restore=True))
                 stages.lap("restore")
             back = self._wait(driver, "up", restored)
             stages.lap("return")
@@ -361,6 +369,23 @@ class LbFailoverDrill(Action):
                 "failures": report.failures[:20],
             },
         }
+
+    def _fault_kind(self) -> str:
+        return "link-down" if self.mode == "link" else "service-stopped"
+
+    def _fault_summary(self) -> str:
+        if self.mode == "link":
+            return f"the link of {self.fe.name} ({self.fe.address}) is down (failover drill)"
+        return (
+            f"{', '.join(self._services())} stopped on {self.fe.name} (failover drill, "
+            f"check port {self.port})"
+        )
+
+    def restore_fault(self, kind: str, restore: Json) -> Json:
+        """A drill cut short: its fault undone, and the LB sees the member back."""
+        self._fault(restore=True)
+        back = self._wait(lb_driver(self.ctx), "up", time.monotonic())
+        return {"fe": self.fe.name, "restored": kind, "up_after_s": back}
 
     def revert(self, undo: Json) -> Json:
         self._fault(restore=True)

@@ -276,14 +276,27 @@ class LbIsolate(Action):
 
     def apply(self, current: Json) -> Json:
         driver = lb_driver(self.ctx)
+        before = {name: current.get(name, "ready") for name in self.others}
+
+        def put_back() -> None:
+            for name, state in before.items():
+                driver.set_member(name, state)
+
+        # journaled before the first member goes to maint, both ways under a signal
+        # shield: a run cut short here leaves a record the next command acts on first
+        fault = self.ctx.faults.inject(
+            "members-maint",
+            ", ".join(self.others),
+            f"{', '.join(self.others) or 'no member'} in maint at {self.label} "
+            f"({self.fe} isolated behind the VIP)",
+            {"admin": before},
+            lambda: [driver.set_member(name, "maint") for name in self.others],
+        )
         try:
-            for name in self.others:
-                driver.set_member(name, "maint")
             wait_members_up(driver, [self.fe])
             results = self._probe_all()
         finally:
-            for name in self.others:
-                driver.set_member(name, current.get(name, "ready"))  # type: ignore[arg-type]
+            self.ctx.faults.restore(fault, put_back)
         wait_members_up(driver, [fe.name for fe in self.ctx.pool.front_ends])
         failed = [r for r in results if not r["ok"]]
         self.ctx.emit(
@@ -352,6 +365,10 @@ class LbIsolate(Action):
 
     def verify(self, evidence: Json) -> Json:
         return evidence
+
+    def restore_fault(self, kind: str, restore: Json) -> Json:
+        """An isolate step cut short: the other members back as they were."""
+        return {"revert": self.revert(restore), "verify": self.verify_reverted(restore)}
 
     def revert(self, undo: Json) -> Json:
         driver = lb_driver(self.ctx)

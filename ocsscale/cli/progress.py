@@ -278,6 +278,21 @@ class RunProgress:
         what = error if error.startswith("interrupted") else f"failed: {error}"
         self.console.print(Text(f"  {e.phase} {what}", style="bold red"))
 
+    def _on_fault_found(self, e: Event) -> None:
+        """A fault the tool put in place and an interruption left: said first."""
+        self._print(
+            Text(
+                f"! left in place when the last run stopped: {e.data['summary']} "
+                f"(step {e.step}); putting it right first",
+                style="bold yellow",
+            )
+        )
+
+    def _on_fault_restored(self, e: Event) -> None:
+        self._print(
+            Text(f"  ✓ put right: {e.data['summary']} ({e.data['seconds']:.1f}s)", style="green")
+        )
+
     def _on_revert_start(self, e: Event) -> None:
         self._print(Text(f"  ↶ {e.step}  {e.data['summary']}"))
 

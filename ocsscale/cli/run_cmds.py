@@ -14,10 +14,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import Declined, StepFailed, UsageError
+from ..errors import Declined, Interrupted, UsageError
 from ..plan.playbook import PHASE_IDS
 from ..runner import session
+from ..runner.faults import describe as describe_fault
 from ..runner.lock import unlock
+from ..runner.signals import Terminated, exit_code
 from ..runner.status import status_report
 from .operator import operator_for
 from .progress import plan_tree
@@ -242,10 +244,13 @@ def run_cmd(
         run_id = session.execute_run(
             gate, progress, command=_command(), operator=operator, options=options
         )
-    except KeyboardInterrupt:
-        raise StepFailed(
-            "interrupted: the journal keeps every step",
-            hint="`ocsscale run` resumes; `ocsscale rollback` undoes what was done",
+    except (KeyboardInterrupt, Terminated) as exc:
+        raise Interrupted(
+            "interrupted: the journal keeps every step, as after a kill (nothing was "
+            "cleaned up that the rest of the phase needs)",
+            hint="`ocsscale status` shows where it stopped; `ocsscale run` resumes without "
+            "redoing a finished step; `ocsscale rollback` undoes what was done",
+            code=exit_code(exc),
         ) from None
     finally:
         progress.close()
@@ -271,6 +276,12 @@ def status_cmd(
     .ocsscale/ next to the pool file, which need not validate any more. It
     names the lock's holder (user, host, pid, since when, LOCK_ID) and says
     when that holder is gone.
+
+    First of all it names what the tool itself left broken when a run was cut
+    short (a drill's stopped service or cut link, a member drained or in maint
+    at the LB), and a cutover whose watch is not running (the pool name on the
+    VIP with the short TTL, nothing to revert it), each with the command that
+    repairs it.
 
       ocsscale status
 
@@ -304,6 +315,21 @@ def status_cmd(
     )
     if last["error"]:
         console.print(Text(f"  {last['error']}"))
+    # what the tool itself broke comes before everything else
+    for fault in report["faults_in_place"]:
+        console.print(
+            Text(
+                f"! left broken by the tool: {fault['summary']} (step {fault['step']} of "
+                f"{fault['phase']}, #{fault['seq']})",
+                style="bold red",
+            )
+        )
+        console.print(Text(f"  repair: {fault['repair']}"))
+    watch = report["watch"]
+    if watch is not None:
+        console.print(Text(f"! cutover: {watch['message']}", style="bold yellow"))
+        if watch["repair"]:
+            console.print(Text(f"  repair: {watch['repair']}"))
     # Text cells, never markup strings: step ids hold [labels] Rich would eat
     table = Table("phase", "title", "status", title="phases")
     for phase in report["phases"]:
@@ -363,7 +389,11 @@ def rollback_cmd(
     """
     console = _console()
     gate = session.prepare_rollback(app_state(ctx).config, to_phase=to)
-    if not gate.pending:
+    for fault in gate.faults:
+        console.print(
+            Text(f"  ! left in place by the tool, put right first: {describe_fault(fault)}")
+        )
+    if not gate.pending and not gate.faults:
         console.print("Nothing to roll back.")
         return
     cancelled = len(gate.pending) - gate.reverts
@@ -390,9 +420,11 @@ def rollback_cmd(
             operator=operator_for(console, progress),
             forks=forks,
         )
-    except KeyboardInterrupt:
-        raise StepFailed(
-            "rollback interrupted", hint="run `ocsscale rollback` again: it resumes"
+    except (KeyboardInterrupt, Terminated) as exc:
+        raise Interrupted(
+            "rollback interrupted",
+            hint="run `ocsscale rollback` again: it resumes",
+            code=exit_code(exc),
         ) from None
     finally:
         progress.close()

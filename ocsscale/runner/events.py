@@ -29,6 +29,9 @@ REVERT_START = "revert_start"  # data: seq, action, summary
 REVERT_DONE = "revert_done"  # data: seq, seconds
 REVERT_FAILED = "revert_failed"  # data: seq, error
 REVERT_SKIPPED = "revert_skipped"  # data: seq, reason (nothing to do for this change)
+# faults the tool put in place on purpose and an interruption left (runner/faults.py)
+FAULT_FOUND = "fault_found"  # data: kind, target, summary, placed
+FAULT_RESTORED = "fault_restored"  # data: kind, target, summary, evidence, seconds
 # anything an action reports through Context.emit keeps the action's own kind
 
 

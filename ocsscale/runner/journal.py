@@ -86,6 +86,17 @@ CREATE TABLE IF NOT EXISTS entries (
     reverted REAL
 );
 CREATE INDEX IF NOT EXISTS entries_by_step ON entries(cycle_id, step_id);
+CREATE TABLE IF NOT EXISTS faults (
+    fault_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER NOT NULL REFERENCES entries(seq),  -- the step that put it in place
+    kind TEXT NOT NULL,              -- service-stopped | link-down | member-drained | ...
+    target TEXT NOT NULL,            -- the FE or member it breaks
+    summary TEXT NOT NULL,           -- what is broken, in words
+    restore TEXT NOT NULL,           -- JSON: what the action needs to take it away
+    placed REAL NOT NULL,            -- written *before* the fault is put in place
+    cleared REAL,                    -- NULL: in place (or being put in place)
+    cleared_by TEXT                  -- the step itself | run ID | rollback ID
+);
 """
 
 #: columns added since the first journal: (table, column, type); added on open
@@ -152,6 +163,26 @@ class Entry:
     @property
     def has_undo(self) -> bool:
         return self.undo is not None
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Something the tool broke on purpose (a drill, a drained restart) and has
+    not yet put right, as far as the journal knows."""
+
+    fault_id: int
+    seq: int
+    kind: str
+    target: str
+    summary: str
+    restore: Any
+    placed: float
+    cleared: float | None
+    cleared_by: str | None
+    #: the step that placed it
+    phase: str = ""
+    step_id: str = ""
+    action: str = ""
 
 
 @dataclass(frozen=True)
@@ -386,7 +417,16 @@ class Journal:
             ),
         )
 
-    def fail_step(self, seq: int, error: str) -> None:
+    def fail_step(self, seq: int, error: str, *, refused: bool = False) -> None:
+        """`refused`: the step was refused before it changed anything (a guard),
+        so it leaves nothing to undo: its undo record is dropped."""
+        if refused:
+            self._write(
+                "UPDATE entries SET status = 'failed', finished = ?, error = ?, undo = NULL,"
+                " hosts = NULL WHERE seq = ?",
+                (time.time(), error, seq),
+            )
+            return
         self._write(
             "UPDATE entries SET status = 'failed', finished = ?, error = ? WHERE seq = ?",
             (time.time(), error, seq),
@@ -436,6 +476,34 @@ class Journal:
     def revert_failed(self, seq: int, error: str) -> None:
         # stays `reverting`: the next rollback tries it again
         self._write("UPDATE entries SET error = ? WHERE seq = ?", (error, seq))
+
+    # faults the tool puts in place on purpose ----------------------------------------
+    def place_fault(self, seq: int, kind: str, target: str, summary: str, restore: Any) -> int:
+        """Journaled *before* the fault is put in place: from here on a crash
+        leaves a record of it, and the next command puts it right first."""
+        return self._write(
+            "INSERT INTO faults (seq, kind, target, summary, restore, placed)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (seq, kind, target, summary, to_json(restore, "fault restore"), time.time()),
+        )
+
+    def clear_fault(self, fault_id: int, by: str) -> None:
+        self._write(
+            "UPDATE faults SET cleared = ?, cleared_by = ? WHERE fault_id = ? AND cleared IS NULL",
+            (time.time(), by, fault_id),
+        )
+
+    def faults_in_place(self) -> list[Fault]:
+        """Faults put in place and not cleared, oldest first."""
+        try:
+            rows = self._db.execute(
+                "SELECT f.*, e.phase AS phase, e.step_id AS step_id, e.action AS action"
+                " FROM faults f JOIN entries e ON e.seq = f.seq"
+                " WHERE f.cleared IS NULL ORDER BY f.fault_id"
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []  # a journal opened read-only from before faults were journaled
+        return [Fault(**{**dict(r), "restore": json.loads(r["restore"])}) for r in rows]
 
     def in_progress(self) -> Iterator[Entry]:
         rows = self._db.execute(

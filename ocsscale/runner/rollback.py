@@ -26,6 +26,7 @@ from ..actions.base import Action, Context
 from ..errors import OcsscaleError, StepFailed, UsageError
 from . import events as ev
 from .events import Event, EventSink
+from .faults import restore_in_place
 from .journal import Entry, Journal
 from .parallel import DEFAULT_FORKS, Stop, run_lanes, waves
 from .walk import locked_sink
@@ -117,7 +118,17 @@ def rollback(
     hosts: Any = None,  # transports.recorded.RecordedHosts; None: ctx.host as given
     forks: int = DEFAULT_FORKS,
 ) -> list[Entry]:
-    """Revert every recorded change of phases at or after `from_index`."""
+    """Revert every recorded change of phases at or after `from_index`, after
+    putting right every fault the tool left in place (whatever its phase)."""
+
+    def context_for(entry: Entry) -> Context:
+        if hosts is None:
+            return ctx
+        return dataclasses.replace(ctx, host=hosts.for_entry(entry.hosts))
+
+    # first: an FE whose link the tool cut is unreachable only because of that cut,
+    # which is no reason to refuse the rollback
+    restore_in_place(journal, context_for, actions, sink, rollback_id)
     entries = journal.undoable(from_index)
     refuse_missing(entries, actions)
     needless = needless_reverts(entries, ctx, actions)

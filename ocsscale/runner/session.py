@@ -4,6 +4,7 @@ roll back, and report status. The CLI calls these and renders their events."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import socket
@@ -21,8 +22,10 @@ from ..operator import NoOperator, Operator, OperatorUnavailable
 from ..plan.build import Plan, PlanPhase, build_plan
 from ..plan.playbook import PHASE_IDS, find_playbook, load_playbook
 from . import rollback as rollback_mod
+from . import signals
 from .events import Event, EventSink
-from .journal import JOURNAL_NAME, Entry, Journal, latest_evidence
+from .faults import restore_in_place
+from .journal import JOURNAL_NAME, Entry, Fault, Journal, latest_evidence
 from .lock import RunLock, current_user, held_error, read_lock
 from .plugins import load_actions
 from .walk import Walker, refuse_not_built
@@ -284,21 +287,22 @@ def execute_run(
         )
         ctx, hosts = _context(prepared.loaded, dry_run=False, operator=operator, options=options)
         ctx.extra["journal"] = journal  # read by guards (dns.replace waits out lower-ttl)
-        with (
-            _recorded(journal, run_id, hosts),
-            _client_load(
+        with signals.handled(), _recorded(journal, run_id, hosts):
+            # what the tool broke on purpose and an interruption left broken comes
+            # first: the interrupted step then runs again on a whole pool
+            restore_in_place(journal, lambda entry: ctx, prepared.actions, sink, run_id)
+            with _client_load(
                 prepared.loaded, ctx, options.get("client_load"), journal, run_id, sink
-            ) as labelled,
-        ):
-            Walker(
-                journal,
-                ctx,
-                labelled,
-                run_id,
-                prepared.actions,
-                record_hosts=_recorder(prepared.loaded),
-                forks=options.get("forks") or prepared.loaded.pool.run.forks,
-            ).run(phases)
+            ) as labelled:
+                Walker(
+                    journal,
+                    ctx,
+                    labelled,
+                    run_id,
+                    prepared.actions,
+                    record_hosts=_recorder(prepared.loaded),
+                    forks=options.get("forks") or prepared.loaded.pool.run.forks,
+                ).run(phases)
     return run_id
 
 
@@ -352,6 +356,17 @@ def pending_rollback(state_dir: Path, to_phase: str | None = None) -> list[Entry
         journal.close()
 
 
+def faults_in_place(state_dir: Path) -> list[Fault]:
+    """The faults the tool put in place and has not put right (reads only)."""
+    if not (state_dir / JOURNAL_NAME).exists():
+        return []
+    journal = Journal(state_dir / JOURNAL_NAME, read_only=True)
+    try:
+        return journal.faults_in_place()
+    finally:
+        journal.close()
+
+
 @dataclass(frozen=True)
 class RollbackGate:
     """A rollback that passed its gate, with what the CLI shows and asks about:
@@ -364,6 +379,8 @@ class RollbackGate:
     to_phase: str | None
     pending: list[Entry]
     needless: dict[int, str]
+    #: faults the tool left in place: put right before the first revert
+    faults: list[Fault] = dataclasses.field(default_factory=list)
 
     @property
     def reverts(self) -> int:
@@ -374,8 +391,9 @@ def prepare_rollback(config: Path, *, to_phase: str | None = None) -> RollbackGa
     actions: dict[str, type[Action]] = dict(load_actions())
     loaded = load_pool(config)
     pending = pending_rollback(loaded.state_dir, to_phase)  # refuses an unknown phase
+    faults = faults_in_place(loaded.state_dir)
     if not pending:
-        return RollbackGate(loaded, actions, to_phase, [], {})
+        return RollbackGate(loaded, actions, to_phase, [], {}, faults)
     rollback_mod.refuse_missing(pending, actions)
     from ..transports.recorded import RecordedHosts
 
@@ -388,7 +406,7 @@ def prepare_rollback(config: Path, *, to_phase: str | None = None) -> RollbackGa
     finally:
         hosts.close_all()
     _refuse_held(loaded.state_dir)
-    return RollbackGate(loaded, actions, to_phase, pending, needless)
+    return RollbackGate(loaded, actions, to_phase, pending, needless, faults)
 
 
 def execute_rollback(
@@ -420,7 +438,7 @@ def execute_rollback(
         )
         hosts = RecordedHosts(loaded)
         ctx, _ = _context(loaded, dry_run=False, operator=operator, hosts=hosts.fallback)
-        with _recorded(journal, rollback_id, hosts):
+        with signals.handled(), _recorded(journal, rollback_id, hosts):
             done = rollback_mod.rollback(
                 journal,
                 ctx,

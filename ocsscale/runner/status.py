@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .faults import broken_by_tool
 from .journal import JOURNAL_NAME, KILLED, Entry, Journal
 from .lock import read_lock
 
@@ -43,6 +44,8 @@ def status_report(state_dir: Path) -> dict[str, Any]:
         "phases": [],
         "in_progress": [],
         "rollback_would_undo": [],
+        "faults_in_place": [],
+        "watch": None,
     }
     if not (state_dir / JOURNAL_NAME).exists():
         return report
@@ -73,6 +76,8 @@ def status_report(state_dir: Path) -> dict[str, Any]:
                     "skipped": phase.get("skipped"),
                 }
             )
+        live = lock is not None and not lock.stale
+        report.update(broken_by_tool(journal, live))
         report["in_progress"] = [_entry_json(e) for e in journal.in_progress()]
         report["rollback_would_undo"] = [_entry_json(e) for e in journal.undoable()]
     finally:

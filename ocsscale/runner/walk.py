@@ -25,12 +25,14 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from ..actions.base import Action, Change, Context
-from ..errors import NotImplementedAction, OcsscaleError, StepFailed
+from ..errors import NotImplementedAction, OcsscaleError, Refused, StepFailed
 from ..plan.build import PlanPhase, PlanStep, not_built
 from . import events as ev
 from .events import Event, EventSink
+from .faults import JournaledFaults
 from .journal import Cycle, Journal
 from .parallel import DEFAULT_FORKS, Stop, Wave, run_lanes, waves
+from .signals import Terminated
 
 
 def refuse_not_built(phases: Sequence[PlanPhase]) -> None:
@@ -53,6 +55,8 @@ def _interrupted(exc: BaseException) -> str:
     other than a failed step: Ctrl-C is just "interrupted"."""
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
+    if isinstance(exc, Terminated):
+        return f"interrupted ({exc})"
     return f"interrupted ({type(exc).__name__})"
 
 
@@ -116,12 +120,15 @@ class Walker:
         self.actions = actions
         self.forks = forks
 
-    def _action(self, phase: str, step: PlanStep) -> Action:
+    def _action(self, phase: str, step: PlanStep, faults: JournaledFaults | None = None) -> Action:
         def emit(kind: str, data: Mapping[str, Any]) -> None:
             self.sink(Event(kind, phase, step.id, dict(data)))
 
         # a context of its own: steps of one wave run on several threads at once
-        return self.actions[step.action](dataclasses.replace(self.ctx, emit=emit), step.args)
+        ctx = dataclasses.replace(self.ctx, emit=emit)
+        if faults is not None:
+            ctx.faults = faults
+        return self.actions[step.action](ctx, step.args)
 
     def _waves(self, steps: Sequence[PlanStep]) -> list[Wave[PlanStep]]:
         def key(step: PlanStep) -> Hashable | None:
@@ -165,7 +172,15 @@ class Walker:
         failure: BaseException | None = None
         try:
             self._steps(cycle, phase.steps)
-        except BaseException as exc:  # cleanup must run even on Ctrl-C
+        except (KeyboardInterrupt, Terminated) as exc:
+            # as a kill leaves it: the cycle stays open and its steps as they were,
+            # so `run` resumes without redoing a finished step. Cleanup does not
+            # run: the steps after the interrupted one may still need its pins.
+            # Faults put in place on purpose were put right under the shield.
+            message = f"{_interrupted(exc)}: the journal keeps every step"
+            self.sink(Event(ev.PHASE_FAILED, phase.id, data={"error": message}))
+            raise
+        except BaseException as exc:  # cleanup must run whatever failed
             failure = exc
         cleanup_errors: list[str] = []
         if phase.cleanup:
@@ -241,7 +256,8 @@ class Walker:
         if previous is not None and previous.status == "done":
             self.sink(Event(ev.STEP_SKIPPED, cycle.phase, step.id, {"reason": "already done"}))
             return
-        action = self._action(cycle.phase, step)
+        faults = JournaledFaults(self._journal, self.run_id)
+        action = self._action(cycle.phase, step, faults)
         started = time.monotonic()
         self.sink(
             Event(
@@ -260,6 +276,8 @@ class Walker:
             seq = self._journal.begin_step(
                 cycle, self.run_id, step.id, step.action, step.args, step.cleanup
             )
+        faults.seq = seq
+        retried = previous is not None and previous.status == "applying"
         try:
             current = action.read()
             changes = list(action.diff(current))
@@ -268,7 +286,7 @@ class Walker:
                 evidence = {"unchanged": True, "resumed": previous is not None}
                 self._journal.finish_step(seq, evidence, [] if previous is None else None)
             else:
-                if previous is not None and previous.status == "applying":
+                if retried:
                     # keep the undo record written before the first attempt: it
                     # holds what was there before anything changed
                     self._journal.retry(seq)
@@ -281,7 +299,12 @@ class Walker:
                 evidence = action.verify(action.apply(current))
                 self._journal.finish_step(seq, evidence, None)
         except OcsscaleError as exc:
-            self._journal.fail_step(seq, exc.message)
+            # refused before it changed anything (a guard): no undo left behind, so a
+            # rollback never "puts back" a value the tool did not write. A retry
+            # after a crash keeps its record: the first attempt may have changed it.
+            self._journal.fail_step(
+                seq, exc.message, refused=isinstance(exc, Refused) and not retried
+            )
             self.sink(
                 Event(
                     ev.STEP_FAILED,
@@ -291,6 +314,8 @@ class Walker:
                 )
             )
             raise StepFailed(f"step {step.id} failed: {exc.message}", hint=exc.hint) from None
+        except (KeyboardInterrupt, Terminated):
+            raise  # left as a kill leaves it: resume picks the step up where it was
         except BaseException as exc:
             self._journal.fail_step(seq, _interrupted(exc))
             raise

@@ -16,10 +16,17 @@ from ocsscale.runner import session
 from ocsscale.runner.events import Event
 
 from .conftest import ORIGINAL_HOSTS, POOL_YAML, REPO, LocalPool
-from .test_crash_resume import FE01_STEPS, PLAYBOOK, _done, _ocsscale, _wait_for
+from .test_crash_resume import FE01_STEPS, PLAYBOOK, _done, _entries, _ocsscale, _run, _wait_for
 
 
-def test_ctrl_c_says_interrupted(local_pool: LocalPool, plugin_env: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code"),
+    [(signal.SIGINT, 130), (signal.SIGHUP, 129), (signal.SIGTERM, 143)],
+    ids=["ctrl-c", "sighup", "sigterm"],
+)
+def test_interrupt_exits_128_plus_signal_and_resumes_like_a_kill(
+    local_pool: LocalPool, plugin_env: dict[str, str], signum: int, code: int
+) -> None:
     pool = local_pool
     (pool.dir / "playbook.yaml").write_text(PLAYBOOK.replace("@DIR@", str(pool.dir)))
     proc = subprocess.Popen(
@@ -40,19 +47,33 @@ def test_ctrl_c_says_interrupted(local_pool: LocalPool, plugin_env: dict[str, st
             )
         )
         assert proc.poll() is None, "the run ended before it could be interrupted"
-        os.kill(proc.pid, signal.SIGINT)  # what Ctrl-C sends
+        os.kill(proc.pid, signum)  # SIGINT is what Ctrl-C sends; SIGHUP a closed terminal
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
     text = out + err
-    assert proc.returncode == 1, text
-    assert "KeyboardInterrupt" not in text, text
+    assert proc.returncode == code, text
+    assert "KeyboardInterrupt" not in text and "Traceback" not in text, text
     assert "validate-fe interrupted" in out, out
     assert "error: interrupted: the journal keeps every step" in err, err
-    # the phase's cleanup still ran: the temporary pins are gone
-    assert pool.hosts_file("client01").read_bytes() == ORIGINAL_HOSTS
+    # as a kill leaves it: no cleanup (the steps after the interrupted one need the
+    # pins), the lock released, the interrupted step still open in the journal
+    assert pool.hosts_file("client01").read_bytes() != ORIGINAL_HOSTS
+    assert not (pool.state_dir / "lock").exists()
+    first = {e["step_id"]: e for e in _entries(pool)}
+    assert first["validate-fe/wait[fe01]"]["status"] == "applying"
+    # resumed: not one finished step is redone, and the run ends as a whole one does
+    (pool.dir / "release").write_text("go")
+    resumed = _run(_ocsscale(pool, plugin_env, "run", "--yes"), plugin_env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = _entries(pool)
+    for step in FE01_STEPS:
+        assert len([e for e in after if e["step_id"] == step]) == 1, step
+    wait = [e for e in after if e["step_id"] == "validate-fe/wait[fe01]"]
+    assert len(wait) == 1 and wait[0]["status"] == "done" and wait[0]["attempts"] == 2
+    assert pool.hosts_file("fe01").read_bytes() == ORIGINAL_HOSTS
 
 
 PREFLIGHT = """\

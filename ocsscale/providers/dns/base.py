@@ -19,7 +19,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-from ...errors import StepFailed, TransportError, UsageError
+from ...errors import Refused, StepFailed, TransportError, UsageError
 
 Json = Any
 
@@ -28,7 +28,7 @@ class DnsError(TransportError):
     """The DNS server could not be reached, or refused the request."""
 
 
-class DnsConflict(StepFailed):
+class DnsConflict(Refused):
     """The record no longer holds the value the change was planned against:
     someone else changed it. Nothing was changed."""
 
