@@ -13,10 +13,12 @@ JSON (dict/list/str/int/float/bool/None) and must never contain a secret.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
+from ..errors import OcsscaleError
 from ..operator import NoOperator, Operator
 
 if TYPE_CHECKING:
@@ -42,30 +44,46 @@ class Faults(Protocol):
     """How an action breaks production on purpose (a drill's stopped service or
     cut link, a member drained at the LB) and puts it right. The runner's
     version journals the fault *before* it is put in place and shields both
-    from signals (runner/faults.py), so an interrupted run leaves a record that
-    the next command acts on first."""
+    moves from signals (runner/faults.py), so an interrupted run leaves either
+    nothing broken or a record that the next command acts on first."""
 
-    def inject(
-        self, kind: str, target: str, summary: str, restore: Json, do: Callable[[], None]
-    ) -> int | None:
-        """Record the fault (`restore`: what `Action.restore_fault` needs), then
-        `do()` it; returns the fault's id."""
-
-    def restore(self, fault_id: int | None, do: Callable[[], None]) -> None:
-        """`do()` what puts it right, then mark it cleared."""
+    def held(
+        self,
+        kind: str,
+        target: str,
+        summary: str,
+        restore: Json,
+        put: Callable[[], Any],
+        take_away: Callable[[], Any],
+    ) -> AbstractContextManager[None]:
+        """`put()` the fault in place for the block, `take_away()` after it,
+        whatever ends the block (an error in `take_away` then leaves the first
+        error to show). `restore`: what `Action.restore_fault` needs when an
+        interruption left it in place."""
+        ...
 
 
 class UnjournaledFaults:
-    """Outside a run (tests of one action, a dry run, which never injects)."""
+    """Outside a run (tests of one action; a dry run never breaks anything)."""
 
-    def inject(
-        self, kind: str, target: str, summary: str, restore: Json, do: Callable[[], None]
-    ) -> int | None:
-        do()
-        return None
-
-    def restore(self, fault_id: int | None, do: Callable[[], None]) -> None:
-        do()
+    @contextmanager
+    def held(
+        self,
+        kind: str,
+        target: str,
+        summary: str,
+        restore: Json,
+        put: Callable[[], Any],
+        take_away: Callable[[], Any],
+    ) -> Iterator[None]:
+        put()
+        try:
+            yield
+        except BaseException:
+            with suppress(OcsscaleError):
+                take_away()
+            raise
+        take_away()
 
 
 @dataclass

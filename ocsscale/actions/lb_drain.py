@@ -26,12 +26,11 @@ at a time)
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import CheckFailed, OcsscaleError, StepFailed, UsageError
+from ..errors import CheckFailed, StepFailed, UsageError
 from .base import Action, Change, Context, Json, register
 from .builtin import RestartServices
 from .lb import front_end_arg, lb_driver, lb_target_label, lb_targets, wait_members_up
@@ -128,32 +127,23 @@ class LbDrainRestart(Action):
         # counted as the drain begins: read after it, a session that ends meanwhile is missed
         at_drain = self._sessions(driver)
         began = time.monotonic()
-        # journaled before the drain, drain and ready under a signal shield: a run
-        # cut short in between leaves a record the next command puts right first
-        fault = self.ctx.faults.inject(
+        # journaled before the drain, drain and ready under a signal shield: whatever
+        # happens (Ctrl-C included) the member is not left drained, or, killed, the
+        # record makes the next command set it ready first
+        with self.ctx.faults.held(
             "member-drained",
             self.fe,
             f"{self.fe} is drained at {self.label} (drained restart)",
             {"member": self.fe},
-            lambda: driver.set_member(self.fe, "drain"),
-        )
-
-        def ready() -> None:
-            self.ctx.faults.restore(fault, lambda: driver.set_member(self.fe, "ready"))
-
-        try:
+            put=lambda: driver.set_member(self.fe, "drain"),
+            take_away=lambda: driver.set_member(self.fe, "ready"),
+        ):
             self._wait_drained(driver, began)
             drained = time.monotonic()
             restart = self.restart.apply(current["services"])
             restarted = time.monotonic()
             members = wait_members_up(driver, [self.fe], timeout=self.up_timeout)
             up = time.monotonic()
-        except BaseException:
-            # whatever happened (Ctrl-C included), the member is not left drained
-            with contextlib.suppress(OcsscaleError):  # the first error is the one to show;
-                ready()  # the journaled fault makes the next command set it ready
-            raise
-        ready()
         self._findings(
             [
                 ("drain", True, True, f"{at_drain} session(s) on it when drained, none left "

@@ -245,20 +245,28 @@ class LbFailoverDrill(Action):
             stages.lap("before")
             load.mark("fault")
             asked = time.monotonic()
-            # journaled before it is in place, both under a signal shield: a run cut
-            # short here leaves a record that the next command puts right first
-            fault = self.ctx.faults.inject(
+            restored = 0.0
+
+            def take_away() -> None:
+                nonlocal restored
+                load.mark("restore")
+                restored = time.monotonic()
+                self._fault(restore=True)
+
+            # journaled before it is in place, both moves under a signal shield: a run
+            # cut short leaves it undone, or a record the next command acts on first
+            with self.ctx.faults.held(
                 self._fault_kind(),
                 self.fe.name,
                 self._fault_summary(),
                 self.undo_record(current),
-                lambda: self._fault(restore=False),
-            )
-            # from the moment the fault is in place (a service stop may take seconds)
-            began_wall, began = time.time(), time.monotonic()
-            fault_s = began - asked
-            stages.lap("fault")
-            try:
+                put=lambda: self._fault(restore=False),
+                take_away=take_away,
+            ):
+                # from the moment the fault is in place (a service stop may take seconds)
+                began_wall, began = time.time(), time.monotonic()
+                fault_s = began - asked
+                stages.lap("fault")
                 detect = self._wait(driver, "down", began)
                 detected_wall = time.time()
                 stages.lap("detection")
@@ -271,11 +279,7 @@ class LbFailoverDrill(Action):
                     if owner != self.fe.name
                 }
                 stages.lap("held-check")
-            finally:
-                load.mark("restore")
-                restored = time.monotonic()
-                self.ctx.faults.restore(fault, lambda: self._fault(restore=True))
-                stages.lap("restore")
+            stages.lap("restore")
             back = self._wait(driver, "up", restored)
             stages.lap("return")
             load.mark("back")

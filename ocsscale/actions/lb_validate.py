@@ -278,25 +278,27 @@ class LbIsolate(Action):
         driver = lb_driver(self.ctx)
         before = {name: current.get(name, "ready") for name in self.others}
 
+        def take_out() -> None:
+            for name in self.others:
+                driver.set_member(name, "maint")
+
         def put_back() -> None:
             for name, state in before.items():
                 driver.set_member(name, state)
 
         # journaled before the first member goes to maint, both ways under a signal
-        # shield: a run cut short here leaves a record the next command acts on first
-        fault = self.ctx.faults.inject(
+        # shield: a run cut short leaves them back, or a record the next command acts on
+        with self.ctx.faults.held(
             "members-maint",
             ", ".join(self.others),
             f"{', '.join(self.others) or 'no member'} in maint at {self.label} "
             f"({self.fe} isolated behind the VIP)",
             {"admin": before},
-            lambda: [driver.set_member(name, "maint") for name in self.others],
-        )
-        try:
+            put=take_out,
+            take_away=put_back,
+        ):
             wait_members_up(driver, [self.fe])
             results = self._probe_all()
-        finally:
-            self.ctx.faults.restore(fault, put_back)
         wait_members_up(driver, [fe.name for fe in self.ctx.pool.front_ends])
         failed = [r for r in results if not r["ok"]]
         self.ctx.emit(

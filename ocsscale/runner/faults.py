@@ -20,7 +20,9 @@ to put right after an interruption:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from ..actions.base import Action, Context
@@ -39,21 +41,39 @@ class JournaledFaults:
         self.cleared_by = cleared_by
         self.seq: int | None = None
 
-    def inject(
-        self, kind: str, target: str, summary: str, restore: Any, do: Callable[[], None]
-    ) -> int:
+    @contextmanager
+    def held(
+        self,
+        kind: str,
+        target: str,
+        summary: str,
+        restore: Any,
+        put: Callable[[], Any],
+        take_away: Callable[[], Any],
+    ) -> Iterator[None]:
         if self.seq is None:
             raise RuntimeError("a fault is put in place only by a step the journal has begun")
-        with shielded():
-            fault_id = self.journal.place_fault(self.seq, kind, target, summary, restore)
-            do()
-        return fault_id
+        seq = self.seq
+        # the record first, then the fault, with no signal in between; a signal held
+        # meanwhile is raised inside the `try`, so the fault is taken away again
+        with shielded(deliver=False) as interrupt:
+            fault_id = self.journal.place_fault(seq, kind, target, summary, restore)
+            put()
+        try:
+            interrupt.deliver()
+            yield
+        except BaseException:
+            # the first error is the one to show; one left in place stays journaled,
+            # and the next command puts it right first
+            with contextlib.suppress(OcsscaleError):
+                self._take_away(fault_id, take_away)
+            raise
+        self._take_away(fault_id, take_away)
 
-    def restore(self, fault_id: int | None, do: Callable[[], None]) -> None:
+    def _take_away(self, fault_id: int, take_away: Callable[[], Any]) -> None:
         with shielded():
-            do()
-            if fault_id is not None:
-                self.journal.clear_fault(fault_id, self.cleared_by)
+            take_away()
+            self.journal.clear_fault(fault_id, self.cleared_by)
 
 
 def describe(fault: Fault) -> str:

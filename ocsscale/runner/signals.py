@@ -16,7 +16,6 @@ before the fault, is what the next command finds.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -100,22 +99,53 @@ def handled() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-@contextmanager
-def shielded() -> Iterator[None]:
-    """Hold SIGINT/SIGHUP/SIGTERM back while the block runs (bounded, see above),
-    then deliver the first one held."""
+class Held:
+    """What a shield held back: `deliver()` raises it where the caller chooses."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def deliver(self) -> None:
+        signum, self.signum = self.signum, None
+        if signum is not None:
+            _raise(signum)
+
+
+def _enter() -> None:
     with _state.lock:
         if _state.depth == 0:
             _state.since = time.monotonic()
         _state.depth += 1
+
+
+def _leave(held: Held) -> None:
+    with _state.lock:
+        _state.depth -= 1
+        if _state.depth == 0 and _state.held:
+            held.signum = _state.held[0]
+            _state.held.clear()
+
+
+@contextmanager
+def shielded(*, deliver: bool = True) -> Iterator[Held]:
+    """Hold SIGINT/SIGHUP/SIGTERM back while the block runs (bounded, see above).
+    Then the first one held is raised in this thread as the block ends (a
+    lane's thread too: the wave then ends as on Ctrl-C), or, with
+    `deliver=False`, kept in the handle for the caller to raise where its own
+    clean-up is ready for it."""
+    _enter()
+    held = Held()
     try:
-        yield
-    finally:
-        with _state.lock:
-            _state.depth -= 1
-            held = _state.held[:1] if _state.depth == 0 else []
-            if _state.depth == 0:
-                _state.held.clear()
-        if held and _state.installed:
-            # delivered again, to the main thread, now that nothing holds it
-            os.kill(os.getpid(), held[0])
+        yield held
+    except BaseException as exc:
+        _leave(held)
+        if held.signum is not None and not isinstance(exc, KeyboardInterrupt | Terminated):
+            # the interrupt the operator asked for wins over the block's own error
+            try:
+                held.deliver()
+            except BaseException as interrupt:
+                raise interrupt from exc
+        raise
+    _leave(held)
+    if deliver:
+        held.deliver()

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ocsscale.actions.base import Action, Change, Json, register
-from ocsscale.errors import CheckFailed, StepFailed
+from ocsscale.errors import CheckFailed, Refused, StepFailed
 
 
 def _log(path: str | None, line: str) -> None:
@@ -193,3 +193,92 @@ class Meet(Action):
         if self._path().exists():
             raise StepFailed("still there")
         return {"ok": True}
+
+
+@register
+class Fault(Action):
+    """Breaks something on purpose, as a failover drill does: the file `broken`
+    exists while the fault is in place (put through Context.faults, so it is
+    journaled and shielded). `put_delay`/`take_delay` seconds are spent inside
+    the shielded moves (a test signals the run then); while it is in place the
+    step waits until `release` exists (60 s at most). Each move is logged to `log`.
+    Undo: the file removed."""
+
+    name = "test.fault"
+
+    def targets(self) -> list[str]:
+        return ["admin"]
+
+    def describe(self) -> list[Change]:
+        return [Change("change", "admin", f"break {self.args['broken']} for a while")]
+
+    def undo_record(self, current: Json) -> Json:
+        return {"broken": self.args["broken"]}
+
+    def _put(self) -> None:
+        _log(self.args.get("log"), "put started")
+        time.sleep(float(self.args.get("put_delay", 0)))
+        Path(self.args["broken"]).write_text("broken")
+        _log(self.args.get("log"), "put done")
+
+    def _take(self) -> None:
+        _log(self.args.get("log"), "take started")
+        time.sleep(float(self.args.get("take_delay", 0)))
+        Path(self.args["broken"]).unlink(missing_ok=True)
+        _log(self.args.get("log"), "take done")
+
+    def apply(self, current: Json) -> Json:
+        with self.ctx.faults.held(
+            "file-broken",
+            "admin",
+            f"{self.args['broken']} broken (test fault)",
+            {"broken": self.args["broken"]},
+            put=self._put,
+            take_away=self._take,
+        ):
+            _log(self.args.get("log"), "in place")
+            deadline = time.monotonic() + 60
+            release = self.args.get("release")
+            while release and not Path(release).exists():
+                if time.monotonic() > deadline:
+                    raise StepFailed(f"{release} did not appear")
+                time.sleep(0.05)
+        return {"broke": self.args["broken"]}
+
+    def restore_fault(self, kind: str, restore: Json) -> Json:
+        _log(self.args.get("log"), f"restore_fault {kind}")
+        Path(restore["broken"]).unlink(missing_ok=True)
+        return {"restored": restore["broken"]}
+
+    def revert(self, undo: Json) -> Json:
+        _log(self.args.get("log"), "revert")
+        Path(undo["broken"]).unlink(missing_ok=True)
+        return {"reverted": undo["broken"]}
+
+    def verify_reverted(self, undo: Json) -> Json:
+        if Path(undo["broken"]).exists():
+            raise StepFailed("still broken")
+        return {"ok": True}
+
+
+@register
+class Refuse(Action):
+    """A change whose guard refuses it in apply, before anything changed (as
+    dns.replace does when someone changed the record): it leaves no undo."""
+
+    name = "test.refuse"
+
+    def targets(self) -> list[str]:
+        return ["admin"]
+
+    def describe(self) -> list[Change]:
+        return [Change("change", "admin", "a change a guard refuses")]
+
+    def undo_record(self, current: Json) -> Json:
+        return {"foreign": "a value someone else wrote"}
+
+    def apply(self, current: Json) -> Json:
+        raise Refused("someone changed it since it was planned; nothing was changed")
+
+    def revert(self, undo: Json) -> Json:
+        raise StepFailed("a refused change must never be reverted")
