@@ -114,6 +114,32 @@ def test_a_record_changed_since_lower_ttl_is_never_overwritten(tmp_path: Path, b
     assert bind.read(POOL) == ({"10.0.0.99"}, 1)
 
 
+def test_a_refused_replace_never_poisons_the_rollback(tmp_path: Path, bind: Bind) -> None:
+    """The issue's reproducer: lower-ttl; someone changes the record; the cutover is
+    refused (right); they set it back; rollback puts back the old TTL and never
+    writes their value, nor stops at the refused step."""
+    bind.set(POOL, "A", [LEGACY], 2)
+    pool = pool_file(tmp_path, bind, cutover_ttl=1)
+    assert cli("-c", str(pool), *RUN, "--phase", "lower-ttl", "--yes")[0] == 0
+    ready_at = lower_evidence(pool)["ready_at"]
+    bind.set(POOL, "A", ["10.0.0.99"], 1)  # someone else, meanwhile
+    while time.time() < ready_at:
+        time.sleep(0.2)
+    code, out = cli("-c", str(pool), *RUN, "--phase", "cutover", "--wait", "--yes")
+    assert code == 1 and "changed by someone else" in out
+    journal = Journal.open(pool.parent / ".ocsscale")
+    try:
+        [replace] = [e for e in journal.entries() if e.action == "dns.replace"]
+        assert replace.status == "failed" and replace.undo is None
+        assert [e.action for e in journal.undoable()] == ["dns.lower_ttl"]
+    finally:
+        journal.close()
+    bind.set(POOL, "A", [LEGACY], 1)  # and set back
+    code, out = cli("-c", str(pool), "rollback", "--yes")
+    assert code == 0, out
+    assert bind.read(POOL) == ({LEGACY}, 2)  # the old TTL back, no foreign value
+
+
 def test_a_wrong_tsig_key_is_a_clear_error_without_the_secret(tmp_path: Path, bind: Bind) -> None:
     bind.set(POOL, "A", [LEGACY], 3600)
     wrong = "d3JvbmctYnV0LXdlbGwtZm9ybWVkLWJhc2U2NC1rZXk="
