@@ -106,6 +106,7 @@ def plan_cmd(
     console = _console()
     prepared = session.prepare(app_state(ctx).config, playbook)
     phases = prepared.plan.select(only=phase)
+    _say_faults(console, session.faults_in_place(prepared.loaded.state_dir), err=as_json)
     if as_json:
         _echo_json(prepared.plan.to_json(phases))
         return
@@ -114,6 +115,19 @@ def plan_cmd(
     if missing:
         console.print(
             Text(f"{missing} step(s) use actions that are not built yet: run refuses them.")
+        )
+
+
+def _say_faults(console: Console, faults: list[Any], *, err: bool = False) -> None:
+    """What the tool left broken comes first, whatever the command."""
+    out = Console(stderr=True, highlight=False) if err else console
+    for fault in faults:
+        out.print(
+            Text(
+                f"! left broken by the tool when a run was cut short: {describe_fault(fault)}; "
+                "`ocsscale run` or `ocsscale rollback` puts it right first",
+                style="bold red",
+            )
         )
 
 
@@ -229,6 +243,7 @@ def run_cmd(
         operator=operator,
         options=options,
     )
+    _say_faults(console, session.faults_in_place(gate.prepared.loaded.state_dir))
     if dry_run:  # changes nothing, so steps not built yet are shown, not refused
         try:
             found = session.dry_run(gate, progress)

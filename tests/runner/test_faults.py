@@ -126,6 +126,8 @@ def test_a_killed_fault_is_named_by_status_and_put_right_first_by_run(
     assert "left broken by the tool" in text and "broken (test fault)" in text
     # the status line comes before the phase table: it is the most urgent thing
     assert text.index("left broken by the tool") < text.index("phases")
+    planned = _run(_ocsscale(pool, plugin_env, "plan"), plugin_env)
+    assert planned.returncode == 0 and "left broken by the tool" in planned.stdout
     _unlock(pool, plugin_env)
 
     (pool.dir / "release").write_text("go")
