@@ -17,8 +17,9 @@ legacy.stop_services (args: legacy)
   (Windows: found by display name, Win32_Service.StartMode Auto/Manual/Disabled
   and the status enum; Linux: the words `systemctl is-active` / `is-enabled`
   print, checked against their exit status). Changes: stops each and sets it
-  Disabled / disabled; refused before any change when a start mode could not be
-  put back exactly (Boot, System, static, masked, ...). Undo (journaled first):
+  Disabled / disabled (Windows: dependants first); refused before any change
+  when a start mode could not be put back exactly (Boot, System, static,
+  masked, ...). Undo (journaled first):
   each service's start mode as it was, then started again if it ran (Windows:
   dependencies first). Proof: read back stopped and disabled (after); each
   start mode equal to the recorded one and running as before (after rollback).
@@ -222,10 +223,14 @@ class LegacyStopServices(Action):
                 hint="set those services' start mode by hand, or stop them by hand",
             )
         host = self.ctx.host(self.legacy.name)
-        for name in current:
-            if windows:
+        if windows:
+            # dependants first: Stop-Service -Force stops them with what they depend on, and
+            # a stopped one is no longer found (by a run resumed after a crash) to disable
+            found = host.services(list(current))  # type: ignore[attr-defined]
+            for name in [n for n in stop_order(found) if n in current]:
                 host.set_service(name, "Disabled", running=False)  # type: ignore[attr-defined]
-            else:
+        else:
+            for name in current:
                 host.control_services("stop", [name])  # type: ignore[attr-defined]
                 host.control_services("disable", [name])  # type: ignore[attr-defined]
         return {"host": self.legacy.name, "before": current}

@@ -52,6 +52,10 @@ def test_stop_disables_and_the_rollback_puts_back_each_start_mode(pool: WindowsP
         undo = action.undo_record(current)
         assert undo["services"]["RTCSRV"]["start_mode"] == "Auto"
         evidence = action.verify(action.apply(current))
+        configs = [e.split()[1] for e in _log(pool) if e.startswith("config ")]
+        for dependant, dependency in [("CONTOSOAGENT", "RTCSRV"), ("RTCRGS", "RTCHOST")]:
+            # disabled before what it depends on is stopped (which stops it too)
+            assert configs.index(dependant) < configs.index(dependency)
         after = _services(pool)
         assert all(after[n]["status"] == "Stopped" for n in current)
         assert all(after[n]["start_mode"] == "Disabled" for n in current)
