@@ -13,9 +13,18 @@ legacy.drain (check; args: legacy, wait = seconds, 600 by default)
   listing who is still connected.
 
 legacy.stop_services (args: legacy)
-  Reads: each OCS service's state (running, enabled at boot). Changes: stops
-  and disables them. Undo (journaled first): enables and starts again those
-  that were. Proof: read back stopped (after) and as before (after rollback).
+  Reads: each OCS service's state and start mode, by value not display text
+  (Windows: found by display name, Win32_Service.StartMode Auto/Manual/Disabled
+  and the status enum; Linux: the words `systemctl is-active` / `is-enabled`
+  print, checked against their exit status). Changes: stops each and sets it
+  Disabled / disabled (Windows: dependants first); refused before any change
+  when a start mode could not be put back exactly (Boot, System, static,
+  masked, ...). Undo (journaled first):
+  each service's start mode as it was, then started again if it ran (Windows:
+  dependencies first). Proof: read back stopped and disabled (after); each
+  start mode equal to the recorded one and running as before (after rollback).
+  Any answer it cannot read fails the step. An undo record of an earlier
+  version (Linux: `enabled` only) is put back as enable/disable.
 """
 
 from __future__ import annotations
@@ -26,14 +35,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import CheckFailed, StepFailed, UsageError
-from ..transports.commands import PsScript
+from ..transports.posix import ACTIVE_WORDS, START_MODE_WORDS
+from ..transports.windows_facts import ServiceInfo, stop_order
 from .base import Action, Change, Context, Json, register
 from .lb_validate import established
 
 DRAIN_WAIT = 600.0
 POLL = 2.0
-
-_WIN_MODE = {"Auto": "Automatic", "Manual": "Manual", "Disabled": "Disabled"}
 
 
 def _legacy(ctx: Context, args: Mapping[str, Any], action: str) -> Any:
@@ -165,85 +173,185 @@ class LegacyStopServices(Action):
             Change(
                 "change",
                 self.legacy.name,
-                f"stop and disable {', '.join(self.services)} (undo: enabled and started again)",
+                f"stop and disable {', '.join(self.services)} (undo: each back to its start "
+                "mode, and started again if it ran)",
             )
         ]
 
     # -- service states ---------------------------------------------------------------
-    def _states(self) -> dict[str, dict[str, Any]]:
-        host = self.ctx.host(self.legacy.name)
-        if host.os == "windows":
-            # found by display name (with W3SVC and their running dependants), as restarts do
-            names = self.ctx.profile.services
-            found = host.services([], [*names.windows_display_names, *names.windows])  # type: ignore[attr-defined]
-            return {
-                s.name: {
-                    "active": s.status == "Running",
-                    "enabled": s.start_mode.lower().startswith("auto"),
-                    "start_mode": s.start_mode,
-                }
-                for s in found
-            }
-        active = host.control_services("is-active", self.services, check=False)  # type: ignore[attr-defined]
-        enabled = host.control_services("is-enabled", self.services, check=False)  # type: ignore[attr-defined]
-        return {
-            name: {"active": a, "enabled": e}
-            for name, a, e in zip(self.services, active, enabled, strict=True)
-        }
+    def _windows(self) -> bool:
+        return bool(self.legacy.os == "windows")
 
-    def _set(self, name: str, *, active: bool, enabled: bool, mode: str | None = None) -> None:
+    def _states(self, names: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """name -> {active, stopped, start_mode, enabled}: the OCS services found (or
+        `names`, each of which must exist). Fails on any answer it cannot read."""
         host = self.ctx.host(self.legacy.name)
-        if host.os == "windows":
-            startup = _WIN_MODE.get(mode or "", "Automatic") if enabled else "Disabled"
-            script = "Set-Service -Name $Name -StartupType $Mode; " + (
-                "Start-Service -Name $Name" if active else "Stop-Service -Name $Name -Force"
-            )
-            host.run(PsScript(script, {"Name": name, "Mode": startup}), timeout=300.0)
-            return
-        control = host.control_services  # type: ignore[attr-defined]
-        control("enable" if enabled else "disable", [name])
-        control("start" if active else "stop", [name])
+        if self._windows():
+            if names is None:  # by display name (with W3SVC and running dependants), as restarts
+                profile = self.ctx.profile.services
+                found = host.services([], [*profile.windows_display_names, *profile.windows])  # type: ignore[attr-defined]
+            else:
+                found = host.services(names)  # type: ignore[attr-defined]
+            return {s.name: _windows_state(self.legacy.name, s) for s in found}
+        read = host.service_states(self.services if names is None else names)  # type: ignore[attr-defined]
+        return {name: _linux_state(words) for name, words in read.items()}
 
     def read(self) -> Json:
         return self._states()
 
     def diff(self, current: Json) -> list[Change]:
-        if all(not s["active"] and not s["enabled"] for s in current.values()):
+        if all(s["stopped"] and _disabled(s["start_mode"]) for s in current.values()):
             return []
         return self.describe()
 
     def undo_record(self, current: Json) -> Json:
+        # each service's start mode as the host says it (Auto/Manual/Disabled, enabled/disabled)
         return {"host": self.legacy.name, "services": current}
 
     def apply(self, current: Json) -> Json:
-        for name in current:
-            self._set(name, active=False, enabled=False)
+        windows = self._windows()
+        settable = _WIN_MODES if windows else _LINUX_MODES
+        odd = [
+            f"{n} ({s['start_mode']})"
+            for n, s in current.items()
+            if s["start_mode"] not in settable
+        ]
+        if odd:  # nothing changed yet: a start mode the undo could not put back exactly
+            raise CheckFailed(
+                f"{self.legacy.name}: cannot put back the start mode of {', '.join(odd)}: "
+                f"decommission changes only services whose start mode is {' or '.join(settable)}",
+                hint="set those services' start mode by hand, or stop them by hand",
+            )
+        host = self.ctx.host(self.legacy.name)
+        if windows:
+            # dependants first: Stop-Service -Force stops them with what they depend on, and
+            # a stopped one is no longer found (by a run resumed after a crash) to disable
+            found = host.services(list(current))  # type: ignore[attr-defined]
+            for name in [n for n in stop_order(found) if n in current]:
+                host.set_service(name, "Disabled", running=False)  # type: ignore[attr-defined]
+        else:
+            for name in current:
+                host.control_services("stop", [name])  # type: ignore[attr-defined]
+                host.control_services("disable", [name])  # type: ignore[attr-defined]
         return {"host": self.legacy.name, "before": current}
 
     def verify(self, evidence: Json) -> Json:
-        states = self._states()
-        running = [n for n, s in states.items() if s["active"]]
-        if running:
+        states = self._states(list(evidence["before"]))
+        wrong = [
+            n
+            for n in evidence["before"]
+            if n not in states or not states[n]["stopped"] or not _disabled(states[n]["start_mode"])
+        ]
+        if wrong:
             raise StepFailed(
-                f"{self.legacy.name}: still running after the stop: {', '.join(running)}"
+                f"{self.legacy.name}: not stopped and disabled after the decommission: "
+                + ", ".join(wrong)
             )
         return {**evidence, "after": states}
 
     def revert(self, undo: Json) -> Json:
-        for name, state in undo["services"].items():
-            self._set(
-                name, active=state["active"], enabled=state["enabled"], mode=state.get("start_mode")
-            )
+        windows = self._windows()
+        recorded = _recorded(undo, windows)
+        host = self.ctx.host(self.legacy.name)
+        if windows:
+            # what each depends on first: a start starts its dependencies, never a disabled one
+            found = host.services(list(recorded))  # type: ignore[attr-defined]
+            order = [n for n in reversed(stop_order(found)) if n in recorded]
+            for name in order:
+                mode, active, _ = recorded[name]
+                host.set_service(name, mode, running=active)  # type: ignore[attr-defined]
+        else:
+            for name, (mode, active, _) in recorded.items():
+                host.control_services("enable" if mode == "enabled" else "disable", [name])  # type: ignore[attr-defined]
+                host.control_services("start" if active else "stop", [name])  # type: ignore[attr-defined]
         return {"host": undo["host"], "restored": undo["services"]}
 
     def verify_reverted(self, undo: Json) -> Json:
-        states = self._states()
-        wrong = [
-            n for n, s in undo["services"].items() if states.get(n, {}).get("active") != s["active"]
-        ]
+        """Each service's start mode is the recorded one and it runs (or not) as it did."""
+        recorded = _recorded(undo, self._windows())
+        states = self._states(list(recorded))
+        wrong = []
+        for name, (mode, active, exact) in recorded.items():
+            now = states.get(name)
+            if now is None:
+                wrong.append(f"{name} (not found)")
+                continue
+            if exact and now["start_mode"] != mode:
+                wrong.append(f"{name} (start mode {now['start_mode']}, was {mode})")
+            elif not exact and now["enabled"] != (mode in ("Auto", "enabled")):
+                wrong.append(f"{name} (start mode {now['start_mode']})")
+            if not (now["active"] if active else now["stopped"]):
+                wrong.append(f"{name} ({'not running' if active else 'not stopped'})")
         if wrong:
             raise StepFailed(f"{undo['host']}: not as before the decommission: {', '.join(wrong)}")
         return {"host": undo["host"], "services": states}
+
+
+#: the start modes the action sets and can put back exactly
+_WIN_MODES = ("Auto", "Manual", "Disabled")  # Win32_Service.StartMode
+_LINUX_MODES = ("enabled", "disabled")  # systemctl is-enabled
+#: ServiceControllerStatus names (an enum's names: the same in every language)
+_WIN_STATUSES = (
+    "Running", "Stopped", "StartPending", "StopPending", "Paused", "PausePending",
+    "ContinuePending",
+)  # fmt: skip
+
+
+def _disabled(start_mode: str) -> bool:
+    return start_mode.lower() == "disabled"
+
+
+def _windows_state(host: str, service: ServiceInfo) -> dict[str, Any]:
+    # WMI's StartMode words and the enum's names are not translated: anything else
+    # (an empty mode when WMI did not answer) is an answer not understood
+    if service.status not in _WIN_STATUSES or service.start_mode not in (
+        *_WIN_MODES,
+        "Boot",
+        "System",
+    ):
+        raise StepFailed(f"{host}: unreadable state of service {service.name}")
+    return {
+        "active": service.status == "Running",
+        "stopped": service.status == "Stopped",
+        "start_mode": service.start_mode,
+        "enabled": service.start_mode == "Auto",
+    }
+
+
+def _linux_state(words: Mapping[str, str]) -> dict[str, Any]:
+    active, mode = words["active"], words["start_mode"]
+    return {
+        "active": ACTIVE_WORDS[active],
+        "stopped": active in ("inactive", "failed"),
+        "start_mode": mode,
+        "enabled": START_MODE_WORDS[mode],
+    }
+
+
+def _recorded(undo: Json, windows: bool) -> dict[str, tuple[str, bool, bool]]:
+    """name -> (start mode to put back, whether it ran, whether the mode is exact).
+    A record of an earlier version holds no start mode on Linux, only `enabled`
+    (the same two modes); on Windows it always held Win32_Service's StartMode."""
+    out = {}
+    for name, state in undo["services"].items():
+        if not isinstance(state, dict):
+            raise StepFailed(f"{undo['host']}: the undo record of {name} is not a service state")
+        active = state.get("active") is True
+        mode = state.get("start_mode")
+        exact = isinstance(mode, str)
+        if not exact:
+            enabled = state.get("enabled") is True
+            mode = (
+                ("Auto" if enabled else "Manual")
+                if windows
+                else ("enabled" if enabled else "disabled")
+            )
+        if mode not in (_WIN_MODES if windows else _LINUX_MODES):
+            raise StepFailed(
+                f"{undo['host']}: the undo record holds no start mode to put back for {name}"
+            )
+        out[name] = (mode, active, exact)
+    return out
 
 
 @register

@@ -44,6 +44,9 @@ class Service:
     def log_file(self, lab_dir: Path) -> Path:
         return lab_dir / "hosts" / self.host / "log" / f"{self.name}.log"
 
+    def start_mode_file(self, lab_dir: Path) -> Path:
+        return self.directory(lab_dir) / f"{self.name}.start-mode"
+
 
 def definition_path(lab_dir: Path, host: str, name: str) -> Path:
     return lab_dir / "services" / host / f"{name}.json"
@@ -81,6 +84,35 @@ def names(lab_dir: Path, host: str) -> list[str]:
     if not directory.is_dir():
         return []
     return sorted(p.stem for p in directory.glob("*.json"))
+
+
+START_MODES = ("enabled", "disabled")
+
+
+def start_mode(lab_dir: Path, service: Service) -> str:
+    """Whether the host's boot starts it, as `systemctl is-enabled` says it: what
+    enable/disable last set (a file in the lab directory, so it outlives every
+    process), else enabled for what `lab up` starts and disabled for what a run
+    starts (on_demand). A file holding anything else is an error, not a guess."""
+    try:
+        text = service.start_mode_file(lab_dir).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return "disabled" if service.on_demand else "enabled"
+    except OSError as exc:
+        raise LabError(f"{service.name} on {service.host}: start mode unreadable: {exc}") from None
+    if text not in START_MODES:
+        raise LabError(f"{service.name} on {service.host}: start mode file holds no start mode")
+    return text
+
+
+def set_start_mode(lab_dir: Path, service: Service, mode: str) -> None:
+    if mode not in START_MODES:
+        raise ValueError(mode)
+    path = service.start_mode_file(lab_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(mode + "\n", encoding="utf-8")
+    partial.replace(path)  # never a half-written file
 
 
 def pid_of(lab_dir: Path, service: Service) -> int | None:

@@ -1,17 +1,19 @@
-"""Service control for lab hosts: what the transports run to restart a "service".
+"""Service control for lab hosts: what the transports run to control a "service".
 
     python -m ocsscale.lab.svc --lab-dir DIR --host HOST ACTION NAME|all
 
-ACTION: start, stop, restart, reload (the service's reload signal), status or
-is-active (exit 0 while it runs), enable and disable (the lab has no boot:
-they change nothing and say so).
+ACTION: start, stop, restart, reload (the service's reload signal), status;
+is-active and is-enabled print one word and exit as `systemctl` does (active /
+inactive: 0 / 3; enabled / disabled: 0 / 1); enable and disable set whether the
+host's boot starts it (kept in the lab directory); boot does what a restart of
+the host does to its services: starts the enabled ones, stops the disabled ones.
 
 Lab hosts have no init system; this stands in for `systemctl`. It reads the
 service's definition from the lab directory, stops it by its recorded pid
 (checked against /proc/PID/cmdline) and starts it again, waiting until it
 listens. The lab pool file's `service_command` calls it through the lab's
 `lab-svc` wrapper. Exit codes: 0 done (for status: running), 1 failed or not
-running, 2 bad arguments or unknown service.
+running, 2 bad arguments or unknown service, 3 inactive (is-active).
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from . import services
 from .system import LabError
 
 ACTIONS = (
-    "start", "stop", "restart", "reload", "status", "is-active", "enable", "disable", "is-enabled"
+    "start", "stop", "restart", "reload", "status", "is-active", "enable", "disable",
+    "is-enabled", "boot",
 )  # fmt: skip
+#: systemctl is-active's exit status for a unit that does not run
+INACTIVE = 3
 
 
 def control(lab_dir: Path, host: str, action: str, name: str) -> tuple[int, list[str]]:
@@ -37,23 +42,33 @@ def control(lab_dir: Path, host: str, action: str, name: str) -> tuple[int, list
     for service_name in names:
         service = services.load(lab_dir, host, service_name)
         if action == "is-enabled":
-            lines.append(f"{host}: {service_name}: the lab has no boot; nothing is enabled")
-            code = 1
+            mode = services.start_mode(lab_dir, service)
+            lines.append(mode)
+            code = code or (0 if mode == "enabled" else 1)
+            continue
+        if action == "is-active":
+            running = services.pid_of(lab_dir, service) is not None
+            lines.append("active" if running else "inactive")
+            code = code or (0 if running else INACTIVE)
             continue
         if action in ("enable", "disable"):
-            lines.append(f"{host}: {service_name}: the lab has no boot; nothing to {action}")
+            services.set_start_mode(lab_dir, service, action + "d")
+            lines.append(f"{host}: {service_name} {action}d")
             continue
-        if action == "reload":
+        step = action
+        if action == "boot":
+            step = "start" if services.start_mode(lab_dir, service) == "enabled" else "stop"
+        if step == "reload":
             lines.append(
                 f"{host}: {service_name} reloaded (pid {services.reload(lab_dir, service)})"
             )
             continue
-        if action in ("stop", "restart"):
+        if step in ("stop", "restart"):
             services.stop(lab_dir, service)
-        if action in ("start", "restart"):
+        if step in ("start", "restart"):
             pid = services.start(lab_dir, service)
             lines.append(f"{host}: {service_name} running (pid {pid})")
-        elif action == "stop":
+        elif step == "stop":
             lines.append(f"{host}: {service_name} stopped")
         else:
             pid_now = services.pid_of(lab_dir, service)

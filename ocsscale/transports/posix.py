@@ -81,6 +81,29 @@ def status_template_for(service_command: str, status_command: str | None) -> str
 SERVICE_ACTIONS = ("start", "stop", "enable", "disable", "is-active", "is-enabled")
 
 
+#: `systemctl is-active` words: whether the exit status is 0 with it (active or reloading)
+ACTIVE_WORDS = {
+    "active": True, "reloading": True, "inactive": False, "failed": False,
+    "activating": False, "deactivating": False,
+}  # fmt: skip
+#: `systemctl is-enabled` words (systemctl(1)): whether the exit status is 0 with it
+START_MODE_WORDS = {
+    "enabled": True, "enabled-runtime": True, "alias": True, "static": True,
+    "indirect": True, "generated": True, "transient": True, "disabled": False,
+    "linked": False, "linked-runtime": False, "masked": False, "masked-runtime": False,
+    "bad": False, "not-found": False,
+}  # fmt: skip
+
+
+def service_word(words: dict[str, bool], exit_status: int, stdout: str) -> str | None:
+    """The one word `systemctl is-active` / `is-enabled` printed, when it is one of
+    `words` and the exit status agrees with it; None for any other answer."""
+    word = stdout.strip()
+    if word not in words or words[word] != (exit_status == 0):
+        return None
+    return word
+
+
 def control_template(service_command: str, explicit: str | None, action: str) -> str | None:
     """The command for `action` on one service: the configured service_control, else
     systemd's when restarts go through systemd; None when neither is known."""
@@ -143,6 +166,39 @@ class PosixHostMixin:
             self.run(service_command(template, service), timeout=300.0, check=check).ok
             for service in names
         ]
+
+    def service_states(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Each named service's {'active': ..., 'start_mode': ...}, the words `systemctl
+        is-active` and `is-enabled` print ('active', 'inactive', ...; 'enabled', 'disabled',
+        'static', ...). Read by the word, checked against the exit status: any other
+        answer (an error, a service_control that is not systemctl-like) raises."""
+        states: dict[str, dict[str, str]] = {}
+        for service in names:
+            state = {}
+            for key, action, words in (
+                ("active", "is-active", ACTIVE_WORDS),
+                ("start_mode", "is-enabled", START_MODE_WORDS),
+            ):
+                template = control_template(
+                    self.service_command, getattr(self, "service_control", None), action
+                )
+                if template is None:
+                    raise StepFailed(
+                        f"{self.name}: no command to read a service's state: set the "
+                        "transport's service_control in the pool file (e.g. "
+                        "'systemctl {action} {service}')"
+                    )
+                result = self.run(service_command(template, service), timeout=60.0, check=False)
+                word = service_word(words, result.exit_status, result.stdout)
+                if word is None:
+                    raise StepFailed(
+                        f"{self.name}: unreadable answer from `{action}` for {service} "
+                        f"(exit {result.exit_status}, {len(result.stdout)} bytes): expected "
+                        "one word as systemctl prints it"
+                    )
+                state[key] = word
+            states[service] = state
+        return states
 
     def restart_services(self, names: Sequence[str], *, wait: float = 60.0) -> None:
         status = status_template_for(self.service_command, self.status_command)

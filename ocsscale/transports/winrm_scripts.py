@@ -53,6 +53,7 @@ OPERATION_PARAMETERS: dict[str, tuple[str, ...]] = {
     "run_uploaded": ("UploadName",),
     "versions": (),
     "services": ("Names", "DisplayNames"),
+    "set_service": ("Name", "StartupType", "State"),
     "network_facts": ("Address",),
     "netstat": (),
     "tcp_hold": ("Address", "Port", "TimeoutMs", "HoldMs"),

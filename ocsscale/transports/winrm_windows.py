@@ -27,6 +27,8 @@ SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.$@ -]+$")
 _DISPLAY_PATTERN = re.compile(r"^[^\x00-\x1f]+$")
 #: what cmd.exe answers when powershell.exe is not installed (exit code 9009)
 _NO_POWERSHELL = "is not recognized as an internal or external command"
+#: Win32_Service.StartMode -> Set-Service -StartupType (the modes Set-Service can set)
+STARTUP_TYPES = {"Auto": "Automatic", "Manual": "Manual", "Disabled": "Disabled"}
 #: a DNS name (the pool FQDN) or an IPv4 address: what a load burst resolves
 _HOST_NAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
@@ -84,6 +86,28 @@ class WindowsReads:
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise TransportError(f"{self.name}: unreadable answer listing services")
         return [ServiceInfo.from_result(i) for i in items]
+
+    def set_service(self, name: str, start_mode: str, running: bool) -> dict[str, str]:
+        """Set-Service -StartupType (`start_mode` as Win32_Service says it: Auto, Manual,
+        Disabled), then Start-Service, or Stop-Service -Force (which stops its running
+        dependants first) before it. Returns {name, status, start_mode} read back, the
+        start mode from WMI (the same words in every language)."""
+        if not SERVICE_NAME.match(name):
+            raise TransportError(f"{self.name}: {name!r} is not a plain service name")
+        if start_mode not in STARTUP_TYPES:
+            raise TransportError(f"{self.name}: no start mode {start_mode!r} to set")
+        result = self._operation(
+            "set_service",
+            f"{'start' if running else 'stop'} {name} ({start_mode})",
+            Name=name,
+            StartupType=STARTUP_TYPES[start_mode],
+            State="Running" if running else "Stopped",
+            timeout=self.services_timeout * 2 + 60.0,
+        )
+        answer = {k: result.get(k) for k in ("name", "status", "start_mode")}
+        if not all(isinstance(v, str) and v for v in answer.values()):
+            raise TransportError(f"{self.name}: unreadable answer setting service {name}")
+        return answer  # type: ignore[return-value]
 
     def restart_services(self, names: Sequence[str]) -> list[dict[str, Any]]:
         """Stop `names` and the running services that depend on them, dependants first;

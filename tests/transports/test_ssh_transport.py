@@ -6,12 +6,14 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ocsscale.errors import CommandFailed, HostKeyError, StepFailed, TransportError
+from ocsscale.lab import services
 from ocsscale.secrets import MASK, Secret
 from ocsscale.transports.base import Host, Stream
 from ocsscale.transports.commands import PsScript, ShCommand
@@ -188,6 +190,64 @@ def test_restart_services_through_the_service_command(sshd_server, tmp_path: Pat
         pytest.raises(CommandFailed),
     ):
         h.restart_services(["web"])
+
+
+def _lab_service_manager(tmp_path: Path) -> str:
+    """The lab's service manager (ocsscale.lab.svc) over a lab directory of one host with
+    two services, as the service_control a pool file names; nothing is started."""
+    lab_dir = tmp_path / "lab"
+    lab_dir.mkdir()
+    (lab_dir / "state.json").write_text("{}")
+    for name, on_demand in (("ocs-poolmember", False), ("engine", True)):
+        argv = ("/nonexistent/" + name,)
+        services.define(lab_dir, services.Service("h1", name, "ns", argv, (), on_demand=on_demand))
+    repo = Path(__file__).resolve().parents[2]
+    return (
+        f"PYTHONPATH={repo} {sys.executable} -m ocsscale.lab.svc --lab-dir {lab_dir} "
+        "--host h1 {action} {service}"
+    )
+
+
+def test_service_states_and_start_modes_through_the_lab_service_manager(
+    sshd_server,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    control = _lab_service_manager(tmp_path)
+    with make_host(sshd_server, tmp_path) as h:
+        h.service_control = control  # as the factory sets it from the pool file
+        assert h.service_states(["ocs-poolmember", "engine"]) == {
+            "ocs-poolmember": {"active": "inactive", "start_mode": "enabled"},
+            "engine": {"active": "inactive", "start_mode": "disabled"},  # started by a run
+        }
+        h.control_services("disable", ["ocs-poolmember"])
+        h.control_services("enable", ["engine"])
+    # kept by the lab, not by the connection or the process that set it
+    with make_host(sshd_server, tmp_path) as h:
+        h.service_control = control
+        states = h.service_states(["ocs-poolmember", "engine"])
+        assert states["ocs-poolmember"]["start_mode"] == "disabled"
+        assert states["engine"]["start_mode"] == "enabled"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "echo enabled; exit 1",  # the word and the exit status disagree
+        "echo 'Failed to get unit file state' >&2; exit 1",  # no word at all
+        "echo aktiviert",  # not systemctl's word
+        "printf 'enabled\\nenabled\\n'",  # two answers for one service
+    ],
+)
+def test_a_service_state_not_understood_fails_closed(
+    sshd_server, tmp_path: Path, answer: str
+) -> None:  # type: ignore[no-untyped-def]
+    control = f"if [ {{action}} = is-active ]; then echo active; else {answer}; fi"
+    with (
+        make_host(sshd_server, tmp_path) as h,
+        pytest.raises(StepFailed, match="unreadable answer from `is-enabled` for web"),
+    ):
+        h.service_control = control
+        h.service_states(["web"])
 
 
 def test_flush_dns_is_best_effort_and_says_what_it_did(host: SSHHost) -> None:

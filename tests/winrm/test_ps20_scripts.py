@@ -50,6 +50,8 @@ TYPICAL = {
     "TimeoutSeconds": "120.0",
     "DisplayNames": "Office Communications Server*",
     "UploadName": "ocsscale-" + "0" * 32 + ".b64",
+    "StartupType": "Automatic",
+    "State": "Running",
 }
 
 

@@ -16,6 +16,7 @@ from ocsscale.runner.plugins import load_actions
 from ocsscale.transports.factory import HostPool
 
 FE_ADDRESSES = {"fe01": "127.0.0.41", "fe02": "127.0.0.42"}
+LEGACY_ADDRESS = "127.0.0.30"
 
 POOL_YAML = """\
 version: 1
@@ -25,7 +26,7 @@ legacy_fe:
   name: fe00
   fqdn: fe00.lab.test
   address: 127.0.0.30
-  transport: {{kind: local, hosts_file: {d}/hosts-fe00}}
+  transport: {legacy_transport}
 front_ends:
 {front_ends}
 test_clients:
@@ -50,8 +51,9 @@ FRONT_END = """\
   - name: {name}
     fqdn: {name}.lab.test
     address: {address}
-    transport: {{kind: winrm, credentials: win, scheme: http, auth: ntlm, port: {port}}}
+    transport: {transport}
 """
+WINRM_TRANSPORT = "{{kind: winrm, credentials: win, scheme: http, auth: ntlm, port: {port}}}"
 
 
 @dataclass
@@ -73,11 +75,15 @@ class WindowsPool:
 
 
 @contextmanager
-def windows_pool(directory: Path, *standin_args: str) -> Iterator[WindowsPool]:
-    """Both front ends as stand-ins with the OCS front-end services; yields the pool."""
+def windows_pool(
+    directory: Path, *standin_args: str, windows_legacy: bool = False
+) -> Iterator[WindowsPool]:
+    """Both front ends as stand-ins with the OCS front-end services (with
+    `windows_legacy`, the legacy FE fe00 too); yields the pool."""
     standins: dict[str, StandIn] = {}
+    addresses = {**({"fe00": LEGACY_ADDRESS} if windows_legacy else {}), **FE_ADDRESSES}
     try:
-        for name, address in FE_ADDRESSES.items():
+        for name, address in addresses.items():
             standins[name] = start_standin(
                 directory / name,
                 tls=None,
@@ -88,12 +94,25 @@ def windows_pool(directory: Path, *standin_args: str) -> Iterator[WindowsPool]:
         (directory / "win-password").write_text(PASSWORD + "\n")
         (directory / "win-password").chmod(0o600)
         front_ends = "".join(
-            FRONT_END.format(name=n, address=a, port=standins[n].port)
+            FRONT_END.format(
+                name=n, address=a, transport=WINRM_TRANSPORT.format(port=standins[n].port)
+            )
             for n, a in FE_ADDRESSES.items()
+        )
+        legacy = (
+            WINRM_TRANSPORT.format(port=standins["fe00"].port)
+            if windows_legacy
+            else f"{{kind: local, hosts_file: {directory}/hosts-fe00}}"
         )
         path = directory / "pool.yaml"
         path.write_text(
-            POOL_YAML.format(d=directory, front_ends=front_ends, domain=DOMAIN, user=USER)
+            POOL_YAML.format(
+                d=directory,
+                front_ends=front_ends,
+                domain=DOMAIN,
+                user=USER,
+                legacy_transport=legacy,
+            )
         )
         yield WindowsPool(path, standins)
     finally:

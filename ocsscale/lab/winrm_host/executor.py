@@ -85,6 +85,7 @@ class CommandExecutor:
             "restart_services": self._restart_services,
             "versions": self._versions,
             "services": self._services,
+            "set_service": self._set_service,
             "network_facts": lambda p: network_facts(self.sandbox.network_file, p["Address"]),
             "netstat": lambda p: {"lines": netstat_lines()},
             "tcp_hold": self._tcp_hold,
@@ -257,6 +258,21 @@ class CommandExecutor:
         names = [n for n in p["Names"].split("\n") if n]
         patterns = [d for d in p["DisplayNames"].split("\n") if d]
         return {"services": self.sandbox.services.find(names, patterns)}
+
+    def _set_service(self, p: dict[str, str]) -> dict[str, object]:
+        """As the script: Stop-Service -Force then Set-Service, or Set-Service then
+        Start-Service (which refuses a Disabled service); read back."""
+        table = self.sandbox.services
+        name, _ = table.status(p["Name"])  # Get-Service: an unknown name fails here
+        startup, state = p["StartupType"], p["State"]
+        if state == "Stopped":
+            table.stop(name)
+            table.set_start_mode(name, startup)
+        else:
+            table.set_start_mode(name, startup)
+            table.start(name)
+        _, status = table.status(name)
+        return {"name": name, "status": status, "start_mode": table.all()[name]["start_mode"]}
 
     def _restart_services(self, p: dict[str, str]) -> dict[str, object]:
         float(p["TimeoutSeconds"])  # the script casts it; a bad value fails there too

@@ -4,6 +4,8 @@ Kept in `<sandbox>/services.json`; each stop and start is logged (services.log).
 Stopping a service stops its running dependants first (as
 ServiceController.Stop does); starting one starts what it depends on first
 (as the service control manager does); a disabled service does not start.
+Start modes are Win32_Service.StartMode's words (Auto, Manual, Disabled), set
+as Set-Service -StartupType sets them (Automatic, Manual, Disabled).
 """
 
 from __future__ import annotations
@@ -53,6 +55,15 @@ OCS_FRONT_END_SERVICES: dict[str, dict[str, Any]] = {
     "WAS": _svc("Windows Process Activation Service"),
     "CONTOSOAGENT": _svc("Contoso Backup Agent", "RTCSRV"),
 }
+
+
+#: Set-Service -StartupType (ServiceStartMode, case-insensitive) -> Win32_Service.StartMode
+STARTUP_TYPES = {"automatic": "Auto", "manual": "Manual", "disabled": "Disabled"}
+#: what Windows says when a Disabled service is asked to start (ERROR_SERVICE_DISABLED)
+SERVICE_DISABLED = (
+    "The service cannot be started, either because it is disabled or because it has no"
+    " enabled devices associated with it"
+)
 
 
 class ServiceTable:
@@ -147,11 +158,29 @@ class ServiceTable:
         if entry["status"] == "Running":
             return
         if entry["start_mode"] == "Disabled":
-            raise StandInError(f"Cannot start service {name} on computer '.'.")
+            raise StandInError(f"Cannot start service {name} on computer '.': {SERVICE_DISABLED}.")
         for dependency in entry["depends_on"]:
             self._start(services, self._canonical(services, dependency), events)
         entry["status"] = "Running"
         events.append(f"start {name}")
+
+    def set_start_mode(self, name: str, startup_type: str) -> str:
+        """Set-Service -StartupType: the mode as Win32_Service now shows it."""
+        mode = STARTUP_TYPES.get(startup_type.lower())
+        if mode is None:
+            raise StandInError(
+                f"Cannot bind parameter 'StartupType'. Cannot convert value \"{startup_type[:40]}\""
+                ' to type "System.ServiceProcess.ServiceStartMode".'
+            )
+        with self._lock:
+            services = self.all()
+            canonical = self._canonical(services, name)
+            changed = services[canonical]["start_mode"] != mode
+            services[canonical]["start_mode"] = mode
+            self._save_services(services)
+        if changed:
+            self._log(f"config {canonical} {mode}")
+        return mode
 
     def status(self, name: str) -> tuple[str, str]:
         services = self.all()
