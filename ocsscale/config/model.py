@@ -14,6 +14,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     field_validator,
@@ -75,6 +76,41 @@ def _address_text(value: Any) -> Any:
     return value
 
 
+_BROADCAST = IPv4Address("255.255.255.255")
+
+
+def _one_machine(address: IPv4Address) -> IPv4Address:
+    """The address of one machine: not the wildcard, the broadcast or a multicast group
+    (the LB would listen on every address, or the tool would talk to no one host)."""
+    if address.is_unspecified:
+        raise PydanticCustomError(
+            "address.wildcard", "0.0.0.0 means any address: give the address of one machine"
+        )
+    if address == _BROADCAST:
+        raise PydanticCustomError(
+            "address.broadcast", "255.255.255.255 is the broadcast address, not one machine's"
+        )
+    if address.is_multicast:
+        raise PydanticCustomError(
+            "address.multicast",
+            "a multicast address (224.0.0.0/4) names a group, not one machine",
+        )
+    return address
+
+
+def _one_machine_on_its_network(interface: IPv4Interface) -> IPv4Interface:
+    _one_machine(interface.ip)
+    net = interface.network
+    # /31 and /32 have no broadcast address (RFC 3021)
+    if net.prefixlen <= 30 and interface.ip == net.broadcast_address:
+        raise PydanticCustomError(
+            "address.broadcast",
+            "{ip} is the broadcast address of {net}, not one machine's",
+            {"ip": str(interface.ip), "net": str(net)},
+        )
+    return interface
+
+
 def _path_text(value: Any) -> Any:
     if isinstance(value, str):
         if not value.strip():
@@ -99,7 +135,7 @@ PeakConnections = Annotated[
         1, MAX_PEAK_CONNECTIONS, "the expected peak connections", "lb.peak-connections.range"
     ),
 ]
-Address = Annotated[IPv4Address, BeforeValidator(_address_text)]
+Address = Annotated[IPv4Address, BeforeValidator(_address_text), AfterValidator(_one_machine)]
 FilePath = Annotated[str, BeforeValidator(_path_text)]
 
 
@@ -362,6 +398,11 @@ class LoadBalancer(Strict):
     @classmethod
     def _with_prefix(cls, v: Any) -> Any:
         return _interface(v)
+
+    @field_validator("vip", "backend_address")
+    @classmethod
+    def _one_address(cls, v: IPv4Interface | None) -> IPv4Interface | None:
+        return None if v is None else _one_machine_on_its_network(v)
 
 
 class Tsig(Strict):

@@ -61,6 +61,18 @@ def network_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[C
     lb = pool.load_balancer
     vip_net = lb.vip.network
     fes = [(("front_ends", i, "address"), fe.address) for i, fe in enumerate(pool.front_ends)]
+    arms = [lb.vip.network]
+    if lb.backend_address is not None:
+        arms.append(lb.backend_address.network)
+    for path, address in fes:
+        # /31 and /32 have no broadcast address (RFC 3021)
+        arm = next((n for n in arms if n.prefixlen <= 30 and address == n.broadcast_address), None)
+        if arm is not None:
+            yield doc.issue(
+                path,
+                "fe.address.broadcast",
+                f"{address} is the broadcast address of {arm}, not one machine's",
+            )
     if lb.topology == "one-armed":
         if lb.backend_address is not None:
             yield doc.issue(

@@ -18,9 +18,10 @@ import socket
 import stat
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from .accept import Acceptor
+from .client import path_segments
 from .events import log
 from .maxconn import ADMIN_MAXCONN, Gate, Ticket
 
@@ -159,12 +160,14 @@ class AdminServer:
             raise ApiError(408, f"request not complete within {REQUEST_TIMEOUT:g}s") from None
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             raise ApiError(400, "incomplete or oversized request") from None
-        try:
-            url = urlsplit(target)
-        except ValueError:
-            raise ApiError(400, "malformed request target") from None
-        query = parse_qs(url.query)
-        parts = [p for p in url.path.split("/") if p]
+        path, _, raw_query = target.partition("?")
+        parts = path_segments(path)
+        if parts is None:
+            # One spelling per endpoint: `//status//` or `/servers/x/../../reload` is
+            # refused, not read as something it might mean (and absolute-form
+            # `http://host/status` too: nothing here is a proxy).
+            raise ApiError(400, "malformed request target: an admin API path such as /status")
+        query = parse_qs(raw_query)
         c = self.controller
         if method == "GET" and parts == ["status"]:
             return 200, "application/json", _json(await c.status())
@@ -187,7 +190,7 @@ class AdminServer:
             if method != "POST":
                 raise ApiError(405, "use POST /reload")
             return 200, "application/json", _json(await c.reload())
-        raise ApiError(404, f"no such endpoint: {method} {url.path}")
+        raise ApiError(404, f"no such endpoint: {method} {path}")
 
 
 def _number(text: str, name: str) -> int:

@@ -14,11 +14,12 @@ import json
 import re
 import sys
 
-from .client import AdminClientError, call
+from .client import AdminClientError, call, path_segments
 
 METHODS = ("GET", "POST")
-# a path of the admin API, with its query: nothing a shell or HTTP would read otherwise
-_TARGET = re.compile(r"^/[A-Za-z0-9_.~/?=&%-]{0,300}$")
+MAX_TARGET = 300
+# the query of an admin API path: nothing a shell or HTTP would read otherwise
+_QUERY = re.compile(r"[A-Za-z0-9_.~=&%-]*")
 
 
 def run_api(method: str, target: str, socket: str) -> int:
@@ -26,7 +27,8 @@ def run_api(method: str, target: str, socket: str) -> int:
     if method not in METHODS:
         print(f"error: METHOD must be one of {', '.join(METHODS)}", file=sys.stderr)
         return 2
-    if not _TARGET.match(target):
+    path, _, query = target.partition("?")
+    if len(target) > MAX_TARGET or path_segments(path) is None or not _QUERY.fullmatch(query):
         print("error: TARGET must be an admin API path such as /status", file=sys.stderr)
         return 2
     try:

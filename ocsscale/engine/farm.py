@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 WEEK = 86400 * 7
@@ -37,9 +37,33 @@ class _Strict(BaseModel):
 
 def _ip(value: str) -> str:
     try:
-        return str(ipaddress.ip_address(value))
+        address = ipaddress.ip_address(value)
     except ValueError:
         raise ValueError(f"{value!r} is not an IP address") from None
+    why = unusable(address)
+    if why is not None:
+        raise ValueError(f"{address} is {why}: give one address of one machine")
+    return str(address)
+
+
+def unusable(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why `address` cannot be a VIP, a server or a SNAT source, or None. The
+    wildcard would listen on (or leave from) every address of the machine, which
+    `check` cannot see as wrong: it binds."""
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:0.0.0.0 is 0.0.0.0
+    if mapped is not None:
+        address = mapped
+    if address.is_unspecified:
+        return "the wildcard address (any address)"
+    if address == ipaddress.IPv4Address("255.255.255.255"):
+        return "the broadcast address"
+    if address.is_multicast:
+        return "a multicast address (a group, not a machine)"
+    return None
+
+
+# An address in its canonical text, checked item by item (errors name `vip[1]`).
+IpText = Annotated[str, AfterValidator(_ip)]
 
 
 class PortMap(_Strict):
@@ -57,14 +81,9 @@ class PortMap(_Strict):
 
 class Server(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=64)]
-    address: str
+    address: IpText
     weight: Annotated[int, Field(ge=0, le=256)] = 1
     state: Literal["ready", "drain", "maint"] = "ready"
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, v: str) -> str:
-        return _ip(v)
 
     @field_validator("name")
     @classmethod
@@ -93,15 +112,14 @@ class Health(_Strict):
 
 
 class Snat(_Strict):
-    addresses: list[str] = Field(default_factory=list)
+    addresses: list[IpText] = Field(default_factory=list)
 
     @field_validator("addresses")
     @classmethod
     def _addresses(cls, v: list[str]) -> list[str]:
-        out = [_ip(a) for a in v]
-        if len(set(out)) != len(out):
+        if len(set(v)) != len(v):
             raise ValueError("SNAT addresses must be unique")
-        return out
+        return v
 
 
 class Timeouts(_Strict):
@@ -136,7 +154,7 @@ class Admin(_Strict):
 
 class Farm(_Strict):
     farm: Annotated[str, Field(min_length=1, max_length=64)]
-    vip: Annotated[list[str], Field(min_length=1)]
+    vip: Annotated[list[IpText], Field(min_length=1)]
     ports: Annotated[list[PortMap], Field(min_length=1)]
     balance: Literal["wlc"] = "wlc"
     servers: list[Server] = Field(default_factory=list)
@@ -159,10 +177,9 @@ class Farm(_Strict):
     @field_validator("vip")
     @classmethod
     def _vips(cls, v: list[str]) -> list[str]:
-        out = [_ip(a) for a in v]
-        if len(set(out)) != len(out):
+        if len(set(v)) != len(v):
             raise ValueError("VIP addresses must be unique")
-        return out
+        return v
 
     @field_validator("ports", mode="before")
     @classmethod

@@ -389,3 +389,42 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "schema.unknown-key",
     } <= rules
     assert [i.line for i in issues] == sorted(i.line for i in issues)
+
+
+_VIP, _FE1, _A42 = "vip: 10.0.0.40/16", "front_ends[1].address", "address: 10.0.1.42"
+_BACKEND = "backend_address: 10.0.1.40/24"
+
+
+@pytest.mark.parametrize(
+    ("base", "old", "new", "rule", "path"),
+    [
+        ("one", _VIP, "vip: 0.0.0.0/16", "address.wildcard", "load_balancer.vip"),
+        ("one", _VIP, "vip: 255.255.255.255/16", "address.broadcast", "load_balancer.vip"),
+        ("one", _VIP, "vip: 10.0.255.255/16", "address.broadcast", "load_balancer.vip"),
+        ("one", _VIP, "vip: 224.0.0.40/16", "address.multicast", "load_balancer.vip"),
+        ("one", _A42, "address: 0.0.0.0", "address.wildcard", _FE1),
+        ("one", _A42, "address: 239.0.1.42", "address.multicast", _FE1),
+        ("one", _A42, "address: 10.0.255.255", "fe.address.broadcast", _FE1),
+        ("one", "[10.0.0.40]", "[255.255.255.255]", "address.broadcast",
+         "load_balancer.snat_addresses[0]"),
+        ("two", _BACKEND, "backend_address: 10.0.1.255/24", "address.broadcast",
+         "load_balancer.backend_address"),
+        ("two", _A42, "address: 10.0.1.255", "fe.address.broadcast", _FE1),
+    ],
+)  # fmt: skip
+def test_an_address_is_one_machines(
+    tmp_path: Path, base: str, old: str, new: str, rule: str, path: str
+) -> None:
+    """The wildcard, a broadcast or a multicast address is nobody's: the engine would
+    listen on every address, a probe would reach no one host."""
+    text = variant(ONE_ARMED if base == "one" else TWO_ARMED, (old, new))
+    issue = only_issue(tmp_path, text, rule)
+    assert (issue.path, issue.line) == (path, line_of(text, new))
+    assert issue.render().endswith(f"[{rule}]")
+    assert issue.render().startswith(f"{tmp_path / 'pool.yaml'}:{issue.line}:")
+
+
+def test_a_31_or_32_prefix_has_no_broadcast_address(tmp_path: Path) -> None:
+    text = variant(TWO_ARMED, ("backend_address: 10.0.1.40/24", "backend_address: 10.0.1.41/31"))
+    rules = {i.rule for i in issues_of(tmp_path, text)}
+    assert "address.broadcast" not in rules and "fe.address.broadcast" not in rules

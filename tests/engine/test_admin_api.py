@@ -49,6 +49,37 @@ def test_bad_requests_answer_400(engine: EngineProc, request_head: bytes) -> Non
     assert "Traceback" not in engine.log and "admin request failed" not in engine.log
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"//status//",
+        b"/status/",
+        b"//status",
+        b"/./status",
+        b"/events/../status",
+        b"http://engine/status",
+        b"/st%61tus",
+        b"*",
+    ],
+)
+def test_a_path_has_one_spelling(engine: EngineProc, target: bytes) -> None:
+    """Non-canonical paths answer 400 at once: not read as the endpoint they might mean."""
+    answer = _raw(engine, b"GET " + target + b" HTTP/1.1\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert b"malformed request target: an admin API path such as /status" in answer
+    assert "Traceback" not in engine.log and "admin request failed" not in engine.log
+
+
+def test_a_change_under_another_spelling_changes_nothing(engine: EngineProc) -> None:
+    # urlsplit() read `//x/servers/fe1/drain` as host x, path /servers/fe1/drain
+    for target in (b"//x/servers/fe1/drain", b"/servers/fe1/drain/", b"/servers//fe1/drain"):
+        answer = _raw(engine, b"POST " + target + b" HTTP/1.1\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert engine.server("fe1")["admin"] == "ready"
+    assert engine.events("admin-state") == []
+    assert _raw(engine, b"GET /status HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 200 ")
+
+
 def test_a_body_that_never_comes_is_cut(engine: EngineProc) -> None:
     stalled = []
     for _ in range(3):  # declared bodies that never come

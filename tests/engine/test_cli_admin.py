@@ -101,7 +101,13 @@ def test_the_api_plumbing_command_answers_as_the_admin_api(
 
     refused = api("POST", "/servers/nope/drain", "--socket", engine.socket)
     assert refused.returncode == 1 and "no server named 'nope'" in refused.stderr
-    for bad in (["DELETE", "/status"], ["GET", "status"], ["GET", "/status;rm -rf /"]):
+    for bad in (
+        ["DELETE", "/status"],
+        ["GET", "status"],
+        ["GET", "/status;rm -rf /"],
+        ["GET", "//status//"],
+        ["POST", "/servers/fe1/../../reload"],
+    ):
         wrong = api(*bad, "--socket", engine.socket)
         assert wrong.returncode == 2 and "Traceback" not in wrong.stderr, wrong.stderr
     gone = api("GET", "/status", "--socket", "/nonexistent/lb.sock")

@@ -73,6 +73,14 @@ def test_base_file_passes(tmp_path: Path, base: str) -> None:
         ("[127.0.0.1]", "[198.18.0.40]", "2:7: vip[0]: not an address of this machine"),
         ("[127.0.0.2]", "[198.19.0.40]", "7:20: snat.addresses[0]: not an address of this"),
         ("ports: [5061]", "ports: [5061]\nmaxconn: 0", "4:10: maxconn: Input should be greater"),
+        # the wildcard binds (so the host check passes): it would listen on everything
+        ("[127.0.0.1]", "[0.0.0.0]", "2:7: vip[0]: 0.0.0.0 is the wildcard address (any"),
+        ("[127.0.0.1]", '[127.0.0.1, "::"]', "2:18: vip[1]: :: is the wildcard address"),
+        ("[127.0.0.1]", '["::ffff:0.0.0.0"]', "2:7: vip[0]: ::ffff:0:0 is the wildcard"),
+        ("127.0.0.3}", "255.255.255.255}", "5:26: servers[0].address: 255.255.255.255 is the b"),
+        ("127.0.0.3}", "224.0.0.18}", "5:26: servers[0].address: 224.0.0.18 is a multicast"),
+        ("[127.0.0.1]", '["ff02::1"]', "2:7: vip[0]: ff02::1 is a multicast address"),
+        ("[127.0.0.2]", "[0.0.0.0]", "7:20: snat.addresses[0]: 0.0.0.0 is the wildcard"),
     ],
 )
 def test_check_refuses_with_position(
@@ -110,6 +118,13 @@ def test_serve_refuses_the_same_before_binding(tmp_path: Path, base: str) -> Non
     # The main CLI mounts the same command.
     result = _run("lb", "check", "--farm", path, module="ocsscale")
     assert result.returncode == 2 and expected in result.stderr, result.stderr
+
+
+def test_serve_refuses_a_wildcard_vip_before_binding(tmp_path: Path, base: str) -> None:
+    path = tmp_path / "farm.yaml"
+    path.write_text(base.replace("[127.0.0.1]", "[0.0.0.0]"))
+    _refused(path, f"{path}:2:7: vip[0]: 0.0.0.0 is the wildcard address", command="serve")
+    assert not (tmp_path / "admin.sock").exists()
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
