@@ -17,7 +17,7 @@ from rich.text import Text
 from ..errors import Declined, StepFailed, UsageError
 from ..plan.playbook import PHASE_IDS
 from ..runner import session
-from ..runner.lock import unlock
+from ..runner.lease import no_place_warning, unlock
 from ..runner.status import status_report
 from .operator import operator_for
 from .progress import plan_tree
@@ -108,6 +108,9 @@ def plan_cmd(
         _echo_json(prepared.plan.to_json(phases))
         return
     console.print(plan_tree(prepared.plan, phases))
+    warning = no_place_warning(prepared.loaded.pool)
+    if warning:
+        console.print(Text(warning))
     missing = sum(1 for p in phases if not p.skipped for s in p.all_steps if not s.built)
     if missing:
         console.print(
@@ -403,22 +406,26 @@ def unlock_cmd(
     ctx: typer.Context,
     lock_id: str = typer.Argument(..., metavar="LOCK_ID", help="The id `status` shows."),
 ) -> None:
-    """Clear a stale lock left by a run that is no longer running (only that LOCK_ID).
+    """Clear a stale lock, or run lease, left by a run that is no longer running
+    (only that LOCK_ID).
 
-    The lock is .ocsscale/lock next to the pool file; nothing else is changed.
-    `ocsscale status` shows its LOCK_ID and whether its holder is gone. A lock
-    whose process still runs on this host is never cleared.
+    The lock is .ocsscale/lock next to the pool file. The run lease with the
+    same id, which keeps other copies of the pool file out, is cleared too,
+    where the pool file keeps it (on the LB host, or run.lease): a run refused
+    by another copy's stale lease names its id. Nothing else is changed.
+    `ocsscale status` shows the lock's LOCK_ID and whether its holder is gone.
+    A lock or lease whose process still runs on this host is never cleared.
 
       ocsscale status            lock 1f2e3d4c stale (its process is gone) ...
 
       ocsscale unlock 1f2e3d4c
 
-    Exit codes: 0 cleared; 2 no lock, or another LOCK_ID; 3 its run is still
-    running.
+    Exit codes: 0 cleared; 1 the lease's host cannot be reached; 2 no lock or
+    lease of that LOCK_ID; 3 its run is still running.
     """
     console = _console()
-    info = unlock(session.state_dir_for(app_state(ctx).config), lock_id)
-    console.print(Text(f"lock {info.lock_id} cleared ({info.user}@{info.host}, pid {info.pid})."))
+    for line in unlock(app_state(ctx).config, lock_id):
+        console.print(Text(line))
 
 
 def register(app: typer.Typer) -> None:

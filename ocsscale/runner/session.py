@@ -23,6 +23,7 @@ from ..plan.playbook import PHASE_IDS, find_playbook, load_playbook
 from . import rollback as rollback_mod
 from .events import Event, EventSink
 from .journal import JOURNAL_NAME, Entry, Journal, latest_evidence
+from .lease import RunLease
 from .lock import RunLock, current_user, held_error, read_lock
 from .plugins import load_actions
 from .walk import Walker, refuse_not_built
@@ -262,7 +263,8 @@ def execute_run(
     options = dict(options or {})
     refuse_unattended_holds(phases, operator, options)
     state_dir = prepared.loaded.state_dir
-    with RunLock(state_dir, command):
+    # the lease keeps other copies of the pool file out (lease.py), before any change
+    with RunLock(state_dir, command) as lock, RunLease(prepared.loaded, lock):
         journal = Journal.open(state_dir)
         run_id = new_run_id()
         journal.start_run(
@@ -407,7 +409,7 @@ def execute_rollback(
     state_dir = loaded.state_dir
     # every host the reverts touch is logged in to (credentials resolved, as the
     # journal recorded them) under the lock, before the first revert
-    with RunLock(state_dir, command):
+    with RunLock(state_dir, command) as lock, RunLease(loaded, lock):
         journal = Journal.open(state_dir)
         rollback_id = "rollback-" + new_run_id()
         journal.start_run(
