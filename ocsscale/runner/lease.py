@@ -497,6 +497,13 @@ def unlock(config: Path, lock_id: str) -> list[str]:
     except LockHeld:
         raise
     except OcsscaleError as exc:
+        if refused is not None and isinstance(exc, UsageError):
+            # the pool file does not load (status and unlock work without it): the
+            # lock's own answer comes first
+            raise UsageError(
+                f"{refused.message} (the run lease was not looked at: {exc.message})",
+                hint=refused.hint,
+            ) from None
         if not said:
             raise
         said.append(
