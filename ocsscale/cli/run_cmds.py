@@ -207,7 +207,8 @@ def run_cmd(
     Exit codes: 0 done; 1 a step or check failed (state kept, rollback
     possible); 2 invalid input or usage (pool file, playbook, a missing
     credential variable, no terminal to ask and no --yes); 3 another run holds
-    the lock; 4 the operator declined.
+    the lock, or another copy of the pool file the run lease; 4 the operator
+    declined.
     """
     console = _console()
     # a dry run's output is its list of changes: always the detailed one
@@ -362,7 +363,8 @@ def rollback_cmd(
 
     Exit codes: 0 reverted (or nothing to revert); 1 a revert or its check
     failed (the journal keeps the rest: run it again); 2 invalid input or
-    usage; 3 another run holds the lock; 4 the operator declined.
+    usage; 3 another run holds the lock, or another copy of the pool file the
+    run lease; 4 the operator declined.
     """
     console = _console()
     gate = session.prepare_rollback(app_state(ctx).config, to_phase=to)

@@ -317,38 +317,42 @@ def held_error(holder: LeaseInfo, place: LeasePlace) -> LockHeld:
 # -- the copy's record of the lease it holds -----------------------------------------
 
 
-def read_record(state_dir: Path) -> str | None:
-    """The id of the lease this copy holds or held (None: none, or unreadable)."""
+def recorded(state_dir: Path) -> list[str]:
+    """The ids of the leases this copy may hold, newest first (a run killed while it
+    took one leaves two: the lease is one of them); none when unreadable."""
     try:
         data = json.loads((state_dir / RECORD_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    lease_id = data.get("lease_id") if isinstance(data, dict) else None
-    return lease_id if isinstance(lease_id, str) and _ID_RE.match(lease_id) else None
+        return []
+    ids = data.get("lease_ids") if isinstance(data, dict) else None
+    if not isinstance(ids, list):
+        return []
+    return [i for i in ids if isinstance(i, str) and _ID_RE.match(i)][:2]
 
 
-def write_record(state_dir: Path, lease_id: str | None, place: LeasePlace) -> None:
-    """Record `lease_id` as this copy's (None: drop the record)."""
-    if lease_id is None:
+def write_record(state_dir: Path, ids: list[str]) -> None:
+    """Record `ids` as this copy's (none: no record)."""
+    path = state_dir / RECORD_NAME
+    if not ids:
         with contextlib.suppress(FileNotFoundError):
-            (state_dir / RECORD_NAME).unlink()
+            path.unlink()
         return
     private_dir(state_dir)
-    tmp = state_dir / f".{RECORD_NAME}.{lease_id}"
+    tmp = state_dir / f".{RECORD_NAME}.{ids[0]}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, json.dumps({"lease_id": lease_id, "at": place.describe()}).encode())
+        os.write(fd, json.dumps({"lease_ids": ids[:2]}).encode())
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, state_dir / RECORD_NAME)
-    private_file(state_dir / RECORD_NAME)
+    os.replace(tmp, path)
+    private_file(path)
 
 
-def drop_record(state_dir: Path, lease_id: str) -> None:
-    if read_record(state_dir) == lease_id:
-        with contextlib.suppress(FileNotFoundError):
-            (state_dir / RECORD_NAME).unlink()
+def forget(state_dir: Path, lease_id: str) -> None:
+    ids = recorded(state_dir)
+    if lease_id in ids:
+        write_record(state_dir, [i for i in ids if i != lease_id])
 
 
 def _stderr(message: str) -> None:
@@ -387,18 +391,20 @@ class RunLease:
             started=self.lock.started,
             copy=_clean(self.state_dir),
         )
-        previous = read_record(self.state_dir)
+        previous = recorded(self.state_dir)
         # recorded first: a run killed while it takes the lease leaves one this copy knows
-        write_record(self.state_dir, info.lease_id, place)
+        write_record(self.state_dir, [info.lease_id, *previous])
         try:
             self._take(info, place, previous)
-        except BaseException:
-            write_record(self.state_dir, previous, place)
+        except LockHeld:
+            forget(self.state_dir, info.lease_id)  # another copy's: not taken
             raise
+        # whichever lease this copy held before was the one at this place: now replaced
+        write_record(self.state_dir, [info.lease_id])
         self.info = info
         return info
 
-    def _take(self, info: LeaseInfo, place: LeasePlace, previous: str | None) -> None:
+    def _take(self, info: LeaseInfo, place: LeasePlace, previous: list[str]) -> None:
         with lease_file(self.loaded, place) as lease:
             for _ in range(3):
                 said, raw = lease.take(info)
@@ -411,7 +417,7 @@ class RunLease:
                     raise unreadable(place)
                 # taken back only when this copy took it in a run that is over (this
                 # run holds the copy's lock), never another copy's
-                ours = holder.lease_id in (previous, info.lease_id)
+                ours = holder.lease_id in (*previous, info.lease_id)
                 if not ours or holder.running_here:
                     raise held_error(holder, place)
                 if lease.replace(info, raw):
@@ -439,7 +445,7 @@ class RunLease:
                 f"warning: the run lease at {place.describe()} is no longer {info.lease_id} "
                 "(it was cleared and taken again while this run held it): left as it is"
             )
-        drop_record(self.state_dir, info.lease_id)
+        forget(self.state_dir, info.lease_id)
 
     def __enter__(self) -> LeaseInfo | None:
         return self.acquire()
@@ -464,8 +470,7 @@ def _unlock_lease(config: Path, state_dir: Path, lease_id: str) -> list[str] | N
         raw = lease.read()
         holder = None if raw is None else parse_lease(raw)
         if holder is None or holder.lease_id != lease_id:
-            if read_record(state_dir) == lease_id:
-                drop_record(state_dir, lease_id)
+            forget(state_dir, lease_id)  # gone already
             return None
         if holder.running_here:
             raise LockHeld(
@@ -474,7 +479,7 @@ def _unlock_lease(config: Path, state_dir: Path, lease_id: str) -> list[str] | N
             )
         if lease.remove(raw or "") != "removed":
             raise LockHeld(f"the run lease {place.describe()} changed meanwhile; look again")
-    drop_record(state_dir, lease_id)
+    forget(state_dir, lease_id)
     return [f"lease {lease_id} at {place.describe()} cleared ({holder.describe()})."]
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from ocsscale.cli.main import app
 from ocsscale.config.loader import LoadedPool, load_pool
 from ocsscale.errors import EXIT_LOCKED, ConfigError, LockHeld, TransportError, UsageError
 from ocsscale.runner import lease as lease_mod
@@ -73,7 +75,7 @@ def test_a_second_copy_is_refused_naming_the_holder_until_the_first_releases(
             "copy": str(a.state_dir),
         }
         assert not [p for p in leases.iterdir() if p.name.endswith(".tmp")]
-        assert lease_mod.read_record(a.state_dir) == lock.lock_id
+        assert lease_mod.recorded(a.state_dir) == [lock.lock_id]
 
         # the other copy has a lock of its own, and is refused by the lease
         with RunLock(b.state_dir, "ocsscale rollback") as other, pytest.raises(LockHeld) as err:
@@ -92,10 +94,10 @@ def test_a_second_copy_is_refused_naming_the_holder_until_the_first_releases(
         ):
             assert part in text, (part, text)
         assert "stale" not in text
-        assert lease_mod.read_record(b.state_dir) is None  # nothing of b's recorded
+        assert lease_mod.recorded(b.state_dir) == []  # nothing of b's recorded
         assert json.loads(_lease_file(leases).read_text())["lease_id"] == lock.lock_id
     assert not _lease_file(leases).exists()  # released
-    assert lease_mod.read_record(a.state_dir) is None
+    assert lease_mod.recorded(a.state_dir) == []
     with RunLock(b.state_dir, "ocsscale run") as other, RunLease(b, other) as taken:
         assert taken is not None and taken.copy == str(b.state_dir)
     assert not _lease_file(leases).exists()
@@ -138,7 +140,22 @@ def test_a_killed_runs_lease_is_taken_back_by_its_copy_only(tmp_path: Path, leas
     with RunLock(a.state_dir, "ocsscale run") as again, RunLease(a, again) as taken:
         assert taken is not None and taken.lease_id == again.lock_id != old
         assert json.loads(_lease_file(leases).read_text())["pid"] == os.getpid()
-        assert lease_mod.read_record(a.state_dir) == again.lock_id
+        assert lease_mod.recorded(a.state_dir) == [again.lock_id]
+    assert not _lease_file(leases).exists()
+
+
+def test_a_run_killed_while_it_took_the_lease_still_takes_the_older_back(
+    tmp_path: Path, leases: Path
+) -> None:
+    a = _copy(tmp_path, "a", leases)
+    lock = RunLock(a.state_dir, "ocsscale run")
+    RunLease(a, lock.acquire()).acquire()
+    lock.release()
+    old = _kill(_lease_file(leases))
+    # the next run was killed between its record and its answer from the host
+    lease_mod.write_record(a.state_dir, ["0badcafe", old])
+    with RunLock(a.state_dir, "ocsscale run") as again, RunLease(a, again) as taken:
+        assert taken is not None and lease_mod.recorded(a.state_dir) == [again.lock_id]
     assert not _lease_file(leases).exists()
 
 
@@ -160,7 +177,7 @@ def test_unlock_from_another_copy_clears_a_stale_lease(tmp_path: Path, leases: P
     with RunLock(b.state_dir, "ocsscale run") as other, RunLease(b, other) as taken:
         assert taken is not None
     # a's record of the old lease is harmless: another id is never taken back by it
-    assert lease_mod.read_record(a.state_dir) == old
+    assert lease_mod.recorded(a.state_dir) == [old]
 
 
 def test_unlock_in_the_killed_copy_clears_its_lock_and_its_lease(
@@ -178,7 +195,7 @@ def test_unlock_in_the_killed_copy_clears_its_lock_and_its_lease(
     assert said[0].startswith(f"lock {info.lock_id} cleared")
     assert f"lease {info.lock_id}" in said[1]
     assert not (a.state_dir / "lock").exists() and not _lease_file(leases).exists()
-    assert lease_mod.read_record(a.state_dir) is None
+    assert lease_mod.recorded(a.state_dir) == []
 
 
 def test_a_lease_that_is_not_ours_is_refused_unread_and_kept(tmp_path: Path, leases: Path) -> None:
@@ -218,7 +235,8 @@ def test_a_place_that_cannot_be_written_refuses_the_run(tmp_path: Path) -> None:
     assert f"{blocker}/leases/{POOL}.lease on admin" in err.value.message
     assert "nothing was changed" in err.value.message
     assert err.value.hint is not None and "run.lease" in err.value.hint
-    assert lease_mod.read_record(a.state_dir) is None
+    # whether the host took it before failing is not known: the copy may take it back
+    assert lease_mod.recorded(a.state_dir) == [lock.lock_id]
 
 
 def test_where_the_lease_lives_by_driver(tmp_path: Path, leases: Path) -> None:
@@ -244,6 +262,12 @@ def test_where_the_lease_lives_by_driver(tmp_path: Path, leases: Path) -> None:
     assert warning is not None and "run.lease.host" in warning
     with RunLock(loaded.state_dir, "ocsscale run") as lock, RunLease(loaded, lock) as held:
         assert held is None  # only the lock protects: check and plan say so
+    for command in ("check", "plan"):
+        result = CliRunner().invoke(app, ["-c", str(bare / "pool.yaml"), command])
+        assert result.exit_code == 0, result.output
+        assert "warning: run.lease: no place every copy" in " ".join(result.stdout.split())
+    result = CliRunner().invoke(app, ["-c", str(example), "check"])
+    assert result.exit_code == 0 and "run.lease" not in result.stdout
 
 
 @pytest.mark.parametrize(
