@@ -413,8 +413,8 @@ def unlock_cmd(
 
     The lock is .ocsscale/lock next to the pool file. The run lease with the
     same id, which keeps other copies of the pool file out, is cleared too,
-    where the pool file keeps it (on the LB host, or run.lease): a run refused
-    by another copy's stale lease names its id. Nothing else is changed.
+    where the pool file keeps it (on the LB host, or run.lease), and nothing
+    else is changed: a run refused by another copy's stale lease names its id.
     `ocsscale status` shows the lock's LOCK_ID and whether its holder is gone.
     A lock or lease whose process still runs on this host is never cleared.
 
