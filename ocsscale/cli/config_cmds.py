@@ -17,6 +17,7 @@ from ..config import LoadedPool, load_pool
 from ..config.init_template import write_pool_file
 from ..config.model import TOPOLOGIES
 from ..config.profiles import Profile, list_profiles, load_profile, port_requirement
+from ..runner.lease import no_place_warning
 from .render import handle_errors
 from .state import app_state
 
@@ -133,6 +134,9 @@ def pool_warnings(loaded: LoadedPool) -> list[str]:
             "finding shows the version and cipher negotiated. Remove it once those servers "
             "speak TLS 1.2."
         )
+    lease = no_place_warning(loaded.pool)
+    if lease:
+        out.append(lease)
     return out
 
 

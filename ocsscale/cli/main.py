@@ -40,9 +40,10 @@ Typical session:
   ocsscale rollback                 put back what was there before
 
 Exit codes: 0 done; 1 a step or check failed (state kept, rollback possible);
-2 invalid input or usage; 3 another run holds the lock; 4 the operator declined;
-70 an internal error (a bug: its traceback is in .ocsscale/debug.log next to
-the pool file, or ~/.cache/ocsscale/debug.log); 130 interrupted (Ctrl-C).
+2 invalid input or usage; 3 another run holds the lock (or another copy the run
+lease); 4 the operator declined; 70 an internal error (a bug: its traceback is
+in .ocsscale/debug.log next to the pool file, or ~/.cache/ocsscale/debug.log);
+130 interrupted (Ctrl-C).
 """
 
 try:  # the Click exceptions (usage errors, --help, Exit) that Click itself renders

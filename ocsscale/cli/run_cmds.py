@@ -18,7 +18,7 @@ from ..errors import Declined, Interrupted, UsageError
 from ..plan.playbook import PHASE_IDS
 from ..runner import session
 from ..runner.faults import describe as describe_fault
-from ..runner.lock import unlock
+from ..runner.lease import no_place_warning, unlock
 from ..runner.signals import Terminated, exit_code
 from ..runner.status import status_report
 from .operator import operator_for
@@ -111,6 +111,9 @@ def plan_cmd(
         _echo_json(prepared.plan.to_json(phases))
         return
     console.print(plan_tree(prepared.plan, phases))
+    warning = no_place_warning(prepared.loaded.pool)
+    if warning:
+        console.print(Text(warning))
     missing = sum(1 for p in phases if not p.skipped for s in p.all_steps if not s.built)
     if missing:
         console.print(
@@ -220,7 +223,8 @@ def run_cmd(
     Exit codes: 0 done; 1 a step or check failed (state kept, rollback
     possible); 2 invalid input or usage (pool file, playbook, a missing
     credential variable, no terminal to ask and no --yes); 3 another run holds
-    the lock; 4 the operator declined.
+    the lock, or another copy of the pool file the run lease; 4 the operator
+    declined.
     """
     console = _console()
     # a dry run's output is its list of changes: always the detailed one
@@ -400,7 +404,8 @@ def rollback_cmd(
 
     Exit codes: 0 reverted (or nothing to revert); 1 a revert or its check
     failed (the journal keeps the rest: run it again); 2 invalid input or
-    usage; 3 another run holds the lock; 4 the operator declined.
+    usage; 3 another run holds the lock, or another copy of the pool file the
+    run lease; 4 the operator declined.
     """
     console = _console()
     gate = session.prepare_rollback(app_state(ctx).config, to_phase=to)
@@ -450,22 +455,26 @@ def unlock_cmd(
     ctx: typer.Context,
     lock_id: str = typer.Argument(..., metavar="LOCK_ID", help="The id `status` shows."),
 ) -> None:
-    """Clear a stale lock left by a run that is no longer running (only that LOCK_ID).
+    """Clear a stale lock, or run lease, left by a run that is no longer running
+    (only that LOCK_ID).
 
-    The lock is .ocsscale/lock next to the pool file; nothing else is changed.
-    `ocsscale status` shows its LOCK_ID and whether its holder is gone. A lock
-    whose process still runs on this host is never cleared.
+    The lock is .ocsscale/lock next to the pool file. The run lease with the
+    same id, which keeps other copies of the pool file out, is cleared too,
+    where the pool file keeps it (on the LB host, or run.lease), and nothing
+    else is changed: a run refused by another copy's stale lease names its id.
+    `ocsscale status` shows the lock's LOCK_ID and whether its holder is gone.
+    A lock or lease whose process still runs on this host is never cleared.
 
       ocsscale status            lock 1f2e3d4c stale (its process is gone) ...
 
       ocsscale unlock 1f2e3d4c
 
-    Exit codes: 0 cleared; 2 no lock, or another LOCK_ID; 3 its run is still
-    running.
+    Exit codes: 0 cleared; 1 the lease's host cannot be reached; 2 no lock or
+    lease of that LOCK_ID; 3 its run is still running.
     """
     console = _console()
-    info = unlock(session.state_dir_for(app_state(ctx).config), lock_id)
-    console.print(Text(f"lock {info.lock_id} cleared ({info.user}@{info.host}, pid {info.pid})."))
+    for line in unlock(app_state(ctx).config, lock_id):
+        console.print(Text(line))
 
 
 def register(app: typer.Typer) -> None:

@@ -485,12 +485,44 @@ class ManualDns(_DnsCommon):
 Dns = Annotated[Rfc2136Dns | WindowsDns | ManualDns, Field(discriminator="provider")]
 
 
+DEFAULT_LEASE_DIR = "/var/lib/ocsscale/leases"
+
+
+class LeaseSettings(Strict):
+    """Where the one-run-per-pool lease lives (runner/lease.py): a directory on a
+    Linux host every copy of the pool file reaches. `host` is a host of the pool
+    file or `admin` (this machine: a directory shared by every admin machine);
+    unset, the LB host of the engine and haproxy drivers (none for manual)."""
+
+    host: str | None = None
+    dir: str = DEFAULT_LEASE_DIR
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str | None) -> str | None:
+        return None if v is None else _check_name(v)
+
+    @field_validator("dir")
+    @classmethod
+    def _dir(cls, v: str) -> str:
+        if not v.startswith("/") or len(v) > 512 or any(ord(c) < 32 or ord(c) == 127 for c in v):
+            raise PydanticCustomError(
+                "run.lease.dir",
+                "the lease directory is an absolute path on its host (at most 512 "
+                "characters, no control characters)",
+            )
+        return v.rstrip("/") or "/"
+
+
 class RunSettings(Strict):
     """How a run goes about its steps (not what it changes)."""
 
     #: steps of one playbook entry on different hosts run side by side, at most
     #: this many at once (`run --forks` overrides); 1 runs every step in turn
     forks: int = Field(16, ge=1, le=64)
+    #: where the lease that keeps a second copy of this pool file from running
+    #: against the same hosts lives
+    lease: LeaseSettings = Field(default_factory=LeaseSettings)
 
 
 class Pool(Strict):

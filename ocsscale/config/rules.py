@@ -341,6 +341,29 @@ def dns_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[Confi
         )
 
 
+def lease_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
+    """The lease lives on a Linux host the tool logs in to (or `admin`, this machine)."""
+    name = pool.run.lease.host
+    if name is None or name == "admin":
+        return
+    where = ("run", "lease", "host")
+    try:
+        spec = pool.host(name)
+    except KeyError:
+        known = ", ".join(["admin", *(h.name for _, h in pool.all_hosts())])
+        yield doc.issue(
+            where, "run.lease.host", f"no host named {name} in this pool file (hosts: {known})"
+        )
+        return
+    if spec.os != "linux" or spec.transport.kind == "winrm":
+        yield doc.issue(
+            where,
+            "run.lease.host",
+            f"the lease lives in a directory on a Linux host reached over ssh (or local); "
+            f"{name} is a {spec.os} host",
+        )
+
+
 def _fmt(path: Path_) -> str:
     return format_path(path)
 
@@ -354,6 +377,7 @@ ALL_RULES: tuple[Rule, ...] = (
     port_rules,
     credential_rules,
     dns_rules,
+    lease_rules,
 )
 
 

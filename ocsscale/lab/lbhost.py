@@ -36,6 +36,8 @@ def paths(state: LabState, topo: Topology) -> dict[str, Path]:
         "haproxy_socket": base / "run" / "haproxy.sock",
         "haproxy_state": base / "lib" / "haproxy" / "server-state",
         "haproxy_pid": base / "run" / "haproxy.pid",
+        # the run lease (runner/lease.py): in this lab's own tree, as labs share a filesystem
+        "leases": base / "lib" / "ocsscale" / "leases",
     }
 
 

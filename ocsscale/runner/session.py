@@ -26,6 +26,7 @@ from . import signals
 from .events import Event, EventSink
 from .faults import restore_in_place
 from .journal import JOURNAL_NAME, Entry, Fault, Journal, latest_evidence
+from .lease import RunLease
 from .lock import RunLock, current_user, held_error, read_lock
 from .plugins import load_actions
 from .walk import Walker, refuse_not_built
@@ -265,7 +266,8 @@ def execute_run(
     options = dict(options or {})
     refuse_unattended_holds(phases, operator, options)
     state_dir = prepared.loaded.state_dir
-    with RunLock(state_dir, command):
+    # the lease keeps other copies of the pool file out (lease.py), before any change
+    with RunLock(state_dir, command) as lock, RunLease(prepared.loaded, lock):
         journal = Journal.open(state_dir)
         run_id = new_run_id()
         journal.start_run(
@@ -425,7 +427,7 @@ def execute_rollback(
     state_dir = loaded.state_dir
     # every host the reverts touch is logged in to (credentials resolved, as the
     # journal recorded them) under the lock, before the first revert
-    with RunLock(state_dir, command):
+    with RunLock(state_dir, command) as lock, RunLease(loaded, lock):
         journal = Journal.open(state_dir)
         rollback_id = "rollback-" + new_run_id()
         journal.start_run(

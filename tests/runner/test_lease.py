@@ -1,0 +1,418 @@
+"""The run lease (runner/lease.py): one run per pool across copies of the pool file.
+
+Two copies of one pool file in two directories share the lease in a directory
+of the test, reached through the local transport (`run.lease.host: admin`); the
+last tests go through a real sshd as the LB host, where the engine driver keeps
+the lease by default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ocsscale.cli.main import app
+from ocsscale.config.loader import LoadedPool, load_pool
+from ocsscale.errors import EXIT_LOCKED, ConfigError, LockHeld, TransportError, UsageError
+from ocsscale.runner import lease as lease_mod
+from ocsscale.runner.lease import RunLease, lease_place, no_place_warning, parse_lease
+from ocsscale.runner.lock import RunLock
+
+from .conftest import HOSTS, ORIGINAL_HOSTS, POOL_YAML, PYTHON, REPO
+
+POOL = "pool.lab.test"
+
+
+def _copy(tmp_path: Path, name: str, leases: Path, host: str = "admin") -> LoadedPool:
+    """A copy of one pool file in its own directory; every copy keeps the lease in
+    `leases` on `host`."""
+    d = tmp_path / name
+    d.mkdir()
+    for h in HOSTS:
+        (d / f"hosts-{h}").write_bytes(ORIGINAL_HOSTS)
+    text = POOL_YAML.format(d=d) + f"run:\n  lease: {{host: {host}, dir: {leases}}}\n"
+    (d / "pool.yaml").write_text(text)
+    return load_pool(d / "pool.yaml")
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.fixture
+def leases(tmp_path: Path) -> Path:
+    return tmp_path / "shared" / "leases"
+
+
+def _lease_file(leases: Path) -> Path:
+    return leases / f"{POOL}.lease"
+
+
+def test_a_second_copy_is_refused_naming_the_holder_until_the_first_releases(
+    tmp_path: Path, leases: Path
+) -> None:
+    a, b = _copy(tmp_path, "a", leases), _copy(tmp_path, "b", leases)
+    with RunLock(a.state_dir, "ocsscale run --phase preflight") as lock, RunLease(a, lock) as held:
+        assert held is not None and held.lease_id == lock.lock_id
+        data = json.loads(_lease_file(leases).read_text())
+        assert data == {
+            "lease_id": lock.lock_id,
+            "pool": POOL,
+            "user": lock.user,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "command": "ocsscale run --phase preflight",
+            "started": lock.started,
+            "copy": str(a.state_dir),
+        }
+        assert not [p for p in leases.iterdir() if p.name.endswith(".tmp")]
+        assert lease_mod.recorded(a.state_dir) == [lock.lock_id]
+
+        # the other copy has a lock of its own, and is refused by the lease
+        with RunLock(b.state_dir, "ocsscale rollback") as other, pytest.raises(LockHeld) as err:
+            RunLease(b, other).acquire()
+        text = err.value.message
+        assert err.value.exit_code == EXIT_LOCKED == 3
+        for part in (
+            f"{lock.user}@{socket.gethostname()}",
+            f"pid {os.getpid()}",
+            "`ocsscale run --phase preflight`",
+            "since ",
+            f"lease {lock.lock_id}",
+            str(a.state_dir),
+            f"{leases}/{POOL}.lease on admin",
+            "nothing was changed",
+        ):
+            assert part in text, (part, text)
+        assert "stale" not in text
+        assert lease_mod.recorded(b.state_dir) == []  # nothing of b's recorded
+        assert json.loads(_lease_file(leases).read_text())["lease_id"] == lock.lock_id
+    assert not _lease_file(leases).exists()  # released
+    assert lease_mod.recorded(a.state_dir) == []
+    with RunLock(b.state_dir, "ocsscale run") as other, RunLease(b, other) as taken:
+        assert taken is not None and taken.copy == str(b.state_dir)
+    assert not _lease_file(leases).exists()
+
+
+def test_released_on_failure_too(tmp_path: Path, leases: Path) -> None:
+    a = _copy(tmp_path, "a", leases)
+
+    def interrupted() -> None:
+        with RunLock(a.state_dir, "ocsscale run") as lock, RunLease(a, lock):
+            assert _lease_file(leases).exists()
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+    assert not _lease_file(leases).exists()
+
+
+def _kill(lease_path: Path) -> str:
+    """Make the lease look like one a killed run left: same host, its pid gone."""
+    data = json.loads(lease_path.read_text())
+    data["pid"] = _dead_pid()
+    lease_path.write_text(json.dumps(data, sort_keys=True))
+    return str(data["lease_id"])
+
+
+def test_a_killed_runs_lease_is_taken_back_by_its_copy_only(tmp_path: Path, leases: Path) -> None:
+    a, b = _copy(tmp_path, "a", leases), _copy(tmp_path, "b", leases)
+    lock = RunLock(a.state_dir, "ocsscale run")
+    RunLease(a, lock.acquire()).acquire()
+    lock.release()  # as `ocsscale unlock` does for the lock, once the run is killed
+    old = _kill(_lease_file(leases))
+
+    with RunLock(b.state_dir, "ocsscale run") as other, pytest.raises(LockHeld) as err:
+        RunLease(b, other).acquire()
+    assert "stale" in err.value.message and f"lease {old}" in err.value.message
+    assert err.value.hint is not None and f"ocsscale unlock {old}" in err.value.hint
+    assert _lease_file(leases).exists()  # never taken over
+
+    with RunLock(a.state_dir, "ocsscale run") as again, RunLease(a, again) as taken:
+        assert taken is not None and taken.lease_id == again.lock_id != old
+        assert json.loads(_lease_file(leases).read_text())["pid"] == os.getpid()
+        assert lease_mod.recorded(a.state_dir) == [again.lock_id]
+    assert not _lease_file(leases).exists()
+
+
+def test_a_run_killed_while_it_took_the_lease_still_takes_the_older_back(
+    tmp_path: Path, leases: Path
+) -> None:
+    a = _copy(tmp_path, "a", leases)
+    lock = RunLock(a.state_dir, "ocsscale run")
+    RunLease(a, lock.acquire()).acquire()
+    lock.release()
+    old = _kill(_lease_file(leases))
+    # the next run was killed between its record and its answer from the host
+    lease_mod.write_record(a.state_dir, ["0badcafe", old])
+    with RunLock(a.state_dir, "ocsscale run") as again, RunLease(a, again) as taken:
+        assert taken is not None and lease_mod.recorded(a.state_dir) == [again.lock_id]
+    assert not _lease_file(leases).exists()
+
+
+def test_unlock_from_another_copy_clears_a_stale_lease(tmp_path: Path, leases: Path) -> None:
+    a, b = _copy(tmp_path, "a", leases), _copy(tmp_path, "b", leases)
+    lock = RunLock(a.state_dir, "ocsscale run")
+    RunLease(a, lock.acquire()).acquire()
+    with pytest.raises(LockHeld, match="still running"):  # its process is this one
+        lease_mod.unlock(b.path, lock.info.lock_id)  # type: ignore[union-attr]
+    lock.release()
+    old = _kill(_lease_file(leases))
+
+    with pytest.raises(UsageError, match="no lock"):
+        lease_mod.unlock(b.path, "00000000")
+    assert _lease_file(leases).exists()
+    said = lease_mod.unlock(b.path, old)
+    assert len(said) == 1 and f"lease {old} at {leases}/{POOL}.lease on admin cleared" in said[0]
+    assert not _lease_file(leases).exists()
+    with RunLock(b.state_dir, "ocsscale run") as other, RunLease(b, other) as taken:
+        assert taken is not None
+    # a's record of the old lease is harmless: another id is never taken back by it
+    assert lease_mod.recorded(a.state_dir) == [old]
+
+
+def test_unlock_in_the_killed_copy_clears_its_lock_and_its_lease(
+    tmp_path: Path, leases: Path
+) -> None:
+    a = _copy(tmp_path, "a", leases)
+    lock = RunLock(a.state_dir, "ocsscale run")
+    info = lock.acquire()
+    RunLease(a, info).acquire()
+    for path in (a.state_dir / "lock", _lease_file(leases)):
+        data = json.loads(path.read_text())
+        data["pid"] = _dead_pid()
+        path.write_text(json.dumps(data, sort_keys=True))
+    said = lease_mod.unlock(a.path, info.lock_id)
+    assert said[0].startswith(f"lock {info.lock_id} cleared")
+    assert f"lease {info.lock_id}" in said[1]
+    assert not (a.state_dir / "lock").exists() and not _lease_file(leases).exists()
+    assert lease_mod.recorded(a.state_dir) == []
+
+
+def test_a_lease_that_is_not_ours_is_refused_unread_and_kept(tmp_path: Path, leases: Path) -> None:
+    a = _copy(tmp_path, "a", leases)
+    leases.mkdir(parents=True)
+    hostile = "\x1b[31mrm -rf / {not json"
+    _lease_file(leases).write_text(hostile)
+    with RunLock(a.state_dir, "ocsscale run") as lock, pytest.raises(LockHeld) as err:
+        RunLease(a, lock).acquire()
+    assert "not one ocsscale wrote" in err.value.message
+    assert "rm -rf" not in err.value.message and "\x1b" not in err.value.message
+    assert _lease_file(leases).read_text() == hostile
+    assert parse_lease(json.dumps({"lease_id": "zz", "pid": 1})) is None
+    assert parse_lease("x" * 5000) is None
+
+
+def test_release_leaves_a_lease_someone_else_holds_now(tmp_path: Path, leases: Path) -> None:
+    a = _copy(tmp_path, "a", leases)
+    said: list[str] = []
+    with RunLock(a.state_dir, "ocsscale run") as lock:
+        lease = RunLease(a, lock, warn=said.append)
+        lease.acquire()
+        data = json.loads(_lease_file(leases).read_text())
+        data["lease_id"] = "0123456789abcdef"  # cleared and taken by another copy meanwhile
+        _lease_file(leases).write_text(json.dumps(data))
+        lease.release()
+    assert _lease_file(leases).exists()
+    assert len(said) == 1 and "no longer" in said[0]
+
+
+def test_a_place_that_cannot_be_written_refuses_the_run(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    a = _copy(tmp_path, "a", blocker / "leases")
+    with RunLock(a.state_dir, "ocsscale run") as lock, pytest.raises(TransportError) as err:
+        RunLease(a, lock).acquire()
+    assert f"{blocker}/leases/{POOL}.lease on admin" in err.value.message
+    assert "nothing was changed" in err.value.message
+    assert err.value.hint is not None and "run.lease" in err.value.hint
+    # whether the host took it before failing is not known: the copy may take it back
+    assert lease_mod.recorded(a.state_dir) == [lock.lock_id]
+
+
+def test_where_the_lease_lives_by_driver(tmp_path: Path, leases: Path) -> None:
+    example = Path(REPO / "examples" / "one-armed.yaml")
+    engine = load_pool(example)
+    place = lease_place(engine.pool)
+    assert place is not None
+    assert place.host == "lb01"
+    assert place.path == "/var/lib/ocsscale/leases/ocspool.contoso.com.lease"
+    assert no_place_warning(engine.pool) is None
+    haproxy_text = example.read_text().replace("driver: engine ", "driver: haproxy")
+    (tmp_path / "h.yaml").write_text(haproxy_text)
+    assert lease_place(load_pool(tmp_path / "h.yaml").pool).host == "lb01"  # type: ignore[union-attr]
+
+    manual = _copy(tmp_path, "m", leases)
+    assert lease_place(manual.pool) == lease_mod.LeasePlace("admin", str(leases), POOL)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "pool.yaml").write_text(POOL_YAML.format(d=bare))
+    loaded = load_pool(bare / "pool.yaml")
+    assert lease_place(loaded.pool) is None
+    warning = no_place_warning(loaded.pool)
+    assert warning is not None and "run.lease.host" in warning
+    with RunLock(loaded.state_dir, "ocsscale run") as lock, RunLease(loaded, lock) as held:
+        assert held is None  # only the lock protects: check and plan say so
+    for command in ("check", "plan"):
+        result = CliRunner().invoke(app, ["-c", str(bare / "pool.yaml"), command])
+        assert result.exit_code == 0, result.output
+        assert "warning: run.lease: no place every copy" in " ".join(result.stdout.split())
+    result = CliRunner().invoke(app, ["-c", str(example), "check"])
+    assert result.exit_code == 0 and "run.lease" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("lease", "rule"),
+    [
+        ("{host: nope, dir: /x}", "run.lease.host"),
+        ("{host: fe01, dir: relative/dir}", "run.lease.dir"),
+        ('{host: fe01, dir: "/a\\nb"}', "run.lease.dir"),
+    ],
+)
+def test_the_lease_settings_are_checked(tmp_path: Path, lease: str, rule: str) -> None:
+    (tmp_path / "pool.yaml").write_text(POOL_YAML.format(d=tmp_path) + f"run:\n  lease: {lease}\n")
+    with pytest.raises(ConfigError) as err:
+        load_pool(tmp_path / "pool.yaml")
+    assert [i.rule for i in err.value.issues] == [rule]
+
+
+def test_a_windows_host_cannot_keep_the_lease(tmp_path: Path) -> None:
+    text = POOL_YAML.format(d=tmp_path).replace(
+        "dns: {provider: manual, zone: lab.test}",
+        "dns: {provider: manual, zone: lab.test}\n"
+        "credentials: {w: {username: u, password: {env: P}}}",
+    )
+    text = text.replace(
+        "transport: {kind: local, hosts_file: " + f"{tmp_path}/hosts-client02}}",
+        "transport: {kind: winrm, credentials: w}",
+    )
+    (tmp_path / "pool.yaml").write_text(text + "run:\n  lease: {host: client02}\n")
+    with pytest.raises(ConfigError) as err:
+        load_pool(tmp_path / "pool.yaml")
+    assert [i.rule for i in err.value.issues] == ["run.lease.host"]
+    assert "windows host" in err.value.issues[0].message
+
+
+# -- the real CLI: two copies run at once ------------------------------------------------
+
+PLAYBOOK = """\
+version: 1
+phases:
+  - id: preflight
+    title: Preflight
+    section: test
+    steps:
+      - id: wait
+        action: test.wait
+        args: {release: "@DIR@/release", log: "@DIR@/wait.log", timeout: 60}
+      - id: mark
+        action: test.mark
+        args: {path: "@DIR@/marker", text: changed}
+"""
+
+
+def _cli(pool: LoadedPool, env: dict[str, str], *args: str) -> list[str]:
+    playbook = pool.path.parent / "playbook.yaml"
+    playbook.write_text(PLAYBOOK.replace("@DIR@", str(pool.path.parent)))
+    return [str(PYTHON), "-m", "ocsscale", "-c", str(pool.path), *args]
+
+
+def _wait_for_file(path: Path, proc: subprocess.Popen[Any]) -> None:
+    import time
+
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert proc.poll() is None, "the first run ended early"
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_two_copies_run_at_once_the_second_is_refused_before_any_change(
+    tmp_path: Path, leases: Path, plugin_env: dict[str, str]
+) -> None:
+    a, b = _copy(tmp_path, "a", leases), _copy(tmp_path, "b", leases)
+    run = ("run", "--yes", "--playbook")
+    first = subprocess.Popen(
+        [*_cli(a, plugin_env, *run), str(a.path.parent / "playbook.yaml")],
+        env=plugin_env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_file(a.path.parent / "wait.log", first)
+        second = subprocess.run(
+            [*_cli(b, plugin_env, *run), str(b.path.parent / "playbook.yaml")],
+            env=plugin_env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 3, second.stdout + second.stderr
+        holder = json.loads(_lease_file(leases).read_text())
+        assert f"pid {first.pid}" in second.stderr
+        assert f"lease {holder['lease_id']}" in second.stderr
+        assert str(a.state_dir) in second.stderr and "Traceback" not in second.stderr
+        assert not (b.path.parent / "marker").exists()
+        assert not (b.state_dir / "journal.sqlite").exists()  # nothing started
+        assert not (b.state_dir / "lock").exists()  # its own lock released
+    finally:
+        (a.path.parent / "release").write_text("go")
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, out + err
+    assert not _lease_file(leases).exists()
+    (b.path.parent / "release").write_text("go")
+    again = subprocess.run(
+        [*_cli(b, plugin_env, *run), str(b.path.parent / "playbook.yaml")],
+        env=plugin_env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (b.path.parent / "marker").read_text() == "changed"
+    assert not _lease_file(leases).exists()
+
+
+# -- over SSH: the LB host of the engine driver, the default place -----------------------
+
+
+def _engine_copy(tmp_path: Path, name: str, server: Any, leases: Path) -> LoadedPool:
+    from transports.test_factory import write_pool
+
+    d = tmp_path / name
+    d.mkdir()
+    loaded = write_pool(d, server)
+    loaded.path.write_text(loaded.path.read_text() + f"run:\n  lease: {{dir: {leases}}}\n")
+    return load_pool(loaded.path)
+
+
+@pytest.mark.sshd
+def test_over_ssh_the_lease_is_on_the_lb_host(
+    sshd_server: Any, tmp_path: Path, leases: Path
+) -> None:
+    a = _engine_copy(tmp_path, "a", sshd_server, leases)
+    b = _engine_copy(tmp_path, "b", sshd_server, leases)
+    lease = leases / "ocspool.contoso.com.lease"
+    with RunLock(a.state_dir, "ocsscale run") as lock, RunLease(a, lock):
+        assert json.loads(lease.read_text())["lease_id"] == lock.lock_id
+        assert lease.stat().st_mode & 0o777 == 0o600
+        with RunLock(b.state_dir, "ocsscale run") as other, pytest.raises(LockHeld) as err:
+            RunLease(b, other).acquire()
+        assert f"{lease} on lb01" in err.value.message and lock.lock_id in err.value.message
+    assert not lease.exists()
+    with RunLock(b.state_dir, "ocsscale run") as other, RunLease(b, other):
+        assert lease.exists()
+    assert not lease.exists()
