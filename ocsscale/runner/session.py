@@ -22,7 +22,8 @@ from ..plan.build import Plan, PlanPhase, build_plan
 from ..plan.playbook import PHASE_IDS, find_playbook, load_playbook
 from . import rollback as rollback_mod
 from .events import Event, EventSink
-from .journal import JOURNAL_NAME, Entry, Journal, latest_evidence
+from .evidence import check_journal, reading
+from .journal import Entry, Journal, latest_evidence
 from .lock import RunLock, current_user, held_error, read_lock
 from .plugins import load_actions
 from .walk import Walker, refuse_not_built
@@ -224,6 +225,8 @@ def gate_run(
     options: Mapping[str, Any] | None = None,
 ) -> RunGate:
     if not dry_run:
+        # a dry run never opens the journal: it shows what the hosts need now
+        check_journal(prepared.loaded.state_dir)
         refuse_not_built(phases)
         refuse_unattended_holds(phases, operator, options or {})
     # a missing credential variable is found now, not halfway through
@@ -263,6 +266,7 @@ def execute_run(
     refuse_unattended_holds(phases, operator, options)
     state_dir = prepared.loaded.state_dir
     with RunLock(state_dir, command):
+        check_journal(state_dir, holding_lock=True)  # anew: it may have gone since the gate
         journal = Journal.open(state_dir)
         run_id = new_run_id()
         journal.start_run(
@@ -342,14 +346,11 @@ def phase_index(phase: str | None) -> int:
 
 
 def pending_rollback(state_dir: Path, to_phase: str | None = None) -> list[Entry]:
-    """What `rollback [--to PHASE]` would undo, newest first (reads only)."""
-    if not (state_dir / JOURNAL_NAME).exists():
-        return []
-    journal = Journal.open(state_dir)
-    try:
-        return journal.undoable(phase_index(to_phase))
-    finally:
-        journal.close()
+    """What `rollback [--to PHASE]` would undo, newest first (reads only; a
+    journal that cannot be trusted is JournalError, see runner/evidence.py)."""
+    from_index = phase_index(to_phase)  # refuses an unknown phase first
+    with reading(state_dir) as journal:
+        return [] if journal is None else journal.undoable(from_index)
 
 
 @dataclass(frozen=True)
@@ -408,6 +409,7 @@ def execute_rollback(
     # every host the reverts touch is logged in to (credentials resolved, as the
     # journal recorded them) under the lock, before the first revert
     with RunLock(state_dir, command):
+        check_journal(state_dir, holding_lock=True)
         journal = Journal.open(state_dir)
         rollback_id = "rollback-" + new_run_id()
         journal.start_run(

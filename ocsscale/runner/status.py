@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .journal import JOURNAL_NAME, KILLED, Entry, Journal
+from .evidence import reading
+from .journal import JOURNAL_NAME, KILLED, Entry
 from .lock import read_lock
 
 
@@ -44,10 +45,11 @@ def status_report(state_dir: Path) -> dict[str, Any]:
         "in_progress": [],
         "rollback_would_undo": [],
     }
-    if not (state_dir / JOURNAL_NAME).exists():
-        return report
-    journal = Journal.open(state_dir)
-    try:
+    # read-only: status never writes the journal; a missing or empty one next
+    # to the evidence of a run, or one that is not a journal, is JournalError
+    with reading(state_dir) as journal:
+        if journal is None:
+            return report
         runs = journal.runs()
         plan_runs = [r for r in runs if r["kind"] == "run"]
         if runs:
@@ -75,6 +77,4 @@ def status_report(state_dir: Path) -> dict[str, Any]:
             )
         report["in_progress"] = [_entry_json(e) for e in journal.in_progress()]
         report["rollback_would_undo"] = [_entry_json(e) for e in journal.undoable()]
-    finally:
-        journal.close()
     return report
