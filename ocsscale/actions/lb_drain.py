@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import CheckFailed, OcsscaleError, StepFailed, UsageError
+from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .builtin import RestartServices
 from .lb import front_end_arg, lb_driver, lb_target_label, lb_targets, wait_members_up
@@ -205,6 +206,11 @@ class LbDrainRestart(Action):
         return {**evidence, "admin_after": member.admin}
 
     # -- undo -------------------------------------------------------------------------
+    def check_undo(self, undo: Json) -> None:
+        rec = shape.record(undo)
+        if shape.flag(rec, "drained"):
+            shape.same(rec, "member", self.fe, "the step's front end")
+
     def revert(self, undo: Json) -> Json:
         if not undo.get("drained"):
             return {"nothing_to_put_back": True}

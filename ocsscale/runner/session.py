@@ -383,6 +383,7 @@ def prepare_rollback(config: Path, *, to_phase: str | None = None) -> RollbackGa
     hosts = RecordedHosts(loaded)
     ctx, _ = _context(loaded, dry_run=False, hosts=hosts.fallback)
     try:
+        rollback_mod.check_undo_records(pending, ctx, actions)  # contacts nothing
         needed = rollback_mod.hosts_needed(pending, ctx, actions)
         hosts.check_reach(needed, log_in=False)  # contacts nothing
         needless = rollback_mod.needless_reverts(pending, ctx, actions)
