@@ -23,7 +23,7 @@ MAX_TEXT = 4096
 
 def record(undo: Any) -> Mapping[str, Any]:
     if not isinstance(undo, Mapping):
-        raise UndoRecordError(f"it is {_kind(undo)}, not an object of named values")
+        raise UndoRecordError(f"the record is {_kind(undo)}, not an object of named values")
     return undo
 
 

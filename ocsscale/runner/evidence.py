@@ -188,6 +188,16 @@ def check_journal(state_dir: Path, *, holding_lock: bool = False) -> bool:
     )
 
 
+def check_rows(state_dir: Path) -> None:
+    """check_journal, and every row of it read once (read-only): a run must not
+    find halfway that a row it needs cannot be read."""
+    with reading(state_dir) as journal:
+        if journal is not None:
+            journal.runs()
+            journal.cycles()
+            journal.entries()
+
+
 @contextmanager
 def reading(state_dir: Path) -> Iterator[Journal | None]:
     """The journal opened read-only (never created, never written), or None

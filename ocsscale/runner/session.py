@@ -22,7 +22,7 @@ from ..plan.build import Plan, PlanPhase, build_plan
 from ..plan.playbook import PHASE_IDS, find_playbook, load_playbook
 from . import rollback as rollback_mod
 from .events import Event, EventSink
-from .evidence import check_journal, reading
+from .evidence import check_journal, check_rows, reading
 from .journal import Entry, Journal, latest_evidence
 from .lock import RunLock, current_user, held_error, read_lock
 from .plugins import load_actions
@@ -226,7 +226,7 @@ def gate_run(
 ) -> RunGate:
     if not dry_run:
         # a dry run never opens the journal: it shows what the hosts need now
-        check_journal(prepared.loaded.state_dir)
+        check_rows(prepared.loaded.state_dir)
         refuse_not_built(phases)
         refuse_unattended_holds(phases, operator, options or {})
     # a missing credential variable is found now, not halfway through
