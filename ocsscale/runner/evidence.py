@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import JournalError
+from ..errors import JournalError, OcsscaleError
 from .journal import _ADDED_COLUMNS, _SCHEMA, JOURNAL_NAME, Journal
-from .lock import LOCK_NAME
+from .lock import LOCK_NAME, read_lock
 
 #: What only a run, or a command after one, leaves in .ocsscale/: (name
 #: pattern, what it is). debug.log is not here: a crash of any command writes it.
@@ -96,6 +97,8 @@ def evidence_found(state_dir: Path, *, holding_lock: bool = False) -> list[str]:
             if holding_lock and (name == LOCK_NAME or fnmatch.fnmatchcase(name, f".{LOCK_NAME}.*")):
                 continue
             label = next((what for p, what in EVIDENCE if fnmatch.fnmatchcase(name, p)), None)
+            if name == LOCK_NAME:
+                label = _lock_label(state_dir)
             if label is None:
                 others += 1
             elif label not in found:
@@ -103,6 +106,19 @@ def evidence_found(state_dir: Path, *, holding_lock: bool = False) -> list[str]:
     if others:
         found.append(f"{others} other file{'s' if others > 1 else ''} ocsscale did not expect")
     return found
+
+
+def _lock_label(state_dir: Path) -> str:
+    """The lock, with its LOCK_ID when it reads as one: `status` is refused too,
+    and `ocsscale unlock LOCK_ID` needs it."""
+    try:
+        info = read_lock(state_dir)
+    except OcsscaleError:
+        info = None
+    lock_id = "" if info is None else str(info.lock_id)
+    if re.fullmatch(r"[0-9a-f]{4,32}", lock_id):
+        return f"a run's lock, LOCK_ID {lock_id}"
+    return "a run's lock"
 
 
 def _plan_only_report(path: Path) -> bool:

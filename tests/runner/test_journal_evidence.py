@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import socket
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -309,3 +310,26 @@ def test_rollback_checks_the_records_again_under_the_lock(local_pool: LocalPool)
     session.execute_rollback(session.prepare_rollback(local_pool.pool), discard, command="t")
     for host in ("fe01", "client01", "client02"):
         assert local_pool.hosts_file(host).read_bytes() == ORIGINAL_HOSTS
+
+
+def test_a_stale_lock_beside_no_journal_is_named_so_it_can_be_cleared(
+    local_pool: LocalPool, plugin_env: dict[str, str]
+) -> None:
+    """A run killed after it took the lock and before its journal: status says
+    so with the LOCK_ID; once `unlock` clears it, nothing has run."""
+    state = local_pool.state_dir
+    state.mkdir(mode=0o700)
+    lock = {
+        "lock_id": "1f2e3d4c",
+        "user": "ops",
+        "host": socket.gethostname(),
+        "pid": 999_999_999,
+        "started": 1.0,
+        "command": "ocsscale run",
+    }
+    (state / "lock").write_text(json.dumps(lock))
+    status = _cli(local_pool, plugin_env, "status")
+    _refused(status, "is not there", "a run's lock, LOCK_ID 1f2e3d4c")
+    assert _cli(local_pool, plugin_env, "unlock", "1f2e3d4c").returncode == 0
+    status = _cli(local_pool, plugin_env, "status")
+    assert status.returncode == 0 and "Nothing has run yet" in status.stdout, status.stderr
