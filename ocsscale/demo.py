@@ -116,10 +116,13 @@ def leftovers(lab: str = LAB) -> list[str]:
 
 def journal_evidence() -> dict[str, list[dict]]:
     """The evidence of the LB steps, by action, from the lab pool file's journal."""
-    from ocsscale.runner.journal import Journal
+    from ocsscale.runner.journal import JOURNAL_NAME, Journal
 
     found: dict[str, list[dict]] = {}
-    journal = Journal.open(Path(POOL).parent / ".ocsscale")
+    path = Path(POOL).parent / ".ocsscale" / JOURNAL_NAME
+    if not path.is_file():  # the run stopped before its first step
+        return found
+    journal = Journal(path, read_only=True)
     try:
         for entry in journal.entries():
             if entry.status == "done" and entry.action in ("lb.distribution", "lb.failover_drill"):
@@ -173,9 +176,12 @@ def client_load_failures() -> dict[str, Any]:
     each Linux test client), its failed requests outside the failover drill, its
     line per phase, and the sources that carried no load (and why)."""
     from ocsscale.runner.client_load import outside_drill
-    from ocsscale.runner.journal import Journal
+    from ocsscale.runner.journal import JOURNAL_NAME, Journal
 
-    journal = Journal.open(Path(POOL).parent / ".ocsscale")
+    path = Path(POOL).parent / ".ocsscale" / JOURNAL_NAME
+    if not path.is_file():
+        return {}
+    journal = Journal(path, read_only=True)
     try:
         loads = [r["load"] for r in journal.runs() if r.get("load")]
     finally:

@@ -69,6 +69,16 @@ class ConfigError(UsageError):
         return "\n".join(i.render() for i in self.issues)
 
 
+class JournalError(UsageError):
+    """The journal cannot be trusted: missing or empty next to the evidence of a
+    run, or not a journal at all. Nothing is read from it and nothing written."""
+
+
+class UndoRecordError(UsageError):
+    """A journaled undo record is not of the shape its action's revert needs:
+    bad input, so the rollback stops before it reverts anything."""
+
+
 class SecretError(UsageError):
     """A credential reference that cannot be resolved (never includes the value)."""
 

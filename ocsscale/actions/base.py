@@ -4,7 +4,8 @@
 same code, and a second run finds nothing to do. `run` asks for the undo
 record *before* `apply` (the runner journals it first, so a crash mid-apply
 can still be undone), then calls `apply` and `verify`. `rollback` calls
-`revert` with that record and then `verify_reverted`.
+`revert` with that record and then `verify_reverted`; before the first revert
+it asks `check_undo` of every record it will replay.
 
 Everything an action returns (state, undo record, evidence) must be plain
 JSON (dict/list/str/int/float/bool/None) and must never contain a secret.
@@ -149,6 +150,15 @@ class Action(ABC):
     def verify(self, evidence: Json) -> Json:
         """Read back and prove the change took; return evidence, or raise."""
         return evidence
+
+    def check_undo(self, undo: Json) -> None:
+        """Raise UndoRecordError when `undo` is not of the shape `revert`,
+        `verify_reverted`, `tidy`, `revert_targets` and `undo_chain` read (a
+        journal edited or damaged): rollback checks every record before its
+        first revert. Contacts nothing. Say what was wrong, never the value
+        (actions/undo_shape.py). The default accepts any record: an action
+        whose revert reads its record checks it here."""
+        return None
 
     def revert(self, undo: Json) -> Json:
         """Put back what `undo` records. Must be safe to call twice."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckFailed, ConfigError, UsageError
+from . import undo_shape as shape
 from .base import Action, Change, Json, register
 
 
@@ -273,6 +274,9 @@ class RestartServices(Action):
         if isinstance(current, dict) and "services" in current:
             evidence["found"] = current["services"]
         return evidence
+
+    def check_undo(self, undo: Json) -> None:
+        shape.record(undo)  # nothing of it is read: it only lists what was restarted
 
     def revert(self, undo: Json) -> Json:
         return {"nothing_to_put_back": True}

@@ -34,9 +34,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import CheckFailed, StepFailed, UsageError
+from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
 from ..transports.posix import ACTIVE_WORDS, START_MODE_WORDS
 from ..transports.windows_facts import ServiceInfo, stop_order
+from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .lb_validate import established
 
@@ -248,6 +249,18 @@ class LegacyStopServices(Action):
                 + ", ".join(wrong)
             )
         return {**evidence, "after": states}
+
+    def check_undo(self, undo: Json) -> None:
+        rec = shape.record(undo)
+        shape.same(rec, "host", self.legacy.name, "the legacy front end")
+        services = shape.obj(rec, "services")
+        for name, state in services.items():
+            if not name or len(name) > shape.MAX_TEXT or not name.isprintable():
+                raise UndoRecordError("'services' names a service with an unusable name")
+            state = shape.within("services", shape.record, state)
+            for key in ("active", "enabled"):
+                shape.within("services", lambda s, k=key: shape.flag(s, k), state)
+            shape.within("services", lambda s: shape.text(s, "start_mode", optional=True), state)
 
     def revert(self, undo: Json) -> Json:
         windows = self._windows()

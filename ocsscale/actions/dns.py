@@ -33,10 +33,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import CheckFailed, StepFailed, UsageError
+from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
 from ..providers.dns import DnsError, open_provider
 from ..providers.dns.base import RecordSet, check_type, same_values
 from ..providers.dns.query import lookup, name_servers, soa_serial
+from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .probing import required_text
 
@@ -130,6 +131,16 @@ class _DnsAction(Action):
             "new": {"values": values, "ttl": ttl},
         }
 
+    def check_undo(self, undo: Json) -> None:
+        rec = shape.record(undo)
+        name = shape.text(rec, "name")
+        if (name or "").rstrip(".").lower() != self.record_name.lower():
+            raise UndoRecordError("'name' is not the record the step changed")
+        if shape.text(rec, "type") != self.rdtype:
+            raise UndoRecordError("'type' is not the record type the step changed")
+        for key in ("old", "new"):
+            shape.within(key, _record_set, shape.obj(rec, key))
+
     def revert(self, undo: Json) -> Json:
         return {"restored": self.provider().revert(undo).to_json()}
 
@@ -141,6 +152,12 @@ class _DnsAction(Action):
                 f"expected {old.show()}"
             )
         return {"record": now.to_json()}
+
+
+def _record_set(data: Json) -> None:
+    """The shape RecordSet.to_json gives: values (texts) and a TTL (or null)."""
+    shape.texts(data, "values")
+    shape.whole(data, "ttl", optional=True)
 
 
 def _ttl_problems(ttl: int) -> Any:

@@ -26,6 +26,7 @@ from ..transports import hostsfile
 from ..transports.base import Host
 from ..transports.factory import ADMIN_HOST
 from ..transports.hostsfile import BACKUP_SUFFIX
+from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 
 
@@ -92,6 +93,17 @@ class _HostsFileAction(Action):
 
     def revert_targets(self, undo: Json) -> list[str]:
         return [undo["host"]] if isinstance(undo, dict) and "host" in undo else self.targets()
+
+    def check_undo(self, undo: Json) -> None:
+        rec = shape.record(undo)
+        shape.same(rec, "host", self.host_name, "the step's host")
+        shape.text(rec, "path")
+        shape.same(rec, "name", self.pin_name, "the name the step pins")
+        shape.one_of(rec, "newline", ("\n", "\r\n"))
+        shape.b64(rec, "original_b64")
+        for key in ("original_sha256", "expected_sha256"):
+            shape.text(rec, key)
+        shape.address(rec, "original_pin", optional=True)
 
     def tidy(self, undo: Json) -> Json:
         # the backup the writes left (holding pinned content): after a rollback

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from ipaddress import ip_interface
 from typing import Any
 
 from ..config.profiles import port_requirement
-from ..errors import CheckFailed, StepFailed, UsageError
+from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
 from ..providers.lb import driver_for
 from ..providers.lb.base import DriverContext, FarmSpec, LbDriver, view_diff
+from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .probing import known_host, required_text, vantage
 
@@ -99,6 +101,39 @@ def wait_members_up(driver: LbDriver, names: list[str], timeout: float = UP_WAIT
         time.sleep(0.3)
 
 
+def _linux_farm_undo(rec: Mapping[str, Any]) -> None:
+    """The record of providers/lb/linuxhost.py `undo_for` (engine, haproxy)."""
+    shape.text(rec, "host")
+    vip = shape.text(rec, "vip")
+    try:
+        ip_interface(vip or "")
+    except ValueError:
+        raise UndoRecordError("'vip' is not an address with its prefix") from None
+    shape.text(rec, "vip_interface", optional=True)
+    for path, data in shape.obj(rec, "files").items():
+        if not path.startswith("/") or len(path) > shape.MAX_TEXT or not path.isprintable():
+            raise UndoRecordError("'files' names a file that is not an absolute path")
+        shape.within("files", lambda d: shape.b64({"content": d}, "content", optional=True), data)
+    shape.flag(rec, "active")
+    shape.flag(rec, "vip_present")
+
+
+def _manual_farm_undo(rec: Mapping[str, Any]) -> None:
+    """The record of providers/lb/manual.py `undo_for`: the farm its check reaches."""
+    shape.text(rec, "vendor", optional=True)
+    farm = shape.obj(rec, "farm")
+    shape.within("farm", lambda f: shape.address(f, "vip"), farm)
+    ports = farm.get("ports")
+    if not isinstance(ports, list) or not all(
+        isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
+    ):
+        raise UndoRecordError("in 'farm': 'ports' is not a list of port numbers")
+
+
+#: driver kind -> the shape of its undo record (another driver's: an object)
+_FARM_UNDO = {"engine": _linux_farm_undo, "haproxy": _linux_farm_undo, "manual": _manual_farm_undo}
+
+
 @register
 class LbApplyFarm(Action):
     """Install the planned farm through the pool file's driver (module docstring)."""
@@ -162,6 +197,17 @@ class LbApplyFarm(Action):
                 "plan: " + "; ".join(lines)
             )
         return {**evidence, "readback": current.get("view")}
+
+    def check_undo(self, undo: Json) -> None:
+        rec = shape.record(undo)
+        kind = self.ctx.pool.load_balancer.driver.kind
+        # the revert is the pool file's driver's: a record another driver made
+        # would be put back by the wrong one
+        if shape.text(rec, "driver") != kind:
+            raise UndoRecordError(f"'driver' is not {kind}, the pool file's load-balancer driver")
+        check = _FARM_UNDO.get(kind)
+        if check is not None:
+            check(rec)
 
     def revert(self, undo: Json) -> Json:
         return lb_driver(self.ctx).revert(undo)

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import CheckFailed, StepFailed, UsageError
+from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .builtin import RestartServices
 from .lb import front_end_arg, lb_driver, lb_target_label, lb_targets, wait_members_up
@@ -219,6 +220,11 @@ class LbDrainRestart(Action):
         if after is not None and after.admin != "ready":
             raise StepFailed(f"{self.label}: {restore['member']} is still {after.admin}")
         return {"member": restore["member"], "was": member.admin, "admin": "ready"}
+
+    def check_undo(self, undo: Json) -> None:
+        rec = shape.record(undo)
+        if shape.flag(rec, "drained"):
+            shape.same(rec, "member", self.fe, "the step's front end")
 
     def revert(self, undo: Json) -> Json:
         if not undo.get("drained"):

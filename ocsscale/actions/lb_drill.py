@@ -38,6 +38,7 @@ from ..probes.basic import tls_hold
 from ..probes.load import LoadRunner, targets_for
 from ..probes.stream import close_quietly
 from ..transports.commands import PsScript, sh_quote
+from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .lb import front_end_arg, lb_driver, lb_targets, wait_members_up
 from .lb_validate import identify
@@ -390,6 +391,12 @@ class LbFailoverDrill(Action):
         self._fault(restore=True)
         back = self._wait(lb_driver(self.ctx), "up", time.monotonic())
         return {"fe": self.fe.name, "restored": kind, "up_after_s": back}
+
+    def check_undo(self, undo: Json) -> None:
+        # the fault is undone as the step's arguments say; the record names it
+        rec = shape.record(undo)
+        shape.same(rec, "fe", self.fe.name, "the step's front end")
+        shape.same(rec, "mode", self.mode, "the step's mode")
 
     def revert(self, undo: Json) -> Json:
         self._fault(restore=True)

@@ -26,11 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..config.profiles import port_requirement
-from ..errors import CheckFailed, OcsscaleError, StepFailed, UsageError
+from ..errors import CheckFailed, OcsscaleError, StepFailed, UndoRecordError, UsageError
 from ..probes import ProbeEvidence, socket_connector
 from ..probes.basic import tls_hold
 from ..probes.stream import close_quietly
+from ..providers.lb.base import ADMIN_STATES
 from ..transports.commands import PsScript, ShCommand
+from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .lb import front_end_arg, lb_driver, lb_target_label, lb_targets, planned_farm, wait_members_up
 from .probing import (
@@ -371,6 +373,16 @@ class LbIsolate(Action):
     def restore_fault(self, kind: str, restore: Json) -> Json:
         """An isolate step cut short: the other members back as they were."""
         return {"revert": self.revert(restore), "verify": self.verify_reverted(restore)}
+
+    def check_undo(self, undo: Json) -> None:
+        admin = shape.obj(shape.record(undo), "admin")
+        for name, state in admin.items():
+            if not name or len(name) > shape.MAX_TEXT or not name.isprintable():
+                raise UndoRecordError("'admin' names a member with an unusable name")
+            if state not in ADMIN_STATES:
+                raise UndoRecordError(
+                    f"in 'admin': a state is not one of {', '.join(ADMIN_STATES)}"
+                )
 
     def revert(self, undo: Json) -> Json:
         driver = lb_driver(self.ctx)

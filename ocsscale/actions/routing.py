@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import CheckFailed, StepFailed, UsageError
+from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
 from ..transports.commands import ShCommand
+from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .probing import plain_address, required_text
 
@@ -126,6 +127,15 @@ class RoutingEnable(Action):
                 "enables routing with no VIP at this stage"
             )
         return {**evidence, "after": value, "addresses": addresses, "vip_configured": False}
+
+    def check_undo(self, undo: Json) -> None:
+        # the revert runs `sysctl -w KEY=VALUE` as root: only this key, only a number
+        rec = shape.record(undo)
+        shape.same(rec, "host", self.lb_name, "the step's load balancer")
+        shape.one_of(rec, "key", (FORWARDING_KEY,))
+        value = shape.text(rec, "value")
+        if not (value or "").isdigit() or len(value or "") > 3:
+            raise UndoRecordError("'value' is not a number of at most 3 digits")
 
     def revert(self, undo: Json) -> Json:
         host = self.ctx.host(undo["host"])

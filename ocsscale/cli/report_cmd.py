@@ -49,7 +49,8 @@ def report_cmd(
       ocsscale report --format json -o - | jq '.failover'
 
     Exit codes: 0 written; 2 no pool file and no journal, the journal is
-    unreadable, an unknown format, or the output's directory does not exist.
+    unreadable or missing or empty beside what a run leaves, an unknown
+    format, or the output's directory does not exist.
     """
     if fmt not in report.FORMATS:
         raise UsageError(f"no report format {fmt} (formats: {', '.join(report.FORMATS)})")

@@ -222,9 +222,10 @@ def run_cmd(
 
     Exit codes: 0 done; 1 a step or check failed (state kept, rollback
     possible); 2 invalid input or usage (pool file, playbook, a missing
-    credential variable, no terminal to ask and no --yes); 3 another run holds
-    the lock, or another copy of the pool file the run lease; 4 the operator
-    declined.
+    usage, an undo record of the wrong shape, or a journal that is not one or
+    is missing or empty beside what a run leaves (nothing reverted); 3 another
+    run holds the lock, or another copy of the pool file the run lease; 4 the
+    operator declined.
     """
     console = _console()
     # a dry run's output is its list of changes: always the detailed one
@@ -294,7 +295,11 @@ def status_cmd(
     Changes nothing and contacts nothing: it reads the journal and the lock in
     .ocsscale/ next to the pool file, which need not validate any more. It
     names the lock's holder (user, host, pid, since when, LOCK_ID) and says
-    when that holder is gone.
+    when that holder is gone. The journal is opened read-only and never
+    written. A journal that is missing or empty while .ocsscale/ holds what a
+    run leaves (the failover procedure, a report of a run, a lock, the
+    journal's -wal file), or a file that is not a journal, is refused: it
+    never reads as "nothing has run".
 
     First of all it names what the tool itself left broken when a run was cut
     short (a drill's stopped service or cut link, a member drained or in maint
@@ -306,7 +311,8 @@ def status_cmd(
 
       ocsscale status --json | jq '.rollback_would_undo'
 
-    Exit codes: 0 shown; 2 the journal or lock file is unreadable.
+    Exit codes: 0 shown; 2 the journal or lock file is unreadable, or the
+    journal is missing or empty beside what a run leaves (nothing is changed).
     """
     console = _console()
     report = status_report(session.state_dir_for(app_state(ctx).config))
@@ -396,7 +402,9 @@ def rollback_cmd(
     too and asks before reverting, unless --yes (then only -v lists it). A
     rollback that is interrupted resumes where it stopped when run again. The
     reverts of one step's changes on different hosts (the pins of a phase, say)
-    run side by side, at most --forks at once.
+    run side by side, at most --forks at once. Every undo record is checked
+    before the first revert: one of the wrong shape (a journal edited or
+    damaged) stops the rollback before it changes anything, naming its step.
 
       ocsscale rollback
 
@@ -404,8 +412,10 @@ def rollback_cmd(
 
     Exit codes: 0 reverted (or nothing to revert); 1 a revert or its check
     failed (the journal keeps the rest: run it again); 2 invalid input or
-    usage; 3 another run holds the lock, or another copy of the pool file the
-    run lease; 4 the operator declined.
+    usage, an undo record of the wrong shape, or a journal that is not one or
+    is missing or empty beside what a run leaves (nothing reverted); 3 another
+    run holds the lock, or another copy of the pool file the run lease; 4 the
+    operator declined.
     """
     console = _console()
     gate = session.prepare_rollback(app_state(ctx).config, to_phase=to)

@@ -11,14 +11,14 @@ no longer validates may hold anything, a pasted password included.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config.loader import LoadedPool, load_pool
 from ..errors import ConfigError, OcsscaleError, UsageError
-from ..runner.journal import JOURNAL_NAME, Cycle, Entry, Journal
+from ..runner.evidence import reading
+from ..runner.journal import Cycle, Entry
 from ..runner.lock import LockInfo, read_lock
 from ..runner.session import state_dir_for
 
@@ -60,23 +60,15 @@ def _read_pool(config: Path) -> tuple[LoadedPool | None, str | None]:
 
 
 def _read_journal(sources: Sources) -> None:
-    path = sources.state_dir / JOURNAL_NAME
-    if not path.exists():
-        return
-    try:
-        journal = Journal(path, read_only=True)
-        try:
-            sources.runs = journal.runs()
-            sources.cycles = journal.cycles()
-            sources.entries = journal.entries()
-            sources.undoable = journal.undoable()
-        finally:
-            journal.close()
-    except (sqlite3.Error, ValueError) as exc:  # ValueError: a JSON column that is not JSON
-        raise UsageError(
-            f"the journal {path} is unreadable ({type(exc).__name__}): no report was written",
-            hint="`ocsscale status` reads the same file",
-        ) from None
+    # read-only, and refused (exit 2, no report written) when it cannot be
+    # trusted: missing or empty next to the evidence of a run, or not a journal
+    with reading(sources.state_dir) as journal:
+        if journal is None:
+            return
+        sources.runs = journal.runs()
+        sources.cycles = journal.cycles()
+        sources.entries = journal.entries()
+        sources.undoable = journal.undoable()
 
 
 def read_sources(config: Path) -> Sources:

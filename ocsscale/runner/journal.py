@@ -563,5 +563,7 @@ def _entry(row: sqlite3.Row) -> Entry:
         evidence=_load(row["evidence"]),
         error=row["error"],
         rollback_id=row["rollback_id"],
-        hosts=_load(row["hosts"]),
+        # read-only, a journal of an older ocsscale keeps its columns as they were
+        # (`in row` would look among the values of a Row, not its keys)
+        hosts=_load(row["hosts"]) if "hosts" in row.keys() else None,  # noqa: SIM118
     )

@@ -23,7 +23,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from ..actions.base import Action, Context
-from ..errors import OcsscaleError, StepFailed, UsageError
+from ..errors import OcsscaleError, StepFailed, UndoRecordError, UsageError
 from . import events as ev
 from .events import Event, EventSink
 from .faults import restore_in_place
@@ -45,6 +45,39 @@ def refuse_missing(entries: list[Entry], actions: Mapping[str, type[Action]]) ->
             f"{', '.join(missing)} that made recorded changes "
             f"{'are' if len(missing) > 1 else 'is'} not available; nothing was reverted",
             hint="load the plugin module that provides it with OCSSCALE_PLUGINS",
+        )
+
+
+def _label(entry: Entry) -> str:
+    """The entry as an error names it: its step id (printable, bounded) and #seq."""
+    step = "".join(c if c.isprintable() else "?" for c in entry.step_id[:200])
+    return f"{step} (#{entry.seq})"
+
+
+def check_undo_records(
+    entries: list[Entry], ctx: Context, actions: Mapping[str, type[Action]]
+) -> None:
+    """Every record is of the shape its revert reads, and its step's arguments
+    still make an action (checked before the first revert: a bad one found
+    halfway would leave the rollback half done, stuck at the same place on
+    every retry). UndoRecordError (exit 2) names the first bad one."""
+    for entry in entries:
+        try:
+            action = actions[entry.action](ctx, entry.args)
+            action.check_undo(entry.undo)
+            continue
+        except UndoRecordError as exc:
+            why = f"its undo record is not what {entry.action} reverts from: {exc.message}"
+        except OcsscaleError as exc:
+            why = f"its arguments do not make a {entry.action} step now: {exc.message}"
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # a plugin's check, or arguments of another shape: fail closed
+            why = f"its record cannot be checked ({type(exc).__name__})"
+        raise UndoRecordError(
+            f"cannot roll back {_label(entry)}: {why}; nothing was reverted",
+            hint="the journal was edited or damaged there: put it back from a copy, or "
+            "`ocsscale rollback --to PHASE` with a phase after that step's undoes the later "
+            "ones alone",
         )
 
 
@@ -131,6 +164,7 @@ def rollback(
     restore_in_place(journal, context_for, actions, sink, rollback_id)
     entries = journal.undoable(from_index)
     refuse_missing(entries, actions)
+    check_undo_records(entries, ctx, actions)  # anew under the lock, before any revert
     needless = needless_reverts(entries, ctx, actions)
     if hosts is not None:
         # every entry: one with nothing to revert still has a backup to remove

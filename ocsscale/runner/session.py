@@ -8,6 +8,7 @@ import dataclasses
 import os
 import secrets
 import socket
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from ..plan.playbook import PHASE_IDS, find_playbook, load_playbook
 from . import rollback as rollback_mod
 from . import signals
 from .events import Event, EventSink
+from .evidence import check_journal, check_rows, reading
 from .faults import restore_in_place
 from .journal import JOURNAL_NAME, Entry, Fault, Journal, latest_evidence
 from .lease import RunLease
@@ -228,6 +230,8 @@ def gate_run(
     options: Mapping[str, Any] | None = None,
 ) -> RunGate:
     if not dry_run:
+        # a dry run never opens the journal: it shows what the hosts need now
+        check_rows(prepared.loaded.state_dir)
         refuse_not_built(phases)
         refuse_unattended_holds(phases, operator, options or {})
     # a missing credential variable is found now, not halfway through
@@ -268,6 +272,7 @@ def execute_run(
     state_dir = prepared.loaded.state_dir
     # the lease keeps other copies of the pool file out (lease.py), before any change
     with RunLock(state_dir, command) as lock, RunLease(prepared.loaded, lock):
+        check_journal(state_dir, holding_lock=True)  # anew: it may have gone since the gate
         journal = Journal.open(state_dir)
         run_id = new_run_id()
         journal.start_run(
@@ -348,23 +353,27 @@ def phase_index(phase: str | None) -> int:
 
 
 def pending_rollback(state_dir: Path, to_phase: str | None = None) -> list[Entry]:
-    """What `rollback [--to PHASE]` would undo, newest first (reads only)."""
-    if not (state_dir / JOURNAL_NAME).exists():
-        return []
-    journal = Journal.open(state_dir)
-    try:
-        return journal.undoable(phase_index(to_phase))
-    finally:
-        journal.close()
+    """What `rollback [--to PHASE]` would undo, newest first (reads only; a
+    journal that cannot be trusted is JournalError, see runner/evidence.py)."""
+    from_index = phase_index(to_phase)  # refuses an unknown phase first
+    with reading(state_dir) as journal:
+        return [] if journal is None else journal.undoable(from_index)
 
 
 def faults_in_place(state_dir: Path) -> list[Fault]:
-    """The faults the tool put in place and has not put right (reads only)."""
-    if not (state_dir / JOURNAL_NAME).exists():
+    """The faults the tool put in place and has not put right (reads only; a
+    journal that cannot be read names none here: `status`, `run` and `rollback`
+    refuse it with its reason)."""
+    if not (state_dir / JOURNAL_NAME).is_file():
         return []
-    journal = Journal(state_dir / JOURNAL_NAME, read_only=True)
+    try:
+        journal = Journal(state_dir / JOURNAL_NAME, read_only=True)
+    except sqlite3.Error:
+        return []
     try:
         return journal.faults_in_place()
+    except (sqlite3.Error, ValueError, TypeError):
+        return []
     finally:
         journal.close()
 
@@ -402,6 +411,7 @@ def prepare_rollback(config: Path, *, to_phase: str | None = None) -> RollbackGa
     hosts = RecordedHosts(loaded)
     ctx, _ = _context(loaded, dry_run=False, hosts=hosts.fallback)
     try:
+        rollback_mod.check_undo_records(pending, ctx, actions)  # contacts nothing
         needed = rollback_mod.hosts_needed(pending, ctx, actions)
         hosts.check_reach(needed, log_in=False)  # contacts nothing
         needless = rollback_mod.needless_reverts(pending, ctx, actions)
@@ -428,6 +438,7 @@ def execute_rollback(
     # every host the reverts touch is logged in to (credentials resolved, as the
     # journal recorded them) under the lock, before the first revert
     with RunLock(state_dir, command) as lock, RunLease(loaded, lock):
+        check_journal(state_dir, holding_lock=True)
         journal = Journal.open(state_dir)
         rollback_id = "rollback-" + new_run_id()
         journal.start_run(

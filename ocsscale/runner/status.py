@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .evidence import reading
 from .faults import broken_by_tool
-from .journal import JOURNAL_NAME, KILLED, Entry, Journal
+from .journal import JOURNAL_NAME, KILLED, Entry
 from .lock import read_lock
 
 
@@ -47,10 +48,11 @@ def status_report(state_dir: Path) -> dict[str, Any]:
         "faults_in_place": [],
         "watch": None,
     }
-    if not (state_dir / JOURNAL_NAME).exists():
-        return report
-    journal = Journal.open(state_dir)
-    try:
+    # read-only: status never writes the journal; a missing or empty one next
+    # to the evidence of a run, or one that is not a journal, is JournalError
+    with reading(state_dir) as journal:
+        if journal is None:
+            return report
         runs = journal.runs()
         plan_runs = [r for r in runs if r["kind"] == "run"]
         if runs:
@@ -80,6 +82,4 @@ def status_report(state_dir: Path) -> dict[str, Any]:
         report.update(broken_by_tool(journal, live))
         report["in_progress"] = [_entry_json(e) for e in journal.in_progress()]
         report["rollback_would_undo"] = [_entry_json(e) for e in journal.undoable()]
-    finally:
-        journal.close()
     return report

@@ -155,7 +155,8 @@ def test_nothing_to_report_and_an_unreadable_journal_are_clear_errors(tmp_path: 
     (tmp_path / ".ocsscale" / "journal.sqlite").write_bytes(b"not a database at all" * 100)
     result = cli(tmp_path / "pool.yaml", "report")
     assert result.returncode == 2
-    assert "is unreadable" in result.stderr and "Traceback" not in result.stderr
+    assert "is not an SQLite database" in result.stderr and "Traceback" not in result.stderr
+    assert "nothing was changed" in result.stderr
     assert not (tmp_path / ".ocsscale" / "report.html").exists()
 
 
