@@ -135,7 +135,7 @@ class LbDrainRestart(Action):
             "member-drained",
             self.fe,
             f"{self.fe} is drained at {self.label} (drained restart)",
-            {"member": self.fe},
+            {"member": self.fe, "drained": True},
             put=lambda: driver.set_member(self.fe, "drain"),
             take_away=lambda: driver.set_member(self.fe, "ready"),
         ):

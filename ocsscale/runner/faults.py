@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..actions.base import Action, Context
-from ..errors import OcsscaleError, StepFailed, UsageError
+from ..errors import OcsscaleError, StepFailed, UndoRecordError, UsageError
 from .events import FAULT_FOUND, FAULT_RESTORED, Event, EventSink
 from .journal import Entry, Fault, Journal
 from .signals import shielded
@@ -105,6 +105,18 @@ def restore_in_place(
     faults = journal.faults_in_place()
     refuse_unknown(faults, actions)
     entries = {e.seq: e for e in journal.entries()} if faults else {}
+    for fault in faults:  # every record checked before the first is acted on
+        entry = entries[fault.seq]
+        try:
+            actions[fault.action](context_for(entry), entry.args).check_undo(fault.restore)
+        except OcsscaleError as exc:
+            raise UndoRecordError(
+                f"the journal's record of a fault the tool left in place (step "
+                f"{entry.step_id}, #{entry.seq}) is not one it can act on: {exc.message}; "
+                "nothing was changed",
+                hint="put it right by hand (`ocsscale status` names it), or restore a copy "
+                "of the journal",
+            ) from None
     for fault in faults:
         entry = entries[fault.seq]
         sink(

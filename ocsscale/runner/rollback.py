@@ -159,12 +159,13 @@ def rollback(
             return ctx
         return dataclasses.replace(ctx, host=hosts.for_entry(entry.hosts))
 
-    # first: an FE whose link the tool cut is unreachable only because of that cut,
-    # which is no reason to refuse the rollback
-    restore_in_place(journal, context_for, actions, sink, rollback_id)
     entries = journal.undoable(from_index)
     refuse_missing(entries, actions)
     check_undo_records(entries, ctx, actions)  # anew under the lock, before any revert
+    # then the faults: an FE whose link the tool cut is unreachable only because of
+    # that cut, which is no reason to refuse the rollback
+    if restore_in_place(journal, context_for, actions, sink, rollback_id):
+        entries = journal.undoable(from_index)
     needless = needless_reverts(entries, ctx, actions)
     if hosts is not None:
         # every entry: one with nothing to revert still has a backup to remove
