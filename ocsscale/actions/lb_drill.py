@@ -158,8 +158,16 @@ class LbFailoverDrill(Action):
         command = template.replace("{name}", sh_quote(self.fe.name)).replace(
             "{address}", sh_quote(str(self.fe.address))
         )
+        # the pool file's command, with none of the credential variables it never needs
+        from ..secrets import child_environment
+
         done = subprocess.run(
-            ["sh", "-c", command], capture_output=True, text=True, timeout=60, check=False
+            ["sh", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=child_environment(),
         )
         if done.returncode != 0:
             raise StepFailed(
