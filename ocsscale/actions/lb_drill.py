@@ -437,13 +437,12 @@ class LbFailoverProcedure(Action):
         pool_path = self.ctx.extra.get("pool_path")
         written = None
         if pool_path:
+            from ..statefiles import write_private
+
             target = Path(pool_path).resolve().parent / ".ocsscale" / "failover-procedure.md"
-            target.parent.mkdir(mode=0o700, exist_ok=True)
             text = "# Responding to a failed front end\n\n" + "\n".join(
                 f"{n}. {line}" for n, line in enumerate(lines, 1)
             )
-            tmp = target.with_suffix(".tmp")
-            tmp.write_text(text + "\n", encoding="utf-8")
-            tmp.replace(target)
+            write_private(target, text + "\n")  # 0600 in 0700, whole or not at all
             written = str(target)
         return {"procedure": lines, "written": written}
