@@ -17,7 +17,6 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -185,28 +184,6 @@ class Credential(Strict):
     password: SecretRef | None = None
     key_file: FilePath | None = None
     passphrase: SecretRef | None = None
-
-    # `key_file:` with nothing after it is YAML's null: taken as "no key", it would
-    # silently turn a key log-in into a password one (or none). Written, it must say what.
-    @field_validator("key_file", mode="before")
-    @classmethod
-    def _key_file_given(cls, v: Any) -> Any:
-        if v is None:
-            raise PydanticCustomError(
-                "path.empty", "an empty key_file: name the key file, or remove the key"
-            )
-        return v
-
-    @field_validator("password", "passphrase", mode="before")
-    @classmethod
-    def _secret_given(cls, v: Any, info: ValidationInfo) -> Any:
-        if v is None:
-            raise PydanticCustomError(
-                "secret.reference",
-                "an empty {key}: write {env: VARIABLE} or {file: PATH}, or remove the key",
-                {"key": info.field_name},
-            )
-        return v
 
 
 class SshTransport(Strict):
