@@ -109,6 +109,7 @@ class LbFailoverDrill(Action):
     """One FE failed on purpose while clients keep working (module docstring)."""
 
     name = "lb.failover_drill"
+    phases = ("failover-test",)
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)

@@ -269,6 +269,14 @@ class _Builder:
             self.fail((*loc, "args"), "playbook.template", f"{step_id}: {exc}")
             return None
         action_cls = self.actions.get(spec.action)
+        if action_cls is not None and action_cls.phases and phase not in action_cls.phases:
+            self.fail(
+                (*loc, "action"),
+                "playbook.action-phase",
+                f"{step_id}: {spec.action} stops production services or takes members out "
+                f"of the load balancer: it runs only in phase(s) {', '.join(action_cls.phases)}",
+            )
+            return None
         if action_cls is None:
             try:
                 target = renderer.text(spec.target) if spec.target else "?"
