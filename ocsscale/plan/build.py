@@ -295,11 +295,6 @@ class _Builder:
         phase: str,
         cleanup: bool,
     ) -> PlanStep | None:
-        try:
-            args = renderer.value(spec.args)
-        except RenderError as exc:
-            self.fail((*loc, "args"), "playbook.template", f"{step_id}: {exc}")
-            return None
         action_cls = self.actions.get(spec.action)
         if action_cls is not None and action_cls.phases and phase not in action_cls.phases:
             self.fail(
@@ -308,6 +303,11 @@ class _Builder:
                 f"{step_id}: {spec.action} stops production services or takes members out "
                 f"of the load balancer: it runs only in phase(s) {', '.join(action_cls.phases)}",
             )
+            return None
+        try:
+            args = renderer.value(spec.args)
+        except RenderError as exc:
+            self.fail((*loc, "args"), "playbook.template", f"{step_id}: {exc}")
             return None
         if action_cls is None:
             try:
@@ -343,10 +343,11 @@ def build_plan(
     try:
         phases = tuple(builder.phase(i, spec) for i, spec in enumerate(playbook.spec.phases))
     except _TooManySteps as exc:  # nested foreach: stop building, say where
-        builder.fail(
-            exc.loc,
-            "playbook.too-many-steps",
-            f"{short_text(exc.step_id)}: the playbook expands to more than {MAX_PLAN_STEPS} steps",
+        too_many = f"the playbook expands to more than {MAX_PLAN_STEPS} steps"
+        builder.issues.append(
+            playbook.issue(
+                exc.loc, "playbook.too-many-steps", f"{short_text(exc.step_id)}: {too_many}"
+            )
         )
         raise ConfigError(builder.issues) from None
     except _Stop:
