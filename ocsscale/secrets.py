@@ -8,6 +8,8 @@ journal, reports and exception texts can only ever see the masked form.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import SecretError
@@ -51,7 +53,29 @@ class Secret:
         raise TypeError("a Secret cannot be serialised")
 
 
+# The environment variables credentials are read from, gathered as pool files are
+# loaded and references resolved: every command the tool starts runs without them
+# (a link command, a local service command has no business with a WinRM password).
+_CREDENTIAL_VARIABLES: set[str] = set()
+_VARIABLES_LOCK = threading.Lock()  # steps run side by side
+
+
+def note_credential_variables(names: Iterable[str]) -> None:
+    """Record `names` as variables that hold credentials (see child_environment)."""
+    with _VARIABLES_LOCK:
+        _CREDENTIAL_VARIABLES.update(names)
+
+
+def child_environment() -> dict[str, str]:
+    """The environment for a command the tool starts: its own, without the
+    variables any credential of a loaded pool file (or the journal) refers to."""
+    with _VARIABLES_LOCK:
+        hidden = set(_CREDENTIAL_VARIABLES)
+    return {k: v for k, v in os.environ.items() if k not in hidden}
+
+
 def resolve_env(name: str) -> Secret:
+    note_credential_variables([name])
     value = os.environ.get(name)
     if value is None:
         raise SecretError(f"environment variable {name} is not set (a credential refers to it)")

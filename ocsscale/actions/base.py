@@ -114,6 +114,11 @@ class Action(ABC):
     #: they touch different hosts; False for anything with a shared target the
     #: pool file does not name per step (the LB's farm, DNS, the operator)
     parallel: ClassVar[bool] = False
+    #: the playbook phases this action may be put in (empty: any). Actions that stop
+    #: production services or take members out of the farm name the phases the
+    #: walkthrough runs them in, so a playbook of one's own cannot run them at another
+    #: moment (a service stop on the legacy FE before the cutover). plan/build.py checks it.
+    phases: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         self.ctx = ctx

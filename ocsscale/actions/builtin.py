@@ -190,6 +190,8 @@ class RestartServices(Action):
 
     name = "host.restart_services"
     parallel = True
+    #: before the farm sends them traffic: later, restarts are drained (lb.drain_restart)
+    phases = ("configure-fe", "validate-fe")
 
     def targets(self) -> list[str]:
         return [str(_arg(self, "host"))]

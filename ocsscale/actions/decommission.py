@@ -158,6 +158,7 @@ class LegacyStopServices(Action):
     """Stop and disable the legacy FE's OCS services (module docstring)."""
 
     name = "legacy.stop_services"
+    phases = ("decommission",)
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)

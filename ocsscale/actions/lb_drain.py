@@ -53,6 +53,7 @@ class LbDrainRestart(Action):
     """Drain at the LB, restart the FE's services, back to ready (module docstring)."""
 
     name = "lb.drain_restart"
+    phases = ("validate-lb", "cutover")
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)

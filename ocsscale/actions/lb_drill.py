@@ -110,6 +110,7 @@ class LbFailoverDrill(Action):
     """One FE failed on purpose while clients keep working (module docstring)."""
 
     name = "lb.failover_drill"
+    phases = ("failover-test",)
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
@@ -159,8 +160,16 @@ class LbFailoverDrill(Action):
         command = template.replace("{name}", sh_quote(self.fe.name)).replace(
             "{address}", sh_quote(str(self.fe.address))
         )
+        # the pool file's command, with none of the credential variables it never needs
+        from ..secrets import child_environment
+
         done = subprocess.run(
-            ["sh", "-c", command], capture_output=True, text=True, timeout=60, check=False
+            ["sh", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=child_environment(),
         )
         if done.returncode != 0:
             raise StepFailed(
@@ -465,13 +474,12 @@ class LbFailoverProcedure(Action):
         pool_path = self.ctx.extra.get("pool_path")
         written = None
         if pool_path:
+            from ..statefiles import write_private
+
             target = Path(pool_path).resolve().parent / ".ocsscale" / "failover-procedure.md"
-            target.parent.mkdir(mode=0o700, exist_ok=True)
             text = "# Responding to a failed front end\n\n" + "\n".join(
                 f"{n}. {line}" for n, line in enumerate(lines, 1)
             )
-            tmp = target.with_suffix(".tmp")
-            tmp.write_text(text + "\n", encoding="utf-8")
-            tmp.replace(target)
+            write_private(target, text + "\n")  # 0600 in 0700, whole or not at all
             written = str(target)
         return {"procedure": lines, "written": written}

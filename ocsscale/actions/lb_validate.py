@@ -244,6 +244,7 @@ class LbIsolate(Action):
     """One FE alone behind the VIP answers every port (module docstring)."""
 
     name = "lb.isolate"
+    phases = ("validate-lb",)
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)

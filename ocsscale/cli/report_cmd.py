@@ -61,9 +61,10 @@ def report_cmd(
         typer.echo(text, nl=False)
         return
     if output is None:
-        sources.state_dir.mkdir(mode=0o700, exist_ok=True)
         output = sources.state_dir / f"report.{fmt}"
-    report.write_atomic(output, text)
+    # in the state directory (by default, or named), owner-only like the journal
+    private = output.resolve().parent == sources.state_dir.resolve()
+    report.write_atomic(output, text, private=private)
     steps = len(model["steps"])
     Console(highlight=False, soft_wrap=True).print(
         Text(f"report of {model['pool_name']} ({steps} step(s)) written to {output}")

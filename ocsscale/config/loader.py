@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, ConfigIssue
+from ..secrets import note_credential_variables
 from ..yamlpos import Position, YamlDocument, load_yaml
-from .model import Pool
+from .model import Pool, env_references
 from .profiles import Profile, ProfileNotFound, load_profile
 from .rules import check_pool
 from .validation import validate_document
@@ -80,4 +81,6 @@ def load_pool(path: Path) -> LoadedPool:
         issues.extend(check_pool(pool, profile, doc))
     if issues or pool is None or profile is None:
         raise ConfigError(issues)
+    # from now on, commands the tool starts run without these (secrets.child_environment)
+    note_credential_variables(env_references(pool))
     return LoadedPool(path=path, pool=pool, profile=profile, document=doc)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    BaseModel,
     BeforeValidator,
     Field,
     field_validator,
@@ -198,6 +199,20 @@ class SecretRef(Strict):
     def describe(self) -> str:
         """Safe to print: where the secret comes from, not what it is."""
         return f"env:{self.env}" if self.env is not None else f"file:{self.file}"
+
+
+def env_references(value: Any) -> set[str]:
+    """The environment variables every secret reference in `value` (a model, or
+    lists and mappings of them) names."""
+    if isinstance(value, SecretRef):
+        return {value.env} if value.env is not None else set()
+    if isinstance(value, BaseModel):
+        value = [getattr(value, name) for name in type(value).model_fields]
+    elif isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return set().union(*(env_references(item) for item in value))
+    return set()
 
 
 class Credential(Strict):

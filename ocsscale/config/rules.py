@@ -272,8 +272,37 @@ def port_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[Conf
             )
 
 
+#: keys of a credential that, written with nothing after them (YAML's null), would be
+#: read as absent: a key log-in quietly becomes a password one, or none
+_MUST_NOT_BE_EMPTY = {
+    "key_file": "name the key file",
+    "password": "write {env: VARIABLE} or {file: PATH}",
+    "passphrase": "write {env: VARIABLE} or {file: PATH}",
+}
+
+
+def _empty_keys(doc: YamlDocument) -> dict[str, list[str]]:
+    """Credential name -> the keys written in the file with no value."""
+    written = doc.data.get("credentials") if isinstance(doc.data, dict) else None
+    empty: dict[str, list[str]] = {}
+    for name, cred in (written or {}).items():
+        if isinstance(cred, dict):
+            keys = [k for k in _MUST_NOT_BE_EMPTY if k in cred and cred[k] is None]
+            if keys:
+                empty[str(name)] = keys
+    return empty
+
+
 def credential_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
     known = sorted(pool.credentials)
+    empty = _empty_keys(doc)
+    for name, keys in empty.items():
+        for key in keys:
+            yield doc.issue(
+                ("credentials", name, key),
+                "credentials.empty",
+                f"an empty {key}: {_MUST_NOT_BE_EMPTY[key]}, or remove the key",
+            )
     for path, host in pool.all_hosts():
         name = host.credentials
         if name is None:
@@ -289,6 +318,8 @@ def credential_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterato
                 f"no credential named '{name}' under credentials (defined: {listed}){hint}",
             )
             continue
+        if name in empty:
+            continue  # what it lacks is said once, where it is written
         cred = pool.credentials[name]
         auth = getattr(host.transport, "auth", None)
         if host.transport.kind == "winrm" and auth != "kerberos" and cred.password is None:
@@ -299,7 +330,7 @@ def credential_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterato
                 f"'{name}' has none",
             )
     for name, cred in pool.credentials.items():
-        if cred.passphrase is not None and cred.key_file is None:
+        if cred.passphrase is not None and cred.key_file is None and name not in empty:
             yield doc.issue(
                 ("credentials", name, "passphrase"),
                 "credentials.passphrase-without-key",

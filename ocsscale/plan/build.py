@@ -14,7 +14,22 @@ from typing import Any
 from ..actions.base import Action, Change, Context
 from ..errors import ConfigError, ConfigIssue, OcsscaleError, TransportError, UsageError
 from .playbook import PHASE_IDS, GroupSpec, PhaseSpec, Playbook, StepSpec
-from .render import Renderer, RenderError
+from .render import Renderer, RenderError, short_text
+
+#: items one `foreach` may give, and steps one playbook may expand to: far above any
+#: pool (the pool file itself holds at most 5,000 values), far below a hang
+MAX_FOREACH = 1_000
+MAX_PLAN_STEPS = 10_000
+MAX_LABEL = 200  # characters of an item's label in a step id
+
+
+class _Stop(Exception):
+    """Building cannot usefully go on (the template budget is spent)."""
+
+
+class _TooManySteps(Exception):
+    def __init__(self, loc: tuple[str | int, ...], step_id: str) -> None:
+        self.loc, self.step_id = loc, step_id
 
 
 @dataclass(frozen=True)
@@ -141,9 +156,12 @@ class _Builder:
             pool=pool, profile=profile, host=_no_connection, extra={"preflight": dict(facts or {})}
         )
         self.issues: list[ConfigIssue] = []
+        self.made = 0  # steps expanded so far
 
     def fail(self, loc: tuple[str | int, ...], rule: str, message: str) -> None:
         self.issues.append(self.playbook.issue(loc, rule, message))
+        if self.renderer.exhausted:
+            raise _Stop  # every template after this one would fail the same way
 
     def phase(self, i: int, spec: PhaseSpec) -> PlanPhase:
         loc: tuple[str | int, ...] = ("phases", i)
@@ -211,6 +229,13 @@ class _Builder:
             if not isinstance(value, list):
                 self.fail((*loc, "foreach"), "playbook.foreach", "foreach must give a list")
                 return []
+            if len(value) > MAX_FOREACH:
+                self.fail(
+                    (*loc, "foreach"),
+                    "playbook.foreach-size",
+                    f"foreach gives {len(value)} items; at most {MAX_FOREACH}",
+                )
+                return []
             items = value
         out: list[tuple[Renderer, str | None]] = []
         for item in items:
@@ -228,6 +253,10 @@ class _Builder:
                     text = str(item)
             except RenderError as exc:
                 self.fail(loc, "playbook.template", str(exc))
+                continue
+            if text is not None and len(text) > MAX_LABEL:
+                too_long = f"a step label of more than {MAX_LABEL} characters"
+                self.fail(loc, "playbook.label", too_long)
                 continue
             out.append((renderer, text))
         return out
@@ -249,6 +278,9 @@ class _Builder:
         for item_renderer, label in expanded:
             parts = [x for x in [*labels, label] if x]
             step_id = f"{phase}/{spec.id}" + (f"[{'@'.join(parts)}]" if parts else "")
+            self.made += 1
+            if self.made > MAX_PLAN_STEPS:
+                raise _TooManySteps(loc, step_id)
             step = self.step(spec, loc, item_renderer, step_id, phase, cleanup)
             if step is not None:
                 out.append(replace(step, wave=wave))
@@ -263,12 +295,20 @@ class _Builder:
         phase: str,
         cleanup: bool,
     ) -> PlanStep | None:
+        action_cls = self.actions.get(spec.action)
+        if action_cls is not None and action_cls.phases and phase not in action_cls.phases:
+            self.fail(
+                (*loc, "action"),
+                "playbook.action-phase",
+                f"{step_id}: {spec.action} stops production services or takes members out "
+                f"of the load balancer: it runs only in phase(s) {', '.join(action_cls.phases)}",
+            )
+            return None
         try:
             args = renderer.value(spec.args)
         except RenderError as exc:
             self.fail((*loc, "args"), "playbook.template", f"{step_id}: {exc}")
             return None
-        action_cls = self.actions.get(spec.action)
         if action_cls is None:
             try:
                 target = renderer.text(spec.target) if spec.target else "?"
@@ -300,7 +340,18 @@ def build_plan(
     data). All template and argument problems are reported at once. `facts` is
     the latest preflight evidence per host, when a journal holds one."""
     builder = _Builder(playbook, Renderer(variables), pool, profile, actions, facts)
-    phases = tuple(builder.phase(i, spec) for i, spec in enumerate(playbook.spec.phases))
+    try:
+        phases = tuple(builder.phase(i, spec) for i, spec in enumerate(playbook.spec.phases))
+    except _TooManySteps as exc:  # nested foreach: stop building, say where
+        too_many = f"the playbook expands to more than {MAX_PLAN_STEPS} steps"
+        builder.issues.append(
+            playbook.issue(
+                exc.loc, "playbook.too-many-steps", f"{short_text(exc.step_id)}: {too_many}"
+            )
+        )
+        raise ConfigError(builder.issues) from None
+    except _Stop:
+        raise ConfigError(builder.issues) from None
     if builder.issues:
         raise ConfigError(builder.issues)
     return Plan(pool=pool_name, playbook=str(playbook.path), phases=phases)

@@ -16,6 +16,7 @@ older or newer ocsscale still gives a report, with less in it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -26,15 +27,54 @@ from ..runner.journal import Cycle, Entry
 _MAX_DEPTH = 6
 
 
-def _num(value: Any) -> float | None:
+#: numbers in evidence are clamped to this: no count, duration or moment of a
+#: migration comes near it, and charts, sums and formats stay finite below it
+_MAX_NUMBER = 1e15
+#: a moment (seconds since 1970) is read only from 1970 up to the year 3000
+_MAX_MOMENT = 32_503_680_000.0
+
+
+def _parse(value: Any) -> float | None:
+    """The number `value` holds (NaN, an infinity or a huge int included), or None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return float(str(value))
-    except ValueError:
+    if isinstance(value, int):  # float() of a huge int overflows
+        return float(max(-_MAX_NUMBER, min(_MAX_NUMBER, value)))
+    if isinstance(value, float):
+        return value
+    if isinstance(value, str) and len(value) <= 40:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _num(value: Any) -> float | None:
+    """A number from evidence (untrusted), clamped to +-_MAX_NUMBER (1e308 and
+    infinities included); None for NaN or what is not a number."""
+    number = _parse(value)
+    if number is None or math.isnan(number):
         return None
+    return max(-_MAX_NUMBER, min(_MAX_NUMBER, number))
+
+
+def _count(value: Any) -> int | None:
+    """A count (of requests, connections): a whole number not below 0, or None."""
+    number = _num(value)
+    return None if number is None or number < 0 else int(number)
+
+
+def _nonnegative(value: Any) -> float | None:
+    """Seconds, an ideal share, a weight: a number not below 0, or None."""
+    number = _num(value)
+    return None if number is None or number < 0 else number
+
+
+def _moment(value: Any) -> float | None:
+    """Seconds since 1970, or None for a moment no run can have had."""
+    number = _num(value)
+    return None if number is None or not 0 <= number <= _MAX_MOMENT else number
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -52,11 +92,11 @@ def distributions(entries: Sequence[Entry]) -> list[dict[str, Any]]:
     out = []
     for e in _done_with(entries, "lb.distribution"):
         ev = e.evidence
-        counts = {str(k): _num(v) or 0.0 for k, v in _mapping(ev.get("counts")).items()}
+        counts = {str(k): _count(v) for k, v in _mapping(ev.get("counts")).items()}
         if not counts:
             continue
-        ideal = {str(k): _num(v) for k, v in _mapping(ev.get("ideal")).items()}
-        weights = {str(k): _num(v) for k, v in _mapping(ev.get("weights")).items()}
+        ideal = {str(k): _nonnegative(v) for k, v in _mapping(ev.get("ideal")).items()}
+        weights = {str(k): _nonnegative(v) for k, v in _mapping(ev.get("weights")).items()}
         nat = _mapping(ev.get("nat"))
         rows = []
         for fe, n in counts.items():
@@ -65,10 +105,11 @@ def distributions(entries: Sequence[Entry]) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "fe": fe,
-                    "count": int(n),
+                    "count": n or 0,
                     "ideal": want,
                     "weight": weights.get(fe),
-                    "within_one": None if want is None else abs(n - want) <= 1.0,
+                    # a count that cannot be read proves nothing: not within one
+                    "within_one": None if want is None else n is not None and abs(n - want) <= 1.0,
                     "nat_proven": proof.get("proven"),
                     "from_snat": proof.get("from_snat"),
                     "from_clients": proof.get("from_clients"),
@@ -81,8 +122,8 @@ def distributions(entries: Sequence[Entry]) -> list[dict[str, Any]]:
                 "seq": e.seq,
                 "status": e.status,
                 "vip": ev.get("vip"),
-                "port": ev.get("port"),
-                "connections": ev.get("connections"),
+                "port": _count(ev.get("port")),
+                "connections": _count(ev.get("connections")),
                 "rows": rows,
             }
         )
@@ -110,11 +151,11 @@ def drills(entries: Sequence[Entry]) -> list[dict[str, Any]]:
                 "status": e.status,
                 "fe": ev.get("fe") or e.args.get("fe"),
                 "mode": ev.get("mode") or e.args.get("mode"),
-                "detect_s": _num(ev.get("detect_s")),
-                "back_s": _num(ev.get("back_s")),
-                "requests": ev.get("requests"),
-                "failed_until_detection": ev.get("failed_until_detection"),
-                "failed_after_detection": ev.get("failed_after_detection"),
+                "detect_s": _nonnegative(ev.get("detect_s")),
+                "back_s": _nonnegative(ev.get("back_s")),
+                "requests": _count(ev.get("requests")),
+                "failed_until_detection": _count(ev.get("failed_until_detection")),
+                "failed_after_detection": _count(ev.get("failed_after_detection")),
                 "held_survived": _survived(ev.get("held_survived")),
                 "error": e.error,
             }
@@ -126,8 +167,9 @@ def drills(entries: Sequence[Entry]) -> list[dict[str, Any]]:
 def _is_bucket(item: Any) -> bool:
     return (
         isinstance(item, Mapping)
-        and _num(item.get("t")) is not None
-        and _num(item.get("failed")) is not None
+        # the shape of a bucket: numbers, even unreadable ones (they are still counted)
+        and _parse(item.get("t")) is not None
+        and _parse(item.get("failed")) is not None
         and ("ok" in item or "label" in item)
     )
 
@@ -225,14 +267,16 @@ def load_timeline(entries: Sequence[Entry], cycles: Sequence[Cycle]) -> dict[str
         for path, buckets in _find_buckets(e.evidence, "", 0):
             points = []
             for b in buckets:
-                t = _num(b.get("t")) or 0.0
-                ok = int(_num(b.get("ok")) or 0)
-                failed = int(_num(b.get("failed")) or 0)
-                points.append(
-                    {"t": t, "label": str(b.get("label", "")), "ok": ok, "failed": failed}
-                )
+                t = _moment(b.get("t"))
+                ok = _count(b.get("ok")) or 0
+                failed = _count(b.get("failed")) or 0
+                if t is not None:  # a second that cannot be placed is still counted
+                    points.append(
+                        {"t": t, "label": str(b.get("label", "")), "ok": ok, "failed": failed}
+                    )
+                phase = "between phases" if t is None else _phase_at(t, spans, own)
                 tally = per_phase.setdefault(
-                    (_phase_at(t, spans, own), e.step_id),
+                    (phase, e.step_id),
                     {"ok": 0, "failed": 0, "seconds_failing": 0, "only_failed": False},
                 )
                 tally["only_failed"] = path.endswith("failed_seconds")
@@ -258,9 +302,9 @@ def load_timeline(entries: Sequence[Entry], cycles: Sequence[Cycle]) -> dict[str
                     {
                         "step": e.step_id,
                         "label": str(label),
-                        "requests": t.get("requests"),
-                        "ok": t.get("ok"),
-                        "failed": t.get("failed"),
+                        "requests": _count(t.get("requests")),
+                        "ok": _count(t.get("ok")),
+                        "failed": _count(t.get("failed")),
                     }
                 )
     return {
@@ -281,7 +325,7 @@ def _record(value: Any) -> dict[str, Any] | None:
         values = [values]
     return {
         "values": [str(v) for v in values or []],
-        "ttl": rec.get("ttl"),
+        "ttl": _count(rec.get("ttl")),
     }
 
 
@@ -297,8 +341,8 @@ def _servers(value: Any) -> list[dict[str, Any]]:
                     "ns": a.get("ns"),
                     "address": a.get("address"),
                     "values": [str(v) for v in a.get("values") or []],
-                    "ttl": a.get("ttl"),
-                    "serial": a.get("serial"),
+                    "ttl": _count(a.get("ttl")),
+                    "serial": _count(a.get("serial")),
                     "error": a.get("error"),
                 }
             )
@@ -314,7 +358,7 @@ def dns_changes(entries: Sequence[Entry]) -> list[dict[str, Any]]:
         old = _record(undo.get("old")) or _record(ev.get("old"))
         new = _record(undo.get("new")) or _record(ev.get("new"))
         if new is None and ev.get("ttl") is not None and old is not None:
-            new = {"values": old["values"], "ttl": ev.get("ttl")}  # a TTL-only change
+            new = {"values": old["values"], "ttl": _count(ev.get("ttl"))}  # a TTL-only change
         if new is None and ev.get("address"):
             new = {"values": [str(ev["address"])], "ttl": None}  # what was verified
         out.append(

@@ -10,6 +10,7 @@ secrets by type, so nothing secret can reach a report.
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -361,5 +362,18 @@ def build(sources: Sources, now: float | None = None) -> dict[str, Any]:
         "dns": findings.dns_changes(sources.entries),
         "rollback": rollback_section(sources),
     }
+    model = _finite(model)
     model["summary"] = summary(model)
     return model
+
+
+def _finite(value: Any) -> Any:
+    """`value` with NaN and infinities (a journal edited by hand may hold them)
+    as None: the JSON report stays JSON, and nothing downstream computes with them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

@@ -11,15 +11,14 @@ marked safe.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
+from .. import statefiles
 from ..errors import UsageError
 from ..resources import resource_path
 from . import charts, topology
@@ -124,29 +123,16 @@ def render(model: dict[str, Any], fmt: str) -> str:
     raise UsageError(f"no report format {fmt} (formats: {', '.join(FORMATS)})")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` whole or not at all: a temporary file in the same
-    directory, flushed to disk, then renamed over the target."""
+def write_atomic(path: Path, text: str, *, private: bool = False) -> None:
+    """Write `text` to `path` whole or not at all (statefiles.write_atomic).
+    private: in the state directory, 0600 in a 0700 directory like the journal."""
     path = Path(path)
-    directory = path.parent
-    if not directory.is_dir():
-        raise UsageError(f"cannot write the report: the directory {directory} does not exist")
+    if not private and not path.parent.is_dir():
+        raise UsageError(f"cannot write the report: the directory {path.parent} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        if private:
+            statefiles.write_private(path, text)
+        else:
+            statefiles.write_atomic(path, text)
     except OSError as exc:
-        raise UsageError(f"cannot write the report in {directory}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as a file written the ordinary way would be
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise UsageError(f"cannot write the report {path}: {exc.strerror}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise UsageError(f"cannot write the report {path}: {exc.strerror or exc}") from None

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import CommandFailed, TransportError
-from ..secrets import Secret, mask_in
+from ..secrets import Secret, child_environment, mask_in
 from .base import CommandResult, OsKind
 from .commands import PsScript, ShCommand, secrets_in
 from .posix import DEFAULT_SERVICE_COMMAND, PosixHostMixin
@@ -57,7 +57,9 @@ class LocalHost(PosixHostMixin):
         masked = command.masked()
         argv = [p.reveal() if isinstance(p, Secret) else p for p in command.argv]
         try:
-            proc = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+            proc = subprocess.run(
+                argv, capture_output=True, timeout=timeout, check=False, env=child_environment()
+            )
         except subprocess.TimeoutExpired:
             raise TransportError(
                 f"{self.name}: `{masked}` did not finish within {timeout:g} s"

@@ -82,6 +82,33 @@ def test_check_never_echoes_an_inline_secret(runner: CliRunner, tmp_path: Path) 
     assert "Sup3rSecret" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("key_file: ~/.ssh/id_ed25519", "key_file:", "credentials.lb-admin.key_file"),
+        ("password: {env: OCS_ADMIN_PASSWORD}", "password:", "credentials.ocs-admin.password"),
+        (
+            "key_file: ~/.ssh/id_ed25519",
+            "key_file: ~/.ssh/id_ed25519\n    passphrase: ~",
+            "credentials.lb-admin.passphrase",
+        ),
+    ],
+)
+def test_check_refuses_an_empty_key_file_or_secret(
+    runner: CliRunner, tmp_path: Path, old: str, new: str, path: str
+) -> None:
+    """`key_file:` alone is YAML's null: read as "no key" it would quietly turn a key
+    log-in into another one; it is refused where it is written."""
+    text = variant(ONE_ARMED, (old, new))
+    pool = write(tmp_path, text)
+    result = runner.invoke(app, ["-c", str(pool), "check"])
+    assert result.exit_code == 2, result.output
+    line = line_of(text, new.splitlines()[-1].strip())
+    assert f"{pool}:{line}:5: {path}: an empty" in result.stderr
+    assert "[credentials.empty]" in result.stderr and "1 problem found" in result.stderr
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("profile", ["ocs2007r2", "generic-tls"])
 @pytest.mark.parametrize("topology", TOPOLOGIES)
 def test_init_output_passes_check(

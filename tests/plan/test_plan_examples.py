@@ -140,3 +140,67 @@ def test_cutover_restart_with_the_manual_driver_says_it_cannot_drain(tmp_path: P
     restart = steps["cutover/restart[ocsfe02]"]
     assert restart["action"] == "lb.drain_restart" and restart["target"] == "ocsfe02"
     assert "manual driver cannot drain at the load balancer: a plain restart" in restart["summary"]
+
+
+def test_an_action_that_stops_services_is_refused_outside_its_phases(tmp_path: Path) -> None:
+    """A playbook of one's own cannot stop the legacy FE's services before the
+    cutover, drill a failover during it or restart FEs undrained: refused when the
+    plan is built, at the step's `action:`, with the phases it may run in."""
+    playbook = tmp_path / "playbook.yaml"
+    text = (
+        "version: 1\nphases:\n"
+        "  - id: validate-lb\n    title: t\n    section: t\n    steps:\n"
+        "      - id: drill\n        action: lb.failover_drill\n"
+        "        args: {fe: ocsfe01, mode: link}\n"
+        "  - id: cutover\n    title: t\n    section: t\n    steps:\n"
+        "      - id: stop-legacy\n        action: legacy.stop_services\n"
+        "      - id: restart\n        action: host.restart_services\n"
+        "        foreach: front_ends\n        as: fe\n        args: {host: '{{ fe.name }}'}\n"
+        "      - id: drained\n        action: lb.drain_restart\n        args: {fe: ocsfe01}\n"
+    )
+    playbook.write_text(text)
+    result = CliRunner().invoke(
+        app, ["-c", str(ONE_ARMED), "plan", "--playbook", str(playbook)], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 2, result.output
+    lines = text.splitlines()
+
+    def at(action: str) -> str:
+        return f"{playbook}:{lines.index(f'        action: {action}') + 1}:9:"
+
+    expected = [
+        (at("lb.failover_drill"), "validate-lb/drill: lb.failover_drill", "failover-test"),
+        (at("legacy.stop_services"), "cutover/stop-legacy: legacy.stop_services", "decommission"),
+        (
+            at("host.restart_services"),
+            "cutover/restart[ocsfe01]: host.restart_services",
+            "configure-fe, validate-fe",
+        ),
+    ]
+    for where, step, phases in expected:
+        assert f"{where} " in result.stderr and step in result.stderr
+        assert f"it runs only in phase(s) {phases}" in result.stderr
+    assert "[playbook.action-phase]" in result.stderr
+    assert "lb.drain_restart" not in result.stderr  # in one of its phases
+    assert "Traceback" not in result.output
+
+
+def test_the_phases_actions_are_bound_to_are_the_shipped_playbooks_phases() -> None:
+    from ocsscale.actions.base import registry
+    from ocsscale.runner.plugins import load_actions
+
+    load_actions()
+    bound = {name: cls.phases for name, cls in registry().items() if cls.phases}
+    assert set(bound) >= {
+        "legacy.stop_services",
+        "lb.failover_drill",
+        "lb.drain_restart",
+        "lb.isolate",
+        "host.restart_services",
+    }
+    for phases in bound.values():
+        assert set(phases) <= set(PHASE_IDS)
+    plan = _plan_json(ONE_ARMED)  # the shipped playbook builds: each is in its phases
+    used = {(s["action"], p["id"]) for p in plan["phases"] for s in p["steps"]}
+    assert ("legacy.stop_services", "decommission") in used
+    assert ("lb.failover_drill", "failover-test") in used

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
+import stat
 from pathlib import Path
 
 from ocsscale.runner.journal import Journal
@@ -120,6 +122,27 @@ def test_output_file_is_written_whole_and_replaces_the_old_one(migrated: Migrate
 
     bad = cli(migrated.pool, "report", "--format", "pdf")
     assert bad.returncode == 2 and "no report format pdf" in bad.stderr
+
+
+def test_a_report_in_the_state_directory_is_owner_only(migrated: Migrated) -> None:
+    """Like the journal beside it: 0600 in a 0700 directory, whatever the umask and
+    whatever mode an older report had; a report written elsewhere keeps the umask's."""
+    state = migrated.state_dir
+    os.chmod(state, 0o755)
+    (state / "report.html").write_text("an older report\n")
+    os.chmod(state / "report.html", 0o644)
+    old = os.umask(0o022)  # the CLI inherits it
+    try:
+        cli(migrated.pool, "report", check=True)
+        cli(migrated.pool, "report", "-f", "md", "-o", str(state / "named.md"), check=True)
+        cli(migrated.pool, "report", "-f", "md", "-o", str(migrated.dir / "shared.md"), check=True)
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.iterdir()}
+    assert modes["report.html"] == 0o600 and modes["named.md"] == 0o600
+    assert set(modes.values()) == {0o600}  # the journal, the report: every file in there
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((migrated.dir / "shared.md").stat().st_mode) == 0o644
 
 
 def test_the_journal_is_only_read_also_while_a_run_holds_the_lock(migrated: Migrated) -> None:
