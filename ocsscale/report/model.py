@@ -344,6 +344,12 @@ def build(sources: Sources, now: float | None = None) -> dict[str, Any]:
             f"A run is in progress ({lock.command}, {lock.user}@{lock.host}, pid {lock.pid}): "
             "this report shows the journal as it stood when it was made."
         )
+    # what the tool itself left broken comes first, as in `ocsscale status`
+    notes[:0] = [
+        f"Left broken by the tool when a run was cut short: {fault.describe()}. "
+        "`ocsscale run` or `ocsscale rollback` puts it right first."
+        for fault in sources.faults
+    ]
     steps = [step_row(e) for e in sources.entries]
     model = {
         "report_version": MODEL_VERSION,

@@ -18,7 +18,7 @@ from typing import Any
 from ..config.loader import LoadedPool, load_pool
 from ..errors import ConfigError, OcsscaleError, UsageError
 from ..runner.evidence import reading
-from ..runner.journal import Cycle, Entry
+from ..runner.journal import Cycle, Entry, Fault
 from ..runner.lock import LockInfo, read_lock
 from ..runner.session import state_dir_for
 
@@ -36,6 +36,8 @@ class Sources:
     cycles: list[Cycle] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
     undoable: list[Entry] = field(default_factory=list)
+    #: faults the tool put in place on purpose and an interruption left there
+    faults: list[Fault] = field(default_factory=list)
     lock: LockInfo | None = None
 
     @property
@@ -69,6 +71,7 @@ def _read_journal(sources: Sources) -> None:
         sources.cycles = journal.cycles()
         sources.entries = journal.entries()
         sources.undoable = journal.undoable()
+        sources.faults = journal.faults_in_place()
 
 
 def read_sources(config: Path) -> Sources:

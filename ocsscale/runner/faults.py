@@ -77,7 +77,7 @@ class JournaledFaults:
 
 
 def describe(fault: Fault) -> str:
-    return f"{fault.summary} (by step {fault.step_id} of {fault.phase}, journal #{fault.seq})"
+    return fault.describe()
 
 
 def refuse_unknown(faults: list[Fault], actions: Mapping[str, type[Action]]) -> None:

@@ -184,6 +184,9 @@ class Fault:
     step_id: str = ""
     action: str = ""
 
+    def describe(self) -> str:
+        return f"{self.summary} (by step {self.step_id} of {self.phase}, journal #{self.seq})"
+
 
 @dataclass(frozen=True)
 class Cycle:

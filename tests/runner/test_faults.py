@@ -128,6 +128,11 @@ def test_a_killed_fault_is_named_by_status_and_put_right_first_by_run(
     assert text.index("left broken by the tool") < text.index("phases")
     planned = _run(_ocsscale(pool, plugin_env, "plan"), plugin_env)
     assert planned.returncode == 0 and "left broken by the tool" in planned.stdout
+    reported = _run(
+        _ocsscale(pool, plugin_env, "report", "--format", "json", "-o", "-")[:-2], plugin_env
+    )
+    assert reported.returncode == 0, reported.stderr
+    assert json.loads(reported.stdout)["notes"][0].startswith("Left broken by the tool")
     _unlock(pool, plugin_env)
 
     (pool.dir / "release").write_text("go")
