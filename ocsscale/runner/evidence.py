@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..errors import JournalError, OcsscaleError
 from .journal import _ADDED_COLUMNS, _SCHEMA, JOURNAL_NAME, Journal
+from .lease import RECORD_NAME as LEASE_RECORD
 from .lock import LOCK_NAME, read_lock
 
 #: What only a run, or a command after one, leaves in .ocsscale/: (name
@@ -31,6 +32,8 @@ EVIDENCE = (
     (f"{JOURNAL_NAME}?*", "another file of the journal (its write-ahead log, a copy)"),
     (LOCK_NAME, "a run's lock"),
     (f".{LOCK_NAME}.*", "a lock being taken"),
+    (LEASE_RECORD, "a run's lease record"),
+    (f".{LEASE_RECORD}.*", "a run's lease record being written"),
     ("failover-procedure.*", "the failover procedure validate-lb writes"),
     ("report.*", "a report"),
     ("*.bak", "a backup"),
@@ -94,8 +97,11 @@ def evidence_found(state_dir: Path, *, holding_lock: bool = False) -> list[str]:
             name = item.name
             if name in HARMLESS or _plan_only_report(Path(item.path)):
                 continue
-            if holding_lock and (name == LOCK_NAME or fnmatch.fnmatchcase(name, f".{LOCK_NAME}.*")):
-                continue
+            if holding_lock and any(
+                name == own or fnmatch.fnmatchcase(name, f".{own}.*")
+                for own in (LOCK_NAME, LEASE_RECORD)
+            ):
+                continue  # our own run's, written before its journal
             label = next((what for p, what in EVIDENCE if fnmatch.fnmatchcase(name, p)), None)
             if name == LOCK_NAME:
                 label = _lock_label(state_dir)

@@ -28,7 +28,7 @@ from .events import Event, EventSink
 from .evidence import check_journal, check_rows, reading
 from .faults import restore_in_place
 from .journal import JOURNAL_NAME, Entry, Fault, Journal, latest_evidence
-from .lease import RunLease
+from .lease import RunLease, lease_place
 from .lock import RunLock, current_user, held_error, read_lock
 from .plugins import load_actions
 from .walk import Walker, refuse_not_built
@@ -99,12 +99,14 @@ def check_credentials_for(
     loaded: LoadedPool,
     actions: Mapping[str, type[Action]],
     steps: Iterable[tuple[str, Mapping[str, Any]]],
+    also: Iterable[str] = (),
 ) -> None:
-    """Every credential those steps' hosts log in with resolves (SecretError,
-    exit 2, otherwise): checked before the first step, never halfway through."""
+    """Every credential those steps' hosts (and the hosts `also` names) log in
+    with resolves (SecretError, exit 2, otherwise): checked before the first
+    step, never halfway through."""
     from ..transports.factory import check_credentials
 
-    check_credentials(loaded, hosts_touched(loaded, actions, steps))
+    check_credentials(loaded, hosts_touched(loaded, actions, steps) | set(also))
 
 
 def _plan_steps(phases: Sequence[PlanPhase]) -> list[tuple[str, Mapping[str, Any]]]:
@@ -234,8 +236,11 @@ def gate_run(
         check_rows(prepared.loaded.state_dir)
         refuse_not_built(phases)
         refuse_unattended_holds(phases, operator, options or {})
-    # a missing credential variable is found now, not halfway through
-    check_credentials_for(prepared.loaded, prepared.actions, _plan_steps(phases))
+    # a missing credential variable is found now, not halfway through; the run
+    # lease's host (lease.py) is logged in to first of all, so it is checked too
+    place = None if dry_run else lease_place(prepared.loaded.pool)
+    lease_host = [] if place is None or place.host == "admin" else [place.host]
+    check_credentials_for(prepared.loaded, prepared.actions, _plan_steps(phases), lease_host)
     if not dry_run:
         _refuse_held(prepared.loaded.state_dir)
     return RunGate(prepared, list(phases), dry_run)
