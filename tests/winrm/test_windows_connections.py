@@ -25,9 +25,7 @@ CLIENT = "127.0.0.77"
 
 @pytest.fixture(params=["en", "de"])
 def standin(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StandIn]:
-    made = start_standin(
-        tmp_path / "win", tls=None, auth="ntlm", extra=("--locale", request.param)
-    )
+    made = start_standin(tmp_path / "win", tls=None, auth="ntlm", extra=("--locale", request.param))
     yield made
     made.stop()
 
@@ -105,9 +103,7 @@ def test_a_german_windows_netstat_breaks_english_parsing_but_not_the_tool(
         flushed, _, code = _cmd(german, "ipconfig /flushdns")
         assert code == 0 and "Der DNS-Auflösungscache wurde geleert." in flushed.decode("cp850")
         with _host(german) as host:
-            assert [(c.local_port, c.remote) for c in host.connections([port])] == [
-                (port, CLIENT)
-            ]
+            assert [(c.local_port, c.remote) for c in host.connections([port])] == [(port, CLIENT)]
     finally:
         german.stop()
 

@@ -1,6 +1,7 @@
 """The gate's Windows findings, proven where the host answers: static address (WMI), IIS
 loopback check (Lsa registry), no NAT between front ends (the peer's TCP connections,
-through .NET, while a connection is held; on a German Windows too). The front ends are WinRM stand-ins on 127.0.0.41 and .42."""
+through .NET, while a connection is held; on a German Windows too). The front ends are
+WinRM stand-ins on 127.0.0.41 and .42."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ocsscale.actions.fe_gate_windows import loopback_findings, peer_finding, st
 from ocsscale.transports.windows_facts import loopback_allows
 
 pytestmark = pytest.mark.timeout(120)
+
 
 def test_the_loopback_check_allows_the_pool_name_only_when_set() -> None:
     assert loopback_allows(1, [], "pool.lab.test")[0]
