@@ -8,9 +8,11 @@ legacy.drain (check; args: legacy, wait = seconds, 600 by default)
   Refused until the old TTL has passed since the cutover (read from the
   journal: the last done dns.replace, its `changed_at` plus the TTL the old
   record had), saying when it may start. Then counts the established client
-  connections on the legacy FE's SIP ports (its own connection table: `ss` on
-  Linux, `netstat -ano` on Windows) until none remain; on timeout it fails
-  listing who is still connected.
+  connections on the legacy FE's SIP ports (its own connection table, read the
+  same in every language: `ss` on Linux, .NET's GetActiveTcpConnections on
+  Windows) until none remain; on timeout it fails listing who is still
+  connected. A table it cannot read fails the step naming the host: it is never
+  taken for no clients.
 
 legacy.stop_services (args: legacy)
   Reads: each OCS service's state and start mode, by value not display text
@@ -39,7 +41,6 @@ from ..transports.posix import ACTIVE_WORDS, START_MODE_WORDS
 from ..transports.windows_facts import ServiceInfo, stop_order
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
-from .lb_validate import established
 
 DRAIN_WAIT = 600.0
 POLL = 2.0
@@ -126,12 +127,11 @@ class LegacyDrain(Action):
         ours |= {str(a) for a in self.ctx.pool.load_balancer.snat_addresses}
         ours.add(str(self.ctx.pool.load_balancer.vip.ip))
         host = self.ctx.host(self.legacy.name)
-        peers = []
-        for port in self.ports:
-            peers += [
-                f"{peer} (port {port})" for _, peer in established(host, port) if peer not in ours
-            ]
-        return sorted(peers)
+        return sorted(
+            f"{c.remote} (port {c.local_port})"
+            for c in host.connections(self.ports)
+            if c.remote not in ours
+        )
 
     def apply(self, current: Json) -> Json:
         settled = cutover_settled(self.ctx)

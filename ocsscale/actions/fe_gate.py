@@ -13,7 +13,7 @@ Reads, each a finding in the evidence (all are run and all reported):
   each other FE on the profile's first plain port; when the other FE reports
   the source address it saw (the pool-member banner's `peer=`), it must be this
   FE's own address: anything else means NAT in the path. Between two Windows
-  FEs, the other FE's `netstat -ano` during a held connection says the same.
+  FEs, the other FE's own TCP connections during a held connection say the same.
 - `directory`: from this FE, TCP to the directory server's port.
 - `cert.trust` and the profile's certificate rules (`cert.subject`,
   `cert.san`, `cert.wildcard`, `cert.eku`, `cert.validity`): a TLS handshake

@@ -12,8 +12,10 @@
   on the FE accepts requests to itself under the pool FQDN (Lsa
   DisableLoopbackCheck = 1, or the name in MSV1_0 BackConnectionHostNames).
 - `peer.<other FE>` between two Windows FEs: this FE holds a TCP connection
-  open to the other while the other lists its connections (`netstat -ano`);
-  the source it saw must be this FE's own address, else NAT is in the path.
+  open to the other while the other lists its established connections on that
+  port (.NET GetActiveTcpConnections: the same in every language, where
+  netstat's state words are translated); the source it saw must be this FE's
+  own address, else NAT is in the path.
 
 Each function returns findings (fe_gate.finding) and never raises for what
 the host answers; a host that cannot be asked is a failed finding.
@@ -26,10 +28,11 @@ import time
 from typing import Any
 
 from ..errors import OcsscaleError
-from ..transports.windows_facts import TcpConnection, loopback_allows
+from ..transports.connections import Connection
+from ..transports.windows_facts import loopback_allows
 
-#: polls of the other FE's netstat while the connection is held (bounded)
-MAX_NETSTAT_POLLS = 20
+#: polls of the other FE's connection table while the connection is held (bounded)
+MAX_TABLE_POLLS = 20
 
 
 def _finding(check: str, ok: bool, message: str, proven: bool = True) -> dict[str, Any]:
@@ -122,7 +125,7 @@ def loopback_findings(ctx: Any, fe: Any) -> list[dict[str, Any]]:
 
 
 def peer_finding(ctx: Any, fe: Any, other: Any, port: int, timeout: float) -> dict[str, Any]:
-    """From Windows `fe` to Windows `other` on `port`, with the other's netstat."""
+    """From Windows `fe` to Windows `other` on `port`, with the other's connection table."""
     check = f"peer.{other.name}"
     target = f"{other.name} ({other.address}:{port})"
     me, peer = ctx.host(fe.name), ctx.host(other.name)
@@ -137,12 +140,12 @@ def peer_finding(ctx: Any, fe: Any, other: Any, port: int, timeout: float) -> di
 
     thread = threading.Thread(target=hold, name=f"hold-{fe.name}", daemon=True)
     thread.start()
-    seen: list[TcpConnection] = []
+    seen: list[Connection] = []
     try:
-        for _ in range(MAX_NETSTAT_POLLS):
+        for _ in range(MAX_TABLE_POLLS):
             if not thread.is_alive():
                 break
-            seen += peer.tcp_connections()
+            seen += peer.connections([port])
             time.sleep(0.2)
     except OcsscaleError as exc:
         thread.join()
@@ -152,10 +155,12 @@ def peer_finding(ctx: Any, fe: Any, other: Any, port: int, timeout: float) -> di
         why = failure[0] if failure else held.get("reason") or "not connected"
         return _finding(check, False, f"cannot reach {target}: {why}")
     source, _, source_port = str(held.get("local", "")).rpartition(":")
-    ours = [c for c in seen if c.local_port == port and c.state.upper() == "ESTABLISHED"]
+    ours = [c for c in seen if c.local_port == port]
     if any(c.remote == source and str(c.remote_port) == source_port for c in ours):
         return _finding(
-            check, True, f"reaches {target}, which saw it from {source} (netstat -ano): no NAT"
+            check,
+            True,
+            f"reaches {target}, which saw it from {source} (its TCP connections): no NAT",
         )
     rewritten = sorted({c.remote for c in ours if str(c.remote_port) == source_port})
     if rewritten:
@@ -168,7 +173,7 @@ def peer_finding(ctx: Any, fe: Any, other: Any, port: int, timeout: float) -> di
     return _finding(
         check,
         True,
-        f"reaches {target}; {other.name}'s netstat did not list the connection from"
+        f"reaches {target}; {other.name}'s TCP connections did not list the one from"
         f" {source}:{source_port}: rule out NAT by hand",
         proven=False,
     )

@@ -31,7 +31,6 @@ from ..probes import ProbeEvidence, socket_connector
 from ..probes.basic import tls_hold
 from ..probes.stream import close_quietly
 from ..providers.lb.base import ADMIN_STATES
-from ..transports.commands import PsScript, ShCommand
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .lb import front_end_arg, lb_driver, lb_target_label, lb_targets, planned_farm, wait_members_up
@@ -67,25 +66,10 @@ def streaming_sources(ctx: Context) -> list[Any]:
 
 
 def established(host: Any, port: int) -> list[tuple[str, str]]:
-    """(local address, peer address) of the established TCP connections on local `port`."""
-    pairs: list[tuple[str, str]] = []
-    if host.os == "windows":
-        out = host.run(PsScript("netstat -ano -p tcp"), timeout=60.0).stdout
-        for line in out.splitlines():
-            fields = line.split()
-            if len(fields) >= 4 and fields[0] == "TCP" and fields[3] == "ESTABLISHED":
-                local, peer = fields[1], fields[2]
-                if local.rsplit(":", 1)[-1] == str(port):
-                    pairs.append((local.rsplit(":", 1)[0], peer.rsplit(":", 1)[0]))
-        return pairs
-    out = host.run(ShCommand.of("ss", "-Htn", "state", "established"), timeout=60.0).stdout
-    for line in out.splitlines():
-        fields = line.split()
-        if len(fields) >= 4:
-            local, peer = fields[-2], fields[-1]
-            if local.rsplit(":", 1)[-1] == str(port):
-                pairs.append((local.rsplit(":", 1)[0], peer.rsplit(":", 1)[0]))
-    return pairs
+    """(local address, peer address) of the established TCP connections on local `port`,
+    as the host's transport reads them in any language (transports/connections.py); an
+    answer it cannot read raises, naming the host."""
+    return [(c.local, c.remote) for c in host.connections([port])]
 
 
 @register

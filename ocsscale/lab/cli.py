@@ -56,7 +56,8 @@ def up_cmd(
         help="HOST:KIND, repeatable, to rehearse a failure: FE:bad-san (certificate without "
         "the FE's FQDN), FE:close:PORT (that port stays closed), FE:tls10 (TLS 1.0 only, "
         "SHA-1 certificate), CLIENT:hosts-readonly "
-        "(its hosts file cannot be written).",
+        "(its hosts file cannot be written), WINDOWS:powershell-1.0, WINDOWS:locale-de "
+        "(a German Windows: netstat says HERGESTELLT).",
     ),
 ) -> None:
     """Build the lab and start its servers (sshd, BIND, pool members, WinRM stand-in)."""

@@ -15,6 +15,10 @@
 - `WINDOWS:powershell-1.0`: the Windows stand-in reports PowerShell 1.0 (as
   Windows Server 2008 with its optional PowerShell 1.0 feature does) and runs
   no script but the version check, so preflight refuses the host by name.
+- `WINDOWS:locale-de`: the Windows stand-in answers as a German Windows does:
+  netstat, ipconfig and cmd.exe print German texts in code page 850 (netstat's
+  HERGESTELLT, ABHÖREN, ...). What the tool reads through .NET and WMI (its
+  connection tables, service states) must not change.
 
 Faults are part of the lab's state (state.json) and `lab status` lists them.
 """
@@ -27,13 +31,13 @@ from ..config.profiles import load_profile
 from ..errors import UsageError
 from .topology import Topology
 
-KINDS = ("bad-san", "close:PORT", "tls10", "hosts-readonly", "powershell-1.0")
+KINDS = ("bad-san", "close:PORT", "tls10", "hosts-readonly", "powershell-1.0", "locale-de")
 
 
 @dataclass(frozen=True)
 class Fault:
     host: str
-    kind: str  # bad-san | close | tls10 | hosts-readonly | powershell-1.0
+    kind: str  # bad-san | close | tls10 | hosts-readonly | powershell-1.0 | locale-de
     port: int | None = None
 
     def __str__(self) -> str:
@@ -63,10 +67,10 @@ def parse(text: str, topo: Topology, profile_name: str) -> Fault:
         if not (host.runs_sshd or host.role == "windows-client") or host.role == "admin":
             raise UsageError(f"--fault {text!r}: {host.name} is not a host the tool pins")
         return Fault(host.name, "hosts-readonly")
-    if kind == "powershell-1.0":
+    if kind in ("powershell-1.0", "locale-de"):
         if host.role != "windows-client":
             raise UsageError(f"--fault {text!r}: {host.name} is not a Windows host")
-        return Fault(host.name, "powershell-1.0")
+        return Fault(host.name, kind)
     raise UsageError(f"--fault {text!r}: unknown kind {kind!r} (kinds: {', '.join(KINDS)})")
 
 

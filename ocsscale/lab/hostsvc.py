@@ -143,10 +143,12 @@ def winrm(
     *,
     hosts_readonly: bool = False,
     powershell: str | None = None,
+    locale: str = "en",
 ) -> Service:
     """The Windows test client: the WinRM stand-in on 5986 with a lab-CA certificate;
     `hosts_readonly` (a lab fault) makes writing its hosts file fail as on a locked file,
-    `powershell` (a lab fault) is the PowerShell version it reports."""
+    `powershell` (a lab fault) is the PowerShell version it reports, `locale` (a lab
+    fault) the display language of what its console programs print."""
     base = state.host_dir(host.name)
     tls = issue_host_cert(ca, base / "tls", host.name, host.fqdn, host.address)
     password = secrets.token_urlsafe(18)
@@ -171,6 +173,8 @@ def winrm(
         argv += ("--read-only-hosts",)
     if powershell:
         argv += ("--powershell-version", powershell)
+    if locale != "en":
+        argv += ("--locale", locale)
     # It also plays a Windows DNS server (dnscmd, as on Server 2008 R2): the DNS
     # provider's scripts are carried out on the lab's BIND with the lab's TSIG key.
     from . import dns as labdns

@@ -137,6 +137,7 @@ def _write_host_files(state: LabState, topo: Topology, lab_faults: list[Fault]) 
                     powershell="1.0"
                     if faults.has(lab_faults, host.name, "powershell-1.0")
                     else None,
+                    locale="de" if faults.has(lab_faults, host.name, "locale-de") else "en",
                 )
             )
     return to_start

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from .commands import PsScript, ShCommand
+from .connections import Connection
 
 OsKind = Literal["linux", "windows"]
 
@@ -82,6 +83,11 @@ class Host(Protocol):
 
     def restart_services(self, names: Sequence[str]) -> None:
         """Restart the named services and wait until they run again."""
+        ...
+
+    def connections(self, ports: Sequence[int]) -> list[Connection]:
+        """The established TCP connections on local `ports`, read where no word is
+        translated (connections.py); an answer it cannot read raises, naming the host."""
         ...
 
     def close(self) -> None: ...

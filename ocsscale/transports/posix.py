@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import CommandFailed, StepFailed
 from .commands import PsScript, ShCommand, sh_quote
+from .connections import Connection, check_ports, parse_ss, ss_command
 
 if TYPE_CHECKING:
     from .base import CommandResult
@@ -148,6 +149,13 @@ class PosixHostMixin:
     def flush_dns(self) -> None:
         result = self.run(flush_dns_command(), timeout=60.0)
         self.last_flush = flush_notes(result.stdout)
+
+    def connections(self, ports: Sequence[int]) -> list[Connection]:
+        """The established TCP connections on local `ports` (connections.py): `ss`'s
+        fixed layout, read strictly; a failed or unreadable answer raises."""
+        wanted = check_ports(self.name, ports)
+        result = self.run(ss_command(wanted), timeout=60.0)
+        return parse_ss(self.name, result.stdout, wanted)
 
     def control_services(
         self, action: str, names: Sequence[str], *, check: bool = True

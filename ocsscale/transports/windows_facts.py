@@ -4,13 +4,11 @@ The WinRM transport runs the scripts (winrm_windows.py); everything here is
 parsing and judging their answers, so it is tested without a host:
 - the PowerShell and .NET versions a host reports, against what the scripts need;
 - the order to stop and start services in, from their dependencies;
-- `netstat -ano` lines, for the peer address a connection came from;
 - the IIS loopback check settings, for whether a host name is allowed.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,53 +104,6 @@ def stop_order(services: Iterable[ServiceInfo]) -> list[str]:
             done.add(key)
             order.append(names[key])
     return order
-
-
-# -- netstat ------------------------------------------------------------------------
-
-_NETSTAT_TCP = re.compile(r"^\s*TCP\s+(\S+)\s+(\S+)\s+(\S+)\s+(\d+)\s*$")
-
-
-@dataclass(frozen=True)
-class TcpConnection:
-    local: str
-    local_port: int
-    remote: str
-    remote_port: int
-    state: str
-    pid: int
-
-
-def _endpoint(text: str) -> tuple[str, int] | None:
-    address, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        return None
-    return address.strip("[]"), int(port)
-
-
-def parse_netstat(lines: Iterable[str]) -> list[TcpConnection]:
-    """The TCP lines of `netstat -ano` (other lines are skipped)."""
-    out = []
-    for line in lines:
-        match = _NETSTAT_TCP.match(line)
-        if not match:
-            continue
-        local, remote = _endpoint(match.group(1)), _endpoint(match.group(2))
-        if local is None or remote is None:
-            continue
-        out.append(
-            TcpConnection(local[0], local[1], remote[0], remote[1], match.group(3), int(match[4]))
-        )
-    return out
-
-
-def peers_on_port(connections: Iterable[TcpConnection], port: int) -> list[str]:
-    """Remote addresses of established connections to local `port`."""
-    seen = []
-    for c in connections:
-        if c.local_port == port and c.state.upper() == "ESTABLISHED" and c.remote not in seen:
-            seen.append(c.remote)
-    return seen
 
 
 # -- IIS loopback check -------------------------------------------------------------

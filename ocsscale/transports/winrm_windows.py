@@ -3,7 +3,8 @@
 A mixin of `WinRMHost`: the PowerShell and .NET versions (preflight), the
 services found by name and display name with their dependencies, a restart
 in dependency order, and the facts the front-end gate reads (static address,
-IIS loopback check, the TCP connections `netstat -ano` lists), and a burst
+IIS loopback check), the established TCP connections on some ports (through
+.NET, the same in every language: connections.py), and a burst
 of the client load run on the host itself (`load_burst`). Each is one script
 of templates/powershell/; the judging is in windows_facts.py.
 """
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CommandFailed, TransportError
-from .windows_facts import ServiceInfo, TcpConnection, parse_netstat, stop_order
+from .connections import Connection, check_ports, parse_dotnet
+from .windows_facts import ServiceInfo, stop_order
 from .winrm_scripts import ScriptOutputError, result_string_list
 
 # Service names only: a wildcard would let a name match services nobody named.
@@ -156,13 +158,16 @@ class WindowsReads:
             "back_connection_host_names": [str(n) for n in names],
         }
 
-    def tcp_connections(self) -> list[TcpConnection]:
-        """The host's TCP connections as `netstat -ano` lists them."""
-        result = self._operation("netstat", "list TCP connections (netstat -ano)")
-        lines = result.get("lines") or []
-        if isinstance(lines, str):
-            lines = [lines]
-        return parse_netstat(str(line) for line in lines)
+    def connections(self, ports: Sequence[int]) -> list[Connection]:
+        """The established TCP connections on local `ports`: GetActiveTcpConnections()
+        with TcpState by its name (connections.py); an unreadable answer raises."""
+        wanted = check_ports(self.name, ports)
+        result = self._operation(
+            "tcp_connections",
+            "list TCP connections on port(s) " + ", ".join(map(str, wanted)),
+            Ports=",".join(map(str, wanted)),
+        )
+        return parse_dotnet(self.name, result, wanted)
 
     def tcp_hold(self, address: str, port: int, timeout: float, hold: float) -> dict[str, Any]:
         """Connect from this host and keep the connection open `hold` seconds (so the

@@ -20,6 +20,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
         "client01:hosts-readonly",
         "client02:hosts-readonly",
         "client02:powershell-1.0",
+        "client02:locale-de",
     ]
     parsed = faults.parse_all(specs, TOPO, "ocs2007r2")
     assert parsed == [
@@ -29,6 +30,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
         Fault("client01", "hosts-readonly"),
         Fault("client02", "hosts-readonly"),
         Fault("client02", "powershell-1.0"),
+        Fault("client02", "locale-de"),
     ]
     assert [str(f) for f in parsed] == specs
     assert faults.from_state(specs) == parsed
@@ -52,6 +54,8 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
         ("dc01:hosts-readonly", "not a host the tool pins"),
         ("ocsfe01:melt", "unknown kind 'melt'"),
         ("client01:powershell-1.0", "not a Windows host"),
+        ("client01:locale-de", "not a Windows host"),
+        ("ocsfe01:locale-de", "not a Windows host"),
     ],
 )
 def test_bad_fault_specs_are_usage_errors(spec: str, message: str) -> None:

@@ -361,3 +361,23 @@ def test_an_unreachable_host_is_a_transport_error(sshd_server, tmp_path: Path) -
 def test_no_credentials_is_refused_up_front() -> None:
     with pytest.raises(TransportError, match="key_file or a password"):
         SSHHost("x", "127.0.0.1", username="root")
+
+
+def test_connections_are_read_with_ss_over_ssh(host: SSHHost) -> None:
+    """The sshd fixture is this machine: a connection held here is in its table."""
+    if shutil.which("ss") is None:
+        pytest.skip("iproute2's ss is not installed")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(2)
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = listener.accept()
+    try:
+        found = host.connections([port])
+        assert [(c.local, c.local_port, c.remote, c.remote_port) for c in found] == [
+            ("127.0.0.1", port, "127.0.0.1", client.getsockname()[1])
+        ]
+    finally:
+        for s in (client, accepted, listener):
+            s.close()

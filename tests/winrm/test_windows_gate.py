@@ -1,6 +1,7 @@
 """The gate's Windows findings, proven where the host answers: static address (WMI), IIS
-loopback check (Lsa registry), no NAT between front ends (the peer's netstat -ano while a
-connection is held). The front ends are WinRM stand-ins on 127.0.0.41 and .42."""
+loopback check (Lsa registry), no NAT between front ends (the peer's TCP connections,
+through .NET, while a connection is held; on a German Windows too). The front ends are
+WinRM stand-ins on 127.0.0.41 and .42."""
 
 from __future__ import annotations
 
@@ -13,27 +14,9 @@ import pytest
 from windows_pool import WindowsPool, windows_pool
 
 from ocsscale.actions.fe_gate_windows import loopback_findings, peer_finding, static_findings
-from ocsscale.transports.windows_facts import loopback_allows, parse_netstat, peers_on_port
+from ocsscale.transports.windows_facts import loopback_allows
 
 pytestmark = pytest.mark.timeout(120)
-
-NETSTAT = """
-Active Connections
-
-  Proto  Local Address          Foreign Address        State           PID
-  TCP    0.0.0.0:135            0.0.0.0:0              LISTENING       884
-  TCP    198.18.0.42:135        198.18.0.41:49731      ESTABLISHED     884
-  TCP    198.18.0.42:135        198.18.0.9:50000       TIME_WAIT       0
-  TCP    [::]:135               [::]:0                 LISTENING       884
-"""
-
-
-def test_netstat_lines_are_parsed_and_peers_found() -> None:
-    connections = parse_netstat(NETSTAT.splitlines())
-    assert len(connections) == 4
-    assert connections[1].remote == "198.18.0.41" and connections[1].remote_port == 49731
-    assert connections[3].local == "::"
-    assert peers_on_port(connections, 135) == ["198.18.0.41"]
 
 
 def test_the_loopback_check_allows_the_pool_name_only_when_set() -> None:
@@ -94,13 +77,23 @@ def fe02_listener() -> Iterator[int]:
     listener.close()
 
 
-def test_no_nat_is_proven_by_the_peers_netstat(pool: WindowsPool, fe02_listener: int) -> None:
+def test_no_nat_is_proven_by_the_peers_connections(pool: WindowsPool, fe02_listener: int) -> None:
     ctx, hosts = pool.context()
     with hosts:
         fe01, fe02 = ctx.pool.front_ends
         result = peer_finding(ctx, fe01, fe02, fe02_listener, timeout=2.0)
     assert result["ok"] and result["proven"], result
-    assert "which saw it from 127.0.0.41 (netstat -ano): no NAT" in result["message"]
+    assert "which saw it from 127.0.0.41 (its TCP connections): no NAT" in result["message"]
+
+
+def test_no_nat_is_proven_on_a_german_windows_too(tmp_path: Path, fe02_listener: int) -> None:
+    with windows_pool(tmp_path, "--locale", "de") as made:
+        ctx, hosts = made.context()
+        with hosts:
+            fe01, fe02 = ctx.pool.front_ends
+            result = peer_finding(ctx, fe01, fe02, fe02_listener, timeout=2.0)
+    assert result["ok"] and result["proven"], result
+    assert "which saw it from 127.0.0.41" in result["message"]
 
 
 def test_nat_between_front_ends_fails_naming_the_address_seen(

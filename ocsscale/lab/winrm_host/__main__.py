@@ -14,6 +14,7 @@ from .dnsserver import role_from_arguments
 from .executor import CommandExecutor
 from .sandbox import DEFAULT_DOTNET, DEFAULT_POWERSHELL, DEFAULT_SERVICES, Sandbox
 from .server import StandInServer, certificate_binding, load_users
+from .winlocale import LOCALES
 from .winnet import initial_network
 from .wsman import WsmanService
 
@@ -83,6 +84,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--back-connection-host-names", default="", help="comma list for Lsa\\MSV1_0"
+    )
+    parser.add_argument(
+        "--locale",
+        choices=LOCALES,
+        default="en",
+        help="the display language of what console programs print: de plays a German "
+        "Windows (netstat's HERGESTELLT, a lab fault)",
     )
     parser.add_argument(
         "--nat-source",
@@ -169,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     host, port = server.server_address[:2]
     scheme = "https" if tls else "http"
     url = f"{scheme}://{f'[{host}]' if ':' in str(host) else host}:{port}/wsman"
-    server.service = WsmanService(CommandExecutor(sandbox, dns_role, args.trusted_ca), url)
+    server.service = WsmanService(
+        CommandExecutor(sandbox, dns_role, args.trusted_ca, locale=args.locale), url
+    )
     # The handler goes in before the pid file appears: whoever reads the pid file
     # may send SIGTERM at once, and it must land inside the try below.
     signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -5,6 +5,7 @@ characters as cmd.exe allows):
   powershell[.exe] [-NoLogo] [-NoProfile] [-NonInteractive] [-ExecutionPolicy P]
       -EncodedCommand <base64 UTF-16LE>    one of the WinRM transport's scripts
   ipconfig /flushdns
+  netstat[.exe] -ano [-p TCP]                        the IPv4 TCP table, as printed
   echo <base64> >>"%TEMP%\\ocsscale-<32 hex>.b64"   a piece of a chunked upload
   del /f /q "%TEMP%\\ocsscale-<32 hex>.b64"          removal of a partial upload
 
@@ -14,6 +15,9 @@ lines, its body is exactly the body of one of the transport's templates
 on the sandbox. A Windows DNS provider script goes to the DNS server role
 (dnsserver.py) when the stand-in has one. Anything else ends with exit 1 and
 a message on stderr (CLIXML for PowerShell, as a real host sends it).
+
+What a console program or cmd.exe prints is in the stand-in's display language
+(`locale`, winlocale.py): a German Windows's netstat says HERGESTELLT.
 """
 
 from __future__ import annotations
@@ -39,13 +43,15 @@ from ...transports.winrm_scripts import (
 from .dnsserver import DnsServerRole, dns_script
 from .sandbox import ENVIRONMENT, Sandbox, StandInError
 from .winload import load_burst, trust_context
-from .winnet import netstat_lines, network_facts
+from .winlocale import TEXTS, console, netstat_output
+from .winnet import netstat_rows, network_facts, tcp_connections
 from .wsman import CommandOutcome
 
 _UPLOAD = r"ocsscale-[0-9a-f]{32}\.b64"
 _ECHO_UPLOAD = re.compile(r'echo ([A-Za-z0-9+/=]+) >>"%TEMP%\\(' + _UPLOAD + ')"')
 _DEL_UPLOAD = re.compile(r'del /f /q "%TEMP%\\(' + _UPLOAD + ')"', re.I)
 _FLUSHDNS = re.compile(r"ipconfig(?:\.exe)? /flushdns", re.I)
+_NETSTAT = re.compile(r"netstat(?:\.exe)? -ano(?: -p tcp)?", re.I)
 _POWERSHELL = re.compile(r"powershell(?:\.exe)?(?: (.*))?", re.I)
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*) = (['\u2018\u2019\u201a\u201b])")
 _QUOTES = "'\u2018\u2019\u201a\u201b"
@@ -53,14 +59,8 @@ _SWITCHES = {"-nologo", "-noprofile", "-noninteractive"}
 
 SUPPORTED = (
     "powershell -EncodedCommand <an ocsscale WinRM script>, ipconfig /flushdns,"
+    " netstat -ano [-p TCP],"
     ' echo <base64> >>"%TEMP%\\ocsscale-*.b64", del /f /q "%TEMP%\\ocsscale-*.b64"'
-)
-NO_POWERSHELL = (
-    b"'powershell.exe' is not recognized as an internal or external command,\r\n"
-    b"operable program or batch file.\r\n"
-)
-IPCONFIG_FLUSHED = (
-    b"\r\nWindows IP Configuration\r\n\r\nSuccessfully flushed the DNS Resolver Cache.\r\n"
 )
 
 
@@ -70,8 +70,10 @@ class CommandExecutor:
         sandbox: Sandbox,
         dns_role: DnsServerRole | None = None,
         trusted_ca: Path | None = None,
+        locale: str = "en",
     ) -> None:
         self.sandbox = sandbox
+        self.locale = locale  # the display language of what console programs print
         self.dns_role = dns_role  # a Windows DNS server's scripts, against a real DNS server
         #: the machine's trust store (Trusted Root CAs): what a TLS handshake from it trusts
         self.trust = trust_context(trusted_ca)
@@ -87,22 +89,24 @@ class CommandExecutor:
             "services": self._services,
             "set_service": self._set_service,
             "network_facts": lambda p: network_facts(self.sandbox.network_file, p["Address"]),
-            "netstat": lambda p: {"lines": netstat_lines()},
+            "tcp_connections": lambda p: tcp_connections(p["Ports"]),
             "tcp_hold": self._tcp_hold,
             "load_burst": lambda p: load_burst(self.sandbox, self.trust, p),
         }
 
     def __call__(self, command_line: str) -> CommandOutcome:
         if len(command_line) > CMD_LINE_LIMIT:
-            return CommandOutcome(b"", b"The command line is too long.\r\n", 1)  # as cmd.exe
+            return CommandOutcome(b"", console(self.locale, "line_too_long"), 1)  # as cmd.exe
         line = command_line.strip()
         if match := _POWERSHELL.fullmatch(line):
             if not self.sandbox.powershell:
-                return CommandOutcome(b"", NO_POWERSHELL, 9009)  # as cmd.exe says it
+                return CommandOutcome(b"", console(self.locale, "no_powershell"), 9009)
             return self._powershell((match.group(1) or "").split())
         if _FLUSHDNS.fullmatch(line):
             self.sandbox.flush_dns()
-            return CommandOutcome(IPCONFIG_FLUSHED, b"", 0)
+            return CommandOutcome(console(self.locale, "ipconfig_flushed"), b"", 0)
+        if _NETSTAT.fullmatch(line):
+            return CommandOutcome(netstat_output(self.locale, netstat_rows()), b"", 0)
         if match := _ECHO_UPLOAD.fullmatch(line):
             with open(self._temp(match.group(2)), "ab") as upload:
                 upload.write(match.group(1).encode("ascii") + b" \r\n")  # as echo writes it
@@ -158,10 +162,8 @@ class CommandExecutor:
             )
         if self.sandbox.powershell.startswith("1.") and operation != "versions":
             # PowerShell 1.0 has no try/catch: every other script stops at its first `try`.
-            return _clixml_error(
-                "The term 'try' is not recognized as a cmdlet, function, operable program,"
-                " or script file. Verify the term and try again."
-            )
+            message = TEXTS[self.locale]["term_not_recognized"]
+            return _clixml_error(str(message).format(term="try"))
         try:
             if operation == "run_uploaded":
                 return self._run_uploaded(params)

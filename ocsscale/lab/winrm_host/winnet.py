@@ -1,4 +1,4 @@
-"""The stand-in's network facts: its adapters and IIS loopback settings, and netstat.
+"""The stand-in's network facts: its adapters and IIS loopback settings, and its TCP table.
 
 `<sandbox>/network.json` holds what Win32_NetworkAdapterConfiguration and the
 Lsa registry key would answer:
@@ -7,31 +7,38 @@ Lsa registry key would answer:
 It is written at start from the options (`--address`, `--dhcp`,
 `--disable-loopback-check`, `--back-connection-host-names`); tests may edit it.
 
-`netstat -ano` is played from the kernel's own table of the namespace the
-stand-in runs in (/proc/net/tcp): real connections, in Windows' format.
+The TCP connections are the kernel's own table of the namespace the stand-in
+runs in (/proc/net/tcp, tcp6): real connections, answered as .NET's
+GetActiveTcpConnections() does (the tcp_connections script) and as `netstat
+-ano -p TCP` prints them (in the stand-in's display language: winlocale.py).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 from pathlib import Path
 from typing import Any
 
-# /proc/net/tcp state codes, as netstat on Windows names them
+# /proc/net/tcp state codes: (the kernel's name, as netstat words it in English;
+# System.Net.NetworkInformation.TcpState's name)
 _STATES = {
-    "01": "ESTABLISHED",
-    "02": "SYN_SENT",
-    "03": "SYN_RECEIVED",
-    "04": "FIN_WAIT_1",
-    "05": "FIN_WAIT_2",
-    "06": "TIME_WAIT",
-    "07": "CLOSED",
-    "08": "CLOSE_WAIT",
-    "09": "LAST_ACK",
-    "0A": "LISTENING",
-    "0B": "CLOSING",
+    "01": ("ESTABLISHED", "Established"),
+    "02": ("SYN_SENT", "SynSent"),
+    "03": ("SYN_RECEIVED", "SynReceived"),
+    "04": ("FIN_WAIT_1", "FinWait1"),
+    "05": ("FIN_WAIT_2", "FinWait2"),
+    "06": ("TIME_WAIT", "TimeWait"),
+    "07": ("CLOSED", "Closed"),
+    "08": ("CLOSE_WAIT", "CloseWait"),
+    "09": ("LAST_ACK", "LastAck"),
+    "0A": ("LISTENING", "Listen"),
+    "0B": ("CLOSING", "Closing"),
+    "0C": ("SYN_RECEIVED", "SynReceived"),  # NEW_SYN_RECV
 }
+_UNKNOWN = ("UNKNOWN", "Unknown")
+PROC_TCP = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
 
 
 def initial_network(
@@ -64,21 +71,58 @@ def network_facts(path: Path, address: str) -> dict[str, Any]:
     }
 
 
-def _endpoint(hex_text: str) -> str:
+def _endpoint(hex_text: str) -> tuple[str, int]:
+    """An address:port of /proc/net/tcp{,6}: the address in 32-bit words, each in the
+    host's (little-endian, x86) byte order."""
     address, port = hex_text.split(":")
-    octets = bytes.fromhex(address)[::-1]  # little-endian on x86
-    return f"{socket.inet_ntoa(octets)}:{int(port, 16)}"
+    raw = bytes.fromhex(address)
+    octets = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    if len(octets) == 4:
+        return socket.inet_ntoa(octets), int(port, 16)
+    parsed = ipaddress.IPv6Address(octets)
+    # .NET writes an IPv4-mapped address with its IPv4 part dotted
+    text = f"::ffff:{parsed.ipv4_mapped}" if parsed.ipv4_mapped else str(parsed)
+    return text, int(port, 16)
 
 
-def netstat_lines(proc_file: Path = Path("/proc/net/tcp")) -> list[str]:
-    """`netstat -ano -p TCP` lines for the IPv4 TCP sockets of this namespace (the
-    process id column is 0: /proc/net/tcp has none)."""
-    lines = []
-    for row in proc_file.read_text().splitlines()[1:]:
-        fields = row.split()
-        if len(fields) < 4:
+def tcp_table(files: tuple[Path, ...] = PROC_TCP) -> list[tuple[str, int, str, int, str]]:
+    """(local, local port, remote, remote port, state code) of every TCP socket of this
+    network namespace (a missing tcp6 file is no IPv6)."""
+    rows = []
+    for path in files:
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
             continue
-        local, remote = _endpoint(fields[1]), _endpoint(fields[2])
-        state = _STATES.get(fields[3].upper(), "UNKNOWN")
-        lines.append(f"TCP    {local:<22} {remote:<22} {state:<15} 0")
-    return lines
+        for row in text.splitlines()[1:]:
+            fields = row.split()
+            if len(fields) < 4:
+                continue
+            local, remote = _endpoint(fields[1]), _endpoint(fields[2])
+            rows.append((*local, *remote, fields[3].upper()))
+    return rows
+
+
+def netstat_rows(files: tuple[Path, ...] = PROC_TCP[:1]) -> list[tuple[str, str, str]]:
+    """`netstat -ano -p TCP`'s rows (IPv4 only): local and remote as ADDR:PORT, and the
+    state as netstat names it in English (winlocale translates it)."""
+    return [
+        (f"{la}:{lp}", f"{ra}:{rp}", _STATES.get(code, _UNKNOWN)[0])
+        for la, lp, ra, rp, code in tcp_table(files)
+    ]
+
+
+def tcp_connections(ports_text: str, files: tuple[Path, ...] = PROC_TCP) -> dict[str, Any]:
+    """What the tcp_connections script answers: GetActiveTcpConnections() (IPv4 and
+    IPv6, every state but Listen) on the local ports of `ports_text` ("5061,5060", each
+    cast as [int] casts it), with TcpState by name, which no language changes."""
+    wanted = {int(item) for item in ports_text.split(",")}
+    rows = []
+    for la, lp, ra, rp, code in tcp_table(files):
+        state = _STATES.get(code, _UNKNOWN)[1]
+        if state == "Listen" or lp not in wanted:
+            continue
+        rows.append(
+            {"state": state, "local": la, "local_port": lp, "remote": ra, "remote_port": rp}
+        )
+    return {"connections": rows}
