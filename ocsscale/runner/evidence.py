@@ -31,11 +31,16 @@ EVIDENCE = (
     (f"{JOURNAL_NAME}?*", "another file of the journal (its write-ahead log, a copy)"),
     (LOCK_NAME, "a run's lock"),
     (f".{LOCK_NAME}.*", "a lock being taken"),
+    ("lease", "the record of a run's lease"),
+    (".lease.*", "the record of a run's lease being written"),
     ("failover-procedure.*", "the failover procedure validate-lb writes"),
     ("report.*", "a report"),
     ("*.bak", "a backup"),
     ("*backup*", "a backup"),
 )
+
+#: what a caller holding the lock wrote itself (runner/lease.py: RECORD_NAME)
+_OWN = (LOCK_NAME, "lease")
 
 #: what says nothing of a run: the journal itself (judged on its own) and crash logs
 HARMLESS = (JOURNAL_NAME, "debug.log")
@@ -94,8 +99,10 @@ def evidence_found(state_dir: Path, *, holding_lock: bool = False) -> list[str]:
             name = item.name
             if name in HARMLESS or _plan_only_report(Path(item.path)):
                 continue
-            if holding_lock and (name == LOCK_NAME or fnmatch.fnmatchcase(name, f".{LOCK_NAME}.*")):
-                continue
+            if holding_lock and any(
+                name == own or fnmatch.fnmatchcase(name, f".{own}.*") for own in _OWN
+            ):
+                continue  # the caller's own lock, and the lease record its run writes next
             label = next((what for p, what in EVIDENCE if fnmatch.fnmatchcase(name, p)), None)
             if name == LOCK_NAME:
                 label = _lock_label(state_dir)
