@@ -4,15 +4,22 @@ It never touches the pool, its database, the pool's A or SRV records or the
 LB farm: only the legacy FE's own services. The rest (Deactivate in setup,
 removing its A/PTR records and certificate) stays manual, as a checklist.
 
-legacy.drain (check; args: legacy, wait = seconds, 600 by default)
+legacy.drain (check; args: legacy, drain_timeout = seconds (600; `wait` is its
+older name), on_timeout = stop | fail, peers: the pool file's `decommission`)
   Refused until the old TTL has passed since the cutover (read from the
   journal: the last done dns.replace, its `changed_at` plus the TTL the old
-  record had), saying when it may start. Then counts the established client
+  record had), saying when it may start. Then reads the established
   connections on the legacy FE's SIP ports (its own connection table, read the
   same in every language: `ss` on Linux, .NET's GetActiveTcpConnections on
-  Windows) until none remain; on timeout it fails listing who is still
-  connected. A table it cannot read fails the step naming the host: it is never
-  taken for no clients.
+  Windows; a table it cannot read fails the step naming the host) until
+  no client is left. Known peers are not clients and are not waited for: OCS
+  servers stay connected to it (the pool's FEs, the LB's VIP, SNAT, back-end
+  and host addresses, and `peers`: Edge, Director, Mediation, CWA, Exchange
+  UM; a peer name is a host of the pool file or looked up in the zone). The
+  live line shows clients and peers apart. At `drain_timeout`, `fail` fails
+  the phase before anything changed, listing who is connected; `stop` goes
+  on and records how many client sessions the stop will cut and from which
+  addresses (at most 20 listed), as a finding and in the evidence.
 
 legacy.stop_services (args: legacy)
   Reads: each OCS service's state and start mode, by value not display text
@@ -31,12 +38,14 @@ legacy.stop_services (args: legacy)
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
+from ..providers.dns import DnsError, open_provider
 from ..transports.posix import ACTIVE_WORDS, START_MODE_WORDS
 from ..transports.windows_facts import ServiceInfo, stop_order
 from . import undo_shape as shape
@@ -44,6 +53,10 @@ from .base import Action, Change, Context, Json, register
 
 DRAIN_WAIT = 600.0
 POLL = 2.0
+MAX_LISTED = 20  # client addresses named in the evidence, the finding and the error
+ON_TIMEOUT = ("stop", "fail")
+MAX_SEEN = 200  # readings kept in the evidence: the last ones
+MAX_PEERS = 256
 
 
 def _legacy(ctx: Context, args: Mapping[str, Any], action: str) -> Any:
@@ -103,10 +116,19 @@ class LegacyDrain(Action):
         self.legacy = _legacy(ctx, args, self.name)
         sip = ctx.profile.sip_ports
         self.ports = [p for p in (sip.tls, sip.tcp) if p is not None] or list(ctx.profile.ports)
-        try:
-            self.wait = float(args.get("wait", DRAIN_WAIT))
-        except (TypeError, ValueError):
-            raise UsageError(f"{self.name}: 'wait' must be a number of seconds") from None
+        settings = ctx.pool.decommission
+        self.wait = _drain_seconds(
+            args.get("drain_timeout", args.get("wait", settings.drain_timeout)), self.name
+        )
+        self.on_timeout = args.get("on_timeout", settings.on_timeout)
+        if self.on_timeout not in ON_TIMEOUT:
+            raise UsageError(f"{self.name}: 'on_timeout' must be one of {', '.join(ON_TIMEOUT)}")
+        peers = args.get("peers", settings.peers)
+        if not isinstance(peers, list) or not all(isinstance(p, str) for p in peers):
+            raise UsageError(f"{self.name}: 'peers' must be a list of names or addresses")
+        if len(peers) > MAX_PEERS:
+            raise UsageError(f"{self.name}: at most {MAX_PEERS} peers")
+        self.peers = peers
 
     def targets(self) -> list[str]:
         return [self.legacy.name]
@@ -117,40 +139,142 @@ class LegacyDrain(Action):
                 "check",
                 self.legacy.name,
                 f"after the old TTL has passed since the cutover: no client connection left on "
-                f"{self.legacy.name} ports {', '.join(map(str, self.ports))} (waits up to "
-                f"{self.wait:.0f} s)",
+                f"{self.legacy.name} ports {', '.join(map(str, self.ports))}, known peers not "
+                f"counted (waits up to {self.wait:.0f} s, then {self._then()})",
             )
         ]
 
-    def _clients(self) -> list[str]:
-        ours = {str(fe.address) for fe in self.ctx.pool.front_ends}
-        ours |= {str(a) for a in self.ctx.pool.load_balancer.snat_addresses}
-        ours.add(str(self.ctx.pool.load_balancer.vip.ip))
+    def _then(self) -> str:
+        return "stops its services anyway" if self.on_timeout == "stop" else "fails"
+
+    def _known_peers(self) -> set[str]:
+        """The addresses of OCS servers and the LB: connected, but not clients."""
+        pool = self.ctx.pool
+        lb = pool.load_balancer
+        known = {str(fe.address) for fe in pool.front_ends}
+        known |= {str(a) for a in lb.snat_addresses}
+        known.add(str(lb.vip.ip))
+        if lb.backend_address is not None:
+            known.add(str(lb.backend_address.ip))
+        if lb.host is not None:
+            known.add(str(lb.host.address))
+        for peer in self.peers:
+            known |= _peer_addresses(self.ctx, peer)
+        return known
+
+    def _connected(self) -> list[tuple[str, int]]:
+        """(peer address, local port) of each established connection on the SIP ports."""
         host = self.ctx.host(self.legacy.name)
-        return sorted(
-            f"{c.remote} (port {c.local_port})"
-            for c in host.connections(self.ports)
-            if c.remote not in ours
-        )
+        return [(c.remote, c.local_port) for c in host.connections(self.ports)]
 
     def apply(self, current: Json) -> Json:
         settled = cutover_settled(self.ctx)
-        deadline = time.monotonic() + self.wait
+        known = self._known_peers()  # names looked up once, before the wait
+        began = time.monotonic()
+        deadline = began + self.wait
         seen: list[dict[str, Any]] = []
         while True:
-            clients = self._clients()
-            seen.append({"t": time.time(), "connections": len(clients)})
+            connected = self._connected()
+            clients = sorted(f"{a} (port {p})" for a, p in connected if a not in known)
+            peers = len(connected) - len(clients)
+            seen.append({"t": time.time(), "clients": len(clients), "peers": peers})
             if not clients:
                 break
-            if time.monotonic() > deadline:
-                raise CheckFailed(
-                    f"{self.legacy.name}: {len(clients)} client connection(s) still open after "
-                    f"{self.wait:.0f} s: {', '.join(clients[:12])}",
-                    hint="find out who they are (clients with a static server setting?) "
-                    "or run decommission again later",
-                )
+            left = deadline - time.monotonic()
+            if left < 0:
+                break
+            self.ctx.emit(
+                "waiting",
+                {
+                    "what": f"the clients of {self.legacy.name}",
+                    "left": left,
+                    "until": "",
+                    "line": f"draining {self.legacy.name}: {len(clients)} client session(s) "
+                    f"({_listed(clients, 3)}), {peers} peer session(s) not waited for; at most "
+                    f"{left:.0f} s more, then it {self._then()}",
+                },
+            )
             time.sleep(POLL)
-        return {"legacy": self.legacy.name, "ports": self.ports, "cutover": settled, "seen": seen}
+        evidence = {
+            "legacy": self.legacy.name,
+            "ports": self.ports,
+            "cutover": settled,
+            "peers_known": sorted(known),
+            "seen": seen[-MAX_SEEN:],
+            "drain_s": round(time.monotonic() - began, 3),
+        }
+        if not clients:
+            return evidence
+        addresses = sorted({c.split(" ", 1)[0] for c in clients})
+        if self.on_timeout == "fail":
+            raise CheckFailed(
+                f"{self.legacy.name}: {len(clients)} client connection(s) still open after "
+                f"{self.wait:.0f} s (decommission.on_timeout: fail): "
+                f"{_listed(clients, MAX_LISTED)}",
+                hint="find out who they are (clients with a static server setting? a server to "
+                "add to decommission.peers?) or run decommission again later",
+            )
+        message = (
+            f"{len(clients)} client session(s) still open after {self.wait:.0f} s, cut by "
+            f"stopping its services (decommission.on_timeout: stop), from "
+            f"{_listed(addresses, MAX_LISTED)}"
+        )
+        self.ctx.emit(
+            "findings",
+            {
+                "title": f"{self.legacy.name}: drain timed out",
+                "findings": [
+                    {"check": "drain", "ok": True, "proven": True, "info": True, "message": message}
+                ],
+            },
+        )
+        return {
+            **evidence,
+            "timed_out": True,
+            "clients_cut": len(clients),
+            "client_addresses": addresses[:MAX_LISTED],
+            "client_addresses_more": max(0, len(addresses) - MAX_LISTED),
+        }
+
+
+def _listed(items: list[str], at_most: int) -> str:
+    shown = ", ".join(items[:at_most])
+    return shown + (f" and {len(items) - at_most} more" if len(items) > at_most else "")
+
+
+def _drain_seconds(value: Any, action: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400:
+        raise UsageError(f"{action}: 'drain_timeout' must be a number of seconds in 1..86400")
+    return float(value)
+
+
+def _peer_addresses(ctx: Context, peer: str) -> set[str]:
+    """The addresses of one configured peer: itself when an address, else the host
+    of the pool file so named, else its A records in the zone. Fails when a name
+    gives no address (its connections would be counted as clients unawares)."""
+    try:
+        return {str(ipaddress.IPv4Address(peer))}
+    except ValueError:
+        pass
+    known = ctx.pool.address_of(peer)
+    if known is not None:
+        return {str(known)}
+    provider = open_provider(ctx)
+    try:
+        found = provider.lookup(peer, "A").values
+    except DnsError as exc:
+        raise CheckFailed(
+            f"decommission peer {peer}: its address could not be looked up: {exc.message}"
+        ) from None
+    finally:
+        provider.close()
+    if not found:
+        raise CheckFailed(
+            f"decommission peer {peer}: no A record in the zone's DNS, so its connections "
+            "could not be told from clients",
+            hint="write its address in decommission.peers instead",
+        )
+    return set(found)
 
 
 @register

@@ -2,12 +2,18 @@
 
 lb.drain_restart (targets: the FE and the LB host; steps of other hosts that
 touch the same LB host therefore never run beside it, so the FEs restart one
-at a time)
+at a time; args: fe, drain_timeout, up_timeout, services, fe_restart =
+drained | flush-only, on_timeout = fail | restart)
   Reads: the member's admin state and sessions at the LB (driver.stats), and
   the services `host.restart_services` would restart on the FE.
   Changes: sets the member to drain at the LB (new connections go to the other
   members, the ones open finish); waits, at most `drain_timeout` seconds,
-  until the LB reports no current session on it; restarts its services (as
+  until the LB reports no current session on it (at the timeout, `on_timeout:
+  fail` fails the step with nothing restarted; `restart`, the cutover's, goes
+  on and cuts the sessions still open: Communicator holds its TLS session for
+  hours, and once the pool name has moved a wait must not fail the phase on
+  its own; the sessions cut are counted per port, shown and journaled);
+  restarts its services (as
   `host.restart_services`, the same services in the same order); waits, at
   most `up_timeout` seconds, until the LB's health check sees it up on every
   port; sets it ready again. Any failure or interrupt after the drain sets it
@@ -21,7 +27,9 @@ at a time)
   was read back running by the transport.
   A member in maint is refused (someone took it out on purpose: the cutover
   would put it back in service). The manual driver has no API to drain or to
-  read sessions: a warning, then a plain restart.
+  read sessions: a warning, then a plain restart. `fe_restart: flush-only`
+  (the pool file's `cutover.fe_restart`) changes nothing: no drain, no restart,
+  the FE's DNS cache was flushed by the step before.
 """
 
 from __future__ import annotations
@@ -39,6 +47,16 @@ from .lb import front_end_arg, lb_driver, lb_target_label, lb_targets, wait_memb
 DRAIN_TIMEOUT = 120.0  # seconds: the requests in flight finish; held sessions may not
 UP_TIMEOUT = 60.0  # seconds for the LB's health check to see the restarted FE up
 POLL = 0.3
+WAIT_LINE_EVERY = 2.0  # seconds between two live lines of a drain
+RESTARTS = ("drained", "flush-only")
+ON_TIMEOUT = ("fail", "restart")
+
+
+def _choice(args: Mapping[str, Any], name: str, known: tuple[str, ...], action: str) -> str:
+    value = args.get(name, known[0])
+    if value not in known:
+        raise UsageError(f"{action}: '{name}' must be one of {', '.join(known)}")
+    return str(value)
 
 
 def _seconds(args: Mapping[str, Any], name: str, default: float, action: str) -> float:
@@ -46,6 +64,10 @@ def _seconds(args: Mapping[str, Any], name: str, default: float, action: str) ->
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
         raise UsageError(f"{action}: '{name}' must be a number of seconds in 1..3600")
     return float(value)
+
+
+def _per_port(active: Mapping[Any, int]) -> str:
+    return ", ".join(f"{p}: {n}" for p, n in sorted(active.items()) if n)
 
 
 @register
@@ -60,6 +82,8 @@ class LbDrainRestart(Action):
         self.fe = front_end_arg(ctx, args, self.name).name
         self.drain_timeout = _seconds(args, "drain_timeout", DRAIN_TIMEOUT, self.name)
         self.up_timeout = _seconds(args, "up_timeout", UP_TIMEOUT, self.name)
+        self.flush_only = _choice(args, "fe_restart", RESTARTS, self.name) == "flush-only"
+        self.cut_on_timeout = _choice(args, "on_timeout", ON_TIMEOUT, self.name) == "restart"
         restart_args: dict[str, Any] = {"host": self.fe}
         if args.get("services") is not None:
             restart_args["services"] = args["services"]
@@ -76,9 +100,16 @@ class LbDrainRestart(Action):
                 "the manual driver cannot drain at the load balancer: a plain restart, "
                 f"requests on {self.fe} may fail meanwhile"
             )
+        then = "restarted anyway, the sessions left cut" if self.cut_on_timeout else "fails"
         return (
             f"drained at {self.label} first (until no session is left, at most "
-            f"{self.drain_timeout:.0f} s), ready again once {self.label} sees it up"
+            f"{self.drain_timeout:.0f} s, then {then}), ready again once {self.label} sees it up"
+        )
+
+    def _not_restarted(self) -> str:
+        return (
+            f"not restarted (fe_restart: flush-only): its DNS cache is flushed, its services "
+            f"reach {self.ctx.pool.pool.fqdn} at the VIP when they next look it up"
         )
 
     def _with_drain(self, changes: list[Change]) -> list[Change]:
@@ -88,9 +119,14 @@ class LbDrainRestart(Action):
         ]
 
     def describe(self) -> list[Change]:
+        if self.flush_only:
+            return [Change("none", self.fe, self._not_restarted())]
         return self._with_drain(self.restart.describe())
 
     def read(self) -> Json:
+        if self.flush_only:  # nothing to read: the step changes nothing
+            self._findings([("restart", True, True, self._not_restarted())], info=True)
+            return {"flush_only": True}
         services = self.restart.read()
         if self.manual or not self.restart.diff(services):
             # nothing to drain for: no API, or no service to restart (step unchanged)
@@ -107,6 +143,8 @@ class LbDrainRestart(Action):
         return {"admin": member.admin, "services": services}
 
     def diff(self, current: Json) -> list[Change]:
+        if current.get("flush_only"):
+            return []
         return self._with_drain(self.restart.diff(current["services"]))
 
     def undo_record(self, current: Json) -> Json:
@@ -140,16 +178,25 @@ class LbDrainRestart(Action):
             put=lambda: driver.set_member(self.fe, "drain"),
             take_away=lambda: driver.set_member(self.fe, "ready"),
         ):
-            self._wait_drained(driver, began)
+            cut = self._wait_drained(driver, began)
             drained = time.monotonic()
             restart = self.restart.apply(current["services"])
             restarted = time.monotonic()
             members = wait_members_up(driver, [self.fe], timeout=self.up_timeout)
             up = time.monotonic()
+        if cut:
+            drain = (
+                f"{at_drain} session(s) on it when drained; after {drained - began:.1f} s "
+                f"{sum(cut.values())} still open, cut by the restart ({_per_port(cut)})"
+            )
+        else:
+            drain = (
+                f"{at_drain} session(s) on it when drained, none left "
+                f"{drained - began:.1f} s after the drain began"
+            )
         self._findings(
             [
-                ("drain", True, True, f"{at_drain} session(s) on it when drained, none left "
-                 f"{drained - began:.1f} s after the drain began"),
+                ("drain", True, True, drain, bool(cut)),
                 ("restart", True, True, ", ".join(restart["restarted"]) or "nothing to restart"),
                 ("up", True, True, f"{self.label} sees it up {up - restarted:.1f} s after"),
                 ("ready", True, True, "back in the farm"),
@@ -160,6 +207,9 @@ class LbDrainRestart(Action):
             "drained": True,
             "sessions_at_drain": at_drain,
             "drain_s": round(drained - began, 3),
+            # sessions still open at the drain's timeout, cut by the restart (per port)
+            "sessions_cut": sum(cut.values()),
+            "sessions_cut_by_port": {str(p): n for p, n in sorted(cut.items())},
             "up_after_restart_s": round(up - restarted, 3),
             "member_when_up": members.get(self.fe),
             "restart": restart,
@@ -169,14 +219,34 @@ class LbDrainRestart(Action):
         member = driver.stats().get(self.fe)
         return 0 if member is None else member.total_active
 
-    def _wait_drained(self, driver: Any, began: float) -> None:
+    def _wait_drained(self, driver: Any, began: float) -> dict[int, int]:
+        """Until no session is left: {} then; at the timeout, with on_timeout
+        restart, the sessions still open per port (the restart cuts them)."""
         deadline = began + self.drain_timeout
+        told = 0.0
         while True:
             member = driver.stats().get(self.fe)
             if member is None or member.total_active == 0:
-                return
+                return {}
+            now = time.monotonic()
+            if now - told >= WAIT_LINE_EVERY:  # the live line: who it is waiting for
+                told = now
+                then = "then restarted anyway" if self.cut_on_timeout else "then it fails"
+                self.ctx.emit(
+                    "waiting",
+                    {
+                        "what": f"the sessions on {self.fe}",
+                        "left": max(0.0, deadline - now),
+                        "until": "",
+                        "line": f"draining {self.fe} at {self.label}: {member.total_active} "
+                        f"session(s) open ({_per_port(member.active)}); at most "
+                        f"{max(0.0, deadline - now):.0f} s more, {then}",
+                    },
+                )
             if time.monotonic() > deadline:
-                ports = ", ".join(f"{p}: {n}" for p, n in sorted(member.active.items()) if n)
+                if self.cut_on_timeout:
+                    return {int(p): int(n) for p, n in member.active.items() if n}
+                ports = _per_port(member.active)
                 raise StepFailed(
                     f"{self.fe} still has {member.total_active} session(s) at {self.label} "
                     f"({ports}) after {self.drain_timeout:.0f} s of drain: its services were not "
@@ -187,14 +257,23 @@ class LbDrainRestart(Action):
                 )
             time.sleep(POLL)
 
-    def _findings(self, rows: list[tuple[str, bool, bool, str]]) -> None:
+    def _findings(self, rows: list[tuple[Any, ...]], info: bool = False) -> None:
+        """Rows of (check, ok, proven, message[, info]): info marks what the
+        operator should know without it being a failure (sessions cut)."""
+        what = "not restarted" if self.flush_only else f"restart drained at {self.label}"
         self.ctx.emit(
             "findings",
             {
-                "title": f"{self.fe}: restart drained at {self.label}",
+                "title": f"{self.fe}: {what}",
                 "findings": [
-                    {"check": check, "ok": ok, "proven": proven, "message": message}
-                    for check, ok, proven, message in rows
+                    {
+                        "check": row[0],
+                        "ok": row[1],
+                        "proven": row[2],
+                        "message": row[3],
+                        "info": info or (len(row) > 4 and bool(row[4])),
+                    }
+                    for row in rows
                 ],
             },
         )

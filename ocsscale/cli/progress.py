@@ -81,6 +81,17 @@ def finding_mark(item: Any) -> tuple[str, str]:
     return "?", "yellow"
 
 
+def waiting_line(e: Event) -> str:
+    """What a step is waiting for: a drain says it itself (`line`: who is still
+    connected), a TTL wait is a countdown."""
+    if e.data.get("line"):
+        return str(e.data["line"])
+    return (
+        f"waiting for {e.data['what']} to run out everywhere: "
+        f"{int(e.data['left']) + 1} s left (until {e.data['until']})"
+    )
+
+
 def phase_title(e: Event) -> Text:
     """The line a phase starts with."""
     title = Text()
@@ -175,14 +186,8 @@ class RunProgress:
         self._print(line)
 
     def _on_waiting(self, e: Event) -> None:
-        """run --wait: a countdown line."""
-        self._print(
-            Text(
-                f"    waiting for {e.data['what']} to run out everywhere: "
-                f"{int(e.data['left']) + 1} s left (until {e.data['until']})",
-                style="yellow",
-            )
-        )
+        """run --wait: a countdown line (or a drain's own `line`)."""
+        self._print(Text(f"    {waiting_line(e)}", style="yellow"))
 
     def _on_client_load(self, e: Event) -> None:
         """run --client-load: requests and failures per phase and source."""

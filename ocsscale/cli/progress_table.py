@@ -28,7 +28,7 @@ from rich.live import Live
 from rich.text import Text
 
 from ..runner.events import Event
-from .progress import RunProgress, phase_title
+from .progress import RunProgress, phase_title, waiting_line
 from .progress_state import (
     DONE,
     FAILED,
@@ -234,10 +234,7 @@ class TableProgress(RunProgress):
 
     def _on_waiting(self, e: Event) -> None:
         left = float(e.data["left"])
-        what = (
-            f"waiting for {e.data['what']} to run out everywhere: "
-            f"{int(left) + 1} s left (until {e.data['until']})"
-        )
+        what = waiting_line(e)
         with self.state_lock:
             if self.phase is not None:
                 self.phase.waiting[str(e.step)] = what

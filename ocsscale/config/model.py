@@ -540,6 +540,54 @@ class RunSettings(Strict):
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
 
 
+CUTOVER_RESTARTS: tuple[str, ...] = ("drained", "flush-only")
+DECOMMISSION_TIMEOUTS: tuple[str, ...] = ("stop", "fail")
+MAX_PEERS = 256
+
+DrainSeconds = Annotated[int, _whole_number(1, 3600, "a drain timeout (seconds)", "drain.range")]
+LegacyDrainSeconds = Annotated[
+    int, _whole_number(1, 86400, "a drain timeout (seconds)", "drain.range")
+]
+
+
+class CutoverSettings(Strict):
+    """How the cutover restarts the front ends once the pool name has moved.
+
+    `drained`: each FE drained at the LB, at most `drain_timeout` seconds, then
+    restarted anyway (the sessions still open are cut, counted and journaled).
+    `flush-only`: no restart and no drain: the FEs' DNS caches are flushed (the
+    step before) and their services pick up the VIP when they next resolve."""
+
+    fe_restart: Literal["drained", "flush-only"] = "drained"
+    drain_timeout: DrainSeconds = 120
+
+
+class DecommissionSettings(Strict):
+    """How decommission drains the legacy FE. `peers`: servers that stay connected
+    to it and are not clients (Edge, Director, Mediation, CWA, Exchange UM), as
+    addresses, names of hosts of this file, or names in the zone (looked up on its
+    servers at the drain); the pool's FEs and the LB's addresses are peers anyway.
+    At `drain_timeout` seconds `on_timeout` decides: `stop` goes on and records the
+    client sessions it cuts, `fail` stops the phase before anything changed."""
+
+    drain_timeout: LegacyDrainSeconds = 600
+    on_timeout: Literal["stop", "fail"] = "stop"
+    peers: list[str] = Field(default_factory=list, max_length=MAX_PEERS)
+
+    @field_validator("peers")
+    @classmethod
+    def _peers(cls, v: list[str]) -> list[str]:
+        out = []
+        for peer in v:
+            try:
+                address = IPv4Address(peer)
+            except ValueError:  # a name: of a host of this file, or one in the zone
+                out.append(peer if _NAME_RE.match(peer) else check_fqdn(peer, "a peer"))
+            else:
+                out.append(str(_one_machine(address)))
+        return out
+
+
 class Pool(Strict):
     version: int
     pool: PoolNames
@@ -552,6 +600,8 @@ class Pool(Strict):
     dns: Dns
     credentials: dict[str, Credential] = Field(default_factory=dict)
     run: RunSettings = Field(default_factory=RunSettings)
+    cutover: CutoverSettings = Field(default_factory=CutoverSettings)
+    decommission: DecommissionSettings = Field(default_factory=DecommissionSettings)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -573,6 +623,16 @@ class Pool(Strict):
         if dns_host is not None:
             hosts.append((("dns", "host"), dns_host))
         return hosts
+
+    def address_of(self, name: str) -> IPv4Address | None:
+        """The address of the host (or directory server) this file calls `name` (its
+        name or FQDN, any case), or None."""
+        named: list[Any] = [spec for _, spec in self.all_hosts()] + [self.directory]
+        wanted = name.lower().rstrip(".")
+        for spec in named:
+            if wanted in (spec.name.lower(), (spec.fqdn or "").lower()):
+                return IPv4Address(spec.address)
+        return None
 
     def legacy_tls_servers(self) -> list[ServerSpec]:
         """The pool servers whose TLS probes accept TLS 1.0 and SHA-1 (see legacy_tls)."""

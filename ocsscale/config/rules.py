@@ -395,6 +395,20 @@ def lease_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[Con
         )
 
 
+def decommission_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
+    """A peer written as a bare name must be a host of this file (a name with a dot
+    that is not one is looked up in the zone at the drain)."""
+    for i, peer in enumerate(pool.decommission.peers):
+        if "." in peer or pool.address_of(peer) is not None:
+            continue
+        yield doc.issue(
+            ("decommission", "peers", i),
+            "decommission.peer.unknown",
+            f"no host named {peer} in this pool file: give a peer's address, the name of a "
+            "host of this file, or its fully qualified name",
+        )
+
+
 def _fmt(path: Path_) -> str:
     return format_path(path)
 
@@ -409,6 +423,7 @@ ALL_RULES: tuple[Rule, ...] = (
     credential_rules,
     dns_rules,
     lease_rules,
+    decommission_rules,
 )
 
 

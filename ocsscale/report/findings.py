@@ -11,7 +11,10 @@ older or newer ocsscale still gives a report, with less in it.
   evidence (the drill's `load.failed_seconds`, a migration-wide load report's
   `buckets`), laid over the phases' time spans, and any `load.labels` tallies;
 - dns: the steps of actions named `dns.*`, with the old and new values and
-  TTLs their undo record or evidence holds.
+  TTLs their undo record or evidence holds;
+- cut: the sessions a wait ended by cutting them (a drained restart's drain
+  timeout, decommission's drain timeout under `on_timeout: stop`), with the
+  client addresses the evidence names.
 """
 
 from __future__ import annotations
@@ -375,6 +378,54 @@ def dns_changes(entries: Sequence[Entry]) -> list[dict[str, Any]]:
                 "ready_at_utc": ev.get("ready_at_utc"),
                 "servers": _servers(ev.get("servers")),
                 "error": e.error,
+            }
+        )
+    return out
+
+
+# -- sessions cut ---------------------------------------------------------------------------
+#: client addresses shown per step (the evidence holds at most 20)
+_MAX_ADDRESSES = 20
+
+
+def sessions_cut(entries: Sequence[Entry]) -> list[dict[str, Any]]:
+    """One row per done step whose wait ended by cutting sessions."""
+    out = []
+    for e in entries:
+        if e.status != "done" or not isinstance(e.evidence, Mapping):
+            continue
+        ev = e.evidence
+        if e.action == "lb.drain_restart":
+            count, host = _count(ev.get("sessions_cut")), ev.get("fe")
+            ports = {str(k): _count(v) for k, v in _mapping(ev.get("sessions_cut_by_port")).items()}
+            where = ", ".join(f"{p}: {n}" for p, n in sorted(ports.items()))
+            addresses: list[str] = []
+            more = 0
+        elif e.action == "legacy.drain":
+            count, host = _count(ev.get("clients_cut")), ev.get("legacy")
+            listed = ev.get("client_addresses")
+            addresses = (
+                [str(a) for a in listed if isinstance(a, str)] if isinstance(listed, list) else []
+            )
+            addresses, more = (
+                addresses[:_MAX_ADDRESSES],
+                _count(ev.get("client_addresses_more")) or 0,
+            )
+            where = ""
+        else:
+            continue
+        if not count:
+            continue
+        out.append(
+            {
+                "step": e.step_id,
+                "seq": e.seq,
+                "action": e.action,
+                "host": str(host or "-"),
+                "sessions": count,
+                "ports": where,
+                "addresses": addresses,
+                "more": more,
             }
         )
     return out

@@ -292,6 +292,16 @@ def summary(model: dict[str, Any]) -> list[dict[str, str]]:
                 "tone": "neutral",
             }
         )
+    cut = model.get("cut") or []
+    if cut:
+        tiles.append(
+            {
+                "label": "sessions cut",
+                "value": f"{sum(int(c['sessions']) for c in cut)} at the end of a drain "
+                f"({', '.join(sorted({str(c['host']) for c in cut}))})",
+                "tone": "neutral",
+            }
+        )
     tiles.append(
         {
             "label": "rollback would undo",
@@ -366,6 +376,7 @@ def build(sources: Sources, now: float | None = None) -> dict[str, Any]:
         "failover": findings.drills(sources.entries),
         "load": findings.load_timeline([*sources.entries, *run_loads(sources)], sources.cycles),
         "dns": findings.dns_changes(sources.entries),
+        "cut": findings.sessions_cut(sources.entries),
         "rollback": rollback_section(sources),
     }
     model = _finite(model)

@@ -63,7 +63,10 @@ def test_plan_of_one_phase_and_the_two_armed_example() -> None:
     # clients reach the FEs through the VIP now: each FE is restarted drained at the LB
     restart = steps["cutover/restart[ocsfe01]"]
     assert restart["action"] == "lb.drain_restart" and restart["target"] == "ocsfe01"
-    assert "drained at lb01 first (until no session is left, at most 120 s)" in restart["summary"]
+    assert (
+        "drained at lb01 first (until no session is left, at most 120 s, then restarted "
+        "anyway, the sessions left cut)" in restart["summary"]
+    )
     lower = _plan_json(ONE_ARMED, "--phase", "lower-ttl")["phases"][0]["steps"][0]
     assert lower["action"] == "dns.lower_ttl" and lower["change"] == "change"
     assert "TTL of ocspool.contoso.com A to 60 s" in lower["summary"]
