@@ -141,6 +141,10 @@ class DnsServerRole:
                 for what, value, _ in done:
                     if what == first:
                         self._command(zone, fqdn, rdtype, undo[what], value, old_ttl, True)
+            # BIND holds one TTL per RRset, so an added value changed the old ones' TTL
+            # too; Windows keeps a TTL per record and the old ones never lost theirs
+            if done and current.values and old_ttl != ttl:
+                self._command(zone, fqdn, rdtype, "retime", current.values[0], old_ttl, True)
             return str(exc)
         return ""
 
