@@ -85,6 +85,11 @@ class Bind:
     def secret_file(self) -> Path:
         return self.directory / "tsig-secret"
 
+    @property
+    def journal(self) -> Path:
+        """The primary's zone journal: every update, one transaction each."""
+        return self.directory / "primary" / f"{ZONE}.zone.jnl"
+
     def start(self) -> Bind:
         self.port = free_port()
         self.secret = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -187,3 +192,43 @@ def bind_unavailable() -> str | None:
     if not os.access(NAMED, os.X_OK):
         return f"BIND 9 is not installed ({NAMED})"
     return None
+
+
+JOURNALPRINT = "/usr/bin/named-journalprint"
+
+
+def rrset_history(journal: Path, name: str, rdtype: str = "A") -> list[tuple[frozenset[str], int]]:
+    """The RRset `name` `rdtype` after each update that touched it, replayed from
+    named's zone journal (each update is one transaction there: `del` the old
+    SOA, the deletions, `add` the new SOA, the additions). What a resolver could
+    ever have been answered, with no polling to miss a moment: an empty set in
+    this list is a moment when the name had no such record."""
+    text = subprocess.run(
+        [JOURNALPRINT, str(journal)], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    owner = name.rstrip(".").lower() + "."
+    values: dict[str, int] = {}
+    history: list[tuple[frozenset[str], int]] = []
+    touched = False
+
+    def close() -> None:
+        if touched:
+            history.append((frozenset(values), min(values.values(), default=0)))
+
+    for line in text.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 6 or parts[0] not in ("del", "add"):
+            continue
+        op, rr_name, ttl, _, rr_type, rdata = parts
+        if rr_type == "SOA" and op == "del":  # a new transaction begins
+            close()
+            touched = False
+        if rr_name.lower() != owner or rr_type != rdtype.upper():
+            continue
+        touched = True
+        if op == "del":
+            values.pop(rdata.lower(), None)
+        else:
+            values[rdata.lower()] = int(ttl)
+    close()
+    return history

@@ -35,7 +35,9 @@ def record_name(bind: Bind) -> str:
     return f"t{next(_names)}.{ZONE}"
 
 
-def _standin(workdir: Path, bind: Bind, tools: str, primary: str | None = None) -> StandIn:
+def _standin(
+    workdir: Path, bind: Bind, tools: str, primary: str | None = None, *fault: str
+) -> StandIn:
     return start_standin(
         workdir,
         tls=None,
@@ -49,6 +51,7 @@ def _standin(workdir: Path, bind: Bind, tools: str, primary: str | None = None) 
             str(bind.secret_file),
             "--dns-tools",
             tools,
+            *fault,
         ),
     )
 
@@ -71,5 +74,13 @@ def standins(tmp_path_factory: pytest.TempPathFactory, bind: Bind) -> Iterator[d
 def dns_down_standin(tmp_path: Path, bind: Bind) -> Iterator[StandIn]:
     """A Windows DNS server whose DNS service cannot be reached."""
     standin = _standin(tmp_path / "down", bind, "dnscmd", primary=f"{PRIMARY}:{free_port()}")
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture()
+def remove_denied_standin(tmp_path: Path, bind: Bind) -> Iterator[StandIn]:
+    """A Windows DNS server (dnscmd) where the account may add records but not remove them."""
+    standin = _standin(tmp_path / "denied", bind, "dnscmd", None, "--dns-remove-denied")
     yield standin
     standin.stop()

@@ -62,7 +62,9 @@ class ConsoleOperator:
         raise AssertionError("asked to confirm a change that was never printed")
 
     def _do(self, lines: list[str]) -> None:
-        adds = [re.split(r"\s+", ln.strip()) for ln in lines if ln.strip().startswith("add ")]
+        adds = [
+            re.split(r"\s+", ln.strip()) for ln in lines if ln.strip().startswith(("add ", "keep "))
+        ]
         name, ttl, _, rdtype = adds[0][1:5]
         self.bind.set(name.rstrip("."), rdtype, [a[5] for a in adds], int(ttl))
 

@@ -52,6 +52,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--dns-tools", default="dnscmd", help="comma list of dnscmd, dnsserver-module"
     )
     parser.add_argument(
+        "--dns-remove-denied",
+        action="store_true",
+        help="every DNS record removal is denied (a fault: the put-back is seen at work)",
+    )
+    parser.add_argument(
         "--allow-unencrypted", action="store_true", help="accept plain SOAP over HTTP"
     )
     parser.add_argument(
@@ -155,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             args.dns_tsig_algorithm,
             args.dns_tsig_file,
             args.dns_tools,
+            args.dns_remove_denied,
         )
     except (OSError, ValueError) as exc:
         print(f"winrm stand-in: bad --dns-* arguments: {type(exc).__name__}", file=sys.stderr)

@@ -150,7 +150,7 @@ class CommandExecutor:
             if self.dns_role is None:
                 return _clixml_error("The term 'dnscmd.exe' is not recognized: not a DNS server.")
             try:
-                return self.dns_role.run(*dns_op, params)
+                return self.dns_role.run(*dns_op, params, body)
             except KeyError as exc:
                 return _clixml_error(f"The variable '${exc.args[0]}' cannot be retrieved.")
         operation = _operation_of(body)

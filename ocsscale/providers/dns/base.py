@@ -131,6 +131,14 @@ def conflict(
     )
 
 
+def _ours(rdtype: str, current: Sequence[str], old: Sequence[str], new: Sequence[str]) -> bool:
+    """Whether `current` is a state our change can leave: the old values, the new
+    ones, or, when it stopped half-way (the new added, the old not all removed
+    yet: a provider adds before it removes), some of both and nothing else."""
+    now = set(normalise(rdtype, current))
+    return bool(now) and now <= set(normalise(rdtype, old)) | set(normalise(rdtype, new))
+
+
 class DnsProvider(Protocol):
     """The interface every provider implements (see the module docstring)."""
 
@@ -148,7 +156,8 @@ class DnsProvider(Protocol):
 
     def revert(self, undo: Mapping[str, Json]) -> RecordSet:
         """Put back the undo record's old value and TTL (a no-op when it is
-        already there; DnsConflict when someone changed it since)."""
+        already there; also from a change that stopped half-way, old and new
+        values side by side; DnsConflict when someone changed it since)."""
 
     def close(self) -> None: ...
 
@@ -198,9 +207,7 @@ class ProviderBase:
         current = self.lookup(name, rdtype)
         if same_values(rdtype, current.values, old.values) and current.ttl == old.ttl:
             return current  # already as it was: a second revert changes nothing
-        if not same_values(rdtype, current.values, new.values) and not same_values(
-            rdtype, current.values, old.values
-        ):
+        if not _ours(rdtype, current.values, old.values, new.values):
             raise conflict(self.where(), name, rdtype, current, new.values)
         if not old.values:
             raise StepFailed(

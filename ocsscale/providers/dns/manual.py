@@ -2,8 +2,8 @@
 
 `replace` first checks the expected old value over DNS (a record that moved
 since the plan is refused before anyone is asked to touch it), then tells the
-operator the exact change (zone, name, type, values to remove and to add,
-TTL), waits for "done", and looks the record up on the authoritative server.
+operator the exact change (zone, name, type, values to add and then the ones
+to remove, TTL), waits for "done", and looks the record up on the authoritative server.
 An answer is never trusted: until the server holds the new value and TTL the
 operator is told what it still answers and asked again (a bounded number of
 times). With nobody at the console the operator refuses (NoOperator).
@@ -62,13 +62,23 @@ class ManualProvider(ProviderBase):
     def instructions(
         self, name: str, rdtype: str, values: tuple[str, ...], ttl: int, expect: tuple[str, ...]
     ) -> list[str]:
+        # Windows clients cache "no such name": the name must never be without a
+        # record, so the operator adds first and removes only then.
+        added = [v for v in values if v not in expect]
+        removed = [v for v in expect if v not in values]
         lines = [f"zone {self.zone}, record {name} (type {rdtype}):"]
-        lines += [f"  remove  {name}  {rdtype}  {v}" for v in expect]
-        lines += [f"  add     {name}  {ttl}  IN  {rdtype}  {v}" for v in values]
-        lines += [
-            f"  (one RRset: every {rdtype} value of {name} gets TTL {ttl} s)",
-            f"Make the change on the zone's primary server; {self.where()} is then asked.",
-        ]
+        lines += [f"  add     {name}  {ttl}  IN  {rdtype}  {v}" for v in added]
+        lines += [f"  keep    {name}  {ttl}  IN  {rdtype}  {v}" for v in values if v in expect]
+        lines += [f"  remove  {name}  {rdtype}  {v}" for v in removed]
+        lines += [f"  (one RRset: every {rdtype} value of {name} gets TTL {ttl} s)"]
+        if added and removed:
+            lines.append(
+                "  Add the new record first, then remove the old: never delete first, "
+                "or for a moment the name has no address and clients cache that answer."
+            )
+        elif not added and not removed:
+            lines.append("  Only the TTL changes: edit it in place; never delete the record.")
+        lines.append(f"Make the change on the zone's primary server; {self.where()} is then asked.")
         return lines
 
     def _change(

@@ -16,8 +16,17 @@ Output, one item per line on stdout (parsed by windows.py):
     OCSSCALE-DNS <read|conflict|done>                  then
     OCSSCALE-DNS-RR <ttl> <value>                      per record, then
     OCSSCALE-DNS end
-An error is one `ocsscale: <message>` line on stderr and exit 1; a failed
-add puts the old records back before it reports.
+An error is one `ocsscale: <message>` line on stderr and exit 1; a step that
+fails puts the old records back (again adding before removing) before it
+reports.
+
+A change never leaves the name without a record (Windows clients cache a
+"no such name" answer): `replace` adds the new values first, gives a value
+that stays its new TTL in place, and only then removes the old values
+(REPLACE_STEPS, in that order). For a moment both the old and the new value
+answer; never neither. dnscmd has no way to change a TTL in place, so the
+dnscmd scripts do that through WMI (MicrosoftDNS_AType and friends, `Modify`,
+on the DNS server since Windows Server 2003).
 """
 
 from __future__ import annotations
@@ -68,6 +77,24 @@ function Remove-OcsRecord([string] $Value) {
     if ($LASTEXITCODE -ne 0) { return ('dnscmd /RecordDelete ' + $Value + ' failed (exit ' + $LASTEXITCODE + '): ' + (Text $out)) }
     return ''
 }
+function Wql([string] $Text) { return $Text.Replace('\', '\\').Replace("'", "\'") }
+function Set-OcsTtl([string] $Value, [string] $Seconds) {
+    # dnscmd cannot change a TTL in place; WMI's Modify can (Server 2003 and later)
+    $owner = $Zone
+    if ($Node -ne '@') { $owner = $Node + '.' + $Zone }
+    $found = @()
+    try {
+        $found = @(Get-WmiObject -ComputerName $Server -Namespace 'root\MicrosoftDNS' -Class ('MicrosoftDNS_' + $Type + 'Type') -Filter ("ContainerName='" + (Wql $Zone) + "' AND OwnerName='" + (Wql $owner) + "'") -ErrorAction Stop)
+    } catch { return ('WMI MicrosoftDNS_' + $Type + 'Type ' + $Node + ' failed: ' + $_.Exception.Message) }
+    foreach ($rr in $found) {
+        $data = [string]$rr.RecordData
+        if ((Norm $data) -ne (Norm $Value)) { continue }
+        try { $rr.Modify([uint32]$Seconds, $data) | Out-Null }
+        catch { return ('WMI Modify of ' + $Value + ' failed: ' + $_.Exception.Message) }
+        return ''
+    }
+    return ('WMI finds no ' + $Type + ' record ' + $Value + ' at ' + $Node)
+}
 function Add-OcsRecord([string] $Value, [string] $Seconds) {
     $out = & dnscmd.exe $Server /RecordAdd $Zone $Node $Seconds $Type $Value 2>&1
     if ($LASTEXITCODE -ne 0) { return ('dnscmd /RecordAdd ' + $Value + ' failed (exit ' + $LASTEXITCODE + '): ' + (Text $out)) }
@@ -109,6 +136,22 @@ function Add-OcsRecord([string] $Value, [string] $Seconds) {
     } catch { return ('Add-DnsServerResourceRecord ' + $Value + ' failed: ' + $_.Exception.Message) }
     return ''
 }
+function Set-OcsTtl([string] $Value, [string] $Seconds) {
+    try {
+        foreach ($rr in @(Get-DnsServerResourceRecord -ComputerName $Server -ZoneName $Zone -Name $Node -RRType $Type -ErrorAction Stop)) {
+            $d = $rr.RecordData
+            if ($Type -eq 'A') { $v = $d.IPv4Address.IPAddressToString }
+            elseif ($Type -eq 'AAAA') { $v = $d.IPv6Address.IPAddressToString }
+            else { $v = $d.HostNameAlias }
+            if ((Norm $v) -ne (Norm $Value)) { continue }
+            $new = $rr.Clone()
+            $new.TimeToLive = New-TimeSpan -Seconds ([int]$Seconds)
+            Set-DnsServerResourceRecord -ComputerName $Server -ZoneName $Zone -OldInputObject $rr -NewInputObject $new -ErrorAction Stop
+            return ''
+        }
+    } catch { return ('Set-DnsServerResourceRecord ' + $Value + ' failed: ' + $_.Exception.Message) }
+    return ('no ' + $Type + ' record ' + $Value + ' at ' + $Node)
+}
 """  # noqa: E501
 
 _READ = r"""Out-Records 'read' @(Get-OcsRecords)
@@ -117,38 +160,72 @@ exit 0
 
 # The check and the change are as close together as one script allows; the
 # Windows tools have no prerequisite, so the read-back proves the result.
-_REPLACE = r"""$current = @(Get-OcsRecords)
+_CHECK = r"""$current = @(Get-OcsRecords)
 $currentValues = @($current | ForEach-Object { $_.Split(' ', 2)[1] })
 if ((Set-Key $currentValues) -ne (Set-Key $Expect.Split(','))) {
     Out-Records 'conflict' $current
     exit 0
 }
+function Has($List, [string] $Value) { return (',' + (Set-Key $List) + ',').Contains(',' + (Norm $Value) + ',') }
+$wanted = @($Values.Split(',') | Where-Object { $_ -ne '' })
 $problem = ''
-foreach ($v in $currentValues) {
-    $problem = Remove-OcsRecord $v
-    if ($problem) { break }
-}
 $added = @()
-if (-not $problem) {
-    foreach ($v in @($Values.Split(',') | Where-Object { $_ -ne '' })) {
+$retimed = @()
+$removed = @()
+"""  # noqa: E501
+
+#: the steps of `replace`, in the order they run: the name always answers
+REPLACE_STEPS = ("add", "retime", "remove")
+
+_STEPS = {
+    # the new values beside the old ones: for a moment both answer
+    "add": r"""if (-not $problem) {
+    foreach ($v in $wanted) {
+        if (Has $currentValues $v) { continue }
         $problem = Add-OcsRecord $v $Ttl
         if ($problem) { break }
         $added += $v
     }
 }
-if ($problem) {
-    # Nothing half-done: the new records out, the old ones back with their TTL.
-    foreach ($v in $added) { Remove-OcsRecord $v | Out-Null }
-    $now = Set-Key @(@(Get-OcsRecords) | ForEach-Object { $_.Split(' ', 2)[1] })
+""",
+    # a value that stays gets its new TTL in place, never removed and added back
+    "retime": r"""if (-not $problem) {
     foreach ($r in $current) {
         $p = $r.Split(' ', 2)
-        if (-not ((',' + $now + ',').Contains(',' + (Norm $p[1]) + ','))) { Add-OcsRecord $p[1] $p[0] | Out-Null }
+        if (-not (Has $wanted $p[1]) -or $p[0] -eq $Ttl) { continue }
+        $problem = Set-OcsTtl $p[1] $Ttl
+        if ($problem) { break }
+        $retimed += $r
     }
+}
+""",
+    # only then the old values out
+    "remove": r"""if (-not $problem) {
+    foreach ($r in $current) {
+        $p = $r.Split(' ', 2)
+        if (Has $wanted $p[1]) { continue }
+        $problem = Remove-OcsRecord $p[1]
+        if ($problem) { break }
+        $removed += $r
+    }
+}
+""",
+}
+
+_FINISH = r"""if ($problem) {
+    # Nothing half-done: the old RRset back as it was, adding before removing here too.
+    foreach ($r in $removed) { $p = $r.Split(' ', 2); Add-OcsRecord $p[1] $p[0] | Out-Null }
+    foreach ($r in $retimed) { $p = $r.Split(' ', 2); Set-OcsTtl $p[1] $p[0] | Out-Null }
+    foreach ($v in $added) { Remove-OcsRecord $v | Out-Null }
     Fail ($problem + '; the old records were put back')
 }
 Out-Records 'done' @(Get-OcsRecords)
 exit 0
 """  # noqa: E501
+
+#: each step's text, as the replace body holds it (the stand-in finds them there)
+STEP_TEXT = dict(_STEPS)
+_REPLACE = _CHECK + "".join(_STEPS[step] for step in REPLACE_STEPS) + _FINISH
 
 _DETECT = r"""$ErrorActionPreference = 'Continue'
 $tool = 'none'
