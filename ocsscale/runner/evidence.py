@@ -37,6 +37,9 @@ EVIDENCE = (
     ("*backup*", "a backup"),
 )
 
+#: runner/lease.RECORD_NAME: the lease a run takes with its lock, before the journal
+_LEASE_RECORD = "lease"
+
 #: what says nothing of a run: the journal itself (judged on its own) and crash logs
 HARMLESS = (JOURNAL_NAME, "debug.log")
 
@@ -94,8 +97,11 @@ def evidence_found(state_dir: Path, *, holding_lock: bool = False) -> list[str]:
             name = item.name
             if name in HARMLESS or _plan_only_report(Path(item.path)):
                 continue
-            if holding_lock and (name == LOCK_NAME or fnmatch.fnmatchcase(name, f".{LOCK_NAME}.*")):
-                continue
+            if holding_lock and any(
+                name == own or fnmatch.fnmatchcase(name, f".{own}.*")
+                for own in (LOCK_NAME, _LEASE_RECORD)
+            ):
+                continue  # the caller's own lock, and the lease it took with it
             label = next((what for p, what in EVIDENCE if fnmatch.fnmatchcase(name, p)), None)
             if name == LOCK_NAME:
                 label = _lock_label(state_dir)

@@ -37,6 +37,8 @@ def pool_file(tmp_path: Path, bind: Bind, *, cutover_ttl: int, secret: str | Non
     text = text.replace("servers: [10.0.0.10]", f"servers: [127.0.0.1]\n  port: {bind.port}")
     text = text.replace("cutover_ttl: 60", f"cutover_ttl: {cutover_ttl}")
     text = text.replace("{env: OCSSCALE_TSIG_SECRET}", f"{{file: {secret_file}}}")
+    # the run lease on this machine: the example's lb01 is never contacted
+    text += f"\nrun:\n  lease: {{host: admin, dir: {tmp_path / 'leases'}}}\n"
     path = tmp_path / "pool.yaml"
     path.write_text(text)
     return path
