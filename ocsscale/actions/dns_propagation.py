@@ -121,14 +121,11 @@ def serial_problems(answers: list[Mapping[str, Any]]) -> list[str]:
 
 
 def deadline_hint(settings: Any) -> str:
+    """What to do at the deadline (the runner adds: run again, or roll back)."""
     if convergence(settings) == REPLICATION:
         return (
-            "the change is in place and kept: AD replication may still bring it to these "
-            "servers. Wait and run the same command again (finished steps are not redone; "
-            "dns.propagation_timeout sets the wait), or `ocsscale rollback` to put the old "
-            "value back; a DC the admin machine cannot reach goes in dns.verify_exclude"
+            "the change is in place and kept; AD replication may still bring it to these "
+            "servers (dns.propagation_timeout sets the wait; a DC the admin machine cannot "
+            "reach goes in dns.verify_exclude): wait"
         )
-    return (
-        "the change is in place and kept: run the same command again once the secondaries "
-        "have caught up (zone transfer), or `ocsscale rollback` to put the old value back"
-    )
+    return "the change is in place and kept; the secondaries may still catch up: wait"
