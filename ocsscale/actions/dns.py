@@ -21,9 +21,14 @@ dns.replace (phase cutover). Args: `name`, `address` (the VIP), `expect`
   record back; dns.verify proves it on every name server.
 
 dns.verify (phase cutover, read-only). Args: `name`, `address`, `type` (A).
-  Every server of the zone's NS set (found on the first of dns.servers, or on
-  the Windows DNS server) answers exactly `address` with authority, and all
-  hold the same SOA serial; lagging secondaries are given `settle` seconds (30).
+  Every server that must answer (the zone's NS set, found on the first of
+  dns.servers or on the Windows DNS server; or dns.verify_servers; less
+  dns.verify_exclude) answers exactly `address` with authority. With rfc2136
+  all hold the same SOA serial too, lagging secondaries given 30 s; on an
+  AD-integrated zone (windows; manual with dns.ad_integrated) no serials are
+  compared and replication is given dns.propagation_timeout (300 s), with a
+  live line naming the servers that still answer otherwise
+  (dns_propagation.py). The `settle` argument overrides the deadline.
 """
 
 from __future__ import annotations
@@ -36,15 +41,19 @@ from typing import Any
 from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
 from ..providers.dns import DnsError, open_provider
 from ..providers.dns.base import RecordSet, check_type, same_values
-from ..providers.dns.query import lookup, name_servers, soa_serial
+from ..providers.dns.query import lookup, soa_serial
+from . import dns_propagation as propagation
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .probing import required_text
 
 #: how long dns.verify and dns.lower_ttl wait for secondaries to catch up (s;
-#: the `settle` argument overrides it)
-SETTLE = 30.0
+#: the `settle` argument, else dns.propagation_timeout, overrides it)
+SETTLE = propagation.SERIAL_TIMEOUT
 POLL = 1.0
+#: the live line of a wait is sent again at least this often (s), and whenever
+#: the servers still waited for change
+SHOW_EVERY = 5.0
 
 
 def _int_arg(args: Mapping[str, Any], key: str, action: str) -> int:
@@ -69,7 +78,14 @@ class _DnsAction(Action):
         self.record_name = required_text(args, "name", self.name).rstrip(".")
         self.rdtype = check_type(str(args.get("type") or "A"))
         self.target = f"dns:{self.settings.zone}"
-        self.settle_for = float(_int_arg(args, "settle", self.name)) if "settle" in args else SETTLE
+        self.settle_for = (
+            float(_int_arg(args, "settle", self.name))
+            if "settle" in args
+            else propagation.deadline_seconds(self.settings)
+        )
+        self.convergence = propagation.convergence(self.settings)
+        self.required: propagation.Required | None = None
+        self.waited = 0.0
 
     def targets(self) -> list[str]:
         host = getattr(self.settings, "host", None)  # the Windows DNS server
@@ -90,11 +106,13 @@ class _DnsAction(Action):
         return str(host.address)
 
     def name_server_answers(self) -> list[dict[str, Json]]:
-        """What each server of the zone's NS set holds for the record, now."""
+        """What each server that must answer holds for the record, now."""
         port, timeout = self.settings.port, self.settings.timeout
         zone = self.settings.zone
+        if self.required is None:
+            self.required = propagation.required_servers(self.settings, self.first_server())
         answers = []
-        for ns, address in name_servers(self.first_server(), port, zone, timeout):
+        for ns, address in self.required.servers:
             entry: dict[str, Json] = {"ns": ns, "address": address}
             try:
                 record = lookup(address, port, self.record_name, self.rdtype, timeout)
@@ -107,17 +125,45 @@ class _DnsAction(Action):
         return answers
 
     def settle(self, holds: Any, what: str) -> list[dict[str, Json]]:
-        """The NS set's answers once `holds(answers)` finds no problem (waiting
-        at most `settle_for` seconds for secondaries that lag)."""
-        deadline = time.monotonic() + self.settle_for
+        """The answers once `holds(answers)` finds no problem, waiting at most
+        `settle_for` seconds for servers that lag (a live `propagating` event
+        names them); at the deadline CheckFailed names them, the change kept."""
+        started = time.monotonic()
+        deadline = started + self.settle_for
+        shown: tuple[list[str], float] | None = None
         while True:
             answers = self.name_server_answers()
             problems = holds(answers)
             if not problems:
+                self.waited = round(time.monotonic() - started, 1)
                 return answers
-            if time.monotonic() >= deadline:
-                raise CheckFailed(f"{what}: " + "; ".join(problems))
-            time.sleep(POLL)
+            now = time.monotonic()
+            if now >= deadline:
+                raise CheckFailed(
+                    f"{what} after {self.settle_for:g} s: " + "; ".join(problems),
+                    hint=propagation.deadline_hint(self.settings),
+                )
+            if shown is None or shown[0] != problems or now - shown[1] >= SHOW_EVERY:
+                shown = (problems, now)
+                self.ctx.emit(
+                    "propagating",
+                    {
+                        "what": what,
+                        "waiting_on": problems,
+                        "left": deadline - now,
+                        "until": utc(time.time() + deadline - now),
+                    },
+                )
+            time.sleep(max(0.0, min(POLL, deadline - now)))
+
+    def propagation_evidence(self) -> dict[str, Json]:
+        """How the answers were proven: the convergence, the servers left out."""
+        required = self.required.to_json() if self.required is not None else {}
+        return {
+            "convergence": self.convergence,
+            "waited": self.waited,
+            **required,
+        }
 
     def undo_for(self, old: Json, values: list[str], ttl: int) -> Json:
         """The undo record of a change of this RRset: what it was (`old`) and what the
@@ -226,6 +272,7 @@ class DnsLowerTtl(_DnsAction):
         return {
             **evidence,
             "servers": answers,
+            **self.propagation_evidence(),
             "lowered_at": lowered_at,
             "ready_at": ready_at,
             "ready_at_utc": utc(ready_at),
@@ -368,12 +415,18 @@ class DnsVerify(_DnsAction):
         self.address = required_text(args, "address", self.name).split("/", 1)[0]
 
     def describe(self) -> list[Change]:
+        if self.convergence == propagation.REPLICATION:
+            how = (
+                f"as AD replication brings it (at most {self.settle_for:g} s); no serials compared"
+            )
+        else:
+            how = "with the same SOA serial"
         return [
             Change(
                 "check",
                 self.target,
                 f"every name server of {self.settings.zone} answers {self.record_name} "
-                f"{self.rdtype} {self.address}, with the same SOA serial",
+                f"{self.rdtype} {self.address}, {how}",
             )
         ]
 
@@ -386,17 +439,17 @@ class DnsVerify(_DnsAction):
             elif not same_values(self.rdtype, a["values"], [self.address]):
                 shown = ", ".join(a["values"]) or "no record"
                 problems.append(f"{where} answers {shown}")
-        serials = {a["serial"] for a in answers if not a["error"]}
-        if len(serials) > 1:
-            problems.append(
-                "SOA serials differ ("
-                + ", ".join(f"{a['ns']}: {a['serial']}" for a in answers)
-                + "): a secondary has not caught up"
-            )
+        if self.convergence == propagation.SERIAL:
+            problems += propagation.serial_problems(answers)
         return problems
 
     def apply(self, current: Json) -> Json:
         answers = self.settle(
             self._problems, f"{self.record_name} is not {self.address} on every name server"
         )
-        return {"name": self.record_name, "address": self.address, "servers": answers}
+        return {
+            "name": self.record_name,
+            "address": self.address,
+            "servers": answers,
+            **self.propagation_evidence(),
+        }

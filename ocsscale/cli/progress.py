@@ -102,6 +102,17 @@ def phase_title(e: Event) -> Text:
     return title
 
 
+def propagating_line(e: Event) -> str:
+    waiting_on = [str(w) for w in e.data.get("waiting_on", [])]
+    shown = "; ".join(waiting_on[:4]) + (
+        f"; {len(waiting_on) - 4} more" if len(waiting_on) > 4 else ""
+    )
+    return (
+        f"waiting for the change to reach every name server: {int(e.data['left']) + 1} s left "
+        f"(until {e.data['until']}): {shown}"
+    )
+
+
 class RunProgress:
     """Turns runner events into a progress bar per phase and a line per step:
     the detailed output of `run -v` (progress_table.TableProgress is the default).
@@ -188,6 +199,11 @@ class RunProgress:
     def _on_waiting(self, e: Event) -> None:
         """run --wait: a countdown line (or a drain's own `line`)."""
         self._print(Text(f"    {waiting_line(e)}", style="yellow"))
+
+    def _on_propagating(self, e: Event) -> None:
+        """A DNS change on its way to every name server (AD replication, a
+        secondary's transfer): who still answers otherwise, and the deadline."""
+        self._print(Text(f"    {propagating_line(e)}", style="yellow"))
 
     def _on_client_load(self, e: Event) -> None:
         """run --client-load: requests and failures per phase and source."""

@@ -28,7 +28,7 @@ from rich.live import Live
 from rich.text import Text
 
 from ..runner.events import Event
-from .progress import RunProgress, phase_title, waiting_line
+from .progress import RunProgress, phase_title, propagating_line, waiting_line
 from .progress_state import (
     DONE,
     FAILED,
@@ -57,6 +57,7 @@ class TableProgress(RunProgress):
         self.paused = False
         self.state_lock = threading.Lock()  # held only to change or copy the state
         self._waits: dict[str, float] = {}
+        self._shown: dict[str, tuple[str, ...]] = {}
 
     def view(self) -> Any:
         """What the live area shows now (also without a terminal, for tests)."""
@@ -243,6 +244,21 @@ class TableProgress(RunProgress):
         last = self._waits.get(str(e.step))
         if last is None or last - left >= _WAIT_EVERY:
             self._waits[str(e.step)] = left
+            self._print(Text(f"    {what}", style="yellow"))
+
+    def _on_propagating(self, e: Event) -> None:
+        """The live line of a DNS change on its way (progress.propagating_line):
+        in the live area on a terminal, else printed when its servers change."""
+        what = propagating_line(e)
+        with self.state_lock:
+            if self.phase is not None:
+                self.phase.waiting[str(e.step)] = what
+        if self.interactive and self.phase is not None:
+            return
+        key = f"propagating:{e.step}"
+        waiting_on = tuple(str(w) for w in e.data.get("waiting_on", []))
+        if self._shown.get(key) != waiting_on:
+            self._shown[key] = waiting_on
             self._print(Text(f"    {what}", style="yellow"))
 
     # -- rollback --------------------------------------------------------------

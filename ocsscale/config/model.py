@@ -127,6 +127,9 @@ Weight = Annotated[int, _whole_number(0, MAX_WEIGHT, "a weight", "fe.weight.rang
 WatchSeconds = Annotated[
     int, _whole_number(1, 86400, "a watch window or interval (seconds)", "dns.watch.range")
 ]
+PropagationSeconds = Annotated[
+    int, _whole_number(1, 86400, "a propagation deadline (seconds)", "dns.propagation.range")
+]
 WatchFailures = Annotated[
     int, _whole_number(0, 100000, "the watch's failure budget", "dns.watch.range")
 ]
@@ -149,6 +152,19 @@ def check_fqdn(value: str, what: str = "name") -> str:
             {"what": what},
         )
     return name
+
+
+def check_server_ref(value: Any) -> str:
+    """A name server as the pool file names it: an IPv4 address or an FQDN."""
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "dns.server.ref", "a name server is written as text: an IPv4 address or an FQDN"
+        )
+    text = value.strip().rstrip(".").lower()
+    try:
+        return str(_one_machine(IPv4Address(text)))
+    except ValueError:
+        return check_fqdn(text, "a name server")
 
 
 def _check_name(value: str) -> str:
@@ -453,6 +469,20 @@ class _DnsCommon(Strict):
     watch_window: WatchSeconds = 300
     watch_interval: WatchSeconds = 10
     watch_failures: WatchFailures = 0
+    #: the servers that must answer a change (dns.verify, lower-ttl, raise-ttl):
+    #: the zone's NS set by default; `verify_exclude` leaves some out (shown in
+    #: the evidence); `propagation_timeout` bounds the wait for them (seconds;
+    #: default 30 with serials compared, 300 on an AD-integrated zone)
+    verify_servers: list[str] = Field(default_factory=list, max_length=64)
+    verify_exclude: list[str] = Field(default_factory=list, max_length=64)
+    propagation_timeout: PropagationSeconds | None = None
+
+    @field_validator("verify_servers", "verify_exclude", mode="before")
+    @classmethod
+    def _server_refs(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [check_server_ref(item) for item in v]
+        return v
 
     @field_validator("zone")
     @classmethod
@@ -495,6 +525,18 @@ class ManualDns(_DnsCommon):
     """The operator makes the change; the tool prints it and verifies over DNS."""
 
     provider: Literal["manual"]
+    #: the zone is AD-integrated: every DC keeps its own SOA serial, so verify asks
+    #: each server for the new value and compares no serials (as `windows` does)
+    ad_integrated: bool = False
+
+    @field_validator("ad_integrated", mode="before")
+    @classmethod
+    def _bool(cls, v: Any) -> Any:
+        if not isinstance(v, bool):
+            raise PydanticCustomError(
+                "value.not-a-bool", "ad_integrated is true or false, written without quotes"
+            )
+        return v
 
 
 Dns = Annotated[Rfc2136Dns | WindowsDns | ManualDns, Field(discriminator="provider")]

@@ -363,6 +363,13 @@ def dns_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[Confi
             "dns.tsig.missing",
             "rfc2136 updates are signed: add tsig {name, algorithm, secret: {env: ...}}",
         )
+    for i, server in enumerate(dns.verify_exclude):
+        if server in dns.verify_servers:
+            yield doc.issue(
+                ("dns", "verify_exclude", i),
+                "dns.verify.excluded-listed",
+                f"{server} is both in verify_servers and in verify_exclude: name it in one",
+            )
     if dns.cutover_ttl > dns.ttl:
         yield doc.issue(
             ("dns", "cutover_ttl"),

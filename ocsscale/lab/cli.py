@@ -57,7 +57,21 @@ def up_cmd(
         "the FE's FQDN), FE:close:PORT (that port stays closed), FE:tls10 (TLS 1.0 only, "
         "SHA-1 certificate), CLIENT:hosts-readonly "
         "(its hosts file cannot be written), WINDOWS:powershell-1.0, WINDOWS:locale-de "
-        "(a German Windows: netstat says HERGESTELLT).",
+        "(a German Windows: netstat says HERGESTELLT), DNS:no-replication (--dns ad: that "
+        "DNS server never receives a change).",
+    ),
+    dns_kind: str = typer.Option(
+        "bind",
+        "--dns",
+        help="bind: one BIND primary; ad: an AD-integrated zone on DNS servers with their own "
+        "serials (dns01 takes the changes, through the domain controller dc01's Windows DNS "
+        "stand-in; the others get them --dns-replication seconds later).",
+    ),
+    dns_servers: int = typer.Option(2, "--dns-servers", help="--dns ad: how many DNS servers."),
+    dns_replication: float = typer.Option(
+        labup.DEFAULT_DNS_REPLICATION,
+        "--dns-replication",
+        help="--dns ad: seconds before a change reaches the other DNS servers.",
     ),
 ) -> None:
     """Build the lab and start its servers (sshd, BIND, pool members, WinRM stand-in)."""
@@ -68,6 +82,9 @@ def up_cmd(
         lb_forwarding=lb_forwarding,
         fault_specs=fault,
         lb=lb,
+        dns_kind=dns_kind,
+        dns_servers=dns_servers,
+        dns_replication=dns_replication,
         echo=typer.echo,
     )
     info = labstatus.describe(state)

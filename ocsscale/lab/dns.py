@@ -7,6 +7,13 @@ lab's TSIG key (hmac-sha256), and so are zone transfers (the cutover's
 inventory); the key's secret is written twice, both mode
 0600: as a BIND `key` clause for named, and alone for the pool file's
 `{file: ...}` reference.
+
+`lab up --dns ad` plays an AD-integrated zone instead: every DNS server
+(dns01, dns02, ...) is a primary of its own copy of lab.test, named in the NS
+set, with its own SOA serial (they never converge), and a change made on
+dns01 reaches the others only after `--dns-replication` seconds, copied by
+the lab's replicator (dnsrepl.py) as AD replication would; a DNS server with
+the `no-replication` fault never receives it.
 """
 
 from __future__ import annotations
@@ -15,10 +22,11 @@ import base64
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .services import Service
 from .templating import render, write_private
-from .topology import DOMAIN, POOL_FQDN, Topology
+from .topology import DOMAIN, POOL_FQDN, LabHost, Topology
 
 TSIG_NAME = "ocsscale"
 TSIG_ALGORITHM = "hmac-sha256"
@@ -72,11 +80,27 @@ def reverse_zones(topo: Topology) -> dict[str, list[Record]]:
     return zones
 
 
-def write_config(topo: Topology, directory: Path, tsig_secret_file: Path) -> Service:
-    """Write named.conf, zone files and the TSIG key; the named service to start."""
+#: `--dns ad`: each DNS server's own first serial (domain controllers never share one)
+AD_SERIAL_STEP = 1000
+
+
+def write_config(
+    topo: Topology,
+    directory: Path,
+    tsig_secret_file: Path,
+    dns_host: LabHost | None = None,
+    *,
+    serial: int = 1,
+) -> Service:
+    """Write named.conf, zone files and the TSIG key; the named service to start.
+    `dns_host` (default the first) is the server; every DNS server of the lab is in
+    the zone's NS set and each is the primary of its own copy (`serial` its first)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    dns_host = topo.by_role("dns")[0]
-    secret = base64.b64encode(secrets.token_bytes(32)).decode()
+    dns_host = dns_host or topo.by_role("dns")[0]
+    if tsig_secret_file.exists():  # one key for every DNS server of the lab
+        secret = tsig_secret_file.read_text(encoding="utf-8").strip()
+    else:
+        secret = base64.b64encode(secrets.token_bytes(32)).decode()
     key_file = directory / "tsig.key"
     write_private(
         key_file,
@@ -95,6 +119,8 @@ def write_config(topo: Topology, directory: Path, tsig_secret_file: Path) -> Ser
                 lab=topo.lab,
                 ttl=ZONE_TTL,
                 ns_fqdn=dns_host.fqdn,
+                ns_fqdns=[h.fqdn for h in topo.by_role("dns")],
+                serial=serial,
                 domain=DOMAIN,
                 records=records,
             ),
@@ -119,3 +145,34 @@ def write_config(topo: Topology, directory: Path, tsig_secret_file: Path) -> Ser
     # root (no -u) lets it write zone journals in the lab directory.
     argv = (NAMED, "-f", "-4", "-n", "2", "-c", str(conf))
     return Service(dns_host.name, "named", topo.ns(dns_host.name), argv, (53,))
+
+
+def ad_services(
+    topo: Topology, host_dir: Any, tsig_secret_file: Path, delay: float, cut_off: list[str]
+) -> list[Service]:
+    """`--dns ad`: named on every DNS server (each its own serial), and the
+    replicator copying dns01's changes to the others after `delay` seconds
+    (never to those in `cut_off`, the `no-replication` fault)."""
+    from .hostsvc import PY_ENV, python_argv
+
+    hosts = topo.by_role("dns")
+    made = [
+        write_config(
+            topo, host_dir(h.name) / "named", tsig_secret_file, h, serial=1 + i * AD_SERIAL_STEP
+        )
+        for i, h in enumerate(hosts)
+    ]
+    source, targets = hosts[0], [h for h in hosts[1:] if h.name not in cut_off]
+    argv = python_argv(
+        "ocsscale.lab.dnsrepl",
+        "--zone", DOMAIN,
+        "--source", source.address,
+        "--targets", ",".join(h.address for h in targets) or "-",
+        "--delay", f"{delay:g}",
+        "--tsig-name", TSIG_NAME,
+        "--tsig-algorithm", TSIG_ALGORITHM,
+        "--tsig-file", str(tsig_secret_file),
+    )  # fmt: skip
+    # in the second DNS server's namespace: it reaches every server on the client network
+    made.append(Service(hosts[1].name, "dns-replicator", topo.ns(hosts[1].name), argv, (), PY_ENV))
+    return made

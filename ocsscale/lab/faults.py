@@ -12,6 +12,9 @@
   mount namespace, so every session it serves (and sftp) gets EROFS; on the
   Windows stand-in, writing the sandbox's hosts file is denied as Windows
   denies it when the file is locked.
+- `DNS:no-replication` (`--dns ad` only): that DNS server (not dns01, where
+  changes are made) never receives a change: the cutover's verify waits for it
+  until dns.propagation_timeout and fails naming it.
 - `WINDOWS:powershell-1.0`: the Windows stand-in reports PowerShell 1.0 (as
   Windows Server 2008 with its optional PowerShell 1.0 feature does) and runs
   no script but the version check, so preflight refuses the host by name.
@@ -31,13 +34,21 @@ from ..config.profiles import load_profile
 from ..errors import UsageError
 from .topology import Topology
 
-KINDS = ("bad-san", "close:PORT", "tls10", "hosts-readonly", "powershell-1.0", "locale-de")
+KINDS = (
+    "bad-san",
+    "close:PORT",
+    "tls10",
+    "hosts-readonly",
+    "powershell-1.0",
+    "locale-de",
+    "no-replication",
+)
 
 
 @dataclass(frozen=True)
 class Fault:
     host: str
-    kind: str  # bad-san | close | tls10 | hosts-readonly | powershell-1.0 | locale-de
+    kind: str  # one of KINDS (close without its :PORT)
     port: int | None = None
 
     def __str__(self) -> str:
@@ -71,6 +82,13 @@ def parse(text: str, topo: Topology, profile_name: str) -> Fault:
         if host.role != "windows-client":
             raise UsageError(f"--fault {text!r}: {host.name} is not a Windows host")
         return Fault(host.name, kind)
+    if kind == "no-replication":
+        if host.role != "dns" or host == topo.by_role("dns")[0]:
+            raise UsageError(
+                f"--fault {text!r}: {host.name} is not a DNS server that receives "
+                "replication (with --dns ad: dns02 and up)"
+            )
+        return Fault(host.name, "no-replication")
     raise UsageError(f"--fault {text!r}: unknown kind {kind!r} (kinds: {', '.join(KINDS)})")
 
 

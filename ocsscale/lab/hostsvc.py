@@ -145,14 +145,19 @@ def winrm(
     powershell: str | None = None,
     locale: str = "en",
 ) -> Service:
-    """The Windows test client: the WinRM stand-in on 5986 with a lab-CA certificate;
+    """The Windows test client (with `--dns ad`, also the domain controller dc01,
+    the pool file's Windows DNS server): the WinRM stand-in on 5986 with a lab-CA certificate;
     `hosts_readonly` (a lab fault) makes writing its hosts file fail as on a locked file,
     `powershell` (a lab fault) is the PowerShell version it reports, `locale` (a lab
     fault) the display language of what its console programs print."""
     base = state.host_dir(host.name)
     tls = issue_host_cert(ca, base / "tls", host.name, host.fqdn, host.address)
-    password = secrets.token_urlsafe(18)
-    write_private(windows_password_file(state), password + "\n")
+    password_file = windows_password_file(state)
+    if password_file.exists():  # one lab Windows account, on every Windows stand-in
+        password = password_file.read_text(encoding="utf-8").strip()
+    else:
+        password = secrets.token_urlsafe(18)
+        write_private(password_file, password + "\n")
     users = base / "users"
     write_private(users, f"{WINDOWS_DOMAIN}:{WINDOWS_USER}:{password}\n")
     sandbox = base / "sandbox"

@@ -58,6 +58,28 @@ def _host(state: LabState, host: LabHost, indent: str, item: bool = False) -> li
     return lines + [f"{pad}transport:"] + [f"{pad}  {line}" for line in transport]
 
 
+def _dns_provider(state: LabState, dns_host: LabHost, dc: LabHost) -> list[str]:
+    """rfc2136 to the lab's BIND; with `--dns ad`, the Windows provider on the
+    domain controller dc01 (its WinRM stand-in changes dns01's records)."""
+    if state.dns != "ad":
+        return [
+            "  provider: rfc2136",
+            "  tsig:",
+            f"    name: {dns.TSIG_NAME}",
+            f"    algorithm: {dns.TSIG_ALGORITHM}",
+            f"    secret: {{file: {_q(str(tsig_secret_file(state)))}}}",
+        ]
+    return [
+        "  provider: windows  # an AD-integrated zone: each DNS server has its own serial",
+        "  host:",
+        f"    name: {dc.name}",
+        f"    fqdn: {dc.fqdn}",
+        f"    address: {dc.address}",
+        "    transport:",
+        *(f"      {line}" for line in _winrm(state)),
+    ]
+
+
 def render(state: LabState, topo: Topology) -> str:
     legacy = topo.by_role("legacy-fe")[0]
     lb = topo.by_role("lb")[0]
@@ -115,17 +137,13 @@ def render(state: LabState, topo: Topology) -> str:
         *_host(state, lb, "    "),
         "",
         "dns:",
-        "  provider: rfc2136",
+        *_dns_provider(state, dns_host, dc),
         f"  servers: [{dns_host.address}]",
         f"  zone: {DOMAIN}",
         f"  ttl: {dns.POOL_TTL}",
         f"  cutover_ttl: {dns.CUTOVER_TTL}",
         f"  watch_window: {dns.WATCH_WINDOW}",
         f"  watch_interval: {dns.WATCH_INTERVAL}",
-        "  tsig:",
-        f"    name: {dns.TSIG_NAME}",
-        f"    algorithm: {dns.TSIG_ALGORITHM}",
-        f"    secret: {{file: {_q(str(tsig_secret_file(state)))}}}",
         "",
         "run:  # the run lease on lb01, under this lab's directory (not another lab's)",
         "  lease:",

@@ -49,6 +49,11 @@ class LabState:
     faults: list[str] = field(default_factory=list)
     #: the load balancer installed (unconfigured) on the LB host: engine, haproxy or none
     lb: str = "engine"
+    #: the zone's DNS: bind (one primary) or ad (DCs with their own serials, lab/dns.py)
+    dns: str = "bind"
+    dns_servers: int = 1
+    #: ad: seconds before a change made on dns01 reaches the other DNS servers
+    dns_replication: float = 0.0
 
     # -- paths -----------------------------------------------------------------
     @property
@@ -79,7 +84,14 @@ class LabState:
         return self.directory / "bin"
 
     def topo(self) -> Topology:
-        return build(self.name, self.topology, self.fes, lb_forwarding=self.lb_forwarding)
+        return build(
+            self.name,
+            self.topology,
+            self.fes,
+            lb_forwarding=self.lb_forwarding,
+            dns=self.dns,
+            dns_servers=self.dns_servers,
+        )
 
     # -- journal ---------------------------------------------------------------
     def record(self, kind: str, **fields: Any) -> dict[str, Any]:
@@ -98,6 +110,9 @@ class LabState:
             "complete": self.complete,
             "faults": self.faults,
             "lb": self.lb,
+            "dns": self.dns,
+            "dns_servers": self.dns_servers,
+            "dns_replication": self.dns_replication,
             "objects": self.objects,
         }
         tmp = self.state_file.with_suffix(".tmp")
@@ -116,6 +131,7 @@ def create(
     lb_forwarding: bool,
     faults: list[str] | None = None,
     lb: str = "engine",
+    dns: tuple[str, int, float] = ("bind", 1, 0.0),
 ) -> LabState:
     """Claim the lab's directory (atomically: mkdir fails if it exists)."""
     LAB_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -128,7 +144,16 @@ def create(
             hint=f"take it down first: ocsscale lab down --name {name}",
         ) from None
     state = LabState(
-        name, topology, fes, lb_forwarding, directory, faults=list(faults or []), lb=lb
+        name,
+        topology,
+        fes,
+        lb_forwarding,
+        directory,
+        faults=list(faults or []),
+        lb=lb,
+        dns=dns[0],
+        dns_servers=dns[1],
+        dns_replication=dns[2],
     )
     state.save()
     return state
@@ -154,6 +179,9 @@ def load(name: str) -> LabState | None:
         objects=list(data.get("objects", [])),
         faults=[str(f) for f in data.get("faults", [])],
         lb=str(data.get("lb", "engine")),
+        dns=str(data.get("dns", "bind")),
+        dns_servers=int(data.get("dns_servers", 1)),
+        dns_replication=float(data.get("dns_replication", 0.0)),
     )
 
 

@@ -25,6 +25,9 @@ FE_NET = "198.19.0"
 VIP = f"{CLIENT_NET}.40"
 DIRECTORY_PORT = 135
 MAX_FES = 12  # FEs take .41 upwards; .53 is the DNS server
+DNS_KINDS = ("bind", "ad")
+#: `--dns ad`: the zone's DNS servers (domain controllers), .53 upwards
+MAX_DNS_SERVERS = 4
 DEFAULT_NAME = "ocslab"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 
@@ -117,18 +120,34 @@ def check_name(name: str) -> str:
 
 
 def build(
-    lab: str, kind: TopologyKind = "one-armed", fes: int = 2, *, lb_forwarding: bool = True
+    lab: str,
+    kind: TopologyKind = "one-armed",
+    fes: int = 2,
+    *,
+    lb_forwarding: bool = True,
+    dns: str = "bind",
+    dns_servers: int = 1,
 ) -> Topology:
     """The walkthrough's network for one topology, with `fes` new front ends.
 
     `lb_forwarding=False` leaves routing off at a two-armed LB, so that the
-    `routing` phase has something to turn on.
+    `routing` phase has something to turn on. `dns="ad"` gives the zone
+    `dns_servers` DNS servers (dns01, dns02, ...) that converge as domain
+    controllers do (lab/dns.py).
     """
     check_name(lab)
     if kind not in TOPOLOGIES:
         raise UsageError(f"unknown topology {kind!r} (choose one of: {', '.join(TOPOLOGIES)})")
     if not 1 <= fes <= MAX_FES:
         raise UsageError(f"--fes must be between 1 and {MAX_FES}, not {fes}")
+    if dns not in DNS_KINDS:
+        raise UsageError(f"--dns must be one of {', '.join(DNS_KINDS)}, not {dns!r}")
+    if dns == "bind":
+        dns_servers = 1
+    elif not 2 <= dns_servers <= MAX_DNS_SERVERS:
+        raise UsageError(
+            f"--dns-servers must be between 2 and {MAX_DNS_SERVERS}, not {dns_servers}"
+        )
     client = Network("client", "br-client", CLIENT_NET, f"{CLIENT_NET}.0/24")
     networks = [client]
     two_armed = kind == "two-armed-routed"
@@ -147,7 +166,7 @@ def build(
         on_client("client01", "client", 101),
         on_client("client02", "windows-client", 102),
         on_client("ocsfe00", "legacy-fe", 30),
-        on_client("dns01", "dns", 53),
+        *(on_client(f"dns{i:02d}", "dns", 52 + i) for i in range(1, dns_servers + 1)),
         on_client("dc01", "directory", 10),
     ]
     lb_ifaces = [Interface("client", "eth0", f"{CLIENT_NET}.39")]

@@ -23,6 +23,9 @@ from .topology import Topology, TopologyKind, build
 
 Echo = Callable[[str], None]
 REQUIRED_PROGRAMS = {sshd.SSHD: "openssh-server", dns.NAMED: "bind9"}
+#: `--dns ad`: seconds before a change reaches the other DNS servers (intra-site AD)
+DEFAULT_DNS_REPLICATION = 3.0
+MAX_DNS_REPLICATION = 600.0
 
 
 def check_prerequisites(lb: str = "engine") -> None:
@@ -46,17 +49,37 @@ def up(
     lb_forwarding: bool = True,
     fault_specs: list[str] | None = None,
     lb: str = "engine",
+    dns_kind: str = "bind",
+    dns_servers: int = 2,
+    dns_replication: float = DEFAULT_DNS_REPLICATION,
     echo: Echo = print,
 ) -> LabState:
     """Build lab `name`; `fault_specs` are `HOST:KIND` faults (see faults.py); `lb` is
-    the load balancer installed, unconfigured, on the LB host (lbhost.LB_KINDS)."""
-    topo = build(name, kind, fes, lb_forwarding=lb_forwarding)  # validates before any change
+    the load balancer installed, unconfigured, on the LB host (lbhost.LB_KINDS);
+    `dns_kind` "ad" plays an AD-integrated zone on `dns_servers` DNS servers whose
+    changes reach the others `dns_replication` seconds late (lab/dns.py)."""
+    if not 0 <= dns_replication <= MAX_DNS_REPLICATION:
+        raise labstate.UsageError(
+            f"--dns-replication must be from 0 to {MAX_DNS_REPLICATION:g} seconds"
+        )
+    # validates before any change
+    topo = build(
+        name, kind, fes, lb_forwarding=lb_forwarding, dns=dns_kind, dns_servers=dns_servers
+    )
     lab_faults = faults.parse_all(list(fault_specs or []), topo, hostsvc.PROFILE)
     if lb not in lbhost.LB_KINDS:
         raise labstate.UsageError(f"--lb must be one of {', '.join(lbhost.LB_KINDS)}, not {lb!r}")
     check_prerequisites(lb)
     with labstate.machine_lock():
-        state = labstate.create(name, kind, fes, lb_forwarding, [str(f) for f in lab_faults], lb=lb)
+        state = labstate.create(
+            name,
+            kind,
+            fes,
+            lb_forwarding,
+            [str(f) for f in lab_faults],
+            lb=lb,
+            dns=(dns_kind, len(topo.by_role("dns")), dns_replication if dns_kind == "ad" else 0.0),
+        )
         try:
             _build(state, topo, lab_faults)
         except BaseException:
@@ -106,11 +129,17 @@ def _write_host_files(state: LabState, topo: Topology, lab_faults: list[Fault]) 
 
     ca = labca.create_ca(state.ca_dir, common_name=f"ocsscale lab {topo.lab} CA")
     dns_host = topo.by_role("dns")[0]
-    to_start.append(
-        dns.write_config(
-            topo, state.host_dir(dns_host.name) / "named", poolfile.tsig_secret_file(state)
+    if state.dns == "ad":
+        cut_off = [f.host for f in lab_faults if f.kind == "no-replication"]
+        to_start += dns.ad_services(
+            topo, state.host_dir, poolfile.tsig_secret_file(state), state.dns_replication, cut_off
         )
-    )
+    else:
+        to_start.append(
+            dns.write_config(
+                topo, state.host_dir(dns_host.name) / "named", poolfile.tsig_secret_file(state)
+            )
+        )
     for host in topo.hosts:
         if host.runs_poolmember:
             to_start.extend(
@@ -126,6 +155,8 @@ def _write_host_files(state: LabState, topo: Topology, lab_faults: list[Fault]) 
             )
         elif host.role == "directory":
             to_start.append(hostsvc.directory(topo, host))
+            if state.dns == "ad":  # the domain controller is the Windows DNS server
+                to_start.append(hostsvc.winrm(state, topo, host, ca))
         elif host.role == "windows-client":
             to_start.append(
                 hostsvc.winrm(

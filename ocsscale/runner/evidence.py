@@ -40,6 +40,8 @@ EVIDENCE = (
     ("*backup*", "a backup"),
 )
 
+#: runner/lease.RECORD_NAME: the lease a run takes with its lock, before the journal
+
 #: what says nothing of a run: the journal itself (judged on its own) and crash logs
 HARMLESS = (JOURNAL_NAME, "debug.log")
 

@@ -157,3 +157,35 @@ def test_the_cutover_keys_have_defaults_and_are_checked_where_they_are(tmp_path:
     text = with_dns(MANUAL_BLOCK + "  names: [web, ok.contoso.com]\n", "")
     issue = only_issue(tmp_path, text, "name.fqdn")
     assert issue.path.startswith("dns.names") and "fully qualified" in issue.message
+
+
+def test_how_each_provider_proves_a_change(tmp_path: Path) -> None:
+    from ocsscale.actions.dns_propagation import convergence, deadline_seconds
+
+    rfc2136 = load_text(tmp_path, ONE_ARMED).pool.dns
+    assert (convergence(rfc2136), deadline_seconds(rfc2136)) == ("serial", 30.0)
+    windows = load_text(tmp_path, with_dns(WINDOWS_BLOCK)).pool.dns
+    assert (convergence(windows), deadline_seconds(windows)) == ("replication", 300.0)
+    manual = load_text(tmp_path, with_dns(MANUAL_BLOCK)).pool.dns
+    assert convergence(manual) == "serial"
+    ad = with_dns(MANUAL_BLOCK + "  ad_integrated: true\n  propagation_timeout: 900\n")
+    manual_ad = load_text(tmp_path, ad).pool.dns
+    assert (convergence(manual_ad), deadline_seconds(manual_ad)) == ("replication", 900.0)
+
+
+def test_verify_servers_and_exclusions_are_checked(tmp_path: Path) -> None:
+    block = WINDOWS_BLOCK + "  verify_servers: [10.0.0.10, DC02.contoso.com.]\n"
+    dns = load_text(tmp_path, with_dns(block + "  verify_exclude: [dc09.contoso.com]\n")).pool.dns
+    assert dns.verify_servers == ["10.0.0.10", "dc02.contoso.com"]
+    assert dns.verify_exclude == ["dc09.contoso.com"]
+    both = with_dns(block + "  verify_exclude: [dc02.contoso.com]\n")
+    assert "verify_exclude" in only_issue(tmp_path, both, "dns.verify.excluded-listed").render()
+    bad = with_dns(WINDOWS_BLOCK + "  verify_exclude: [not a name]\n")
+    assert any(i.rule == "name.fqdn" for i in issues_of(tmp_path, bad))
+    for wrong in ("0", "86401", '"300"'):
+        text = with_dns(WINDOWS_BLOCK + f"  propagation_timeout: {wrong}\n")
+        assert issues_of(tmp_path, text)
+    quoted = with_dns(MANUAL_BLOCK + '  ad_integrated: "yes"\n')
+    assert any(i.rule == "value.not-a-bool" for i in issues_of(tmp_path, quoted))
+    # only manual is told: windows always is AD-integrated, rfc2136 never
+    assert issues_of(tmp_path, with_dns(WINDOWS_BLOCK + "  ad_integrated: true\n"))

@@ -72,14 +72,27 @@ _UP: dict[str, list[RunningLab | int]] = {}
 
 
 def bring_up(
-    name: str, kind: str, fes: int, faults: list[str] | None = None, lb: str = "engine"
+    name: str,
+    kind: str,
+    fes: int,
+    faults: list[str] | None = None,
+    lb: str = "engine",
+    **options: object,
 ) -> Iterator[RunningLab]:
     """A lab for the duration of a fixture (faults: `lab up --fault` specs; lb: the
     load balancer installed on lb01, `lab up --lb`)."""
     skip_without_lab()
     entry = _UP.get(name)
     if entry is None:
-        state = up.up(name, kind, fes, fault_specs=faults, lb=lb, echo=lambda _line: None)  # type: ignore[arg-type]
+        state = up.up(
+            name,
+            kind,  # type: ignore[arg-type]
+            fes,
+            fault_specs=faults,
+            lb=lb,
+            echo=lambda _line: None,
+            **options,  # type: ignore[arg-type]
+        )
         entry = _UP[name] = [RunningLab(state), 0]
     entry[1] += 1  # type: ignore[operator]
     try:
