@@ -62,8 +62,8 @@ EXIT = {signal.SIGKILL: -signal.SIGKILL, signal.SIGINT: 130, signal.SIGHUP: 129}
 REPAIR_RUN, REPAIR_ROLLBACK = "`ocsscale run`", "`ocsscale rollback`"
 
 #: the shipped playbook's steps and arguments, fewer of them: one FE isolated and
-#: restarted drained, one service drill and one link drill, the cutover's record
-#: change, its checks and its watch
+#: restarted drained, one service drill and one link drill, the cutover whole but
+#: for its inventory and pin checks
 PLAYBOOK = """\
 version: 1
 phases:
@@ -129,7 +129,14 @@ phases:
         args: {name: "{{ pool.fqdn }}", address: "{{ vip_address }}"}
       - id: flush
         action: host.flush_dns
-        args: {host: client01}
+        foreach: "front_ends + test_clients"
+        as: host
+        args: {host: "{{ host.name }}"}
+      - id: restart
+        action: lb.drain_restart
+        foreach: front_ends
+        as: fe
+        args: {fe: "{{ fe.name }}"}
       - id: probe
         action: probe.ports
         args: {from: client01, name: "{{ pool.fqdn }}", through: "{{ vip_address }}"}
