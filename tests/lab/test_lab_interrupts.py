@@ -55,7 +55,7 @@ WATCH_WINDOW = 10
 #: bounded waits: for a run to reach a window, for it to end after a signal
 REACH_TIMEOUT = 300.0
 END_TIMEOUT = 120.0
-POLL = 0.05
+POLL = 0.02
 #: as Popen reports each end: killed by the signal, or the tool's own 128+N
 EXIT = {signal.SIGKILL: -signal.SIGKILL, signal.SIGINT: 130, signal.SIGHUP: 129}
 
