@@ -51,7 +51,7 @@ from .test_lab_lb import lb_untouched
 
 pytestmark = pytest.mark.lab
 
-#: seconds of the cutover's watch: long enough to read `status` while it runs
+#: seconds of the cutover's watch: long enough to see it armed and signal it
 WATCH_WINDOW = 10
 #: bounded waits: for a run to reach a window, for it to end after a signal
 REACH_TIMEOUT = 300.0
@@ -470,6 +470,10 @@ def test_interrupted_in_every_window_then_resumed_and_rolled_back_to_before(
     playbook.write_text(PLAYBOOK)
     before = _lab_state(lab)
     legacy = lab.address("ocsfe00")
+    # the lab as `lab up` left it, so that "as before" means whole
+    assert before["services"] and all(before["services"].values()), before["services"]
+    assert all(before["links up"].values()) and not before["farm file"], before
+    _dns_is(lab, legacy, POOL_TTL)
     runs = Runs(lab, pool, playbook, tmp_path)
     held: socket.socket | None = None
     try:
