@@ -265,12 +265,16 @@ class Journal:
         self._db.close()
 
     def _write(self, sql: str, params: Sequence[Any]) -> int:
-        cur = self._db.execute("BEGIN IMMEDIATE")
         try:
+            self._db.execute("BEGIN IMMEDIATE")
             cur = self._db.execute(sql, params)
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # a signal's KeyboardInterrupt/Terminated is raised between two calls:
+            # after COMMIT there is nothing to roll back (the write stands), after
+            # BEGIN the transaction must not stay open for the writes that follow
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
         return cur.lastrowid or 0
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,6 +98,48 @@ def test_journal_is_durable_and_keeps_the_undo_written_before_apply(tmp_path: Pa
         assert [e.seq for e in again.undoable(from_index=4)] == []
     finally:
         again.close()
+
+
+class _SignalAfter:
+    """The journal's connection, with a signal's KeyboardInterrupt raised right
+    after one statement has run, as the handler raises it between two calls."""
+
+    def __init__(self, db: Any, statement: str) -> None:
+        self.db, self.statement = db, statement
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        cur = self.db.execute(sql, *args)
+        if sql == self.statement:
+            self.statement = ""
+            raise KeyboardInterrupt
+        return cur
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+@pytest.mark.parametrize(("statement", "kept"), [("COMMIT", True), ("BEGIN IMMEDIATE", False)])
+def test_a_signal_inside_a_journal_write_leaves_the_interrupt_and_a_usable_journal(
+    tmp_path: Path, statement: str, kept: bool
+) -> None:
+    """Ctrl-C or SIGHUP landing just after COMMIT once ended a run with an internal
+    error ("cannot rollback - no transaction is active") instead of exit 130/129."""
+    journal = Journal.open(tmp_path)
+    try:
+        cycle = journal.open_cycle("cutover", 8, "run-1")
+        seq = journal.begin_step(cycle, "run-1", "cutover/replace", "dns.replace", {}, False)
+        real = journal._db
+        journal._db = _SignalAfter(real, statement)
+        with pytest.raises(KeyboardInterrupt):
+            journal.record_undo(seq, [], {"old": 1})
+        journal._db = real
+        assert not real.in_transaction
+        entry = journal.latest_entry(cycle.cycle_id, "cutover/replace")
+        assert (entry.status == "applying") is kept
+        journal.fail_step(seq, "interrupted")  # the writes that follow still work
+        assert journal.latest_entry(cycle.cycle_id, "cutover/replace").status == "failed"
+    finally:
+        journal.close()
 
 
 def _mode(path: Path) -> int:
