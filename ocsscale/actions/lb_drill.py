@@ -37,6 +37,7 @@ from ..probes import socket_connector
 from ..probes.basic import tls_hold
 from ..probes.load import LoadRunner, targets_for
 from ..probes.stream import close_quietly
+from ..secrets import child_environment
 from ..transports.commands import PsScript, sh_quote
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
@@ -160,9 +161,10 @@ class LbFailoverDrill(Action):
         command = template.replace("{name}", sh_quote(self.fe.name)).replace(
             "{address}", sh_quote(str(self.fe.address))
         )
-        # the pool file's command, with none of the credential variables it never needs
-        from ..secrets import child_environment
-
+        # the pool file's command, with none of the credential variables it never needs,
+        # in a session of its own: a Ctrl-C at the terminal reaches the whole foreground
+        # process group, and must not kill a link-up half-way (the tool's own shield
+        # lets the command finish, then takes the interrupt)
         done = subprocess.run(
             ["sh", "-c", command],
             capture_output=True,
@@ -170,6 +172,7 @@ class LbFailoverDrill(Action):
             timeout=60,
             check=False,
             env=child_environment(),
+            start_new_session=True,
         )
         if done.returncode != 0:
             raise StepFailed(

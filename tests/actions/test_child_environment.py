@@ -81,3 +81,27 @@ def test_a_variable_resolved_from_the_journal_is_hidden_too(
     assert "journal-pa55" in host.run(ShCommand.of("env")).stdout  # nothing names it yet
     assert resolve_env("OCSSCALE_TEST_JOURNAL_ONLY").reveal() == "journal-pa55"
     assert "journal-pa55" not in host.run(ShCommand.of("env")).stdout
+
+
+def test_the_link_commands_run_in_a_session_of_their_own(tmp_path: Path) -> None:
+    """A Ctrl-C at the terminal goes to the whole foreground process group: the link
+    command must not be in it, or it dies half-way while the tool shields it."""
+    import os
+
+    load_actions()
+    text = ONE_ARMED.replace(
+        "  expected_peak_connections: 20000\n",
+        "  expected_peak_connections: 20000\n"
+        "  failover:\n"
+        f"    link_down_command: ps -o sid= -p $$ > {tmp_path}/sid.txt\n"
+        "    link_up_command: 'true'\n",
+        1,
+    )
+    path = tmp_path / "pool.yaml"
+    path.write_text(text, encoding="utf-8")
+    loaded = load_pool(path)
+    ctx = Context(pool=loaded.pool, profile=loaded.profile, host=lambda name: LocalHost(name))
+    drill = registry()["lb.failover_drill"](ctx, {"fe": "ocsfe01", "mode": "link"})
+    drill._fault(restore=False)
+    child_session = int((tmp_path / "sid.txt").read_text().strip())
+    assert child_session != os.getsid(0)
