@@ -17,7 +17,9 @@ lb.failover_drill (args: fe, mode = `service:PORT` | `link`)
   time); whether the held connections to the other FEs survived. Then
   the fault is undone and the time until the member is back is measured.
   Undo (journaled first): start those services / bring the link up, so a run
-  cut short mid-drill is put right by rollback.
+  cut short mid-drill is put right by rollback. On Windows the stop is
+  Stop-Service -Force, which stops the running services depending on it too:
+  the record names them (`windows_running`) and the restore starts them again.
 
 lb.failover_procedure (check): writes the walkthrough's "procedure for
   responding to a failed front end" for this pool, next to the journal
@@ -32,13 +34,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckFailed, Declined, Refused, StepFailed, UsageError
+from ..errors import CheckFailed, Declined, Refused, StepFailed, UndoRecordError, UsageError
 from ..probes import socket_connector
 from ..probes.basic import tls_hold
 from ..probes.load import LoadRunner, targets_for
 from ..probes.stream import close_quietly
 from ..secrets import child_environment
-from ..transports.commands import PsScript, sh_quote
+from ..transports.commands import sh_quote
+from ..transports.windows_facts import stop_order
+from ..transports.winrm_windows import SERVICE_NAME
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .lb import front_end_arg, lb_driver, lb_targets, wait_members_up
@@ -154,7 +158,14 @@ class LbFailoverDrill(Action):
         return self.describe()
 
     def undo_record(self, current: Json) -> Json:
-        return {"fe": self.fe.name, "mode": self.mode, "services": self._services()}
+        record: Json = {"fe": self.fe.name, "mode": self.mode, "services": self._services()}
+        if self.mode == "service" and self.fe.os == "windows":
+            # Stop-Service -Force stops the running services that depend on it too, and
+            # Start-Service starts none of them: the restore starts each one again
+            host = self.ctx.host(self.fe.name)
+            found = [s for s in host.services(self._services()) if s.status == "Running"]
+            record["windows_running"] = stop_order(found)
+        return record
 
     # -- the fault --------------------------------------------------------------------
     def _local(self, template: str) -> None:
@@ -180,7 +191,18 @@ class LbFailoverDrill(Action):
                 f"{done.stderr.strip()[:300] or 'no message'}"
             )
 
-    def _fault(self, *, restore: bool) -> None:
+    def _windows_services(self, host: Any, restore: bool, record: Json | None) -> None:
+        """Stop-Service -Force (its running dependants with it), or start the services
+        and then the dependants that ran before (the record's `windows_running`), each
+        with the start mode it has: the drill changes no start mode."""
+        names = self._services()
+        if restore:
+            names = [*names, *reversed((record or {}).get("windows_running") or [])]
+        for name in dict.fromkeys(names):
+            mode = host.services([name])[0].start_mode
+            host.set_service(name, mode, running=restore)
+
+    def _fault(self, *, restore: bool, record: Json | None = None) -> None:
         if self.mode == "link":
             template = self.drill.link_up_command if restore else self.drill.link_down_command
             if template:
@@ -197,9 +219,7 @@ class LbFailoverDrill(Action):
         host = self.ctx.host(self.fe.name)
         verb = "start" if restore else "stop"
         if host.os == "windows":
-            cmdlet = "Start-Service" if restore else "Stop-Service -Force"
-            for service in self._services():
-                host.run(PsScript(f"{cmdlet} -Name $Name", {"Name": service}), timeout=300.0)
+            self._windows_services(host, restore, record)
             return
         control = getattr(host, "control_services", None)
         if control is None:
@@ -249,6 +269,7 @@ class LbFailoverDrill(Action):
             label_at="start",
         )
         stages = _Stages()
+        record = self.undo_record(current)
         held = self._hold()
         stages.lap("hold")
         load.start()
@@ -264,7 +285,7 @@ class LbFailoverDrill(Action):
                 nonlocal restored
                 load.mark("restore")
                 restored = time.monotonic()
-                self._fault(restore=True)
+                self._fault(restore=True, record=record)
 
             # journaled before it is in place, both moves under a signal shield: a run
             # cut short leaves it undone, or a record the next command acts on first
@@ -272,7 +293,7 @@ class LbFailoverDrill(Action):
                 self._fault_kind(),
                 self.fe.name,
                 self._fault_summary(),
-                self.undo_record(current),
+                record,
                 put=lambda: self._fault(restore=False),
                 take_away=take_away,
             ):
@@ -400,7 +421,7 @@ class LbFailoverDrill(Action):
 
     def restore_fault(self, kind: str, restore: Json) -> Json:
         """A drill cut short: its fault undone, and the LB sees the member back."""
-        self._fault(restore=True)
+        self._fault(restore=True, record=restore)
         back = self._wait(lb_driver(self.ctx), "up", time.monotonic())
         return {"fe": self.fe.name, "restored": kind, "up_after_s": back}
 
@@ -409,9 +430,13 @@ class LbFailoverDrill(Action):
         rec = shape.record(undo)
         shape.same(rec, "fe", self.fe.name, "the step's front end")
         shape.same(rec, "mode", self.mode, "the step's mode")
+        if "windows_running" in rec:
+            for name in shape.texts(rec, "windows_running"):
+                if not SERVICE_NAME.match(name):
+                    raise UndoRecordError("'windows_running' holds a text that is no service name")
 
     def revert(self, undo: Json) -> Json:
-        self._fault(restore=True)
+        self._fault(restore=True, record=undo)
         return {"fe": undo["fe"], "restored": undo["mode"]}
 
     def verify_reverted(self, undo: Json) -> Json:
