@@ -67,6 +67,13 @@ def up_cmd(
         "serials (dns01 takes the changes, through the domain controller dc01's Windows DNS "
         "stand-in; the others get them --dns-replication seconds later).",
     ),
+    fe_os: str = typer.Option(
+        "linux",
+        "--fe-os",
+        help="linux: the front ends (ocsfe00, the legacy one, and the new ones) are reached "
+        "over SSH; windows: each is the WinRM stand-in with the OCS services by display "
+        "name, its Front-End service (RTCSRV) being the pool member on the FE's ports.",
+    ),
     dns_servers: int = typer.Option(2, "--dns-servers", help="--dns ad: how many DNS servers."),
     dns_replication: float = typer.Option(
         labup.DEFAULT_DNS_REPLICATION,
@@ -85,6 +92,7 @@ def up_cmd(
         dns_kind=dns_kind,
         dns_servers=dns_servers,
         dns_replication=dns_replication,
+        fe_os=fe_os,
         echo=typer.echo,
     )
     info = labstatus.describe(state)

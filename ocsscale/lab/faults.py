@@ -15,6 +15,8 @@
 - `DNS:no-replication` (`--dns ad` only): that DNS server (not dns01, where
   changes are made) never receives a change: the cutover's verify waits for it
   until dns.propagation_timeout and fails naming it.
+- Windows hosts are client02 and, with `lab up --fe-os windows`, the front ends
+  (ocsfe00 and the new ones); the two faults below apply to any of them.
 - `WINDOWS:powershell-1.0`: the Windows stand-in reports PowerShell 1.0 (as
   Windows Server 2008 with its optional PowerShell 1.0 feature does) and runs
   no script but the version check, so preflight refuses the host by name.
@@ -75,12 +77,15 @@ def parse(text: str, topo: Topology, profile_name: str) -> Fault:
             )
         return Fault(host.name, "close", int(port_text))
     if kind == "hosts-readonly":
-        if not (host.runs_sshd or host.role == "windows-client") or host.role == "admin":
+        if not (host.runs_sshd or host.os == "windows") or host.role == "admin":
             raise UsageError(f"--fault {text!r}: {host.name} is not a host the tool pins")
         return Fault(host.name, "hosts-readonly")
     if kind in ("powershell-1.0", "locale-de"):
-        if host.role != "windows-client":
-            raise UsageError(f"--fault {text!r}: {host.name} is not a Windows host")
+        if host.os != "windows":
+            raise UsageError(
+                f"--fault {text!r}: {host.name} is not a Windows host "
+                "(client02, or a front end with --fe-os windows)"
+            )
         return Fault(host.name, kind)
     if kind == "no-replication":
         if host.role != "dns" or host == topo.by_role("dns")[0]:

@@ -35,6 +35,7 @@ WINRM_PORT = 5986
 WINDOWS_DOMAIN = "LAB"
 WINDOWS_USER = "labadmin"
 WINDOWS_LOGON = rf"{WINDOWS_DOMAIN}\{WINDOWS_USER}"  # as the pool file names it
+WINDOWS_HOSTS = Path("Windows/System32/drivers/etc/hosts")
 PACKAGE_ROOT = str(Path(ocsscale.__file__).resolve().parent.parent)
 PY_ENV = (("PYTHONPATH", PACKAGE_ROOT),)
 
@@ -80,7 +81,9 @@ def poolmember(
     """The FE stand-in, as two services like a real FE's: the Front-End service on
     every port but the Focus's (FOCUS_PORTS), and the Focus on its own, so the
     failover drill can stop the service behind one check port at a time.
-    `bad_san`, `closed` and `tls10` are the lab's faults (faults.py)."""
+    `bad_san`, `closed` and `tls10` are the lab's faults (faults.py). On a Windows
+    FE they are the same processes, which its Windows services control (winrm), and
+    they resolve the pool name through its Windows hosts file."""
     profile = load_profile(PROFILE)
     files = labca.issue_server_cert(
         ca,
@@ -116,6 +119,8 @@ def poolmember(
         argv += tuple(f"--close={port}" for port in closed if port in ports)
         if tls10:
             argv += ("--legacy-tls-only",)
+        if host.os == "windows":
+            argv += ("--hosts-file", str(windows_hosts_file(state, host)))
         listening = tuple(p for p in ports if p not in closed)
         made.append(Service(host.name, name, topo.ns(host.name), argv, listening, PY_ENV))
     return made
@@ -129,6 +134,22 @@ def directory(topo: Topology, host: LabHost) -> Service:
         "--port", str(DIRECTORY_PORT),
     )  # fmt: skip
     return Service(host.name, "directory", topo.ns(host.name), argv, (DIRECTORY_PORT,), PY_ENV)
+
+
+def windows_hosts_file(state: LabState, host: LabHost) -> Path:
+    """A Windows stand-in's hosts file (its sandbox is C:\\), seen from outside."""
+    return state.host_dir(host.name) / "sandbox" / WINDOWS_HOSTS
+
+
+def bound_services(profile_name: str = PROFILE) -> dict[str, tuple[str, ...]]:
+    """A Windows FE's services that are the lab's pool-member processes, from the
+    profile's check services: the Windows service behind a check port is whatever
+    runs that port on a Linux FE (RTCSRV: the Front-End service and the Focus)."""
+    bound: dict[str, tuple[str, ...]] = {}
+    for services in load_profile(profile_name).check_services.values():
+        for name in services.windows:
+            bound[name] = tuple(dict.fromkeys([*bound.get(name, ()), *services.linux]))
+    return bound
 
 
 def windows_password_file(state: LabState) -> Path:
@@ -146,12 +167,15 @@ def winrm(
     locale: str = "en",
 ) -> Service:
     """The Windows test client (with `--dns ad`, also the domain controller dc01,
-    the pool file's Windows DNS server): the WinRM stand-in on 5986 with a lab-CA certificate;
+    the pool file's Windows DNS server; with `--fe-os windows`, each front end, with
+    the OCS services, RTCSRV being its pool member: bound_services): the WinRM
+    stand-in on 5986 with a lab-CA certificate;
     `hosts_readonly` (a lab fault) makes writing its hosts file fail as on a locked file,
     `powershell` (a lab fault) is the PowerShell version it reports, `locale` (a lab
     fault) the display language of what its console programs print."""
     base = state.host_dir(host.name)
-    tls = issue_host_cert(ca, base / "tls", host.name, host.fqdn, host.address)
+    # its own file: on a Windows FE, tls/<host>.pem is the pool member's certificate
+    tls = issue_host_cert(ca, base / "tls", f"{host.name}-winrm", host.fqdn, host.address)
     password_file = windows_password_file(state)
     if password_file.exists():  # one lab Windows account, on every Windows stand-in
         password = password_file.read_text(encoding="utf-8").strip()
@@ -180,6 +204,17 @@ def winrm(
         argv += ("--powershell-version", powershell)
     if locale != "en":
         argv += ("--locale", locale)
+    if host.runs_poolmember:
+        argv += (
+            "--ocs-front-end",
+            # set up as the walkthrough says: IIS allows the pool FQDN on loopback
+            "--back-connection-host-names", POOL_FQDN,
+            "--service-control",
+            f"{state.bin_dir / 'lab-svc'} --host {host.name}",
+        )  # fmt: skip
+        for name, processes in bound_services().items():
+            argv += ("--bind-service", f"{name}={','.join(processes)}")
+        return Service(host.name, "winrm", topo.ns(host.name), argv, (WINRM_PORT,), PY_ENV)
     # It also plays a Windows DNS server (dnscmd, as on Server 2008 R2): the DNS
     # provider's scripts are carried out on the lab's BIND with the lab's TSIG key.
     from . import dns as labdns

@@ -15,6 +15,8 @@ Like the real service, it resolves the pool FQDN once, when it starts
 (``getaddrinfo``, so ``/etc/hosts`` counts), and reports the result in every
 answer (``X-Pool-Resolved:`` header, the banner, the HTTP body). A validation
 that changes a hosts file but forgets to restart the service is thereby caught.
+On a lab Windows front end, ``--hosts-file`` names the Windows stand-in's hosts
+file, read first as Windows reads it (DNS only for a name it does not list).
 
 Usage::
 
@@ -68,14 +70,25 @@ class PoolMemberConfig:
     key: Path | None = None
     legacy_tls_only: bool = False
     verbose: bool = False
+    #: a Windows hosts file, looked up before DNS (a lab Windows front end)
+    hosts_file: Path | None = None
 
 
 class StartupError(Exception):
     """The service cannot start; the message says why."""
 
 
-def resolve_pool(pool_fqdn: str) -> str:
+def resolve_pool(pool_fqdn: str, hosts_file: Path | None = None) -> str:
     """The pool FQDN's addresses as this host sees them now, comma-separated."""
+    if hosts_file is not None:
+        from ocsscale.lab.winrm_host.sandbox import hosts_file_lookup
+
+        try:
+            pinned = hosts_file_lookup(hosts_file.read_bytes(), pool_fqdn)
+        except OSError:
+            pinned = []  # no hosts file yet: DNS alone, as on Windows
+        if pinned:
+            return ",".join(pinned)
     try:
         infos = socket.getaddrinfo(pool_fqdn, None, type=socket.SOCK_STREAM)
     except socket.gaierror:
@@ -200,7 +213,7 @@ def remove_pidfile(path: Path) -> None:
 
 
 async def run(config: PoolMemberConfig) -> None:
-    identity = Identity(config.name, resolve_pool(config.pool_fqdn))
+    identity = Identity(config.name, resolve_pool(config.pool_fqdn, config.hosts_file))
     member = PoolMember(config, identity)
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_quiet_exception_handler)
@@ -248,6 +261,7 @@ def parse_args(argv: Sequence[str] | None = None) -> PoolMemberConfig:
     parser.add_argument("--pool-fqdn", required=True)
     parser.add_argument("--pidfile", required=True, type=Path)
     parser.add_argument("--legacy-tls-only", action="store_true", help="speak TLS 1.0 only")
+    parser.add_argument("--hosts-file", type=Path, help="a Windows hosts file, before DNS")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     ports = tuple(dict.fromkeys(args.ports))
@@ -270,6 +284,7 @@ def parse_args(argv: Sequence[str] | None = None) -> PoolMemberConfig:
         key=args.key,
         legacy_tls_only=args.legacy_tls_only,
         verbose=args.verbose,
+        hosts_file=args.hosts_file,
     )
 
 

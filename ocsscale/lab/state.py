@@ -54,6 +54,8 @@ class LabState:
     dns_servers: int = 1
     #: ad: seconds before a change made on dns01 reaches the other DNS servers
     dns_replication: float = 0.0
+    #: `--fe-os`: linux (sshd) or windows (the WinRM stand-in) front ends
+    fe_os: str = "linux"
 
     # -- paths -----------------------------------------------------------------
     @property
@@ -91,6 +93,7 @@ class LabState:
             lb_forwarding=self.lb_forwarding,
             dns=self.dns,
             dns_servers=self.dns_servers,
+            fe_os=self.fe_os,
         )
 
     # -- journal ---------------------------------------------------------------
@@ -113,6 +116,7 @@ class LabState:
             "dns": self.dns,
             "dns_servers": self.dns_servers,
             "dns_replication": self.dns_replication,
+            "fe_os": self.fe_os,
             "objects": self.objects,
         }
         tmp = self.state_file.with_suffix(".tmp")
@@ -132,6 +136,7 @@ def create(
     faults: list[str] | None = None,
     lb: str = "engine",
     dns: tuple[str, int, float] = ("bind", 1, 0.0),
+    fe_os: str = "linux",
 ) -> LabState:
     """Claim the lab's directory (atomically: mkdir fails if it exists)."""
     LAB_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -154,6 +159,7 @@ def create(
         dns=dns[0],
         dns_servers=dns[1],
         dns_replication=dns[2],
+        fe_os=fe_os,
     )
     state.save()
     return state
@@ -182,6 +188,7 @@ def load(name: str) -> LabState | None:
         dns=str(data.get("dns", "bind")),
         dns_servers=int(data.get("dns_servers", 1)),
         dns_replication=float(data.get("dns_replication", 0.0)),
+        fe_os=str(data.get("fe_os", "linux")),
     )
 
 

@@ -8,7 +8,7 @@ Addresses are only ever in 198.18.0.0/15, the range set aside for benchmarks.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ..errors import UsageError
@@ -16,6 +16,9 @@ from ..errors import UsageError
 TopologyKind = Literal["one-armed", "two-armed-routed"]
 TOPOLOGIES: tuple[TopologyKind, ...] = ("one-armed", "two-armed-routed")
 Role = Literal["admin", "client", "windows-client", "legacy-fe", "fe", "lb", "dns", "directory"]
+OsKind = Literal["linux", "windows"]
+#: `lab up --fe-os`: what the front ends (the legacy FE and the new ones) run
+FE_OS: tuple[OsKind, ...] = ("linux", "windows")
 
 LAB_RANGE = "198.18.0.0/15"
 DOMAIN = "lab.test"
@@ -56,6 +59,8 @@ class LabHost:
     interfaces: tuple[Interface, ...]
     routes: tuple[tuple[str, str], ...] = ()  # (destination, gateway)
     forwarding: bool = False
+    #: a Windows front end (`--fe-os windows`): the WinRM stand-in instead of sshd
+    windows: bool = False
 
     @property
     def address(self) -> str:
@@ -67,13 +72,13 @@ class LabHost:
         return f"{self.name}.{DOMAIN}"
 
     @property
-    def os(self) -> Literal["linux", "windows"]:
-        return "windows" if self.role == "windows-client" else "linux"
+    def os(self) -> OsKind:
+        return "windows" if self.role == "windows-client" or self.windows else "linux"
 
     @property
     def runs_sshd(self) -> bool:
-        # The directory is a domain-controller stand-in; the Windows client speaks WinRM.
-        return self.role not in ("windows-client", "directory")
+        # The directory is a domain-controller stand-in; Windows hosts speak WinRM.
+        return self.role != "directory" and self.os == "linux"
 
     @property
     def runs_poolmember(self) -> bool:
@@ -127,13 +132,15 @@ def build(
     lb_forwarding: bool = True,
     dns: str = "bind",
     dns_servers: int = 1,
+    fe_os: str = "linux",
 ) -> Topology:
     """The walkthrough's network for one topology, with `fes` new front ends.
 
     `lb_forwarding=False` leaves routing off at a two-armed LB, so that the
     `routing` phase has something to turn on. `dns="ad"` gives the zone
     `dns_servers` DNS servers (dns01, dns02, ...) that converge as domain
-    controllers do (lab/dns.py).
+    controllers do (lab/dns.py). `fe_os="windows"` makes the front ends, the
+    legacy one included, Windows hosts (the WinRM stand-in, lab/hostsvc.py).
     """
     check_name(lab)
     if kind not in TOPOLOGIES:
@@ -142,6 +149,9 @@ def build(
         raise UsageError(f"--fes must be between 1 and {MAX_FES}, not {fes}")
     if dns not in DNS_KINDS:
         raise UsageError(f"--dns must be one of {', '.join(DNS_KINDS)}, not {dns!r}")
+    if fe_os not in FE_OS:
+        raise UsageError(f"--fe-os must be one of {', '.join(FE_OS)}, not {fe_os!r}")
+    windows_fes = fe_os == "windows"
     if dns == "bind":
         dns_servers = 1
     elif not 2 <= dns_servers <= MAX_DNS_SERVERS:
@@ -165,7 +175,7 @@ def build(
         on_client("admin", "admin", 100),
         on_client("client01", "client", 101),
         on_client("client02", "windows-client", 102),
-        on_client("ocsfe00", "legacy-fe", 30),
+        replace(on_client("ocsfe00", "legacy-fe", 30), windows=windows_fes),
         *(on_client(f"dns{i:02d}", "dns", 52 + i) for i in range(1, dns_servers + 1)),
         on_client("dc01", "directory", 10),
     ]
@@ -179,7 +189,8 @@ def build(
         name = f"ocsfe{i:02d}"
         if two_armed:
             iface = Interface("fe", "eth0", f"{FE_NET}.{40 + i}")
-            hosts.append(LabHost(name, "fe", (iface,), (("default", f"{FE_NET}.40"),)))
+            routes = (("default", f"{FE_NET}.40"),)
+            hosts.append(LabHost(name, "fe", (iface,), routes, windows=windows_fes))
         else:
-            hosts.append(on_client(name, "fe", 40 + i))
+            hosts.append(replace(on_client(name, "fe", 40 + i), windows=windows_fes))
     return Topology(lab, kind, tuple(networks), tuple(hosts))

@@ -19,7 +19,7 @@ from .faults import Fault
 from .services import Service
 from .state import LabState
 from .system import LabError
-from .topology import Topology, TopologyKind, build
+from .topology import LabHost, Topology, TopologyKind, build
 
 Echo = Callable[[str], None]
 REQUIRED_PROGRAMS = {sshd.SSHD: "openssh-server", dns.NAMED: "bind9"}
@@ -52,19 +52,27 @@ def up(
     dns_kind: str = "bind",
     dns_servers: int = 2,
     dns_replication: float = DEFAULT_DNS_REPLICATION,
+    fe_os: str = "linux",
     echo: Echo = print,
 ) -> LabState:
     """Build lab `name`; `fault_specs` are `HOST:KIND` faults (see faults.py); `lb` is
     the load balancer installed, unconfigured, on the LB host (lbhost.LB_KINDS);
     `dns_kind` "ad" plays an AD-integrated zone on `dns_servers` DNS servers whose
-    changes reach the others `dns_replication` seconds late (lab/dns.py)."""
+    changes reach the others `dns_replication` seconds late (lab/dns.py); `fe_os`
+    "windows" makes the front ends, the legacy one included, Windows hosts."""
     if not 0 <= dns_replication <= MAX_DNS_REPLICATION:
         raise labstate.UsageError(
             f"--dns-replication must be from 0 to {MAX_DNS_REPLICATION:g} seconds"
         )
     # validates before any change
     topo = build(
-        name, kind, fes, lb_forwarding=lb_forwarding, dns=dns_kind, dns_servers=dns_servers
+        name,
+        kind,
+        fes,
+        lb_forwarding=lb_forwarding,
+        dns=dns_kind,
+        dns_servers=dns_servers,
+        fe_os=fe_os,
     )
     lab_faults = faults.parse_all(list(fault_specs or []), topo, hostsvc.PROFILE)
     if lb not in lbhost.LB_KINDS:
@@ -79,6 +87,7 @@ def up(
             [str(f) for f in lab_faults],
             lb=lb,
             dns=(dns_kind, len(topo.by_role("dns")), dns_replication if dns_kind == "ad" else 0.0),
+            fe_os=fe_os,
         )
         try:
             _build(state, topo, lab_faults)
@@ -157,21 +166,23 @@ def _write_host_files(state: LabState, topo: Topology, lab_faults: list[Fault]) 
             to_start.append(hostsvc.directory(topo, host))
             if state.dns == "ad":  # the domain controller is the Windows DNS server
                 to_start.append(hostsvc.winrm(state, topo, host, ca))
-        elif host.role == "windows-client":
-            to_start.append(
-                hostsvc.winrm(
-                    state,
-                    topo,
-                    host,
-                    ca,
-                    hosts_readonly=faults.has(lab_faults, host.name, "hosts-readonly"),
-                    powershell="1.0"
-                    if faults.has(lab_faults, host.name, "powershell-1.0")
-                    else None,
-                    locale="de" if faults.has(lab_faults, host.name, "locale-de") else "en",
-                )
-            )
+        if host.os == "windows":  # the Windows client, and Windows front ends
+            to_start.append(_windows_host(state, topo, host, ca, lab_faults))
     return to_start
+
+
+def _windows_host(
+    state: LabState, topo: Topology, host: LabHost, ca: labca.LabCA, lab_faults: list[Fault]
+) -> Service:
+    return hostsvc.winrm(
+        state,
+        topo,
+        host,
+        ca,
+        hosts_readonly=faults.has(lab_faults, host.name, "hosts-readonly"),
+        powershell="1.0" if faults.has(lab_faults, host.name, "powershell-1.0") else None,
+        locale="de" if faults.has(lab_faults, host.name, "locale-de") else "en",
+    )
 
 
 def _install_lb(state: LabState, topo: Topology) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import ssl
 import sys
@@ -16,6 +17,7 @@ from .sandbox import DEFAULT_DOTNET, DEFAULT_POWERSHELL, DEFAULT_SERVICES, Sandb
 from .server import StandInServer, certificate_binding, load_users
 from .winlocale import LOCALES
 from .winnet import initial_network
+from .winservices import BoundServices, parse_binding
 from .wsman import WsmanService
 
 AUTH_METHODS = {"basic", "ntlm"}
@@ -81,6 +83,19 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="add the services of an OCS 2007 R2 front end (display names, dependencies)",
     )
     parser.add_argument(
+        "--bind-service",
+        action="append",
+        default=[],
+        metavar="SERVICE=PROCESS[,PROCESS]",
+        help="the service is played by real processes, stopped and started through "
+        "--service-control (a lab Windows front end: RTCSRV is its pool member)",
+    )
+    parser.add_argument(
+        "--service-control",
+        default="",
+        help="the command controlling bound processes, run as: COMMAND stop|start PROCESS",
+    )
+    parser.add_argument(
         "--address", help="the host's own address (default: --listen unless a wildcard)"
     )
     parser.add_argument("--dhcp", action="store_true", help="its adapter is configured by DHCP")
@@ -106,6 +121,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     if not methods or not methods <= AUTH_METHODS:
         parser.error(f"--auth takes a comma list of {', '.join(sorted(AUTH_METHODS))}")
     args.auth_methods = frozenset(methods)
+    try:
+        args.bound = dict(parse_binding(b) for b in args.bind_service)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.bound and not args.service_control.strip():
+        parser.error("--bind-service needs --service-control")
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
     return args
@@ -143,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         ocs_front_end=args.ocs_front_end,
         address=address,
         nat_source=args.nat_source,
+        bound_services=BoundServices(tuple(shlex.split(args.service_control)), args.bound)
+        if args.bound
+        else None,
         network=initial_network(
             address,
             dhcp=args.dhcp,

@@ -23,6 +23,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,7 +112,10 @@ class Sandbox:
         address: str | None = None,
         nat_source: str | None = None,
         network: dict[str, Any] | None = None,
+        bound_services: Callable[[str, str], None] | None = None,
     ) -> None:
+        #: Windows services played by real processes (winservices.BoundServices)
+        self._bound_services = bound_services
         self._ocs_front_end = ocs_front_end
         #: the host's own address (outgoing connections leave from it), and a NAT's
         self.address = address
@@ -140,7 +144,9 @@ class Sandbox:
             if self._ocs_front_end:
                 services.update(OCS_FRONT_END_SERVICES)
             state.write_text(json.dumps(services, indent=1))
-        self.services = ServiceTable(state, lambda event: self._log("services.log", event))
+        self.services = ServiceTable(
+            state, lambda event: self._log("services.log", event), self._bound_services
+        )
         self.network_file = self.root / "network.json"
         if not self.network_file.exists():
             self.network_file.write_text(json.dumps(self._network, indent=1))
@@ -228,18 +234,7 @@ class Sandbox:
             raw = self.to_local(HOSTS_FILE).read_bytes()
         except OSError:
             return []
-        found = []
-        for line in _decode_text(raw).splitlines():
-            fields = line.split("#", 1)[0].split()
-            if len(fields) < 2 or name not in (f.lower() for f in fields[1:]):
-                continue
-            try:
-                address = str(ipaddress.IPv4Address(fields[0]))
-            except ValueError:
-                continue  # IPv6 entries do not answer an IPv4 lookup
-            if address not in found:
-                found.append(address)
-        return found
+        return hosts_file_lookup(raw, name)
 
     # -- TCP, services -------------------------------------------------------------
 
@@ -308,6 +303,24 @@ class Sandbox:
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         with self._lock, open(self.root / file, "a", encoding="utf-8") as log:
             log.write(f"{stamp} {event}\n")
+
+
+def hosts_file_lookup(raw: bytes, name: str) -> list[str]:
+    """The IPv4 addresses a Windows hosts file (UTF-8 or UTF-16 with BOM, any line
+    ends) gives `name`, in file order."""
+    name = name.rstrip(".").lower()
+    found = []
+    for line in _decode_text(raw).splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2 or name not in (f.lower() for f in fields[1:]):
+            continue
+        try:
+            address = str(ipaddress.IPv4Address(fields[0]))
+        except ValueError:
+            continue  # IPv6 entries do not answer an IPv4 lookup
+        if address not in found:
+            found.append(address)
+    return found
 
 
 def _existing_case(directory: Path, part: str) -> str:

@@ -6,11 +6,18 @@ ServiceController.Stop does); starting one starts what it depends on first
 (as the service control manager does); a disabled service does not start.
 Start modes are Win32_Service.StartMode's words (Auto, Manual, Disabled), set
 as Set-Service -StartupType sets them (Automatic, Manual, Disabled).
+
+A service may be bound to real processes (`--bind-service`, BoundServices): on a
+lab Windows front end, RTCSRV is the pool member, so stopping it really closes
+the FE's ports and starting it opens them again. The process is stopped before
+the service counts as Stopped and started (listening) before it counts as
+Running; a start that fails leaves it Stopped, with the reason.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 from collections.abc import Callable
 from fnmatch import fnmatchcase
@@ -66,10 +73,61 @@ SERVICE_DISABLED = (
 )
 
 
+#: seconds a bound process may take to stop or to start listening
+BOUND_TIMEOUT = 60.0
+
+
+class BoundServices:
+    """Windows services played by real processes: `control` is the argv prefix of a
+    systemctl-like command (the lab's `lab-svc --host FE`), run as `control ACTION NAME`
+    for each process bound to the service."""
+
+    def __init__(self, control: tuple[str, ...], bound: dict[str, tuple[str, ...]]) -> None:
+        if bound and not control:
+            raise ValueError("bound services need a control command")
+        self._control = control
+        self._bound = {name.lower(): processes for name, processes in bound.items()}
+
+    def __call__(self, action: str, service: str) -> None:
+        for process in self._bound.get(service.lower(), ()):
+            try:
+                done = subprocess.run(
+                    [*self._control, action, process],
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    text=True,
+                    timeout=BOUND_TIMEOUT,
+                    check=False,
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise StandInError(
+                    f"Cannot {action} service {service} on computer '.': {type(exc).__name__}."
+                ) from None
+            if done.returncode != 0:
+                reason = (done.stderr.strip() or done.stdout.strip())[-300:] or "no message"
+                raise StandInError(f"Cannot {action} service {service} on computer '.': {reason}")
+
+
+def parse_binding(text: str) -> tuple[str, tuple[str, ...]]:
+    """`--bind-service WINDOWS=PROCESS[,PROCESS]` -> (WINDOWS, (PROCESS, ...))."""
+    name, sep, processes = text.partition("=")
+    bound = tuple(p.strip() for p in processes.split(",") if p.strip())
+    if not sep or not name.strip() or not bound:
+        raise ValueError("write --bind-service SERVICE=PROCESS[,PROCESS]")
+    return name.strip(), bound
+
+
 class ServiceTable:
-    def __init__(self, path: Path, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        log: Callable[[str], None],
+        bound: Callable[[str, str], None] | None = None,
+    ) -> None:
         self._path = path
         self._log = log
+        #: called as bound(action, service) before a stop or start takes effect
+        self._bound = bound
         self._lock = threading.Lock()
 
     def all(self) -> dict[str, dict[str, Any]]:
@@ -127,8 +185,10 @@ class ServiceTable:
         with self._lock:
             services = self.all()
             events: list[str] = []
-            self._stop(services, self._canonical(services, name), events)
-            self._save_services(services)
+            try:
+                self._stop(services, self._canonical(services, name), events)
+            finally:  # what did stop is saved even when a bound process would not
+                self._save_services(services)
         for event in events:
             self._log(event)
 
@@ -137,6 +197,8 @@ class ServiceTable:
             if _running(services[dependant]):
                 self._stop(services, dependant, events)
         if services[name]["status"] != "Stopped":
+            if self._bound is not None:
+                self._bound("stop", name)
             services[name]["status"] = "Stopped"
             events.append(f"stop {name}")
 
@@ -161,6 +223,8 @@ class ServiceTable:
             raise StandInError(f"Cannot start service {name} on computer '.': {SERVICE_DISABLED}.")
         for dependency in entry["depends_on"]:
             self._start(services, self._canonical(services, dependency), events)
+        if self._bound is not None:
+            self._bound("start", name)
         entry["status"] = "Running"
         events.append(f"start {name}")
 
