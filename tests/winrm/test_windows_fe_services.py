@@ -22,7 +22,9 @@ from ocsscale.errors import TransportError, UndoRecordError
 
 pytestmark = pytest.mark.timeout(180)
 
-DEPENDANTS = {"RTCIMMCU", "RTCACPMCU", "RTCAVMCU", "RTCDATAMCU", "RTCHOST", "RTCRGS", "CONTOSOAGENT"}
+DEPENDANTS = {
+    "RTCIMMCU", "RTCACPMCU", "RTCAVMCU", "RTCDATAMCU", "RTCHOST", "RTCRGS", "CONTOSOAGENT",
+}  # fmt: skip
 
 
 def _services(pool: WindowsPool, host: str) -> dict[str, dict[str, object]]:
