@@ -18,6 +18,13 @@ TTL, and takes the lab down again
 (also when a step fails or the demo is interrupted), then checks that the
 lab left no namespace, /etc/netns entry, directory or process behind.
 
+Then the same migration against Windows front ends (`lab up --fe-os windows`:
+the legacy FE and the new FEs are WinRM stand-ins whose Front-End service is the
+pool member), shorter: no client load of its own and no report; its checks add
+the legacy FE's services stopped and Disabled after decommission, and every
+Windows FE's services (state and start mode) as before after the rollback.
+`--fe-os linux|windows` runs one of the two.
+
 Without root (the lab needs network namespaces) it runs `check` and `plan`
 on the shipped example instead and says so.
 """
@@ -38,11 +45,13 @@ from rich.table import Table
 
 REPO = Path(__file__).resolve().parent.parent
 LAB = "ocsdemo"
+#: the second demo: the same migration against Windows front ends
+WINDOWS_LAB = "ocsdemowin"
+WINDOWS_TITLE = "ocsscale demo: the migration against Windows front ends, then rolled back"
 LAB_ROOT = Path("/run/ocsscale-lab")
 POOL = str(LAB_ROOT / LAB / "pool.yaml")
 THROUGH = "decommission"
 LOAD_RATE = "4"  # requests/s per source, for the whole run
-LINUX_HOSTS = ("client01", "ocsfe00", "ocsfe01", "ocsfe02")
 #: who carries the client load: the admin machine and every test client (the
 #: Windows one runs its requests itself, in bursts over WinRM)
 LOAD_SOURCES = ("admin", "client01", "client02")
@@ -60,29 +69,55 @@ def ocsscale(*args: str, capture: bool = False) -> subprocess.CompletedProcess[s
     return subprocess.run(cmd, cwd=REPO, text=True, capture_output=capture)
 
 
-def on_admin(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+def on_admin(*args: str, capture: bool = False, lab: str = LAB) -> subprocess.CompletedProcess[str]:
     """`ocsscale ARGS` run from the lab's admin host, against the lab's pool file."""
+    pool = str(LAB_ROOT / lab / "pool.yaml")
     return ocsscale(
-        "lab", "exec", "admin", "-n", LAB, "--", "ocsscale", "-c", POOL, *args, capture=capture
+        "lab", "exec", "admin", "-n", lab, "--", "ocsscale", "-c", pool, *args, capture=capture
     )
 
 
 def hosts_digests(lab: str = LAB) -> dict[str, str | None]:
-    """SHA-256 of every pinned host's hosts file as that host sees it (None: unreadable)."""
+    """SHA-256 of every pinned host's hosts file as that host sees it (None: unreadable):
+    a Linux host's /etc/hosts, a Windows host's (the client, and the front ends of a
+    `--fe-os windows` lab) in its stand-in's sandbox."""
+    from ocsscale.lab import state as labstate
+
+    state = labstate.load(lab)
     digests: dict[str, str | None] = {}
-    for host in LINUX_HOSTS:
+    if state is None:
+        return digests
+    for host in state.topo().hosts:
+        if host.role not in ("client", "windows-client", "fe", "legacy-fe"):
+            continue
+        if host.os == "windows":
+            try:
+                data = (LAB_ROOT / lab / "hosts" / host.name / WINDOWS_HOSTS_FILE).read_bytes()
+                digests[host.name] = hashlib.sha256(data).hexdigest()
+            except OSError:
+                digests[host.name] = None
+            continue
         out = subprocess.run(
-            [sys.executable, "-m", "ocsscale", "lab", "exec", host, "-n", lab, "--",
+            [sys.executable, "-m", "ocsscale", "lab", "exec", host.name, "-n", lab, "--",
              "cat", "/etc/hosts"],
             cwd=REPO, capture_output=True, check=False,
         )  # fmt: skip
-        digests[host] = hashlib.sha256(out.stdout).hexdigest() if out.returncode == 0 else None
-    windows = LAB_ROOT / lab / "hosts" / WINDOWS_HOST / WINDOWS_HOSTS_FILE
-    try:
-        digests[WINDOWS_HOST] = hashlib.sha256(windows.read_bytes()).hexdigest()
-    except OSError:
-        digests[WINDOWS_HOST] = None
+        digests[host.name] = hashlib.sha256(out.stdout).hexdigest() if out.returncode == 0 else None
     return digests
+
+
+def windows_services(lab: str) -> dict[str, dict[str, tuple[str, str]]]:
+    """Each Windows front end's services, (state, start mode), as its stand-in keeps them."""
+    found = {}
+    for directory in sorted((LAB_ROOT / lab / "hosts").glob("ocsfe*")):
+        path = directory / "sandbox" / "services.json"
+        if path.is_file():
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            found[directory.name] = {
+                n: ("Running", "Auto") if isinstance(v, str) else (v["status"], v["start_mode"])
+                for n, v in raw.items()
+            }
+    return found
 
 
 def leftovers(lab: str = LAB) -> list[str]:
@@ -229,10 +264,10 @@ def load_checks(loads: dict[str, Any]) -> list[tuple[str, bool, str]]:
     return checks
 
 
-def dns_answer() -> str:
+def dns_answer(lab: str = LAB) -> str:
     """The pool name's A record and TTL as the lab's BIND answers it, from the admin host."""
     out = subprocess.run(
-        [sys.executable, "-m", "ocsscale", "lab", "exec", "admin", "-n", LAB, "--",
+        [sys.executable, "-m", "ocsscale", "lab", "exec", "admin", "-n", lab, "--",
          "dig", "+noall", "+answer", "ocspool.lab.test", "A", "@198.18.0.53"],
         cwd=REPO, capture_output=True, text=True, check=False,
     )  # fmt: skip
@@ -240,11 +275,11 @@ def dns_answer() -> str:
     return f"{fields[-1]} TTL {fields[1]}" if len(fields) >= 5 else out.stdout.strip() or "?"
 
 
-def vip_silent() -> tuple[bool, str]:
+def vip_silent(lab: str = LAB) -> tuple[bool, str]:
     """After the rollback: no farm file on the LB host and nothing on the VIP's ports."""
-    farm = LAB_ROOT / LAB / "hosts" / "lb01" / "etc" / "ocsscale-lb" / "farm.yaml"
+    farm = LAB_ROOT / lab / "hosts" / "lb01" / "etc" / "ocsscale-lb" / "farm.yaml"
     probe = subprocess.run(
-        [sys.executable, "-m", "ocsscale", "lab", "exec", "admin", "-n", LAB, "--",
+        [sys.executable, "-m", "ocsscale", "lab", "exec", "admin", "-n", lab, "--",
          "python3", "-c",
          "import socket,sys\n"
          "for p in (5061, 444, 443):\n"
@@ -348,11 +383,81 @@ def rehearse() -> int:
     return summary(results, 1 if failed else 0)
 
 
-def summary(results: list[tuple[str, str, str]], code: int) -> int:
-    table = Table(
-        title="ocsscale demo: the whole migration on the lab, then rolled back",
-        title_justify="left",
-    )
+def rehearse_windows() -> int:
+    """The same migration against Windows front ends (`lab up --fe-os windows`): the
+    legacy FE and the new FEs are WinRM stand-ins whose Front-End service is the pool
+    member. Shorter than the Linux one: no client load of its own (the failover
+    drill still runs its own through the VIP), no report."""
+    results: list[tuple[str, str, str]] = []
+
+    def record(what: str, ok: bool, detail: str = "") -> bool:
+        results.append((what, "[green]ok[/]" if ok else "[red]FAILED[/]", detail))
+        return ok
+
+    lab = WINDOWS_LAB
+    started = time.monotonic()
+    up = ocsscale("lab", "up", "--name", lab, "--fe-os", "windows")
+    if not record("lab up --fe-os windows", up.returncode == 0, "FEs are WinRM stand-ins"):
+        return summary(results, 1, WINDOWS_TITLE)
+    try:
+        before = hosts_digests(lab)
+        services_before = windows_services(lab)
+        record_before = dns_answer(lab)
+        ahead = on_admin("run", "--phase", "lower-ttl", "--yes", lab=lab)
+        record(
+            "run lower-ttl ahead of the window", ahead.returncode == 0, f"exit {ahead.returncode}"
+        )
+        run = on_admin("run", "--through", THROUGH, "--yes", "--no-hold", "--wait", lab=lab)
+        record(f"run preflight → {THROUGH}", run.returncode == 0, f"exit code {run.returncode}")
+        legacy = windows_services(lab).get("ocsfe00", {}).get("RTCSRV")
+        record(
+            "legacy FE's Front-End service stopped and disabled",
+            legacy == ("Stopped", "Disabled"),
+            f"RTCSRV on ocsfe00: {legacy}",
+        )
+        back = on_admin("rollback", "--yes", lab=lab)
+        record("rollback", back.returncode == 0, f"exit code {back.returncode}")
+        record("load balancer back as before", *vip_silent(lab))
+        record_after = dns_answer(lab)
+        record(
+            "pool record back as before (value and TTL)",
+            record_after == record_before,
+            f"{record_before} -> {record_after}",
+        )
+        changed = [
+            h for h, table in windows_services(lab).items() if table != services_before.get(h)
+        ]
+        record(
+            "Windows services back as before (state and start mode)",
+            bool(services_before) and not changed,
+            ", ".join(changed) or f"{len(services_before)} front ends",
+        )
+        after = hosts_digests(lab)
+        same = [h for h in before if before[h] is not None and before[h] == after[h]]
+        record(
+            "hosts files byte-identical after rollback",
+            len(same) == len(before),
+            ", ".join(f"{h} {'=' if h in same else '≠'}" for h in before),
+        )
+    finally:
+        down = ocsscale("lab", "down", "--name", lab)
+        left = leftovers(lab)
+        record(
+            "lab down",
+            down.returncode == 0 and not left,
+            "nothing left behind" if not left else "left: " + ", ".join(left[:6]),
+        )
+    failed = any("FAILED" in status for _, status, _ in results)
+    console.print(f"\n(Windows demo took {time.monotonic() - started:.0f} s)")
+    return summary(results, 1 if failed else 0, WINDOWS_TITLE)
+
+
+def summary(
+    results: list[tuple[str, str, str]],
+    code: int,
+    title: str = "ocsscale demo: the whole migration on the lab, then rolled back",
+) -> int:
+    table = Table(title=title, title_justify="left")
     table.add_column("step")
     table.add_column("result")
     table.add_column("detail")
@@ -363,12 +468,26 @@ def summary(results: list[tuple[str, str, str]], code: int) -> int:
     return code
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """`--fe-os linux|windows|both` (default both: the Linux demo, then the Windows one)."""
+    args = sys.argv[1:] if argv is None else argv
+    fe_os = "both"
+    if args[:1] == ["--fe-os"] and len(args) == 2 and args[1] in ("linux", "windows", "both"):
+        fe_os = args[1]
+    elif args:
+        console.print("usage: python -m ocsscale.demo [--fe-os linux|windows|both]")
+        return 2
     if sys.platform != "linux" or os.geteuid() != 0:
         return without_lab()
-    # A demo lab left by an earlier, interrupted demo is taken down first.
-    ocsscale("lab", "down", "--name", LAB, capture=True)
-    return rehearse()
+    code = 0
+    if fe_os in ("linux", "both"):
+        # A demo lab left by an earlier, interrupted demo is taken down first.
+        ocsscale("lab", "down", "--name", LAB, capture=True)
+        code = rehearse()
+    if fe_os in ("windows", "both"):
+        ocsscale("lab", "down", "--name", WINDOWS_LAB, capture=True)
+        code = max(code, rehearse_windows())
+    return code
 
 
 if __name__ == "__main__":

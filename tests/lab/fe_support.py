@@ -95,7 +95,7 @@ def hosts_files(lab: RunningLab) -> dict[str, bytes]:
     """Every pinned host's hosts file, as it is inside the lab (read from outside)."""
     files = {}
     for host in lab.topo.hosts:
-        if host.role == "windows-client":
+        if host.os == "windows" and host.role in ("windows-client", "fe", "legacy-fe"):
             files[host.name] = (lab.state.host_dir(host.name) / WINDOWS_HOSTS).read_bytes()
         elif host.role in ("fe", "legacy-fe", "client"):
             files[host.name] = (ETC_NETNS / lab.topo.ns(host.name) / "hosts").read_bytes()
