@@ -66,3 +66,11 @@ def test_bad_fault_specs_are_usage_errors(spec: str, message: str) -> None:
 def test_the_same_fault_twice_is_refused() -> None:
     with pytest.raises(UsageError, match="twice"):
         faults.parse_all(["ocsfe01:bad-san", "ocsfe01:bad-san"], TOPO, "ocs2007r2")
+
+
+@pytest.mark.parametrize("kind", ["locale-de", "powershell-1.0", "hosts-readonly"])
+def test_windows_faults_apply_to_windows_front_ends(kind: str) -> None:
+    windows = build("fcheck", fe_os="windows")
+    for host in ("ocsfe00", "ocsfe01"):
+        assert faults.parse(f"{host}:{kind}", windows, "ocs2007r2").kind == kind
+    assert faults.parse("ocsfe01:bad-san", windows, "ocs2007r2").kind == "bad-san"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,22 @@ def test_lab_pool_file_passes_check(tmp_path: Path, kind: str) -> None:
     windows = pool.credentials["lab-windows"].password
     assert windows is not None and windows.file == str(tmp_path / "secrets" / "winrm-password")
     assert pool.dns.tsig is not None and pool.dns.tsig.secret.file is not None
+
+
+def test_windows_front_ends_in_the_pool_file(tmp_path: Path) -> None:
+    """`--fe-os windows`: the legacy FE and the new FEs reached over WinRM (HTTPS, the
+    lab CA), recorded in the lab state; a bad value is a usage error."""
+    state = LabState("tlab", "one-armed", 2, True, tmp_path, fe_os="windows")
+    state.save()
+    assert json.loads(state.state_file.read_text())["fe_os"] == "windows"
+    topo = state.topo()
+    assert [h.os for h in topo.hosts if h.runs_poolmember] == ["windows"] * 3
+    assert not any(h.runs_sshd for h in topo.hosts if h.runs_poolmember)
+    path = tmp_path / "pool.yaml"
+    path.write_text(poolfile.render(state, topo))
+    pool = load_pool(path).pool
+    assert pool.legacy_fe.transport.kind == "winrm"
+    assert [fe.transport.kind for fe in pool.front_ends] == ["winrm", "winrm"]
+    assert pool.front_ends[0].transport.scheme == "https"
+    with pytest.raises(UsageError, match="--fe-os"):
+        build("tlab", fe_os="macos")

@@ -271,17 +271,3 @@ def test_a_migration_against_windows_front_ends_then_rolled_back(
     assert after_hosts == before_hosts
     _dns_is(lab, lab.address("ocsfe00"), POOL_TTL)
     lb_untouched(lab)
-
-
-@pytest.mark.parametrize("kind", ["locale-de", "powershell-1.0", "hosts-readonly"])
-def test_windows_faults_are_allowed_on_windows_front_ends_only(kind: str) -> None:
-    from ocsscale.errors import UsageError
-    from ocsscale.lab import faults
-    from ocsscale.lab.topology import build
-
-    windows = build("fcheck", fe_os="windows")
-    assert faults.parse(f"ocsfe01:{kind}", windows, "ocs2007r2").kind == kind
-    assert faults.parse(f"ocsfe00:{kind}", windows, "ocs2007r2").kind == kind
-    if kind != "hosts-readonly":  # a Linux FE's hosts file can be made read-only too
-        with pytest.raises(UsageError, match="not a Windows host"):
-            faults.parse(f"ocsfe01:{kind}", build("fcheck"), "ocs2007r2")
