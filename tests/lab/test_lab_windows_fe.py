@@ -271,3 +271,16 @@ def test_a_migration_against_windows_front_ends_then_rolled_back(
     assert after_hosts == before_hosts
     _dns_is(lab, lab.address("ocsfe00"), POOL_TTL)
     lb_untouched(lab)
+
+
+def test_the_demo_reads_the_windows_front_ends_hosts_files_and_services(
+    windows_fe_lab: RunningLab,
+) -> None:
+    from ocsscale import demo
+
+    name = windows_fe_lab.state.name
+    digests = demo.hosts_digests(name)
+    assert set(digests) == set(hosts_files(windows_fe_lab)) and all(digests.values())
+    tables = demo.windows_services(name)
+    assert set(tables) == set(FE_HOSTS)
+    assert all(t == _windows_services(windows_fe_lab, h) for h, t in tables.items())
