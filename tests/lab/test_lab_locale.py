@@ -49,7 +49,9 @@ def test_the_drain_and_the_windows_table_hold_with_a_german_windows(
         loaded = load_pool(pool)
         with HostPool(loaded) as hosts:
             ctx = Context(pool=loaded.pool, profile=loaded.profile, host=hosts)
-            drain = LegacyDrain(ctx, {"legacy": "ocsfe00", "wait": 0})
+            drain = LegacyDrain(
+                ctx, {"legacy": "ocsfe00", "drain_timeout": 1, "on_timeout": "fail"}
+            )
             client = ctx.host("client02")
             held: dict[str, Any] = {}
             port = drain.ports[0]
@@ -77,5 +79,5 @@ def test_the_drain_and_the_windows_table_hold_with_a_german_windows(
     seen = lab.inside("admin", go)
     assert seen["held"]["connected"], seen
     assert seen["failed"] and f"{windows} (port " in seen["failed"], seen
-    assert seen["drained"]["seen"][-1]["connections"] == 0
+    assert seen["drained"]["seen"][-1]["clients"] == 0
     assert admin in seen["winrm"], seen

@@ -88,13 +88,13 @@ def test_the_drain_sees_clients_on_a_german_windows(german: WindowsPool, held: H
     held.connect("127.0.0.41", "127.0.0.30")  # another front end: not a client
     ctx, hosts = german.context()
     with hosts:
-        drain = LegacyDrain(ctx, {"wait": 0})
+        drain = LegacyDrain(ctx, {"drain_timeout": 1, "on_timeout": "fail"})
         drain.ports = [held.port]  # the SIP ports' reading, on a port of this test's own
         with pytest.raises(CheckFailed, match=r"fe00: 1 client connection\(s\) still open") as e:
             drain.apply({})
         assert f"127.0.0.101 (port {held.port})" in e.value.message
         client.close()
-        assert drain.apply({})["seen"][-1]["connections"] == 0
+        assert drain.apply({})["seen"][-1]["clients"] == 0
 
 
 def test_an_unreadable_table_fails_the_drain_naming_the_host(
@@ -119,7 +119,7 @@ def test_an_unreadable_table_fails_the_drain_naming_the_host(
                 ]
             },
         )
-        drain = LegacyDrain(ctx, {"wait": 0})
+        drain = LegacyDrain(ctx, {"drain_timeout": 1, "on_timeout": "fail"})
         drain.ports = [held.port]
         with pytest.raises(TransportError, match=r"^fe00: unreadable list of TCP connections"):
             drain.apply({})
