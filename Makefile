@@ -11,7 +11,7 @@ DEB_PACKAGES := openssh-server openssh-client bind9 bind9-utils bind9-dnsutils h
 .PHONY: help deps venv demo test lint bench bench-quick clean
 
 help:
-	@echo "make demo   - bring a lab up, run the whole migration under a client load, roll back, take it down"
+	@echo "make demo   - the whole migration on the lab under a client load, rolled back (Linux FEs, then Windows FEs)"
 	@echo "make test   - run the whole test suite (needs root for the lab tests)"
 	@echo "make lint   - ruff"
 	@echo "make bench  - engine vs HAProxy benchmark (several minutes)"
