@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..config.dnsnames import SRV_LABELS
+from ..config.dnsnames import srv_target as pool_srv_target
 from ..errors import CheckFailed, Declined, UsageError
 from ..operator import OperatorUnavailable
 from ..providers.dns import DnsError, open_provider
@@ -36,21 +38,25 @@ from ..providers.dns.query import lookup
 from ..providers.dns.rfc2136 import TransferRefused
 from ..transports import hostsfile
 from .base import Action, Change, Context, Json, register
+from .dns import srv_target
 from .hosts import hosts_file_path
 from .probing import plain_address, required_text
 
-SRV_NAMES = ("_sipinternaltls._tcp", "_sipinternal._tcp")
+SRV_NAMES = SRV_LABELS
 
 # what each row of the table is, and whether it stops the run
 MOVES, LISTED, OWN, SRV_OK, ABSENT_INFO = "moves", "listed", "own", "srv-ok", "absent"
+SRV_MOVES, KEPT = "srv-moves", "kept"
 UNLISTED, CNAME, SRV_ELSEWHERE = "unlisted", "cname", "srv-elsewhere"
 STOPS = (UNLISTED, CNAME, SRV_ELSEWHERE)
 
 _SAY = {
     MOVES: "the pool name: moves to the VIP now",
-    LISTED: "listed in the pool file: resolves to the legacy FE; move it with the pool name",
+    LISTED: "resolves to the legacy FE: moves to the VIP with the pool name",
     OWN: "the legacy FE's own record: stays until it is decommissioned",
     SRV_OK: "targets the pool name: follows the cutover",
+    SRV_MOVES: "targets the legacy FE: retargeted to the pool name with it",
+    KEPT: "kept where it is (dns.keep): still the legacy FE, which breaks at decommission",
     ABSENT_INFO: "absent",
     UNLISTED: "resolves to the legacy FE under a name the pool file does not list",
     CNAME: "a CNAME to the pool name or the legacy FE: clients follow it to whatever it names",
@@ -82,19 +88,35 @@ class CutoverInventory(Action):
         return [f"dns:{self.settings.zone}"] + ([host.name] if host is not None else [])
 
     def describe(self) -> list[Change]:
+        moving = sorted(self.listed() - self.kept())
+        kept = sorted(self.kept())
         return [
             Change(
                 "check",
                 f"dns:{self.settings.zone}",
                 f"every name resolving to the legacy FE {self.legacy}"
                 + (f" and the SIP SRV records of {self.domain}" if self.domain else "")
-                + "; a CNAME or an unlisted name stops the run unless acknowledged",
+                + "; a CNAME or an unlisted name stops the run unless acknowledged; "
+                + f"moving with {self.pool_name}: {', '.join(moving) or 'no other name'}"
+                + (
+                    f" (and each SIP SRV record targeting {self.legacy_fqdn()})"
+                    if self.domain
+                    else ""
+                )
+                + f"; staying (dns.keep): {', '.join(kept) or 'none'}",
             )
         ]
 
     # -- what the pool file says ---------------------------------------------
     def listed(self) -> set[str]:
-        return {*self.sip_names()[:1], *(_n(n) for n in self.settings.names)}
+        """The names that move with the pool name, and those dns.keep leaves."""
+        return {*self.sip_names()[:1], *(_n(n) for n in self.settings.names), *self.kept()}
+
+    def kept(self) -> set[str]:
+        return {_n(n) for n in self.settings.keep}
+
+    def legacy_fqdn(self) -> str:
+        return _n(self.ctx.pool.legacy_fe.fqdn)
 
     def acknowledged(self) -> set[str]:
         return {_n(n) for n in self.settings.acknowledge}
@@ -156,6 +178,8 @@ class CutoverInventory(Action):
                     if name == self.pool_name
                     else OWN
                     if name in legacy_names
+                    else KEPT
+                    if name in self.kept()
                     else LISTED
                     if name in self.listed()
                     else UNLISTED
@@ -163,7 +187,13 @@ class CutoverInventory(Action):
             elif rdtype == "CNAME" and _n(value) in {self.pool_name, *to_legacy}:
                 kind = CNAME
             elif rdtype == "SRV" and name in self.srv_names():
-                kind = SRV_OK if _n(value.split()[-1]) == self.pool_name else SRV_ELSEWHERE
+                target = srv_target(value)
+                if target in (self.pool_name, pool_srv_target(self.ctx.pool)):
+                    kind = SRV_OK
+                elif target == self.legacy_fqdn():
+                    kind = KEPT if name in self.kept() else SRV_MOVES
+                else:
+                    kind = SRV_ELSEWHERE
             else:
                 continue
             rows.append({"name": name, "type": rdtype, "ttl": ttl, "value": value, "kind": kind})
@@ -233,7 +263,7 @@ def _finding(row: Mapping[str, Json]) -> dict[str, Json]:
         if row["acknowledged"]:
             return {"check": check, "ok": True, "proven": False, "message": message + " (ack)"}
         return {"check": check, "ok": False, "message": message}
-    info = row["kind"] in (ABSENT_INFO, LISTED, OWN)
+    info = row["kind"] in (ABSENT_INFO, LISTED, OWN, KEPT)
     return {"check": check, "ok": True, "info": info, "message": message}
 
 

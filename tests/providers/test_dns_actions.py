@@ -181,6 +181,7 @@ def test_the_plan_shows_the_dns_steps(tmp_path: Path, bind: Bind) -> None:
     assert actions == [
         "cutover.inventory",
         "cutover.no_pins",
+        "dns.retarget_srv",
         "dns.replace",
         "dns.verify",
         "host.flush_dns",
