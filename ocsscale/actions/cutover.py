@@ -46,7 +46,7 @@ SRV_NAMES = SRV_LABELS
 
 # what each row of the table is, and whether it stops the run
 MOVES, LISTED, OWN, SRV_OK, ABSENT_INFO = "moves", "listed", "own", "srv-ok", "absent"
-SRV_MOVES, KEPT = "srv-moves", "kept"
+SRV_MOVES, KEPT, FOREIGN = "srv-moves", "kept", "foreign"
 UNLISTED, CNAME, SRV_ELSEWHERE = "unlisted", "cname", "srv-elsewhere"
 STOPS = (UNLISTED, CNAME, SRV_ELSEWHERE)
 
@@ -57,6 +57,8 @@ _SAY = {
     SRV_OK: "targets the pool name: follows the cutover",
     SRV_MOVES: "targets the legacy FE: retargeted to the pool name with it",
     KEPT: "kept where it is (dns.keep): still the legacy FE, which breaks at decommission",
+    FOREIGN: "moves with the pool name, but holds neither the legacy FE nor the VIP: the "
+    "guarded move would refuse it; list it in dns.keep, or point it at the legacy FE",
     ABSENT_INFO: "absent",
     UNLISTED: "resolves to the legacy FE under a name the pool file does not list",
     CNAME: "a CNAME to the pool name or the legacy FE: clients follow it to whatever it names",
@@ -170,9 +172,13 @@ class CutoverInventory(Action):
     def table(self, records: list[tuple[str, str, int, str]]) -> list[dict[str, Json]]:
         legacy_names = {_n(spec.fqdn) for spec in [self.ctx.pool.legacy_fe]}
         to_legacy = {n for n, t, _, v in records if t == "A" and v == self.legacy}
+        moving = self.listed() - self.kept() - {self.pool_name}
+        vip = str(self.ctx.pool.load_balancer.vip.ip)
         rows: list[dict[str, Json]] = []
         for name, rdtype, ttl, value in sorted(records):
-            if rdtype == "A" and value == self.legacy:
+            if rdtype == "A" and name in moving and value not in (self.legacy, vip):
+                kind = FOREIGN
+            elif rdtype == "A" and value == self.legacy:
                 kind = (
                     MOVES
                     if name == self.pool_name
@@ -211,6 +217,15 @@ class CutoverInventory(Action):
                 f"the inventory of {self.settings.zone} failed: {exc.message}"
             ) from None
         rows = self.table(records)
+        foreign = [r for r in rows if r["kind"] == FOREIGN]
+        if foreign:
+            # never acknowledged: the guarded move of that name would refuse it
+            # half-way through the cutover
+            raise CheckFailed(
+                "; ".join(f"{r['name']} A {r['value']}" for r in foreign)
+                + f": {_SAY[FOREIGN]}; nothing was changed",
+                hint="dns.keep: [" + ", ".join(sorted({str(r["name"]) for r in foreign})) + "]",
+            )
         acknowledged = self.acknowledged()
         for row in rows:
             row["acknowledged"] = row["kind"] in STOPS and row["name"] in acknowledged
