@@ -167,3 +167,27 @@ def test_keeping_the_pool_name_is_refused(tmp_path: Path, zone: Bind) -> None:
     path = moving_pool(tmp_path, zone, keep=[POOL])
     code, out = cli("-c", str(path), "plan", "--phase", "cutover")
     assert code == 2 and "dns.keep.pool-name" in out
+
+
+def test_the_windows_provider_refuses_an_srv_record_before_any_ttl_moves(
+    tmp_path: Path, zone: Bind, standins: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its scripts change A, AAAA and CNAME records only: an SRV record aimed at the
+    legacy FE stops lower-ttl before anything changes, until dns.keep lists it."""
+    from winrm_standin import PASSWORD
+
+    from .test_dns_actions import windows_pool_file
+
+    monkeypatch.setenv("OCS_TEST_DNS_PW", PASSWORD)
+    path = windows_pool_file(tmp_path, zone, standins["dnscmd"], "OCS_TEST_DNS_PW")
+    path.write_text(path.read_text().replace("  address: 10.0.0.30\n", f"  address: {LEGACY}\n", 1))
+    code, out = cli("-c", str(path), *RUN, "--phase", "lower-ttl", "--yes")
+    assert code == 1
+    assert f"{SRV} SRV must change with the pool name" in out and "dns.keep" in out
+    assert zone.read(POOL) == ({LEGACY}, 2) and zone.read(SRV, "SRV") == ({SRV_OLD}, 2)
+
+    edit_dns(path, keep=[SRV])
+    code, out = cli("-c", str(path), *RUN, "--phase", "lower-ttl", "--yes")
+    assert code == 0, out
+    assert zone.read(POOL) == ({LEGACY}, 1) and zone.read(SIP) == ({LEGACY}, 1)
+    assert zone.read(SRV, "SRV") == ({SRV_OLD}, 2)  # left to the operator
