@@ -9,13 +9,16 @@ and no SIP SRV records are looked at).
   windows and manual providers (no zone transfer), the listed names: the pool
   name, sip.<domain>, dns.names, dns.acknowledge. Then: every A record holding
   the legacy address, every CNAME pointing at the pool name or at one of those
-  names, and the SRV records _sipinternaltls._tcp.<domain> and
-  _sipinternal._tcp.<domain>, whose target must be the pool name (absent:
-  information).
+  names, and the SIP SRV records (_sipinternaltls._tcp, _sipinternal._tcp,
+  _sip._tls of <domain>): targeting the pool name, fine; targeting the legacy
+  FE's own host name, retargeted with the pool name (config/dnsnames.py);
+  absent: information. A name dns.keep lists is shown as staying.
   Stops the run (CheckFailed) on a CNAME, an A record for the legacy address
   under a name the pool file does not list, or an SRV record aiming elsewhere,
   unless each is in `dns.acknowledge` or the operator acknowledges them at the
-  terminal; with nobody to ask it stops naming them and how to acknowledge.
+  terminal; with nobody to ask it stops naming them and how to acknowledge. A
+  name that moves holding neither the legacy address nor the VIP stops it
+  without asking (its guarded move would refuse it half-way through).
   Changes nothing. Evidence: the table of names.
 
 cutover.no_pins (args: `host`).

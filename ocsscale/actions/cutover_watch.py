@@ -7,13 +7,16 @@ cutover.watch (args: `name` the pool FQDN, `address` the VIP, `window` and
   client that cannot be reached over its transport makes the round
   inconclusive: the operator is asked (continue watching, revert, stop); with
   nobody to ask the step stops WITHOUT reverting and says so. More failed
-  probes than the budget: the watch reverts the pool record itself, through
-  the DNS provider, with the undo record of the last dns.replace in the
-  journal (its old value and TTL), marks that change reverted in the journal
-  with the reason, and fails (exit 1) saying the cutover was reverted and why.
+  probes than the budget: the watch reverts every name the cutover moved
+  itself (the pool record, the names that moved with it, the SRV records
+  retargeted), through the DNS provider, with each one's undo record in the
+  journal (its old value and TTL), newest first, marks each change reverted in
+  the journal with the reason, and fails (exit 1) saying the cutover was
+  reverted and why (and which revert failed, if one did).
   Changes nothing otherwise: no undo record of its own.
 
-dns.raise_ttl (args: `name`, `address` the VIP, `ttl` dns.ttl).
+dns.raise_ttl (args: `name`, `address` the VIP, `ttl` dns.ttl; for an SRV
+record `type: SRV` and `srv_to`; `optional`: only a record the cutover moved).
   After the watch, the new record gets its long TTL back (the cutover kept the
   short one so that a revert would spread as quickly). Reads the RRset, which
   must hold `address` only. Changes its TTL (guarded by its value). Undo: the

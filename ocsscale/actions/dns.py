@@ -20,7 +20,16 @@ dns.replace (phase cutover). Args: `name`, `address` (the VIP), `expect`
   overwritten). Undo: the old values and TTL. Proof: the provider reads the
   record back; dns.verify proves it on every name server.
 
-dns.verify (phase cutover, read-only). Args: `name`, `address`, `type` (A).
+The names that move with the pool name (sip.<domain>, dns.names: the
+playbook's `cutover_names`) go through the same three steps with `optional:
+true`: absent, nothing to do; holding anything but the legacy value (or the
+VIP), refused. dns.retarget_srv (below) moves a SIP SRV record aimed at the
+legacy FE. The journal's moves still in place (`moves_in_place`) are what the
+watch reverts, raise-ttl and decommission look at.
+
+dns.verify (phase cutover, read-only). Args: `name`, `address`, `type` (A;
+SRV: `srv_to`, the values the journaled retarget gave it; not retargeted:
+nothing to prove), `optional` (a name the cutover did not move: nothing to prove).
   Every server that must answer (the zone's NS set, found on the first of
   dns.servers or on the Windows DNS server; or dns.verify_servers; less
   dns.verify_exclude) answers exactly `address` with authority. With rfc2136
