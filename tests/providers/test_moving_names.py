@@ -92,6 +92,12 @@ def test_every_listed_name_and_the_srv_record_move_and_come_back(
     for name in (POOL, SIP, WEB):
         assert zone.read(name) == ({VIP}, 1), name
     assert zone.read(SRV, "SRV") == ({SRV_NEW}, 1)  # priority, weight and port kept
+    journal = Journal.open(path.parent / ".ocsscale")
+    try:  # the retargeted SRV record proven on every server, after the pool name moved
+        (proof,) = [e for e in journal.entries() if e.step_id == f"cutover/verify-srv[{SRV}]"]
+    finally:
+        journal.close()
+    assert [s["values"] for s in proof.evidence["servers"]] == [[SRV_NEW]]
 
     code, out = cli("-c", str(path), "rollback", "--yes")
     assert code == 0, out
@@ -151,6 +157,10 @@ def test_dns_keep_leaves_a_name_where_it_is(tmp_path: Path, zone: Bind) -> None:
     assert code == 0, out
     assert zone.read(POOL) == ({VIP}, 1) and zone.read(WEB) == ({VIP}, 1)
     assert zone.read(SIP) == ({LEGACY}, 2) and zone.read(SRV, "SRV") == ({SRV_OLD}, 2)
+    code, report = cli("-c", str(path), "report", "--format", "md", "-o", "-")
+    assert code == 0, report
+    assert f"Moves with the pool name at the cutover: {POOL}, {WEB};" in report
+    assert f"Stays where it is (dns.keep): {SIP}, {SRV}." in report
 
 
 def test_a_listed_name_held_elsewhere_stops_before_any_change(tmp_path: Path, zone: Bind) -> None:
