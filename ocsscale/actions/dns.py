@@ -428,6 +428,9 @@ class DnsReplace(_DnsAction):
         done = same_values(self.rdtype, record.values, [self.address]) and record.ttl == self.ttl
         if self.optional and not record.exists:
             return {"record": record.to_json(), "guard": {"checked": False, "why": "absent"}}
+        if self.optional and same_values(self.rdtype, record.values, [self.address]):
+            # already at the VIP (moved before, or a resumed move): its TTL is left be
+            return {"record": record.to_json(), "guard": {"checked": False, "why": "at the VIP"}}
         if self.optional and not done and not _ours_to_move(self.rdtype, record, self.expect):
             raise CheckFailed(
                 f"{self.record_name} {self.rdtype} holds {record.show()}, not the legacy FE's "
@@ -440,8 +443,10 @@ class DnsReplace(_DnsAction):
 
     def diff(self, current: Json) -> list[Change]:
         record = RecordSet.from_json(current["record"])
-        if not record.exists and self.optional:
-            return []  # absent: nothing points at the legacy FE there
+        if self.optional and (
+            not record.exists or same_values(self.rdtype, record.values, [self.address])
+        ):
+            return []  # absent, or already at the VIP: nothing points at the legacy FE
         if same_values(self.rdtype, record.values, [self.address]) and record.ttl == self.ttl:
             return []
         return [
@@ -517,7 +522,7 @@ class DnsRetargetSrv(DnsReplace):
     unless lower-ttl's wait for it is over (as dns.replace). Changes: each value
     targeting `from` gets `to`, priority, weight and port kept, only while the
     RRset still holds what was read. Undo: the old values and TTL. Proof: read
-    back, then every server that must answer holds the new values."""
+    back; dns.verify (type SRV) then proves it on every server that must answer."""
 
     name = "dns.retarget_srv"
 
