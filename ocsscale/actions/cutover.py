@@ -9,13 +9,16 @@ and no SIP SRV records are looked at).
   windows and manual providers (no zone transfer), the listed names: the pool
   name, sip.<domain>, dns.names, dns.acknowledge. Then: every A record holding
   the legacy address, every CNAME pointing at the pool name or at one of those
-  names, and the SRV records _sipinternaltls._tcp.<domain> and
-  _sipinternal._tcp.<domain>, whose target must be the pool name (absent:
-  information).
+  names, and the SIP SRV records (_sipinternaltls._tcp, _sipinternal._tcp,
+  _sip._tls of <domain>): targeting the pool name, fine; targeting the legacy
+  FE's own host name, retargeted with the pool name (config/dnsnames.py);
+  absent: information. A name dns.keep lists is shown as staying.
   Stops the run (CheckFailed) on a CNAME, an A record for the legacy address
   under a name the pool file does not list, or an SRV record aiming elsewhere,
   unless each is in `dns.acknowledge` or the operator acknowledges them at the
-  terminal; with nobody to ask it stops naming them and how to acknowledge.
+  terminal; with nobody to ask it stops naming them and how to acknowledge. A
+  name that moves holding neither the legacy address nor the VIP stops it
+  without asking (its guarded move would refuse it half-way through).
   Changes nothing. Evidence: the table of names.
 
 cutover.no_pins (args: `host`).
@@ -29,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..config.dnsnames import SRV_LABELS
+from ..config.dnsnames import srv_target as pool_srv_target
 from ..errors import CheckFailed, Declined, UsageError
 from ..operator import OperatorUnavailable
 from ..providers.dns import DnsError, open_provider
@@ -36,21 +41,27 @@ from ..providers.dns.query import lookup
 from ..providers.dns.rfc2136 import TransferRefused
 from ..transports import hostsfile
 from .base import Action, Change, Context, Json, register
+from .dns import srv_target
 from .hosts import hosts_file_path
 from .probing import plain_address, required_text
 
-SRV_NAMES = ("_sipinternaltls._tcp", "_sipinternal._tcp")
+SRV_NAMES = SRV_LABELS
 
 # what each row of the table is, and whether it stops the run
 MOVES, LISTED, OWN, SRV_OK, ABSENT_INFO = "moves", "listed", "own", "srv-ok", "absent"
+SRV_MOVES, KEPT, FOREIGN = "srv-moves", "kept", "foreign"
 UNLISTED, CNAME, SRV_ELSEWHERE = "unlisted", "cname", "srv-elsewhere"
 STOPS = (UNLISTED, CNAME, SRV_ELSEWHERE)
 
 _SAY = {
     MOVES: "the pool name: moves to the VIP now",
-    LISTED: "listed in the pool file: resolves to the legacy FE; move it with the pool name",
+    LISTED: "resolves to the legacy FE: moves to the VIP with the pool name",
     OWN: "the legacy FE's own record: stays until it is decommissioned",
     SRV_OK: "targets the pool name: follows the cutover",
+    SRV_MOVES: "targets the legacy FE: retargeted to the pool name with it",
+    KEPT: "kept where it is (dns.keep): still the legacy FE, which breaks at decommission",
+    FOREIGN: "moves with the pool name, but holds neither the legacy FE nor the VIP: the "
+    "guarded move would refuse it; list it in dns.keep, or point it at the legacy FE",
     ABSENT_INFO: "absent",
     UNLISTED: "resolves to the legacy FE under a name the pool file does not list",
     CNAME: "a CNAME to the pool name or the legacy FE: clients follow it to whatever it names",
@@ -82,19 +93,35 @@ class CutoverInventory(Action):
         return [f"dns:{self.settings.zone}"] + ([host.name] if host is not None else [])
 
     def describe(self) -> list[Change]:
+        moving = sorted(self.listed() - self.kept())
+        kept = sorted(self.kept())
         return [
             Change(
                 "check",
                 f"dns:{self.settings.zone}",
                 f"every name resolving to the legacy FE {self.legacy}"
                 + (f" and the SIP SRV records of {self.domain}" if self.domain else "")
-                + "; a CNAME or an unlisted name stops the run unless acknowledged",
+                + "; a CNAME or an unlisted name stops the run unless acknowledged; "
+                + f"moving with {self.pool_name}: {', '.join(moving) or 'no other name'}"
+                + (
+                    f" (and each SIP SRV record targeting {self.legacy_fqdn()})"
+                    if self.domain
+                    else ""
+                )
+                + f"; staying (dns.keep): {', '.join(kept) or 'none'}",
             )
         ]
 
     # -- what the pool file says ---------------------------------------------
     def listed(self) -> set[str]:
-        return {*self.sip_names()[:1], *(_n(n) for n in self.settings.names)}
+        """The names that move with the pool name, and those dns.keep leaves."""
+        return {*self.sip_names()[:1], *(_n(n) for n in self.settings.names), *self.kept()}
+
+    def kept(self) -> set[str]:
+        return {_n(n) for n in self.settings.keep}
+
+    def legacy_fqdn(self) -> str:
+        return _n(self.ctx.pool.legacy_fe.fqdn)
 
     def acknowledged(self) -> set[str]:
         return {_n(n) for n in self.settings.acknowledge}
@@ -148,14 +175,20 @@ class CutoverInventory(Action):
     def table(self, records: list[tuple[str, str, int, str]]) -> list[dict[str, Json]]:
         legacy_names = {_n(spec.fqdn) for spec in [self.ctx.pool.legacy_fe]}
         to_legacy = {n for n, t, _, v in records if t == "A" and v == self.legacy}
+        moving = self.listed() - self.kept() - {self.pool_name}
+        vip = str(self.ctx.pool.load_balancer.vip.ip)
         rows: list[dict[str, Json]] = []
         for name, rdtype, ttl, value in sorted(records):
-            if rdtype == "A" and value == self.legacy:
+            if rdtype == "A" and name in moving and value not in (self.legacy, vip):
+                kind = FOREIGN
+            elif rdtype == "A" and value == self.legacy:
                 kind = (
                     MOVES
                     if name == self.pool_name
                     else OWN
                     if name in legacy_names
+                    else KEPT
+                    if name in self.kept()
                     else LISTED
                     if name in self.listed()
                     else UNLISTED
@@ -163,7 +196,13 @@ class CutoverInventory(Action):
             elif rdtype == "CNAME" and _n(value) in {self.pool_name, *to_legacy}:
                 kind = CNAME
             elif rdtype == "SRV" and name in self.srv_names():
-                kind = SRV_OK if _n(value.split()[-1]) == self.pool_name else SRV_ELSEWHERE
+                target = srv_target(value)
+                if target in (self.pool_name, pool_srv_target(self.ctx.pool)):
+                    kind = SRV_OK
+                elif target == self.legacy_fqdn():
+                    kind = KEPT if name in self.kept() else SRV_MOVES
+                else:
+                    kind = SRV_ELSEWHERE
             else:
                 continue
             rows.append({"name": name, "type": rdtype, "ttl": ttl, "value": value, "kind": kind})
@@ -181,6 +220,15 @@ class CutoverInventory(Action):
                 f"the inventory of {self.settings.zone} failed: {exc.message}"
             ) from None
         rows = self.table(records)
+        foreign = [r for r in rows if r["kind"] == FOREIGN]
+        if foreign:
+            # never acknowledged: the guarded move of that name would refuse it
+            # half-way through the cutover
+            raise CheckFailed(
+                "; ".join(f"{r['name']} A {r['value']}" for r in foreign)
+                + f": {_SAY[FOREIGN]}; nothing was changed",
+                hint="dns.keep: [" + ", ".join(sorted({str(r["name"]) for r in foreign})) + "]",
+            )
         acknowledged = self.acknowledged()
         for row in rows:
             row["acknowledged"] = row["kind"] in STOPS and row["name"] in acknowledged
@@ -233,7 +281,7 @@ def _finding(row: Mapping[str, Json]) -> dict[str, Json]:
         if row["acknowledged"]:
             return {"check": check, "ok": True, "proven": False, "message": message + " (ack)"}
         return {"check": check, "ok": False, "message": message}
-    info = row["kind"] in (ABSENT_INFO, LISTED, OWN)
+    info = row["kind"] in (ABSENT_INFO, LISTED, OWN, KEPT)
     return {"check": check, "ok": True, "info": info, "message": message}
 
 

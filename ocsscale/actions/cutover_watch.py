@@ -7,13 +7,16 @@ cutover.watch (args: `name` the pool FQDN, `address` the VIP, `window` and
   client that cannot be reached over its transport makes the round
   inconclusive: the operator is asked (continue watching, revert, stop); with
   nobody to ask the step stops WITHOUT reverting and says so. More failed
-  probes than the budget: the watch reverts the pool record itself, through
-  the DNS provider, with the undo record of the last dns.replace in the
-  journal (its old value and TTL), marks that change reverted in the journal
-  with the reason, and fails (exit 1) saying the cutover was reverted and why.
+  probes than the budget: the watch reverts every name the cutover moved
+  itself (the pool record, the names that moved with it, the SRV records
+  retargeted), through the DNS provider, with each one's undo record in the
+  journal (its old value and TTL), newest first, marks each change reverted in
+  the journal with the reason, and fails (exit 1) saying the cutover was
+  reverted and why (and which revert failed, if one did).
   Changes nothing otherwise: no undo record of its own.
 
-dns.raise_ttl (args: `name`, `address` the VIP, `ttl` dns.ttl).
+dns.raise_ttl (args: `name`, `address` the VIP, `ttl` dns.ttl; for an SRV
+record `type: SRV` and `srv_to`; `optional`: only a record the cutover moved).
   After the watch, the new record gets its long TTL back (the cutover kept the
   short one so that a revert would spread as quickly). Reads the RRset, which
   must hold `address` only. Changes its TTL (guarded by its value). Undo: the
@@ -28,12 +31,19 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import CheckFailed, Declined, OcsscaleError, StepFailed, TransportError
+from ..errors import (
+    CheckFailed,
+    Declined,
+    OcsscaleError,
+    StepFailed,
+    TransportError,
+    UsageError,
+)
 from ..operator import OperatorUnavailable
 from ..providers.dns import open_provider
 from ..providers.dns.base import RecordSet, same_values
 from .base import Action, Change, Context, Json, register
-from .dns import _DnsAction, _int_arg
+from .dns import _DnsAction, _int_arg, _same, moves_in_place, srv_target
 from .probe_ports import ProbePorts
 from .probing import plain_address, required_text, timeout_arg
 
@@ -184,51 +194,52 @@ class CutoverWatch(Action):
         )
 
     def _revert(self, reason: str) -> None:
-        """Put the record back with the last dns.replace's undo record, and fail."""
+        """Put back every name the cutover moved (the pool name, the names that moved
+        with it, the SRV records retargeted) with their undo records, newest first,
+        each marked reverted in the journal; then fail."""
         journal = self.ctx.extra.get("journal")
-        entry = None
-        if journal is not None:
-            for candidate in reversed(journal.entries()):
-                if (
-                    candidate.action == "dns.replace"
-                    and candidate.status == "done"
-                    and candidate.undo is not None
-                    and str(candidate.undo.get("name", "")).rstrip(".").lower()
-                    == self.pool_name.lower()
-                ):
-                    entry = candidate
-                    break
-        if entry is None:
+        entries = moves_in_place(journal) if journal is not None else []
+        if not any(_same(e.undo.get("name"), self.pool_name) for e in entries):
             raise StepFailed(
                 f"{reason}; there is no finished dns.replace of {self.pool_name} in the journal "
                 "to revert: it was NOT reverted",
                 hint="revert the record by hand, or with `ocsscale rollback --to cutover`",
             )
-        try:
-            restored = open_provider(self.ctx).revert(entry.undo)
-        except OcsscaleError as exc:
-            raise StepFailed(
-                f"{reason}; the automatic revert of {self.pool_name} FAILED: {exc.message}",
-                hint="run `ocsscale rollback --to cutover` now",
-            ) from None
+        provider = open_provider(self.ctx)
         rid = "watch-" + time.strftime("%Y%m%dT%H%M%S")
-        journal.begin_revert(entry.seq, rid)
-        journal.finish_revert(
-            entry.seq, {"by": self.name, "reason": reason, "restored": restored.to_json()}
-        )
+        back: list[str] = []
+        failed: list[str] = []
+        for entry in entries:
+            name = str(entry.undo.get("name"))
+            try:
+                restored = provider.revert(entry.undo)
+            except OcsscaleError as exc:
+                failed.append(f"{name}: {exc.message}")
+                continue
+            journal.begin_revert(entry.seq, rid)
+            journal.finish_revert(
+                entry.seq, {"by": self.name, "reason": reason, "restored": restored.to_json()}
+            )
+            back.append(f"{name} {entry.undo.get('type')} is back at {restored.show()}")
+        if failed:
+            raise StepFailed(
+                f"{reason}; the automatic revert FAILED for {'; '.join(failed)}"
+                + (f" (reverted: {'; '.join(back)})" if back else ""),
+                hint="run `ocsscale rollback --to cutover` now",
+            )
         raise StepFailed(
-            f"the cutover was reverted: {reason}; {self.pool_name} is back at {restored.show()}",
+            f"the cutover was reverted: {reason}; {'; '.join(back)}",
             hint="find why the probes through the VIP failed, then run the cutover again",
         )
 
 
-def _ttl_everywhere(address: str, ttl: int, rdtype: str) -> Any:
+def _ttl_everywhere(values: list[str], ttl: int, rdtype: str) -> Any:
     def problems(answers: list[dict[str, Json]]) -> list[str]:
         return [
             f"{a['ns']} ({a['address']}) "
             + (a["error"] or f"answers {', '.join(a['values']) or 'nothing'} (TTL {a['ttl']})")
             for a in answers
-            if a["error"] or not same_values(rdtype, a["values"], [address]) or a["ttl"] != ttl
+            if a["error"] or not same_values(rdtype, a["values"], values) or a["ttl"] != ttl
         ]
 
     return problems
@@ -242,25 +253,47 @@ class DnsRaiseTtl(_DnsAction):
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.address = plain_address(required_text(args, "address", self.name))
+        # SRV: every value targets `srv_to` once cut over (the pool FQDN)
+        self.srv_to = str(args.get("srv_to") or "").rstrip(".").lower()
+        if self.rdtype == "SRV":
+            if not self.srv_to:
+                raise UsageError(f"{self.name}: an SRV record needs 'srv_to'")
+            self.address = self.srv_to
+        else:
+            self.address = plain_address(required_text(args, "address", self.name))
         self.ttl = _int_arg(args, "ttl", self.name)
 
     def describe(self) -> list[Change]:
+        when = " when the cutover moved it" if self.optional else ""
         return [
             Change(
                 "change",
                 self.target,
-                f"{self.record_name} {self.rdtype} {self.address}: TTL back to {self.ttl} s",
+                f"{self.record_name} {self.rdtype} {self.address}: TTL back to {self.ttl} s{when}",
             )
         ]
 
     def _cut_over(self, current: Json) -> bool:
+        if self.rdtype == "SRV":
+            values = current["values"]
+            return bool(values) and all(srv_target(v) == self.srv_to for v in values)
         return same_values(self.rdtype, current["values"], [self.address])
+
+    def _moved(self) -> bool:
+        """An optional name: whether this cutover moved it (a done, unreverted move
+        of it in the journal); one it left alone keeps its TTL. No journal (a dry
+        run): assume it will be."""
+        journal = self.ctx.extra.get("journal")
+        if journal is None:
+            return True
+        return bool(moves_in_place(journal, self.record_name))
 
     def read(self) -> Json:
         return self.lookup().to_json()
 
     def diff(self, current: Json) -> list[Change]:
+        if self.optional and (not current["values"] or not self._moved()):
+            return []  # absent, or left alone by the cutover: its TTL is not ours
         if not self._cut_over(current):
             return self.describe()  # a dry run before the cutover: what it will do
         if current["ttl"] == self.ttl:
@@ -275,7 +308,8 @@ class DnsRaiseTtl(_DnsAction):
         ]
 
     def undo_record(self, current: Json) -> Json:
-        return self.undo_for(RecordSet.from_json(current).to_json(), [self.address], self.ttl)
+        old = RecordSet.from_json(current)
+        return self.undo_for(old.to_json(), list(old.values), self.ttl)
 
     def apply(self, current: Json) -> Json:
         if not self._cut_over(current):
@@ -288,8 +322,9 @@ class DnsRaiseTtl(_DnsAction):
         return {"name": self.record_name, "old": current, "ttl": self.ttl}
 
     def verify(self, evidence: Json) -> Json:
+        values = list(evidence["old"]["values"])
         answers = self.settle(
-            _ttl_everywhere(self.address, self.ttl, self.rdtype),
+            _ttl_everywhere(values, self.ttl, self.rdtype),
             f"{self.record_name} does not have TTL {self.ttl} on every name server",
         )
         return {**evidence, "servers": answers}

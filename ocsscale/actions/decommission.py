@@ -50,6 +50,7 @@ from ..transports.posix import ACTIVE_WORDS, START_MODE_WORDS
 from ..transports.windows_facts import ServiceInfo, stop_order
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
+from .cutover_watch import moves_in_place
 
 DRAIN_WAIT = 600.0
 POLL = 2.0
@@ -70,25 +71,32 @@ def _utc(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _old_ttl(evidence: dict[str, Any]) -> int:
+    return int((evidence.get("old") or {}).get("ttl") or 0)
+
+
 def cutover_settled(ctx: Context) -> dict[str, Any]:
     """When clients can no longer hold the legacy address: the last cutover's change
     time plus the old record's TTL. Raises CheckFailed before then."""
     journal = ctx.extra.get("journal")
     if journal is None:
         return {"checked": False, "why": "no journal (dry run): checked when the run starts"}
-    cutover = None
-    for entry in reversed(journal.entries()):
-        # a re-run that found the record already moved changed nothing: look further back
-        evidence = entry.evidence if entry.action == "dns.replace" else None
-        if entry.status == "done" and isinstance(evidence, dict) and "changed_at" in evidence:
-            cutover = evidence
-            break
-    if cutover is None or "changed_at" not in cutover:
+    # every name the cutover moved (the pool name, sip.<domain>, dns.names, the SRV
+    # records): clients may hold the old value of each for its old TTL
+    moved = []
+    for entry in moves_in_place(journal):
+        # a re-run that found the record already moved changed nothing: its
+        # evidence has no change time; the move is the entry with the undo record
+        evidence = entry.evidence
+        if isinstance(evidence, dict) and "changed_at" in evidence:
+            moved.append(evidence)
+    if not moved:
         raise CheckFailed(
             "the pool name has not been cut over (no finished dns.replace in the journal): "
             "decommission comes after the cutover"
         )
-    old_ttl = int((cutover.get("old") or {}).get("ttl") or 0)
+    cutover = max(moved, key=lambda e: float(e["changed_at"]) + _old_ttl(e))
+    old_ttl = _old_ttl(cutover)
     ready = float(cutover["changed_at"]) + old_ttl
     while ctx.extra.get("wait") and (left := ready - time.time()) > 0:  # run --wait
         what = f"the old TTL ({old_ttl} s) since the cutover"

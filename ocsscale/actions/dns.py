@@ -20,7 +20,16 @@ dns.replace (phase cutover). Args: `name`, `address` (the VIP), `expect`
   overwritten). Undo: the old values and TTL. Proof: the provider reads the
   record back; dns.verify proves it on every name server.
 
-dns.verify (phase cutover, read-only). Args: `name`, `address`, `type` (A).
+The names that move with the pool name (sip.<domain>, dns.names: the
+playbook's `cutover_names`) go through the same three steps with `optional:
+true`: absent, nothing to do; holding anything but the legacy value (or the
+VIP), refused. dns.retarget_srv (below) moves a SIP SRV record aimed at the
+legacy FE. The journal's moves still in place (`moves_in_place`) are what the
+watch reverts, raise-ttl and decommission look at.
+
+dns.verify (phase cutover, read-only). Args: `name`, `address`, `type` (A;
+SRV: `srv_to`, the values the journaled retarget gave it; not retargeted:
+nothing to prove), `optional` (a name the cutover did not move: nothing to prove).
   Every server that must answer (the zone's NS set, found on the first of
   dns.servers or on the Windows DNS server; or dns.verify_servers; less
   dns.verify_exclude) answers exactly `address` with authority. With rfc2136
@@ -42,6 +51,7 @@ from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
 from ..providers.dns import DnsError, open_provider
 from ..providers.dns.base import RecordSet, check_type, same_values
 from ..providers.dns.query import lookup, soa_serial
+from ..providers.dns.windows_scripts import TYPES as WINDOWS_TYPES
 from . import dns_propagation as propagation
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
@@ -67,6 +77,16 @@ def _int_arg(args: Mapping[str, Any], key: str, action: str) -> int:
     return value
 
 
+def _flag(args: Mapping[str, Any], key: str, action: str) -> bool:
+    raw = args.get(key, False)
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise UsageError(f"{action}: argument '{key}' is true or false")
+
+
 def utc(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -86,6 +106,9 @@ class _DnsAction(Action):
         self.convergence = propagation.convergence(self.settings)
         self.required: propagation.Required | None = None
         self.waited = 0.0
+        # a name that moves with the pool name (sip.<domain>, dns.names, an SRV
+        # record): absent, it points at nothing and there is nothing to do
+        self.optional = _flag(args, "optional", self.name)
 
     def targets(self) -> list[str]:
         host = getattr(self.settings, "host", None)  # the Windows DNS server
@@ -94,7 +117,28 @@ class _DnsAction(Action):
     def provider(self) -> Any:
         return open_provider(self.ctx)
 
+    def changeable(self) -> None:
+        """Refuse, before anything changes, a record type the provider cannot change."""
+        if self.settings.provider == "windows" and self.rdtype not in WINDOWS_TYPES:
+            raise CheckFailed(
+                f"{self.record_name} {self.rdtype} must change with the pool name, but the "
+                f"windows DNS provider changes {', '.join(WINDOWS_TYPES)} records only; "
+                "nothing was changed",
+                hint=f"change it by hand and list {self.record_name} in dns.keep",
+            )
+
     def lookup(self) -> RecordSet:
+        if self.rdtype == "SRV":
+            # read over DNS on the zone's first server (what rfc2136 and manual do
+            # anyway): the windows provider's scripts read and write A, AAAA and
+            # CNAME only, and refuse an SRV change with a clear message
+            return lookup(
+                self.first_server(),
+                self.settings.port,
+                self.record_name,
+                "SRV",
+                self.settings.timeout,
+            )
         return self.provider().lookup(self.record_name, self.rdtype)
 
     def first_server(self) -> str:
@@ -227,24 +271,37 @@ class DnsLowerTtl(_DnsAction):
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
         self.ttl = _int_arg(args, "ttl", self.name)
+        # SRV: lowered only when it targets this host (the legacy FE), i.e. moves
+        self.srv_from = _srv_from(args, self.rdtype, self.name)
 
     def describe(self) -> list[Change]:
+        when = ""
+        if self.srv_from:
+            when = f" when it targets {self.srv_from}"
+        elif self.optional:
+            when = " when it exists"
         return [
             Change(
                 "change",
                 self.target,
-                f"lower the TTL of {self.record_name} {self.rdtype} to {self.ttl} s, same "
+                f"lower the TTL of {self.record_name} {self.rdtype} to {self.ttl} s{when}, same "
                 "value; journal when the old TTL has run out in every cache",
             )
         ]
 
     def read(self) -> Json:
         record = self.lookup()
-        if not record.exists:
+        if not record.exists and not self.optional:
             raise CheckFailed(f"{self.record_name} has no {self.rdtype} record to lower")
+        if self.diff(record.to_json()):
+            self.changeable()
         return record.to_json()
 
     def diff(self, current: Json) -> list[Change]:
+        if not current["values"]:
+            return []  # optional and absent: nothing points at the legacy FE there
+        if self.srv_from and not _srv_targets(current["values"], self.srv_from):
+            return []  # does not target the legacy FE: the cutover leaves it alone
         if current["ttl"] <= self.ttl:
             return []
         values = ", ".join(current["values"])
@@ -369,11 +426,27 @@ class DnsReplace(_DnsAction):
     def read(self) -> Json:
         record = self.lookup()
         done = same_values(self.rdtype, record.values, [self.address]) and record.ttl == self.ttl
+        if self.optional and not record.exists:
+            return {"record": record.to_json(), "guard": {"checked": False, "why": "absent"}}
+        if self.optional and same_values(self.rdtype, record.values, [self.address]):
+            # already at the VIP (moved before, or a resumed move): its TTL is left be
+            return {"record": record.to_json(), "guard": {"checked": False, "why": "at the VIP"}}
+        if self.optional and not done and not _ours_to_move(self.rdtype, record, self.expect):
+            raise CheckFailed(
+                f"{self.record_name} {self.rdtype} holds {record.show()}, not the legacy FE's "
+                f"{self.expect}: it does not move with the pool name; nothing was changed",
+                hint=f"list {self.record_name} in dns.keep to leave it where it is, "
+                f"or point it back at {self.expect}",
+            )
         guard = {"checked": False, "why": "already done"} if done else self._guard(record)
         return {"record": record.to_json(), "guard": guard}
 
     def diff(self, current: Json) -> list[Change]:
         record = RecordSet.from_json(current["record"])
+        if self.optional and (
+            not record.exists or same_values(self.rdtype, record.values, [self.address])
+        ):
+            return []  # absent, or already at the VIP: nothing points at the legacy FE
         if same_values(self.rdtype, record.values, [self.address]) and record.ttl == self.ttl:
             return []
         return [
@@ -403,6 +476,150 @@ class DnsReplace(_DnsAction):
         return {**evidence, "read_back": record.to_json()}
 
 
+def _ours_to_move(rdtype: str, record: RecordSet, expect: str) -> bool:
+    """The record holds the legacy value (what the guarded replace expects)."""
+    return same_values(rdtype, record.values, [expect])
+
+
+def _srv_from(args: Mapping[str, Any], rdtype: str, action: str) -> str:
+    raw = args.get("srv_from")
+    if raw is None or raw == "":
+        return ""
+    if rdtype != "SRV":
+        raise UsageError(f"{action}: 'srv_from' is for SRV records only")
+    return str(raw).rstrip(".").lower()
+
+
+def srv_target(value: str) -> str:
+    """The target host of an SRV value ('prio weight port target')."""
+    return value.split()[-1].rstrip(".").lower() if value.split() else ""
+
+
+def _srv_targets(values: list[str], host: str) -> bool:
+    return any(srv_target(v) == host for v in values)
+
+
+def retargeted(values: list[str], old: str, new: str) -> list[str]:
+    """The SRV values with the target `old` aimed at `new` (priority, weight and
+    port kept); every other value as it is."""
+    out = []
+    for value in values:
+        parts = value.split()
+        if len(parts) == 4 and srv_target(value) == old:
+            parts[3] = new.rstrip(".") + "."
+        out.append(" ".join(parts))
+    return out
+
+
+@register
+class DnsRetargetSrv(DnsReplace):
+    """A SIP SRV record aiming at the legacy FE's host name aimed at the pool name,
+    guarded on its whole old RRset, in the cutover.
+
+    Args: `name` (the SRV owner), `from` (the legacy FE's FQDN), `to` (the pool
+    FQDN or dns.srv_target), `ttl` (the cutover TTL). Reads the RRset over DNS;
+    absent, or aiming elsewhere: nothing to do (the inventory showed it). Refused
+    unless lower-ttl's wait for it is over (as dns.replace). Changes: each value
+    targeting `from` gets `to`, priority, weight and port kept, only while the
+    RRset still holds what was read. Undo: the old values and TTL. Proof: read
+    back; dns.verify (type SRV) then proves it on every server that must answer."""
+
+    name = "dns.retarget_srv"
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        _DnsAction.__init__(self, ctx, {**args, "type": "SRV"})
+        self.old_target = required_text(args, "from", self.name).rstrip(".").lower()
+        self.new_target = required_text(args, "to", self.name).rstrip(".").lower()
+        self.ttl = _int_arg(args, "ttl", self.name)
+
+    def describe(self) -> list[Change]:
+        return [
+            Change(
+                "change",
+                self.target,
+                f"{self.record_name} SRV: target {self.old_target} -> {self.new_target} "
+                f"(TTL {self.ttl} s) when it targets the legacy FE, only while it still "
+                "holds what was read",
+            )
+        ]
+
+    def _wanted(self, record: RecordSet) -> list[str]:
+        return retargeted(list(record.values), self.old_target, self.new_target)
+
+    def read(self) -> Json:
+        record = self.lookup()
+        if not _srv_targets(list(record.values), self.old_target):
+            why = "absent" if not record.exists else "does not target the legacy FE"
+            return {"record": record.to_json(), "guard": {"checked": False, "why": why}}
+        self.changeable()
+        return {"record": record.to_json(), "guard": self._guard(record)}
+
+    def diff(self, current: Json) -> list[Change]:
+        record = RecordSet.from_json(current["record"])
+        if not _srv_targets(list(record.values), self.old_target):
+            return []
+        return [
+            Change(
+                "change",
+                self.target,
+                f"{self.record_name} SRV {record.show()} -> "
+                f"{', '.join(self._wanted(record))} (TTL {self.ttl} s), only while it "
+                "still holds that",
+            )
+        ]
+
+    def undo_record(self, current: Json) -> Json:
+        record = RecordSet.from_json(current["record"])
+        return self.undo_for(current["record"], self._wanted(record), self.ttl)
+
+    def apply(self, current: Json) -> Json:
+        record = RecordSet.from_json(current["record"])
+        wanted = self._wanted(record)
+        undo = self.provider().replace(
+            self.record_name, "SRV", wanted, self.ttl, expect=list(record.values)
+        )
+        return {
+            "name": self.record_name,
+            "old": undo["old"],
+            "new": undo["new"],
+            "changed_at": time.time(),
+        }
+
+    def verify(self, evidence: Json) -> Json:
+        # read back on the server changed; dns.verify (type SRV) then proves it on
+        # every server that must answer, after the pool name has moved too
+        wanted = list(evidence["new"]["values"])
+        record = self.lookup()
+        if not same_values("SRV", record.values, wanted) or record.ttl != self.ttl:
+            raise StepFailed(f"{self.record_name} SRV reads {record.show()} after the change")
+        return {**evidence, "read_back": record.to_json()}
+
+
+#: the steps that move a name at the cutover (what the watch's revert puts back)
+MOVE_ACTIONS = ("dns.replace", "dns.retarget_srv")
+
+
+def _same(a: Any, b: str) -> bool:
+    return str(a or "").rstrip(".").lower() == b.rstrip(".").lower()
+
+
+def moves_in_place(journal: Any, name: str | None = None) -> list[Any]:
+    """The cutover's changes still in place, newest first: per record (name and
+    type), its last finished move with an undo record, unless reverted since."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for entry in reversed(journal.entries()):
+        if entry.action not in MOVE_ACTIONS or not isinstance(entry.undo, dict):
+            continue
+        key = (str(entry.undo.get("name", "")).rstrip(".").lower(), str(entry.undo.get("type")))
+        if key in seen:
+            continue
+        seen.add(key)
+        if entry.status == "done" and (name is None or _same(key[0], name)):
+            out.append(entry)
+    return out
+
+
 @register
 class DnsVerify(_DnsAction):
     """Every name server answers the new value (see the module docstring)."""
@@ -412,7 +629,13 @@ class DnsVerify(_DnsAction):
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.address = required_text(args, "address", self.name).split("/", 1)[0]
+        if self.rdtype == "SRV":
+            # the values the cutover's retarget gave it, read from the journal
+            self.address = f"targeting {required_text(args, 'srv_to', self.name)}"
+            self.optional = True
+        else:
+            self.address = required_text(args, "address", self.name).split("/", 1)[0]
+        self.expected = [self.address]
 
     def describe(self) -> list[Change]:
         if self.convergence == propagation.REPLICATION:
@@ -436,7 +659,7 @@ class DnsVerify(_DnsAction):
             where = f"{a['ns']} ({a['address']})"
             if a["error"]:
                 problems.append(f"{where}: {a['error']}")
-            elif not same_values(self.rdtype, a["values"], [self.address]):
+            elif not same_values(self.rdtype, a["values"], self.expected):
                 shown = ", ".join(a["values"]) or "no record"
                 problems.append(f"{where} answers {shown}")
         if self.convergence == propagation.SERIAL:
@@ -444,6 +667,13 @@ class DnsVerify(_DnsAction):
         return problems
 
     def apply(self, current: Json) -> Json:
+        journal = self.ctx.extra.get("journal")
+        moved = moves_in_place(journal, self.record_name) if journal is not None else []
+        if self.optional and journal is not None and not moved:
+            # absent at the cutover, or (SRV) not aimed at the legacy FE: nothing moved
+            return {"name": self.record_name, "address": self.address, "moved": False}
+        if self.rdtype == "SRV":
+            self.expected = list(moved[0].undo["new"]["values"])
         answers = self.settle(
             self._problems, f"{self.record_name} is not {self.address} on every name server"
         )

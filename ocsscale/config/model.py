@@ -154,6 +154,18 @@ def check_fqdn(value: str, what: str = "name") -> str:
     return name
 
 
+_SERVICE_LABEL_RE = re.compile(r"^_[A-Za-z0-9-]{1,62}$")
+
+
+def _check_record_name(value: str) -> str:
+    """An FQDN, or an SRV owner name: service labels (`_sip._tls.`) before one."""
+    labels = value.rstrip(".").split(".")
+    while len(labels) > 2 and _SERVICE_LABEL_RE.match(labels[0]):
+        labels = labels[1:]
+    check_fqdn(".".join(labels), "a DNS name")
+    return value.rstrip(".")
+
+
 def check_server_ref(value: Any) -> str:
     """A name server as the pool file names it: an IPv4 address or an FQDN."""
     if not isinstance(value, str):
@@ -464,6 +476,12 @@ class _DnsCommon(Strict):
     #: names the inventory found pointing at the legacy FE (a CNAME, an unlisted
     #: A record) that the operator has looked at: the cutover goes on
     acknowledge: list[str] = Field(default_factory=list)
+    #: names the cutover leaves where they are although they point at the legacy FE
+    #: (sip.<domain>, a name of `names`, a SIP SRV record); every other one moves
+    #: with the pool name (config/dnsnames.py)
+    keep: list[str] = Field(default_factory=list, max_length=64)
+    #: the target a SIP SRV record aiming at the legacy FE is given (default the pool FQDN)
+    srv_target: str | None = None
     #: the cutover's watch window: probes every `watch_interval` seconds for
     #: `watch_window` seconds; more than `watch_failures` failed probes revert it
     watch_window: WatchSeconds = 300
@@ -493,6 +511,16 @@ class _DnsCommon(Strict):
     @classmethod
     def _names(cls, v: list[str]) -> list[str]:
         return [check_fqdn(name, "a DNS name") for name in v]
+
+    @field_validator("keep")
+    @classmethod
+    def _kept(cls, v: list[str]) -> list[str]:
+        return [_check_record_name(name) for name in v]
+
+    @field_validator("srv_target")
+    @classmethod
+    def _srv_target(cls, v: str | None) -> str | None:
+        return None if v is None else check_fqdn(v, "the SRV target")
 
 
 class Rfc2136Dns(_DnsCommon):

@@ -13,6 +13,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from ..errors import ConfigIssue
 from ..yamlpos import YamlDocument, format_path
+from . import dnsnames
 from .model import HostSpec, Pool
 from .profiles import Profile
 
@@ -370,6 +371,7 @@ def dns_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[Confi
                 "dns.verify.excluded-listed",
                 f"{server} is both in verify_servers and in verify_exclude: name it in one",
             )
+    yield from _moving_names_rules(pool, profile, doc)
     if dns.cutover_ttl > dns.ttl:
         yield doc.issue(
             ("dns", "cutover_ttl"),
@@ -439,3 +441,39 @@ def check_pool(pool: Pool, profile: Profile, doc: YamlDocument) -> list[ConfigIs
     for rule in ALL_RULES:
         issues.extend(rule(pool, profile, doc))
     return issues
+
+
+def _moving_names_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
+    """Every name the cutover moves is inside the zone (the provider changes only
+    there); dns.keep names a name the cutover considers, never the pool FQDN."""
+    dns, zone = pool.dns, pool.dns.zone.lower()
+    sip = dnsnames.is_sip(profile)
+    considered = dnsnames.a_names(pool, sip) + dnsnames.srv_names(pool, sip)
+    keep = dnsnames.kept(pool)
+    for i, name in enumerate(dns.keep):
+        key = name.rstrip(".").lower()
+        if key == pool.pool.fqdn.lower():
+            yield doc.issue(
+                ("dns", "keep", i),
+                "dns.keep.pool-name",
+                f"{name} is the pool FQDN: the cutover moves it, it cannot be kept",
+            )
+        elif key not in considered:
+            yield doc.issue(
+                ("dns", "keep", i),
+                "dns.keep.unknown",
+                f"{name} is not a name the cutover moves (sip.<domain>, dns.names, the "
+                "SIP SRV records): nothing to keep",
+            )
+    for name in considered[1:]:
+        if name in keep or name == zone or name.endswith("." + zone):
+            continue
+        listed = [i for i, n in enumerate(dns.names) if n.rstrip(".").lower() == name]
+        where = ("dns", "names", listed[0]) if listed else ("dns", "zone")
+        yield doc.issue(
+            where,
+            "dns.names.outside",
+            f"{name} moves with the pool name but is not inside the zone {dns.zone}: "
+            "the cutover could not update it there; list it in dns.keep (and move it "
+            "yourself) to leave it",
+        )

@@ -1,8 +1,9 @@
 """The lab's authoritative DNS: BIND 9 for lab.test and its reverse zones.
 
 As in production before the migration, the pool FQDN's A record points at
-the legacy FE (with a short TTL, POOL_TTL) and `_sipinternaltls._tcp` points
-at the pool FQDN. Updates (RFC 2136) are accepted only when signed with the
+the legacy FE (with a short TTL, POOL_TTL), and so does sip.lab.test, and
+`_sipinternaltls._tcp` targets the legacy FE's own host name (all three move
+at the cutover). Updates (RFC 2136) are accepted only when signed with the
 lab's TSIG key (hmac-sha256), and so are zone transfers (the cutover's
 inventory); the key's secret is written twice, both mode
 0600: as a BIND `key` clause for named, and alone for the pool file's
@@ -65,7 +66,11 @@ def forward_records(topo: Topology) -> list[Record]:
     legacy = topo.by_role("legacy-fe")[0]
     pool_label = POOL_FQDN.removesuffix("." + DOMAIN)
     records.append(Record(pool_label, "A", legacy.address, POOL_TTL))
-    records.append(Record("_sipinternaltls._tcp", "SRV", f"0 0 5061 {POOL_FQDN}."))
+    # automatic sign-in as many single-FE sites set it up: sip.<domain> at the legacy
+    # FE, and the SRV record aimed at its own host name; both move with the pool name
+    # at the cutover (short TTLs, as the pool record's, keep the lab's waits short)
+    records.append(Record("sip", "A", legacy.address, POOL_TTL))
+    records.append(Record("_sipinternaltls._tcp", "SRV", f"0 0 5061 {legacy.fqdn}.", POOL_TTL))
     return records
 
 

@@ -14,6 +14,7 @@ import math
 import time
 from typing import Any
 
+from ..config.dnsnames import cutover_names
 from ..plan.playbook import PHASE_IDS
 from ..runner.journal import KILLED, Entry
 from . import findings
@@ -84,7 +85,18 @@ def pool_section(sources: Sources) -> dict[str, Any] | None:
             "address": str(pool.directory.address),
             "port": pool.directory.port,
         },
-        "dns": _dns(pool.dns),
+        "dns": {**_dns(pool.dns), **_moving(pool, profile)},
+    }
+
+
+def _moving(pool: Any, profile: Any) -> dict[str, Any]:
+    """Which names move with the pool name at the cutover, and which stay (dns.keep)."""
+    names = cutover_names(pool, profile)
+    return {
+        "moves": [pool.pool.fqdn, *(n["name"] for n in names["a"])],
+        "srv_moves": [n["name"] for n in names["srv"]],
+        "srv_to": names["srv_to"],
+        "keep": list(names["kept"]),
     }
 
 
@@ -284,7 +296,9 @@ def summary(model: dict[str, Any]) -> list[dict[str, str]]:
         )
     moved = [d for d in model["dns"] if d["action"] == "dns.replace" and d["status"] == "done"]
     if moved:
-        d = moved[-1]
+        # the pool name's move (the other names move with it, shown in the DNS section)
+        pool_name = str((model.get("pool") or {}).get("fqdn") or "").lower()
+        d = next((m for m in reversed(moved) if str(m["name"]).lower() == pool_name), moved[-1])
         tiles.append(
             {
                 "label": "DNS",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..actions.base import Action, Context
+from ..config.dnsnames import cutover_names
 from ..config.loader import STATE_DIR_NAME, LoadedPool, load_pool
 from ..errors import OcsscaleError, UsageError
 from ..operator import NoOperator, Operator, OperatorUnavailable
@@ -49,10 +50,12 @@ def state_dir_for(config: Path) -> Path:
 
 def pool_variables(loaded: LoadedPool) -> dict[str, Any]:
     """What playbook templates see: the pool file as plain data, `profile` as
-    the loaded profile, and `vip_address` (the VIP without its prefix)."""
+    the loaded profile, `vip_address` (the VIP without its prefix), and
+    `cutover_names` (the names that move with the pool name: config/dnsnames.py)."""
     data: dict[str, Any] = loaded.pool.model_dump(mode="json")
     data["profile"] = loaded.profile.model_dump(mode="json")
     data["vip_address"] = str(loaded.pool.load_balancer.vip.ip)
+    data["cutover_names"] = cutover_names(loaded.pool, loaded.profile)
     return data
 
 

@@ -127,6 +127,23 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], list[tuple[tuple[str, ...
         [(("new",), None)],
     ),
     (
+        "dns.retarget_srv",
+        {
+            "name": "_sipinternaltls._tcp.contoso.com",
+            "from": "ocsfe00.contoso.com",
+            "to": "ocspool.contoso.com",
+            "ttl": 60,
+        },
+        {
+            **DNS_UNDO,
+            "name": "_sipinternaltls._tcp.contoso.com",
+            "type": "SRV",
+            "old": {"values": ["0 0 5061 ocsfe00.contoso.com."], "ttl": 3600},
+            "new": {"values": ["0 0 5061 ocspool.contoso.com."], "ttl": 60},
+        },
+        [(("type",), "A"), (("name",), "ocspool.contoso.com"), (("new", "ttl"), "60")],
+    ),
+    (
         "dns.raise_ttl",
         {"name": "ocspool.contoso.com.", "address": "10.0.0.40", "ttl": 3600},
         {**DNS_UNDO, "old": {"values": ["10.0.0.40"], "ttl": 60}},

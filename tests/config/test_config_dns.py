@@ -189,3 +189,37 @@ def test_verify_servers_and_exclusions_are_checked(tmp_path: Path) -> None:
     assert any(i.rule == "value.not-a-bool" for i in issues_of(tmp_path, quoted))
     # only manual is told: windows always is AD-integrated, rfc2136 never
     assert issues_of(tmp_path, with_dns(WINDOWS_BLOCK + "  ad_integrated: true\n"))
+
+
+def test_which_names_move_with_the_pool_name(tmp_path: Path) -> None:
+    from ocsscale.config.dnsnames import cutover_names
+
+    block = MANUAL_BLOCK + "  names: [web.contoso.com]\n  keep: [_sip._tls.contoso.com.]\n"
+    loaded = load_text(tmp_path, with_dns(block, ""))
+    names = cutover_names(loaded.pool, loaded.profile)
+    assert [n["name"] for n in names["a"]] == ["sip.contoso.com", "web.contoso.com"]
+    assert [n["name"] for n in names["srv"]] == [
+        "_sipinternaltls._tcp.contoso.com",
+        "_sipinternal._tcp.contoso.com",
+    ]
+    assert names["kept"] == ["_sip._tls.contoso.com"]
+    assert (names["srv_from"], names["srv_to"]) == ("ocsfe00.contoso.com", "ocspool.contoso.com")
+
+
+@pytest.mark.parametrize(
+    ("extra", "rule"),
+    [
+        ("  keep: [ocspool.contoso.com]\n", "dns.keep.pool-name"),
+        ("  keep: [intranet.contoso.com]\n", "dns.keep.unknown"),
+        ("  names: [web.fabrikam.com]\n", "dns.names.outside"),
+        ("  keep: [_sip._tls]\n", "name.fqdn"),
+    ],
+)
+def test_dns_keep_and_names_are_checked(tmp_path: Path, extra: str, rule: str) -> None:
+    issue = only_issue(tmp_path, with_dns(MANUAL_BLOCK + extra, ""), rule)
+    assert issue.path.startswith("dns.names" if "names" in extra else "dns.keep"), issue.path
+
+
+def test_a_name_outside_the_zone_may_be_kept(tmp_path: Path) -> None:
+    block = MANUAL_BLOCK + "  names: [web.fabrikam.com]\n  keep: [web.fabrikam.com]\n"
+    load_text(tmp_path, with_dns(block, ""))  # no issue: the operator moves it

@@ -2,7 +2,9 @@
 the inventory of the lab zone (a CNAME and an extra A record for the legacy
 address, added with the lab's TSIG key, stop it unless acknowledged), a pin left
 on a client stops it, the watch window passes with the LB configured, and the
-watch reverts the record by itself when the VIP stops answering.
+watch reverts the record by itself when the VIP stops answering. sip.<domain>
+and the SRV record aimed at the legacy FE move with the pool name, come back
+with the watch's revert and with rollback, and stay with dns.keep.
 
 Each test works on its own copy of the lab pool file (its own journal) and puts
 everything back: DNS value and TTL, LB, hosts files.
@@ -37,6 +39,13 @@ pytestmark = pytest.mark.lab
 VIP_ADDRESS = VIP.split("/", 1)[0]
 WEB = f"webfarm.{DOMAIN}"
 ALIAS = f"meet.{DOMAIN}"
+#: automatic sign-in in the lab zone: sip.<domain> at the legacy FE, and the SRV
+#: record aimed at the legacy FE's own host name (ocsscale/lab/dns.py)
+SIP = f"sip.{DOMAIN}"
+SRV = f"_sipinternaltls._tcp.{DOMAIN}"
+SRV_LEGACY = f"0 0 5061 ocsfe00.{DOMAIN}."
+SRV_POOL = f"0 0 5061 {POOL_FQDN}."
+DNS_PLAYBOOK = str(Path(__file__).resolve().parents[1] / "providers" / "dns_playbook.yaml")
 
 
 def _first_dns(lab: RunningLab) -> str:
@@ -54,12 +63,18 @@ def _update(lab: RunningLab, change) -> None:  # type: ignore[no-untyped-def]
     assert response.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(response.rcode())
 
 
-def _record(lab: RunningLab) -> tuple[set[str], int]:
+def _record(lab: RunningLab, name: str = POOL_FQDN, rdtype: str = "A") -> tuple[set[str], int]:
+    """What the lab's DNS server answers for the record (as dig would ask it)."""
     server = _first_dns(lab)
-    query = dns.message.make_query(POOL_FQDN, "A")
+    query = dns.message.make_query(name, rdtype)
     response = lab.inside("admin", lambda: dns.query.tcp(query, server, timeout=5))
     rrset = response.answer[0]
     return {r.to_text() for r in rrset}, rrset.ttl
+
+
+def _sign_in(lab: RunningLab) -> tuple[tuple[set[str], int], tuple[set[str], int]]:
+    """sip.<domain> and the SRV record for automatic sign-in, as the lab DNS answers."""
+    return _record(lab, SIP), _record(lab, SRV, "SRV")
 
 
 def _edit_dns(pool: Path, **values: object) -> None:
@@ -105,7 +120,8 @@ def test_inventory_stops_on_a_cname_and_an_unlisted_name_unless_acknowledged(
         rows = {r["name"]: r for r in _step(pool, "cutover/inventory")["evidence"]["names"]}
         assert rows[POOL_FQDN]["kind"] == "moves" and rows[WEB]["kind"] == "listed"
         assert rows[ALIAS]["kind"] == "cname" and rows[ALIAS]["acknowledged"] is True
-        assert rows[f"_sipinternaltls._tcp.{DOMAIN}"]["kind"] == "srv-ok"
+        assert rows[SIP]["kind"] == "listed"  # moves with the pool name
+        assert rows[SRV]["kind"] == "srv-moves"  # aimed at the legacy FE: retargeted
         assert _step(pool, "cutover/inventory")["evidence"]["source"] == "zone transfer (AXFR)"
     finally:
         _update(lab, lambda u: (u.delete(WEB + ".", "A"), u.delete(ALIAS + ".", "CNAME")))
@@ -143,8 +159,11 @@ def _lower_ttl_and_wait(lab: RunningLab, pool: Path) -> None:
 
 
 def _wait_ready(pool: Path) -> None:
-    (lowered,) = [e for e in entries(pool) if e["action"] == "dns.lower_ttl"]
-    while time.time() < lowered["evidence"]["ready_at"]:  # the old TTL, waited out for real
+    """Every lowered record's old TTL (the pool name, sip.<domain>, the SRV record),
+    waited out for real."""
+    lowered = [e for e in entries(pool) if e["action"] == "dns.lower_ttl"]
+    ready = max((e["evidence"] or {}).get("ready_at", 0) for e in lowered)
+    while time.time() < ready:
         time.sleep(0.5)
 
 
@@ -170,11 +189,14 @@ def test_watch_holds_then_reverts_by_itself_when_the_vip_stops_answering(
         assert watch["failed_count"] == 0 and watch["rounds"] >= 2, watch
         assert set(watch["clients"]) == {"client01", "client02"}
         assert _record(lab) == ({VIP_ADDRESS}, POOL_TTL)  # raise-ttl: the long TTL back
+        # automatic sign-in moved with it, and got its long TTL back too
+        assert _sign_in(lab) == (({VIP_ADDRESS}, POOL_TTL), ({SRV_POOL}, POOL_TTL))
 
         # back to before the cutover, then again with a window the engine dies in
         result = tool(lab, pool, "rollback", "--to", "cutover", "--yes")
         assert result.returncode == 0, output(result)
         assert _record(lab) == ({legacy}, CUTOVER_TTL)
+        assert _sign_in(lab) == (({legacy}, CUTOVER_TTL), ({SRV_LEGACY}, CUTOVER_TTL))
 
         def stop_engine_once_watching() -> None:
             deadline = time.monotonic() + 120
@@ -195,8 +217,15 @@ def test_watch_holds_then_reverts_by_itself_when_the_vip_stops_answering(
         assert result.returncode == 1, text
         assert "the cutover was reverted" in text and "failed probe" in text
         assert _record(lab) == ({legacy}, CUTOVER_TTL)  # the old value and TTL
-        replaced = [e for e in entries(pool) if e["action"] == "dns.replace"][-1]
-        assert replaced["status"] == "reverted" and replaced["rollback_id"].startswith("watch-")
+        # every name that moved went back with it, each marked reverted by the watch
+        assert _sign_in(lab) == (({legacy}, CUTOVER_TTL), ({SRV_LEGACY}, CUTOVER_TTL))
+        for step in (
+            "cutover/replace",
+            f"cutover/replace-names[{SIP}]",
+            f"cutover/retarget-srv[{SRV}]",
+        ):
+            moved = _step(pool, step)
+            assert moved["status"] == "reverted" and moved["rollback_id"].startswith("watch-")
         assert _step(pool, "cutover/watch")["status"] == "failed"
     finally:
         if stopped:
@@ -204,8 +233,40 @@ def test_watch_holds_then_reverts_by_itself_when_the_vip_stops_answering(
         result = tool(lab, pool, "rollback", "--yes", timeout=420)
     assert result.returncode == 0, output(result)
     assert _record(lab) == ({legacy}, POOL_TTL)
+    assert _sign_in(lab) == (({legacy}, POOL_TTL), ({SRV_LEGACY}, POOL_TTL))
     lb_untouched(lab)
     assert_untouched(lab, hosts_before)
+
+
+def test_dns_keep_leaves_automatic_sign_in_where_it_is(
+    one_armed_lab: RunningLab, tmp_path: Path
+) -> None:
+    """The DNS steps alone (no LB needed): with sip.<domain> in dns.keep only the SRV
+    record moves with the pool name; the plan says which move and which stay."""
+    lab = one_armed_lab
+    legacy = lab.address("ocsfe00")
+    pool = pool_copy(lab, tmp_path / "keep")
+    _edit_dns(pool, keep=[SIP])
+    try:
+        result = tool(lab, pool, "plan", "--playbook", DNS_PLAYBOOK, "--phase", "cutover")
+        text = output(result)
+        assert result.returncode == 0, text
+        assert f"moving with {POOL_FQDN}: no other name" in text
+        assert f"staying (dns.keep): {SIP}" in text
+        result = tool(lab, pool, "run", "--playbook", DNS_PLAYBOOK, "--phase", "lower-ttl", "--yes")
+        assert result.returncode == 0, output(result)
+        _wait_ready(pool)
+        result = tool(lab, pool, "run", "--playbook", DNS_PLAYBOOK, "--phase", "cutover", "--yes")
+        assert result.returncode == 0, output(result)
+        assert _record(lab) == ({VIP_ADDRESS}, CUTOVER_TTL)
+        assert _sign_in(lab) == (({legacy}, POOL_TTL), ({SRV_POOL}, CUTOVER_TTL))
+        rows = {r["name"]: r for r in _step(pool, "cutover/inventory")["evidence"]["names"]}
+        assert rows[SIP]["kind"] == "kept" and rows[SRV]["kind"] == "srv-moves"
+    finally:
+        result = tool(lab, pool, "rollback", "--yes")
+    assert result.returncode == 0, output(result)
+    assert _record(lab) == ({legacy}, POOL_TTL)
+    assert _sign_in(lab) == (({legacy}, POOL_TTL), ({SRV_LEGACY}, POOL_TTL))
 
 
 def _run_loads(pool: Path) -> list[dict]:
@@ -263,6 +324,7 @@ def test_no_request_of_any_source_fails_through_the_pins_the_lb_and_the_cutover(
         result = tool(lab, pool, "rollback", "--yes", timeout=420)
     assert result.returncode == 0, output(result)
     assert _record(lab) == ({legacy}, POOL_TTL)
+    assert _sign_in(lab) == (({legacy}, POOL_TTL), ({SRV_LEGACY}, POOL_TTL))
     assert_untouched(lab, hosts_before)
     lb_untouched(lab)
 
@@ -284,6 +346,7 @@ def test_generic_tls_cutover_inventories_watches_and_raises_the_ttl_under_load(
         result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes", "--no-hold")
         assert result.returncode == 0, output(result)
         pool.write_text(pool.read_text().replace("profile: ocs2007r2", "profile: generic-tls"))
+        _edit_dns(pool, names=[SIP])  # not a SIP service: the zone's sip name is just a name
         _lower_ttl_and_wait(lab, pool)
         result = tool(
             lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold", "--client-load", "4"
@@ -291,8 +354,10 @@ def test_generic_tls_cutover_inventories_watches_and_raises_the_ttl_under_load(
         assert result.returncode == 0, output(result)
         names = _step(pool, "cutover/inventory")["evidence"]["names"]
         assert [(r["name"], r["kind"]) for r in names if r["kind"] != "own"] == [
-            (POOL_FQDN, "moves")
+            (POOL_FQDN, "moves"),
+            (SIP, "listed"),
         ], names
+        assert _record(lab, SIP) == ({VIP_ADDRESS}, POOL_TTL)
         watch = _step(pool, "cutover/watch")["evidence"]
         assert watch["failed_count"] == 0 and watch["rounds"] >= 2, watch
         assert _record(lab) == ({VIP_ADDRESS}, POOL_TTL)
@@ -304,5 +369,6 @@ def test_generic_tls_cutover_inventories_watches_and_raises_the_ttl_under_load(
         result = tool(lab, pool, "rollback", "--yes", timeout=420)
     assert result.returncode == 0, output(result)
     assert _record(lab) == ({legacy}, POOL_TTL)
+    assert _sign_in(lab) == (({legacy}, POOL_TTL), ({SRV_LEGACY}, POOL_TTL))
     assert_untouched(lab, hosts_before)
     lb_untouched(lab)

@@ -76,17 +76,22 @@ def _lower_and_wait(lab: RunningLab, pool: Path) -> None:
     assert code == 0, out
     journal = Journal.open(pool.parent / ".ocsscale")
     try:
-        (lowered,) = [e for e in journal.entries() if e.action == "dns.lower_ttl"]
+        # every name lowered (the pool name, sip.<domain>, the SRV record): the last one
+        ready = max(
+            e.evidence.get("ready_at", 0)
+            for e in journal.entries()
+            if e.action == "dns.lower_ttl" and e.status == "done"
+        )
     finally:
         journal.close()
-    while time.time() < lowered.evidence["ready_at"]:
+    while time.time() < ready:
         time.sleep(0.5)
 
 
 def _verify_evidence(pool: Path) -> dict:
     journal = Journal.open(pool.parent / ".ocsscale")
     try:
-        return [e for e in journal.entries() if e.action == "dns.verify"][-1].evidence
+        return [e for e in journal.entries() if e.step_id == "cutover/verify"][-1].evidence
     finally:
         journal.close()
 

@@ -99,7 +99,7 @@ def test_bind_answers_as_before_the_migration(one_armed_lab: RunningLab) -> None
     answer = _query(one_armed_lab, POOL_FQDN, "A")
     assert [r.address for r in answer.answer[0]] == ["198.18.0.30"]
     srv = _query(one_armed_lab, "_sipinternaltls._tcp.lab.test", "SRV").answer[0][0]
-    assert (srv.port, srv.target.to_text()) == (5061, POOL_FQDN + ".")
+    assert (srv.port, srv.target.to_text()) == (5061, "ocsfe00.lab.test.")  # the legacy FE
     ptr = _query(one_armed_lab, "41.0.18.198.in-addr.arpa", "PTR").answer[0][0]
     assert ptr.target.to_text() == "ocsfe01.lab.test."
 

@@ -12,7 +12,7 @@ from ocsscale.config.loader import load_pool
 from ocsscale.errors import UsageError
 from ocsscale.lab import dns, poolfile
 from ocsscale.lab.state import LabState
-from ocsscale.lab.topology import LAB_RANGE, POOL_FQDN, build
+from ocsscale.lab.topology import LAB_RANGE, build
 
 LAB_NET = ipaddress.ip_network(LAB_RANGE)
 
@@ -58,7 +58,8 @@ def test_dns_records_point_the_pool_at_the_legacy_fe() -> None:
     topo = build("tlab", "two-armed-routed", 2)
     records = {(r.name, r.type): r.value for r in dns.forward_records(topo)}
     assert records[("ocspool", "A")] == "198.18.0.30"
-    assert records[("_sipinternaltls._tcp", "SRV")] == f"0 0 5061 {POOL_FQDN}."
+    assert records[("sip", "A")] == "198.18.0.30"  # moves with the pool name
+    assert records[("_sipinternaltls._tcp", "SRV")] == "0 0 5061 ocsfe00.lab.test."
     reverse = dns.reverse_zones(topo)
     assert set(reverse) == {"0.18.198.in-addr.arpa", "0.19.198.in-addr.arpa"}
     assert any(

@@ -67,9 +67,18 @@ def test_plan_of_one_phase_and_the_two_armed_example() -> None:
         "drained at lb01 first (until no session is left, at most 120 s, then restarted "
         "anyway, the sessions left cut)" in restart["summary"]
     )
-    lower = _plan_json(ONE_ARMED, "--phase", "lower-ttl")["phases"][0]["steps"][0]
+    lowered = {
+        s["id"]: s for s in _plan_json(ONE_ARMED, "--phase", "lower-ttl")["phases"][0]["steps"]
+    }
+    lower = lowered["lower-ttl/lower"]
     assert lower["action"] == "dns.lower_ttl" and lower["change"] == "change"
     assert "TTL of ocspool.contoso.com A to 60 s" in lower["summary"]
+    # sip.<domain> and the SIP SRV records aimed at the legacy FE move with it
+    assert "lower-ttl/lower-names[sip.contoso.com]" in lowered
+    assert (
+        "when it targets ocsfe00.contoso.com"
+        in (lowered["lower-ttl/lower-srv[_sipinternaltls._tcp.contoso.com]"]["summary"])
+    )
 
     two = _plan_json(TWO_ARMED, "--phase", "routing")
     routing = two["phases"][0]

@@ -91,7 +91,7 @@ def watch(path: Path, operator: object | None) -> dict:
 def replace_status(path: Path) -> str:
     journal = Journal.open(path.parent / ".ocsscale")
     try:
-        return [e for e in journal.entries() if e.action == "dns.replace"][-1].status
+        return [e for e in journal.entries() if e.step_id == "cutover/replace"][-1].status
     finally:
         journal.close()
 

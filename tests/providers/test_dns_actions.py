@@ -52,7 +52,7 @@ def cli(*args: str) -> tuple[int, str]:
 def lower_evidence(pool: Path) -> dict:
     journal = Journal.open(pool.parent / ".ocsscale")
     try:
-        entries = [e for e in journal.entries() if e.action == "dns.lower_ttl"]
+        entries = [e for e in journal.entries() if e.step_id == "lower-ttl/lower"]
     finally:
         journal.close()
     return entries[-1].evidence
@@ -181,6 +181,7 @@ def test_the_plan_shows_the_dns_steps(tmp_path: Path, bind: Bind) -> None:
     assert actions == [
         "cutover.inventory",
         "cutover.no_pins",
+        "dns.retarget_srv",
         "dns.replace",
         "dns.verify",
         "host.flush_dns",
@@ -200,7 +201,7 @@ def test_a_ttl_already_low_is_waited_out_from_the_lower_ttl_step(
     assert cli("-c", str(pool), *RUN, "--phase", "lower-ttl", "--yes")[0] == 0
     journal = Journal.open(pool.parent / ".ocsscale")
     try:
-        (entry,) = [e for e in journal.entries() if e.action == "dns.lower_ttl"]
+        (entry,) = [e for e in journal.entries() if e.step_id == "lower-ttl/lower"]
     finally:
         journal.close()
     assert entry.evidence["unchanged"] is True and entry.undo is None

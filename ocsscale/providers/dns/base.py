@@ -76,7 +76,11 @@ def normalise(rdtype: str, values: Iterable[str]) -> tuple[str, ...]:
     for value in values:
         try:
             rdata = dns.rdata.from_text(
-                dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), str(value), dns.name.root
+                dns.rdataclass.IN,
+                dns.rdatatype.from_text(rdtype),
+                str(value),
+                dns.name.root,
+                relativize=False,
             )
         except (dns.exception.DNSException, ValueError):
             raise UsageError(f"{value!r} is not a valid {rdtype} record value") from None
