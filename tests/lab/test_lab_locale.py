@@ -35,14 +35,14 @@ def german_lab() -> Iterator[RunningLab]:
     yield from bring_up(f"tde{RUN_ID}", "one-armed", 1, faults=["client02:locale-de"])
 
 
-def test_the_drain_and_the_windows_table_hold_with_a_german_windows(
-    german_lab: RunningLab, tmp_path: Path
-) -> None:
-    lab = german_lab
-    pool = pool_copy(lab, tmp_path / "run")
-    legacy = lab.address("ocsfe00")
-    windows = lab.address("client02")
-    admin = lab.address("admin")
+def drain_sees_a_held_client(
+    lab: RunningLab, pool: Path, legacy_name: str = "ocsfe00", holder: str = "client02"
+) -> dict[str, Any]:
+    """Decommission's drain on `legacy_name`, in the admin namespace, while the Windows
+    host `holder` holds a connection to its first SIP port: what the holder saw, the
+    drain's failure (None: it never listed the connection), the drain once the
+    connection is gone, and the WinRM peers in the holder's own table."""
+    legacy = lab.address(legacy_name)
 
     def go() -> dict[str, Any]:
         load_actions()
@@ -50,9 +50,9 @@ def test_the_drain_and_the_windows_table_hold_with_a_german_windows(
         with HostPool(loaded) as hosts:
             ctx = Context(pool=loaded.pool, profile=loaded.profile, host=hosts)
             drain = LegacyDrain(
-                ctx, {"legacy": "ocsfe00", "drain_timeout": 1, "on_timeout": "fail"}
+                ctx, {"legacy": legacy_name, "drain_timeout": 1, "on_timeout": "fail"}
             )
-            client = ctx.host("client02")
+            client = ctx.host(holder)
             held: dict[str, Any] = {}
             port = drain.ports[0]
             thread = threading.Thread(
@@ -74,9 +74,19 @@ def test_the_drain_and_the_windows_table_hold_with_a_german_windows(
             winrm = [c.remote for c in client.connections([5986])]
             return {"held": held, "failed": failed, "drained": drained, "winrm": winrm}
 
+    return lab.inside("admin", go)
+
+
+def test_the_drain_and_the_windows_table_hold_with_a_german_windows(
+    german_lab: RunningLab, tmp_path: Path
+) -> None:
+    lab = german_lab
+    pool = pool_copy(lab, tmp_path / "run")
+    windows = lab.address("client02")
+    admin = lab.address("admin")
     standin = services.load(lab.state.directory, "client02", "winrm")
     assert "--locale de" in " ".join(standin.argv)  # the fault is in place
-    seen = lab.inside("admin", go)
+    seen = drain_sees_a_held_client(lab, pool)
     assert seen["held"]["connected"], seen
     assert seen["failed"] and f"{windows} (port " in seen["failed"], seen
     assert seen["drained"]["seen"][-1]["clients"] == 0

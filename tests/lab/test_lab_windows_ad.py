@@ -13,6 +13,9 @@ decommission --yes --no-hold --wait`, then `rollback`. Checked from outside the 
   done) every DNS server answers the VIP with the normal TTL; after the rollback
   every one answers the legacy FE with the old TTL;
 - hosts files byte-identical, every Windows service's state and start mode as before.
+
+Then, on the rolled-back lab, the drain against the German legacy FE with a client
+holding a connection: listed and failed, then passed, as with an English one.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from .fe_support import entries, hosts_files, output, pool_copy, tool
 from .test_lab_cutover import VIP_ADDRESS
 from .test_lab_interrupts import _dig
 from .test_lab_lb import lb_untouched
+from .test_lab_locale import drain_sees_a_held_client
 from .test_lab_windows_fe import FE_HOSTS, SOME_PORTS, _answers, _evidence, _windows_services
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
@@ -119,3 +123,17 @@ def test_the_demo_run_on_windows_fes_with_ad_dns_and_german_hosts(
     after_hosts = {h: hashlib.sha256(d).hexdigest() for h, d in hosts_files(lab).items()}
     assert after_hosts == before_hosts
     lb_untouched(lab)
+
+
+def test_the_drain_on_the_german_windows_legacy_fe_lists_a_held_client(
+    windows_ad_lab: RunningLab, tmp_path: Path
+) -> None:
+    """As with an English legacy FE (test_lab_locale.py, test_lab_drain.py): the drain
+    reads the German legacy FE's own table, names the client holding a connection and
+    fails, then passes once it is gone."""
+    lab = windows_ad_lab
+    assert _answers(lab, "ocsfe00", 5061), "the legacy FE's services are not back"
+    seen = drain_sees_a_held_client(lab, pool_copy(lab, tmp_path / "run"), "ocsfe00", "client02")
+    assert seen["held"]["connected"], seen
+    assert seen["failed"] and f"{lab.address('client02')} (port " in seen["failed"], seen
+    assert seen["drained"]["seen"][-1]["clients"] == 0, seen
