@@ -223,3 +223,36 @@ def test_dns_keep_and_names_are_checked(tmp_path: Path, extra: str, rule: str) -
 def test_a_name_outside_the_zone_may_be_kept(tmp_path: Path) -> None:
     block = MANUAL_BLOCK + "  names: [web.fabrikam.com]\n  keep: [web.fabrikam.com]\n"
     load_text(tmp_path, with_dns(block, ""))  # no issue: the operator moves it
+
+
+def test_init_documents_every_dns_key_with_its_default(tmp_path: Path) -> None:
+    """`ocsscale init`'s file: the DNS keys added for issue 17 are there, the live ones
+    with the model's default, the commented ones valid once uncommented."""
+    from ruamel.yaml import YAML
+
+    from ocsscale.config.init_template import render_pool_file
+
+    text = render_pool_file("ocs2007r2", "one-armed")
+    dns = YAML(typ="safe").load(text)["dns"]
+    defaults = Rfc2136Dns.model_fields
+    for key in ("verify_servers", "verify_exclude", "keep"):
+        assert dns[key] == defaults[key].get_default(call_default_factory=True), key
+    for key in ("propagation_timeout", "srv_target"):  # unset by default: commented
+        assert key not in dns and defaults[key].default is None
+        assert f"\n  # {key}: " in text, key
+    assert "\n  # ad_integrated: true" in text and "provider manual only" in text
+    assert "default 30 when serials are" in text and "300 on an AD-integrated zone" in text
+    uncommented = text.replace("  # propagation_timeout:", "  propagation_timeout:").replace(
+        "  # srv_target:", "  srv_target:"
+    )
+    loaded = load_text(tmp_path, uncommented).pool.dns
+    assert loaded.propagation_timeout == 300 and loaded.srv_target == "ocspool.contoso.com"
+    manual = uncommented.replace("provider: rfc2136", "provider: manual").replace(
+        "  # ad_integrated:", "  ad_integrated:"
+    )
+    manual = (
+        manual.split("  tsig:\n", 1)[0]
+        + "\n"
+        + manual.split("secret: {env: OCSSCALE_TSIG_SECRET}\n", 1)[1]
+    )
+    assert load_text(tmp_path, manual).pool.dns.ad_integrated is True
