@@ -128,17 +128,7 @@ class _DnsAction(Action):
             )
 
     def lookup(self) -> RecordSet:
-        if self.rdtype == "SRV":
-            # read over DNS on the zone's first server (what rfc2136 and manual do
-            # anyway): the windows provider's scripts read and write A, AAAA and
-            # CNAME only, and refuse an SRV change with a clear message
-            return lookup(
-                self.first_server(),
-                self.settings.port,
-                self.record_name,
-                "SRV",
-                self.settings.timeout,
-            )
+        # the provider's read (windows: on the DNS server it changes, SRV too)
         return self.provider().lookup(self.record_name, self.rdtype)
 
     def first_server(self) -> str:

@@ -142,7 +142,7 @@ def test_windows_auto_picks_dnscmd_where_there_is_no_module(
 def test_windows_changes_only_the_types_both_tools_handle(standins: dict[str, StandIn]) -> None:
     provider = WindowsProvider(ZONE, host_for(standins["dnscmd"], auth="ntlm"), tool="dnscmd")
     with pytest.raises(UsageError):
-        provider.lookup("_sipinternaltls._tcp." + ZONE, "SRV")
+        provider.lookup("mail." + ZONE, "MX")
 
 
 # PowerShell 2.0 (Windows Server 2008 R2) has none of these.

@@ -179,25 +179,33 @@ def test_keeping_the_pool_name_is_refused(tmp_path: Path, zone: Bind) -> None:
     assert code == 2 and "dns.keep.pool-name" in out
 
 
-def test_the_windows_provider_refuses_an_srv_record_before_any_ttl_moves(
-    tmp_path: Path, zone: Bind, standins: dict, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("tool", ["dnscmd", "dnsserver-module"])
+def test_the_windows_provider_retargets_the_srv_record_and_rollback_puts_it_back(
+    tmp_path: Path, zone: Bind, standins: dict, monkeypatch: pytest.MonkeyPatch, tool: str
 ) -> None:
-    """Its scripts change A, AAAA and CNAME records only: an SRV record aimed at the
-    legacy FE stops lower-ttl before anything changes, until dns.keep lists it."""
+    """Its scripts change SRV records too (dnscmd with the four fields, WMI for the
+    TTL; the DnsServer module's -Srv): the SRV record aimed at the legacy FE is
+    lowered, retargeted with priority, weight and port kept, and put back."""
     from winrm_standin import PASSWORD
 
     from .test_dns_actions import windows_pool_file
 
     monkeypatch.setenv("OCS_TEST_DNS_PW", PASSWORD)
-    path = windows_pool_file(tmp_path, zone, standins["dnscmd"], "OCS_TEST_DNS_PW")
+    path = windows_pool_file(tmp_path, zone, standins[tool], "OCS_TEST_DNS_PW")
     path.write_text(path.read_text().replace("  address: 10.0.0.30\n", f"  address: {LEGACY}\n", 1))
-    code, out = cli("-c", str(path), *RUN, "--phase", "lower-ttl", "--yes")
-    assert code == 1
-    assert f"{SRV} SRV must change with the pool name" in out and "dns.keep" in out
-    assert zone.read(POOL) == ({LEGACY}, 2) and zone.read(SRV, "SRV") == ({SRV_OLD}, 2)
+    path.write_text(path.read_text().replace("  tool: auto\n", f"  tool: {tool}\n", 1))
+    edit_dns(path, names=[WEB])
+    lower_and_wait(path)
+    assert zone.read(POOL) == ({LEGACY}, 1) and zone.read(SRV, "SRV") == ({SRV_OLD}, 1)
 
-    edit_dns(path, keep=[SRV])
-    code, out = cli("-c", str(path), *RUN, "--phase", "lower-ttl", "--yes")
+    code, out = cli("-c", str(path), *RUN, "--phase", "cutover", "--yes")
     assert code == 0, out
-    assert zone.read(POOL) == ({LEGACY}, 1) and zone.read(SIP) == ({LEGACY}, 1)
-    assert zone.read(SRV, "SRV") == ({SRV_OLD}, 2)  # left to the operator
+    for name in (POOL, SIP, WEB):
+        assert zone.read(name) == ({VIP}, 1), name
+    assert zone.read(SRV, "SRV") == ({SRV_NEW}, 1)  # priority, weight and port kept
+
+    code, out = cli("-c", str(path), "rollback", "--yes")
+    assert code == 0, out
+    for name in (POOL, SIP, WEB):
+        assert zone.read(name) == ({LEGACY}, 2), name
+    assert zone.read(SRV, "SRV") == ({SRV_OLD}, 2)  # the old target and the old TTL

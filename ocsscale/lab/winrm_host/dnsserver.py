@@ -164,8 +164,14 @@ class DnsServerRole:
             zone, keyring=key, keyname=key.name, keyalgorithm=key.algorithm
         )
         owner = dns.name.from_text(fqdn)
+        # names absolute (an SRV target read without its final dot too): a name left
+        # relative would be made relative to the zone when the update is written
         rdata = dns.rdata.from_text(
-            dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), value, dns.name.root
+            dns.rdataclass.IN,
+            dns.rdatatype.from_text(rdtype),
+            value,
+            dns.name.root,
+            relativize=False,
         )
         if what == "remove":
             update.delete(owner, rdata)

@@ -125,10 +125,11 @@ class WindowsProvider(ProviderBase):
 
 
 def _absolute(rdtype: str, record: RecordSet) -> RecordSet:
-    """CNAME targets as dnspython writes them (absolute, with the final dot)."""
-    if rdtype != "CNAME":
+    """CNAME and SRV targets as dnspython writes them (absolute, with the final dot)."""
+    if rdtype not in ("CNAME", "SRV"):
         return record
-    return RecordSet(tuple(v.rstrip(".") + "." for v in record.values), record.ttl)
+    values = (" ".join(v.split()).rstrip(".") + "." for v in record.values)
+    return RecordSet(tuple(sorted(values)), record.ttl)
 
 
 __all__ = ["DnsConflict", "WindowsProvider"]

@@ -27,6 +27,10 @@ that stays its new TTL in place, and only then removes the old values
 answer; never neither. dnscmd has no way to change a TTL in place, so the
 dnscmd scripts do that through WMI (MicrosoftDNS_AType and friends, `Modify`,
 on the DNS server since Windows Server 2003).
+
+An SRV value is one text, `priority weight port target` (as dnspython writes
+it); the scripts hand dnscmd its four fields as four arguments, and read the
+DnsServer module's and WMI's SRV records field by field.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ RR_PREFIX = "OCSSCALE-DNS-RR "
 ERROR_PREFIX = "ocsscale: "
 TOOLS = ("dnscmd", "dnsserver-module")
 #: record types both tools read and write the same way
-TYPES = ("A", "AAAA", "CNAME")
+TYPES = ("A", "AAAA", "CNAME", "SRV")
 
 _COMMON = r"""$ErrorActionPreference = 'Continue'
 function Fail([string] $Message) {
@@ -47,11 +51,13 @@ function Fail([string] $Message) {
     exit 1
 }
 function Say([string] $Line) { [Console]::Out.WriteLine($Line) }
-function Norm([string] $Value) { return $Value.Trim().TrimEnd('.').ToLowerInvariant() }
+function Norm([string] $Value) { return ($Value.Trim() -replace '\s+', ' ').TrimEnd('.').ToLowerInvariant() }
 function Set-Key($List) {
     $n = @($List | Where-Object { $_ -and $_.Trim() -ne '' } | ForEach-Object { Norm $_ } | Sort-Object -Unique)
     return [string]::Join(',', $n)
 }
+# an SRV value's four fields (dnscmd takes them as four arguments: an array passes each as one)
+function Fields([string] $Value) { return @($Value.Split(' ') | Where-Object { $_ -ne '' }) }
 function Out-Records([string] $State, $Records) {
     Say ('OCSSCALE-DNS ' + $State)
     foreach ($r in $Records) { Say ('OCSSCALE-DNS-RR ' + $r) }
@@ -66,14 +72,16 @@ function Get-OcsRecords {
     $text = Text $out
     if ($text -match 'DNS_ERROR_NAME_DOES_NOT_EXIST' -or $text -match 'DNS_ERROR_RECORD_DOES_NOT_EXIST') { return }
     if ($code -ne 0) { Fail ('dnscmd /EnumRecords ' + $Node + ' failed (exit ' + $code + '): ' + $text) }
-    $pattern = '^\S*\s+(?:\[Aging:\d+\]\s+)?(\d+)\s+' + [regex]::Escape($Type) + '\s+(\S+)\s*$'
+    $data = '(\S+)'
+    if ($Type -eq 'SRV') { $data = '(\d+\s+\d+\s+\d+\s+\S+)' }
+    $pattern = '^\S*\s+(?:\[Aging:\d+\]\s+)?(\d+)\s+' + [regex]::Escape($Type) + '\s+' + $data + '\s*$'
     foreach ($line in $out) {
         $m = [regex]::Match($line.ToString(), $pattern)
-        if ($m.Success) { $m.Groups[1].Value + ' ' + $m.Groups[2].Value }
+        if ($m.Success) { $m.Groups[1].Value + ' ' + ($m.Groups[2].Value -replace '\s+', ' ') }
     }
 }
 function Remove-OcsRecord([string] $Value) {
-    $out = & dnscmd.exe $Server /RecordDelete $Zone $Node $Type $Value /f 2>&1
+    $out = & dnscmd.exe $Server /RecordDelete $Zone $Node $Type (Fields $Value) /f 2>&1
     if ($LASTEXITCODE -ne 0) { return ('dnscmd /RecordDelete ' + $Value + ' failed (exit ' + $LASTEXITCODE + '): ' + (Text $out)) }
     return ''
 }
@@ -88,15 +96,19 @@ function Set-OcsTtl([string] $Value, [string] $Seconds) {
     } catch { return ('WMI MicrosoftDNS_' + $Type + 'Type ' + $Node + ' failed: ' + $_.Exception.Message) }
     foreach ($rr in $found) {
         $data = [string]$rr.RecordData
+        # MicrosoftDNS_SRVType's Modify takes the fields one by one
+        if ($Type -eq 'SRV') { $data = [string]$rr.Priority + ' ' + $rr.Weight + ' ' + $rr.Port + ' ' + $rr.DomainName }
         if ((Norm $data) -ne (Norm $Value)) { continue }
-        try { $rr.Modify([uint32]$Seconds, $data) | Out-Null }
-        catch { return ('WMI Modify of ' + $Value + ' failed: ' + $_.Exception.Message) }
+        try {
+            if ($Type -eq 'SRV') { $rr.Modify([uint32]$Seconds, [uint16]$rr.Priority, [uint16]$rr.Weight, [uint16]$rr.Port, [string]$rr.DomainName) | Out-Null }
+            else { $rr.Modify([uint32]$Seconds, $data) | Out-Null }
+        } catch { return ('WMI Modify of ' + $Value + ' failed: ' + $_.Exception.Message) }
         return ''
     }
     return ('WMI finds no ' + $Type + ' record ' + $Value + ' at ' + $Node)
 }
 function Add-OcsRecord([string] $Value, [string] $Seconds) {
-    $out = & dnscmd.exe $Server /RecordAdd $Zone $Node $Seconds $Type $Value 2>&1
+    $out = & dnscmd.exe $Server /RecordAdd $Zone $Node $Seconds $Type (Fields $Value) 2>&1
     if ($LASTEXITCODE -ne 0) { return ('dnscmd /RecordAdd ' + $Value + ' failed (exit ' + $LASTEXITCODE + '): ' + (Text $out)) }
     return ''
 }
@@ -104,6 +116,13 @@ function Add-OcsRecord([string] $Value, [string] $Seconds) {
 
 _MODULE_FUNCTIONS = r"""try { Import-Module DnsServer -ErrorAction Stop }
 catch { Fail ('the DnsServer module cannot be loaded: ' + $_.Exception.Message) }
+function Get-OcsValue($Record) {
+    $d = $Record.RecordData
+    if ($Type -eq 'A') { return $d.IPv4Address.IPAddressToString }
+    if ($Type -eq 'AAAA') { return $d.IPv6Address.IPAddressToString }
+    if ($Type -eq 'SRV') { return ([string]$d.Priority + ' ' + $d.Weight + ' ' + $d.Port + ' ' + $d.DomainName) }
+    return $d.HostNameAlias
+}
 function Get-OcsRecords {
     $rrs = @()
     try {
@@ -113,16 +132,19 @@ function Get-OcsRecords {
         if ($missing -and $_.Exception -isnot [Management.Automation.CommandNotFoundException]) { return }
         Fail ('Get-DnsServerResourceRecord ' + $Node + ' failed: ' + $_.Exception.Message)
     }
-    foreach ($rr in $rrs) {
-        $d = $rr.RecordData
-        if ($Type -eq 'A') { $v = $d.IPv4Address.IPAddressToString }
-        elseif ($Type -eq 'AAAA') { $v = $d.IPv6Address.IPAddressToString }
-        else { $v = $d.HostNameAlias }
-        ([string][int]$rr.TimeToLive.TotalSeconds) + ' ' + $v
-    }
+    foreach ($rr in $rrs) { ([string][int]$rr.TimeToLive.TotalSeconds) + ' ' + (Get-OcsValue $rr) }
 }
 function Remove-OcsRecord([string] $Value) {
     try {
+        if ($Type -eq 'SRV') {
+            # an SRV record's data is four fields: removed as the record object read
+            foreach ($rr in @(Get-DnsServerResourceRecord -ComputerName $Server -ZoneName $Zone -Name $Node -RRType $Type -ErrorAction Stop)) {
+                if ((Norm (Get-OcsValue $rr)) -ne (Norm $Value)) { continue }
+                Remove-DnsServerResourceRecord -ComputerName $Server -ZoneName $Zone -InputObject $rr -Force -ErrorAction Stop
+                return ''
+            }
+            return ('no SRV record ' + $Value + ' at ' + $Node)
+        }
         Remove-DnsServerResourceRecord -ComputerName $Server -ZoneName $Zone -Name $Node -RRType $Type -RecordData $Value -Force -ErrorAction Stop
     } catch { return ('Remove-DnsServerResourceRecord ' + $Value + ' failed: ' + $_.Exception.Message) }
     return ''
@@ -132,6 +154,10 @@ function Add-OcsRecord([string] $Value, [string] $Seconds) {
     try {
         if ($Type -eq 'A') { Add-DnsServerResourceRecordA -ComputerName $Server -ZoneName $Zone -Name $Node -IPv4Address $Value -TimeToLive $span -ErrorAction Stop }
         elseif ($Type -eq 'AAAA') { Add-DnsServerResourceRecordAAAA -ComputerName $Server -ZoneName $Zone -Name $Node -IPv6Address $Value -TimeToLive $span -ErrorAction Stop }
+        elseif ($Type -eq 'SRV') {
+            $f = Fields $Value
+            Add-DnsServerResourceRecord -ComputerName $Server -ZoneName $Zone -Srv -Name $Node -Priority ([uint16]$f[0]) -Weight ([uint16]$f[1]) -Port ([uint16]$f[2]) -DomainName $f[3] -TimeToLive $span -ErrorAction Stop
+        }
         else { Add-DnsServerResourceRecordCName -ComputerName $Server -ZoneName $Zone -Name $Node -HostNameAlias $Value -TimeToLive $span -ErrorAction Stop }
     } catch { return ('Add-DnsServerResourceRecord ' + $Value + ' failed: ' + $_.Exception.Message) }
     return ''
@@ -139,11 +165,7 @@ function Add-OcsRecord([string] $Value, [string] $Seconds) {
 function Set-OcsTtl([string] $Value, [string] $Seconds) {
     try {
         foreach ($rr in @(Get-DnsServerResourceRecord -ComputerName $Server -ZoneName $Zone -Name $Node -RRType $Type -ErrorAction Stop)) {
-            $d = $rr.RecordData
-            if ($Type -eq 'A') { $v = $d.IPv4Address.IPAddressToString }
-            elseif ($Type -eq 'AAAA') { $v = $d.IPv6Address.IPAddressToString }
-            else { $v = $d.HostNameAlias }
-            if ((Norm $v) -ne (Norm $Value)) { continue }
+            if ((Norm (Get-OcsValue $rr)) -ne (Norm $Value)) { continue }
             $new = $rr.Clone()
             $new.TimeToLive = New-TimeSpan -Seconds ([int]$Seconds)
             Set-DnsServerResourceRecord -ComputerName $Server -ZoneName $Zone -OldInputObject $rr -NewInputObject $new -ErrorAction Stop
