@@ -144,15 +144,6 @@ def render(state: LabState, topo: Topology) -> str:
         f"  cutover_ttl: {dns.CUTOVER_TTL}",
         f"  watch_window: {dns.WATCH_WINDOW}",
         f"  watch_interval: {dns.WATCH_INTERVAL}",
-        *(
-            [
-                "  # the windows provider changes A, AAAA and CNAME records only: the SRV",
-                "  # record aimed at the legacy FE is left to the operator, said here",
-                f"  keep: [_sipinternaltls._tcp.{DOMAIN}]",
-            ]
-            if state.dns == "ad"
-            else []
-        ),
         "",
         "run:  # the run lease on lb01, under this lab's directory (not another lab's)",
         "  lease:",

@@ -115,9 +115,6 @@ def _use_windows_provider(pool: Path) -> None:
         "watch_interval": 1,
         "tool": "dnscmd",
         "host": dict(client02),
-        # its scripts change A, AAAA and CNAME only: the SRV record aimed at the
-        # legacy FE is left to the operator, said so (the cutover refuses otherwise)
-        "keep": [f"_sipinternaltls._tcp.{DOMAIN}"],
     }
     with pool.open("w") as f:
         yaml.dump(data, f)

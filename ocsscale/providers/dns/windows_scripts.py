@@ -100,7 +100,7 @@ function Set-OcsTtl([string] $Value, [string] $Seconds) {
         if ($Type -eq 'SRV') { $data = [string]$rr.Priority + ' ' + $rr.Weight + ' ' + $rr.Port + ' ' + $rr.DomainName }
         if ((Norm $data) -ne (Norm $Value)) { continue }
         try {
-            if ($Type -eq 'SRV') { $rr.Modify([uint32]$Seconds, [uint16]$rr.Priority, [uint16]$rr.Weight, [uint16]$rr.Port, [string]$rr.DomainName) | Out-Null }
+            if ($Type -eq 'SRV') { $rr.Modify([uint32]$Seconds, $rr.Priority, $rr.Weight, $rr.Port, $rr.DomainName) | Out-Null }
             else { $rr.Modify([uint32]$Seconds, $data) | Out-Null }
         } catch { return ('WMI Modify of ' + $Value + ' failed: ' + $_.Exception.Message) }
         return ''
@@ -156,7 +156,7 @@ function Add-OcsRecord([string] $Value, [string] $Seconds) {
         elseif ($Type -eq 'AAAA') { Add-DnsServerResourceRecordAAAA -ComputerName $Server -ZoneName $Zone -Name $Node -IPv6Address $Value -TimeToLive $span -ErrorAction Stop }
         elseif ($Type -eq 'SRV') {
             $f = Fields $Value
-            Add-DnsServerResourceRecord -ComputerName $Server -ZoneName $Zone -Srv -Name $Node -Priority ([uint16]$f[0]) -Weight ([uint16]$f[1]) -Port ([uint16]$f[2]) -DomainName $f[3] -TimeToLive $span -ErrorAction Stop
+            Add-DnsServerResourceRecord -ComputerName $Server -ZoneName $Zone -Srv -Name $Node -Priority $f[0] -Weight $f[1] -Port $f[2] -DomainName $f[3] -TimeToLive $span -ErrorAction Stop
         }
         else { Add-DnsServerResourceRecordCName -ComputerName $Server -ZoneName $Zone -Name $Node -HostNameAlias $Value -TimeToLive $span -ErrorAction Stop }
     } catch { return ('Add-DnsServerResourceRecord ' + $Value + ' failed: ' + $_.Exception.Message) }
