@@ -17,7 +17,6 @@ from rich.text import Text
 from ..errors import Declined, Interrupted, UsageError
 from ..plan.playbook import PHASE_IDS
 from ..runner import session
-from ..runner.faults import describe as describe_fault
 from ..runner.lease import no_place_warning, unlock
 from ..runner.signals import Terminated, exit_code
 from ..runner.status import status_report
@@ -127,7 +126,7 @@ def _say_faults(console: Console, faults: list[Any], *, err: bool = False) -> No
     for fault in faults:
         out.print(
             Text(
-                f"! left broken by the tool when a run was cut short: {describe_fault(fault)}; "
+                f"! left broken by the tool when a run was cut short: {fault.describe()}; "
                 "`ocsscale run` or `ocsscale rollback` puts it right first",
                 style="bold red",
             )
@@ -420,9 +419,7 @@ def rollback_cmd(
     console = _console()
     gate = session.prepare_rollback(app_state(ctx).config, to_phase=to)
     for fault in gate.faults:
-        console.print(
-            Text(f"  ! left in place by the tool, put right first: {describe_fault(fault)}")
-        )
+        console.print(Text(f"  ! left in place by the tool, put right first: {fault.describe()}"))
     if not gate.pending and not gate.faults:
         console.print("Nothing to roll back.")
         return

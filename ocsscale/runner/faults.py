@@ -76,10 +76,6 @@ class JournaledFaults:
             self.journal.clear_fault(fault_id, self.cleared_by)
 
 
-def describe(fault: Fault) -> str:
-    return fault.describe()
-
-
 def refuse_unknown(faults: list[Fault], actions: Mapping[str, type[Action]]) -> None:
     missing = sorted({f.action for f in faults if f.action not in actions})
     if missing:
@@ -140,7 +136,7 @@ def restore_in_place(
                 journal.clear_fault(fault.fault_id, cleared_by)
         except OcsscaleError as exc:
             raise StepFailed(
-                f"a fault the tool left in place could not be put right: {describe(fault)}: "
+                f"a fault the tool left in place could not be put right: {fault.describe()}: "
                 f"{exc.message}; nothing else was done",
                 hint=exc.hint or "put it right by hand, then run the command again",
             ) from None
