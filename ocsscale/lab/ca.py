@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_CERT_FILE = "ca.pem"
@@ -107,6 +107,7 @@ def issue_server_cert(
     server_auth: bool = True,
     expired: bool = False,
     sha1: bool = False,
+    rsa_key: bool = False,
     valid_days: int = 30,
 ) -> CertFiles:
     """Issue a front end's certificate as ``<file_stem>.pem`` and ``<file_stem>-key.pem``.
@@ -114,10 +115,16 @@ def issue_server_cert(
     Defaults follow the walkthrough; ``sans`` replaces the SAN list, ``subject_cn``
     the subject (e.g. ``*.contoso.com`` for a wildcard), ``server_auth=False`` gives
     clientAuth only, ``expired=True`` a certificate whose validity ended yesterday,
-    ``sha1=True`` one signed with ECDSA-SHA1, as a Windows 2003/2008 CA signs.
+    ``sha1=True`` one signed with ECDSA-SHA1, as a Windows 2003/2008 CA signs;
+    ``rsa_key=True`` an RSA key (2048 bits), which the RSA-key-exchange suites a
+    Windows Server 2003 offers (DES-CBC3-SHA) need.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    if rsa_key:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     if expired:
         start, end = now - dt.timedelta(days=valid_days + 1), now - dt.timedelta(days=1)
@@ -207,7 +214,7 @@ def _der(tag: int, content: bytes) -> bytes:
     return bytes([tag, 0x80 | len(length)]) + length + content
 
 
-def write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+def write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
     """Write a private key as PEM, readable by its owner only from the first byte on."""
     pem = key.private_bytes(
         serialization.Encoding.PEM,

@@ -28,7 +28,9 @@ Usage::
 It writes its pid file once every port listens (so the file's presence means
 "ready") and removes it on SIGTERM or SIGINT, after closing every connection.
 ``--close PORT`` leaves a port closed (fault injection); ``--legacy-tls-only``
-makes it speak TLS 1.0 only, like a Windows Server 2003 front end. Exit codes:
+makes it speak TLS 1.0 only, like a Windows Server 2003 front end;
+``--tls-3des-only`` TLS 1.0 with DES-CBC3-SHA only, like a 2003 front end without
+the AES update (tls3des_server.py; an RSA certificate). Exit codes:
 0 stopped cleanly, 1 could not start (the reason on stderr), 2 bad arguments.
 """
 
@@ -47,7 +49,9 @@ import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ocsscale.lab import tls3des_server
 from ocsscale.lab.poolmember_protocols import Identity, serve_banner, serve_http, serve_sip
 
 LOG = logging.getLogger("ocsscale.poolmember")
@@ -69,6 +73,8 @@ class PoolMemberConfig:
     cert: Path | None = None
     key: Path | None = None
     legacy_tls_only: bool = False
+    #: TLS 1.0 with DES-CBC3-SHA only (a Windows Server 2003 FE without the AES update)
+    tls_3des_only: bool = False
     verbose: bool = False
     #: a Windows hosts file, looked up before DNS (a lab Windows front end)
     hosts_file: Path | None = None
@@ -119,6 +125,13 @@ def server_tls_context(cert: Path, key: Path, legacy_only: bool) -> ssl.SSLConte
     return context
 
 
+def _load_3des_identity(cert: Path, key: Path) -> tls3des_server.ServerIdentity:
+    try:
+        return tls3des_server.ServerIdentity(cert, key)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise StartupError(f"cannot load certificate {cert} / key {key}: {exc}") from exc
+
+
 class PoolMember:
     """The running service: one listener per open port, all connections tracked."""
 
@@ -127,6 +140,7 @@ class PoolMember:
         self.identity = identity
         self._servers: list[asyncio.Server] = []
         self._writers: set[asyncio.StreamWriter] = set()
+        self._identity_3des: tls3des_server.ServerIdentity | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -134,10 +148,14 @@ class PoolMember:
         if config.tls_ports - config.closed_ports:
             if config.cert is None or config.key is None:
                 raise StartupError("--cert and --key are needed for the TLS ports")
-            tls = server_tls_context(config.cert, config.key, config.legacy_tls_only)
+            if config.tls_3des_only:
+                self._identity_3des = _load_3des_identity(config.cert, config.key)
+            else:
+                tls = server_tls_context(config.cert, config.key, config.legacy_tls_only)
         for port in config.ports:
             if port in config.closed_ports:
                 continue
+            # 3DES: plain TCP here, TLS by tls3des_server in the handler
             use_tls = tls if port in config.tls_ports else None
             try:
                 server = await asyncio.start_server(
@@ -177,15 +195,23 @@ class PoolMember:
     ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
         config, me = self.config, self.identity
 
+        async def speak(reader: asyncio.StreamReader, writer: Any) -> None:
+            if port in config.sip_ports:
+                await serve_sip(reader, writer, me)
+            elif port in config.https_ports:
+                await serve_http(reader, writer, me, port)
+            else:
+                await serve_banner(reader, writer, me, port)
+
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self._writers.add(writer)
             try:
-                if port in config.sip_ports:
-                    await serve_sip(reader, writer, me)
-                elif port in config.https_ports:
-                    await serve_http(reader, writer, me, port)
+                if self._identity_3des is not None and port in config.tls_ports:
+                    await tls3des_server.serve(
+                        reader, writer, self._identity_3des, speak, _HANDSHAKE_TIMEOUT
+                    )
                 else:
-                    await serve_banner(reader, writer, me, port)
+                    await speak(reader, writer)
             except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
                 LOG.debug("port %d: connection ended: %s", port, exc)
             finally:
@@ -261,6 +287,11 @@ def parse_args(argv: Sequence[str] | None = None) -> PoolMemberConfig:
     parser.add_argument("--pool-fqdn", required=True)
     parser.add_argument("--pidfile", required=True, type=Path)
     parser.add_argument("--legacy-tls-only", action="store_true", help="speak TLS 1.0 only")
+    parser.add_argument(
+        "--tls-3des-only",
+        action="store_true",
+        help="speak TLS 1.0 with DES-CBC3-SHA only (needs an RSA certificate)",
+    )
     parser.add_argument("--hosts-file", type=Path, help="a Windows hosts file, before DNS")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -283,6 +314,7 @@ def parse_args(argv: Sequence[str] | None = None) -> PoolMemberConfig:
         cert=args.cert,
         key=args.key,
         legacy_tls_only=args.legacy_tls_only,
+        tls_3des_only=args.tls_3des_only,
         verbose=args.verbose,
         hosts_file=args.hosts_file,
     )

@@ -24,6 +24,13 @@ from ocsscale.probes.stream import (
     expected_errors,
     peer_address,
 )
+from ocsscale.probes.tls3des import (
+    CIPHER_3DES,
+    Legacy3desError,
+    Legacy3desStream,
+    openssl_has_3des,
+    verify_chain,
+)
 from ocsscale.probes.tlsclient import NameCheck, TlsOptions, TlsStream, build_client_context
 
 _PROTOCOL_VERSION_REASONS = {
@@ -32,6 +39,8 @@ _PROTOCOL_VERSION_REASONS = {
     "NO_PROTOCOLS_AVAILABLE",
     "NO_CIPHERS_AVAILABLE",
     "SSLV3_ALERT_HANDSHAKE_FAILURE",
+    # what some servers (tlslite-ng among them) answer when no offered suite is theirs
+    "TLSV1_ALERT_INSUFFICIENT_SECURITY",
     # asyncio and some appliances just hang up on a ClientHello they cannot serve.
     "UNEXPECTED_EOF_WHILE_READING",
 }
@@ -101,6 +110,17 @@ def open_stream(
 
     Raises ProbeFailed or one of :func:`expected_errors`; on error the stream is closed.
     """
+    stream = _connect(attempt, connect, deadline)
+    if tls is None:
+        return stream
+    try:
+        return _handshake(attempt, stream, connect, deadline, tls)
+    except BaseException:
+        stream.close()
+        raise
+
+
+def _connect(attempt: Attempt, connect: Connector, deadline: Deadline) -> Stream:
     began = time.monotonic()
     try:
         stream = connect(attempt.host, attempt.port, deadline.remaining())
@@ -109,16 +129,12 @@ def open_stream(
         raise ProbeFailed(failure, f"connect to {attempt.host}:{attempt.port}: {why}") from exc
     attempt.found["connect_ms"] = _ms_since(began)
     attempt.found["peer_address"] = peer_address(stream)
-    if tls is None:
-        return stream
-    try:
-        return _handshake(attempt, stream, deadline, tls)
-    except BaseException:
-        stream.close()
-        raise
+    return stream
 
 
-def _handshake(attempt: Attempt, stream: Stream, deadline: Deadline, tls: TlsOptions) -> TlsStream:
+def _handshake(
+    attempt: Attempt, stream: Stream, connect: Connector, deadline: Deadline, tls: TlsOptions
+) -> Stream:
     began = time.monotonic()
     try:
         context = build_client_context(tls)
@@ -131,11 +147,59 @@ def _handshake(attempt: Attempt, stream: Stream, deadline: Deadline, tls: TlsOpt
         session.handshake()
     except expected_errors() as exc:
         failure, why = classify_error(exc)
-        if not tls.legacy_tls:
-            why += _legacy_hint(exc)
+        if _refused_what_we_offered(exc):
+            stream.close()
+            if tls.legacy_tls and not openssl_has_3des():
+                # the one suite a 2003 front end may offer that OpenSSL here lacks
+                return _handshake_3des(attempt, connect, deadline, tls, why)
+            if not tls.legacy_tls:
+                why += _legacy_hint(exc, _what_legacy_gets(attempt, connect, deadline))
+        elif not tls.legacy_tls:
+            why += _legacy_hint(exc, None)
         raise ProbeFailed(
             failure, f"TLS handshake with {attempt.host}:{attempt.port}: {why}"
         ) from exc
+    _record(attempt, session, tls, began)
+    return session
+
+
+def _handshake_3des(
+    attempt: Attempt, connect: Connector, deadline: Deadline, tls: TlsOptions, openssl_why: str
+) -> Stream:
+    """A second connection, offering TLS 1.0+ with DES-CBC3-SHA only (tls3des.py)."""
+    stream = _connect(attempt, connect, deadline)
+    began = time.monotonic()
+    session = Legacy3desStream(stream, deadline)
+    where = f"{attempt.host}:{attempt.port}"
+    try:
+        session.handshake()
+        if tls.verify:
+            verify_chain(session.peer_chain_der(), tls.ca_bundle)
+        _record(attempt, session, tls, began)
+    except Legacy3desError as exc:
+        session.close()
+        if exc.untrusted:
+            raise ProbeFailed(
+                "cert-untrusted", f"TLS handshake with {where}: {exc.detail}"
+            ) from exc
+        raise ProbeFailed(
+            "tls",
+            f"TLS handshake with {where}: {openssl_why}; offering {CIPHER_3DES}: {exc.detail}",
+        ) from exc
+    except expected_errors() as exc:
+        session.close()
+        failure, why = classify_error(exc)
+        raise ProbeFailed(failure, f"TLS handshake ({CIPHER_3DES}) with {where}: {why}") from exc
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
+def _record(
+    attempt: Attempt, session: TlsStream | Legacy3desStream, tls: TlsOptions, began: float
+) -> None:
+    """What the handshake learnt; ProbeFailed when the certificate does not name the host."""
     attempt.found["handshake_ms"] = _ms_since(began)
     attempt.found["tls_version"] = session.version
     attempt.found["cipher"] = session.cipher
@@ -156,10 +220,48 @@ def _handshake(attempt: Attempt, stream: Stream, deadline: Deadline, tls: TlsOpt
             f"certificate from {attempt.host}:{attempt.port} does not name "
             f"{attempt.presented_name} ({names})",
         )
-    return session
 
 
-def _legacy_hint(exc: BaseException) -> str:
+def _refused_what_we_offered(exc: BaseException) -> bool:
+    """A handshake refused for its versions or suites, as a 2003/2008 server refuses it."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return False
+    return isinstance(exc, ssl.SSLEOFError) or (
+        isinstance(exc, ssl.SSLError) and getattr(exc, "reason", None) in _PROTOCOL_VERSION_REASONS
+    )
+
+
+def _what_legacy_gets(
+    attempt: Attempt, connect: Connector, deadline: Deadline
+) -> tuple[str, str] | None:
+    """(version, cipher) the server settles on when offered what `legacy_tls` offers.
+
+    Only to name them in the refusal: nothing is sent over it and its certificate is
+    not trusted for anything."""
+    offer = TlsOptions(verify=False, legacy_tls=True)
+    for try_3des in (False, True):
+        if try_3des and openssl_has_3des():
+            break
+        stream: Stream | None = None
+        try:
+            stream = connect(attempt.host, attempt.port, deadline.remaining())
+            session: TlsStream | Legacy3desStream
+            if try_3des:
+                session = Legacy3desStream(stream, deadline)
+            else:
+                session = TlsStream(stream, build_client_context(offer), None, deadline)
+            session.handshake()
+            if session.version and session.cipher:
+                return session.version, session.cipher
+        except (Legacy3desError, ssl.SSLError, *expected_errors()):
+            pass
+        finally:
+            if stream is not None:
+                stream.close()
+    return None
+
+
+def _legacy_hint(exc: BaseException, learned: tuple[str, str] | None) -> str:
     """What to set when a handshake fails the way a Windows 2003/2008 server makes it fail."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         if any(mark in str(exc.verify_message).lower() for mark in _WEAK_DIGEST_MARKS):
@@ -168,9 +270,14 @@ def _legacy_hint(exc: BaseException) -> str:
                 f"if that is expected: {LEGACY_TLS_SETTING})"
             )
         return ""
-    if isinstance(exc, ssl.SSLEOFError) or (
-        isinstance(exc, ssl.SSLError) and getattr(exc, "reason", None) in _PROTOCOL_VERSION_REASONS
-    ):
+    if learned is not None:
+        version, cipher = learned
+        what = "TLS 1.0" if version == "TLSv1" else version
+        return (
+            f" (the server will speak only {what} with {cipher}, which the probes refuse "
+            f"by default; `legacy_tls` would allow it: {LEGACY_TLS_SETTING})"
+        )
+    if _refused_what_we_offered(exc):
         return (
             " (the server may speak only TLS 1.0, which OpenSSL 3 refuses by default; "
             f"if it is a Windows Server 2003/2008 front end: {LEGACY_TLS_SETTING})"

@@ -65,13 +65,35 @@ def build_client_context(options: TlsOptions) -> ssl.SSLContext:
     return context
 
 
+#: what `legacy_tls` lets OpenSSL offer: the modern suites and TLS 1.0's AES/SHA-1
+#: ones (security level 0 for SHA-1), plus 3DES where this OpenSSL still has it.
+#: Nothing weaker, ever: no RC4, export, single DES, NULL, anonymous or MD5 suites.
+LEGACY_CIPHERS = "HIGH:MEDIUM:!aNULL:!eNULL:!PSK:!SRP:!RC4:!DES:!EXP:!MD5:!IDEA:!SEED"
+_NEVER = ("RC4", "EXP", "NULL", "MD5")
+
+
 def allow_legacy_tls(context: ssl.SSLContext) -> None:
-    """Let a context speak TLS 1.0 (OpenSSL 3 needs security level 0 for its SHA-1 suites)."""
+    """Let a context speak TLS 1.0 (OpenSSL 3 needs security level 0 for its SHA-1 suites).
+
+    DES-CBC3-SHA is offered when this OpenSSL has it; Debian's has not (see tls3des.py,
+    which the probes fall back to)."""
     with warnings.catch_warnings():
         # Python deprecates TLSVersion.TLSv1; speaking it is this switch's whole purpose.
         warnings.simplefilter("ignore", DeprecationWarning)
         context.minimum_version = ssl.TLSVersion.TLSv1
-    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    context.set_ciphers(f"{LEGACY_CIPHERS}:@SECLEVEL=0")
+    weak = [c["name"] for c in context.get_ciphers() if _is_weak(c)]
+    if weak:  # a build whose MEDIUM holds more than 3DES: refuse rather than offer it
+        raise ssl.SSLError(f"legacy cipher list would offer weak suites: {', '.join(weak)}")
+
+
+def _is_weak(cipher: dict[str, object]) -> bool:
+    name = str(cipher.get("name", ""))
+    if any(mark in name for mark in _NEVER):
+        return True
+    single_des = "DES-CBC-" in name  # 3DES is DES-CBC3-...
+    strength = cipher.get("strength_bits")
+    return single_des or not isinstance(strength, int) or strength < 112
 
 
 class TlsStream:

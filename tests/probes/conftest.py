@@ -50,6 +50,7 @@ class Certs:
     expired: CertFiles
     client_only: CertFiles
     sha1: CertFiles  # signed with ECDSA-SHA1, as a Windows 2003/2008 CA signs
+    sha1_rsa: CertFiles  # the same with an RSA key, for DES-CBC3-SHA (RSA key exchange)
     foreign_ca: LabCA  # trusted by nobody: its certificates must fail verification
 
 
@@ -77,6 +78,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
             ca, directory, file_stem="client-only", server_auth=False, **common
         ),
         sha1=issue_server_cert(ca, directory, file_stem="sha1", sha1=True, **common),
+        sha1_rsa=issue_server_cert(
+            ca, directory, file_stem="sha1-rsa", sha1=True, rsa_key=True, **common
+        ),
         foreign_ca=create_ca(tmp_path_factory.mktemp("foreign-ca"), common_name="someone else"),
     )
 
