@@ -7,6 +7,9 @@
 - `FE:tls10`: the front end speaks only TLS 1.0 with a SHA-1 signed
   certificate, as OCS 2007 R2 on Windows Server 2003/2008 does: its TLS probes
   fail unless the pool file sets `legacy_tls` for it.
+- `FE:tls10-3des`: TLS 1.0 with DES-CBC3-SHA only and a SHA-1 signed (RSA)
+  certificate, as Windows Server 2003 without the AES update offers: the same,
+  and only `legacy_tls`'s 3DES path (probes/tls3des.py) can speak to it.
 - `CLIENT:hosts-readonly`: the client's hosts file cannot be written. On a
   Linux host its sshd runs with /etc/hosts re-mounted read-only inside its own
   mount namespace, so every session it serves (and sftp) gets EROFS; on the
@@ -40,11 +43,14 @@ KINDS = (
     "bad-san",
     "close:PORT",
     "tls10",
+    "tls10-3des",
     "hosts-readonly",
     "powershell-1.0",
     "locale-de",
     "no-replication",
 )
+
+_FE_KINDS = ("bad-san", "tls10", "tls10-3des")
 
 
 @dataclass(frozen=True)
@@ -63,10 +69,10 @@ def parse(text: str, topo: Topology, profile_name: str) -> Fault:
     if not sep or not kind:
         raise UsageError(f"--fault {text!r}: write HOST:KIND, KIND one of {', '.join(KINDS)}")
     host = topo.host(host_name)
-    if kind in ("bad-san", "tls10") or kind.startswith("close:"):
+    if kind in _FE_KINDS or kind.startswith("close:"):
         if not host.runs_poolmember:
             raise UsageError(f"--fault {text!r}: {host.name} runs no pool member (not a front end)")
-        if kind in ("bad-san", "tls10"):
+        if kind in _FE_KINDS:
             return Fault(host.name, kind)
         port_text = kind.split(":", 1)[1]
         ports = load_profile(profile_name).ports
@@ -102,6 +108,9 @@ def parse_all(texts: list[str], topo: Topology, profile_name: str) -> list[Fault
     seen = [str(f) for f in faults]
     if len(set(seen)) != len(seen):
         raise UsageError("the same --fault is given twice")
+    for host in {f.host for f in faults}:
+        if has(faults, host, "tls10") and has(faults, host, "tls10-3des"):
+            raise UsageError(f"--fault: {host} gets tls10 or tls10-3des, not both")
     return faults
 
 

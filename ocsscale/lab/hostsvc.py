@@ -77,11 +77,12 @@ def poolmember(
     bad_san: bool = False,
     closed: tuple[int, ...] = (),
     tls10: bool = False,
+    tls10_3des: bool = False,
 ) -> list[Service]:
     """The FE stand-in, as two services like a real FE's: the Front-End service on
     every port but the Focus's (FOCUS_PORTS), and the Focus on its own, so the
     failover drill can stop the service behind one check port at a time.
-    `bad_san`, `closed` and `tls10` are the lab's faults (faults.py). On a Windows
+    `bad_san`, `closed`, `tls10` and `tls10_3des` are the lab's faults (faults.py). On a Windows
     FE they are the same processes, which its Windows services control (winrm), and
     they resolve the pool name through its Windows hosts file."""
     profile = load_profile(PROFILE)
@@ -95,7 +96,9 @@ def poolmember(
         # the FE's own FQDN missing: the walkthrough's SAN rule is broken
         sans=[f"wrong-{host.fqdn}", f"sip.{DOMAIN}"] if bad_san else None,
         # a Windows Server 2003/2008 front end: SHA-1 certificate, TLS 1.0 only
-        sha1=tls10,
+        sha1=tls10 or tls10_3des,
+        # 2003 without the AES update: DES-CBC3-SHA, an RSA key exchange suite
+        rsa_key=tls10_3des,
     )
     sip = [p for p in (profile.sip_ports.tls, profile.sip_ports.tcp) if p is not None]
     made = []
@@ -119,6 +122,8 @@ def poolmember(
         argv += tuple(f"--close={port}" for port in closed if port in ports)
         if tls10:
             argv += ("--legacy-tls-only",)
+        if tls10_3des:
+            argv += ("--tls-3des-only",)
         if host.os == "windows":
             argv += ("--hosts-file", str(windows_hosts_file(state, host)))
         listening = tuple(p for p in ports if p not in closed)

@@ -160,6 +160,7 @@ def _write_host_files(state: LabState, topo: Topology, lab_faults: list[Fault]) 
                     bad_san=faults.has(lab_faults, host.name, "bad-san"),
                     closed=tuple(faults.closed_ports(lab_faults, host.name)),
                     tls10=faults.has(lab_faults, host.name, "tls10"),
+                    tls10_3des=faults.has(lab_faults, host.name, "tls10-3des"),
                 )
             )
         elif host.role == "directory":

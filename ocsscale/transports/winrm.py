@@ -38,6 +38,7 @@ from .base import CommandResult, OsKind, Stream
 from .commands import PsScript, ShCommand, secrets_in
 from .winrm_scripts import (
     ERROR_PREFIX,
+    POWERSHELL_1_OPERATIONS,
     ScriptOutputError,
     decode_clixml,
     operation_script,
@@ -234,7 +235,9 @@ class WinRMHost(WindowsReads):
         self, operation: str, what: str, *, timeout: float = 120.0, **params: str
     ) -> dict[str, Any]:
         script = operation_script(operation, **params)
-        exit_status, stdout, stderr = self._execute(script, timeout)
+        exit_status, stdout, stderr = self._execute(
+            script, timeout, powershell_1=operation in POWERSHELL_1_OPERATIONS
+        )
         if exit_status != 0:
             message = stderr.strip()
             if message.startswith(ERROR_PREFIX):
@@ -246,8 +249,10 @@ class WinRMHost(WindowsReads):
         except ScriptOutputError as exc:
             raise TransportError(f"{self.name}: {what}: unexpected script output: {exc}") from None
 
-    def _execute(self, script: PsScript, timeout: float) -> tuple[int, str, str]:
-        plan = plan_script(script.render())
+    def _execute(
+        self, script: PsScript, timeout: float, *, powershell_1: bool = False
+    ) -> tuple[int, str, str]:
+        plan = plan_script(script.render(), powershell_1=powershell_1)
         deadline = time.monotonic() + timeout
         with self._lock, self._library_errors(_first_line(script)):
             reused = self._shell_id is not None

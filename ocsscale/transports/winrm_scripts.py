@@ -36,7 +36,15 @@ CMD_LINE_LIMIT = 8191  # cmd.exe, after variable expansion
 SAFE_COMMAND_LINE = 7800
 UPLOAD_PIECE = 6000
 
-POWERSHELL = "powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass"
+#: only switches PowerShell 1.0's powershell.exe knows (-ExecutionPolicy, -File and
+#: -WindowStyle came with 2.0): the version check runs this way, so that a 1.0 host
+#: answers "1.0" instead of "Missing expression after unary operator '-'"
+POWERSHELL_1 = "powershell.exe -NoLogo -NoProfile -NonInteractive"
+#: every other script (2.0 and later): Bypass, because a Restricted policy would stop
+#: the modules they load (DnsServer's .ps1xml files) from loading
+POWERSHELL = f"{POWERSHELL_1} -ExecutionPolicy Bypass"
+#: the operations whose scripts PowerShell 1.0 runs (test_ps20_scripts holds them to it)
+POWERSHELL_1_OPERATIONS = frozenset({"versions"})
 RESULT_PREFIX = "OCSSCALE-RESULT "
 ERROR_PREFIX = "ocsscale: "
 MARKER_PREFIX = "# ocsscale:op="
@@ -115,9 +123,10 @@ def operation_script(operation: str, **params: Part) -> PsScript:
     return PsScript(script_body(operation), params)
 
 
-def powershell_command_line(script_text: str) -> str:
+def powershell_command_line(script_text: str, *, powershell_1: bool = False) -> str:
+    """`powershell_1`: the command line PowerShell 1.0 accepts (POWERSHELL_1)."""
     encoded = base64.b64encode(script_text.encode("utf-16-le")).decode("ascii")
-    return f"{POWERSHELL} -EncodedCommand {encoded}"
+    return f"{POWERSHELL_1 if powershell_1 else POWERSHELL} -EncodedCommand {encoded}"
 
 
 @dataclass(frozen=True)
@@ -144,10 +153,13 @@ def plan_script(
     limit: int = SAFE_COMMAND_LINE,
     piece: int = UPLOAD_PIECE,
     upload_name: str | None = None,
+    powershell_1: bool = False,
 ) -> CommandPlan:
-    direct = powershell_command_line(script_text)
+    direct = powershell_command_line(script_text, powershell_1=powershell_1)
     if len(direct) <= limit:
         return CommandPlan((direct,))
+    if powershell_1:  # the upload's bootstrap needs 2.0
+        raise ValueError("a script PowerShell 1.0 runs must fit one command line")
     name = upload_name or f"ocsscale-{uuid.uuid4().hex}.b64"
     if not _UPLOAD_NAME.match(name):
         raise ValueError(f"bad upload file name {name!r}")

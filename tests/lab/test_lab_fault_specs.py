@@ -17,6 +17,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
         "ocsfe01:bad-san",
         "ocsfe02:close:444",
         "ocsfe02:tls10",
+        "ocsfe01:tls10-3des",
         "client01:hosts-readonly",
         "client02:hosts-readonly",
         "client02:powershell-1.0",
@@ -27,6 +28,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
         Fault("ocsfe01", "bad-san"),
         Fault("ocsfe02", "close", 444),
         Fault("ocsfe02", "tls10"),
+        Fault("ocsfe01", "tls10-3des"),
         Fault("client01", "hosts-readonly"),
         Fault("client02", "hosts-readonly"),
         Fault("client02", "powershell-1.0"),
@@ -38,6 +40,12 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
     assert faults.has(parsed, "client02", "hosts-readonly")
     assert not faults.has(parsed, "ocsfe02", "bad-san")
     assert faults.has(parsed, "ocsfe02", "tls10") and not faults.has(parsed, "ocsfe01", "tls10")
+    assert faults.has(parsed, "ocsfe01", "tls10-3des")
+
+
+def test_a_front_end_gets_one_tls_fault() -> None:
+    with pytest.raises(UsageError, match="ocsfe01 gets tls10 or tls10-3des, not both"):
+        faults.parse_all(["ocsfe01:tls10", "ocsfe01:tls10-3des"], TOPO, "ocs2007r2")
 
 
 @pytest.mark.parametrize(
@@ -47,6 +55,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
         ("ocsfe09:bad-san", "has no host 'ocsfe09'"),
         ("client01:bad-san", "runs no pool member"),
         ("dc01:tls10", "runs no pool member"),
+        ("client01:tls10-3des", "runs no pool member"),
         ("ocsfe01:close:22", "one of the profile's ports"),
         ("ocsfe01:close:x", "one of the profile's ports"),
         ("ocsfe01:close:²", "one of the profile's ports"),  # a digit to isdigit(), not to int()

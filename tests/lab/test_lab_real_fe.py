@@ -69,7 +69,8 @@ def test_tls10_front_end_is_refused_naming_the_setting(
     assert "configure-fe/gate[ocsfe01]" in error
     assert "cert: cannot read the certificate: TLS handshake with" in error
     assert "service.5061: port 5061 (sip-tls) does not answer" in error
-    assert "the server may speak only TLS 1.0" in error
+    assert "the server will speak only TLS 1.0 with " in error
+    assert "`legacy_tls` would allow it" in error
     assert "set `legacy_tls: true` on this server in the pool file" in error
     _rollback(lab, pool, before)
 

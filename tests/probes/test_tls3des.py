@@ -64,7 +64,9 @@ def test_3des_certificate_still_verified_and_named(start_member: StartMember, ce
     foreign = TlsOptions(ca_bundle=str(certs.foreign_ca.files.cert), legacy_tls=True)
     untrusted = tls_probe(running.address, port, POOL_FQDN, tls=foreign)
     assert not untrusted.ok and untrusted.failure == "cert-untrusted", untrusted.detail
-    wrong = tls_probe(running.address, port, "other.contoso.com", tls=trusted(certs, legacy_tls=True))
+    wrong = tls_probe(
+        running.address, port, "other.contoso.com", tls=trusted(certs, legacy_tls=True)
+    )
     assert not wrong.ok and wrong.failure == "name-mismatch", wrong.detail
     unverified = tls_probe(
         running.address, port, POOL_FQDN, tls=TlsOptions(verify=False, legacy_tls=True)

@@ -177,6 +177,26 @@ def test_the_versions_script_also_parses_as_powershell_1() -> None:
     assert not tokens & {"-join", "-split", "-in", "-notin"}
 
 
+def test_only_the_version_check_goes_without_execution_policy() -> None:
+    """PowerShell 1.0 knows no -ExecutionPolicy: the version check's command line holds
+    only switches 1.0 knows; every other script keeps Bypass."""
+    from ocsscale.transports.winrm_scripts import (
+        OPERATION_PARAMETERS,
+        POWERSHELL_1_OPERATIONS,
+        operation_script,
+    )
+
+    assert {"versions"} == POWERSHELL_1_OPERATIONS
+    line = plan_script(operation_script("versions").render(), powershell_1=True).commands[0]
+    switches = [part for part in line.split()[1:] if part.startswith("-")]
+    assert switches == ["-NoLogo", "-NoProfile", "-NonInteractive", "-EncodedCommand"]
+    for operation, params in OPERATION_PARAMETERS.items():
+        text = operation_script(operation, **{p: "x" for p in params}).render()
+        assert "-ExecutionPolicy Bypass -EncodedCommand" in plan_script(text).commands[-1]
+    with pytest.raises(ValueError, match="PowerShell 1.0 runs must fit one command line"):
+        plan_script("x" * 20000, powershell_1=True)
+
+
 def test_the_versions_script_fits_one_command_line() -> None:
     # PowerShell 1.0 cannot run the chunked upload's bootstrap (try/finally,
     # [ScriptBlock]::Create): the version check must never need it.

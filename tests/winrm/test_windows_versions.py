@@ -64,10 +64,12 @@ def test_powershell_1_is_refused_by_name_before_any_other_script(standin_with: S
         action.apply(None)
     assert "win-client lacks what the tool's scripts need" in caught.value.message
     assert "PowerShell 2.0 or later (found 1.0)" in caught.value.message
-    # without the preflight, the first real script would meet PowerShell 1.0's parser
+    assert "Windows Management Framework 2.0 (KB968930)" in caught.value.message
+    # without the preflight, the first real script would meet PowerShell 1.0's parser,
+    # which takes -ExecutionPolicy for the start of a command
     host = host_for(standin_with, auth="ntlm")
     try:
-        with pytest.raises(CommandFailed, match="The term 'try' is not recognized"):
+        with pytest.raises(CommandFailed, match="Missing expression after unary operator"):
             host.resolve("localhost")
     finally:
         host.close()
@@ -87,3 +89,47 @@ def test_a_host_without_powershell_is_told_so(standin_with: StandIn) -> None:
         _reachable(standin_with).apply(None)
     assert "PowerShell is not installed" in caught.value.message
     assert caught.value.hint is not None and "KB968930" in caught.value.hint
+
+
+@pytest.mark.parametrize("standin_with", [("--powershell-version", "1.0")], indirect=True)
+def test_powershell_1_refuses_what_it_does_not_know_as_the_real_one_does(
+    standin_with: StandIn,
+) -> None:
+    """The command line every other script gets carries -ExecutionPolicy, a 2.0 switch:
+    PowerShell 1.0 (and so the stand-in) fails to parse it. The version check, which
+    must run there, goes without it (test_a_current_host... and the preflight above)."""
+    from winrm.protocol import Protocol
+    from winrm_standin import DOMAIN, PASSWORD, USER
+
+    from ocsscale.transports.winrm_scripts import (
+        decode_clixml,
+        operation_script,
+        powershell_command_line,
+    )
+
+    versions = operation_script("versions").render()
+    proto = Protocol(
+        standin_with.url,
+        transport="ntlm",
+        username=f"{DOMAIN}\\{USER}",
+        password=PASSWORD,
+        proxy=None,
+    )
+    shell = proto.open_shell()
+    try:
+        for command, expected_code in (
+            (powershell_command_line(versions), 1),
+            (powershell_command_line(versions, powershell_1=True), 0),
+            (powershell_command_line(versions, powershell_1=True) + " -File x.ps1", 1),
+        ):
+            command_id = proto.run_command(shell, command)
+            out, err, code = proto.get_command_output(shell, command_id)
+            proto.cleanup_command(shell, command_id)
+            assert code == expected_code, (command[:80], err)
+            if expected_code:
+                text = decode_clixml(err.decode())
+                assert "Missing expression after unary operator '-'." in text, text
+            else:
+                assert out.startswith(b"OCSSCALE-RESULT "), out
+    finally:
+        proto.close_shell(shell)

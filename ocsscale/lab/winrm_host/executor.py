@@ -4,6 +4,8 @@ Supported command lines (cmd.exe level, matched exactly, at most 8191
 characters as cmd.exe allows):
   powershell[.exe] [-NoLogo] [-NoProfile] [-NonInteractive] [-ExecutionPolicy P]
       -EncodedCommand <base64 UTF-16LE>    one of the WinRM transport's scripts
+      (as PowerShell 1.0, no -ExecutionPolicy: 1.0 takes an unknown switch as the start
+      of a command and fails to parse it, as the real one does)
   ipconfig /flushdns
   netstat[.exe] -ano [-p TCP]                        the IPv4 TCP table, as printed
   echo <base64> >>"%TEMP%\\ocsscale-<32 hex>.b64"   a piece of a chunked upload
@@ -56,6 +58,16 @@ _POWERSHELL = re.compile(r"powershell(?:\.exe)?(?: (.*))?", re.I)
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*) = (['\u2018\u2019\u201a\u201b])")
 _QUOTES = "'\u2018\u2019\u201a\u201b"
 _SWITCHES = {"-nologo", "-noprofile", "-noninteractive"}
+#: what PowerShell 1.0's powershell.exe takes besides those (-ExecutionPolicy, -File,
+#: -WindowStyle, -Sta came with 2.0); the stand-in runs none of these, but 1.0 knows them
+_SWITCHES_1_0 = {
+    "-noexit",
+    "-command",
+    "-psconsolefile",
+    "-version",
+    "-inputformat",
+    "-outputformat",
+}
 
 SUPPORTED = (
     "powershell -EncodedCommand <an ocsscale WinRM script>, ipconfig /flushdns,"
@@ -124,11 +136,16 @@ class CommandExecutor:
 
     def _powershell(self, args: list[str]) -> CommandOutcome:
         encoded = None
+        version_1 = self.sandbox.powershell.startswith("1.")
         i = 0
         while i < len(args):
             arg = args[i].lower()
             if arg in _SWITCHES:
                 i += 1
+            elif version_1 and arg.startswith("-") and not _is_1_0_switch(arg):
+                # 1.0 takes the rest of the line as a command, whose first token is a
+                # unary minus with nothing after it
+                return _clixml_error(_missing_expression(args[i]))
             elif arg == "-executionpolicy" and i + 1 < len(args):
                 i += 2
             elif arg in ("-encodedcommand", "-enc", "-ec", "-e") and i + 1 < len(args):
@@ -349,6 +366,21 @@ def _read(sandbox: Sandbox, target: str) -> bytes:
         return local.read_bytes()
     except FileNotFoundError:
         raise StandInError(f"Could not find file '{target}'.") from None
+
+
+def _is_1_0_switch(arg: str) -> bool:
+    if arg in _SWITCHES or arg in _SWITCHES_1_0:
+        return True
+    # -EncodedCommand and its abbreviations (a prefix of at least -e)
+    return len(arg) >= 2 and "-encodedcommand".startswith(arg) or arg == "-ec"
+
+
+def _missing_expression(token: str) -> str:
+    """PowerShell 1.0's parse error for `-Switch ...` taken as a command."""
+    return (
+        "Missing expression after unary operator '-'.\r\n"
+        f"At line:1 char:2\r\n+ -{token[1:2]} <<<< {token[2:]}"
+    )
 
 
 def _clixml_error(message: str) -> CommandOutcome:

@@ -1,0 +1,62 @@
+"""A Windows Server 2003 front end without the AES update (`--fault FE:tls10-3des`):
+TLS 1.0 with DES-CBC3-SHA only and a SHA-1 certificate. validate-fe fails naming
+the cipher and `legacy_tls`; with `legacy_tls` on that front end it passes and the
+findings show the cipher."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import RUN_ID, RunningLab, bring_up
+from .fe_support import entries, hosts_files, output, tool
+from .test_lab_real_fe import _error_line, _pool, _rollback
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def lab_3des() -> Iterator[RunningLab]:
+    yield from bring_up(f"t3d{RUN_ID}", "one-armed", 1, faults=["ocsfe01:tls10-3des"])
+
+
+def test_3des_front_end_fails_validate_fe_naming_the_cipher(
+    lab_3des: RunningLab, tmp_path: Path
+) -> None:
+    lab = lab_3des
+    pool = _pool(lab, tmp_path, "ocsfe01")
+    before = hosts_files(lab)
+    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold")
+    assert result.returncode == 1, output(result)
+    error = _error_line(output(result))
+    assert "configure-fe/gate[ocsfe01]" in error
+    assert "the server will speak only TLS 1.0 with DES-CBC3-SHA" in error
+    assert "`legacy_tls` would allow it" in error
+    _rollback(lab, pool, before)
+
+
+def test_3des_front_end_passes_validate_fe_with_legacy_tls_showing_the_cipher(
+    lab_3des: RunningLab, tmp_path: Path
+) -> None:
+    lab = lab_3des
+    pool = _pool(lab, tmp_path, "ocsfe01", legacy_tls=True)
+    before = hosts_files(lab)
+    result = tool(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold")
+    assert result.returncode == 0, output(result)
+    done = {e["step_id"]: e["evidence"] for e in entries(pool) if e["status"] == "done"}
+    gate = done["configure-fe/gate[ocsfe01]"]["findings"]
+    assert all(f["ok"] for f in gate), gate
+    trust = next(f for f in gate if f["check"] == "cert.trust")
+    assert "(TLSv1, DES-CBC3-SHA, legacy_tls on)" in trust["message"], trust
+    probes = [k for k in done if k.startswith("validate-fe/probe[ocsfe01@")]
+    assert probes, sorted(done)
+    for key in probes:
+        tls_ports = [p for p in done[key]["ports"] if p["kind"] in ("sip-tls", "https", "tls")]
+        assert tls_ports, done[key]["ports"]
+        for port in tls_ports:
+            assert port["ok"], port
+            assert port["tls"] == "TLSv1, DES-CBC3-SHA, legacy_tls on", port
+            assert port["evidence"]["cipher"] == "DES-CBC3-SHA"
+    _rollback(lab, pool, before)
