@@ -137,6 +137,30 @@ def pool_warnings(loaded: LoadedPool) -> list[str]:
     lease = no_place_warning(loaded.pool)
     if lease:
         out.append(lease)
+    out += winrm_address_warnings(loaded.pool)
+    return out
+
+
+def winrm_address_warnings(pool: Any) -> list[str]:
+    """WinRM hosts reached by address, where a real host's certificate or Kerberos
+    would need the FQDN."""
+    from ..transports.factory import winrm_target
+
+    out = []
+    for _, spec in pool.all_hosts():
+        t = spec.transport
+        if t.kind != "winrm" or winrm_target(spec) == spec.fqdn:
+            continue
+        why = "connect_to: address" if spec.fqdn else "no fqdn in its entry"
+        needs = []
+        if t.scheme == "https" and t.verify_tls:
+            needs.append("its certificate must name that address (Windows names the FQDN)")
+        if t.auth == "kerberos":
+            needs.append("Kerberos needs the FQDN and will fail")
+        if needs:
+            out.append(
+                f"warning: winrm: {spec.name} is reached by address ({why}): " + "; ".join(needs)
+            )
     return out
 
 

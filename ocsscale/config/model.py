@@ -264,6 +264,11 @@ class SshTransport(Strict):
     hosts_file: FilePath | None = None  # overrides the OS default (/etc/hosts)
 
 
+#: how the WinRM endpoint is named: by the host's FQDN (what a Windows certificate
+#: names, and what Kerberos needs) or by its address
+ConnectTo = Literal["fqdn", "address"]
+
+
 class WinRmTransport(Strict):
     kind: Literal["winrm"]
     credentials: str
@@ -272,7 +277,10 @@ class WinRmTransport(Strict):
     auth: Literal["ntlm", "kerberos", "basic", "credssp"] = "ntlm"
     ca_bundle: FilePath | None = None
     verify_tls: bool = True
-    hosts_file: FilePath | None = None  # overrides C:\Windows\System32\drivers\etc\hosts
+    #: overrides the path Windows keeps in the registry (Tcpip DataBasePath + \hosts)
+    hosts_file: FilePath | None = None
+    #: None: as the pool file's `winrm.connect_to` says (default fqdn)
+    connect_to: ConnectTo | None = None
 
     @model_validator(mode="after")
     def _http_port(self) -> WinRmTransport:
@@ -280,6 +288,13 @@ class WinRmTransport(Strict):
         if self.scheme == "http" and "port" not in self.model_fields_set:
             self.port = 5985
         return self
+
+
+class WinRmSettings(Strict):
+    """`winrm:` in the pool file: defaults for every WinRM host (its transport may
+    say otherwise)."""
+
+    connect_to: ConnectTo = "fqdn"
 
 
 class LocalTransport(Strict):
@@ -672,6 +687,17 @@ class Pool(Strict):
     run: RunSettings = Field(default_factory=RunSettings)
     cutover: CutoverSettings = Field(default_factory=CutoverSettings)
     decommission: DecommissionSettings = Field(default_factory=DecommissionSettings)
+    winrm: WinRmSettings = Field(default_factory=WinRmSettings)
+
+    @model_validator(mode="after")
+    def _winrm_connect_to(self) -> Pool:
+        # resolved here, once, so every WinRM transport (and the journal's copy of it)
+        # says how it connects
+        for _, spec in self.all_hosts():
+            transport = spec.transport
+            if isinstance(transport, WinRmTransport) and transport.connect_to is None:
+                transport.connect_to = self.winrm.connect_to
+        return self
 
     @field_validator("version", mode="before")
     @classmethod

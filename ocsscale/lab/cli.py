@@ -57,7 +57,8 @@ def up_cmd(
         "the FE's FQDN), FE:close:PORT (that port stays closed), FE:tls10 (TLS 1.0 only, "
         "SHA-1 certificate), FE:tls10-3des (TLS 1.0 with DES-CBC3-SHA only, SHA-1 "
         "certificate), CLIENT:hosts-readonly "
-        "(its hosts file cannot be written), WINDOWS:powershell-1.0, WINDOWS:locale-de "
+        "(its hosts file cannot be written), WINDOWS:powershell-1.0, WINDOWS:hosts-moved (its "
+        "registry's DataBasePath names C:\\NetConfig), WINDOWS:locale-de "
         "(a German Windows: netstat says HERGESTELLT), DNS:no-replication (--dns ad: that "
         "DNS server never receives a change).",
     ),

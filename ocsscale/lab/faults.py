@@ -19,10 +19,14 @@
   changes are made) never receives a change: the cutover's verify waits for it
   until dns.propagation_timeout and fails naming it.
 - Windows hosts are client02 and, with `lab up --fe-os windows`, the front ends
-  (ocsfe00 and the new ones); the two faults below apply to any of them.
+  (ocsfe00 and the new ones); the three faults below apply to any of them.
 - `WINDOWS:powershell-1.0`: the Windows stand-in reports PowerShell 1.0 (as
   Windows Server 2008 with its optional PowerShell 1.0 feature does) and runs
   no script but the version check, so preflight refuses the host by name.
+- `WINDOWS:hosts-moved`: the registry's Tcpip DataBasePath names
+  `%SystemDrive%\\NetConfig` (a hosts file moved by policy or an old migration):
+  the resolver reads `C:\\NetConfig\\hosts`, the file in the usual place is
+  ignored, and the tool must pin the one the registry names.
 - `WINDOWS:locale-de`: the Windows stand-in answers as a German Windows does:
   netstat, ipconfig and cmd.exe print German texts in code page 850 (netstat's
   HERGESTELLT, ABHÖREN, ...). What the tool reads through .NET and WMI (its
@@ -46,6 +50,7 @@ KINDS = (
     "tls10-3des",
     "hosts-readonly",
     "powershell-1.0",
+    "hosts-moved",
     "locale-de",
     "no-replication",
 )
@@ -86,7 +91,7 @@ def parse(text: str, topo: Topology, profile_name: str) -> Fault:
         if not (host.runs_sshd or host.os == "windows") or host.role == "admin":
             raise UsageError(f"--fault {text!r}: {host.name} is not a host the tool pins")
         return Fault(host.name, "hosts-readonly")
-    if kind in ("powershell-1.0", "locale-de"):
+    if kind in ("powershell-1.0", "locale-de", "hosts-moved"):
         if host.os != "windows":
             raise UsageError(
                 f"--fault {text!r}: {host.name} is not a Windows host "

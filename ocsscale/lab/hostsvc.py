@@ -8,7 +8,6 @@ restart them over SSH (where no virtualenv is active).
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import secrets
 import sys
 from pathlib import Path
@@ -36,6 +35,9 @@ WINDOWS_DOMAIN = "LAB"
 WINDOWS_USER = "labadmin"
 WINDOWS_LOGON = rf"{WINDOWS_DOMAIN}\{WINDOWS_USER}"  # as the pool file names it
 WINDOWS_HOSTS = Path("Windows/System32/drivers/etc/hosts")
+#: DataBasePath with the WINDOWS:hosts-moved fault, and the hosts file it puts in use
+MOVED_DATABASE_PATH = "%SystemDrive%\\NetConfig"
+MOVED_HOSTS = Path("NetConfig/hosts")
 PACKAGE_ROOT = str(Path(ocsscale.__file__).resolve().parent.parent)
 PY_ENV = (("PYTHONPATH", PACKAGE_ROOT),)
 
@@ -142,8 +144,12 @@ def directory(topo: Topology, host: LabHost) -> Service:
 
 
 def windows_hosts_file(state: LabState, host: LabHost) -> Path:
-    """A Windows stand-in's hosts file (its sandbox is C:\\), seen from outside."""
-    return state.host_dir(host.name) / "sandbox" / WINDOWS_HOSTS
+    """A Windows stand-in's hosts file in use (its sandbox is C:\\), seen from outside:
+    where its DataBasePath says (the WINDOWS:hosts-moved fault moves it)."""
+    from . import faults  # faults imports the profile loader, not this module
+
+    moved = faults.has(faults.from_state(state.faults), host.name, "hosts-moved")
+    return state.host_dir(host.name) / "sandbox" / (MOVED_HOSTS if moved else WINDOWS_HOSTS)
 
 
 def bound_services(profile_name: str = PROFILE) -> dict[str, tuple[str, ...]]:
@@ -170,6 +176,7 @@ def winrm(
     hosts_readonly: bool = False,
     powershell: str | None = None,
     locale: str = "en",
+    hosts_moved: bool = False,
 ) -> Service:
     """The Windows test client (with `--dns ad`, also the domain controller dc01,
     the pool file's Windows DNS server; with `--fe-os windows`, each front end, with
@@ -180,7 +187,7 @@ def winrm(
     fault) the display language of what its console programs print."""
     base = state.host_dir(host.name)
     # its own file: on a Windows FE, tls/<host>.pem is the pool member's certificate
-    tls = issue_host_cert(ca, base / "tls", f"{host.name}-winrm", host.fqdn, host.address)
+    tls = issue_host_cert(ca, base / "tls", f"{host.name}-winrm", host.fqdn)
     password_file = windows_password_file(state)
     if password_file.exists():  # one lab Windows account, on every Windows stand-in
         password = password_file.read_text(encoding="utf-8").strip()
@@ -205,6 +212,8 @@ def winrm(
     )  # fmt: skip
     if hosts_readonly:
         argv += ("--read-only-hosts",)
+    if hosts_moved:
+        argv += ("--hosts-database-path", MOVED_DATABASE_PATH)
     if powershell:
         argv += ("--powershell-version", powershell)
     if locale != "en":
@@ -235,21 +244,16 @@ def winrm(
     return Service(host.name, "winrm", topo.ns(host.name), argv, (WINRM_PORT,), PY_ENV)
 
 
-def issue_host_cert(
-    ca: labca.LabCA, directory: Path, stem: str, fqdn: str, address: str
-) -> labca.CertFiles:
-    """A plain server certificate naming a host by FQDN and by IP address.
+def issue_host_cert(ca: labca.LabCA, directory: Path, stem: str, fqdn: str) -> labca.CertFiles:
+    """A plain server certificate naming a host by its FQDN only, as the one Windows
+    gives a WinRM HTTPS listener does: reached by address, it fails validation.
 
-    The FE certificates follow the walkthrough's rules (lab CA module); this
-    one is for a management endpoint, which clients may reach by address.
+    The FE certificates follow the walkthrough's rules (lab CA module).
     """
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    names: list[x509.GeneralName] = [
-        x509.DNSName(fqdn),
-        x509.IPAddress(ipaddress.IPv4Address(address)),
-    ]
+    names: list[x509.GeneralName] = [x509.DNSName(fqdn)]
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, fqdn)]))

@@ -90,6 +90,12 @@ def etc_netns_files(topo: Topology, host: LabHost) -> dict[str, str]:
         "::1\tlocalhost ip6-localhost ip6-loopback\n"
         f"{host.address}\t{host.fqdn} {host.name}\n"
     )
+    if host.role == "admin":
+        # the tool reaches Windows hosts over WinRM by FQDN (their certificates name
+        # only it): resolvable whatever the lab's DNS is doing in a test
+        hosts += "".join(
+            f"{other.address}\t{other.fqdn}\n" for other in topo.hosts if other.os == "windows"
+        )
     resolv = f"# lab {topo.lab}: the lab's BIND\nnameserver {dns.address}\nsearch {DOMAIN}\n"
     return {"hosts": hosts, "resolv.conf": resolv, BACKUP_MOUNT_POINT.name: ""}
 

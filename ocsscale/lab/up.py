@@ -183,6 +183,7 @@ def _windows_host(
         hosts_readonly=faults.has(lab_faults, host.name, "hosts-readonly"),
         powershell="1.0" if faults.has(lab_faults, host.name, "powershell-1.0") else None,
         locale="de" if faults.has(lab_faults, host.name, "locale-de") else "en",
+        hosts_moved=faults.has(lab_faults, host.name, "hosts-moved"),
     )
 
 

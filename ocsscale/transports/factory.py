@@ -95,7 +95,7 @@ def connect_spec(
         assert cred.password is not None  # the credential check refuses WinRM without one
         return WinRMHost(
             spec.name,
-            str(spec.address),
+            winrm_target(spec),
             port=t.port,
             scheme=t.scheme,
             auth=t.auth,
@@ -106,6 +106,14 @@ def connect_spec(
             hosts_file=t.hosts_file,
         )
     raise UsageError(f"host {spec.name}: unknown transport kind {t.kind!r}")
+
+
+def winrm_target(spec: HostSpec) -> str:
+    """The name WinRM connects to: the FQDN (default), which a Windows host's
+    certificate names and Kerberos needs, or the address (`connect_to: address`, or
+    a host whose entry has no fqdn)."""
+    wants = getattr(spec.transport, "connect_to", None) or "fqdn"
+    return spec.fqdn if wants == "fqdn" and spec.fqdn else str(spec.address)
 
 
 def _credential(spec: HostSpec, loaded: LoadedPool) -> ResolvedCredential:

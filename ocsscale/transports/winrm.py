@@ -46,10 +46,10 @@ from .winrm_scripts import (
     plan_script,
     result_string_list,
 )
-from .winrm_windows import WindowsReads
+from .winrm_windows import DEFAULT_HOSTS_FILE, WindowsReads
 
 AuthKind = Literal["ntlm", "kerberos", "basic", "credssp"]
-WINDOWS_HOSTS_FILE = r"%SystemRoot%\System32\drivers\etc\hosts"
+WINDOWS_HOSTS_FILE = DEFAULT_HOSTS_FILE
 UTF8_CODEPAGE = 65001
 _NOT_FOUND_STATUSES = {"HostNotFound", "NoData"}
 
@@ -86,6 +86,7 @@ class WinRMHost(WindowsReads):
                 " use https, or ntlm/kerberos (their messages are encrypted over http)"
             )
         self.name = name
+        #: what the endpoint names: the FQDN or the address (factory.winrm_target)
         self.address = address
         self.port = port
         self.scheme = scheme
@@ -94,7 +95,8 @@ class WinRMHost(WindowsReads):
         self._password = password
         self.ca_bundle = ca_bundle
         self.verify_tls = verify_tls
-        self.hosts_path = hosts_file or WINDOWS_HOSTS_FILE
+        #: the pool file's hosts_file, else read from the registry on first use
+        self._hosts_file = hosts_file
         self.services_timeout = services_timeout
         self.operation_timeout = operation_timeout
         self._protocol: Protocol | None = None
@@ -102,6 +104,14 @@ class WinRMHost(WindowsReads):
         self._shell_id: str | None = None
         # One operation at a time: NTLM sealing numbers messages on the shared session.
         self._lock = threading.Lock()
+
+    @property
+    def hosts_file(self) -> str:
+        """The hosts file's path: the pool file's `hosts_file`, else where the host's
+        registry says (Tcpip DataBasePath, read once)."""
+        if self._hosts_file is None:
+            self._hosts_file = self.registry_hosts_file()
+        return self._hosts_file
 
     @property
     def endpoint(self) -> str:

@@ -60,6 +60,7 @@ OPERATION_PARAMETERS: dict[str, tuple[str, ...]] = {
     "restart_services": ("Names", "TimeoutSeconds"),
     "run_uploaded": ("UploadName",),
     "versions": (),
+    "hosts_location": (),
     "services": ("Names", "DisplayNames"),
     "set_service": ("Name", "StartupType", "State"),
     "network_facts": ("Address",),

@@ -31,6 +31,11 @@ _DISPLAY_PATTERN = re.compile(r"^[^\x00-\x1f]+$")
 _NO_POWERSHELL = "is not recognized as an internal or external command"
 #: Win32_Service.StartMode -> Set-Service -StartupType (the modes Set-Service can set)
 STARTUP_TYPES = {"Auto": "Automatic", "Manual": "Manual", "Disabled": "Disabled"}
+#: where Windows keeps the hosts file unless Tcpip's DataBasePath says otherwise
+DEFAULT_HOSTS_FILE = r"%SystemRoot%\System32\drivers\etc\hosts"
+#: an expanded DataBasePath the tool uses: a drive, no variable left, no odd characters
+_ABSOLUTE_PATH = re.compile(r'^[A-Za-z]:\\[^\x00-\x1f<>"|?*%]*$')
+_MAX_PATH = 240
 #: a DNS name (the pool FQDN) or an IPv4 address: what a load burst resolves
 _HOST_NAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
@@ -50,6 +55,27 @@ class WindowsReads:
         self, operation: str, what: str, *, timeout: float = 120.0, **params: str
     ) -> dict[str, Any]:
         raise NotImplementedError
+
+    def registry_hosts_file(self) -> str:
+        """The hosts file Windows reads: `hosts` in the directory Tcpip's DataBasePath
+        names (%SystemRoot% expanded by the host); the default when it is unset."""
+        result = self._operation(
+            "hosts_location", "read where the hosts file is (Tcpip DataBasePath)"
+        )
+        directory = result.get("database_path")
+        if directory is None or directory == "":
+            return DEFAULT_HOSTS_FILE
+        if (
+            not isinstance(directory, str)
+            or len(directory) > _MAX_PATH
+            or not _ABSOLUTE_PATH.match(directory)
+        ):
+            # the value itself is not repeated: it is the host's, not ours to echo
+            raise TransportError(
+                f"{self.name}: the registry's Tcpip DataBasePath is not an absolute local"
+                " path the tool can use; set `hosts_file` for this host in the pool file"
+            )
+        return directory.rstrip("\\") + "\\hosts"
 
     def versions(self) -> dict[str, Any]:
         """{'powershell': '2.0', 'dotnet': ['2.0.50727.4927', '3.5.30729.4926', ...]}."""

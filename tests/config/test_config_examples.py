@@ -33,7 +33,8 @@ def test_one_armed_model_mirrors_the_example() -> None:
     assert isinstance(pool.legacy_fe.transport, WinRmTransport)
     assert pool.legacy_fe.transport.port == 5986
     assert pool.legacy_fe.transport.verify_tls is True
-    assert pool.test_clients[0].fqdn is None
+    assert pool.test_clients[0].fqdn == "client01.contoso.com"  # WinRM connects by FQDN
+    assert pool.legacy_fe.transport.connect_to == "fqdn"  # `winrm.connect_to` default
     assert pool.directory.port == 135
     lb = pool.load_balancer
     assert (lb.driver.kind, lb.topology, lb.mode) == ("engine", "one-armed", "full-proxy")

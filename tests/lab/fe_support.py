@@ -13,12 +13,12 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from ocsscale.lab import network
+from ocsscale.lab.hostsvc import windows_hosts_file
 from ocsscale.lab.system import ETC_NETNS
 from ocsscale.runner import session
 
 from .conftest import RunningLab, ocsscale_cli
 
-WINDOWS_HOSTS = Path("sandbox/Windows/System32/drivers/etc/hosts")
 TOOL_MARK = b"ocsscale"
 
 
@@ -96,7 +96,7 @@ def hosts_files(lab: RunningLab) -> dict[str, bytes]:
     files = {}
     for host in lab.topo.hosts:
         if host.os == "windows" and host.role in ("windows-client", "fe", "legacy-fe"):
-            files[host.name] = (lab.state.host_dir(host.name) / WINDOWS_HOSTS).read_bytes()
+            files[host.name] = windows_hosts_file(lab.state, host).read_bytes()
         elif host.role in ("fe", "legacy-fe", "client"):
             files[host.name] = (ETC_NETNS / lab.topo.ns(host.name) / "hosts").read_bytes()
     return files

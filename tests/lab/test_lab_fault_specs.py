@@ -22,6 +22,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
         "client02:hosts-readonly",
         "client02:powershell-1.0",
         "client02:locale-de",
+        "client02:hosts-moved",
     ]
     parsed = faults.parse_all(specs, TOPO, "ocs2007r2")
     assert parsed == [
@@ -33,6 +34,7 @@ def test_faults_parse_and_round_trip_through_the_lab_state() -> None:
         Fault("client02", "hosts-readonly"),
         Fault("client02", "powershell-1.0"),
         Fault("client02", "locale-de"),
+        Fault("client02", "hosts-moved"),
     ]
     assert [str(f) for f in parsed] == specs
     assert faults.from_state(specs) == parsed
@@ -64,6 +66,7 @@ def test_a_front_end_gets_one_tls_fault() -> None:
         ("ocsfe01:melt", "unknown kind 'melt'"),
         ("client01:powershell-1.0", "not a Windows host"),
         ("client01:locale-de", "not a Windows host"),
+        ("client01:hosts-moved", "not a Windows host"),
         ("ocsfe01:locale-de", "not a Windows host"),
     ],
 )

@@ -145,4 +145,5 @@ def test_powershell_1_stops_preflight_naming_the_host_and_what_to_install(
     error = _error_line(output(result))
     assert "preflight/reachable[client02]" in error
     assert "client02 lacks what the tool's scripts need" in error
-    assert "PowerShell 2.0 or later (found 1.0)" in error and "KB968930" in error
+    assert "PowerShell 2.0 or later (found 1.0)" in error
+    assert "Windows Management Framework 2.0 (KB968930)" in error

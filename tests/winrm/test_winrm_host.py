@@ -23,7 +23,7 @@ def test_https_basic_reads_the_crlf_hosts_file_and_writes_utf16_in_place(
 ) -> None:
     host = host_for(https_standin, auth="basic", ca=pki.ca_cert)
     try:
-        original = host.read_file(host.hosts_path)
+        original = host.read_file(host.hosts_file)
         assert original == https_standin.hosts_file.read_bytes()
         assert b"\r\n" in original and b"\n" not in original.replace(b"\r\n", b"")
 
@@ -53,8 +53,8 @@ def test_ntlm_over_http_encrypts_every_message(http_ntlm_standin: StandIn) -> No
     host = host_for(http_ntlm_standin, auth="ntlm")
     try:
         data = b"127.0.0.1 localhost\r\n198.18.1.41 fe1.contoso.com\r\n"
-        host.write_file(host.hosts_path, data)
-        assert host.read_file(host.hosts_path) == data
+        host.write_file(host.hosts_file, data)
+        assert host.read_file(host.hosts_file) == data
         assert host.resolve("FE1.contoso.com") == ["198.18.1.41"]
         assert host._protocol is not None and host._protocol.transport.encryption is not None
     finally:
@@ -64,7 +64,7 @@ def test_ntlm_over_http_encrypts_every_message(http_ntlm_standin: StandIn) -> No
 def test_ntlm_over_https_with_channel_binding(https_standin: StandIn, pki: Pki) -> None:
     host = host_for(https_standin, auth="ntlm", ca=pki.ca_cert)
     try:
-        assert host.read_file(host.hosts_path) == https_standin.hosts_file.read_bytes()
+        assert host.read_file(host.hosts_file) == https_standin.hosts_file.read_bytes()
     finally:
         host.close()
 
@@ -80,9 +80,9 @@ def test_a_hosts_file_far_over_the_command_line_limit_is_uploaded_in_chunks(
     assert plan_script(script.render()).chunked  # the path this test means to exercise
     host = host_for(http_ntlm_standin, auth="ntlm")
     try:
-        host.write_file(host.hosts_path, big, backup_suffix=".bak")
+        host.write_file(host.hosts_file, big, backup_suffix=".bak")
         assert http_ntlm_standin.hosts_file.read_bytes() == big
-        assert host.read_file(host.hosts_path) == big  # a large answer comes back whole
+        assert host.read_file(host.hosts_file) == big  # a large answer comes back whole
         assert host.resolve("client1499.contoso.com") == ["198.18.5.250"]
         # The upload file is deleted once read: nothing stays in %TEMP%.
         assert list((http_ntlm_standin.sandbox / "Windows" / "Temp").iterdir()) == []
@@ -119,8 +119,8 @@ def test_resolve_uses_the_hosts_file_then_dns_with_a_cache_that_flush_clears(
         host.flush_dns()
         assert host.resolve("pool.contoso.com") == ["198.18.1.41"]
 
-        pinned = host.read_file(host.hosts_path) + b"198.18.1.42 pool.contoso.com # pin\r\n"
-        host.write_file(host.hosts_path, pinned)
+        pinned = host.read_file(host.hosts_file) + b"198.18.1.42 pool.contoso.com # pin\r\n"
+        host.write_file(host.hosts_file, pinned)
         assert host.resolve("pool.contoso.com") == ["198.18.1.42"]  # the hosts file wins
         assert (https_standin.sandbox / "dns.log").read_text().count(" flush") == 1
     finally:
@@ -174,7 +174,7 @@ def test_a_wrong_password_is_a_clear_error_without_the_password(
     wrong = "Wr0ng-but-secret!"
     host = host_for(https_standin, auth=auth, ca=pki.ca_cert, password=Secret(wrong, "test"))
     with pytest.raises(TransportError) as caught:
-        host.read_file(host.hosts_path)
+        host.read_file(host.hosts_file)
     message = str(caught.value)
     assert "rejected the credentials of LAB\\admin" in message
     assert wrong not in message and PASSWORD not in message
@@ -190,12 +190,12 @@ def test_ntlm_wrong_password_over_http(http_ntlm_standin: StandIn) -> None:
 def test_an_untrusted_certificate_is_refused(rogue_standin: StandIn, pki: Pki) -> None:
     host = host_for(rogue_standin, auth="basic", ca=pki.ca_cert)
     with pytest.raises(TransportError, match="TLS with WinRM at 127.0.0.1") as caught:
-        host.read_file(host.hosts_path)
+        host.read_file(host.hosts_file)
     assert PASSWORD not in str(caught.value)
     # Only an explicit opt-out connects to it.
     unchecked = host_for(rogue_standin, auth="basic", verify_tls=False)
     try:
-        assert unchecked.read_file(unchecked.hosts_path).startswith(b"# Copyright")
+        assert unchecked.read_file(unchecked.hosts_file).startswith(b"# Copyright")
     finally:
         unchecked.close()
 
@@ -300,17 +300,17 @@ def test_one_shell_serves_every_operation_and_a_forgotten_one_is_replaced(
 ) -> None:
     host = host_for(http_ntlm_standin, auth="ntlm")
     try:
-        original = host.read_file(host.hosts_path)
+        original = host.read_file(host.hosts_file)
         shell = host._shell_id
         assert shell is not None
         host.flush_dns()
-        assert host.read_file(host.hosts_path) == original
+        assert host.read_file(host.hosts_file) == original
         assert host._shell_id == shell  # kept across operations, not one per script
         # the host forgets it (WinRM's idle timeout, a service restart): the next
         # operation, which has not started, runs in a new shell
         assert host._protocol is not None
         host._protocol.close_shell(shell, close_session=False)
-        assert host.read_file(host.hosts_path) == original
+        assert host.read_file(host.hosts_file) == original
         assert host._shell_id not in (None, shell)
     finally:
         host.close()

@@ -53,7 +53,10 @@ FRONT_END = """\
     address: {address}
     transport: {transport}
 """
-WINRM_TRANSPORT = "{{kind: winrm, credentials: win, scheme: http, auth: ntlm, port: {port}}}"
+# by address: the stand-ins listen on loopback and their lab.test names resolve nowhere
+WINRM_TRANSPORT = (
+    "{{kind: winrm, credentials: win, scheme: http, auth: ntlm, port: {port}, connect_to: address}}"
+)
 
 
 @dataclass

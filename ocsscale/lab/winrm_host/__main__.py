@@ -13,7 +13,13 @@ from types import FrameType
 
 from .dnsserver import role_from_arguments
 from .executor import CommandExecutor
-from .sandbox import DEFAULT_DOTNET, DEFAULT_POWERSHELL, DEFAULT_SERVICES, Sandbox
+from .sandbox import (
+    DEFAULT_DATABASE_PATH,
+    DEFAULT_DOTNET,
+    DEFAULT_POWERSHELL,
+    DEFAULT_SERVICES,
+    Sandbox,
+)
 from .server import StandInServer, certificate_binding, load_users
 from .winlocale import LOCALES
 from .winnet import initial_network
@@ -65,6 +71,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--read-only-hosts",
         action="store_true",
         help="writing the hosts file is denied, as with a locked hosts file (a lab fault)",
+    )
+    parser.add_argument(
+        "--hosts-database-path",
+        default=DEFAULT_DATABASE_PATH,
+        help="the registry's Tcpip DataBasePath, where the hosts file is (e.g. "
+        "%%SystemDrive%%\\NetConfig: the WINDOWS:hosts-moved lab fault)",
     )
     parser.add_argument(
         "--powershell-version",
@@ -159,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         dns_server=_dns_server(args.dns_server),
         resolv_conf=args.resolv_conf,
         read_only_hosts=args.read_only_hosts,
+        database_path=args.hosts_database_path,
         powershell="" if args.powershell_version == "none" else args.powershell_version,
         dotnet=tuple(v for v in args.dotnet_versions.split(",") if v),
         ocs_front_end=args.ocs_front_end,

@@ -98,6 +98,9 @@ class CommandExecutor:
             "flush_dns": self._flush_dns,
             "restart_services": self._restart_services,
             "versions": self._versions,
+            "hosts_location": lambda p: {
+                "database_path": self.sandbox.expand(self.sandbox.database_path)
+            },
             "services": self._services,
             "set_service": self._set_service,
             "network_facts": lambda p: network_facts(self.sandbox.network_file, p["Address"]),

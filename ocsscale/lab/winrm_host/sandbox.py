@@ -45,6 +45,8 @@ ENVIRONMENT = {
     "PROGRAMDATA": "C:\\ProgramData",
 }
 HOSTS_FILE = SYSTEM_ROOT + "\\System32\\drivers\\etc\\hosts"
+#: Tcpip's DataBasePath as Windows sets it: the directory of the hosts file
+DEFAULT_DATABASE_PATH = "%SystemRoot%\\System32\\drivers\\etc"
 DEFAULT_SERVICES = ("Dnscache", "WinRM")
 #: Windows Server 2008 R2 with its .NET Framework 3.5.1 feature
 DEFAULT_POWERSHELL = "2.0"
@@ -113,6 +115,7 @@ class Sandbox:
         nat_source: str | None = None,
         network: dict[str, Any] | None = None,
         bound_services: Callable[[str, str], None] | None = None,
+        database_path: str = DEFAULT_DATABASE_PATH,
     ) -> None:
         #: Windows services played by real processes (winservices.BoundServices)
         self._bound_services = bound_services
@@ -123,6 +126,9 @@ class Sandbox:
         self._network = network or initial_network(address)
         self.root = root.resolve()
         self.read_only_hosts = read_only_hosts
+        #: HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters DataBasePath
+        #: (REG_EXPAND_SZ): where its resolver reads the hosts file
+        self.database_path = database_path
         #: the PowerShell version it reports ("" when powershell.exe is not installed)
         self.powershell = powershell
         self.dotnet = dotnet
@@ -132,12 +138,22 @@ class Sandbox:
         self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
 
+    @property
+    def hosts_file(self) -> str:
+        """The hosts file its resolver reads: `hosts` where DataBasePath says."""
+        return self.expand(self.database_path).rstrip("\\") + "\\hosts"
+
     def initialise(self) -> None:
         (self.root / "Windows" / "Temp").mkdir(parents=True, exist_ok=True)
-        hosts = self.to_local(HOSTS_FILE)
-        hosts.parent.mkdir(parents=True, exist_ok=True)
-        if not hosts.exists():
-            hosts.write_bytes(_SAMPLE_HOSTS.replace("\n", "\r\n").encode("ascii"))
+        # with DataBasePath moved, the file in the usual place stays, unread, as on a
+        # real host: a tool that writes it pins nothing
+        for path in dict.fromkeys((HOSTS_FILE, self.hosts_file)):
+            try:
+                hosts = self._make_parents(path)
+            except StandInError:
+                continue  # a DataBasePath off drive C: (a test of the tool's refusal)
+            if not hosts.exists():
+                hosts.write_bytes(_SAMPLE_HOSTS.replace("\n", "\r\n").encode("ascii"))
         state = self.root / "services.json"
         if not state.exists():
             services: dict[str, Any] = {name: "Running" for name in self._initial_services}
@@ -157,6 +173,16 @@ class Sandbox:
         """%VAR% expansion as [Environment]::ExpandEnvironmentVariables (unknown kept)."""
         return re.sub(r"%([^%]+)%", lambda m: ENVIRONMENT.get(m.group(1).upper(), m.group(0)), text)
 
+    def _make_parents(self, windows_path: str) -> Path:
+        match = re.fullmatch(r"[Cc]:[\\/](.*)", self.expand(windows_path))
+        if not match:
+            raise StandInError(f"The stand-in only has drive C: (path '{windows_path}').")
+        parts = [p for p in re.split(r"[\\/]+", match.group(1)) if p not in ("", ".")]
+        if ".." in parts:
+            raise StandInError(f"Access to the path '{windows_path}' is denied.")
+        (self.root.joinpath(*parts[:-1])).mkdir(parents=True, exist_ok=True)
+        return self.to_local(windows_path)
+
     def to_local(self, windows_path: str) -> Path:
         path = self.expand(windows_path)
         match = re.fullmatch(r"[Cc]:[\\/](.*)", path)
@@ -174,7 +200,7 @@ class Sandbox:
     def check_writable(self, windows_path: str) -> None:
         """Refuse a write the way Windows does when the hosts file is locked
         (an antivirus or a policy holds it): with `--read-only-hosts`."""
-        if self.read_only_hosts and self.to_local(windows_path) == self.to_local(HOSTS_FILE):
+        if self.read_only_hosts and self.to_local(windows_path) == self.to_local(self.hosts_file):
             raise StandInError(f"Access to the path '{self.expand(windows_path)}' is denied.")
 
     # -- name resolution -----------------------------------------------------------
@@ -231,7 +257,7 @@ class Sandbox:
 
     def _hosts_file_lookup(self, name: str) -> list[str]:
         try:
-            raw = self.to_local(HOSTS_FILE).read_bytes()
+            raw = self.to_local(self.hosts_file).read_bytes()
         except OSError:
             return []
         return hosts_file_lookup(raw, name)

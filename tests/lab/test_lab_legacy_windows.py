@@ -1,7 +1,12 @@
-"""A Windows Server 2003 front end without the AES update (`--fault FE:tls10-3des`):
-TLS 1.0 with DES-CBC3-SHA only and a SHA-1 certificate. validate-fe fails naming
-the cipher and `legacy_tls`; with `legacy_tls` on that front end it passes and the
-findings show the cipher."""
+"""2003-era Windows in one lab: ocsfe01 is a Windows Server 2003 front end without the
+AES update (`--fault ocsfe01:tls10-3des`: TLS 1.0 with DES-CBC3-SHA only, SHA-1
+certificate), and client02's registry keeps its hosts file elsewhere
+(`--fault client02:hosts-moved`: DataBasePath = %SystemDrive%\\NetConfig).
+
+validate-fe fails naming the cipher and `legacy_tls`; with `legacy_tls` on ocsfe01 it
+passes, the findings show the cipher, and client02's pins went to the file its
+registry names (its probes resolve the pool through it). WinRM reaches client02 by
+FQDN (its certificate names nothing else); by address it fails validation."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import RUN_ID, RunningLab, bring_up
-from .fe_support import entries, hosts_files, output, tool
+from .fe_support import entries, hosts_files, output, pool_copy, tool
 from .test_lab_real_fe import _error_line, _pool, _rollback
 
 pytestmark = pytest.mark.lab
@@ -19,7 +24,9 @@ pytestmark = pytest.mark.lab
 
 @pytest.fixture(scope="module")
 def lab_3des() -> Iterator[RunningLab]:
-    yield from bring_up(f"t3d{RUN_ID}", "one-armed", 1, faults=["ocsfe01:tls10-3des"])
+    yield from bring_up(
+        f"t3d{RUN_ID}", "one-armed", 1, faults=["ocsfe01:tls10-3des", "client02:hosts-moved"]
+    )
 
 
 def test_3des_front_end_fails_validate_fe_naming_the_cipher(
@@ -59,4 +66,25 @@ def test_3des_front_end_passes_validate_fe_with_legacy_tls_showing_the_cipher(
             assert port["ok"], port
             assert port["tls"] == "TLSv1, DES-CBC3-SHA, legacy_tls on", port
             assert port["evidence"]["cipher"] == "DES-CBC3-SHA"
+    # client02 resolved the pool name through the pin in C:\\NetConfig\\hosts
+    pin = done["validate-fe/pin[ocsfe01@client02]"]
+    assert pin["path"] == "C:\\NetConfig\\hosts", pin
     _rollback(lab, pool, before)
+
+
+def test_winrm_by_address_fails_certificate_validation_by_fqdn_it_works(
+    lab_3des: RunningLab, tmp_path: Path
+) -> None:
+    lab = lab_3des
+    by_name = pool_copy(lab, tmp_path / "fqdn", test_clients=["client02"])
+    result = tool(lab, by_name, "run", "--phase", "preflight", "--yes")
+    assert result.returncode == 0, output(result)
+    by_address = pool_copy(lab, tmp_path / "address", test_clients=["client02"])
+    text = by_address.read_text()
+    by_address.write_text(text + "\nwinrm: {connect_to: address}\n")
+    checked = tool(lab, by_address, "check")
+    assert "warning: winrm: client02 is reached by address" in checked.stdout, output(checked)
+    result = tool(lab, by_address, "run", "--phase", "preflight", "--yes")
+    assert result.returncode == 1, output(result)
+    error = _error_line(output(result))
+    assert "client02" in error and "certificate" in error.lower(), error
