@@ -92,9 +92,12 @@ def etc_netns_files(topo: Topology, host: LabHost) -> dict[str, str]:
     )
     if host.role == "admin":
         # the tool reaches Windows hosts over WinRM by FQDN (their certificates name
-        # only it): resolvable whatever the lab's DNS is doing in a test
+        # only it): resolvable whatever the lab's DNS is doing in a test (the
+        # directory server is the Windows DNS server's WinRM host with --dns ad)
         hosts += "".join(
-            f"{other.address}\t{other.fqdn}\n" for other in topo.hosts if other.os == "windows"
+            f"{other.address}\t{other.fqdn}\n"
+            for other in topo.hosts
+            if other.os == "windows" or other.role == "directory"
         )
     resolv = f"# lab {topo.lab}: the lab's BIND\nnameserver {dns.address}\nsearch {DOMAIN}\n"
     return {"hosts": hosts, "resolv.conf": resolv, BACKUP_MOUNT_POINT.name: ""}
