@@ -150,6 +150,12 @@ class Legacy3desStream:
                 f"the server closed the connection in the TLS handshake ({type(exc).__name__})",
                 refused=True,
             ) from exc
+        except (OSError, EOFError):
+            raise  # the network's: the probe classifies it
+        except Exception as exc:  # noqa: BLE001 - a malformed handshake must not escape
+            raise Legacy3desError(
+                f"unreadable TLS handshake from the server ({type(exc).__name__})"
+            ) from exc
         if self._conn.session.cipherSuite != _SUITE_3DES:
             raise Legacy3desError("the server chose a cipher suite it was not offered")
 
@@ -159,7 +165,12 @@ class Legacy3desStream:
         self._sock.timeout = timeout
 
     def sendall(self, data: bytes) -> None:
-        self._conn.write(bytes(data))
+        try:
+            self._conn.write(bytes(data))
+        except (OSError, EOFError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - as ssl.SSLError, which probes classify
+            raise ssl.SSLError(f"TLS ({CIPHER_3DES}): {type(exc).__name__}") from exc
 
     def recv(self, n: int) -> bytes:
         from tlslite.errors import TLSAbruptCloseError
@@ -168,6 +179,10 @@ class Legacy3desStream:
             return bytes(self._conn.read(max=n, min=1))
         except TLSAbruptCloseError:
             return b""  # closed without close_notify: end of stream for a probe
+        except (OSError, EOFError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - as ssl.SSLError, which probes classify
+            raise ssl.SSLError(f"TLS ({CIPHER_3DES}): {type(exc).__name__}") from exc
 
     def close(self) -> None:
         try:

@@ -189,3 +189,41 @@ def test_a_server_offering_only_weaker_suites_is_refused(certs: Certs, offered: 
     assert evidence.cipher is None
     # OpenSSL's hello refused, then the 3DES one: legacy_tls went no lower
     assert f"offering {CIPHER_3DES}: the server refused" in evidence.detail
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        bytes.fromhex("160301000502") + b"\xff" * 5,  # a ServerHello too short to read
+        bytes.fromhex("16030100ff") + b"\x00" * 255,  # a handshake message of zeros
+        b"HTTP/1.0 400 Bad Request\r\n\r\n",  # not TLS at all
+    ],
+)
+def test_a_garbled_answer_to_the_3des_hello_is_evidence_not_a_crash(answer: bytes) -> None:
+    if openssl_has_3des():
+        pytest.skip("this OpenSSL offers 3DES itself; no fallback hello")
+    listener = socket.create_server((unique_loopback(), 0))
+    listener.settimeout(15)
+    address, port = listener.getsockname()[:2]
+
+    def serve() -> None:
+        for reply in (bytes.fromhex("15030100020228"), answer):
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                _client_hello_suites(conn)
+                conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        evidence = tls_probe(
+            address, port, POOL_FQDN, tls=TlsOptions(verify=False, legacy_tls=True), timeout=10
+        )
+    finally:
+        thread.join(timeout=15)
+        listener.close()
+    assert not evidence.ok and evidence.failure in ("tls", "closed", "reset"), evidence.detail
+    assert f"offering {CIPHER_3DES}" in evidence.detail or CIPHER_3DES in evidence.detail
