@@ -14,7 +14,7 @@ after every "done".
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from .errors import UsageError
 
@@ -24,8 +24,10 @@ class OperatorUnavailable(UsageError):
 
 
 class Operator(Protocol):
-    def tell(self, title: str, lines: Sequence[str]) -> None:
-        """Show a checklist or instructions (nothing is asked)."""
+    def tell(self, title: str, lines: Sequence[str], data: dict[str, Any] | None = None) -> None:
+        """Show a checklist or instructions (nothing is asked). `data`: the same
+        checklist as plain JSON for a machine (the lab's operator, `answer --json`);
+        the lines stay what a person reads."""
 
     def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
         """One of `choices`, as the operator answered. Raises OperatorUnavailable
@@ -45,9 +47,12 @@ class NoOperator:
     ) -> None:
         self.why = why
         self.told: list[tuple[str, list[str]]] = []
+        #: the `data` of each `told` entry, in the same order (None: told without)
+        self.told_data: list[dict[str, Any] | None] = []
 
-    def tell(self, title: str, lines: Sequence[str]) -> None:
+    def tell(self, title: str, lines: Sequence[str], data: dict[str, Any] | None = None) -> None:
         self.told.append((title, list(lines)))
+        self.told_data.append(data)
 
     def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
         raise OperatorUnavailable(self.why)

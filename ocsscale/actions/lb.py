@@ -31,6 +31,7 @@ from ..config.profiles import port_requirement
 from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
 from ..providers.lb import driver_for
 from ..providers.lb.base import DriverContext, FarmSpec, LbDriver, view_diff
+from ..providers.lb.vendors import plan_words
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .probing import known_host, required_text, vantage
@@ -150,11 +151,15 @@ class LbApplyFarm(Action):
 
     def _summary(self, extra: str = "") -> str:
         f = self.farm
+        driver = self.ctx.pool.load_balancer.driver
         members = ", ".join(f"{m.name} ({m.address}, weight {m.weight})" for m in f.members)
+        # the manual driver's appliance, in its own words (the checklist the operator gets)
+        by_hand = f"; {plan_words(driver.vendor, f)}" if driver.kind == "manual" else ""
         return (
-            f"{self.ctx.pool.load_balancer.driver.kind} farm {f.name} on {f.vip}: ports "
+            f"{driver.kind} farm {f.name} on {f.vip}: ports "
             f"{', '.join(map(str, f.ports))}; checks on {', '.join(map(str, f.check_ports))}; "
-            f"idle {f.idle_timeout} s; wlc; SNAT {', '.join(f.snat_addresses)}; {members}{extra}"
+            f"idle {f.idle_timeout} s; wlc; SNAT {', '.join(f.snat_addresses)}; {members}"
+            f"{by_hand}{extra}"
         )
 
     def describe(self) -> list[Change]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import typer
 from rich.console import Console
@@ -25,7 +25,8 @@ class TerminalOperator:
         self.console = console
         self.progress = progress
 
-    def tell(self, title: str, lines: Sequence[str]) -> None:
+    def tell(self, title: str, lines: Sequence[str], data: dict[str, Any] | None = None) -> None:
+        # a person reads the lines; `data` is for machines (the answer channel)
         self.progress.pause()
         body = Text("\n".join(f"{n:>3}. {line}" for n, line in enumerate(lines, 1)))
         self.console.print(Panel(body, title=Text(title, style="bold"), expand=False))

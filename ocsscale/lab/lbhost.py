@@ -85,7 +85,7 @@ def driver_lines(state: LabState, topo: Topology, kind: str, indent: str) -> lis
             "command": HAPROXY,
         }
     else:
-        settings = {"kind": "manual", "vendor": "lab appliance"}
+        settings = {"kind": "manual", "vendor": "webmux"}
     import json
 
     lines = [f"{indent}driver:"]
