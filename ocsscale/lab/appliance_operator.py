@@ -167,6 +167,8 @@ def farm_from_data(data: dict[str, Any], config: dict[str, Any]) -> dict[str, An
     """The farm as the appliance holds it, from the checklist's data (checked)."""
     vip = _address(_field(data, "vip", "farm"), "vip")
     prefix = _int(_field(data, "vip_prefix", "farm"), "vip_prefix", 1, 32)
+    if lab_appliance.vip_interface(config["hardware"], vip) is None:
+        raise ApplianceDataError(f"the VIP {vip} is on none of the appliance's networks")
     ports = _ports(_field(data, "ports", "farm"), "ports")
     check_ports = _ports(_field(data, "check_ports", "farm"), "check_ports")
     if not set(check_ports) <= set(ports):
@@ -196,8 +198,6 @@ def farm_from_data(data: dict[str, Any], config: dict[str, Any]) -> dict[str, An
                 f"SNAT address(es) {', '.join(foreign)} are not the appliance's "
                 f"({', '.join(sorted(own))})"
             )
-    if lab_appliance.vip_interface(config["hardware"], vip) is None:
-        raise ApplianceDataError(f"the VIP {vip} is on none of the appliance's networks")
     if not isinstance(_field(data, "vendor", "farm"), str):
         raise ApplianceDataError("vendor must be a name")
     return {
