@@ -75,13 +75,17 @@ class Firmware:
             self.error = f"configuration unreadable: {exc}"
             self._write_view(applied=False)
             return
-        self.checks = self._check_members()
         try:
+            self.checks = self._check_members()
             self._apply()
             self.error = None
         except (LabError, KeyError, TypeError, ValueError) as exc:
-            self.error = str(exc)[:500]
-        self._write_view(applied=self.error is None)
+            # a configuration written by hand that the operator would have refused
+            self.error = f"{type(exc).__name__}: {exc}"[:500]
+        try:
+            self._write_view(applied=self.error is None)
+        except (KeyError, TypeError, ValueError) as exc:
+            print(f"cannot describe the configuration: {exc!r}", file=sys.stderr, flush=True)
 
     def config_changed(self) -> bool:
         with contextlib.suppress(OSError):

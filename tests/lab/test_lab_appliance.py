@@ -13,7 +13,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -156,7 +156,9 @@ def split(lab: RunningLab, count: int, port: int = 5061) -> tuple[dict[str, int]
         close_all(socks)
 
 
-def view_until(box: LabAppliance, test, timeout: float = 10.0) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def view_until(
+    box: LabAppliance, test: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         view = box.read_view()
