@@ -48,7 +48,9 @@ def up_cmd(
         "--lb",
         help="The load balancer installed (unconfigured) on lb01: engine (the bundled one), "
         "haproxy (Debian's) or none (the pool file then names the manual driver); "
-        "`ocsscale run --phase configure-lb` configures it.",
+        "`ocsscale run --phase configure-lb` configures it. appliance: lb01 forwards "
+        "packets with nftables NAT, as a hardware appliance (WebMux) does; the pool file "
+        "names the manual driver and the lab's operator enters the checklists.",
     ),
     fault: list[str] = typer.Option(
         [],
