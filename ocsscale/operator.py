@@ -13,8 +13,8 @@ after every "done".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from .errors import UsageError
 
@@ -23,9 +23,28 @@ class OperatorUnavailable(UsageError):
     """A step needs a person and there is none (no terminal, --yes with no one to ask)."""
 
 
+class Pending(Protocol):
+    """A question asked without waiting for its answer (Operator.ask_nowait)."""
+
+    def poll(self) -> str | None:
+        """The answer once given, else None."""
+
+    def cancel(self) -> None:
+        """Withdraw the question."""
+
+
+class _NeverAnswered:
+    def poll(self) -> str | None:
+        return None
+
+    def cancel(self) -> None:
+        return None
+
+
 class Operator(Protocol):
-    def tell(self, title: str, lines: Sequence[str]) -> None:
-        """Show a checklist or instructions (nothing is asked)."""
+    def tell(self, title: str, lines: Sequence[str], data: Mapping[str, Any] | None = None) -> None:
+        """Show a checklist or instructions (nothing is asked). `data`: the same
+        checklist as structured JSON, for a machine."""
 
     def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
         """One of `choices`, as the operator answered. Raises OperatorUnavailable
@@ -33,6 +52,9 @@ class Operator(Protocol):
 
     def text(self, question: str, default: str = "") -> str:
         """A free-text answer (a name, a note). Same errors as `ask`."""
+
+    def ask_nowait(self, question: str, choices: Sequence[str]) -> Pending:
+        """Ask without waiting: the answer, if one comes, is polled."""
 
 
 class NoOperator:
@@ -45,12 +67,17 @@ class NoOperator:
     ) -> None:
         self.why = why
         self.told: list[tuple[str, list[str]]] = []
+        self.told_data: list[Mapping[str, Any] | None] = []
 
-    def tell(self, title: str, lines: Sequence[str]) -> None:
+    def tell(self, title: str, lines: Sequence[str], data: Mapping[str, Any] | None = None) -> None:
         self.told.append((title, list(lines)))
+        self.told_data.append(data)
 
     def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
         raise OperatorUnavailable(self.why)
 
     def text(self, question: str, default: str = "") -> str:
         raise OperatorUnavailable(self.why)
+
+    def ask_nowait(self, question: str, choices: Sequence[str]) -> Pending:
+        return _NeverAnswered()

@@ -7,8 +7,8 @@ NoOperator, which refuses a step that needs a person instead of hanging.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import typer
 from rich.console import Console
@@ -25,7 +25,7 @@ class TerminalOperator:
         self.console = console
         self.progress = progress
 
-    def tell(self, title: str, lines: Sequence[str]) -> None:
+    def tell(self, title: str, lines: Sequence[str], data: Mapping[str, Any] | None = None) -> None:
         self.progress.pause()
         body = Text("\n".join(f"{n:>3}. {line}" for n, line in enumerate(lines, 1)))
         self.console.print(Panel(body, title=Text(title, style="bold"), expand=False))
