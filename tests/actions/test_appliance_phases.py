@@ -78,9 +78,7 @@ class ScriptedOperator:
         self.told: list[tuple[str, list[str], Mapping[str, Any] | None]] = []
         self.asked: list[str] = []
 
-    def tell(
-        self, title: str, lines: Sequence[str], data: Mapping[str, Any] | None = None
-    ) -> None:
+    def tell(self, title: str, lines: Sequence[str], data: Mapping[str, Any] | None = None) -> None:
         self.told.append((title, list(lines), data))
 
     def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
@@ -144,7 +142,9 @@ def _context(tmp_path: Path, host: Any, directory_port: int, operator: Any) -> C
     pool = loaded.pool
     # one front end, reached over SSH on loopback; the directory on loopback too
     fe = pool.front_ends[0]
-    directory = pool.directory.model_copy(update={"address": IPv4Address("127.0.0.1"), "port": directory_port})
+    directory = pool.directory.model_copy(
+        update={"address": IPv4Address("127.0.0.1"), "port": directory_port}
+    )
     pool = pool.model_copy(update={"front_ends": [fe], "directory": directory})
 
     def by_name(name: str) -> Any:

@@ -10,6 +10,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +63,8 @@ class FakeVip:
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     continue
                 who = "ocsfe01" if self.state == "back" and self._n % 2 else "ocsfe02"
-                try:
+                with suppress(OSError):
                     conn.sendall(f"OCS server={who}\r\n".encode())
-                except OSError:
-                    pass
 
     def stop(self) -> None:
         self._stop.set()
@@ -196,9 +195,7 @@ def test_the_operators_answer_ends_the_wait_first(tmp_path: Path, vip: FakeVip) 
     assert operator.pending[0].cancelled  # the question is withdrawn once answered
 
 
-def test_no_run_and_no_answer_fails_within_the_detect_timeout(
-    tmp_path: Path, vip: FakeVip
-) -> None:
+def test_no_run_and_no_answer_fails_within_the_detect_timeout(tmp_path: Path, vip: FakeVip) -> None:
     drill = _drill(tmp_path, AskingOperator(None), timeout=1.5)
     load = _load(drill, vip)
     load.start()
