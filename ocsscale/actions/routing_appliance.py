@@ -17,7 +17,9 @@ was read before), and "done".
 Proof: a "done" is never proof. verify connects from every front end to the
 directory server on its port and reads each default gateway back: the
 back-end address, and only it. verify_reverted: a front end that did not reach
-the directory before the run does not reach it any more.
+the directory before the run does not reach it any more (a front end the admin
+host cannot read at all is shown as not proven: it may reach it only through
+the appliance).
 """
 
 from __future__ import annotations
@@ -250,16 +252,39 @@ class ApplianceRouting:
     def verify_reverted(self, undo: Json) -> Json:
         reached = set(undo["reached_before"])
         address, port = str(self.directory.address), self.directory.port
-        still = []
+        still, off, unreachable = [], [], {}
         for name, _ in self.front_ends:
             if name in reached:
                 continue  # it reached the directory before the run: nothing to prove off
-            ok, _why = vantage(self.ctx, name).tcp_check(address, port, CONNECT_TIMEOUT)
-            if ok:
-                still.append(name)
+            try:
+                where = vantage(self.ctx, name)
+                default_gateways(where.host)  # the FE itself answers, readably
+            except OcsscaleError as exc:
+                # an admin host that reaches the FEs only through the appliance cannot
+                # read them once routing is off: that proves nothing either way
+                unreachable[name] = exc.message
+                continue
+            ok, _why = where.tcp_check(address, port, CONNECT_TIMEOUT)
+            (still if ok else off).append(name)
         if still:
             raise CheckFailed(
                 f"after the revert checklist, {', '.join(still)} still reach "
                 f"{self.directory.name} {address}:{port}, which they did not before the run"
             )
-        return {"not_reaching": sorted(n for n, _ in self.front_ends if n not in reached)}
+        if unreachable:
+            self.ctx.emit(
+                "findings",
+                {
+                    "title": f"routing through the {self.vendor}, reverted",
+                    "findings": [
+                        {
+                            "check": f"{name} -> {self.directory.name}",
+                            "ok": True,
+                            "proven": False,
+                            "message": f"not proven: the front end cannot be read ({why})",
+                        }
+                        for name, why in unreachable.items()
+                    ],
+                },
+            )
+        return {"not_reaching": off, "unreadable": unreachable, "proven": not unreachable}

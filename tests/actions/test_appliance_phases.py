@@ -199,7 +199,15 @@ def test_routing_behind_an_appliance_is_the_operators_checklist_proven_from_the_
         _, revert_lines, revert_data = operator.told[-1]
         assert revert_data is not None and revert_data["enable"] is False
         assert "disable routing" in revert_lines[0]
-        assert action.verify_reverted(undo) == {"not_reaching": ["ocsfe01"]}
+        assert action.verify_reverted(undo) == {
+            "not_reaching": ["ocsfe01"],
+            "unreadable": {},
+            "proven": True,
+        }
+        # still reached after the revert's done: the rollback fails, saying so
+        directory.open()
+        with pytest.raises(CheckFailed, match="ocsfe01 still reach dc01 127.0.0.1"):
+            action.verify_reverted(undo)
     finally:
         directory.close()
 
