@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from ..errors import CheckFailed, Declined, Refused, StepFailed, UndoRecordError
 from ..operator import OperatorUnavailable, Pending
 from ..probes import socket_connector
 from ..probes.basic import tls_hold
-from ..probes.load import LoadRunner, targets_for
+from ..probes.load import LoadRunner, LoadTarget, targets_for
 from ..probes.stream import close_quietly
 from ..secrets import child_environment
 from ..transports.commands import sh_quote
@@ -341,20 +341,7 @@ class LbFailoverDrill(Action):
         pool_name = self.ctx.pool.pool.fqdn
         # what a user's client does, as the client load does it (no SIP on generic-tls)
         targets = targets_for(pool_name, self.ctx.profile, address=self.vip)
-        if current and all(s["health"] == "unknown" for s in current.values()):
-            # the LB's view cannot be read: the load itself shows when it acted
-            self._outside = OutsideView(self.fe.name, lambda: load.issued)
-            self._load_targets = [t.key for t in targets]
-        load = LoadRunner(
-            targets,
-            rate=LOAD_RATE,
-            duration=LOAD_LIMIT,
-            tls=tls_options(self.ctx, self.vip),
-            identify=lambda e: identify(e, self.ctx.pool),
-            timeout=REQUEST_TIMEOUT,
-            label_at="start",
-            observe=None if self._outside is None else self._outside.observe,
-        )
+        load = self._load(targets, current)
         stages = _Stages()
         record = self.undo_record(current)
         held = self._hold()
@@ -420,6 +407,30 @@ class LbFailoverDrill(Action):
             )
         row = self._judge(report, detect, back, survived, held, began_wall, detected_wall)
         return {**row, "fault_took_s": round(fault_s, 3), "stages_s": stages.laps}
+
+    def _load(
+        self,
+        targets: list[LoadTarget],
+        current: Json,
+        identify_by: Callable[[Any], str | None] | None = None,
+    ) -> LoadRunner:
+        """The drill's client load through the VIP; watched from outside when the
+        LB's own view (`current`) cannot be read."""
+        if current and all(s["health"] == "unknown" for s in current.values()):
+            # the LB's view cannot be read: the load itself shows when it acted
+            self._outside = OutsideView(self.fe.name, lambda: load.issued)
+            self._load_targets = [t.key for t in targets]
+        load = LoadRunner(
+            targets,
+            rate=LOAD_RATE,
+            duration=LOAD_LIMIT,
+            tls=tls_options(self.ctx, self.vip),
+            identify=identify_by or (lambda e: identify(e, self.ctx.pool)),
+            timeout=REQUEST_TIMEOUT,
+            label_at="start",
+            observe=None if self._outside is None else self._outside.observe,
+        )
+        return load
 
     def _hold(self) -> dict[str, list[Any]]:
         """Connections held open to the VIP before the fault, by the FE that got each."""

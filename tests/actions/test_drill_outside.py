@@ -24,7 +24,6 @@ from ocsscale.config import load_pool
 from ocsscale.errors import CheckFailed, Declined
 from ocsscale.probes.load import LoadRunner, LoadTarget
 from ocsscale.probes.load_report import Outcome
-from ocsscale.probes.tlsclient import TlsOptions
 from ocsscale.runner.plugins import load_actions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,21 +122,11 @@ def _drill(tmp_path: Path, operator: Any = None, timeout: float = 10.0) -> LbFai
 
 
 def _load(drill: LbFailoverDrill, vip: FakeVip) -> LoadRunner:
-    """The drill's load, as apply() wires it, against the fake VIP."""
+    """The drill's own load (as apply() makes it from the LB's unreadable view),
+    against the fake VIP, the banner naming the server."""
     target = LoadTarget("127.0.0.1", vip.port, "tcp", "ocspool.contoso.com", banner=True)
-    drill._outside = OutsideView("ocsfe01", lambda: load.issued)
-    drill._load_targets = [target.key]
-    load = LoadRunner(
-        [target],
-        rate=150.0,
-        duration=60.0,
-        tls=TlsOptions(),
-        identify=lambda evidence: evidence.server,
-        timeout=1.0,
-        label_at="start",
-        observe=drill._outside.observe,
-    )
-    return load
+    current = {name: s.to_json() for name, s in lb_driver(drill.ctx).stats().items()}
+    return drill._load([target], current, identify_by=lambda evidence: evidence.server)
 
 
 def _later(seconds: float, fn: Any) -> threading.Timer:
@@ -250,3 +239,13 @@ def test_the_run_is_read_in_sending_order_and_restarts_after_what_was_seen() -> 
     for seq in (9, 10, 11):
         view.observe(seq, _outcome(True, "ocsfe02"))
     assert watch.poll() and watch.first_sent == 9
+
+
+def test_a_readable_lb_view_is_not_second_guessed_from_outside(tmp_path: Path) -> None:
+    drill = _drill(tmp_path)
+    target = LoadTarget("127.0.0.1", 9, "tcp", "ocspool.contoso.com")
+    view = {"ocsfe01": {"health": "up"}, "ocsfe02": {"health": "up"}}
+    load = drill._load([target], view)
+    assert drill._outside is None and load._observe is None
+    drill._load([target], {"ocsfe01": {"health": "unknown"}, "ocsfe02": {"health": "unknown"}})
+    assert drill._outside is not None
