@@ -110,7 +110,9 @@ class ApplianceRouting:
         return [name for name, _ in self.front_ends]
 
     def describe(self) -> list[Change]:
-        told = [Change("change", self.label, f"operator: {line}") for line in self.lines()]
+        told = [
+            Change("change", self.label, f"operator: {line.rstrip('.')}") for line in self.lines()
+        ]
         where = f"{self.directory.name} {self.directory.address}:{self.directory.port}"
         proofs = [
             Change(

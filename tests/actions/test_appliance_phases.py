@@ -21,6 +21,7 @@ from ocsscale.actions.base import Action, Context, registry
 from ocsscale.cli.main import app
 from ocsscale.config import load_pool
 from ocsscale.errors import CheckFailed, Declined, UndoRecordError
+from ocsscale.plan import PHASE_IDS
 from ocsscale.runner.plugins import load_actions
 from ocsscale.transports.local import LocalHost
 from ocsscale.transports.ssh import SSHHost
@@ -57,8 +58,9 @@ def test_plan_of_the_two_armed_example_behind_an_appliance(tmp_path: Path) -> No
     assert "back-end address 10.0.1.40: ocsfe01 (10.0.1.41), ocsfe02 (10.0.1.42)" in summary
     assert "10.0.0.40 stays unconfigured" in summary
     assert "TCP connect to dc01 10.0.0.10:135 through the WebMux" in summary
-    # every phase plans (the LB host was asked for by each before)
-    assert all(p["skipped"] is None or p["id"] != "routing" for p in plan["phases"])
+    # every phase plans, every step built (the routing step stopped the whole plan before)
+    assert [p["id"] for p in plan["phases"]] == list(PHASE_IDS)
+    assert all(s["built"] for p in plan["phases"] for s in p["steps"])
     configure = next(p for p in plan["phases"] if p["id"] == "configure-lb")
     reach = next(s for s in configure["steps"] if s["id"] == "configure-lb/reach[client01]")
     assert "optional 5060, 5069, 8404, 80 (shown when they answer" in reach["summary"]
