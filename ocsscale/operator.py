@@ -23,6 +23,24 @@ class OperatorUnavailable(UsageError):
     """A step needs a person and there is none (no terminal, --yes with no one to ask)."""
 
 
+class Pending(Protocol):
+    """A question asked without waiting for its answer (Operator.ask_nowait)."""
+
+    def poll(self) -> str | None:
+        """The answer once given, else None."""
+
+    def cancel(self) -> None:
+        """Withdraw the question."""
+
+
+class _NeverAnswered:
+    def poll(self) -> str | None:
+        return None
+
+    def cancel(self) -> None:
+        return None
+
+
 class Operator(Protocol):
     def tell(self, title: str, lines: Sequence[str], data: dict[str, Any] | None = None) -> None:
         """Show a checklist or instructions (nothing is asked). `data`: the same
@@ -35,6 +53,9 @@ class Operator(Protocol):
 
     def text(self, question: str, default: str = "") -> str:
         """A free-text answer (a name, a note). Same errors as `ask`."""
+
+    def ask_nowait(self, question: str, choices: Sequence[str]) -> Pending:
+        """Ask without waiting: the answer, if one comes, is polled."""
 
 
 class NoOperator:
@@ -59,3 +80,6 @@ class NoOperator:
 
     def text(self, question: str, default: str = "") -> str:
         raise OperatorUnavailable(self.why)
+
+    def ask_nowait(self, question: str, choices: Sequence[str]) -> Pending:
+        return _NeverAnswered()

@@ -388,6 +388,7 @@ def build(sources: Sources, now: float | None = None) -> dict[str, Any]:
         "steps": steps,
         "distribution": findings.distributions(sources.entries),
         "failover": findings.drills(sources.entries),
+        "reach": findings.reaches(sources.entries),
         "load": findings.load_timeline([*sources.entries, *run_loads(sources)], sources.cycles),
         "dns": findings.dns_changes(sources.entries),
         "cut": findings.sessions_cut(sources.entries),
