@@ -120,11 +120,13 @@ class HandOperator:
     def __init__(self, haproxy: HaproxyDriver) -> None:
         self.haproxy = haproxy
         self.told: list[tuple[str, list[str]]] = []
+        self.told_data: list[dict[str, object] | None] = []
         self.undo: dict[str, Any] | None = None
         self.questions: list[str] = []
 
-    def tell(self, title: str, lines: Sequence[str]) -> None:
+    def tell(self, title: str, lines: Sequence[str], data: dict[str, object] | None = None) -> None:
         self.told.append((title, list(lines)))
+        self.told_data.append(data)
 
     def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
         self.questions.append(question)
