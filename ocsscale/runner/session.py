@@ -155,7 +155,8 @@ def refuse_unattended_holds(
         raise OperatorUnavailable(
             f"phase {holds[0].phase} holds for the operator's sign-off of the client tests "
             f"({holds[0].id}) and there is nobody to ask (standard input is not a terminal): "
-            "run it from a terminal, or pass --no-hold to run it unattended "
+            "run it from a terminal, or with --answer-timeout SECONDS to sign off with "
+            "`ocsscale answer pass|fail`, or pass --no-hold to run it unattended "
             "(nothing was changed)"
         )
 

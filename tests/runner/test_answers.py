@@ -465,3 +465,19 @@ def test_a_new_run_clears_what_a_killed_one_left(state: Path) -> None:
     answers.clear(state)
     assert answers.waiting(state) is None
     assert not answers.answer_path(state, asked["id"]).exists()
+
+
+def test_a_journal_from_before_answers_reads_none_and_gains_the_table(state: Path) -> None:
+    journal = Journal.open(state)
+    journal._db.execute("DROP TABLE answers")  # as an older ocsscale wrote it
+    journal.close()
+    old = Journal(state / "journal.sqlite", read_only=True)
+    assert old.answers() == []  # read-only: nothing is added, nothing fails
+    old.close()
+    journal = Journal.open(state)  # a run opens it: the table is added
+    journal.record_answer(
+        "r",
+        {"step": None, "question": "q", "answer": "done", "by": "x", "via": "answer", "at": "t"},
+    )
+    assert [a["answer"] for a in journal.answers()] == ["done"]
+    journal.close()
