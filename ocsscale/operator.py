@@ -9,6 +9,10 @@ with a clear message instead of waiting for an answer that will never come.
 
 Nothing an operator types is trusted as proof: actions verify from outside
 after every "done".
+
+A run's questions can also be answered from another terminal (`ocsscale
+answer`): runner/asking.py's ChannelOperator posts each one to the state dir
+and takes the first answer, from its own terminal or from the file.
 """
 
 from __future__ import annotations
@@ -23,17 +27,23 @@ class OperatorUnavailable(UsageError):
     """A step needs a person and there is none (no terminal, --yes with no one to ask)."""
 
 
+class NoAnswer(OperatorUnavailable):
+    """Nobody answered within `--answer-timeout` (nobody to ask, in effect)."""
+
+
 class Pending(Protocol):
-    """A question asked without waiting for its answer (Operator.ask_nowait)."""
+    """A question asked without waiting (Operator.ask_nowait)."""
 
     def poll(self) -> str | None:
-        """The answer once given, else None."""
+        """The answer once given (one of the choices), else None."""
 
     def cancel(self) -> None:
-        """Withdraw the question."""
+        """Withdraw the question (it may have been answered meanwhile: ignored)."""
 
 
-class _NeverAnswered:
+class NeverAnswered:
+    """The Pending of nobody: it never answers."""
+
     def poll(self) -> str | None:
         return None
 
@@ -44,8 +54,7 @@ class _NeverAnswered:
 class Operator(Protocol):
     def tell(self, title: str, lines: Sequence[str], data: dict[str, Any] | None = None) -> None:
         """Show a checklist or instructions (nothing is asked). `data`: the same
-        checklist as plain JSON for a machine (the lab's operator, `answer --json`);
-        the lines stay what a person reads."""
+        checklist as JSON, for a machine (the lab's operator, `answer --json`)."""
 
     def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
         """One of `choices`, as the operator answered. Raises OperatorUnavailable
@@ -55,7 +64,7 @@ class Operator(Protocol):
         """A free-text answer (a name, a note). Same errors as `ask`."""
 
     def ask_nowait(self, question: str, choices: Sequence[str]) -> Pending:
-        """Ask without waiting: the answer, if one comes, is polled."""
+        """Ask without waiting: the step goes on and polls for the answer."""
 
 
 class NoOperator:
@@ -68,12 +77,12 @@ class NoOperator:
     ) -> None:
         self.why = why
         self.told: list[tuple[str, list[str]]] = []
-        #: the `data` of each `told` entry, in the same order (None: told without)
+        #: each tell's `data`, in the order of `told`
         self.told_data: list[dict[str, Any] | None] = []
 
     def tell(self, title: str, lines: Sequence[str], data: dict[str, Any] | None = None) -> None:
         self.told.append((title, list(lines)))
-        self.told_data.append(data)
+        self.told_data.append(None if data is None else dict(data))
 
     def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
         raise OperatorUnavailable(self.why)
@@ -82,4 +91,4 @@ class NoOperator:
         raise OperatorUnavailable(self.why)
 
     def ask_nowait(self, question: str, choices: Sequence[str]) -> Pending:
-        return _NeverAnswered()
+        return NeverAnswered()
