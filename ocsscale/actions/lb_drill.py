@@ -264,7 +264,7 @@ class LbFailoverDrill(Action):
         ask = getattr(self.ctx.operator, "ask_nowait", None)
         if ask is None:
             return None
-        vendor = getattr(self.ctx.pool.load_balancer.driver, "vendor", "load balancer")
+        vendor = getattr(self.ctx.pool.load_balancer.driver, "product", "load balancer")
         state = "down (out of every port)" if want == "down" else "back up on every port"
         try:
             pending: Pending = ask(
@@ -575,7 +575,7 @@ class LbFailoverProcedure(Action):
         elif driver.kind == "haproxy":
             ops = f"HAProxy's runtime API on {driver.runtime_socket} (`show stat`, `set server`)"
         else:
-            ops = f"the {driver.vendor}'s farm screen"
+            ops = f"the {driver.product}'s farm screen"
         checks = " and ".join(map(str, self.ctx.profile.check_ports))
         return [
             f"Symptom: users of {pool.pool.fqdn} signed in on one front end are disconnected; "

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import CheckFailed, Declined, OcsscaleError, UndoRecordError
+from ..providers.lb.vendors import product, routing_checklist
 from ..transports.gateways import default_gateways
 from . import undo_shape as shape
 from .base import Change, Context, Json
@@ -41,7 +42,9 @@ class ApplianceRouting:
     def __init__(self, ctx: Context, vip: str, backend: str) -> None:
         self.ctx = ctx
         lb = ctx.pool.load_balancer
-        self.vendor = str(lb.driver.vendor)
+        self.vendor_key = str(lb.driver.vendor)
+        #: the product's name, for what a person reads ("WebMux", "F5 BIG-IP LTM")
+        self.vendor = product(self.vendor_key)
         self.vip, self.backend = vip, backend
         self.vip_prefix = lb.vip.network.prefixlen
         self.backend_prefix = (
@@ -55,24 +58,27 @@ class ApplianceRouting:
     def _fe_list(self) -> str:
         return ", ".join(f"{name} ({address})" for name, address in self.front_ends)
 
-    def lines(self) -> list[str]:
+    def _checklist(self, enable: bool) -> tuple[list[str], dict[str, Any]]:
+        """The vendor's own words (templates/lb-vendors/), with this pool's values."""
         lb = self.ctx.pool.load_balancer
-        backend_net = lb.backend_address.network if lb.backend_address is not None else "?"
-        return [
-            f"On the {self.vendor}, connect one arm to the client network ({lb.vip.network}) "
-            f"and one to the front ends' network ({backend_net}), its back-end address "
-            f"{self.backend}/{self.backend_prefix}.",
-            "Enable routing between these two networks.",
-            f"Do not configure any virtual IP address (VIP) yet: {self.vip} stays "
-            "unconfigured until the farm is entered (configure-lb).",
-            f"On every front end the default gateway is the {self.vendor}'s back-end address "
-            f"{self.backend}: {self._fe_list()}.",
-        ]
+        return routing_checklist(
+            self.vendor_key,
+            enable=enable,
+            backend_address=(
+                f"{self.backend}/{self.backend_prefix}" if self.backend_prefix else self.backend
+            ),
+            vip=lb.vip,
+            front_ends=[{"name": n, "address": a} for n, a in self.front_ends],
+        )
+
+    def lines(self) -> list[str]:
+        return self._checklist(True)[0]
 
     def data(self, enable: bool, before: dict[str, list[str]] | None = None) -> dict[str, Any]:
         return {
+            **self._checklist(enable)[1],
             "kind": "routing",
-            "vendor": self.vendor,
+            "vendor": self.vendor_key,
             "enable": enable,
             "backend_address": self.backend,
             "backend_prefix": self.backend_prefix,
@@ -91,10 +97,7 @@ class ApplianceRouting:
         }
 
     def revert_lines(self, before: dict[str, list[str]]) -> list[str]:
-        lines = [
-            f"On the {self.vendor}, disable routing between the client network and the "
-            "front ends' network, as it was before this run."
-        ]
+        lines = self._checklist(False)[0]
         for name, address in self.front_ends:
             was = before.get(name)
             if was is not None and was != [self.backend]:

@@ -12,8 +12,8 @@ Three parts, all under lb01's directory in the lab:
   members, applies the ruleset, the VIP and the idle timeout, and writes its view
   (view.json) with the configuration generation it has applied;
 - the ruleset (`render_ruleset`): DNAT from the VIP's ports to the members in
-  rotation, split by weight with a counter (`numgen inc`), so weights 2:1:1 give
-  exactly 2:1:1 of new connections; SNAT to the SNAT addresses; other forwarded
+  rotation, split by weight with a counter (`numgen inc`) per port, so weights
+  2:1:1 give exactly 2:1:1 of a port's new connections; SNAT to the SNAT addresses; other forwarded
   traffic (routing) accepted or dropped.
 
 The VIP is on the front interface only while a farm is entered: after the
@@ -188,14 +188,17 @@ def render_ruleset(config: dict[str, Any], health: dict[str, bool]) -> str:
     farm = config.get("farm")
     if farm:
         members = in_rotation(farm, config.get("admin", {}), health)
-        ports = ", ".join(str(p) for p in sorted(farm["ports"]))
         lines += [
             "\tchain vip_dnat {",
             "\t\ttype nat hook prerouting priority dstnat; policy accept;",
         ]
         if members:
-            target = members[0]["address"] if len(members) == 1 else _split(members)
-            lines.append(f"\t\tip daddr {farm['vip']} tcp dport {{ {ports} }} dnat to {target}")
+            # one rule, so one rotation, per port, as an appliance keeps one per virtual
+            # service: a client load that cycles through the ports still reaches every
+            # member on every port (one rotation across the ports can alias with it)
+            for port in sorted(farm["ports"]):
+                target = members[0]["address"] if len(members) == 1 else _split(members)
+                lines.append(f"\t\tip daddr {farm['vip']} tcp dport {port} dnat to {target}")
         lines.append("\t}")
         snat = farm["snat_addresses"] if farm.get("snat") else []
         lines += [

@@ -55,7 +55,8 @@ def test_plan_of_the_two_armed_example_behind_an_appliance(tmp_path: Path) -> No
     summary = enable["summary"]
     # the operator's steps, with this pool's values
     assert "operator: Enable routing between these two networks" in summary
-    assert "back-end address 10.0.1.40: ocsfe01 (10.0.1.41), ocsfe02 (10.0.1.42)" in summary
+    for fe in ("ocsfe01 (10.0.1.41)", "ocsfe02 (10.0.1.42)"):
+        assert f"Front end {fe}: default gateway 10.0.1.40" in summary
     assert "10.0.0.40 stays unconfigured" in summary
     assert "TCP connect to dc01 10.0.0.10:135 through the WebMux" in summary
     # every phase plans, every step built (the routing step stopped the whole plan before)
@@ -200,7 +201,7 @@ def test_routing_behind_an_appliance_is_the_operators_checklist_proven_from_the_
         action.revert(undo)
         _, revert_lines, revert_data = operator.told[-1]
         assert revert_data is not None and revert_data["enable"] is False
-        assert "disable routing" in revert_lines[0]
+        assert "clear “Enable Routing”" in revert_lines[0]
         assert action.verify_reverted(undo) == {
             "not_reaching": ["ocsfe01"],
             "unreadable": {},
