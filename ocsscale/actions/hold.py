@@ -10,7 +10,8 @@ Meeting scheduled from Outlook) need people at the test workstations while the
 hosts files point at one front end or at the VIP. The step runs right after
 the probes passed, so the pins are still there: it shows the checklist with
 this pool's values and asks who signs off, the result (passed|failed) and
-notes.
+notes: at the run's terminal, or all three at once from another terminal with
+`ocsscale answer pass|fail --by NAME --notes TEXT` (runner/asking.py).
 
 Reads: the pool file only; asks the operator (`Context.operator`). Changes
 nothing: no undo record, nothing to revert. Proof: the sign-off (who, result,
@@ -31,6 +32,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import CheckFailed, Declined, UsageError
+from ..operator import NoAnswer
 from .base import Action, Change, Context, Json, register
 from .frontend import checklist_path, front_end, render_checklist_with
 from .probing import plain_address
@@ -40,6 +42,8 @@ FINDINGS_EVENT = "findings"
 NO_HOLD = "no_hold"
 HOLD_TIMEOUT = "hold_timeout"
 RESULTS = ("passed", "failed")
+WHO = "Who signs off (your name)"
+NOTES = "Notes (what was tested, what did not work)"
 _NAME_TRIES = 3
 
 
@@ -107,12 +111,19 @@ class OperatorHold(Action):
         operator = self.ctx.operator
         try:
             with _deadline(self.ctx.extra.get(HOLD_TIMEOUT)):
-                operator.tell(shown["title"], [*shown["steps"], *shown["requirements"]])
-                who = self._who()
-                result = operator.ask(
-                    f"Result of the client tests through {self.target}", list(RESULTS)
+                operator.tell(
+                    shown["title"],
+                    [*shown["steps"], *shown["requirements"]],
+                    {"kind": "client-tests", "target": self.target, **shown},
                 )
-                notes = operator.text("Notes (what was tested, what did not work)").strip()
+                who, result, notes = self._sign_off()
+        except NoAnswer:  # --answer-timeout ran out
+            raise CheckFailed(
+                f"nobody signed off the client tests through {self.target} in time; the "
+                "phase's cleanup removes the pins",
+                hint="run the phase again, and answer with `ocsscale answer pass|fail "
+                "--by NAME --notes TEXT` or at the run's terminal",
+            ) from None
         except _TimedOut:
             raise CheckFailed(
                 f"the hold for the client tests through {self.target} timed out without a "
@@ -136,9 +147,26 @@ class OperatorHold(Action):
             raise CheckFailed(f"the client tests through {self.target} {said}")
         return {**base, "pinned": self.pinned, "shown": shown, "sign_off": signed}
 
+    def _sign_off(self) -> tuple[str, str, str]:
+        """(who, passed|failed, notes). Through the answer channel one `ocsscale
+        answer pass|fail --by NAME --notes TEXT` gives all three (runner/asking.py);
+        at a bare terminal they are three questions."""
+        operator = self.ctx.operator
+        question = f"Result of the client tests through {self.target}"
+        sign_off = getattr(operator, "sign_off", None)
+        if sign_off is not None:
+            given = sign_off(question, list(RESULTS), WHO, NOTES)
+            who = str(given["by"]).strip()
+            if not who:
+                raise CheckFailed(f"no name given for the sign-off through {self.target}")
+            return who, str(given["answer"]), str(given["notes"]).strip()
+        who = self._who()
+        result = operator.ask(question, list(RESULTS))
+        return who, result, operator.text(NOTES).strip()
+
     def _who(self) -> str:
         for _ in range(_NAME_TRIES):
-            who = self.ctx.operator.text("Who signs off (your name)").strip()
+            who = self.ctx.operator.text(WHO).strip()
             if who:
                 return who
         raise CheckFailed(f"no name given for the sign-off through {self.target}")

@@ -18,6 +18,11 @@ lb.readback (check): the LB's view equals the plan, and every member is up in
 
 lb.reach (check): from one host, a TCP connection to the VIP on each port
   (default every profile port; the FEs' hairpin step names 5061, 444, 443).
+  Each port is required or optional as the pool file (else the profile) says
+  (config.profiles.port_requirement): a required port must answer; an optional
+  one that answers is shown, one refused is information, never a failure (a
+  packet-forwarding appliance passes the FE's refusal through as a reset); a
+  port the pool file calls absent is not probed.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from ..config.profiles import port_requirement
 from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
 from ..providers.lb import driver_for
 from ..providers.lb.base import DriverContext, FarmSpec, LbDriver, view_diff
+from ..providers.lb.vendors import plan_words
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .probing import known_host, required_text, vantage
@@ -150,11 +156,15 @@ class LbApplyFarm(Action):
 
     def _summary(self, extra: str = "") -> str:
         f = self.farm
+        driver = self.ctx.pool.load_balancer.driver
         members = ", ".join(f"{m.name} ({m.address}, weight {m.weight})" for m in f.members)
+        # the manual driver's appliance, in its own words (the checklist the operator gets)
+        by_hand = f"; {plan_words(driver.vendor, f)}" if driver.kind == "manual" else ""
         return (
-            f"{self.ctx.pool.load_balancer.driver.kind} farm {f.name} on {f.vip}: ports "
+            f"{driver.kind} farm {f.name} on {f.vip}: ports "
             f"{', '.join(map(str, f.ports))}; checks on {', '.join(map(str, f.check_ports))}; "
-            f"idle {f.idle_timeout} s; wlc; SNAT {', '.join(f.snat_addresses)}; {members}{extra}"
+            f"idle {f.idle_timeout} s; wlc; SNAT {', '.join(f.snat_addresses)}; {members}"
+            f"{by_hand}{extra}"
         )
 
     def describe(self) -> list[Change]:
@@ -277,47 +287,74 @@ class LbReach(Action):
         super().__init__(ctx, args)
         self.source = required_text(args, "from", self.name)
         known_host(ctx.pool, self.source, self.name)
-        ports = args.get("ports") or [
-            p for p in ctx.profile.ports if port_requirement(ctx.pool, ctx.profile, p) != "absent"
-        ]
+        ports = args.get("ports") or ctx.profile.ports
+        if not isinstance(ports, list):
+            raise UsageError(f"{self.name}: 'ports' must be a list of TCP ports")
         try:
-            self.ports = [int(p) for p in ports]
+            wanted = [int(p) for p in ports]
         except (TypeError, ValueError):
             raise UsageError(f"{self.name}: 'ports' must be a list of TCP ports") from None
+        # what the pool file (else the profile) says of each port: a port the pool
+        # calls absent is not probed, an optional one may be refused
+        requirement = {p: port_requirement(ctx.pool, ctx.profile, p) for p in wanted}
+        self.ports = [p for p in wanted if requirement[p] != "absent"]
+        self.required = [p for p in self.ports if requirement[p] == "required"]
+        self.optional = [p for p in self.ports if requirement[p] == "optional"]
         self.vip = str(ctx.pool.load_balancer.vip.ip)
 
     def targets(self) -> list[str]:
         return [self.source]
 
     def describe(self) -> list[Change]:
-        ports = ", ".join(map(str, self.ports))
-        return [Change("check", self.source, f"TCP to the VIP {self.vip} on {ports}")]
+        summary = f"TCP to the VIP {self.vip} on {', '.join(map(str, self.required)) or 'no port'}"
+        if self.optional:
+            summary += (
+                f"; optional {', '.join(map(str, self.optional))} "
+                "(shown when they answer, a refusal is information)"
+            )
+        return [Change("check", self.source, summary)]
+
+    def _finding(self, r: dict[str, Any]) -> dict[str, Any]:
+        check = f"port {r['port']}" + (" (optional)" if r["requirement"] == "optional" else "")
+        if r["ok"]:
+            return {"check": check, "ok": True, "message": "accepted"}
+        if r["requirement"] == "required":
+            return {"check": check, "ok": False, "message": r["detail"]}
+        note = self.ctx.profile.port_note(r["port"])
+        message = f"optional port, not answering: {r['detail']}" + (f" ({note})" if note else "")
+        return {"check": check, "ok": True, "proven": False, "info": True, "message": message}
 
     def apply(self, current: Json) -> Json:
         where = vantage(self.ctx, self.source)
         results = []
         for port in self.ports:
             ok, why = where.tcp_check(self.vip, port, 5.0)
-            results.append({"port": port, "ok": ok, "detail": why})
+            requirement = "required" if port in self.required else "optional"
+            results.append({"port": port, "requirement": requirement, "ok": ok, "detail": why})
         self.ctx.emit(
             "findings",
             {
                 "title": f"{self.source} -> VIP {self.vip}",
-                "findings": [
-                    {
-                        "check": f"port {r['port']}",
-                        "ok": r["ok"],
-                        "message": "accepted" if r["ok"] else r["detail"],
-                    }
-                    for r in results
-                ],
+                "findings": [self._finding(r) for r in results],
             },
         )
-        failed = [r for r in results if not r["ok"]]
+        failed = [r for r in results if not r["ok"] and r["requirement"] == "required"]
         if failed:
             raise CheckFailed(
                 f"{self.source}: the VIP {self.vip} refused or dropped "
-                f"{len(failed)} of {len(results)} port(s): "
+                f"{len(failed)} of {len(self.required)} required port(s): "
                 + "; ".join(f"{r['port']}: {r['detail']}" for r in failed[:5])
             )
-        return {"from": self.source, "vip": self.vip, "ports": results}
+        return {
+            "from": self.source,
+            "vip": self.vip,
+            "required": self.required,
+            "optional": self.optional,
+            "optional_answering": [
+                r["port"] for r in results if r["ok"] and r["port"] in self.optional
+            ],
+            "optional_not_answering": [
+                r["port"] for r in results if not r["ok"] and r["port"] in self.optional
+            ],
+            "ports": results,
+        }

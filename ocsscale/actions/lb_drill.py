@@ -16,6 +16,12 @@ lb.failover_drill (args: fe, mode = `service:PORT` | `link`)
   sent after it, none may fail; each window is a count of requests, not a
   time); whether the held connections to the other FEs survived. Then
   the fault is undone and the time until the member is back is measured.
+  Behind an appliance whose own view cannot be read (the manual driver), both
+  moments are measured from outside on the load itself (lb_drill_outside.py:
+  `load_balancer.failover.detect_successes` requests in a row answered by the
+  other FEs; the member answering again on every port), or end at the
+  operator's answer that the appliance shows it, whichever comes first; the
+  evidence says which (`detected_by`, `back_detected_by`).
   Undo (journaled first): start those services / bring the link up, so a run
   cut short mid-drill is put right by rollback. On Windows the stop is
   Stop-Service -Force, which stops the running services depending on it too:
@@ -30,14 +36,15 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import CheckFailed, Declined, Refused, StepFailed, UndoRecordError, UsageError
+from ..operator import OperatorUnavailable, Pending
 from ..probes import socket_connector
 from ..probes.basic import tls_hold
-from ..probes.load import LoadRunner, targets_for
+from ..probes.load import LoadRunner, LoadTarget, targets_for
 from ..probes.stream import close_quietly
 from ..secrets import child_environment
 from ..transports.commands import sh_quote
@@ -46,6 +53,7 @@ from ..transports.winrm_windows import SERVICE_NAME
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .lb import front_end_arg, lb_driver, lb_targets, wait_members_up
+from .lb_drill_outside import OutsideView
 from .lb_validate import identify
 from .probing import tls_options
 
@@ -123,6 +131,11 @@ class LbFailoverDrill(Action):
         self.mode, self.port = _mode(args.get("mode"), ctx.profile)
         self.vip = str(ctx.pool.load_balancer.vip.ip)
         self.drill = ctx.pool.load_balancer.failover
+        #: the load seen from outside, when the LB's own view cannot be read
+        self._outside: OutsideView | None = None
+        self._load_targets: list[str] = []
+        #: how each moment was measured ("down", "up"), for the evidence
+        self.detection: dict[str, dict[str, Any]] = {}
 
     # -- what it touches --------------------------------------------------------------
     def _services(self) -> list[str]:
@@ -232,14 +245,83 @@ class LbFailoverDrill(Action):
         while time.monotonic() < deadline:
             stats = driver.stats().get(self.fe.name)
             if stats is None or stats.health == "unknown":
-                return None  # the manual driver: the appliance's view is not readable
+                # the manual driver: the appliance's view is not readable
+                if self._outside is None:
+                    return None  # no load to measure it with (a rollback's restore)
+                return self._wait_outside(self._outside, want, began, deadline)
             if stats.down_everywhere() if want == "down" else stats.up_everywhere():
+                self.detection[want] = {"by": "lb-view"}
                 return time.monotonic() - began
             time.sleep(POLL)
         after = "the restore" if want == "up" else "the fault"
         raise CheckFailed(
             f"the load balancer did not show {self.fe.name} {want} on every port within "
             f"{self.drill.detect_timeout:.0f} s after {after}"
+        )
+
+    def _ask(self, want: str) -> Pending | None:
+        """The operator asked, without waiting, whether the appliance shows it."""
+        ask = getattr(self.ctx.operator, "ask_nowait", None)
+        if ask is None:
+            return None
+        vendor = getattr(self.ctx.pool.load_balancer.driver, "product", "load balancer")
+        state = "down (out of every port)" if want == "down" else "back up on every port"
+        try:
+            pending: Pending = ask(
+                f"Does the {vendor} show {self.fe.name} {state}? Answer {want} when it does; "
+                "the drill also measures it from outside and goes on at whichever comes first.",
+                [want, "abort"],
+            )
+        except OperatorUnavailable:
+            return None
+        return pending
+
+    def _wait_outside(
+        self, outside: OutsideView, want: str, began: float, deadline: float
+    ) -> float:
+        """Behind an appliance: the load through the VIP, or the operator, shows it."""
+        watch = (
+            outside.down(self.drill.detect_successes)
+            if want == "down"
+            else outside.up(self._load_targets)
+        )
+        pending = self._ask(want)
+        try:
+            while True:
+                if watch.poll():
+                    self.detection[want] = {"by": "outside", **watch.evidence()}
+                    return time.monotonic() - began
+                answer = pending.poll() if pending is not None else None
+                if answer == want:
+                    self.detection[want] = {"by": "operator", **watch.evidence()}
+                    return time.monotonic() - began
+                if answer is not None:
+                    raise Declined("the operator stopped the failover drill")
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(POLL)
+        finally:
+            if pending is not None:
+                pending.cancel()
+        seen = watch.evidence()
+        if want == "down":
+            how = (
+                f"no {seen['run']} requests in a row through {self.vip} were answered by the "
+                f"other front ends (the count started again {seen['restarts']} time(s)"
+                + (
+                    f", {seen['unidentified']} answer(s) named no server"
+                    if seen["unidentified"]
+                    else ""
+                )
+                + ")"
+            )
+        else:
+            how = f"{self.fe.name} did not answer again on {', '.join(seen['not_yet'])}"
+        raise CheckFailed(
+            f"the appliance did not show {self.fe.name} {want} within "
+            f"{self.drill.detect_timeout:.0f} s after the "
+            f"{'restore' if want == 'up' else 'fault'}, seen from outside: {how}, and the "
+            "operator did not answer"
         )
 
     # -- the drill ----------------------------------------------------------------------
@@ -259,15 +341,7 @@ class LbFailoverDrill(Action):
         pool_name = self.ctx.pool.pool.fqdn
         # what a user's client does, as the client load does it (no SIP on generic-tls)
         targets = targets_for(pool_name, self.ctx.profile, address=self.vip)
-        load = LoadRunner(
-            targets,
-            rate=LOAD_RATE,
-            duration=LOAD_LIMIT,
-            tls=tls_options(self.ctx, self.vip),
-            identify=lambda e: identify(e, self.ctx.pool),
-            timeout=REQUEST_TIMEOUT,
-            label_at="start",
-        )
+        load = self._load(targets, current)
         stages = _Stages()
         record = self.undo_record(current)
         held = self._hold()
@@ -334,6 +408,30 @@ class LbFailoverDrill(Action):
         row = self._judge(report, detect, back, survived, held, began_wall, detected_wall)
         return {**row, "fault_took_s": round(fault_s, 3), "stages_s": stages.laps}
 
+    def _load(
+        self,
+        targets: list[LoadTarget],
+        current: Json,
+        identify_by: Callable[[Any], str | None] | None = None,
+    ) -> LoadRunner:
+        """The drill's client load through the VIP; watched from outside when the
+        LB's own view (`current`) cannot be read."""
+        if current and all(s["health"] == "unknown" for s in current.values()):
+            # the LB's view cannot be read: the load itself shows when it acted
+            self._outside = OutsideView(self.fe.name, lambda: load.issued)
+            self._load_targets = [t.key for t in targets]
+        load = LoadRunner(
+            targets,
+            rate=LOAD_RATE,
+            duration=LOAD_LIMIT,
+            tls=tls_options(self.ctx, self.vip),
+            identify=identify_by or (lambda e: identify(e, self.ctx.pool)),
+            timeout=REQUEST_TIMEOUT,
+            label_at="start",
+            observe=None if self._outside is None else self._outside.observe,
+        )
+        return load
+
     def _hold(self) -> dict[str, list[Any]]:
         """Connections held open to the VIP before the fault, by the FE that got each."""
         held: dict[str, list[Any]] = {}
@@ -382,6 +480,9 @@ class LbFailoverDrill(Action):
             "held_lost": lost,
             "fault_at": began,
             "detected_at": detected,
+            # lb-view: the LB's own view; outside: the load through the VIP; operator
+            "detected_by": self.detection.get("down"),
+            "back_detected_by": self.detection.get("up"),
         }
         self.ctx.emit("drill", row)
         problems = []
@@ -474,7 +575,7 @@ class LbFailoverProcedure(Action):
         elif driver.kind == "haproxy":
             ops = f"HAProxy's runtime API on {driver.runtime_socket} (`show stat`, `set server`)"
         else:
-            ops = f"the {driver.vendor}'s farm screen"
+            ops = f"the {driver.product}'s farm screen"
         checks = " and ".join(map(str, self.ctx.profile.check_ports))
         return [
             f"Symptom: users of {pool.pool.fqdn} signed in on one front end are disconnected; "

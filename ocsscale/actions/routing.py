@@ -16,6 +16,10 @@ Proof: verify reads the value back (1), and checks that the back-end arm holds
 `backend_address` and that no interface holds the VIP; verify_reverted reads
 the old value back. The playbook's next step, a TCP connect from every front
 end to the directory server on 135, proves the routing itself.
+
+With the manual driver the load balancer is an appliance the tool cannot drive
+(its `host`, if any, is not used, as for the farm): the step is the operator's
+checklist, proven from every front end (routing_appliance.py).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ..transports.commands import ShCommand
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .probing import plain_address, required_text
+from .routing_appliance import ApplianceRouting
 
 FORWARDING_KEY = "net.ipv4.ip_forward"
 
@@ -54,6 +59,11 @@ class RoutingEnable(Action):
         super().__init__(ctx, args)
         self.vip = plain_address(required_text(args, "address", self.name))
         self.backend = plain_address(required_text(args, "backend_address", self.name))
+        self.appliance: ApplianceRouting | None = None
+        if ctx.pool.load_balancer.driver.kind == "manual":
+            self.appliance = ApplianceRouting(ctx, self.vip, self.backend)
+            self.lb_name = self.appliance.label
+            return
         lb = ctx.pool.load_balancer.host
         if lb is None:
             raise UsageError(
@@ -69,6 +79,8 @@ class RoutingEnable(Action):
         self.lb_name: str = lb.name
 
     def targets(self) -> list[str]:
+        if self.appliance is not None:
+            return self.appliance.targets()
         return [self.lb_name]
 
     def _summary(self, old: str) -> str:
@@ -78,6 +90,8 @@ class RoutingEnable(Action):
         )
 
     def describe(self) -> list[Change]:
+        if self.appliance is not None:
+            return self.appliance.describe()
         return [Change("change", self.lb_name, self._summary("?"))]
 
     def _forwarding(self) -> str:
@@ -93,22 +107,32 @@ class RoutingEnable(Action):
         return _addresses(out)
 
     def read(self) -> Json:
+        if self.appliance is not None:
+            return self.appliance.read()
         return {"forwarding": self._forwarding(), "addresses": self._host_addresses()}
 
     def diff(self, current: Json) -> list[Change]:
+        if self.appliance is not None:
+            return self.appliance.diff(current)
         if current["forwarding"] == "1":
             return []
         return [Change("change", self.lb_name, self._summary(current["forwarding"]))]
 
     def undo_record(self, current: Json) -> Json:
+        if self.appliance is not None:
+            return self.appliance.undo_record(current)
         return {"host": self.lb_name, "key": FORWARDING_KEY, "value": current["forwarding"]}
 
     def apply(self, current: Json) -> Json:
+        if self.appliance is not None:
+            return self.appliance.apply(current)
         host = self.ctx.host(self.lb_name)
         host.run(ShCommand.of("sysctl", "-w", f"{FORWARDING_KEY}=1"), timeout=30.0)
         return {"host": self.lb_name, "key": FORWARDING_KEY, "before": current["forwarding"]}
 
     def verify(self, evidence: Json) -> Json:
+        if self.appliance is not None:
+            return self.appliance.verify(evidence)
         value = self._forwarding()
         if value != "1":
             raise StepFailed(
@@ -129,6 +153,9 @@ class RoutingEnable(Action):
         return {**evidence, "after": value, "addresses": addresses, "vip_configured": False}
 
     def check_undo(self, undo: Json) -> None:
+        if self.appliance is not None:
+            self.appliance.check_undo(undo)
+            return
         # the revert runs `sysctl -w KEY=VALUE` as root: only this key, only a number
         rec = shape.record(undo)
         shape.same(rec, "host", self.lb_name, "the step's load balancer")
@@ -138,11 +165,15 @@ class RoutingEnable(Action):
             raise UndoRecordError("'value' is not a number of at most 3 digits")
 
     def revert(self, undo: Json) -> Json:
+        if self.appliance is not None:
+            return self.appliance.revert(undo)
         host = self.ctx.host(undo["host"])
         host.run(ShCommand.of("sysctl", "-w", f"{undo['key']}={undo['value']}"), timeout=30.0)
         return {"host": undo["host"], "key": undo["key"], "restored": undo["value"]}
 
     def verify_reverted(self, undo: Json) -> Json:
+        if self.appliance is not None:
+            return self.appliance.verify_reverted(undo)
         host = self.ctx.host(undo["host"])
         value = host.run(ShCommand.of("sysctl", "-n", undo["key"]), timeout=30.0).stdout.strip()
         if value != undo["value"]:

@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from .. import __version__
 from ..errors import OcsscaleError
-from . import config_cmds, report_cmd, run_cmds
+from . import answer_cmd, config_cmds, report_cmd, run_cmds
 from .crash import report_interrupted, report_unexpected
 from .render import render_error
 from .state import CONFIG_HELP, DEFAULT_POOL, AppState, accepts_config
@@ -143,6 +143,7 @@ def _root(
 config_cmds.register(app)
 run_cmds.register(app)
 report_cmd.register(app)
+answer_cmd.register(app)
 for _info in app.registered_commands:  # every command that reads the pool file
     _info.callback = accepts_config(_info.callback)
 

@@ -1,59 +1,93 @@
-"""The operator at a terminal: questions asked while the progress display is paused.
+"""The operator of `run` and `rollback`: questions asked at this terminal while
+the progress display is paused, and posted for `ocsscale answer` at the same
+time (runner/asking.py); the first answer wins.
 
-Used only when standard input is a terminal; otherwise the run gets the core's
-NoOperator, which refuses a step that needs a person instead of hanging.
+Without a terminal and without `--answer-timeout` the run gets the core's
+NoOperator, which refuses a step that needs a person instead of hanging. With
+`--answer-timeout SECONDS` a question waits that long for `ocsscale answer`.
 """
 
 from __future__ import annotations
 
+import os
+import select
 import sys
 from collections.abc import Sequence
-from typing import Literal
+from pathlib import Path
+from typing import Any
 
-import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from ..errors import Declined
 from ..operator import NoOperator, Operator
+from ..runner.asking import ChannelOperator
 from .progress import RunProgress
+
+#: a typed line longer than this is cut (nobody types that much; bounded memory)
+MAX_LINE = 4096
 
 
 class TerminalOperator:
-    def __init__(self, console: Console, progress: RunProgress) -> None:
+    """The run's terminal as a `Desk` (runner/asking.py): standard input read
+    line by line with select(), so that the answer file is watched meanwhile."""
+
+    def __init__(self, console: Console, progress: RunProgress, fd: int | None = None) -> None:
         self.console = console
         self.progress = progress
+        self.fd = sys.stdin.fileno() if fd is None else fd
+        self._buffer = b""
 
-    def tell(self, title: str, lines: Sequence[str]) -> None:
+    def tell(self, title: str, lines: Sequence[str], data: dict[str, Any] | None = None) -> None:
+        # `data` is for machines (`ocsscale answer --json`): a person reads the lines
         self.progress.pause()
         body = Text("\n".join(f"{n:>3}. {line}" for n, line in enumerate(lines, 1)))
         self.console.print(Panel(body, title=Text(title, style="bold"), expand=False))
         self.progress.resume()
 
-    def _prompt(self, question: str, **kwargs: object) -> str:
+    def open(self) -> None:
         self.progress.pause()
-        try:
-            return str(typer.prompt(question, **kwargs))  # type: ignore[arg-type]
-        except (typer.Abort, EOFError, KeyboardInterrupt):
-            raise Declined("the operator gave no answer: nothing more was changed") from None
-        finally:
-            self.progress.resume()
 
-    def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
-        # typer vendors its own click: no click.Choice, but a Literal is checked
-        # against its values and shown as "(a, b)", asking again on anything else
-        one_of = Literal[tuple(choices)]  # type: ignore[valid-type]
-        return self._prompt(question, type=one_of, default=default)
+    def close(self) -> None:
+        self.progress.resume()
 
-    def text(self, question: str, default: str = "") -> str:
-        return self._prompt(question, default=default, show_default=bool(default))
+    def prompt(self, text: str) -> None:
+        self.console.file.write(text)
+        self.console.file.flush()
+
+    def say(self, text: str) -> None:
+        self.console.print(Text(text))
+
+    def read_line(self, timeout: float) -> str | None:
+        while b"\n" not in self._buffer:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
+            if not ready:
+                return None
+            chunk = os.read(self.fd, 1024)
+            if not chunk:
+                if self._buffer:
+                    break  # a last line without its line break
+                raise EOFError
+            self._buffer = (self._buffer + chunk)[-MAX_LINE:]
+            timeout = 0.0  # the rest of a line comes at once, or on a later call
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode("utf-8", errors="replace").rstrip("\r")
 
 
-def operator_for(console: Console, progress: RunProgress) -> Operator:
+def operator_for(
+    console: Console,
+    progress: RunProgress,
+    state_dir: Path,
+    answer_timeout: float | None = None,
+) -> Operator:
     if sys.stdin.isatty():
-        return TerminalOperator(console, progress)
+        return ChannelOperator(
+            state_dir, TerminalOperator(console, progress), timeout=answer_timeout
+        )
+    if answer_timeout is not None:
+        return ChannelOperator(state_dir, None, timeout=answer_timeout)
     return NoOperator(
         "this step waits for an operator's answer and standard input is not a terminal: "
-        "run it from a terminal (--yes does not answer for a person)"
+        "run it from a terminal, or pass --answer-timeout SECONDS and answer with "
+        "`ocsscale answer` (--yes does not answer for a person)"
     )

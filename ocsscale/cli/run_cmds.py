@@ -20,6 +20,7 @@ from ..runner import session
 from ..runner.lease import no_place_warning, unlock
 from ..runner.signals import Terminated, exit_code
 from ..runner.status import status_report
+from .answer_cmd import answer_with
 from .operator import operator_for
 from .progress import plan_tree
 from .progress_table import progress_for
@@ -68,6 +69,18 @@ def _confirm(question: str, yes: bool) -> None:
 def _echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=False))
 
+
+_ANSWER_TIMEOUT = typer.Option(
+    None,
+    "--answer-timeout",
+    min=1,
+    max=7 * 86400,
+    metavar="SECONDS",
+    help="A question (the manual drivers' \"done\", the client tests' sign-off) waits "
+    "this long for `ocsscale answer` from another terminal, also without a terminal; "
+    "then the step fails. Without it and without a terminal, such a step is refused "
+    "at once.",
+)
 
 _FORKS = typer.Option(
     None,
@@ -182,6 +195,7 @@ def run_cmd(
         "runs them itself, in bursts over WinRM), each resolving it anew; failures are "
         "counted per phase and step, journaled, shown at the end and in `ocsscale report`.",
     ),
+    answer_timeout: float | None = _ANSWER_TIMEOUT,
     forks: int | None = _FORKS,
     verbose: bool = _VERBOSE,
     playbook: Path | None = _PLAYBOOK,
@@ -199,7 +213,11 @@ def run_cmd(
     for the walkthrough's client tests: the checklist is shown and the run
     waits for the operator's sign-off (who, passed|failed, notes), which is
     journaled; "failed" stops the phase like a failed probe. Holds need a
-    terminal: unattended runs pass --no-hold.
+    terminal, or --answer-timeout: unattended runs pass --no-hold.
+
+    Every question (a hold, the manual drivers' "done") can also be answered
+    from another terminal: `ocsscale answer` shows it and answers it; the
+    first answer wins, and who answered, how and when is journaled.
 
     Every step is journaled in .ocsscale/ next to the pool file, with what was
     there before it changed. A run that is killed resumes with `ocsscale run`
@@ -229,7 +247,8 @@ def run_cmd(
     console = _console()
     # a dry run's output is its list of changes: always the detailed one
     progress = progress_for(console, verbose=verbose or dry_run)
-    operator = operator_for(console, progress)
+    config = app_state(ctx).config
+    operator = operator_for(console, progress, session.state_dir_for(config), answer_timeout)
     options = {
         "no_hold": no_hold,
         "hold_timeout": hold_timeout,
@@ -239,7 +258,7 @@ def run_cmd(
         "forks": forks,
     }
     gate = session.prepare_run(
-        app_state(ctx).config,
+        config,
         playbook,
         only=phase,
         through=through,
@@ -300,6 +319,9 @@ def status_cmd(
     journal's -wal file), or a file that is not a journal, is refused: it
     never reads as "nothing has run".
 
+    A run that waits for an answer is named with its question and the
+    `ocsscale answer` command that answers it.
+
     First of all it names what the tool itself left broken when a run was cut
     short (a drill's stopped service or cut link, a member drained or in maint
     at the LB), and a cutover whose watch is not running (the pool name on the
@@ -314,10 +336,15 @@ def status_cmd(
     journal is missing or empty beside what a run leaves (nothing is changed).
     """
     console = _console()
-    report = status_report(session.state_dir_for(app_state(ctx).config))
+    config = app_state(ctx).config
+    report = status_report(session.state_dir_for(config))
+    waiting = report["waiting"]
+    if waiting and "error" not in waiting:
+        waiting["answer_with"] = answer_with(waiting, str(config))
     if as_json:
         _echo_json(report)
         return
+    _say_waiting(console, waiting)
     lock = report["lock"]
     if lock:
         state = "stale (its process is gone)" if lock["stale"] else "held"
@@ -379,12 +406,40 @@ def status_cmd(
     console.print(table)
 
 
+def _say_waiting(console: Console, waiting: dict[str, Any] | None) -> None:
+    if not waiting:
+        return
+    if "error" in waiting:
+        console.print(Text(f"! {waiting['error']}", style="bold red"))
+        return
+    if waiting["stale"]:
+        console.print(
+            Text(
+                f"! a question is left by a run that is gone (pid {waiting['run_pid']}): "
+                f"{waiting['question']}; the next run or rollback clears it",
+                style="bold yellow",
+            )
+        )
+        return
+    step = f" at {waiting['step']}" if waiting["step"] else ""
+    told = f" (checklist: {waiting['checklist_title']})" if waiting["checklist_title"] else ""
+    console.print(
+        Text(
+            f"? the run (pid {waiting['run_pid']}) waits{step} since {waiting['asked_at']}: "
+            f"{waiting['question']} [{', '.join(waiting['choices'])}]{told}",
+            style="bold yellow",
+        )
+    )
+    console.print(Text(f"  answer: {waiting['answer_with']}  (`ocsscale answer` shows it all)"))
+
+
 def rollback_cmd(
     ctx: typer.Context,
     to: str | None = typer.Option(
         None, "--to", help=f"Undo back to the start of this phase only ({PHASES})."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before reverting."),
+    answer_timeout: float | None = _ANSWER_TIMEOUT,
     forks: int | None = _FORKS,
     verbose: bool = typer.Option(
         False,
@@ -444,7 +499,9 @@ def rollback_cmd(
             gate,
             progress,
             command=_command(),
-            operator=operator_for(console, progress),
+            operator=operator_for(
+                console, progress, session.state_dir_for(app_state(ctx).config), answer_timeout
+            ),
             forks=forks,
         )
     except (KeyboardInterrupt, Terminated) as exc:

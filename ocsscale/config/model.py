@@ -411,6 +411,10 @@ class FailoverDrill(Strict):
     link_up_command: str | None = None
     #: how long the LB may take to take a member out, or bring it back (seconds)
     detect_timeout: float = Field(30.0, gt=0, le=600)
+    #: behind an appliance whose own view cannot be read (manual driver): this many
+    #: requests in a row through the VIP, each answered by another front end, show
+    #: that it has taken the member out (unless the operator says so first)
+    detect_successes: int = Field(20, ge=3, le=1000)
 
 
 class LoadBalancer(Strict):

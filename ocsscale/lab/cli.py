@@ -48,7 +48,9 @@ def up_cmd(
         "--lb",
         help="The load balancer installed (unconfigured) on lb01: engine (the bundled one), "
         "haproxy (Debian's) or none (the pool file then names the manual driver); "
-        "`ocsscale run --phase configure-lb` configures it.",
+        "`ocsscale run --phase configure-lb` configures it. appliance: lb01 forwards "
+        "packets with nftables NAT, as a hardware appliance (WebMux) does; the pool file "
+        "names the manual driver and the lab's operator enters the checklists.",
     ),
     fault: list[str] = typer.Option(
         [],
@@ -223,6 +225,57 @@ def load_cmd(
     load_view.render(console, reports, through, labload.windows_clients(state))
     if output is not None:
         console.print(f"report: {output}")
+
+
+@app.command("operator")
+def operator_cmd(
+    name: str = NAME_OPTION,
+    pool: Path | None = typer.Option(
+        None, "--pool", help="The pool file the run uses (default: the lab's own)."
+    ),
+    by: str = typer.Option("lab-operator", "--by", help="The name its answers carry."),
+    max_seconds: float = typer.Option(
+        3600.0, "--max-seconds", min=1.0, max=14400.0, help="Stop after this long."
+    ),
+) -> None:
+    """The lab's operator at the appliance (`lab up --lb appliance`): reads what the run
+    waits for with `ocsscale answer --json`, enters the checklist's data into the
+    appliance (the farm, its revert, a member's admin state, routing), and answers
+    `done` with `ocsscale answer`, as a person at another terminal would. Questions
+    that are not the appliance's (a DNS change, the client tests) are left alone.
+    Runs until Ctrl-C, SIGTERM or --max-seconds; a checklist that lacks something
+    the appliance needs is answered `abort` and ends it with exit 1.
+
+      ocsscale lab operator &
+
+      ocsscale lab exec admin -- ocsscale -c POOL run --through failover-test \\
+          --yes --answer-timeout 600
+    """
+    import signal
+    import threading
+
+    from .appliance_operator import LabAppliance, run_operator
+    from .operator_channel import AnswerCommand
+
+    system.require_root_linux()
+    state = labstate.require(name)
+    box = LabAppliance.of(state)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        handled = run_operator(
+            AnswerCommand(pool or state.pool_file),
+            stop,
+            by,
+            appliance=box,
+            max_seconds=max_seconds,
+        )
+    except system.LabError as exc:
+        typer.echo(f"lab operator: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for item in handled:
+        typer.echo(f"answered {item['answer']}: {item['kind']}")
 
 
 @app.command("load-worker", hidden=True)

@@ -3,9 +3,11 @@
 `lab up --lb engine` defines the bundled engine as a service of lb01 (not
 started: there is no farm yet); `--lb haproxy` defines Debian's HAProxy in
 master-worker mode the same way; `--lb none` installs nothing (the pool file
-then names the manual driver). The pool file's driver settings point at these
-paths and at the lab's service runner, so the real drivers drive the lab's LB
-over SSH exactly as they would drive a production host.
+then names the manual driver); `--lb appliance` is a packet-forwarding appliance
+driven by hand (appliance.py: its firmware runs from `lab up` on). The pool
+file's driver settings point at these paths and at the lab's service runner, so
+the real drivers drive the lab's LB over SSH exactly as they would drive a
+production host.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from .services import Service
 from .state import LabState
 from .topology import LabHost, Topology
 
-LB_KINDS = ("engine", "haproxy", "none")
+LB_KINDS = ("engine", "haproxy", "none", "appliance")
 ENGINE_SERVICE = "ocsscale-lb"
 HAPROXY_SERVICE = "haproxy"
 HAPROXY = "/usr/sbin/haproxy"
@@ -85,7 +87,7 @@ def driver_lines(state: LabState, topo: Topology, kind: str, indent: str) -> lis
             "command": HAPROXY,
         }
     else:
-        settings = {"kind": "manual", "vendor": "lab appliance"}
+        settings = {"kind": "manual", "vendor": "webmux"}
     import json
 
     lines = [f"{indent}driver:"]

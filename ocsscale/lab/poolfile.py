@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import dns, hostsvc, lbhost
+from . import appliance, dns, hostsvc, lbhost
 from .state import LabState
 from .topology import DOMAIN, POOL_FQDN, VIP, LabHost, Topology
 
@@ -120,7 +120,11 @@ def render(state: LabState, topo: Topology) -> str:
         "  port: 135",
         "",
         "load_balancer:",
-        *lbhost.driver_lines(state, topo, state.lb, "  "),
+        *(
+            appliance.driver_lines("  ")
+            if state.lb == "appliance"
+            else lbhost.driver_lines(state, topo, state.lb, "  ")
+        ),
         f"  topology: {topo.kind}",
         "  mode: full-proxy",
         f"  vip: {VIP}/24",
@@ -133,8 +137,8 @@ def render(state: LabState, topo: Topology) -> str:
         "  failover:  # the drill pulls an FE's cable at the lab's switch, not over its own link",
         f"    link_down_command: {_q(f'{link} --host {{name}} down')}",
         f"    link_up_command: {_q(f'{link} --host {{name}} up')}",
-        "  host:",
-        *_host(state, lb, "    "),
+        # a packet-forwarding appliance is no host the tool logs on to
+        *([] if state.lb == "appliance" else ["  host:", *_host(state, lb, "    ")]),
         "",
         "dns:",
         *_dns_provider(state, dns_host, dc),
@@ -145,8 +149,9 @@ def render(state: LabState, topo: Topology) -> str:
         f"  watch_window: {dns.WATCH_WINDOW}",
         f"  watch_interval: {dns.WATCH_INTERVAL}",
         "",
-        "run:  # the run lease on lb01, under this lab's directory (not another lab's)",
+        "run:  # the run lease under this lab's directory (not another lab's)",
         "  lease:",
+        *(["    host: admin  # the appliance keeps no lease"] if state.lb == "appliance" else []),
         f"    dir: {_q(str(lbhost.paths(state, topo)['leases']))}",
         "",
         "credentials:",

@@ -12,8 +12,20 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from . import (
+    appliance,
+    dns,
+    down,
+    faults,
+    hostsvc,
+    lbhost,
+    network,
+    poolfile,
+    services,
+    sshd,
+    system,
+)
 from . import ca as labca
-from . import dns, down, faults, hostsvc, lbhost, network, poolfile, services, sshd, system
 from . import state as labstate
 from .faults import Fault
 from .services import Service
@@ -33,6 +45,8 @@ def check_prerequisites(lb: str = "engine") -> None:
     needed = dict(REQUIRED_PROGRAMS)
     if lb == "haproxy":
         needed[lbhost.HAPROXY] = "haproxy"
+    if lb == "appliance":
+        needed[appliance.NFT] = "nftables"
     missing = [pkg for prog, pkg in needed.items() if not os.access(prog, os.X_OK)]
     if missing:
         raise labstate.UsageError(
@@ -188,7 +202,13 @@ def _windows_host(
 
 
 def _install_lb(state: LabState, topo: Topology) -> None:
-    """Define the LB service (recorded, so `lab down` stops it); configure-lb starts it."""
+    """Define the LB service (recorded, so `lab down` stops it); configure-lb starts it.
+    The appliance is powered on with the lab: its firmware starts now, with no farm."""
+    if state.lb == "appliance":
+        firmware = appliance.install(state, topo)
+        _start_all(state, [firmware])
+        appliance.wait_applied(appliance.paths(state, topo)["view"], 0)
+        return
     first_port = hostsvc.load_profile(hostsvc.PROFILE).check_ports[0]
     for service in lbhost.services(state, topo, state.lb, first_port):
         services.define(state.directory, service)

@@ -15,7 +15,10 @@ which front end. Each request is a real probe from this package:
   which accepts the connection before it picks a member.
 
 Each request is labelled (:meth:`LoadRunner.mark`) when it finishes, or, with
-``label_at="start"``, when it started.
+``label_at="start"``, when it started. With ``observe``, each request's
+outcome is also handed over as it ends, with its number in sending order
+(:attr:`LoadRunner.issued` is the next one's): the failover drill reads the
+order behind an appliance whose own view cannot be read.
 
 With ``resolve`` the target's address is a name, resolved again for every
 request, so a load through the pool name follows a DNS cutover; without it
@@ -34,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -55,6 +59,8 @@ BANNER_WAIT = 1.0
 
 Identify = Callable[[ProbeEvidence], "str | None"]
 Resolver = Callable[[str], list[str]]
+#: told of every request when it ends: (its number in sending order, Outcome)
+Observer = Callable[[int, Outcome], None]
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,7 @@ class LoadRunner(BackgroundLoad):
         resolve: Resolver | None = None,
         concurrency: int = MAX_CONCURRENCY,
         label_at: Literal["finish", "start"] = "finish",
+        observe: Observer | None = None,
     ) -> None:
         check_bounds(rate=rate, duration=duration, max_rate=MAX_RATE, max_duration=MAX_DURATION)
         if not targets:
@@ -203,7 +210,14 @@ class LoadRunner(BackgroundLoad):
         self._resolve = resolve
         self._concurrency = concurrency
         self._slots = threading.Semaphore(concurrency)
+        self._observe = observe
+        self._issued = 0
         super().__init__(self._rate, [t.describe() for t in targets])
+
+    @property
+    def issued(self) -> int:
+        """Requests sent so far: the number the next one gets (see ``observe``)."""
+        return self._issued
 
     def _stop_wait(self) -> float:
         return self._timeout + 10.0  # every request in flight ends within its own timeout
@@ -234,14 +248,15 @@ class LoadRunner(BackgroundLoad):
                 if not self._slots.acquire(timeout=0.05):
                     continue
                 target = self._targets[issued % len(self._targets)]
-                issued += 1
                 label = self._recorder.label if self._label_at == "start" else None
-                pool.submit(self._one, target, label)
+                pool.submit(self._one, target, label, issued)
+                issued += 1
+                self._issued = issued
                 # no burst to catch up after a stall: the rate is a ceiling
                 next_at = max(next_at + interval, now)
         self._finish(stopped_by)
 
-    def _one(self, target: LoadTarget, label: str | None) -> None:
+    def _one(self, target: LoadTarget, label: str | None, seq: int = 0) -> None:
         began = time.monotonic()
         address = target.address
         try:
@@ -249,22 +264,22 @@ class LoadRunner(BackgroundLoad):
                 try:
                     addresses = self._resolve(target.address)
                 except OSError as exc:
-                    self._record(target, address, began, None, "resolve", f"{exc}", label)
+                    self._record(target, address, began, None, "resolve", f"{exc}", label, seq)
                     return
                 if not addresses:
-                    self._record(target, address, began, None, "resolve", "no address", label)
+                    self._record(target, address, began, None, "resolve", "no address", label, seq)
                     return
                 address = addresses[0]
             evidence = self._probe(target, address)
             if not evidence.ok:
                 failure = evidence.failure or "error"
-                self._record(target, address, began, None, failure, evidence.detail, label)
+                self._record(target, address, began, None, failure, evidence.detail, label, seq)
             elif target.kind == "tcp" and target.banner and evidence.status is None:
-                self._record(target, address, began, None, "no-banner", evidence.detail, label)
+                self._record(target, address, began, None, "no-banner", evidence.detail, label, seq)
             else:
-                self._record(target, address, began, self._identify(evidence), None, "", label)
+                self._record(target, address, began, self._identify(evidence), None, "", label, seq)
         except Exception as exc:  # a worker must never die silently: count it
-            self._record(target, address, began, None, "internal", type(exc).__name__, label)
+            self._record(target, address, began, None, "internal", type(exc).__name__, label, seq)
         finally:
             self._slots.release()
 
@@ -290,20 +305,23 @@ class LoadRunner(BackgroundLoad):
         error: str | None,
         detail: str,
         label: str | None,
+        seq: int = 0,
     ) -> None:
-        self._recorder.add(
-            Outcome(
-                finished=time.time(),
-                target=target.key,
-                ok=error is None,
-                error=error,
-                detail=detail,
-                latency_ms=(time.monotonic() - began) * 1000.0,
-                server=server,
-                address=address,
-            ),
-            label,
+        outcome = Outcome(
+            finished=time.time(),
+            target=target.key,
+            ok=error is None,
+            error=error,
+            detail=detail,
+            latency_ms=(time.monotonic() - began) * 1000.0,
+            server=server,
+            address=address,
         )
+        self._recorder.add(outcome, label)
+        if self._observe is not None:
+            # an observer's bug must not count the request twice: it only misses it
+            with suppress(Exception):
+                self._observe(seq, outcome)
 
 
 def check_bounds(*, rate: float, duration: float, max_rate: float, max_duration: float) -> None:

@@ -6,7 +6,9 @@ older or newer ocsscale still gives a report, with less in it.
 
 - distribution: the evidence of `lb.distribution` (counts, ideal, weights...);
 - failover: the evidence of `lb.failover_drill`, one row per drill (and the
-  error of a drill that failed);
+  error of a drill that failed), with how each moment was measured;
+- reach: the evidence of `lb.reach`, the VIP's required and optional ports
+  from each host;
 - load: any list of per-second buckets `{t, label, ok, failed}` found in any
   evidence (the drill's `load.failed_seconds`, a migration-wide load report's
   `buckets`), laid over the phases' time spans, and any `load.labels` tallies;
@@ -134,6 +136,23 @@ def distributions(entries: Sequence[Entry]) -> list[dict[str, Any]]:
 
 
 # -- failover drill ---------------------------------------------------------------------
+def _measured(value: Any) -> str:
+    """How a drill's moment was measured (its `detected_by`), in fixed words: the
+    journal's value only picks one, never reaches the report itself."""
+    how = _mapping(value)
+    by = how.get("by")
+    if by == "lb-view":
+        return "LB's view"
+    if by == "outside":
+        run = _count(how.get("run"))
+        if run is not None:
+            return f"from outside ({run} in a row)"
+        return "from outside"
+    if by == "operator":
+        return "operator"
+    return "-"
+
+
 def _survived(value: Any) -> str:
     held = _mapping(value)
     return ", ".join(f"{k}: {v}" for k, v in held.items()) if held else "-"
@@ -160,7 +179,39 @@ def drills(entries: Sequence[Entry]) -> list[dict[str, Any]]:
                 "failed_until_detection": _count(ev.get("failed_until_detection")),
                 "failed_after_detection": _count(ev.get("failed_after_detection")),
                 "held_survived": _survived(ev.get("held_survived")),
+                "detected_by": _measured(ev.get("detected_by")),
+                "back_detected_by": _measured(ev.get("back_detected_by")),
                 "error": e.error,
+            }
+        )
+    return out
+
+
+# -- ports through the VIP -----------------------------------------------------------------
+def _ports(value: Any) -> list[int]:
+    if not isinstance(value, list):
+        return []
+    return [n for n in (_count(v) for v in value[:100]) if n is not None and 0 < n < 65536]
+
+
+def reaches(entries: Sequence[Entry]) -> list[dict[str, Any]]:
+    """lb.reach: from each host, the required ports and the optional ones, answering or not."""
+    out = []
+    for e in _done_with(entries, "lb.reach"):
+        ev = e.evidence
+        rows = ev.get("ports") if isinstance(ev.get("ports"), list) else []
+        failed = _ports([r.get("port") for r in rows if isinstance(r, Mapping) and not r.get("ok")])
+        required = _ports(ev.get("required"))
+        out.append(
+            {
+                "step": e.step_id,
+                "status": e.status,
+                "from": ev.get("from") or e.args.get("from"),
+                "vip": ev.get("vip"),
+                "required": required,
+                "required_failed": [p for p in required if p in failed],
+                "optional_answering": _ports(ev.get("optional_answering")),
+                "optional_not_answering": _ports(ev.get("optional_not_answering")),
             }
         )
     return out

@@ -223,6 +223,23 @@ def runs_section(sources: Sources) -> list[dict[str, Any]]:
     return rows
 
 
+def answers_section(sources: Sources) -> list[dict[str, Any]]:
+    """Who answered what, how (at the run's terminal or with `ocsscale answer`) and when."""
+    return [
+        {
+            "run_id": a["run_id"],
+            "step": a["step"] or "-",
+            "question": a["question"],
+            "answer": a["answer"],
+            "by": a["by"],
+            "via": a["via"],
+            "notes": a["notes"],
+            "at": a["at"],
+        }
+        for a in sources.answers
+    ]
+
+
 def rollback_section(sources: Sources) -> list[dict[str, Any]]:
     return [
         {
@@ -388,9 +405,11 @@ def build(sources: Sources, now: float | None = None) -> dict[str, Any]:
         "steps": steps,
         "distribution": findings.distributions(sources.entries),
         "failover": findings.drills(sources.entries),
+        "reach": findings.reaches(sources.entries),
         "load": findings.load_timeline([*sources.entries, *run_loads(sources)], sources.cycles),
         "dns": findings.dns_changes(sources.entries),
         "cut": findings.sessions_cut(sources.entries),
+        "answers": answers_section(sources),
         "rollback": rollback_section(sources),
     }
     model = _finite(model)

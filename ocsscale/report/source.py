@@ -39,6 +39,8 @@ class Sources:
     #: faults the tool put in place on purpose and an interruption left there
     faults: list[Fault] = field(default_factory=list)
     lock: LockInfo | None = None
+    #: the operator's answers (runner/asking.py), oldest first
+    answers: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def has_journal(self) -> bool:
@@ -72,6 +74,7 @@ def _read_journal(sources: Sources) -> None:
         sources.entries = journal.entries()
         sources.undoable = journal.undoable()
         sources.faults = journal.faults_in_place()
+        sources.answers = journal.answers()
 
 
 def read_sources(config: Path) -> Sources:

@@ -36,6 +36,9 @@ EVIDENCE = (
     (f".{LEASE_RECORD}.*", "a run's lease record being written"),
     ("failover-procedure.*", "the failover procedure validate-lb writes"),
     ("report.*", "a report"),
+    ("waiting.json", "a run's question (`ocsscale answer`)"),
+    (".waiting.json.*", "a run's question being written"),
+    ("answers", "the answers to a run's questions"),
     ("*.bak", "a backup"),
     ("*backup*", "a backup"),
 )

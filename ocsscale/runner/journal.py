@@ -97,6 +97,17 @@ CREATE TABLE IF NOT EXISTS faults (
     cleared REAL,                    -- NULL: in place (or being put in place)
     cleared_by TEXT                  -- the step itself | run ID | rollback ID
 );
+CREATE TABLE IF NOT EXISTS answers (
+    answer_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,            -- the run or rollback that asked
+    step TEXT,                       -- the step that asked (NULL: none known)
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    by TEXT NOT NULL,                -- who answered (--by, else the OS user; a sign-off's name)
+    via TEXT NOT NULL,               -- terminal | answer (`ocsscale answer`)
+    notes TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL                 -- ISO UTC, when the answer was given
+);
 """
 
 #: columns added since the first journal: (table, column, type); added on open
@@ -511,6 +522,31 @@ class Journal:
         except sqlite3.OperationalError:
             return []  # a journal opened read-only from before faults were journaled
         return [Fault(**{**dict(r), "restore": json.loads(r["restore"])}) for r in rows]
+
+    # answers the operator gave (runner/asking.py) ------------------------------------
+    def record_answer(self, run_id: str, answer: Mapping[str, Any]) -> None:
+        self._write(
+            "INSERT INTO answers (run_id, step, question, answer, by, via, notes, at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                answer.get("step"),
+                str(answer["question"]),
+                str(answer["answer"]),
+                str(answer["by"]),
+                str(answer["via"]),
+                str(answer.get("notes") or ""),
+                str(answer["at"]),
+            ),
+        )
+
+    def answers(self) -> list[dict[str, Any]]:
+        """Every answer, oldest first."""
+        try:
+            rows = self._db.execute("SELECT * FROM answers ORDER BY answer_id").fetchall()
+        except sqlite3.OperationalError:
+            return []  # a journal opened read-only from before answers were journaled
+        return [dict(r) for r in rows]
 
     def in_progress(self) -> Iterator[Entry]:
         rows = self._db.execute(

@@ -23,8 +23,9 @@ from ..errors import OcsscaleError, UsageError
 from ..operator import NoOperator, Operator, OperatorUnavailable
 from ..plan.build import Plan, PlanPhase, build_plan
 from ..plan.playbook import PHASE_IDS, find_playbook, load_playbook
+from . import answers, signals
 from . import rollback as rollback_mod
-from . import signals
+from .asking import ChannelOperator
 from .events import Event, EventSink
 from .evidence import check_journal, check_rows, reading
 from .faults import restore_in_place
@@ -154,7 +155,8 @@ def refuse_unattended_holds(
         raise OperatorUnavailable(
             f"phase {holds[0].phase} holds for the operator's sign-off of the client tests "
             f"({holds[0].id}) and there is nobody to ask (standard input is not a terminal): "
-            "run it from a terminal, or pass --no-hold to run it unattended "
+            "run it from a terminal, or with --answer-timeout SECONDS to sign off with "
+            "`ocsscale answer pass|fail`, or pass --no-hold to run it unattended "
             "(nothing was changed)"
         )
 
@@ -281,6 +283,7 @@ def execute_run(
     # the lease keeps other copies of the pool file out (lease.py), before any change
     with RunLock(state_dir, command) as lock, RunLease(prepared.loaded, lock):
         check_journal(state_dir, holding_lock=True)  # anew: it may have gone since the gate
+        answers.clear(state_dir)  # a killed run's question waits for nothing
         journal = Journal.open(state_dir)
         run_id = new_run_id()
         journal.start_run(
@@ -302,7 +305,8 @@ def execute_run(
         )
         ctx, hosts = _context(prepared.loaded, dry_run=False, operator=operator, options=options)
         ctx.extra["journal"] = journal  # read by guards (dns.replace waits out lower-ttl)
-        with signals.handled(), _recorded(journal, run_id, hosts):
+        sink = _journal_answers(operator, journal, run_id, sink)
+        with signals.handled(), _recorded(journal, run_id, hosts), _answering(operator):
             # what the tool broke on purpose and an interruption left broken comes
             # first: the interrupted step then runs again on a whole pool
             restore_in_place(journal, lambda entry: ctx, prepared.actions, sink, run_id)
@@ -319,6 +323,27 @@ def execute_run(
                     forks=options.get("forks") or prepared.loaded.pool.run.forks,
                 ).run(phases)
     return run_id
+
+
+def _journal_answers(
+    operator: Operator | None, journal: Journal, run_id: str, sink: EventSink
+) -> EventSink:
+    """Every answer the operator takes is journaled with this run; the sink is
+    followed so that a question names its step."""
+    if not isinstance(operator, ChannelOperator):
+        return sink
+    operator.on_answer = lambda answer: journal.record_answer(run_id, answer)
+    return operator.follow(sink)
+
+
+@contextmanager
+def _answering(operator: Operator | None) -> Iterator[None]:
+    """The journal closes with the run: no answer is journaled after it."""
+    try:
+        yield
+    finally:
+        if isinstance(operator, ChannelOperator):
+            operator.on_answer = None
 
 
 @contextmanager
@@ -447,6 +472,7 @@ def execute_rollback(
     # journal recorded them) under the lock, before the first revert
     with RunLock(state_dir, command) as lock, RunLease(loaded, lock):
         check_journal(state_dir, holding_lock=True)
+        answers.clear(state_dir)
         journal = Journal.open(state_dir)
         rollback_id = "rollback-" + new_run_id()
         journal.start_run(
@@ -459,7 +485,8 @@ def execute_rollback(
         )
         hosts = RecordedHosts(loaded)
         ctx, _ = _context(loaded, dry_run=False, operator=operator, hosts=hosts.fallback)
-        with signals.handled(), _recorded(journal, rollback_id, hosts):
+        sink = _journal_answers(operator, journal, rollback_id, sink)
+        with signals.handled(), _recorded(journal, rollback_id, hosts), _answering(operator):
             done = rollback_mod.rollback(
                 journal,
                 ctx,

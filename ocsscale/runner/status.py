@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from . import answers
 from .evidence import reading
 from .faults import broken_by_tool
 from .journal import JOURNAL_NAME, KILLED, Entry
@@ -23,6 +24,20 @@ def _entry_json(entry: Entry) -> dict[str, Any]:
         "started": entry.started,
         "error": entry.error,
     }
+
+
+def waiting_for(state_dir: Path) -> dict[str, Any] | None:
+    """The question a run waits on (answers.py), without its checklist's lines;
+    a question file ocsscale did not write is named, never read as "nothing"."""
+    try:
+        asked = answers.waiting(state_dir)
+    except answers.AnswerFileError as exc:
+        return {"error": exc.message}
+    if asked is None:
+        return None
+    checklist = asked.pop("checklist")
+    asked["checklist_title"] = checklist["title"] if checklist else None
+    return asked
 
 
 def status_report(state_dir: Path) -> dict[str, Any]:
@@ -47,6 +62,7 @@ def status_report(state_dir: Path) -> dict[str, Any]:
         "rollback_would_undo": [],
         "faults_in_place": [],
         "watch": None,
+        "waiting": waiting_for(state_dir),
     }
     # read-only: status never writes the journal; a missing or empty one next
     # to the evidence of a run, or one that is not a journal, is JournalError

@@ -64,6 +64,7 @@ OPERATION_PARAMETERS: dict[str, tuple[str, ...]] = {
     "services": ("Names", "DisplayNames"),
     "set_service": ("Name", "StartupType", "State"),
     "network_facts": ("Address",),
+    "default_gateways": (),
     "tcp_connections": ("Ports",),
     "tcp_hold": ("Address", "Port", "TimeoutMs", "HoldMs"),
     "load_burst": ("Name", "Targets", "Count", "IntervalMs", "DurationMs", "TimeoutMs"),

@@ -184,6 +184,13 @@ class WindowsReads:
             "back_connection_host_names": [str(n) for n in names],
         }
 
+    def default_gateways(self) -> list[str]:
+        """The IPv4 default gateways of every IP-enabled adapter (gateways.py judges)."""
+        from .gateways import parse_windows
+
+        result = self._operation("default_gateways", "read the default gateways")
+        return parse_windows(self.name, result)
+
     def connections(self, ports: Sequence[int]) -> list[Connection]:
         """The established TCP connections on local `ports`: GetActiveTcpConnections()
         with TcpState by its name (connections.py); an unreadable answer raises."""

@@ -29,7 +29,25 @@ def test_each_driver_owns_its_settings(tmp_path: Path) -> None:
     driver = load_text(tmp_path, text).pool.load_balancer.driver
     assert (driver.config_path, driver.runtime_socket) == ("/srv/lb/haproxy.cfg", "/run/lb.sock")
     manual = load_text(tmp_path, _driver("  driver: {kind: manual, vendor: Kemp}"))
-    assert manual.pool.load_balancer.driver.vendor == "Kemp"
+    assert manual.pool.load_balancer.driver.vendor == "kemp"
+
+
+def test_the_manual_vendor_is_a_choice_and_the_old_spelling_still_reads(tmp_path: Path) -> None:
+    for written, read in (("WebMux", "webmux"), ("F5", "f5"), ("netscaler", "netscaler")):
+        text = _driver(f"  driver: {{kind: manual, vendor: {written}}}")
+        assert load_text(tmp_path, text).pool.load_balancer.driver.vendor == read
+    assert load_text(tmp_path, _driver("  driver: manual")).pool.load_balancer.driver.vendor == (
+        "webmux"
+    )
+    text = _driver("  driver:\n    kind: manual\n    vendor: Barracuda-s3cr3t")
+    issues = issues_of(tmp_path, text)
+    assert [(i.rule, i.path) for i in issues] == [
+        ("lb.vendor.unknown", "load_balancer.driver.vendor")
+    ]
+    assert issues[0].line == line_of(text, "vendor:")
+    message = issues[0].message
+    assert "webmux, f5, kemp, netscaler, generic" in message
+    assert "s3cr3t" not in message  # the value is not echoed
 
 
 def test_a_setting_of_another_driver_is_an_unknown_key_with_its_line(tmp_path: Path) -> None:

@@ -112,6 +112,22 @@ def farm_from_checklist(lines: Sequence[str]) -> FarmSpec:
     )
 
 
+def farm_from_data(data: dict[str, Any]) -> FarmSpec:
+    """The farm a machine builds from the checklist's `data` (kind "farm")."""
+    assert data["kind"] == "farm" and data["scheduling"] == "weighted-least-connections"
+    assert data["snat"] is True
+    return FarmSpec(
+        name="by-hand",
+        vip=data["vip"],
+        vip_prefix=data["vip_prefix"],
+        ports=tuple(data["ports"]),
+        check_ports=tuple(data["check_ports"]),
+        idle_timeout=data["idle_timeout"],
+        members=tuple(Member(m["name"], m["address"], m["weight"]) for m in data["members"]),
+        snat_addresses=tuple(data["snat_addresses"]),
+    )
+
+
 class HandOperator:
     """Plays the person at the console for the manual driver: reads what it is
     shown and enters it into the lab's HAProxy through the haproxy driver (the
@@ -120,26 +136,35 @@ class HandOperator:
     def __init__(self, haproxy: HaproxyDriver) -> None:
         self.haproxy = haproxy
         self.told: list[tuple[str, list[str]]] = []
+        self.told_data: list[dict[str, Any] | None] = []
         self.undo: dict[str, Any] | None = None
         self.questions: list[str] = []
 
-    def tell(self, title: str, lines: Sequence[str]) -> None:
+    def tell(self, title: str, lines: Sequence[str], data: dict[str, Any] | None = None) -> None:
         self.told.append((title, list(lines)))
+        self.told_data.append(data)
 
     def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
         self.questions.append(question)
         title, lines = self.told[-1]
+        data = self.told_data[-1]
         if title.startswith("Enter these settings"):
             current = self.haproxy.read_farm()
             if self.undo is None:
                 self.undo = self.haproxy.undo_for(current)
-            self.haproxy.apply_farm(farm_from_checklist(lines), current)
+            farm = farm_from_checklist(lines)
+            # the machine's copy says what the person read, no more, no less
+            assert data is not None and farm_from_data(data).view() == farm.view()
+            self.haproxy.apply_farm(farm, current)
         elif "real server" in title:
-            name, _, words = lines[0].partition(": ")
+            named, _, words = lines[0].partition(": ")
+            name = named.split(" (", 1)[0]  # "ocsfe01 (198.18.2.11)"
             state = next(s for w, s in _STATE_OF_WORDS.items() if words.startswith(w))
+            assert data is not None and (data["member"], data["state"]) == (name, state)
             self.haproxy.set_member(name, state)  # type: ignore[arg-type]
         elif title.startswith("Revert"):
             assert self.undo is not None, "asked to revert a farm that was never entered"
+            assert data is not None and data["kind"] == "farm-revert"
             self.haproxy.revert(self.undo)
         else:
             raise AssertionError(f"unexpected instructions {title!r}")
@@ -163,7 +188,7 @@ def make_driver(kind: str, loaded: LoadedPool, hosts: Callable[[str], Any]) -> L
     manual_ctx = DriverContext(
         loaded.pool, loaded.profile, host=hosts, operator=HandOperator(haproxy)
     )
-    return ManualDriver(ManualSettings(kind="manual", vendor="lab HAProxy"), manual_ctx)
+    return ManualDriver(ManualSettings(kind="manual", vendor="webmux"), manual_ctx)
 
 
 def observer(driver: LbDriver) -> LbDriver:

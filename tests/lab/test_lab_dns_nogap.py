@@ -3,7 +3,11 @@ drive: a client resolves it every 50 ms throughout lower-ttl, the cutover with
 its watch, the watch's automatic revert (the VIP stops answering) and the
 rollback, and never gets an empty answer or NXDOMAIN. rfc2136 updates the lab's
 BIND itself; windows drives the lab's Windows stand-in over WinRM, which plays
-a Windows DNS server (dnscmd) on that BIND, one update per command.
+a Windows DNS server (dnscmd) on that BIND, one update per command; manual
+waits for a person: a console operator at "another terminal" (a thread) polls
+`ocsscale answer --json`, makes the change the checklist's data gives on BIND
+(the adds as one signed update, then the removes as another) and answers
+`ocsscale answer done --by console`.
 
 Polling can miss a moment between two polls, so the test also replays BIND's
 zone journal (tests/providers/bind.rrset_history): after no update of the run
@@ -12,26 +16,36 @@ was the name without its A record.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import socket
+import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import dns.message
+import dns.name
 import dns.query
 import dns.rcode
+import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
+import dns.tsig
+import dns.update
 import pytest
 from ruamel.yaml import YAML
 
 from ocsscale.lab import lbhost, services
-from ocsscale.lab.dns import CUTOVER_TTL, POOL_TTL
+from ocsscale.lab.dns import CUTOVER_TTL, POOL_TTL, TSIG_ALGORITHM, TSIG_NAME
+from ocsscale.lab.poolfile import tsig_secret_file
 from ocsscale.lab.topology import DOMAIN, POOL_FQDN, VIP
 from tests.providers.bind import rrset_history
 
 from .conftest import RunningLab
 from .fe_support import entries, output, pool_copy, tool
-from .test_lab_cutover import _lower_ttl_and_wait, _record
+from .test_lab_cutover import _record, _wait_ready
 
 pytestmark = pytest.mark.lab
 
@@ -96,6 +110,16 @@ class ResolverLoop:
             self.seen.add(values)
 
 
+def _answers(pool: Path) -> list[dict[str, Any]]:
+    """Every answer the runs journaled (who, how, what)."""
+    db = sqlite3.connect(pool.parent / ".ocsscale" / "journal.sqlite", timeout=30)
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM answers ORDER BY answer_id")]
+    finally:
+        db.close()
+
+
 def _use_windows_provider(pool: Path) -> None:
     """The pool copy's DNS through the Windows stand-in client02 (dnscmd, over
     WinRM), which plays the DNS server on the lab's BIND; client01 probes alone."""
@@ -120,6 +144,111 @@ def _use_windows_provider(pool: Path) -> None:
         yaml.dump(data, f)
 
 
+def _use_manual_provider(pool: Path) -> None:
+    """The pool copy's DNS changed by hand (the manual provider), on the same BIND."""
+    yaml = YAML()
+    data = yaml.load(pool.read_text())
+    dns = dict(data["dns"])
+    dns.pop("tsig", None)
+    data["dns"] = {**dns, "provider": "manual", "watch_window": 3, "watch_interval": 1}
+    with pool.open("w") as f:
+        yaml.dump(data, f)
+
+
+#: how long a run waits for the console operator's answer
+ANSWER_TIMEOUT = "120"
+
+
+class ConsoleOperator:
+    """A person at another terminal of the admin machine, at the DNS console:
+    polls `ocsscale answer --json`, makes the change the checklist's data says on
+    the lab's BIND (signed with the lab's TSIG key), in the order given: the adds
+    as one update, then the removes as another; then `ocsscale answer done`.
+    Uses only the checklist's `data`: a change it lacks fails the test."""
+
+    def __init__(self, lab: RunningLab, pool: Path, server: str) -> None:
+        self.lab, self.pool, self.server = lab, pool, server
+        secret = tsig_secret_file(lab.state).read_text(encoding="utf-8").strip()
+        self.key = dns.tsig.Key(TSIG_NAME, secret, TSIG_ALGORITHM)
+        self.changes: list[dict[str, Any]] = []
+        self.unexpected: list[str] = []
+        self.errors: list[str] = []
+        self._handled: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="console", daemon=True)
+
+    def __enter__(self) -> ConsoleOperator:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def _loop(self) -> None:
+        deadline = time.monotonic() + MAX_SECONDS
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                self._round()
+            except Exception as exc:  # reported by the test, never swallowed
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+            self._stop.wait(0.3)
+
+    def _round(self) -> None:
+        result = tool(self.lab, self.pool, "answer", "--json", timeout=60)
+        if result.returncode != 0:
+            self.errors.append(output(result))
+            return
+        asked = json.loads(result.stdout)
+        if asked.get("waiting") is False or asked["stale"] or asked["id"] in self._handled:
+            return
+        self._handled.add(asked["id"])
+        data = (asked.get("checklist") or {}).get("data")
+        if not data or data.get("kind") != "dns-change":
+            self.unexpected.append(str(asked["question"]))
+            return
+        self._change(data)
+        self.changes.append(data)
+        answered = tool(
+            self.lab, self.pool, "answer", "done", "--by", "console", "--id", asked["id"]
+        )
+        if answered.returncode != 0:
+            self.errors.append(output(answered))
+
+    def _rdata(self, rdtype: str, value: str) -> Any:
+        # names absolute: an SRV target must not be made relative to the zone
+        return dns.rdata.from_text(
+            dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), value, dns.name.root,
+            relativize=False,
+        )  # fmt: skip
+
+    def _send(self, update: dns.update.UpdateMessage) -> None:
+        response = self.lab.inside("admin", lambda: dns.query.tcp(update, self.server, timeout=5))
+        assert response.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(response.rcode())
+
+    def _change(self, data: dict[str, Any]) -> None:
+        owner = dns.name.from_text(str(data["name"]))
+        rdtype, ttl = str(data["rdtype"]), int(data["ttl"])
+
+        def update() -> dns.update.UpdateMessage:
+            return dns.update.UpdateMessage(
+                str(data["zone"]), keyring=self.key, keyname=self.key.name,
+                keyalgorithm=self.key.algorithm,
+            )  # fmt: skip
+
+        # the new values, and the kept ones again with the new TTL (BIND keeps
+        # one TTL per RRset): one update; never a delete before the adds
+        adds = update()
+        for value in [*data["add"], *data["keep"]]:
+            adds.add(owner, ttl, self._rdata(rdtype, str(value)))
+        self._send(adds)
+        if data["remove"]:
+            removes = update()
+            for value in data["remove"]:
+                removes.delete(owner, self._rdata(rdtype, str(value)))
+            self._send(removes)
+
+
 def _use_short_watch(pool: Path) -> None:
     yaml = YAML()
     data = yaml.load(pool.read_text())
@@ -128,7 +257,7 @@ def _use_short_watch(pool: Path) -> None:
         yaml.dump(data, f)
 
 
-@pytest.mark.parametrize("provider", ["rfc2136", "windows"])
+@pytest.mark.parametrize("provider", ["rfc2136", "windows", "manual"])
 def test_the_pool_name_always_answers_through_lower_ttl_cutover_revert_and_rollback(
     one_armed_lab: RunningLab, tmp_path: Path, provider: str
 ) -> None:
@@ -137,8 +266,12 @@ def test_the_pool_name_always_answers_through_lower_ttl_cutover_revert_and_rollb
     dns_host = lab.topo.by_role("dns")[0]
     journal = lab.state.host_dir(dns_host.name) / "named" / f"{DOMAIN}.zone.jnl"
     pool = pool_copy(lab, tmp_path / provider)
+    #: a manual change waits (bounded) for the console operator's answer
+    answering = ["--answer-timeout", ANSWER_TIMEOUT] if provider == "manual" else []
     if provider == "windows":
         _use_windows_provider(pool)
+    elif provider == "manual":
+        _use_manual_provider(pool)
     else:
         _use_short_watch(pool)
     engine = services.load(lab.state.directory, "lb01", lbhost.ENGINE_SERVICE)
@@ -155,18 +288,27 @@ def test_the_pool_name_always_answers_through_lower_ttl_cutover_revert_and_rollb
                 return
             time.sleep(0.2)
 
-    with ResolverLoop(lab, "client01", dns_host.address) as loop:
+    console = ConsoleOperator(lab, pool, dns_host.address) if provider == "manual" else None
+    with (
+        ResolverLoop(lab, "client01", dns_host.address) as loop,
+        console or contextlib.nullcontext(),
+    ):
         try:
-            result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes", "--no-hold")
+            result = tool(
+                lab, pool, "run", "--phase", "configure-lb", "--yes", "--no-hold", *answering
+            )
             assert result.returncode == 0, output(result)
-            _lower_ttl_and_wait(lab, pool)
+            result = tool(lab, pool, "run", "--phase", "lower-ttl", "--yes", *answering)
+            assert result.returncode == 0, output(result)
+            _wait_ready(pool)
             assert _record(lab) == ({legacy}, CUTOVER_TTL)
 
             stopper = threading.Thread(target=stop_engine_once_watching)
             stopper.start()
             result = tool(
-                lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold", "--watch", "20"
-            )
+                lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold", "--watch", "20",
+                *answering,
+            )  # fmt: skip
             stopper.join()
             text = output(result)
             assert stopped and result.returncode == 1, text
@@ -177,7 +319,7 @@ def test_the_pool_name_always_answers_through_lower_ttl_cutover_revert_and_rollb
         finally:
             if stopped:
                 services.start(lab.state.directory, engine)  # the farm's rollback stops it
-            result = tool(lab, pool, "rollback", "--yes", timeout=420)
+            result = tool(lab, pool, "rollback", "--yes", *answering, timeout=420)
         time.sleep(1)  # a last few answers after the rollback
     assert result.returncode == 0, output(result)
     assert _record(lab) == ({legacy}, POOL_TTL)
@@ -191,5 +333,19 @@ def test_the_pool_name_always_answers_through_lower_ttl_cutover_revert_and_rollb
     # lower, cut over, revert, TTL back; windows also goes through both values at once
     assert len(history) >= 4, history
     assert all(values for values, _ in history), history
-    if provider == "windows":
+    if provider in ("windows", "manual"):
         assert frozenset({legacy, VIP_ADDRESS}) in [v for v, _ in history], history
+    if console is not None:
+        assert console.errors == [] and console.unexpected == [], (
+            console.errors,
+            console.unexpected,
+        )
+        moves = [c for c in console.changes if c["name"].rstrip(".") == POOL_FQDN]
+        # lowered, cut over (VIP added, then the legacy FE removed), reverted, TTL back
+        assert [c["kind"] for c in moves] == ["dns-change"] * len(moves) and len(moves) >= 4
+        assert any(c["add"] == [VIP_ADDRESS] and c["remove"] == [legacy] for c in moves), moves
+        assert any(c["add"] == [legacy] and c["remove"] == [VIP_ADDRESS] for c in moves), moves
+        journaled = _answers(pool)
+        assert journaled and {(a["by"], a["via"], a["answer"]) for a in journaled} == {
+            ("console", "answer", "done")
+        }, journaled

@@ -29,7 +29,7 @@ class Yes:
     def __init__(self) -> None:
         self.asked: list[str] = []
 
-    def tell(self, title: str, lines: list[str]) -> None:
+    def tell(self, title: str, lines: list[str], data: dict[str, object] | None = None) -> None:
         pass
 
     def ask(self, question: str, choices: list[str], default: str | None = None) -> str:

@@ -31,7 +31,7 @@ class Answers:
         self.answer = answer
         self.asked: list[str] = []
 
-    def tell(self, title: str, lines: list[str]) -> None:
+    def tell(self, title: str, lines: list[str], data: dict[str, object] | None = None) -> None:
         pass
 
     def ask(self, question: str, choices: list[str], default: str | None = None) -> str:

@@ -41,10 +41,12 @@ class ConsoleOperator:
         self.bind = bind
         self.act = act
         self.told: list[tuple[str, list[str]]] = []
+        self.told_data: list[dict[str, object] | None] = []
         self.asked = 0
 
-    def tell(self, title: str, lines: Sequence[str]) -> None:
+    def tell(self, title: str, lines: Sequence[str], data: dict[str, object] | None = None) -> None:
         self.told.append((title, list(lines)))
+        self.told_data.append(data)
 
     def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
         self.asked += 1

@@ -85,9 +85,11 @@ class Answers:
     def __init__(self, *answers: str) -> None:
         self.answers = list(answers)
         self.told: list[tuple[str, list[str]]] = []
+        self.told_data: list[dict[str, object] | None] = []
 
-    def tell(self, title: str, lines: Sequence[str]) -> None:
+    def tell(self, title: str, lines: Sequence[str], data: dict[str, object] | None = None) -> None:
         self.told.append((title, list(lines)))
+        self.told_data.append(data)
 
     def ask(self, question: str, choices: Sequence[str], default: str | None = None) -> str:
         return self.answers.pop(0)

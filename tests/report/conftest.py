@@ -189,6 +189,30 @@ def add_findings(journal_dir: Path, *, big: bool = True) -> None:
                 },
             },
         )
+        # an appliance passes an FE's refusal on: an optional port refused is information
+        _step(
+            journal,
+            cycle,
+            run_id,
+            "validate-lb/reach[client01]",
+            "lb.reach",
+            {"from": "client01"},
+            summary="TCP to the VIP 198.18.0.40",
+            evidence={
+                "from": "client01",
+                "vip": "198.18.0.40",
+                "required": [5061, 444],
+                "optional": [5060, 80],
+                "optional_answering": [80],
+                "optional_not_answering": [5060],
+                "ports": [
+                    {"port": 5061, "requirement": "required", "ok": True, "detail": ""},
+                    {"port": 444, "requirement": "required", "ok": True, "detail": ""},
+                    {"port": 5060, "requirement": "optional", "ok": False, "detail": "reset"},
+                    {"port": 80, "requirement": "optional", "ok": True, "detail": ""},
+                ],
+            },
+        )
         journal.close_cycle(cycle.cycle_id, "done")
 
         cycle = journal.open_cycle("failover-test", 6, run_id)
@@ -213,6 +237,9 @@ def add_findings(journal_dir: Path, *, big: bool = True) -> None:
                 "failed_after_detection": 0,
                 "held_survived": {"fe02": 2},
                 "held_lost": {},
+                # behind an appliance: measured on the load, and the operator's answer
+                "detected_by": {"by": "outside", "run": 20, "in_a_row": 20, "restarts": 3},
+                "back_detected_by": {"by": "operator", "answered_by_member": []},
                 "load": {
                     "totals": {"requests": 180, "ok": 176, "failed": 4},
                     "labels": {

@@ -65,7 +65,12 @@ def test_markdown_and_json_carry_the_same_findings(migrated: Migrated) -> None:
     assert "- **slowest failover detection**: 2.35 s (fe01, service:5061)" in md
     assert "<svg" not in md
     assert "| fe01 | 2 | 6 | 6.0 | yes |" in md
-    assert "| fe01 | service:5061 | 2.35 s | 1.50 s | 180 | 4 | 0 | fe02: 2 | done |" in md
+    assert (
+        "| fe01 | service:5061 | 2.35 s | 1.50 s | from outside (20 in a row), operator "
+        "| 180 | 4 | 0 | fe02: 2 | done |"
+    ) in md
+    # required and optional ports through the VIP; a refused optional one is information
+    assert "| validate-lb/reach[client01] | client01 | 5061, 444 | - | 80 | 5060 |" in md
     assert "198.18.0.30 (TTL 30 s)" in md
     # hostile text: HTML shown as text in tables; literal only inside code fences
     outside = re.sub(r"(?s)^(`{3,})json\n.*?\n\1$", "", md, flags=re.M)
@@ -77,6 +82,10 @@ def test_markdown_and_json_carry_the_same_findings(migrated: Migrated) -> None:
     assert data["pool_name"] == POOL_NAME
     assert data["pool"]["load_balancer"]["vip"] == "198.18.0.40/24"
     assert [f["fe"] for f in data["failover"]] == ["fe01", "fe02"]
+    assert data["failover"][0]["detected_by"] == "from outside (20 in a row)"
+    assert data["failover"][1]["detected_by"] == "-"  # failed before any evidence
+    [reach] = data["reach"]
+    assert reach["required_failed"] == [] and reach["optional_not_answering"] == [5060]
     assert data["failover"][1]["error"].endswith(HOSTILE)
     replace = next(d for d in data["dns"] if d["action"] == "dns.replace")
     assert replace["old"] == {"values": ["198.18.0.30"], "ttl": 5}

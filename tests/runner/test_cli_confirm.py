@@ -97,6 +97,11 @@ HELP_PROMISES = {
     "status": ("ocsscale status --json", "Changes nothing", "2 the journal or lock"),
     "rollback": ("ocsscale rollback --to cutover", "byte for byte", "3 another run holds"),
     "unlock": ("ocsscale unlock 1f2e3d4c", "nothing else is changed", "3 its run is still"),
+    "answer": (
+        "ocsscale answer pass --by Bob",
+        "Changes nothing but the answer file",
+        "2 not one of the choices",
+    ),
 }
 
 

@@ -46,7 +46,7 @@ from .dnsserver import DnsServerRole, dns_script
 from .sandbox import ENVIRONMENT, Sandbox, StandInError
 from .winload import load_burst, trust_context
 from .winlocale import TEXTS, console, netstat_output
-from .winnet import netstat_rows, network_facts, tcp_connections
+from .winnet import default_gateways, netstat_rows, network_facts, tcp_connections
 from .wsman import CommandOutcome
 
 _UPLOAD = r"ocsscale-[0-9a-f]{32}\.b64"
@@ -104,6 +104,7 @@ class CommandExecutor:
             "services": self._services,
             "set_service": self._set_service,
             "network_facts": lambda p: network_facts(self.sandbox.network_file, p["Address"]),
+            "default_gateways": lambda p: default_gateways(),
             "tcp_connections": lambda p: tcp_connections(p["Ports"]),
             "tcp_hold": self._tcp_hold,
             "load_burst": lambda p: load_burst(self.sandbox, self.trust, p),

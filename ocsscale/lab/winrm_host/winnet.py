@@ -1,4 +1,4 @@
-"""The stand-in's network facts: its adapters and IIS loopback settings, and its TCP table.
+"""The stand-in's network facts: adapters, IIS loopback settings, TCP table, default gateways.
 
 `<sandbox>/network.json` holds what Win32_NetworkAdapterConfiguration and the
 Lsa registry key would answer:
@@ -7,6 +7,8 @@ Lsa registry key would answer:
 It is written at start from the options (`--address`, `--dhcp`,
 `--disable-loopback-check`, `--back-connection-host-names`); tests may edit it.
 
+The default gateways (DefaultIPGateway) are the default routes of the namespace
+the stand-in runs in (/proc/net/route): the route its packets really take.
 The TCP connections are the kernel's own table of the namespace the stand-in
 runs in (/proc/net/tcp, tcp6): real connections, answered as .NET's
 GetActiveTcpConnections() does (the tcp_connections script) and as `netstat
@@ -39,6 +41,8 @@ _STATES = {
 }
 _UNKNOWN = ("UNKNOWN", "Unknown")
 PROC_TCP = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+PROC_ROUTE = Path("/proc/net/route")
+_RTF_GATEWAY = 0x2
 
 
 def initial_network(
@@ -69,6 +73,25 @@ def network_facts(path: Path, address: str) -> dict[str, Any]:
         "disable_loopback_check": disable if isinstance(disable, int) else None,
         "back_connection_host_names": [str(n) for n in state.get("back_connection_host_names", [])],
     }
+
+
+def default_gateways(path: Path = PROC_ROUTE) -> dict[str, Any]:
+    """What the default_gateways script answers: the gateways of the default routes
+    of the stand-in's network namespace (the kernel's table, /proc/net/route), as
+    DefaultIPGateway gives them (one adapter holds them; order kept)."""
+    gateways: list[str] = []
+    for row in path.read_text().splitlines()[1:]:
+        fields = row.split()
+        if len(fields) < 8:
+            continue
+        destination, gateway, flags, mask = fields[1], fields[2], int(fields[3], 16), fields[7]
+        if destination != "00000000" or mask != "00000000" or not flags & _RTF_GATEWAY:
+            continue
+        # the address in the host's (little-endian, x86) byte order, as in /proc/net/tcp
+        text = socket.inet_ntoa(bytes.fromhex(gateway)[::-1])
+        if text not in gateways:
+            gateways.append(text)
+    return {"gateways": gateways}
 
 
 def _endpoint(hex_text: str) -> tuple[str, int]:

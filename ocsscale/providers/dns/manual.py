@@ -81,12 +81,30 @@ class ManualProvider(ProviderBase):
         lines.append(f"Make the change on the zone's primary server; {self.where()} is then asked.")
         return lines
 
+    def change_data(
+        self, name: str, rdtype: str, values: tuple[str, ...], ttl: int, expect: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """The same change as JSON (for `ocsscale answer --json` and the lab's
+        operator); the order of work is add, then remove."""
+        return {
+            "kind": "dns-change",
+            "zone": self.zone,
+            "name": name,
+            "rdtype": rdtype,
+            "ttl": ttl,
+            "add": [v for v in values if v not in expect],
+            "keep": [v for v in values if v in expect],
+            "remove": [v for v in expect if v not in values],
+            "server": self.where(),
+        }
+
     def _change(
         self, name: str, rdtype: str, values: tuple[str, ...], ttl: int, expect: tuple[str, ...]
     ) -> None:
         self.operator.tell(
             f"Change DNS record {name} by hand",
             self.instructions(name, rdtype, values, ttl, expect),
+            self.change_data(name, rdtype, values, ttl, expect),
         )
         seen = RecordSet((), None)
         for _ in range(self.attempts):

@@ -1,10 +1,13 @@
-"""Any appliance the tool cannot drive (WebMux, F5, Kemp...): the operator enters
-the settings, the tool proves them from outside.
+"""Any appliance the tool cannot drive (WebMux, F5, Kemp, NetScaler...): the
+operator enters the settings, the tool proves them from outside.
 
-apply: prints the exact settings in the walkthrough's words (farm IP, every
-port, generic TCP checks on the check ports with every other port following,
-TCP idle timeout, SNAT on, weighted least connections, the servers and their
-weights), waits for the operator's "done", and returns; the actions then
+`vendor` (webmux, f5, kemp, netscaler, generic) picks whose words the
+checklists speak (vendors.py, templates/lb-vendors/); each checklist is shown
+as lines and carries the same settings as `data` for a machine.
+apply: prints the exact settings (farm IP, every port, health checks on the
+check ports with every other port following, idle timeout, SNAT on, weighted
+least connections, the servers and their weights), waits for the operator's
+"done", and returns; the actions then
 verify from outside (the VIP answers every port from every test client,
 distribution and SNAT proven in validate-lb). A "done" is never proof.
 Undo: the revert checklist, the operator's "done", then the VIP must no
@@ -19,61 +22,49 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import field_validator
+from pydantic_core import PydanticCustomError
 
 from ...config.strict import Strict
 from ...errors import Declined, StepFailed
 from .base import AdminState, DriverContext, FarmSpec, MemberStats
+from .vendors import (
+    VENDORS,
+    Checklist,
+    Vendor,
+    farm_checklist,
+    member_checklist,
+    product,
+    revert_checklist,
+    routing_checklist,
+    vendor_choice,
+)
 
-_STATE_WORDS = {
-    "ready": "enable it (in service: new connections allowed)",
-    "drain": "drain it (no new connections; established ones continue)",
-    "maint": "disable it / take it out of service (no new connections, no health checks)",
-}
+#: routing.enable at a two-armed routed appliance asks for this checklist
+__all__ = ["ManualDriver", "ManualSettings", "routing_checklist"]
 
 
 class ManualSettings(Strict):
     kind: Literal["manual"]
-    vendor: str = Field("WebMux", min_length=1, max_length=40)
+    #: whose words the checklists speak (templates/lb-vendors/<vendor>.yaml)
+    vendor: Vendor = "webmux"
 
+    @field_validator("vendor", mode="before")
+    @classmethod
+    def _vendor(cls, v: Any) -> Any:
+        # "WebMux", the old default's spelling, and "F5" are the same choices
+        choice = vendor_choice(v)
+        if choice is None:
+            raise PydanticCustomError(
+                "lb.vendor.unknown",
+                "not a load-balancer vendor ocsscale has checklists for: one of {known}",
+                {"known": ", ".join(VENDORS)},
+            )
+        return choice
 
-def settings_checklist(farm: FarmSpec, vendor: str) -> list[str]:
-    """The walkthrough's "Configure load balancer with Front End Pool Servers", filled in."""
-    others = [p for p in farm.ports if p not in farm.check_ports]
-    checks = " and ".join(str(p) for p in farm.check_ports)
-    lines = [
-        f"On the {vendor}, create the farm with Farm IP (VIP) {farm.vip} "
-        f"(network /{farm.vip_prefix}).",
-        "Add every TCP port to the farm (WebMux: “add-addr/port” in the farm screen): "
-        + ", ".join(str(p) for p in farm.ports)
-        + ".",
-        f"Ports {checks}: service “generic TCP” (health-checked). Every other port "
-        f"({', '.join(str(p) for p in others) or 'none'}): “generic no healthcheck TCP”, each "
-        f"checking the front end on {checks}, so a server failing a check leaves every port.",
-        f"TCP idle timeout: {farm.idle_timeout} s ({farm.idle_timeout // 60} minutes), "
-        "in the “Setup” screen.",
-        "Scheduling: weighted least connections.",
-        "Enable SNAT (Source NAT) in the “Setup” screen, with DNAT (full proxy): both the "
-        "source and the destination address are translated.",
-        "SNAT address(es): " + ", ".join(farm.snat_addresses) + ".",
-    ]
-    for m in farm.members:
-        lines.append(f"Real server {m.name}: {m.address}, weight {m.weight}, on every port.")
-    lines.append("Save and apply the farm.")
-    return lines
-
-
-def revert_checklist(farm: FarmSpec, vendor: str) -> list[str]:
-    return [
-        f"On the {vendor}, delete the farm on {farm.vip} (or disable the Farm IP), "
-        "as it was before this run.",
-        "Remove the real servers "
-        + ", ".join(f"{m.name} ({m.address})" for m in farm.members)
-        + " from it.",
-        f"Make sure nothing answers on {farm.vip} any more: ports "
-        + ", ".join(str(p) for p in farm.ports)
-        + ".",
-    ]
+    @property
+    def product(self) -> str:
+        return product(self.vendor)
 
 
 def _answers(address: str, port: int, timeout: float = 2.0) -> bool:
@@ -93,7 +84,7 @@ class ManualDriver:
         self.farm = FarmSpec.from_pool(ctx.pool, ctx.profile)
 
     def target(self) -> str:
-        return f"lb ({self.settings.vendor}, by hand)"
+        return f"lb ({self.settings.product}, by hand)"
 
     def targets(self) -> list[str]:
         return []
@@ -109,20 +100,34 @@ class ManualDriver:
     def undo_for(self, current: dict[str, Any]) -> dict[str, Any]:
         return {"driver": self.kind, "vendor": self.settings.vendor, "farm": self.farm.to_json()}
 
-    def apply_farm(self, desired: FarmSpec, current: dict[str, Any]) -> dict[str, Any]:
-        lines = settings_checklist(desired, self.settings.vendor)
+    def _tell(self, checklist: Checklist) -> None:
         self.ctx.emit(
-            "checklist", {"title": f"configure the {self.settings.vendor}", "steps": lines}
+            "checklist",
+            {"title": checklist.title, "steps": checklist.lines, "data": checklist.data},
         )
-        self.ctx.operator.tell(f"Enter these settings on the {self.settings.vendor}", lines)
+        self.ctx.operator.tell(checklist.title, checklist.lines, data=checklist.data)
+
+    def _required_ports(self, farm: FarmSpec) -> list[int]:
+        # here, not at the top: the pool-file model imports this module
+        from ...config.profiles import port_requirement
+
+        pool, profile = self.ctx.pool, self.ctx.profile
+        return [p for p in farm.ports if port_requirement(pool, profile, p) == "required"]
+
+    def apply_farm(self, desired: FarmSpec, current: dict[str, Any]) -> dict[str, Any]:
+        checklist = farm_checklist(self.settings.vendor, desired, self._required_ports(desired))
+        self._tell(checklist)
         self._done("Are all of these settings entered and applied?")
-        return {"entered_by": "operator", "checklist": lines}
+        return {"entered_by": "operator", "checklist": checklist.lines}
 
     def revert(self, undo: dict[str, Any]) -> dict[str, Any]:
-        lines = revert_checklist(self.farm, undo.get("vendor", self.settings.vendor))
-        self.ctx.operator.tell(f"Revert the {undo.get('vendor')} farm", lines)
+        # the vendor the farm was entered on (a journal from before the choice was
+        # strict may hold any text: then this pool file's vendor)
+        vendor = vendor_choice(undo.get("vendor")) or self.settings.vendor
+        checklist = revert_checklist(vendor, self.farm)
+        self._tell(checklist)
         self._done("Is the farm removed from the load balancer?")
-        return {"reverted_by": "operator", "checklist": lines}
+        return {"reverted_by": "operator", "checklist": checklist.lines}
 
     def verify_reverted(self, undo: dict[str, Any]) -> dict[str, Any]:
         farm = undo["farm"]
@@ -139,9 +144,7 @@ class ManualDriver:
         return {"vip": farm["vip"], "silent_ports": farm["ports"]}
 
     def set_member(self, name: str, state: AdminState) -> None:
-        self.ctx.operator.tell(
-            f"{self.settings.vendor}: real server {name}", [f"{name}: {_STATE_WORDS[state]}."]
-        )
+        self._tell(member_checklist(self.settings.vendor, self.farm, name, state))
         self._done(f"Is {name} set to {state}?")
 
     def stats(self) -> dict[str, MemberStats]:

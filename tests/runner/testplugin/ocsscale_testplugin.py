@@ -282,3 +282,32 @@ class Refuse(Action):
 
     def revert(self, undo: Json) -> Json:
         raise StepFailed("a refused change must never be reverted")
+
+
+@register
+class Ask(Action):
+    """Tells a checklist (with `data`) and asks the operator done|abort, as a
+    manual driver does; the answer is the evidence. Contacts nothing."""
+
+    name = "test.ask"
+    read_only = True
+
+    def targets(self) -> list[str]:
+        return []
+
+    def describe(self) -> list[Change]:
+        return [Change("check", "operator", f"ask: {self.args.get('question', 'done?')}")]
+
+    def apply(self, current: Json) -> Json:
+        operator = self.ctx.operator
+        operator.tell(
+            "Enter these settings",
+            ["set the farm's VIP to 198.18.0.40", "add fe01 and fe02"],
+            {"kind": "test", "vip": "198.18.0.40", "members": ["fe01", "fe02"]},
+        )
+        answer = operator.ask(
+            str(self.args.get("question", "Type done when entered")), ["done", "abort"]
+        )
+        if answer != "done":
+            raise StepFailed("the operator stopped")
+        return {"answer": answer}
