@@ -126,7 +126,9 @@ def test_run_through_the_drill_behind_the_appliance_with_the_lab_operator_answer
             routing = _last(pool, "routing.enable")
             assert routing["evidence"], routing
 
-        drills = [e for e in entries(pool) if e["action"] == "lb.failover_drill" and e["status"] == "done"]
+        drills = [
+            e for e in entries(pool) if e["action"] == "lb.failover_drill" and e["status"] == "done"
+        ]
         assert drills, text
         assert "from outside" in str([d["evidence"] for d in drills]), drills[-1]["evidence"]
     finally:
