@@ -121,7 +121,7 @@ def test_run_through_the_drill_behind_the_appliance_with_the_lab_operator_answer
         reach = _last(pool, "lb.reach")["evidence"]
         if lab.topo.kind == "one-armed":
             assert "5060" in text and "optional" in text, text
-            assert 5060 in str(reach), reach
+            assert "5060" in str(reach), reach
         else:
             routing = _last(pool, "routing.enable")
             assert routing["evidence"], routing
