@@ -48,6 +48,13 @@ LAB = "ocsdemo"
 #: the second demo: the same migration against Windows front ends
 WINDOWS_LAB = "ocsdemowin"
 WINDOWS_TITLE = "ocsscale demo: the migration against Windows front ends, then rolled back"
+#: the third demo: behind a packet-forwarding appliance, entered by the lab's operator
+APPLIANCE_LAB = "ocsdemoapp"
+APPLIANCE_TITLE = (
+    "ocsscale demo: the migration behind a hardware appliance (nftables NAT, entered by the "
+    "lab's operator), then rolled back"
+)
+APPLIANCE_WEIGHTS = {"ocsfe01": 2, "ocsfe02": 1, "ocsfe03": 1}
 LAB_ROOT = Path("/run/ocsscale-lab")
 POOL = str(LAB_ROOT / LAB / "pool.yaml")
 THROUGH = "decommission"
@@ -452,6 +459,122 @@ def rehearse_windows() -> int:
     return summary(results, 1 if failed else 0, WINDOWS_TITLE)
 
 
+def appliance_evidence(pool: Path) -> tuple[list[tuple[str, str]], dict[str, int]]:
+    """From the run's journal: (by, via) of every answer, and validate-lb's split."""
+    import sqlite3
+
+    path = pool.parent / ".ocsscale" / "journal.sqlite"
+    if not path.is_file():
+        return [], {}
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        answers = [(r[0], r[1]) for r in db.execute('SELECT "by", via FROM answers')]
+        rows = db.execute(
+            "SELECT evidence FROM entries WHERE action = 'lb.distribution' AND status = 'done' "
+            "ORDER BY seq DESC LIMIT 1"
+        ).fetchall()
+    finally:
+        db.close()
+    split = json.loads(rows[0][0]).get("counts", {}) if rows and rows[0][0] else {}
+    return answers, split
+
+
+def _weigh(pool: Path, weights: dict[str, int]) -> None:
+    """The lab pool file's front ends at `weights` (2:1:1 shows the split by weight)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    data = yaml.load(pool.read_text())
+    for fe in data["front_ends"]:
+        fe["weight"] = weights.get(fe["name"], fe["weight"])
+    with pool.open("w") as f:
+        yaml.dump(data, f)
+
+
+def rehearse_appliance() -> int:
+    """The migration behind a packet-forwarding appliance (`lab up --lb appliance`,
+    two-armed routed, routing off until the operator enables it): the pool file names
+    the manual driver (WebMux); `ocsscale lab operator` plays the person at the
+    appliance, at another terminal: it reads each checklist with `ocsscale answer
+    --json`, enters its data and answers `done`. Three FEs at weights 2:1:1."""
+    results: list[tuple[str, str, str]] = []
+
+    def record(what: str, ok: bool, detail: str = "") -> bool:
+        results.append((what, "[green]ok[/]" if ok else "[red]FAILED[/]", detail))
+        return ok
+
+    lab = APPLIANCE_LAB
+    pool = LAB_ROOT / lab / "pool.yaml"
+    started = time.monotonic()
+    up = ocsscale(
+        "lab", "up", "--name", lab, "--lb", "appliance", "--fes", "3",
+        "--topology", "two-armed-routed", "--no-lb-forwarding",
+    )  # fmt: skip
+    if not record("lab up --lb appliance", up.returncode == 0, "nftables NAT, 3 FEs, 2:1:1"):
+        return summary(results, 1, APPLIANCE_TITLE)
+    operator: subprocess.Popen[bytes] | None = None
+    try:
+        _weigh(pool, APPLIANCE_WEIGHTS)
+        log = (LAB_ROOT / lab / "operator.log").open("wb")
+        console.print("\n[bold]$ ocsscale lab operator &[/]   (the person at the appliance)")
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "ocsscale", "lab", "operator", "--name", lab],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        record_before = dns_answer(lab)
+        ahead = on_admin("run", "--phase", "lower-ttl", "--yes", lab=lab)
+        record(
+            "run lower-ttl ahead of the window", ahead.returncode == 0, f"exit {ahead.returncode}"
+        )
+        run = on_admin(
+            "run", "--through", THROUGH, "--yes", "--no-hold", "--wait",
+            "--answer-timeout", "600", lab=lab,
+        )  # fmt: skip
+        record(f"run preflight → {THROUGH}", run.returncode == 0, f"exit code {run.returncode}")
+        answers, split = appliance_evidence(pool)
+        record(
+            "every question answered by the lab's operator through `ocsscale answer`",
+            bool(answers) and all(a == ("lab-operator", "answer") for a in answers),
+            f"{len(answers)} answer(s)",
+        )
+        total = sum(split.values())
+        ideal = {
+            n: total * w // sum(APPLIANCE_WEIGHTS.values()) for n, w in APPLIANCE_WEIGHTS.items()
+        }
+        record(
+            "held connections split by weight (2:1:1)",
+            bool(total) and split == ideal,
+            ", ".join(f"{n} {c}" for n, c in sorted(split.items())) or "no distribution",
+        )
+        back = on_admin("rollback", "--yes", "--answer-timeout", "600", lab=lab)
+        record("rollback", back.returncode == 0, f"exit code {back.returncode}")
+        record("the VIP silent (the farm reverted at the appliance)", *vip_silent(lab))
+        record_after = dns_answer(lab)
+        record(
+            "pool record back as before (value and TTL)",
+            record_after == record_before,
+            f"{record_before} -> {record_after}",
+        )
+    finally:
+        if operator is not None:
+            operator.terminate()
+            try:
+                operator.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+                operator.wait(timeout=10)
+        down = ocsscale("lab", "down", "--name", lab)
+        left = leftovers(lab)
+        record(
+            "lab down",
+            down.returncode == 0 and not left,
+            "nothing left behind" if not left else "left: " + ", ".join(left[:6]),
+        )
+    failed = any("FAILED" in status for _, status, _ in results)
+    console.print(f"\n(appliance demo took {time.monotonic() - started:.0f} s)")
+    return summary(results, 1 if failed else 0, APPLIANCE_TITLE)
+
+
 def summary(
     results: list[tuple[str, str, str]],
     code: int,
@@ -469,13 +592,18 @@ def summary(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`--fe-os linux|windows|both` (default both: the Linux demo, then the Windows one)."""
+    """`--fe-os linux|windows|both` (both: the Linux demo, then the Windows one) or
+    `--lb appliance` (only the appliance demo); by default all three."""
     args = sys.argv[1:] if argv is None else argv
-    fe_os = "both"
+    fe_os, appliance = "both", True
     if args[:1] == ["--fe-os"] and len(args) == 2 and args[1] in ("linux", "windows", "both"):
-        fe_os = args[1]
+        fe_os, appliance = args[1], False
+    elif args == ["--lb", "appliance"]:
+        fe_os = "none"
     elif args:
-        console.print("usage: python -m ocsscale.demo [--fe-os linux|windows|both]")
+        console.print(
+            "usage: python -m ocsscale.demo [--fe-os linux|windows|both | --lb appliance]"
+        )
         return 2
     if sys.platform != "linux" or os.geteuid() != 0:
         return without_lab()
@@ -487,6 +615,9 @@ def main(argv: list[str] | None = None) -> int:
     if fe_os in ("windows", "both"):
         ocsscale("lab", "down", "--name", WINDOWS_LAB, capture=True)
         code = max(code, rehearse_windows())
+    if appliance:
+        ocsscale("lab", "down", "--name", APPLIANCE_LAB, capture=True)
+        code = max(code, rehearse_appliance())
     return code
 
 
