@@ -313,17 +313,40 @@ def without_lab() -> int:
     return 2
 
 
-def rehearse() -> int:
-    results: list[tuple[str, str, str]] = []
+class Checks:
+    """A demo's checks, one row each, shown as a table at the end."""
 
-    def record(what: str, ok: bool, detail: str = "") -> bool:
-        results.append((what, "[green]ok[/]" if ok else "[red]FAILED[/]", detail))
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str]] = []
+
+    def record(self, what: str, ok: bool, detail: str = "") -> bool:
+        self.rows.append((what, "[green]ok[/]" if ok else "[red]FAILED[/]", detail))
         return ok
+
+    def lab_down(self, lab: str) -> None:
+        """Take the lab down, and prove it left no namespace, directory or process."""
+        down = ocsscale("lab", "down", "--name", lab)
+        left = leftovers(lab)
+        self.record(
+            "lab down",
+            down.returncode == 0 and not left,
+            "nothing left behind" if not left else "left: " + ", ".join(left[:6]),
+        )
+
+    def finish(self, label: str, started: float, *title: str) -> int:
+        failed = any("FAILED" in status for _, status, _ in self.rows)
+        console.print(f"\n({label} took {time.monotonic() - started:.0f} s)")
+        return summary(self.rows, 1 if failed else 0, *title)
+
+
+def rehearse() -> int:
+    checks = Checks()
+    record = checks.record
 
     started = time.monotonic()
     up = ocsscale("lab", "up", "--name", LAB)
     if not record("lab up", up.returncode == 0, "namespaces, sshd, BIND, pool members, WinRM"):
-        return summary(results, 1)
+        return summary(checks.rows, 1)
     try:
         before = hosts_digests()
         record_before = dns_answer()
@@ -378,16 +401,8 @@ def rehearse() -> int:
             undo = json.loads(status.stdout).get("rollback_would_undo", [])
             record("nothing left to undo", not undo, f"{len(undo)} undo records left")
     finally:
-        down = ocsscale("lab", "down", "--name", LAB)
-        left = leftovers()
-        record(
-            "lab down",
-            down.returncode == 0 and not left,
-            "nothing left behind" if not left else "left: " + ", ".join(left[:6]),
-        )
-    failed = any("FAILED" in status for _, status, _ in results)
-    console.print(f"\n(demo took {time.monotonic() - started:.0f} s)")
-    return summary(results, 1 if failed else 0)
+        checks.lab_down(LAB)
+    return checks.finish("demo", started)
 
 
 def rehearse_windows() -> int:
@@ -395,17 +410,14 @@ def rehearse_windows() -> int:
     legacy FE and the new FEs are WinRM stand-ins whose Front-End service is the pool
     member. Shorter than the Linux one: no client load of its own (the failover
     drill still runs its own through the VIP), no report."""
-    results: list[tuple[str, str, str]] = []
-
-    def record(what: str, ok: bool, detail: str = "") -> bool:
-        results.append((what, "[green]ok[/]" if ok else "[red]FAILED[/]", detail))
-        return ok
+    checks = Checks()
+    record = checks.record
 
     lab = WINDOWS_LAB
     started = time.monotonic()
     up = ocsscale("lab", "up", "--name", lab, "--fe-os", "windows")
     if not record("lab up --fe-os windows", up.returncode == 0, "FEs are WinRM stand-ins"):
-        return summary(results, 1, WINDOWS_TITLE)
+        return summary(checks.rows, 1, WINDOWS_TITLE)
     try:
         before = hosts_digests(lab)
         services_before = windows_services(lab)
@@ -447,16 +459,8 @@ def rehearse_windows() -> int:
             ", ".join(f"{h} {'=' if h in same else '≠'}" for h in before),
         )
     finally:
-        down = ocsscale("lab", "down", "--name", lab)
-        left = leftovers(lab)
-        record(
-            "lab down",
-            down.returncode == 0 and not left,
-            "nothing left behind" if not left else "left: " + ", ".join(left[:6]),
-        )
-    failed = any("FAILED" in status for _, status, _ in results)
-    console.print(f"\n(Windows demo took {time.monotonic() - started:.0f} s)")
-    return summary(results, 1 if failed else 0, WINDOWS_TITLE)
+        checks.lab_down(lab)
+    return checks.finish("Windows demo", started, WINDOWS_TITLE)
 
 
 def appliance_evidence(pool: Path) -> tuple[list[tuple[str, str]], dict[str, int]]:
@@ -493,25 +497,22 @@ def _weigh(pool: Path, weights: dict[str, int]) -> None:
 
 def rehearse_appliance() -> int:
     """The migration behind a packet-forwarding appliance (`lab up --lb appliance`,
-    two-armed routed, routing off until the operator enables it): the pool file names
+    two-armed routed: the routing step proves the appliance routes): the pool file names
     the manual driver (WebMux); `ocsscale lab operator` plays the person at the
     appliance, at another terminal: it reads each checklist with `ocsscale answer
     --json`, enters its data and answers `done`. Three FEs at weights 2:1:1."""
-    results: list[tuple[str, str, str]] = []
-
-    def record(what: str, ok: bool, detail: str = "") -> bool:
-        results.append((what, "[green]ok[/]" if ok else "[red]FAILED[/]", detail))
-        return ok
+    checks = Checks()
+    record = checks.record
 
     lab = APPLIANCE_LAB
     pool = LAB_ROOT / lab / "pool.yaml"
     started = time.monotonic()
     up = ocsscale(
         "lab", "up", "--name", lab, "--lb", "appliance", "--fes", "3",
-        "--topology", "two-armed-routed", "--no-lb-forwarding",
+        "--topology", "two-armed-routed",
     )  # fmt: skip
     if not record("lab up --lb appliance", up.returncode == 0, "nftables NAT, 3 FEs, 2:1:1"):
-        return summary(results, 1, APPLIANCE_TITLE)
+        return summary(checks.rows, 1, APPLIANCE_TITLE)
     operator: subprocess.Popen[bytes] | None = None
     try:
         _weigh(pool, APPLIANCE_WEIGHTS)
@@ -563,16 +564,8 @@ def rehearse_appliance() -> int:
             except subprocess.TimeoutExpired:
                 operator.kill()
                 operator.wait(timeout=10)
-        down = ocsscale("lab", "down", "--name", lab)
-        left = leftovers(lab)
-        record(
-            "lab down",
-            down.returncode == 0 and not left,
-            "nothing left behind" if not left else "left: " + ", ".join(left[:6]),
-        )
-    failed = any("FAILED" in status for _, status, _ in results)
-    console.print(f"\n(appliance demo took {time.monotonic() - started:.0f} s)")
-    return summary(results, 1 if failed else 0, APPLIANCE_TITLE)
+        checks.lab_down(lab)
+    return checks.finish("appliance demo", started, APPLIANCE_TITLE)
 
 
 def summary(
