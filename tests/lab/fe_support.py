@@ -28,14 +28,22 @@ def pool_copy(
     *,
     front_ends: list[str] | None = None,
     test_clients: list[str] | None = None,
+    ports: dict[int, str] | None = None,
+    on_fe: dict[str, object] | None = None,
 ) -> Path:
     """The lab's pool file in `directory` (its own journal and lock), optionally
-    listing only some front ends or test clients (every path in it is absolute)."""
+    listing only some front ends or test clients, with `on_fe` set on each front
+    end's entry and `ports` as `pool.ports` (every path in it is absolute)."""
     yaml = YAML()
     data = yaml.load(lab.state.pool_file.read_text())
     for key, keep in (("front_ends", front_ends), ("test_clients", test_clients)):
         if keep is not None:
             data[key] = [h for h in data[key] if h["name"] in keep]
+            assert len(data[key]) == len(set(keep)), (key, keep)  # a name the lab lacks
+    for fe in data["front_ends"]:
+        fe.update(on_fe or {})
+    if ports:
+        data["pool"]["ports"] = ports
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "pool.yaml"
     with path.open("w") as f:
@@ -87,8 +95,21 @@ def tool(
     )
 
 
+def fe_pool(
+    lab: RunningLab, directory: Path, fe: str, ports: dict[int, str] | None = None, **on_fe: object
+) -> Path:
+    """The lab's pool file listing only the front end `fe` (with `on_fe` set on its
+    entry and `ports` as `pool.ports`)."""
+    return pool_copy(lab, directory, front_ends=[fe], ports=ports, on_fe=on_fe)
+
+
 def output(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
+
+
+def error_line(text: str) -> str:
+    """The run's `error:` line (the one that says why it stopped)."""
+    return next(line for line in text.splitlines() if line.startswith("error:"))
 
 
 def hosts_files(lab: RunningLab) -> dict[str, bytes]:
@@ -123,6 +144,14 @@ def entries(pool: Path) -> list[dict[str, Any]]:
 def nothing_to_undo(pool: Path) -> bool:
     """What `rollback` would still undo, read from the journal in this process."""
     return session.pending_rollback(pool.parent / ".ocsscale") == []
+
+
+def rollback_leaves_nothing(lab: RunningLab, pool: Path, before: dict[str, bytes]) -> None:
+    """`rollback` succeeds, every hosts file is as `before`, nothing is left to undo."""
+    rolled = tool(lab, pool, "rollback", "--yes")
+    assert rolled.returncode == 0, output(rolled)
+    assert_untouched(lab, before)
+    assert nothing_to_undo(pool)
 
 
 def status(lab: RunningLab, pool: Path) -> dict[str, Any]:
