@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 from typing import Any
 
 import pytest
+from machine_route import machine_gateway
 from typer.testing import CliRunner
 
 from ocsscale.actions.base import Action, Context, registry
@@ -111,16 +111,6 @@ class Directory:
         if self.listener is not None:
             self.listener.close()
             self.listener = None
-
-
-def machine_gateway() -> str | None:
-    """This machine's IPv4 default gateway, as `ip` says (what the FE over SSH reads)."""
-    if shutil.which("ip") is None:
-        return None
-    out = subprocess.run(
-        ["ip", "-4", "route", "show", "default"], capture_output=True, text=True, check=False
-    ).stdout.split()
-    return out[out.index("via") + 1] if "via" in out else None
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,17 @@ def _load(drill: LbFailoverDrill, vip: FakeVip) -> LoadRunner:
     return drill._load([target], current, identify_by=lambda evidence: evidence.server)
 
 
+@contextmanager
+def _loaded(drill: LbFailoverDrill, vip: FakeVip) -> Iterator[LoadRunner]:
+    """The drill's load against the fake VIP, running for the `with` block."""
+    load = _load(drill, vip)
+    load.start()
+    try:
+        yield load
+    finally:
+        load.stop()
+
+
 def _later(seconds: float, fn: Any) -> threading.Timer:
     timer = threading.Timer(seconds, fn)
     timer.start()
@@ -171,12 +182,8 @@ def test_detection_from_outside_then_no_request_after_it_fails(
 def test_the_operators_answer_ends_the_wait_first(tmp_path: Path, vip: FakeVip) -> None:
     operator = AskingOperator("down", after=0.3)
     drill = _drill(tmp_path, operator)
-    load = _load(drill, vip)
-    load.start()
-    try:
+    with _loaded(drill, vip):
         detect = drill._wait(lb_driver(drill.ctx), "down", time.monotonic())  # still "in"
-    finally:
-        load.stop()
     assert detect is not None and 0.3 <= detect < 5.0
     assert drill.detection["down"]["by"] == "operator"
     [(question, choices)] = operator.questions
@@ -186,14 +193,10 @@ def test_the_operators_answer_ends_the_wait_first(tmp_path: Path, vip: FakeVip) 
 
 def test_no_run_and_no_answer_fails_within_the_detect_timeout(tmp_path: Path, vip: FakeVip) -> None:
     drill = _drill(tmp_path, AskingOperator(None), timeout=1.5)
-    load = _load(drill, vip)
-    load.start()
-    began = time.monotonic()
-    try:
+    with _loaded(drill, vip):
+        began = time.monotonic()
         with pytest.raises(CheckFailed) as failed:
             drill._wait(lb_driver(drill.ctx), "down", began)
-    finally:
-        load.stop()
     assert time.monotonic() - began < 5.0
     message = failed.value.message
     assert "did not show ocsfe01 down within 2 s" in message
@@ -203,13 +206,8 @@ def test_no_run_and_no_answer_fails_within_the_detect_timeout(tmp_path: Path, vi
 def test_the_operator_may_stop_the_drill(tmp_path: Path, vip: FakeVip) -> None:
     operator = AskingOperator("abort", after=0.1)
     drill = _drill(tmp_path, operator)
-    load = _load(drill, vip)
-    load.start()
-    try:
-        with pytest.raises(Declined):
-            drill._wait(lb_driver(drill.ctx), "down", time.monotonic())
-    finally:
-        load.stop()
+    with _loaded(drill, vip), pytest.raises(Declined):
+        drill._wait(lb_driver(drill.ctx), "down", time.monotonic())
     assert operator.pending[0].cancelled
 
 

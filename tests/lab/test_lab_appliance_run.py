@@ -26,15 +26,13 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from ocsscale.lab.topology import VIP
 from ocsscale.probes.basic import tcp_probe
 
 from .conftest import REPO, RUN_ID, RunningLab, bring_up
-from .fe_support import entries, output, pool_copy, tool
+from .fe_support import VIP_ADDRESS, entries, output, pool_copy, tool
 
 pytestmark = pytest.mark.lab
 
-VIP_ADDRESS = VIP.split("/", 1)[0]
 WEIGHTS = {"ocsfe01": 2, "ocsfe02": 1, "ocsfe03": 1}
 RUN_TIMEOUT = 900.0
 

@@ -22,21 +22,31 @@ import dns.rcode
 import dns.tsig
 import dns.update
 import pytest
-from ruamel.yaml import YAML
 
 from ocsscale.lab import lbhost, poolfile, services
 from ocsscale.lab.dns import CUTOVER_TTL, POOL_TTL, TSIG_NAME
 from ocsscale.lab.system import ETC_NETNS
-from ocsscale.lab.topology import DOMAIN, POOL_FQDN, VIP
+from ocsscale.lab.topology import DOMAIN, POOL_FQDN
 from ocsscale.runner.client_load import outside_drill
 
 from .conftest import RunningLab
-from .fe_support import assert_untouched, entries, hosts_files, output, pool_copy, tool
-from .test_lab_lb import lb_untouched
+from .fe_support import (
+    VIP_ADDRESS,
+    assert_untouched,
+    dns_record,
+    edit_dns,
+    entries,
+    first_dns,
+    hosts_files,
+    lb_untouched,
+    output,
+    pool_copy,
+    tool,
+    wait_ready,
+)
 
 pytestmark = pytest.mark.lab
 
-VIP_ADDRESS = VIP.split("/", 1)[0]
 WEB = f"webfarm.{DOMAIN}"
 ALIAS = f"meet.{DOMAIN}"
 #: automatic sign-in in the lab zone: sip.<domain> at the legacy FE, and the SRV
@@ -48,41 +58,20 @@ SRV_POOL = f"0 0 5061 {POOL_FQDN}."
 DNS_PLAYBOOK = str(Path(__file__).resolve().parents[1] / "providers" / "dns_playbook.yaml")
 
 
-def _first_dns(lab: RunningLab) -> str:
-    return lab.topo.by_role("dns")[0].address
-
-
 def _update(lab: RunningLab, change) -> None:  # type: ignore[no-untyped-def]
     """A signed RFC 2136 update with the lab's key (seeding, not the code under test)."""
     secret = poolfile.tsig_secret_file(lab.state).read_text().strip()
     key = dns.tsig.Key(TSIG_NAME, secret, "hmac-sha256")
     update = dns.update.UpdateMessage(DOMAIN, keyring=key)
     change(update)
-    server = _first_dns(lab)
+    server = first_dns(lab)
     response = lab.inside("admin", lambda: dns.query.tcp(update, server, timeout=5))
     assert response.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(response.rcode())
 
 
-def _record(lab: RunningLab, name: str = POOL_FQDN, rdtype: str = "A") -> tuple[set[str], int]:
-    """What the lab's DNS server answers for the record (as dig would ask it)."""
-    server = _first_dns(lab)
-    query = dns.message.make_query(name, rdtype)
-    response = lab.inside("admin", lambda: dns.query.tcp(query, server, timeout=5))
-    rrset = response.answer[0]
-    return {r.to_text() for r in rrset}, rrset.ttl
-
-
 def _sign_in(lab: RunningLab) -> tuple[tuple[set[str], int], tuple[set[str], int]]:
     """sip.<domain> and the SRV record for automatic sign-in, as the lab DNS answers."""
-    return _record(lab, SIP), _record(lab, SRV, "SRV")
-
-
-def _edit_dns(pool: Path, **values: object) -> None:
-    yaml = YAML()
-    data = yaml.load(pool.read_text())
-    data["dns"].update(values)
-    with pool.open("w") as f:
-        yaml.dump(data, f)
+    return dns_record(lab, SIP), dns_record(lab, SRV, "SRV")
 
 
 def _step(pool: Path, step_id: str) -> dict:
@@ -110,9 +99,9 @@ def test_inventory_stops_on_a_cname_and_an_unlisted_name_unless_acknowledged(
         assert WEB in text and ALIAS in text and "dns.acknowledge" in text
         assert _step(pool, "cutover/inventory")["status"] == "failed"
         assert not [e for e in entries(pool) if e["action"] == "dns.replace"]
-        assert _record(lab) == ({legacy}, POOL_TTL)
+        assert dns_record(lab) == ({legacy}, POOL_TTL)
 
-        _edit_dns(pool, names=[WEB], acknowledge=[ALIAS])
+        edit_dns(pool, names=[WEB], acknowledge=[ALIAS])
         result = tool(lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold")
         text = output(result)
         # past the inventory; the replace then waits for lower-ttl, changing nothing
@@ -125,7 +114,7 @@ def test_inventory_stops_on_a_cname_and_an_unlisted_name_unless_acknowledged(
         assert _step(pool, "cutover/inventory")["evidence"]["source"] == "zone transfer (AXFR)"
     finally:
         _update(lab, lambda u: (u.delete(WEB + ".", "A"), u.delete(ALIAS + ".", "CNAME")))
-    assert _record(lab) == ({legacy}, POOL_TTL)
+    assert dns_record(lab) == ({legacy}, POOL_TTL)
 
 
 def test_a_pin_left_on_a_client_stops_the_cutover(
@@ -148,23 +137,14 @@ def test_a_pin_left_on_a_client_stops_the_cutover(
     assert result.returncode == 1, text
     assert f"client01: /etc/hosts still holds the pin '{VIP_ADDRESS} {POOL_FQDN}'" in text
     assert not [e for e in entries(pool) if e["action"] == "dns.replace"]
-    assert _record(lab) == ({lab.address("ocsfe00")}, POOL_TTL)
+    assert dns_record(lab) == ({lab.address("ocsfe00")}, POOL_TTL)
 
 
 def _lower_ttl_and_wait(lab: RunningLab, pool: Path) -> None:
     """`run --phase lower-ttl`, then the old TTL waited out for real."""
     result = tool(lab, pool, "run", "--phase", "lower-ttl", "--yes")
     assert result.returncode == 0, output(result)
-    _wait_ready(pool)
-
-
-def _wait_ready(pool: Path) -> None:
-    """Every lowered record's old TTL (the pool name, sip.<domain>, the SRV record),
-    waited out for real."""
-    lowered = [e for e in entries(pool) if e["action"] == "dns.lower_ttl"]
-    ready = max((e["evidence"] or {}).get("ready_at", 0) for e in lowered)
-    while time.time() < ready:
-        time.sleep(0.5)
+    wait_ready(pool)
 
 
 def test_watch_holds_then_reverts_by_itself_when_the_vip_stops_answering(
@@ -173,7 +153,7 @@ def test_watch_holds_then_reverts_by_itself_when_the_vip_stops_answering(
     lab = one_armed_lab
     legacy = lab.address("ocsfe00")
     pool = pool_copy(lab, tmp_path / "run")
-    _edit_dns(pool, watch_window=3, watch_interval=1)
+    edit_dns(pool, watch_window=3, watch_interval=1)
     hosts_before = hosts_files(lab)
     engine = services.load(lab.state.directory, "lb01", lbhost.ENGINE_SERVICE)
     stopped: list[bool] = []
@@ -188,14 +168,14 @@ def test_watch_holds_then_reverts_by_itself_when_the_vip_stops_answering(
         watch = _step(pool, "cutover/watch")["evidence"]
         assert watch["failed_count"] == 0 and watch["rounds"] >= 2, watch
         assert set(watch["clients"]) == {"client01", "client02"}
-        assert _record(lab) == ({VIP_ADDRESS}, POOL_TTL)  # raise-ttl: the long TTL back
+        assert dns_record(lab) == ({VIP_ADDRESS}, POOL_TTL)  # raise-ttl: the long TTL back
         # automatic sign-in moved with it, and got its long TTL back too
         assert _sign_in(lab) == (({VIP_ADDRESS}, POOL_TTL), ({SRV_POOL}, POOL_TTL))
 
         # back to before the cutover, then again with a window the engine dies in
         result = tool(lab, pool, "rollback", "--to", "cutover", "--yes")
         assert result.returncode == 0, output(result)
-        assert _record(lab) == ({legacy}, CUTOVER_TTL)
+        assert dns_record(lab) == ({legacy}, CUTOVER_TTL)
         assert _sign_in(lab) == (({legacy}, CUTOVER_TTL), ({SRV_LEGACY}, CUTOVER_TTL))
 
         def stop_engine_once_watching() -> None:
@@ -216,7 +196,7 @@ def test_watch_holds_then_reverts_by_itself_when_the_vip_stops_answering(
         text = output(result)
         assert result.returncode == 1, text
         assert "the cutover was reverted" in text and "failed probe" in text
-        assert _record(lab) == ({legacy}, CUTOVER_TTL)  # the old value and TTL
+        assert dns_record(lab) == ({legacy}, CUTOVER_TTL)  # the old value and TTL
         # every name that moved went back with it, each marked reverted by the watch
         assert _sign_in(lab) == (({legacy}, CUTOVER_TTL), ({SRV_LEGACY}, CUTOVER_TTL))
         for step in (
@@ -232,7 +212,7 @@ def test_watch_holds_then_reverts_by_itself_when_the_vip_stops_answering(
             services.start(lab.state.directory, engine)  # the farm's rollback stops it again
         result = tool(lab, pool, "rollback", "--yes", timeout=420)
     assert result.returncode == 0, output(result)
-    assert _record(lab) == ({legacy}, POOL_TTL)
+    assert dns_record(lab) == ({legacy}, POOL_TTL)
     assert _sign_in(lab) == (({legacy}, POOL_TTL), ({SRV_LEGACY}, POOL_TTL))
     lb_untouched(lab)
     assert_untouched(lab, hosts_before)
@@ -246,7 +226,7 @@ def test_dns_keep_leaves_automatic_sign_in_where_it_is(
     lab = one_armed_lab
     legacy = lab.address("ocsfe00")
     pool = pool_copy(lab, tmp_path / "keep")
-    _edit_dns(pool, keep=[SIP])
+    edit_dns(pool, keep=[SIP])
     try:
         result = tool(lab, pool, "plan", "--playbook", DNS_PLAYBOOK, "--phase", "cutover")
         text = output(result)
@@ -255,17 +235,17 @@ def test_dns_keep_leaves_automatic_sign_in_where_it_is(
         assert f"staying (dns.keep): {SIP}" in text
         result = tool(lab, pool, "run", "--playbook", DNS_PLAYBOOK, "--phase", "lower-ttl", "--yes")
         assert result.returncode == 0, output(result)
-        _wait_ready(pool)
+        wait_ready(pool)
         result = tool(lab, pool, "run", "--playbook", DNS_PLAYBOOK, "--phase", "cutover", "--yes")
         assert result.returncode == 0, output(result)
-        assert _record(lab) == ({VIP_ADDRESS}, CUTOVER_TTL)
+        assert dns_record(lab) == ({VIP_ADDRESS}, CUTOVER_TTL)
         assert _sign_in(lab) == (({legacy}, POOL_TTL), ({SRV_POOL}, CUTOVER_TTL))
         rows = {r["name"]: r for r in _step(pool, "cutover/inventory")["evidence"]["names"]}
         assert rows[SIP]["kind"] == "kept" and rows[SRV]["kind"] == "srv-moves"
     finally:
         result = tool(lab, pool, "rollback", "--yes")
     assert result.returncode == 0, output(result)
-    assert _record(lab) == ({legacy}, POOL_TTL)
+    assert dns_record(lab) == ({legacy}, POOL_TTL)
     assert _sign_in(lab) == (({legacy}, POOL_TTL), ({SRV_LEGACY}, POOL_TTL))
 
 
@@ -289,7 +269,7 @@ def test_no_request_of_any_source_fails_through_the_pins_the_lb_and_the_cutover(
     lab = one_armed_lab
     legacy = lab.address("ocsfe00")
     pool = pool_copy(lab, tmp_path / "run")
-    _edit_dns(pool, watch_window=3, watch_interval=1)
+    edit_dns(pool, watch_window=3, watch_interval=1)
     hosts_before = hosts_files(lab)
     try:
         result = tool(
@@ -302,7 +282,7 @@ def test_no_request_of_any_source_fails_through_the_pins_the_lb_and_the_cutover(
             lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold", "--client-load", "4"
         )
         assert result.returncode == 0, output(result)
-        assert _record(lab) == ({VIP_ADDRESS}, POOL_TTL)
+        assert dns_record(lab) == ({VIP_ADDRESS}, POOL_TTL)
         for fe in ("ocsfe01", "ocsfe02"):
             restart = _step(pool, f"cutover/restart[{fe}]")
             assert restart["action"] == "lb.drain_restart" and restart["status"] == "done"
@@ -323,7 +303,7 @@ def test_no_request_of_any_source_fails_through_the_pins_the_lb_and_the_cutover(
     finally:
         result = tool(lab, pool, "rollback", "--yes", timeout=420)
     assert result.returncode == 0, output(result)
-    assert _record(lab) == ({legacy}, POOL_TTL)
+    assert dns_record(lab) == ({legacy}, POOL_TTL)
     assert _sign_in(lab) == (({legacy}, POOL_TTL), ({SRV_LEGACY}, POOL_TTL))
     assert_untouched(lab, hosts_before)
     lb_untouched(lab)
@@ -338,7 +318,7 @@ def test_generic_tls_cutover_inventories_watches_and_raises_the_ttl_under_load(
     lab = one_armed_lab
     legacy = lab.address("ocsfe00")
     pool = pool_copy(lab, tmp_path / "generic")
-    _edit_dns(pool, watch_window=3, watch_interval=1)
+    edit_dns(pool, watch_window=3, watch_interval=1)
     hosts_before = hosts_files(lab)
     try:
         # the lab's LB service waits for 5061 to listen: its farm comes from the lab's
@@ -346,7 +326,7 @@ def test_generic_tls_cutover_inventories_watches_and_raises_the_ttl_under_load(
         result = tool(lab, pool, "run", "--phase", "configure-lb", "--yes", "--no-hold")
         assert result.returncode == 0, output(result)
         pool.write_text(pool.read_text().replace("profile: ocs2007r2", "profile: generic-tls"))
-        _edit_dns(pool, names=[SIP])  # not a SIP service: the zone's sip name is just a name
+        edit_dns(pool, names=[SIP])  # not a SIP service: the zone's sip name is just a name
         _lower_ttl_and_wait(lab, pool)
         result = tool(
             lab, pool, "run", "--phase", "cutover", "--yes", "--no-hold", "--client-load", "4"
@@ -357,10 +337,10 @@ def test_generic_tls_cutover_inventories_watches_and_raises_the_ttl_under_load(
             (POOL_FQDN, "moves"),
             (SIP, "listed"),
         ], names
-        assert _record(lab, SIP) == ({VIP_ADDRESS}, POOL_TTL)
+        assert dns_record(lab, SIP) == ({VIP_ADDRESS}, POOL_TTL)
         watch = _step(pool, "cutover/watch")["evidence"]
         assert watch["failed_count"] == 0 and watch["rounds"] >= 2, watch
-        assert _record(lab) == ({VIP_ADDRESS}, POOL_TTL)
+        assert dns_record(lab) == ({VIP_ADDRESS}, POOL_TTL)
         (load,) = _run_loads(pool)
         outside = outside_drill(load["by_phase"])
         assert set(outside) == {"admin", "client01", "client02"}, outside
@@ -368,7 +348,7 @@ def test_generic_tls_cutover_inventories_watches_and_raises_the_ttl_under_load(
     finally:
         result = tool(lab, pool, "rollback", "--yes", timeout=420)
     assert result.returncode == 0, output(result)
-    assert _record(lab) == ({legacy}, POOL_TTL)
+    assert dns_record(lab) == ({legacy}, POOL_TTL)
     assert _sign_in(lab) == (({legacy}, POOL_TTL), ({SRV_LEGACY}, POOL_TTL))
     assert_untouched(lab, hosts_before)
     lb_untouched(lab)

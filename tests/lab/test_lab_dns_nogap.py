@@ -40,16 +40,14 @@ from ruamel.yaml import YAML
 from ocsscale.lab import lbhost, services
 from ocsscale.lab.dns import CUTOVER_TTL, POOL_TTL, TSIG_ALGORITHM, TSIG_NAME
 from ocsscale.lab.poolfile import tsig_secret_file
-from ocsscale.lab.topology import DOMAIN, POOL_FQDN, VIP
+from ocsscale.lab.topology import DOMAIN, POOL_FQDN
 from tests.providers.bind import rrset_history
 
 from .conftest import RunningLab
-from .fe_support import entries, output, pool_copy, tool
-from .test_lab_cutover import _record, _wait_ready
+from .fe_support import VIP_ADDRESS, dns_record, entries, output, pool_copy, tool, wait_ready
 
 pytestmark = pytest.mark.lab
 
-VIP_ADDRESS = VIP.split("/", 1)[0]
 INTERVAL = 0.05
 #: the loop's bounds: at most this many queries, for at most this long
 MAX_QUERIES = 8000
@@ -300,8 +298,8 @@ def test_the_pool_name_always_answers_through_lower_ttl_cutover_revert_and_rollb
             assert result.returncode == 0, output(result)
             result = tool(lab, pool, "run", "--phase", "lower-ttl", "--yes", *answering)
             assert result.returncode == 0, output(result)
-            _wait_ready(pool)
-            assert _record(lab) == ({legacy}, CUTOVER_TTL)
+            wait_ready(pool)
+            assert dns_record(lab) == ({legacy}, CUTOVER_TTL)
 
             stopper = threading.Thread(target=stop_engine_once_watching)
             stopper.start()
@@ -315,14 +313,14 @@ def test_the_pool_name_always_answers_through_lower_ttl_cutover_revert_and_rollb
             assert "the cutover was reverted" in text, text
             replaced = [e for e in entries(pool) if e["action"] == "dns.replace"][-1]
             assert replaced["status"] == "reverted", replaced
-            assert _record(lab) == ({legacy}, CUTOVER_TTL)
+            assert dns_record(lab) == ({legacy}, CUTOVER_TTL)
         finally:
             if stopped:
                 services.start(lab.state.directory, engine)  # the farm's rollback stops it
             result = tool(lab, pool, "rollback", "--yes", *answering, timeout=420)
         time.sleep(1)  # a last few answers after the rollback
     assert result.returncode == 0, output(result)
-    assert _record(lab) == ({legacy}, POOL_TTL)
+    assert dns_record(lab) == ({legacy}, POOL_TTL)
 
     assert loop.empty == [] and loop.nxdomain == [], (loop.empty, loop.nxdomain)
     assert loop.answers >= 200, (loop.answers, loop.errors[:10])  # it ran throughout

@@ -12,32 +12,34 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ocsscale.config.loader import load_pool
-from ocsscale.lab import hostsvc, services
-from ocsscale.providers.lb import driver_for
-from ocsscale.providers.lb.base import DriverContext
-from ocsscale.transports.factory import HostPool
-
 from .conftest import REPO, RunningLab
-from .fe_support import entries, nothing_to_undo, output, pool_copy, tool, tool_argv
-from .test_lab_lb import VIP, lb_untouched
+from .fe_support import (
+    DRAIN_FE,
+    connect_through_vip,
+    entries,
+    fe_pid,
+    hold_on_fe,
+    lb_look,
+    lb_untouched,
+    member_at_lb,
+    nothing_to_undo,
+    output,
+    pool_copy,
+    tool,
+    tool_argv,
+)
 
 pytestmark = pytest.mark.lab
 
-BANNER_PORT = 5065
-FE = "ocsfe01"
 OTHER = "ocsfe02"
 
 PLAYBOOK = """\
@@ -55,74 +57,20 @@ phases:
 
 def _playbook(directory: Path, timeout: int) -> Path:
     path = directory / f"drain-{timeout}.yaml"
-    path.write_text(PLAYBOOK.format(fe=FE, timeout=timeout))
+    path.write_text(PLAYBOOK.format(fe=DRAIN_FE, timeout=timeout))
     return path
-
-
-def _connect(lab: RunningLab) -> tuple[socket.socket, str]:
-    """A connection through the VIP to the banner port, and the FE that answered it."""
-
-    def go() -> tuple[socket.socket, bytes]:
-        sock = socket.create_connection((VIP, BANNER_PORT), timeout=5)
-        data = b""
-        while b"\n" not in data:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        return sock, data
-
-    sock, banner = lab.inside("admin", go)
-    found = re.search(rb"server=(\S+)", banner)
-    assert found, banner
-    return sock, found.group(1).decode()
-
-
-def _hold_on_fe(lab: RunningLab) -> socket.socket:
-    """A session the LB gave to FE (weighted least connections: within a few tries)."""
-    others = []
-    try:
-        for _ in range(8):
-            sock, server = _connect(lab)
-            if server == FE:
-                return sock
-            others.append(sock)
-    finally:
-        for sock in others:
-            sock.close()
-    raise AssertionError(f"no connection through the VIP landed on {FE}")
-
-
-def _lb(lab: RunningLab, pool: Path, look: Callable[[Any], Any]) -> Any:
-    """`look(driver)` with the pool file's LB driver, from the admin host."""
-    loaded = load_pool(pool)
-
-    def go() -> Any:
-        with HostPool(loaded) as hosts:
-            return look(driver_for(DriverContext(loaded.pool, loaded.profile, host=hosts)))
-
-    return lab.inside("admin", go)
-
-
-def _member(lab: RunningLab, pool: Path) -> Any:
-    return _lb(lab, pool, lambda driver: driver.stats()[FE])
 
 
 def _wait_drained_at_lb(lab: RunningLab, pool: Path, proc: subprocess.Popen[bytes]) -> None:
     def watch(driver: Any) -> bool:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            if driver.stats()[FE].admin == "drain":
+            if driver.stats()[DRAIN_FE].admin == "drain":
                 return True
             time.sleep(0.2)
         return False
 
-    assert _lb(lab, pool, watch), f"{FE} never went to drain (run exit {proc.poll()})"
-
-
-def _fe_pid(lab: RunningLab) -> int | None:
-    service = services.load(lab.state.directory, FE, hostsvc.POOLMEMBER)
-    return services.pid_of(lab.state.directory, service)
+    assert lb_look(lab, pool, watch), f"{DRAIN_FE} never went to drain (run exit {proc.poll()})"
 
 
 def _start_run(lab: RunningLab, pool: Path, playbook: Path) -> subprocess.Popen[bytes]:
@@ -154,8 +102,8 @@ def test_drain_restart_waits_for_sessions_restarts_and_is_never_left_drained(
     proc: subprocess.Popen[bytes] | None = None
     try:
         # 1. a session that stays: the drain times out, nothing restarted, ready again
-        held = _hold_on_fe(lab)
-        pid = _fe_pid(lab)
+        held = hold_on_fe(lab)
+        pid = fe_pid(lab)
         try:
             result = tool(
                 lab, pool, "run", "--phase", "cutover", "--playbook", str(quick), "--yes",
@@ -165,20 +113,20 @@ def test_drain_restart_waits_for_sessions_restarts_and_is_never_left_drained(
             held.close()
         text = output(result)
         assert result.returncode == 1, text
-        assert f"{FE} still has 1 session(s) at lb01" in text, text
+        assert f"{DRAIN_FE} still has 1 session(s) at lb01" in text, text
         assert "its services were not restarted, and it is ready again" in text, text
         assert "Traceback" not in text
-        assert _member(lab, pool).admin == "ready"
-        assert _fe_pid(lab) == pid
+        assert member_at_lb(lab, pool).admin == "ready"
+        assert fe_pid(lab) == pid
 
         # 2. the session ends while the run waits: drained, restarted, ready again
-        held = _hold_on_fe(lab)
+        held = hold_on_fe(lab)
         proc = _start_run(lab, pool, patient)
         try:
             _wait_drained_at_lb(lab, pool, proc)
             landed = []
             for _ in range(6):  # drained: every new connection goes to the other FE
-                sock, server = _connect(lab)
+                sock, server = connect_through_vip(lab)
                 sock.close()
                 landed.append(server)
             assert landed == [OTHER] * 6, landed
@@ -192,14 +140,14 @@ def test_drain_restart_waits_for_sessions_restarts_and_is_never_left_drained(
         assert evidence["drained"] is True and evidence["sessions_at_drain"] == 1, evidence
         assert evidence["admin_after"] == "ready"
         assert evidence["restart"]["restarted"], evidence
-        assert _fe_pid(lab) not in (None, pid)  # restarted for real
-        member = _member(lab, pool)
+        assert fe_pid(lab) not in (None, pid)  # restarted for real
+        member = member_at_lb(lab, pool)
         assert member.admin == "ready" and member.up_everywhere()
 
         # 3. a run killed while it drains leaves the member drained: rollback readies it
         result = tool(lab, pool, "rollback", "--to", "cutover", "--yes")
         assert result.returncode == 0, output(result)
-        held = _hold_on_fe(lab)
+        held = hold_on_fe(lab)
         try:
             proc = _start_run(lab, pool, patient)
             _wait_drained_at_lb(lab, pool, proc)
@@ -208,14 +156,14 @@ def test_drain_restart_waits_for_sessions_restarts_and_is_never_left_drained(
             proc = None
         finally:
             held.close()
-        assert _member(lab, pool).admin == "drain"
+        assert member_at_lb(lab, pool).admin == "drain"
         assert _restart_entries(pool)[-1]["status"] == "applying"
         lock_id = json.loads((pool.parent / ".ocsscale" / "lock").read_text())["lock_id"]
         result = tool(lab, pool, "unlock", lock_id)
         assert result.returncode == 0, output(result)
         result = tool(lab, pool, "rollback", "--to", "cutover", "--yes")
         assert result.returncode == 0, output(result)
-        assert _member(lab, pool).admin == "ready"
+        assert member_at_lb(lab, pool).admin == "ready"
     finally:
         if proc is not None:
             os.killpg(proc.pid, signal.SIGKILL)

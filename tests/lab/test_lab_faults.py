@@ -16,10 +16,11 @@ import pytest
 from .conftest import RUN_ID, RunningLab, bring_up, ocsscale_cli
 from .fe_support import (
     assert_untouched,
+    error_line,
     hosts_files,
-    nothing_to_undo,
     output,
     pool_copy,
+    rollback_leaves_nothing,
     status,
     tool,
 )
@@ -49,17 +50,6 @@ def old_windows_lab() -> Iterator[RunningLab]:
     yield from bring_up(f"tps1{RUN_ID}", "one-armed", 1, faults=["client02:powershell-1.0"])
 
 
-def _error_line(result_text: str) -> str:
-    return next(line for line in result_text.splitlines() if line.startswith("error:"))
-
-
-def _rollback_leaves_nothing(lab: RunningLab, pool: Path, before: dict[str, bytes]) -> None:
-    rolled = tool(lab, pool, "rollback", "--yes")
-    assert rolled.returncode == 0, output(rolled)
-    assert_untouched(lab, before)
-    assert nothing_to_undo(pool)
-
-
 def test_lab_status_lists_the_faults(fe_fault_lab: RunningLab) -> None:
     shown = ocsscale_cli("lab", "status", "--name", fe_fault_lab.state.name)
     assert shown.returncode == 0, output(shown)
@@ -74,12 +64,12 @@ def test_wrong_san_stops_the_run_at_the_configure_fe_gate(
     before = hosts_files(lab)
     result = tool(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 1, output(result)
-    error = _error_line(output(result))
+    error = error_line(output(result))
     assert "configure-fe/gate[ocsfe01]" in error
     assert "ocsfe01: 1 of" in error and "cert.san: SANs lack ocsfe01.lab.test" in error
     phases = {p["id"]: p["status"] for p in status(lab, pool)["phases"]}
     assert phases["configure-fe"] == "failed" and phases["validate-fe"] == "not started"
-    _rollback_leaves_nothing(lab, pool, before)
+    rollback_leaves_nothing(lab, pool, before)
 
 
 def test_closed_444_fails_the_gate_naming_the_fe_and_port(
@@ -90,10 +80,10 @@ def test_closed_444_fails_the_gate_naming_the_fe_and_port(
     before = hosts_files(lab)
     result = tool(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 1, output(result)
-    error = _error_line(output(result))
+    error = error_line(output(result))
     assert "ocsfe02: 1 of" in error
     assert "service.444: port 444 (https) does not answer" in error and "refused" in error
-    _rollback_leaves_nothing(lab, pool, before)
+    rollback_leaves_nothing(lab, pool, before)
 
 
 def test_closed_444_fails_validation_naming_the_fe_and_port(
@@ -104,13 +94,13 @@ def test_closed_444_fails_validation_naming_the_fe_and_port(
     before = hosts_files(lab)
     result = tool(lab, pool, "run", "--phase", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 1, output(result)
-    error = _error_line(output(result))
+    error = error_line(output(result))
     assert "validate-fe/probe[ocsfe02@client01]" in error
     assert "client01: 1 of 9 required ports failed through ocspool.lab.test to ocsfe02" in error
     assert "port 444 (https)" in error
     # the phase's cleanup ran although the probe failed: no pin is left
     assert_untouched(lab, before)
-    _rollback_leaves_nothing(lab, pool, before)
+    rollback_leaves_nothing(lab, pool, before)
 
 
 @pytest.mark.parametrize(
@@ -128,11 +118,11 @@ def test_a_pin_that_cannot_be_written_stops_the_run_naming_the_client(
     before = hosts_files(lab)
     result = tool(lab, pool, "run", "--phase", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 1, output(result)
-    error = _error_line(output(result))
+    error = error_line(output(result))
     assert f"validate-fe/pin[ocsfe01@{client}] failed: {client}: " in error
     assert reason in error
     assert_untouched(lab, before)
-    _rollback_leaves_nothing(lab, pool, before)
+    rollback_leaves_nothing(lab, pool, before)
 
 
 def test_powershell_1_stops_preflight_naming_the_host_and_what_to_install(
@@ -142,7 +132,7 @@ def test_powershell_1_stops_preflight_naming_the_host_and_what_to_install(
     pool = pool_copy(lab, tmp_path, test_clients=["client02"])
     result = tool(lab, pool, "run", "--phase", "preflight", "--yes")
     assert result.returncode == 1, output(result)
-    error = _error_line(output(result))
+    error = error_line(output(result))
     assert "preflight/reachable[client02]" in error
     assert "client02 lacks what the tool's scripts need" in error
     assert "PowerShell 2.0 or later (found 1.0)" in error

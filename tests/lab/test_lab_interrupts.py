@@ -39,15 +39,23 @@ import pytest
 from ocsscale.lab import lbhost, network, services, system
 from ocsscale.lab.dns import CUTOVER_TTL, POOL_TTL
 from ocsscale.lab.link import switch_ends
-from ocsscale.lab.topology import POOL_FQDN
 from ocsscale.probes import tcp_probe
 from ocsscale.runner.status import status_report
 
 from .conftest import RUN_ID, RunningLab, bring_up
-from .fe_support import hosts_files, output, pool_copy, tool
-from .test_lab_cutover import VIP_ADDRESS, _edit_dns
-from .test_lab_drain import _hold_on_fe, _lb
-from .test_lab_lb import lb_untouched
+from .fe_support import (
+    VIP_ADDRESS,
+    dig,
+    dns_is,
+    edit_dns,
+    hold_on_fe,
+    hosts_files,
+    lb_look,
+    lb_untouched,
+    output,
+    pool_copy,
+    tool,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -235,29 +243,6 @@ def _done_counts(pool: Path) -> dict[str, int]:
     return {s: sum(1 for e in rows if e["step_id"] == s) for s in done}
 
 
-# -- the lab's state, read from outside ------------------------------------------------
-def _dig(lab: RunningLab) -> dict[str, tuple[tuple[str, ...], set[int]]]:
-    """The pool name's A record (values, TTLs) as every lab DNS server answers it."""
-    assert network.blackhole_present(), "the 198.18.0.0/15 blackhole route is missing"
-    answers = {}
-    for server in lab.topo.by_role("dns"):
-        done = subprocess.run(
-            ["ip", "netns", "exec", lab.topo.ns("admin"), "dig", "+noall", "+answer",
-             "+time=2", "+tries=3", POOL_FQDN, "A", f"@{server.address}"],
-            capture_output=True, text=True, timeout=30, check=False,
-        )  # fmt: skip
-        rows = [line.split() for line in done.stdout.splitlines() if line.strip()]
-        assert done.returncode == 0 and rows, f"dig @{server.address}: {done.stdout}{done.stderr}"
-        answers[server.name] = (tuple(sorted(r[4] for r in rows)), {int(r[1]) for r in rows})
-    return answers
-
-
-def _dns_is(lab: RunningLab, address: str, ttl: int) -> None:
-    expected = ((address,), {ttl})
-    answers = _dig(lab)
-    assert all(a == expected for a in answers.values()), answers
-
-
 def _link_up(lab: RunningLab, host: str) -> bool:
     switch_ns, ends = switch_ends(lab.state.name, host)
     for end in ends:
@@ -284,7 +269,7 @@ def _lab_state(lab: RunningLab) -> dict[str, Any]:
     engine = services.load(lab.state.directory, "lb01", lbhost.ENGINE_SERVICE)
     vip = lab.inside("admin", lambda: tcp_probe(VIP_ADDRESS, 5061, timeout=1.0))
     return {
-        "dns": _dig(lab),
+        "dns": dig(lab),
         "farm file": paths["farm"].exists(),
         "lb running": services.pid_of(lab.state.directory, engine) is not None,
         "vip answers": vip.ok,
@@ -303,7 +288,7 @@ def _lab_state(lab: RunningLab) -> dict[str, Any]:
 
 def _admin_states(lab: RunningLab, pool: Path) -> dict[str, str]:
     """Each member's admin state, as `ocsscale lb status --json` on lb01 reports it."""
-    return _lb(lab, pool, lambda driver: {n: s.admin for n, s in driver.stats().items()})
+    return lb_look(lab, pool, lambda driver: {n: s.admin for n, s in driver.stats().items()})
 
 
 # -- runs, cut short -------------------------------------------------------------------
@@ -465,7 +450,7 @@ def test_interrupted_in_every_window_then_resumed_and_rolled_back_to_before(
 ) -> None:
     lab = interrupt_lab
     pool = pool_copy(lab, tmp_path / "run", test_clients=["client01"])
-    _edit_dns(pool, watch_window=WATCH_WINDOW, watch_interval=1)
+    edit_dns(pool, watch_window=WATCH_WINDOW, watch_interval=1)
     playbook = tmp_path / "interrupts.yaml"
     playbook.write_text(PLAYBOOK)
     before = _lab_state(lab)
@@ -473,7 +458,7 @@ def test_interrupted_in_every_window_then_resumed_and_rolled_back_to_before(
     # the lab as `lab up` left it, so that "as before" means whole
     assert before["services"] and all(before["services"].values()), before["services"]
     assert all(before["links up"].values()) and not before["farm file"], before
-    _dns_is(lab, legacy, POOL_TTL)
+    dns_is(lab, legacy, POOL_TTL)
     runs = Runs(lab, pool, playbook, tmp_path)
     held: socket.socket | None = None
     try:
@@ -487,7 +472,7 @@ def test_interrupted_in_every_window_then_resumed_and_rolled_back_to_before(
         resume = Resume(pool)
 
         # 2. the drained restart, ocsfe01 drained while a session on it stays: killed
-        held = _hold_on_fe(lab)
+        held = hold_on_fe(lab)
         log = runs.start()
         runs.wait_for(
             "ocsfe01 drained",
@@ -549,7 +534,7 @@ def test_interrupted_in_every_window_then_resumed_and_rolled_back_to_before(
         runs.signal(signal.SIGHUP, log)
         resume.check()
         assert _last(pool, "cutover/watch") is None, "the signal came after the watch began"
-        _dns_is(lab, VIP_ADDRESS, CUTOVER_TTL)
+        dns_is(lab, VIP_ADDRESS, CUTOVER_TTL)
         report, text = _status(lab, pool)
         assert report["faults_in_place"] == [] and not _lock(pool).exists()
         watch = report["watch"]
@@ -574,7 +559,7 @@ def test_interrupted_in_every_window_then_resumed_and_rolled_back_to_before(
         runs.signal(signal.SIGINT, log)
         resume.check()
         assert _last(pool, "cutover/watch")["status"] != "done"
-        _dns_is(lab, VIP_ADDRESS, CUTOVER_TTL)
+        dns_is(lab, VIP_ADDRESS, CUTOVER_TTL)
         report, text = _status(lab, pool)
         assert report["faults_in_place"] == [] and not _lock(pool).exists()
         watch = report["watch"]
@@ -586,7 +571,7 @@ def test_interrupted_in_every_window_then_resumed_and_rolled_back_to_before(
         log = runs.start()
         runs.finish(log)
         resume.check()
-        _dns_is(lab, VIP_ADDRESS, POOL_TTL)
+        dns_is(lab, VIP_ADDRESS, POOL_TTL)
         report, _ = _status(lab, pool)
         assert report["faults_in_place"] == [] and report["watch"] is None, report
         assert all(f["cleared"] is not None for f in _faults(pool))
@@ -598,7 +583,7 @@ def test_interrupted_in_every_window_then_resumed_and_rolled_back_to_before(
             _unlock(lab, pool)
         rolled = tool(lab, pool, "rollback", "--yes", timeout=420)
     assert rolled.returncode == 0, output(rolled)
-    _dns_is(lab, legacy, POOL_TTL)
+    dns_is(lab, legacy, POOL_TTL)
     after = _lab_state(lab)
     assert after == before, {k: (before[k], after[k]) for k in before if after[k] != before[k]}
     lb_untouched(lab)

@@ -18,14 +18,15 @@ import pytest
 from ruamel.yaml import YAML
 
 from ocsscale.actions.lb_drill import AFTER_REQUESTS, BEFORE_REQUESTS
-from ocsscale.lab import hostsvc, lbhost, services
-from ocsscale.probes import tcp_probe
+from ocsscale.lab import hostsvc, services
 
 from .conftest import RunningLab
 from .fe_support import (
+    VIP_ADDRESS,
     assert_untouched,
     entries,
     hosts_files,
+    lb_untouched,
     nothing_to_undo,
     output,
     pool_copy,
@@ -34,25 +35,9 @@ from .fe_support import (
 
 pytestmark = pytest.mark.lab
 
-VIP = "198.18.0.40"
-
 
 def _done(pool: Path) -> dict[str, dict]:
     return {e["step_id"]: e for e in entries(pool) if e["status"] == "done"}
-
-
-def lb_untouched(lab: RunningLab) -> None:
-    """The LB host as `lab up` left it: the LB stopped, no config file, no VIP."""
-    paths = lbhost.paths(lab.state, lab.topo)
-    engine = lab.state.lb == "engine"
-    config = paths["farm"] if engine else paths["haproxy_cfg"]
-    assert not config.exists()
-    assert not list(config.parent.glob("*.ocsscale*")), "a backup or staged file is left"
-    name = lbhost.ENGINE_SERVICE if engine else lbhost.HAPROXY_SERVICE
-    service = services.load(lab.state.directory, "lb01", name)
-    assert services.pid_of(lab.state.directory, service) is None, "the LB still runs"
-    silent = lab.inside("admin", lambda: tcp_probe(VIP, 5061, timeout=1.0))
-    assert not silent.ok, "the VIP still answers"
 
 
 def _edit(pool: Path, change) -> None:  # type: ignore[no-untyped-def]
@@ -81,7 +66,7 @@ def test_lb_phases_configure_validate_drill_then_rollback_leave_nothing(
     }
     assert farm["readback"]["check_ports"] == [444, 5061]
     assert farm["readback"]["idle_timeout"] == 1800
-    assert farm["vip_added"].startswith(f"{VIP}/24 on eth0")
+    assert farm["vip_added"].startswith(f"{VIP_ADDRESS}/24 on eth0")
     for fe in ("ocsfe01", "ocsfe02"):
         assert all(p["ok"] for p in done[f"configure-lb/hairpin[{fe}]"]["evidence"]["ports"])
     dist = done["validate-lb/distribution"]["evidence"]
@@ -89,13 +74,13 @@ def test_lb_phases_configure_validate_drill_then_rollback_leave_nothing(
     for fe in ("ocsfe01", "ocsfe02"):
         nat = dist["nat"][fe]
         # SNAT: the FE sees the LB's SNAT address, never a client's; DNAT: its own address
-        assert nat["proven"] and nat["peers"] == [VIP] and not nat["from_clients"], nat
+        assert nat["proven"] and nat["peers"] == [VIP_ADDRESS] and not nat["from_clients"], nat
         assert nat["from_snat"] >= 4 and not nat["local_not_own"], nat
         alone = done[f"validate-lb/isolate[{fe}]"]["evidence"]
         assert all(p["ok"] and p["answered_by"] in (fe, None) for p in alone["ports"])
         assert any(p["answered_by"] == fe for p in alone["ports"])
     probe = done["validate-lb/probe[client01]"]["evidence"]
-    assert probe["resolved"] == [VIP] and all(p["ok"] for p in probe["ports"])
+    assert probe["resolved"] == [VIP_ADDRESS] and all(p["ok"] for p in probe["ports"])
 
     result = tool(lab, pool, "run", "--phase", "failover-test", "--yes", "--no-hold", timeout=600)
     text = output(result)

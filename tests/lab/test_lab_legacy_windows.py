@@ -16,8 +16,16 @@ from pathlib import Path
 import pytest
 
 from .conftest import RUN_ID, RunningLab, bring_up
-from .fe_support import entries, hosts_files, output, pool_copy, tool
-from .test_lab_real_fe import _error_line, _pool, _rollback
+from .fe_support import (
+    entries,
+    error_line,
+    fe_pool,
+    hosts_files,
+    output,
+    pool_copy,
+    rollback_leaves_nothing,
+    tool,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -33,22 +41,22 @@ def test_3des_front_end_fails_validate_fe_naming_the_cipher(
     lab_3des: RunningLab, tmp_path: Path
 ) -> None:
     lab = lab_3des
-    pool = _pool(lab, tmp_path, "ocsfe01")
+    pool = fe_pool(lab, tmp_path, "ocsfe01")
     before = hosts_files(lab)
     result = tool(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 1, output(result)
-    error = _error_line(output(result))
+    error = error_line(output(result))
     assert "configure-fe/gate[ocsfe01]" in error
     assert "the server will speak only TLS 1.0 with DES-CBC3-SHA" in error
     assert "`legacy_tls` would allow it" in error
-    _rollback(lab, pool, before)
+    rollback_leaves_nothing(lab, pool, before)
 
 
 def test_3des_front_end_passes_validate_fe_with_legacy_tls_showing_the_cipher(
     lab_3des: RunningLab, tmp_path: Path
 ) -> None:
     lab = lab_3des
-    pool = _pool(lab, tmp_path, "ocsfe01", legacy_tls=True)
+    pool = fe_pool(lab, tmp_path, "ocsfe01", legacy_tls=True)
     before = hosts_files(lab)
     result = tool(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 0, output(result)
@@ -69,7 +77,7 @@ def test_3des_front_end_passes_validate_fe_with_legacy_tls_showing_the_cipher(
     # client02 resolved the pool name through the pin in C:\\NetConfig\\hosts
     pin = done["validate-fe/pin[ocsfe01@client02]"]
     assert pin["path"] == "C:\\NetConfig\\hosts", pin
-    _rollback(lab, pool, before)
+    rollback_leaves_nothing(lab, pool, before)
 
 
 def test_winrm_by_address_fails_certificate_validation_by_fqdn_it_works(
@@ -86,5 +94,5 @@ def test_winrm_by_address_fails_certificate_validation_by_fqdn_it_works(
     assert "warning: winrm: client02 is reached by address" in checked.stdout, output(checked)
     result = tool(lab, by_address, "run", "--phase", "preflight", "--yes")
     assert result.returncode == 1, output(result)
-    error = _error_line(output(result))
+    error = error_line(output(result))
     assert "client02" in error and "certificate" in error.lower(), error

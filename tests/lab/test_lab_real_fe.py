@@ -13,10 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
 from .conftest import RUN_ID, RunningLab, bring_up
-from .fe_support import assert_untouched, entries, hosts_files, nothing_to_undo, output, tool
+from .fe_support import (
+    assert_untouched,
+    entries,
+    error_line,
+    fe_pool,
+    hosts_files,
+    output,
+    rollback_leaves_nothing,
+    tool,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -28,58 +36,29 @@ def real_fe_lab() -> Iterator[RunningLab]:
     )
 
 
-def _pool(
-    lab: RunningLab, directory: Path, fe: str, ports: dict[int, str] | None = None, **on_fe: object
-) -> Path:
-    """The lab's pool file listing only `fe` (with `on_fe` set on its entry and
-    `ports` as `pool.ports`)."""
-    yaml = YAML()
-    data = yaml.load(lab.state.pool_file.read_text())
-    data["front_ends"] = [h for h in data["front_ends"] if h["name"] == fe]
-    data["front_ends"][0].update(on_fe)
-    if ports:
-        data["pool"]["ports"] = ports
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "pool.yaml"
-    with path.open("w") as f:
-        yaml.dump(data, f)
-    return path
-
-
-def _error_line(text: str) -> str:
-    return next(line for line in text.splitlines() if line.startswith("error:"))
-
-
-def _rollback(lab: RunningLab, pool: Path, before: dict[str, bytes]) -> None:
-    rolled = tool(lab, pool, "rollback", "--yes")
-    assert rolled.returncode == 0, output(rolled)
-    assert_untouched(lab, before)
-    assert nothing_to_undo(pool)
-
-
 def test_tls10_front_end_is_refused_naming_the_setting(
     real_fe_lab: RunningLab, tmp_path: Path
 ) -> None:
     lab = real_fe_lab
-    pool = _pool(lab, tmp_path, "ocsfe01")
+    pool = fe_pool(lab, tmp_path, "ocsfe01")
     before = hosts_files(lab)
     result = tool(lab, pool, "run", "--through", "configure-fe", "--yes")
     assert result.returncode == 1, output(result)
-    error = _error_line(output(result))
+    error = error_line(output(result))
     assert "configure-fe/gate[ocsfe01]" in error
     assert "cert: cannot read the certificate: TLS handshake with" in error
     assert "service.5061: port 5061 (sip-tls) does not answer" in error
     assert "the server will speak only TLS 1.0 with " in error
     assert "`legacy_tls` would allow it" in error
     assert "set `legacy_tls: true` on this server in the pool file" in error
-    _rollback(lab, pool, before)
+    rollback_leaves_nothing(lab, pool, before)
 
 
 def test_tls10_front_end_passes_with_legacy_tls_and_says_what_was_negotiated(
     real_fe_lab: RunningLab, tmp_path: Path
 ) -> None:
     lab = real_fe_lab
-    pool = _pool(lab, tmp_path, "ocsfe01", legacy_tls=True)
+    pool = fe_pool(lab, tmp_path, "ocsfe01", legacy_tls=True)
     checked = tool(lab, pool, "check")
     assert checked.returncode == 0, output(checked)
     assert "warning: legacy_tls" in checked.stdout
@@ -101,14 +80,14 @@ def test_tls10_front_end_passes_with_legacy_tls_and_says_what_was_negotiated(
             assert port["ok"], port
             assert port["tls"].startswith("TLSv1, ") and port["tls"].endswith("legacy_tls on")
             assert port["evidence"]["tls_version"] == "TLSv1"
-    _rollback(lab, pool, before)
+    rollback_leaves_nothing(lab, pool, before)
 
 
 def test_an_optional_port_that_does_not_listen_never_fails_the_run(
     real_fe_lab: RunningLab, tmp_path: Path
 ) -> None:
     lab = real_fe_lab
-    pool = _pool(lab, tmp_path, "ocsfe02", ports={8404: "absent"})
+    pool = fe_pool(lab, tmp_path, "ocsfe02", ports={8404: "absent"})
     before = hosts_files(lab)
     result = tool(lab, pool, "run", "--through", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 0, output(result)
@@ -124,20 +103,20 @@ def test_an_optional_port_that_does_not_listen_never_fails_the_run(
         assert ports[5069]["ok"] and ports[5069]["requirement"] == "optional"
         # the other optional ports listen in the lab, and are held to the same proof
         assert ports[5060]["answered_by"] == ports[80]["answered_by"] == "ocsfe02"
-    _rollback(lab, pool, before)
+    rollback_leaves_nothing(lab, pool, before)
 
 
 def test_a_port_the_pool_file_requires_fails_the_run_when_closed(
     real_fe_lab: RunningLab, tmp_path: Path
 ) -> None:
     lab = real_fe_lab
-    pool = _pool(lab, tmp_path, "ocsfe02", ports={5069: "required"})
+    pool = fe_pool(lab, tmp_path, "ocsfe02", ports={5069: "required"})
     before = hosts_files(lab)
     result = tool(lab, pool, "run", "--phase", "validate-fe", "--yes", "--no-hold")
     assert result.returncode == 1, output(result)
-    error = _error_line(output(result))
+    error = error_line(output(result))
     assert "validate-fe/probe[ocsfe02@client01]" in error
     assert "client01: 1 of 10 required ports failed through ocspool.lab.test to ocsfe02" in error
     assert "port 5069 (banner): connect to 198.18.0.42:5069" in error
     assert_untouched(lab, before)  # the phase's cleanup removed the pins
-    _rollback(lab, pool, before)
+    rollback_leaves_nothing(lab, pool, before)

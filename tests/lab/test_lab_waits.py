@@ -31,9 +31,18 @@ from ocsscale.runner.plugins import load_actions
 from ocsscale.transports.factory import HostPool
 
 from .conftest import RunningLab
-from .fe_support import entries, nothing_to_undo, output, pool_copy, tool
-from .test_lab_drain import FE, _fe_pid, _hold_on_fe, _member
-from .test_lab_lb import lb_untouched
+from .fe_support import (
+    DRAIN_FE,
+    entries,
+    fe_pid,
+    hold_on_fe,
+    lb_untouched,
+    member_at_lb,
+    nothing_to_undo,
+    output,
+    pool_copy,
+    tool,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -92,8 +101,8 @@ def test_cutover_restart_cuts_held_sessions_or_only_flushes(
     try:
         # drained: a session held past the drain timeout is cut, counted, the phase done
         _set(pool, "cutover", {"fe_restart": "drained", "drain_timeout": 2})
-        held = _hold_on_fe(lab)
-        pid = _fe_pid(lab)
+        held = hold_on_fe(lab)
+        pid = fe_pid(lab)
         try:
             started = time.monotonic()
             result = tool(
@@ -114,8 +123,8 @@ def test_cutover_restart_cuts_held_sessions_or_only_flushes(
         assert evidence["sessions_at_drain"] == 1 and evidence["sessions_cut"] == 1, evidence
         assert evidence["sessions_cut_by_port"] == {"5065": 1}, evidence
         assert evidence["restart"]["restarted"] and evidence["admin_after"] == "ready"
-        assert _fe_pid(lab) not in (None, pid)  # restarted for real
-        member = _member(lab, pool)
+        assert fe_pid(lab) not in (None, pid)  # restarted for real
+        member = member_at_lb(lab, pool)
         assert member.admin == "ready" and member.up_everywhere()
         result = tool(lab, pool, "report", "--format", "md", "-o", str(tmp_path / "r.md"))
         assert result.returncode == 0, output(result)
@@ -126,8 +135,8 @@ def test_cutover_restart_cuts_held_sessions_or_only_flushes(
         result = tool(lab, pool, "rollback", "--to", "cutover", "--yes")
         assert result.returncode == 0, output(result)
         _set(pool, "cutover", {"fe_restart": "flush-only", "drain_timeout": 300})
-        held = _hold_on_fe(lab)
-        pid = _fe_pid(lab)
+        held = hold_on_fe(lab)
+        pid = fe_pid(lab)
         try:
             started = time.monotonic()
             result = tool(
@@ -141,10 +150,10 @@ def test_cutover_restart_cuts_held_sessions_or_only_flushes(
         finally:
             held.close()
         assert took < 60, took
-        assert _fe_pid(lab) == pid
+        assert fe_pid(lab) == pid
         step = [e for e in entries(pool) if e["step_id"] == "cutover/restart"][-1]
         assert step["status"] == "done" and step["evidence"]["unchanged"] is True, step
-        assert _member(lab, pool).admin == "ready"
+        assert member_at_lb(lab, pool).admin == "ready"
     finally:
         result = tool(lab, pool, "rollback", "--yes")
     assert result.returncode == 0, output(result)
@@ -186,13 +195,13 @@ def test_decommission_drain_tells_peers_from_clients(
     pool = pool_copy(lab, tmp_path / "run")
     client, peer = lab.address("client01"), lab.address("client02")
     _set(pool, "decommission", {"drain_timeout": 1, "on_timeout": "stop", "peers": ["client02"]})
-    held = [_hold(lab, FE), _hold(lab, "client02")]  # a pool FE, a configured peer
+    held = [_hold(lab, DRAIN_FE), _hold(lab, "client02")]  # a pool FE, a configured peer
     try:
         # only peers connected: done at once, nothing cut
         evidence, _ = _drain(lab, pool, {})
         assert "timed_out" not in evidence, evidence
         assert evidence["seen"][-1] == {**evidence["seen"][-1], "clients": 0, "peers": 2}
-        assert lab.address(FE) in evidence["peers_known"] and peer in evidence["peers_known"]
+        assert lab.address(DRAIN_FE) in evidence["peers_known"] and peer in evidence["peers_known"]
 
         # a client held past the timeout: stop records it, fail fails
         held.append(_hold(lab, "client01"))

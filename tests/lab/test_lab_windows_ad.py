@@ -31,12 +31,22 @@ from ocsscale.lab import services
 from ocsscale.lab.dns import CUTOVER_TTL, POOL_TTL
 
 from .conftest import RUN_ID, RunningLab, bring_up
-from .fe_support import entries, hosts_files, output, pool_copy, tool
-from .test_lab_cutover import VIP_ADDRESS
-from .test_lab_interrupts import _dig
-from .test_lab_lb import lb_untouched
-from .test_lab_locale import drain_sees_a_held_client
-from .test_lab_windows_fe import FE_HOSTS, SOME_PORTS, _answers, _evidence, _windows_services
+from .fe_support import (
+    FE_HOSTS,
+    SOME_PORTS,
+    VIP_ADDRESS,
+    dig,
+    drain_sees_a_held_client,
+    entries,
+    evidence_of,
+    hosts_files,
+    lb_untouched,
+    output,
+    pool_copy,
+    port_answers,
+    tool,
+    windows_services,
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
 
@@ -62,7 +72,7 @@ def _dns_becomes(lab: RunningLab, address: str, ttl: int) -> None:
     """Every DNS server of the lab answers (address, ttl), within the replication delay."""
     deadline = time.monotonic() + REPLICATION + 10
     while True:
-        answers = _dig(lab)
+        answers = dig(lab)
         assert len(answers) == 2, answers
         if all(a == ((address,), {ttl}) for a in answers.values()):
             return
@@ -79,7 +89,7 @@ def test_the_demo_run_on_windows_fes_with_ad_dns_and_german_hosts(
         assert "--locale de" in " ".join(standin.argv), host
     legacy = lab.address("ocsfe00")
     _dns_becomes(lab, legacy, POOL_TTL)
-    before_services = {h: _windows_services(lab, h) for h in FE_HOSTS}
+    before_services = {h: windows_services(lab, h) for h in FE_HOSTS}
     before_hosts = {h: hashlib.sha256(d).hexdigest() for h, d in hosts_files(lab).items()}
     assert set(FE_HOSTS) <= set(before_hosts)
     pool = pool_copy(lab, tmp_path / "run")
@@ -91,7 +101,7 @@ def test_the_demo_run_on_windows_fes_with_ad_dns_and_german_hosts(
     assert run.returncode == 0, output(run)[-4000:]
 
     # validate-lb: SNAT proven on both FEs from their own tables, the German one too
-    (dist,) = _evidence(pool, "lb.distribution")
+    (dist,) = evidence_of(pool, "lb.distribution")
     assert set(dist["nat"]) == {"ocsfe01", "ocsfe02"}, dist
     for fe, proof in dist["nat"].items():
         assert proof["proven"], (fe, proof)
@@ -99,12 +109,12 @@ def test_the_demo_run_on_windows_fes_with_ad_dns_and_german_hosts(
         assert not proof["from_clients"] and not proof["local_not_own"], (fe, proof)
     # decommission: the German legacy FE's table read until no client was left,
     # then its OCS services stopped and Disabled, its listeners closed
-    (drain,) = _evidence(pool, "legacy.drain")
+    (drain,) = evidence_of(pool, "legacy.drain")
     assert drain["legacy"] == "ocsfe00" and drain["seen"], drain
     assert drain["seen"][-1]["clients"] == 0 and not drain.get("timed_out"), drain
-    stopped = _windows_services(lab, "ocsfe00")
+    stopped = windows_services(lab, "ocsfe00")
     assert stopped["RTCSRV"] == ("Stopped", "Disabled"), stopped
-    assert not any(_answers(lab, "ocsfe00", p) for p in SOME_PORTS)
+    assert not any(port_answers(lab, "ocsfe00", p) for p in SOME_PORTS)
     # the cutover reached every DNS server (dns02 by replication): its verify saw the
     # VIP on both; now, after raise-ttl, both answer the VIP with the normal TTL again
     (verify,) = [e["evidence"] for e in entries(pool) if e["step_id"] == "cutover/verify"]
@@ -118,8 +128,8 @@ def test_the_demo_run_on_windows_fes_with_ad_dns_and_german_hosts(
     assert back.returncode == 0, output(back)[-4000:]
     _dns_becomes(lab, legacy, POOL_TTL)
     for host in FE_HOSTS:
-        assert _windows_services(lab, host) == before_services[host], host
-        assert all(_answers(lab, host, p) for p in SOME_PORTS), host
+        assert windows_services(lab, host) == before_services[host], host
+        assert all(port_answers(lab, host, p) for p in SOME_PORTS), host
     after_hosts = {h: hashlib.sha256(d).hexdigest() for h, d in hosts_files(lab).items()}
     assert after_hosts == before_hosts
     lb_untouched(lab)
@@ -132,7 +142,7 @@ def test_the_drain_on_the_german_windows_legacy_fe_lists_a_held_client(
     reads the German legacy FE's own table, names the client holding a connection and
     fails, then passes once it is gone."""
     lab = windows_ad_lab
-    assert _answers(lab, "ocsfe00", 5061), "the legacy FE's services are not back"
+    assert port_answers(lab, "ocsfe00", 5061), "the legacy FE's services are not back"
     seen = drain_sees_a_held_client(lab, pool_copy(lab, tmp_path / "run"), "ocsfe00", "client02")
     assert seen["held"]["connected"], seen
     assert seen["failed"] and f"{lab.address('client02')} (port " in seen["failed"], seen

@@ -22,19 +22,28 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ocsscale.lab import services
 from ocsscale.lab.dns import POOL_TTL
-from ocsscale.probes import tcp_probe
 
 from .conftest import RUN_ID, RunningLab, bring_up
-from .fe_support import entries, hosts_files, output, pool_copy, tool
-from .test_lab_cutover import VIP_ADDRESS, _edit_dns
-from .test_lab_interrupts import _dns_is
-from .test_lab_lb import lb_untouched
+from .fe_support import (
+    FE_HOSTS,
+    SOME_PORTS,
+    VIP_ADDRESS,
+    dns_is,
+    edit_dns,
+    evidence_of,
+    hosts_files,
+    lb_untouched,
+    output,
+    pool_copy,
+    port_answers,
+    tool,
+    windows_services,
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
 
@@ -176,31 +185,10 @@ phases:
         args: {legacy: "{{ legacy_fe.name }}"}
 """
 
-FE_HOSTS = ("ocsfe00", "ocsfe01", "ocsfe02")
-#: the profile's required ports that the pool member serves (every FE port answers)
-SOME_PORTS = (5061, 444, 443, 135)
-
 
 @pytest.fixture(scope="module")
 def windows_fe_lab() -> Iterator[RunningLab]:
     yield from bring_up(f"twfe{RUN_ID}", "one-armed", 2, fe_os="windows")
-
-
-def _windows_services(lab: RunningLab, host: str) -> dict[str, tuple[str, str]]:
-    """(status, start mode) of each service, as the FE's stand-in keeps them."""
-    path = lab.state.host_dir(host) / "sandbox" / "services.json"
-    raw = json.loads(path.read_text())
-    return {
-        name: ("Running", "Auto")
-        if isinstance(value, str)
-        else (value["status"], value["start_mode"])
-        for name, value in raw.items()
-    }
-
-
-def _answers(lab: RunningLab, host: str, port: int) -> bool:
-    address = lab.address(host)
-    return lab.inside("admin", lambda: tcp_probe(address, port, timeout=2.0)).ok
 
 
 def _member_running(lab: RunningLab, host: str) -> bool:
@@ -211,10 +199,6 @@ def _member_running(lab: RunningLab, host: str) -> bool:
     )
 
 
-def _evidence(pool: Path, action: str) -> list[dict[str, Any]]:
-    return [e["evidence"] for e in entries(pool) if e["action"] == action and e["evidence"]]
-
-
 def test_a_migration_against_windows_front_ends_then_rolled_back(
     windows_fe_lab: RunningLab, tmp_path: Path
 ) -> None:
@@ -223,12 +207,12 @@ def test_a_migration_against_windows_front_ends_then_rolled_back(
     for fe in FE_HOSTS:  # the pool file reaches every FE over WinRM, none over SSH
         section = pool_text.split(f"name: {fe}\n", 1)[1].split("transport:", 1)[1]
         assert section.lstrip().startswith("kind: winrm"), fe
-    before_services = {h: _windows_services(lab, h) for h in FE_HOSTS}
+    before_services = {h: windows_services(lab, h) for h in FE_HOSTS}
     assert all(s["RTCSRV"] == ("Running", "Auto") for s in before_services.values())
     before_hosts = {h: hashlib.sha256(d).hexdigest() for h, d in hosts_files(lab).items()}
     assert set(FE_HOSTS) <= set(before_hosts)
     pool = pool_copy(lab, tmp_path / "run")
-    _edit_dns(pool, watch_window=4)
+    edit_dns(pool, watch_window=4)
     playbook = tmp_path / "playbook.yaml"
     playbook.write_text(PLAYBOOK)
 
@@ -238,38 +222,38 @@ def test_a_migration_against_windows_front_ends_then_rolled_back(
 
     # validate-fe: each FE's services restarted with the pin in its Windows hosts file,
     # and its pool member answered the probes resolving the pool name to itself
-    restarted = _evidence(pool, "host.restart_services")
+    restarted = evidence_of(pool, "host.restart_services")
     assert restarted and all(
         "RTCSRV" in json.dumps(e) and "W3SVC" in json.dumps(e) for e in restarted
     )
-    probes = [e for e in _evidence(pool, "probe.ports") if e.get("expected_server")]
+    probes = [e for e in evidence_of(pool, "probe.ports") if e.get("expected_server")]
     assert {p["expected_server"] for p in probes} == {"ocsfe01", "ocsfe02"}, probes
     assert all(p["restart_proven"] for p in probes), probes
     # the drill: Stop-Service RTCSRV took the FE out of every port at the LB, and back
-    (drill,) = _evidence(pool, "lb.failover_drill")
+    (drill,) = evidence_of(pool, "lb.failover_drill")
     assert drill["detect_s"] is not None and drill["back_s"] is not None, drill
     assert drill["failed_after_detection"] == 0
     # the end of the run: the legacy FE's OCS services stopped and Disabled for good,
     # its listeners closed; the new FEs untouched; the pool record on the VIP
-    legacy = _windows_services(lab, "ocsfe00")
+    legacy = windows_services(lab, "ocsfe00")
     assert legacy["RTCSRV"] == ("Stopped", "Disabled"), legacy
     assert legacy["RTCMONAGENT"] == ("Stopped", "Disabled"), legacy
     assert not _member_running(lab, "ocsfe00")
-    assert not any(_answers(lab, "ocsfe00", p) for p in SOME_PORTS)
+    assert not any(port_answers(lab, "ocsfe00", p) for p in SOME_PORTS)
     for fe in ("ocsfe01", "ocsfe02"):
-        assert _windows_services(lab, fe) == before_services[fe], fe
-        assert all(_answers(lab, fe, p) for p in SOME_PORTS), fe
-    _dns_is(lab, VIP_ADDRESS, 3)
+        assert windows_services(lab, fe) == before_services[fe], fe
+        assert all(port_answers(lab, fe, p) for p in SOME_PORTS), fe
+    dns_is(lab, VIP_ADDRESS, 3)
 
     back = tool(lab, pool, "rollback", "--yes", timeout=600)
     assert back.returncode == 0, output(back)[-4000:]
     for host in FE_HOSTS:
-        assert _windows_services(lab, host) == before_services[host], host
+        assert windows_services(lab, host) == before_services[host], host
         assert _member_running(lab, host), host
-        assert all(_answers(lab, host, p) for p in SOME_PORTS), host
+        assert all(port_answers(lab, host, p) for p in SOME_PORTS), host
     after_hosts = {h: hashlib.sha256(d).hexdigest() for h, d in hosts_files(lab).items()}
     assert after_hosts == before_hosts
-    _dns_is(lab, lab.address("ocsfe00"), POOL_TTL)
+    dns_is(lab, lab.address("ocsfe00"), POOL_TTL)
     lb_untouched(lab)
 
 
@@ -283,4 +267,4 @@ def test_the_demo_reads_the_windows_front_ends_hosts_files_and_services(
     assert set(digests) == set(hosts_files(windows_fe_lab)) and all(digests.values())
     tables = demo.windows_services(name)
     assert set(tables) == set(FE_HOSTS)
-    assert all(t == _windows_services(windows_fe_lab, h) for h, t in tables.items())
+    assert all(t == windows_services(windows_fe_lab, h) for h, t in tables.items())

@@ -5,13 +5,15 @@ is read off the wire, so "nothing weaker than 3DES" is checked, not assumed."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 
 import pytest
 
-from ocsscale.probes import TlsOptions, https_get_probe, sip_options_probe, tls_probe
+from ocsscale.probes import ProbeEvidence, TlsOptions, https_get_probe, sip_options_probe, tls_probe
 from ocsscale.probes.tls3des import CIPHER_3DES, openssl_has_3des, settings
 from ocsscale.probes.tlsclient import build_client_context
 
@@ -111,31 +113,51 @@ def _client_hello_suites(conn: socket.socket) -> list[int]:
     return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
 
 
+#: the TLS alert handshake_failure, as a server that refuses the hello sends it
+REFUSED = bytes.fromhex("15030100020228")
+
+
+def _probe_a_scripted_server(
+    answer: Callable[[socket.socket, int], None], tls: TlsOptions, timeout: float = 5.0
+) -> ProbeEvidence:
+    """tls_probe (OpenSSL's hello, then the 3DES one) against a loopback listener that
+    hands each of the two connections, and its number, to `answer`; bounded in time."""
+    listener = socket.create_server((unique_loopback(), 0))
+    listener.settimeout(15)
+    address, port = listener.getsockname()[:2]
+
+    def serve() -> None:
+        for number in range(2):
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                answer(conn, number)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        return tls_probe(address, port, POOL_FQDN, tls=tls, timeout=timeout)
+    finally:
+        thread.join(timeout=15)
+        listener.close()
+
+
 def test_the_3des_hello_offers_3des_alone() -> None:
     """What goes on the wire when OpenSSL's hello is refused: TLS_RSA_WITH_3DES_EDE_CBC_SHA
     and the renegotiation SCSV, nothing else (no RC4, export, single DES, NULL)."""
     if openssl_has_3des():
         pytest.skip("this OpenSSL offers 3DES itself; no fallback hello")
-    listener = socket.create_server((unique_loopback(), 0))
-    address, port = listener.getsockname()[:2]
     hellos: list[list[int]] = []
 
-    def serve() -> None:
-        for _ in range(2):  # OpenSSL's hello, then the 3DES one
-            conn, _ = listener.accept()
-            with conn:
-                hellos.append(_client_hello_suites(conn))
-                conn.sendall(bytes.fromhex("15030100020228"))  # alert: handshake_failure
+    def refuse(conn: socket.socket, _: int) -> None:
+        hellos.append(_client_hello_suites(conn))
+        conn.sendall(REFUSED)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        evidence = tls_probe(
-            address, port, POOL_FQDN, tls=TlsOptions(verify=False, legacy_tls=True), timeout=10
-        )
-    finally:
-        thread.join(timeout=10)
-        listener.close()
+    evidence = _probe_a_scripted_server(
+        refuse, TlsOptions(verify=False, legacy_tls=True), timeout=10
+    )
     assert not evidence.ok and evidence.failure == "tls", evidence.detail
     assert f"offering {CIPHER_3DES}: the server refused" in evidence.detail
     assert len(hellos) == 2, hellos
@@ -157,34 +179,15 @@ def test_a_server_offering_only_weaker_suites_is_refused(certs: Certs, offered: 
     server_settings = settings(server=True)
     server_settings.cipherNames = [offered]
     server_settings.macNames = ["sha", "md5"]
-    listener = socket.create_server((unique_loopback(), 0))
-    address, port = listener.getsockname()[:2]
 
-    listener.settimeout(15)
+    def handshake(conn: socket.socket, _: int) -> None:
+        conn.settimeout(10)
+        with contextlib.suppress(TLSError, OSError, ssl.SSLError):
+            TLSConnection(conn).handshakeServer(
+                certChain=identity.chain, privateKey=identity.key, settings=server_settings
+            )
 
-    def serve() -> None:
-        for _ in range(2):
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            conn.settimeout(10)
-            try:
-                TLSConnection(conn).handshakeServer(
-                    certChain=identity.chain, privateKey=identity.key, settings=server_settings
-                )
-            except (TLSError, OSError, ssl.SSLError):
-                pass
-            finally:
-                conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        evidence = tls_probe(address, port, POOL_FQDN, tls=trusted(certs, legacy_tls=True))
-    finally:
-        thread.join(timeout=15)
-        listener.close()
+    evidence = _probe_a_scripted_server(handshake, trusted(certs, legacy_tls=True))
     assert not evidence.ok and evidence.failure == "tls", evidence.detail
     assert evidence.cipher is None
     # OpenSSL's hello refused, then the 3DES one: legacy_tls went no lower
@@ -202,28 +205,13 @@ def test_a_server_offering_only_weaker_suites_is_refused(certs: Certs, offered: 
 def test_a_garbled_answer_to_the_3des_hello_is_evidence_not_a_crash(answer: bytes) -> None:
     if openssl_has_3des():
         pytest.skip("this OpenSSL offers 3DES itself; no fallback hello")
-    listener = socket.create_server((unique_loopback(), 0))
-    listener.settimeout(15)
-    address, port = listener.getsockname()[:2]
 
-    def serve() -> None:
-        for reply in (bytes.fromhex("15030100020228"), answer):
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                _client_hello_suites(conn)
-                conn.sendall(reply)
+    def garble(conn: socket.socket, number: int) -> None:
+        _client_hello_suites(conn)
+        conn.sendall((REFUSED, answer)[number])
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        evidence = tls_probe(
-            address, port, POOL_FQDN, tls=TlsOptions(verify=False, legacy_tls=True), timeout=10
-        )
-    finally:
-        thread.join(timeout=15)
-        listener.close()
+    evidence = _probe_a_scripted_server(
+        garble, TlsOptions(verify=False, legacy_tls=True), timeout=10
+    )
     assert not evidence.ok and evidence.failure in ("tls", "closed", "reset"), evidence.detail
     assert f"offering {CIPHER_3DES}" in evidence.detail or CIPHER_3DES in evidence.detail

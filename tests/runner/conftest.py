@@ -60,6 +60,17 @@ dns: {{provider: manual, zone: lab.test}}
 """
 
 
+# The head of the one phase most runner playbooks have; each test adds its steps.
+VALIDATE_HEAD = """\
+version: 1
+phases:
+  - id: validate-fe
+    title: Validate
+    section: test
+    steps:
+"""
+
+
 @dataclass
 class LocalPool:
     dir: Path

@@ -19,18 +19,15 @@ import pytest
 
 from ocsscale.runner.journal import Journal
 
-from .conftest import PYTHON, REPO, LocalPool
+from .conftest import PYTHON, REPO, VALIDATE_HEAD, LocalPool
 
-PLAYBOOK = """\
-version: 1
-phases:
-  - id: validate-fe
-    title: Validate
-    section: test
-    steps:
+PLAYBOOK = (
+    VALIDATE_HEAD
+    + """\
       - id: ask
         action: test.ask
 {hold}"""
+)
 
 HOLD = """\
       - id: hold

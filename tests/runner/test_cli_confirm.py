@@ -11,19 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ORIGINAL_HOSTS, PYTHON, REPO, LocalPool
+from .conftest import ORIGINAL_HOSTS, PYTHON, REPO, VALIDATE_HEAD, LocalPool
 
-PLAYBOOK = """\
-version: 1
-phases:
-  - id: validate-fe
-    title: Validate
-    section: test
-    steps:
+PLAYBOOK = (
+    VALIDATE_HEAD
+    + """\
       - id: pin
         action: hosts.pin
         args: {host: client01, name: "{{ pool.fqdn }}", address: 198.18.0.41}
 """
+)
 
 
 def _cmd(pool: LocalPool, *args: str) -> list[str]:

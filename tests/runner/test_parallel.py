@@ -22,19 +22,15 @@ from ocsscale.runner.events import Event
 from ocsscale.runner.journal import Journal
 from ocsscale.runner.parallel import Stop, Wave, lanes, run_lanes, waves
 
-from .conftest import PLUGIN_DIR, PYTHON, REPO, LocalPool
+from .conftest import PLUGIN_DIR, PYTHON, REPO, VALIDATE_HEAD, LocalPool
 
 PLUGIN_PATH = str(PLUGIN_DIR)
 
 HOSTS = ["fe01", "fe02", "client01", "client02"]
 
-PLAYBOOK = """\
-version: 1
-phases:
-  - id: validate-fe
-    title: Validate
-    section: test
-    steps:
+PLAYBOOK = (
+    VALIDATE_HEAD
+    + """\
       - id: meet
         action: test.meet
         foreach: "{hosts}"
@@ -45,6 +41,7 @@ phases:
         action: test.mark
         args: {{path: "@DIR@/after", text: done}}
 """
+)
 
 
 def _playbook(pool: LocalPool, *, meet: int = 4, fail: str = "", timeout: float = 10) -> Path:

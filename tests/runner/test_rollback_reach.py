@@ -19,17 +19,13 @@ from ocsscale.errors import SecretError, TransportError
 from ocsscale.runner import session
 from ocsscale.runner.events import Event
 
-from .conftest import HOSTS, ORIGINAL_HOSTS, POOL_YAML, LocalPool
+from .conftest import HOSTS, ORIGINAL_HOSTS, POOL_YAML, VALIDATE_HEAD, LocalPool
 
 SECRET_ENV = "OCSSCALE_TEST_ROLLBACK_PASSPHRASE"
 
-PIN_ALL = """\
-version: 1
-phases:
-  - id: validate-fe
-    title: Validate
-    section: test
-    steps:
+PIN_ALL = (
+    VALIDATE_HEAD
+    + """\
       - id: pin
         action: hosts.pin
         foreach: "front_ends + test_clients"
@@ -41,6 +37,7 @@ phases:
         as: host
         args: {host: "{{ host.name }}"}
 """
+)
 
 FE02 = """\
   - name: fe02

@@ -16,21 +16,18 @@ from ocsscale.runner import rollback as rollback_mod
 from ocsscale.runner import session, walk
 from ocsscale.transports import factory, recorded
 
-from .conftest import ORIGINAL_HOSTS, LocalPool
+from .conftest import ORIGINAL_HOSTS, VALIDATE_HEAD, LocalPool
 
-PLAYBOOK = """\
-version: 1
-phases:
-  - id: validate-fe
-    title: Validate
-    section: test
-    steps:
+PLAYBOOK = (
+    VALIDATE_HEAD
+    + """\
       - id: pin
         action: hosts.pin
         foreach: test_clients
         as: host
         args: {host: "{{ host.name }}", name: "{{ pool.fqdn }}", address: 198.18.0.41}
 """
+)
 
 
 def test_the_cli_holds_no_core_work() -> None:

@@ -12,15 +12,11 @@ from ocsscale.runner.events import Event
 from ocsscale.runner.journal import Entry, Journal
 from ocsscale.runner.status import status_report
 
-from .conftest import ORIGINAL_HOSTS, LocalPool
+from .conftest import ORIGINAL_HOSTS, VALIDATE_HEAD, LocalPool
 
-PLAYBOOK = """\
-version: 1
-phases:
-  - id: validate-fe
-    title: Validate
-    section: test
-    steps:
+PLAYBOOK = (
+    VALIDATE_HEAD
+    + """\
       - id: pin
         action: hosts.pin
         foreach: test_clients
@@ -46,6 +42,7 @@ phases:
         action: test.mark
         args: {path: "@DIR@/second", text: two, log: "@DIR@/log", fail_revert: "@DIR@/fail"}
 """
+)
 
 
 def _prepare(pool: LocalPool, text: str = PLAYBOOK) -> session.Prepared:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from winrm_standin import Pki, StandIn, TinyDns, make_pki, start_standin
+from winrm_standin import Pki, StandIn, TinyDns, make_pki, start_ntlm_standin, start_standin
 
 
 @pytest.fixture(scope="session")
@@ -39,10 +39,7 @@ def https_standin(
 
 @pytest.fixture()
 def http_ntlm_standin(tmp_path: Path) -> Iterator[StandIn]:
-    # No resolv.conf nameserver may be queried from tests: point DNS at a closed loopback port.
-    standin = start_standin(
-        tmp_path / "http", tls=None, auth="ntlm", extra=("--dns-server", "127.0.0.1:9")
-    )
+    standin = start_ntlm_standin(tmp_path / "http")
     yield standin
     standin.stop()
 

@@ -11,8 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from winrm.protocol import Protocol
-from winrm_standin import DOMAIN, PASSWORD, USER, StandIn, host_for, start_standin
+from winrm_standin import StandIn, host_for, ntlm_protocol, run_in_shell, start_standin
 
 from ocsscale.errors import TransportError
 from ocsscale.transports.winrm import WinRMHost
@@ -56,19 +55,10 @@ def _host(standin: StandIn) -> Iterator[WinRMHost]:
 
 
 def _cmd(standin: StandIn, command: str) -> tuple[bytes, bytes, int]:
-    proto = Protocol(
-        standin.url,
-        transport="ntlm",
-        username=f"{DOMAIN}\\{USER}",
-        password=PASSWORD,
-        proxy=None,
-    )
+    proto = ntlm_protocol(standin)
     shell = proto.open_shell()
     try:
-        command_id = proto.run_command(shell, command)
-        result = proto.get_command_output(shell, command_id)
-        proto.cleanup_command(shell, command_id)
-        return result
+        return run_in_shell(proto, shell, command)
     finally:
         proto.close_shell(shell)
 

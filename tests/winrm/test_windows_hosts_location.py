@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from winrm_standin import StandIn, host_for, start_standin
+from winrm_standin import StandIn, host_for, start_ntlm_standin
 
 from ocsscale.actions.base import Context
 from ocsscale.actions.hosts import HostsPin
@@ -19,12 +19,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture()
 def moved(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[StandIn]:
-    standin = start_standin(
-        tmp_path / "s",
-        tls=None,
-        auth="ntlm",
-        extra=("--dns-server", "127.0.0.1:9", "--hosts-database-path", request.param),
-    )
+    standin = start_ntlm_standin(tmp_path / "s", "--hosts-database-path", request.param)
     yield standin
     standin.stop()
 

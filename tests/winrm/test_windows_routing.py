@@ -6,30 +6,20 @@ the directory server, before and after the operator's "done"."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
-import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 import pytest
+from machine_route import machine_gateway
 from windows_pool import WindowsPool, windows_pool
 
 from ocsscale.actions.base import registry
 from ocsscale.errors import CheckFailed
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def machine_gateway() -> str | None:
-    if shutil.which("ip") is None:
-        return None
-    out = subprocess.run(
-        ["ip", "-4", "route", "show", "default"], capture_output=True, text=True, check=False
-    ).stdout.split()
-    return out[out.index("via") + 1] if "via" in out else None
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from winrm_standin import StandIn, host_for, start_standin
+from winrm_standin import StandIn, host_for, ntlm_protocol, run_in_shell, start_ntlm_standin
 
 from ocsscale.actions.base import Context
 from ocsscale.actions.builtin import HostReachable
@@ -32,12 +32,7 @@ def test_requirements_name_what_is_missing_and_what_to_install() -> None:
 
 @pytest.fixture()
 def standin_with(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[StandIn]:
-    standin = start_standin(
-        tmp_path / "s",
-        tls=None,
-        auth="ntlm",
-        extra=("--dns-server", "127.0.0.1:9", *request.param),
-    )
+    standin = start_ntlm_standin(tmp_path / "s", *request.param)
     yield standin
     standin.stop()
 
@@ -98,9 +93,6 @@ def test_powershell_1_refuses_what_it_does_not_know_as_the_real_one_does(
     """The command line every other script gets carries -ExecutionPolicy, a 2.0 switch:
     PowerShell 1.0 (and so the stand-in) fails to parse it. The version check, which
     must run there, goes without it (test_a_current_host... and the preflight above)."""
-    from winrm.protocol import Protocol
-    from winrm_standin import DOMAIN, PASSWORD, USER
-
     from ocsscale.transports.winrm_scripts import (
         decode_clixml,
         operation_script,
@@ -108,13 +100,7 @@ def test_powershell_1_refuses_what_it_does_not_know_as_the_real_one_does(
     )
 
     versions = operation_script("versions").render()
-    proto = Protocol(
-        standin_with.url,
-        transport="ntlm",
-        username=f"{DOMAIN}\\{USER}",
-        password=PASSWORD,
-        proxy=None,
-    )
+    proto = ntlm_protocol(standin_with)
     shell = proto.open_shell()
     try:
         for command, expected_code in (
@@ -122,9 +108,7 @@ def test_powershell_1_refuses_what_it_does_not_know_as_the_real_one_does(
             (powershell_command_line(versions, powershell_1=True), 0),
             (powershell_command_line(versions, powershell_1=True) + " -File x.ps1", 1),
         ):
-            command_id = proto.run_command(shell, command)
-            out, err, code = proto.get_command_output(shell, command_id)
-            proto.cleanup_command(shell, command_id)
+            out, err, code = run_in_shell(proto, shell, command)
             assert code == expected_code, (command[:80], err)
             if expected_code:
                 text = decode_clixml(err.decode())

@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from winrm.protocol import Protocol
 
 from ocsscale.lab.ca import create_ca, write_cert, write_key
 from ocsscale.secrets import Secret
@@ -145,6 +146,34 @@ def start_standin(
     return StandIn(
         process, url, int(url.rsplit(":", 1)[1].split("/")[0]), sandbox, pidfile, stderr_path
     )
+
+
+#: no resolv.conf nameserver may be queried from tests: the stand-in's DNS is a closed port
+NO_DNS = ("--dns-server", "127.0.0.1:9")
+
+
+def start_ntlm_standin(workdir: Path, *extra: str) -> StandIn:
+    """A plain-HTTP stand-in that takes NTLM, its DNS a closed port, with `extra` arguments."""
+    return start_standin(workdir, tls=None, auth="ntlm", extra=(*NO_DNS, *extra))
+
+
+def ntlm_protocol(standin: StandIn) -> Protocol:
+    """pywinrm's own client to the stand-in, over NTLM with the stand-in's account."""
+    return Protocol(
+        standin.url,
+        transport="ntlm",
+        username=f"{DOMAIN}\\{USER}",
+        password=PASSWORD,
+        proxy=None,
+    )
+
+
+def run_in_shell(proto: Protocol, shell: str, command: str) -> tuple[bytes, bytes, int]:
+    """(stdout, stderr, exit code) of one command in an open shell."""
+    command_id = proto.run_command(shell, command)
+    result = proto.get_command_output(shell, command_id)
+    proto.cleanup_command(shell, command_id)
+    return result
 
 
 def host_for(standin: StandIn, *, auth: str, ca: Path | None = None, **kwargs: object) -> WinRMHost:

@@ -194,46 +194,61 @@ def _farm_values(vendor: str, farm: FarmSpec, required: Sequence[int]) -> dict[s
     }
 
 
+def _checklist(
+    vendor: str,
+    values: Mapping[str, Any],
+    kind: str,
+    title: str,
+    steps: Sequence[Step],
+    **data: Any,
+) -> Checklist:
+    """`title` and `steps` rendered over `values`; the data is headed by its kind,
+    the vendor and the product."""
+    render = _Renderer(vendor, values)
+    head = {"kind": kind, "vendor": vendor, "product": values["product"]}
+    return Checklist(render.text(title), render.lines(steps), {**head, **data})
+
+
 def farm_checklist(vendor: str, farm: FarmSpec, required_ports: Sequence[int]) -> Checklist:
     """Configure the farm: every port, the checks, idle timeout, SNAT, the members."""
     values = _farm_values(vendor, farm, required_ports)
-    spec = vendor_file(vendor)
-    render = _Renderer(vendor, values)
-    data = {
-        "kind": "farm",
-        "vendor": vendor,
-        "product": values["product"],
-        "name": farm.name,
-        "vip": farm.vip,
-        "vip_prefix": farm.vip_prefix,
-        "ports": values["ports"],
-        "check_ports": values["check_ports"],
-        "required_ports": values["required_ports"],
-        "optional_ports": values["optional_ports"],
-        "idle_timeout": farm.idle_timeout,
-        "scheduling": SCHEDULING.get(farm.balance, farm.balance),
-        "snat": True,
-        "snat_addresses": values["snat_addresses"],
-        "members": values["members"],
-    }
-    return Checklist(render.text(spec.farm.title), render.lines(spec.farm.steps), data)
+    spec = vendor_file(vendor).farm
+    return _checklist(
+        vendor,
+        values,
+        "farm",
+        spec.title,
+        spec.steps,
+        name=farm.name,
+        vip=farm.vip,
+        vip_prefix=farm.vip_prefix,
+        ports=values["ports"],
+        check_ports=values["check_ports"],
+        required_ports=values["required_ports"],
+        optional_ports=values["optional_ports"],
+        idle_timeout=farm.idle_timeout,
+        scheduling=SCHEDULING.get(farm.balance, farm.balance),
+        snat=True,
+        snat_addresses=values["snat_addresses"],
+        members=values["members"],
+    )
 
 
 def revert_checklist(vendor: str, farm: FarmSpec) -> Checklist:
     """Remove the farm: the VIP silent on every port, the members out of it."""
     values = _farm_values(vendor, farm, farm.ports)
-    spec = vendor_file(vendor)
-    render = _Renderer(vendor, values)
-    data = {
-        "kind": "farm-revert",
-        "vendor": vendor,
-        "product": values["product"],
-        "name": farm.name,
-        "vip": farm.vip,
-        "ports": values["ports"],
-        "members": values["members"],
-    }
-    return Checklist(render.text(spec.revert.title), render.lines(spec.revert.steps), data)
+    spec = vendor_file(vendor).revert
+    return _checklist(
+        vendor,
+        values,
+        "farm-revert",
+        spec.title,
+        spec.steps,
+        name=farm.name,
+        vip=farm.vip,
+        ports=values["ports"],
+        members=values["members"],
+    )
 
 
 def member_checklist(vendor: str, farm: FarmSpec, name: str, state: AdminState) -> Checklist:
@@ -242,17 +257,17 @@ def member_checklist(vendor: str, farm: FarmSpec, name: str, state: AdminState) 
     values = _farm_values(vendor, farm, farm.ports)
     values["member"] = {"name": member.name, "address": member.address, "weight": member.weight}
     values["state"] = state
-    spec = vendor_file(vendor)
-    render = _Renderer(vendor, values)
-    data = {
-        "kind": "member-state",
-        "vendor": vendor,
-        "product": values["product"],
-        "member": member.name,
-        "address": member.address,
-        "state": state,
-    }
-    return Checklist(render.text(spec.member.title), render.lines(spec.member.states[state]), data)
+    spec = vendor_file(vendor).member
+    return _checklist(
+        vendor,
+        values,
+        "member-state",
+        spec.title,
+        spec.states[state],
+        member=member.name,
+        address=member.address,
+        state=state,
+    )
 
 
 def plan_words(vendor: str, farm: FarmSpec) -> str:
