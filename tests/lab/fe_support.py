@@ -160,6 +160,16 @@ def entries(pool: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def journaled_answers(pool: Path) -> list[dict[str, Any]]:
+    """Every answer the runs journaled (who, how, what), oldest first."""
+    db = sqlite3.connect(pool.parent / ".ocsscale" / "journal.sqlite", timeout=30)
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM answers ORDER BY answer_id")]
+    finally:
+        db.close()
+
+
 def nothing_to_undo(pool: Path) -> bool:
     """What `rollback` would still undo, read from the journal in this process."""
     return session.pending_rollback(pool.parent / ".ocsscale") == []

@@ -29,7 +29,7 @@ from ruamel.yaml import YAML
 from ocsscale.probes.basic import tcp_probe
 
 from .conftest import REPO, RUN_ID, RunningLab, bring_up
-from .fe_support import VIP_ADDRESS, entries, output, pool_copy, tool
+from .fe_support import VIP_ADDRESS, entries, journaled_answers, output, pool_copy, tool
 
 pytestmark = pytest.mark.lab
 
@@ -110,7 +110,7 @@ def test_run_through_the_drill_behind_the_appliance_with_the_lab_operator_answer
         assert result.returncode == 0, text + operator.log.read_text()
 
         # every question was the lab operator's, answered through `ocsscale answer`
-        answers = [dict(a) for a in _answers(pool)]
+        answers = journaled_answers(pool)
         assert answers and all(a["by"] == "lab-operator" for a in answers), answers
         assert all(a["via"] == "answer" and a["answer"] == "done" for a in answers), answers
 
@@ -148,14 +148,3 @@ def test_run_through_the_drill_behind_the_appliance_with_the_lab_operator_answer
     for port in (5061, 443, 444):
         probe = lab.inside("client01", lambda p=port: tcp_probe(VIP_ADDRESS, p, timeout=1.0))
         assert not probe.ok, (port, probe)
-
-
-def _answers(pool: Path) -> list[dict]:
-    import sqlite3
-
-    db = sqlite3.connect(pool.parent / ".ocsscale" / "journal.sqlite", timeout=30)
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT * FROM answers ORDER BY rowid")]
-    finally:
-        db.close()

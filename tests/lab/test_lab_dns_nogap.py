@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -44,7 +43,16 @@ from ocsscale.lab.topology import DOMAIN, POOL_FQDN
 from tests.providers.bind import rrset_history
 
 from .conftest import RunningLab
-from .fe_support import VIP_ADDRESS, dns_record, entries, output, pool_copy, tool, wait_ready
+from .fe_support import (
+    VIP_ADDRESS,
+    dns_record,
+    entries,
+    journaled_answers,
+    output,
+    pool_copy,
+    tool,
+    wait_ready,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -106,16 +114,6 @@ class ResolverLoop:
         else:
             self.answers += 1
             self.seen.add(values)
-
-
-def _answers(pool: Path) -> list[dict[str, Any]]:
-    """Every answer the runs journaled (who, how, what)."""
-    db = sqlite3.connect(pool.parent / ".ocsscale" / "journal.sqlite", timeout=30)
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT * FROM answers ORDER BY answer_id")]
-    finally:
-        db.close()
 
 
 def _use_windows_provider(pool: Path) -> None:
@@ -343,7 +341,7 @@ def test_the_pool_name_always_answers_through_lower_ttl_cutover_revert_and_rollb
         assert [c["kind"] for c in moves] == ["dns-change"] * len(moves) and len(moves) >= 4
         assert any(c["add"] == [VIP_ADDRESS] and c["remove"] == [legacy] for c in moves), moves
         assert any(c["add"] == [legacy] and c["remove"] == [VIP_ADDRESS] for c in moves), moves
-        journaled = _answers(pool)
+        journaled = journaled_answers(pool)
         assert journaled and {(a["by"], a["via"], a["answer"]) for a in journaled} == {
             ("console", "answer", "done")
         }, journaled
