@@ -5,7 +5,8 @@ The tool itself runs `ocsscale lb api GET /status --socket S` on the LB host at
 every poll of the farm (the failover drill's detection time, every wait for
 members up): that plumbing command needs only the standard library (0.03 s),
 and the engine's other commands need neither the pool-file model, the runner
-nor the playbooks (0.2 s instead of 0.6 s).
+nor the playbooks (0.2 s instead of 0.6 s). `python -m ocsscale.engine` comes in
+here too, so the engine's errors are rendered as every other (render.py).
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import sys
 
 def main() -> None:
     if sys.argv[1:2] == ["lb"]:
-        _lb(sys.argv[2:])
+        run_lb(sys.argv[2:])
     from .main import main as full
 
     full()
 
 
-def _lb(args: list[str]) -> None:
+def run_lb(args: list[str], prog_name: str = "ocsscale lb") -> None:
+    """The engine's commands (never returns): the plumbing `api` at once, the rest
+    through the engine's Typer app, its expected errors rendered here."""
     from ..engine.api_cli import fast_path
 
     code = fast_path(args)
@@ -30,9 +33,14 @@ def _lb(args: list[str]) -> None:
     import typer
 
     from ..engine.cli import app
+    from ..errors import OcsscaleError
 
     try:
-        typer.main.get_command(app)(args=args, prog_name="ocsscale lb", standalone_mode=True)
+        typer.main.get_command(app)(args=args, prog_name=prog_name, standalone_mode=True)
+    except OcsscaleError as exc:
+        from .render import render_error
+
+        sys.exit(render_error(exc))
     except KeyboardInterrupt:
         from .crash import report_interrupted
 

@@ -1,9 +1,12 @@
 """The bundled L4 load-balancer engine: a full proxy (SNAT + DNAT) with weighted
 least connections, health checks, an admin API and hot reload.
 
-It stands alone: of the rest of ocsscale it uses only the shared YAML reader
-(ocsscale.yamlpos, with errors.py), never the runner or the pool file. Run it
-with `python -m ocsscale.engine serve --farm FILE` (or `ocsscale lb serve`).
+It stands apart: of the rest of ocsscale it uses only errors.py (its errors are
+the tool's, rendered by the tool's entry point) and the shared YAML reader
+(yamlpos, yamlguard), never the runner or the pool file. Exceptions that never
+leave it (an admin API answer, a failed health check, SNAT exhaustion) are its
+own. Run it with `python -m ocsscale.engine serve --farm FILE` (or `ocsscale lb
+serve`).
 """
 
 from __future__ import annotations

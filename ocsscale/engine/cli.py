@@ -1,4 +1,8 @@
-"""`ocsscale lb ...`: run the bundled load-balancer engine and operate it."""
+"""`ocsscale lb ...`: run the bundled load-balancer engine and operate it.
+
+Its errors are the tool's own (EngineError, FarmFileError, AdminClientError and
+UsageError are OcsscaleErrors): they are raised, never printed here, and the
+entry point renders them as every other command's (cli/render.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .client import AdminClientError, call
+from ..errors import UsageError
+from .client import call
 
 if TYPE_CHECKING:
     from .farm import Farm
@@ -30,7 +35,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
 
 FarmOpt = Annotated[
     Path | None, typer.Option("--farm", "-f", help="Farm file; its admin.socket is used.")
@@ -41,34 +45,19 @@ SocketOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the engine's JSON answer.")]
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
 def _socket(farm: Path | None, socket: Path | None) -> str:
     if socket is not None:
         return str(socket)
     if farm is None:
-        raise _fail("say which engine: --socket PATH or --farm FILE", 2)
+        raise UsageError("say which engine: --socket PATH or --farm FILE")
     return _load(farm).admin_socket
 
 
 def _load(farm: Path) -> Farm:
-    """The farm file, or exit 2 with one FILE:LINE:COL line per problem."""
-    from .loader import FarmFileError, load_farm
+    """The farm file; FarmFileError (exit 2) with one FILE:LINE:COL line per problem."""
+    from .loader import load_farm
 
-    try:
-        return load_farm(farm)
-    except FarmFileError as e:
-        raise _fail(str(e), 2) from None
-
-
-def _call(sock: str, method: str, target: str) -> Any:
-    try:
-        return call(sock, method, target)
-    except AdminClientError as e:
-        raise _fail(str(e), 1) from None
+    return load_farm(farm)
 
 
 @app.command()
@@ -84,22 +73,16 @@ def serve(
     without dropping connections. Exit 2 on a farm file error, 1 on a runtime
     error such as a port already in use.
     """
+    import contextlib
     import logging
 
     from .events import setup_logging
-    from .loader import FarmFileError
     from .runtime import serve as run_engine
-    from .server import EngineError
 
     setup_logging(logging.DEBUG if verbose else logging.INFO)
-    try:
-        run_engine(str(farm))
-    except FarmFileError as e:
-        raise _fail(str(e), 2) from None
-    except (EngineError, OSError) as e:
-        raise _fail(str(e), 1) from None
-    except KeyboardInterrupt:
-        pass
+    # Ctrl-C before the engine's own handlers are in place: a stop, not an error.
+    with contextlib.suppress(KeyboardInterrupt):
+        run_engine(str(farm))  # FarmFileError (exit 2), EngineError (exit 1)
 
 
 @app.command()
@@ -137,7 +120,7 @@ def _server_table(status: dict[str, Any]) -> Table:
 @app.command()
 def status(farm: FarmOpt = None, socket: SocketOpt = None, json_out: JsonOpt = False) -> None:
     """Servers with their admin state, health, and connections (all ports, and per port)."""
-    data = _call(_socket(farm, socket), "GET", "/status")
+    data = call(_socket(farm, socket), "GET", "/status")
     if json_out:
         print(json.dumps(data, indent=2))
         return
@@ -155,7 +138,7 @@ def _set_state(
     state: str, server: str, farm: Path | None, socket: Path | None, shutdown: bool, json_out: bool
 ) -> None:
     query = "?shutdown=1" if shutdown else ""
-    data = _call(_socket(farm, socket), "POST", f"/servers/{server}/{state}{query}")
+    data = call(_socket(farm, socket), "POST", f"/servers/{server}/{state}{query}")
     if json_out:
         print(json.dumps(data, indent=2))
         return
@@ -213,7 +196,7 @@ def events(
     """State changes and notable events (server up/down, admin changes, SNAT exhaustion)."""
     sock = _socket(farm, socket)
     while True:
-        evs = _call(sock, "GET", f"/events?since={since}")["events"]
+        evs = call(sock, "GET", f"/events?since={since}")["events"]
         for e in evs:
             since = max(since, e["seq"])
             if json_out:
@@ -252,7 +235,7 @@ def reload(farm: FarmOpt = None, socket: SocketOpt = None, json_out: JsonOpt = F
 
     Established connections are kept; an invalid file changes nothing (exit 1).
     """
-    data = _call(_socket(farm, socket), "POST", "/reload")
+    data = call(_socket(farm, socket), "POST", "/reload")
     if json_out:
         print(json.dumps(data, indent=2))
         return
@@ -265,8 +248,5 @@ def metrics(farm: FarmOpt = None, socket: SocketOpt = None) -> None:
     """Print the Prometheus metrics the engine exposes at GET /metrics."""
     from .client import request
 
-    try:
-        _status, body = request(_socket(farm, socket), "GET", "/metrics")
-    except AdminClientError as e:
-        raise _fail(str(e), 1) from None
+    _status, body = request(_socket(farm, socket), "GET", "/metrics")
     sys.stdout.write(body.decode())

@@ -1,6 +1,7 @@
 """A small blocking client for the admin socket (used by the CLI and by tests).
 
-Standard library only: `ocsscale lb api` (api_cli.py) imports nothing else.
+The standard library and ocsscale.errors (itself the standard library alone):
+`ocsscale lb api` (api_cli.py) imports nothing else.
 Bounded on every side: the answer's size (MAX_ANSWER), the whole exchange's time
 (`timeout`), and the wait for a busy socket (BUSY_WAIT)."""
 
@@ -12,6 +13,8 @@ import re
 import socket
 import time
 from typing import Any
+
+from ..errors import OcsscaleError
 
 # The engine's largest answers are far below this: GET /status of a 64-server farm
 # with 4 VIPs and 10 ports is 24 KB, its full event ring (2,000 events) under 0.5 MB.
@@ -44,8 +47,8 @@ def path_segments(path: str) -> list[str] | None:
     return segments
 
 
-class AdminClientError(Exception):
-    """The admin socket could not be reached or answered with an error."""
+class AdminClientError(OcsscaleError):
+    """The admin socket could not be reached or answered with an error (exit 1)."""
 
 
 def _connect(path: str, deadline: float) -> socket.socket:

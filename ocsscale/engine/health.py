@@ -45,8 +45,9 @@ def _client_tls() -> ssl.SSLContext:
     return ctx
 
 
-class CheckFailed(Exception):
-    pass
+class HealthCheckFailed(Exception):
+    """A server failed a check: its reason is the server's state, not an error of
+    the engine (never raised out of the checker)."""
 
 
 class CheckSkipped(Exception):
@@ -60,7 +61,7 @@ def _engine_fault(port: int, err: OSError) -> CheckSkipped:
 async def check_port(
     address: str, port: int, kind: str, timeout: float, source: str | None
 ) -> None:
-    """One check of one port; raises CheckFailed with a short reason."""
+    """One check of one port; raises HealthCheckFailed with a short reason."""
     loop = asyncio.get_running_loop()
     try:
         sock = make_upstream_socket(address, source)
@@ -82,25 +83,25 @@ async def check_port(
                 line = await reader.readline()
                 parts = line.split()
                 if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or parts[1][:1] == b"5":
-                    raise CheckFailed(f"port {port}: bad HTTP answer {line[:40]!r}")
+                    raise HealthCheckFailed(f"port {port}: bad HTTP answer {line[:40]!r}")
             elif kind == "sip-options":
                 writer.write(_sip_options(address, port))
                 line = await reader.readline()
                 if not line.startswith(b"SIP/2.0 200"):
-                    raise CheckFailed(f"port {port}: SIP OPTIONS answered {line[:40]!r}")
+                    raise HealthCheckFailed(f"port {port}: SIP OPTIONS answered {line[:40]!r}")
     except TimeoutError:
         answered = handshake_seconds(sock) if kind == "tcp" else None
         if answered is None or answered > timeout:
-            raise CheckFailed(f"port {port}: no answer within {timeout}s") from None
+            raise HealthCheckFailed(f"port {port}: no answer within {timeout}s") from None
         # The server answered in time by the kernel's clock; this process was too
         # busy to notice before the timer fired. Its own load is no server fault.
     except ssl.SSLError as err:
-        raise CheckFailed(f"port {port}: TLS handshake failed ({err.reason})") from None
+        raise HealthCheckFailed(f"port {port}: TLS handshake failed ({err.reason})") from None
     except OSError as err:
         if err.errno in _ENGINE_FAULTS:
             raise _engine_fault(port, err) from None
         reason = err.strerror or str(err) or f"connection closed ({type(err).__name__})"
-        raise CheckFailed(f"port {port}: {reason}") from None
+        raise HealthCheckFailed(f"port {port}: {reason}") from None
     finally:
         if writer is not None:
             writer.close()
@@ -179,7 +180,7 @@ class HealthMonitor:
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, CheckSkipped):
                 self._count(server.name, "fail")
-                return str(r) if isinstance(r, CheckFailed) else f"check error: {r!r}"
+                return str(r) if isinstance(r, HealthCheckFailed) else f"check error: {r!r}"
         if skipped is not None:
             self._count(server.name, "skipped")
             raise skipped

@@ -18,13 +18,14 @@ from pathlib import Path
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from ..errors import ConfigError, ConfigIssue
+from ..errors import ConfigError, ConfigIssue, UsageError
 from ..yamlpos import PathKey, YamlDocument, load_yaml, parse_yaml, validation_issues
 from .farm import Farm
 
 
-class FarmFileError(Exception):
-    """A farm file that cannot be used; str() is one line per problem."""
+class FarmFileError(UsageError):
+    """A farm file that cannot be used (exit 2); str() is one line per problem,
+    `FILE:LINE:COL: path: message`, without ConfigError's rule ids."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))

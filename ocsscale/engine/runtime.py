@@ -1,35 +1,20 @@
-"""Running an engine in the foreground: event loop choice, signals, admin API, reload."""
+"""Running an engine in the foreground: one process (its admin API and reload), or
+a master with workers (workers.py); what both share is in loop.py."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import signal
-from collections.abc import Callable
 from typing import Any
 
 from .admin import AdminServer, ApiError
 from .events import log
 from .farm import Farm
 from .loader import FarmFileError, load_farm
+from .loop import check_reloadable, install_signals, loop_factory, loop_name
 from .maxconn import raise_nofile_limit
 from .metrics import render_metrics
 from .server import Engine, EngineError
-
-
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when importable, unless OCSSCALE_ENGINE_LOOP=asyncio asks for plain asyncio."""
-    if os.environ.get("OCSSCALE_ENGINE_LOOP", "").lower() == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
-def loop_name() -> str:
-    return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
 
 class SingleController:
@@ -73,40 +58,6 @@ class SingleController:
                 raise ApiError(409, str(err)) from None
 
 
-def check_reloadable(old: Farm, new: Farm) -> None:
-    if new.admin_socket != old.admin_socket or new.workers != old.workers:
-        raise EngineError("admin.socket and workers only change with a restart")
-
-
-def install_signals(
-    stop: asyncio.Event,
-    reload: Callable[[], Any],
-    loop: asyncio.AbstractEventLoop,
-    hard_stop: Callable[[], None],
-) -> None:
-    """SIGTERM or SIGINT: soft stop (see Engine.stop); a second one: stop now."""
-
-    def on_stop() -> None:
-        if stop.is_set():
-            log.warning("second stop signal: closing the remaining sessions now")
-            hard_stop()
-        stop.set()
-
-    loop.add_signal_handler(signal.SIGTERM, on_stop)
-    loop.add_signal_handler(signal.SIGINT, on_stop)
-
-    def on_hup() -> None:
-        async def run() -> None:
-            try:
-                await reload()
-            except ApiError as err:
-                log.warning("SIGHUP reload refused: %s", err)
-
-        loop.create_task(run())
-
-    loop.add_signal_handler(signal.SIGHUP, on_hup)
-
-
 async def serve_single(farm: Farm, farm_path: str) -> None:
     engine = Engine(farm, role="single")
     controller = SingleController(engine, farm_path)
@@ -131,15 +82,18 @@ async def serve_single(farm: Farm, farm_path: str) -> None:
 
 
 def serve(farm_path: str) -> None:
-    """Run the farm in the foreground until SIGTERM/SIGINT. Raises FarmFileError,
-    EngineError or OSError for problems the operator must fix."""
+    """Run the farm in the foreground until SIGTERM/SIGINT. Raises FarmFileError
+    or EngineError for problems the operator must fix."""
     farm = load_farm(farm_path)
-    raise_nofile_limit()  # workers inherit it
-    if farm.workers > 1:
-        from .workers import serve_master
+    try:
+        raise_nofile_limit()  # workers inherit it
+        if farm.workers > 1:
+            from .workers import serve_master  # multiprocessing only when asked for
 
-        main = serve_master(farm, farm_path)
-    else:
-        main = serve_single(farm, farm_path)
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(main)
+            main = serve_master(farm, farm_path)
+        else:
+            main = serve_single(farm, farm_path)
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(main)
+    except OSError as err:  # this machine refused something (a socket, a limit)
+        raise EngineError(str(err)) from None

@@ -9,6 +9,7 @@ import logging
 import socket
 from typing import Any, Literal
 
+from ..errors import OcsscaleError
 from .accept import Acceptor
 from .balancer import AdminState, Balancer, ServerRuntime
 from .deadlines import Deadlines
@@ -24,8 +25,9 @@ STOP_POLL = 0.05  # how often a stopping engine looks whether its sessions are d
 Role = Literal["single", "worker", "master"]
 
 
-class EngineError(Exception):
-    """An expected failure (port in use, unknown server) with a message for the operator."""
+class EngineError(OcsscaleError):
+    """An expected failure (port in use, unknown server) with a message for the
+    operator: exit 1, rendered as every error of the tool (cli/render.py)."""
 
 
 def _listen_socket(vip: str, port: int, reuse_port: bool) -> socket.socket:

@@ -27,8 +27,8 @@ from .channel import Channel
 from .events import log, setup_logging
 from .farm import Farm
 from .loader import FarmFileError, load_farm
+from .loop import check_reloadable, install_signals, loop_factory, loop_name
 from .metrics import render_metrics
-from .runtime import check_reloadable, install_signals, loop_factory, loop_name
 from .server import Engine, EngineError
 
 REQUEST_TIMEOUT = 30.0

@@ -79,9 +79,10 @@ def test_the_lb_api_plumbing_command_needs_only_the_standard_library(tmp_path: P
     """The engine driver polls `ocsscale lb api GET /status` on the LB host."""
     modules, code, out = imported("lb", "api", "GET", "/status", "--socket", str(tmp_path / "x"))
     assert code == "1", out  # no engine there: one clear error
+    # errors.py: the client's errors are the tool's (itself the standard library alone)
     assert modules == {
         "ocsscale", "ocsscale.cli", "ocsscale.cli.entry", "ocsscale.engine",
-        "ocsscale.engine.api_cli", "ocsscale.engine.client",
+        "ocsscale.engine.api_cli", "ocsscale.engine.client", "ocsscale.errors",
     }, modules  # fmt: skip
 
 

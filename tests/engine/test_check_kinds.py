@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ocsscale.engine.health import CheckFailed, check_port
+from ocsscale.engine.health import HealthCheckFailed, check_port
 from ocsscale.lab.ca import create_ca, issue_server_cert
 
 from .conftest import Net
@@ -65,5 +65,5 @@ def test_check_kinds(
     if error is None:
         asyncio.run(_with_server(answer, ctx, kind, net.servers[0]))
     else:
-        with pytest.raises(CheckFailed, match=error):
+        with pytest.raises(HealthCheckFailed, match=error):
             asyncio.run(_with_server(answer, ctx, kind, net.servers[0]))

@@ -8,6 +8,7 @@ import sys
 
 from typer.testing import CliRunner
 
+from ocsscale.cli.main import app as tool
 from ocsscale.engine.cli import app
 from ocsscale.engine.client import request
 
@@ -47,7 +48,8 @@ def test_cli_operates_a_running_engine(
     assert result.exit_code == 0 and "reloaded" in result.output
     assert engine.server("fe2")["admin"] == "maint"
 
-    result = runner.invoke(app, ["drain", "nope", *farm])
+    # errors are the tool's, rendered by its root command (as `ocsscale lb` does)
+    result = runner.invoke(tool, ["lb", "drain", "nope", *farm])
     assert result.exit_code == 1 and "no server named 'nope'" in result.output
 
     result = runner.invoke(app, ["metrics", *farm])
@@ -60,10 +62,10 @@ def test_cli_operates_a_running_engine(
 
 
 def test_cli_without_engine_is_a_clear_error(tmp_path: object) -> None:
-    result = runner.invoke(app, ["status", "--socket", "/nonexistent/lb.sock"])
+    result = runner.invoke(tool, ["lb", "status", "--socket", "/nonexistent/lb.sock"])
     assert result.exit_code == 1
-    assert "no admin socket at /nonexistent/lb.sock" in result.output
-    result = runner.invoke(app, ["status"])
+    assert "error: no admin socket at /nonexistent/lb.sock" in result.output
+    result = runner.invoke(tool, ["lb", "status"])
     assert result.exit_code == 2 and "--socket PATH or --farm FILE" in result.output
 
 

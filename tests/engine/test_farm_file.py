@@ -8,7 +8,7 @@ import jinja2
 import pytest
 from typer.testing import CliRunner
 
-from ocsscale.engine.cli import app
+from ocsscale.cli.main import app
 from ocsscale.engine.loader import FarmFileError, parse_farm
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,14 +69,14 @@ def test_mistakes_name_line_column_and_rule(old: str, new: str, expected: str) -
 def test_cli_check_exits_2_with_position(tmp_path: Path) -> None:
     bad = tmp_path / "farm.yaml"
     bad.write_text(GOOD.replace("workers: 1", "workers: 0"))
-    result = CliRunner().invoke(app, ["check", "--farm", str(bad)])
+    result = CliRunner().invoke(app, ["lb", "check", "--farm", str(bad)])
     assert result.exit_code == 2
     assert f"{bad}:17:10: workers: Input should be greater than or equal to 1" in result.output
     assert "Traceback" not in result.output
     good = tmp_path / "good.yaml"
     # `check` also asks this machine: the VIP and SNAT address must be its own.
     good.write_text(GOOD.replace("198.18.0.40", "127.0.0.1").replace("198.19.0.40", "127.0.0.2"))
-    assert CliRunner().invoke(app, ["check", "--farm", str(good)]).exit_code == 0
+    assert CliRunner().invoke(app, ["lb", "check", "--farm", str(good)]).exit_code == 0
 
 
 def test_template_renders_a_valid_farm() -> None:
