@@ -85,6 +85,24 @@ MODULE_CYCLES_ISSUE_19 = {
 }
 
 
+#: The packages from the top down (docs/architecture.md): each imports only the ones on
+#: its own line or below, but for the lab's mount and the allow-listed imports above.
+LAYERS = [
+    ("ocsscale.__main__", "ocsscale.demo", "ocsscale.lab"),
+    ("ocsscale.cli",),
+    ("ocsscale.report",),
+    ("ocsscale.runner",),
+    ("ocsscale.plan",),
+    ("ocsscale.actions",),
+    ("ocsscale.providers",),
+    ("ocsscale.transports",),
+    ("ocsscale.config",),
+    ("ocsscale.engine", "ocsscale.probes", "ocsscale.operator", "ocsscale.statefiles"),
+    ("ocsscale", "ocsscale.errors", "ocsscale.secrets", "ocsscale.resources", "ocsscale.files")
+    + ("ocsscale.yamlguard", "ocsscale.yamlpos"),
+]
+
+
 @dataclass(frozen=True)
 class Edge:
     source: str
@@ -306,6 +324,18 @@ def test_no_cycle_between_top_level_packages(edges: list[Edge]) -> None:
         assert cycles(package_graph(edges, PACKAGE_CYCLES_ISSUE_19 - {entry})), (
             f"{entry} closes no cycle any more: remove it from the allow-list"
         )
+
+
+def test_no_upward_import_between_packages(edges: list[Edge]) -> None:
+    depth = {package: i for i, line in enumerate(LAYERS) for package in line}
+    assert set(depth) == {top_level(m) for m in modules_of(PACKAGE)}, "a package without a layer"
+    upward = sorted(
+        f"{e.source} -> {e.target} ({e.kind})"
+        for e in edges
+        if (e.source, e.target) not in PACKAGE_CYCLES_ISSUE_19 | LAB_MOUNTS
+        and depth[top_level(e.source)] > depth[top_level(e.target)]
+    )
+    assert upward == []
 
 
 def test_no_cycle_between_modules(edges: list[Edge]) -> None:
