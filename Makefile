@@ -13,7 +13,7 @@ DEB_PACKAGES := openssh-server openssh-client bind9 bind9-utils bind9-dnsutils h
 help:
 	@echo "make demo   - the whole migration on the lab under a client load, rolled back (Linux FEs, then Windows FEs)"
 	@echo "make test   - run the whole test suite (needs root for the lab tests)"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff, mypy --strict on the typed packages"
 	@echo "make bench  - engine vs HAProxy benchmark (several minutes)"
 
 # Installs the Debian packages the lab and the tests use, only when one is missing.
@@ -42,6 +42,7 @@ test: deps venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: deps venv
 	$(BIN)/python bench/run.py
@@ -50,4 +51,4 @@ bench-quick: deps venv
 	$(BIN)/python bench/run.py --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist *.egg-info

@@ -344,7 +344,7 @@ class HostSpec(Strict):
 class ServerSpec(HostSpec):
     """A server that clients reach by name: its FQDN is required (certificates, DNS)."""
 
-    fqdn: str  # type: ignore[assignment]
+    fqdn: str
     #: this server speaks only TLS 1.0 and/or has a SHA-1 certificate (Windows Server
     #: 2003/2008): the probes accept both for it alone. None: as `pool.legacy_tls` says.
     legacy_tls: bool | None = None

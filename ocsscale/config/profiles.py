@@ -16,7 +16,8 @@ from pydantic_core import PydanticCustomError
 from ..errors import ConfigError, ConfigIssue, UsageError
 from ..resources import resource_path
 from ..yamlpos import YamlDocument, load_yaml
-from .model import Mode, OsKind, Strict, Topology
+from .model import Mode, OsKind, Topology
+from .strict import Strict
 from .validation import validate_document
 
 Port = int
@@ -55,9 +56,13 @@ class Services(Strict):
         return list(self.windows if os == "windows" else self.linux)
 
 
+def _default_san() -> list[SanToken]:
+    return ["fe-fqdn", "sip.<domain>"]
+
+
 class CertificateRules(Strict):
     subject: Literal["pool-fqdn"] = "pool-fqdn"
-    san: list[SanToken] = Field(default_factory=lambda: ["fe-fqdn", "sip.<domain>"])
+    san: list[SanToken] = Field(default_factory=_default_san)
     wildcard: bool = False
     eku: Literal["serverAuth"] = "serverAuth"
 

@@ -14,7 +14,7 @@ from ipaddress import IPv4Address, IPv4Network
 from ..errors import ConfigIssue
 from ..yamlpos import YamlDocument, format_path
 from . import dnsnames
-from .model import HostSpec, Pool
+from .model import HostSpec, Pool, ServerSpec
 from .profiles import Profile
 
 Path_ = tuple[str | int, ...]
@@ -222,7 +222,7 @@ def uniqueness_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterato
                 f"{address} is the load balancer's backend_address",
             )
     fqdns: dict[str, Path_] = {}
-    servers = [(("legacy_fe",), pool.legacy_fe)]
+    servers: list[tuple[Path_, ServerSpec]] = [(("legacy_fe",), pool.legacy_fe)]
     servers += [(("front_ends", i), fe) for i, fe in enumerate(pool.front_ends)]
     for path, server in servers:
         key = (server.fqdn or "").lower()
@@ -297,10 +297,10 @@ def _empty_keys(doc: YamlDocument) -> dict[str, list[str]]:
 def credential_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
     known = sorted(pool.credentials)
     empty = _empty_keys(doc)
-    for name, keys in empty.items():
+    for written, keys in empty.items():
         for key in keys:
             yield doc.issue(
-                ("credentials", name, key),
+                ("credentials", written, key),
                 "credentials.empty",
                 f"an empty {key}: {_MUST_NOT_BE_EMPTY[key]}, or remove the key",
             )

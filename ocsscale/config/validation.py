@@ -77,7 +77,7 @@ def validate_document(model: type[M], doc: YamlDocument) -> tuple[M | None, list
         return None, issues
 
 
-def _message(err: Any, loc: tuple[str | int, ...], path: tuple, model: type[BaseModel]) -> str:
+def _message(err: Any, loc: tuple[str | int, ...], path: PathKey, model: type[BaseModel]) -> str:
     etype = err["type"]
     if etype == "extra_forbidden":
         allowed = allowed_keys(model, loc[:-1])

@@ -316,7 +316,7 @@ class _Builder:
             except RenderError as exc:
                 self.fail(loc, "playbook.template", f"{step_id}: {exc}")
                 return None
-            changes = (Change(spec.change or "change", target, summary),)
+            changes: tuple[Change, ...] = (Change(spec.change or "change", target, summary),)
             return PlanStep(step_id, phase, spec.action, args, False, cleanup, changes)
         try:
             changes = tuple(action_cls(self.ctx, args).describe())

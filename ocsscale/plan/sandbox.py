@@ -169,7 +169,7 @@ class _Transformer(NodeTransformer):
         return super().generic_visit(node, *args, **kwargs)
 
     @staticmethod
-    def _call(helper: str, args: list[nodes.Expr], lineno: int) -> nodes.Call:
+    def _call(helper: str, args: list[nodes.Node], lineno: int) -> nodes.Call:
         return nodes.Call(nodes.EnvironmentAttribute(helper), args, [], None, None, lineno=lineno)
 
     def visit_For(self, node: nodes.For) -> nodes.For:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from .commands import PsScript, ShCommand
 from .connections import Connection
@@ -81,8 +81,9 @@ class Host(Protocol):
         """Clear the host's resolver cache (ipconfig /flushdns, resolvectl, nscd...)."""
         ...
 
-    def restart_services(self, names: Sequence[str]) -> None:
-        """Restart the named services and wait until they run again."""
+    def restart_services(self, names: Sequence[str]) -> list[dict[str, Any]] | None:
+        """Restart the named services and wait until they run again; a host that reads
+        back what it restarted (Windows: with their dependants) returns it."""
         ...
 
     def connections(self, ports: Sequence[int]) -> list[Connection]:

@@ -15,12 +15,12 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import OcsscaleError, SecretError, UsageError
 from .base import Host
 from .local import LocalHost
-from .posix import DEFAULT_SERVICE_COMMAND
+from .posix import DEFAULT_SERVICE_COMMAND, PosixHostMixin
 from .ssh import SSHHost
 
 if TYPE_CHECKING:
@@ -37,7 +37,10 @@ def _path(value: str, base: Path) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _with_controls(host: Any, transport: Any) -> Any:
+_Posix = TypeVar("_Posix", bound=PosixHostMixin)
+
+
+def _with_controls(host: _Posix, transport: Any) -> _Posix:
     """The pool file's command to start, stop, enable or disable one service."""
     host.service_control = getattr(transport, "service_control", None)
     return host
@@ -203,7 +206,9 @@ class HostPool:
     host is connected once even when two steps ask for it at the same time.
     """
 
-    def __init__(self, loaded: LoadedPool, *, connector: Any = connect) -> None:
+    def __init__(
+        self, loaded: LoadedPool, *, connector: Callable[[HostSpec, LoadedPool], Host] = connect
+    ) -> None:
         self.loaded = loaded
         self._connector = connector
         self._hosts: dict[str, Host] = {}

@@ -198,7 +198,7 @@ def _block_entries(hosts: HostsText) -> list[tuple[str, str]]:
     block = _find_block(hosts.lines)
     if block is None:
         return []
-    entries = []
+    entries: list[tuple[str, str]] = []
     for line in hosts.lines[block[0] + 1 : block[1]]:
         entry = _parse_entry(line)
         if entry:

@@ -130,6 +130,9 @@ class PosixHostMixin:
     name: str
     service_command: str
     status_command: str | None
+    #: the pool file's command to start, stop, enable or disable one service (set by
+    #: transports/factory.py); None: derived from service_command
+    service_control: str | None = None
     #: what the last flush_dns found and did (evidence for the caller)
     last_flush: list[str]
 

@@ -62,6 +62,13 @@ def _no_delay(transport: paramiko.Transport) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def _reason(error: Exception) -> str:
+    """Why one address refused: the socket error's text without its number."""
+    if isinstance(error, OSError) and error.errno:
+        return os.strerror(error.errno)
+    return str(error)
+
+
 class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
     """Called by paramiko only for a key that known_hosts does not have."""
 
@@ -154,6 +161,7 @@ class SSHHost(PosixHostMixin):
         """Append one known_hosts line (never rewrite the file: it may hold
         hashed entries and comments paramiko would not keep)."""
         line = paramiko.hostkeys.HostKeyEntry([hostname], key).to_line()
+        assert line is not None  # None only for an entry without a name or a key
         try:
             self.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -229,9 +237,7 @@ class SSHHost(PosixHostMixin):
         if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
             # its own text reads "[Errno None] Unable to connect to port 22 on ...":
             # the reason per address is what the operator needs
-            reasons = sorted(
-                {os.strerror(e.errno) if e.errno else str(e) for e in exc.errors.values()}
-            )
+            reasons = sorted({_reason(e) for e in exc.errors.values()})
             return TransportError(
                 f"{self.name}: cannot connect to {self._where()}: "
                 f"{'; '.join(reasons) or 'no address answered'}"

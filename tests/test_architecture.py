@@ -1,0 +1,344 @@
+"""The rooms of the package and the arrows between them, read from the source.
+
+The import graph is built with `ast` (nothing is imported or run): every `import` the
+code writes counts, at the top of a module, inside a function (a lazy import is still
+an arrow) or under TYPE_CHECKING; a string constant that names an ocsscale module
+counts as a dynamic import of it (how cli/main.py mounts the lab and the engine).
+
+What holds today is asserted; what does not yet (issue 19) is in allow-lists that can
+only shrink: an entry that is no longer a violation fails its test, so it is removed
+with the fix. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "ocsscale"
+
+LAB = ("ocsscale.lab", "ocsscale.demo")
+PLUGINS = ("ocsscale.providers", "ocsscale.transports")
+JOURNAL = "ocsscale.runner.journal"
+
+#: (importer, imported) that reach the lab from the product. Exactly the lazy `lab`
+#: group: cli/main.py names the module and imports it when a `lab` command runs.
+LAB_MOUNTS = {("ocsscale.cli.main", "ocsscale.lab.cli")}
+
+#: Issue 19: only runner/ reads or writes the journal. These modules import it today;
+#: the report is to read typed evidence records instead, and the demo leaves with the lab.
+#: (Actions reach the journal through `ctx.extra["journal"]`, which no import shows.)
+JOURNAL_READERS_ISSUE_19 = {
+    "ocsscale.demo",  # reads the LB steps' evidence from the journal; leaves with the lab
+    "ocsscale.report.findings",  # walks journal entries for evidence
+    "ocsscale.report.model",  # builds the report from journal entries
+    "ocsscale.report.source",  # reads the journal file
+}
+
+#: Issue 19: the imports that close a cycle between top-level packages today, as
+#: (importer, imported) modules. Each is an upward arrow the redesign removes.
+PACKAGE_CYCLES_ISSUE_19 = {
+    # the pool model imports the LB drivers' settings (config <-> providers): the LB
+    # settings are to move into config/
+    ("ocsscale.config.model", "ocsscale.providers.lb.settings"),
+    # the manual driver renders its vendor checklists in the playbooks' bounded sandbox
+    # (providers <-> plan, through plan -> actions -> providers); lazy
+    ("ocsscale.providers.lb.vendors", "ocsscale.plan.sandbox"),
+    # the state-file helpers take private_dir from the runner's lock module (statefiles <-> runner)
+    ("ocsscale.statefiles", "ocsscale.runner.lock"),
+}
+
+#: Issue 19: cycles between modules, among the imports that run (at the top of a
+#: module or inside a function; TYPE_CHECKING ones never run), each the exact set of
+#: modules that import each other today.
+MODULE_CYCLES_ISSUE_19 = {
+    # the engine's runtime and workers import each other (workers at the top, runtime
+    # inside a function); being fixed on the engine-seams branch (shared loop helpers
+    # in their own module)
+    frozenset({"ocsscale.engine.runtime", "ocsscale.engine.workers"}),
+    # config.model -> providers.lb.settings -> providers.lb.manual -> (lazy)
+    # config.profiles -> config.model: goes when the LB settings move into config/
+    frozenset(
+        {
+            "ocsscale.config.model",
+            "ocsscale.config.profiles",
+            "ocsscale.providers.lb.manual",
+            "ocsscale.providers.lb.settings",
+        }
+    ),
+    # the lab's hosts and its pool file refer to each other; the lab leaves the product
+    frozenset(
+        {
+            "ocsscale.lab.appliance",
+            "ocsscale.lab.dns",
+            "ocsscale.lab.hostsvc",
+            "ocsscale.lab.lbhost",
+            "ocsscale.lab.poolfile",
+        }
+    ),
+}
+
+
+#: The packages from the top down (docs/architecture.md): each imports only the ones on
+#: its own line or below, but for the lab's mount and the allow-listed imports above.
+LAYERS = [
+    ("ocsscale.__main__", "ocsscale.demo", "ocsscale.lab"),
+    ("ocsscale.cli",),
+    ("ocsscale.report",),
+    ("ocsscale.runner",),
+    ("ocsscale.plan",),
+    ("ocsscale.actions",),
+    ("ocsscale.providers",),
+    ("ocsscale.transports",),
+    ("ocsscale.config",),
+    ("ocsscale.engine", "ocsscale.probes", "ocsscale.operator", "ocsscale.statefiles"),
+    ("ocsscale", "ocsscale.errors", "ocsscale.secrets", "ocsscale.resources", "ocsscale.files")
+    + ("ocsscale.yamlguard", "ocsscale.yamlpos"),
+]
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    #: "top" (runs on import), "lazy" (inside a function), "typing" (under
+    #: TYPE_CHECKING, never runs) or "string" (a module named in a string)
+    kind: str
+
+
+def modules_of(root: Path) -> dict[str, tuple[Path, bool]]:
+    """Module name -> (file, is a package's __init__), for every .py under `root`."""
+    found: dict[str, tuple[Path, bool]] = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        if is_package:
+            parts.pop()
+        found[".".join(parts)] = (path, is_package)
+    return found
+
+
+def _targets(node: ast.Import | ast.ImportFrom, here: str, known: Collection[str]) -> list[str]:
+    """The modules one import statement names, absolute (`here`: the importer's package)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    module = node.module or ""
+    if node.level:
+        base = here
+        for _ in range(node.level - 1):
+            base = base.rpartition(".")[0]
+        module = f"{base}.{module}" if module else base
+    # `from pkg import sub` imports the module pkg.sub; `from mod import name`, mod
+    subs = [f"{module}.{a.name}" for a in node.names if f"{module}.{a.name}" in known]
+    names = [a for a in node.names if f"{module}.{a.name}" not in known]
+    return subs + ([module] if names else [])
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _found(node: ast.AST, kind: str) -> Iterator[tuple[ast.AST, str]]:
+    """Every import statement and constant under `node`, with its kind."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and _is_type_checking(child.test):
+            for stmt in child.body:
+                yield from _found_in(stmt, "typing")
+            for stmt in child.orelse:
+                yield from _found_in(stmt, kind)
+        else:
+            yield from _found_in(child, kind)
+
+
+def _found_in(node: ast.AST, kind: str) -> Iterator[tuple[ast.AST, str]]:
+    if isinstance(node, ast.Import | ast.ImportFrom | ast.Constant):
+        yield node, kind
+        return
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) and kind == "top":
+        kind = "lazy"
+    yield from _found(node, kind)
+
+
+def import_graph(root: Path = PACKAGE) -> list[Edge]:
+    """Every arrow between modules of the package at `root` (see the module's docstring)."""
+    modules = modules_of(root)
+    edges: list[Edge] = []
+    for name, (path, is_package) in modules.items():
+        here = name if is_package else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node, kind in _found(tree, "top"):
+            if isinstance(node, ast.Constant):
+                if node.value in modules and node.value != name:
+                    edges.append(Edge(name, node.value, "string"))
+                continue
+            assert isinstance(node, ast.Import | ast.ImportFrom)
+            for target in _targets(node, here, modules):
+                if within(target, root.name):
+                    edges.append(Edge(name, target, kind))
+    return edges
+
+
+def top_level(module: str) -> str:
+    """ocsscale.config.model -> ocsscale.config; ocsscale.errors -> ocsscale.errors."""
+    return ".".join(module.split(".")[:2])
+
+
+def within(module: str, packages: str | tuple[str, ...]) -> bool:
+    packages = (packages,) if isinstance(packages, str) else packages
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
+    """The strongly connected components of more than one node (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[frozenset[str]] = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph.get(start, ()))))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(frozenset(component))
+    return found
+
+
+def package_graph(edges: Iterable[Edge], leave_out: set[tuple[str, str]]) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = defaultdict(set)
+    for e in edges:
+        if (e.source, e.target) not in leave_out and top_level(e.source) != top_level(e.target):
+            graph[top_level(e.source)].add(top_level(e.target))
+    return graph
+
+
+def module_graph(edges: Iterable[Edge]) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = defaultdict(set)
+    for e in edges:
+        if e.kind in ("top", "lazy") and e.source != e.target:
+            graph[e.source].add(e.target)
+    return graph
+
+
+@pytest.fixture(scope="module")
+def edges() -> list[Edge]:
+    return import_graph()
+
+
+def test_the_graph_is_read(edges: list[Edge]) -> None:
+    """The scan sees the arrows the guards below judge (a broken scan would pass them)."""
+    seen = {(e.source, e.target, e.kind) for e in edges}
+    assert ("ocsscale.plan.build", "ocsscale.actions.base", "top") in seen
+    assert ("ocsscale.config", "ocsscale.config.loader", "lazy") in seen
+    assert ("ocsscale.transports.factory", "ocsscale.config.loader", "typing") in seen
+    assert ("ocsscale.cli.main", "ocsscale.lab.cli", "string") in seen
+    assert len(modules_of(PACKAGE)) > 150
+
+
+def test_the_scan_resolves_relative_imports_and_finds_a_cycle(tmp_path: Path) -> None:
+    root = tmp_path / "pkg"
+    (root / "a").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "a" / "__init__.py").write_text("from . import one\n")
+    (root / "a" / "one.py").write_text("from ..b import thing\n")
+    (root / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import one\n"
+        "def f():\n    from pkg.a.one import x\n"
+    )
+    found = {(e.source, e.target, e.kind) for e in import_graph(root)}
+    assert found == {
+        ("pkg.a", "pkg.a.one", "top"),
+        ("pkg.a.one", "pkg.b", "top"),
+        ("pkg.b", "pkg.a.one", "typing"),
+        ("pkg.b", "pkg.a.one", "lazy"),
+    }
+    assert cycles(module_graph(import_graph(root))) == [frozenset({"pkg.a.one", "pkg.b"})]
+
+
+def test_the_product_never_imports_the_lab(edges: list[Edge]) -> None:
+    reaching = {(e.source, e.target) for e in edges if within(e.target, LAB)}
+    from_product = {(s, t) for s, t in reaching if not within(s, LAB)}
+    assert from_product == LAB_MOUNTS
+
+
+def test_no_plugin_imports_the_actions_or_the_runner(edges: list[Edge]) -> None:
+    upward = sorted(
+        f"{e.source} -> {e.target} ({e.kind})"
+        for e in edges
+        if within(e.source, PLUGINS) and within(e.target, ("ocsscale.actions", "ocsscale.runner"))
+    )
+    assert upward == []
+
+
+def test_only_the_runner_imports_the_journal(edges: list[Edge]) -> None:
+    readers = {
+        e.source
+        for e in edges
+        if within(e.target, JOURNAL) and not within(e.source, "ocsscale.runner")
+    }
+    assert readers - JOURNAL_READERS_ISSUE_19 == set(), "new importers of the journal"
+    assert JOURNAL_READERS_ISSUE_19 - readers == set(), "fixed: remove from the allow-list"
+
+
+def test_no_cycle_between_top_level_packages(edges: list[Edge]) -> None:
+    assert cycles(package_graph(edges, PACKAGE_CYCLES_ISSUE_19)) == [], "a new cycle"
+    written = {(e.source, e.target) for e in edges}
+    for entry in sorted(PACKAGE_CYCLES_ISSUE_19):
+        assert entry in written, f"{entry}: no longer imported, remove it from the allow-list"
+        # each entry is needed: with that import back in the graph, a cycle is there
+        assert cycles(package_graph(edges, PACKAGE_CYCLES_ISSUE_19 - {entry})), (
+            f"{entry} closes no cycle any more: remove it from the allow-list"
+        )
+
+
+def test_no_upward_import_between_packages(edges: list[Edge]) -> None:
+    depth = {package: i for i, line in enumerate(LAYERS) for package in line}
+    assert set(depth) == {top_level(m) for m in modules_of(PACKAGE)}, "a package without a layer"
+    upward = sorted(
+        f"{e.source} -> {e.target} ({e.kind})"
+        for e in edges
+        if (e.source, e.target) not in PACKAGE_CYCLES_ISSUE_19 | LAB_MOUNTS
+        and depth[top_level(e.source)] > depth[top_level(e.target)]
+    )
+    assert upward == []
+
+
+def test_no_cycle_between_modules(edges: list[Edge]) -> None:
+    found = set(cycles(module_graph(edges)))
+    assert found - MODULE_CYCLES_ISSUE_19 == set(), "a new or a larger cycle between modules"
+    assert MODULE_CYCLES_ISSUE_19 - found == set(), "fixed or changed: update the allow-list"
