@@ -314,6 +314,30 @@ def held_error(holder: LeaseInfo, place: LeasePlace) -> LockHeld:
     )
 
 
+def _refuse_other(raw: str, place: LeasePlace, ours: list[str]) -> None:
+    """LockHeld unless the lease `raw` is one this copy took (an id in `ours`) in a
+    run that is over: that one is taken back, never another copy's."""
+    holder = parse_lease(raw)
+    if holder is None:
+        raise unreadable(place)
+    if holder.lease_id not in ours or holder.running_here:
+        raise held_error(holder, place)
+
+
+def check_free(loaded: LoadedPool) -> None:
+    """Refuse, before the operator is asked to confirm, a run or rollback the lease
+    would refuse: another copy's lease, or one that is not ocsscale's (read only;
+    a place that cannot be reached refuses it too). The lease is still taken for
+    real under the lock: a copy that takes it in between is refused then."""
+    place = lease_place(loaded.pool)
+    if place is None:
+        return
+    with lease_file(loaded, place) as lease:
+        raw = lease.read()
+    if raw is not None:
+        _refuse_other(raw, place, recorded(loaded.state_dir))
+
+
 # -- the copy's record of the lease it holds -----------------------------------------
 
 
@@ -412,14 +436,7 @@ class RunLease:
                     return
                 if said == "again":
                     continue  # released between our link and our look
-                holder = parse_lease(raw)
-                if holder is None:
-                    raise unreadable(place)
-                # taken back only when this copy took it in a run that is over (this
-                # run holds the copy's lock), never another copy's
-                ours = holder.lease_id in (*previous, info.lease_id)
-                if not ours or holder.running_here:
-                    raise held_error(holder, place)
+                _refuse_other(raw, place, [*previous, info.lease_id])
                 if lease.replace(info, raw):
                     return
         raise LockHeld(f"the run lease {place.describe()} is changing hands; try again")

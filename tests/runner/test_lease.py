@@ -416,3 +416,88 @@ def test_over_ssh_the_lease_is_on_the_lb_host(
     with RunLock(b.state_dir, "ocsscale run") as other, RunLease(b, other):
         assert lease.exists()
     assert not lease.exists()
+
+
+# -- checked before the operator is asked ------------------------------------------------
+
+PIN_PLAYBOOK = """\
+version: 1
+phases:
+  - id: validate-fe
+    title: Validate
+    section: test
+    steps:
+      - id: pin
+        action: hosts.pin
+        args: {host: client01, name: "{{ pool.fqdn }}", address: 198.18.0.41}
+"""
+
+
+def _ask(pool: LoadedPool, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`ocsscale ARGS` without --yes and without a terminal: asking would be exit 2."""
+    return subprocess.run(
+        [str(PYTHON), "-m", "ocsscale", "-c", str(pool.path), *args],
+        env=env,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_another_copys_lease_refuses_run_and_rollback_before_the_question(
+    tmp_path: Path, leases: Path, plugin_env: dict[str, str]
+) -> None:
+    a, b = _copy(tmp_path, "a", leases), _copy(tmp_path, "b", leases)
+    (b.path.parent / "playbook.yaml").write_text(PIN_PLAYBOOK)
+    run = ("run", "--playbook", str(b.path.parent / "playbook.yaml"))
+    done = _ask(b, plugin_env, *run[:1], "--yes", *run[1:])
+    assert done.returncode == 0, done.stdout + done.stderr  # something to roll back
+    pinned = (b.path.parent / "hosts-client01").read_bytes()
+    with RunLock(a.state_dir, "ocsscale run --phase preflight") as lock, RunLease(a, lock):
+        for args in (run, ("rollback",)):
+            refused = _ask(b, plugin_env, *args)
+            said = refused.stdout + refused.stderr
+            assert refused.returncode == 3, said
+            assert "pass --yes" not in said and "[y/N]" not in said  # never asked
+            assert f"lease {lock.lock_id}" in said and f"pid {os.getpid()}" in said
+            assert "Traceback" not in said
+            assert not (b.state_dir / "lock").exists()
+        assert (b.path.parent / "hosts-client01").read_bytes() == pinned
+    assert lease_mod.recorded(b.state_dir) == []
+
+
+def test_the_gate_lets_a_copy_take_its_own_lease_back_and_a_race_is_refused_at_execute(
+    tmp_path: Path, leases: Path
+) -> None:
+    from ocsscale.runner import session
+    from ocsscale.runner.events import discard
+
+    a, b = _copy(tmp_path, "a", leases), _copy(tmp_path, "b", leases)
+    for copy in (a, b):
+        (copy.path.parent / "playbook.yaml").write_text(PIN_PLAYBOOK)
+    gate = session.prepare_run(a.path, a.path.parent / "playbook.yaml")
+    session.execute_run(gate, discard, command="ocsscale run")  # a's journal
+    # then a run of a killed while it held the lease
+    lock = RunLock(a.state_dir, "ocsscale run")
+    RunLease(a, lock.acquire()).acquire()
+    lock.release()
+    old = _kill(_lease_file(leases))
+    with pytest.raises(LockHeld, match="stale"):
+        session.prepare_run(b.path, b.path.parent / "playbook.yaml")
+    # a's killed run left it: a's next run passes the gate and takes it back
+    gate = session.prepare_run(a.path, a.path.parent / "playbook.yaml")
+    session.execute_run(gate, discard, command="ocsscale run")
+    assert not _lease_file(leases).exists() and lease_mod.recorded(a.state_dir) == []
+    assert old not in lease_mod.recorded(a.state_dir)
+
+    # free at b's gate, taken by a before b runs: b is refused under its lock
+    gate = session.prepare_run(b.path, b.path.parent / "playbook.yaml")
+    with RunLock(a.state_dir, "ocsscale run") as held, RunLease(a, held):
+        with pytest.raises(LockHeld) as err:
+            session.execute_run(gate, discard, command="ocsscale run")
+        assert f"lease {held.lock_id}" in err.value.message
+    assert (b.path.parent / "hosts-client01").read_bytes() == ORIGINAL_HOSTS
+    assert not (b.state_dir / "lock").exists()
