@@ -471,6 +471,91 @@ class RunLease:
         self.release()
 
 
+# -- ocsscale status ------------------------------------------------------------------
+
+
+def _holder_json(holder: LeaseInfo, stale: bool) -> dict[str, Any]:
+    return {**asdict(holder), "stale": stale}
+
+
+def _read_here(place: LeasePlace) -> tuple[str, LeaseInfo | None, str]:
+    """The lease on this machine (`admin`), read as a file: (state, holder, note)."""
+    try:
+        with open(place.path, "rb") as f:
+            raw = f.read(MAX_LEASE_BYTES + 1)
+    except FileNotFoundError:
+        return "free", None, ""
+    except OSError as exc:
+        return "unknown", None, f"it cannot be read ({_clean(exc.strerror or type(exc).__name__)})"
+    holder = parse_lease(raw.decode("utf-8", "replace"))
+    if holder is None:
+        return "unknown", None, "it is not one ocsscale wrote: `run` refuses it"
+    return "held", holder, ""
+
+
+def lease_status(config: Path, lock: LockInfo | None) -> dict[str, Any]:
+    """For `status`: where the run lease lives and who holds it, as far as is known
+    without contacting anything: the lease itself when it is on this machine
+    (`admin`), else this copy's record of the lease it holds, with its lock."""
+    from ..config.loader import load_pool
+
+    state_dir = Path(config).resolve().parent / STATE_DIR_NAME
+    ids = recorded(state_dir)
+    report: dict[str, Any] = {
+        "host": None,
+        "dir": None,
+        "path": None,
+        "state": "unknown",
+        "holder": None,
+        "recorded": ids,
+        "note": "",
+    }
+    try:
+        place = lease_place(load_pool(config).pool)
+    except (OcsscaleError, OSError):
+        report["note"] = "the pool file does not load, so where the lease lives is not known"
+        return report
+    if place is None:
+        report["state"] = "none"
+        report["note"] = (
+            "no place every copy of the pool file sees: only the lock in .ocsscale/ "
+            "protects, i.e. this directory (run.lease)"
+        )
+        return report
+    report.update(host=place.host, dir=place.dir, path=place.path)
+    if place.host == "admin":
+        state, holder, note = _read_here(place)
+        report.update(state=state, note=note)
+        if holder is not None:
+            report["holder"] = _holder_json(holder, holder.stale)
+        return report
+    # on a host of the pool file: what this copy knows of it, from its own files
+    if lock is not None and lock.lock_id in ids and not lock.stale:
+        holder = LeaseInfo(
+            lock.lock_id,
+            place.pool,
+            lock.user,
+            lock.host,
+            lock.pid,
+            _clean(lock.command),
+            lock.started,
+            _clean(state_dir),
+        )
+        report.update(state="held", holder=_holder_json(holder, False))
+        report["note"] = f"by this copy's run (its lock); not read on {place.host}"
+    elif ids:
+        report["note"] = (
+            f"a run of this copy that was cut short may still hold lease {ids[0]} there: "
+            f"its next run takes it back; `ocsscale unlock {ids[0]}` clears it"
+        )
+    else:
+        report["note"] = (
+            f"not read: it is on {place.host}, and status contacts nothing; this copy "
+            "holds none (`run` names another copy's before it asks)"
+        )
+    return report
+
+
 # -- ocsscale unlock ------------------------------------------------------------------
 
 
