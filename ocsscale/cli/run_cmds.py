@@ -520,7 +520,10 @@ def rollback_cmd(
     for entry in gate.pending if verbose or not yes else []:
         summary = "; ".join(c.get("summary", "") for c in entry.changes or []) or entry.action
         why = gate.needless.get(entry.seq)
-        if why is None:
+        if entry.seq in gate.repaired:
+            said = f"{summary}  (put back by the fault repair first: only verified)"
+            console.print(Text(f"  ↶ {entry.step_id}  {said}"))
+        elif why is None:
             console.print(Text(f"  ↶ {entry.step_id}  {summary}"))
         else:
             console.print(Text(f"  · {entry.step_id}  {summary}  (nothing to revert: {why})"))

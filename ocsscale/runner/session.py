@@ -434,6 +434,15 @@ class RollbackGate:
     def reverts(self) -> int:
         return sum(1 for e in self.pending if e.seq not in self.needless)
 
+    @property
+    def repaired(self) -> set[int]:
+        """The changes the fault repair puts back first (a drill's): proven, not replayed."""
+        return {
+            f.seq
+            for f in self.faults
+            if f.action in self.actions and self.actions[f.action].fault_restore_reverts
+        }
+
 
 def prepare_rollback(config: Path, *, to_phase: str | None = None) -> RollbackGate:
     actions: dict[str, type[Action]] = dict(load_actions())

@@ -191,6 +191,8 @@ def test_a_drills_revert_after_its_fault_repair_is_proven_not_replayed(
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     out = " ".join(rolled.stdout.split())
     assert _log(pool)[-2:] == ["restore_fault file-broken", "verify_reverted"]
+    listed = "failover-test/drill break"  # the list before the reverts says so too
+    assert f"{listed} {pool.dir}/broken for a while (put back by the fault repair first" in out
     assert "failover-test/drill already restored by the fault repair: verifying" in out, out
     assert "✓ failover-test/drill: already restored by the fault repair; verified" in out, out
     assert "reverted failover-test/drill" not in out
