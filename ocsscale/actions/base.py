@@ -119,6 +119,10 @@ class Action(ABC):
     #: walkthrough runs them in, so a playbook of one's own cannot run them at another
     #: moment (a service stop on the legacy FE before the cutover). plan/build.py checks it.
     phases: ClassVar[tuple[str, ...]] = ()
+    #: True when `restore_fault` puts back all that `revert` would (a drill: its fault
+    #: is its only change): a rollback that has just put its fault right proves the
+    #: revert (`verify_reverted`) instead of replaying it
+    fault_restore_reverts: ClassVar[bool] = False
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         self.ctx = ctx

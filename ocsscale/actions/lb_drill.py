@@ -520,6 +520,9 @@ class LbFailoverDrill(Action):
             f"check port {self.port})"
         )
 
+    # the fault's record is the undo record: once put right, nothing is left to revert
+    fault_restore_reverts = True
+
     def restore_fault(self, kind: str, restore: Json) -> Json:
         """A drill cut short: its fault undone, and the LB sees the member back."""
         self._fault(restore=True, record=restore)

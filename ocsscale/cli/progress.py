@@ -318,7 +318,13 @@ class RunProgress:
         self._print(Text(f"  ↶ {e.step}  {e.data['summary']}"))
 
     def _on_revert_done(self, e: Event) -> None:
-        self._print(Text(f"  ✓ reverted {e.step}  ({e.data['seconds']:.1f}s)", style="green"))
+        seconds = e.data["seconds"]
+        if e.data.get("already_restored"):
+            # the fault repair above made this revert: it was only proven now
+            line = f"  ✓ {e.step}: already restored by the fault repair; verified ({seconds:.1f}s)"
+        else:
+            line = f"  ✓ reverted {e.step}  ({seconds:.1f}s)"
+        self._print(Text(line, style="green"))
 
     def _on_revert_skipped(self, e: Event) -> None:
         self._print(Text(f"  · {e.step}: nothing to revert ({e.data['reason']})", style="dim"))

@@ -310,14 +310,19 @@ def status_cmd(
 ) -> None:
     """Phases done, the step in progress, and what rollback would undo (newest first).
 
+    Changes that cancel out (a pin and its later unpin) are counted apart, as
+    rollback counts them: it reverts none of them and only removes their backups.
+
     Changes nothing and contacts nothing: it reads the journal and the lock in
     .ocsscale/ next to the pool file, which need not validate any more. It
     names the lock's holder (user, host, pid, since when, LOCK_ID) and says
-    when that holder is gone. The journal is opened read-only and never
-    written. A journal that is missing or empty while .ocsscale/ holds what a
-    run leaves (the failover procedure, a report of a run, a lock, the
-    journal's -wal file), or a file that is not a journal, is refused: it
-    never reads as "nothing has run".
+    when that holder is gone. The run lease: where it lives, and who holds it
+    when it is on this machine (run.lease.host admin) or this copy's run holds
+    it; on another host it is not read (`run` reads it before it asks). The
+    journal is opened read-only and never written. A journal that is missing
+    or empty while .ocsscale/ holds what a run leaves (the failover procedure,
+    a report of a run, a lock, the journal's -wal file), or a file that is not
+    a journal, is refused: it never reads as "nothing has run".
 
     A run that waits for an answer is named with its question and the
     `ocsscale answer` command that answers it.
@@ -337,7 +342,7 @@ def status_cmd(
     """
     console = _console()
     config = app_state(ctx).config
-    report = status_report(session.state_dir_for(config))
+    report = status_report(session.state_dir_for(config), config)
     waiting = report["waiting"]
     if waiting and "error" not in waiting:
         waiting["answer_with"] = answer_with(waiting, str(config))
@@ -354,6 +359,7 @@ def status_cmd(
                 f"since {_when(lock['started'])} (`{lock['command']}`)"
             )
         )
+    _say_lease(console, report["lease"])
     if report["last_run"] is None:
         console.print("Nothing has run yet for this pool file.")
         return
@@ -395,8 +401,11 @@ def status_cmd(
             )
         )
     undo = report["rollback_would_undo"]
+    # as rollback says it: the changes that cancel out are not reverted
+    cancelled = len(report["rollback_cancel_out"])
+    extra = f" ({cancelled} more cancel out: only their backups are removed)" if cancelled else ""
     if not undo:
-        console.print("Rollback would undo nothing.")
+        console.print(Text(f"Rollback would undo nothing{extra}."))
         return
     table = Table("#", "step", "undoes", "status", title="rollback would undo (newest first)")
     for entry in undo:
@@ -404,6 +413,29 @@ def status_cmd(
             str(entry["seq"]), Text(entry["step"]), Text(entry["summary"]), Text(entry["status"])
         )
     console.print(table)
+    if extra:
+        console.print(Text(f"{len(undo)} change(s) to revert{extra}."))
+
+
+def _say_lease(console: Console, lease: dict[str, Any] | None) -> None:
+    """The run lease as far as this machine knows it (status contacts nothing)."""
+    if lease is None:
+        return
+    where = f" {lease['path']} on {lease['host']}" if lease["path"] else ""
+    holder = lease["holder"]
+    if holder is None:
+        said = lease["state"] + (f": {lease['note']}" if lease["note"] else "")
+    else:
+        said = (
+            f"held by {holder['user']}@{holder['host']} pid {holder['pid']} since "
+            f"{_when(holder['started'])} (`{holder['command']}`, lease {holder['lease_id']}, "
+            f"copy {holder['copy']})"
+        )
+        if holder["stale"]:
+            said += f"; stale (its process is gone): `ocsscale unlock {holder['lease_id']}`"
+        if lease["note"]:
+            said += f", {lease['note']}"
+    console.print(Text(f"run lease{where}: {said}"))
 
 
 def _say_waiting(console: Console, waiting: dict[str, Any] | None) -> None:
@@ -488,7 +520,10 @@ def rollback_cmd(
     for entry in gate.pending if verbose or not yes else []:
         summary = "; ".join(c.get("summary", "") for c in entry.changes or []) or entry.action
         why = gate.needless.get(entry.seq)
-        if why is None:
+        if entry.seq in gate.repaired:
+            said = f"{summary}  (put back by the fault repair first: only verified)"
+            console.print(Text(f"  ↶ {entry.step_id}  {said}"))
+        elif why is None:
             console.print(Text(f"  ↶ {entry.step_id}  {summary}"))
         else:
             console.print(Text(f"  · {entry.step_id}  {summary}  (nothing to revert: {why})"))

@@ -26,7 +26,7 @@ STEP_FAILED = "step_failed"  # data: error, seconds
 STEP_DIFF = "step_diff"  # dry run: data: changes, built
 # rollback
 REVERT_START = "revert_start"  # data: seq, action, summary
-REVERT_DONE = "revert_done"  # data: seq, seconds
+REVERT_DONE = "revert_done"  # data: seq, seconds, already_restored (by the fault repair)
 REVERT_FAILED = "revert_failed"  # data: seq, error
 REVERT_SKIPPED = "revert_skipped"  # data: seq, reason (nothing to do for this change)
 # faults the tool put in place on purpose and an interruption left (runner/faults.py)

@@ -314,6 +314,30 @@ def held_error(holder: LeaseInfo, place: LeasePlace) -> LockHeld:
     )
 
 
+def _refuse_other(raw: str, place: LeasePlace, ours: list[str]) -> None:
+    """LockHeld unless the lease `raw` is one this copy took (an id in `ours`) in a
+    run that is over: that one is taken back, never another copy's."""
+    holder = parse_lease(raw)
+    if holder is None:
+        raise unreadable(place)
+    if holder.lease_id not in ours or holder.running_here:
+        raise held_error(holder, place)
+
+
+def check_free(loaded: LoadedPool) -> None:
+    """Refuse, before the operator is asked to confirm, a run or rollback the lease
+    would refuse: another copy's lease, or one that is not ocsscale's (read only;
+    a place that cannot be reached refuses it too). The lease is still taken for
+    real under the lock: a copy that takes it in between is refused then."""
+    place = lease_place(loaded.pool)
+    if place is None:
+        return
+    with lease_file(loaded, place) as lease:
+        raw = lease.read()
+    if raw is not None:
+        _refuse_other(raw, place, recorded(loaded.state_dir))
+
+
 # -- the copy's record of the lease it holds -----------------------------------------
 
 
@@ -412,14 +436,7 @@ class RunLease:
                     return
                 if said == "again":
                     continue  # released between our link and our look
-                holder = parse_lease(raw)
-                if holder is None:
-                    raise unreadable(place)
-                # taken back only when this copy took it in a run that is over (this
-                # run holds the copy's lock), never another copy's
-                ours = holder.lease_id in (*previous, info.lease_id)
-                if not ours or holder.running_here:
-                    raise held_error(holder, place)
+                _refuse_other(raw, place, [*previous, info.lease_id])
                 if lease.replace(info, raw):
                     return
         raise LockHeld(f"the run lease {place.describe()} is changing hands; try again")
@@ -452,6 +469,91 @@ class RunLease:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+# -- ocsscale status ------------------------------------------------------------------
+
+
+def _holder_json(holder: LeaseInfo, stale: bool) -> dict[str, Any]:
+    return {**asdict(holder), "stale": stale}
+
+
+def _read_here(place: LeasePlace) -> tuple[str, LeaseInfo | None, str]:
+    """The lease on this machine (`admin`), read as a file: (state, holder, note)."""
+    try:
+        with open(place.path, "rb") as f:
+            raw = f.read(MAX_LEASE_BYTES + 1)
+    except FileNotFoundError:
+        return "free", None, ""
+    except OSError as exc:
+        return "unknown", None, f"it cannot be read ({_clean(exc.strerror or type(exc).__name__)})"
+    holder = parse_lease(raw.decode("utf-8", "replace"))
+    if holder is None:
+        return "unknown", None, "it is not one ocsscale wrote: `run` refuses it"
+    return "held", holder, ""
+
+
+def lease_status(config: Path, lock: LockInfo | None) -> dict[str, Any]:
+    """For `status`: where the run lease lives and who holds it, as far as is known
+    without contacting anything: the lease itself when it is on this machine
+    (`admin`), else this copy's record of the lease it holds, with its lock."""
+    from ..config.loader import load_pool
+
+    state_dir = Path(config).resolve().parent / STATE_DIR_NAME
+    ids = recorded(state_dir)
+    report: dict[str, Any] = {
+        "host": None,
+        "dir": None,
+        "path": None,
+        "state": "unknown",
+        "holder": None,
+        "recorded": ids,
+        "note": "",
+    }
+    try:
+        place = lease_place(load_pool(config).pool)
+    except (OcsscaleError, OSError):
+        report["note"] = "the pool file does not load, so where the lease lives is not known"
+        return report
+    if place is None:
+        report["state"] = "none"
+        report["note"] = (
+            "no place every copy of the pool file sees: only the lock in .ocsscale/ "
+            "protects, i.e. this directory (run.lease)"
+        )
+        return report
+    report.update(host=place.host, dir=place.dir, path=place.path)
+    if place.host == "admin":
+        state, holder, note = _read_here(place)
+        report.update(state=state, note=note)
+        if holder is not None:
+            report["holder"] = _holder_json(holder, holder.stale)
+        return report
+    # on a host of the pool file: what this copy knows of it, from its own files
+    if lock is not None and lock.lock_id in ids and not lock.stale:
+        holder = LeaseInfo(
+            lock.lock_id,
+            place.pool,
+            lock.user,
+            lock.host,
+            lock.pid,
+            _clean(lock.command),
+            lock.started,
+            _clean(state_dir),
+        )
+        report.update(state="held", holder=_holder_json(holder, False))
+        report["note"] = f"by this copy's run (its lock); not read on {place.host}"
+    elif ids:
+        report["note"] = (
+            f"a run of this copy that was cut short may still hold lease {ids[0]} there: "
+            f"its next run takes it back; `ocsscale unlock {ids[0]}` clears it"
+        )
+    else:
+        report["note"] = (
+            f"not read: it is on {place.host}, and status contacts nothing; this copy "
+            "holds none (`run` names another copy's before it asks)"
+        )
+    return report
 
 
 # -- ocsscale unlock ------------------------------------------------------------------

@@ -31,6 +31,9 @@ from .journal import Entry, Journal
 from .parallel import DEFAULT_FORKS, Stop, run_lanes, waves
 from .walk import locked_sink
 
+#: what a revert the fault repair already made says instead of replaying it
+ALREADY_RESTORED = "already restored by the fault repair"
+
 
 def _summary(entry: Entry) -> str:
     return "; ".join(c.get("summary", "") for c in entry.changes or []) or entry.action
@@ -164,8 +167,11 @@ def rollback(
     check_undo_records(entries, ctx, actions)  # anew under the lock, before any revert
     # then the faults: an FE whose link the tool cut is unreachable only because of
     # that cut, which is no reason to refuse the rollback
-    if restore_in_place(journal, context_for, actions, sink, rollback_id):
+    restored = restore_in_place(journal, context_for, actions, sink, rollback_id)
+    if restored:
         entries = journal.undoable(from_index)
+    # a fault put right just now whose restore is its step's whole revert (a drill's)
+    repaired = {f.seq for f in restored if actions[f.action].fault_restore_reverts}
     needless = needless_reverts(entries, ctx, actions)
     if hosts is not None:
         # every entry: one with nothing to revert still has a backup to remove
@@ -181,7 +187,8 @@ def rollback(
                 break
             try:
                 why = needless.get(entry.seq)
-                _revert(journal, ctx, sink, rollback_id, actions, entry, why, hosts)
+                already = entry.seq in repaired
+                _revert(journal, ctx, sink, rollback_id, actions, entry, why, hosts, already)
             except StepFailed as exc:
                 stop.set()
                 return [exc]
@@ -213,9 +220,11 @@ def _revert(
     entry: Entry,
     needless: str | None,
     hosts: Any,
+    already: bool = False,
 ) -> None:
     """Revert one entry and prove it (or, when `needless` says why it needs no
-    revert, only tidy), then remove what the change left on its host."""
+    revert, only tidy; when `already`, the fault repair of this rollback has put
+    it back: only prove it), then remove what the change left on its host."""
     started = time.monotonic()
 
     def emit(kind: str, data: Mapping[str, object]) -> None:
@@ -225,14 +234,18 @@ def _revert(
     host = ctx.host if hosts is None else hosts.for_entry(entry.hosts)
     action = actions[entry.action](dataclasses.replace(ctx, host=host, emit=emit), entry.args)
     if needless is None:
-        summary = {"seq": entry.seq, "action": entry.action, "summary": _summary(entry)}
+        said = ALREADY_RESTORED + ": verifying" if already else _summary(entry)
+        summary = {"seq": entry.seq, "action": entry.action, "summary": said}
         sink(Event(ev.REVERT_START, entry.phase, entry.step_id, summary))
         # marked before the change: a rollback cut short resumes with this entry
         journal.begin_revert(entry.seq, rollback_id)
     try:
         if needless is None:
+            # replayed, the drill's revert would restart its services, or ask the
+            # operator to plug the cable back in, a second time
+            done = {"already_restored": ALREADY_RESTORED} if already else None
             evidence = {
-                "revert": action.revert(entry.undo),
+                "revert": done or action.revert(entry.undo),
                 "verify": action.verify_reverted(entry.undo),
             }
         else:
@@ -262,4 +275,5 @@ def _revert(
         return
     journal.finish_revert(entry.seq, evidence)
     seconds = time.monotonic() - started
-    sink(Event(ev.REVERT_DONE, entry.phase, entry.step_id, {"seq": entry.seq, "seconds": seconds}))
+    data = {"seq": entry.seq, "seconds": seconds, "already_restored": already}
+    sink(Event(ev.REVERT_DONE, entry.phase, entry.step_id, data))

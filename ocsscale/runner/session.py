@@ -30,7 +30,7 @@ from .events import Event, EventSink
 from .evidence import check_journal, check_rows, reading
 from .faults import restore_in_place
 from .journal import JOURNAL_NAME, Entry, Fault, Journal, latest_evidence
-from .lease import RunLease, lease_place
+from .lease import RunLease, check_free, lease_place
 from .lock import RunLock, current_user, held_error, read_lock
 from .plugins import load_actions
 from .walk import Walker, refuse_not_built
@@ -192,8 +192,9 @@ def new_run_id() -> str:
 class RunGate:
     """A run that passed its gate, with what the CLI shows and asks about: the
     plan and the phases chosen. Every check was made once, before anything is
-    asked or contacted: every credential resolves; for a real run also every
-    step's action is built and no other run holds the lock."""
+    asked or changed: every credential resolves; for a real run also every
+    step's action is built, no other run holds the lock and no other copy of the
+    pool file the run lease (read on its host)."""
 
     prepared: Prepared
     phases: list[PlanPhase]
@@ -204,10 +205,13 @@ class RunGate:
         return sum(len(p.all_steps) for p in self.phases if not p.skipped)
 
 
-def _refuse_held(state_dir: Path) -> None:
-    holder = read_lock(state_dir)
+def _refuse_held(loaded: LoadedPool) -> None:
+    """Another run of this copy (the lock), or of another copy (the run lease),
+    refuses this one before the operator is asked; both are taken for real later."""
+    holder = read_lock(loaded.state_dir)
     if holder is not None:
         raise held_error(holder)
+    check_free(loaded)
 
 
 def prepare_run(
@@ -247,7 +251,7 @@ def gate_run(
     lease_host = [] if place is None or place.host == "admin" else [place.host]
     check_credentials_for(prepared.loaded, prepared.actions, _plan_steps(phases), lease_host)
     if not dry_run:
-        _refuse_held(prepared.loaded.state_dir)
+        _refuse_held(prepared.loaded)
     return RunGate(prepared, list(phases), dry_run)
 
 
@@ -416,7 +420,7 @@ class RollbackGate:
     """A rollback that passed its gate, with what the CLI shows and asks about:
     the changes it would undo, newest first, and which of those need no revert
     (seq -> why). Every credential their hosts log in with resolves, as the
-    journal recorded it, and no other run holds the lock."""
+    journal recorded it, no other run holds the lock and no other copy the lease."""
 
     loaded: LoadedPool
     actions: Mapping[str, type[Action]]
@@ -430,6 +434,15 @@ class RollbackGate:
     def reverts(self) -> int:
         return sum(1 for e in self.pending if e.seq not in self.needless)
 
+    @property
+    def repaired(self) -> set[int]:
+        """The changes the fault repair puts back first (a drill's): proven, not replayed."""
+        return {
+            f.seq
+            for f in self.faults
+            if f.action in self.actions and self.actions[f.action].fault_restore_reverts
+        }
+
 
 def prepare_rollback(config: Path, *, to_phase: str | None = None) -> RollbackGate:
     actions: dict[str, type[Action]] = dict(load_actions())
@@ -437,6 +450,8 @@ def prepare_rollback(config: Path, *, to_phase: str | None = None) -> RollbackGa
     pending = pending_rollback(loaded.state_dir, to_phase)  # refuses an unknown phase
     faults = faults_in_place(loaded.state_dir)
     if not pending:
+        if faults:  # put right under the lock and the lease
+            _refuse_held(loaded)
         return RollbackGate(loaded, actions, to_phase, [], {}, faults)
     rollback_mod.refuse_missing(pending, actions)
     from ..transports.recorded import RecordedHosts
@@ -450,7 +465,7 @@ def prepare_rollback(config: Path, *, to_phase: str | None = None) -> RollbackGa
         needless = rollback_mod.needless_reverts(pending, ctx, actions)
     finally:
         hosts.close_all()
-    _refuse_held(loaded.state_dir)
+    _refuse_held(loaded)
     return RollbackGate(loaded, actions, to_phase, pending, needless, faults)
 
 

@@ -6,11 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..actions.base import Context, registry
+from ..errors import OcsscaleError, UsageError
 from . import answers
 from .evidence import reading
 from .faults import broken_by_tool
 from .journal import JOURNAL_NAME, KILLED, Entry
+from .lease import lease_status
 from .lock import read_lock
+from .plugins import load_actions
+from .rollback import needless_reverts
 
 
 def _entry_json(entry: Entry) -> dict[str, Any]:
@@ -40,8 +45,25 @@ def waiting_for(state_dir: Path) -> dict[str, Any] | None:
     return asked
 
 
-def status_report(state_dir: Path) -> dict[str, Any]:
-    """Phases done, the step in progress and what rollback would undo."""
+def _no_host(name: str) -> Any:
+    raise UsageError(f"status contacts no host ({name})")
+
+
+def _needless(entries: list[Entry]) -> dict[int, str]:
+    """seq -> why rollback would not revert that change (rollback.needless_reverts:
+    a pin and its later unpin cancel out), judged from the journal alone."""
+    if not entries:
+        return {}
+    try:
+        actions = load_actions()
+    except OcsscaleError:
+        actions = registry()  # a plugin that does not import: its changes are listed
+    return needless_reverts(entries, Context(pool=None, profile=None, host=_no_host), actions)
+
+
+def status_report(state_dir: Path, config: Path | None = None) -> dict[str, Any]:
+    """Phases done, the step in progress and what rollback would undo; with the
+    pool file's path (`config`), the run lease as far as it is known here."""
     lock = read_lock(state_dir)
     report: dict[str, Any] = {
         "journal": str(state_dir / JOURNAL_NAME),
@@ -59,7 +81,11 @@ def status_report(state_dir: Path) -> dict[str, Any]:
         "last_run": None,
         "phases": [],
         "in_progress": [],
+        "lease": None if config is None else lease_status(config, lock),
         "rollback_would_undo": [],
+        # changes rollback does not revert (a pin and its unpin cancel out): it
+        # only removes their backups
+        "rollback_cancel_out": [],
         "faults_in_place": [],
         "watch": None,
         "waiting": waiting_for(state_dir),
@@ -97,5 +123,10 @@ def status_report(state_dir: Path) -> dict[str, Any]:
         live = lock is not None and not lock.stale
         report.update(broken_by_tool(journal, live))
         report["in_progress"] = [_entry_json(e) for e in journal.in_progress()]
-        report["rollback_would_undo"] = [_entry_json(e) for e in journal.undoable()]
+        undoable = journal.undoable()
+        needless = _needless(undoable)
+        report["rollback_would_undo"] = [_entry_json(e) for e in undoable if e.seq not in needless]
+        report["rollback_cancel_out"] = [
+            {**_entry_json(e), "reason": needless[e.seq]} for e in undoable if e.seq in needless
+        ]
     return report

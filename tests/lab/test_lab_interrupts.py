@@ -619,6 +619,9 @@ def test_rollback_after_a_kill_in_the_link_drill_brings_the_link_up_first(
     assert "put right first: the link of ocsfe01" in text, text
     # the link first, then the reverts: the pin on ocsfe01 among them
     assert text.index("put right:") < text.index("reverted validate-lb/pin-fe"), text
+    # the drill's own revert is the link up the repair made: proven, not made again
+    said = " ".join(text.split())
+    assert "drill-link: already restored by the fault repair; verified" in said, text
     assert _link_up(lab, "ocsfe01") and _fe_reachable(lab, "ocsfe01")
     assert all(f["cleared"] is not None for f in _faults(pool))
     after = _lab_state(lab)

@@ -175,6 +175,15 @@ class Bind:
         response = dns.query.tcp(update, PRIMARY, port=self.port, timeout=5)
         assert response.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(response.rcode())
 
+    def clear(self, name: str) -> None:
+        """Remove every record of `name` (a test's own name, once it is done: the
+        inventory of a later test reads the whole zone)."""
+        key = dns.tsig.Key(KEY_NAME, self.secret, "hmac-sha256")
+        update = dns.update.UpdateMessage(ZONE, keyring=key)
+        update.delete(name + ".")
+        response = dns.query.tcp(update, PRIMARY, port=self.port, timeout=5)
+        assert response.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(response.rcode())
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:

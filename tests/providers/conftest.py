@@ -30,9 +30,12 @@ def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind]:
 
 
 @pytest.fixture()
-def record_name(bind: Bind) -> str:
-    """A fresh name for one test (tests never share a record)."""
-    return f"t{next(_names)}.{ZONE}"
+def record_name(bind: Bind) -> Iterator[str]:
+    """A fresh name for one test (tests never share a record), removed afterwards:
+    the BIND of the session is shared, and the cutover's inventory reads the whole zone."""
+    name = f"t{next(_names)}.{ZONE}"
+    yield name
+    bind.clear(name)
 
 
 def _standin(

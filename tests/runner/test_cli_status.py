@@ -86,3 +86,71 @@ def test_a_killed_run_is_shown_as_interrupted_not_running(
         journal.close()
     assert statuses.pop("killed-run") == "interrupted"
     assert list(statuses.values()) == ["done"]
+
+
+CANCELLING = """\
+version: 1
+phases:
+  - id: validate-fe
+    title: Validate
+    section: test
+    steps:
+      - id: pin
+        action: hosts.pin
+        foreach: test_clients
+        as: host
+        args: {host: "{{ host.name }}", name: "{{ pool.fqdn }}", address: 198.18.0.41}
+    cleanup:
+      - id: unpin
+        action: hosts.unpin
+        foreach: test_clients
+        as: host
+        args: {host: "{{ host.name }}", name: "{{ pool.fqdn }}"}
+  - id: cutover
+    title: Cutover
+    section: test
+    steps:
+      - id: mark
+        action: test.mark
+        args: {path: "@DIR@/marker", text: changed}
+"""
+
+
+def test_status_lists_what_rollback_reverts_and_counts_what_cancels_out(
+    local_pool: LocalPool, plugin_env: dict[str, str]
+) -> None:
+    """validate-fe's pins and their unpins cancel out: rollback reverts none of them
+    (it removes their backups), and status says the same, not four reverts more."""
+    (local_pool.dir / "playbook.yaml").write_text(CANCELLING.replace("@DIR@", str(local_pool.dir)))
+    prepared = session.prepare(local_pool.pool, local_pool.dir / "playbook.yaml")
+    session.execute_run(session.gate_run(prepared, prepared.plan.phases), discard, command="test")
+    report = json.loads(_status(local_pool, plugin_env, "--json").stdout)
+    assert [e["step"] for e in report["rollback_would_undo"]] == ["cutover/mark"]
+    cancelled = report["rollback_cancel_out"]
+    assert sorted(e["step"] for e in cancelled) == [
+        "validate-fe/pin[client01]",
+        "validate-fe/pin[client02]",
+        "validate-fe/unpin[client01]",
+        "validate-fe/unpin[client02]",
+    ]
+    assert all("cancel out: nothing to put back" in e["reason"] for e in cancelled)
+    text = " ".join(_status(local_pool, plugin_env).stdout.split())
+    assert "1 change(s) to revert (4 more cancel out: only their backups are removed)" in text
+    assert "cutover/mark" in text and "validate-fe/pin[client01]" not in text
+
+    rolled = subprocess.run(
+        [str(PYTHON), "-m", "ocsscale", "-c", str(local_pool.pool), "rollback", "--yes"],
+        env={**plugin_env, "COLUMNS": "250"},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    # rollback counts them as status did
+    assert "1 change(s) to revert (4 more cancel out" in " ".join(rolled.stdout.split())
+    report = json.loads(_status(local_pool, plugin_env, "--json").stdout)
+    assert report["rollback_would_undo"] == report["rollback_cancel_out"] == []
+    text = " ".join(_status(local_pool, plugin_env).stdout.split())
+    assert "Rollback would undo nothing." in text

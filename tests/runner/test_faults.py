@@ -52,8 +52,8 @@ phases:
 """
 
 
-def _setup(pool: LocalPool, put: float = 0, take: float = 0) -> None:
-    text = PLAYBOOK.replace("@DIR@", str(pool.dir))
+def _setup(pool: LocalPool, put: float = 0, take: float = 0, action: str = "test.fault") -> None:
+    text = PLAYBOOK.replace("@DIR@", str(pool.dir)).replace("test.fault", action)
     text = text.replace("@PUT@", str(put)).replace("@TAKE@", str(take))
     (pool.dir / "playbook.yaml").write_text(text)
 
@@ -172,9 +172,36 @@ def test_rollback_puts_a_killed_fault_right_before_anything_else(
     out = rolled.stdout
     assert "put right first" in out
     assert out.index("put right:") < out.index("reverted failover-test/before")
-    assert _log(pool)[-2:] == ["restore_fault file-broken", "revert"]
+    assert _log(pool)[-3:] == ["restore_fault file-broken", "revert", "verify_reverted"]
     assert not (pool.dir / "broken").exists() and not (pool.dir / "before").exists()
     assert all(f["cleared"] is not None for f in _faults(pool))
+
+
+def test_a_drills_revert_after_its_fault_repair_is_proven_not_replayed(
+    local_pool: LocalPool, plugin_env: dict[str, str]
+) -> None:
+    """A drill's fault is its only change: the rollback's fault repair already made
+    its revert, and the line says so (a drill's revert again would restart its
+    services, or ask for the cable a second time)."""
+    pool = local_pool
+    _setup(pool, action="test.drill_fault")
+    _signal_when(pool, _start(pool, plugin_env), "in place", signal.SIGKILL)
+    _unlock(pool, plugin_env)
+    rolled = _run(_ocsscale(pool, plugin_env, "rollback", "--yes", "-v")[:-2], plugin_env)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    out = " ".join(rolled.stdout.split())
+    assert _log(pool)[-2:] == ["restore_fault file-broken", "verify_reverted"]
+    listed = "failover-test/drill break"  # the list before the reverts says so too
+    assert f"{listed} {pool.dir}/broken for a while (put back by the fault repair first" in out
+    assert "failover-test/drill already restored by the fault repair: verifying" in out, out
+    assert "✓ failover-test/drill: already restored by the fault repair; verified" in out, out
+    assert "reverted failover-test/drill" not in out
+    assert "reverted failover-test/before" in out  # the others as before
+    (drill,) = [e for e in _entries(pool) if e["step_id"] == "failover-test/drill"]
+    assert drill["status"] == "reverted"
+    assert json.loads(drill["revert_evidence"])["revert"] == {
+        "already_restored": "already restored by the fault repair"
+    }
 
 
 @pytest.mark.parametrize(

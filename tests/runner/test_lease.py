@@ -416,3 +416,179 @@ def test_over_ssh_the_lease_is_on_the_lb_host(
     with RunLock(b.state_dir, "ocsscale run") as other, RunLease(b, other):
         assert lease.exists()
     assert not lease.exists()
+
+
+# -- checked before the operator is asked ------------------------------------------------
+
+PIN_PLAYBOOK = """\
+version: 1
+phases:
+  - id: validate-fe
+    title: Validate
+    section: test
+    steps:
+      - id: pin
+        action: hosts.pin
+        args: {host: client01, name: "{{ pool.fqdn }}", address: 198.18.0.41}
+"""
+
+
+def _ask(pool: LoadedPool, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`ocsscale ARGS` without --yes and without a terminal: asking would be exit 2."""
+    return subprocess.run(
+        [str(PYTHON), "-m", "ocsscale", "-c", str(pool.path), *args],
+        env=env,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_another_copys_lease_refuses_run_and_rollback_before_the_question(
+    tmp_path: Path, leases: Path, plugin_env: dict[str, str]
+) -> None:
+    a, b = _copy(tmp_path, "a", leases), _copy(tmp_path, "b", leases)
+    (b.path.parent / "playbook.yaml").write_text(PIN_PLAYBOOK)
+    run = ("run", "--playbook", str(b.path.parent / "playbook.yaml"))
+    done = _ask(b, plugin_env, *run[:1], "--yes", *run[1:])
+    assert done.returncode == 0, done.stdout + done.stderr  # something to roll back
+    pinned = (b.path.parent / "hosts-client01").read_bytes()
+    with RunLock(a.state_dir, "ocsscale run --phase preflight") as lock, RunLease(a, lock):
+        for args in (run, ("rollback",)):
+            refused = _ask(b, plugin_env, *args)
+            said = refused.stdout + refused.stderr
+            assert refused.returncode == 3, said
+            assert "pass --yes" not in said and "[y/N]" not in said  # never asked
+            assert f"lease {lock.lock_id}" in said and f"pid {os.getpid()}" in said
+            assert "Traceback" not in said
+            assert not (b.state_dir / "lock").exists()
+        assert (b.path.parent / "hosts-client01").read_bytes() == pinned
+    assert lease_mod.recorded(b.state_dir) == []
+
+
+def test_the_gate_lets_a_copy_take_its_own_lease_back_and_a_race_is_refused_at_execute(
+    tmp_path: Path, leases: Path
+) -> None:
+    from ocsscale.runner import session
+    from ocsscale.runner.events import discard
+
+    a, b = _copy(tmp_path, "a", leases), _copy(tmp_path, "b", leases)
+    for copy in (a, b):
+        (copy.path.parent / "playbook.yaml").write_text(PIN_PLAYBOOK)
+    gate = session.prepare_run(a.path, a.path.parent / "playbook.yaml")
+    session.execute_run(gate, discard, command="ocsscale run")  # a's journal
+    # then a run of a killed while it held the lease
+    lock = RunLock(a.state_dir, "ocsscale run")
+    RunLease(a, lock.acquire()).acquire()
+    lock.release()
+    old = _kill(_lease_file(leases))
+    with pytest.raises(LockHeld, match="stale"):
+        session.prepare_run(b.path, b.path.parent / "playbook.yaml")
+    # a's killed run left it: a's next run passes the gate and takes it back
+    gate = session.prepare_run(a.path, a.path.parent / "playbook.yaml")
+    session.execute_run(gate, discard, command="ocsscale run")
+    assert not _lease_file(leases).exists() and lease_mod.recorded(a.state_dir) == []
+    assert old not in lease_mod.recorded(a.state_dir)
+
+    # free at b's gate, taken by a before b runs: b is refused under its lock
+    gate = session.prepare_run(b.path, b.path.parent / "playbook.yaml")
+    with RunLock(a.state_dir, "ocsscale run") as held, RunLease(a, held):
+        with pytest.raises(LockHeld) as err:
+            session.execute_run(gate, discard, command="ocsscale run")
+        assert f"lease {held.lock_id}" in err.value.message
+    assert (b.path.parent / "hosts-client01").read_bytes() == ORIGINAL_HOSTS
+    assert not (b.state_dir / "lock").exists()
+
+
+# -- ocsscale status: the lease, without contacting anything -----------------------------
+
+
+def _status(pool: LoadedPool) -> tuple[dict[str, Any], str]:
+    runner = CliRunner()
+    args = ["-c", str(pool.path), "status"]
+    as_json = runner.invoke(app, [*args, "--json"], env={"COLUMNS": "250"})
+    assert as_json.exit_code == 0, as_json.output
+    text = runner.invoke(app, args, env={"COLUMNS": "250"})
+    assert text.exit_code == 0, text.output
+    return json.loads(as_json.stdout)["lease"], " ".join(text.stdout.split())
+
+
+def test_status_names_the_holder_of_a_lease_on_this_machine(tmp_path: Path, leases: Path) -> None:
+    a, b = _copy(tmp_path, "a", leases), _copy(tmp_path, "b", leases)
+    place = f"{leases}/{POOL}.lease on admin"
+    lease, text = _status(b)
+    assert (lease["state"], lease["host"], lease["dir"], lease["holder"]) == (
+        "free",
+        "admin",
+        str(leases),
+        None,
+    )
+    assert f"run lease {place}: free" in text
+    lock = RunLock(a.state_dir, "ocsscale run --phase preflight")
+    with lock as info, RunLease(a, info):
+        lease, text = _status(b)
+        assert lease["state"] == "held"
+        holder = lease["holder"]
+        assert (holder["lease_id"], holder["pid"], holder["user"], holder["host"]) == (
+            info.lock_id,
+            os.getpid(),
+            info.user,
+            socket.gethostname(),
+        )
+        assert holder["started"] == info.started and holder["copy"] == str(a.state_dir)
+        assert holder["stale"] is False
+        assert f"run lease {place}: held by {info.user}@{socket.gethostname()} " in text
+        assert f"pid {os.getpid()} since " in text and f"lease {info.lock_id}" in text
+        assert str(a.state_dir) in text and "stale" not in text
+        old = _kill(_lease_file(leases))
+    lease, text = _status(b)  # its run killed: the lease is left
+    assert lease["state"] == "held" and lease["holder"]["stale"] is True
+    assert f"stale (its process is gone): `ocsscale unlock {old}`" in text
+
+
+def test_status_reads_no_lease_on_another_host(tmp_path: Path, leases: Path) -> None:
+    """fe01 (local transport, so the test can see the file) is a host of the pool
+    file: status never logs in to read it, and says what it knows instead."""
+    from ocsscale.runner import session
+    from ocsscale.runner.events import discard
+
+    a, b = _copy(tmp_path, "a", leases, "fe01"), _copy(tmp_path, "b", leases, "fe01")
+    (a.path.parent / "playbook.yaml").write_text(PIN_PLAYBOOK)
+    gate = session.prepare_run(a.path, a.path.parent / "playbook.yaml")
+    session.execute_run(gate, discard, command="ocsscale run")  # a journal beside the lock
+    place = f"{leases}/{POOL}.lease on fe01"
+    with RunLock(a.state_dir, "ocsscale run") as info, RunLease(a, info):
+        assert _lease_file(leases).exists()
+        lease, text = _status(b)  # another copy holds it: not known here
+        assert (lease["state"], lease["holder"], lease["host"]) == ("unknown", None, "fe01")
+        assert f"run lease {place}: unknown: not read: it is on fe01" in text
+        assert "status contacts nothing" in text
+        lease, text = _status(a)  # this copy's run holds it: its lock says who
+        assert lease["state"] == "held" and lease["recorded"] == [info.lock_id]
+        assert lease["holder"]["pid"] == os.getpid()
+        assert lease["holder"]["lease_id"] == info.lock_id
+        assert f"run lease {place}: held by {info.user}@" in text
+        assert "by this copy's run (its lock); not read on fe01" in text
+    lock = RunLock(a.state_dir, "ocsscale run")
+    killed = lock.acquire()
+    RunLease(a, killed).acquire()
+    lock.release()  # killed: the lock cleared by unlock, the lease left
+    lease, text = _status(a)
+    assert lease["state"] == "unknown" and lease["recorded"] == [killed.lock_id]
+    assert f"may still hold lease {killed.lock_id} there" in text
+    assert f"`ocsscale unlock {killed.lock_id}`" in text
+
+
+def test_status_says_when_no_lease_is_kept_or_its_place_is_not_known(tmp_path: Path) -> None:
+    (tmp_path / "pool.yaml").write_text(POOL_YAML.format(d=tmp_path))
+    bare = load_pool(tmp_path / "pool.yaml")
+    lease, text = _status(bare)
+    assert (lease["state"], lease["host"], lease["path"]) == ("none", None, None)
+    assert "run lease: none: no place every copy of the pool file sees" in text
+    (tmp_path / "pool.yaml").write_text("version: 1\npool: [\x1b[31m\n")
+    lease, text = _status(bare)  # status works without a valid pool file
+    assert lease["state"] == "unknown" and "does not load" in lease["note"]
+    assert "run lease: unknown: the pool file does not load" in text and "\x1b" not in text

@@ -187,11 +187,15 @@ def test_rollback_to_a_phase_and_an_interrupted_rollback_resumes(local_pool: Loc
         "validate-fe": "done",
         "cutover": "reverted",
     }
-    # newest first; the two unpins ran side by side (one wave), in either order
-    assert sorted(e["step"] for e in report["rollback_would_undo"][:2]) == [
+    # validate-fe's pins and unpins cancel out: listed apart, as rollback counts them;
+    # newest first, the two unpins ran side by side (one wave), in either order
+    assert report["rollback_would_undo"] == []
+    cancelled = report["rollback_cancel_out"]
+    assert sorted(e["step"] for e in cancelled[:2]) == [
         "validate-fe/unpin[client01]",
         "validate-fe/unpin[client02]",
     ]
+    assert len(cancelled) == 4 and all("cancel out" in e["reason"] for e in cancelled)
 
 
 def test_a_failed_step_keeps_its_own_hint(local_pool: LocalPool) -> None:

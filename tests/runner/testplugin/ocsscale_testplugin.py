@@ -258,7 +258,17 @@ class Fault(Action):
     def verify_reverted(self, undo: Json) -> Json:
         if Path(undo["broken"]).exists():
             raise StepFailed("still broken")
+        _log(self.args.get("log"), "verify_reverted")
         return {"ok": True}
+
+
+@register
+class DrillFault(Fault):
+    """test.fault whose fault is its only change, as a failover drill's is: once a
+    rollback has put the fault right, its revert is proven, not replayed."""
+
+    name = "test.drill_fault"
+    fault_restore_reverts = True
 
 
 @register
