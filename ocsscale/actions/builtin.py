@@ -207,7 +207,8 @@ class RestartServices(Action):
         given = self.args.get("services")
         if given is not None:
             return [str(s) for s in given]
-        return self.ctx.profile.services.for_os(self._os())
+        services: list[str] = self.ctx.profile.services.for_os(self._os())
+        return services
 
     def _display_names(self) -> list[str]:
         if self.args.get("services") is not None or self._os() != "windows":
@@ -246,8 +247,11 @@ class RestartServices(Action):
         patterns = self._display_names()
         if not patterns:
             return None
-        host = self.ctx.host(str(_arg(self, "host")))
-        found = host.services(self._services(), patterns)  # type: ignore[attr-defined]
+        from ..transports.windows_facts import service_reader
+
+        name = str(_arg(self, "host"))
+        host = service_reader(self.ctx.host(name), name)
+        found = host.services(self._services(), patterns)
         return {"services": [s.to_dict() | {"should_run": s.should_run} for s in found]}
 
     def _to_restart(self, current: Json) -> list[str]:

@@ -199,7 +199,7 @@ class CutoverWatch(Action):
         each marked reverted in the journal; then fail."""
         journal = self.ctx.extra.get("journal")
         entries = moves_in_place(journal) if journal is not None else []
-        if not any(_same(e.undo.get("name"), self.pool_name) for e in entries):
+        if journal is None or not any(_same(e.undo.get("name"), self.pool_name) for e in entries):
             raise StepFailed(
                 f"{reason}; there is no finished dns.replace of {self.pool_name} in the journal "
                 "to revert: it was NOT reverted",

@@ -50,7 +50,7 @@ from ..transports.posix import ACTIVE_WORDS, START_MODE_WORDS
 from ..transports.windows_facts import ServiceInfo, stop_order
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
-from .cutover_watch import moves_in_place
+from .dns import moves_in_place
 
 DRAIN_WAIT = 600.0
 POLL = 2.0
@@ -478,14 +478,14 @@ def _recorded(undo: Json, windows: bool) -> dict[str, tuple[str, bool, bool]]:
     """name -> (start mode to put back, whether it ran, whether the mode is exact).
     A record of an earlier version holds no start mode on Linux, only `enabled`
     (the same two modes); on Windows it always held Win32_Service's StartMode."""
-    out = {}
+    out: dict[str, tuple[str, bool, bool]] = {}
     for name, state in undo["services"].items():
         if not isinstance(state, dict):
             raise StepFailed(f"{undo['host']}: the undo record of {name} is not a service state")
         active = state.get("active") is True
         mode = state.get("start_mode")
         exact = isinstance(mode, str)
-        if not exact:
+        if not isinstance(mode, str):
             enabled = state.get("enabled") is True
             mode = (
                 ("Auto" if enabled else "Manual")

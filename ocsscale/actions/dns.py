@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
-from ..providers.dns import DnsError, open_provider
+from ..providers.dns import DnsError, DnsProvider, open_provider
 from ..providers.dns.base import RecordSet, check_type, same_values
 from ..providers.dns.query import lookup, soa_serial
 from ..providers.dns.windows_scripts import TYPES as WINDOWS_TYPES
@@ -114,7 +114,7 @@ class _DnsAction(Action):
         host = getattr(self.settings, "host", None)  # the Windows DNS server
         return [self.target] + ([host.name] if host is not None else [])
 
-    def provider(self) -> Any:
+    def provider(self) -> DnsProvider:
         return open_provider(self.ctx)
 
     def changeable(self) -> None:

@@ -19,7 +19,7 @@ machine cannot reach), and the evidence says so: never silently.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Any
@@ -108,7 +108,7 @@ def required_servers(settings: Any, first_server: str) -> Required:
     return Required(kept, source, excluded)
 
 
-def serial_problems(answers: list[Mapping[str, Any]]) -> list[str]:
+def serial_problems(answers: Sequence[Mapping[str, Any]]) -> list[str]:
     """serial convergence: every server answering holds one SOA serial."""
     serials = {a["serial"] for a in answers if not a["error"]}
     if len(serials) <= 1:

@@ -48,7 +48,7 @@ from ..probes.load import LoadRunner, LoadTarget, targets_for
 from ..probes.stream import close_quietly
 from ..secrets import child_environment
 from ..transports.commands import sh_quote
-from ..transports.windows_facts import stop_order
+from ..transports.windows_facts import service_reader, stop_order
 from ..transports.winrm_windows import SERVICE_NAME
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
@@ -175,7 +175,7 @@ class LbFailoverDrill(Action):
         if self.mode == "service" and self.fe.os == "windows":
             # Stop-Service -Force stops the running services that depend on it too, and
             # Start-Service starts none of them: the restore starts each one again
-            host = self.ctx.host(self.fe.name)
+            host = service_reader(self.ctx.host(self.fe.name), self.fe.name)
             found = [s for s in host.services(self._services()) if s.status == "Running"]
             record["windows_running"] = stop_order(found)
         return record

@@ -62,7 +62,7 @@ class RoutingEnable(Action):
         self.appliance: ApplianceRouting | None = None
         if ctx.pool.load_balancer.driver.kind == "manual":
             self.appliance = ApplianceRouting(ctx, self.vip, self.backend)
-            self.lb_name = self.appliance.label
+            self.lb_name: str = self.appliance.label
             return
         lb = ctx.pool.load_balancer.host
         if lb is None:
@@ -76,7 +76,7 @@ class RoutingEnable(Action):
                 f"{self.name}: {lb.name} is a {lb.os} host; routing is turned on over a Linux "
                 "host's transport only (enable it in the appliance's setup screen by hand)"
             )
-        self.lb_name: str = lb.name
+        self.lb_name = lb.name
 
     def targets(self) -> list[str]:
         if self.appliance is not None:

@@ -257,7 +257,9 @@ class ApplianceRouting:
     def verify_reverted(self, undo: Json) -> Json:
         reached = set(undo["reached_before"])
         address, port = str(self.directory.address), self.directory.port
-        still, off, unreachable = [], [], {}
+        still: list[str] = []
+        off: list[str] = []
+        unreachable: dict[str, str] = {}
         for name, _ in self.front_ends:
             if name in reached:
                 continue  # it reached the directory before the run: nothing to prove off

@@ -187,9 +187,11 @@ def _watch(entries: list[Entry], live_step: str | None) -> dict[str, Any] | None
     later = [e for e in entries if e.seq > change.seq and e.cycle_id == change.cycle_id]
     if any(e.action in ("cutover.watch", "dns.raise_ttl") and e.status == "done" for e in later):
         return None  # the watch held (or the TTL is back up): nothing to watch
-    undo = change.undo if isinstance(change.undo, dict) else {}
-    new = undo.get("new") if isinstance(undo.get("new"), dict) else {}
-    values = new.get("values") if isinstance(new.get("values"), list) else []
+    undo: dict[str, Any] = change.undo if isinstance(change.undo, dict) else {}
+    raw_new = undo.get("new")
+    new: dict[str, Any] = raw_new if isinstance(raw_new, dict) else {}
+    raw_values = new.get("values")
+    values: list[Any] = raw_values if isinstance(raw_values, list) else []
     name, ttl = undo.get("name", "the pool name"), new.get("ttl")
     armed = live_step == "cutover.watch"
     where = ", ".join(str(v) for v in values) or "the VIP"

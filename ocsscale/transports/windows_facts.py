@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import StepFailed
 
 #: what every script the tool sends needs (tests/winrm/ps20_allowlist.yaml holds them to it)
 MIN_POWERSHELL = (2, 0)
@@ -83,6 +85,22 @@ class ServiceInfo:
     def should_run(self) -> bool:
         """Windows starts it at boot (Auto), or it runs now: it must run after a restart."""
         return self.start_mode.lower().startswith("auto") or self.status == "Running"
+
+
+@runtime_checkable
+class ServiceReader(Protocol):
+    """A host that reads Windows services (the WinRM transport, winrm_windows.py)."""
+
+    def services(
+        self, names: Sequence[str] = (), display_names: Sequence[str] = ()
+    ) -> list[ServiceInfo]: ...
+
+
+def service_reader(host: object, name: str) -> ServiceReader:
+    """`host` as a ServiceReader; StepFailed when its transport reads no services."""
+    if not isinstance(host, ServiceReader):
+        raise StepFailed(f"{name}: its transport cannot read Windows services")
+    return host
 
 
 def stop_order(services: Iterable[ServiceInfo]) -> list[str]:
