@@ -20,10 +20,10 @@ import paramiko
 import pytest
 
 from ocsscale.config.profiles import load_profile
-from ocsscale.lab import hostsvc, network, services, system
-from ocsscale.lab.dns import TSIG_NAME
-from ocsscale.lab.poolfile import tsig_secret_file
-from ocsscale.lab.topology import POOL_FQDN
+from ocsscale_lab import hostsvc, network, services, system
+from ocsscale_lab.dns import TSIG_NAME
+from ocsscale_lab.poolfile import tsig_secret_file
+from ocsscale_lab.topology import POOL_FQDN
 
 from .conftest import RunningLab
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import OcsscaleError, UsageError
+from ocsscale.errors import OcsscaleError, UsageError
 
 NETNS_RUN = Path("/run/netns")
 ETC_NETNS = Path("/etc/netns")
