@@ -226,7 +226,8 @@ def test_windows_client_speaks_winrm_over_https_with_ntlm(one_armed_lab: Running
 
     lab = one_armed_lab
     password = hostsvc.windows_password_file(lab.state).read_text().strip()
-    url = f"https://{lab.address('client02')}:{hostsvc.WINRM_PORT}/wsman"
+    # by name: the lab's certificate, like a real Windows host's, names the FQDN
+    url = f"https://{lab.topo.host('client02').fqdn}:{hostsvc.WINRM_PORT}/wsman"
 
     def shell(pw: str) -> str:
         protocol = winrm.Protocol(
