@@ -28,13 +28,13 @@ deps:
 $(BIN)/ocsscale: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,lab]'
 	@touch $@
 
 venv: $(BIN)/ocsscale
 
 demo: deps venv
-	$(BIN)/python -m ocsscale.demo
+	$(BIN)/python -m ocsscale_lab.demo
 
 test: deps venv
 	$(BIN)/python -m pytest -q -ra

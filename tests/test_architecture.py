@@ -22,20 +22,28 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "ocsscale"
+#: the lab and the demo: a sibling package beside the product, scanned with it
+LAB_PACKAGE = REPO / "ocsscale_lab"
 
-LAB = ("ocsscale.lab", "ocsscale.demo")
+LAB = "ocsscale_lab"
 PLUGINS = ("ocsscale.providers", "ocsscale.transports")
 JOURNAL = "ocsscale.runner.journal"
+#: config/ owns every pool-file shape (the LB drivers' and DNS providers' settings too)
+#: and builds only on these shared leaves: plug-ins import config, never the reverse
+CONFIG = "ocsscale.config"
+CONFIG_IMPORTS = (CONFIG, "ocsscale.errors", "ocsscale.resources", "ocsscale.secrets")
+CONFIG_IMPORTS += ("ocsscale.files", "ocsscale.yamlguard", "ocsscale.yamlpos")
 
 #: (importer, imported) that reach the lab from the product. Exactly the lazy `lab`
-#: group: cli/main.py names the module and imports it when a `lab` command runs.
-LAB_MOUNTS = {("ocsscale.cli.main", "ocsscale.lab.cli")}
+#: group: cli/main.py names the module and imports it when a `lab` command runs (and
+#: says how to install the lab when it is not there).
+LAB_MOUNTS = {("ocsscale.cli.main", "ocsscale_lab.cli")}
 
 #: Issue 19: only runner/ reads or writes the journal. These modules import it today;
 #: the report is to read typed evidence records instead, and the demo leaves with the lab.
 #: (Actions reach the journal through `ctx.extra["journal"]`, which no import shows.)
 JOURNAL_READERS_ISSUE_19 = {
-    "ocsscale.demo",  # reads the LB steps' evidence from the journal; leaves with the lab
+    "ocsscale_lab.demo",  # reads the LB steps' evidence from the journal
     "ocsscale.report.findings",  # walks journal entries for evidence
     "ocsscale.report.model",  # builds the report from journal entries
     "ocsscale.report.source",  # reads the journal file
@@ -44,9 +52,6 @@ JOURNAL_READERS_ISSUE_19 = {
 #: Issue 19: the imports that close a cycle between top-level packages today, as
 #: (importer, imported) modules. Each is an upward arrow the redesign removes.
 PACKAGE_CYCLES_ISSUE_19 = {
-    # the pool model imports the LB drivers' settings (config <-> providers): the LB
-    # settings are to move into config/
-    ("ocsscale.config.model", "ocsscale.providers.lb.settings"),
     # the manual driver renders its vendor checklists in the playbooks' bounded sandbox
     # (providers <-> plan, through plan -> actions -> providers); lazy
     ("ocsscale.providers.lb.vendors", "ocsscale.plan.sandbox"),
@@ -58,24 +63,14 @@ PACKAGE_CYCLES_ISSUE_19 = {
 #: module or inside a function; TYPE_CHECKING ones never run), each the exact set of
 #: modules that import each other today.
 MODULE_CYCLES_ISSUE_19 = {
-    # config.model -> providers.lb.settings -> providers.lb.manual -> (lazy)
-    # config.profiles -> config.model: goes when the LB settings move into config/
+    # the lab's hosts and its pool file refer to each other (inside the sibling package)
     frozenset(
         {
-            "ocsscale.config.model",
-            "ocsscale.config.profiles",
-            "ocsscale.providers.lb.manual",
-            "ocsscale.providers.lb.settings",
-        }
-    ),
-    # the lab's hosts and its pool file refer to each other; the lab leaves the product
-    frozenset(
-        {
-            "ocsscale.lab.appliance",
-            "ocsscale.lab.dns",
-            "ocsscale.lab.hostsvc",
-            "ocsscale.lab.lbhost",
-            "ocsscale.lab.poolfile",
+            "ocsscale_lab.appliance",
+            "ocsscale_lab.dns",
+            "ocsscale_lab.hostsvc",
+            "ocsscale_lab.lbhost",
+            "ocsscale_lab.poolfile",
         }
     ),
 }
@@ -83,8 +78,9 @@ MODULE_CYCLES_ISSUE_19 = {
 
 #: The packages from the top down (docs/architecture.md): each imports only the ones on
 #: its own line or below, but for the lab's mount and the allow-listed imports above.
+#: The sibling lab package (the demo with it) is one room, above the product.
 LAYERS = [
-    ("ocsscale.__main__", "ocsscale.demo", "ocsscale.lab"),
+    ("ocsscale.__main__", "ocsscale_lab"),
     ("ocsscale.cli",),
     ("ocsscale.report",),
     ("ocsscale.runner",),
@@ -163,9 +159,10 @@ def _found_in(node: ast.AST, kind: str) -> Iterator[tuple[ast.AST, str]]:
     yield from _found(node, kind)
 
 
-def import_graph(root: Path = PACKAGE) -> list[Edge]:
-    """Every arrow between modules of the package at `root` (see the module's docstring)."""
-    modules = modules_of(root)
+def import_graph(*roots: Path) -> list[Edge]:
+    """Every arrow between modules of the packages at `roots` (see the module's docstring)."""
+    modules = {name: found for root in roots for name, found in modules_of(root).items()}
+    names = tuple(root.name for root in roots)
     edges: list[Edge] = []
     for name, (path, is_package) in modules.items():
         here = name if is_package else name.rpartition(".")[0]
@@ -177,13 +174,16 @@ def import_graph(root: Path = PACKAGE) -> list[Edge]:
                 continue
             assert isinstance(node, ast.Import | ast.ImportFrom)
             for target in _targets(node, here, modules):
-                if within(target, root.name):
+                if within(target, names):
                     edges.append(Edge(name, target, kind))
     return edges
 
 
 def top_level(module: str) -> str:
-    """ocsscale.config.model -> ocsscale.config; ocsscale.errors -> ocsscale.errors."""
+    """ocsscale.config.model -> ocsscale.config; ocsscale.errors -> ocsscale.errors;
+    ocsscale_lab.up -> ocsscale_lab (the lab is one room)."""
+    if within(module, LAB):
+        return LAB
     return ".".join(module.split(".")[:2])
 
 
@@ -260,7 +260,7 @@ def is_entry_point(module: str) -> bool:
 
 @pytest.fixture(scope="module")
 def edges() -> list[Edge]:
-    return [e for e in import_graph() if not is_entry_point(e.source)]
+    return [e for e in import_graph(PACKAGE, LAB_PACKAGE) if not is_entry_point(e.source)]
 
 
 def test_the_graph_is_read(edges: list[Edge]) -> None:
@@ -269,8 +269,12 @@ def test_the_graph_is_read(edges: list[Edge]) -> None:
     assert ("ocsscale.plan.build", "ocsscale.actions.base", "top") in seen
     assert ("ocsscale.config", "ocsscale.config.loader", "lazy") in seen
     assert ("ocsscale.transports.factory", "ocsscale.config.loader", "typing") in seen
-    assert ("ocsscale.cli.main", "ocsscale.lab.cli", "string") in seen
+    assert ("ocsscale.cli.main", "ocsscale_lab.cli", "string") in seen
+    assert ("ocsscale_lab.hostsvc", "ocsscale.config.profiles", "top") in seen
+    assert ("ocsscale_lab.winrm_host.dnsserver", "ocsscale.secrets", "top") in seen
     assert len(modules_of(PACKAGE)) > 150
+    assert len(modules_of(LAB_PACKAGE)) > 30
+    assert not (PACKAGE / "lab").exists() and not (PACKAGE / "demo.py").exists()
 
 
 def test_the_scan_resolves_relative_imports_and_finds_a_cycle(tmp_path: Path) -> None:
@@ -291,6 +295,13 @@ def test_the_scan_resolves_relative_imports_and_finds_a_cycle(tmp_path: Path) ->
         ("pkg.b", "pkg.a.one", "lazy"),
     }
     assert cycles(module_graph(import_graph(root))) == [frozenset({"pkg.a.one", "pkg.b"})]
+    # a sibling package scanned with it: its arrows into the first count, names too
+    (tmp_path / "sib").mkdir()
+    (tmp_path / "sib" / "__init__.py").write_text("from pkg.b import f\nMOUNT = 'pkg.a.one'\n")
+    (root / "c.py").write_text("LAB = 'sib'\n")
+    both = {(e.source, e.target, e.kind) for e in import_graph(root, tmp_path / "sib")}
+    assert {("sib", "pkg.b", "top"), ("sib", "pkg.a.one", "string")} < both
+    assert ("pkg.c", "sib", "string") in both
 
 
 def test_the_product_never_imports_the_lab(edges: list[Edge]) -> None:
@@ -306,6 +317,22 @@ def test_no_plugin_imports_the_actions_or_the_runner(edges: list[Edge]) -> None:
         if within(e.source, PLUGINS) and within(e.target, ("ocsscale.actions", "ocsscale.runner"))
     )
     assert upward == []
+
+
+def test_config_imports_only_the_shared_leaves(edges: list[Edge]) -> None:
+    """Every kind of import counts, lazy and TYPE_CHECKING ones too: a settings class
+    that needs a driver's code belongs with the driver's code, not in the pool file."""
+    beyond = sorted(
+        f"{e.source} -> {e.target} ({e.kind})"
+        for e in edges
+        if within(e.source, CONFIG)
+        and not within(e.target, CONFIG_IMPORTS)
+        # the root package holds only the version; `command: str = "ocsscale"` (the
+        # engine's command on the LB host) reads as a string naming it
+        and e.target != "ocsscale"
+    )
+    assert beyond == []
+    assert any(e.target == "ocsscale.config.lb_settings" for e in edges), "LB settings in config/"
 
 
 def test_only_the_runner_imports_the_journal(edges: list[Edge]) -> None:
@@ -331,7 +358,8 @@ def test_no_cycle_between_top_level_packages(edges: list[Edge]) -> None:
 
 def test_no_upward_import_between_packages(edges: list[Edge]) -> None:
     depth = {package: i for i, line in enumerate(LAYERS) for package in line}
-    assert set(depth) == {top_level(m) for m in modules_of(PACKAGE)}, "a package without a layer"
+    every = [*modules_of(PACKAGE), *modules_of(LAB_PACKAGE)]
+    assert set(depth) == {top_level(m) for m in every}, "a package without a layer"
     upward = sorted(
         f"{e.source} -> {e.target} ({e.kind})"
         for e in edges

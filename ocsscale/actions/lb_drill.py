@@ -46,6 +46,7 @@ from ..probes import socket_connector
 from ..probes.basic import tls_hold
 from ..probes.load import LoadRunner, LoadTarget, targets_for
 from ..probes.stream import close_quietly
+from ..providers.lb.vendors import product
 from ..secrets import child_environment
 from ..transports.commands import sh_quote
 from ..transports.windows_facts import service_reader, stop_order
@@ -578,7 +579,7 @@ class LbFailoverProcedure(Action):
         elif driver.kind == "haproxy":
             ops = f"HAProxy's runtime API on {driver.runtime_socket} (`show stat`, `set server`)"
         else:
-            ops = f"the {driver.product}'s farm screen"
+            ops = f"the {product(driver.vendor)}'s farm screen"
         checks = " and ".join(map(str, self.ctx.profile.check_ports))
         return [
             f"Symptom: users of {pool.pool.fqdn} signed in on one front end are disconnected; "

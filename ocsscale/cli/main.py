@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from .. import __version__
-from ..errors import OcsscaleError
+from ..errors import OcsscaleError, UsageError
 from . import answer_cmd, config_cmds, report_cmd, run_cmds
 from .crash import report_interrupted, report_unexpected
 from .render import render_error
@@ -55,11 +55,30 @@ _CLICK_FLOW = (typer.Exit, typer.Abort, _ClickError)
 
 
 #: Command groups of independent packages, imported only when one of their commands
-#: runs: `ocsscale check` needs neither the engine nor the lab.
+#: runs: `ocsscale check` needs neither the engine nor the lab. The lab is a sibling
+#: package (`ocsscale_lab`) the product never imports: named here, mounted when present.
 _LAZY_GROUPS = {
     "lb": ("ocsscale.engine.cli", "The bundled load-balancer engine."),
-    "lab": ("ocsscale.lab.cli", "A rehearsal lab of the whole topology."),
+    "lab": ("ocsscale_lab.cli", "A rehearsal lab of the whole topology."),
 }
+
+#: How to get a lazy group whose package may be left out of an install.
+_INSTALL_HINTS = {
+    "lab": "pip install 'ocsscale[lab]' (in a checkout: make venv)",
+}
+
+
+def _import_group(name: str, module: str) -> Any:
+    """The group's module; a package left out of this install is a usage error that
+    says how to install it (a module missing inside it is a bug, and stays one)."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        hint = _INSTALL_HINTS.get(name)
+        top = module.partition(".")[0]
+        if hint is None or exc.name not in (top, module):
+            raise
+        raise UsageError(f"`ocsscale {name}` is not installed here: {hint}") from None
 
 
 class _Root(TyperGroup):
@@ -78,7 +97,7 @@ class _Root(TyperGroup):
             module, help_text = lazy
             if self._listing:  # its name and one line are enough: no import
                 return TyperGroup(name=cmd_name, help=help_text)
-            group = typer.main.get_command(importlib.import_module(module).app)
+            group = typer.main.get_command(_import_group(cmd_name, module).app)
             group.help = help_text
             self.add_command(group, cmd_name)
         return super().get_command(ctx, cmd_name)

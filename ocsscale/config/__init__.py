@@ -1,8 +1,9 @@
 """The pool file: loading, validation (with YAML positions), profiles, credentials.
 
-`load_pool` and `LoadedPool` are found here lazily: the load-balancer drivers'
-settings (providers/lb) build on `config.strict`, and the pool-file model in turn
-builds on those settings, so importing a driver first must not load the model.
+Every pool-file shape lives here (the LB drivers' settings in `lb_settings`, the
+DNS providers' in `model`); the plug-ins import them, never the reverse.
+`load_pool` and `LoadedPool` are found here lazily, so that a module needing one
+settings class does not load the loader.
 """
 
 from __future__ import annotations

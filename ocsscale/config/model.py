@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ..providers.lb.settings import DriverSettings, driver_from_name
+from .lb_settings import DriverSettings, driver_from_name
 from .strict import Strict
 
 OsKind = Literal["linux", "windows"]

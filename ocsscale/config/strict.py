@@ -1,7 +1,7 @@
 """The base of every pool-file model: unknown keys are errors, strings stripped.
 
-Its own module so that providers, which own the models of their settings, can
-build on it without importing the whole pool-file model.
+Its own module so that the models of shipped data files (the LB vendors'
+checklists, providers/lb/vendors.py) can build on it without the pool-file model.
 """
 
 from __future__ import annotations

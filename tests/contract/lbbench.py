@@ -12,11 +12,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from ocsscale.config.lb_settings import ManualSettings
 from ocsscale.config.loader import LoadedPool
 from ocsscale.providers.lb import driver_for
 from ocsscale.providers.lb.base import DriverContext, FarmSpec, LbDriver, Member
 from ocsscale.providers.lb.haproxy import HaproxyDriver
-from ocsscale.providers.lb.manual import ManualDriver, ManualSettings
+from ocsscale.providers.lb.manual import ManualDriver
 
 T = TypeVar("T")
 

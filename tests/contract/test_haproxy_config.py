@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from ocsscale.config.lb_settings import HaproxySettings
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import StepFailed
 from ocsscale.providers.lb import haproxy_text as hx
 from ocsscale.providers.lb.base import DriverContext, FarmSpec, Member
-from ocsscale.providers.lb.haproxy import HaproxyDriver, HaproxySettings
+from ocsscale.providers.lb.haproxy import HaproxyDriver
 
 REPO = Path(__file__).resolve().parents[2]
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"

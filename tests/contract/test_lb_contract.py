@@ -18,11 +18,11 @@ import pytest
 
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import OcsscaleError, StepFailed, TransportError
-from ocsscale.lab import services
 from ocsscale.providers.lb.base import FarmSpec, LbDriver
 from ocsscale.providers.lb.engine import EngineDriver
 from ocsscale.providers.lb.haproxy import HaproxyDriver
 from ocsscale.transports.factory import HostPool
+from ocsscale_lab import services
 
 from .conftest import RunningLab
 from .lbbench import ConnectLoop, HandOperator, answering, lb_files, make_driver, observer, wait_for

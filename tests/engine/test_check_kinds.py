@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ocsscale.engine.health import HealthCheckFailed, check_port
-from ocsscale.lab.ca import create_ca, issue_server_cert
+from ocsscale_lab.ca import create_ca, issue_server_cert
 
 from .conftest import Net
 

@@ -70,9 +70,22 @@ def test_engine_out_of_descriptors_pauses_instead_of_spinning(
     for event in engine.events("connect-failed"):  # a session that found no descriptor
         assert "the engine's own shortage" in event["reason"], event
     assert "Traceback" not in engine.log
-    sock, name = connect(net.vip, 16981, timeout=10)  # served again
-    assert name == "fe1"
-    sock.close()
+    # Served again. The kernel may still hold closed clients in the listen queue:
+    # the engine accepts each, and a session that meets the shortage once more is
+    # closed, so the proof is a greeting within the deadline, not the first try.
+    greeted: list[str] = []
+
+    def served() -> bool:
+        try:
+            sock, name = connect(net.vip, 16981, timeout=5)
+        except OSError:
+            return False
+        sock.close()
+        greeted.append(name)
+        return True
+
+    wait_for(served, 10, "a session served after the shortage")
+    assert greeted == ["fe1"]
 
 
 # Runs in its own process: it takes every descriptor the process may have.

@@ -17,9 +17,9 @@ from typing import TypeVar
 
 import pytest
 
-from ocsscale.lab import down, network, system, up
-from ocsscale.lab.state import LabState
-from ocsscale.lab.topology import Topology
+from ocsscale_lab import down, network, system, up
+from ocsscale_lab.state import LabState
+from ocsscale_lab.topology import Topology
 
 T = TypeVar("T")
 RUN_ID = os.getpid() % 100000

@@ -25,16 +25,16 @@ from ocsscale.actions.base import Context
 from ocsscale.actions.decommission import LegacyDrain
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import CheckFailed
-from ocsscale.lab import hostsvc, lbhost, network, services
-from ocsscale.lab.hostsvc import windows_hosts_file
-from ocsscale.lab.system import ETC_NETNS
-from ocsscale.lab.topology import POOL_FQDN, VIP
 from ocsscale.probes import tcp_probe
 from ocsscale.providers.lb import driver_for
 from ocsscale.providers.lb.base import DriverContext
 from ocsscale.runner import session
 from ocsscale.runner.plugins import load_actions
 from ocsscale.transports.factory import HostPool
+from ocsscale_lab import hostsvc, lbhost, network, services
+from ocsscale_lab.hostsvc import windows_hosts_file
+from ocsscale_lab.system import ETC_NETNS
+from ocsscale_lab.topology import POOL_FQDN, VIP
 
 from .conftest import RunningLab, ocsscale_cli
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ocsscale import demo
+from ocsscale_lab import demo
 
 from .conftest import RUN_ID, RunningLab
 from .fe_support import hosts_files

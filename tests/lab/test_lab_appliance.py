@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from ocsscale.config.loader import load_pool
-from ocsscale.lab import appliance, hostsvc, services, system, up
-from ocsscale.lab import down as labdown
-from ocsscale.lab.appliance_operator import ApplianceDataError, LabAppliance, act, run_operator
 from ocsscale.probes import tcp_probe
 from ocsscale.providers.lb.base import FarmSpec
+from ocsscale_lab import appliance, hostsvc, services, system, up
+from ocsscale_lab import down as labdown
+from ocsscale_lab.appliance_operator import ApplianceDataError, LabAppliance, act, run_operator
 
 from .conftest import RUN_ID, RunningLab, bring_up, ocsscale_cli, skip_without_lab
 

@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 
 from ocsscale.config.loader import load_pool
-from ocsscale.lab import appliance, poolfile
-from ocsscale.lab.appliance_operator import (
+from ocsscale_lab import appliance, poolfile
+from ocsscale_lab.appliance_operator import (
     ApplianceDataError,
     LabAppliance,
     act,
     farm_from_data,
     run_operator,
 )
-from ocsscale.lab.state import LabState
-from ocsscale.lab.topology import build
+from ocsscale_lab.state import LabState
+from ocsscale_lab.topology import build
 
 MEMBERS = [
     {"name": "ocsfe01", "address": "198.18.0.41", "weight": 2},

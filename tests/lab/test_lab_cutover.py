@@ -23,11 +23,11 @@ import dns.tsig
 import dns.update
 import pytest
 
-from ocsscale.lab import lbhost, poolfile, services
-from ocsscale.lab.dns import CUTOVER_TTL, POOL_TTL, TSIG_NAME
-from ocsscale.lab.system import ETC_NETNS
-from ocsscale.lab.topology import DOMAIN, POOL_FQDN
 from ocsscale.runner.client_load import outside_drill
+from ocsscale_lab import lbhost, poolfile, services
+from ocsscale_lab.dns import CUTOVER_TTL, POOL_TTL, TSIG_NAME
+from ocsscale_lab.system import ETC_NETNS
+from ocsscale_lab.topology import DOMAIN, POOL_FQDN
 
 from .conftest import RunningLab
 from .fe_support import (
@@ -50,7 +50,7 @@ pytestmark = pytest.mark.lab
 WEB = f"webfarm.{DOMAIN}"
 ALIAS = f"meet.{DOMAIN}"
 #: automatic sign-in in the lab zone: sip.<domain> at the legacy FE, and the SRV
-#: record aimed at the legacy FE's own host name (ocsscale/lab/dns.py)
+#: record aimed at the legacy FE's own host name (ocsscale_lab/dns.py)
 SIP = f"sip.{DOMAIN}"
 SRV = f"_sipinternaltls._tcp.{DOMAIN}"
 SRV_LEGACY = f"0 0 5061 ocsfe00.{DOMAIN}."

@@ -16,9 +16,9 @@ from ocsscale.actions.base import Context
 from ocsscale.actions.decommission import LegacyStopServices
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import StepFailed
-from ocsscale.lab import hostsvc, services, svc
 from ocsscale.runner.plugins import load_actions
 from ocsscale.transports.factory import HostPool
+from ocsscale_lab import hostsvc, services, svc
 
 from .conftest import RunningLab
 from .fe_support import entries, nothing_to_undo, output, pool_copy, tool

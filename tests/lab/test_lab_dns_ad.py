@@ -15,8 +15,8 @@ import dns.message
 import dns.query
 import pytest
 
-from ocsscale.lab.topology import POOL_FQDN, VIP
 from ocsscale.runner.journal import Journal
+from ocsscale_lab.topology import POOL_FQDN, VIP
 
 from .conftest import REPO, RUN_ID, RunningLab, bring_up, ocsscale_cli
 

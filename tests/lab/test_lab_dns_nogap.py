@@ -36,10 +36,10 @@ import dns.update
 import pytest
 from ruamel.yaml import YAML
 
-from ocsscale.lab import lbhost, services
-from ocsscale.lab.dns import CUTOVER_TTL, POOL_TTL, TSIG_ALGORITHM, TSIG_NAME
-from ocsscale.lab.poolfile import tsig_secret_file
-from ocsscale.lab.topology import DOMAIN, POOL_FQDN
+from ocsscale_lab import lbhost, services
+from ocsscale_lab.dns import CUTOVER_TTL, POOL_TTL, TSIG_ALGORITHM, TSIG_NAME
+from ocsscale_lab.poolfile import tsig_secret_file
+from ocsscale_lab.topology import DOMAIN, POOL_FQDN
 from tests.providers.bind import rrset_history
 
 from .conftest import RunningLab

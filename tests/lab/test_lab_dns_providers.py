@@ -14,14 +14,14 @@ import dns.query
 import pytest
 
 from ocsscale.config.loader import load_pool
-from ocsscale.lab.dns import CUTOVER_TTL, POOL_TTL
-from ocsscale.lab.topology import POOL_FQDN, VIP
 from ocsscale.providers.dns import DnsConflict
 from ocsscale.providers.dns.base import RecordSet
 from ocsscale.providers.dns.rfc2136 import Rfc2136Provider
 from ocsscale.providers.dns.windows import WindowsProvider
 from ocsscale.runner.journal import Journal
 from ocsscale.transports.factory import connect
+from ocsscale_lab.dns import CUTOVER_TTL, POOL_TTL
+from ocsscale_lab.topology import POOL_FQDN, VIP
 
 from .conftest import REPO, RunningLab, ocsscale_cli
 

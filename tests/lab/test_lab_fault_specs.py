@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ocsscale.errors import UsageError
-from ocsscale.lab import faults
-from ocsscale.lab.faults import Fault
-from ocsscale.lab.topology import build
+from ocsscale_lab import faults
+from ocsscale_lab.faults import Fault
+from ocsscale_lab.topology import build
 
 TOPO = build("spec", "one-armed", 2)
 

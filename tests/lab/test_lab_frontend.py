@@ -20,8 +20,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from ocsscale.config.profiles import load_profile
-from ocsscale.lab import hostsvc, system
 from ocsscale.probes import tcp_probe
+from ocsscale_lab import hostsvc, system
 
 from .conftest import REPO, RunningLab
 from .fe_support import (

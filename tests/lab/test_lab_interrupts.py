@@ -36,11 +36,11 @@ from typing import Any
 
 import pytest
 
-from ocsscale.lab import lbhost, network, services, system
-from ocsscale.lab.dns import CUTOVER_TTL, POOL_TTL
-from ocsscale.lab.link import switch_ends
 from ocsscale.probes import tcp_probe
 from ocsscale.runner.status import status_report
+from ocsscale_lab import lbhost, network, services, system
+from ocsscale_lab.dns import CUTOVER_TTL, POOL_TTL
+from ocsscale_lab.link import switch_ends
 
 from .conftest import RUN_ID, RunningLab, bring_up
 from .fe_support import (

@@ -18,7 +18,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from ocsscale.actions.lb_drill import AFTER_REQUESTS, BEFORE_REQUESTS
-from ocsscale.lab import hostsvc, services
+from ocsscale_lab import hostsvc, services
 
 from .conftest import RunningLab
 from .fe_support import (

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ocsscale.lab import lbhost
+from ocsscale_lab import lbhost
 
 from .conftest import REPO, RunningLab
 from .fe_support import output, pool_copy, tool, tool_argv

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ocsscale.lab import hostsvc, network, services, system
-from ocsscale.lab import state as labstate
-from ocsscale.lab.topology import build
+from ocsscale_lab import hostsvc, network, services, system
+from ocsscale_lab import state as labstate
+from ocsscale_lab.topology import build
 
 from .conftest import REPO, RUN_ID, ocsscale_cli, skip_without_lab
 

@@ -11,9 +11,9 @@ import json
 import time
 from pathlib import Path
 
-from ocsscale.lab.load import LabLoad
 from ocsscale.runner.client_load import outside_drill
 from ocsscale.runner.journal import Journal
+from ocsscale_lab.load import LabLoad
 from tests.lab.conftest import RunningLab, ocsscale_cli
 from tests.lab.fe_support import output, pool_copy, tool
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ocsscale.lab import services
+from ocsscale_lab import services
 
 from .conftest import RUN_ID, RunningLab, bring_up
 from .fe_support import drain_sees_a_held_client, pool_copy

@@ -20,10 +20,10 @@ import paramiko
 import pytest
 
 from ocsscale.config.profiles import load_profile
-from ocsscale.lab import hostsvc, network, services, system
-from ocsscale.lab.dns import TSIG_NAME
-from ocsscale.lab.poolfile import tsig_secret_file
-from ocsscale.lab.topology import POOL_FQDN
+from ocsscale_lab import hostsvc, network, services, system
+from ocsscale_lab.dns import TSIG_NAME
+from ocsscale_lab.poolfile import tsig_secret_file
+from ocsscale_lab.topology import POOL_FQDN
 
 from .conftest import RunningLab
 
@@ -226,7 +226,8 @@ def test_windows_client_speaks_winrm_over_https_with_ntlm(one_armed_lab: Running
 
     lab = one_armed_lab
     password = hostsvc.windows_password_file(lab.state).read_text().strip()
-    url = f"https://{lab.address('client02')}:{hostsvc.WINRM_PORT}/wsman"
+    # by name: the lab's certificate, like a real Windows host's, names the FQDN
+    url = f"https://{lab.topo.host('client02').fqdn}:{hostsvc.WINRM_PORT}/wsman"
 
     def shell(pw: str) -> str:
         protocol = winrm.Protocol(

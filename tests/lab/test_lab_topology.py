@@ -10,9 +10,9 @@ import pytest
 
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import UsageError
-from ocsscale.lab import dns, poolfile
-from ocsscale.lab.state import LabState
-from ocsscale.lab.topology import LAB_RANGE, build
+from ocsscale_lab import dns, poolfile
+from ocsscale_lab.state import LabState
+from ocsscale_lab.topology import LAB_RANGE, build
 
 LAB_NET = ipaddress.ip_network(LAB_RANGE)
 

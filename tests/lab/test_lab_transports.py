@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ocsscale.config.loader import load_pool
-from ocsscale.lab import hostsvc, services
-from ocsscale.lab.topology import POOL_FQDN
 from ocsscale.transports.factory import connect
+from ocsscale_lab import hostsvc, services
+from ocsscale_lab.topology import POOL_FQDN
 
 from .conftest import RunningLab, ocsscale_cli
 

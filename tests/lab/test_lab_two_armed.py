@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from ocsscale.lab import system
+from ocsscale_lab import system
 
 from .conftest import RunningLab
 

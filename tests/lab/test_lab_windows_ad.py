@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from ocsscale.lab import services
-from ocsscale.lab.dns import CUTOVER_TTL, POOL_TTL
+from ocsscale_lab import services
+from ocsscale_lab.dns import CUTOVER_TTL, POOL_TTL
 
 from .conftest import RUN_ID, RunningLab, bring_up
 from .fe_support import (

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from ocsscale.lab import services
-from ocsscale.lab.dns import POOL_TTL
+from ocsscale_lab import services
+from ocsscale_lab.dns import POOL_TTL
 
 from .conftest import RUN_ID, RunningLab, bring_up
 from .fe_support import (
@@ -260,7 +260,7 @@ def test_a_migration_against_windows_front_ends_then_rolled_back(
 def test_the_demo_reads_the_windows_front_ends_hosts_files_and_services(
     windows_fe_lab: RunningLab,
 ) -> None:
-    from ocsscale import demo
+    from ocsscale_lab import demo
 
     name = windows_fe_lab.state.name
     digests = demo.hosts_digests(name)

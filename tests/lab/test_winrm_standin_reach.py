@@ -14,8 +14,8 @@ from typing import Any
 import dns.resolver
 import pytest
 
-from ocsscale.lab.winrm_host import sandbox as sandbox_module
-from ocsscale.lab.winrm_host.sandbox import HOSTS_FILE, Sandbox, reachable
+from ocsscale_lab.winrm_host import sandbox as sandbox_module
+from ocsscale_lab.winrm_host.sandbox import HOSTS_FILE, Sandbox, reachable
 
 OUTSIDE = "192.0.2.1"  # TEST-NET-1: never contacted, the spies below stop any attempt
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from ocsscale.lab.ca import CertFiles, LabCA, create_ca, issue_server_cert
-from ocsscale.lab.poolmember import command_line
+from ocsscale_lab.ca import CertFiles, LabCA, create_ca, issue_server_cert
+from ocsscale_lab.poolmember import command_line
 
 POOL_FQDN = "ocspool.contoso.com"
 SIP_DOMAIN = "contoso.com"

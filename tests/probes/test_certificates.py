@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ocsscale.lab.ca import CertFiles, create_ca, issue_server_cert, load_ca
 from ocsscale.probes import ALL_RULES, CertSummary, all_ok, check_certificate
+from ocsscale_lab.ca import CertFiles, create_ca, issue_server_cert, load_ca
 
 from .conftest import FE_FQDN, POOL_FQDN, SIP_DOMAIN, Certs
 

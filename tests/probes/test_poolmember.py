@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ocsscale.lab.poolmember import PoolMemberConfig, command_line, parse_args
 from ocsscale.probes import TlsOptions, sip_options_probe, tcp_probe
+from ocsscale_lab.poolmember import PoolMemberConfig, command_line, parse_args
 
 from .conftest import (
     POOL_FQDN,
@@ -216,7 +216,7 @@ def test_pool_resolution_changes_only_after_restart(
 
 
 def test_module_runs_as_documented() -> None:
-    result = run_to_exit([sys.executable, "-m", "ocsscale.lab.poolmember", "--help"])
+    result = run_to_exit([sys.executable, "-m", "ocsscale_lab.poolmember", "--help"])
     assert result.returncode == 0
     assert "not an OCS server" in result.stdout
 
@@ -234,7 +234,7 @@ def test_command_line_round_trips_through_the_parser(tmp_path: Path) -> None:
         closed_ports=[444],
         legacy_tls_only=True,
     )
-    assert argv[1:3] == ["-m", "ocsscale.lab.poolmember"]
+    assert argv[1:3] == ["-m", "ocsscale_lab.poolmember"]
     config = parse_args(argv[3:])
     assert config == PoolMemberConfig(
         name="ocsfe02",

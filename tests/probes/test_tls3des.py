@@ -173,7 +173,7 @@ def test_a_server_offering_only_weaker_suites_is_refused(certs: Certs, offered: 
     from tlslite.errors import TLSError
     from tlslite.tlsconnection import TLSConnection
 
-    from ocsscale.lab.tls3des_server import ServerIdentity
+    from ocsscale_lab.tls3des_server import ServerIdentity
 
     identity = ServerIdentity(certs.sha1_rsa.cert, certs.sha1_rsa.key)
     server_settings = settings(server=True)

@@ -27,14 +27,16 @@ def test_the_unit_brings_the_vip_back_checks_the_farm_then_serves() -> None:
 
 
 def test_each_driver_module_imports_on_its_own() -> None:
-    """A driver's settings build on config.strict and the pool-file model on the
-    drivers' settings: importing a driver first must not meet a half-loaded model."""
+    """The drivers import their settings from config/ (and the manual driver the
+    profiles): importing a driver, or the settings, first must not meet a half-loaded
+    module."""
     import subprocess
     import sys
 
-    for module in ("engine", "haproxy", "manual", "settings"):
+    drivers = [f"ocsscale.providers.lb.{m}" for m in ("engine", "haproxy", "manual", "vendors")]
+    for module in [*drivers, "ocsscale.config.lb_settings"]:
         done = subprocess.run(
-            [sys.executable, "-c", f"import ocsscale.providers.lb.{module}"],
+            [sys.executable, "-c", f"import {module}"],
             capture_output=True,
             text=True,
             timeout=60,

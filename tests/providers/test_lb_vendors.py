@@ -7,23 +7,24 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from typer.testing import CliRunner
 
 from ocsscale.cli.main import app
 from ocsscale.config import load_pool
+from ocsscale.config.lb_settings import VENDORS, Vendor
 from ocsscale.operator import NoOperator
 from ocsscale.providers.lb import driver_for
 from ocsscale.providers.lb.base import ADMIN_STATES, DriverContext, FarmSpec, Member
 from ocsscale.providers.lb.manual import ManualDriver, routing_checklist
 from ocsscale.providers.lb.vendors import (
-    VENDORS,
     farm_checklist,
     member_checklist,
     revert_checklist,
     vendor_file,
+    vendors_dir,
 )
 from tests.config.helpers import ONE_ARMED, variant, write
 
@@ -95,6 +96,13 @@ def member_lines(lines: Sequence[str], member: dict[str, Any]) -> list[str]:
 def weighed(lines: Sequence[str], member: dict[str, Any]) -> bool:
     """A line names the member with its address and its weight."""
     return any(has_number(ln, member["weight"]) for ln in member_lines(lines, member))
+
+
+def test_the_pool_files_vendor_choices_are_the_shipped_files() -> None:
+    """config/ holds the names (the choice is a pool-file rule), templates/ the files:
+    a file without a choice, or a choice without a file, is caught here."""
+    shipped = {p.stem for p in vendors_dir().glob("*.yaml")}
+    assert shipped == set(VENDORS) == set(get_args(Vendor))
 
 
 def test_every_vendor_file_names_its_sources() -> None:

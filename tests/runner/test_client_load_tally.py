@@ -47,7 +47,7 @@ def test_phases_are_listed_in_the_order_the_run_went_through_them() -> None:
 
 
 def test_the_demo_fails_a_source_with_a_failure_outside_the_drill_or_no_load() -> None:
-    from ocsscale import demo
+    from ocsscale_lab import demo
 
     by_phase_table = {
         "validate-fe": {"admin": {"requests": 40, "failed": 0}},

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ocsscale.errors import TransportError
-from ocsscale.lab.winrm_host.winnet import default_gateways as standin_gateways
 from ocsscale.transports.gateways import parse_ip_route, parse_windows
+from ocsscale_lab.winrm_host.winnet import default_gateways as standin_gateways
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from ocsscale.errors import CommandFailed, HostKeyError, StepFailed, TransportError
-from ocsscale.lab import services
 from ocsscale.secrets import MASK, Secret
 from ocsscale.transports.base import Host, Stream
 from ocsscale.transports.commands import PsScript, ShCommand
 from ocsscale.transports.ssh import SSHHost
+from ocsscale_lab import services
 
 from .helpers import closed_port, echo_listener
 
@@ -193,7 +193,7 @@ def test_restart_services_through_the_service_command(sshd_server, tmp_path: Pat
 
 
 def _lab_service_manager(tmp_path: Path) -> str:
-    """The lab's service manager (ocsscale.lab.svc) over a lab directory of one host with
+    """The lab's service manager (ocsscale_lab.svc) over a lab directory of one host with
     two services, as the service_control a pool file names; nothing is started."""
     lab_dir = tmp_path / "lab"
     lab_dir.mkdir()
@@ -203,7 +203,7 @@ def _lab_service_manager(tmp_path: Path) -> str:
         services.define(lab_dir, services.Service("h1", name, "ns", argv, (), on_demand=on_demand))
     repo = Path(__file__).resolve().parents[2]
     return (
-        f"PYTHONPATH={repo} {sys.executable} -m ocsscale.lab.svc --lab-dir {lab_dir} "
+        f"PYTHONPATH={repo} {sys.executable} -m ocsscale_lab.svc --lab-dir {lab_dir} "
         "--host h1 {action} {service}"
     )
 

@@ -14,11 +14,11 @@ from winrm_standin import StandIn, start_standin
 
 from ocsscale.config.model import HostSpec, Pool
 from ocsscale.errors import TransportError
-from ocsscale.lab import ca as labca
-from ocsscale.lab.hostsvc import issue_host_cert
 from ocsscale.secrets import Secret
 from ocsscale.transports.factory import winrm_target
 from ocsscale.transports.winrm import WinRMHost
+from ocsscale_lab import ca as labca
+from ocsscale_lab.hostsvc import issue_host_cert
 
 pytestmark = pytest.mark.timeout(120)
 

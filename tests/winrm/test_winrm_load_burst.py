@@ -23,12 +23,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from winrm_standin import Pki, StandIn, TinyDns, host_for, start_standin
 
 from ocsscale.errors import TransportError, UsageError
-from ocsscale.lab.ca import create_ca, issue_server_cert
 from ocsscale.probes.load import LoadTarget
 from ocsscale.probes.load_windows import WindowsLoadRunner
 from ocsscale.secrets import Secret
 from ocsscale.transports.winrm import WinRMHost
 from ocsscale.transports.winrm_windows import _parse_burst
+from ocsscale_lab.ca import create_ca, issue_server_cert
 
 POOL = "pool.lab.test"
 FE = "fe1.lab.test"

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from ocsscale.lab.winrm_host.executor import CommandExecutor, parse_parameters
-from ocsscale.lab.winrm_host.sandbox import Sandbox
 from ocsscale.transports.commands import PsScript
 from ocsscale.transports.winrm_scripts import (
     CMD_LINE_LIMIT,
@@ -29,6 +27,8 @@ from ocsscale.transports.winrm_scripts import (
     result_string_list,
     script_body,
 )
+from ocsscale_lab.winrm_host.executor import CommandExecutor, parse_parameters
+from ocsscale_lab.winrm_host.sandbox import Sandbox
 
 
 def _decode_command_line(line: str) -> str:

@@ -11,8 +11,8 @@ from winrm.exceptions import WinRMOperationTimeoutError, WSManFaultError
 from winrm.protocol import Protocol
 from winrm_standin import DOMAIN, PASSWORD, USER, Pki, StandIn
 
-from ocsscale.lab.winrm_host.server import StandInServer, User
-from ocsscale.lab.winrm_host.wsman import CODE_SHELL_NOT_FOUND, CommandOutcome, WsmanService
+from ocsscale_lab.winrm_host.server import StandInServer, User
+from ocsscale_lab.winrm_host.wsman import CODE_SHELL_NOT_FOUND, CommandOutcome, WsmanService
 
 pytestmark = pytest.mark.timeout(120)
 

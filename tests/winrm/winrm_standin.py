@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from winrm.protocol import Protocol
 
-from ocsscale.lab.ca import create_ca, write_cert, write_key
 from ocsscale.secrets import Secret
 from ocsscale.transports.winrm import WinRMHost
+from ocsscale_lab.ca import create_ca, write_cert, write_key
 
 REPO = Path(__file__).resolve().parents[2]
 DOMAIN, USER, PASSWORD = "LAB", "admin", "Corr3ct-Horse!pw"
@@ -112,7 +112,7 @@ def start_standin(
     argv = [
         sys.executable,
         "-m",
-        "ocsscale.lab.winrm_host",
+        "ocsscale_lab.winrm_host",
         "--listen",
         listen,
         "--port",

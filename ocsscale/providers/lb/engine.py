@@ -22,37 +22,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 from urllib.parse import quote
 
-from pydantic import Field, field_validator
-from pydantic_core import PydanticCustomError
-
+from ...config.lb_settings import EngineSettings
 from ...errors import CommandFailed, StepFailed
 from .base import AdminState, FarmSpec, MemberStats
-from .linuxhost import LinuxDriver, LinuxLbHost, LinuxLbSettings, check_abs_path, decode, state_of
+from .linuxhost import LinuxDriver, LinuxLbHost, decode, state_of
 from .templates import render
-
-
-class EngineSettings(LinuxLbSettings):
-    kind: Literal["engine"]
-    farm_path: str = "/etc/ocsscale/lb/farm.yaml"
-    service: str = "ocsscale-lb"
-    #: the systemd unit written on the LB host; null when the service is defined
-    #: already (the lab's service runner, or a unit the site manages itself)
-    unit_path: str | None = "/etc/systemd/system/ocsscale-lb.service"
-    command: str = "ocsscale"  # the ocsscale command on the LB host
-    admin_socket: str = "/run/ocsscale/lb.sock"
-    workers: int = Field(1, ge=1, le=64)
-
-    @field_validator("farm_path", "unit_path", "admin_socket")
-    @classmethod
-    def _paths(cls, v: str | None) -> str | None:
-        if v is not None:
-            check_abs_path(v)
-        if v is not None and len(v.encode()) > 100 and v.endswith(".sock"):
-            raise PydanticCustomError("lb.driver.path", "a Unix socket path is at most 100 bytes")
-        return v
 
 
 def _epoch(ts: str) -> float:
@@ -64,6 +41,7 @@ def _epoch(ts: str) -> float:
 
 class EngineDriver(LinuxDriver):
     kind: ClassVar[str] = "engine"
+    settings: EngineSettings
 
     # -- plumbing -------------------------------------------------------------------
     def _api(self, method: str, target: str, timeout: float = 30.0) -> Any:

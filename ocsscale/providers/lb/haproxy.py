@@ -40,18 +40,15 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-from pydantic import field_validator
-from pydantic_core import PydanticCustomError
-
+from ...config.lb_settings import HaproxySettings
 from ...errors import StepFailed
 from . import haproxy_text as hx
 from .base import AdminState, FarmSpec, MemberStats
-from .linuxhost import LinuxDriver, LinuxLbHost, LinuxLbSettings, check_abs_path, decode, state_of
+from .linuxhost import LinuxDriver, LinuxLbHost, decode, state_of
 from .templates import render
 
-_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _ALERT = re.compile(r"^\[ALERT\]\s*\(\d+\)\s*:\s*(config\s*:\s*)?")
 MAX_WEIGHT = 256  # HAProxy's limit
 CHECK = {"check_inter": "2s", "check_fall": 3, "check_rise": 2}  # HAProxy's defaults
@@ -88,34 +85,9 @@ else:
 """
 
 
-class HaproxySettings(LinuxLbSettings):
-    kind: Literal["haproxy"]
-    config_path: str = "/etc/haproxy/haproxy.cfg"
-    service: str = "haproxy"
-    runtime_socket: str = "/run/haproxy/admin.sock"
-    state_file: str = "/var/lib/haproxy/server-state"
-    command: str = "haproxy"
-    #: the workers drop root for this user and group (Debian's package creates them)
-    user: str | None = "haproxy"
-    group: str | None = "haproxy"
-
-    @field_validator("config_path", "runtime_socket", "state_file")
-    @classmethod
-    def _paths(cls, v: str) -> str:
-        return check_abs_path(v)
-
-    @field_validator("user", "group")
-    @classmethod
-    def _account(cls, v: str | None) -> str | None:
-        if v is not None and not _USER_RE.match(v):
-            raise PydanticCustomError(
-                "lb.driver.account", "a user or group name: lower-case letters, digits, _ and -"
-            )
-        return v
-
-
 class HaproxyDriver(LinuxDriver):
     kind: ClassVar[str] = "haproxy"
+    settings: HaproxySettings
 
     # -- plumbing -------------------------------------------------------------------
     def _require_installed(self, lb: LinuxLbHost) -> None:

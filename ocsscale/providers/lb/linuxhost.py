@@ -10,72 +10,13 @@ network holds it. Every failure names the host and the cause.
 from __future__ import annotations
 
 import base64
-import re
 from ipaddress import IPv4Interface
 from typing import Any, ClassVar
 
-from pydantic import field_validator
-from pydantic_core import PydanticCustomError
-
-from ...config.strict import Strict
+from ...config.lb_settings import LinuxLbSettings
 from ...errors import CommandFailed, StepFailed, TransportError
 from ...transports.base import CommandResult, Host
 from ...transports.commands import ShCommand
-
-_SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}$")
-
-
-def check_service_control(value: str) -> str:
-    if "{action}" not in value:
-        raise PydanticCustomError(
-            "lb.driver.service-control",
-            "service_control must contain {{action}} (and may contain {{service}}), "
-            "e.g. 'systemctl {{action}} {{service}}'",
-        )
-    try:
-        value.format(action="start", service="x")
-    except (KeyError, IndexError, ValueError):
-        raise PydanticCustomError(
-            "lb.driver.service-control",
-            "service_control may only use {{action}} and {{service}} as placeholders",
-        ) from None
-    return value
-
-
-def check_service(value: str) -> str:
-    if not _SERVICE_RE.match(value):
-        raise PydanticCustomError(
-            "lb.driver.service", "a service name uses letters, digits, '@', '.', '_' and '-'"
-        )
-    return value
-
-
-def check_abs_path(value: str) -> str:
-    if not value.startswith("/") or "\0" in value or "\n" in value:
-        raise PydanticCustomError("lb.driver.path", "an absolute path on the LB host is required")
-    return value
-
-
-class LinuxLbSettings(Strict):
-    """What the settings of every driver on a Linux LB host share: the service that
-    runs the load balancer, how it is controlled, its command, and the VIP's interface
-    (default: the one whose network holds the VIP)."""
-
-    service: str
-    service_control: str = "systemctl {action} {service}"
-    command: str
-    vip_interface: str | None = None
-
-    @field_validator("service")
-    @classmethod
-    def _service(cls, v: str) -> str:
-        return check_service(v)
-
-    @field_validator("service_control")
-    @classmethod
-    def _control(cls, v: str) -> str:
-        return check_service_control(v)
-
 
 BACKUP_SUFFIX = ".ocsscale.bak"
 SERVICE_ACTIONS = ("start", "stop", "reload", "is-active", "enable", "disable")
@@ -248,7 +189,7 @@ class LinuxDriver:
     over its transport, and the read-back of a revert."""
 
     kind: ClassVar[str]
-    settings: Any
+    settings: LinuxLbSettings
 
     def __init__(self, settings: Any, ctx: Any) -> None:
         self.settings = settings

@@ -20,51 +20,23 @@ from __future__ import annotations
 
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-from pydantic import field_validator
-from pydantic_core import PydanticCustomError
-
-from ...config.strict import Strict
+from ...config.lb_settings import ManualSettings, vendor_choice
+from ...config.profiles import port_requirement
 from ...errors import Declined, StepFailed
 from .base import AdminState, DriverContext, FarmSpec, MemberStats
 from .vendors import (
-    VENDORS,
     Checklist,
-    Vendor,
     farm_checklist,
     member_checklist,
     product,
     revert_checklist,
     routing_checklist,
-    vendor_choice,
 )
 
 #: routing.enable at a two-armed routed appliance asks for this checklist
 __all__ = ["ManualDriver", "ManualSettings", "routing_checklist"]
-
-
-class ManualSettings(Strict):
-    kind: Literal["manual"]
-    #: whose words the checklists speak (templates/lb-vendors/<vendor>.yaml)
-    vendor: Vendor = "webmux"
-
-    @field_validator("vendor", mode="before")
-    @classmethod
-    def _vendor(cls, v: Any) -> Any:
-        # "WebMux", the old default's spelling, and "F5" are the same choices
-        choice = vendor_choice(v)
-        if choice is None:
-            raise PydanticCustomError(
-                "lb.vendor.unknown",
-                "not a load-balancer vendor ocsscale has checklists for: one of {known}",
-                {"known": ", ".join(VENDORS)},
-            )
-        return choice
-
-    @property
-    def product(self) -> str:
-        return product(self.vendor)
 
 
 def _answers(address: str, port: int, timeout: float = 2.0) -> bool:
@@ -84,7 +56,7 @@ class ManualDriver:
         self.farm = FarmSpec.from_pool(ctx.pool, ctx.profile)
 
     def target(self) -> str:
-        return f"lb ({self.settings.product}, by hand)"
+        return f"lb ({product(self.settings.vendor)}, by hand)"
 
     def targets(self) -> list[str]:
         return []
@@ -108,9 +80,6 @@ class ManualDriver:
         self.ctx.operator.tell(checklist.title, checklist.lines, data=checklist.data)
 
     def _required_ports(self, farm: FarmSpec) -> list[int]:
-        # here, not at the top: the pool-file model imports this module
-        from ...config.profiles import port_requirement
-
         pool, profile = self.ctx.pool, self.ctx.profile
         return [p for p in farm.ports if port_requirement(pool, profile, p) == "required"]
 

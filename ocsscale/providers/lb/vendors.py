@@ -27,25 +27,16 @@ from typing import Any, Literal
 from jinja2 import StrictUndefined, TemplateError
 from pydantic import Field, ValidationError
 
+from ...config.lb_settings import VENDORS, Vendor, vendor_choice
 from ...config.strict import Strict
 from ...errors import ConfigError, UsageError
 from ...resources import resource_path
 from ...yamlpos import load_yaml
 from .base import AdminState, FarmSpec
 
-Vendor = Literal["webmux", "f5", "kemp", "netscaler", "generic"]
-VENDORS: tuple[str, ...] = ("webmux", "f5", "kemp", "netscaler", "generic")
 #: what `data["scheduling"]` says of the walkthrough's "weighted least connections"
 SCHEDULING = {"wlc": "weighted-least-connections"}
 _LISTS = ("members", "ports", "check_ports", "following_ports", "snat_addresses", "front_ends")
-
-
-def vendor_choice(value: Any) -> str | None:
-    """The vendor `value` names, case-insensitive ("WebMux" is webmux); None if none."""
-    if not isinstance(value, str):
-        return None
-    name = value.strip().lower()
-    return name if name in VENDORS else None
 
 
 # -- the data files ---------------------------------------------------------------

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from ..errors import UsageError
+from ocsscale.errors import UsageError
 
 TopologyKind = Literal["one-armed", "two-armed-routed"]
 TOPOLOGIES: tuple[TopologyKind, ...] = ("one-armed", "two-armed-routed")

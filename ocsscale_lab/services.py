@@ -2,7 +2,7 @@
 
 A service's definition (argv, namespace, the ports it must listen on) is a JSON
 file under the lab directory, and its pid is kept next to it. `lab up`, `lab
-down` and `python -m ocsscale.lab.svc` (what the transports call to restart a
+down` and `python -m ocsscale_lab.svc` (what the transports call to restart a
 service over SSH) all start and stop services through this module, so the pid
 the lab records is always the one running.
 """

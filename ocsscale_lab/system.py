@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import OcsscaleError, UsageError
+from ocsscale.errors import OcsscaleError, UsageError
 
 NETNS_RUN = Path("/run/netns")
 ETC_NETNS = Path("/etc/netns")
@@ -94,11 +94,13 @@ def sysctl(ns: str, key: str, value: str) -> None:
 
 
 def in_namespace(ns: str, fn: Callable[[], T]) -> T:
-    """Call `fn` in a thread that has entered namespace `ns` (network only).
+    """Call `fn` in a thread that has entered namespace `ns`, as `ip netns exec` would.
 
-    Sockets opened by `fn` belong to the namespace and keep working after it
-    returns, from any thread. Name resolution still reads the caller's files,
-    so pass addresses, not names.
+    The thread enters the network namespace and, when the lab wrote one, sees
+    /etc/netns/<ns>/hosts as /etc/hosts (a private mount namespace of its own,
+    slave to the machine's so nothing it mounts propagates back): names resolve
+    as they do for a process started in `ns`. Sockets opened by `fn` belong to
+    the namespace and keep working after it returns, from any thread.
     """
     result: list[T] = []
     error: list[BaseException] = []
@@ -113,6 +115,9 @@ def in_namespace(ns: str, fn: Callable[[], T]) -> T:
                     raise LabError(f"cannot enter namespace {ns}: {os.strerror(err)}")
             finally:
                 os.close(fd)
+            hosts = ETC_NETNS / ns / "hosts"
+            if hosts.is_file():
+                _thread_sees_hosts(libc, ns, hosts)
             result.append(fn())
         except BaseException as exc:  # re-raised in the caller's thread
             error.append(exc)
@@ -123,6 +128,29 @@ def in_namespace(ns: str, fn: Callable[[], T]) -> T:
     if error:
         raise error[0]
     return result[0]
+
+
+_CLONE_NEWNS = 0x00020000
+_MS_BIND = 4096
+_MS_REC = 16384
+_MS_SLAVE = 1 << 19
+
+
+def _thread_sees_hosts(libc: ctypes.CDLL, ns: str, hosts: Path) -> None:
+    """Give the calling thread its own mount namespace with `hosts` over /etc/hosts.
+
+    The namespace is made a recursive slave before anything is mounted, so the
+    bind mount can never reach the machine's /etc/hosts; it ends with the thread.
+    """
+
+    def check(rc: int, what: str) -> None:
+        if rc != 0:
+            err = ctypes.get_errno()
+            raise LabError(f"namespace {ns}: cannot {what}: {os.strerror(err)}")
+
+    check(libc.unshare(_CLONE_NEWNS), "unshare the mount namespace")
+    check(libc.mount(None, b"/", None, _MS_REC | _MS_SLAVE, None), "make / a slave mount")
+    check(libc.mount(bytes(hosts), b"/etc/hosts", None, _MS_BIND, None), "bind its hosts file")
 
 
 # -- processes -------------------------------------------------------------------

@@ -9,7 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..probes.load_report import LoadReport, merge_reports
+from ocsscale.probes.load_report import LoadReport, merge_reports
+
 from .topology import POOL_FQDN, VIP
 
 MAX_FAILED_SECONDS_SHOWN = 30

@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..statefiles import write_atomic
+from ocsscale.statefiles import write_atomic
+
 from .hostsvc import PY_ENV, python_argv
 from .services import Service
 from .state import LabState
@@ -250,7 +251,7 @@ def nft_list(ns: str) -> str:
 def firmware_service(state: LabState, topo: Topology) -> Service:
     p = paths(state, topo)
     argv = python_argv(
-        "ocsscale.lab.appliance_firmware",
+        "ocsscale_lab.appliance_firmware",
         "--config", str(p["config"]),
         "--view", str(p["view"]),
         "--lab-state", str(state.state_file),

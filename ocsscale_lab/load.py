@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..errors import UsageError
-from ..probes.load import LoadRunner, LoadTarget, check_bounds, system_resolver
-from ..probes.load_report import LoadReport
-from ..probes.tlsclient import TlsOptions
+from ocsscale.errors import UsageError
+from ocsscale.probes.load import LoadRunner, LoadTarget, check_bounds, system_resolver
+from ocsscale.probes.load_report import LoadReport
+from ocsscale.probes.tlsclient import TlsOptions
+
 from . import state as labstate
 from . import system
 from .state import LabState
@@ -65,7 +66,7 @@ def lab_targets(state: LabState, through: Through) -> list[LoadTarget]:
     every other check port that speaks TLS (444: the certificate names the FE),
     a TCP connect on those that do not; and a TCP connect with a banner read on
     the stand-in's banner port."""
-    from ..config.loader import load_pool
+    from ocsscale.config.loader import load_pool
 
     profile = load_pool(state.pool_file).profile
     address = POOL_FQDN if through == "name" else VIP
@@ -257,8 +258,8 @@ def worker_main(
     name: str, client: str, duration: float, rate: float, through: str, marks: Path, output: Path
 ) -> LoadReport:
     """Run one client's load to its end (or SIGTERM) and write its report to `output`."""
-    from ..actions.probing import answered_by, certificate_owner
-    from ..config.loader import load_pool
+    from ocsscale.actions.probing import answered_by, certificate_owner
+    from ocsscale.config.loader import load_pool
 
     checked = check_request(duration, rate, through)
     state = labstate.require(name)

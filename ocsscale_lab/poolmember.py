@@ -20,7 +20,7 @@ file, read first as Windows reads it (DNS only for a name it does not list).
 
 Usage::
 
-    python -m ocsscale.lab.poolmember --name ocsfe01 --listen 198.18.0.41 \\
+    python -m ocsscale_lab.poolmember --name ocsfe01 --listen 198.18.0.41 \\
         --ports 5061,5060,135,443,444,5065,5069,5071,5072,5073,5074,8404 \\
         --tls-ports 5061,443,444 --cert fe.pem --key fe-key.pem \\
         --pool-fqdn ocspool.contoso.com --pidfile fe.pid [--close 444]
@@ -51,8 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ocsscale.lab import tls3des_server
-from ocsscale.lab.poolmember_protocols import Identity, serve_banner, serve_http, serve_sip
+from ocsscale_lab import tls3des_server
+from ocsscale_lab.poolmember_protocols import Identity, serve_banner, serve_http, serve_sip
 
 LOG = logging.getLogger("ocsscale.poolmember")
 _HANDSHAKE_TIMEOUT = 10.0
@@ -87,7 +87,7 @@ class StartupError(Exception):
 def resolve_pool(pool_fqdn: str, hosts_file: Path | None = None) -> str:
     """The pool FQDN's addresses as this host sees them now, comma-separated."""
     if hosts_file is not None:
-        from ocsscale.lab.winrm_host.sandbox import hosts_file_lookup
+        from ocsscale_lab.winrm_host.sandbox import hosts_file_lookup
 
         try:
             pinned = hosts_file_lookup(hosts_file.read_bytes(), pool_fqdn)
@@ -272,7 +272,7 @@ def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str,
 
 def parse_args(argv: Sequence[str] | None = None) -> PoolMemberConfig:
     parser = argparse.ArgumentParser(
-        prog="python -m ocsscale.lab.poolmember",
+        prog="python -m ocsscale_lab.poolmember",
         description="Pool-member stand-in for the ocsscale lab (not an OCS server).",
     )
     parser.add_argument("--name", required=True, help="the server's name, e.g. ocsfe01")
@@ -344,7 +344,7 @@ def command_line(
     argv = [
         python,
         "-m",
-        "ocsscale.lab.poolmember",
+        "ocsscale_lab.poolmember",
         f"--name={name}",
         f"--listen={listen}",
         f"--ports={joined(ports)}",

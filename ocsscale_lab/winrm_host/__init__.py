@@ -7,7 +7,7 @@ end to end. It runs only the commands the WinRM transport emits (see
 executor.py and README.md) against its own sandbox directory, which holds a
 Windows-style tree with `Windows/System32/drivers/etc/hosts` (CRLF).
 
-Run: python -m ocsscale.lab.winrm_host --listen ADDR --port PORT
+Run: python -m ocsscale_lab.winrm_host --listen ADDR --port PORT
         [--tls-cert C --tls-key K] --users-file F --sandbox DIR --pidfile P
         [--auth basic,ntlm]
 """

@@ -34,11 +34,12 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
-from ...providers.dns.base import DnsConflict, DnsError, RecordSet, normalise
-from ...providers.dns.query import lookup
-from ...providers.dns.rfc2136 import Rfc2136Provider
-from ...providers.dns.windows_scripts import ERROR_PREFIX, STEP_TEXT, all_scripts
-from ...secrets import Secret
+from ocsscale.providers.dns.base import DnsConflict, DnsError, RecordSet, normalise
+from ocsscale.providers.dns.query import lookup
+from ocsscale.providers.dns.rfc2136 import Rfc2136Provider
+from ocsscale.providers.dns.windows_scripts import ERROR_PREFIX, STEP_TEXT, all_scripts
+from ocsscale.secrets import Secret
+
 from .sandbox import reachable
 from .wsman import CommandOutcome
 

@@ -8,6 +8,7 @@ restart them over SSH (where no virtualenv is active).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -18,8 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import ocsscale
+import ocsscale_lab
+from ocsscale.config.profiles import load_profile
 
-from ..config.profiles import load_profile
 from . import ca as labca
 from .services import Service
 from .state import LabState
@@ -38,7 +40,11 @@ WINDOWS_HOSTS = Path("Windows/System32/drivers/etc/hosts")
 #: DataBasePath with the WINDOWS:hosts-moved fault, and the hosts file it puts in use
 MOVED_DATABASE_PATH = "%SystemDrive%\\NetConfig"
 MOVED_HOSTS = Path("NetConfig/hosts")
-PACKAGE_ROOT = str(Path(ocsscale.__file__).resolve().parent.parent)
+#: where the product and the lab are imported from (one directory in a checkout, maybe
+#: two in an install), for the PYTHONPATH of the lab's servers and host wrappers
+PACKAGE_ROOT = os.pathsep.join(
+    dict.fromkeys(str(Path(p.__file__).resolve().parent.parent) for p in (ocsscale, ocsscale_lab))
+)
 PY_ENV = (("PYTHONPATH", PACKAGE_ROOT),)
 
 
@@ -55,8 +61,8 @@ def write_wrappers(state: LabState) -> None:
     )
     scripts = {
         "ocsscale": f'{prelude}exec "{py}" -m ocsscale "$@"\n',
-        "lab-svc": f'{prelude}exec "{py}" -m ocsscale.lab.svc --lab-dir "{state.directory}" "$@"\n',
-        "lab-link": f'{prelude}exec "{py}" -m ocsscale.lab.link --lab "{state.name}" "$@"\n',
+        "lab-svc": f'{prelude}exec "{py}" -m ocsscale_lab.svc --lab-dir "{state.directory}" "$@"\n',
+        "lab-link": f'{prelude}exec "{py}" -m ocsscale_lab.link --lab "{state.name}" "$@"\n',
     }
     for name, text in scripts.items():
         path = state.bin_dir / name
@@ -109,7 +115,7 @@ def poolmember(
         (FOCUS, [p for p in profile.ports if p in FOCUS_PORTS]),
     ):
         argv = python_argv(
-            "ocsscale.lab.poolmember",
+            "ocsscale_lab.poolmember",
             "--name", host.name,
             "--listen", host.address,
             "--ports", ",".join(map(str, ports)),
@@ -135,7 +141,7 @@ def poolmember(
 
 def directory(topo: Topology, host: LabHost) -> Service:
     argv = python_argv(
-        "ocsscale.lab.directory",
+        "ocsscale_lab.directory",
         "--name", host.name,
         "--listen", host.address,
         "--port", str(DIRECTORY_PORT),
@@ -198,7 +204,7 @@ def winrm(
     write_private(users, f"{WINDOWS_DOMAIN}:{WINDOWS_USER}:{password}\n")
     sandbox = base / "sandbox"
     argv = python_argv(
-        "ocsscale.lab.winrm_host",
+        "ocsscale_lab.winrm_host",
         "--listen", host.address,
         "--port", str(WINRM_PORT),
         "--tls-cert", str(tls.cert),

@@ -1,5 +1,9 @@
 """The rehearsal lab: the walkthrough's whole network on one Linux machine.
 
+A sibling of the `ocsscale` package, installed with it by the `lab` extra: it imports
+the product, the product never imports it (`ocsscale lab` mounts `ocsscale_lab.cli` by
+name). `make demo` runs demo.py.
+
 `ocsscale lab up` builds it from network namespaces (`<lab>-<host>`), with the
 bridges in a switch namespace of their own (`<lab>-sw`) and addresses only in
 198.18.0.0/15, and starts real servers in it: OpenSSH sshd on every Linux

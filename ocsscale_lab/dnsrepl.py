@@ -1,7 +1,7 @@
 """The lab's AD replication stand-in (`lab up --dns ad`): copies the zone's
 changes from the first DNS server to the others, `--delay` seconds late.
 
-    python -m ocsscale.lab.dnsrepl --zone Z --source ADDR --targets A,B --delay S
+    python -m ocsscale_lab.dnsrepl --zone Z --source ADDR --targets A,B --delay S
         --tsig-name N --tsig-algorithm ALG --tsig-file PATH
 
 Every POLL seconds it reads the source's SOA serial; a new serial means a
@@ -117,7 +117,7 @@ def run(zone: str, source: str, targets: Sequence[str], delay: float, key: dns.t
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ocsscale.lab.dnsrepl")
+    parser = argparse.ArgumentParser(prog="python -m ocsscale_lab.dnsrepl")
     parser.add_argument("--zone", required=True)
     parser.add_argument("--source", required=True)
     parser.add_argument("--targets", required=True, help="comma list, or - for none")

@@ -8,7 +8,7 @@ from typing import Any
 
 import jinja2
 
-from ..resources import resource_path
+from ocsscale.resources import resource_path
 
 
 def template_dir() -> Path:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ocsscale.errors import UsageError
+
 from .topology import Topology, TopologyKind, build
 
 LAB_ROOT = Path("/run/ocsscale-lab")

@@ -4,7 +4,7 @@ The front ends must reach Active Directory on 135; this is what they reach in
 the lab. Each connection gets one line naming the server and the source address
 it saw, then is closed, so a check can also tell whether NAT was in the path.
 
-    python -m ocsscale.lab.directory --name dc01 --listen 198.18.0.10 [--port 135]
+    python -m ocsscale_lab.directory --name dc01 --listen 198.18.0.10 [--port 135]
 
 It runs until SIGTERM or SIGINT.
 """
@@ -37,7 +37,7 @@ async def _serve(name: str, listen: str, port: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ocsscale.lab.directory")
+    parser = argparse.ArgumentParser(prog="python -m ocsscale_lab.directory")
     parser.add_argument("--name", required=True)
     parser.add_argument("--listen", required=True)
     parser.add_argument("--port", type=int, default=135)

@@ -1,4 +1,4 @@
-"""python -m ocsscale.lab.winrm_host: run the WinRM stand-in until SIGTERM/SIGINT."""
+"""python -m ocsscale_lab.winrm_host: run the WinRM stand-in until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ AUTH_METHODS = {"basic", "ntlm"}
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m ocsscale.lab.winrm_host",
+        prog="python -m ocsscale_lab.winrm_host",
         description="WS-Management test stand-in for a Windows host (not Windows).",
     )
     parser.add_argument("--listen", required=True, help="address to bind")

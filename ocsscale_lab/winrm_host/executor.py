@@ -34,7 +34,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from ...transports.winrm_scripts import (
+from ocsscale.transports.winrm_scripts import (
     CMD_LINE_LIMIT,
     ERROR_PREFIX,
     MARKER_PREFIX,
@@ -42,6 +42,7 @@ from ...transports.winrm_scripts import (
     RESULT_PREFIX,
     script_body,
 )
+
 from .dnsserver import DnsServerRole, dns_script
 from .sandbox import ENVIRONMENT, Sandbox, StandInError
 from .winload import load_burst, trust_context

@@ -204,7 +204,8 @@ def load_cmd(
     TLS, TLS and TCP connects, each a new connection; failures per second and per FE."""
     from rich.console import Console
 
-    from ..probes.load_report import merge_reports
+    from ocsscale.probes.load_report import merge_reports
+
     from . import load_view
 
     labload.check_request(duration, rate, through)  # bounds first: exit 2, nothing started

@@ -88,7 +88,7 @@ def hosts_digests(lab: str = LAB) -> dict[str, str | None]:
     """SHA-256 of every pinned host's hosts file as that host sees it (None: unreadable):
     a Linux host's /etc/hosts, a Windows host's (the client, and the front ends of a
     `--fe-os windows` lab) in its stand-in's sandbox."""
-    from ocsscale.lab import state as labstate
+    from ocsscale_lab import state as labstate
 
     state = labstate.load(lab)
     digests: dict[str, str | None] = {}
@@ -595,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         fe_os = "none"
     elif args:
         console.print(
-            "usage: python -m ocsscale.demo [--fe-os linux|windows|both | --lb appliance]"
+            "usage: python -m ocsscale_lab.demo [--fe-os linux|windows|both | --lb appliance]"
         )
         return 2
     if sys.platform != "linux" or os.geteuid() != 0:

@@ -1,6 +1,6 @@
 """A lab host's cable, pulled and plugged at the switch: what the failover drill runs.
 
-    python -m ocsscale.lab.link --lab NAME --host HOST {down|up}
+    python -m ocsscale_lab.link --lab NAME --host HOST {down|up}
 
 The switch side of the host's veth pairs goes down (or up), as a pulled cable
 or a disabled switch port would: the host sees its carrier go, and keeps its
@@ -31,7 +31,7 @@ def switch_ends(lab: str, host: str) -> tuple[str, list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ocsscale.lab.link")
+    parser = argparse.ArgumentParser(prog="python -m ocsscale_lab.link")
     parser.add_argument("--lab", required=True)
     parser.add_argument("--host", required=True)
     parser.add_argument("state", choices=("down", "up"))

@@ -39,8 +39,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config.profiles import load_profile
-from ..errors import UsageError
+from ocsscale.config.profiles import load_profile
+from ocsscale.errors import UsageError
+
 from .topology import Topology
 
 KINDS = (

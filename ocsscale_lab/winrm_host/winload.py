@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ...probes.evidence import CertSummary
-from ...probes.session import name_matches
-from ...probes.tlsclient import TlsOptions, allow_legacy_tls, build_client_context
+from ocsscale.probes.evidence import CertSummary
+from ocsscale.probes.session import name_matches
+from ocsscale.probes.tlsclient import TlsOptions, allow_legacy_tls, build_client_context
+
 from .sandbox import Sandbox, reachable
 from .winservices import StandInError
 

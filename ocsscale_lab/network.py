@@ -13,7 +13,8 @@ import contextlib
 import shutil
 from pathlib import Path
 
-from ..transports.hostsfile import BACKUP_SUFFIX
+from ocsscale.transports.hostsfile import BACKUP_SUFFIX
+
 from . import state as labstate
 from . import system
 from .state import LabState

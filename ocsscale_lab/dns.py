@@ -169,7 +169,7 @@ def ad_services(
     ]
     source, targets = hosts[0], [h for h in hosts[1:] if h.name not in cut_off]
     argv = python_argv(
-        "ocsscale.lab.dnsrepl",
+        "ocsscale_lab.dnsrepl",
         "--zone", DOMAIN,
         "--source", source.address,
         "--targets", ",".join(h.address for h in targets) or "-",

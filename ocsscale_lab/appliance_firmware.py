@@ -1,6 +1,6 @@
 """The lab appliance's firmware: a lab service of lb01, in its namespace.
 
-    python -m ocsscale.lab.appliance_firmware --config FILE --view FILE --lab-state FILE
+    python -m ocsscale_lab.appliance_firmware --config FILE --view FILE --lab-state FILE
 
 About once a second it health-checks every member of the entered farm with a
 TCP connect to each check port (all must pass; a member in maint is not
@@ -230,7 +230,7 @@ def serve(config: Path, view: Path, lab_state: Path, interval: float, max_second
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ocsscale.lab.appliance_firmware")
+    parser = argparse.ArgumentParser(prog="python -m ocsscale_lab.appliance_firmware")
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--view", required=True, type=Path)
     parser.add_argument("--lab-state", required=True, type=Path)

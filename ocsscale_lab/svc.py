@@ -1,6 +1,6 @@
 """Service control for lab hosts: what the transports run to control a "service".
 
-    python -m ocsscale.lab.svc --lab-dir DIR --host HOST ACTION NAME|all
+    python -m ocsscale_lab.svc --lab-dir DIR --host HOST ACTION NAME|all
 
 ACTION: start, stop, restart, reload (the service's reload signal), status;
 is-active and is-enabled print one word and exit as `systemctl` does (active /
@@ -79,7 +79,7 @@ def control(lab_dir: Path, host: str, action: str, name: str) -> tuple[int, list
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ocsscale.lab.svc")
+    parser = argparse.ArgumentParser(prog="python -m ocsscale_lab.svc")
     parser.add_argument("--lab-dir", required=True, type=Path)
     parser.add_argument("--host", required=True)
     parser.add_argument("action", choices=ACTIONS)
