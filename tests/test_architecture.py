@@ -41,7 +41,8 @@ LAB_MOUNTS = {("ocsscale.cli.main", "ocsscale_lab.cli")}
 
 #: Issue 19: only runner/ reads or writes the journal. These modules import it today;
 #: the report is to read typed evidence records instead, and the demo leaves with the lab.
-#: (Actions reach the journal through `ctx.extra["journal"]`, which no import shows.)
+#: (Actions reach the journal through `Context.journal`, typed by actions/base.py's
+#: JournalView protocol, which no import shows.)
 JOURNAL_READERS_ISSUE_19 = {
     "ocsscale_lab.demo",  # reads the LB steps' evidence from the journal
     "ocsscale.report.findings",  # walks journal entries for evidence

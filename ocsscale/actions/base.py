@@ -14,7 +14,7 @@ JSON (dict/list/str/int/float/bool/None) and must never contain a secret.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
@@ -23,6 +23,8 @@ from ..errors import OcsscaleError
 from ..operator import NoOperator, Operator
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..transports.base import Host
 
 ChangeKind = Literal["add", "change", "remove", "check", "none"]
@@ -87,6 +89,56 @@ class UnjournaledFaults:
         take_away()
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What `ocsscale run` was told on its command line (cli/run_cmds.py), built
+    once by the runner (runner/session.py, `run_options`)."""
+
+    #: `--no-hold`: holds record "skipped: --no-hold" (actions/hold.py)
+    no_hold: bool = False
+    #: `--hold-timeout SECONDS`: a hold with no sign-off fails after this long
+    hold_timeout: float | None = None
+    #: `--watch SECONDS`: the cutover's watch window instead of dns.watch_window
+    watch: int | None = None
+    #: `--wait`: wait out the old TTL (cutover, decommission) instead of stopping
+    wait: bool = False
+    #: `--client-load RATE`: requests/s to the pool name for the whole run
+    client_load: float | None = None
+    #: `--forks N`: steps at once, instead of run.forks in the pool file
+    forks: int | None = None
+
+
+class JournalEntry(Protocol):
+    """The fields of a journal entry (runner/journal.py's Entry) actions read."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def args(self) -> Mapping[str, Json]: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def started(self) -> float: ...
+    @property
+    def finished(self) -> float | None: ...
+    @property
+    def undo(self) -> Json: ...
+    @property
+    def evidence(self) -> Json: ...
+
+
+class JournalView(Protocol):
+    """What actions use of the runner's journal (runner/journal.py): earlier steps'
+    entries, and the cutover watch marking the moves it reverted itself. Issue 19
+    narrows this to a read-only history plus a revert report to the runner."""
+
+    def entries(self) -> Sequence[JournalEntry]: ...
+    def begin_revert(self, seq: int, rollback_id: str) -> None: ...
+    def finish_revert(self, seq: int, evidence: Json) -> None: ...
+
+
 @dataclass
 class Context:
     """What an action may use. Built by the runner; actions never build their own."""
@@ -96,7 +148,13 @@ class Context:
     host: Callable[[str], Host]  # name -> connected Host (cached, closed by the runner)
     emit: Callable[[str, Mapping[str, Json]], None] = lambda kind, data: None
     dry_run: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: the pool file (relative paths in it are relative to its folder); None: none read
+    pool_path: Path | None = None
+    options: RunOptions = field(default_factory=RunOptions)
+    #: host name -> what preflight read of it (its services), for `plan` (plan/build.py)
+    preflight: Mapping[str, Json] = field(default_factory=dict)
+    #: the run's journal; None outside a run (a dry run, `plan`, tests of one action)
+    journal: JournalView | None = None
     #: the person at the console (manual drivers, holds); NoOperator when unattended
     operator: Operator = field(default_factory=NoOperator)
     #: faults put in place on purpose, journaled (runner/faults.py)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import CheckFailed, ConfigError, UsageError
 from . import undo_shape as shape
-from .base import Action, Change, Json, register
+from .base import Action, Change, Context, Json, register
 
 
 def _arg(action: Action, name: str) -> Any:
@@ -46,7 +46,7 @@ class PoolCheck(Action):
     def apply(self, current: Json) -> Json:
         from ..config.loader import load_pool
 
-        path = self.ctx.extra.get("pool_path")
+        path = self.ctx.pool_path
         if not path:
             raise UsageError("pool.check needs the pool file's path from the runner")
         try:
@@ -291,8 +291,8 @@ class RestartServices(Action):
         return []  # the revert does nothing: the host need not be reachable
 
 
-def preflight_services(ctx: Any, host: str) -> list[dict[str, Any]] | None:
+def preflight_services(ctx: Context, host: str) -> list[dict[str, Any]] | None:
     """The services preflight found on `host`, when `plan` was given the journal's
-    latest preflight evidence (ctx.extra['preflight']); None otherwise."""
-    found = ctx.extra.get("preflight", {}).get(host, {}).get("services")
+    latest preflight evidence (Context.preflight); None otherwise."""
+    found = ctx.preflight.get(host, {}).get("services")
     return found if isinstance(found, list) else None

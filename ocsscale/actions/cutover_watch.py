@@ -65,7 +65,7 @@ class CutoverWatch(Action):
         self.interval = max(1, _int_arg(args, "interval", self.name))
         self.budget = _int_arg(args, "failures", self.name)
         self.timeout = timeout_arg(args, self.name)
-        override = ctx.extra.get("watch")  # `run --watch SECONDS`
+        override = ctx.options.watch  # `run --watch SECONDS`
         if override is not None:
             self.window = _int_arg({"watch": override}, "watch", self.name)
         self.clients = [c.name for c in ctx.pool.test_clients]
@@ -197,7 +197,7 @@ class CutoverWatch(Action):
         """Put back every name the cutover moved (the pool name, the names that moved
         with it, the SRV records retargeted) with their undo records, newest first,
         each marked reverted in the journal; then fail."""
-        journal = self.ctx.extra.get("journal")
+        journal = self.ctx.journal
         entries = moves_in_place(journal) if journal is not None else []
         if journal is None or not any(_same(e.undo.get("name"), self.pool_name) for e in entries):
             raise StepFailed(
@@ -283,7 +283,7 @@ class DnsRaiseTtl(_DnsAction):
         """An optional name: whether this cutover moved it (a done, unreverted move
         of it in the journal); one it left alone keeps its TTL. No journal (a dry
         run): assume it will be."""
-        journal = self.ctx.extra.get("journal")
+        journal = self.ctx.journal
         if journal is None:
             return True
         return bool(moves_in_place(journal, self.record_name))

@@ -78,7 +78,7 @@ def _old_ttl(evidence: dict[str, Any]) -> int:
 def cutover_settled(ctx: Context) -> dict[str, Any]:
     """When clients can no longer hold the legacy address: the last cutover's change
     time plus the old record's TTL. Raises CheckFailed before then."""
-    journal = ctx.extra.get("journal")
+    journal = ctx.journal
     if journal is None:
         return {"checked": False, "why": "no journal (dry run): checked when the run starts"}
     # every name the cutover moved (the pool name, sip.<domain>, dns.names, the SRV
@@ -98,7 +98,7 @@ def cutover_settled(ctx: Context) -> dict[str, Any]:
     cutover = max(moved, key=lambda e: float(e["changed_at"]) + _old_ttl(e))
     old_ttl = _old_ttl(cutover)
     ready = float(cutover["changed_at"]) + old_ttl
-    while ctx.extra.get("wait") and (left := ready - time.time()) > 0:  # run --wait
+    while ctx.options.wait and (left := ready - time.time()) > 0:  # run --wait
         what = f"the old TTL ({old_ttl} s) since the cutover"
         ctx.emit("waiting", {"what": what, "until": _utc(ready), "left": left})
         time.sleep(min(left, 5.0))

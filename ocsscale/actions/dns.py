@@ -54,7 +54,7 @@ from ..providers.dns.query import lookup, soa_serial
 from ..providers.dns.windows_scripts import TYPES as WINDOWS_TYPES
 from . import dns_propagation as propagation
 from . import undo_shape as shape
-from .base import Action, Change, Context, Json, register
+from .base import Action, Change, Context, JournalEntry, JournalView, Json, register
 from .probing import required_text
 
 #: how long dns.verify and dns.lower_ttl wait for secondaries to catch up (s;
@@ -326,7 +326,7 @@ class DnsLowerTtl(_DnsAction):
         }
 
 
-def lowered_ttl_ready_at(journal: Any, name: str) -> tuple[float, int] | None:
+def lowered_ttl_ready_at(journal: JournalView, name: str) -> tuple[float, int] | None:
     """When lower-ttl's wait for `name` ends, and the TTL it lowered to, from the
     journal (None: never lowered).
 
@@ -371,7 +371,7 @@ class DnsReplace(_DnsAction):
         ]
 
     def _guard(self, record: RecordSet) -> dict[str, Json]:
-        journal = self.ctx.extra.get("journal")
+        journal = self.ctx.journal
         if journal is None:
             return {"checked": False, "why": "no journal (dry run): checked when the run starts"}
         lowered = lowered_ttl_ready_at(journal, self.record_name)
@@ -389,7 +389,7 @@ class DnsReplace(_DnsAction):
                 hint="run `ocsscale rollback --to lower-ttl`, then lower-ttl again and wait",
             )
         left = ready_at - time.time()
-        if left > 0 and self.ctx.extra.get("wait"):
+        if left > 0 and self.ctx.options.wait:
             self._wait_until(ready_at)
             left = 0
         if left > 0:
@@ -593,7 +593,7 @@ def _same(a: Any, b: str) -> bool:
     return str(a or "").rstrip(".").lower() == b.rstrip(".").lower()
 
 
-def moves_in_place(journal: Any, name: str | None = None) -> list[Any]:
+def moves_in_place(journal: JournalView, name: str | None = None) -> list[JournalEntry]:
     """The cutover's changes still in place, newest first: per record (name and
     type), its last finished move with an undo record, unless reverted since."""
     seen: set[tuple[str, str]] = set()
@@ -657,7 +657,7 @@ class DnsVerify(_DnsAction):
         return problems
 
     def apply(self, current: Json) -> Json:
-        journal = self.ctx.extra.get("journal")
+        journal = self.ctx.journal
         moved = moves_in_place(journal, self.record_name) if journal is not None else []
         if self.optional and journal is not None and not moved:
             # absent at the cutover, or (SRV) not aimed at the legacy FE: nothing moved

@@ -38,9 +38,6 @@ from .frontend import checklist_path, front_end, render_checklist_with
 from .probing import plain_address
 
 FINDINGS_EVENT = "findings"
-#: Context.extra keys the runner fills from `run --no-hold` and `--hold-timeout`
-NO_HOLD = "no_hold"
-HOLD_TIMEOUT = "hold_timeout"
 RESULTS = ("passed", "failed")
 WHO = "Who signs off (your name)"
 NOTES = "Notes (what was tested, what did not work)"
@@ -96,7 +93,7 @@ class OperatorHold(Action):
 
     def apply(self, current: Json) -> Json:
         base = {"target": self.target, "address": self.address, "checklist": self.checklist}
-        if self.ctx.extra.get(NO_HOLD):
+        if self.ctx.options.no_hold:
             self._finding(True, "skipped: --no-hold (nobody signed off the client tests)", True)
             return {**base, "skipped": "--no-hold"}
         shown = render_checklist_with(
@@ -110,7 +107,7 @@ class OperatorHold(Action):
         )
         operator = self.ctx.operator
         try:
-            with _deadline(self.ctx.extra.get(HOLD_TIMEOUT)):
+            with _deadline(self.ctx.options.hold_timeout):
                 operator.tell(
                     shown["title"],
                     [*shown["steps"], *shown["requirements"]],

@@ -604,7 +604,7 @@ class LbFailoverProcedure(Action):
             "checklist",
             {"title": "procedure for responding to a failed front end", "steps": lines},
         )
-        pool_path = self.ctx.extra.get("pool_path")
+        pool_path = self.ctx.pool_path
         written = None
         if pool_path:
             from ..statefiles import write_private

@@ -89,7 +89,7 @@ def ca_bundle(ctx: Any) -> str | None:
     bundle = ctx.pool.pool.ca_bundle
     if not bundle:
         return None
-    base = Path(str(ctx.extra.get("pool_path", "."))).resolve().parent
+    base = (ctx.pool_path or Path(".")).resolve().parent
     path = Path(bundle).expanduser()
     return str(path if path.is_absolute() else base / path)
 

@@ -153,7 +153,7 @@ class _Builder:
         # facts: what earlier runs read from the hosts (the journal's preflight evidence,
         # host -> evidence), so a step can name what it will touch; never a connection
         self.ctx = Context(
-            pool=pool, profile=profile, host=_no_connection, extra={"preflight": dict(facts or {})}
+            pool=pool, profile=profile, host=_no_connection, preflight=dict(facts or {})
         )
         self.issues: list[ConfigIssue] = []
         self.made = 0  # steps expanded so far

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..actions.base import Action, Context
+from ..actions.base import Action, Context, RunOptions
 from ..config.dnsnames import cutover_names
 from ..config.loader import STATE_DIR_NAME, LoadedPool, load_pool
 from ..errors import OcsscaleError, UsageError
@@ -122,7 +122,7 @@ def _context(
     *,
     dry_run: bool,
     operator: Operator | None = None,
-    options: Mapping[str, Any] | None = None,
+    options: RunOptions | None = None,
     hosts: Any = None,
 ) -> tuple[Context, Any]:
     from ..transports.factory import HostPool
@@ -133,7 +133,8 @@ def _context(
         profile=loaded.profile,
         host=hosts,
         dry_run=dry_run,
-        extra={**(options or {}), "pool_path": str(loaded.path)},
+        pool_path=loaded.path,
+        options=options or RunOptions(),
         operator=operator or NoOperator(),
     )
     return ctx, hosts
@@ -143,12 +144,22 @@ def _context(
 HOLD_ACTION = "operator.hold"
 
 
+def run_options(given: Mapping[str, Any] | None) -> RunOptions:
+    """The one place `run`'s options (cli/run_cmds.py's keys) become what the
+    actions read (Context.options); a key RunOptions does not know is a bug."""
+    known = {f.name for f in dataclasses.fields(RunOptions)}
+    unknown = sorted(set(given or {}) - known)
+    if unknown:
+        raise ValueError(f"unknown run options: {', '.join(unknown)}")
+    return RunOptions(**(given or {}))
+
+
 def refuse_unattended_holds(
-    phases: Sequence[PlanPhase], operator: Operator | None, options: Mapping[str, Any]
+    phases: Sequence[PlanPhase], operator: Operator | None, options: RunOptions
 ) -> None:
     """A run whose phases hold for the operator's sign-off, with nobody to ask and
     no --no-hold, is refused before anything changes (not halfway, with pins set)."""
-    if options.get("no_hold") or not isinstance(operator or NoOperator(), NoOperator):
+    if options.no_hold or not isinstance(operator or NoOperator(), NoOperator):
         return
     holds = [s for p in phases if not p.skipped for s in p.all_steps if s.action == HOLD_ACTION]
     if holds:
@@ -244,7 +255,7 @@ def gate_run(
         # a dry run never opens the journal: it shows what the hosts need now
         check_rows(prepared.loaded.state_dir)
         refuse_not_built(phases)
-        refuse_unattended_holds(phases, operator, options or {})
+        refuse_unattended_holds(phases, operator, run_options(options))
     # a missing credential variable is found now, not halfway through; the run
     # lease's host (lease.py) is logged in to first of all, so it is checked too
     place = None if dry_run else lease_place(prepared.loaded.pool)
@@ -276,13 +287,13 @@ def execute_run(
 ) -> str:
     """Run the gate's phases, resuming a killed run; returns the run id. Raises
     LockHeld when another run took the lock since the gate, and StepFailed
-    when a step fails. `options` reach the actions as Context.extra (`no_hold`,
-    `hold_timeout`)."""
+    when a step fails. `options` reach the actions as Context.options (`no_hold`,
+    `hold_timeout`, ...: run_options)."""
     if gate.dry_run:
         raise ValueError("a dry-run gate does not open a real run")
     prepared, phases = gate.prepared, gate.phases
-    options = dict(options or {})
-    refuse_unattended_holds(phases, operator, options)
+    chosen = run_options(options)
+    refuse_unattended_holds(phases, operator, chosen)
     state_dir = prepared.loaded.state_dir
     # the lease keeps other copies of the pool file out (lease.py), before any change
     with RunLock(state_dir, command) as lock, RunLease(prepared.loaded, lock):
@@ -307,15 +318,16 @@ def execute_run(
                 "selected": [p.id for p in phases],
             },
         )
-        ctx, hosts = _context(prepared.loaded, dry_run=False, operator=operator, options=options)
-        ctx.extra["journal"] = journal  # read by guards (dns.replace waits out lower-ttl)
+        ctx, hosts = _context(prepared.loaded, dry_run=False, operator=operator, options=chosen)
+        # read by guards (dns.replace waits out lower-ttl)
+        ctx = dataclasses.replace(ctx, journal=journal)
         sink = _journal_answers(operator, journal, run_id, sink)
         with signals.handled(), _recorded(journal, run_id, hosts), _answering(operator):
             # what the tool broke on purpose and an interruption left broken comes
             # first: the interrupted step then runs again on a whole pool
             restore_in_place(journal, lambda entry: ctx, prepared.actions, sink, run_id)
             with _client_load(
-                prepared.loaded, ctx, options.get("client_load"), journal, run_id, sink
+                prepared.loaded, ctx, chosen.client_load, journal, run_id, sink
             ) as labelled:
                 Walker(
                     journal,
@@ -324,7 +336,7 @@ def execute_run(
                     run_id,
                     prepared.actions,
                     record_hosts=_recorder(prepared.loaded),
-                    forks=options.get("forks") or prepared.loaded.pool.run.forks,
+                    forks=chosen.forks or prepared.loaded.pool.run.forks,
                 ).run(phases)
     return run_id
 

@@ -52,7 +52,7 @@ def ctx(events: list[tuple[str, Mapping[str, Any]]]) -> Context:
         profile=loaded.profile,
         host=host,
         emit=lambda kind, data: events.append((kind, data)),
-        extra={"pool_path": str(ONE_ARMED)},
+        pool_path=ONE_ARMED,
     )
 
 

@@ -45,7 +45,7 @@ def test_the_failover_procedure_is_owner_only(tmp_path: Path, open_umask: None) 
         pool=loaded.pool,
         profile=loaded.profile,
         host=lambda name: pytest.fail(f"no host is needed (asked for {name})"),
-        extra={"pool_path": str(pool)},
+        pool_path=pool,
     )
     action = registry()["lb.failover_procedure"](ctx, {})
     evidence = action.apply(action.read())

@@ -42,7 +42,7 @@ def test_windows_dnscmd_and_rfc2136_on_the_lab_bind(one_armed_lab: RunningLab) -
     vip = VIP.split("/", 1)[0]
 
     def drive() -> dict[str, object]:
-        ctx = SimpleNamespace(pool=loaded.pool, extra={"pool_path": str(loaded.path)})
+        ctx = SimpleNamespace(pool=loaded.pool, pool_path=loaded.path)
         rfc2136 = Rfc2136Provider.from_context(ctx)
         windows_host = connect(loaded.pool.host("client02"), loaded)
         windows = WindowsProvider(loaded.pool.dns.zone, windows_host, tool="auto")

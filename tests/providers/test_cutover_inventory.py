@@ -42,8 +42,7 @@ class Yes:
 
 def inventory(path: Path, operator: object | None = None, *, sip: bool = True) -> dict:
     loaded = load_pool(path)
-    ctx = Context(pool=loaded.pool, profile=loaded.profile, host=lambda name: None)
-    ctx.extra["pool_path"] = str(path)
+    ctx = Context(pool=loaded.pool, profile=loaded.profile, host=lambda name: None, pool_path=path)
     if operator is not None:
         ctx.operator = operator  # type: ignore[assignment]
     args = {"name": POOL, "legacy": LEGACY}
@@ -130,8 +129,7 @@ def test_the_windows_provider_looks_up_the_listed_names(
     edit_dns(path, names=[WEB], acknowledge=[ALIAS])
     loaded = load_pool(path)
     hosts = HostPool(loaded)
-    ctx = Context(pool=loaded.pool, profile=loaded.profile, host=hosts)
-    ctx.extra["pool_path"] = str(path)
+    ctx = Context(pool=loaded.pool, profile=loaded.profile, host=hosts, pool_path=path)
     try:
         args = {"name": POOL, "legacy": LEGACY, "domain": "contoso.test"}
         found = CutoverInventory(ctx, args).apply(None)

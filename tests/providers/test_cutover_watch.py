@@ -68,8 +68,9 @@ def watch(path: Path, operator: object | None) -> dict:
     loaded = load_pool(path)
     hosts = HostPool(loaded)
     journal = Journal.open(path.parent / ".ocsscale")
-    ctx = Context(pool=loaded.pool, profile=loaded.profile, host=hosts)
-    ctx.extra.update(pool_path=str(path), journal=journal)
+    ctx = Context(
+        pool=loaded.pool, profile=loaded.profile, host=hosts, pool_path=path, journal=journal
+    )
     if operator is not None:
         ctx.operator = operator  # type: ignore[assignment]
     dns = loaded.pool.dns

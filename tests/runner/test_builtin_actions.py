@@ -19,9 +19,7 @@ def _ctx(pool: LocalPool) -> tuple[Context, HostPool]:
     load_actions()
     loaded = load_pool(pool.pool)
     hosts = HostPool(loaded)
-    ctx = Context(
-        pool=loaded.pool, profile=loaded.profile, host=hosts, extra={"pool_path": str(pool.pool)}
-    )
+    ctx = Context(pool=loaded.pool, profile=loaded.profile, host=hosts, pool_path=pool.pool)
     return ctx, hosts
 
 

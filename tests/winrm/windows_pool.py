@@ -72,7 +72,7 @@ class WindowsPool:
             pool=loaded.pool,
             profile=loaded.profile,
             host=hosts,
-            extra={"pool_path": str(self.path)},
+            pool_path=self.path,
         )
         return ctx, hosts
 

@@ -83,7 +83,7 @@ class Rfc2136Provider(ProviderBase):
         settings = ctx.pool.dns
         if settings.tsig is None:
             raise UsageError("rfc2136 needs dns.tsig in the pool file")
-        base = Path(str(ctx.extra.get("pool_path", "."))).resolve().parent
+        base = (ctx.pool_path or Path(".")).resolve().parent
         return cls(
             settings.zone,
             [(str(s), settings.port) for s in settings.servers],
