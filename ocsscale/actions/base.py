@@ -14,7 +14,7 @@ JSON (dict/list/str/int/float/bool/None) and must never contain a secret.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ..transports.base import Host
+    from .history import History, Reverted
 
 ChangeKind = Literal["add", "change", "remove", "check", "none"]
 Json = Any
@@ -108,37 +109,6 @@ class RunOptions:
     forks: int | None = None
 
 
-class JournalEntry(Protocol):
-    """The fields of a journal entry (runner/journal.py's Entry) actions read."""
-
-    @property
-    def seq(self) -> int: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def args(self) -> Mapping[str, Json]: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def started(self) -> float: ...
-    @property
-    def finished(self) -> float | None: ...
-    @property
-    def undo(self) -> Json: ...
-    @property
-    def evidence(self) -> Json: ...
-
-
-class JournalView(Protocol):
-    """What actions use of the runner's journal (runner/journal.py): earlier steps'
-    entries, and the cutover watch marking the moves it reverted itself. Issue 19
-    narrows this to a read-only history plus a revert report to the runner."""
-
-    def entries(self) -> Sequence[JournalEntry]: ...
-    def begin_revert(self, seq: int, rollback_id: str) -> None: ...
-    def finish_revert(self, seq: int, evidence: Json) -> None: ...
-
-
 @dataclass
 class Context:
     """What an action may use. Built by the runner; actions never build their own."""
@@ -153,8 +123,12 @@ class Context:
     options: RunOptions = field(default_factory=RunOptions)
     #: host name -> what preflight read of it (its services), for `plan` (plan/build.py)
     preflight: Mapping[str, Json] = field(default_factory=dict)
-    #: the run's journal; None outside a run (a dry run, `plan`, tests of one action)
-    journal: JournalView | None = None
+    #: what this pool's runs did, read-only (runner/history.py over the journal);
+    #: None outside a run (a dry run, `plan`, tests of one action)
+    history: History | None = None
+    #: how an action reports a change it put back itself (the cutover watch's
+    #: revert): the runner journals it; None outside a run
+    report_revert: Callable[[Reverted], None] | None = None
     #: the person at the console (manual drivers, holds); NoOperator when unattended
     operator: Operator = field(default_factory=NoOperator)
     #: faults put in place on purpose, journaled (runner/faults.py)

@@ -10,9 +10,10 @@ cutover.watch (args: `name` the pool FQDN, `address` the VIP, `window` and
   probes than the budget: the watch reverts every name the cutover moved
   itself (the pool record, the names that moved with it, the SRV records
   retargeted), through the DNS provider, with each one's undo record in the
-  journal (its old value and TTL), newest first, marks each change reverted in
-  the journal with the reason, and fails (exit 1) saying the cutover was
-  reverted and why (and which revert failed, if one did).
+  journal (its old value and TTL), newest first, reports each one reverted to
+  the runner, which marks it so in the journal with the reason, and fails
+  (exit 1) saying the cutover was reverted and why (and which revert failed,
+  if one did).
   Changes nothing otherwise: no undo record of its own.
 
 dns.raise_ttl (args: `name`, `address` the VIP, `ttl` dns.ttl; for an SRV
@@ -43,7 +44,8 @@ from ..operator import OperatorUnavailable
 from ..providers.dns import open_provider
 from ..providers.dns.base import RecordSet, same_values
 from .base import Action, Change, Context, Json, register
-from .dns import _DnsAction, _int_arg, _same, moves_in_place, srv_target
+from .dns import _DnsAction, _int_arg, _same, srv_target
+from .history import Reverted
 from .probe_ports import ProbePorts
 from .probing import plain_address, required_text, timeout_arg
 
@@ -196,10 +198,10 @@ class CutoverWatch(Action):
     def _revert(self, reason: str) -> None:
         """Put back every name the cutover moved (the pool name, the names that moved
         with it, the SRV records retargeted) with their undo records, newest first,
-        each marked reverted in the journal; then fail."""
-        journal = self.ctx.journal
-        entries = moves_in_place(journal) if journal is not None else []
-        if journal is None or not any(_same(e.undo.get("name"), self.pool_name) for e in entries):
+        each reported to the runner, which marks it reverted in the journal; then fail."""
+        history, report = self.ctx.history, self.ctx.report_revert
+        moves = history.moves_in_place() if history is not None else []
+        if report is None or not any(_same(m.name, self.pool_name) for m in moves):
             raise StepFailed(
                 f"{reason}; there is no finished dns.replace of {self.pool_name} in the journal "
                 "to revert: it was NOT reverted",
@@ -209,18 +211,16 @@ class CutoverWatch(Action):
         rid = "watch-" + time.strftime("%Y%m%dT%H%M%S")
         back: list[str] = []
         failed: list[str] = []
-        for entry in entries:
-            name = str(entry.undo.get("name"))
+        for move in moves:
             try:
-                restored = provider.revert(entry.undo)
+                restored = provider.revert(dict(move.undo))
             except OcsscaleError as exc:
-                failed.append(f"{name}: {exc.message}")
+                failed.append(f"{move.name}: {exc.message}")
                 continue
-            journal.begin_revert(entry.seq, rid)
-            journal.finish_revert(
-                entry.seq, {"by": self.name, "reason": reason, "restored": restored.to_json()}
-            )
-            back.append(f"{name} {entry.undo.get('type')} is back at {restored.show()}")
+            # the runner marks the move reverted in the journal, as a rollback would
+            evidence = {"by": self.name, "reason": reason, "restored": restored.to_json()}
+            report(Reverted(move.seq, rid, evidence))
+            back.append(f"{move.name} {move.undo.get('type')} is back at {restored.show()}")
         if failed:
             raise StepFailed(
                 f"{reason}; the automatic revert FAILED for {'; '.join(failed)}"
@@ -283,10 +283,10 @@ class DnsRaiseTtl(_DnsAction):
         """An optional name: whether this cutover moved it (a done, unreverted move
         of it in the journal); one it left alone keeps its TTL. No journal (a dry
         run): assume it will be."""
-        journal = self.ctx.journal
-        if journal is None:
+        history = self.ctx.history
+        if history is None:
             return True
-        return bool(moves_in_place(journal, self.record_name))
+        return bool(history.moves_in_place(self.record_name))
 
     def read(self) -> Json:
         return self.lookup().to_json()

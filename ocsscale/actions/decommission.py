@@ -50,7 +50,6 @@ from ..transports.posix import ACTIVE_WORDS, START_MODE_WORDS
 from ..transports.windows_facts import ServiceInfo, stop_order
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
-from .dns import moves_in_place
 
 DRAIN_WAIT = 600.0
 POLL = 2.0
@@ -78,16 +77,16 @@ def _old_ttl(evidence: dict[str, Any]) -> int:
 def cutover_settled(ctx: Context) -> dict[str, Any]:
     """When clients can no longer hold the legacy address: the last cutover's change
     time plus the old record's TTL. Raises CheckFailed before then."""
-    journal = ctx.journal
-    if journal is None:
+    history = ctx.history
+    if history is None:
         return {"checked": False, "why": "no journal (dry run): checked when the run starts"}
     # every name the cutover moved (the pool name, sip.<domain>, dns.names, the SRV
     # records): clients may hold the old value of each for its old TTL
     moved = []
-    for entry in moves_in_place(journal):
+    for move in history.moves_in_place():
         # a re-run that found the record already moved changed nothing: its
         # evidence has no change time; the move is the entry with the undo record
-        evidence = entry.evidence
+        evidence = move.evidence
         if isinstance(evidence, dict) and "changed_at" in evidence:
             moved.append(evidence)
     if not moved:

@@ -24,8 +24,8 @@ The names that move with the pool name (sip.<domain>, dns.names: the
 playbook's `cutover_names`) go through the same three steps with `optional:
 true`: absent, nothing to do; holding anything but the legacy value (or the
 VIP), refused. dns.retarget_srv (below) moves a SIP SRV record aimed at the
-legacy FE. The journal's moves still in place (`moves_in_place`) are what the
-watch reverts, raise-ttl and decommission look at.
+legacy FE. The moves still in place (the run's history, actions/history.py) are
+what the watch reverts, raise-ttl and decommission look at.
 
 dns.verify (phase cutover, read-only). Args: `name`, `address`, `type` (A;
 SRV: `srv_to`, the values the journaled retarget gave it; not retargeted:
@@ -54,7 +54,7 @@ from ..providers.dns.query import lookup, soa_serial
 from ..providers.dns.windows_scripts import TYPES as WINDOWS_TYPES
 from . import dns_propagation as propagation
 from . import undo_shape as shape
-from .base import Action, Change, Context, JournalEntry, JournalView, Json, register
+from .base import Action, Change, Context, Json, register
 from .probing import required_text
 
 #: how long dns.verify and dns.lower_ttl wait for secondaries to catch up (s;
@@ -326,28 +326,6 @@ class DnsLowerTtl(_DnsAction):
         }
 
 
-def lowered_ttl_ready_at(journal: JournalView, name: str) -> tuple[float, int] | None:
-    """When lower-ttl's wait for `name` ends, and the TTL it lowered to, from the
-    journal (None: never lowered).
-
-    A lower-ttl step that found the TTL already low journals no `ready_at`: its
-    end plus the old TTL of its undo record (a run resumed after the change
-    landed), or else plus the TTL it aimed at, is the best bound the tool knows."""
-    for entry in reversed(journal.entries()):
-        if entry.action != DnsLowerTtl.name or entry.status != "done":
-            continue
-        if str(entry.args.get("name", "")).rstrip(".").lower() != name.lower():
-            continue
-        lowered_to = int(entry.args.get("ttl") or 0)
-        evidence = entry.evidence or {}
-        if "ready_at" in evidence:
-            return float(evidence["ready_at"]), lowered_to
-        undo = entry.undo or {}
-        ttl = (undo.get("old") or {}).get("ttl") or lowered_to
-        return float(entry.finished or entry.started) + int(ttl), lowered_to
-    return None
-
-
 @register
 class DnsReplace(_DnsAction):
     """The pool record moved to the VIP, guarded (see the module docstring)."""
@@ -371,17 +349,17 @@ class DnsReplace(_DnsAction):
         ]
 
     def _guard(self, record: RecordSet) -> dict[str, Json]:
-        journal = self.ctx.journal
-        if journal is None:
+        history = self.ctx.history
+        if history is None:
             return {"checked": False, "why": "no journal (dry run): checked when the run starts"}
-        lowered = lowered_ttl_ready_at(journal, self.record_name)
+        lowered = history.lowered_ttl(self.record_name)
         if lowered is None:
             raise CheckFailed(
                 f"the TTL of {self.record_name} was not lowered ahead of the cutover; "
                 "nothing was changed",
                 hint="run `ocsscale run --phase lower-ttl` first, then wait out the old TTL",
             )
-        ready_at, lowered_to = lowered
+        ready_at, lowered_to = lowered.ready_at, lowered.ttl
         if record.ttl is not None and record.ttl > lowered_to:
             raise CheckFailed(
                 f"{self.record_name} has TTL {record.ttl} again, above the {lowered_to} s "
@@ -585,29 +563,8 @@ class DnsRetargetSrv(DnsReplace):
         return {**evidence, "read_back": record.to_json()}
 
 
-#: the steps that move a name at the cutover (what the watch's revert puts back)
-MOVE_ACTIONS = ("dns.replace", "dns.retarget_srv")
-
-
 def _same(a: Any, b: str) -> bool:
     return str(a or "").rstrip(".").lower() == b.rstrip(".").lower()
-
-
-def moves_in_place(journal: JournalView, name: str | None = None) -> list[JournalEntry]:
-    """The cutover's changes still in place, newest first: per record (name and
-    type), its last finished move with an undo record, unless reverted since."""
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for entry in reversed(journal.entries()):
-        if entry.action not in MOVE_ACTIONS or not isinstance(entry.undo, dict):
-            continue
-        key = (str(entry.undo.get("name", "")).rstrip(".").lower(), str(entry.undo.get("type")))
-        if key in seen:
-            continue
-        seen.add(key)
-        if entry.status == "done" and (name is None or _same(key[0], name)):
-            out.append(entry)
-    return out
 
 
 @register
@@ -657,9 +614,9 @@ class DnsVerify(_DnsAction):
         return problems
 
     def apply(self, current: Json) -> Json:
-        journal = self.ctx.journal
-        moved = moves_in_place(journal, self.record_name) if journal is not None else []
-        if self.optional and journal is not None and not moved:
+        history = self.ctx.history
+        moved = history.moves_in_place(self.record_name) if history is not None else []
+        if self.optional and history is not None and not moved:
             # absent at the cutover, or (SRV) not aimed at the legacy FE: nothing moved
             return {"name": self.record_name, "address": self.address, "moved": False}
         if self.rdtype == "SRV":

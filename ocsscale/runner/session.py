@@ -29,6 +29,7 @@ from .asking import ChannelOperator
 from .events import Event, EventSink
 from .evidence import check_journal, check_rows, reading
 from .faults import restore_in_place
+from .history import JournalHistory, journal_reverts
 from .journal import JOURNAL_NAME, Entry, Fault, Journal, latest_evidence
 from .lease import RunLease, check_free, lease_place
 from .lock import RunLock, current_user, held_error, read_lock
@@ -319,8 +320,11 @@ def execute_run(
             },
         )
         ctx, hosts = _context(prepared.loaded, dry_run=False, operator=operator, options=chosen)
-        # read by guards (dns.replace waits out lower-ttl)
-        ctx = dataclasses.replace(ctx, journal=journal)
+        # the run's history, read by guards (dns.replace waits out lower-ttl), and
+        # the cutover watch's own reverts, journaled here
+        ctx = dataclasses.replace(
+            ctx, history=JournalHistory(journal), report_revert=journal_reverts(journal)
+        )
         sink = _journal_answers(operator, journal, run_id, sink)
         with signals.handled(), _recorded(journal, run_id, hosts), _answering(operator):
             # what the tool broke on purpose and an interruption left broken comes

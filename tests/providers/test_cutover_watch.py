@@ -16,6 +16,7 @@ from ocsscale.actions.base import Context
 from ocsscale.actions.cutover_watch import CutoverWatch
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import StepFailed
+from ocsscale.runner.history import JournalHistory, journal_reverts
 from ocsscale.runner.journal import Journal
 from ocsscale.transports.factory import HostPool
 
@@ -69,7 +70,12 @@ def watch(path: Path, operator: object | None) -> dict:
     hosts = HostPool(loaded)
     journal = Journal.open(path.parent / ".ocsscale")
     ctx = Context(
-        pool=loaded.pool, profile=loaded.profile, host=hosts, pool_path=path, journal=journal
+        pool=loaded.pool,
+        profile=loaded.profile,
+        host=hosts,
+        pool_path=path,
+        history=JournalHistory(journal),
+        report_revert=journal_reverts(journal),
     )
     if operator is not None:
         ctx.operator = operator  # type: ignore[assignment]
