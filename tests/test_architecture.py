@@ -41,8 +41,8 @@ LAB_MOUNTS = {("ocsscale.cli.main", "ocsscale_lab.cli")}
 
 #: Issue 19: only runner/ reads or writes the journal. These modules import it today;
 #: the report is to read typed evidence records instead, and the demo leaves with the lab.
-#: (Actions reach the journal through `Context.journal`, typed by actions/base.py's
-#: JournalView protocol, which no import shows.)
+#: (Actions see a read-only History and report their own reverts through the Context:
+#: test_actions_reach_no_journal.)
 JOURNAL_READERS_ISSUE_19 = {
     "ocsscale_lab.demo",  # reads the LB steps' evidence from the journal
     "ocsscale.report.findings",  # walks journal entries for evidence
@@ -344,6 +344,56 @@ def test_only_the_runner_imports_the_journal(edges: list[Edge]) -> None:
     }
     assert readers - JOURNAL_READERS_ISSUE_19 == set(), "new importers of the journal"
     assert JOURNAL_READERS_ISSUE_19 - readers == set(), "fixed: remove from the allow-list"
+
+
+#: what only the runner may call on the journal (runner/journal.py's writes and reads)
+JOURNAL_CALLS = {"entries", "begin_step", "record_undo", "finish_step", "fail_step"}
+JOURNAL_CALLS |= {"begin_revert", "finish_revert", "skip_revert", "revert_failed", "undoable"}
+
+
+def test_actions_reach_no_journal() -> None:
+    """No action calls the journal's methods, whatever object it reaches it through
+    (the Context had it once as `extra["journal"]`): actions ask Context.history and
+    report their reverts through Context.report_revert."""
+    calls = sorted(
+        f"{path.relative_to(REPO)}:{node.lineno} {node.func.attr}"
+        for path in sorted((PACKAGE / "actions").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in JOURNAL_CALLS
+    )
+    assert calls == []
+
+
+def test_the_action_context_is_frozen_and_has_no_any() -> None:
+    import dataclasses
+    import typing
+    from collections.abc import Callable
+    from pathlib import Path as PathType
+
+    from ocsscale.actions import base
+    from ocsscale.actions.history import History, Reverted
+    from ocsscale.config.model import Pool
+    from ocsscale.config.profiles import Profile
+    from ocsscale.transports.base import Host
+
+    assert base.Context.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    names = {"Path": PathType, "Pool": Pool, "Profile": Profile, "Host": Host}
+    names |= {"History": History, "Reverted": Reverted}
+    hints = typing.get_type_hints(base.Context, localns=names)
+    assert set(hints) == {f.name for f in dataclasses.fields(base.Context)}
+    assert "extra" not in hints and "journal" not in hints
+
+    def has_any(hint: object) -> bool:
+        # a Callable's arguments come as a list
+        inner = hint if isinstance(hint, list) else typing.get_args(hint)
+        return hint is typing.Any or any(has_any(a) for a in inner)
+
+    assert [name for name, hint in hints.items() if has_any(hint)] == []
+    # the walk sees inside the generic fields (it would find an Any there)
+    assert has_any(Callable[[str, typing.Mapping[str, typing.Any]], None])
+    assert has_any(hints["emit"]) is False and typing.get_args(hints["emit"])
 
 
 def test_no_cycle_between_top_level_packages(edges: list[Edge]) -> None:

@@ -25,6 +25,8 @@ from ..operator import NoOperator, Operator
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ..config.model import Pool
+    from ..config.profiles import Profile
     from ..transports.base import Host
     from .history import History, Reverted
 
@@ -109,20 +111,23 @@ class RunOptions:
     forks: int | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Context:
-    """What an action may use. Built by the runner; actions never build their own."""
+    """What an action may use. Built by the runner; actions never build their own.
+    Frozen: a step that needs another (its own emit, the run's faults) gets a copy
+    (dataclasses.replace). Fully typed, no Any (tests/test_architecture.py)."""
 
-    pool: Any  # ocsscale.config.model.Pool
-    profile: Any  # ocsscale.config.profiles.Profile
+    pool: Pool
+    profile: Profile
     host: Callable[[str], Host]  # name -> connected Host (cached, closed by the runner)
-    emit: Callable[[str, Mapping[str, Json]], None] = lambda kind, data: None
+    emit: Callable[[str, Mapping[str, object]], None] = lambda kind, data: None
     dry_run: bool = False
     #: the pool file (relative paths in it are relative to its folder); None: none read
     pool_path: Path | None = None
     options: RunOptions = field(default_factory=RunOptions)
-    #: host name -> what preflight read of it (its services), for `plan` (plan/build.py)
-    preflight: Mapping[str, Json] = field(default_factory=dict)
+    #: host name -> what preflight read of it (its services), for `plan` (plan/build.py):
+    #: facts the plan shows, not the run's record (that is `history`)
+    preflight: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     #: what this pool's runs did, read-only (runner/history.py over the journal);
     #: None outside a run (a dry run, `plan`, tests of one action)
     history: History | None = None

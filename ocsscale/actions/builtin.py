@@ -13,6 +13,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from ..config.model import OsKind
 from ..errors import CheckFailed, ConfigError, UsageError
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
@@ -196,10 +197,10 @@ class RestartServices(Action):
     def targets(self) -> list[str]:
         return [str(_arg(self, "host"))]
 
-    def _os(self) -> str:
+    def _os(self) -> OsKind:
         name = str(_arg(self, "host"))
         try:
-            return str(self.ctx.pool.host(name).os)
+            return self.ctx.pool.host(name).os
         except KeyError:
             raise UsageError(f"host.restart_services: no host named {name}") from None
 

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import CheckFailed, Declined, OcsscaleError, UndoRecordError
+from ..config.lb_settings import ManualSettings
+from ..errors import CheckFailed, Declined, OcsscaleError, UndoRecordError, UsageError
 from ..providers.lb.vendors import product, routing_checklist
 from ..transports.gateways import default_gateways
 from . import undo_shape as shape
@@ -42,6 +43,10 @@ class ApplianceRouting:
     def __init__(self, ctx: Context, vip: str, backend: str) -> None:
         self.ctx = ctx
         lb = ctx.pool.load_balancer
+        if not isinstance(lb.driver, ManualSettings):  # routing.enable asks for manual only
+            raise UsageError(
+                f"routing at an appliance needs the manual driver, not {lb.driver.kind}"
+            )
         self.vendor_key = str(lb.driver.vendor)
         #: the product's name, for what a person reads ("WebMux", "F5 BIG-IP LTM")
         self.vendor = product(self.vendor_key)

@@ -4,7 +4,7 @@ undo, from the journal and the lock alone (the pool file need not validate)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..actions.base import Context, registry
 from ..errors import OcsscaleError, UsageError
@@ -16,6 +16,10 @@ from .lease import lease_status
 from .lock import read_lock
 from .plugins import load_actions
 from .rollback import needless_reverts
+
+if TYPE_CHECKING:
+    from ..config.model import Pool
+    from ..config.profiles import Profile
 
 
 def _entry_json(entry: Entry) -> dict[str, Any]:
@@ -58,7 +62,10 @@ def _needless(entries: list[Entry]) -> dict[int, str]:
         actions = load_actions()
     except OcsscaleError:
         actions = registry()  # a plugin that does not import: its changes are listed
-    return needless_reverts(entries, Context(pool=None, profile=None, host=_no_host), actions)
+    # status reads no pool file: the actions here only judge undo records (undo_chain);
+    # one that reaches for the pool fails (caught by needless_reverts) and is listed
+    unread = Context(pool=cast("Pool", None), profile=cast("Profile", None), host=_no_host)
+    return needless_reverts(entries, unread, actions)
 
 
 def status_report(state_dir: Path, config: Path | None = None) -> dict[str, Any]:

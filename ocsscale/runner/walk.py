@@ -127,7 +127,7 @@ class Walker:
         # a context of its own: steps of one wave run on several threads at once
         ctx = dataclasses.replace(self.ctx, emit=emit)
         if faults is not None:
-            ctx.faults = faults
+            ctx = dataclasses.replace(ctx, faults=faults)
         return self.actions[step.action](ctx, step.args)
 
     def _waves(self, steps: Sequence[PlanStep]) -> list[Wave[PlanStep]]:

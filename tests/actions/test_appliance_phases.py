@@ -5,6 +5,7 @@ against real loopback listeners."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import socket
@@ -221,7 +222,7 @@ def test_a_done_that_did_not_happen_fails_with_what_the_fe_sees(
     assert "ocsfe01's default gateway is" in message and "expected 198.18.2.1" in message
 
     # the operator aborts: nothing verified, a clear refusal
-    ctx.operator = ScriptedOperator(lambda data: None, answer="abort")
+    ctx = dataclasses.replace(ctx, operator=ScriptedOperator(lambda data: None, answer="abort"))
     with pytest.raises(Declined):
         _routing(ctx, "198.18.2.1").apply(current)
 

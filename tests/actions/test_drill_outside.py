@@ -5,6 +5,7 @@ operator's answer, whichever comes first."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import struct
 import threading
@@ -115,7 +116,7 @@ def _drill(tmp_path: Path, operator: Any = None, timeout: float = 10.0) -> LbFai
     loaded = load_pool(path)
     ctx = Context(pool=loaded.pool, profile=loaded.profile, host=lambda n: None)
     if operator is not None:
-        ctx.operator = operator
+        ctx = dataclasses.replace(ctx, operator=operator)
     drill = LbFailoverDrill(ctx, {"fe": "ocsfe01", "mode": "service:5061"})
     drill.drill = drill.drill.model_copy(update={"detect_timeout": timeout})
     return drill

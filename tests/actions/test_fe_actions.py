@@ -4,6 +4,7 @@ shows checklists and findings. The lab tests (tests/lab) run them for real."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -115,7 +116,7 @@ def test_bad_arguments_are_usage_errors(
 
 def test_routing_needs_the_lb_host(ctx: Context) -> None:
     lb = ctx.pool.load_balancer.model_copy(update={"host": None})
-    ctx.pool = ctx.pool.model_copy(update={"load_balancer": lb})
+    ctx = dataclasses.replace(ctx, pool=ctx.pool.model_copy(update={"load_balancer": lb}))
     with pytest.raises(UsageError, match="no load_balancer.host"):
         _action(ctx, "routing.enable", address="10.0.0.40/24", backend_address="10.0.1.40/24")
 

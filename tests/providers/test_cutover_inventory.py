@@ -4,6 +4,7 @@ or an unlisted A record stopping the run unless acknowledged."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def inventory(path: Path, operator: object | None = None, *, sip: bool = True) -
     loaded = load_pool(path)
     ctx = Context(pool=loaded.pool, profile=loaded.profile, host=lambda name: None, pool_path=path)
     if operator is not None:
-        ctx.operator = operator  # type: ignore[assignment]
+        ctx = dataclasses.replace(ctx, operator=operator)  # type: ignore[arg-type]
     args = {"name": POOL, "legacy": LEGACY}
     if sip:
         args["domain"] = "contoso.test"

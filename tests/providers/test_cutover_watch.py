@@ -6,6 +6,7 @@ connection to it is refused for real."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def watch(path: Path, operator: object | None) -> dict:
         report_revert=journal_reverts(journal),
     )
     if operator is not None:
-        ctx.operator = operator  # type: ignore[assignment]
+        ctx = dataclasses.replace(ctx, operator=operator)  # type: ignore[arg-type]
     dns = loaded.pool.dns
     args = {
         "name": POOL,

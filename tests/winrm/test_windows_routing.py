@@ -5,6 +5,7 @@ the directory server, before and after the operator's "done"."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from collections.abc import Iterator, Mapping, Sequence
@@ -57,8 +58,11 @@ def test_windows_front_ends_prove_routing_through_the_appliance(pool: WindowsPoo
     directory = ctx.pool.directory.model_copy(
         update={"address": IPv4Address("127.0.0.1"), "port": port}
     )
-    ctx.pool = ctx.pool.model_copy(update={"directory": directory})
-    ctx.operator = Operator(listener, port)
+    ctx = dataclasses.replace(
+        ctx,
+        pool=ctx.pool.model_copy(update={"directory": directory}),
+        operator=Operator(listener, port),
+    )
     try:
         with hosts:
             action = registry()["routing.enable"](
