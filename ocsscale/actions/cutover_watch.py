@@ -40,10 +40,10 @@ from ..errors import (
     UsageError,
 )
 from ..operator import OperatorUnavailable
-from ..providers.dns import open_provider
 from ..providers.dns.base import RecordSet, same_values
 from .base import Action, Change, Context, Json, register
 from .dns import _DnsAction, _int_arg, _same, moves_in_place, srv_target
+from .plugin_ports import open_provider
 from .probe_ports import ProbePorts
 from .probing import plain_address, required_text, timeout_arg
 

@@ -88,7 +88,8 @@ class LbDrainRestart(Action):
         if args.get("services") is not None:
             restart_args["services"] = args["services"]
         self.restart = RestartServices(ctx, restart_args)
-        self.manual = ctx.pool.load_balancer.driver.kind == "manual"
+        # no drain at an LB that cannot set a member's state itself: a plain restart
+        self.manual = not lb_driver(ctx).capabilities.drain
         self.label = lb_target_label(ctx)
 
     def targets(self) -> list[str]:
