@@ -19,6 +19,8 @@ from ipaddress import IPv4Interface
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from ...config.profiles import port_requirement
+from ...errors import UndoRecordError
+from .. import undo_shape as shape
 from ..plugin import Capabilities, Ports, Registry
 
 if TYPE_CHECKING:
@@ -97,6 +99,13 @@ class FarmSpec:
             snat_addresses=snat,
             balance=profile.balance,
         )
+
+
+def check_driver(undo: Mapping[str, Any], kind: str) -> None:
+    """The revert is the pool file's driver's: a record another driver made would
+    be put back by the wrong one (UndoRecordError)."""
+    if shape.text(undo, "driver") != kind:
+        raise UndoRecordError(f"'driver' is not {kind}, the pool file's load-balancer driver")
 
 
 def view_diff(expected: Mapping[str, Any], actual: Mapping[str, Any] | None) -> list[str]:
@@ -199,7 +208,8 @@ class LbDriver(Protocol):
         ...
 
     def check_undo(self, undo: Mapping[str, Any]) -> None:
-        """UndoRecordError unless `undo` has the shape this driver's `undo_for` makes."""
+        """UndoRecordError unless `undo` is this driver's record (`check_driver`) of
+        the shape its `undo_for` makes."""
         ...
 
     def targets(self) -> list[str]:

@@ -20,7 +20,7 @@ from ...transports.base import CommandResult, Host
 from ...transports.commands import ShCommand
 from .. import undo_shape as shape
 from ..plugin import Capabilities, Ports
-from .base import FarmSpec, LbSite
+from .base import FarmSpec, LbSite, check_driver
 
 BACKUP_SUFFIX = ".ocsscale.bak"
 SERVICE_ACTIONS = ("start", "stop", "reload", "is-active", "enable", "disable")
@@ -244,6 +244,7 @@ class LinuxDriver:
 
     def check_undo(self, undo: Mapping[str, Any]) -> None:
         """The shape of `undo_for`'s record."""
+        check_driver(undo, self.kind)
         shape.text(undo, "host")
         vip = shape.text(undo, "vip")
         try:

@@ -27,7 +27,7 @@ from ...config.lb_settings import ManualSettings, vendor_choice
 from ...errors import Declined, StepFailed, UndoRecordError
 from .. import undo_shape as shape
 from ..plugin import Capabilities, Ports
-from .base import DRIVERS, AdminState, FarmSpec, LbSite, MemberStats
+from .base import DRIVERS, AdminState, FarmSpec, LbSite, MemberStats, check_driver
 from .vendors import (
     Checklist,
     farm_checklist,
@@ -87,6 +87,7 @@ class ManualDriver:
 
     def check_undo(self, undo: Mapping[str, Any]) -> None:
         """The shape of `undo_for`'s record: the farm its check reaches."""
+        check_driver(undo, self.kind)
         shape.text(undo, "vendor", optional=True)
         farm = shape.obj(undo, "farm")
         shape.within("farm", lambda f: shape.address(f, "vip"), farm)
