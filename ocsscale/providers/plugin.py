@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,7 @@ class Registry(Generic[A, P]):
         self._package = package
         self._factories: dict[str, Callable[Concatenate[object, A], P]] = {}
         self._loaded = False
+        self._lock = threading.RLock()  # parallel steps may build plug-ins at once
 
     def add(self, name: str, settings: type[S], factory: Callable[Concatenate[S, A], P]) -> None:
         def build(value: object, /, *args: A.args, **kwargs: A.kwargs) -> P:
@@ -95,12 +97,13 @@ class Registry(Generic[A, P]):
 
     def _load(self) -> None:
         # every module of the family's package: each registers its plug-in
-        if self._loaded:
-            return
-        self._loaded = True
-        package = importlib.import_module(self._package)
-        for info in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{self._package}.{info.name}")
+        with self._lock:
+            if self._loaded:
+                return
+            package = importlib.import_module(self._package)
+            for info in pkgutil.iter_modules(package.__path__):
+                importlib.import_module(f"{self._package}.{info.name}")
+            self._loaded = True
 
     def names(self) -> list[str]:
         self._load()
