@@ -3,7 +3,7 @@
 A plug-in is built from its own settings (its model in `config/`) and `Ports`,
 the few things of a run it may use: host access by name, the operator, the
 pool file's directory and state directory, and an event sink. It never sees
-the pool, an action's `Context` or the journal (actions/plugins.py builds the
+the pool, an action's `Context` or the journal (actions/plugin_ports.py builds the
 ports from a Context). It says what it can do in `Capabilities`, so actions
 ask a plug-in what it supports instead of matching its name.
 
@@ -43,7 +43,7 @@ def _no_hosts(name: str) -> Host:
 
 @dataclass(frozen=True)
 class Ports:
-    """What a plug-in may use of a run (built by actions/plugins.py `ports_from`)."""
+    """What a plug-in may use of a run (built by actions/plugin_ports.py `ports_from`)."""
 
     #: host name -> connected host (connects on first use; the runner closes it)
     host: Callable[[str], Host] = _no_hosts

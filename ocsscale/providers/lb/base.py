@@ -164,7 +164,7 @@ class MemberStats:
 class LbSite:
     """What of the pool a driver needs besides its own settings: the pool's name,
     the planned farm, the LB host's name (None: no host of its own) and the ports
-    that must answer. Built by actions/plugins.py."""
+    that must answer. Built by actions/plugin_ports.py."""
 
     fqdn: str
     farm: FarmSpec
