@@ -36,13 +36,14 @@ from ..config.dnsnames import SRV_LABELS
 from ..config.dnsnames import srv_target as pool_srv_target
 from ..errors import CheckFailed, Declined, UsageError
 from ..operator import OperatorUnavailable
-from ..providers.dns import DnsError, open_provider
+from ..providers.dns import DnsError
 from ..providers.dns.query import lookup
 from ..providers.dns.rfc2136 import TransferRefused
 from ..transports import hostsfile
 from .base import Action, Change, Context, Json, register
 from .dns import srv_target
 from .hosts import hosts_file_path
+from .plugin_ports import open_provider
 from .probing import plain_address, required_text
 
 SRV_NAMES = SRV_LABELS

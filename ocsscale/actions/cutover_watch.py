@@ -41,11 +41,11 @@ from ..errors import (
     UsageError,
 )
 from ..operator import OperatorUnavailable
-from ..providers.dns import open_provider
 from ..providers.dns.base import RecordSet, same_values
 from .base import Action, Change, Context, Json, register
 from .dns import _DnsAction, _int_arg, _same, srv_target
 from .history import Reverted
+from .plugin_ports import open_provider
 from .probe_ports import ProbePorts
 from .probing import plain_address, required_text, timeout_arg
 

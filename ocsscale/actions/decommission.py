@@ -45,11 +45,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
-from ..providers.dns import DnsError, open_provider
+from ..providers.dns import DnsError
 from ..transports.posix import ACTIVE_WORDS, START_MODE_WORDS
 from ..transports.windows_facts import ServiceInfo, stop_order
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
+from .plugin_ports import open_provider
 
 DRAIN_WAIT = 600.0
 POLL = 2.0

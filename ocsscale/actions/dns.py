@@ -48,13 +48,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
-from ..providers.dns import DnsError, DnsProvider, open_provider
+from ..providers.dns import DnsError, DnsProvider
 from ..providers.dns.base import RecordSet, check_type, same_values
 from ..providers.dns.query import lookup, soa_serial
 from ..providers.dns.windows_scripts import TYPES as WINDOWS_TYPES
 from . import dns_propagation as propagation
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
+from .plugin_ports import open_provider
 from .probing import required_text
 
 #: how long dns.verify and dns.lower_ttl wait for secondaries to catch up (s;

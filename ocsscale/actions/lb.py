@@ -29,31 +29,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from ipaddress import ip_interface
 from typing import Any
 
 from ..config.profiles import port_requirement
-from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
-from ..providers.lb import driver_for
-from ..providers.lb.base import DriverContext, FarmSpec, LbDriver, view_diff
-from ..providers.lb.vendors import plan_words
+from ..errors import CheckFailed, StepFailed, UsageError
+from ..providers.lb.base import FarmSpec, LbDriver, view_diff
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
+from .plugin_ports import lb_driver
 from .probing import known_host, required_text, vantage
 
 UP_WAIT = 20.0  # seconds for every member's first good check rounds
-
-
-def lb_driver(ctx: Context) -> LbDriver:
-    return driver_for(
-        DriverContext(
-            pool=ctx.pool,
-            profile=ctx.profile,
-            host=ctx.host,
-            operator=ctx.operator,
-            emit=lambda kind, data: ctx.emit(kind, data),
-        )
-    )
 
 
 def planned_farm(ctx: Context) -> FarmSpec:
@@ -61,15 +47,8 @@ def planned_farm(ctx: Context) -> FarmSpec:
 
 
 def lb_targets(ctx: Context) -> list[str]:
-    lb = ctx.pool.load_balancer
-    if lb.driver.kind == "manual":
-        return []
-    if lb.host is None:
-        raise UsageError(
-            f"the {lb.driver.kind} driver needs load_balancer.host: the Linux host the "
-            "load balancer runs on"
-        )
-    return [lb.host.name]
+    """The hosts the pool file's driver logs in to (none for one a person drives)."""
+    return lb_driver(ctx).targets()
 
 
 def lb_target_label(ctx: Context) -> str:
@@ -107,39 +86,6 @@ def wait_members_up(driver: LbDriver, names: list[str], timeout: float = UP_WAIT
         time.sleep(0.3)
 
 
-def _linux_farm_undo(rec: Mapping[str, Any]) -> None:
-    """The record of providers/lb/linuxhost.py `undo_for` (engine, haproxy)."""
-    shape.text(rec, "host")
-    vip = shape.text(rec, "vip")
-    try:
-        ip_interface(vip or "")
-    except ValueError:
-        raise UndoRecordError("'vip' is not an address with its prefix") from None
-    shape.text(rec, "vip_interface", optional=True)
-    for path, data in shape.obj(rec, "files").items():
-        if not path.startswith("/") or len(path) > shape.MAX_TEXT or not path.isprintable():
-            raise UndoRecordError("'files' names a file that is not an absolute path")
-        shape.within("files", lambda d: shape.b64({"content": d}, "content", optional=True), data)
-    shape.flag(rec, "active")
-    shape.flag(rec, "vip_present")
-
-
-def _manual_farm_undo(rec: Mapping[str, Any]) -> None:
-    """The record of providers/lb/manual.py `undo_for`: the farm its check reaches."""
-    shape.text(rec, "vendor", optional=True)
-    farm = shape.obj(rec, "farm")
-    shape.within("farm", lambda f: shape.address(f, "vip"), farm)
-    ports = farm.get("ports")
-    if not isinstance(ports, list) or not all(
-        isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
-    ):
-        raise UndoRecordError("in 'farm': 'ports' is not a list of port numbers")
-
-
-#: driver kind -> the shape of its undo record (another driver's: an object)
-_FARM_UNDO = {"engine": _linux_farm_undo, "haproxy": _linux_farm_undo, "manual": _manual_farm_undo}
-
-
 @register
 class LbApplyFarm(Action):
     """Install the planned farm through the pool file's driver (module docstring)."""
@@ -156,10 +102,11 @@ class LbApplyFarm(Action):
 
     def _summary(self, extra: str = "") -> str:
         f = self.farm
-        driver = self.ctx.pool.load_balancer.driver
+        driver = lb_driver(self.ctx)
         members = ", ".join(f"{m.name} ({m.address}, weight {m.weight})" for m in f.members)
-        # the manual driver's appliance, in its own words (the checklist the operator gets)
-        by_hand = f"; {plan_words(driver.vendor, f)}" if driver.kind == "manual" else ""
+        # a driver a person follows adds its checklist's gist, in the appliance's words
+        note = driver.plan_note(f)
+        by_hand = f"; {note}" if note else ""
         return (
             f"{driver.kind} farm {f.name} on {f.vip}: ports "
             f"{', '.join(map(str, f.ports))}; checks on {', '.join(map(str, f.check_ports))}; "
@@ -174,7 +121,7 @@ class LbApplyFarm(Action):
         return lb_driver(self.ctx).read_farm()
 
     def diff(self, current: Json) -> list[Change]:
-        if current.get("manual"):
+        if not lb_driver(self.ctx).capabilities.read_back:
             return self.describe()
         view = current.get("view")
         lines = view_diff(self.farm.view(), view)
@@ -198,8 +145,8 @@ class LbApplyFarm(Action):
     def verify(self, evidence: Json) -> Json:
         driver = lb_driver(self.ctx)
         current = driver.read_farm()
-        if current.get("manual"):
-            return {**evidence, "readback": "by probes (manual driver)"}
+        if not driver.capabilities.read_back:
+            return {**evidence, "readback": f"by probes ({driver.kind} driver)"}
         lines = view_diff(self.farm.view(), current.get("view"))
         if lines:
             raise StepFailed(
@@ -209,15 +156,8 @@ class LbApplyFarm(Action):
         return {**evidence, "readback": current.get("view")}
 
     def check_undo(self, undo: Json) -> None:
-        rec = shape.record(undo)
-        kind = self.ctx.pool.load_balancer.driver.kind
-        # the revert is the pool file's driver's: a record another driver made
-        # would be put back by the wrong one
-        if shape.text(rec, "driver") != kind:
-            raise UndoRecordError(f"'driver' is not {kind}, the pool file's load-balancer driver")
-        check = _FARM_UNDO.get(kind)
-        if check is not None:
-            check(rec)
+        # the pool file's driver checks it is its own record, of its shape
+        lb_driver(self.ctx).check_undo(shape.record(undo))
 
     def revert(self, undo: Json) -> Json:
         return lb_driver(self.ctx).revert(undo)
@@ -253,7 +193,8 @@ class LbReadback(Action):
     def apply(self, current: Json) -> Json:
         driver = lb_driver(self.ctx)
         farm = driver.read_farm()
-        lines = [] if farm.get("manual") else view_diff(self.farm.view(), farm.get("view"))
+        readable = driver.capabilities.read_back
+        lines = view_diff(self.farm.view(), farm.get("view")) if readable else []
         if lines:
             raise CheckFailed(f"{self.label}: drift from the plan: " + "; ".join(lines))
         members = wait_members_up(driver, [m.name for m in self.farm.members])

@@ -42,7 +42,8 @@ from ..errors import CheckFailed, StepFailed, UsageError
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
 from .builtin import RestartServices
-from .lb import front_end_arg, lb_driver, lb_target_label, lb_targets, wait_members_up
+from .lb import front_end_arg, lb_target_label, lb_targets, wait_members_up
+from .plugin_ports import lb_driver
 
 DRAIN_TIMEOUT = 120.0  # seconds: the requests in flight finish; held sessions may not
 UP_TIMEOUT = 60.0  # seconds for the LB's health check to see the restarted FE up
@@ -88,7 +89,8 @@ class LbDrainRestart(Action):
         if args.get("services") is not None:
             restart_args["services"] = args["services"]
         self.restart = RestartServices(ctx, restart_args)
-        self.manual = ctx.pool.load_balancer.driver.kind == "manual"
+        # no drain at an LB that cannot set a member's state itself: a plain restart
+        self.manual = not lb_driver(ctx).capabilities.drain
         self.label = lb_target_label(ctx)
 
     def targets(self) -> list[str]:

@@ -46,16 +46,16 @@ from ..probes import socket_connector
 from ..probes.basic import tls_hold
 from ..probes.load import LoadRunner, LoadTarget, targets_for
 from ..probes.stream import close_quietly
-from ..providers.lb.vendors import product
 from ..secrets import child_environment
 from ..transports.commands import sh_quote
 from ..transports.windows_facts import service_reader, stop_order
 from ..transports.winrm_windows import SERVICE_NAME
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
-from .lb import front_end_arg, lb_driver, lb_targets, wait_members_up
+from .lb import front_end_arg, lb_targets, wait_members_up
 from .lb_drill_outside import OutsideView
 from .lb_validate import identify
+from .plugin_ports import lb_driver
 from .probing import tls_options
 
 LOAD_RATE = 80.0  # requests per second through the VIP during a drill
@@ -245,8 +245,8 @@ class LbFailoverDrill(Action):
         deadline = began + self.drill.detect_timeout
         while time.monotonic() < deadline:
             stats = driver.stats().get(self.fe.name)
-            if stats is None or stats.health == "unknown":
-                # the manual driver: the appliance's view is not readable
+            if stats is None or not driver.capabilities.detects or stats.health == "unknown":
+                # an appliance whose own view is not readable: measured from outside
                 if self._outside is None:
                     return None  # no load to measure it with (a rollback's restore)
                 return self._wait_outside(self._outside, want, began, deadline)
@@ -571,15 +571,9 @@ class LbFailoverProcedure(Action):
 
     def _lines(self) -> list[str]:
         pool = self.ctx.pool
-        driver = pool.load_balancer.driver
         vip = pool.load_balancer.vip.ip
         fes = ", ".join(f"{fe.name} ({fe.address})" for fe in pool.front_ends)
-        if driver.kind == "engine":
-            ops = f"`ocsscale lb status|drain|maint|ready NAME --socket {driver.admin_socket}`"
-        elif driver.kind == "haproxy":
-            ops = f"HAProxy's runtime API on {driver.runtime_socket} (`show stat`, `set server`)"
-        else:
-            ops = f"the {product(driver.vendor)}'s farm screen"
+        ops = lb_driver(self.ctx).console()
         checks = " and ".join(map(str, self.ctx.profile.check_ports))
         return [
             f"Symptom: users of {pool.pool.fqdn} signed in on one front end are disconnected; "

@@ -33,7 +33,8 @@ from ..probes.stream import close_quietly
 from ..providers.lb.base import ADMIN_STATES
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
-from .lb import front_end_arg, lb_driver, lb_target_label, lb_targets, planned_farm, wait_members_up
+from .lb import front_end_arg, lb_target_label, lb_targets, planned_farm, wait_members_up
+from .plugin_ports import lb_driver
 from .probing import (
     answered_by,
     certificate_owner,

@@ -31,6 +31,7 @@ from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
 from ..transports.commands import ShCommand
 from . import undo_shape as shape
 from .base import Action, Change, Context, Json, register
+from .plugin_ports import lb_driver
 from .probing import plain_address, required_text
 from .routing_appliance import ApplianceRouting
 
@@ -60,7 +61,8 @@ class RoutingEnable(Action):
         self.vip = plain_address(required_text(args, "address", self.name))
         self.backend = plain_address(required_text(args, "backend_address", self.name))
         self.appliance: ApplianceRouting | None = None
-        if ctx.pool.load_balancer.driver.kind == "manual":
+        if not lb_driver(ctx).capabilities.drives_itself:
+            # an appliance a person sets up: routing is a checklist too
             self.appliance = ApplianceRouting(ctx, self.vip, self.backend)
             self.lb_name: str = self.appliance.label
             return

@@ -4,7 +4,6 @@ position, and every provider credential resolved in the pre-run check."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -12,6 +11,7 @@ from ocsscale.config.model import ManualDns, Rfc2136Dns, WindowsDns
 from ocsscale.errors import SecretError, UsageError
 from ocsscale.operator import NoOperator
 from ocsscale.providers.dns.manual import ManualProvider
+from ocsscale.providers.plugin import Ports
 from ocsscale.transports.factory import check_credentials
 
 from .helpers import ONE_ARMED, issues_of, line_of, load_text, only_issue, variant
@@ -109,7 +109,7 @@ def test_manual_without_servers_is_refused_when_it_is_used(tmp_path: Path) -> No
     block = MANUAL_BLOCK.replace("  servers: [10.0.0.10]\n", "")
     pool = load_text(tmp_path, with_dns(block, "")).pool  # valid: only the cutover needs them
     with pytest.raises(UsageError) as caught:
-        ManualProvider.from_context(SimpleNamespace(pool=pool, operator=NoOperator()))
+        ManualProvider.from_settings(pool.dns, Ports(operator=NoOperator()))
     assert "dns.servers" in caught.value.message
 
 

@@ -14,10 +14,11 @@ from typing import Any, TypeVar
 
 from ocsscale.config.lb_settings import ManualSettings
 from ocsscale.config.loader import LoadedPool
-from ocsscale.providers.lb import driver_for
-from ocsscale.providers.lb.base import DriverContext, FarmSpec, LbDriver, Member
+from ocsscale.providers.lb import open_driver
+from ocsscale.providers.lb.base import FarmSpec, LbDriver, LbSite, Member
 from ocsscale.providers.lb.haproxy import HaproxyDriver
 from ocsscale.providers.lb.manual import ManualDriver
+from ocsscale.providers.plugin import Ports
 
 T = TypeVar("T")
 
@@ -179,24 +180,21 @@ class HandOperator:
 def make_driver(kind: str, loaded: LoadedPool, hosts: Callable[[str], Any]) -> LbDriver:
     """The driver as actions build it (the pool file's driver); manual: a
     ManualDriver whose operator configures the lab's HAProxy by hand."""
-    ctx = DriverContext(loaded.pool, loaded.profile, host=hosts)
+    site = LbSite.from_pool(loaded.pool, loaded.profile)
+    driver = open_driver(loaded.pool.load_balancer.driver, site, Ports(host=hosts))
     if kind != "manual":
-        driver = driver_for(ctx)
         assert driver.kind == kind
         return driver
-    haproxy = driver_for(ctx)
-    assert isinstance(haproxy, HaproxyDriver)
-    manual_ctx = DriverContext(
-        loaded.pool, loaded.profile, host=hosts, operator=HandOperator(haproxy)
-    )
-    return ManualDriver(ManualSettings(kind="manual", vendor="webmux"), manual_ctx)
+    assert isinstance(driver, HaproxyDriver)
+    settings = ManualSettings(kind="manual", vendor="webmux")
+    return ManualDriver(settings, site, Ports(host=hosts, operator=HandOperator(driver)))
 
 
 def observer(driver: LbDriver) -> LbDriver:
     """Whose stats and events show the LB's own view: the driver itself, or for
     the manual driver the HAProxy its operator configured."""
     if isinstance(driver, ManualDriver):
-        operator = driver.ctx.operator
+        operator = driver.ports.operator
         assert isinstance(operator, HandOperator)
         return operator.haproxy
     return driver

@@ -15,8 +15,9 @@ from ocsscale.config.lb_settings import HaproxySettings
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import StepFailed
 from ocsscale.providers.lb import haproxy_text as hx
-from ocsscale.providers.lb.base import DriverContext, FarmSpec, Member
+from ocsscale.providers.lb.base import FarmSpec, LbSite, Member
 from ocsscale.providers.lb.haproxy import HaproxyDriver
+from ocsscale.providers.plugin import Ports
 
 REPO = Path(__file__).resolve().parents[2]
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -37,11 +38,11 @@ def driver(tmp_path: Path) -> HaproxyDriver:
         user=None,
         group=None,
     )
-    return HaproxyDriver(settings, DriverContext(loaded.pool, loaded.profile, host=_no_host))
+    return HaproxyDriver(settings, LbSite.from_pool(loaded.pool, loaded.profile), Ports(_no_host))
 
 
 def _farm(driver: HaproxyDriver, snat: tuple[str, ...]) -> FarmSpec:
-    farm = FarmSpec.from_pool(driver.ctx.pool, driver.ctx.profile)
+    farm = driver.site.farm
     members = (Member("fe1", "10.0.0.41", 3), Member("fe2", "10.0.0.42", 1))
     return dataclasses.replace(farm, snat_addresses=snat, members=members)
 

@@ -21,6 +21,7 @@ from ocsscale.errors import OcsscaleError, StepFailed, TransportError
 from ocsscale.providers.lb.base import FarmSpec, LbDriver
 from ocsscale.providers.lb.engine import EngineDriver
 from ocsscale.providers.lb.haproxy import HaproxyDriver
+from ocsscale.providers.lb.linuxhost import LinuxDriver
 from ocsscale.transports.factory import HostPool
 from ocsscale_lab import services
 
@@ -88,17 +89,20 @@ def test_driver_contract(kind: str, topology: str, request: pytest.FixtureReques
             assert current["view"] is None
             # the undo record as the journal gives it back: plain JSON
             undo = json.loads(json.dumps(driver.undo_for(current)))
+            driver.check_undo(undo)  # the driver knows its own record's shape
+            caps = driver.capabilities
             try:
                 evidence = driver.apply_farm(farm, current)
                 json.dumps(evidence)
-                if kind != "manual":
+                if caps.drives_itself:
                     # announced by gratuitous ARP: _assert_clean's probes left the admin
                     # host a FAILED neighbour entry for the VIP ("no route to host")
                     assert evidence["vip_announced"] is True, evidence
                 # read back equals the plan (manual: the LB cannot be read, its HAProxy can)
                 assert lb.read_farm()["view"] == farm.view()
-                if kind == "manual":
+                if not caps.read_back:
                     assert driver.read_farm()["view"] is None
+                if not caps.detects:
                     assert {s.health for s in driver.stats().values()} == {"unknown"}
                 wait_for("every member up on every port", lambda: _all_up(lb, farm))
                 assert answering(farm.vip, farm.ports) == sorted(farm.ports)
@@ -145,8 +149,8 @@ def test_driver_contract(kind: str, topology: str, request: pytest.FixtureReques
             driver.verify_reverted(undo)
             _assert_clean(driver, farm)
             assert lb_files(driver) == files_before
-            if kind == "manual":
-                operator = driver.ctx.operator  # type: ignore[attr-defined]
+            if not caps.drives_itself:
+                operator = driver.ports.operator  # type: ignore[attr-defined]
                 assert isinstance(operator, HandOperator)
                 assert operator.questions[0].startswith("Are all of these settings entered")
 
@@ -172,7 +176,8 @@ def test_a_refused_config_changes_nothing(kind: str, request: pytest.FixtureRequ
         with HostPool(loaded) as hosts:
             good = make_driver(kind, loaded, hosts)
             broken_class = _BrokenHaproxy if kind == "haproxy" else _BrokenEngine
-            broken = broken_class(good.settings, good.ctx)  # type: ignore[attr-defined]
+            assert isinstance(good, LinuxDriver)
+            broken = broken_class(good.settings, good.site, good.ports)
             files_before = lb_files(good)
             # on a clean LB: nothing at all happens (no VIP, no file, no service)
             clean = good.read_farm()
@@ -211,8 +216,9 @@ def test_an_lb_host_without_the_lb(kind: str, request: pytest.FixtureRequest) ->
     def missing() -> None:
         with HostPool(loaded) as hosts:
             good = make_driver(kind, loaded, hosts)
-            settings = good.settings.model_copy(update={"command": "/nonexistent/bin/lb"})  # type: ignore[attr-defined]
-            driver = type(good)(settings, good.ctx)  # type: ignore[call-arg]
+            assert isinstance(good, LinuxDriver)
+            settings = good.settings.model_copy(update={"command": "/nonexistent/bin/lb"})
+            driver = type(good)(settings, good.site, good.ports)
             before = good.read_farm()
             with pytest.raises(StepFailed) as read:
                 driver.read_farm()

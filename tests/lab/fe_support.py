@@ -26,8 +26,9 @@ from ocsscale.actions.decommission import LegacyDrain
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import CheckFailed
 from ocsscale.probes import tcp_probe
-from ocsscale.providers.lb import driver_for
-from ocsscale.providers.lb.base import DriverContext
+from ocsscale.providers.lb import open_driver
+from ocsscale.providers.lb.base import LbSite
+from ocsscale.providers.plugin import Ports
 from ocsscale.runner import session
 from ocsscale.runner.plugins import load_actions
 from ocsscale.transports.factory import HostPool
@@ -276,7 +277,8 @@ def lb_look(lab: RunningLab, pool: Path, look: Callable[[Any], Any]) -> Any:
 
     def go() -> Any:
         with HostPool(loaded) as hosts:
-            return look(driver_for(DriverContext(loaded.pool, loaded.profile, host=hosts)))
+            site = LbSite.from_pool(loaded.pool, loaded.profile)
+            return look(open_driver(loaded.pool.load_balancer.driver, site, Ports(host=hosts)))
 
     return lab.inside("admin", go)
 

@@ -7,17 +7,17 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import dns.message
 import dns.query
 import pytest
 
 from ocsscale.config.loader import load_pool
-from ocsscale.providers.dns import DnsConflict
+from ocsscale.providers.dns import DnsConflict, open_provider
 from ocsscale.providers.dns.base import RecordSet
 from ocsscale.providers.dns.rfc2136 import Rfc2136Provider
 from ocsscale.providers.dns.windows import WindowsProvider
+from ocsscale.providers.plugin import Ports
 from ocsscale.runner.journal import Journal
 from ocsscale.transports.factory import connect
 from ocsscale_lab.dns import CUTOVER_TTL, POOL_TTL
@@ -42,8 +42,9 @@ def test_windows_dnscmd_and_rfc2136_on_the_lab_bind(one_armed_lab: RunningLab) -
     vip = VIP.split("/", 1)[0]
 
     def drive() -> dict[str, object]:
-        ctx = SimpleNamespace(pool=loaded.pool, pool_path=loaded.path)
-        rfc2136 = Rfc2136Provider.from_context(ctx)
+        ports = Ports(base_dir=loaded.path.resolve().parent)
+        rfc2136 = open_provider(loaded.pool.dns, ports)
+        assert isinstance(rfc2136, Rfc2136Provider)
         windows_host = connect(loaded.pool.host("client02"), loaded)
         windows = WindowsProvider(loaded.pool.dns.zone, windows_host, tool="auto")
         seen: dict[str, object] = {}

@@ -18,12 +18,14 @@ from typing import Any
 import pytest
 from winrm_standin import StandIn, host_for
 
-from ocsscale.errors import OcsscaleError, StepFailed
+from ocsscale.config.model import DNS_PROVIDERS, ManualDns
+from ocsscale.errors import OcsscaleError, StepFailed, UsageError
 from ocsscale.providers.dns import PROVIDERS, DnsConflict, DnsError
 from ocsscale.providers.dns.base import ABSENT, RecordSet
 from ocsscale.providers.dns.manual import ManualProvider
 from ocsscale.providers.dns.rfc2136 import Rfc2136Provider
 from ocsscale.providers.dns.windows import WindowsProvider
+from ocsscale.providers.plugin import Ports
 from ocsscale.secrets import Secret
 
 from .bind import KEY_NAME, PRIMARY, ZONE, Bind, free_port
@@ -114,8 +116,19 @@ def rig(request: pytest.FixtureRequest, bind: Bind) -> Rig:
     return Rig(request.param, bind, standins)
 
 
-def test_every_provider_is_registered() -> None:
-    assert set(PROVIDERS) == {"rfc2136", "windows", "manual"}
+def test_every_provider_of_the_pool_file_is_registered() -> None:
+    assert PROVIDERS.names() == sorted(DNS_PROVIDERS) == ["manual", "rfc2136", "windows"]
+
+
+def test_a_provider_is_built_only_from_its_own_settings() -> None:
+    manual = ManualDns(provider="manual", zone=ZONE, servers=["127.0.0.1"])
+    built = PROVIDERS.build("manual", manual, Ports())
+    assert isinstance(built, ManualProvider) and built.zone == ZONE
+    assert not built.capabilities.drives_itself and built.targets() == []
+    with pytest.raises(UsageError, match="another one's settings"):
+        PROVIDERS.build("rfc2136", manual, Ports())
+    with pytest.raises(UsageError, match="no DNS provider 'nsupdate'"):
+        PROVIDERS.build("nsupdate", manual, Ports())
 
 
 def test_lookup_reads_the_authoritative_value_and_ttl(rig: Rig, record_name: str) -> None:

@@ -16,8 +16,8 @@ from ocsscale.cli.main import app
 from ocsscale.config import load_pool
 from ocsscale.config.lb_settings import VENDORS, Vendor
 from ocsscale.operator import NoOperator
-from ocsscale.providers.lb import driver_for
-from ocsscale.providers.lb.base import ADMIN_STATES, DriverContext, FarmSpec, Member
+from ocsscale.providers.lb import open_driver
+from ocsscale.providers.lb.base import ADMIN_STATES, FarmSpec, LbSite, Member
 from ocsscale.providers.lb.manual import ManualDriver, routing_checklist
 from ocsscale.providers.lb.vendors import (
     farm_checklist,
@@ -26,6 +26,7 @@ from ocsscale.providers.lb.vendors import (
     vendor_file,
     vendors_dir,
 )
+from ocsscale.providers.plugin import Ports
 from tests.config.helpers import ONE_ARMED, variant, write
 
 #: words only that vendor's checklist uses (the product's own terms)
@@ -293,14 +294,9 @@ def manual_pool(tmp_path: Path, vendor: str) -> Path:
 def test_the_driver_tells_lines_with_data_and_emits_both(tmp_path: Path, vendor: str) -> None:
     loaded = load_pool(manual_pool(tmp_path, vendor))
     operator, events = Answering(), []
-    ctx = DriverContext(
-        loaded.pool,
-        loaded.profile,
-        host=lambda name: None,  # type: ignore[arg-type,return-value]
-        operator=operator,
-        emit=lambda kind, data: events.append((kind, dict(data))),
-    )
-    driver = driver_for(ctx)
+    ports = Ports(operator=operator, emit=lambda kind, data: events.append((kind, dict(data))))
+    site = LbSite.from_pool(loaded.pool, loaded.profile)
+    driver = open_driver(loaded.pool.load_balancer.driver, site, ports)
     assert isinstance(driver, ManualDriver) and driver.settings.vendor == vendor.lower()
     assert vendor_file(vendor.lower()).product in driver.target()
     planned = FarmSpec.from_pool(loaded.pool, loaded.profile)
@@ -320,13 +316,8 @@ def test_the_driver_tells_lines_with_data_and_emits_both(tmp_path: Path, vendor:
 def test_a_revert_journaled_with_an_old_vendor_text_speaks_the_pool_files(tmp_path: Path) -> None:
     loaded = load_pool(manual_pool(tmp_path, "kemp"))
     operator = Answering()
-    ctx = DriverContext(
-        loaded.pool,
-        loaded.profile,
-        host=lambda name: None,  # type: ignore[arg-type,return-value]
-        operator=operator,
-    )
-    driver = driver_for(ctx)
+    site = LbSite.from_pool(loaded.pool, loaded.profile)
+    driver = open_driver(loaded.pool.load_balancer.driver, site, Ports(operator=operator))
     driver.revert({**driver.undo_for({}), "vendor": "lab appliance"})
     driver.revert({**driver.undo_for({}), "vendor": "F5"})
     assert [data["vendor"] for _, _, data in operator.told if data] == ["kemp", "f5"]

@@ -11,7 +11,7 @@ server, the record and the cause, and never a secret.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import dns.exception
 import dns.name
@@ -20,6 +20,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from ...errors import Refused, StepFailed, TransportError, UsageError
+from ..plugin import Capabilities, Ports, Registry
 
 Json = Any
 
@@ -148,6 +149,10 @@ class DnsProvider(Protocol):
 
     kind: str
     zone: str
+    capabilities: ClassVar[Capabilities]
+
+    def targets(self) -> list[str]:
+        """Host names this provider logs in to (for the credential check)."""
 
     def lookup(self, name: str, rdtype: str) -> RecordSet:
         """The RRset as the zone's authoritative server holds it."""
@@ -172,9 +177,14 @@ class ProviderBase:
 
     kind = "?"
     zone = ""
+    #: every change is read back from the zone's server before it counts
+    capabilities: ClassVar[Capabilities] = Capabilities(drives_itself=True, read_back=True)
 
     def where(self) -> str:
         raise NotImplementedError
+
+    def targets(self) -> list[str]:
+        return []
 
     def lookup(self, name: str, rdtype: str) -> RecordSet:
         raise NotImplementedError
@@ -224,3 +234,8 @@ class ProviderBase:
 
     def close(self) -> None:
         return None
+
+
+#: the DNS providers by `dns.provider`: each module of providers/dns/ that holds
+#: one adds it (`PROVIDERS.add(name, Settings, Provider.from_settings)`)
+PROVIDERS: Registry[[Ports], DnsProvider] = Registry("DNS provider", "ocsscale.providers.dns")

@@ -12,11 +12,13 @@ times). With nobody at the console the operator refuses (NoOperator).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
+from ...config.model import ManualDns
 from ...errors import Declined, StepFailed, UsageError
 from ...operator import Operator
-from .base import ProviderBase, RecordSet, same_values
+from ..plugin import Capabilities, Ports
+from .base import PROVIDERS, ProviderBase, RecordSet, same_values
 from .query import lookup, server_label
 
 #: how many times a "done" that the server does not confirm is asked again
@@ -25,6 +27,8 @@ ATTEMPTS = 5
 
 class ManualProvider(ProviderBase):
     kind = "manual"
+    #: the operator makes the change; the tool checks it on the zone's server
+    capabilities: ClassVar[Capabilities] = Capabilities(drives_itself=False, read_back=True)
 
     def __init__(
         self,
@@ -44,12 +48,11 @@ class ManualProvider(ProviderBase):
         self.attempts = attempts
 
     @classmethod
-    def from_context(cls, ctx: Any) -> ManualProvider:
-        settings = ctx.pool.dns
+    def from_settings(cls, settings: ManualDns, ports: Ports) -> ManualProvider:
         return cls(
             settings.zone,
             [(str(s), settings.port) for s in settings.servers],
-            ctx.operator,
+            ports.operator,
             timeout=settings.timeout,
         )
 
@@ -128,3 +131,6 @@ class ManualProvider(ProviderBase):
             f"{self.where()}: {name} {rdtype} still reads {seen.show()} after {self.attempts} "
             f"confirmations; expected {', '.join(values)} (TTL {ttl})"
         )
+
+
+PROVIDERS.add("manual", ManualDns, ManualProvider.from_settings)

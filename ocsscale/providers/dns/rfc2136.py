@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 import dns.exception
 import dns.name
@@ -25,9 +23,11 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
+from ...config.model import Rfc2136Dns
 from ...errors import UsageError
 from ...secrets import Secret
-from .base import DnsConflict, DnsError, ProviderBase, RecordSet, conflict
+from ..plugin import Ports
+from .base import PROVIDERS, DnsConflict, DnsError, ProviderBase, RecordSet, conflict
 from .query import dns_errors, lookup, server_label
 
 #: the pool file's algorithm names, as TSIG puts them on the wire (RFC 8945)
@@ -77,13 +77,14 @@ class Rfc2136Provider(ProviderBase):
             ) from None
 
     @classmethod
-    def from_context(cls, ctx: Any) -> Rfc2136Provider:
+    def from_settings(cls, settings: Rfc2136Dns, ports: Ports) -> Rfc2136Provider:
+        """Built from the pool file's `dns`; a secret file is read relative to the
+        pool file (ports.base_dir), at the moment it is needed."""
         from ...config.credentials import resolve_ref
 
-        settings = ctx.pool.dns
         if settings.tsig is None:
             raise UsageError("rfc2136 needs dns.tsig in the pool file")
-        base = (ctx.pool_path or Path(".")).resolve().parent
+        base = ports.base_dir
         return cls(
             settings.zone,
             [(str(s), settings.port) for s in settings.servers],
@@ -167,5 +168,7 @@ class Rfc2136Provider(ProviderBase):
 def _rdataset(rdtype: str, values: Sequence[str], ttl: int) -> dns.rdataset.Rdataset:
     return dns.rdataset.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), ttl, *values)
 
+
+PROVIDERS.add("rfc2136", Rfc2136Dns, Rfc2136Provider.from_settings)
 
 __all__ = ["DnsConflict", "Rfc2136Provider", "TransferRefused"]

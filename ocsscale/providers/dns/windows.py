@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...config.model import WindowsDns
 from ...errors import OcsscaleError, UsageError
 from ...transports.commands import PsScript
-from .base import DnsConflict, DnsError, ProviderBase, RecordSet, conflict, relative_name
+from ..plugin import Ports
+from .base import PROVIDERS, DnsConflict, DnsError, ProviderBase, RecordSet, conflict, relative_name
 from .windows_scripts import (
     ERROR_PREFIX,
     LINE_PREFIX,
@@ -40,12 +42,14 @@ class WindowsProvider(ProviderBase):
         self.timeout = timeout
 
     @classmethod
-    def from_context(cls, ctx: Any) -> WindowsProvider:
-        settings = ctx.pool.dns
-        return cls(settings.zone, ctx.host(settings.host.name), tool=settings.tool)
+    def from_settings(cls, settings: WindowsDns, ports: Ports) -> WindowsProvider:
+        return cls(settings.zone, ports.host(settings.host.name), tool=settings.tool)
 
     def where(self) -> str:
         return f"Windows DNS on {self.host.name}"
+
+    def targets(self) -> list[str]:
+        return [self.host.name]
 
     # -- running the scripts ---------------------------------------------------
 
@@ -133,3 +137,6 @@ def _absolute(rdtype: str, record: RecordSet) -> RecordSet:
 
 
 __all__ = ["DnsConflict", "WindowsProvider"]
+
+
+PROVIDERS.add("windows", WindowsDns, WindowsProvider.from_settings)

@@ -1,47 +1,25 @@
 """Load-balancer drivers: the bundled engine, HAProxy, and manual (any appliance).
 
-`driver_for(ctx)` picks the pool file's driver; every driver implements
-`base.LbDriver` and passes the one contract suite (tests/contract).
+`open_driver(settings, site, ports)` builds the pool file's driver from its
+settings (config/lb_settings.py); each driver module registers itself in
+`base.DRIVERS`; every driver implements `base.LbDriver` and passes the one
+contract suite (tests/contract).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from .base import DriverContext, LbDriver
-
-_DRIVERS: dict[str, Callable[[Any, DriverContext], LbDriver]] = {}
-
-
-def register(kind: str, factory: Callable[[Any, DriverContext], LbDriver]) -> None:
-    _DRIVERS[kind] = factory
+from ...config.lb_settings import DriverSettings
+from ..plugin import Ports
+from .base import DRIVERS, LbDriver, LbSite
 
 
 def kinds() -> list[str]:
-    _load()
-    return sorted(_DRIVERS)
+    return DRIVERS.names()
 
 
-def _load() -> None:
-    if _DRIVERS:
-        return
-    from .engine import EngineDriver
-    from .haproxy import HaproxyDriver
-    from .manual import ManualDriver
-
-    register("engine", EngineDriver)
-    register("haproxy", HaproxyDriver)
-    register("manual", ManualDriver)
+def open_driver(settings: DriverSettings, site: LbSite, ports: Ports) -> LbDriver:
+    """The driver `settings` (the pool file's `load_balancer.driver`) is for."""
+    return DRIVERS.build(settings.kind, settings, site, ports)
 
 
-def driver_for(ctx: DriverContext) -> LbDriver:
-    """The driver the pool file's `load_balancer.driver` names, with its settings."""
-    from ...errors import UsageError
-
-    _load()
-    settings = ctx.pool.load_balancer.driver
-    factory = _DRIVERS.get(settings.kind)
-    if factory is None:
-        raise UsageError(f"load-balancer driver {settings.kind} is not available")
-    return factory(settings, ctx)
+__all__ = ["DRIVERS", "LbDriver", "LbSite", "kinds", "open_driver"]

@@ -13,15 +13,19 @@ LB host's name and the cause.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Interface
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-from ...operator import NoOperator, Operator
+from ...config.profiles import port_requirement
+from ...errors import UndoRecordError
+from .. import undo_shape as shape
+from ..plugin import Capabilities, Ports, Registry
 
 if TYPE_CHECKING:
-    from ...transports.base import Host
+    from ...config.model import Pool
+    from ...config.profiles import Profile
 
 AdminState = Literal["ready", "drain", "maint"]
 ADMIN_STATES: tuple[AdminState, ...] = ("ready", "drain", "maint")
@@ -80,7 +84,7 @@ class FarmSpec:
         return asdict(self)
 
     @classmethod
-    def from_pool(cls, pool: Any, profile: Any) -> FarmSpec:
+    def from_pool(cls, pool: Pool, profile: Profile) -> FarmSpec:
         lb = pool.load_balancer
         vip: IPv4Interface = lb.vip
         snat = tuple(str(a) for a in lb.snat_addresses) or (str(vip.ip),)
@@ -95,6 +99,13 @@ class FarmSpec:
             snat_addresses=snat,
             balance=profile.balance,
         )
+
+
+def check_driver(undo: Mapping[str, Any], kind: str) -> None:
+    """The revert is the pool file's driver's: a record another driver made would
+    be put back by the wrong one (UndoRecordError)."""
+    if shape.text(undo, "driver") != kind:
+        raise UndoRecordError(f"'driver' is not {kind}, the pool file's load-balancer driver")
 
 
 def view_diff(expected: Mapping[str, Any], actual: Mapping[str, Any] | None) -> list[str]:
@@ -149,15 +160,29 @@ class MemberStats:
         return data
 
 
-@dataclass
-class DriverContext:
-    """What a driver may use; built by actions/lb.py from the action Context."""
+@dataclass(frozen=True)
+class LbSite:
+    """What of the pool a driver needs besides its own settings: the pool's name,
+    the planned farm, the LB host's name (None: no host of its own) and the ports
+    that must answer. Built by actions/plugin_ports.py."""
 
-    pool: Any
-    profile: Any
-    host: Callable[[str], Host]  # name -> connected host (the LB host for real drivers)
-    operator: Operator = field(default_factory=NoOperator)
-    emit: Callable[[str, Mapping[str, Json]], None] = lambda kind, data: None
+    fqdn: str
+    farm: FarmSpec
+    host: str | None = None
+    required_ports: frozenset[int] = frozenset()
+
+    @classmethod
+    def from_pool(cls, pool: Pool, profile: Profile) -> LbSite:
+        farm = FarmSpec.from_pool(pool, profile)
+        host = pool.load_balancer.host
+        return cls(
+            fqdn=pool.pool.fqdn,
+            farm=farm,
+            host=None if host is None else host.name,
+            required_ports=frozenset(
+                p for p in farm.ports if port_requirement(pool, profile, p) == "required"
+            ),
+        )
 
 
 class LbDriver(Protocol):
@@ -168,9 +193,23 @@ class LbDriver(Protocol):
     twice."""
 
     kind: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
 
     def target(self) -> str:
         """The host name (or "lb") the plan shows for this LB."""
+        ...
+
+    def plan_note(self, farm: FarmSpec) -> str:
+        """What the plan adds to the farm's summary ("" or the checklist's gist)."""
+        ...
+
+    def console(self) -> str:
+        """Where a person reads and sets the members (for the failover procedure)."""
+        ...
+
+    def check_undo(self, undo: Mapping[str, Any]) -> None:
+        """UndoRecordError unless `undo` is this driver's record (`check_driver`) of
+        the shape its `undo_for` makes."""
         ...
 
     def targets(self) -> list[str]:
@@ -209,3 +248,10 @@ class LbDriver(Protocol):
         """Member state changes since `since` (epoch seconds), oldest first:
         {"ts", "server", "kind" ("server-up"|"server-down"|"admin-state"...), "reason"}."""
         ...
+
+
+#: the load-balancer drivers by `load_balancer.driver.kind`: each module of
+#: providers/lb/ that holds one adds it (`DRIVERS.add(kind, Settings, Driver)`)
+DRIVERS: Registry[[LbSite, Ports], LbDriver] = Registry(
+    "load-balancer driver", "ocsscale.providers.lb"
+)

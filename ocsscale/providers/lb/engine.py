@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from ...config.lb_settings import EngineSettings
 from ...errors import CommandFailed, StepFailed
-from .base import AdminState, FarmSpec, MemberStats
+from .base import DRIVERS, AdminState, FarmSpec, MemberStats
 from .linuxhost import LinuxDriver, LinuxLbHost, decode, state_of
 from .templates import render
 
@@ -42,6 +42,9 @@ def _epoch(ts: str) -> float:
 class EngineDriver(LinuxDriver):
     kind: ClassVar[str] = "engine"
     settings: EngineSettings
+
+    def console(self) -> str:
+        return f"`ocsscale lb status|drain|maint|ready NAME --socket {self.settings.admin_socket}`"
 
     # -- plumbing -------------------------------------------------------------------
     def _api(self, method: str, target: str, timeout: float = 30.0) -> Any:
@@ -85,7 +88,7 @@ class EngineDriver(LinuxDriver):
                 "command): install ocsscale on the load-balancer host (pip install ocsscale) "
                 "or set load_balancer.driver.command to its path"
             )
-        vip = str(self.ctx.pool.load_balancer.vip.ip)
+        vip = self.site.farm.vip
         state = state_of(lb, vip, self._files())
         state["view"] = self._view(lb) if state["active"] else None
         farm = decode(state["files"].get(self.settings.farm_path))
@@ -161,7 +164,7 @@ class EngineDriver(LinuxDriver):
                 "engine.service.j2",
                 command=s.command,
                 farm_path=s.farm_path,
-                description=f"ocsscale load balancer for {self.ctx.pool.pool.fqdn}",
+                description=f"ocsscale load balancer for {self.site.fqdn}",
                 vip=desired.vip_interface,
                 vip_interface=ifname,
             )
@@ -217,3 +220,6 @@ def _farm_data(text: bytes | None) -> dict[str, Any]:
     except YAMLError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+DRIVERS.add("engine", EngineSettings, EngineDriver)

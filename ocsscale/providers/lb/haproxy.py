@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 from ...config.lb_settings import HaproxySettings
 from ...errors import StepFailed
 from . import haproxy_text as hx
-from .base import AdminState, FarmSpec, MemberStats
+from .base import DRIVERS, AdminState, FarmSpec, MemberStats
 from .linuxhost import LinuxDriver, LinuxLbHost, decode, state_of
 from .templates import render
 
@@ -88,6 +88,10 @@ else:
 class HaproxyDriver(LinuxDriver):
     kind: ClassVar[str] = "haproxy"
     settings: HaproxySettings
+
+    def console(self) -> str:
+        socket = self.settings.runtime_socket
+        return f"HAProxy's runtime API on {socket} (`show stat`, `set server`)"
 
     # -- plumbing -------------------------------------------------------------------
     def _require_installed(self, lb: LinuxLbHost) -> None:
@@ -145,7 +149,7 @@ class HaproxyDriver(LinuxDriver):
     def read_farm(self) -> dict[str, Any]:
         lb = self._lb()
         self._require_installed(lb)
-        vip = str(self.ctx.pool.load_balancer.vip.ip)
+        vip = self.site.farm.vip
         state = state_of(lb, vip, self._files())
         config = decode(state["files"][self.settings.config_path])
         state["view"] = self._view(lb, config) if state["active"] else None
@@ -177,7 +181,7 @@ class HaproxyDriver(LinuxDriver):
         s = self.settings
         return render(
             "haproxy.cfg.j2",
-            fqdn=self.ctx.pool.pool.fqdn,
+            fqdn=self.site.fqdn,
             vip=desired.vip,
             ports=sorted(desired.ports),
             check_ports=list(desired.check_ports),
@@ -316,3 +320,6 @@ class HaproxyDriver(LinuxDriver):
         lb = self._lb()
         answer = self._api(lb, f"show events {hx.RING}", quiet=True) or ""
         return [e for e in hx.events(answer) if e["ts"] >= since]
+
+
+DRIVERS.add("haproxy", HaproxySettings, HaproxyDriver)

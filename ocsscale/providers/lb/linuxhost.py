@@ -10,13 +10,17 @@ network holds it. Every failure names the host and the cause.
 from __future__ import annotations
 
 import base64
-from ipaddress import IPv4Interface
+from collections.abc import Mapping
+from ipaddress import IPv4Interface, ip_interface
 from typing import Any, ClassVar
 
 from ...config.lb_settings import LinuxLbSettings
-from ...errors import CommandFailed, StepFailed, TransportError
+from ...errors import CommandFailed, StepFailed, TransportError, UndoRecordError, UsageError
 from ...transports.base import CommandResult, Host
 from ...transports.commands import ShCommand
+from .. import undo_shape as shape
+from ..plugin import Capabilities, Ports
+from .base import FarmSpec, LbSite, check_driver
 
 BACKUP_SUFFIX = ".ocsscale.bak"
 SERVICE_ACTIONS = ("start", "stop", "reload", "is-active", "enable", "disable")
@@ -186,25 +190,33 @@ def verify_restored(lbhost: LinuxLbHost, undo: dict[str, Any]) -> dict[str, Any]
 
 class LinuxDriver:
     """What the engine and HAProxy drivers share: the pool file's LB host, reached
-    over its transport, and the read-back of a revert."""
+    over its transport, the undo record and the read-back of a revert."""
 
     kind: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        drives_itself=True, drain=True, read_back=True, detects=True
+    )
     settings: LinuxLbSettings
 
-    def __init__(self, settings: Any, ctx: Any) -> None:
+    def __init__(self, settings: LinuxLbSettings, site: LbSite, ports: Ports) -> None:
         self.settings = settings
-        self.ctx = ctx
-        lb = ctx.pool.load_balancer.host
-        if lb is None:
-            raise StepFailed(
+        self.site = site
+        self.ports = ports
+
+    @property
+    def host_name(self) -> str:
+        # refused when the driver is asked for its host, not when it is built: an
+        # action may first ask what it can do (and say itself what is missing)
+        if self.site.host is None:
+            raise UsageError(
                 f"the {self.kind} driver needs load_balancer.host: the Linux host the "
                 "load balancer runs on"
             )
-        self.host_name: str = lb.name
+        return self.site.host
 
     def _lb(self) -> LinuxLbHost:
         return LinuxLbHost(
-            self.ctx.host(self.host_name),
+            self.ports.host(self.host_name),
             service_control=self.settings.service_control,
             service=self.settings.service,
         )
@@ -215,17 +227,39 @@ class LinuxDriver:
     def targets(self) -> list[str]:
         return [self.host_name]
 
+    def plan_note(self, farm: FarmSpec) -> str:
+        return ""
+
     def undo_for(self, current: dict[str, Any]) -> dict[str, Any]:
         """The files as they were (state_of), the service state and the VIP's presence."""
         return {
             "driver": self.kind,
             "host": self.host_name,
-            "vip": str(self.ctx.pool.load_balancer.vip),
+            "vip": self.site.farm.vip_interface,
             "vip_interface": self.settings.vip_interface,
             "files": current["files"],
             "active": current["active"],
             "vip_present": current["vip_present"],
         }
+
+    def check_undo(self, undo: Mapping[str, Any]) -> None:
+        """The shape of `undo_for`'s record."""
+        check_driver(undo, self.kind)
+        shape.text(undo, "host")
+        vip = shape.text(undo, "vip")
+        try:
+            ip_interface(vip or "")
+        except ValueError:
+            raise UndoRecordError("'vip' is not an address with its prefix") from None
+        shape.text(undo, "vip_interface", optional=True)
+        for path, data in shape.obj(undo, "files").items():
+            if not path.startswith("/") or len(path) > shape.MAX_TEXT or not path.isprintable():
+                raise UndoRecordError("'files' names a file that is not an absolute path")
+            shape.within(
+                "files", lambda d: shape.b64({"content": d}, "content", optional=True), data
+            )
+        shape.flag(undo, "active")
+        shape.flag(undo, "vip_present")
 
     def verify_reverted(self, undo: dict[str, Any]) -> dict[str, Any]:
         return verify_restored(self._lb(), undo)

@@ -19,17 +19,20 @@ appliance's own view is not readable, so `stats` reports it as unknown.
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from ...config.lb_settings import ManualSettings, vendor_choice
-from ...config.profiles import port_requirement
-from ...errors import Declined, StepFailed
-from .base import AdminState, DriverContext, FarmSpec, MemberStats
+from ...errors import Declined, StepFailed, UndoRecordError
+from .. import undo_shape as shape
+from ..plugin import Capabilities, Ports
+from .base import DRIVERS, AdminState, FarmSpec, LbSite, MemberStats, check_driver
 from .vendors import (
     Checklist,
     farm_checklist,
     member_checklist,
+    plan_words,
     product,
     revert_checklist,
     routing_checklist,
@@ -49,11 +52,14 @@ def _answers(address: str, port: int, timeout: float = 2.0) -> bool:
 
 class ManualDriver:
     kind: ClassVar[str] = "manual"
+    #: a person enters every change; the appliance's own view is not readable
+    capabilities: ClassVar[Capabilities] = Capabilities(drives_itself=False)
 
-    def __init__(self, settings: ManualSettings, ctx: DriverContext) -> None:
+    def __init__(self, settings: ManualSettings, site: LbSite, ports: Ports) -> None:
         self.settings = settings
-        self.ctx = ctx
-        self.farm = FarmSpec.from_pool(ctx.pool, ctx.profile)
+        self.site = site
+        self.ports = ports
+        self.farm = site.farm
 
     def target(self) -> str:
         return f"lb ({product(self.settings.vendor)}, by hand)"
@@ -61,8 +67,15 @@ class ManualDriver:
     def targets(self) -> list[str]:
         return []
 
+    def plan_note(self, farm: FarmSpec) -> str:
+        # the appliance, in its own words (the checklist the operator gets)
+        return plan_words(self.settings.vendor, farm)
+
+    def console(self) -> str:
+        return f"the {product(self.settings.vendor)}'s farm screen"
+
     def _done(self, question: str) -> None:
-        answer = self.ctx.operator.ask(question, ["done", "abort"])
+        answer = self.ports.operator.ask(question, ["done", "abort"])
         if answer != "done":
             raise Declined("the operator aborted at the load balancer: nothing more was changed")
 
@@ -72,16 +85,27 @@ class ManualDriver:
     def undo_for(self, current: dict[str, Any]) -> dict[str, Any]:
         return {"driver": self.kind, "vendor": self.settings.vendor, "farm": self.farm.to_json()}
 
+    def check_undo(self, undo: Mapping[str, Any]) -> None:
+        """The shape of `undo_for`'s record: the farm its check reaches."""
+        check_driver(undo, self.kind)
+        shape.text(undo, "vendor", optional=True)
+        farm = shape.obj(undo, "farm")
+        shape.within("farm", lambda f: shape.address(f, "vip"), farm)
+        ports = farm.get("ports")
+        if not isinstance(ports, list) or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
+        ):
+            raise UndoRecordError("in 'farm': 'ports' is not a list of port numbers")
+
     def _tell(self, checklist: Checklist) -> None:
-        self.ctx.emit(
+        self.ports.emit(
             "checklist",
             {"title": checklist.title, "steps": checklist.lines, "data": checklist.data},
         )
-        self.ctx.operator.tell(checklist.title, checklist.lines, data=checklist.data)
+        self.ports.operator.tell(checklist.title, checklist.lines, data=checklist.data)
 
     def _required_ports(self, farm: FarmSpec) -> list[int]:
-        pool, profile = self.ctx.pool, self.ctx.profile
-        return [p for p in farm.ports if port_requirement(pool, profile, p) == "required"]
+        return [p for p in farm.ports if p in self.site.required_ports]
 
     def apply_farm(self, desired: FarmSpec, current: dict[str, Any]) -> dict[str, Any]:
         checklist = farm_checklist(self.settings.vendor, desired, self._required_ports(desired))
@@ -125,3 +149,6 @@ class ManualDriver:
 
     def events(self, since: float) -> list[dict[str, Any]]:
         return []
+
+
+DRIVERS.add("manual", ManualSettings, ManualDriver)
