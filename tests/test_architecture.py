@@ -40,12 +40,11 @@ CONFIG_IMPORTS += ("ocsscale.files", "ocsscale.yamlguard", "ocsscale.yamlpos")
 LAB_MOUNTS = {("ocsscale.cli.main", "ocsscale_lab.cli")}
 
 #: Issue 19: only runner/ reads or writes the journal. These modules import it today;
-#: the report is to read typed evidence records instead, and the demo leaves with the lab.
-#: (Actions see a read-only History and report their own reverts through the Context:
-#: test_actions_reach_no_journal.)
+#: the report is to read typed evidence records instead (findings does: ocsscale/evidence.py),
+#: and the demo leaves with the lab. (Actions see a read-only History and report their
+#: own reverts through the Context: test_actions_reach_no_journal.)
 JOURNAL_READERS_ISSUE_19 = {
     "ocsscale_lab.demo",  # reads the LB steps' evidence from the journal
-    "ocsscale.report.findings",  # walks journal entries for evidence
     "ocsscale.report.model",  # builds the report from journal entries
     "ocsscale.report.source",  # reads the journal file
 }
@@ -92,7 +91,7 @@ LAYERS = [
     ("ocsscale.config",),
     ("ocsscale.engine", "ocsscale.probes", "ocsscale.operator", "ocsscale.statefiles"),
     ("ocsscale", "ocsscale.errors", "ocsscale.secrets", "ocsscale.resources", "ocsscale.files")
-    + ("ocsscale.yamlguard", "ocsscale.yamlpos"),
+    + ("ocsscale.yamlguard", "ocsscale.yamlpos", "ocsscale.evidence"),
 ]
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..config.profiles import port_requirement
 from ..errors import CheckFailed, OcsscaleError, StepFailed, UndoRecordError, UsageError
+from ..evidence import Distribution, NatProof
 from ..probes import ProbeEvidence, socket_connector
 from ..probes.basic import tls_hold
 from ..probes.stream import close_quietly
@@ -212,16 +213,16 @@ class LbDistribution(Action):
                 f"the load balancer's distribution over {self.vip}:{self.port} does not hold: "
                 + "; ".join(problems)
             )
-        return {
-            "vip": self.vip,
-            "port": self.port,
-            "connections": self.count,
-            "counts": counts,
-            "ideal": ideal,
-            "weights": self.weights,
-            "landed": landed,
-            "nat": nat,
-        }
+        return Distribution(
+            vip=self.vip,
+            port=self.port,
+            connections=self.count,
+            counts=counts,
+            ideal=ideal,
+            weights=self.weights,
+            landed=tuple(landed),
+            nat={name: NatProof.from_json(proof) for name, proof in nat.items()},
+        ).to_json()
 
 
 @register

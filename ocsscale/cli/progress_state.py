@@ -4,7 +4,9 @@ the live table, and the few lines that sum a phase up when it ends.
 
 Plain Python, no Rich: progress_table draws it. Steps of one phase may be in
 flight at once (the runner runs a group's steps in parallel), so nothing here
-assumes a step ends before the next one starts: every event names its step.
+assumes a step ends before the next one starts: every event names its step,
+and the step's place (column, row, item) is read from the structure the plan
+gave it (plan/stepref.py), never decoded from its id.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..plan.stepref import StepRef
 from .progress import finding_mark
 
 RUNNING, DONE, FAILED, SKIPPED = "…", "✓", "✗", "="
@@ -31,24 +34,19 @@ MARK_STYLE = {
 #: notes (findings marked i or ?) shown when a phase ends; the rest are counted
 NOTES_SHOWN = 6
 
-_STEP_ID = re.compile(r"^(?:[^/\[]+/)?(?P<name>[^\[]+)(?:\[(?P<label>.*)\])?$")
 _PORT = re.compile(r"^port (\d+)\b")
 
 
-def split_step(step_id: str | None) -> tuple[str, str, str | None]:
-    """(column, row, item) of a step id.
+def place(step_id: str | None, ref: StepRef | None) -> tuple[str, str, str | None]:
+    """(column, row, item) of a step.
 
-    `validate-fe/probe[ocsfe01@client01]` is column `probe`, row `ocsfe01`
-    (the group's member), item `client01`; `validate-fe/restart[ocsfe01]` is
-    column `restart`, row `ocsfe01`; a step without a label is in row ''."""
-    found = _STEP_ID.match(step_id or "")
-    if found is None:
+    validate-fe's `probe` of `ocsfe01` by `client01` is column `probe`, row
+    `ocsfe01` (the group's member), item `client01`; `restart` of `ocsfe01` is
+    column `restart`, row `ocsfe01`; a step without a label is in row ''. A step
+    known by its id alone (no plan made it) is a column of its own."""
+    if ref is None:
         return str(step_id), "", None
-    label = found["label"]
-    if label is None:
-        return found["name"], "", None
-    row, at, item = label.partition("@")
-    return found["name"], row, item if at else None
+    return ref.step, ref.row or "", ref.item
 
 
 def check_label(check: str) -> str:
@@ -118,10 +116,10 @@ class PhaseState:
     steps: dict[str, StepState] = field(default_factory=dict)
     notes: dict[tuple[str, str], Note] = field(default_factory=dict)
 
-    def step(self, step_id: str | None) -> StepState:
+    def step(self, step_id: str | None, ref: StepRef | None = None) -> StepState:
         key = str(step_id)
         if key not in self.steps:
-            column, row, item = split_step(key)
+            column, row, item = place(step_id, ref)
             self.steps[key] = StepState(key, column, row, item, self.cleanup)
         return self.steps[key]
 
@@ -132,8 +130,13 @@ class PhaseState:
         else:
             known.steps += 1
 
-    def add_findings(self, step_id: str | None, findings: Iterable[Mapping[str, Any]]) -> None:
-        step = self.step(step_id)
+    def add_findings(
+        self,
+        step_id: str | None,
+        findings: Iterable[Mapping[str, Any]],
+        ref: StepRef | None = None,
+    ) -> None:
+        step = self.step(step_id, ref)
         for item in findings:
             mark, _ = finding_mark(item)
             check, message = str(item.get("check", "")), str(item.get("message", ""))

@@ -178,7 +178,7 @@ class TableProgress(RunProgress):
         with self.state_lock:
             if self.phase is None:
                 return None
-            step = self.phase.step(e.step)
+            step = self.phase.step(e.step, e.ref)
             if state is not None:
                 step.state = state
             if state != RUNNING:
@@ -226,7 +226,7 @@ class TableProgress(RunProgress):
         with self.state_lock:
             phase = self.phase
             if phase is not None:
-                phase.add_findings(e.step, findings)
+                phase.add_findings(e.step, findings, e.ref)
         if phase is None:
             super()._on_findings(e)
         elif len(findings) == 1 and findings[0].get("ok") and not findings[0].get("info"):

@@ -2,6 +2,7 @@
 
 from .build import Plan, PlanPhase, PlanStep, build_plan, not_built
 from .playbook import PHASE_IDS, Playbook, find_playbook, load_playbook
+from .stepref import StepRef
 
 __all__ = [
     "PHASE_IDS",
@@ -9,6 +10,7 @@ __all__ = [
     "PlanPhase",
     "PlanStep",
     "Playbook",
+    "StepRef",
     "build_plan",
     "find_playbook",
     "load_playbook",

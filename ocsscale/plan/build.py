@@ -15,6 +15,7 @@ from ..actions.base import Action, Change, Context
 from ..errors import ConfigError, ConfigIssue, OcsscaleError, TransportError, UsageError
 from .playbook import PHASE_IDS, GroupSpec, PhaseSpec, Playbook, StepSpec
 from .render import Renderer, RenderError, short_text
+from .stepref import StepRef
 
 #: items one `foreach` may give, and steps one playbook may expand to: far above any
 #: pool (the pool file itself holds at most 5,000 values), far below a hang
@@ -28,14 +29,13 @@ class _Stop(Exception):
 
 
 class _TooManySteps(Exception):
-    def __init__(self, loc: tuple[str | int, ...], step_id: str) -> None:
-        self.loc, self.step_id = loc, step_id
+    def __init__(self, loc: tuple[str | int, ...], ref: StepRef) -> None:
+        self.loc, self.step_id = loc, ref.id
 
 
 @dataclass(frozen=True)
 class PlanStep:
-    id: str  # e.g. validate-fe/pin[ocsfe01@client01]; stable across runs
-    phase: str
+    ref: StepRef  # phase, step, row, item: what the runner's events carry
     action: str
     args: Mapping[str, Any]  # rendered: plain JSON, no secrets
     built: bool
@@ -44,6 +44,15 @@ class PlanStep:
     #: the playbook entry this step was expanded from (its `foreach` and the
     #: group's item): steps of one entry may run side by side (runner/parallel.py)
     wave: str = ""
+
+    @property
+    def id(self) -> str:
+        """e.g. validate-fe/pin[ocsfe01@client01]: the journal's key, stable across runs."""
+        return self.ref.id
+
+    @property
+    def phase(self) -> str:
+        return self.ref.phase
 
     @property
     def target(self) -> str:
@@ -276,12 +285,14 @@ class _Builder:
         # "": each step on its own (the playbook asks for one after another)
         wave = f"{phase}/{spec.id}[{'@'.join(x for x in labels if x)}]" if spec.parallel else ""
         for item_renderer, label in expanded:
+            # the first label is the row (a group's item, or the step's own
+            # without a group), a second one the step's item within that row
             parts = [x for x in [*labels, label] if x]
-            step_id = f"{phase}/{spec.id}" + (f"[{'@'.join(parts)}]" if parts else "")
+            ref = StepRef(phase, spec.id, *parts)
             self.made += 1
             if self.made > MAX_PLAN_STEPS:
-                raise _TooManySteps(loc, step_id)
-            step = self.step(spec, loc, item_renderer, step_id, phase, cleanup)
+                raise _TooManySteps(loc, ref)
+            step = self.step(spec, loc, item_renderer, ref, cleanup)
             if step is not None:
                 out.append(replace(step, wave=wave))
         return out
@@ -291,10 +302,10 @@ class _Builder:
         spec: StepSpec,
         loc: tuple[str | int, ...],
         renderer: Renderer,
-        step_id: str,
-        phase: str,
+        ref: StepRef,
         cleanup: bool,
     ) -> PlanStep | None:
+        step_id, phase = ref.id, ref.phase
         action_cls = self.actions.get(spec.action)
         if action_cls is not None and action_cls.phases and phase not in action_cls.phases:
             self.fail(
@@ -317,13 +328,13 @@ class _Builder:
                 self.fail(loc, "playbook.template", f"{step_id}: {exc}")
                 return None
             changes: tuple[Change, ...] = (Change(spec.change or "change", target, summary),)
-            return PlanStep(step_id, phase, spec.action, args, False, cleanup, changes)
+            return PlanStep(ref, spec.action, args, False, cleanup, changes)
         try:
             changes = tuple(action_cls(self.ctx, args).describe())
         except OcsscaleError as exc:
             self.fail((*loc, "args"), "playbook.args", f"{step_id}: {exc.message}")
             return None
-        return PlanStep(step_id, phase, spec.action, args, True, cleanup, changes)
+        return PlanStep(ref, spec.action, args, True, cleanup, changes)
 
 
 def build_plan(

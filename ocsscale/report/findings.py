@@ -1,8 +1,10 @@
 """The findings the report draws, picked out of the journal's evidence.
 
-Evidence is whatever an action returned, so everything here reads it
-defensively (a missing key, a number that is a string): a journal from an
-older or newer ocsscale still gives a report, with less in it.
+Evidence is read through its typed records (ocsscale/evidence.py): leniently
+for numbers (a missing one, one written as text), strictly for shapes. A record
+of the wrong shape (a journal from an older or newer ocsscale, or edited by
+hand) is left out and named in `problems`, which the report shows as a note:
+the report still comes, with less in it.
 
 - distribution: the evidence of `lb.distribution` (counts, ideal, weights...);
 - failover: the evidence of `lb.failover_drill`, one row per drill (and the
@@ -21,69 +23,97 @@ older or newer ocsscale still gives a report, with less in it.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
+from ..evidence import (
+    Distribution,
+    DnsChange,
+    DrillResult,
+    EvidenceError,
+    LoadReport,
+    LoadTally,
+    RecordValues,
+    count,
+    is_bucket_list,
+    load_buckets,
+)
 from ..plan.playbook import PHASE_IDS
-from ..runner.journal import Cycle, Entry
+
+
+class Entry(Protocol):
+    """What the findings read of a journal entry (runner.journal.Entry): the
+    step, and its evidence to read through its typed record."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def cycle_id(self) -> int | None: ...
+    @property
+    def step_id(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def args(self) -> Mapping[str, Any]: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def started(self) -> float: ...
+    @property
+    def finished(self) -> float | None: ...
+    @property
+    def undo(self) -> Any: ...
+    @property
+    def evidence(self) -> Any: ...
+    @property
+    def error(self) -> str | None: ...
+
+
+class Cycle(Protocol):
+    """A phase's cycle (runner.journal.Cycle): the time span its load is laid over."""
+
+    @property
+    def cycle_id(self) -> int: ...
+    @property
+    def phase(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def started(self) -> float: ...
+    @property
+    def finished(self) -> float | None: ...
+
 
 #: how deep evidence is searched for load buckets (evidence is small JSON)
 _MAX_DEPTH = 6
 
+_Record = TypeVar("_Record")
 
-#: numbers in evidence are clamped to this: no count, duration or moment of a
-#: migration comes near it, and charts, sums and formats stay finite below it
-_MAX_NUMBER = 1e15
-#: a moment (seconds since 1970) is read only from 1970 up to the year 3000
-_MAX_MOMENT = 32_503_680_000.0
+#: what a finding's reader says of a record it refused (report.model puts them in the notes)
+Problems = list[str] | None
 
 
-def _parse(value: Any) -> float | None:
-    """The number `value` holds (NaN, an infinity or a huge int included), or None."""
-    if isinstance(value, bool):
+def _read(e: Any, read: Callable[[], _Record], problems: Problems) -> _Record | None:
+    """The step's record, or None (and the reason in `problems`) when its evidence
+    is not the record its action writes."""
+    try:
+        return read()
+    except EvidenceError as exc:
+        if problems is not None:
+            problems.append(f"step {e.step_id} (#{e.seq}): {exc.message}; not shown")
         return None
-    if isinstance(value, int):  # float() of a huge int overflows
-        return float(max(-_MAX_NUMBER, min(_MAX_NUMBER, value)))
-    if isinstance(value, float):
-        return value
-    if isinstance(value, str) and len(value) <= 40:
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def _num(value: Any) -> float | None:
-    """A number from evidence (untrusted), clamped to +-_MAX_NUMBER (1e308 and
-    infinities included); None for NaN or what is not a number."""
-    number = _parse(value)
-    if number is None or math.isnan(number):
-        return None
-    return max(-_MAX_NUMBER, min(_MAX_NUMBER, number))
 
 
 def _count(value: Any) -> int | None:
-    """A count (of requests, connections): a whole number not below 0, or None."""
-    number = _num(value)
-    return None if number is None or number < 0 else int(number)
-
-
-def _nonnegative(value: Any) -> float | None:
-    """Seconds, an ideal share, a weight: a number not below 0, or None."""
-    number = _num(value)
-    return None if number is None or number < 0 else number
-
-
-def _moment(value: Any) -> float | None:
-    """Seconds since 1970, or None for a moment no run can have had."""
-    number = _num(value)
-    return None if number is None or not 0 <= number <= _MAX_MOMENT else number
+    return count(value)
 
 
 def _mapping(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _done_with(entries: Sequence[Entry], action: str) -> Iterator[Entry]:
@@ -93,32 +123,30 @@ def _done_with(entries: Sequence[Entry], action: str) -> Iterator[Entry]:
 
 
 # -- distribution --------------------------------------------------------------------
-def distributions(entries: Sequence[Entry]) -> list[dict[str, Any]]:
+def distributions(entries: Sequence[Entry], problems: Problems = None) -> list[dict[str, Any]]:
     out = []
     for e in _done_with(entries, "lb.distribution"):
-        ev = e.evidence
-        counts = {str(k): _count(v) for k, v in _mapping(ev.get("counts")).items()}
-        if not counts:
+        ev = _read(e, lambda e=e: Distribution.from_json(e.evidence), problems)
+        if ev is None or not ev.counts:
             continue
-        ideal = {str(k): _nonnegative(v) for k, v in _mapping(ev.get("ideal")).items()}
-        weights = {str(k): _nonnegative(v) for k, v in _mapping(ev.get("weights")).items()}
-        nat = _mapping(ev.get("nat"))
         rows = []
-        for fe, n in counts.items():
-            proof = _mapping(nat.get(fe))
-            want = ideal.get(fe)
+        for fe, n in ev.counts.items():
+            proof = ev.nat.get(fe)
+            want = _float(ev.ideal.get(fe))
             rows.append(
                 {
                     "fe": fe,
                     "count": n or 0,
                     "ideal": want,
-                    "weight": weights.get(fe),
+                    "weight": _float(ev.weights.get(fe)),
                     # a count that cannot be read proves nothing: not within one
                     "within_one": None if want is None else n is not None and abs(n - want) <= 1.0,
-                    "nat_proven": proof.get("proven"),
-                    "from_snat": proof.get("from_snat"),
-                    "from_clients": proof.get("from_clients"),
-                    "nat_note": proof.get("why"),
+                    "nat_proven": None if proof is None else proof.proven,
+                    "from_snat": None if proof is None else proof.from_snat,
+                    "from_clients": None
+                    if proof is None or proof.from_clients is None
+                    else list(proof.from_clients),
+                    "nat_note": None if proof is None else proof.why,
                 }
             )
         out.append(
@@ -126,9 +154,9 @@ def distributions(entries: Sequence[Entry]) -> list[dict[str, Any]]:
                 "step": e.step_id,
                 "seq": e.seq,
                 "status": e.status,
-                "vip": ev.get("vip"),
-                "port": _count(ev.get("port")),
-                "connections": _count(ev.get("connections")),
+                "vip": ev.vip,
+                "port": ev.port,
+                "connections": ev.connections,
                 "rows": rows,
             }
         )
@@ -136,51 +164,35 @@ def distributions(entries: Sequence[Entry]) -> list[dict[str, Any]]:
 
 
 # -- failover drill ---------------------------------------------------------------------
-def _measured(value: Any) -> str:
-    """How a drill's moment was measured (its `detected_by`), in fixed words: the
-    journal's value only picks one, never reaches the report itself."""
-    how = _mapping(value)
-    by = how.get("by")
-    if by == "lb-view":
-        return "LB's view"
-    if by == "outside":
-        run = _count(how.get("run"))
-        if run is not None:
-            return f"from outside ({run} in a row)"
-        return "from outside"
-    if by == "operator":
-        return "operator"
-    return "-"
-
-
-def _survived(value: Any) -> str:
-    held = _mapping(value)
+def _survived(held: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in held.items()) if held else "-"
 
 
-def drills(entries: Sequence[Entry]) -> list[dict[str, Any]]:
+def drills(entries: Sequence[Entry], problems: Problems = None) -> list[dict[str, Any]]:
     out = []
     for e in entries:
         if e.action != "lb.failover_drill":
             continue
-        ev = _mapping(e.evidence)
-        if not ev and e.status != "failed":
+        if not e.evidence and e.status != "failed":
             continue  # not finished yet
+        ev = _read(e, lambda e=e: DrillResult.from_json(e.evidence or {}), problems)
+        if ev is None:
+            continue
         out.append(
             {
                 "step": e.step_id,
                 "seq": e.seq,
                 "status": e.status,
-                "fe": ev.get("fe") or e.args.get("fe"),
-                "mode": ev.get("mode") or e.args.get("mode"),
-                "detect_s": _nonnegative(ev.get("detect_s")),
-                "back_s": _nonnegative(ev.get("back_s")),
-                "requests": _count(ev.get("requests")),
-                "failed_until_detection": _count(ev.get("failed_until_detection")),
-                "failed_after_detection": _count(ev.get("failed_after_detection")),
-                "held_survived": _survived(ev.get("held_survived")),
-                "detected_by": _measured(ev.get("detected_by")),
-                "back_detected_by": _measured(ev.get("back_detected_by")),
+                "fe": ev.fe or e.args.get("fe"),
+                "mode": ev.mode or e.args.get("mode"),
+                "detect_s": _float(ev.detect_s),
+                "back_s": _float(ev.back_s),
+                "requests": ev.requests,
+                "failed_until_detection": ev.failed_until_detection,
+                "failed_after_detection": ev.failed_after_detection,
+                "held_survived": _survived(ev.held_survived),
+                "detected_by": ev.detected_by.words() if ev.detected_by else "-",
+                "back_detected_by": ev.back_detected_by.words() if ev.back_detected_by else "-",
                 "error": e.error,
             }
         )
@@ -218,49 +230,38 @@ def reaches(entries: Sequence[Entry]) -> list[dict[str, Any]]:
 
 
 # -- client load ---------------------------------------------------------------------------
-def _is_bucket(item: Any) -> bool:
-    return (
-        isinstance(item, Mapping)
-        # the shape of a bucket: numbers, even unreadable ones (they are still counted)
-        and _parse(item.get("t")) is not None
-        and _parse(item.get("failed")) is not None
-        and ("ok" in item or "label" in item)
-    )
-
-
-def _bucket_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(_is_bucket(b) for b in value)
-
-
-def _find_buckets(value: Any, path: str, depth: int) -> Iterator[tuple[str, list[Any]]]:
-    """Lists of per-second buckets in `value`. A mapping that holds one is a load
-    report: its own `buckets` (or else its `failed_seconds`) is taken and nothing
-    deeper, so a merged report's per-client copies are not counted twice."""
+def _find_loads(value: Any, path: str, depth: int) -> Iterator[tuple[str, LoadReport]]:
+    """The load reports in `value`, wherever they are. A mapping that holds a list
+    of per-second buckets is a load report: its own `buckets` (or else its
+    `failed_seconds`) is taken and nothing deeper, so a merged report's
+    per-client copies are not counted twice; a list of buckets under another
+    name is a load's buckets too."""
     if depth > _MAX_DEPTH:
         return
     if isinstance(value, Mapping):
-        for key in ("buckets", "failed_seconds"):
-            if _bucket_list(value.get(key)):
-                yield f"{path}{key}", value[key]
-                return
+        if LoadReport.looks_like(value):
+            report = LoadReport.from_json(value, f"the load report at `{path or '.'}`")
+            yield f"{path}{'failed_seconds' if report.only_failed else 'buckets'}", report
+            return
         for key, item in value.items():
-            if _bucket_list(item):
-                yield f"{path}{key}", item
+            if is_bucket_list(item):
+                buckets = load_buckets(item, f"the load at `{path}{key}`")
+                yield f"{path}{key}", LoadReport(buckets, str(key).endswith("failed_seconds"))
             elif isinstance(item, Mapping | list):
-                yield from _find_buckets(item, f"{path}{key}.", depth + 1)
+                yield from _find_loads(item, f"{path}{key}.", depth + 1)
     elif isinstance(value, list):
         for i, item in enumerate(value):
             if isinstance(item, Mapping | list):
-                yield from _find_buckets(item, f"{path}{i}.", depth + 1)
+                yield from _find_loads(item, f"{path}{i}.", depth + 1)
 
 
-def _find_labels(value: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
+def _find_labels(value: Any, depth: int = 0) -> Iterator[dict[str, LoadTally]]:
     """`load.labels` style tallies: {label: {requests, ok, failed}}."""
     if depth > _MAX_DEPTH or not isinstance(value, Mapping):
         return
     load = value.get("load")
     if isinstance(load, Mapping) and isinstance(load.get("labels"), Mapping):
-        yield dict(load["labels"])
+        yield {str(k): LoadTally.from_json(v) for k, v in load["labels"].items()}
         return
     for item in value.values():
         yield from _find_labels(item, depth + 1)
@@ -294,7 +295,9 @@ def _label_order(item: tuple[str, Any]) -> tuple[int, str]:
     return (_MOMENTS.index(label) if label in _MOMENTS else len(_MOMENTS), label)
 
 
-def load_timeline(entries: Sequence[Entry], cycles: Sequence[Cycle]) -> dict[str, Any]:
+def load_timeline(
+    entries: Sequence[Entry], cycles: Sequence[Cycle], problems: Problems = None
+) -> dict[str, Any]:
     spans = [
         {
             "phase": c.phase,
@@ -318,26 +321,23 @@ def load_timeline(entries: Sequence[Entry], cycles: Sequence[Cycle]) -> dict[str
         if e.evidence is None:
             continue
         own = by_cycle.get(e.cycle_id)
-        for path, buckets in _find_buckets(e.evidence, "", 0):
+        found = _read(e, lambda e=e: list(_find_loads(e.evidence, "", 0)), problems)
+        for path, report in found or []:
             points = []
-            for b in buckets:
-                t = _moment(b.get("t"))
-                ok = _count(b.get("ok")) or 0
-                failed = _count(b.get("failed")) or 0
+            for b in report.buckets:
+                t, ok, failed = b.t, b.ok, b.failed
                 if t is not None:  # a second that cannot be placed is still counted
-                    points.append(
-                        {"t": t, "label": str(b.get("label", "")), "ok": ok, "failed": failed}
-                    )
+                    points.append({"t": t, "label": b.label, "ok": ok, "failed": failed})
                 phase = "between phases" if t is None else _phase_at(t, spans, own)
                 tally = per_phase.setdefault(
                     (phase, e.step_id),
                     {"ok": 0, "failed": 0, "seconds_failing": 0, "only_failed": False},
                 )
-                tally["only_failed"] = path.endswith("failed_seconds")
+                tally["only_failed"] = report.only_failed
                 tally["ok"] += ok
                 tally["failed"] += failed
                 tally["seconds_failing"] += 1 if failed else 0
-            only_failed = path.endswith("failed_seconds")
+            only_failed = report.only_failed
             series.append(
                 {
                     "step": e.step_id,
@@ -351,14 +351,13 @@ def load_timeline(entries: Sequence[Entry], cycles: Sequence[Cycle]) -> dict[str
     for e in entries:
         for tallies in _find_labels(e.evidence):
             for label, tally in sorted(tallies.items(), key=_label_order):
-                t = _mapping(tally)
                 labels.append(
                     {
                         "step": e.step_id,
-                        "label": str(label),
-                        "requests": _count(t.get("requests")),
-                        "ok": _count(t.get("ok")),
-                        "failed": _count(t.get("failed")),
+                        "label": label,
+                        "requests": tally.requests,
+                        "ok": tally.ok,
+                        "failed": tally.failed,
                     }
                 )
     return {
@@ -370,64 +369,46 @@ def load_timeline(entries: Sequence[Entry], cycles: Sequence[Cycle]) -> dict[str
 
 
 # -- DNS --------------------------------------------------------------------------------
-def _record(value: Any) -> dict[str, Any] | None:
-    rec = _mapping(value)
-    if not rec:
-        return None
-    values = rec.get("values")
-    if isinstance(values, str):
-        values = [values]
-    return {
-        "values": [str(v) for v in values or []],
-        "ttl": _count(rec.get("ttl")),
-    }
+def _values(record: RecordValues | None) -> dict[str, Any] | None:
+    return None if record is None else {"values": list(record.values), "ttl": record.ttl}
 
 
-def _servers(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list):
-        return []
-    out = []
-    for a in value:
-        a = _mapping(a)
-        if a:
-            out.append(
-                {
-                    "ns": a.get("ns"),
-                    "address": a.get("address"),
-                    "values": [str(v) for v in a.get("values") or []],
-                    "ttl": _count(a.get("ttl")),
-                    "serial": _count(a.get("serial")),
-                    "error": a.get("error"),
-                }
-            )
-    return out
-
-
-def dns_changes(entries: Sequence[Entry]) -> list[dict[str, Any]]:
+def dns_changes(entries: Sequence[Entry], problems: Problems = None) -> list[dict[str, Any]]:
     out = []
     for e in entries:
         if not e.action.startswith("dns."):
             continue
-        ev, undo = _mapping(e.evidence), _mapping(e.undo)
-        old = _record(undo.get("old")) or _record(ev.get("old"))
-        new = _record(undo.get("new")) or _record(ev.get("new"))
-        if new is None and ev.get("ttl") is not None and old is not None:
-            new = {"values": old["values"], "ttl": _count(ev.get("ttl"))}  # a TTL-only change
-        if new is None and ev.get("address"):
-            new = {"values": [str(ev["address"])], "ttl": None}  # what was verified
+        ev = _read(e, lambda e=e: DnsChange.from_json(e.evidence, e.undo), problems)
+        if ev is None:
+            continue
+        old, new = _values(ev.old), _values(ev.new)
+        if new is None and ev.ttl_changed and old is not None:
+            new = {"values": old["values"], "ttl": ev.ttl}  # a TTL-only change
+        if new is None and ev.address:
+            new = {"values": [ev.address], "ttl": None}  # what was verified
         out.append(
             {
                 "step": e.step_id,
                 "seq": e.seq,
                 "action": e.action,
                 "status": e.status,
-                "name": ev.get("name") or undo.get("name") or e.args.get("name"),
-                "type": undo.get("type") or e.args.get("type") or "A",
+                "name": ev.name or e.args.get("name"),
+                "type": ev.type or e.args.get("type") or "A",
                 "old": old,
                 "new": new,
-                "read_back": _record(ev.get("read_back")),
-                "ready_at_utc": ev.get("ready_at_utc"),
-                "servers": _servers(ev.get("servers")),
+                "read_back": _values(ev.read_back),
+                "ready_at_utc": ev.ready_at_utc,
+                "servers": [
+                    {
+                        "ns": a.ns,
+                        "address": a.address,
+                        "values": list(a.values),
+                        "ttl": a.ttl,
+                        "serial": a.serial,
+                        "error": a.error,
+                    }
+                    for a in ev.servers
+                ],
                 "error": e.error,
             }
         )

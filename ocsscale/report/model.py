@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from ..config.dnsnames import cutover_names
+from ..evidence import EvidenceError, SignOff
 from ..plan.playbook import PHASE_IDS
 from ..runner.journal import KILLED, Entry
 from . import findings
@@ -223,21 +224,18 @@ def runs_section(sources: Sources) -> list[dict[str, Any]]:
     return rows
 
 
-def answers_section(sources: Sources) -> list[dict[str, Any]]:
+def answers_section(sources: Sources, problems: list[str] | None = None) -> list[dict[str, Any]]:
     """Who answered what, how (at the run's terminal or with `ocsscale answer`) and when."""
-    return [
-        {
-            "run_id": a["run_id"],
-            "step": a["step"] or "-",
-            "question": a["question"],
-            "answer": a["answer"],
-            "by": a["by"],
-            "via": a["via"],
-            "notes": a["notes"],
-            "at": a["at"],
-        }
-        for a in sources.answers
-    ]
+    rows = []
+    for n, row in enumerate(sources.answers, 1):
+        try:
+            answer = SignOff.from_json(row)
+        except EvidenceError as exc:
+            if problems is not None:
+                problems.append(f"answer {n}: {exc.message}; not shown")
+            continue
+        rows.append({**answer.to_json(), "step": answer.step or "-"})
+    return rows
 
 
 def rollback_section(sources: Sources) -> list[dict[str, Any]]:
@@ -392,6 +390,8 @@ def build(sources: Sources, now: float | None = None) -> dict[str, Any]:
         for fault in sources.faults
     ]
     steps = [step_row(e) for e in sources.entries]
+    #: evidence records of the wrong shape, left out of the findings: said in the notes
+    unread: list[str] = []
     model = {
         "report_version": MODEL_VERSION,
         "generated_utc": utc(time.time() if now is None else now),
@@ -403,15 +403,18 @@ def build(sources: Sources, now: float | None = None) -> dict[str, Any]:
         "runs": runs_section(sources),
         "phases": phases_section(sources),
         "steps": steps,
-        "distribution": findings.distributions(sources.entries),
-        "failover": findings.drills(sources.entries),
+        "distribution": findings.distributions(sources.entries, unread),
+        "failover": findings.drills(sources.entries, unread),
         "reach": findings.reaches(sources.entries),
-        "load": findings.load_timeline([*sources.entries, *run_loads(sources)], sources.cycles),
-        "dns": findings.dns_changes(sources.entries),
+        "load": findings.load_timeline(
+            [*sources.entries, *run_loads(sources)], sources.cycles, unread
+        ),
+        "dns": findings.dns_changes(sources.entries, unread),
         "cut": findings.sessions_cut(sources.entries),
-        "answers": answers_section(sources),
+        "answers": answers_section(sources, unread),
         "rollback": rollback_section(sources),
     }
+    notes += [f"Evidence not read: {problem}." for problem in unread]
     model = _finite(model)
     model["summary"] = summary(model)
     return model

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..plan.stepref import StepRef
+
 # run
 RUN_START = "run_start"  # data: phases (ids), run_id, dry_run
 RUN_DONE = "run_done"  # data: run_id, status
@@ -39,8 +41,17 @@ FAULT_RESTORED = "fault_restored"  # data: kind, target, summary, evidence, seco
 class Event:
     kind: str
     phase: str | None = None
-    step: str | None = None
+    step: str | None = None  # the step's id (the journal's key), to show or key on
     data: Mapping[str, Any] = field(default_factory=dict)
+    #: the step as the plan made it (phase, step, row, item), on the events of a
+    #: step the runner walks; a revert or a fault read back from the journal has
+    #: only the id
+    ref: StepRef | None = None
+
+    @classmethod
+    def of(cls, kind: str, ref: StepRef, data: Mapping[str, Any] | None = None) -> Event:
+        """An event of the step `ref`, its phase and id taken from it."""
+        return cls(kind, ref.phase, ref.id, dict(data or {}), ref)
 
 
 EventSink = Callable[[Event], None]

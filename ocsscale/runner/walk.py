@@ -120,9 +120,9 @@ class Walker:
         self.actions = actions
         self.forks = forks
 
-    def _action(self, phase: str, step: PlanStep, faults: JournaledFaults | None = None) -> Action:
+    def _action(self, step: PlanStep, faults: JournaledFaults | None = None) -> Action:
         def emit(kind: str, data: Mapping[str, Any]) -> None:
-            self.sink(Event(kind, phase, step.id, dict(data)))
+            self.sink(Event.of(kind, step.ref, data))
 
         # a context of its own: steps of one wave run on several threads at once
         ctx = dataclasses.replace(self.ctx, emit=emit)
@@ -254,22 +254,17 @@ class Walker:
     def _step(self, cycle: Cycle, step: PlanStep) -> None:
         previous = self._journal.latest_entry(cycle.cycle_id, step.id)
         if previous is not None and previous.status == "done":
-            self.sink(Event(ev.STEP_SKIPPED, cycle.phase, step.id, {"reason": "already done"}))
+            self.sink(Event.of(ev.STEP_SKIPPED, step.ref, {"reason": "already done"}))
             return
         faults = JournaledFaults(self._journal, self.run_id)
-        action = self._action(cycle.phase, step, faults)
+        action = self._action(step, faults)
         started = time.monotonic()
         self.sink(
-            Event(
-                ev.STEP_START,
-                cycle.phase,
-                step.id,
-                {"action": step.action, "summary": step.summary},
-            )
+            Event.of(ev.STEP_START, step.ref, {"action": step.action, "summary": step.summary})
         )
         if previous is not None and previous.status == "applying":
             seq = previous.seq
-            self.sink(Event(ev.STEP_RESUMED, cycle.phase, step.id, {"found": "applying"}))
+            self.sink(Event.of(ev.STEP_RESUMED, step.ref, {"found": "applying"}))
         else:
             if previous is not None and previous.status == "pending":
                 self._journal.fail_step(previous.seq, "interrupted before any change")
@@ -306,10 +301,9 @@ class Walker:
                 seq, exc.message, refused=isinstance(exc, Refused) and not retried
             )
             self.sink(
-                Event(
+                Event.of(
                     ev.STEP_FAILED,
-                    cycle.phase,
-                    step.id,
+                    step.ref,
                     {"error": exc.message, "seconds": time.monotonic() - started},
                 )
             )
@@ -320,10 +314,9 @@ class Walker:
             self._journal.fail_step(seq, _interrupted(exc))
             raise
         self.sink(
-            Event(
+            Event.of(
                 ev.STEP_DONE,
-                cycle.phase,
-                step.id,
+                step.ref,
                 {
                     "changed": bool(changes),
                     "changes": _changes_json(changes),
@@ -345,17 +338,16 @@ class Walker:
                 if not step.built:
                     changes = list(step.changes)
                 else:
-                    action = self._action(phase.id, step)
+                    action = self._action(step)
                     try:
                         changes = list(action.diff(action.read()))
                     except OcsscaleError as exc:
                         raise StepFailed(f"dry run, step {step.id}: {exc.message}") from None
                 found.append((step, changes))
                 self.sink(
-                    Event(
+                    Event.of(
                         ev.STEP_DIFF,
-                        phase.id,
-                        step.id,
+                        step.ref,
                         {"changes": _changes_json(changes), "built": step.built},
                     )
                 )

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from rich.console import Console
 
 from ocsscale.cli.progress import RunProgress
-from ocsscale.cli.progress_state import split_step
 from ocsscale.cli.progress_table import TableProgress, progress_for
+from ocsscale.plan.stepref import StepRef
 from ocsscale.runner.events import Event
 
 PHASE = "validate-fe"
@@ -76,18 +76,25 @@ def start(steps: int) -> Event:
     return Event("phase_start", PHASE, data={"title": "Validate", "steps": steps, "resumed": False})
 
 
-def begin(step: str) -> Event:
-    return Event("step_start", PHASE, f"{PHASE}/{step}", {"action": "x", "summary": "x"})
+def ref(step: str) -> StepRef:
+    """The step `pin[ocsfe01@client01]` of the phase, as the planner makes it."""
+    return StepRef.parse(f"{PHASE}/{step}")
 
 
-def done(step: str, changed: bool = True, kind: str = "add") -> Event:
-    changes = [{"kind": kind, "target": "x", "summary": f"did {step}"}] if changed else []
+def begin(step: str | StepRef) -> Event:
+    where = step if isinstance(step, StepRef) else ref(step)
+    return Event.of("step_start", where, {"action": "x", "summary": "x"})
+
+
+def done(step: str | StepRef, changed: bool = True, kind: str = "add") -> Event:
+    where = step if isinstance(step, StepRef) else ref(step)
+    changes = [{"kind": kind, "target": "x", "summary": f"did {where.id}"}] if changed else []
     data = {"changed": changed, "changes": changes, "seconds": 0.1}
-    return Event("step_done", PHASE, f"{PHASE}/{step}", data)
+    return Event.of("step_done", where, data)
 
 
-def found(step: str, data: dict) -> Event:
-    return Event("findings", PHASE, f"{PHASE}/{step}", data)
+def found(step: str | StepRef, data: dict) -> Event:
+    return Event.of("findings", step if isinstance(step, StepRef) else ref(step), data)
 
 
 def fe_steps(fe: str, failed: dict[str, tuple[int, ...]] | None = None) -> Iterator[Event]:
@@ -109,7 +116,7 @@ def fe_steps(fe: str, failed: dict[str, tuple[int, ...]] | None = None) -> Itera
                 "; ".join(f"port {p} (https): {fe}:{p} refused" for p in ports[:1])
             )
             data = {"error": error, "seconds": 1.0}
-            yield Event("step_failed", PHASE, f"{PHASE}/{probe}", data)
+            yield Event.of("step_failed", ref(probe), data)
         else:
             yield done(probe, kind="check")  # a check: "changed" means it ran
 
@@ -125,10 +132,28 @@ def shown(progress: TableProgress) -> str:
     return snap.export_text()
 
 
-def test_step_ids_give_row_column_and_item() -> None:
-    assert split_step("validate-fe/probe[ocsfe01@client01]") == ("probe", "ocsfe01", "client01")
-    assert split_step("validate-fe/restart[ocsfe01]") == ("restart", "ocsfe01", None)
-    assert split_step("configure-lb/farm") == ("farm", "", None)
+def test_a_parallel_row_and_item_are_placed_from_the_step_s_structure() -> None:
+    """Rows and items come from the plan's StepRef, not from decoding the id: a
+    row label holding `@` (an item label may render to anything) stays one row,
+    where splitting `probe[fe@a@client01]` would have made it row `fe`."""
+    c = console(interactive=True)
+    progress = TableProgress(c)
+    progress(start(3))
+    steps = [StepRef(PHASE, "probe", "fe@a", client) for client in CLIENTS]
+    steps.append(StepRef(PHASE, "restart", "fe@a"))
+    for step in steps:
+        progress(begin(step))  # the steps of one row in flight at once
+    progress(found(steps[1], findings("fe@a", "client02")))
+    progress(done(steps[0], kind="check"))
+    table = shown(progress)
+    progress.close()
+    lines = table.splitlines()
+    assert lines[0].split() == ["probe", "restart"]
+    row = next(n for n, line in enumerate(lines) if line.startswith("fe@a"))
+    assert lines[row].split() == ["fe@a", "client01", "✓", "…"]
+    assert lines[row + 1].split() == ["client02", "…", "12✓,", "5069", "i"]
+    assert not any(line.startswith(("fe ", "a@")) for line in lines)
+    assert "1/3 steps, 2 running" in table
 
 
 def test_the_live_table_is_fe_by_client_with_a_mark_per_port() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from ocsscale.actions.base import Action, Change
 from ocsscale.errors import ConfigError
-from ocsscale.plan import build_plan, load_playbook, not_built
+from ocsscale.plan import StepRef, build_plan, load_playbook, not_built
 
 
 class Echo(Action):
@@ -115,6 +115,12 @@ def test_groups_foreach_when_and_cleanup_render_in_order(tmp_path: Path) -> None
         "validate-fe/unpin[client02]",
     ]
     assert all(s.cleanup for s in validate.cleanup)
+    # the planner's structure, which the runner's events carry: the group's item
+    # is the row, the step's own the item; a step's own label without a group is a row
+    assert validate.steps[1].ref == StepRef("validate-fe", "pin", "fe01", "client01")
+    assert validate.steps[3].ref == StepRef("validate-fe", "only-first", "fe01")
+    assert validate.cleanup[0].ref == StepRef("validate-fe", "unpin", "client01")
+    assert all(StepRef.parse(s.id) == s.ref for s in validate.all_steps)
     pin = validate.steps[1]
     # one whole `{{ expression }}` keeps its type: the port stays an int
     assert pin.args == {"host": "client01", "address": "198.18.0.41", "port": 5061}
