@@ -8,11 +8,12 @@ DEB_PACKAGES := openssh-server openssh-client bind9 bind9-utils bind9-dnsutils h
                 iproute2 iputils-arping procps psmisc wrk iperf3 nginx-light python3-venv \
                 chromium fonts-dejavu-core nftables
 
-.PHONY: help deps venv demo test lint bench bench-quick clean
+.PHONY: help deps venv demo test test-fast lint bench bench-quick clean
 
 help:
 	@echo "make demo   - the whole migration on the lab under a client load, rolled back (Linux FEs, then Windows FEs)"
 	@echo "make test   - run the whole test suite (needs root for the lab tests)"
+	@echo "make test-fast - every test but the lab ones (-m 'not lab'): no root, no network namespaces"
 	@echo "make lint   - ruff, mypy --strict on the typed packages"
 	@echo "make bench  - engine vs HAProxy benchmark (several minutes)"
 
@@ -38,6 +39,10 @@ demo: deps venv
 
 test: deps venv
 	$(BIN)/python -m pytest -q -ra
+
+# The lab tests (tests/lab/, and the LB contract) are marked `lab` (tests/markers.py).
+test-fast: venv
+	$(BIN)/python -m pytest -q -ra -m "not lab"
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,4 +1,5 @@
-"""The contract suite runs in the labs of tests/lab (shared with it: one lab per name)."""
+"""The LB contract suite runs in the labs of tests/lab (shared with it: one lab per name);
+the DNS and transport suites need no lab."""
 
 from lab.conftest import (
     RunningLab,

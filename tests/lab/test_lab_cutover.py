@@ -55,7 +55,7 @@ SIP = f"sip.{DOMAIN}"
 SRV = f"_sipinternaltls._tcp.{DOMAIN}"
 SRV_LEGACY = f"0 0 5061 ocsfe00.{DOMAIN}."
 SRV_POOL = f"0 0 5061 {POOL_FQDN}."
-DNS_PLAYBOOK = str(Path(__file__).resolve().parents[1] / "providers" / "dns_playbook.yaml")
+DNS_PLAYBOOK = str(Path(__file__).resolve().parents[1] / "actions" / "dns_playbook.yaml")
 
 
 def _update(lab: RunningLab, change) -> None:  # type: ignore[no-untyped-def]

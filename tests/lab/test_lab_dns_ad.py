@@ -23,7 +23,7 @@ from .conftest import REPO, RUN_ID, RunningLab, bring_up, ocsscale_cli
 pytestmark = pytest.mark.lab
 
 REPLICATION = 4.0
-PLAYBOOK = str(REPO / "tests" / "providers" / "dns_playbook.yaml")
+PLAYBOOK = str(REPO / "tests" / "actions" / "dns_playbook.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ waits for a person: a console operator at "another terminal" (a thread) polls
 `ocsscale answer done --by console`.
 
 Polling can miss a moment between two polls, so the test also replays BIND's
-zone journal (tests/providers/bind.rrset_history): after no update of the run
+zone journal (tests/bind_server.rrset_history): after no update of the run
 was the name without its A record.
 """
 
@@ -34,13 +34,13 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 import pytest
+from bind_server import rrset_history
 from ruamel.yaml import YAML
 
 from ocsscale_lab import lbhost, services
 from ocsscale_lab.dns import CUTOVER_TTL, POOL_TTL, TSIG_ALGORITHM, TSIG_NAME
 from ocsscale_lab.poolfile import tsig_secret_file
 from ocsscale_lab.topology import DOMAIN, POOL_FQDN
-from tests.providers.bind import rrset_history
 
 from .conftest import RunningLab
 from .fe_support import (

@@ -86,7 +86,7 @@ def test_lower_ttl_and_cutover_in_the_lab_then_rollback(
     legacy, vip = lab.address("ocsfe00"), VIP.split("/", 1)[0]
 
     # the DNS steps alone: the shipped cutover also probes through the VIP (test_lab_cutover)
-    playbook = ["--playbook", str(REPO / "tests" / "providers" / "dns_playbook.yaml")]
+    playbook = ["--playbook", str(REPO / "tests" / "actions" / "dns_playbook.yaml")]
 
     def ocsscale(*args: str) -> tuple[int, str]:
         result = ocsscale_cli(

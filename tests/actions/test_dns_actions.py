@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from bind_server import Bind
 from typer.testing import CliRunner
 from winrm_standin import DOMAIN, PASSWORD, USER, StandIn
 
@@ -19,8 +20,6 @@ from ocsscale.cli.main import app
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import CheckFailed
 from ocsscale.runner.journal import Journal
-
-from .bind import Bind
 
 REPO = Path(__file__).resolve().parents[2]
 #: lower-ttl and the DNS steps of the cutover (no test client is ever contacted)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 import pytest
+from bind_server import KEY_NAME, PRIMARY, ZONE, Bind
 from winrm_standin import StandIn, host_for
 
 from ocsscale.errors import Declined, UsageError
@@ -16,8 +17,6 @@ from ocsscale.providers.dns.rfc2136 import Rfc2136Provider
 from ocsscale.providers.dns.windows import WindowsProvider
 from ocsscale.providers.dns.windows_scripts import all_scripts
 from ocsscale.secrets import Secret
-
-from .bind import KEY_NAME, PRIMARY, ZONE, Bind
 
 LEGACY, VIP = "10.0.0.30", "198.18.0.40"
 

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bind_server import Bind
 
 from ocsscale.errors import StepFailed
 from ocsscale.runner.journal import Journal
 
-from .bind import Bind
 from .test_cutover_inventory import edit_dns
 from .test_cutover_watch import Answers, client_password, watch  # noqa: F401
 from .test_dns_actions import POOL, RUN, VIP, cli, pool_file
@@ -112,9 +112,8 @@ def test_the_watch_reverts_every_moved_name(
     client_password: None,  # noqa: F811
 ) -> None:
     path = moving_pool(tmp_path, zone)
+    from bind_server import free_port
     from ruamel.yaml import YAML
-
-    from .bind import free_port
 
     yaml = YAML()  # one test client, on a loopback port where nothing listens
     data = yaml.load(path.read_text())

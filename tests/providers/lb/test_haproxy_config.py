@@ -1,5 +1,5 @@
 """The haproxy.cfg the HAProxy driver renders, checked by Debian's own `haproxy -c`
-(no lab: nothing binds, nothing is sent). The lab suite (test_lb_contract.py)
+(no lab: nothing binds, nothing is sent). The lab suite (tests/contract/test_lb_contract.py)
 runs it."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ocsscale.providers.lb.base import FarmSpec, LbSite, Member
 from ocsscale.providers.lb.haproxy import HaproxyDriver
 from ocsscale.providers.plugin import Ports
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from bind_server import Bind, free_port
 from ruamel.yaml import YAML
 
 from ocsscale.actions.base import Context
@@ -21,7 +22,6 @@ from ocsscale.runner.history import JournalHistory, journal_reverts
 from ocsscale.runner.journal import Journal
 from ocsscale.transports.factory import HostPool
 
-from .bind import Bind, free_port
 from .test_cutover_inventory import edit_dns
 from .test_dns_actions import LEGACY, POOL, RUN, VIP, cli, lower_evidence, pool_file
 

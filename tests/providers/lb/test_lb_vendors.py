@@ -225,7 +225,7 @@ def test_the_routing_checklist(vendor: str, enable: bool) -> None:
 
 
 def test_routing_takes_the_pool_files_front_ends_and_old_spellings() -> None:
-    loaded = load_pool(Path(__file__).resolve().parents[2] / "examples" / "two-armed-routed.yaml")
+    loaded = load_pool(Path(__file__).resolve().parents[3] / "examples" / "two-armed-routed.yaml")
     lb = loaded.pool.load_balancer
     lines, data = routing_checklist(
         "WebMux",

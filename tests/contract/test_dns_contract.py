@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from bind_server import KEY_NAME, PRIMARY, ZONE, Bind, free_port
 from winrm_standin import StandIn, host_for
 
 from ocsscale.config.model import DNS_PROVIDERS, ManualDns
@@ -27,8 +28,6 @@ from ocsscale.providers.dns.rfc2136 import Rfc2136Provider
 from ocsscale.providers.dns.windows import WindowsProvider
 from ocsscale.providers.plugin import Ports
 from ocsscale.secrets import Secret
-
-from .bind import KEY_NAME, PRIMARY, ZONE, Bind, free_port
 
 KINDS = ["rfc2136", "manual", "windows-dnscmd", "windows-module"]
 LEGACY, VIP = "10.0.0.30", "198.18.0.40"

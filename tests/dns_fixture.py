@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bind_server import PRIMARY, ZONE, Bind, bind_unavailable, free_port
 
-from .bind import PRIMARY, ZONE, Bind, bind_unavailable, free_port
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "winrm"))  # the stand-in helpers
+sys.path.insert(0, str(Path(__file__).resolve().parent / "winrm"))  # the stand-in helpers
 from winrm_standin import StandIn, start_standin  # noqa: E402
 
 _names = itertools.count(1)

@@ -8,6 +8,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from bind_server import Bind
 from ruamel.yaml import YAML
 from winrm_standin import PASSWORD, StandIn
 
@@ -17,7 +18,6 @@ from ocsscale.config.loader import load_pool
 from ocsscale.errors import CheckFailed
 from ocsscale.transports.factory import HostPool
 
-from .bind import Bind
 from .test_dns_actions import LEGACY, POOL, pool_file, windows_pool_file
 
 WEB = "webfarm.contoso.test"

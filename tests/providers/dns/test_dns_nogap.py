@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from bind_server import KEY_NAME, PRIMARY, ZONE, Bind, rrset_history
 from winrm_standin import StandIn, host_for
 
 from ocsscale.operator import NoOperator
@@ -29,8 +30,6 @@ from ocsscale.providers.dns.rfc2136 import Rfc2136Provider
 from ocsscale.providers.dns.windows import WindowsProvider
 from ocsscale.providers.dns.windows_scripts import REPLACE_STEPS, all_scripts
 from ocsscale.secrets import Secret
-
-from .bind import KEY_NAME, PRIMARY, ZONE, Bind, rrset_history
 
 LEGACY, VIP = "10.0.0.30", "198.18.0.40"
 KINDS = ["rfc2136", "windows-dnscmd", "windows-module"]
