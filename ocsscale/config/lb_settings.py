@@ -16,8 +16,8 @@ from pydantic_core import PydanticCustomError
 
 from .strict import Strict
 
-_SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}$")
-_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}\Z")
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
 
 
 def check_service_control(value: str) -> str:

@@ -36,8 +36,8 @@ DEFAULT_SERVICE_COMMAND = "systemctl restart {service}"
 
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _FQDN_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})+$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_TTL = 2**31 - 1  # RFC 2181 section 8
 MAX_WEIGHT = 256  # as HAProxy and the bundled engine
 MAX_PEAK_CONNECTIONS = 100_000_000
@@ -154,7 +154,7 @@ def check_fqdn(value: str, what: str = "name") -> str:
     return name
 
 
-_SERVICE_LABEL_RE = re.compile(r"^_[A-Za-z0-9-]{1,62}$")
+_SERVICE_LABEL_RE = re.compile(r"^_[A-Za-z0-9-]{1,62}\Z")
 
 
 def _check_record_name(value: str) -> str:

@@ -64,7 +64,7 @@ RECORD_NAME = "lease"
 LB_HOST_DRIVERS = ("engine", "haproxy")
 #: a lease file is a few hundred bytes; anything past this is not ours
 MAX_LEASE_BYTES = 4096
-_ID_RE = re.compile(r"^[0-9a-f]{8,32}$")
+_ID_RE = re.compile(r"^[0-9a-f]{8,32}\Z")
 _FIELD_MAX = 300
 _TIMEOUT = 30.0
 

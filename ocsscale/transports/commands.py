@@ -15,11 +15,11 @@ from ..secrets import MASK, Secret
 
 Part = str | Secret
 
-_SH_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+_SH_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 
 
 def sh_quote(s: str) -> str:
-    if s and _SH_SAFE.match(s):
+    if s and _SH_SAFE.fullmatch(s):  # not match+$: "$" also matches before a final newline
         return s
     return "'" + s.replace("'", "'\"'\"'") + "'"
 

@@ -31,7 +31,7 @@ BACKUP_SUFFIX = ".ocsscale.bak"
 LINUX_HOSTS_PATH = "/etc/hosts"
 WINDOWS_HOSTS_PATH = r"C:\Windows\System32\drivers\etc\hosts"
 
-_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$")
+_NAME = re.compile(r"^(?=.{1,253}\Z)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?\Z")
 
 
 class HostsFileError(OcsscaleError):

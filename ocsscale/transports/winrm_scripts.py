@@ -71,7 +71,7 @@ OPERATION_PARAMETERS: dict[str, tuple[str, ...]] = {
 }
 OPERATIONS = tuple(OPERATION_PARAMETERS)
 
-_UPLOAD_NAME = re.compile(r"^ocsscale-[0-9a-f]{32}\.b64$")
+_UPLOAD_NAME = re.compile(r"^ocsscale-[0-9a-f]{32}\.b64\Z")
 
 
 def templates_dir() -> Path:

@@ -24,9 +24,9 @@ from .windows_facts import ServiceInfo, stop_order
 from .winrm_scripts import ScriptOutputError, result_string_list
 
 # Service names only: a wildcard would let a name match services nobody named.
-SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.$@ -]+$")
+SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.$@ -]+\Z")
 # A display-name pattern for PowerShell's -like: printable, one line.
-_DISPLAY_PATTERN = re.compile(r"^[^\x00-\x1f]+$")
+_DISPLAY_PATTERN = re.compile(r"^[^\x00-\x1f]+\Z")
 #: what cmd.exe answers when powershell.exe is not installed (exit code 9009)
 _NO_POWERSHELL = "is not recognized as an internal or external command"
 #: Win32_Service.StartMode -> Set-Service -StartupType (the modes Set-Service can set)
