@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from ..errors import OcsscaleError
 from ..operator import NoOperator, Operator
+from .args import ActionArgs, parse_args
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -161,9 +162,16 @@ class Action(ABC):
     #: revert (`verify_reverted`) instead of replaying it
     fault_restore_reverts: ClassVar[bool] = False
 
+    #: the action's playbook arguments as a typed model (actions/args.py), checked
+    #: when the plan is built; None for an action that takes none
+    Args: ClassVar[type[ActionArgs] | None] = None
+    params: ActionArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         self.ctx = ctx
         self.args = dict(args)
+        if self.Args is not None:
+            self.params = parse_args(self.Args, args, self.name)
 
     @abstractmethod
     def targets(self) -> list[str]:

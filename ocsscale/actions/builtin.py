@@ -13,17 +13,28 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from ..config.model import OsKind
 from ..errors import CheckFailed, ConfigError, UsageError
 from . import undo_shape as shape
+from .args import ActionArgs, Address, DnsName, HostName, Text
 from .base import Action, Change, Context, Json, register
 
 
-def _arg(action: Action, name: str) -> Any:
-    try:
-        return action.args[name]
-    except KeyError:
-        raise UsageError(f"{action.name} needs the argument `{name}`") from None
+class HostArgs(ActionArgs):
+    host: HostName
+
+
+class ReachableArgs(HostArgs):
+    name: DnsName
+    #: the addresses `name` must resolve to, exactly
+    expect: list[Address] | None = Field(default=None, max_length=64)
+
+
+class RestartArgs(HostArgs):
+    #: the services to restart instead of the profile's
+    services: list[Text] | None = Field(default=None, max_length=64)
 
 
 @register
@@ -81,26 +92,28 @@ class HostReachable(Action):
     name = "host.reachable"
     parallel = True
     read_only = True
+    Args = ReachableArgs
+    params: ReachableArgs
 
     def targets(self) -> list[str]:
-        return [str(_arg(self, "host"))]
+        return [self.params.host]
 
     def describe(self) -> list[Change]:
-        host, name = _arg(self, "host"), _arg(self, "name")
-        expect = self.args.get("expect")
+        host, name = self.params.host, self.params.name
+        expect = self.params.expect
         what = f" to {', '.join(expect)}" if expect else ""
         return [Change("check", host, f"log in and resolve {name}{what}")]
 
     def apply(self, current: Json) -> Json:
-        host = self.ctx.host(str(_arg(self, "host")))
-        name = str(_arg(self, "name"))
+        host = self.ctx.host(self.params.host)
+        name = self.params.name
         evidence: dict[str, Any] = {"host": host.name, "os": host.os, "name": name}
         if host.os == "windows":
             evidence.update(_windows_versions(host))
             if self._is_front_end(host.name):
                 evidence["services"] = _windows_services(self.ctx, host)
         addresses = sorted(host.resolve(name))
-        expect = self.args.get("expect")
+        expect = self.params.expect
         if expect is not None and sorted(expect) != addresses:
             raise CheckFailed(
                 f"{host.name} resolves {name} to {', '.join(addresses) or 'nothing'}, "
@@ -158,15 +171,17 @@ class FlushDns(Action):
 
     name = "host.flush_dns"
     parallel = True
+    Args = HostArgs
+    params: HostArgs
 
     def targets(self) -> list[str]:
-        return [str(_arg(self, "host"))]
+        return [self.params.host]
 
     def describe(self) -> list[Change]:
-        return [Change("change", str(_arg(self, "host")), "flush the DNS resolver cache")]
+        return [Change("change", self.params.host, "flush the DNS resolver cache")]
 
     def apply(self, current: Json) -> Json:
-        host = self.ctx.host(str(_arg(self, "host")))
+        host = self.ctx.host(self.params.host)
         host.flush_dns()
         return {"host": host.name, "flushed": True}
 
@@ -191,34 +206,36 @@ class RestartServices(Action):
 
     name = "host.restart_services"
     parallel = True
+    Args = RestartArgs
+    params: RestartArgs
     #: before the farm sends them traffic: later, restarts are drained (lb.drain_restart)
     phases = ("configure-fe", "validate-fe")
 
     def targets(self) -> list[str]:
-        return [str(_arg(self, "host"))]
+        return [self.params.host]
 
     def _os(self) -> OsKind:
-        name = str(_arg(self, "host"))
+        name = self.params.host
         try:
             return self.ctx.pool.host(name).os
         except KeyError:
             raise UsageError(f"host.restart_services: no host named {name}") from None
 
     def _services(self) -> list[str]:
-        given = self.args.get("services")
+        given = self.params.services
         if given is not None:
-            return [str(s) for s in given]
+            return list(given)
         services: list[str] = self.ctx.profile.services.for_os(self._os())
         return services
 
     def _display_names(self) -> list[str]:
-        if self.args.get("services") is not None or self._os() != "windows":
+        if self.params.services is not None or self._os() != "windows":
             return []
         return list(self.ctx.profile.services.windows_display_names)
 
     def describe(self) -> list[Change]:
         services, patterns = self._services(), self._display_names()
-        host = str(_arg(self, "host"))
+        host = self.params.host
         if not services and not patterns:
             return [Change("none", host, "no services to restart")]
         if not patterns:
@@ -250,7 +267,7 @@ class RestartServices(Action):
             return None
         from ..transports.windows_facts import service_reader
 
-        name = str(_arg(self, "host"))
+        name = self.params.host
         host = service_reader(self.ctx.host(name), name)
         found = host.services(self._services(), patterns)
         return {"services": [s.to_dict() | {"should_run": s.should_run} for s in found]}
@@ -265,14 +282,14 @@ class RestartServices(Action):
             return []
         if isinstance(current, dict) and "services" in current:
             names = ", ".join(self._to_restart(current))
-            return [Change("change", str(_arg(self, "host")), f"restart {names}")]
+            return [Change("change", self.params.host, f"restart {names}")]
         return self.describe()
 
     def undo_record(self, current: Json) -> Json:
         return {"restarted": self._to_restart(current), "nothing_to_put_back": True}
 
     def apply(self, current: Json) -> Json:
-        host = self.ctx.host(str(_arg(self, "host")))
+        host = self.ctx.host(self.params.host)
         services = self._to_restart(current)
         done = host.restart_services(services)
         evidence: dict[str, Any] = {"host": host.name, "restarted": services}

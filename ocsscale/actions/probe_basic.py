@@ -21,18 +21,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from ..errors import CheckFailed
 from ..probes import socket_connector, tls_probe
+from .args import ActionArgs, Address, DnsName, HostName, Port, Seconds
 from .base import Action, Change, Context, Json, register
-from .probing import (
-    known_host,
-    plain_address,
-    port_arg,
-    required_text,
-    timeout_arg,
-    tls_options,
-    vantage,
-)
+from .probing import DEFAULT_TIMEOUT, known_host, tls_options, vantage
+
+
+class ProbeTcpArgs(ActionArgs):
+    source: HostName = Field(alias="from")
+    address: Address
+    port: Port
+    timeout: Seconds = DEFAULT_TIMEOUT
+
+
+class ProbeTlsArgs(ActionArgs):
+    source: HostName = Field(alias="from")
+    name: DnsName
+    port: Port
+    expect_server: HostName | None = None
+    timeout: Seconds = DEFAULT_TIMEOUT
 
 
 @register
@@ -43,12 +53,15 @@ class ProbeTcp(Action):
     parallel = True
     read_only = True
 
+    Args = ProbeTcpArgs
+    params: ProbeTcpArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.source = required_text(args, "from", self.name)
-        self.address = plain_address(required_text(args, "address", self.name))
-        self.port = port_arg(args, "port", self.name)
-        self.timeout = timeout_arg(args, self.name)
+        self.source = self.params.source
+        self.address = self.params.address
+        self.port = self.params.port
+        self.timeout = self.params.timeout
         known_host(ctx.pool, self.source, self.name)
 
     def targets(self) -> list[str]:
@@ -83,17 +96,20 @@ class ProbeTls(Action):
     parallel = True
     read_only = True
 
+    Args = ProbeTlsArgs
+    params: ProbeTlsArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.source = required_text(args, "from", self.name)
-        self.pool_name = required_text(args, "name", self.name)
-        self.port = port_arg(args, "port", self.name)
-        self.timeout = timeout_arg(args, self.name)
+        self.source = self.params.source
+        self.pool_name = self.params.name
+        self.port = self.params.port
+        self.timeout = self.params.timeout
         known_host(ctx.pool, self.source, self.name)
         self.expect_server: str | None = None
         self.expect_address: str | None = None
-        if args.get("expect_server"):
-            spec = known_host(ctx.pool, str(args["expect_server"]), self.name)
+        if self.params.expect_server:
+            spec = known_host(ctx.pool, self.params.expect_server, self.name)
             self.expect_server = spec.name
             self.expect_address = str(spec.address)
 
