@@ -38,6 +38,7 @@ def _plain_address(value: Any) -> Any:
 
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
+_TEMPLATE = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 
 #: a host of the pool file (or "admin"), as the playbook names it
 HostName = Annotated[
@@ -63,6 +64,22 @@ Address = Annotated[
 Port = Annotated[int, Field(ge=1, le=65535, description="a TCP port (1-65535)")]
 Seconds = Annotated[float, Field(gt=0, le=86400, description="seconds (more than 0)")]
 Ttl = Annotated[int, Field(ge=0, le=2147483647, description="a TTL in seconds")]
+#: a file on a host (a hosts file elsewhere than the OS's default)
+FilePath = Annotated[
+    str,
+    BeforeValidator(_text),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=1024),
+    Field(description="a file path"),
+]
+#: a template shipped with the tool (a checklist), by its name: no path
+TemplateName = Annotated[
+    str,
+    BeforeValidator(_text),
+    StringConstraints(
+        strip_whitespace=True, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+    ),
+    Field(description="the name of a template (letters, digits, - and _)"),
+]
 #: free text of bounded length (a checklist's name, a mode)
 Text = Annotated[
     str,

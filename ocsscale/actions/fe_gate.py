@@ -43,15 +43,15 @@ from ..errors import CheckFailed, OcsscaleError
 from ..probes import TlsOptions, check_certificate, tcp_probe, tls_probe
 from ..probes.certrules import ALL_RULES, RULE_WILDCARD
 from ..transports.commands import ShCommand
+from .args import Seconds
 from .base import Action, Change, Context, Json, register
 from .fe_gate_windows import loopback_findings, peer_finding, service_findings, static_findings
-from .frontend import front_end
+from .frontend import FeArgs, front_end
 from .probing import (
     BANNER_WAIT,
+    DEFAULT_TIMEOUT,
     port_kind,
     probe_port,
-    required_text,
-    timeout_arg,
     tls_options,
     vantage,
 )
@@ -81,6 +81,10 @@ def _dns_answers(
     return [rdata.to_text() for rdata in answer] if answer.rrset is not None else []
 
 
+class GateArgs(FeArgs):
+    timeout: Seconds = DEFAULT_TIMEOUT
+
+
 @register
 class FeGate(Action):
     """Gate checks for one front end (see the module docstring)."""
@@ -88,11 +92,13 @@ class FeGate(Action):
     name = "fe.gate"
     parallel = True
     read_only = True
+    Args = GateArgs
+    params: GateArgs
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.fe = front_end(ctx.pool, required_text(args, "fe", self.name), self.name)
-        self.timeout = timeout_arg(args, self.name)
+        self.fe = front_end(ctx.pool, self.params.fe, self.name)
+        self.timeout = self.params.timeout
 
     def targets(self) -> list[str]:
         return [self.fe.name]

@@ -27,8 +27,19 @@ from ruamel.yaml.error import YAMLError
 
 from ..errors import UsageError
 from ..resources import resource_path
+from .args import ActionArgs, HostName, TemplateName
 from .base import Action, Change, Context, Json, register
-from .probing import required_text
+
+
+class FeArgs(ActionArgs):
+    #: the front end of the pool file the step is for
+    fe: HostName
+
+
+class ChecklistArgs(FeArgs):
+    #: a checklist of templates/checklists (default: the profile's configure-fe one)
+    checklist: TemplateName | None = None
+
 
 CHECKLIST_EVENT = "checklist"
 
@@ -108,11 +119,13 @@ class FeChecklist(Action):
 
     name = "fe.checklist"
     read_only = True
+    Args = ChecklistArgs
+    params: ChecklistArgs
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.fe = front_end(ctx.pool, required_text(args, "fe", self.name), self.name)
-        self.checklist = str(args.get("checklist") or f"{ctx.profile.name}-configure-fe")
+        self.fe = front_end(ctx.pool, self.params.fe, self.name)
+        self.checklist = self.params.checklist or f"{ctx.profile.name}-configure-fe"
         if not checklist_path(self.checklist).is_file():
             raise UsageError(
                 f"{self.name}: no checklist {self.checklist} in templates/checklists",

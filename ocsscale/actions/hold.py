@@ -33,9 +33,9 @@ from typing import Any
 
 from ..errors import CheckFailed, Declined, UsageError
 from ..operator import NoAnswer
+from .args import ActionArgs, Address, HostName, TemplateName
 from .base import Action, Change, Context, Json, register
 from .frontend import checklist_path, front_end, render_checklist_with
-from .probing import plain_address
 
 FINDINGS_EVENT = "findings"
 RESULTS = ("passed", "failed")
@@ -48,29 +48,40 @@ class _TimedOut(Exception):
     """Raised by the alarm inside a prompt; never leaves this module."""
 
 
+class HoldArgs(ActionArgs):
+    #: the front end pinned for the tests (one of fe and through)
+    fe: HostName | None = None
+    #: the VIP the clients reach the pool through (one of fe and through)
+    through: Address | None = None
+    #: a checklist of templates/checklists (default: the profile's client-tests one)
+    checklist: TemplateName | None = None
+
+
 @register
 class OperatorHold(Action):
     """Hold for the client tests' sign-off (see the module docstring)."""
 
     name = "operator.hold"
     read_only = True
+    Args = HoldArgs
+    params: HoldArgs
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        fe, through = args.get("fe"), args.get("through")
+        fe, through = self.params.fe, self.params.through
         if bool(fe) == bool(through):
             raise UsageError(f"{self.name}: give exactly one of 'fe' and 'through'")
         if fe:
-            spec = front_end(ctx.pool, str(fe), self.name)
+            spec = front_end(ctx.pool, fe, self.name)
             self.address = str(spec.address)
             self.target = f"{spec.name} ({self.address})"
             self.pinned = [spec.name]
         else:
-            self.address = plain_address(str(through))
+            self.address = str(through)
             self.target = f"the VIP {self.address}"
             self.pinned = [f.name for f in ctx.pool.front_ends]
         self.clients = [c.name for c in ctx.pool.test_clients]
-        self.checklist = str(args.get("checklist") or f"{ctx.profile.name}-client-tests")
+        self.checklist = self.params.checklist or f"{ctx.profile.name}-client-tests"
         if not checklist_path(self.checklist).is_file():
             raise UsageError(
                 f"{self.name}: no checklist {self.checklist} in templates/checklists",

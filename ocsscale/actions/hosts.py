@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import StepFailed, UsageError
 from ..transports import hostsfile
@@ -27,6 +27,7 @@ from ..transports.base import Host
 from ..transports.factory import ADMIN_HOST
 from ..transports.hostsfile import BACKUP_SUFFIX
 from . import undo_shape as shape
+from .args import ActionArgs, Address, DnsName, FilePath, HostName
 from .base import Action, Change, Context, Json, register
 
 
@@ -38,11 +39,15 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 
-def _required(args: Mapping[str, Any], key: str, action: str) -> str:
-    value = args.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise UsageError(f"{action}: argument '{key}' is required (a non-empty string)")
-    return value.strip()
+class UnpinArgs(ActionArgs):
+    host: HostName
+    name: DnsName
+    #: the hosts file, instead of the pool file's or the OS's
+    path: FilePath | None = None
+
+
+class PinArgs(UnpinArgs):
+    address: Address
 
 
 def _host_spec(pool: Any, name: str) -> Any:
@@ -70,12 +75,14 @@ def hosts_file_path(pool: Any, name: str, host: Host) -> str:
 
 
 class _HostsFileAction(Action):
+    Args: ClassVar[type[UnpinArgs]] = UnpinArgs
+    params: UnpinArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.host_name = _required(args, "host", self.name)
-        self.pin_name = hostsfile.check_name(_required(args, "name", self.name))
-        path = args.get("path")
-        self.path_override = path if isinstance(path, str) and path else None
+        self.host_name = self.params.host
+        self.pin_name = hostsfile.check_name(self.params.name)
+        self.path_override = self.params.path
 
     # -- what the subclasses say -----------------------------------------
     def desired(self, data: bytes, newline: str) -> bytes:
@@ -255,10 +262,12 @@ class HostsPin(_HostsFileAction):
 
     name = "hosts.pin"
     parallel = True
+    Args = PinArgs
+    params: PinArgs
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.address = hostsfile.check_address(_required(args, "address", self.name))
+        self.address = hostsfile.check_address(self.params.address)
 
     def desired(self, data: bytes, newline: str) -> bytes:
         return hostsfile.pin(data, self.pin_name, self.address, default_newline=newline)

@@ -31,13 +31,16 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from ..config.profiles import port_requirement
 from ..errors import CheckFailed, StepFailed, UsageError
 from ..providers.lb.base import FarmSpec, LbDriver, view_diff
 from . import undo_shape as shape
+from .args import ActionArgs, HostName, Port
 from .base import Action, Change, Context, Json, register
 from .plugin_ports import lb_driver
-from .probing import known_host, required_text, vantage
+from .probing import known_host, vantage
 
 UP_WAIT = 20.0  # seconds for every member's first good check rounds
 
@@ -56,10 +59,15 @@ def lb_target_label(ctx: Context) -> str:
     return names[0] if names else f"lb ({ctx.pool.load_balancer.driver.kind})"
 
 
-def front_end_arg(ctx: Context, args: Mapping[str, Any], action: str) -> Any:
+class FeStepArgs(ActionArgs):
+    #: the front end of the pool file the step is for
+    fe: HostName
+
+
+def front_end_arg(ctx: Context, name: str, action: str) -> Any:
     """The pool file's front end that the step's `fe` argument names."""
     found = {fe.name: fe for fe in ctx.pool.front_ends}
-    fe = found.get(str(args.get("fe") or ""))
+    fe = found.get(name)
     if fe is None:
         raise UsageError(f"{action}: 'fe' must name a front end ({', '.join(found)})")
     return fe
@@ -216,6 +224,12 @@ class LbReadback(Action):
         return {"view": farm.get("view"), "members": members}
 
 
+class ReachArgs(ActionArgs):
+    source: HostName = Field(alias="from")
+    #: the VIP's ports to connect to (default: the profile's)
+    ports: list[Port] | None = Field(default=None, max_length=64)
+
+
 @register
 class LbReach(Action):
     """From `from`, a TCP connection to the VIP on each port (module docstring)."""
@@ -224,17 +238,14 @@ class LbReach(Action):
     parallel = True
     read_only = True
 
+    Args = ReachArgs
+    params: ReachArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.source = required_text(args, "from", self.name)
+        self.source = self.params.source
         known_host(ctx.pool, self.source, self.name)
-        ports = args.get("ports") or ctx.profile.ports
-        if not isinstance(ports, list):
-            raise UsageError(f"{self.name}: 'ports' must be a list of TCP ports")
-        try:
-            wanted = [int(p) for p in ports]
-        except (TypeError, ValueError):
-            raise UsageError(f"{self.name}: 'ports' must be a list of TCP ports") from None
+        wanted = list(self.params.ports or ctx.profile.ports)
         # what the pool file (else the profile) says of each port: a port the pool
         # calls absent is not probed, an optional one may be refused
         requirement = {p: port_requirement(ctx.pool, ctx.profile, p) for p in wanted}

@@ -36,35 +36,38 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from ..errors import CheckFailed, StepFailed, UsageError
+from pydantic import Field
+
+from ..errors import CheckFailed, StepFailed
 from . import undo_shape as shape
+from .args import Text
 from .base import Action, Change, Context, Json, register
 from .builtin import RestartServices
-from .lb import front_end_arg, lb_target_label, lb_targets, wait_members_up
+from .lb import FeStepArgs, front_end_arg, lb_target_label, lb_targets, wait_members_up
 from .plugin_ports import lb_driver
 
 DRAIN_TIMEOUT = 120.0  # seconds: the requests in flight finish; held sessions may not
 UP_TIMEOUT = 60.0  # seconds for the LB's health check to see the restarted FE up
 POLL = 0.3
 WAIT_LINE_EVERY = 2.0  # seconds between two live lines of a drain
-RESTARTS = ("drained", "flush-only")
-ON_TIMEOUT = ("fail", "restart")
 
 
-def _choice(args: Mapping[str, Any], name: str, known: tuple[str, ...], action: str) -> str:
-    value = args.get(name, known[0])
-    if value not in known:
-        raise UsageError(f"{action}: '{name}' must be one of {', '.join(known)}")
-    return str(value)
+_DrainSeconds = Annotated[float, Field(gt=0, le=3600, description="seconds in 1..3600")]
 
 
-def _seconds(args: Mapping[str, Any], name: str, default: float, action: str) -> float:
-    value = args.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
-        raise UsageError(f"{action}: '{name}' must be a number of seconds in 1..3600")
-    return float(value)
+class DrainArgs(FeStepArgs):
+    drain_timeout: _DrainSeconds = DRAIN_TIMEOUT
+    up_timeout: _DrainSeconds = UP_TIMEOUT
+    #: drained: restart the FE's services; flush-only: only flush its resolver
+    fe_restart: Literal["drained", "flush-only"] = Field(
+        "drained", description="one of drained, flush-only"
+    )
+    #: when held sessions outlast the drain: fail, or restart anyway (cutting them)
+    on_timeout: Literal["fail", "restart"] = Field("fail", description="one of fail, restart")
+    #: the services to restart instead of the profile's
+    services: list[Text] | None = Field(default=None, max_length=64)
 
 
 def _per_port(active: Mapping[Any, int]) -> str:
@@ -77,17 +80,19 @@ class LbDrainRestart(Action):
 
     name = "lb.drain_restart"
     phases = ("validate-lb", "cutover")
+    Args = DrainArgs
+    params: DrainArgs
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.fe = front_end_arg(ctx, args, self.name).name
-        self.drain_timeout = _seconds(args, "drain_timeout", DRAIN_TIMEOUT, self.name)
-        self.up_timeout = _seconds(args, "up_timeout", UP_TIMEOUT, self.name)
-        self.flush_only = _choice(args, "fe_restart", RESTARTS, self.name) == "flush-only"
-        self.cut_on_timeout = _choice(args, "on_timeout", ON_TIMEOUT, self.name) == "restart"
+        self.fe = front_end_arg(ctx, self.params.fe, self.name).name
+        self.drain_timeout = self.params.drain_timeout
+        self.up_timeout = self.params.up_timeout
+        self.flush_only = self.params.fe_restart == "flush-only"
+        self.cut_on_timeout = self.params.on_timeout == "restart"
         restart_args: dict[str, Any] = {"host": self.fe}
-        if args.get("services") is not None:
-            restart_args["services"] = args["services"]
+        if self.params.services is not None:
+            restart_args["services"] = list(self.params.services)
         self.restart = RestartServices(ctx, restart_args)
         # no drain at an LB that cannot set a member's state itself: a plain restart
         self.manual = not lb_driver(ctx).capabilities.drain

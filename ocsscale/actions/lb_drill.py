@@ -51,8 +51,9 @@ from ..transports.commands import sh_quote
 from ..transports.windows_facts import service_reader, stop_order
 from ..transports.winrm_windows import SERVICE_NAME
 from . import undo_shape as shape
+from .args import Text
 from .base import Action, Change, Context, Json, register
-from .lb import front_end_arg, lb_targets, wait_members_up
+from .lb import FeStepArgs, front_end_arg, lb_targets, wait_members_up
 from .lb_drill_outside import OutsideView
 from .lb_validate import identify
 from .plugin_ports import lb_driver
@@ -119,17 +120,24 @@ def _alive(stream: Any) -> bool:
         return False
 
 
+class DrillArgs(FeStepArgs):
+    #: link, or service:PORT of the profile's check_services (checked against it)
+    mode: Text | None = None
+
+
 @register
 class LbFailoverDrill(Action):
     """One FE failed on purpose while clients keep working (module docstring)."""
 
     name = "lb.failover_drill"
     phases = ("failover-test",)
+    Args = DrillArgs
+    params: DrillArgs
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.fe = front_end_arg(ctx, args, self.name)
-        self.mode, self.port = _mode(args.get("mode"), ctx.profile)
+        self.fe = front_end_arg(ctx, self.params.fe, self.name)
+        self.mode, self.port = _mode(self.params.mode, ctx.profile)
         self.vip = str(ctx.pool.load_balancer.vip.ip)
         self.drill = ctx.pool.load_balancer.failover
         #: the load seen from outside, when the LB's own view cannot be read

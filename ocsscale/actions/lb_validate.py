@@ -23,7 +23,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from ..config.profiles import port_requirement
 from ..errors import CheckFailed, OcsscaleError, StepFailed, UndoRecordError, UsageError
@@ -33,13 +35,20 @@ from ..probes.basic import tls_hold
 from ..probes.stream import close_quietly
 from ..providers.lb.base import ADMIN_STATES
 from . import undo_shape as shape
+from .args import ActionArgs, Port
 from .base import Action, Change, Context, Json, register
-from .lb import front_end_arg, lb_target_label, lb_targets, planned_farm, wait_members_up
+from .lb import (
+    FeStepArgs,
+    front_end_arg,
+    lb_target_label,
+    lb_targets,
+    planned_farm,
+    wait_members_up,
+)
 from .plugin_ports import lb_driver
 from .probing import (
     answered_by,
     certificate_owner,
-    port_arg,
     probe_port,
     tls_options,
     vantage,
@@ -74,22 +83,32 @@ def established(host: Any, port: int) -> list[tuple[str, str]]:
     return [(c.local, c.remote) for c in host.connections([port])]
 
 
+class DistributionArgs(ActionArgs):
+    #: the VIP's port the held connections go to
+    port: Port = 5061
+    #: how many connections to hold (default: twice the weights, at least 8)
+    connections: (
+        Annotated[
+            int, Field(ge=1, le=MAX_CONNECTIONS, description=f"a count in 1..{MAX_CONNECTIONS}")
+        ]
+        | None
+    ) = None
+
+
 @register
 class LbDistribution(Action):
     """Held connections land on the FEs by weight; SNAT and DNAT proven (module docstring)."""
 
     name = "lb.distribution"
     read_only = True
+    Args = DistributionArgs
+    params: DistributionArgs
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.port = port_arg(args, "port", self.name) if args.get("port") else 5061
+        self.port = self.params.port
         self.weights = {fe.name: fe.weight for fe in ctx.pool.front_ends}
-        default = max(8, 2 * sum(self.weights.values()))
-        try:
-            self.count = int(args.get("connections") or default)
-        except (TypeError, ValueError):
-            raise UsageError(f"{self.name}: 'connections' must be a whole number") from None
+        self.count = self.params.connections or max(8, 2 * sum(self.weights.values()))
         if not 1 <= self.count <= MAX_CONNECTIONS:
             raise UsageError(f"{self.name}: 'connections' must be 1..{MAX_CONNECTIONS}")
         self.vip = str(ctx.pool.load_balancer.vip.ip)
@@ -231,10 +250,12 @@ class LbIsolate(Action):
 
     name = "lb.isolate"
     phases = ("validate-lb",)
+    Args = FeStepArgs
+    params: FeStepArgs
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.fe = front_end_arg(ctx, args, self.name).name
+        self.fe = front_end_arg(ctx, self.params.fe, self.name).name
         names = [fe.name for fe in ctx.pool.front_ends]
         self.others = [n for n in names if n != self.fe]
         self.vip = str(ctx.pool.load_balancer.vip.ip)

@@ -44,20 +44,21 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from pydantic import Field
+
 from ..config.profiles import port_requirement
 from ..errors import CheckFailed, UsageError
 from ..probes import ProbeEvidence, socket_connector
+from .args import ActionArgs, Address, DnsName, HostName, Seconds
 from .base import Action, Change, Context, Json, register
 from .probing import (
+    DEFAULT_TIMEOUT,
     Vantage,
     answered_by,
     certificate_owner,
     known_host,
-    plain_address,
     port_kind,
     probe_port,
-    required_text,
-    timeout_arg,
     tls_options,
     vantage,
 )
@@ -86,6 +87,17 @@ def _answered(result: dict[str, Any], address: str) -> str:
     return line
 
 
+class ProbePortsArgs(ActionArgs):
+    source: HostName = Field(alias="from")
+    #: the name `from` resolves itself
+    name: DnsName
+    #: the front end that must answer (one of expect_server and through)
+    expect_server: HostName | None = None
+    #: the VIP that must answer (one of expect_server and through)
+    through: Address | None = None
+    timeout: Seconds = DEFAULT_TIMEOUT
+
+
 @register
 class ProbePorts(Action):
     """Every profile port through `from`'s resolution of `name` (see the module docstring)."""
@@ -93,26 +105,28 @@ class ProbePorts(Action):
     name = "probe.ports"
     parallel = True
     read_only = True
+    Args = ProbePortsArgs
+    params: ProbePortsArgs
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.source = required_text(args, "from", self.name)
-        self.pool_name = required_text(args, "name", self.name)
-        self.timeout = timeout_arg(args, self.name)
+        self.source = self.params.source
+        self.pool_name = self.params.name
+        self.timeout = self.params.timeout
         known_host(ctx.pool, self.source, self.name)
-        expect, through = args.get("expect_server"), args.get("through")
+        expect, through = self.params.expect_server, self.params.through
         if bool(expect) == bool(through):
             raise UsageError(f"{self.name}: give exactly one of 'expect_server' and 'through'")
         self.expect_server: str | None = None
         if expect:
-            spec = known_host(ctx.pool, str(expect), self.name)
+            spec = known_host(ctx.pool, expect, self.name)
             if spec is None or spec.name not in {fe.name for fe in ctx.pool.front_ends}:
                 raise UsageError(f"{self.name}: expect_server {expect} is not a front end")
             self.expect_server = spec.name
             self.expected_address = str(spec.address)
             self.expected_what = f"{spec.name} ({self.expected_address})"
         else:
-            self.expected_address = plain_address(str(through))
+            self.expected_address = str(through)
             self.expected_what = f"the VIP {self.expected_address}"
 
     def targets(self) -> list[str]:

@@ -30,9 +30,9 @@ from typing import Any
 from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
 from ..transports.commands import ShCommand
 from . import undo_shape as shape
+from .args import ActionArgs, Address
 from .base import Action, Change, Context, Json, register
 from .plugin_ports import lb_driver
-from .probing import plain_address, required_text
 from .routing_appliance import ApplianceRouting
 
 FORWARDING_KEY = "net.ipv4.ip_forward"
@@ -50,16 +50,25 @@ def _addresses(output: str) -> list[str]:
     return found
 
 
+class RoutingArgs(ActionArgs):
+    #: the VIP, whose network the FEs' default route goes to
+    address: Address
+    #: the LB's address on the FEs' network (two-armed)
+    backend_address: Address
+
+
 @register
 class RoutingEnable(Action):
     """Routing on at the LB host, no VIP (see the module docstring)."""
 
     name = "routing.enable"
+    Args = RoutingArgs
+    params: RoutingArgs
 
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.vip = plain_address(required_text(args, "address", self.name))
-        self.backend = plain_address(required_text(args, "backend_address", self.name))
+        self.vip = self.params.address
+        self.backend = self.params.backend_address
         self.appliance: ApplianceRouting | None = None
         if not lb_driver(ctx).capabilities.drives_itself:
             # an appliance a person sets up: routing is a checklist too
