@@ -68,8 +68,8 @@ _NO_ARGS = {
 # what still reads its raw arguments; may only shrink
 _NOT_YET = {
     "cutover.inventory", "cutover.no_pins", "cutover.watch", "dns.lower_ttl",
-    "dns.raise_ttl", "dns.replace", "dns.retarget_srv", "dns.verify", 
-    
+    "dns.raise_ttl", "dns.replace", "dns.retarget_srv", "dns.verify",
+
     "legacy.drain", "legacy.stop_services",
-    
+
 }  # fmt: skip
