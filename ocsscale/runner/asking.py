@@ -251,6 +251,10 @@ class ChannelOperator:
                 except answers.AlreadyAnswered:
                     continue  # the other terminal was first: taken on the next round
                 return {**given, "question": question, "step": asked["step"]}, typed
+        except KeyboardInterrupt:
+            # Ctrl-C while the question is up declines it, wherever it lands (in
+            # the read, or in the poll of the answer channel between two reads)
+            raise _declined() from None
         finally:
             answers.withdraw(self.state_dir, qid)
             if self.desk is not None:
