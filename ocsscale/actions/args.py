@@ -63,6 +63,10 @@ Address = Annotated[
 Port = Annotated[int, Field(ge=1, le=65535, description="a TCP port (1-65535)")]
 Seconds = Annotated[float, Field(gt=0, le=86400, description="seconds (more than 0)")]
 Ttl = Annotated[int, Field(ge=0, le=2147483647, description="a TTL in seconds")]
+#: a wait counted in whole seconds, 0 allowed (a watch window, a settle deadline)
+WholeSeconds = Annotated[
+    int, Field(ge=0, le=86400, description="a whole number of seconds (0-86400)")
+]
 #: free text of bounded length (a checklist's name, a mode)
 Text = Annotated[
     str,
