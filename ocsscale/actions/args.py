@@ -10,7 +10,7 @@ what it must be, never the value (a playbook is a file like any other).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -123,7 +123,10 @@ def _description(model: type[ActionArgs], key: str) -> str:
         if key in (name, field.alias):
             if field.description:
                 return field.description
-            for meta in field.metadata:
+            # an optional field (`Seconds | None`) keeps its type's metadata in the union
+            members = [m for m in get_args(field.annotation) if get_origin(m) is Annotated]
+            metadata = [*field.metadata, *(x for m in members for x in m.__metadata__)]
+            for meta in metadata:
                 described = getattr(meta, "description", None)
                 if described:
                     return str(described)
