@@ -37,6 +37,13 @@ def _plain_address(value: Any) -> Any:
     return value.split("/", 1)[0].strip() if isinstance(value, str) else value
 
 
+def _number(value: Any) -> Any:
+    # `true` is no port, TTL or number of seconds (pydantic would take it as 1)
+    if isinstance(value, bool):
+        raise ValueError("a truth value")
+    return value
+
+
 _NAME = r"^[A-Za-z0-9_.-]+$"
 
 #: a host of the pool file (or "admin"), as the playbook names it
@@ -60,12 +67,20 @@ Address = Annotated[
     StringConstraints(min_length=1, max_length=64, pattern=r"^[0-9A-Fa-f:.]+$"),
     Field(description="an IP address"),
 ]
-Port = Annotated[int, Field(ge=1, le=65535, description="a TCP port (1-65535)")]
-Seconds = Annotated[float, Field(gt=0, le=86400, description="seconds (more than 0)")]
-Ttl = Annotated[int, Field(ge=0, le=2147483647, description="a TTL in seconds")]
+Port = Annotated[
+    int, BeforeValidator(_number), Field(ge=1, le=65535, description="a TCP port (1-65535)")
+]
+Seconds = Annotated[
+    float, BeforeValidator(_number), Field(gt=0, le=86400, description="seconds (more than 0)")
+]
+Ttl = Annotated[
+    int, BeforeValidator(_number), Field(ge=0, le=2147483647, description="a TTL in seconds")
+]
 #: a wait counted in whole seconds, 0 allowed (a watch window, a settle deadline)
 WholeSeconds = Annotated[
-    int, Field(ge=0, le=86400, description="a whole number of seconds (0-86400)")
+    int,
+    BeforeValidator(_number),
+    Field(ge=0, le=86400, description="a whole number of seconds (0-86400)"),
 ]
 #: free text of bounded length (a checklist's name, a mode)
 Text = Annotated[

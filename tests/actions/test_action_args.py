@@ -74,6 +74,7 @@ _REPLACE = {"name": "pool.example", "address": "198.18.0.40", "expect": "198.18.
         (LegacyDrainArgs, {"on_timeout": "later"}, "'on_timeout' must be one of stop, fail"),
         (LegacyDrainArgs, {"peers": ["198.18.0.9"] * 257}, "'peers' must be a list of names"),
         (LegacyDrainArgs, {"drain_timeout": 0}, "'drain_timeout' must be seconds"),
+        (LegacyDrainArgs, {"drain_timeout": True}, "'drain_timeout' must be seconds"),
     ],
 )  # fmt: skip
 def test_the_dns_cutover_and_decommission_arguments_are_checked(
