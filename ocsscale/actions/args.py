@@ -10,7 +10,7 @@ what it must be, never the value (a playbook is a file like any other).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -37,6 +37,13 @@ def _plain_address(value: Any) -> Any:
     return value.split("/", 1)[0].strip() if isinstance(value, str) else value
 
 
+def _number(value: Any) -> Any:
+    # `true` is no port, TTL or number of seconds (pydantic would take it as 1)
+    if isinstance(value, bool):
+        raise ValueError("a truth value")
+    return value
+
+
 _NAME = r"^[A-Za-z0-9_.-]+$"
 _TEMPLATE = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 
@@ -61,9 +68,21 @@ Address = Annotated[
     StringConstraints(min_length=1, max_length=64, pattern=r"^[0-9A-Fa-f:.]+$"),
     Field(description="an IP address"),
 ]
-Port = Annotated[int, Field(ge=1, le=65535, description="a TCP port (1-65535)")]
-Seconds = Annotated[float, Field(gt=0, le=86400, description="seconds (more than 0)")]
-Ttl = Annotated[int, Field(ge=0, le=2147483647, description="a TTL in seconds")]
+Port = Annotated[
+    int, BeforeValidator(_number), Field(ge=1, le=65535, description="a TCP port (1-65535)")
+]
+Seconds = Annotated[
+    float, BeforeValidator(_number), Field(gt=0, le=86400, description="seconds (more than 0)")
+]
+Ttl = Annotated[
+    int, BeforeValidator(_number), Field(ge=0, le=2147483647, description="a TTL in seconds")
+]
+#: a wait counted in whole seconds, 0 allowed (a watch window, a settle deadline)
+WholeSeconds = Annotated[
+    int,
+    BeforeValidator(_number),
+    Field(ge=0, le=86400, description="a whole number of seconds (0-86400)"),
+]
 #: a file on a host (a hosts file elsewhere than the OS's default)
 FilePath = Annotated[
     str,
@@ -75,9 +94,7 @@ FilePath = Annotated[
 TemplateName = Annotated[
     str,
     BeforeValidator(_text),
-    StringConstraints(
-        strip_whitespace=True, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
-    ),
+    StringConstraints(strip_whitespace=True, max_length=100, pattern=_TEMPLATE),
     Field(description="the name of a template (letters, digits, - and _)"),
 ]
 #: free text of bounded length (a checklist's name, a mode)
@@ -136,7 +153,10 @@ def _description(model: type[ActionArgs], key: str) -> str:
         if key in (name, field.alias):
             if field.description:
                 return field.description
-            for meta in field.metadata:
+            # an optional field (`Seconds | None`) keeps its type's metadata in the union
+            members = [m for m in get_args(field.annotation) if get_origin(m) is Annotated]
+            metadata = [*field.metadata, *(x for m in members for x in m.__metadata__)]
+            for meta in metadata:
                 described = getattr(meta, "description", None)
                 if described:
                     return str(described)

@@ -40,11 +40,11 @@ from ..providers.dns import DnsError
 from ..providers.dns.query import lookup
 from ..providers.dns.rfc2136 import TransferRefused
 from ..transports import hostsfile
+from .args import ActionArgs, Address, DnsName, HostName
 from .base import Action, Change, Context, Json, register
 from .dns import srv_target
 from .hosts import hosts_file_path
 from .plugin_ports import open_provider
-from .probing import plain_address, required_text
 
 SRV_NAMES = SRV_LABELS
 
@@ -74,6 +74,17 @@ def _n(name: str) -> str:
     return name.rstrip(".").lower()
 
 
+class CutoverInventoryArgs(ActionArgs):
+    name: DnsName
+    legacy: Address
+    #: the SIP domain; not given: not a SIP service (generic-tls), no SIP names
+    domain: DnsName | None = None
+
+
+class CutoverNoPinsArgs(ActionArgs):
+    host: HostName
+
+
 @register
 class CutoverInventory(Action):
     """Every name pointing at the legacy FE, shown before the cutover (module docstring)."""
@@ -81,12 +92,15 @@ class CutoverInventory(Action):
     name = "cutover.inventory"
     read_only = True
 
+    Args = CutoverInventoryArgs
+    params: CutoverInventoryArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.pool_name = _n(required_text(args, "name", self.name))
-        self.legacy = plain_address(required_text(args, "legacy", self.name))
+        self.pool_name = _n(self.params.name)
+        self.legacy = self.params.legacy
         # no domain: not a SIP service (generic-tls), no SIP names to look at
-        self.domain = _n(required_text(args, "domain", self.name)) if "domain" in args else None
+        self.domain = _n(self.params.domain) if self.params.domain is not None else None
         self.settings = ctx.pool.dns
 
     def targets(self) -> list[str]:
@@ -294,9 +308,12 @@ class CutoverNoPins(Action):
     parallel = True
     read_only = True
 
+    Args = CutoverNoPinsArgs
+    params: CutoverNoPinsArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.host_name = required_text(args, "host", self.name)
+        self.host_name = self.params.host
 
     def targets(self) -> list[str]:
         return [self.host_name]

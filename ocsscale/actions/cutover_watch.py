@@ -30,7 +30,9 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from ..errors import (
     CheckFailed,
@@ -42,15 +44,36 @@ from ..errors import (
 )
 from ..operator import OperatorUnavailable
 from ..providers.dns.base import RecordSet, same_values
+from .args import ActionArgs, Address, DnsName, Seconds, Ttl, WholeSeconds
 from .base import Action, Change, Context, Json, register
-from .dns import _DnsAction, _int_arg, _same, srv_target
+from .dns import DnsArgs, _DnsAction, _same, required, srv_target
 from .history import Reverted
 from .plugin_ports import open_provider
 from .probe_ports import ProbePorts
-from .probing import plain_address, required_text, timeout_arg
+from .probing import DEFAULT_TIMEOUT
 
 #: failures and inconclusive rounds named in the evidence and messages
 _SHOWN = 5
+
+#: the failed probes the watch tolerates before it reverts (dns.watch_failures)
+Failures = Annotated[int, Field(ge=0, le=100000, description="a number of failures (0-100000)")]
+
+
+class CutoverWatchArgs(ActionArgs):
+    name: DnsName
+    address: Address
+    window: WholeSeconds
+    interval: WholeSeconds
+    failures: Failures
+    timeout: Seconds = DEFAULT_TIMEOUT
+
+
+class DnsRaiseTtlArgs(DnsArgs):
+    #: the VIP (not SRV)
+    address: Address | None = None
+    #: SRV: every value targets it once cut over (the pool FQDN)
+    srv_to: DnsName | None = None
+    ttl: Ttl
 
 
 @register
@@ -59,17 +82,20 @@ class CutoverWatch(Action):
 
     name = "cutover.watch"
 
+    Args = CutoverWatchArgs
+    params: CutoverWatchArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.pool_name = required_text(args, "name", self.name).rstrip(".")
-        self.address = plain_address(required_text(args, "address", self.name))
-        self.window = _int_arg(args, "window", self.name)
-        self.interval = max(1, _int_arg(args, "interval", self.name))
-        self.budget = _int_arg(args, "failures", self.name)
-        self.timeout = timeout_arg(args, self.name)
-        override = ctx.options.watch  # `run --watch SECONDS`
+        self.pool_name = self.params.name.rstrip(".")
+        self.address = self.params.address
+        self.window = self.params.window
+        self.interval = max(1, self.params.interval)
+        self.budget = self.params.failures
+        self.timeout = self.params.timeout
+        override = ctx.options.watch  # `run --watch SECONDS` (1..86400, checked by the CLI)
         if override is not None:
-            self.window = _int_arg({"watch": override}, "watch", self.name)
+            self.window = int(override)
         self.clients = [c.name for c in ctx.pool.test_clients]
         self.settings = ctx.pool.dns
 
@@ -251,17 +277,20 @@ class DnsRaiseTtl(_DnsAction):
 
     name = "dns.raise_ttl"
 
+    Args = DnsRaiseTtlArgs
+    params: DnsRaiseTtlArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
         # SRV: every value targets `srv_to` once cut over (the pool FQDN)
-        self.srv_to = str(args.get("srv_to") or "").rstrip(".").lower()
+        self.srv_to = (self.params.srv_to or "").rstrip(".").lower()
         if self.rdtype == "SRV":
             if not self.srv_to:
                 raise UsageError(f"{self.name}: an SRV record needs 'srv_to'")
             self.address = self.srv_to
         else:
-            self.address = plain_address(required_text(args, "address", self.name))
-        self.ttl = _int_arg(args, "ttl", self.name)
+            self.address = required(self.name, "address", self.params.address)
+        self.ttl = self.params.ttl
 
     def describe(self) -> list[Change]:
         when = " when the cutover moved it" if self.optional else ""

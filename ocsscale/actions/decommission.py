@@ -42,26 +42,50 @@ import ipaddress
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
 
 from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
 from ..providers.dns import DnsError
 from ..transports.posix import ACTIVE_WORDS, START_MODE_WORDS
 from ..transports.windows_facts import ServiceInfo, stop_order
 from . import undo_shape as shape
+from .args import ActionArgs, HostName, Seconds
 from .base import Action, Change, Context, Json, register
 from .plugin_ports import open_provider
 
 DRAIN_WAIT = 600.0
 POLL = 2.0
 MAX_LISTED = 20  # client addresses named in the evidence, the finding and the error
-ON_TIMEOUT = ("stop", "fail")
 MAX_SEEN = 200  # readings kept in the evidence: the last ones
 MAX_PEERS = 256
 
 
-def _legacy(ctx: Context, args: Mapping[str, Any], action: str) -> Any:
-    name = str(args.get("legacy") or ctx.pool.legacy_fe.name)
+#: a peer of the legacy FE: a host of the pool file, a name in the zone, an address
+Peer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=253)]
+
+
+class LegacyArgs(ActionArgs):
+    #: the legacy FE (checked against the pool file's); not given: that one
+    legacy: HostName | None = None
+
+
+class LegacyDrainArgs(LegacyArgs):
+    #: not given: the pool file's `decommission` settings
+    drain_timeout: Seconds | None = None
+    #: the older name of drain_timeout
+    wait: Seconds | None = None
+    on_timeout: Literal["stop", "fail"] | None = Field(None, description="one of stop, fail")
+    peers: list[Peer] | None = Field(
+        None,
+        max_length=MAX_PEERS,
+        description=f"a list of names or addresses (at most {MAX_PEERS})",
+    )
+
+
+def _legacy(ctx: Context, given: str | None, action: str) -> Any:
+    name = given or ctx.pool.legacy_fe.name
     if name != ctx.pool.legacy_fe.name:
         raise UsageError(f"{action}: 'legacy' must name the legacy FE {ctx.pool.legacy_fe.name}")
     return ctx.pool.legacy_fe
@@ -119,24 +143,22 @@ class LegacyDrain(Action):
     name = "legacy.drain"
     read_only = True
 
+    Args = LegacyDrainArgs
+    params: LegacyDrainArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.legacy = _legacy(ctx, args, self.name)
+        self.legacy = _legacy(ctx, self.params.legacy, self.name)
         sip = ctx.profile.sip_ports
         self.ports = [p for p in (sip.tls, sip.tcp) if p is not None] or list(ctx.profile.ports)
         settings = ctx.pool.decommission
-        self.wait = _drain_seconds(
-            args.get("drain_timeout", args.get("wait", settings.drain_timeout)), self.name
+        given = self.params.drain_timeout
+        self.wait = float(
+            given if given is not None else self.params.wait or settings.drain_timeout
         )
-        self.on_timeout = args.get("on_timeout", settings.on_timeout)
-        if self.on_timeout not in ON_TIMEOUT:
-            raise UsageError(f"{self.name}: 'on_timeout' must be one of {', '.join(ON_TIMEOUT)}")
-        peers = args.get("peers", settings.peers)
-        if not isinstance(peers, list) or not all(isinstance(p, str) for p in peers):
-            raise UsageError(f"{self.name}: 'peers' must be a list of names or addresses")
-        if len(peers) > MAX_PEERS:
-            raise UsageError(f"{self.name}: at most {MAX_PEERS} peers")
-        self.peers = peers
+        self.on_timeout = self.params.on_timeout or settings.on_timeout
+        peers = self.params.peers
+        self.peers = list(peers if peers is not None else settings.peers)
 
     def targets(self) -> list[str]:
         return [self.legacy.name]
@@ -250,12 +272,6 @@ def _listed(items: list[str], at_most: int) -> str:
     return shown + (f" and {len(items) - at_most} more" if len(items) > at_most else "")
 
 
-def _drain_seconds(value: Any, action: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400:
-        raise UsageError(f"{action}: 'drain_timeout' must be a number of seconds in 1..86400")
-    return float(value)
-
-
 def _peer_addresses(ctx: Context, peer: str) -> set[str]:
     """The addresses of one configured peer: itself when an address, else the host
     of the pool file so named, else its A records in the zone. Fails when a name
@@ -292,9 +308,12 @@ class LegacyStopServices(Action):
     name = "legacy.stop_services"
     phases = ("decommission",)
 
+    Args = LegacyArgs
+    params: LegacyArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.legacy = _legacy(ctx, args, self.name)
+        self.legacy = _legacy(ctx, self.params.legacy, self.name)
         self.services = ctx.profile.services.for_os(self.legacy.os)
         if not self.services and not ctx.profile.services.windows_display_names:
             raise UsageError(f"{self.name}: the profile lists no services for {self.legacy.os}")

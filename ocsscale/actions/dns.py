@@ -45,7 +45,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
 from ..providers.dns import DnsError, DnsProvider
@@ -54,9 +56,9 @@ from ..providers.dns.query import lookup, soa_serial
 from ..providers.dns.windows_scripts import TYPES as WINDOWS_TYPES
 from . import dns_propagation as propagation
 from . import undo_shape as shape
+from .args import ActionArgs, Address, DnsName, Text, Ttl, WholeSeconds
 from .base import Action, Change, Context, Json, register
 from .plugin_ports import open_provider
-from .probing import required_text
 
 #: how long dns.verify and dns.lower_ttl wait for secondaries to catch up (s;
 #: the `settle` argument, else dns.propagation_timeout, overrides it)
@@ -67,49 +69,72 @@ POLL = 1.0
 SHOW_EVERY = 5.0
 
 
-def _int_arg(args: Mapping[str, Any], key: str, action: str) -> int:
-    raw = args.get(key)
-    try:
-        value = int(str(raw))
-    except ValueError:
-        raise UsageError(f"{action}: argument '{key}' must be a number of seconds") from None
-    if value < 0:
-        raise UsageError(f"{action}: argument '{key}' must be 0 or more")
-    return value
+class DnsArgs(ActionArgs):
+    """What every dns.* action takes: the record, and how long secondaries are given."""
+
+    name: DnsName
+    rdtype: Text = Field("A", alias="type")
+    #: overrides the wait for lagging servers (else dns.propagation_timeout)
+    settle: WholeSeconds | None = None
+    # a name that moves with the pool name (sip.<domain>, dns.names, an SRV
+    # record): absent, it points at nothing and there is nothing to do
+    optional: bool = False
 
 
-def _flag(args: Mapping[str, Any], key: str, action: str) -> bool:
-    raw = args.get(key, False)
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("true", "false"):
-        return text == "true"
-    raise UsageError(f"{action}: argument '{key}' is true or false")
+class DnsLowerTtlArgs(DnsArgs):
+    ttl: Ttl
+    #: SRV: lowered only when it targets this host (the legacy FE), i.e. moves
+    srv_from: DnsName | None = None
+
+
+class DnsReplaceArgs(DnsArgs):
+    address: Address
+    expect: Address
+    ttl: Ttl
+
+
+class DnsRetargetSrvArgs(DnsArgs):
+    rdtype: Literal["SRV"] = Field("SRV", alias="type", description="SRV")
+    old_target: DnsName = Field(alias="from")
+    to: DnsName
+    ttl: Ttl
+
+
+class DnsVerifyArgs(DnsArgs):
+    #: the value every server answers (not SRV)
+    address: Address | None = None
+    #: SRV: the target the journaled retarget gave it
+    srv_to: DnsName | None = None
 
 
 def utc(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def required(action: str, key: str, value: str | None) -> str:
+    """An argument optional in the model that this use of the action needs."""
+    if value is None:
+        raise UsageError(f"{action}: argument '{key}' is required")
+    return value
+
+
 class _DnsAction(Action):
+    params: DnsArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
         self.settings = ctx.pool.dns
-        self.record_name = required_text(args, "name", self.name).rstrip(".")
-        self.rdtype = check_type(str(args.get("type") or "A"))
+        self.record_name = self.params.name.rstrip(".")
+        self.rdtype = check_type(self.params.rdtype)
         self.target = f"dns:{self.settings.zone}"
+        settle = self.params.settle
         self.settle_for = (
-            float(_int_arg(args, "settle", self.name))
-            if "settle" in args
-            else propagation.deadline_seconds(self.settings)
+            float(settle) if settle is not None else propagation.deadline_seconds(self.settings)
         )
         self.convergence = propagation.convergence(self.settings)
         self.required: propagation.Required | None = None
         self.waited = 0.0
-        # a name that moves with the pool name (sip.<domain>, dns.names, an SRV
-        # record): absent, it points at nothing and there is nothing to do
-        self.optional = _flag(args, "optional", self.name)
+        self.optional = self.params.optional
 
     def targets(self) -> list[str]:
         host = getattr(self.settings, "host", None)  # the Windows DNS server
@@ -259,11 +284,18 @@ class DnsLowerTtl(_DnsAction):
 
     name = "dns.lower_ttl"
 
+    Args = DnsLowerTtlArgs
+    params: DnsLowerTtlArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
-        self.ttl = _int_arg(args, "ttl", self.name)
+        self.ttl = self.params.ttl
         # SRV: lowered only when it targets this host (the legacy FE), i.e. moves
-        self.srv_from = _srv_from(args, self.rdtype, self.name)
+        self.srv_from = ""
+        if self.params.srv_from is not None:
+            if self.rdtype != "SRV":
+                raise UsageError(f"{self.name}: 'srv_from' is for SRV records only")
+            self.srv_from = self.params.srv_from.rstrip(".").lower()
 
     def describe(self) -> list[Change]:
         when = ""
@@ -327,27 +359,8 @@ class DnsLowerTtl(_DnsAction):
         }
 
 
-@register
-class DnsReplace(_DnsAction):
-    """The pool record moved to the VIP, guarded (see the module docstring)."""
-
-    name = "dns.replace"
-
-    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
-        super().__init__(ctx, args)
-        self.address = required_text(args, "address", self.name).split("/", 1)[0]
-        self.expect = required_text(args, "expect", self.name)
-        self.ttl = _int_arg(args, "ttl", self.name)
-
-    def describe(self) -> list[Change]:
-        return [
-            Change(
-                "change",
-                self.target,
-                f"{self.record_name} {self.rdtype} {self.expect} -> {self.address} "
-                f"(TTL {self.ttl} s), only while it still holds {self.expect}",
-            )
-        ]
+class _GuardedMove(_DnsAction):
+    """A move of a record in the cutover: refused until lower-ttl's wait is over."""
 
     def _guard(self, record: RecordSet) -> dict[str, Json]:
         history = self.ctx.history
@@ -391,6 +404,32 @@ class DnsReplace(_DnsAction):
                 },
             )
             time.sleep(min(left, 5.0))
+
+
+@register
+class DnsReplace(_GuardedMove):
+    """The pool record moved to the VIP, guarded (see the module docstring)."""
+
+    name = "dns.replace"
+
+    Args = DnsReplaceArgs
+    params: DnsReplaceArgs
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        self.address = self.params.address
+        self.expect = self.params.expect
+        self.ttl = self.params.ttl
+
+    def describe(self) -> list[Change]:
+        return [
+            Change(
+                "change",
+                self.target,
+                f"{self.record_name} {self.rdtype} {self.expect} -> {self.address} "
+                f"(TTL {self.ttl} s), only while it still holds {self.expect}",
+            )
+        ]
 
     def read(self) -> Json:
         record = self.lookup()
@@ -450,15 +489,6 @@ def _ours_to_move(rdtype: str, record: RecordSet, expect: str) -> bool:
     return same_values(rdtype, record.values, [expect])
 
 
-def _srv_from(args: Mapping[str, Any], rdtype: str, action: str) -> str:
-    raw = args.get("srv_from")
-    if raw is None or raw == "":
-        return ""
-    if rdtype != "SRV":
-        raise UsageError(f"{action}: 'srv_from' is for SRV records only")
-    return str(raw).rstrip(".").lower()
-
-
 def srv_target(value: str) -> str:
     """The target host of an SRV value ('prio weight port target')."""
     return value.split()[-1].rstrip(".").lower() if value.split() else ""
@@ -481,7 +511,7 @@ def retargeted(values: list[str], old: str, new: str) -> list[str]:
 
 
 @register
-class DnsRetargetSrv(DnsReplace):
+class DnsRetargetSrv(_GuardedMove):
     """A SIP SRV record aiming at the legacy FE's host name aimed at the pool name,
     guarded on its whole old RRset, in the cutover.
 
@@ -495,11 +525,14 @@ class DnsRetargetSrv(DnsReplace):
 
     name = "dns.retarget_srv"
 
+    Args = DnsRetargetSrvArgs
+    params: DnsRetargetSrvArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
-        _DnsAction.__init__(self, ctx, {**args, "type": "SRV"})
-        self.old_target = required_text(args, "from", self.name).rstrip(".").lower()
-        self.new_target = required_text(args, "to", self.name).rstrip(".").lower()
-        self.ttl = _int_arg(args, "ttl", self.name)
+        super().__init__(ctx, args)
+        self.old_target = self.params.old_target.rstrip(".").lower()
+        self.new_target = self.params.to.rstrip(".").lower()
+        self.ttl = self.params.ttl
 
     def describe(self) -> list[Change]:
         return [
@@ -575,14 +608,17 @@ class DnsVerify(_DnsAction):
     name = "dns.verify"
     read_only = True
 
+    Args = DnsVerifyArgs
+    params: DnsVerifyArgs
+
     def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
         super().__init__(ctx, args)
         if self.rdtype == "SRV":
             # the values the cutover's retarget gave it, read from the journal
-            self.address = f"targeting {required_text(args, 'srv_to', self.name)}"
+            self.address = f"targeting {required(self.name, 'srv_to', self.params.srv_to)}"
             self.optional = True
         else:
-            self.address = required_text(args, "address", self.name).split("/", 1)[0]
+            self.address = required(self.name, "address", self.params.address)
         self.expected = [self.address]
 
     def describe(self) -> list[Change]:

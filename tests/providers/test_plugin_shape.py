@@ -96,7 +96,7 @@ def test_the_adapter_builds_ports_from_the_context(
         host=lambda name: pytest.fail(f"no host is reached ({name})"),
         emit=lambda kind, data: events.append(kind),
         operator=operator,
-        extra={"pool_path": str(tmp_path / "pool.yaml")},
+        pool_path=tmp_path / "pool.yaml",
     )
     ports = ports_from(ctx)
     assert ports.base_dir == tmp_path.resolve() and ports.operator is operator
