@@ -98,7 +98,7 @@ class RunOptions:
     """What `ocsscale run` was told on its command line (cli/run_cmds.py), built
     once by the runner (runner/session.py, `run_options`)."""
 
-    #: `--no-hold`: holds record "skipped: --no-hold" (actions/hold.py)
+    #: `--no-hold`: holds record "skipped: --no-hold" (actions/operator_hold.py)
     no_hold: bool = False
     #: `--hold-timeout SECONDS`: a hold with no sign-off fails after this long
     hold_timeout: float | None = None

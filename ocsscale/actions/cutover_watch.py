@@ -1,4 +1,4 @@
-"""cutover.watch and dns.raise_ttl: the end of the cutover.
+"""cutover.watch: the end of the cutover (dns.raise_ttl, which follows it, is in dns.py).
 
 cutover.watch (args: `name` the pool FQDN, `address` the VIP, `window` and
 `interval` seconds, `failures` the failure budget; dns.watch_* in the pool file).
@@ -15,14 +15,6 @@ cutover.watch (args: `name` the pool FQDN, `address` the VIP, `window` and
   (exit 1) saying the cutover was reverted and why (and which revert failed,
   if one did).
   Changes nothing otherwise: no undo record of its own.
-
-dns.raise_ttl (args: `name`, `address` the VIP, `ttl` dns.ttl; for an SRV
-record `type: SRV` and `srv_to`; `optional`: only a record the cutover moved).
-  After the watch, the new record gets its long TTL back (the cutover kept the
-  short one so that a revert would spread as quickly). Reads the RRset, which
-  must hold `address` only. Changes its TTL (guarded by its value). Undo: the
-  value and TTL before (the cutover TTL). Proof: every server of the NS set
-  answers `address` with the new TTL.
 """
 
 from __future__ import annotations
@@ -40,13 +32,11 @@ from ..errors import (
     OcsscaleError,
     StepFailed,
     TransportError,
-    UsageError,
 )
 from ..operator import OperatorUnavailable
-from ..providers.dns.base import RecordSet, same_values
-from .args import ActionArgs, Address, DnsName, Seconds, Ttl, WholeSeconds
+from .args import ActionArgs, Address, DnsName, Seconds, WholeSeconds
 from .base import Action, Change, Context, Json, register
-from .dns import DnsArgs, _DnsAction, _same, required, srv_target
+from .dns import _same
 from .history import Reverted
 from .plugin_ports import open_provider
 from .probe_ports import ProbePorts
@@ -66,14 +56,6 @@ class CutoverWatchArgs(ActionArgs):
     interval: WholeSeconds
     failures: Failures
     timeout: Seconds = DEFAULT_TIMEOUT
-
-
-class DnsRaiseTtlArgs(DnsArgs):
-    #: the VIP (not SRV)
-    address: Address | None = None
-    #: SRV: every value targets it once cut over (the pool FQDN)
-    srv_to: DnsName | None = None
-    ttl: Ttl
 
 
 @register
@@ -257,103 +239,3 @@ class CutoverWatch(Action):
             f"the cutover was reverted: {reason}; {'; '.join(back)}",
             hint="find why the probes through the VIP failed, then run the cutover again",
         )
-
-
-def _ttl_everywhere(values: list[str], ttl: int, rdtype: str) -> Any:
-    def problems(answers: list[dict[str, Json]]) -> list[str]:
-        return [
-            f"{a['ns']} ({a['address']}) "
-            + (a["error"] or f"answers {', '.join(a['values']) or 'nothing'} (TTL {a['ttl']})")
-            for a in answers
-            if a["error"] or not same_values(rdtype, a["values"], values) or a["ttl"] != ttl
-        ]
-
-    return problems
-
-
-@register
-class DnsRaiseTtl(_DnsAction):
-    """The cut-over record's long TTL back (module docstring)."""
-
-    name = "dns.raise_ttl"
-
-    Args = DnsRaiseTtlArgs
-    params: DnsRaiseTtlArgs
-
-    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
-        super().__init__(ctx, args)
-        # SRV: every value targets `srv_to` once cut over (the pool FQDN)
-        self.srv_to = (self.params.srv_to or "").rstrip(".").lower()
-        if self.rdtype == "SRV":
-            if not self.srv_to:
-                raise UsageError(f"{self.name}: an SRV record needs 'srv_to'")
-            self.address = self.srv_to
-        else:
-            self.address = required(self.name, "address", self.params.address)
-        self.ttl = self.params.ttl
-
-    def describe(self) -> list[Change]:
-        when = " when the cutover moved it" if self.optional else ""
-        return [
-            Change(
-                "change",
-                self.target,
-                f"{self.record_name} {self.rdtype} {self.address}: TTL back to {self.ttl} s{when}",
-            )
-        ]
-
-    def _cut_over(self, current: Json) -> bool:
-        if self.rdtype == "SRV":
-            values = current["values"]
-            return bool(values) and all(srv_target(v) == self.srv_to for v in values)
-        return same_values(self.rdtype, current["values"], [self.address])
-
-    def _moved(self) -> bool:
-        """An optional name: whether this cutover moved it (a done, unreverted move
-        of it in the journal); one it left alone keeps its TTL. No journal (a dry
-        run): assume it will be."""
-        history = self.ctx.history
-        if history is None:
-            return True
-        return bool(history.moves_in_place(self.record_name))
-
-    def read(self) -> Json:
-        return self.lookup().to_json()
-
-    def diff(self, current: Json) -> list[Change]:
-        if self.optional and (not current["values"] or not self._moved()):
-            return []  # absent, or left alone by the cutover: its TTL is not ours
-        if not self._cut_over(current):
-            return self.describe()  # a dry run before the cutover: what it will do
-        if current["ttl"] == self.ttl:
-            return []
-        return [
-            Change(
-                "change",
-                self.target,
-                f"{self.record_name} {self.rdtype} {self.address}: TTL {current['ttl']} -> "
-                f"{self.ttl} s",
-            )
-        ]
-
-    def undo_record(self, current: Json) -> Json:
-        old = RecordSet.from_json(current)
-        return self.undo_for(old.to_json(), list(old.values), self.ttl)
-
-    def apply(self, current: Json) -> Json:
-        if not self._cut_over(current):
-            raise CheckFailed(
-                f"{self.record_name} {self.rdtype} reads {RecordSet.from_json(current).show()}, "
-                f"not {self.address}: the cutover is not in place; nothing was changed"
-            )
-        values = current["values"]
-        self.provider().replace(self.record_name, self.rdtype, values, self.ttl, expect=values)
-        return {"name": self.record_name, "old": current, "ttl": self.ttl}
-
-    def verify(self, evidence: Json) -> Json:
-        values = list(evidence["old"]["values"])
-        answers = self.settle(
-            _ttl_everywhere(values, self.ttl, self.rdtype),
-            f"{self.record_name} does not have TTL {self.ttl} on every name server",
-        )
-        return {**evidence, "servers": answers}

@@ -1,6 +1,6 @@
-"""dns.lower_ttl, dns.replace, dns.verify: the pool name moved to the VIP.
+"""The DNS actions: the pool name moved to the VIP, and its long TTL back after.
 
-All three go through the pool file's DNS provider (providers/dns: rfc2136,
+All go through the pool file's DNS provider (providers/dns: rfc2136,
 windows, manual); the target in the plan is `dns:<zone>` (and the Windows DNS
 server's host name, so its credential is checked before the run).
 
@@ -38,6 +38,14 @@ nothing to prove), `optional` (a name the cutover did not move: nothing to prove
   compared and replication is given dns.propagation_timeout (300 s), with a
   live line naming the servers that still answer otherwise
   (dns_propagation.py). The `settle` argument overrides the deadline.
+
+dns.raise_ttl (args: `name`, `address` the VIP, `ttl` dns.ttl; for an SRV
+record `type: SRV` and `srv_to`; `optional`: only a record the cutover moved).
+  After the watch, the new record gets its long TTL back (the cutover kept the
+  short one so that a revert would spread as quickly). Reads the RRset, which
+  must hold `address` only. Changes its TTL (guarded by its value). Undo: the
+  value and TTL before (the cutover TTL). Proof: every server of the NS set
+  answers `address` with the new TTL.
 """
 
 from __future__ import annotations
@@ -105,6 +113,14 @@ class DnsVerifyArgs(DnsArgs):
     address: Address | None = None
     #: SRV: the target the journaled retarget gave it
     srv_to: DnsName | None = None
+
+
+class DnsRaiseTtlArgs(DnsArgs):
+    #: the VIP (not SRV)
+    address: Address | None = None
+    #: SRV: every value targets it once cut over (the pool FQDN)
+    srv_to: DnsName | None = None
+    ttl: Ttl
 
 
 def utc(moment: float) -> str:
@@ -667,3 +683,103 @@ class DnsVerify(_DnsAction):
             "servers": answers,
             **self.propagation_evidence(),
         }
+
+
+def _ttl_everywhere(values: list[str], ttl: int, rdtype: str) -> Any:
+    def problems(answers: list[dict[str, Json]]) -> list[str]:
+        return [
+            f"{a['ns']} ({a['address']}) "
+            + (a["error"] or f"answers {', '.join(a['values']) or 'nothing'} (TTL {a['ttl']})")
+            for a in answers
+            if a["error"] or not same_values(rdtype, a["values"], values) or a["ttl"] != ttl
+        ]
+
+    return problems
+
+
+@register
+class DnsRaiseTtl(_DnsAction):
+    """The cut-over record's long TTL back (module docstring)."""
+
+    name = "dns.raise_ttl"
+
+    Args = DnsRaiseTtlArgs
+    params: DnsRaiseTtlArgs
+
+    def __init__(self, ctx: Context, args: Mapping[str, Any]) -> None:
+        super().__init__(ctx, args)
+        # SRV: every value targets `srv_to` once cut over (the pool FQDN)
+        self.srv_to = (self.params.srv_to or "").rstrip(".").lower()
+        if self.rdtype == "SRV":
+            if not self.srv_to:
+                raise UsageError(f"{self.name}: an SRV record needs 'srv_to'")
+            self.address = self.srv_to
+        else:
+            self.address = required(self.name, "address", self.params.address)
+        self.ttl = self.params.ttl
+
+    def describe(self) -> list[Change]:
+        when = " when the cutover moved it" if self.optional else ""
+        return [
+            Change(
+                "change",
+                self.target,
+                f"{self.record_name} {self.rdtype} {self.address}: TTL back to {self.ttl} s{when}",
+            )
+        ]
+
+    def _cut_over(self, current: Json) -> bool:
+        if self.rdtype == "SRV":
+            values = current["values"]
+            return bool(values) and all(srv_target(v) == self.srv_to for v in values)
+        return same_values(self.rdtype, current["values"], [self.address])
+
+    def _moved(self) -> bool:
+        """An optional name: whether this cutover moved it (a done, unreverted move
+        of it in the journal); one it left alone keeps its TTL. No journal (a dry
+        run): assume it will be."""
+        history = self.ctx.history
+        if history is None:
+            return True
+        return bool(history.moves_in_place(self.record_name))
+
+    def read(self) -> Json:
+        return self.lookup().to_json()
+
+    def diff(self, current: Json) -> list[Change]:
+        if self.optional and (not current["values"] or not self._moved()):
+            return []  # absent, or left alone by the cutover: its TTL is not ours
+        if not self._cut_over(current):
+            return self.describe()  # a dry run before the cutover: what it will do
+        if current["ttl"] == self.ttl:
+            return []
+        return [
+            Change(
+                "change",
+                self.target,
+                f"{self.record_name} {self.rdtype} {self.address}: TTL {current['ttl']} -> "
+                f"{self.ttl} s",
+            )
+        ]
+
+    def undo_record(self, current: Json) -> Json:
+        old = RecordSet.from_json(current)
+        return self.undo_for(old.to_json(), list(old.values), self.ttl)
+
+    def apply(self, current: Json) -> Json:
+        if not self._cut_over(current):
+            raise CheckFailed(
+                f"{self.record_name} {self.rdtype} reads {RecordSet.from_json(current).show()}, "
+                f"not {self.address}: the cutover is not in place; nothing was changed"
+            )
+        values = current["values"]
+        self.provider().replace(self.record_name, self.rdtype, values, self.ttl, expect=values)
+        return {"name": self.record_name, "old": current, "ttl": self.ttl}
+
+    def verify(self, evidence: Json) -> Json:
+        values = list(evidence["old"]["values"])
+        answers = self.settle(
+            _ttl_everywhere(values, self.ttl, self.rdtype),
+            f"{self.record_name} does not have TTL {self.ttl} on every name server",
+        )
+        return {**evidence, "servers": answers}

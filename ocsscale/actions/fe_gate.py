@@ -45,8 +45,8 @@ from ..probes.certrules import ALL_RULES, RULE_WILDCARD
 from ..transports.commands import ShCommand
 from .args import Seconds
 from .base import Action, Change, Context, Json, register
+from .fe_checklist import FeArgs, front_end
 from .fe_gate_windows import loopback_findings, peer_finding, service_findings, static_findings
-from .frontend import FeArgs, front_end
 from .probing import (
     BANNER_WAIT,
     DEFAULT_TIMEOUT,

@@ -44,7 +44,7 @@ from ..errors import CheckFailed, StepFailed
 from . import undo_shape as shape
 from .args import Text
 from .base import Action, Change, Context, Json, register
-from .builtin import RestartServices
+from .host import RestartServices
 from .lb import FeStepArgs, front_end_arg, lb_target_label, lb_targets, wait_members_up
 from .plugin_ports import lb_driver
 

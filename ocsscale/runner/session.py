@@ -141,7 +141,7 @@ def _context(
     return ctx, hosts
 
 
-#: the action that waits for a person (actions/hold.py); `run --no-hold` skips it
+#: the action that waits for a person (actions/operator_hold.py); `run --no-hold` skips it
 HOLD_ACTION = "operator.hold"
 
 

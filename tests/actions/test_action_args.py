@@ -10,8 +10,8 @@ from ocsscale.actions.args import ActionArgs, Address, HostName, Port, Seconds, 
 from ocsscale.actions.base import registry
 from ocsscale.actions.cutover import CutoverInventoryArgs
 from ocsscale.actions.cutover_watch import CutoverWatchArgs
-from ocsscale.actions.decommission import LegacyDrainArgs
 from ocsscale.actions.dns import DnsReplaceArgs, DnsRetargetSrvArgs
+from ocsscale.actions.legacy import LegacyDrainArgs
 from ocsscale.errors import UsageError
 from ocsscale.runner.plugins import load_actions
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from ocsscale.actions.base import Context
-from ocsscale.actions.decommission import LegacyDrain
 from ocsscale.actions.lb_drain import LbDrainRestart
+from ocsscale.actions.legacy import LegacyDrain
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import CheckFailed, UsageError
 

@@ -22,7 +22,7 @@ import dns.query
 from ruamel.yaml import YAML
 
 from ocsscale.actions.base import Context
-from ocsscale.actions.decommission import LegacyDrain
+from ocsscale.actions.legacy import LegacyDrain
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import CheckFailed
 from ocsscale.probes import tcp_probe

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ocsscale.actions.base import Context
-from ocsscale.actions.decommission import LegacyStopServices
+from ocsscale.actions.legacy import LegacyStopServices
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import StepFailed
 from ocsscale.runner.plugins import load_actions

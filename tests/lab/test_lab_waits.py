@@ -24,7 +24,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from ocsscale.actions.base import Context
-from ocsscale.actions.decommission import LegacyDrain
+from ocsscale.actions.legacy import LegacyDrain
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import CheckFailed
 from ocsscale.runner.plugins import load_actions

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from windows_pool import WindowsPool, windows_pool
 
-from ocsscale.actions.decommission import LegacyDrain
 from ocsscale.actions.lb_validate import LbDistribution
+from ocsscale.actions.legacy import LegacyDrain
 from ocsscale.errors import CheckFailed, TransportError
 
 pytestmark = pytest.mark.timeout(180)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from windows_pool import WindowsPool, windows_pool
 
-from ocsscale.actions.decommission import LegacyStopServices
+from ocsscale.actions.legacy import LegacyStopServices
 from ocsscale.errors import CheckFailed, CommandFailed, StepFailed
 
 pytestmark = pytest.mark.timeout(180)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from windows_pool import WindowsPool, windows_pool
 
-from ocsscale.actions.builtin import HostReachable, RestartServices
 from ocsscale.actions.fe_gate_windows import service_findings
+from ocsscale.actions.host import HostReachable, RestartServices
 from ocsscale.errors import CommandFailed
 from ocsscale.runner.journal import Journal
 from ocsscale.runner.session import prepare, state_dir_for

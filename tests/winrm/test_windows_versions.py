@@ -10,7 +10,7 @@ import pytest
 from winrm_standin import StandIn, host_for, ntlm_protocol, run_in_shell, start_ntlm_standin
 
 from ocsscale.actions.base import Context
-from ocsscale.actions.builtin import HostReachable
+from ocsscale.actions.host import HostReachable
 from ocsscale.errors import CheckFailed, CommandFailed
 from ocsscale.transports.windows_facts import missing_requirements, version_tuple
 

@@ -35,7 +35,7 @@ from ..errors import CheckFailed, Declined, UsageError
 from ..operator import NoAnswer
 from .args import ActionArgs, Address, HostName, TemplateName
 from .base import Action, Change, Context, Json, register
-from .frontend import checklist_path, front_end, render_checklist_with
+from .fe_checklist import checklist_path, front_end, render_checklist_with
 
 FINDINGS_EVENT = "findings"
 RESULTS = ("passed", "failed")
