@@ -13,7 +13,24 @@ import os
 import tempfile
 from pathlib import Path
 
-from .runner.lock import private_dir
+
+def private_dir(path: Path) -> Path:
+    """The state directory, owner-only (0700): the journal in it holds the
+    before-images of hosts files. One made by an older ocsscale is tightened."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_file(path, 0o700)
+    return path
+
+
+def private_file(path: Path, mode: int = 0o600) -> None:
+    """Tighten an existing file of ours to `mode` (one someone else owns is left
+    as it is: chmod would fail, and it is not ours to change)."""
+    try:
+        st = path.stat()
+        if st.st_uid == os.geteuid() and st.st_mode & 0o777 != mode:
+            os.chmod(path, mode)
+    except FileNotFoundError:
+        pass
 
 
 def write_atomic(path: Path, text: str, *, private: bool = False) -> None:

@@ -51,13 +51,7 @@ JOURNAL_READERS_ISSUE_19 = {
 
 #: Issue 19: the imports that close a cycle between top-level packages today, as
 #: (importer, imported) modules. Each is an upward arrow the redesign removes.
-PACKAGE_CYCLES_ISSUE_19 = {
-    # the manual driver renders its vendor checklists in the playbooks' bounded sandbox
-    # (providers <-> plan, through plan -> actions -> providers); lazy
-    ("ocsscale.providers.lb.vendors", "ocsscale.plan.sandbox"),
-    # the state-file helpers take private_dir from the runner's lock module (statefiles <-> runner)
-    ("ocsscale.statefiles", "ocsscale.runner.lock"),
-}
+PACKAGE_CYCLES_ISSUE_19: set[tuple[str, str]] = set()
 
 #: Issue 19: cycles between modules, among the imports that run (at the top of a
 #: module or inside a function; TYPE_CHECKING ones never run), each the exact set of
@@ -91,7 +85,7 @@ LAYERS = [
     ("ocsscale.config",),
     ("ocsscale.engine", "ocsscale.probes", "ocsscale.operator", "ocsscale.statefiles"),
     ("ocsscale", "ocsscale.errors", "ocsscale.secrets", "ocsscale.resources", "ocsscale.files")
-    + ("ocsscale.yamlguard", "ocsscale.yamlpos", "ocsscale.evidence"),
+    + ("ocsscale.yamlguard", "ocsscale.yamlpos", "ocsscale.evidence", "ocsscale.sandbox"),
 ]
 
 

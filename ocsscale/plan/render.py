@@ -15,7 +15,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
 
-from .sandbox import MAX_TEXT, BoundedEnvironment, TemplateBound
+from ..sandbox import MAX_TEXT, BoundedEnvironment, TemplateBound
 
 _WHOLE_EXPRESSION = re.compile(r"^\{\{(?P<expr>(?:(?!\}\}).)*)\}\}$", re.DOTALL)
 #: what a template may raise: each is the playbook's error (exit 2), never a crash.

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OcsscaleError, UsageError
-from ..statefiles import write_private
-from .lock import pid_alive, private_dir
+from ..statefiles import private_dir, write_private
+from .lock import pid_alive
 
 WAITING_NAME = "waiting.json"
 ANSWERS_DIR = "answers"

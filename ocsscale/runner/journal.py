@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..secrets import Secret
-from .lock import private_dir, private_file
+from ..statefiles import private_dir, private_file
 
 JOURNAL_NAME = "journal.sqlite"
 

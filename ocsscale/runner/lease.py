@@ -49,9 +49,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.loader import STATE_DIR_NAME
 from ..errors import CommandFailed, LockHeld, OcsscaleError, TransportError, UsageError
+from ..statefiles import private_dir, private_file
 from ..transports.commands import ShCommand
 from . import lock as lock_mod
-from .lock import LockInfo, pid_alive, private_dir, private_file
+from .lock import LockInfo, pid_alive
 
 if TYPE_CHECKING:
     from ..config.loader import LoadedPool

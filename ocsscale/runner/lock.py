@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import LockHeld, UsageError
+from ..statefiles import private_dir
 
 LOCK_NAME = "lock"
 
@@ -88,25 +89,6 @@ def held_error(info: LockInfo) -> LockHeld:
         f"another run holds the lock: {info.describe()}",
         hint="wait for it to finish; `ocsscale status` shows what it is doing",
     )
-
-
-def private_dir(path: Path) -> Path:
-    """The state directory, owner-only (0700): the journal in it holds the
-    before-images of hosts files. One made by an older ocsscale is tightened."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    private_file(path, 0o700)
-    return path
-
-
-def private_file(path: Path, mode: int = 0o600) -> None:
-    """Tighten an existing file of ours to `mode` (one someone else owns is left
-    as it is: chmod would fail, and it is not ours to change)."""
-    try:
-        st = path.stat()
-        if st.st_uid == os.geteuid() and st.st_mode & 0o777 != mode:
-            os.chmod(path, mode)
-    except FileNotFoundError:
-        pass
 
 
 class RunLock:

@@ -5,7 +5,7 @@ generic) is a data file, `templates/lb-vendors/<vendor>.yaml`, that names its
 sources and holds the checklists as Jinja2 templates: configure the farm,
 revert it, set a member to ready/drain/maint, routing on and off at a
 two-armed routed appliance. They are read with the project's YAML guard and
-rendered in the bounded sandbox (plan/sandbox.py) over this pool's values;
+rendered in the bounded sandbox (ocsscale/sandbox.py) over this pool's values;
 the values are data, never template text, so no pool value changes what a
 template does.
 
@@ -119,7 +119,7 @@ class _Renderer:
 
     def __init__(self, vendor: str, values: Mapping[str, Any]) -> None:
         # here, not at the top: ocsscale.plan imports the actions, which import the drivers
-        from ...plan.sandbox import BoundedEnvironment
+        from ...sandbox import BoundedEnvironment
 
         self.vendor = vendor
         self.env = BoundedEnvironment(undefined=StrictUndefined, autoescape=False)
