@@ -252,8 +252,11 @@ class ChannelOperator:
                     continue  # the other terminal was first: taken on the next round
                 return {**given, "question": question, "step": asked["step"]}, typed
         except KeyboardInterrupt:
-            # Ctrl-C while the question is up declines it, wherever it lands (in
-            # the read, or in the poll of the answer channel between two reads)
+            # At a terminal, Ctrl-C while the question is up declines it, wherever
+            # it lands (in the read, or in the poll of the answer channel between two
+            # reads); without one it interrupts the run, as everywhere else.
+            if self.desk is None:
+                raise
             raise _declined() from None
         finally:
             answers.withdraw(self.state_dir, qid)
