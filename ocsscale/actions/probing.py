@@ -11,7 +11,7 @@ probe runs from the admin host towards the address that host resolved.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,35 +34,6 @@ from ..transports.factory import ADMIN_HOST
 DEFAULT_TIMEOUT = 5.0
 #: how long a plain port may take to send its banner (real servers send none)
 BANNER_WAIT = 1.0
-
-
-def required_text(args: Mapping[str, Any], key: str, action: str) -> str:
-    value = args.get(key)
-    if value is None or not str(value).strip() or str(value) == "None":
-        raise UsageError(f"{action}: argument '{key}' is required")
-    return str(value).strip()
-
-
-def port_arg(args: Mapping[str, Any], key: str, action: str) -> int:
-    raw = args.get(key)
-    try:
-        port = int(str(raw))
-    except ValueError:
-        raise UsageError(f"{action}: argument '{key}' must be a TCP port, not {raw!r}") from None
-    if not 1 <= port <= 65535:
-        raise UsageError(f"{action}: argument '{key}' must be a TCP port, not {port}")
-    return port
-
-
-def timeout_arg(args: Mapping[str, Any], action: str) -> float:
-    raw = args.get("timeout", DEFAULT_TIMEOUT)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise UsageError(f"{action}: argument 'timeout' must be seconds, not {raw!r}") from None
-    if value <= 0:
-        raise UsageError(f"{action}: argument 'timeout' must be more than 0 seconds")
-    return value
 
 
 def plain_address(value: str) -> str:
