@@ -39,7 +39,7 @@ def _ip(value: str) -> str:
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an IP address") from None
+        raise ValueError("not an IP address") from None
     why = unusable(address)
     if why is not None:
         raise ValueError(f"{address} is {why}: give one address of one machine")

@@ -48,7 +48,11 @@ def sha256(data: bytes) -> str:
 
 def check_name(name: str) -> str:
     if not _NAME.match(name):
-        raise UsageError(f"{name!r} is not a host name that can go in a hosts file")
+        # the name may come from a hostile file: say what is wrong, never echo it
+        raise UsageError(
+            "a host name for a hosts file is 1-253 characters of letters, digits, '-', '_' "
+            "and dots, in labels of at most 63"
+        )
     return name
 
 
@@ -56,7 +60,7 @@ def check_address(address: str) -> str:
     try:
         return str(ipaddress.ip_address(address))
     except ValueError:
-        raise UsageError(f"{address!r} is not an IP address") from None
+        raise UsageError("a hosts-file entry needs an IPv4 or IPv6 address") from None
 
 
 @dataclass(frozen=True)

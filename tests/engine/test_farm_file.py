@@ -50,7 +50,7 @@ def test_documented_shape_loads_with_defaults() -> None:
         ("workers: 1", "workers: 1\nfoo: 1", "farm.yaml:18:1: foo: unknown key"),
         ("  - 5061\n", "  - 70000\n", "farm.yaml:4:5: ports[0].port: Input should be less"),
         ("backend_port: 443}", "backend_port: 443, x: 1}", "farm.yaml:5:37: ports[1].x: unknown"),
-        ("198.19.0.41", "fe1.example", "farm.yaml:8:30: servers[0].address: 'fe1.example' is not"),
+        ("198.19.0.41", "fe1.example", "farm.yaml:8:30: servers[0].address: not an IP address"),
         ("  - 5061\n", "  - 8443\n", "farm.yaml:4:3: ports: listen port 8443 appears more"),
         ("state: drain", "state: down", "farm.yaml:9:61: servers[1].state: Input should be"),
         ("[5061, 444]", "[5061, 5061]", "farm.yaml:11:10: health.ports: health ports must be"),

@@ -211,7 +211,7 @@ def test_bad_arguments_are_usage_errors() -> None:
     ctx = Context(pool=None, profile=None, host=lambda name: LocalHost())
     with pytest.raises(UsageError, match="'address' is required"):
         HostsPin(ctx, {"host": HOSTS, "name": NAME})
-    with pytest.raises(UsageError, match="not an IP address"):
+    with pytest.raises(UsageError, match="needs an IPv4 or IPv6 address"):
         HostsPin(ctx, {"host": HOSTS, "name": NAME, "address": "10.0.0"})
     with pytest.raises(UsageError, match="'host' is required"):
         HostsUnpin(ctx, {"name": NAME})

@@ -139,3 +139,13 @@ def test_ipv6_pin() -> None:
 def test_default_paths() -> None:
     assert hf.default_path("linux") == "/etc/hosts"
     assert hf.default_path("windows") == r"C:\Windows\System32\drivers\etc\hosts"
+
+
+def test_a_bad_name_or_address_is_refused_without_echoing_it() -> None:
+    for call, value in (
+        (hf.check_name, "evil\x1b[31m name"),
+        (hf.check_address, "x\n1.2.3.4"),
+    ):
+        with pytest.raises(UsageError) as err:
+            call(value)
+        assert value not in str(err.value) and "evil" not in str(err.value)
