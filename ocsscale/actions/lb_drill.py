@@ -273,11 +273,12 @@ class LbFailoverDrill(Action):
         ask = getattr(self.ctx.operator, "ask_nowait", None)
         if ask is None:
             return None
-        vendor = getattr(self.ctx.pool.load_balancer.driver, "product", "load balancer")
+        # the appliance's own screen in the vendor's words ("the F5 BIG-IP LTM's farm screen")
+        screen = lb_driver(self.ctx).console()
         state = "down (out of every port)" if want == "down" else "back up on every port"
         try:
             pending: Pending = ask(
-                f"Does the {vendor} show {self.fe.name} {state}? Answer {want} when it does; "
+                f"Does {screen} show {self.fe.name} {state}? Answer {want} when it does; "
                 "the drill also measures it from outside and goes on at whichever comes first.",
                 [want, "abort"],
             )

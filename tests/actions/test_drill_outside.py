@@ -189,6 +189,7 @@ def test_the_operators_answer_ends_the_wait_first(tmp_path: Path, vip: FakeVip) 
     assert drill.detection["down"]["by"] == "operator"
     [(question, choices)] = operator.questions
     assert "ocsfe01 down" in question and choices == ["down", "abort"]
+    assert question.startswith("Does the WebMux's farm screen show")  # the vendor's product
     assert operator.pending[0].cancelled  # the question is withdrawn once answered
 
 
