@@ -135,8 +135,10 @@ def _person(step: PlanStep, inputs: Inputs) -> str | None:
     if pool.dns.provider == "manual" and not read_only and step.action.startswith("dns."):
         return "manual DNS: a person makes the change and answers done"
     if step.action == "cutover.inventory" and not pool.dns.acknowledge:
-        return "only when it finds a CNAME or an unlisted name at the legacy FE: a person "
-        "acknowledges it"
+        return (
+            "only when it finds a CNAME or an unlisted name at the legacy FE: a person "
+            "acknowledges it"
+        )
     return None
 
 
