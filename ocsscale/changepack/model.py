@@ -20,6 +20,7 @@ from ..config.dnsnames import cutover_names
 from ..config.loader import LoadedPool
 from ..plan import Plan, PlanPhase, PlanStep
 from ..report.model import pool_data
+from ..report.render import duration
 from ..runner.rehearsal import Rehearsal
 
 MODEL_VERSION = 1
@@ -358,15 +359,17 @@ def _outside(loaded: LoadedPool, phases: Sequence[dict[str, Any]]) -> list[dict[
     dns = loaded.pool.dns
     ids = {p["id"] for p in phases if not p["skipped"]}
     out = []
+    lead = float(dns.ttl + _propagation(loaded))
     if "lower-ttl" in ids:
         out.append(
             {
                 "phase": "lower-ttl",
                 "when": AHEAD,
-                "earliest": "any time before the window; the cutover may start once the "
-                f"record's current TTL ({dns.ttl} s assumed) has run out in every cache "
-                "after it (`ocsscale status` names the moment)",
-                "lead_seconds": float(dns.ttl + _propagation(loaded)),
+                "earliest": "any time before the window, and at the latest "
+                f"{duration(lead)} before the cutover is to start: the cutover may start "
+                f"once the record's current TTL ({dns.ttl} s assumed; lower-ttl reads it) "
+                "has run out in every cache after it (`ocsscale status` names the moment)",
+                "lead_seconds": lead,
             }
         )
     if "decommission" in ids:
@@ -374,8 +377,8 @@ def _outside(loaded: LoadedPool, phases: Sequence[dict[str, Any]]) -> list[dict[
             {
                 "phase": "decommission",
                 "when": AFTER,
-                "earliest": f"the old TTL ({dns.cutover_ttl} s, the lowered one) after the "
-                "cutover's record change; it refuses to start before",
+                "earliest": f"{duration(dns.cutover_ttl)} (the old TTL: the lowered one) "
+                "after the cutover's record change; it refuses to start before",
                 "lead_seconds": float(dns.cutover_ttl),
             }
         )
