@@ -273,3 +273,17 @@ def test_a_rehearsal_that_is_no_journal_is_refused(tmp_path: Path) -> None:
         result = cli(pool, "plan", "--format", "json", "--rehearsal", str(given))
         assert result.returncode == 2, (given, result.stdout[-500:], result.stderr[-500:])
         assert "Traceback" not in result.stderr
+
+
+def test_values_from_the_pool_file_are_escaped(tmp_path: Path) -> None:
+    """A local transport's hosts-file path is free text that reaches the steps'
+    summaries: it shows as text in the HTML and the Markdown, never as markup."""
+    hostile = tmp_path / "<img src=x onerror=alert(1)>"
+    pool = tmp_path / "pool.yaml"
+    pool.write_text(POOL_YAML.format(d=hostile))
+    page, md = _pack(pool, "html"), _pack(pool, "md")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and "&lt;img src=x" in md
+    assert "<img" not in page and "<img" not in md
+    model = json.loads(_pack(pool, "json"))
+    summaries = [c["summary"] for p in model["phases"] for s in p["steps"] for c in s["changes"]]
+    assert any(str(hostile) in summary for summary in summaries)  # the model keeps it as is
