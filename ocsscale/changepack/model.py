@@ -131,7 +131,9 @@ def _person(step: PlanStep, inputs: Inputs) -> str | None:
     if drill_link and not pool.load_balancer.failover.link_down_command:
         return "a person pulls and plugs the front end's network cable"
     manual_lb = pool.load_balancer.driver.kind == "manual"
-    if manual_lb and not read_only and step.action.startswith(("lb.", "routing.")):
+    # a drill stops services itself and watches from outside: the appliance is not asked
+    by_driver = step.action.startswith(("lb.", "routing.")) and step.action != "lb.failover_drill"
+    if manual_lb and not read_only and by_driver:
         return "manual LB driver: a person enters it on the appliance and answers done"
     if pool.dns.provider == "manual" and not read_only and step.action.startswith("dns."):
         return "manual DNS: a person makes the change and answers done"

@@ -158,6 +158,17 @@ def test_md_and_json_carry_what_the_html_carries(pool: Path) -> None:
         for m in phase["manual"]:
             assert f"{m['step']}: {m['why']}" in re.sub(r"<[^>]+>", "", page)
             assert f"Waits for a person: {m['step']}: {m['why']}" in html.unescape(md)
+    # which steps wait for a person follows the pool file: the manual LB driver (the
+    # lab's appliance) has its farm entered by hand; a drill pulls a cable by hand
+    # only where no link_down_command is set (the examples; the lab has one)
+    manual = want["manual"]
+    assert ("configure-lb/farm" in manual) == (model["lb_driver"] == "manual")
+    link_drills = [m for m in manual if m.startswith("failover-test/drill[") and "@link]" in m]
+    from ocsscale.config.loader import load_pool
+
+    by_hand = load_pool(pool).pool.load_balancer.failover.link_down_command is None
+    assert bool(link_drills) == by_hand
+    assert not [m for m in manual if "@service-" in m]
     # and the same phases in the same order
     assert re.findall(r"^### ([a-z-]+):", md, re.M) == want["phases"]
     assert re.findall(r'<h3 id="phase-([a-z-]+)"', page) == want["phases"]
