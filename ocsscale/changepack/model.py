@@ -27,6 +27,7 @@ MODEL_VERSION = 1
 
 #: typical seconds of one step's own work (connect, change, verify), by action;
 #: waits are added separately from the pool file. Unknown actions: DEFAULT_WORK.
+#: Steps that run side by side (one wave) count once per round of run.forks.
 WORK: Mapping[str, float] = {
     "pool.check": 1,
     "host.reachable": 5,
@@ -280,12 +281,30 @@ def _rollback(phase: PlanPhase, steps: Sequence[dict[str, Any]]) -> dict[str, An
     }
 
 
+def _work(phase: PlanPhase, inputs: Inputs) -> float:
+    """The steps' own work: one after another, but the steps of one wave (a playbook
+    entry on different hosts: runner/parallel.py) side by side, run.forks at a time."""
+    forks = inputs.loaded.pool.run.forks
+    total = 0.0
+    waves: dict[str, list[float]] = {}
+    for step in phase.all_steps:
+        seconds = float(WORK.get(step.action, DEFAULT_WORK))
+        cls = inputs.actions.get(step.action)
+        if step.wave and cls is not None and cls.parallel:
+            waves.setdefault(step.wave, []).append(seconds)
+        else:
+            total += seconds
+    for times in waves.values():
+        total += max(times) * -(-len(times) // forks)  # rounds of `forks` at once
+    return total
+
+
 def _phase(phase: PlanPhase, inputs: Inputs) -> dict[str, Any]:
     rehearsal = inputs.rehearsal
     measured = {s.step_id: s.seconds for s in rehearsal.steps} if rehearsal else {}
     steps = [_step(s, inputs, measured) for s in phase.all_steps]
     waits = _waits(phase, inputs)
-    work = sum(s["work_seconds"] for s in steps)
+    work = _work(phase, inputs)
     people = HOLD_SECONDS * sum(1 for s in steps if s["action"] == "operator.hold")
     people += MANUAL_SECONDS * sum(
         1

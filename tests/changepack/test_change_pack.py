@@ -298,3 +298,18 @@ def test_values_from_the_pool_file_are_escaped(tmp_path: Path) -> None:
     model = json.loads(_pack(pool, "json"))
     summaries = [c["summary"] for p in model["phases"] for s in p["steps"] for c in s["changes"]]
     assert any(str(hostile) in summary for summary in summaries)  # the model keeps it as is
+
+
+def test_the_estimate_grows_with_the_pool(tmp_path: Path) -> None:
+    """Work is estimated from this pool's steps: a third front end adds its own
+    validation (one FE after another) and its drain at the cutover."""
+    expected = {}
+    for fes in (2, 3):
+        state = LabState("cpack", "one-armed", fes, True, tmp_path / str(fes))
+        path = tmp_path / f"pool-{fes}.yaml"
+        path.write_text(lab_pool_text(state, state.topo()))
+        model = json.loads(_pack(path, "json"))
+        expected[fes] = {p["id"]: p["duration"] for p in model["phases"]}
+    for phase in ("validate-fe", "cutover"):
+        assert expected[3][phase]["expected_seconds"] > expected[2][phase]["expected_seconds"]
+    assert expected[3]["cutover"]["at_most_seconds"] > expected[2]["cutover"]["at_most_seconds"]
