@@ -76,6 +76,8 @@ MODULE_CYCLES_ISSUE_19 = {
 LAYERS = [
     ("ocsscale.__main__", "ocsscale_lab"),
     ("ocsscale.cli",),
+    # the change pack reuses the report's pool data and pictures
+    ("ocsscale.changepack",),
     ("ocsscale.report",),
     ("ocsscale.runner",),
     ("ocsscale.plan",),

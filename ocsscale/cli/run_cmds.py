@@ -14,10 +14,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .. import changepack
 from ..errors import Declined, Interrupted, UsageError
 from ..plan.playbook import PHASE_IDS
 from ..runner import session
 from ..runner.lease import no_place_warning, unlock
+from ..runner.rehearsal import read_rehearsal
 from ..runner.signals import Terminated, exit_code
 from ..runner.status import status_report
 from .answer_cmd import answer_with
@@ -99,6 +101,27 @@ def plan_cmd(
     phase: str | None = typer.Option(None, "--phase", help=f"Only this phase ({PHASES})."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document instead of a tree."),
     playbook: Path | None = _PLAYBOOK,
+    fmt: str = typer.Option(
+        "text",
+        "--format",
+        "-f",
+        help="text (the tree), or the change pack for the approval: html (one "
+        "self-contained page), md or json.",
+    ),
+    output: Path | None = typer.Option(
+        None,
+        "-o",
+        "--output",
+        help="Where to write the change pack (default, or '-': standard output).",
+        dir_okay=False,
+    ),
+    rehearsal: Path | None = typer.Option(
+        None,
+        "--rehearsal",
+        metavar="JOURNAL",
+        help="The journal of an earlier run (a rehearsal, e.g. the lab's: its file, or "
+        "the directory holding it): its measured times beside the estimates.",
+    ),
 ) -> None:
     """Every phase, step, target host and change (add, change, remove, check).
 
@@ -112,12 +135,30 @@ def plan_cmd(
 
       ocsscale -c examples/two-armed-routed.yaml plan --json
 
-    Exit codes: 0 the plan was shown; 2 the pool file or playbook is invalid
-    (every problem is listed as FILE:LINE:COL), or no such phase.
+    With --format html, md or json it writes the change pack for a change-advisory
+    board instead: the pool and its picture, every phase with its hosts, changes,
+    manual steps, expected duration (and a rehearsal's measured one), what runs
+    outside the window, the rollback plan, the risks and an empty sign-off block.
+
+      ocsscale plan --format html -o change.html --rehearsal lab/.ocsscale
+
+    Exit codes: 0 the plan was shown or written; 2 the pool file or playbook is
+    invalid (every problem is listed as FILE:LINE:COL), no such phase or format,
+    a rehearsal journal that is not one, or the output cannot be written.
     """
     console = _console()
+    if fmt != "text" and fmt not in changepack.FORMATS:
+        known = ", ".join(("text", *changepack.FORMATS))
+        raise UsageError(f"no plan format {fmt} (formats: {known})")
+    if fmt == "text" and (output is not None or rehearsal is not None):
+        raise UsageError("-o and --rehearsal go with --format html, md or json")
+    if fmt != "text" and as_json:
+        raise UsageError("give --json or --format, not both")
     prepared = session.prepare(app_state(ctx).config, playbook)
     phases = prepared.plan.select(only=phase)
+    if fmt != "text":
+        _change_pack(prepared, phases, fmt, output, rehearsal)
+        return
     _say_faults(console, session.faults_in_place(prepared.loaded.state_dir), err=as_json)
     if as_json:
         _echo_json(prepared.plan.to_json(phases))
@@ -131,6 +172,32 @@ def plan_cmd(
         console.print(
             Text(f"{missing} step(s) use actions that are not built yet: run refuses them.")
         )
+
+
+def _change_pack(
+    prepared: session.Prepared,
+    phases: list[Any],
+    fmt: str,
+    output: Path | None,
+    rehearsal: Path | None,
+) -> None:
+    loaded = prepared.loaded
+    inputs = changepack.Inputs(
+        plan=prepared.plan,
+        phases=phases,
+        loaded=loaded,
+        actions=prepared.actions,
+        pool_file=str(loaded.path),
+        rehearsal=None if rehearsal is None else read_rehearsal(rehearsal),
+    )
+    text = changepack.render(changepack.build(inputs), fmt)
+    if output is None or str(output) == "-":
+        typer.echo(text, nl=False)
+        return
+    changepack.write(output, text, loaded.state_dir)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        Text(f"change pack of {prepared.plan.pool} written to {output}")
+    )
 
 
 def _say_faults(console: Console, faults: list[Any], *, err: bool = False) -> None:

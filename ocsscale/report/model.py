@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from ..config.dnsnames import cutover_names
+from ..config.loader import LoadedPool
 from ..evidence import EvidenceError, SignOff
 from ..plan.playbook import PHASE_IDS
 from ..runner.journal import KILLED, Entry
@@ -57,9 +58,12 @@ def _dns(dns: Any) -> dict[str, Any]:
 
 
 def pool_section(sources: Sources) -> dict[str, Any] | None:
-    if sources.loaded is None:
-        return None
-    pool, profile = sources.loaded.pool, sources.loaded.profile
+    return None if sources.loaded is None else pool_data(sources.loaded)
+
+
+def pool_data(loaded: LoadedPool) -> dict[str, Any]:
+    """The pool as the report and the change pack show it (and topology.py draws it)."""
+    pool, profile = loaded.pool, loaded.profile
     lb = pool.load_balancer
     return {
         "fqdn": pool.pool.fqdn,

@@ -226,6 +226,29 @@ def check_rows(state_dir: Path) -> None:
 
 
 @contextmanager
+def reading_file(path: Path) -> Iterator[Journal | None]:
+    """A journal file named by the operator (a rehearsal's, perhaps a copy under
+    another name) opened read-only; None when it is empty. JournalError when it
+    is missing or not a journal."""
+    state = _state(path)
+    if state == "missing":
+        raise JournalError(f"there is no journal at {path}")
+    if state == "empty":
+        yield None
+        return
+    try:
+        journal = Journal(path, read_only=True)
+    except sqlite3.Error:
+        raise _garbled(path, "cannot be opened as SQLite") from None
+    try:
+        yield journal
+    except (sqlite3.Error, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise _garbled(path, f"has rows that cannot be read ({type(exc).__name__})") from None
+    finally:
+        journal.close()
+
+
+@contextmanager
 def reading(state_dir: Path) -> Iterator[Journal | None]:
     """The journal opened read-only (never created, never written), or None
     when nothing has run yet. Rows that cannot be read are JournalError too."""
