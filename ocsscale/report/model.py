@@ -17,7 +17,7 @@ from typing import Any
 from ..config.dnsnames import cutover_names
 from ..evidence import EvidenceError, SignOff
 from ..plan.playbook import PHASE_IDS
-from ..runner.journal import KILLED, Entry
+from ..runner.records import KILLED, Entry
 from . import findings
 from .source import Sources
 
