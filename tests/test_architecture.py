@@ -77,7 +77,8 @@ LAYERS = [
     ("ocsscale.config",),
     ("ocsscale.engine", "ocsscale.probes", "ocsscale.operator", "ocsscale.statefiles"),
     ("ocsscale", "ocsscale.errors", "ocsscale.secrets", "ocsscale.resources", "ocsscale.files")
-    + ("ocsscale.yamlguard", "ocsscale.yamlpos", "ocsscale.evidence", "ocsscale.sandbox"),
+    + ("ocsscale.yamlguard", "ocsscale.yamlpos", "ocsscale.evidence", "ocsscale.sandbox")
+    + ("ocsscale.registry",),
 ]
 
 
@@ -303,6 +304,23 @@ def test_no_plugin_imports_the_actions_or_the_runner(edges: list[Edge]) -> None:
         if within(e.source, PLUGINS) and within(e.target, ("ocsscale.actions", "ocsscale.runner"))
     )
     assert upward == []
+
+
+def test_one_registry_for_every_plugin_family(edges: list[Edge]) -> None:
+    """LB drivers, DNS providers and transports register in the one `Registry`, a
+    shared leaf below all of them (it imports only `errors`)."""
+    assert {e.target for e in edges if e.source == "ocsscale.registry"} == {"ocsscale.errors"}
+    users = {e.source for e in edges if e.target == "ocsscale.registry"}
+    families = {"ocsscale.providers.lb.base", "ocsscale.providers.dns.base"}
+    assert families | {"ocsscale.transports.factory"} <= users
+    # no family keeps a registry class of its own
+    defined = sorted(
+        str(path.relative_to(REPO))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.ClassDef) and "Registry" in node.name
+    )
+    assert defined == ["ocsscale/registry.py"]
 
 
 def test_config_imports_only_the_shared_leaves(edges: list[Edge]) -> None:

@@ -20,7 +20,8 @@ import dns.rdataclass
 import dns.rdatatype
 
 from ...errors import Refused, StepFailed, TransportError, UsageError
-from ..plugin import Capabilities, Ports, Registry
+from ...registry import Registry
+from ..plugin import Capabilities, Ports
 
 Json = Any
 

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from ...config.profiles import port_requirement
 from ...errors import UndoRecordError
+from ...registry import Registry
 from .. import undo_shape as shape
-from ..plugin import Capabilities, Ports, Registry
+from ..plugin import Capabilities, Ports
 
 if TYPE_CHECKING:
     from ...config.model import Pool
