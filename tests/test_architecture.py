@@ -372,6 +372,61 @@ def test_actions_reach_no_journal() -> None:
     assert calls == []
 
 
+#: what a plug-in is named by in the pool file, and no other word in the product: a
+#: string with one of these in runner/ or actions/ is a branch on a plug-in's kind.
+#: ("windows", "manual" and "local" name an OS or a mode too: they are caught when
+#: compared with a kind or provider, below.)
+PLUGIN_KINDS = {"engine", "haproxy", "rfc2136", "ssh", "winrm"}
+#: a `.kind` of one of these is a plug-in's kind (an event's or a change's is not)
+PLUGIN_HOLDERS = ("driver", "transport", "dns", "provider", "settings", "load_balancer")
+
+
+def kind_branches(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, why) for every place `tree` tells plug-ins apart by their name."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                if isinstance(side, ast.Attribute) and side.attr == "provider":
+                    found.append((node.lineno, "compares a DNS provider's name"))
+                if (
+                    isinstance(side, ast.Attribute)
+                    and side.attr == "kind"
+                    and any(h in ast.unparse(side.value) for h in PLUGIN_HOLDERS)
+                ):
+                    found.append((node.lineno, "compares a plug-in's kind"))
+        if isinstance(node, ast.Constant) and node.value in PLUGIN_KINDS:
+            found.append((node.lineno, f"names the plug-in {node.value!r}"))
+    return found
+
+
+def test_the_kind_scan_finds_a_branch_on_a_kind() -> None:
+    old = (
+        'LB_HOST_DRIVERS = ("engine", "haproxy")\n'
+        "ok = lb.driver.kind in LB_HOST_DRIVERS\n"
+        'ad = settings.provider == "windows"\n'
+        'fine = event.kind == "step_start" or host.os == "windows"\n'
+    )
+    assert sorted(kind_branches(ast.parse(old))) == [
+        (1, "names the plug-in 'engine'"),
+        (1, "names the plug-in 'haproxy'"),
+        (2, "compares a plug-in's kind"),
+        (3, "compares a DNS provider's name"),
+    ]
+
+
+def test_the_runner_and_the_actions_never_branch_on_a_plugin_kind() -> None:
+    """They ask the plug-in's capabilities (providers/plugin.py), declared by the
+    plug-in where it registers, instead of matching its name."""
+    branches = sorted(
+        f"{path.relative_to(REPO)}:{line} {why}"
+        for package in ("runner", "actions")
+        for path in sorted((PACKAGE / package).rglob("*.py"))
+        for line, why in kind_branches(ast.parse(path.read_text(), str(path)))
+    )
+    assert branches == []
+
+
 def test_the_action_context_is_frozen_and_has_no_any() -> None:
     import dataclasses
     import typing

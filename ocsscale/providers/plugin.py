@@ -67,3 +67,16 @@ class Capabilities:
     read_back: bool = False
     #: its view reports a member's health, so a failed member is seen there (the drill)
     detects: bool = False
+    #: LB: it logs in to an LB host of its own (`load_balancer.host`), which every copy
+    #: of the pool file reaches, so the run's lease can be kept there (runner/lease.py)
+    own_host: bool = False
+    #: DNS: the zone's servers converge by directory replication (AD-integrated), not
+    #: by SOA serials (actions/dns_propagation.py)
+    replicated: bool = False
+    #: DNS: the record types it can change; None: every type the tool handles
+    record_types: tuple[str, ...] | None = None
+
+
+def fixed(capabilities: Capabilities) -> Callable[[object], Capabilities]:
+    """A plug-in's capabilities that its settings do not change (Registry.add)."""
+    return lambda settings: capabilities

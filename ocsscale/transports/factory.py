@@ -47,8 +47,8 @@ CredentialSource = Callable[[], "ResolvedCredential"]
 #: the pool file's `transport.kind` -> how a host is reached with it, built from the
 #: transport's own settings, the host, the pool file's directory (relative paths)
 #: and its credential. Registered below, not discovered: pywinrm is imported only
-#: when a WinRM host is connected.
-TRANSPORTS: Registry[[HostSpec, Path, CredentialSource], Host] = Registry("transport")
+#: when a WinRM host is connected. Transports declare no capabilities (None).
+TRANSPORTS: Registry[[HostSpec, Path, CredentialSource], Host, None] = Registry("transport")
 
 
 def _with_controls(host: _Posix, control: str | None) -> _Posix:

@@ -252,7 +252,8 @@ class LbDriver(Protocol):
 
 
 #: the load-balancer drivers by `load_balancer.driver.kind`: each module of
-#: providers/lb/ that holds one adds it (`DRIVERS.add(kind, Settings, Driver)`)
-DRIVERS: Registry[[LbSite, Ports], LbDriver] = Registry(
+#: providers/lb/ that holds one adds it (`DRIVERS.add(kind, Settings, Driver,
+#: capabilities=fixed(Driver.capabilities))`)
+DRIVERS: Registry[[LbSite, Ports], LbDriver, Capabilities] = Registry(
     "load-balancer driver", "ocsscale.providers.lb"
 )
