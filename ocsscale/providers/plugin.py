@@ -1,16 +1,17 @@
-"""The one plug-in shape of LB drivers and DNS providers: ports, capabilities, registry.
+"""The one plug-in shape of LB drivers and DNS providers: ports and capabilities.
 
 A plug-in is built from its own settings (its model in `config/`) and `Ports`,
 the few things of a run it may use: host access by name, the operator, the
 pool file's directory and state directory, and an event sink. It never sees
 the pool, an action's `Context` or the journal (actions/plugin_ports.py builds the
 ports from a Context). It says what it can do in `Capabilities`, so actions
-ask a plug-in what it supports instead of matching its name.
+and the runner ask a plug-in what it supports instead of matching its name.
 
 Each family has a `Registry` (ocsscale/registry.py, shared with the transports)
-from a plug-in's name (the pool file's `kind`/`provider`) to its factory; the
-registry of a family imports every module of its package on first use, so a new
-plug-in is one module that registers itself there.
+from a plug-in's name (the pool file's `kind`/`provider`) to its factory and its
+capabilities (known from its settings, without building it); the registry of a
+family imports every module of its package on first use, so a new plug-in is one
+module that registers itself there.
 """
 
 from __future__ import annotations
