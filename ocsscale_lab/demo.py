@@ -38,10 +38,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from ocsscale.runner.records import JournalRecords
 
 REPO = Path(__file__).resolve().parent.parent
 LAB = "ocsdemo"
@@ -156,21 +159,27 @@ def leftovers(lab: str = LAB) -> list[str]:
     return found
 
 
+def lab_journal() -> JournalRecords | None:
+    """The lab pool file's journal, read-only; None when the run left none to read
+    (it stopped before its journal, or left one that cannot be trusted: the checks
+    that need it then fail, saying no load was journaled)."""
+    from ocsscale.errors import JournalError
+    from ocsscale.runner.records import read_records
+    from ocsscale.runner.session import state_dir_for
+
+    try:
+        return read_records(state_dir_for(Path(POOL)))
+    except JournalError:
+        return None
+
+
 def journal_evidence() -> dict[str, list[dict]]:
     """The evidence of the LB steps, by action, from the lab pool file's journal."""
-    from ocsscale.runner.journal import JOURNAL_NAME, Journal
-
     found: dict[str, list[dict]] = {}
-    path = Path(POOL).parent / ".ocsscale" / JOURNAL_NAME
-    if not path.is_file():  # the run stopped before its first step
-        return found
-    journal = Journal(path, read_only=True)
-    try:
-        for entry in journal.entries():
-            if entry.status == "done" and entry.action in ("lb.distribution", "lb.failover_drill"):
-                found.setdefault(entry.action, []).append(entry.evidence)
-    finally:
-        journal.close()
+    records = lab_journal()
+    for entry in records.entries if records is not None else ():
+        if entry.status == "done" and entry.action in ("lb.distribution", "lb.failover_drill"):
+            found.setdefault(entry.action, []).append(entry.evidence)
     return found
 
 
@@ -218,16 +227,9 @@ def client_load_failures() -> dict[str, Any]:
     each Linux test client), its failed requests outside the failover drill, its
     line per phase, and the sources that carried no load (and why)."""
     from ocsscale.runner.client_load import outside_drill
-    from ocsscale.runner.journal import JOURNAL_NAME, Journal
 
-    path = Path(POOL).parent / ".ocsscale" / JOURNAL_NAME
-    if not path.is_file():
-        return {}
-    journal = Journal(path, read_only=True)
-    try:
-        loads = [r["load"] for r in journal.runs() if r.get("load")]
-    finally:
-        journal.close()
+    records = lab_journal()
+    loads = [r["load"] for r in records.runs if r.get("load")] if records is not None else []
     if not loads:
         return {}
     from ocsscale.plan.playbook import PHASE_IDS

@@ -27,7 +27,9 @@ LAB_PACKAGE = REPO / "ocsscale_lab"
 
 LAB = "ocsscale_lab"
 PLUGINS = ("ocsscale.providers", "ocsscale.transports")
-JOURNAL = "ocsscale.runner.journal"
+#: the journal, and the module that opens it for reading (its `reading` yields the
+#: Journal itself): outside runner/, the journal is read as runner/records.py's records
+JOURNAL = ("ocsscale.runner.journal", "ocsscale.runner.evidence")
 #: config/ owns every pool-file shape (the LB drivers' and DNS providers' settings too)
 #: and builds only on these shared leaves: plug-ins import config, never the reverse
 CONFIG = "ocsscale.config"
@@ -38,16 +40,6 @@ CONFIG_IMPORTS += ("ocsscale.files", "ocsscale.yamlguard", "ocsscale.yamlpos")
 #: group: cli/main.py names the module and imports it when a `lab` command runs (and
 #: says how to install the lab when it is not there).
 LAB_MOUNTS = {("ocsscale.cli.main", "ocsscale_lab.cli")}
-
-#: Issue 19: only runner/ reads or writes the journal. These modules import it today;
-#: the report is to read typed evidence records instead (findings does: ocsscale/evidence.py),
-#: and the demo leaves with the lab. (Actions see a read-only History and report their
-#: own reverts through the Context: test_actions_reach_no_journal.)
-JOURNAL_READERS_ISSUE_19 = {
-    "ocsscale_lab.demo",  # reads the LB steps' evidence from the journal
-    "ocsscale.report.model",  # builds the report from journal entries
-    "ocsscale.report.source",  # reads the journal file
-}
 
 #: Issue 19: the imports that close a cycle between top-level packages today, as
 #: (importer, imported) modules. Each is an upward arrow the redesign removes.
@@ -87,7 +79,8 @@ LAYERS = [
     ("ocsscale.config",),
     ("ocsscale.engine", "ocsscale.probes", "ocsscale.operator", "ocsscale.statefiles"),
     ("ocsscale", "ocsscale.errors", "ocsscale.secrets", "ocsscale.resources", "ocsscale.files")
-    + ("ocsscale.yamlguard", "ocsscale.yamlpos", "ocsscale.evidence", "ocsscale.sandbox"),
+    + ("ocsscale.yamlguard", "ocsscale.yamlpos", "ocsscale.evidence", "ocsscale.sandbox")
+    + ("ocsscale.registry",),
 ]
 
 
@@ -315,6 +308,23 @@ def test_no_plugin_imports_the_actions_or_the_runner(edges: list[Edge]) -> None:
     assert upward == []
 
 
+def test_one_registry_for_every_plugin_family(edges: list[Edge]) -> None:
+    """LB drivers, DNS providers and transports register in the one `Registry`, a
+    shared leaf below all of them (it imports only `errors`)."""
+    assert {e.target for e in edges if e.source == "ocsscale.registry"} == {"ocsscale.errors"}
+    users = {e.source for e in edges if e.target == "ocsscale.registry"}
+    families = {"ocsscale.providers.lb.base", "ocsscale.providers.dns.base"}
+    assert families | {"ocsscale.transports.factory"} <= users
+    # no family keeps a registry class of its own
+    defined = sorted(
+        str(path.relative_to(REPO))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.ClassDef) and "Registry" in node.name
+    )
+    assert defined == ["ocsscale/registry.py"]
+
+
 def test_config_imports_only_the_shared_leaves(edges: list[Edge]) -> None:
     """Every kind of import counts, lazy and TYPE_CHECKING ones too: a settings class
     that needs a driver's code belongs with the driver's code, not in the pool file."""
@@ -337,8 +347,11 @@ def test_only_the_runner_imports_the_journal(edges: list[Edge]) -> None:
         for e in edges
         if within(e.target, JOURNAL) and not within(e.source, "ocsscale.runner")
     }
-    assert readers - JOURNAL_READERS_ISSUE_19 == set(), "new importers of the journal"
-    assert JOURNAL_READERS_ISSUE_19 - readers == set(), "fixed: remove from the allow-list"
+    assert readers == set(), "read the journal through runner/records.py"
+    # the scan sees the readers it would judge
+    assert {"ocsscale.report.source", "ocsscale_lab.demo"} <= {
+        e.source for e in edges if e.target == "ocsscale.runner.records"
+    }
 
 
 #: what only the runner may call on the journal (runner/journal.py's writes and reads)
@@ -359,6 +372,61 @@ def test_actions_reach_no_journal() -> None:
         and node.func.attr in JOURNAL_CALLS
     )
     assert calls == []
+
+
+#: what a plug-in is named by in the pool file, and no other word in the product: a
+#: string with one of these in runner/ or actions/ is a branch on a plug-in's kind.
+#: ("windows", "manual" and "local" name an OS or a mode too: they are caught when
+#: compared with a kind or provider, below.)
+PLUGIN_KINDS = {"engine", "haproxy", "rfc2136", "ssh", "winrm"}
+#: a `.kind` of one of these is a plug-in's kind (an event's or a change's is not)
+PLUGIN_HOLDERS = ("driver", "transport", "dns", "provider", "settings", "load_balancer")
+
+
+def kind_branches(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, why) for every place `tree` tells plug-ins apart by their name."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                if isinstance(side, ast.Attribute) and side.attr == "provider":
+                    found.append((node.lineno, "compares a DNS provider's name"))
+                if (
+                    isinstance(side, ast.Attribute)
+                    and side.attr == "kind"
+                    and any(h in ast.unparse(side.value) for h in PLUGIN_HOLDERS)
+                ):
+                    found.append((node.lineno, "compares a plug-in's kind"))
+        if isinstance(node, ast.Constant) and node.value in PLUGIN_KINDS:
+            found.append((node.lineno, f"names the plug-in {node.value!r}"))
+    return found
+
+
+def test_the_kind_scan_finds_a_branch_on_a_kind() -> None:
+    old = (
+        'LB_HOST_DRIVERS = ("engine", "haproxy")\n'
+        "ok = lb.driver.kind in LB_HOST_DRIVERS\n"
+        'ad = settings.provider == "windows"\n'
+        'fine = event.kind == "step_start" or host.os == "windows"\n'
+    )
+    assert sorted(kind_branches(ast.parse(old))) == [
+        (1, "names the plug-in 'engine'"),
+        (1, "names the plug-in 'haproxy'"),
+        (2, "compares a plug-in's kind"),
+        (3, "compares a DNS provider's name"),
+    ]
+
+
+def test_the_runner_and_the_actions_never_branch_on_a_plugin_kind() -> None:
+    """They ask the plug-in's capabilities (providers/plugin.py), declared by the
+    plug-in where it registers, instead of matching its name."""
+    branches = sorted(
+        f"{path.relative_to(REPO)}:{line} {why}"
+        for package in ("runner", "actions")
+        for path in sorted((PACKAGE / package).rglob("*.py"))
+        for line, why in kind_branches(ast.parse(path.read_text(), str(path)))
+    )
+    assert branches == []
 
 
 def test_the_action_context_is_frozen_and_has_no_any() -> None:

@@ -31,10 +31,14 @@ def _text(value: Any) -> Any:
     return value
 
 
-def _plain_address(value: Any) -> Any:
+def plain_address(value: str) -> str:
     """An address without its network prefix (the VIP is written 198.18.0.40/24)."""
+    return value.split("/", 1)[0].strip()
+
+
+def _address(value: Any) -> Any:
     value = _text(value)
-    return value.split("/", 1)[0].strip() if isinstance(value, str) else value
+    return plain_address(value) if isinstance(value, str) else value
 
 
 def _number(value: Any) -> Any:
@@ -64,7 +68,7 @@ DnsName = Annotated[
 #: an IPv4/IPv6 address; a network prefix (the VIP's /24) is dropped
 Address = Annotated[
     str,
-    BeforeValidator(_plain_address),
+    BeforeValidator(_address),
     StringConstraints(min_length=1, max_length=64, pattern=r"^[0-9A-Fa-f:.]+$"),
     Field(description="an IP address"),
 ]

@@ -59,9 +59,9 @@ from pydantic import Field
 
 from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
 from ..providers.dns import DnsError, DnsProvider
+from ..providers.dns import capabilities as dns_capabilities
 from ..providers.dns.base import RecordSet, check_type, same_values
 from ..providers.dns.query import lookup, soa_serial
-from ..providers.dns.windows_scripts import TYPES as WINDOWS_TYPES
 from . import dns_propagation as propagation
 from . import undo_shape as shape
 from .args import ActionArgs, Address, DnsName, Text, Ttl, WholeSeconds
@@ -161,10 +161,11 @@ class _DnsAction(Action):
 
     def changeable(self) -> None:
         """Refuse, before anything changes, a record type the provider cannot change."""
-        if self.settings.provider == "windows" and self.rdtype not in WINDOWS_TYPES:
+        types = dns_capabilities(self.settings).record_types
+        if types is not None and self.rdtype not in types:
             raise CheckFailed(
                 f"{self.record_name} {self.rdtype} must change with the pool name, but the "
-                f"windows DNS provider changes {', '.join(WINDOWS_TYPES)} records only; "
+                f"{self.settings.provider} DNS provider changes {', '.join(types)} records only; "
                 "nothing was changed",
                 hint=f"change it by hand and list {self.record_name} in dns.keep",
             )

@@ -22,21 +22,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckFailed
+from ..providers.dns import capabilities
 from ..providers.dns.query import lookup, name_servers, server_label
+
+if TYPE_CHECKING:
+    from ..config.model import Dns
 
 SERIAL, REPLICATION = "serial", "replication"
 SERIAL_TIMEOUT = 30.0
 REPLICATION_TIMEOUT = 300.0
 
 
-def convergence(settings: Any) -> str:
-    """How the zone's servers converge (see the module docstring)."""
-    if settings.provider == "windows" or getattr(settings, "ad_integrated", False):
-        return REPLICATION
-    return SERIAL
+def convergence(settings: Dns) -> str:
+    """How the zone's servers converge (see the module docstring), as the provider
+    says (an AD-integrated zone replicates)."""
+    return REPLICATION if capabilities(settings).replicated else SERIAL
 
 
 def deadline_seconds(settings: Any) -> float:

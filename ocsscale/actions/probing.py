@@ -30,15 +30,11 @@ from ..probes import (
 )
 from ..transports.base import Host
 from ..transports.factory import ADMIN_HOST
+from .args import plain_address
 
 DEFAULT_TIMEOUT = 5.0
 #: how long a plain port may take to send its banner (real servers send none)
 BANNER_WAIT = 1.0
-
-
-def plain_address(value: str) -> str:
-    """An address without its network prefix (the VIP is written 10.0.0.40/24)."""
-    return value.split("/", 1)[0].strip()
 
 
 def known_host(pool: Any, name: str, action: str) -> Any:

@@ -1,26 +1,25 @@
-"""The one plug-in shape of LB drivers and DNS providers: ports, capabilities, registry.
+"""The one plug-in shape of LB drivers and DNS providers: ports and capabilities.
 
 A plug-in is built from its own settings (its model in `config/`) and `Ports`,
 the few things of a run it may use: host access by name, the operator, the
 pool file's directory and state directory, and an event sink. It never sees
 the pool, an action's `Context` or the journal (actions/plugin_ports.py builds the
 ports from a Context). It says what it can do in `Capabilities`, so actions
-ask a plug-in what it supports instead of matching its name.
+and the runner ask a plug-in what it supports instead of matching its name.
 
-`Registry` maps a plug-in's name (the pool file's `kind`/`provider`) to its
-factory. The registry of a family imports every module of its package on first
-use, so a new plug-in is one module that registers itself there.
+Each family has a `Registry` (ocsscale/registry.py, shared with the transports)
+from a plug-in's name (the pool file's `kind`/`provider`) to its factory and its
+capabilities (known from its settings, without building it); the registry of a
+family imports every module of its package on first use, so a new plug-in is one
+module that registers itself there.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Concatenate, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..operator import NoOperator, Operator
@@ -69,51 +68,16 @@ class Capabilities:
     read_back: bool = False
     #: its view reports a member's health, so a failed member is seen there (the drill)
     detects: bool = False
+    #: LB: it logs in to an LB host of its own (`load_balancer.host`), which every copy
+    #: of the pool file reaches, so the run's lease can be kept there (runner/lease.py)
+    own_host: bool = False
+    #: DNS: the zone's servers converge by directory replication (AD-integrated), not
+    #: by SOA serials (actions/dns_propagation.py)
+    replicated: bool = False
+    #: DNS: the record types it can change; None: every type the tool handles
+    record_types: tuple[str, ...] | None = None
 
 
-A = ParamSpec("A")
-P = TypeVar("P")
-S = TypeVar("S")
-
-
-class Registry(Generic[A, P]):
-    """Name -> factory of one plug-in family. `add(name, Settings, factory)`;
-    `build(name, settings, ...)` refuses settings of another plug-in."""
-
-    def __init__(self, family: str, package: str) -> None:
-        self.family = family
-        self._package = package
-        self._factories: dict[str, Callable[Concatenate[object, A], P]] = {}
-        self._loaded = False
-        self._lock = threading.RLock()  # parallel steps may build plug-ins at once
-
-    def add(self, name: str, settings: type[S], factory: Callable[Concatenate[S, A], P]) -> None:
-        def build(value: object, /, *args: A.args, **kwargs: A.kwargs) -> P:
-            if not isinstance(value, settings):
-                raise UsageError(f"the {self.family} {name} was given another one's settings")
-            return factory(value, *args, **kwargs)
-
-        self._factories[name] = build
-
-    def _load(self) -> None:
-        # every module of the family's package: each registers its plug-in
-        with self._lock:
-            if self._loaded:
-                return
-            package = importlib.import_module(self._package)
-            for info in pkgutil.iter_modules(package.__path__):
-                importlib.import_module(f"{self._package}.{info.name}")
-            self._loaded = True
-
-    def names(self) -> list[str]:
-        self._load()
-        return sorted(self._factories)
-
-    def build(self, name: str, settings: object, /, *args: A.args, **kwargs: A.kwargs) -> P:
-        self._load()
-        factory = self._factories.get(name)
-        if factory is None:
-            raise UsageError(
-                f"no {self.family} {name!r} ({self.family}s: {', '.join(self.names())})"
-            )
-        return factory(settings, *args, **kwargs)
+def fixed(capabilities: Capabilities) -> Callable[[object], Capabilities]:
+    """A plug-in's capabilities that its settings do not change (Registry.add)."""
+    return lambda settings: capabilities

@@ -42,7 +42,7 @@ from ..plan.playbook import PHASE_IDS
 
 
 class Entry(Protocol):
-    """What the findings read of a journal entry (runner.journal.Entry): the
+    """What the findings read of a journal entry (runner.records.Entry): the
     step, and its evidence to read through its typed record."""
 
     @property
@@ -70,7 +70,7 @@ class Entry(Protocol):
 
 
 class Cycle(Protocol):
-    """A phase's cycle (runner.journal.Cycle): the time span its load is laid over."""
+    """A phase's cycle (runner.records.Cycle): the time span its load is laid over."""
 
     @property
     def cycle_id(self) -> int: ...

@@ -18,7 +18,7 @@ from ..config.dnsnames import cutover_names
 from ..config.loader import LoadedPool
 from ..evidence import EvidenceError, SignOff
 from ..plan.playbook import PHASE_IDS
-from ..runner.journal import KILLED, Entry
+from ..runner.records import KILLED, Entry
 from . import findings
 from .source import Sources
 

@@ -17,9 +17,8 @@ from typing import Any
 
 from ..config.loader import LoadedPool, load_pool
 from ..errors import ConfigError, OcsscaleError, UsageError
-from ..runner.evidence import reading
-from ..runner.journal import Cycle, Entry, Fault
 from ..runner.lock import LockInfo, read_lock
+from ..runner.records import Cycle, Entry, Fault, read_records
 from ..runner.session import state_dir_for
 
 
@@ -66,15 +65,15 @@ def _read_pool(config: Path) -> tuple[LoadedPool | None, str | None]:
 def _read_journal(sources: Sources) -> None:
     # read-only, and refused (exit 2, no report written) when it cannot be
     # trusted: missing or empty next to the evidence of a run, or not a journal
-    with reading(sources.state_dir) as journal:
-        if journal is None:
-            return
-        sources.runs = journal.runs()
-        sources.cycles = journal.cycles()
-        sources.entries = journal.entries()
-        sources.undoable = journal.undoable()
-        sources.faults = journal.faults_in_place()
-        sources.answers = journal.answers()
+    records = read_records(sources.state_dir)
+    if records is None:
+        return
+    sources.runs = [dict(run) for run in records.runs]
+    sources.cycles = list(records.cycles)
+    sources.entries = list(records.entries)
+    sources.undoable = list(records.undoable)
+    sources.faults = list(records.faults)
+    sources.answers = [dict(answer) for answer in records.answers]
 
 
 def read_sources(config: Path) -> Sources:

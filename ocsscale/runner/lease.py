@@ -61,8 +61,6 @@ if TYPE_CHECKING:
 
 #: `.ocsscale/lease`: the lease this copy holds, or held when its run was killed
 RECORD_NAME = "lease"
-#: the drivers that log in to an LB host of their own (providers/lb/linuxhost.py)
-LB_HOST_DRIVERS = ("engine", "haproxy")
 #: a lease file is a few hundred bytes; anything past this is not ours
 MAX_LEASE_BYTES = 4096
 _ID_RE = re.compile(r"^[0-9a-f]{8,32}\Z")
@@ -187,10 +185,13 @@ class LeasePlace:
 def lease_place(pool: Pool) -> LeasePlace | None:
     """Where this pool file's lease lives (see the module docstring); None when
     no place every copy sees is known."""
+    from ..providers.lb import capabilities  # the drivers are loaded only when asked
+
     settings = pool.run.lease
     lb = pool.load_balancer
     host = settings.host
-    if host is None and lb.driver.kind in LB_HOST_DRIVERS and lb.host is not None:
+    # a driver that logs in to an LB host of its own: every copy of the pool file reaches it
+    if host is None and lb.host is not None and capabilities(lb.driver).own_host:
         host = lb.host.name
     if host is None:
         return None

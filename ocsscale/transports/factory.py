@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..config.model import HostSpec, LocalTransport, SshTransport, WinRmTransport
 from ..errors import OcsscaleError, SecretError, UsageError
+from ..registry import Registry
 from .base import Host
 from .local import LocalHost
 from .posix import DEFAULT_SERVICE_COMMAND, PosixHostMixin
@@ -26,7 +28,6 @@ from .ssh import SSHHost
 if TYPE_CHECKING:
     from ..config.credentials import ResolvedCredential
     from ..config.loader import LoadedPool
-    from ..config.model import HostSpec
 
 #: the admin machine the tool runs on; reachable without any pool-file entry
 ADMIN_HOST = "admin"
@@ -39,11 +40,72 @@ def _path(value: str, base: Path) -> Path:
 
 _Posix = TypeVar("_Posix", bound=PosixHostMixin)
 
+#: how the credential of a host that logs in is got: called only by the transports
+#: that log in (the pool file's, or the one the journal recorded)
+CredentialSource = Callable[[], "ResolvedCredential"]
 
-def _with_controls(host: _Posix, transport: Any) -> _Posix:
+#: the pool file's `transport.kind` -> how a host is reached with it, built from the
+#: transport's own settings, the host, the pool file's directory (relative paths)
+#: and its credential. Registered below, not discovered: pywinrm is imported only
+#: when a WinRM host is connected. Transports declare no capabilities (None).
+TRANSPORTS: Registry[[HostSpec, Path, CredentialSource], Host, None] = Registry("transport")
+
+
+def _with_controls(host: _Posix, control: str | None) -> _Posix:
     """The pool file's command to start, stop, enable or disable one service."""
-    host.service_control = getattr(transport, "service_control", None)
+    host.service_control = control
     return host
+
+
+def _local(t: LocalTransport, spec: HostSpec, base_dir: Path, _: CredentialSource) -> Host:
+    host = LocalHost(spec.name, service_command=t.service_command, hosts_file=t.hosts_file)
+    return _with_controls(host, t.service_control)
+
+
+def _ssh(t: SshTransport, spec: HostSpec, base_dir: Path, credential: CredentialSource) -> Host:
+    if spec.os != "linux":
+        raise UsageError(
+            f"host {spec.name}: the ssh transport drives Linux hosts; use winrm for Windows"
+        )
+    cred = credential()
+    host = SSHHost(
+        spec.name,
+        str(spec.address),
+        username=cred.username,
+        port=t.port,
+        password=cred.password,
+        key_file=cred.key_file,
+        passphrase=cred.passphrase,
+        known_hosts=_path(t.known_hosts, base_dir),
+        trust_unknown_host_keys=t.trust_unknown_host_keys,
+        service_command=t.service_command or DEFAULT_SERVICE_COMMAND,
+        hosts_file=t.hosts_file,
+    )
+    return _with_controls(host, t.service_control)
+
+
+def _winrm(t: WinRmTransport, spec: HostSpec, base_dir: Path, credential: CredentialSource) -> Host:
+    from .winrm import WinRMHost  # pywinrm is only imported when a host needs it
+
+    cred = credential()
+    assert cred.password is not None  # the credential check refuses WinRM without one
+    return WinRMHost(
+        spec.name,
+        winrm_target(spec),
+        port=t.port,
+        scheme=t.scheme,
+        auth=t.auth,
+        username=cred.username,
+        password=cred.password,
+        ca_bundle=str(_path(t.ca_bundle, base_dir)) if t.ca_bundle else None,
+        verify_tls=t.verify_tls,
+        hosts_file=t.hosts_file,
+    )
+
+
+TRANSPORTS.add("local", LocalTransport, _local)
+TRANSPORTS.add("ssh", SshTransport, _ssh)
+TRANSPORTS.add("winrm", WinRmTransport, _winrm)
 
 
 def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
@@ -51,64 +113,14 @@ def connect(spec: HostSpec, loaded: LoadedPool) -> Host:
     return connect_spec(spec, loaded.base_dir, lambda: _credential(spec, loaded))
 
 
-def connect_spec(
-    spec: HostSpec, base_dir: Path, credential: Callable[[], ResolvedCredential]
-) -> Host:
+def connect_spec(spec: HostSpec, base_dir: Path, credential: CredentialSource) -> Host:
     """A Host for `spec` whose relative paths are read from `base_dir`; the
     credential is resolved by `credential()` only for transports that log in
     (the pool file's, or the one the journal recorded)."""
-    t: Any = spec.transport
-    if t.kind == "local":
-        return _with_controls(
-            LocalHost(
-                spec.name,
-                service_command=t.service_command,
-                status_command=getattr(t, "status_command", None),
-                hosts_file=t.hosts_file,
-            ),
-            t,
-        )
-
-    cred = credential()
-    if t.kind == "ssh":
-        if spec.os != "linux":
-            raise UsageError(
-                f"host {spec.name}: the ssh transport drives Linux hosts; use winrm for Windows"
-            )
-        return _with_controls(
-            SSHHost(
-                spec.name,
-                str(spec.address),
-                username=cred.username,
-                port=t.port,
-                password=cred.password,
-                key_file=cred.key_file,
-                passphrase=cred.passphrase,
-                known_hosts=_path(t.known_hosts, base_dir),
-                trust_unknown_host_keys=t.trust_unknown_host_keys,
-                service_command=t.service_command or DEFAULT_SERVICE_COMMAND,
-                status_command=getattr(t, "status_command", None),
-                hosts_file=t.hosts_file,
-            ),
-            t,
-        )
-    if t.kind == "winrm":
-        from .winrm import WinRMHost  # pywinrm is only imported when a host needs it
-
-        assert cred.password is not None  # the credential check refuses WinRM without one
-        return WinRMHost(
-            spec.name,
-            winrm_target(spec),
-            port=t.port,
-            scheme=t.scheme,
-            auth=t.auth,
-            username=cred.username,
-            password=cred.password,
-            ca_bundle=str(_path(t.ca_bundle, base_dir)) if t.ca_bundle else None,
-            verify_tls=t.verify_tls,
-            hosts_file=t.hosts_file,
-        )
-    raise UsageError(f"host {spec.name}: unknown transport kind {t.kind!r}")
+    kind = spec.transport.kind
+    if kind not in TRANSPORTS.names():
+        raise UsageError(f"host {spec.name}: unknown transport kind {kind!r}")
+    return TRANSPORTS.build(kind, spec.transport, spec, base_dir, credential)
 
 
 def winrm_target(spec: HostSpec) -> str:

@@ -64,6 +64,43 @@ def test_capabilities_say_what_each_driver_does_itself() -> None:
     assert engine.plan_note(site.farm) == "" and manual.plan_note(site.farm)
 
 
+def test_capabilities_are_known_from_the_settings_without_building_the_plugin() -> None:
+    """The registry reads them from the settings alone (the plan and the lease ask
+    before any secret is resolved or host reached), as the plug-in declares them."""
+    from ocsscale.config.lb_settings import HaproxySettings
+    from ocsscale.config.model import ManualDns, WindowsDns
+    from ocsscale.providers import dns, lb
+    from ocsscale.providers.dns.manual import ManualProvider
+    from ocsscale.providers.dns.windows import WindowsProvider
+    from ocsscale.providers.dns.windows_scripts import TYPES
+
+    site = _site()
+    for settings in (EngineSettings(kind="engine"), ManualSettings(kind="manual")):
+        built = open_driver(settings, site, Ports())
+        assert lb.capabilities(settings) == built.capabilities
+    assert lb.capabilities(EngineSettings(kind="engine")).own_host
+    assert lb.capabilities(HaproxySettings(kind="haproxy")).own_host
+    assert not lb.capabilities(ManualSettings(kind="manual")).own_host
+    with pytest.raises(UsageError, match="another one's settings"):
+        DRIVERS.capabilities("engine", ManualSettings(kind="manual"))
+
+    # rfc2136 resolves its TSIG secret when built: its capabilities need none
+    tsig = {"name": "k", "secret": {"env": "OCSSCALE_TEST_UNSET_SECRET"}}
+    rfc = Rfc2136Dns(provider="rfc2136", zone="example.com", servers=["198.18.0.53"], tsig=tsig)
+    caps = dns.capabilities(rfc)
+    assert caps.drives_itself and not caps.replicated and caps.record_types is None
+    windows = WindowsDns.model_validate(
+        {"provider": "windows", "zone": "example.com", "host": {"name": "dc01",
+         "address": "198.18.0.10", "transport": {"kind": "winrm", "credentials": "c"}}}
+    )  # fmt: skip
+    caps = dns.capabilities(windows)
+    assert caps == WindowsProvider.capabilities and caps.replicated and caps.record_types == TYPES
+    manual = {"provider": "manual", "zone": "example.com", "servers": ["198.18.0.53"]}
+    assert dns.capabilities(ManualDns.model_validate(manual)) == ManualProvider.capabilities
+    ad = dns.capabilities(ManualDns.model_validate({**manual, "ad_integrated": True}))
+    assert ad.replicated and not ad.drives_itself
+
+
 def test_a_driver_without_its_host_says_so_when_asked_for_it() -> None:
     site = LbSite(fqdn="pool.example.com", farm=_site().farm, host=None)
     engine = EngineDriver(EngineSettings(kind="engine"), site, Ports())

@@ -9,7 +9,7 @@ in `base.PROVIDERS`.
 from __future__ import annotations
 
 from ...config.model import Dns
-from ..plugin import Ports
+from ..plugin import Capabilities, Ports
 from .base import PROVIDERS, DnsConflict, DnsError, DnsProvider, RecordSet
 
 
@@ -19,11 +19,18 @@ def open_provider(settings: Dns, ports: Ports) -> DnsProvider:
     return PROVIDERS.build(settings.provider, settings, ports)
 
 
+def capabilities(settings: Dns) -> Capabilities:
+    """What the pool file's provider supports, known without building it (which
+    would resolve its secret, or need its host)."""
+    return PROVIDERS.capabilities(settings.provider, settings)
+
+
 __all__ = [
     "PROVIDERS",
     "DnsConflict",
     "DnsError",
     "DnsProvider",
     "RecordSet",
+    "capabilities",
     "open_provider",
 ]

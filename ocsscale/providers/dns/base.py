@@ -20,7 +20,8 @@ import dns.rdataclass
 import dns.rdatatype
 
 from ...errors import Refused, StepFailed, TransportError, UsageError
-from ..plugin import Capabilities, Ports, Registry
+from ...registry import Registry
+from ..plugin import Capabilities, Ports
 
 Json = Any
 
@@ -237,5 +238,8 @@ class ProviderBase:
 
 
 #: the DNS providers by `dns.provider`: each module of providers/dns/ that holds
-#: one adds it (`PROVIDERS.add(name, Settings, Provider.from_settings)`)
-PROVIDERS: Registry[[Ports], DnsProvider] = Registry("DNS provider", "ocsscale.providers.dns")
+#: one adds it (`PROVIDERS.add(name, Settings, Provider.from_settings,
+#: capabilities=fixed(Provider.capabilities))`)
+PROVIDERS: Registry[[Ports], DnsProvider, Capabilities] = Registry(
+    "DNS provider", "ocsscale.providers.dns"
+)

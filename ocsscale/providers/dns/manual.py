@@ -12,6 +12,7 @@ times). With nobody at the console the operator refuses (NoOperator).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from ...config.model import ManualDns
@@ -133,4 +134,9 @@ class ManualProvider(ProviderBase):
         )
 
 
-PROVIDERS.add("manual", ManualDns, ManualProvider.from_settings)
+def _capabilities(settings: ManualDns) -> Capabilities:
+    """A zone the pool file says is AD-integrated converges by replication."""
+    return replace(ManualProvider.capabilities, replicated=settings.ad_integrated)
+
+
+PROVIDERS.add("manual", ManualDns, ManualProvider.from_settings, capabilities=_capabilities)

@@ -26,7 +26,7 @@ import dns.update
 from ...config.model import Rfc2136Dns
 from ...errors import UsageError
 from ...secrets import Secret
-from ..plugin import Ports
+from ..plugin import Ports, fixed
 from .base import PROVIDERS, DnsConflict, DnsError, ProviderBase, RecordSet, conflict
 from .query import dns_errors, lookup, server_label
 
@@ -169,6 +169,11 @@ def _rdataset(rdtype: str, values: Sequence[str], ttl: int) -> dns.rdataset.Rdat
     return dns.rdataset.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), ttl, *values)
 
 
-PROVIDERS.add("rfc2136", Rfc2136Dns, Rfc2136Provider.from_settings)
+PROVIDERS.add(
+    "rfc2136",
+    Rfc2136Dns,
+    Rfc2136Provider.from_settings,
+    capabilities=fixed(Rfc2136Provider.capabilities),
+)
 
 __all__ = ["DnsConflict", "Rfc2136Provider", "TransferRefused"]

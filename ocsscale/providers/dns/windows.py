@@ -12,12 +12,12 @@ else dnscmd).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from ...config.model import WindowsDns
 from ...errors import OcsscaleError, UsageError
 from ...transports.commands import PsScript
-from ..plugin import Ports
+from ..plugin import Capabilities, Ports, fixed
 from .base import PROVIDERS, DnsConflict, DnsError, ProviderBase, RecordSet, conflict, relative_name
 from .windows_scripts import (
     ERROR_PREFIX,
@@ -32,6 +32,11 @@ from .windows_scripts import (
 
 class WindowsProvider(ProviderBase):
     kind = "windows"
+    #: its zones are AD-integrated (replicated between the domain's DNS servers), and
+    #: its scripts change only the record types they know
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        drives_itself=True, read_back=True, replicated=True, record_types=TYPES
+    )
 
     def __init__(self, zone: str, host: Any, *, tool: str = "auto", timeout: float = 120.0) -> None:
         if tool not in (*TOOLS, "auto"):
@@ -139,4 +144,9 @@ def _absolute(rdtype: str, record: RecordSet) -> RecordSet:
 __all__ = ["DnsConflict", "WindowsProvider"]
 
 
-PROVIDERS.add("windows", WindowsDns, WindowsProvider.from_settings)
+PROVIDERS.add(
+    "windows",
+    WindowsDns,
+    WindowsProvider.from_settings,
+    capabilities=fixed(WindowsProvider.capabilities),
+)

@@ -9,7 +9,7 @@ contract suite (tests/contract).
 from __future__ import annotations
 
 from ...config.lb_settings import DriverSettings
-from ..plugin import Ports
+from ..plugin import Capabilities, Ports
 from .base import DRIVERS, LbDriver, LbSite
 
 
@@ -22,4 +22,10 @@ def open_driver(settings: DriverSettings, site: LbSite, ports: Ports) -> LbDrive
     return DRIVERS.build(settings.kind, settings, site, ports)
 
 
-__all__ = ["DRIVERS", "LbDriver", "LbSite", "kinds", "open_driver"]
+def capabilities(settings: DriverSettings) -> Capabilities:
+    """What the pool file's driver supports, known from its settings alone (the
+    pool file's LB host or profile are not needed)."""
+    return DRIVERS.capabilities(settings.kind, settings)
+
+
+__all__ = ["DRIVERS", "LbDriver", "LbSite", "capabilities", "kinds", "open_driver"]

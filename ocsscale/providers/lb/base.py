@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from ...config.profiles import port_requirement
 from ...errors import UndoRecordError
+from ...registry import Registry
 from .. import undo_shape as shape
-from ..plugin import Capabilities, Ports, Registry
+from ..plugin import Capabilities, Ports
 
 if TYPE_CHECKING:
     from ...config.model import Pool
@@ -251,7 +252,8 @@ class LbDriver(Protocol):
 
 
 #: the load-balancer drivers by `load_balancer.driver.kind`: each module of
-#: providers/lb/ that holds one adds it (`DRIVERS.add(kind, Settings, Driver)`)
-DRIVERS: Registry[[LbSite, Ports], LbDriver] = Registry(
+#: providers/lb/ that holds one adds it (`DRIVERS.add(kind, Settings, Driver,
+#: capabilities=fixed(Driver.capabilities))`)
+DRIVERS: Registry[[LbSite, Ports], LbDriver, Capabilities] = Registry(
     "load-balancer driver", "ocsscale.providers.lb"
 )

@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from ...config.lb_settings import EngineSettings
 from ...errors import CommandFailed, StepFailed
+from ..plugin import fixed
 from .base import DRIVERS, AdminState, FarmSpec, MemberStats
 from .linuxhost import LinuxDriver, LinuxLbHost, decode, state_of
 from .templates import render
@@ -222,4 +223,4 @@ def _farm_data(text: bytes | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-DRIVERS.add("engine", EngineSettings, EngineDriver)
+DRIVERS.add("engine", EngineSettings, EngineDriver, capabilities=fixed(EngineDriver.capabilities))

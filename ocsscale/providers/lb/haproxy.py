@@ -44,6 +44,7 @@ from typing import Any, ClassVar
 
 from ...config.lb_settings import HaproxySettings
 from ...errors import StepFailed
+from ..plugin import fixed
 from . import haproxy_text as hx
 from .base import DRIVERS, AdminState, FarmSpec, MemberStats
 from .linuxhost import LinuxDriver, LinuxLbHost, decode, state_of
@@ -322,4 +323,6 @@ class HaproxyDriver(LinuxDriver):
         return [e for e in hx.events(answer) if e["ts"] >= since]
 
 
-DRIVERS.add("haproxy", HaproxySettings, HaproxyDriver)
+DRIVERS.add(
+    "haproxy", HaproxySettings, HaproxyDriver, capabilities=fixed(HaproxyDriver.capabilities)
+)

@@ -194,7 +194,7 @@ class LinuxDriver:
 
     kind: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities(
-        drives_itself=True, drain=True, read_back=True, detects=True
+        drives_itself=True, drain=True, read_back=True, detects=True, own_host=True
     )
     settings: LinuxLbSettings
 

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from ...config.lb_settings import ManualSettings, vendor_choice
 from ...errors import Declined, StepFailed, UndoRecordError
 from .. import undo_shape as shape
-from ..plugin import Capabilities, Ports
+from ..plugin import Capabilities, Ports, fixed
 from .base import DRIVERS, AdminState, FarmSpec, LbSite, MemberStats, check_driver
 from .vendors import (
     Checklist,
@@ -151,4 +151,4 @@ class ManualDriver:
         return []
 
 
-DRIVERS.add("manual", ManualSettings, ManualDriver)
+DRIVERS.add("manual", ManualSettings, ManualDriver, capabilities=fixed(ManualDriver.capabilities))
