@@ -16,7 +16,11 @@ runs a two-port `tcp-check` (`tcp-check connect port 5061` then `... port 444`)
 and every port's server `track`s it, so either check failing takes the member
 out of EVERY port at once, with one check per member instead of one per port
 (a per-backend `check` would let ports disagree). Ports are checked in the
-health backend only; the port backends follow it.
+health backend only; the port backends follow it. How often and how strictly:
+the pool file's `load_balancer.checks`, as the health servers' `inter`, `fall`
+and `rise` and the health backend's own `timeout connect` and `timeout check`
+(the port backends keep the defaults' connect timeout for client traffic); read
+back from the config, HAProxy's own defaults where a value is not set.
 
 apply: the rendered config is written beside the real one and checked with
 `haproxy -c -f` (nothing is replaced when it is refused: the error names the
@@ -51,7 +55,6 @@ from .templates import render
 
 _ALERT = re.compile(r"^\[ALERT\]\s*\(\d+\)\s*:\s*(config\s*:\s*)?")
 MAX_WEIGHT = 256  # HAProxy's limit
-CHECK = {"check_inter": "2s", "check_fall": 3, "check_rise": 2}  # HAProxy's defaults
 
 # Talks to HAProxy's stats socket: argv = socket, command(s), timeout[, output file].
 # Exit 3: nothing listens there; 4: no answer in time.
@@ -195,7 +198,10 @@ class HaproxyDriver(LinuxDriver):
             ring=hx.RING,
             user=s.user,
             group=s.group,
-            **CHECK,
+            check_inter=hx.duration_text(desired.checks.interval),
+            check_timeout=hx.duration_text(desired.checks.timeout),
+            check_fall=desired.checks.fall,
+            check_rise=desired.checks.rise,
         )
 
     def check_config(self, lb: LinuxLbHost, text: bytes) -> None:
