@@ -24,7 +24,8 @@ RING = "ocsscale-events"
 MAINT_BITS = 0x01 | 0x02 | 0x04 | 0x20 | 0x40
 DRAIN_BITS = 0x08 | 0x10
 
-_DURATION = re.compile(r"^(\d+)(us|ms|s|m|h|d)?$")
+# at most 12 digits: a longer number is no duration (and would overflow a float)
+_DURATION = re.compile(r"^(\d{1,12})(us|ms|s|m|h|d)?$")
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1e-3}
 
 
@@ -37,7 +38,7 @@ def seconds(value: str) -> int | None:
 def duration(value: str) -> float | None:
     """An HAProxy duration (`400ms`, `2s`, `5000` = ms) in seconds, to the millisecond."""
     m = _DURATION.match(value)
-    return None if m is None else round(int(m.group(1)) * _UNITS[m.group(2)], 3)
+    return None if m is None else round(float(int(m.group(1)) * _UNITS[m.group(2)]), 3)
 
 
 def duration_text(seconds: float) -> str:
