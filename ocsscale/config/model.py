@@ -448,16 +448,16 @@ class LbChecks(Strict):
     """How the load balancer checks each member (issue 20), for every driver.
 
     `interval`: seconds from the end of one check to the start of the next (as in
-    HAProxy and the engine); `timeout`: seconds a check may take to connect;
-    `fall` failed checks in a row take a member out, `rise` good ones bring it
-    back. A member whose service stops (its ports refuse) is out within
-    fall x interval, one whose link is cut (its ports are silent) within
-    fall x (interval + timeout): 0.8 s and 1.6 s at the defaults, under the
-    2 s the walkthrough's failover drill is held to, and `fall: 2` keeps a
-    member in when one check is lost."""
+    HAProxy and the engine); `timeout`: seconds a check may take to connect, less
+    than the interval; `fall` failed checks in a row take a member out, `rise`
+    good ones bring it back. A member whose service stops (its ports refuse) is
+    out within fall x interval, one whose link is cut (its ports are silent)
+    within fall x (interval + timeout): 1.0 s and 1.6 s at the defaults, under
+    the 2 s the failover drill is held to, and `fall: 2` keeps a member in when
+    one check is lost. 0.3 s to connect is hundreds of round trips on a LAN."""
 
-    interval: CheckSeconds = 0.4
-    timeout: CheckSeconds = 0.4
+    interval: CheckSeconds = 0.5
+    timeout: CheckSeconds = 0.3
     fall: CheckCount = 2
     rise: CheckCount = 2
 

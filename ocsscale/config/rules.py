@@ -422,15 +422,16 @@ def check_timing_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Itera
     """load_balancer.checks against itself and against the failover drill's patience."""
     checks, drill = pool.load_balancer.checks, pool.load_balancer.failover
     at = (*LB, "checks")
-    if checks.timeout > checks.interval:
-        # HAProxy connects a check for at most min(timeout connect, inter): a longer
-        # timeout would be written but never used, and the engine would let one
-        # check run into the next one's time
+    if checks.timeout >= checks.interval:
+        # HAProxy connects a check for at most min(timeout connect, inter), so a longer
+        # timeout would be written and never used; NetScaler refuses a response
+        # timeout that is not less than its interval
         yield doc.issue(
             (*at, "timeout"),
             "lb.checks.timeout",
-            f"the check timeout ({checks.timeout:g} s) must not exceed the interval "
-            f"({checks.interval:g} s): HAProxy cuts a check's connect at the interval",
+            f"the check timeout ({checks.timeout:g} s) must be less than the interval "
+            f"({checks.interval:g} s): HAProxy cuts a check's connect at the interval and "
+            "appliances refuse it",
         )
     for count, what, took in (
         ("fall", "taken out of the farm", checks.out_within()),

@@ -20,13 +20,13 @@ def _with_checks(block: str, extra: str = "") -> str:
 def test_defaults_take_a_member_out_within_two_seconds_on_both_faults(tmp_path: Path) -> None:
     loaded = load_text(tmp_path, ONE_ARMED)
     checks = loaded.pool.load_balancer.checks
-    assert (checks.interval, checks.timeout, checks.fall, checks.rise) == (0.4, 0.4, 2, 2)
+    assert (checks.interval, checks.timeout, checks.fall, checks.rise) == (0.5, 0.3, 2, 2)
     # a silent (cut) member: fall rounds of (interval + timeout); a refusing one: less
     assert checks.out_within() < 2.0 and checks.fall * checks.interval < 2.0
     assert checks.fall >= 2  # one lost check never takes a member out
     farm = FarmSpec.from_pool(loaded.pool, loaded.profile)
-    assert farm.checks == CheckTiming(0.4, 0.4, 2, 2)
-    assert farm.view()["checks"] == {"interval": 0.4, "timeout": 0.4, "fall": 2, "rise": 2}
+    assert farm.checks == CheckTiming(0.5, 0.3, 2, 2)
+    assert farm.view()["checks"] == {"interval": 0.5, "timeout": 0.3, "fall": 2, "rise": 2}
 
 
 def test_values_given_reach_the_farm_to_the_millisecond(tmp_path: Path) -> None:
@@ -42,7 +42,7 @@ def test_values_given_reach_the_farm_to_the_millisecond(tmp_path: Path) -> None:
     [
         ("    interval: 0.05\n", "lb.checks.range", "from 0.1 to 60.0 seconds"),
         ("    interval: 61\n", "lb.checks.range", "from 0.1 to 60.0 seconds"),
-        ("    timeout: '0.4'\n", "value.not-a-number", "number of seconds"),
+        ("    timeout: '0.2'\n", "value.not-a-number", "number of seconds"),
         ("    timeout: true\n", "value.not-a-number", "number of seconds"),
         ("    interval: .nan\n", "lb.checks.range", "seconds"),
         ("    fall: 0\n", "lb.checks.range", "from 1 to 20"),
@@ -66,15 +66,17 @@ def test_a_timeout_longer_than_the_interval_is_refused(tmp_path: Path) -> None:
     issue = only_issue(tmp_path, text, "lb.checks.timeout")
     assert issue.line == line_of(text, "timeout: 1")
     assert issue.path == "load_balancer.checks.timeout"
-    assert "must not exceed the interval" in issue.message
+    assert "must be less than the interval" in issue.message
     assert issue.render().startswith(f"{tmp_path / 'pool.yaml'}:{issue.line}:")
-    # equal is fine
-    load_text(tmp_path, _with_checks("    interval: 1\n    timeout: 1\n"))
+    # equal is refused too (an appliance would refuse it); less is fine
+    text = _with_checks("    interval: 1\n    timeout: 1.0\n")
+    assert only_issue(tmp_path, text, "lb.checks.timeout").line == line_of(text, "timeout: 1.0")
+    load_text(tmp_path, _with_checks("    interval: 1\n    timeout: 0.999\n"))
 
 
 def test_checks_slower_than_the_drills_detect_timeout_are_refused(tmp_path: Path) -> None:
     text = _with_checks(
-        "    interval: 5\n    timeout: 5\n    fall: 4\n    rise: 2\n",
+        "    interval: 6\n    timeout: 4\n    fall: 4\n    rise: 2\n",
         "  failover:\n    detect_timeout: 30\n",
     )
     issue = only_issue(tmp_path, text, "lb.checks.detect")
@@ -97,8 +99,8 @@ def test_view_diff_names_each_check_value_that_drifted() -> None:
     lines = view_diff(planned, found)
     assert lines == [
         "checks fall: 3 on the LB, 2 planned",
-        "checks interval: 2.0 on the LB, 0.4 planned",
-        "checks timeout: 2.0 on the LB, 0.4 planned",
+        "checks interval: 2.0 on the LB, 0.5 planned",
+        "checks timeout: 2.0 on the LB, 0.3 planned",
     ]
     assert view_diff(planned, {"checks": CheckTiming().view()}) == []
     # a view without checks at all is drift too, never equality

@@ -79,6 +79,6 @@ def test_the_farm_carries_the_pool_files_check_timing_and_reads_it_back() -> Non
     assert check_view(health.model_dump()) == farm.checks.view()
     # the engine's own defaults where the farm is silent: drift against the plan
     assert view_diff({"checks": site.farm.checks.view()}, {"checks": check_view({})}) == [
-        "checks interval: 0.25 on the LB, 0.4 planned",
-        "checks timeout: 0.5 on the LB, 0.4 planned",
+        "checks interval: 0.25 on the LB, 0.5 planned",
+        "checks timeout: 0.5 on the LB, 0.3 planned",
     ]

@@ -172,27 +172,27 @@ def test_drift_in_the_check_values_is_shown(driver: HaproxyDriver) -> None:
     text = driver.render_config(farm)
     assert view_diff(farm.view(), hx.config_view(text)) == []
     # the config of an ocsscale before issue 20: HAProxy's defaults everywhere
-    old = _edit(text, "inter 400ms fall 2 rise 2", "inter 2s fall 3 rise 2")
-    old = _edit(old, "    timeout connect 400ms\n    timeout check 400ms\n", "")
+    old = _edit(text, "inter 500ms fall 2 rise 2", "inter 2s fall 3 rise 2")
+    old = _edit(old, "    timeout connect 300ms\n    timeout check 300ms\n", "")
     assert view_diff(farm.view(), hx.config_view(old)) == [
         "checks fall: 3 on the LB, 2 planned",
-        "checks interval: 2.0 on the LB, 0.4 planned",
+        "checks interval: 2.0 on the LB, 0.5 planned",
         # no `timeout check`: HAProxy lets a check take `inter`
-        "checks timeout: 2.0 on the LB, 0.4 planned",
+        "checks timeout: 2.0 on the LB, 0.3 planned",
     ]
     # nothing said at all on the server lines: HAProxy's own defaults, still drift
-    bare = _edit(text, " inter 400ms fall 2 rise 2", "")
+    bare = _edit(text, " inter 500ms fall 2 rise 2", "")
     assert hx.config_view(bare)["checks"] == {
         "interval": 2.0,
-        "timeout": 0.4,
+        "timeout": 0.3,
         "fall": 3,
         "rise": 2,
     }
     # a hand edit of one timeout, of one member's line, or a value that is no number
     lines = view_diff(
-        farm.view(), hx.config_view(_edit(text, "timeout check 400ms", "timeout check 5s"))
+        farm.view(), hx.config_view(_edit(text, "timeout check 300ms", "timeout check 5s"))
     )
-    assert lines == ["checks timeout: 'connect 0.4 s, check 5.0 s' on the LB, 0.4 planned"]
+    assert lines == ["checks timeout: 'connect 0.3 s, check 5.0 s' on the LB, 0.3 planned"]
     one = text.replace("fall 2", "fall 5", 1)
     assert view_diff(farm.view(), hx.config_view(one)) == [
         "checks fall: [2, 5] on the LB, 2 planned"
