@@ -136,7 +136,10 @@ def test_check_timing_configured_read_back_drift_shown_member_taken_out(
         while not _drift(lab, pool) and time.monotonic() < deadline:
             time.sleep(0.2)  # the LB takes its reload
         assert _drift(lab, pool) == ["checks interval: 2.0 on the LB, 0.6 planned"]
-        result = tool(lab, pool, "plan")
+        # and so does the tool: a dry run of a fresh copy reads the LB and compares
+        look = pool_copy(lab, tmp_path / "look")
+        _set_checks(look)
+        result = tool(lab, look, "run", "--phase", "configure-lb", "--dry-run")
         text = output(result)
         assert "checks interval: 2.0 on the LB, 0.6 planned" in text, text
     finally:
