@@ -286,8 +286,17 @@ class HaproxyDriver(LinuxDriver):
 
     def stats(self) -> dict[str, MemberStats]:
         lb = self._lb()
-        rows = self._servers(lb)
-        stat = hx.stat_rows(self._api(lb, "show stat") or "")
+        # one request for both: the failover drill polls this to time a member's exit,
+        # and each request is a round trip to the LB host
+        both = "show servers state;show stat"
+        try:
+            state, stat_text = hx.state_and_stat(self._api(lb, both) or "")
+        except ValueError:
+            raise StepFailed(
+                f"{self.host_name}: HAProxy's answer to `{both}` could not be read"
+            ) from None
+        rows = hx.servers_state(state)
+        stat = hx.stat_rows(stat_text)
         members = {r["srv_name"] for r in rows if r["be_name"] == hx.HEALTH_BACKEND}
         admin: dict[str, str] = dict.fromkeys(members, "ready")
         for r in rows:

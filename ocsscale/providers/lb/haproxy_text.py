@@ -231,6 +231,15 @@ def runtime_members(rows: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
     return view
 
 
+def state_and_stat(text: str) -> tuple[str, str]:
+    """The two answers of `show servers state;show stat` in one request: `show stat`
+    starts at its `# pxname,` header. ValueError when it is not there (never guessed)."""
+    at = text.find("\n# pxname,")
+    if at < 0:
+        raise ValueError("no `show stat` header in the answer")
+    return text[: at + 1], text[at + 1 :]
+
+
 def stat_rows(text: str) -> list[dict[str, str]]:
     """`show stat` CSV rows (header `# pxname,svname,...`)."""
     return list(csv.DictReader(io.StringIO(text.lstrip("# "))))

@@ -217,3 +217,24 @@ def test_server_options_read_flags_and_values() -> None:
     assert hx.duration("soon") is None and hx.duration_text(0.25) == "250ms"
     # a number no duration can be is no duration (never an overflow)
     assert hx.duration("9" * 400 + "ms") is None and hx.seconds("9" * 400) is None
+
+
+# `show servers state;show stat` as HAProxy 2.6 answers it in one request (columns cut)
+BOTH = (
+    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight\n"
+    "2 health 1 fe1 10.0.0.41 0 0 1\n3 port-5061 1 fe1 10.0.0.41 0 0 1\n\n"
+    "# pxname,svname,scur,status,\nhealth,fe1,0,DOWN,\nport-5061,fe1,3,DOWN,\n\n"
+)
+
+
+def test_one_request_answers_both_state_and_stat() -> None:
+    state, stat = hx.state_and_stat(BOTH)
+    assert [r["srv_name"] for r in hx.servers_state(state)] == ["fe1", "fe1"]
+    rows = hx.stat_rows(stat)
+    assert [(r["pxname"], r["status"], r["scur"]) for r in rows] == [
+        ("health", "DOWN", "0"),
+        ("port-5061", "DOWN", "3"),
+    ]
+    # an answer without `show stat`'s header is refused, never read as no members
+    with pytest.raises(ValueError):
+        hx.state_and_stat(BOTH.split("# pxname")[0])
