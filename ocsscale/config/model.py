@@ -448,8 +448,8 @@ class LbChecks(Strict):
     """How the load balancer checks each member (issue 20), for every driver.
 
     `interval`: seconds from the end of one check to the start of the next (as in
-    HAProxy and the engine); `timeout`: seconds a check may take to connect, less
-    than the interval; `fall` failed checks in a row take a member out, `rise`
+    HAProxy and the engine); `timeout`: seconds a check may take to connect, at
+    most the interval; `fall` failed checks in a row take a member out, `rise`
     good ones bring it back. A member whose service stops (its ports refuse) is
     out within fall x interval, one whose link is cut (its ports are silent)
     within fall x (interval + timeout): 1.0 s and 1.6 s at the defaults, under

@@ -422,16 +422,14 @@ def check_timing_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Itera
     """load_balancer.checks against itself and against the failover drill's patience."""
     checks, drill = pool.load_balancer.checks, pool.load_balancer.failover
     at = (*LB, "checks")
-    if checks.timeout >= checks.interval:
-        # HAProxy connects a check for at most min(timeout connect, inter), so a longer
-        # timeout would be written and never used; NetScaler refuses a response
-        # timeout that is not less than its interval
+    if checks.timeout > checks.interval:
+        # HAProxy connects a check for at most min(timeout connect, inter): a longer
+        # timeout would be written and never used
         yield doc.issue(
             (*at, "timeout"),
             "lb.checks.timeout",
-            f"the check timeout ({checks.timeout:g} s) must be less than the interval "
-            f"({checks.interval:g} s): HAProxy cuts a check's connect at the interval and "
-            "appliances refuse it",
+            f"the check timeout ({checks.timeout:g} s) must not exceed the interval "
+            f"({checks.interval:g} s): HAProxy cuts a check's connect at the interval",
         )
     for count, what, took in (
         ("fall", "taken out of the farm", checks.out_within()),

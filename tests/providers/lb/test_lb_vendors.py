@@ -375,6 +375,10 @@ def test_each_vendor_says_the_timing_in_its_own_units() -> None:
     line = _timing_line(farm_checklist("netscaler", fast, REQUIRED).lines)
     assert "-interval 500 MSEC -resptimeout 300 MSEC -retries 2 -successRetries 2" in line
     assert line.count("set lb monitor ocspool_tcp_") == 2
+    even = farm(checks=CheckTiming(interval=0.5, timeout=0.5, fall=2, rise=2))
+    line = _timing_line(farm_checklist("netscaler", even, REQUIRED).lines)
+    assert "-interval 500 MSEC -resptimeout 499 MSEC" in line
+    assert "499 MSEC instead of this pool's 500" in line
     # the BIG-IP counts whole seconds and needs the Interval under the Timeout
     line = _timing_line(farm_checklist("f5", fast, REQUIRED).lines)
     assert "Interval 1 seconds, Timeout 2 seconds" in line and "Time Until Up 1 seconds" in line
