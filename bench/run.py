@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --quick    # smoke run, well under a minute or two
     .venv/bin/python bench/run.py --only http,detection
     .venv/bin/python bench/run.py --only newconn --repeats 5 --merge   # new connections only
+    .venv/bin/python bench/run.py --only detect --merge   # members out, HAProxy and engine
 
 Needs root (it makes its own network namespace) and haproxy, nginx, wrk, iperf3.
 Writes bench/results/latest.json and latest.md. Measures; asserts nothing: the exit
@@ -24,11 +25,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lbbench import conns, health, perf, report  # noqa: E402
+from lbbench import conns, detect, health, perf, report  # noqa: E402
 from lbbench.procs import BenchError, Sandbox, raise_nofile  # noqa: E402
 from lbbench.proxies import ENGINE_ENV, ENGINE_SEEN  # noqa: E402
 
-SCENARIOS = ("http", "newconn", "bulk", "memory", "scale", "detection")
+SCENARIOS = ("http", "newconn", "bulk", "memory", "scale", "detection", "detect")
 NEEDS = {
     "http": ("haproxy", "nginx", "wrk"),
     "newconn": ("haproxy", "nginx", "wrk"),
@@ -36,6 +37,7 @@ NEEDS = {
     "memory": ("haproxy",),
     "scale": (),
     "detection": (),
+    "detect": detect.NEEDS,
 }
 # Our own listen ports, kept out of the ephemeral range of the benchmark's namespace.
 RESERVED_PORTS = "5201,8080-8081,9000-9001,9100-9101"
@@ -51,6 +53,7 @@ def plan(quick: bool) -> dict[str, Any]:
             "scale_cap": 30,
             "trials": 3,
             "lost": 3,
+            "detect": 3,
         }
     return {
         "perf": perf.PerfPlan(seconds=10, repeats=3),
@@ -60,6 +63,7 @@ def plan(quick: bool) -> dict[str, Any]:
         "scale_cap": 300,
         "trials": 20,
         "lost": 5,
+        "detect": 10,
     }
 
 
@@ -214,6 +218,8 @@ def main() -> int:
                     doc["results"]["detection"] = health.run_detection(
                         box, p["trials"], p["lost"], log
                     )
+                elif name == "detect":
+                    doc["results"]["detect"] = detect.run_detect(box, p["detect"], log)
             except BenchError as exc:
                 doc["errors"][name] = str(exc)
                 log(f"  {name} could not run: {exc}")

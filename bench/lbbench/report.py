@@ -192,6 +192,36 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": lc["met"],
             }
         )
+    rows += _detect_rows(results.get("detect"))
+    return rows
+
+
+_FAULT_WORDS = {
+    "service-stop": "member out after its service stops (check port refuses), max s",
+    "link-cut": "member out after its link is cut (check port silent), max s",
+}
+
+
+def _detect_rows(det: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Issue 20: both drivers as ocsscale configures them at the default checks."""
+    if not det:
+        return []
+    c = det["checks"]
+    rows = []
+    for fault, by in det["faults"].items():
+        e, h = by.get("engine", {}), by.get("haproxy", {})
+        rows.append(
+            {
+                "metric": f"{_FAULT_WORDS.get(fault, fault)} (driver defaults: interval "
+                f"{c['interval']} s, timeout {c['timeout']} s, fall {c['fall']}; "
+                f"{e.get('trials', h.get('trials', '?'))} trials)",
+                "engine": e.get("max_s"),
+                "haproxy": h.get("max_s"),
+                "ratio": None,
+                "target": "<= 2.0 s on both",
+                "met": bool(e.get("met")) and bool(h.get("met")),
+            }
+        )
     return rows
 
 

@@ -459,6 +459,13 @@ class LbFailoverDrill(Action):
                 held.setdefault(identify(evidence, self.ctx.pool) or "?", []).append(stream)
         return held
 
+    def _checks(self) -> Json:
+        """load_balancer.checks, and the longest this fault may take to show with them:
+        refusing ports fail each check at once, a cut link lets each one time out."""
+        c = self.ctx.pool.load_balancer.checks
+        bound = c.out_within() if self.mode == "link" else round(c.fall * c.interval, 3)
+        return {**c.model_dump(), "out_within_s": bound}
+
     def _judge(
         self,
         report: Any,
@@ -493,6 +500,8 @@ class LbFailoverDrill(Action):
             # lb-view: the LB's own view; outside: the load through the VIP; operator
             "detected_by": self.detection.get("down"),
             "back_detected_by": self.detection.get("up"),
+            # what the LB was asked to do: the detection time is read against it
+            "checks": self._checks(),
         }
         self.ctx.emit("drill", row)
         problems = []

@@ -417,6 +417,59 @@ class FailoverDrill(Strict):
     detect_successes: int = Field(20, ge=3, le=1000)
 
 
+def _check_seconds(what: str) -> BeforeValidator:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PydanticCustomError(
+                "value.not-a-number",
+                "{what} is a number of seconds written without quotes (e.g. 0.4)",
+                {"what": what},
+            )
+        if not CHECK_SECONDS[0] <= value <= CHECK_SECONDS[1]:  # NaN fails this too
+            raise PydanticCustomError(
+                "lb.checks.range",
+                "{what} must be from {low} to {high} seconds",
+                {"what": what, "low": CHECK_SECONDS[0], "high": CHECK_SECONDS[1]},
+            )
+        # whole milliseconds: HAProxy's unit, so what is read back equals what was asked
+        return round(float(value), 3)
+
+    return BeforeValidator(check)
+
+
+#: a check interval or timeout: below 0.1 s the checks alone would open dozens of
+#: connections a second to each front end; above 60 s a dead one serves for minutes
+CHECK_SECONDS = (0.1, 60.0)
+CheckSeconds = Annotated[float, _check_seconds("a check interval or timeout")]
+CheckCount = Annotated[int, _whole_number(1, 20, "a check count (fall, rise)", "lb.checks.range")]
+
+
+class LbChecks(Strict):
+    """How the load balancer checks each member (issue 20), for every driver.
+
+    `interval`: seconds from the end of one check to the start of the next (as in
+    HAProxy and the engine); `timeout`: seconds a check may take to connect, at
+    most the interval; `fall` failed checks in a row take a member out, `rise`
+    good ones bring it back. A member whose service stops (its ports refuse) is
+    out within fall x interval, one whose link is cut (its ports are silent)
+    within fall x (interval + timeout): 1.0 s and 1.6 s at the defaults, under
+    the 2 s the failover drill is held to, and `fall: 2` keeps a member in when
+    one check is lost. 0.3 s to connect is hundreds of round trips on a LAN."""
+
+    interval: CheckSeconds = 0.5
+    timeout: CheckSeconds = 0.3
+    fall: CheckCount = 2
+    rise: CheckCount = 2
+
+    def out_within(self) -> float:
+        """The longest a member whose link is cut stays in the farm (seconds)."""
+        return round(self.fall * (self.interval + self.timeout), 3)
+
+    def back_within(self) -> float:
+        """The longest a member that answers again stays out (seconds)."""
+        return round(self.rise * (self.interval + self.timeout), 3)
+
+
 class LoadBalancer(Strict):
     #: `driver: engine` is short for `driver: {kind: engine}` with its defaults
     driver: DriverSettings
@@ -428,6 +481,7 @@ class LoadBalancer(Strict):
     expected_peak_connections: PeakConnections
     host: HostSpec | None = None
     failover: FailoverDrill = Field(default_factory=FailoverDrill)
+    checks: LbChecks = Field(default_factory=LbChecks)
 
     @field_validator("driver", mode="before")
     @classmethod

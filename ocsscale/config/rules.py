@@ -418,6 +418,34 @@ def decommission_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Itera
         )
 
 
+def check_timing_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
+    """load_balancer.checks against itself and against the failover drill's patience."""
+    checks, drill = pool.load_balancer.checks, pool.load_balancer.failover
+    at = (*LB, "checks")
+    if checks.timeout > checks.interval:
+        # HAProxy connects a check for at most min(timeout connect, inter): a longer
+        # timeout would be written and never used
+        yield doc.issue(
+            (*at, "timeout"),
+            "lb.checks.timeout",
+            f"the check timeout ({checks.timeout:g} s) must not exceed the interval "
+            f"({checks.interval:g} s): HAProxy cuts a check's connect at the interval",
+        )
+    for count, what, took in (
+        ("fall", "taken out of the farm", checks.out_within()),
+        ("rise", "put back", checks.back_within()),
+    ):
+        if took > drill.detect_timeout:
+            yield doc.issue(
+                (*at, count),
+                "lb.checks.detect",
+                f"with these checks a member may take {took:g} s to be {what} "
+                f"({count} x (interval + timeout)), longer than "
+                f"load_balancer.failover.detect_timeout ({drill.detect_timeout:g} s): the "
+                "failover drill would fail; check more often or raise detect_timeout",
+            )
+
+
 def _fmt(path: Path_) -> str:
     return format_path(path)
 
@@ -433,6 +461,7 @@ ALL_RULES: tuple[Rule, ...] = (
     dns_rules,
     lease_rules,
     decommission_rules,
+    check_timing_rules,
 )
 
 

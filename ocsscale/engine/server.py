@@ -360,5 +360,7 @@ class Engine:
             "maxconn": self.maxconn_view(),
             "reloads": self.reloads,
             "check_results": {f"{n}:{r}": c for (n, r), c in self.health.results.items()},
+            # the settings the checker runs with (a farm's health, read back by ocsscale)
+            "health": self.health.settings.model_dump(),
             "event_counts": dict(self.events.counts),
         }

@@ -249,3 +249,18 @@ def test_a_readable_lb_view_is_not_second_guessed_from_outside(tmp_path: Path) -
     assert drill._outside is None and load._observe is None
     drill._load([target], {"ocsfe01": {"health": "unknown"}, "ocsfe02": {"health": "unknown"}})
     assert drill._outside is not None
+
+
+def test_the_drill_says_the_checks_it_was_run_against(tmp_path: Path) -> None:
+    """Each drill's evidence carries load_balancer.checks and the longest its fault may
+    take to show with them (a refused port: fall x interval; a cut link: + timeout)."""
+    service = _drill(tmp_path)
+    assert service._checks() == {  # type: ignore[attr-defined]
+        "interval": 0.5,
+        "timeout": 0.3,
+        "fall": 2,
+        "rise": 2,
+        "out_within_s": 1.0,
+    }
+    link = LbFailoverDrill(service.ctx, {"fe": "ocsfe01", "mode": "link"})
+    assert link._checks()["out_within_s"] == 1.6  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from ocsscale.config.lb_settings import ManualSettings
 from ocsscale.config.loader import LoadedPool
 from ocsscale.providers.lb import open_driver
-from ocsscale.providers.lb.base import FarmSpec, LbDriver, LbSite, Member
+from ocsscale.providers.lb.base import CheckTiming, FarmSpec, LbDriver, LbSite, Member
 from ocsscale.providers.lb.haproxy import HaproxyDriver
 from ocsscale.providers.lb.manual import ManualDriver
 from ocsscale.providers.plugin import Ports
@@ -102,6 +102,13 @@ def farm_from_checklist(lines: Sequence[str]) -> FarmSpec:
             r"^Real server (\S+): (\S+), weight (\d+), on every port\.$", text, re.M
         )
     )
+    # the WebMux's own settings cannot say it: the line states what the pool asks
+    timing = re.search(
+        r"this pool asks for a check every ([\d.]+) s, ([\d.]+) s to connect, a server out "
+        r"after (\d+) failed checks and back after (\d+) good ones",
+        text,
+    )
+    assert timing, f"the checklist does not say the check timing:\n{text}"
     return FarmSpec(
         name="by-hand",
         vip=vip,
@@ -111,6 +118,7 @@ def farm_from_checklist(lines: Sequence[str]) -> FarmSpec:
         idle_timeout=int(find(r"^TCP idle timeout: (\d+) s")),
         members=members,
         snat_addresses=tuple(find(r"^SNAT address\(es\): (.+)\.$").split(", ")),
+        checks=CheckTiming(float(timing[1]), float(timing[2]), int(timing[3]), int(timing[4])),
     )
 
 
@@ -127,6 +135,7 @@ def farm_from_data(data: dict[str, Any]) -> FarmSpec:
         idle_timeout=data["idle_timeout"],
         members=tuple(Member(m["name"], m["address"], m["weight"]) for m in data["members"]),
         snat_addresses=tuple(data["snat_addresses"]),
+        checks=CheckTiming(**data["checks"]),
     )
 
 

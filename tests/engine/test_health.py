@@ -111,3 +111,21 @@ def test_blackholed_check_port_times_out_and_takes_server_out(
         assert "port 16151: no answer within 0.3s" in reason
     finally:
         hole.close()
+
+
+def test_status_reports_the_check_settings_in_use_across_a_reload(
+    net: Net, backends: Backends, engine_factory: type[EngineProc]
+) -> None:
+    """/status says what the checker runs with (read back by the engine driver), and a
+    reload that changes it changes what it says."""
+    backends.open(net.servers[0], 16401, "fe1")
+    farm = basic_farm(net, [16401], [1])
+    farm["health"] = {"ports": [16401], "inter": 0.4, "timeout": 0.3, "fall": 2, "rise": 3}
+    engine = engine_factory(farm)
+    health = engine.status()["health"]
+    assert (health["inter"], health["timeout"], health["fall"], health["rise"]) == (0.4, 0.3, 2, 3)
+    farm["health"] = {**farm["health"], "inter": 1.5, "fall": 4}
+    engine.write(farm)
+    engine.api("POST", "/reload")
+    health = engine.status()["health"]
+    assert (health["inter"], health["fall"], health["ports"]) == (1.5, 4, [16401])

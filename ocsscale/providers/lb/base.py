@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Interface
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
+from ...config.model import LbChecks
 from ...config.profiles import port_requirement
 from ...errors import UndoRecordError
 from ...registry import Registry
@@ -40,6 +41,28 @@ class Member:
     weight: int
 
 
+_CHECK_DEFAULTS = LbChecks()
+
+
+@dataclass(frozen=True)
+class CheckTiming:
+    """How the LB checks each member (the pool file's `load_balancer.checks`):
+    seconds between checks, seconds a check may take, failed checks in a row to
+    take a member out, good ones to bring it back."""
+
+    interval: float = _CHECK_DEFAULTS.interval
+    timeout: float = _CHECK_DEFAULTS.timeout
+    fall: int = _CHECK_DEFAULTS.fall
+    rise: int = _CHECK_DEFAULTS.rise
+
+    @classmethod
+    def from_checks(cls, checks: LbChecks) -> CheckTiming:
+        return cls(checks.interval, checks.timeout, checks.fall, checks.rise)
+
+    def view(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class FarmSpec:
     """The farm the walkthrough asks for, built from the pool file and its profile.
@@ -47,7 +70,8 @@ class FarmSpec:
     Every port is on the VIP; `check_ports` carry the health checks that every
     other port follows; balancing is weighted least connections; `idle_timeout`
     is the client and server idle timeout; `snat_addresses` are the source
-    addresses the LB uses towards the members."""
+    addresses the LB uses towards the members; `checks` how often and how
+    strictly every member is checked."""
 
     name: str
     vip: str  # the address, no prefix
@@ -58,6 +82,7 @@ class FarmSpec:
     members: tuple[Member, ...]
     snat_addresses: tuple[str, ...]
     balance: str = "wlc"
+    checks: CheckTiming = field(default_factory=CheckTiming)
 
     @property
     def vip_interface(self) -> str:
@@ -79,6 +104,7 @@ class FarmSpec:
             "balance": self.balance,
             "snat_addresses": sorted(self.snat_addresses),
             "members": {m.name: {"address": m.address, "weight": m.weight} for m in self.members},
+            "checks": self.checks.view(),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -99,6 +125,7 @@ class FarmSpec:
             members=tuple(Member(fe.name, str(fe.address), fe.weight) for fe in pool.front_ends),
             snat_addresses=snat,
             balance=profile.balance,
+            checks=CheckTiming.from_checks(lb.checks),
         )
 
 
@@ -117,6 +144,13 @@ def view_diff(expected: Mapping[str, Any], actual: Mapping[str, Any] | None) -> 
     for key in ("vip", "ports", "check_ports", "idle_timeout", "balance", "snat_addresses"):
         if expected.get(key) != actual.get(key):
             lines.append(f"{key}: {actual.get(key)!r} on the LB, {expected.get(key)!r} planned")
+    want_checks, have_checks = expected.get("checks") or {}, actual.get("checks") or {}
+    for key in sorted(set(want_checks) | set(have_checks)):
+        if want_checks.get(key) != have_checks.get(key):
+            lines.append(
+                f"checks {key}: {have_checks.get(key)!r} on the LB, "
+                f"{want_checks.get(key)!r} planned"
+            )
     want, have = expected.get("members", {}), actual.get("members", {}) or {}
     for name in sorted(set(want) | set(have)):
         if name not in have:

@@ -11,7 +11,11 @@ replaced, and no VIP added, if the check refuses it); the VIP is added to the
 client-side interface (when absent) and the farm installed in place after a
 backup; on a systemd host the
 unit is written from templates/engine.service.j2; the service is started, or
-reloaded when it runs (SIGHUP: no connection refused).
+reloaded when it runs (SIGHUP: no connection refused). The pool file's
+`load_balancer.checks` are the farm's `health` inter (and downinter: a member
+that is out is checked as often), timeout, fall and rise; the engine's
+fastinter (0.1 s after a failed round) is its own. Read back from the running
+engine's status.
 Undo: the farm file and unit byte-identical (or absent), the service state as
 before (stopped if it was), the VIP removed if it was not there.
 Members: `ocsscale lb status|drain|ready|maint|events` on the LB host, which
@@ -26,6 +30,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ...config.lb_settings import EngineSettings
+from ...engine.farm import Health
 from ...errors import CommandFailed, StepFailed
 from ..plugin import fixed
 from .base import DRIVERS, AdminState, FarmSpec, MemberStats
@@ -113,6 +118,8 @@ class EngineDriver(LinuxDriver):
                 s["name"]: {"address": s["address"], "weight": int(s["weight"])}
                 for s in status.get("servers", [])
             },
+            # what the running checker uses (an engine from before it said: the file)
+            "checks": check_view(status.get("health") or farm.get("health") or {}),
         }
 
     def render_farm(self, desired: FarmSpec) -> str:
@@ -125,6 +132,7 @@ class EngineDriver(LinuxDriver):
                 {"name": m.name, "address": m.address, "weight": m.weight} for m in desired.members
             ],
             health_ports=list(desired.check_ports),
+            checks=desired.checks.view(),
             snat_addresses=list(desired.snat_addresses),
             idle_timeout=desired.idle_timeout,
             admin_socket=self.settings.admin_socket,
@@ -207,6 +215,22 @@ class EngineDriver(LinuxDriver):
             if ts >= since and "server" in event:  # member changes only, as the protocol says
                 found.append({**event, "ts": ts})
         return found
+
+
+def check_view(health: dict[str, Any]) -> dict[str, Any]:
+    """The engine's `health` settings in the pool file's terms (FarmSpec.checks' view);
+    the engine's own default for what they do not set."""
+    defaults = Health()
+
+    def get(key: str) -> Any:
+        return health.get(key, getattr(defaults, key))
+
+    return {
+        "interval": get("inter"),
+        "timeout": get("timeout"),
+        "fall": get("fall"),
+        "rise": get("rise"),
+    }
 
 
 def _farm_data(text: bytes | None) -> dict[str, Any]:

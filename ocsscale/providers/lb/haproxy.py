@@ -16,7 +16,11 @@ runs a two-port `tcp-check` (`tcp-check connect port 5061` then `... port 444`)
 and every port's server `track`s it, so either check failing takes the member
 out of EVERY port at once, with one check per member instead of one per port
 (a per-backend `check` would let ports disagree). Ports are checked in the
-health backend only; the port backends follow it.
+health backend only; the port backends follow it. How often and how strictly:
+the pool file's `load_balancer.checks`, as the health servers' `inter`, `fall`
+and `rise` and the health backend's own `timeout connect` and `timeout check`
+(the port backends keep the defaults' connect timeout for client traffic); read
+back from the config, HAProxy's own defaults where a value is not set.
 
 apply: the rendered config is written beside the real one and checked with
 `haproxy -c -f` (nothing is replaced when it is refused: the error names the
@@ -52,7 +56,6 @@ from .templates import render
 
 _ALERT = re.compile(r"^\[ALERT\]\s*\(\d+\)\s*:\s*(config\s*:\s*)?")
 MAX_WEIGHT = 256  # HAProxy's limit
-CHECK = {"check_inter": "2s", "check_fall": 3, "check_rise": 2}  # HAProxy's defaults
 
 # Talks to HAProxy's stats socket: argv = socket, command(s), timeout[, output file].
 # Exit 3: nothing listens there; 4: no answer in time.
@@ -196,7 +199,10 @@ class HaproxyDriver(LinuxDriver):
             ring=hx.RING,
             user=s.user,
             group=s.group,
-            **CHECK,
+            check_inter=hx.duration_text(desired.checks.interval),
+            check_timeout=hx.duration_text(desired.checks.timeout),
+            check_fall=desired.checks.fall,
+            check_rise=desired.checks.rise,
         )
 
     def check_config(self, lb: LinuxLbHost, text: bytes) -> None:
@@ -281,8 +287,17 @@ class HaproxyDriver(LinuxDriver):
 
     def stats(self) -> dict[str, MemberStats]:
         lb = self._lb()
-        rows = self._servers(lb)
-        stat = hx.stat_rows(self._api(lb, "show stat") or "")
+        # one request for both: the failover drill polls this to time a member's exit,
+        # and each request is a round trip to the LB host
+        both = "show servers state;show stat"
+        try:
+            state, stat_text = hx.state_and_stat(self._api(lb, both) or "")
+        except ValueError:
+            raise StepFailed(
+                f"{self.host_name}: HAProxy's answer to `{both}` could not be read"
+            ) from None
+        rows = hx.servers_state(state)
+        stat = hx.stat_rows(stat_text)
         members = {r["srv_name"] for r in rows if r["be_name"] == hx.HEALTH_BACKEND}
         admin: dict[str, str] = dict.fromkeys(members, "ready")
         for r in rows:

@@ -24,7 +24,8 @@ RING = "ocsscale-events"
 MAINT_BITS = 0x01 | 0x02 | 0x04 | 0x20 | 0x40
 DRAIN_BITS = 0x08 | 0x10
 
-_DURATION = re.compile(r"^(\d+)(us|ms|s|m|h|d)?$")
+# at most 12 digits: a longer number is no duration (and would overflow a float)
+_DURATION = re.compile(r"^(\d{1,12})(us|ms|s|m|h|d)?$")
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1e-3}
 
 
@@ -32,6 +33,22 @@ def seconds(value: str) -> int | None:
     """An HAProxy duration (`1800s`, `30m`, `5000` = ms) in whole seconds."""
     m = _DURATION.match(value)
     return None if m is None else int(int(m.group(1)) * _UNITS[m.group(2)])
+
+
+def duration(value: str) -> float | None:
+    """An HAProxy duration (`400ms`, `2s`, `5000` = ms) in seconds, to the millisecond."""
+    m = _DURATION.match(value)
+    return None if m is None else round(float(int(m.group(1)) * _UNITS[m.group(2)]), 3)
+
+
+def duration_text(seconds: float) -> str:
+    """Seconds as an HAProxy duration in whole milliseconds (`400ms`)."""
+    return f"{round(seconds * 1000)}ms"
+
+
+#: what HAProxy uses for a server's check when the config does not say
+#: (`inter` 2 s, `fall` 3, `rise` 2; without `timeout check` a check may take `inter`)
+HAPROXY_CHECK_DEFAULTS: dict[str, Any] = {"interval": 2.0, "fall": 3, "rise": 2}
 
 
 def sections(text: str) -> list[tuple[str, str, list[list[str]]]]:
@@ -57,6 +74,70 @@ def member_of(server: str, members: set[str]) -> str | None:
     return m.group(1) if m and m.group(1) in members else None
 
 
+#: server keywords that take no value (the ones a farm's server line may carry)
+_SERVER_FLAGS = frozenset(
+    {"check", "no-check", "backup", "no-backup", "disabled", "enabled", "ssl", "no-ssl"}
+)
+
+
+def server_options(words: list[str]) -> dict[str, str]:
+    """A `server NAME ADDRESS ...` line's keywords and their values ("" for a flag)."""
+    opts: dict[str, str] = {}
+    rest = words[3:]
+    i = 0
+    while i < len(rest):
+        if rest[i] in _SERVER_FLAGS or i + 1 == len(rest):
+            opts[rest[i]] = ""
+            i += 1
+        else:
+            opts[rest[i]] = rest[i + 1]
+            i += 2
+    return opts
+
+
+def _int_or_text(text: str) -> int | str:
+    # a value that is not a number is shown as it is: it differs from any plan
+    return int(text) if text.isdigit() and len(text) < 10 else text[:40]
+
+
+def _duration_or_text(text: str) -> float | str:
+    found = duration(text)
+    return text[:40] if found is None else found
+
+
+def _one(values: list[Any], default: Any) -> Any:
+    """The members' common value, the default when none says, every value when they differ."""
+    found = sorted(set(values), key=str)
+    if not found:
+        return default
+    return found[0] if len(found) == 1 else found
+
+
+def check_view(servers: list[dict[str, str]], timeouts: dict[str, float | None]) -> dict[str, Any]:
+    """The health servers' checks in the pool file's terms (FarmSpec.checks' view);
+    HAProxy's own default for what the config does not set."""
+    d = HAPROXY_CHECK_DEFAULTS
+
+    def each(key: str, parse: Any, default: Any) -> list[Any]:
+        return [parse(o[key]) if key in o else default for o in servers]
+
+    inter = _one(each("inter", _duration_or_text, d["interval"]), d["interval"])
+    connect, check = timeouts.get("connect"), timeouts.get("check")
+    timeout: Any
+    if check is None:  # then a check may take `inter`, connect and all (HAProxy's manual)
+        timeout = inter
+    elif connect == check:
+        timeout = check
+    else:
+        timeout = f"connect {connect} s, check {check} s"
+    return {
+        "interval": inter,
+        "timeout": timeout,
+        "fall": _one(each("fall", _int_or_text, d["fall"]), d["fall"]),
+        "rise": _one(each("rise", _int_or_text, d["rise"]), d["rise"]),
+    }
+
+
 def config_view(text: str) -> dict[str, Any]:
     """The farm view as the config file states it (FarmSpec.view() shape)."""
     vips: set[str] = set()
@@ -65,11 +146,20 @@ def config_view(text: str) -> dict[str, Any]:
     balances: set[str] = set()
     snat: set[str] = set()
     timeouts: dict[str, int | None] = {}
+    # `timeout connect` / `timeout check` of the defaults, then the health backend's own
+    check_timeouts: dict[str, float | None] = {}
+    health_timeouts: dict[str, float | None] = {}
+    health_servers: list[dict[str, str]] = []
     members: dict[str, dict[str, Any]] = {}
     for keyword, name, lines in sections(text):
         for words in lines:
             if words[0] == "timeout" and len(words) == 3 and words[1] in ("client", "server"):
                 timeouts[words[1]] = seconds(words[2])
+            if words[0] == "timeout" and len(words) == 3 and words[1] in ("connect", "check"):
+                if keyword == "defaults":
+                    check_timeouts[words[1]] = duration(words[2])
+                elif keyword == "backend" and name == HEALTH_BACKEND:
+                    health_timeouts[words[1]] = duration(words[2])
             if keyword == "frontend" and words[0] == "bind" and len(words) > 1:
                 address, _, port = words[1].rpartition(":")
                 vips.add(address)
@@ -82,13 +172,14 @@ def config_view(text: str) -> dict[str, Any]:
             if name == HEALTH_BACKEND and words[:3] == ["tcp-check", "connect", "port"]:
                 checks.append(int(words[3]))
             if words[0] == "server" and len(words) > 2:
-                opts = dict(zip(words[3::2], words[4::2], strict=False))
-                if "source" in opts:
+                opts = server_options(words)
+                if opts.get("source"):
                     snat.add(opts["source"])
                 if name == HEALTH_BACKEND:
+                    health_servers.append(opts)
                     members[words[1]] = {
                         "address": words[2].rpartition(":")[0],
-                        "weight": int(opts.get("weight", "1")),
+                        "weight": _int_or_text(opts.get("weight", "1")),
                     }
     client, server = timeouts.get("client"), timeouts.get("server")
     return {
@@ -99,6 +190,7 @@ def config_view(text: str) -> dict[str, Any]:
         "balance": ",".join(sorted(balances)),
         "snat_addresses": sorted(snat),
         "members": members,
+        "checks": check_view(health_servers, {**check_timeouts, **health_timeouts}),
     }
 
 
@@ -137,6 +229,15 @@ def runtime_members(rows: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
             "weight": weights[0] if len(weights) == 1 else weights,
         }
     return view
+
+
+def state_and_stat(text: str) -> tuple[str, str]:
+    """The two answers of `show servers state;show stat` in one request: `show stat`
+    starts at its `# pxname,` header. ValueError when it is not there (never guessed)."""
+    at = text.find("\n# pxname,")
+    if at < 0:
+        raise ValueError("no `show stat` header in the answer")
+    return text[: at + 1], text[at + 1 :]
 
 
 def stat_rows(text: str) -> list[dict[str, str]]:

@@ -17,6 +17,7 @@ an appliance needs; the lines name every value that `data` holds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -164,9 +165,42 @@ def _members(farm: FarmSpec) -> list[dict[str, Any]]:
     return [{"name": m.name, "address": m.address, "weight": m.weight} for m in farm.members]
 
 
+def _whole(seconds: float) -> int:
+    """Seconds rounded up to a whole second, at least 1 (appliances that count in seconds)."""
+    return max(1, math.ceil(seconds - 1e-9))
+
+
+def _check_values(farm: FarmSpec) -> dict[str, Any]:
+    """The farm's check timing, and what appliances that count in milliseconds or whole
+    seconds need: a stopped service is out within fall x interval, a cut link within
+    fall x (interval + timeout) (config/model.py, LbChecks)."""
+    c = farm.checks
+    stop, out = c.fall * c.interval, c.fall * (c.interval + c.timeout)
+    return {
+        # as a person writes them: 2 s, not 2.0 s
+        "checks": {
+            "interval": f"{c.interval:g}",
+            "timeout": f"{c.timeout:g}",
+            "fall": c.fall,
+            "rise": c.rise,
+        },
+        "check_ms": {"interval": round(c.interval * 1000), "timeout": round(c.timeout * 1000)},
+        "check_s": {
+            "interval": _whole(c.interval),
+            "timeout": _whole(c.timeout),
+            "out": _whole(out),
+            # after the first good check, how long until the member is back (rise)
+            "up": math.ceil((c.rise - 1) * c.interval - 1e-9) if c.rise > 1 else 0,
+        },
+        "check_stop_s": f"{stop:g}",
+        "check_out_s": f"{out:g}",
+    }
+
+
 def _farm_values(vendor: str, farm: FarmSpec, required: Sequence[int]) -> dict[str, Any]:
     ports = list(farm.ports)
     return {
+        **_check_values(farm),
         "vendor": vendor,
         "product": product(vendor),
         "name": farm.name,
@@ -222,6 +256,7 @@ def farm_checklist(vendor: str, farm: FarmSpec, required_ports: Sequence[int]) -
         snat=True,
         snat_addresses=values["snat_addresses"],
         members=values["members"],
+        checks=farm.checks.view(),
     )
 
 

@@ -43,3 +43,42 @@ def test_each_driver_module_imports_on_its_own() -> None:
             check=False,
         )
         assert done.returncode == 0, done.stderr[-800:]
+
+
+def test_the_farm_carries_the_pool_files_check_timing_and_reads_it_back() -> None:
+    """load_balancer.checks become the farm's health inter/downinter/timeout/fall/rise,
+    which the engine's farm model accepts; the view reads them back in the pool
+    file's terms, and a farm that does not set them shows the engine's defaults."""
+    import dataclasses
+    from pathlib import Path
+
+    from ocsscale.config.lb_settings import EngineSettings
+    from ocsscale.config.loader import load_pool
+    from ocsscale.engine.loader import parse_farm
+    from ocsscale.providers.lb.base import CheckTiming, LbSite, view_diff
+    from ocsscale.providers.lb.engine import EngineDriver, check_view
+    from ocsscale.providers.plugin import Ports
+
+    def no_host(name: str) -> None:
+        raise AssertionError(f"rendering must not connect to {name}")
+
+    repo = Path(__file__).resolve().parents[3]
+    loaded = load_pool(repo / "examples" / "one-armed.yaml")
+    site = LbSite.from_pool(loaded.pool, loaded.profile)
+    driver = EngineDriver(EngineSettings(kind="engine"), site, Ports(no_host))
+    farm = dataclasses.replace(site.farm, checks=CheckTiming(0.75, 0.3, 3, 4))
+    health = parse_farm(driver.render_farm(farm)).health
+    assert (health.inter, health.downinter, health.timeout, health.fall, health.rise) == (
+        0.75,
+        0.75,
+        0.3,
+        3,
+        4,
+    )
+    assert health.ports == [5061, 444]
+    assert check_view(health.model_dump()) == farm.checks.view()
+    # the engine's own defaults where the farm is silent: drift against the plan
+    assert view_diff({"checks": site.farm.checks.view()}, {"checks": check_view({})}) == [
+        "checks interval: 0.25 on the LB, 0.5 planned",
+        "checks timeout: 0.5 on the LB, 0.3 planned",
+    ]

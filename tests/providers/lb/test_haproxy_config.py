@@ -15,7 +15,7 @@ from ocsscale.config.lb_settings import HaproxySettings
 from ocsscale.config.loader import load_pool
 from ocsscale.errors import StepFailed
 from ocsscale.providers.lb import haproxy_text as hx
-from ocsscale.providers.lb.base import FarmSpec, LbSite, Member
+from ocsscale.providers.lb.base import CheckTiming, FarmSpec, LbSite, Member, view_diff
 from ocsscale.providers.lb.haproxy import HaproxyDriver
 from ocsscale.providers.plugin import Ports
 
@@ -118,3 +118,123 @@ def test_events_from_haproxy_lines() -> None:
     ]
     assert "connect port 444" in found[0]["reason"]
     assert [e["reason"] for e in found[1:]] == ["maint", "ready"]
+
+
+def _health_servers(text: str) -> list[list[str]]:
+    return [
+        words
+        for keyword, name, lines in hx.sections(text)
+        if keyword == "backend" and name == hx.HEALTH_BACKEND
+        for words in lines
+        if words[0] == "server"
+    ]
+
+
+def test_check_timing_is_rendered_valid_and_read_back(
+    driver: HaproxyDriver, tmp_path: Path
+) -> None:
+    farm = dataclasses.replace(
+        _farm(driver, ("10.0.0.40",)),
+        checks=CheckTiming(interval=0.75, timeout=0.3, fall=3, rise=4),
+    )
+    text = driver.render_config(farm)
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(text)
+    checked = _haproxy_check(path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for words in _health_servers(text):
+        opts = hx.server_options(words)
+        assert (opts["inter"], opts["fall"], opts["rise"], opts["check"]) == ("750ms", "3", "4", "")
+    health = next(lines for k, n, lines in hx.sections(text) if n == hx.HEALTH_BACKEND)
+    assert ["timeout", "connect", "300ms"] in health and ["timeout", "check", "300ms"] in health
+    # client traffic keeps the defaults' connect timeout: only the checks are hurried
+    defaults = next(lines for k, n, lines in hx.sections(text) if k == "defaults")
+    assert ["timeout", "connect", "5s"] in defaults
+    assert not [
+        w
+        for k, n, lines in hx.sections(text)
+        if n.startswith(hx.PORT_BACKEND)
+        for w in lines
+        if w[0] == "timeout"
+    ]
+    view = hx.config_view(text)
+    assert view["checks"] == {"interval": 0.75, "timeout": 0.3, "fall": 3, "rise": 4}
+    assert view == farm.view()
+
+
+def _edit(text: str, old: str, new: str) -> str:
+    assert old in text
+    return text.replace(old, new)
+
+
+def test_drift_in_the_check_values_is_shown(driver: HaproxyDriver) -> None:
+    farm = _farm(driver, ("10.0.0.40",))
+    text = driver.render_config(farm)
+    assert view_diff(farm.view(), hx.config_view(text)) == []
+    # the config of an ocsscale before issue 20: HAProxy's defaults everywhere
+    old = _edit(text, "inter 500ms fall 2 rise 2", "inter 2s fall 3 rise 2")
+    old = _edit(old, "    timeout connect 300ms\n    timeout check 300ms\n", "")
+    assert view_diff(farm.view(), hx.config_view(old)) == [
+        "checks fall: 3 on the LB, 2 planned",
+        "checks interval: 2.0 on the LB, 0.5 planned",
+        # no `timeout check`: HAProxy lets a check take `inter`
+        "checks timeout: 2.0 on the LB, 0.3 planned",
+    ]
+    # nothing said at all on the server lines: HAProxy's own defaults, still drift
+    bare = _edit(text, " inter 500ms fall 2 rise 2", "")
+    assert hx.config_view(bare)["checks"] == {
+        "interval": 2.0,
+        "timeout": 0.3,
+        "fall": 3,
+        "rise": 2,
+    }
+    # a hand edit of one timeout, of one member's line, or a value that is no number
+    lines = view_diff(
+        farm.view(), hx.config_view(_edit(text, "timeout check 300ms", "timeout check 5s"))
+    )
+    assert lines == ["checks timeout: 'connect 0.3 s, check 5.0 s' on the LB, 0.3 planned"]
+    one = text.replace("fall 2", "fall 5", 1)
+    assert view_diff(farm.view(), hx.config_view(one)) == [
+        "checks fall: [2, 5] on the LB, 2 planned"
+    ]
+    junk = text.replace("rise 2", "rise lots", 1)
+    assert "checks rise: [2, 'lots'] on the LB, 2 planned" in view_diff(
+        farm.view(), hx.config_view(junk)
+    )
+
+
+def test_server_options_read_flags_and_values() -> None:
+    words = "server fe1 10.0.0.41:5061 weight 3 check inter 400ms fall 2 rise 2 source 10.0.0.40"
+    assert hx.server_options(words.split()) == {
+        "weight": "3",
+        "check": "",
+        "inter": "400ms",
+        "fall": "2",
+        "rise": "2",
+        "source": "10.0.0.40",
+    }
+    assert hx.duration("400ms") == 0.4 and hx.duration("2s") == 2.0 and hx.duration("1500") == 1.5
+    assert hx.duration("soon") is None and hx.duration_text(0.25) == "250ms"
+    # a number no duration can be is no duration (never an overflow)
+    assert hx.duration("9" * 400 + "ms") is None and hx.seconds("9" * 400) is None
+
+
+# `show servers state;show stat` as HAProxy 2.6 answers it in one request (columns cut)
+BOTH = (
+    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight\n"
+    "2 health 1 fe1 10.0.0.41 0 0 1\n3 port-5061 1 fe1 10.0.0.41 0 0 1\n\n"
+    "# pxname,svname,scur,status,\nhealth,fe1,0,DOWN,\nport-5061,fe1,3,DOWN,\n\n"
+)
+
+
+def test_one_request_answers_both_state_and_stat() -> None:
+    state, stat = hx.state_and_stat(BOTH)
+    assert [r["srv_name"] for r in hx.servers_state(state)] == ["fe1", "fe1"]
+    rows = hx.stat_rows(stat)
+    assert [(r["pxname"], r["status"], r["scur"]) for r in rows] == [
+        ("health", "DOWN", "0"),
+        ("port-5061", "DOWN", "3"),
+    ]
+    # an answer without `show stat`'s header is refused, never read as no members
+    with pytest.raises(ValueError):
+        hx.state_and_stat(BOTH.split("# pxname")[0])

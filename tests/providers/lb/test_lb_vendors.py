@@ -17,7 +17,7 @@ from ocsscale.config import load_pool
 from ocsscale.config.lb_settings import VENDORS, Vendor
 from ocsscale.operator import NoOperator
 from ocsscale.providers.lb import open_driver
-from ocsscale.providers.lb.base import ADMIN_STATES, FarmSpec, LbSite, Member
+from ocsscale.providers.lb.base import ADMIN_STATES, CheckTiming, FarmSpec, LbSite, Member
 from ocsscale.providers.lb.manual import ManualDriver, routing_checklist
 from ocsscale.providers.lb.vendors import (
     farm_checklist,
@@ -347,3 +347,51 @@ def test_plan_shows_the_vendors_words(tmp_path: Path, vendor: str, words: str) -
     )
     assert result.exit_code == 0, result.output
     assert words in " ".join(result.output.split())
+
+
+def _timing_line(lines: Sequence[str]) -> str:
+    found = [ln for ln in lines if "timing" in ln.lower()]
+    assert len(found) == 1, lines
+    return found[0]
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_the_check_timing_is_in_the_data_and_in_the_lines(vendor: str) -> None:
+    """load_balancer.checks reach every vendor's checklist: `data["checks"]` for a
+    machine, and the same four values in the line a person reads."""
+    for timing in (CheckTiming(), CheckTiming(interval=2.0, timeout=1.5, fall=3, rise=4)):
+        checklist = farm_checklist(vendor, farm(checks=timing), REQUIRED)
+        assert checklist.data["checks"] == timing.view()
+        line = _timing_line(checklist.lines)
+        for value in (f"{timing.interval:g} s", f"{timing.timeout:g} s"):
+            assert value in line, (value, line)
+        assert f"after {timing.fall} failed checks" in line or f"{timing.fall} failed" in line
+        assert f"{timing.rise} good ones" in line or f"{timing.rise} passed ones" in line
+
+
+def test_each_vendor_says_the_timing_in_its_own_units() -> None:
+    fast = farm()  # the defaults: 0.5 s, 0.3 s, fall 2, rise 2
+    slow = farm(checks=CheckTiming(interval=2.0, timeout=1.5, fall=3, rise=4))
+    line = _timing_line(farm_checklist("netscaler", fast, REQUIRED).lines)
+    assert "-interval 500 MSEC -resptimeout 300 MSEC -retries 2 -successRetries 2" in line
+    assert line.count("set lb monitor ocspool_tcp_") == 2
+    even = farm(checks=CheckTiming(interval=0.5, timeout=0.5, fall=2, rise=2))
+    line = _timing_line(farm_checklist("netscaler", even, REQUIRED).lines)
+    assert "-interval 500 MSEC -resptimeout 499 MSEC" in line
+    assert "499 MSEC instead of this pool's 500" in line
+    # the BIG-IP counts whole seconds and needs the Interval under the Timeout
+    line = _timing_line(farm_checklist("f5", fast, REQUIRED).lines)
+    assert "Interval 1 seconds, Timeout 2 seconds" in line and "Time Until Up 1 seconds" in line
+    line = _timing_line(farm_checklist("f5", slow, REQUIRED).lines)
+    # out within 3 x (2 + 1.5) = 10.5 s: Timeout 11; up 3 x 2 s after the first good check
+    assert "Interval 2 seconds, Timeout 11 seconds" in line and "Time Until Up 6 seconds" in line
+    # the LoadMaster's smallest values, and its rule Interval >= Retry Count x Timeout + 1
+    line = _timing_line(farm_checklist("kemp", fast, REQUIRED).lines)
+    assert "Timeout 4 seconds, Retry Count 2, Check Interval 9 seconds" in line
+    line = _timing_line(farm_checklist("kemp", slow, REQUIRED).lines)
+    assert "Timeout 4 seconds, Retry Count 3, Check Interval 13 seconds" in line
+    # the WebMux: a timeout only; its interval and count are not settings, and it says so
+    line = _timing_line(farm_checklist("webmux", fast, REQUIRED).lines)
+    assert "“generic TCP” service to 1 s" in line and "3 consecutive failed checks" in line
+    line = _timing_line(farm_checklist("generic", fast, REQUIRED).lines)
+    assert "out within 1 s, one whose link is cut within 1.6 s" in line
