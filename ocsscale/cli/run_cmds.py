@@ -16,8 +16,9 @@ from rich.text import Text
 
 from ..errors import Declined, Interrupted, UsageError
 from ..plan.playbook import PHASE_IDS
-from ..runner import session
+from ..runner import answers, session
 from ..runner.lease import no_place_warning, unlock
+from ..runner.lock import current_user
 from ..runner.signals import Terminated, exit_code
 from ..runner.status import status_report
 from .answer_cmd import answer_with
@@ -50,9 +51,11 @@ _PLAYBOOK = typer.Option(
 )
 
 
-def _confirm(question: str, yes: bool) -> None:
+def _confirm(question: str, yes: bool, by: str) -> dict[str, Any]:
+    """Go ahead, or Declined; the "yes" as the journal keeps it (who, how, when)."""
+    asked_at = answers.now_utc()
     if yes:
-        return
+        return answers.confirmed(question, by=by, via=answers.FLAG, asked_at=asked_at)
     if not sys.stdin.isatty():
         raise UsageError(
             "standard input is not a terminal, so there is no one to ask: "
@@ -64,6 +67,12 @@ def _confirm(question: str, yes: bool) -> None:
         agreed = False
     if not agreed:
         raise Declined("declined: nothing was changed")
+    return answers.confirmed(question, by=by, via="terminal", asked_at=asked_at)
+
+
+def _operator_name(given: str | None) -> str:
+    """Who answers at this terminal: `--operator NAME`, else the OS user."""
+    return current_user() if given is None else answers.check_name(given)
 
 
 def _echo_json(data: Any) -> None:
@@ -80,6 +89,15 @@ _ANSWER_TIMEOUT = typer.Option(
     "this long for `ocsscale answer` from another terminal, also without a terminal; "
     "then the step fails. Without it and without a terminal, such a step is refused "
     "at once.",
+)
+
+_OPERATOR = typer.Option(
+    None,
+    "--operator",
+    metavar="NAME",
+    help='Who answers at this terminal (the go-ahead, a manual step\'s "done", the '
+    "offered signer of the client tests), as the journal and the report name them "
+    "(default: your OS user name; `ocsscale answer --by` names others).",
 )
 
 _FORKS = typer.Option(
@@ -199,6 +217,7 @@ def run_cmd(
     forks: int | None = _FORKS,
     verbose: bool = _VERBOSE,
     playbook: Path | None = _PLAYBOOK,
+    operator_name: str | None = _OPERATOR,
 ) -> None:
     """Run the playbook's phases (all, one with --phase, or up to one with --through).
 
@@ -245,10 +264,13 @@ def run_cmd(
     operator declined.
     """
     console = _console()
+    who = _operator_name(operator_name)
     # a dry run's output is its list of changes: always the detailed one
     progress = progress_for(console, verbose=verbose or dry_run)
     config = app_state(ctx).config
-    operator = operator_for(console, progress, session.state_dir_for(config), answer_timeout)
+    operator = operator_for(
+        console, progress, session.state_dir_for(config), answer_timeout, operator_name and who
+    )
     options = {
         "no_hold": no_hold,
         "hold_timeout": hold_timeout,
@@ -277,10 +299,17 @@ def run_cmd(
         return
     if not yes:
         console.print(plan_tree(gate.prepared.plan, gate.phases))
-    _confirm(f"Run {gate.steps} step(s) in {', '.join(p.id for p in gate.phases)}?", yes)
+    said = _confirm(
+        f"Run {gate.steps} step(s) in {', '.join(p.id for p in gate.phases)}?", yes, who
+    )
     try:
         run_id = session.execute_run(
-            gate, progress, command=_command(), operator=operator, options=options
+            gate,
+            progress,
+            command=_command(),
+            operator=operator,
+            options=options,
+            confirmation=said,
         )
     except (KeyboardInterrupt, Terminated) as exc:
         raise Interrupted(
@@ -479,6 +508,7 @@ def rollback_cmd(
         "-v",
         help="A line as each revert starts and ends, instead of a live count per phase.",
     ),
+    operator_name: str | None = _OPERATOR,
 ) -> None:
     """Replay the journal's undo records newest first, verifying each.
 
@@ -504,6 +534,7 @@ def rollback_cmd(
     operator declined.
     """
     console = _console()
+    who = _operator_name(operator_name)
     gate = session.prepare_rollback(app_state(ctx).config, to_phase=to)
     for fault in gate.faults:
         console.print(Text(f"  ! left in place by the tool, put right first: {fault.describe()}"))
@@ -527,7 +558,7 @@ def rollback_cmd(
             console.print(Text(f"  ↶ {entry.step_id}  {summary}"))
         else:
             console.print(Text(f"  · {entry.step_id}  {summary}  (nothing to revert: {why})"))
-    _confirm(f"Revert these {gate.reverts} change(s){extra}?", yes)
+    said = _confirm(f"Revert these {gate.reverts} change(s){extra}?", yes, who)
     progress = progress_for(console, verbose=verbose)
     try:
         rollback_id, done = session.execute_rollback(
@@ -535,9 +566,14 @@ def rollback_cmd(
             progress,
             command=_command(),
             operator=operator_for(
-                console, progress, session.state_dir_for(app_state(ctx).config), answer_timeout
+                console,
+                progress,
+                session.state_dir_for(app_state(ctx).config),
+                answer_timeout,
+                operator_name and who,
             ),
             forks=forks,
+            confirmation=said,
         )
     except (KeyboardInterrupt, Terminated) as exc:
         raise Interrupted(
