@@ -362,7 +362,17 @@ def status_cmd(
     VIP with the short TTL, nothing to revert it), each with the command that
     repairs it.
 
+    Last, where the migration stands in the walkthrough's terms and what to run
+    next, each command as it runs (this pool file's -c, --playbook when the
+    last run had one): the phase not started yet (`run --phase`), a phase that
+    failed or was cut short (resume it, or `rollback --to` it), the cutover or
+    the decommission waiting for an old TTL (from when, and `run --wait`), a
+    run holding for an answer (`answer ... --id`), a dead run's lock
+    (`unlock`). --json gives them as `stage` and `next` (first: the one to run).
+
       ocsscale status
+
+      ocsscale status --json | jq -r '.next[0].command'
 
       ocsscale status --json | jq '.rollback_would_undo'
 
@@ -379,6 +389,21 @@ def status_cmd(
         _echo_json(report)
         return
     _say_waiting(console, waiting)
+    _say_state(console, report)
+    _say_next(console, report)
+
+
+def _say_next(console: Console, report: dict[str, Any]) -> None:
+    """Where the migration stands, and the commands that move it on (first: now)."""
+    if report["stage"]:
+        console.print(Text(f"where: {report['stage']}", style="bold"))
+    for n, step in enumerate(report["next"]):
+        lead = "next:" if n == 0 else "  or:"
+        console.print(Text(f"{lead} {step['command']}"))
+        console.print(Text(f"      {step['why']}", style="dim"))
+
+
+def _say_state(console: Console, report: dict[str, Any]) -> None:
     lock = report["lock"]
     if lock:
         state = "stale (its process is gone)" if lock["stale"] else "held"

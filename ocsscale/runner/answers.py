@@ -40,6 +40,8 @@ MAX_LINE = 2000
 MAX_BY = 100
 MAX_NOTES = 2000
 VIAS = ("terminal", "answer")
+#: what a person may type for the client tests' sign-off (`ocsscale answer pass`)
+SHORT_ANSWERS = {"pass": "passed", "fail": "failed"}
 #: how a confirmation was given without a question asked: `--yes` on the command line
 FLAG = "flag"
 #: the run's own mark in an answer file: it stopped waiting (timed out, interrupted)
