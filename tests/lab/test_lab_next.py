@@ -15,6 +15,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -35,7 +36,8 @@ from .fe_support import (
     tool,
 )
 
-pytestmark = pytest.mark.lab
+#: the whole walk, ten phases, on a machine shared with other labs
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(2400)]
 
 #: a phase of the lab's migration runs well within this (the drill is the longest)
 PHASE_TIMEOUT = 600
@@ -72,6 +74,8 @@ def _as_shown(lab: RunningLab, command: str, *extra: str) -> subprocess.Complete
 def _ready_at(pool: Path, phase: str) -> float:
     """When `phase` may start, from the journal: the lowered TTLs' end (cutover), or
     the old TTL since the cutover's change (decommission); 0 for the others."""
+    if not (pool.parent / ".ocsscale" / "journal.sqlite").exists():
+        return 0  # nothing has run yet
     done = [e for e in entries(pool) if e["status"] == "done" and e["evidence"]]
     if phase == "cutover":
         lowered = [e["evidence"].get("ready_at", 0) for e in done if e["action"] == "dns.lower_ttl"]
@@ -114,8 +118,10 @@ def test_status_names_each_next_phase_and_its_command_runs_as_shown(
                 assert command == f"{base} run --phase {phase}", report
             else:  # it ran out while status looked: either is right
                 assert command.startswith(f"{base} run --phase {phase}"), report
+            started = time.monotonic()
             ran = _as_shown(lab, command, "--yes", "--no-hold")
             assert ran.returncode == 0, f"{command}\n{output(ran)}"
+            print(f"{phase}: {time.monotonic() - started:.0f} s", file=sys.stderr)
             assert [p["status"] for p in _status(lab, pool)["phases"] if p["id"] == phase] == [
                 "done"
             ]
