@@ -26,7 +26,7 @@ from ..plan.playbook import PHASE_IDS
 from .answers import SHORT_ANSWERS
 from .journal import Entry
 
-#: phases whose start waits out an old TTL: (what it waits for, in words)
+#: the phases whose start waits out an old TTL (run --wait waits for it)
 CUTOVER, DECOMMISSION = "cutover", "decommission"
 #: phase states that are finished for the walkthrough's order
 _FINISHED = ("done", "skipped")
