@@ -161,7 +161,8 @@ class ChannelOperator:
                 said = self._typed(Prompt(notes)).strip()
             finally:
                 self.desk.close()
-            record = {**record, "by": typed[0].strip(), "notes": said}
+            # given once its notes are in: the wait for people ends here
+            record = {**record, "by": typed[0].strip(), "notes": said, "at": answers.now_utc()}
         self._record(record)
         return record
 
