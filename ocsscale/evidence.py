@@ -14,6 +14,7 @@ finite.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -511,19 +512,52 @@ def _value_text(f: _Fields, key: str) -> str | None:
 
 
 # -- answers ---------------------------------------------------------------------------
+#: names, questions and notes shown from the journal are cut to these (the answer
+#: channel refuses longer ones; a journal edited by hand may hold anything)
+MAX_BY = 100
+MAX_QUESTION = 2000
+MAX_NOTES = 2000
+#: how an answer was given, in words (the journal's value only picks one)
+_HOW = {
+    "terminal": "at the run's terminal",
+    "answer": "ocsscale answer",
+    "flag": "--yes on the command line",
+}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _iso_moment(text: str | None) -> float | None:
+    """Seconds since 1970 of an ISO UTC time the answer channel wrote, or None."""
+    if not text or len(text) > 40:
+        return None
+    try:
+        found = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if found.tzinfo is None:
+        found = found.replace(tzinfo=dt.UTC)
+    return moment(found.timestamp())
+
+
 @dataclass(frozen=True)
 class SignOff:
     """An answer the operator gave, as the journal keeps it: a hold's sign-off
-    (passed or failed, by whom, with notes) and every other question's answer."""
+    (passed or failed, by whom, with notes), a run's go-ahead and every other
+    question's answer. Who gave it (`--by`, `run --operator`, else the OS user),
+    how (`via`) and when (`at`; `asked_at` when the question came)."""
 
     run_id: str
     step: str | None
     question: str
     answer: str
     by: str
-    via: str  # terminal or answer (`ocsscale answer`)
+    via: str  # terminal, answer (`ocsscale answer`) or flag (--yes)
     notes: str
     at: str
+    asked_at: str | None = None
 
     @classmethod
     def from_json(cls, data: object) -> SignOff:
@@ -535,13 +569,24 @@ class SignOff:
         return cls(
             run_id=str(needed["run_id"]),
             step=f.text("step"),
-            question=str(needed["question"]),
-            answer=str(needed["answer"]),
-            by=str(needed["by"]),
+            question=_cut(str(needed["question"]), MAX_QUESTION),
+            answer=_cut(str(needed["answer"]), 40),
+            by=_cut(str(needed["by"]), MAX_BY),
             via=str(needed["via"]),
-            notes=f.text("notes") or "",
+            notes=_cut(f.text("notes") or "", MAX_NOTES),
             at=str(needed["at"]),
+            asked_at=f.text("asked_at"),
         )
+
+    def how(self) -> str:
+        return _HOW.get(self.via, "-")
+
+    def waited_s(self) -> float | None:
+        """How long the run waited for this answer (None: not known)."""
+        asked, given = _iso_moment(self.asked_at), _iso_moment(self.at)
+        if asked is None or given is None:
+            return None
+        return max(0.0, given - asked)
 
     def to_json(self) -> dict[str, Json]:
         return {
@@ -553,4 +598,5 @@ class SignOff:
             "via": self.via,
             "notes": self.notes,
             "at": self.at,
+            "asked_at": self.asked_at,
         }

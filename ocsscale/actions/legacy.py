@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -53,6 +53,7 @@ from ..transports.windows_facts import ServiceInfo, stop_order
 from . import undo_shape as shape
 from .args import ActionArgs, HostName, Seconds
 from .base import Action, Change, Context, Json, register
+from .history import Move
 from .plugin_ports import open_provider
 
 DRAIN_WAIT = 600.0
@@ -99,27 +100,43 @@ def _old_ttl(evidence: dict[str, Any]) -> int:
     return int((evidence.get("old") or {}).get("ttl") or 0)
 
 
-def cutover_settled(ctx: Context) -> dict[str, Any]:
-    """When clients can no longer hold the legacy address: the last cutover's change
-    time plus the old record's TTL. Raises CheckFailed before then."""
-    history = ctx.history
-    if history is None:
-        return {"checked": False, "why": "no journal (dry run): checked when the run starts"}
-    # every name the cutover moved (the pool name, sip.<domain>, dns.names, the SRV
-    # records): clients may hold the old value of each for its old TTL
+def last_cutover(moves: Sequence[Move]) -> dict[str, Any] | None:
+    """The evidence of the cutover's move whose old TTL runs out last (None: no
+    name was moved): every name the cutover moved (the pool name, sip.<domain>,
+    dns.names, the SRV records) may be held by clients at its old value for its
+    old TTL. Also what `status` reads to say when decommission may start."""
     moved = []
-    for move in history.moves_in_place():
+    for move in moves:
         # a re-run that found the record already moved changed nothing: its
         # evidence has no change time; the move is the entry with the undo record
         evidence = move.evidence
         if isinstance(evidence, dict) and "changed_at" in evidence:
             moved.append(evidence)
     if not moved:
+        return None
+    return max(moved, key=lambda e: float(e["changed_at"]) + _old_ttl(e))
+
+
+def settles_at(moves: Sequence[Move]) -> tuple[float, int] | None:
+    """(the moment clients can no longer hold the legacy address, the old TTL)."""
+    cutover = last_cutover(moves)
+    if cutover is None:
+        return None
+    return float(cutover["changed_at"]) + _old_ttl(cutover), _old_ttl(cutover)
+
+
+def cutover_settled(ctx: Context) -> dict[str, Any]:
+    """When clients can no longer hold the legacy address: the last cutover's change
+    time plus the old record's TTL. Raises CheckFailed before then."""
+    history = ctx.history
+    if history is None:
+        return {"checked": False, "why": "no journal (dry run): checked when the run starts"}
+    cutover = last_cutover(history.moves_in_place())
+    if cutover is None:
         raise CheckFailed(
             "the pool name has not been cut over (no finished dns.replace in the journal): "
             "decommission comes after the cutover"
         )
-    cutover = max(moved, key=lambda e: float(e["changed_at"]) + _old_ttl(e))
     old_ttl = _old_ttl(cutover)
     ready = float(cutover["changed_at"]) + old_ttl
     while ctx.options.wait and (left := ready - time.time()) > 0:  # run --wait

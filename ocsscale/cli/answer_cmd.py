@@ -21,7 +21,7 @@ from .render import handle_errors
 from .state import app_state
 
 #: what a person may type for the client tests' sign-off
-SHORT = {"pass": "passed", "fail": "failed"}
+SHORT = answers.SHORT_ANSWERS
 
 
 class NotTaken(OcsscaleError):

@@ -79,13 +79,15 @@ def operator_for(
     progress: RunProgress,
     state_dir: Path,
     answer_timeout: float | None = None,
+    name: str | None = None,
 ) -> Operator:
+    """`name`: `--operator NAME`, who answers at this terminal (None: the OS user)."""
     if sys.stdin.isatty():
         return ChannelOperator(
-            state_dir, TerminalOperator(console, progress), timeout=answer_timeout
+            state_dir, TerminalOperator(console, progress), timeout=answer_timeout, name=name
         )
     if answer_timeout is not None:
-        return ChannelOperator(state_dir, None, timeout=answer_timeout)
+        return ChannelOperator(state_dir, None, timeout=answer_timeout, name=name)
     return NoOperator(
         "this step waits for an operator's answer and standard input is not a terminal: "
         "run it from a terminal, or pass --answer-timeout SECONDS and answer with "

@@ -17,8 +17,9 @@ from rich.text import Text
 from .. import changepack
 from ..errors import Declined, Interrupted, UsageError
 from ..plan.playbook import PHASE_IDS
-from ..runner import session
+from ..runner import answers, session
 from ..runner.lease import no_place_warning, unlock
+from ..runner.lock import current_user
 from ..runner.rehearsal import read_rehearsal
 from ..runner.signals import Terminated, exit_code
 from ..runner.status import status_report
@@ -52,9 +53,11 @@ _PLAYBOOK = typer.Option(
 )
 
 
-def _confirm(question: str, yes: bool) -> None:
+def _confirm(question: str, yes: bool, by: str) -> dict[str, Any]:
+    """Go ahead, or Declined; the "yes" as the journal keeps it (who, how, when)."""
+    asked_at = answers.now_utc()
     if yes:
-        return
+        return answers.confirmed(question, by=by, via=answers.FLAG, asked_at=asked_at)
     if not sys.stdin.isatty():
         raise UsageError(
             "standard input is not a terminal, so there is no one to ask: "
@@ -66,6 +69,12 @@ def _confirm(question: str, yes: bool) -> None:
         agreed = False
     if not agreed:
         raise Declined("declined: nothing was changed")
+    return answers.confirmed(question, by=by, via="terminal", asked_at=asked_at)
+
+
+def _operator_name(given: str | None) -> str:
+    """Who answers at this terminal: `--operator NAME`, else the OS user."""
+    return current_user() if given is None else answers.check_name(given)
 
 
 def _echo_json(data: Any) -> None:
@@ -82,6 +91,15 @@ _ANSWER_TIMEOUT = typer.Option(
     "this long for `ocsscale answer` from another terminal, also without a terminal; "
     "then the step fails. Without it and without a terminal, such a step is refused "
     "at once.",
+)
+
+_OPERATOR = typer.Option(
+    None,
+    "--operator",
+    metavar="NAME",
+    help='Who answers at this terminal (the go-ahead, a manual step\'s "done", the '
+    "offered signer of the client tests), as the journal and the report name them "
+    "(default: your OS user name; `ocsscale answer --by` names others).",
 )
 
 _FORKS = typer.Option(
@@ -266,6 +284,7 @@ def run_cmd(
     forks: int | None = _FORKS,
     verbose: bool = _VERBOSE,
     playbook: Path | None = _PLAYBOOK,
+    operator_name: str | None = _OPERATOR,
 ) -> None:
     """Run the playbook's phases (all, one with --phase, or up to one with --through).
 
@@ -312,10 +331,13 @@ def run_cmd(
     operator declined.
     """
     console = _console()
+    who = _operator_name(operator_name)
     # a dry run's output is its list of changes: always the detailed one
     progress = progress_for(console, verbose=verbose or dry_run)
     config = app_state(ctx).config
-    operator = operator_for(console, progress, session.state_dir_for(config), answer_timeout)
+    operator = operator_for(
+        console, progress, session.state_dir_for(config), answer_timeout, operator_name and who
+    )
     options = {
         "no_hold": no_hold,
         "hold_timeout": hold_timeout,
@@ -344,10 +366,17 @@ def run_cmd(
         return
     if not yes:
         console.print(plan_tree(gate.prepared.plan, gate.phases))
-    _confirm(f"Run {gate.steps} step(s) in {', '.join(p.id for p in gate.phases)}?", yes)
+    said = _confirm(
+        f"Run {gate.steps} step(s) in {', '.join(p.id for p in gate.phases)}?", yes, who
+    )
     try:
         run_id = session.execute_run(
-            gate, progress, command=_command(), operator=operator, options=options
+            gate,
+            progress,
+            command=_command(),
+            operator=operator,
+            options=options,
+            confirmation=said,
         )
     except (KeyboardInterrupt, Terminated) as exc:
         raise Interrupted(
@@ -400,7 +429,17 @@ def status_cmd(
     VIP with the short TTL, nothing to revert it), each with the command that
     repairs it.
 
+    Last, where the migration stands in the walkthrough's terms and what to run
+    next, each command as it runs (this pool file's -c, --playbook when the
+    last run had one): the phase not started yet (`run --phase`), a phase that
+    failed or was cut short (resume it, or `rollback --to` it), the cutover or
+    the decommission waiting for an old TTL (from when, and `run --wait`), a
+    run holding for an answer (`answer ... --id`), a dead run's lock
+    (`unlock`). --json gives them as `stage` and `next` (first: the one to run).
+
       ocsscale status
+
+      ocsscale status --json | jq -r '.next[0].command'
 
       ocsscale status --json | jq '.rollback_would_undo'
 
@@ -417,6 +456,21 @@ def status_cmd(
         _echo_json(report)
         return
     _say_waiting(console, waiting)
+    _say_state(console, report)
+    _say_next(console, report)
+
+
+def _say_next(console: Console, report: dict[str, Any]) -> None:
+    """Where the migration stands, and the commands that move it on (first: now)."""
+    if report["stage"]:
+        console.print(Text(f"where: {report['stage']}", style="bold"))
+    for n, step in enumerate(report["next"]):
+        lead = "next:" if n == 0 else "  or:"
+        console.print(Text(f"{lead} {step['command']}"))
+        console.print(Text(f"      {step['why']}", style="dim"))
+
+
+def _say_state(console: Console, report: dict[str, Any]) -> None:
     lock = report["lock"]
     if lock:
         state = "stale (its process is gone)" if lock["stale"] else "held"
@@ -546,6 +600,7 @@ def rollback_cmd(
         "-v",
         help="A line as each revert starts and ends, instead of a live count per phase.",
     ),
+    operator_name: str | None = _OPERATOR,
 ) -> None:
     """Replay the journal's undo records newest first, verifying each.
 
@@ -571,6 +626,7 @@ def rollback_cmd(
     operator declined.
     """
     console = _console()
+    who = _operator_name(operator_name)
     gate = session.prepare_rollback(app_state(ctx).config, to_phase=to)
     for fault in gate.faults:
         console.print(Text(f"  ! left in place by the tool, put right first: {fault.describe()}"))
@@ -594,7 +650,7 @@ def rollback_cmd(
             console.print(Text(f"  ↶ {entry.step_id}  {summary}"))
         else:
             console.print(Text(f"  · {entry.step_id}  {summary}  (nothing to revert: {why})"))
-    _confirm(f"Revert these {gate.reverts} change(s){extra}?", yes)
+    said = _confirm(f"Revert these {gate.reverts} change(s){extra}?", yes, who)
     progress = progress_for(console, verbose=verbose)
     try:
         rollback_id, done = session.execute_rollback(
@@ -602,9 +658,14 @@ def rollback_cmd(
             progress,
             command=_command(),
             operator=operator_for(
-                console, progress, session.state_dir_for(app_state(ctx).config), answer_timeout
+                console,
+                progress,
+                session.state_dir_for(app_state(ctx).config),
+                answer_timeout,
+                operator_name and who,
             ),
             forks=forks,
+            confirmation=said,
         )
     except (KeyboardInterrupt, Terminated) as exc:
         raise Interrupted(

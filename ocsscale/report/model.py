@@ -238,8 +238,34 @@ def answers_section(sources: Sources, problems: list[str] | None = None) -> list
             if problems is not None:
                 problems.append(f"answer {n}: {exc.message}; not shown")
             continue
-        rows.append({**answer.to_json(), "step": answer.step or "-"})
+        rows.append(
+            {
+                **answer.to_json(),
+                "n": len(rows) + 1,
+                "step": answer.step or "-",
+                "how": answer.how(),
+                "waited_s": answer.waited_s(),
+            }
+        )
     return rows
+
+
+#: the action that holds for the client tests' sign-off (actions/operator_hold.py)
+HOLD_ACTION = "operator.hold"
+
+
+def sign_offs_section(sources: Sources, answers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The key numbers of the people's part: the holds (asked, or skipped by
+    --no-hold), the answers given and how long the runs waited for them."""
+    holds = [e for e in sources.entries if e.action == HOLD_ACTION and e.status != "pending"]
+    skipped = [e for e in holds if isinstance(e.evidence, dict) and e.evidence.get("skipped")]
+    waited = [a["waited_s"] for a in answers if a["waited_s"] is not None]
+    return {
+        "holds": len(holds) - len(skipped),
+        "holds_skipped": len(skipped),
+        "answers": len(answers),
+        "waited_s": sum(waited) if waited else None,
+    }
 
 
 def rollback_section(sources: Sources) -> list[dict[str, Any]]:
@@ -335,6 +361,9 @@ def summary(model: dict[str, Any]) -> list[dict[str, str]]:
                 "tone": "neutral",
             }
         )
+    people = model.get("sign_offs")
+    if people and (people["holds"] or people["holds_skipped"] or people["answers"]):
+        tiles.append(_people_tile(people))
     tiles.append(
         {
             "label": "rollback would undo",
@@ -343,6 +372,28 @@ def summary(model: dict[str, Any]) -> list[dict[str, str]]:
         }
     )
     return tiles
+
+
+def _people_tile(people: dict[str, Any]) -> dict[str, str]:
+    holds, skipped = people["holds"], people["holds_skipped"]
+    said = [f"{holds} hold(s) for a sign-off"]
+    if skipped:
+        said.append(f"{skipped} skipped (--no-hold: nobody signed off)")
+    said.append(f"{people['answers']} answer(s)")
+    waited = people["waited_s"]
+    value = "; ".join(said) + (
+        f"; waited {_minutes(waited)} for people" if waited is not None else ""
+    )
+    return {"label": "sign-offs", "value": value, "tone": "neutral"}
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, s = divmod(round(seconds), 60)
+    return (
+        f"{minutes} min {s:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+    )
 
 
 def _values(record: dict[str, Any] | None) -> str:
@@ -418,6 +469,7 @@ def build(sources: Sources, now: float | None = None) -> dict[str, Any]:
         "answers": answers_section(sources, unread),
         "rollback": rollback_section(sources),
     }
+    model["sign_offs"] = sign_offs_section(sources, model["answers"])
     notes += [f"Evidence not read: {problem}." for problem in unread]
     model = _finite(model)
     model["summary"] = summary(model)

@@ -40,6 +40,10 @@ MAX_LINE = 2000
 MAX_BY = 100
 MAX_NOTES = 2000
 VIAS = ("terminal", "answer")
+#: what a person may type for the client tests' sign-off (`ocsscale answer pass`)
+SHORT_ANSWERS = {"pass": "passed", "fail": "failed"}
+#: how a confirmation was given without a question asked: `--yes` on the command line
+FLAG = "flag"
 #: the run's own mark in an answer file: it stopped waiting (timed out, interrupted)
 WITHDRAWN = "withdrawn"
 
@@ -57,6 +61,33 @@ class AlreadyAnswered(OcsscaleError):
 
 def now_utc() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def check_name(value: str) -> str:
+    """`--operator NAME`: who answers at the run's terminal; bounded as `--by` is.
+    UsageError (nothing done) when it is not a name."""
+    try:
+        return check_by(value)
+    except ValueError:
+        raise UsageError(
+            f"--operator is not a name of at most {MAX_BY} characters without control "
+            "characters: nothing was done"
+        ) from None
+
+
+def confirmed(question: str, *, by: str, via: str, asked_at: str) -> dict[str, Any]:
+    """A run's or rollback's "go ahead", as an answer is journaled: typed at the
+    run's terminal, or given by `--yes` (via FLAG)."""
+    return {
+        "step": None,
+        "question": question[:MAX_QUESTION],
+        "answer": "yes",
+        "by": by,
+        "via": via,
+        "notes": "",
+        "at": now_utc(),
+        "asked_at": asked_at,
+    }
 
 
 def waiting_path(state_dir: Path) -> Path:

@@ -78,7 +78,8 @@ def _declined() -> Declined:
 
 class ChannelOperator:
     """See the module docstring. `on_answer` (set by the runner) journals each
-    answer: {step, question, answer, by, via, notes, at}."""
+    answer: {step, question, answer, by, via, notes, at, asked_at}. `name`: who
+    answers at the run's terminal (`run --operator NAME`; default the OS user)."""
 
     def __init__(
         self,
@@ -87,11 +88,13 @@ class ChannelOperator:
         *,
         timeout: float | None = None,
         poll: float = POLL,
+        name: str | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.desk = desk
         self.timeout = timeout
         self.poll = poll
+        self.name = name
         self.on_answer: Callable[[dict[str, Any]], None] | None = None
         #: every answer taken, in order (what was journaled)
         self.answered: list[dict[str, Any]] = []
@@ -148,7 +151,8 @@ class ChannelOperator:
         """One of `results`, who gives it and notes: from `ocsscale answer RESULT
         --by NAME --notes TEXT` in one, or at the terminal as three questions
         (`who`, `question`, `notes`); the file wins until the result is typed."""
-        prompts = [Prompt(who, required=True), Prompt(question, tuple(results))]
+        # `run --operator NAME` is offered as the signer: Enter takes it
+        prompts = [Prompt(who, default=self.name, required=True), Prompt(question, tuple(results))]
         record, typed = self._race(question, list(results), prompts, notes=True)
         if record["via"] == "terminal":
             assert self.desk is not None
@@ -157,7 +161,8 @@ class ChannelOperator:
                 said = self._typed(Prompt(notes)).strip()
             finally:
                 self.desk.close()
-            record = {**record, "by": typed[0].strip(), "notes": said}
+            # given once its notes are in: the wait for people ends here
+            record = {**record, "by": typed[0].strip(), "notes": said, "at": answers.now_utc()}
         self._record(record)
         return record
 
@@ -210,14 +215,14 @@ class ChannelOperator:
                         self.desk.say(
                             f"answered from another terminal by {found['by']}: {found['answer']}"
                         )
-                    return {**found, "question": question, "step": asked["step"]}, typed
+                    return self._taken(found, asked), typed
                 wait = self.poll
                 if deadline is not None:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         late = answers.withdraw(self.state_dir, qid)
                         if late is not None:  # came just before the deadline
-                            return {**late, "question": question, "step": asked["step"]}, typed
+                            return self._taken(late, asked), typed
                         raise NoAnswer(
                             f"nobody answered within {self.timeout:g} s ({question}); "
                             "nothing more was changed"
@@ -245,12 +250,10 @@ class ChannelOperator:
                     self.desk.prompt(prompts[len(typed)].shown())
                     continue
                 try:
-                    given = answers.give(
-                        self.state_dir, qid, value, by=current_user(), via="terminal"
-                    )
+                    given = answers.give(self.state_dir, qid, value, by=self.who(), via="terminal")
                 except answers.AlreadyAnswered:
                     continue  # the other terminal was first: taken on the next round
-                return {**given, "question": question, "step": asked["step"]}, typed
+                return self._taken(given, asked), typed
         except KeyboardInterrupt:
             # At a terminal, Ctrl-C while the question is up declines it, wherever
             # it lands (in the read, or in the poll of the answer channel between two
@@ -262,6 +265,20 @@ class ChannelOperator:
             answers.withdraw(self.state_dir, qid)
             if self.desk is not None:
                 self.desk.close()
+
+    def who(self) -> str:
+        """Who answers at the run's terminal."""
+        return self.name or current_user()
+
+    @staticmethod
+    def _taken(found: dict[str, Any], asked: dict[str, Any]) -> dict[str, Any]:
+        """An answer with what it answered: the question, its step, when it was asked."""
+        return {
+            **found,
+            "question": asked["question"],
+            "step": asked["step"],
+            "asked_at": asked["asked_at"],
+        }
 
     def _check(self, prompt: Prompt, line: str) -> tuple[str, bool]:
         """(the value, whether to ask again) for a typed line."""
@@ -291,9 +308,8 @@ class ChannelOperator:
                 return line.strip() or (prompt.default or "")
 
     def _record(self, record: dict[str, Any]) -> None:
-        kept = {
-            k: record.get(k) for k in ("step", "question", "answer", "by", "via", "notes", "at")
-        }
+        keys = ("step", "question", "answer", "by", "via", "notes", "at", "asked_at")
+        kept = {k: record.get(k) for k in keys}
         self.answered.append(kept)
         if self.on_answer is not None:
             self.on_answer(kept)
@@ -323,15 +339,13 @@ class _ChannelPending:
             value = (line or "").strip()
             if value in self.asked["choices"]:
                 try:
-                    found = answers.give(
-                        op.state_dir, qid, value, by=current_user(), via="terminal"
-                    )
+                    found = answers.give(op.state_dir, qid, value, by=op.who(), via="terminal")
                 except answers.AlreadyAnswered:
                     found = answers.taken(op.state_dir, qid, first_seen=self._seen)
         if found is None:
             return None
         self.answer = str(found["answer"])
-        op._record({**found, "question": self.asked["question"], "step": self.asked["step"]})
+        op._record(op._taken(found, self.asked))
         self.cancel()
         return self.answer
 

@@ -104,14 +104,19 @@ CREATE TABLE IF NOT EXISTS answers (
     question TEXT NOT NULL,
     answer TEXT NOT NULL,
     by TEXT NOT NULL,                -- who answered (--by, else the OS user; a sign-off's name)
-    via TEXT NOT NULL,               -- terminal | answer (`ocsscale answer`)
+    via TEXT NOT NULL,               -- terminal | answer (`ocsscale answer`) | flag (--yes)
     notes TEXT NOT NULL DEFAULT '',
-    at TEXT NOT NULL                 -- ISO UTC, when the answer was given
+    at TEXT NOT NULL,                -- ISO UTC, when the answer was given
+    asked_at TEXT                    -- ISO UTC, when it was asked (NULL: not known)
 );
 """
 
 #: columns added since the first journal: (table, column, type); added on open
-_ADDED_COLUMNS = (("entries", "hosts", "TEXT"), ("runs", "load", "TEXT"))
+_ADDED_COLUMNS = (
+    ("entries", "hosts", "TEXT"),
+    ("runs", "load", "TEXT"),
+    ("answers", "asked_at", "TEXT"),
+)
 
 
 def to_json(value: Any, what: str) -> str:
@@ -526,8 +531,8 @@ class Journal:
     # answers the operator gave (runner/asking.py) ------------------------------------
     def record_answer(self, run_id: str, answer: Mapping[str, Any]) -> None:
         self._write(
-            "INSERT INTO answers (run_id, step, question, answer, by, via, notes, at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO answers (run_id, step, question, answer, by, via, notes, at, asked_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run_id,
                 answer.get("step"),
@@ -537,6 +542,7 @@ class Journal:
                 str(answer["via"]),
                 str(answer.get("notes") or ""),
                 str(answer["at"]),
+                None if answer.get("asked_at") is None else str(answer["asked_at"]),
             ),
         )
 

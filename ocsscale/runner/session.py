@@ -211,6 +211,8 @@ class RunGate:
     prepared: Prepared
     phases: list[PlanPhase]
     dry_run: bool
+    #: `run --playbook FILE`, resolved: journaled, so that `status` names it again
+    playbook_given: Path | None = None
 
     @property
     def steps(self) -> int:
@@ -241,7 +243,10 @@ def prepare_run(
     `operator` and `options` (`no_hold`) decide whether holds can be answered."""
     prepared = prepare(config, playbook)
     phases = prepared.plan.select(only=only, through=through)
-    return gate_run(prepared, phases, dry_run=dry_run, operator=operator, options=options)
+    gate = gate_run(prepared, phases, dry_run=dry_run, operator=operator, options=options)
+    if playbook is not None:
+        gate = dataclasses.replace(gate, playbook_given=Path(playbook).resolve())
+    return gate
 
 
 def gate_run(
@@ -285,11 +290,13 @@ def execute_run(
     command: str,
     operator: Operator | None = None,
     options: Mapping[str, Any] | None = None,
+    confirmation: Mapping[str, Any] | None = None,
 ) -> str:
     """Run the gate's phases, resuming a killed run; returns the run id. Raises
     LockHeld when another run took the lock since the gate, and StepFailed
     when a step fails. `options` reach the actions as Context.options (`no_hold`,
-    `hold_timeout`, ...: run_options)."""
+    `hold_timeout`, ...: run_options). `confirmation` (answers.confirmed: who
+    said go, typed or with --yes) is journaled with the run's answers."""
     if gate.dry_run:
         raise ValueError("a dry-run gate does not open a real run")
     prepared, phases = gate.prepared, gate.phases
@@ -317,8 +324,12 @@ def execute_run(
                     for p in prepared.plan.phases
                 ],
                 "selected": [p.id for p in phases],
+                "operator": None if confirmation is None else confirmation["by"],
+                "playbook_given": None if gate.playbook_given is None else str(gate.playbook_given),
             },
         )
+        if confirmation is not None:
+            journal.record_answer(run_id, confirmation)
         ctx, hosts = _context(prepared.loaded, dry_run=False, operator=operator, options=chosen)
         # the run's history, read by guards (dns.replace waits out lower-ttl), and
         # the cutover watch's own reverts, journaled here
@@ -492,9 +503,10 @@ def execute_rollback(
     command: str,
     operator: Operator | None = None,
     forks: int | None = None,
+    confirmation: Mapping[str, Any] | None = None,
 ) -> tuple[str, list[Entry]]:
     """Roll back what the gate found (read anew under the lock); returns the
-    rollback id and the entries it went through."""
+    rollback id and the entries it went through. `confirmation`: as execute_run's."""
     from ..transports.recorded import RecordedHosts
 
     loaded, to_phase = gate.loaded, gate.to_phase
@@ -512,8 +524,14 @@ def execute_rollback(
             current_user(),
             socket.gethostname(),
             os.getpid(),
-            {"pool_file": str(loaded.path), "to": to_phase},
+            {
+                "pool_file": str(loaded.path),
+                "to": to_phase,
+                "operator": None if confirmation is None else confirmation["by"],
+            },
         )
+        if confirmation is not None:
+            journal.record_answer(rollback_id, confirmation)
         hosts = RecordedHosts(loaded)
         ctx, _ = _context(loaded, dry_run=False, operator=operator, hosts=hosts.fallback)
         sink = _journal_answers(operator, journal, rollback_id, sink)

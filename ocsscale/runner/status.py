@@ -14,6 +14,7 @@ from .faults import broken_by_tool
 from .journal import JOURNAL_NAME, KILLED, Entry
 from .lease import lease_status
 from .lock import read_lock
+from .next_steps import next_steps
 from .plugins import load_actions
 from .rollback import needless_reverts
 
@@ -68,9 +69,12 @@ def _needless(entries: list[Entry]) -> dict[int, str]:
     return needless_reverts(entries, unread, actions)
 
 
-def status_report(state_dir: Path, config: Path | None = None) -> dict[str, Any]:
+def status_report(
+    state_dir: Path, config: Path | None = None, now: float | None = None
+) -> dict[str, Any]:
     """Phases done, the step in progress and what rollback would undo; with the
-    pool file's path (`config`), the run lease as far as it is known here."""
+    pool file's path (`config`, as the user named it), the run lease as far as it
+    is known here; where the migration stands and what to run next (next_steps.py)."""
     lock = read_lock(state_dir)
     report: dict[str, Any] = {
         "journal": str(state_dir / JOURNAL_NAME),
@@ -96,11 +100,14 @@ def status_report(state_dir: Path, config: Path | None = None) -> dict[str, Any]
         "faults_in_place": [],
         "watch": None,
         "waiting": waiting_for(state_dir),
+        "stage": None,
+        "next": [],
     }
     # read-only: status never writes the journal; a missing or empty one next
     # to the evidence of a run, or one that is not a journal, is JournalError
     with reading(state_dir) as journal:
         if journal is None:
+            report.update(next_steps(report, [], [], config, now))
             return report
         runs = journal.runs()
         plan_runs = [r for r in runs if r["kind"] == "run"]
@@ -136,4 +143,5 @@ def status_report(state_dir: Path, config: Path | None = None) -> dict[str, Any]
         report["rollback_cancel_out"] = [
             {**_entry_json(e), "reason": needless[e.seq]} for e in undoable if e.seq in needless
         ]
+        report.update(next_steps(report, journal.entries(), runs, config, now))
     return report

@@ -9,6 +9,7 @@ run holds once.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import select
@@ -119,6 +120,12 @@ def _rollback(lab: RunningLab, pool: Path, before: dict[str, bytes]) -> None:
     assert nothing_to_undo(pool)
 
 
+def _report(lab: RunningLab, pool: Path) -> dict:
+    shown = tool(lab, pool, "report", "-f", "json", "-o", "-")
+    assert shown.returncode == 0, output(shown)
+    return json.loads(shown.stdout)
+
+
 def _hold_evidence(pool: Path) -> dict:
     (hold,) = [e for e in entries(pool) if e["step_id"] == "validate-fe/hold[ocsfe01]"]
     return hold
@@ -141,6 +148,7 @@ def test_passed_sign_off_at_the_terminal_is_journaled(
     assert all(e["status"] == "done" for e in entries(pool) if "/probe[" in e["step_id"])
     term.type("")  # no name is no sign-off: asked again
     term.expect(WHO)
+    time.sleep(1.5)  # the testers at work: the report shows the run waited for them
     term.type("Alice Operator")
     term.expect(RESULT)
     term.type("passed")
@@ -157,6 +165,16 @@ def test_passed_sign_off_at_the_terminal_is_journaled(
     assert hold["evidence"]["pinned"] == ["ocsfe01"]
     assert any("Desktop sharing" in s for s in hold["evidence"]["shown"]["steps"])
     assert_untouched(lab, before)  # the phase's cleanup removed the pins after the sign-off
+    # the report's sign-off table: the go-ahead (--yes), then the sign-off, in order
+    model = _report(lab, pool)
+    assert [(a["n"], a["answer"], a["by"], a["how"]) for a in model["answers"]] == [
+        (1, "yes", model["answers"][0]["by"], "--yes on the command line"),
+        (2, "passed", "Alice Operator", "at the run's terminal"),
+    ]
+    assert model["answers"][1]["notes"] == "IM, voice, video, sharing and Live Meeting all fine"
+    assert model["answers"][1]["waited_s"] >= 1
+    assert model["sign_offs"]["waited_s"] >= 1
+    assert (model["sign_offs"]["holds"], model["sign_offs"]["holds_skipped"]) == (1, 0)
     _rollback(lab, pool, before)
 
 
@@ -230,4 +248,9 @@ def test_no_hold_runs_unattended_and_says_so(one_armed_lab: RunningLab, tmp_path
     hold = _hold_evidence(pool)
     assert hold["status"] == "done" and hold["evidence"]["skipped"] == "--no-hold"
     assert "sign_off" not in hold["evidence"]
+    model = _report(lab, pool)
+    assert (model["sign_offs"]["holds"], model["sign_offs"]["holds_skipped"]) == (0, 1)
+    assert [a["answer"] for a in model["answers"]] == ["yes"]  # the go-ahead, no sign-off
+    md = tool(lab, pool, "report", "-f", "md", "-o", "-").stdout
+    assert "1 hold(s) for the client tests were skipped (`--no-hold`)" in md
     _rollback(lab, pool, before)

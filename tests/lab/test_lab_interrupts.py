@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import signal
 import socket
 import sqlite3
@@ -387,9 +388,14 @@ def _lock(pool: Path) -> Path:
 
 
 def _unlock(lab: RunningLab, pool: Path) -> None:
-    """The documented step after a kill: the stale lock cleared by its id."""
+    """The documented step after a kill: the stale lock cleared by its id, the
+    first command `status` names (then resuming the phase the kill cut short)."""
     lock_id = json.loads(_lock(pool).read_text())["lock_id"]
-    done = tool(lab, pool, "unlock", lock_id)
+    report, _ = _status(lab, pool)
+    unlock, resume = (step["command"] for step in report["next"][:2])
+    assert unlock == shlex.join(["ocsscale", "-c", str(pool), "unlock", lock_id]), report["next"]
+    assert resume.startswith(shlex.join(["ocsscale", "-c", str(pool), "run", "--phase"])), resume
+    done = tool(lab, pool, *shlex.split(unlock)[3:])
     assert done.returncode == 0, output(done)
 
 

@@ -435,6 +435,40 @@ def test_a_sign_off_at_the_terminal_asks_three_questions(state: Path, keyboard: 
     assert op.answered == [{k: given[k] for k in op.answered[0]}]
 
 
+def test_the_operator_named_answers_at_the_terminal_and_is_offered_as_signer(
+    state: Path, keyboard: Keyboard
+) -> None:
+    """`run --operator Dave`: what is typed at the run's terminal is Dave's, and the
+    sign-off offers Dave as its signer (Enter takes it); each answer keeps when it
+    was asked."""
+    op = ChannelOperator(state, keyboard.desk, poll=0.02, name="Dave")
+
+    def type_when_asked(lines: str) -> threading.Thread:
+        def go() -> None:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and answers.waiting(state) is None:
+                time.sleep(0.01)
+            keyboard.type(lines)
+
+        thread = threading.Thread(target=go)
+        thread.start()
+        return thread
+
+    typing = type_when_asked("done\n")
+    assert op.ask("Type done", ["done", "abort"]) == "done"
+    typing.join()
+    typing = type_when_asked("\npassed\nfine\n")
+    given = op.sign_off("Result?", ["passed", "failed"], "Who?", "Notes?")
+    typing.join()
+    assert "Who? [Dave]: " in keyboard.screen.getvalue()
+    assert [(a["answer"], a["by"], a["via"]) for a in op.answered] == [
+        ("done", "Dave", "terminal"),
+        ("passed", "Dave", "terminal"),
+    ]
+    assert given["notes"] == "fine"
+    assert all(a["asked_at"] and a["asked_at"] <= a["at"] for a in op.answered)
+
+
 def test_ask_nowait_answers_once_and_cancel_withdraws(state: Path) -> None:
     op = ChannelOperator(state, None, timeout=10, poll=0.02)
     pending = op.ask_nowait("Does the appliance show ocsfe01 down?", ["down"])

@@ -101,7 +101,7 @@ def test_a_run_without_a_terminal_is_answered_from_another_one(
     assert nothing.returncode == 0 and json.loads(nothing.stdout) == {"waiting": False}
     assert _ocsscale(pool, env, "answer", "done").returncode == 2
 
-    run = _start(pool, env, "--answer-timeout", "60")
+    run = _start(pool, env, "--answer-timeout", "60", "--operator", "Carol <on call>")
     try:
         asked = _waiting_for(pool, env, "validate-fe/ask")
         assert asked["choices"] == ["done", "abort"] and asked["stale"] is False
@@ -147,20 +147,33 @@ def test_a_run_without_a_terminal_is_answered_from_another_one(
     assert "client tests: passed, signed off by Bob: IM, voice, video fine" in out
 
     rows = _answers(pool)
+    # the go-ahead first (--yes, by the --operator), then every answer in order
     assert [(r["step"], r["answer"], r["by"], r["via"]) for r in rows] == [
+        (None, "yes", "Carol <on call>", "flag"),
         ("validate-fe/ask", "done", "Ann at the WebMux", "answer"),
         ("validate-fe/hold", "passed", "Bob", "answer"),
     ]
-    assert rows[1]["notes"] == "IM, voice, video fine" and rows[0]["at"]
+    assert rows[2]["notes"] == "IM, voice, video fine" and rows[1]["at"]
+    assert all(r["asked_at"] and r["asked_at"] <= r["at"] for r in rows)
     report = _ocsscale(pool, env, "report", "-f", "json", "-o", "-")
     assert report.returncode == 0, report.stderr
-    shown_answers = json.loads(report.stdout)["answers"]
-    assert [(a["by"], a["via"], a["answer"]) for a in shown_answers] == [
-        ("Ann at the WebMux", "answer", "done"),
-        ("Bob", "answer", "passed"),
+    model = json.loads(report.stdout)
+    shown_answers = model["answers"]
+    assert [(a["n"], a["by"], a["how"], a["answer"]) for a in shown_answers] == [
+        (1, "Carol <on call>", "--yes on the command line", "yes"),
+        (2, "Ann at the WebMux", "ocsscale answer", "done"),
+        (3, "Bob", "ocsscale answer", "passed"),
     ]
+    assert all(a["waited_s"] is not None for a in shown_answers)
+    people = model["sign_offs"]
+    assert (people["holds"], people["holds_skipped"], people["answers"]) == (1, 0, 3)
+    assert people["waited_s"] == sum(a["waited_s"] for a in shown_answers)
+    (tile,) = [t for t in model["summary"] if t["label"] == "sign-offs"]
+    assert tile["value"].startswith("1 hold(s) for a sign-off; 3 answer(s); waited ")
     md = _ocsscale(pool, env, "report", "-f", "md", "-o", "-").stdout
     assert "| Bob | ocsscale answer |" in md
+    html = _ocsscale(pool, env, "report", "-o", "-").stdout
+    assert "Carol &lt;on call&gt;" in html and "Carol <on call>" not in html
     assert json.loads(_ocsscale(pool, env, "status", "--json").stdout)["waiting"] is None
 
 
@@ -281,8 +294,8 @@ class Terminal:
         return self.out.decode(errors="replace")
 
 
-def _at_terminal(pool: LocalPool, env: dict[str, str]) -> Terminal:
-    cmd = _cmd(pool, "run", "--playbook", _playbook(pool, hold=False), "--yes", "-v")
+def _at_terminal(pool: LocalPool, env: dict[str, str], *extra: str) -> Terminal:
+    cmd = _cmd(pool, "run", "--playbook", _playbook(pool, hold=False), "--yes", "-v", *extra)
     return Terminal(cmd, env)
 
 
@@ -291,7 +304,7 @@ def test_at_the_terminal_the_first_answer_wins(
     local_pool: LocalPool, plugin_env: dict[str, str], first: str
 ) -> None:
     pool, env = local_pool, plugin_env
-    term = _at_terminal(pool, env)
+    term = _at_terminal(pool, env, "--operator", "Dave")
     term.expect("Type done when entered (done, abort): ")
     if first == "other-terminal":
         given = _ocsscale(pool, env, "answer", "done", "--by", "carol")
@@ -302,9 +315,10 @@ def test_at_the_terminal_the_first_answer_wins(
     rows = _answers(pool)
     if first == "other-terminal":
         assert "answered from another terminal by carol: done" in term.text
-        assert [(r["by"], r["via"]) for r in rows] == [("carol", "answer")]
+        assert [(r["by"], r["via"]) for r in rows] == [("Dave", "flag"), ("carol", "answer")]
     else:
-        assert [r["via"] for r in rows] == ["terminal"]
+        # what is typed at the run's terminal is journaled as the --operator's
+        assert [(r["by"], r["via"]) for r in rows] == [("Dave", "flag"), ("Dave", "terminal")]
         late = _ocsscale(pool, env, "answer", "done")
         assert late.returncode == 2 and "nothing waits" in late.stderr
 

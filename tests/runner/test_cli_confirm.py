@@ -3,8 +3,10 @@ is a usage error (2); answering no is exit 4; nothing changes either way."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -48,9 +50,9 @@ def test_no_terminal_and_no_yes_is_a_usage_error(
     assert not (local_pool.state_dir / "lock").exists()
 
 
-def _answer_at_the_prompt(pool: LocalPool, env: dict[str, str], answer: bytes) -> int:
+def _answer_at_the_prompt(pool: LocalPool, env: dict[str, str], answer: bytes, *extra: str) -> int:
     """Run `ocsscale run` on a terminal, type `answer` at its question, return its exit code."""
-    cmd = _cmd(pool, "run", "--playbook", str(pool.dir / "playbook.yaml"))
+    cmd = _cmd(pool, "run", "--playbook", str(pool.dir / "playbook.yaml"), *extra)
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         cmd, env=env, cwd=REPO, stdin=follower, stdout=follower, stderr=follower
@@ -81,6 +83,44 @@ def test_answering_no_or_closing_the_input_is_exit_4_and_changes_nothing(
     assert _answer_at_the_prompt(local_pool, plugin_env, answer) == 4
     assert local_pool.snapshot()["client01"] == ORIGINAL_HOSTS
     assert not (local_pool.state_dir / "lock").exists()
+
+
+def test_the_go_ahead_typed_is_journaled_with_the_operator(
+    local_pool: LocalPool, plugin_env: dict[str, str]
+) -> None:
+    assert _answer_at_the_prompt(local_pool, plugin_env, b"y\n", "--operator", "Eve") == 0
+    db = sqlite3.connect(local_pool.state_dir / "journal.sqlite")
+    try:
+        rows = db.execute("SELECT step, answer, by, via, asked_at, at FROM answers").fetchall()
+        (detail,) = db.execute("SELECT detail FROM runs").fetchone()
+    finally:
+        db.close()
+    ((step, answer, by, via, asked_at, at),) = rows
+    assert (step, answer, by, via) == (None, "yes", "Eve", "terminal")
+    assert asked_at and asked_at <= at
+    assert json.loads(detail)["operator"] == "Eve"
+
+
+@pytest.mark.parametrize("name", ["bad\x01name", "x" * 101, " "], ids=["control", "long", "empty"])
+def test_an_operator_name_that_is_not_one_is_refused_before_anything(
+    local_pool: LocalPool, plugin_env: dict[str, str], name: str
+) -> None:
+    cmd = _cmd(local_pool, "run", "--playbook", str(local_pool.dir / "playbook.yaml"))
+    result = subprocess.run(
+        [*cmd, "--yes", "--operator", name],
+        env=plugin_env,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "--operator is not a name of at most 100 characters" in result.stderr
+    assert name.strip() == "" or name not in result.stderr  # never echoed back
+    assert local_pool.snapshot()["client01"] == ORIGINAL_HOSTS
+    assert not (local_pool.state_dir / "journal.sqlite").exists()
 
 
 HELP_PROMISES = {

@@ -4,6 +4,9 @@ a run that was killed shown as such, not as still running."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import socket
 import subprocess
 
 from ocsscale.runner import session
@@ -154,3 +157,70 @@ def test_status_lists_what_rollback_reverts_and_counts_what_cancels_out(
     assert report["rollback_would_undo"] == report["rollback_cancel_out"] == []
     text = " ".join(_status(local_pool, plugin_env).stdout.split())
     assert "Rollback would undo nothing." in text
+
+
+def _as_typed(command: str) -> list[str]:
+    """A command `status` names, as the shell splits it, run with this checkout's
+    interpreter (`ocsscale` is `python -m ocsscale`)."""
+    argv = shlex.split(command)
+    assert argv[0] == "ocsscale"
+    return [str(PYTHON), "-m", "ocsscale", *argv[1:]]
+
+
+def test_the_next_commands_status_names_run_as_shown(
+    local_pool: LocalPool, plugin_env: dict[str, str]
+) -> None:
+    """Relative pool file and --playbook, as a user types them from the pool's
+    directory: the next phase, a dead run's lock, then the report."""
+    playbook = local_pool.dir / "playbook.yaml"
+    playbook.write_text(CANCELLING.replace("@DIR@", str(local_pool.dir)))
+    env = {**plugin_env, "COLUMNS": "250"}
+
+    def ocsscale(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            list(argv), env=env, cwd=local_pool.dir, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    def first_next() -> str:
+        shown = ocsscale(str(PYTHON), "-m", "ocsscale", "-c", "pool.yaml", "status", "--json")
+        assert shown.returncode == 0, shown.stderr
+        return str(json.loads(shown.stdout)["next"][0]["command"])
+
+    first = ocsscale(
+        str(PYTHON), "-m", "ocsscale", "-c", "pool.yaml", "run", "--phase", "validate-fe",
+        "--playbook", "playbook.yaml", "--yes",
+    )  # fmt: skip
+    assert first.returncode == 0, first.stdout + first.stderr
+    command = first_next()
+    assert command == f"ocsscale -c pool.yaml run --phase cutover --playbook {playbook}"
+    shown = ocsscale(str(PYTHON), "-m", "ocsscale", "-c", "pool.yaml", "status").stdout
+    assert f"where: validate-fe done; cutover has not started next: {command}" in " ".join(
+        shown.split()
+    )
+
+    # a run killed under its lock: the lock is cleared first, with the command shown
+    (local_pool.state_dir / "lock").write_text(
+        json.dumps(
+            {"lock_id": "0badc0de", "user": "ops", "host": socket.gethostname(),
+             "pid": _dead_pid(), "started": 1.0, "command": "ocsscale run"}
+        )
+    )  # fmt: skip
+    unlock = first_next()
+    assert unlock == "ocsscale -c pool.yaml unlock 0badc0de"
+    done = ocsscale(*_as_typed(unlock))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    assert first_next() == command
+    ran = ocsscale(*_as_typed(command), "--yes")  # the go-ahead stays the person's
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert (local_pool.dir / "marker").read_text() == "changed"
+    assert first_next() == "ocsscale -c pool.yaml report"
+
+
+def _dead_pid() -> int:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
