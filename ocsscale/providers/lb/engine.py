@@ -30,7 +30,6 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ...config.lb_settings import EngineSettings
-from ...engine.farm import Health
 from ...errors import CommandFailed, StepFailed
 from ..plugin import fixed
 from .base import DRIVERS, AdminState, FarmSpec, MemberStats
@@ -220,6 +219,9 @@ class EngineDriver(LinuxDriver):
 def check_view(health: dict[str, Any]) -> dict[str, Any]:
     """The engine's `health` settings in the pool file's terms (FarmSpec.checks' view);
     the engine's own default for what they do not set."""
+    # here, not at the top: `plan` and `check` load this driver and must not load the engine
+    from ...engine.farm import Health
+
     defaults = Health()
 
     def get(key: str) -> Any:
