@@ -192,6 +192,8 @@ def lease_place(pool: Pool) -> LeasePlace | None:
     host = settings.host
     if host is None and lb.driver.kind in LB_HOST_DRIVERS and lb.host is not None:
         host = lb.host.name
+    if host is None and lb.driver.kind in LB_HOST_DRIVERS and lb.pair is not None:
+        host = lb.pair.preferred  # a pair: the host that holds the VIP when both are up
     if host is None:
         return None
     return LeasePlace(host, settings.dir, pool.pool.fqdn.lower())
