@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .lb_settings import DriverSettings, driver_from_name
+from .lb_settings import DriverSettings, KeepalivedSettings, driver_from_name
 from .strict import Strict
 
 OsKind = Literal["linux", "windows"]
@@ -449,6 +449,7 @@ class LbPair(Strict):
     #: VRRP's shared secret by reference; required (rules.py says so, with its rule id)
     secret: SecretRef | None = None
     advert_interval: AdvertSeconds = 1
+    keepalived: KeepalivedSettings = Field(default_factory=KeepalivedSettings)
 
     @field_validator("preempt", mode="before")
     @classmethod
