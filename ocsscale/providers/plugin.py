@@ -69,6 +69,9 @@ class Capabilities:
     read_back: bool = False
     #: its view reports a member's health, so a failed member is seen there (the drill)
     detects: bool = False
+    #: two hosts with a floating VIP: read_farm names each host's farm (`hosts`) and
+    #: which of them holds the VIP (`vip_holders`)
+    pair: bool = False
 
 
 A = ParamSpec("A")

@@ -37,7 +37,7 @@ from .. import undo_shape as shape
 from ..plugin import Capabilities, Ports
 from . import keepalived as ka
 from .base import AdminState, FarmSpec, LbDriver, LbSite, MemberStats, PairSite, check_driver
-from .linuxhost import BACKUP_SUFFIX, LinuxDriver, LinuxLbHost, decode, encode
+from .linuxhost import BACKUP_SUFFIX, LinuxLbHost, decode, encode
 
 NONLOCAL_BIND = "net.ipv4.ip_nonlocal_bind"
 VIP_WAIT = 15.0  # seconds for keepalived to elect a master after it starts
@@ -61,7 +61,9 @@ def _sha(data: bytes | None) -> str | None:
 class PairDriver:
     """The LbDriver of a pair (module docstring); `single` builds one host's driver."""
 
-    capabilities: ClassVar[Capabilities] = LinuxDriver.capabilities
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        drives_itself=True, drain=True, read_back=True, detects=True, pair=True
+    )
 
     def __init__(
         self,
