@@ -175,3 +175,42 @@ def test_a_pair_defines_the_lb_and_keepalived_on_both_hosts(tmp_path: Path) -> N
         for flag in ("-f", "--pid", "--vrrp_pid"):
             assert f"/hosts/{service.host}/" in argv[argv.index(flag) + 1]
         assert {"-n", "-P"} <= set(argv)
+
+
+def test_the_plan_of_a_pair_proves_it_and_refuses_routing_a_two_armed_one(
+    tmp_path: Path,
+) -> None:
+    """One-armed: validate-lb gains the pair proof for each Linux client. Two-armed
+    routed: the routing phase does not route a pair yet, said before anything runs."""
+    from typer.testing import CliRunner
+
+    from ocsscale.cli.main import app
+
+    for kind in ("one-armed", "two-armed-routed"):
+        state = LabState("tlab", kind, 2, True, tmp_path, lb="haproxy", lb_pair=True)  # type: ignore[arg-type]
+        path = tmp_path / f"{kind}.yaml"
+        path.write_text(poolfile.render(state, state.topo()))
+        result = CliRunner().invoke(
+            app, ["-c", str(path), "plan", "--phase", "validate-lb"], env={"COLUMNS": "300"}
+        )
+        if kind == "one-armed":
+            assert result.exit_code == 0, result.output
+            assert "validate-lb/pair[client01]" in result.output
+            assert "validate-lb/pair[client02]" not in result.output  # a Windows client
+        else:
+            assert result.exit_code == 2, result.output
+            assert "two-armed load-balancer pair is not routed" in result.output
+            assert "Traceback" not in result.output
+
+
+def test_a_single_lb_plan_has_no_pair_proof(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ocsscale.cli.main import app
+
+    state = LabState("tlab", "one-armed", 2, True, tmp_path, lb="haproxy")
+    path = tmp_path / "pool.yaml"
+    path.write_text(poolfile.render(state, state.topo()))
+    result = CliRunner().invoke(app, ["-c", str(path), "plan", "--phase", "validate-lb"])
+    assert result.exit_code == 0, result.output
+    assert "validate-lb/pair" not in result.output and "validate-lb/distribution" in result.output
