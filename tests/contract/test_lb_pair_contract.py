@@ -227,3 +227,43 @@ def test_an_unreachable_standby(kind: str, request: pytest.FixtureRequest) -> No
             return _files(driver)
 
     assert lab.inside("admin", files) == before
+
+
+SITE_KEEPALIVED = (
+    b"# the site's own keepalived.conf\nvrrp_instance site {\n    auth_pass sitepw12\n}\n"
+)
+
+
+def test_a_sites_own_keepalived_config_comes_back_unjournaled(
+    request: pytest.FixtureRequest,
+) -> None:
+    lab, loaded, farm = _setup(request, "haproxy")
+    _clean(lab, "haproxy", farm)
+    conf = lbhost.paths(lab.state, lab.topo, "lb02")["keepalived_conf"]
+    conf.write_bytes(SITE_KEEPALIVED)
+    conf.chmod(0o640)
+    try:
+
+        def run() -> str:
+            with HostPool(loaded) as hosts:
+                driver = make_driver("haproxy", loaded, hosts)
+                assert isinstance(driver, PairDriver)
+                current = driver.read_farm()
+                undo = json.loads(json.dumps(driver.undo_for(current)))
+                try:
+                    driver.apply_farm(farm, current)
+                    assert conf.read_bytes() != SITE_KEEPALIVED
+                    assert conf.stat().st_mode & 0o777 == 0o600  # it holds the secret
+                finally:
+                    driver.revert(undo)
+                driver.verify_reverted(undo)
+                return json.dumps(undo)
+
+        journaled = lab.inside("admin", run)
+        assert "sitepw12" not in journaled and "site's own" not in journaled
+        assert conf.read_bytes() == SITE_KEEPALIVED
+        assert conf.stat().st_mode & 0o777 == 0o640
+        assert not Path(str(conf) + ".ocsscale.bak").exists()
+    finally:
+        conf.unlink(missing_ok=True)
+    _clean(lab, "haproxy", farm)

@@ -326,7 +326,7 @@ class PairDriver:
                     f"{name}: keepalived's previous configuration cannot be put back: its "
                     f"backup {backup} is missing or differs"
                 )
-            kh.sh('cat -- "$2" > "$1"', k.config_path, backup)
+            kh.sh('cp -p -- "$2" "$1"', k.config_path, backup)
         kh.sh('rm -f -- "$1"', backup)
         if record["active"]:
             kh.service("reload")
@@ -366,16 +366,17 @@ class PairDriver:
 
 def _write_private(lb: LinuxLbHost, path: str, data: bytes, *, backup: bool = False) -> None:
     """Write a file only root reads (it holds the VRRP secret): created 0600 before a
-    byte is written; with `backup`, after a copy of what was there (path + suffix)."""
+    byte is written; with `backup`, after a copy of what was there, mode and all
+    (path + suffix: revert copies it back)."""
     lb.sh(
-        'mkdir -p -- "$(dirname -- "$1")" && { [ -e "$1" ] || (umask 077 && : > "$1"); } '
-        '&& chmod 0600 -- "$1"',
+        'mkdir -p -- "$(dirname -- "$1")" && '
+        '{ [ "$3" = no ] || [ ! -e "$1" ] || cp -p -- "$1" "$1$2"; } && '
+        '{ [ -e "$1" ] || (umask 077 && : > "$1"); } && chmod 0600 -- "$1"',
         path,
+        BACKUP_SUFFIX,
+        "yes" if backup else "no",
     )
-    if backup:
-        lb.host.write_file(path, data, backup_suffix=BACKUP_SUFFIX)
-    else:
-        lb.host.write_file(path, data)
+    lb.host.write_file(path, data)
 
 
 def pair_aware(
