@@ -1,5 +1,5 @@
-"""A load-balancer pair end to end: `lab up --lb haproxy --lb-pair`, the real CLI
-configures HAProxy and keepalived on lb01 and lb02 and validates the LB through the
+"""A load-balancer pair end to end: `lab up --lb haproxy|engine --lb-pair`, the real CLI
+configures the LB and keepalived on lb01 and lb02 and validates the LB through the
 active one; `rollback` leaves both LB hosts as `lab up` left them and the VIP silent."""
 
 from __future__ import annotations
@@ -49,17 +49,19 @@ def _holders(lab: RunningLab) -> list[str]:
 
 
 def _stopped(lab: RunningLab) -> bool:
+    lb = lbhost.HAPROXY_SERVICE if lab.state.lb == "haproxy" else lbhost.ENGINE_SERVICE
     return all(
         services.pid_of(lab.state.directory, services.load(lab.state.directory, h, name)) is None
         for h in HOSTS
-        for name in (lbhost.HAPROXY_SERVICE, lbhost.KEEPALIVED_SERVICE)
+        for name in (lb, lbhost.KEEPALIVED_SERVICE)
     )
 
 
-def test_a_haproxy_pair_validates_through_the_active_host_and_rolls_back(
-    one_armed_haproxy_pair_lab: RunningLab, tmp_path: Path
+@pytest.mark.parametrize("fixture", ["one_armed_haproxy_pair_lab", "one_armed_pair_lab"])
+def test_a_pair_validates_through_the_active_host_and_rolls_back(
+    fixture: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    lab = one_armed_haproxy_pair_lab
+    lab: RunningLab = request.getfixturevalue(fixture)
     pool = pool_copy(lab, tmp_path / "run")
     hosts_before = hosts_files(lab)
     tree_before = _lb_tree(lab)
