@@ -157,3 +157,18 @@ def test_a_fixed_address_needs_its_prefix(tmp_path: Path) -> None:
     text = one_armed(("[10.0.0.38/16]", "[10.0.0.38]"))
     issue = only_issue(tmp_path, text, "lb.address.prefix")
     assert issue.path == "load_balancer.pair.hosts[1].addresses[0]"
+
+
+def test_check_shows_the_pair_and_the_secret_by_reference_only(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ocsscale.cli.main import app
+
+    path = tmp_path / "pool.yaml"
+    path.write_text(two_armed())
+    result = CliRunner().invoke(app, ["-c", str(path), "check"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "lb01 (10.0.0.37/24, 10.0.1.37/24)" in result.output
+    assert "lb01 preferred, preempt on, VRRP router id 51" in result.output
+    assert "secret env:OCS_VRRP_SECRET" in result.output
+    assert "floating    10.0.0.40, 10.0.1.40" in result.output
