@@ -133,11 +133,14 @@ class PairDriver:
             state = driver.read_farm()
             k = self.keepalived[name]
             kh = self._keepalived_host(name)
+            nonlocal_bind = kh.sh('sysctl -n "$1"', NONLOCAL_BIND).stdout.strip()
+            if nonlocal_bind not in ("0", "1"):  # never a value revert could not write back
+                raise StepFailed(f"{name}: {NONLOCAL_BIND} reads neither 0 nor 1")
             state["keepalived"] = {
                 "config_sha256": _sha(kh.read_optional(k.config_path)),
                 "track_script": encode(kh.read_optional(k.track_script)),
                 "active": kh.active(),
-                "nonlocal_bind": kh.sh('sysctl -n "$1"', NONLOCAL_BIND).stdout.strip(),
+                "nonlocal_bind": nonlocal_bind,
             }
             hosts[name] = state
         views = [state["view"] for state in hosts.values()]
