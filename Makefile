@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEB_PACKAGES := openssh-server openssh-client bind9 bind9-utils bind9-dnsutils haproxy \
                 iproute2 iputils-arping procps psmisc wrk iperf3 nginx-light python3-venv \
-                chromium fonts-dejavu-core nftables
+                chromium fonts-dejavu-core nftables keepalived
 
 .PHONY: help deps venv demo test test-fast lint bench bench-quick clean
 

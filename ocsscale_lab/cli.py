@@ -78,6 +78,12 @@ def up_cmd(
         "over SSH; windows: each is the WinRM stand-in with the OCS services by display "
         "name, its Front-End service (RTCSRV) being the pool member on the FE's ports.",
     ),
+    lb_pair: bool = typer.Option(
+        False,
+        "--lb-pair",
+        help="Two LB hosts (lb01, lb02) with --lb engine|haproxy defined on both and keepalived "
+        "installed, unconfigured: configure-lb sets the VIP floating between them.",
+    ),
     dns_servers: int = typer.Option(2, "--dns-servers", help="--dns ad: how many DNS servers."),
     dns_replication: float = typer.Option(
         labup.DEFAULT_DNS_REPLICATION,
@@ -97,6 +103,7 @@ def up_cmd(
         dns_servers=dns_servers,
         dns_replication=dns_replication,
         fe_os=fe_os,
+        lb_pair=lb_pair,
         echo=typer.echo,
     )
     info = labstatus.describe(state)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import appliance, dns, hostsvc, lbhost
 from .state import LabState
-from .topology import DOMAIN, POOL_FQDN, VIP, LabHost, Topology
+from .topology import DOMAIN, FE_NET, POOL_FQDN, VIP, LabHost, Topology
 
 
 def _q(value: str) -> str:
@@ -44,7 +44,7 @@ def _winrm(state: LabState) -> list[str]:
     ]
 
 
-def _host(state: LabState, host: LabHost, indent: str, item: bool = False) -> list[str]:
+def host_lines(state: LabState, host: LabHost, indent: str, item: bool = False) -> list[str]:
     """A host entry; `item` makes it a list item (`- name: ...`)."""
     transport = _winrm(state) if host.os == "windows" else _ssh(state, host)
     pad = indent + "  " if item else indent
@@ -87,7 +87,8 @@ def render(state: LabState, topo: Topology) -> str:
     dc = topo.by_role("directory")[0]
     two_armed = topo.kind == "two-armed-routed"
     link = state.bin_dir / "lab-link"
-    inside = lb.interfaces[1].address if two_armed else None
+    # the LB's arm on the FE network (a pair's floats: FE_NET.40, as the FEs' gateway)
+    inside = (f"{FE_NET}.40" if state.lb_pair else lb.interfaces[1].address) if two_armed else None
     lines = [
         f"# ocsscale pool file for lab {topo.lab!r} ({topo.kind}); written by `ocsscale lab up`.",
         "# Use it from the admin host:",
@@ -102,15 +103,15 @@ def render(state: LabState, topo: Topology) -> str:
         f"profile: {hostsvc.PROFILE}",
         "",
         "legacy_fe:",
-        *_host(state, legacy, "  "),
+        *host_lines(state, legacy, "  "),
         "",
         "front_ends:",
     ]
     for fe in topo.by_role("fe"):
-        lines += _host(state, fe, "  ", item=True)
+        lines += host_lines(state, fe, "  ", item=True)
     lines += ["", "test_clients:"]
     for client in topo.by_role("client") + topo.by_role("windows-client"):
-        lines += _host(state, client, "  ", item=True)
+        lines += host_lines(state, client, "  ", item=True)
     lines += [
         "",
         "directory:",
@@ -123,7 +124,7 @@ def render(state: LabState, topo: Topology) -> str:
         *(
             appliance.driver_lines("  ")
             if state.lb == "appliance"
-            else lbhost.driver_lines(state, topo, state.lb, "  ")
+            else lbhost.driver_lines(state, topo, state.lb, "  ", state.lb_pair)
         ),
         f"  topology: {topo.kind}",
         "  mode: full-proxy",
@@ -137,8 +138,7 @@ def render(state: LabState, topo: Topology) -> str:
         "  failover:  # the drill pulls an FE's cable at the lab's switch, not over its own link",
         f"    link_down_command: {_q(f'{link} --host {{name}} down')}",
         f"    link_up_command: {_q(f'{link} --host {{name}} up')}",
-        # a packet-forwarding appliance is no host the tool logs on to
-        *([] if state.lb == "appliance" else ["  host:", *_host(state, lb, "    ")]),
+        *_lb_hosts(state, topo, lb),
         "",
         "dns:",
         *_dns_provider(state, dns_host, dc),
@@ -163,6 +163,14 @@ def render(state: LabState, topo: Topology) -> str:
         f"    password: {{file: {_q(str(hostsvc.windows_password_file(state)))}}}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _lb_hosts(state: LabState, topo: Topology, lb: LabHost) -> list[str]:
+    if state.lb == "appliance":
+        return []  # a packet-forwarding appliance is no host the tool logs on to
+    if state.lb_pair:
+        return lbhost.pair_lines(state, topo, "  ")
+    return ["  host:", *host_lines(state, lb, "    ")]
 
 
 def tsig_secret_file(state: LabState) -> Path:

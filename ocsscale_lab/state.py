@@ -57,6 +57,8 @@ class LabState:
     dns_replication: float = 0.0
     #: `--fe-os`: linux (sshd) or windows (the WinRM stand-in) front ends
     fe_os: str = "linux"
+    #: `--lb-pair`: two LB hosts (lb01, lb02) with keepalived, the VIP floating
+    lb_pair: bool = False
 
     # -- paths -----------------------------------------------------------------
     @property
@@ -95,6 +97,7 @@ class LabState:
             dns=self.dns,
             dns_servers=self.dns_servers,
             fe_os=self.fe_os,
+            lb_pair=self.lb_pair,
         )
 
     # -- journal ---------------------------------------------------------------
@@ -118,6 +121,7 @@ class LabState:
             "dns_servers": self.dns_servers,
             "dns_replication": self.dns_replication,
             "fe_os": self.fe_os,
+            "lb_pair": self.lb_pair,
             "objects": self.objects,
         }
         tmp = self.state_file.with_suffix(".tmp")
@@ -138,6 +142,7 @@ def create(
     lb: str = "engine",
     dns: tuple[str, int, float] = ("bind", 1, 0.0),
     fe_os: str = "linux",
+    lb_pair: bool = False,
 ) -> LabState:
     """Claim the lab's directory (atomically: mkdir fails if it exists)."""
     LAB_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -161,6 +166,7 @@ def create(
         dns_servers=dns[1],
         dns_replication=dns[2],
         fe_os=fe_os,
+        lb_pair=lb_pair,
     )
     state.save()
     return state
@@ -190,6 +196,7 @@ def load(name: str) -> LabState | None:
         dns_servers=int(data.get("dns_servers", 1)),
         dns_replication=float(data.get("dns_replication", 0.0)),
         fe_os=str(data.get("fe_os", "linux")),
+        lb_pair=bool(data.get("lb_pair", False)),
     )
 
 

@@ -26,6 +26,9 @@ POOL_FQDN = f"ocspool.{DOMAIN}"
 CLIENT_NET = "198.18.0"
 FE_NET = "198.19.0"
 VIP = f"{CLIENT_NET}.40"
+#: `--lb-pair`: the two LB hosts' own (fixed) last octets, on every network they join;
+#: the VIP (.40) and the back-end arm (FE_NET.40) float between them (keepalived)
+PAIR_HOSTS = (("lb01", 37), ("lb02", 38))
 DIRECTORY_PORT = 135
 MAX_FES = 12  # FEs take .41 upwards; .53 is the DNS server
 DNS_KINDS = ("bind", "ad")
@@ -133,6 +136,7 @@ def build(
     dns: str = "bind",
     dns_servers: int = 1,
     fe_os: str = "linux",
+    lb_pair: bool = False,
 ) -> Topology:
     """The walkthrough's network for one topology, with `fes` new front ends.
 
@@ -141,6 +145,9 @@ def build(
     `dns_servers` DNS servers (dns01, dns02, ...) that converge as domain
     controllers do (lab/dns.py). `fe_os="windows"` makes the front ends, the
     legacy one included, Windows hosts (the WinRM stand-in, lab/hostsvc.py).
+    `lb_pair=True` builds two LB hosts (lb01, lb02) with their own addresses; the
+    client side's route to the FE network and the FEs' gateway are then the pair's
+    floating addresses (the VIP and FE_NET.40), held by whichever host is active.
     """
     check_name(lab)
     if kind not in TOPOLOGIES:
@@ -165,7 +172,8 @@ def build(
         networks.append(Network("fe", "br-fe", FE_NET, f"{FE_NET}.0/24"))
     # On two-armed, hosts on the client side reach the FE network through the
     # LB's outside address, as a router would send them in production.
-    to_fe_net = ((f"{FE_NET}.0/24", f"{CLIENT_NET}.39"),) if two_armed else ()
+    gateway = VIP if lb_pair else f"{CLIENT_NET}.39"
+    to_fe_net = ((f"{FE_NET}.0/24", gateway),) if two_armed else ()
 
     def on_client(name: str, role: Role, last_octet: int) -> LabHost:
         iface = Interface("client", "eth0", f"{CLIENT_NET}.{last_octet}")
@@ -179,12 +187,14 @@ def build(
         *(on_client(f"dns{i:02d}", "dns", 52 + i) for i in range(1, dns_servers + 1)),
         on_client("dc01", "directory", 10),
     ]
-    lb_ifaces = [Interface("client", "eth0", f"{CLIENT_NET}.39")]
-    if two_armed:
-        lb_ifaces.append(Interface("fe", "eth1", f"{FE_NET}.40"))
-    hosts.append(
-        LabHost("lb01", "lb", tuple(lb_ifaces), (), forwarding=two_armed and lb_forwarding)
-    )
+    lbs = PAIR_HOSTS if lb_pair else (("lb01", 39),)
+    for lb_name, octet in lbs:
+        lb_ifaces = [Interface("client", "eth0", f"{CLIENT_NET}.{octet}")]
+        if two_armed:
+            lb_ifaces.append(Interface("fe", "eth1", f"{FE_NET}.{octet if lb_pair else 40}"))
+        hosts.append(
+            LabHost(lb_name, "lb", tuple(lb_ifaces), (), forwarding=two_armed and lb_forwarding)
+        )
     for i in range(1, fes + 1):
         name = f"ocsfe{i:02d}"
         if two_armed:

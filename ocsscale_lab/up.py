@@ -40,9 +40,11 @@ DEFAULT_DNS_REPLICATION = 3.0
 MAX_DNS_REPLICATION = 600.0
 
 
-def check_prerequisites(lb: str = "engine") -> None:
+def check_prerequisites(lb: str = "engine", lb_pair: bool = False) -> None:
     system.require_root_linux()
     needed = dict(REQUIRED_PROGRAMS)
+    if lb_pair:
+        needed[lbhost.KEEPALIVED] = "keepalived"
     if lb == "haproxy":
         needed[lbhost.HAPROXY] = "haproxy"
     if lb == "appliance":
@@ -67,6 +69,7 @@ def up(
     dns_servers: int = 2,
     dns_replication: float = DEFAULT_DNS_REPLICATION,
     fe_os: str = "linux",
+    lb_pair: bool = False,
     echo: Echo = print,
 ) -> LabState:
     """Build lab `name`; `fault_specs` are `HOST:KIND` faults (see faults.py); `lb` is
@@ -87,11 +90,16 @@ def up(
         dns=dns_kind,
         dns_servers=dns_servers,
         fe_os=fe_os,
+        lb_pair=lb_pair,
     )
     lab_faults = faults.parse_all(list(fault_specs or []), topo, hostsvc.PROFILE)
     if lb not in lbhost.LB_KINDS:
         raise labstate.UsageError(f"--lb must be one of {', '.join(lbhost.LB_KINDS)}, not {lb!r}")
-    check_prerequisites(lb)
+    if lb_pair and lb not in lbhost.PAIR_KINDS:
+        raise labstate.UsageError(
+            f"--lb-pair pairs {' or '.join(lbhost.PAIR_KINDS)} hosts with keepalived, not {lb!r}"
+        )
+    check_prerequisites(lb, lb_pair)
     with labstate.machine_lock():
         state = labstate.create(
             name,
@@ -102,6 +110,7 @@ def up(
             lb=lb,
             dns=(dns_kind, len(topo.by_role("dns")), dns_replication if dns_kind == "ad" else 0.0),
             fe_os=fe_os,
+            lb_pair=lb_pair,
         )
         try:
             _build(state, topo, lab_faults)
@@ -210,7 +219,9 @@ def _install_lb(state: LabState, topo: Topology) -> None:
         appliance.wait_applied(appliance.paths(state, topo)["view"], 0)
         return
     first_port = hostsvc.load_profile(hostsvc.PROFILE).check_ports[0]
-    for service in lbhost.services(state, topo, state.lb, first_port):
+    if state.lb_pair:
+        lbhost.write_vrrp_secret(state)
+    for service in lbhost.services(state, topo, state.lb, first_port, state.lb_pair):
         services.define(state.directory, service)
         state.record("service", host=service.host, service=service.name)
 

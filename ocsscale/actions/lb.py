@@ -35,7 +35,7 @@ from pydantic import Field
 
 from ..config.profiles import port_requirement
 from ..errors import CheckFailed, StepFailed, UsageError
-from ..providers.lb.base import FarmSpec, LbDriver, view_diff
+from ..providers.lb.base import FarmSpec, LbDriver, farm_drift
 from . import undo_shape as shape
 from .args import ActionArgs, HostName, Port
 from .base import Action, Change, Context, Json, register
@@ -132,7 +132,7 @@ class LbApplyFarm(Action):
         if not lb_driver(self.ctx).capabilities.read_back:
             return self.describe()
         view = current.get("view")
-        lines = view_diff(self.farm.view(), view)
+        lines = farm_drift(self.farm.view(), current)
         if not lines:
             return []
         if view is not None and not current.get("ours", False):
@@ -155,7 +155,7 @@ class LbApplyFarm(Action):
         current = driver.read_farm()
         if not driver.capabilities.read_back:
             return {**evidence, "readback": f"by probes ({driver.kind} driver)"}
-        lines = view_diff(self.farm.view(), current.get("view"))
+        lines = farm_drift(self.farm.view(), current)
         if lines:
             raise StepFailed(
                 f"{self.label}: the farm read back from the load balancer differs from the "
@@ -202,7 +202,7 @@ class LbReadback(Action):
         driver = lb_driver(self.ctx)
         farm = driver.read_farm()
         readable = driver.capabilities.read_back
-        lines = view_diff(self.farm.view(), farm.get("view")) if readable else []
+        lines = farm_drift(self.farm.view(), farm) if readable else []
         if lines:
             raise CheckFailed(f"{self.label}: drift from the plan: " + "; ".join(lines))
         members = wait_members_up(driver, [m.name for m in self.farm.members])

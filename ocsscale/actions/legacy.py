@@ -46,6 +46,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
+from ..config.model import LbPairHost
 from ..errors import CheckFailed, StepFailed, UndoRecordError, UsageError
 from ..providers.dns import DnsError
 from ..transports.posix import ACTIVE_WORDS, START_MODE_WORDS
@@ -203,8 +204,10 @@ class LegacyDrain(Action):
         known.add(str(lb.vip.ip))
         if lb.backend_address is not None:
             known.add(str(lb.backend_address.ip))
-        if lb.host is not None:
-            known.add(str(lb.host.address))
+        for host in lb.lb_hosts():
+            known.add(str(host.address))
+            if isinstance(host, LbPairHost):
+                known |= {str(a.ip) for a in host.addresses}
         for peer in self.peers:
             known |= _peer_addresses(self.ctx, peer)
         return known

@@ -76,6 +76,13 @@ class RoutingEnable(Action):
             self.lb_name: str = self.appliance.label
             return
         lb = ctx.pool.load_balancer.host
+        if lb is None and ctx.pool.load_balancer.pair is not None:
+            raise UsageError(
+                f"{self.name}: a two-armed load-balancer pair is not routed by this phase yet "
+                "(the front ends' gateway is a floating address keepalived holds)",
+                hint="enable routing on both LB hosts and float backend_address by hand, "
+                "then run the following phases",
+            )
         if lb is None:
             raise UsageError(
                 f"{self.name}: the pool file has no load_balancer.host to turn routing on at",

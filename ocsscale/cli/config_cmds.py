@@ -110,6 +110,7 @@ def summary(loaded: LoadedPool) -> str:
         f"  clients     {len(pool.test_clients)}: {clients}",
         f"  SNAT        {len(lb.snat_addresses)} address(es) for "
         f"{lb.expected_peak_connections:,} expected peak connections",
+        *_pair_lines(lb),
         *pool_warnings(loaded),
         "Nothing was contacted.",
     ]
@@ -269,3 +270,21 @@ def register(app: typer.Typer) -> None:
     app.command("check", help=CHECK_HELP)(check_cmd)
     app.command("init", help=INIT_HELP)(init_cmd)
     app.add_typer(profiles_app, name="profiles")
+
+
+def _pair_lines(lb: Any) -> list[str]:
+    """A load-balancer pair in `check`'s summary (the secret by its reference only)."""
+    pair = lb.pair
+    if pair is None:
+        return []
+    hosts = ", ".join(
+        f"{h.name} ({', '.join(a.with_prefixlen for a in h.addresses)})" for h in pair.hosts
+    )
+    floating = ", ".join(str(a) for a in lb.floating())
+    return [
+        f"  LB pair     {hosts}; {pair.preferred} preferred, preempt "
+        f"{'on' if pair.preempt else 'off'}, VRRP router id {pair.router_id}, "
+        f"advert {pair.advert_interval} s, secret "
+        f"{pair.secret.describe() if pair.secret else 'missing'}",
+        f"  floating    {floating} (keepalived moves them together)",
+    ]

@@ -9,15 +9,20 @@ pool-file model never imports a driver. A new driver's settings go here: a
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from .strict import Strict
 
 _SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}\Z")
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
+
+
+#: in a driver's paths and service_control: the LB host's name, for a pair whose
+#: two hosts keep their files in different places (the lab's share one filesystem)
+HOST_PLACEHOLDER = "{host}"
 
 
 def check_service_control(value: str) -> str:
@@ -28,13 +33,27 @@ def check_service_control(value: str) -> str:
             "e.g. 'systemctl {{action}} {{service}}'",
         )
     try:
-        value.format(action="start", service="x")
+        value.format(action="start", service="x", host="h")
     except (KeyError, IndexError, ValueError):
         raise PydanticCustomError(
             "lb.driver.service-control",
-            "service_control may only use {{action}} and {{service}} as placeholders",
+            "service_control may only use {{action}}, {{service}} and {{host}} as placeholders",
         ) from None
     return value
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def for_host(settings: S, host: str) -> S:
+    """`settings` with `{host}` in every text value replaced by `host` (the LB host's
+    name, as the pool file writes it: names are letters, digits, '.', '_', '-')."""
+    changed = {
+        name: value.replace(HOST_PLACEHOLDER, host)
+        for name in type(settings).model_fields
+        if isinstance(value := getattr(settings, name), str) and HOST_PLACEHOLDER in value
+    }
+    return settings.model_copy(update=changed) if changed else settings
 
 
 def check_service(value: str) -> str:
@@ -121,6 +140,32 @@ class HaproxySettings(LinuxLbSettings):
                 "lb.driver.account", "a user or group name: lower-case letters, digits, _ and -"
             )
         return v
+
+
+class KeepalivedSettings(Strict):
+    """keepalived on each host of a load-balancer pair (`load_balancer.pair.keepalived`):
+    the file the driver writes, its track script, the service and how it is controlled
+    (paths and service_control may hold `{host}`)."""
+
+    config_path: str = "/etc/keepalived/keepalived.conf"
+    track_script: str = "/etc/keepalived/ocsscale-track.sh"
+    service: str = "keepalived"
+    service_control: str = "systemctl {action} {service}"
+
+    @field_validator("config_path", "track_script")
+    @classmethod
+    def _paths(cls, v: str) -> str:
+        return check_abs_path(v)
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, v: str) -> str:
+        return check_service(v)
+
+    @field_validator("service_control")
+    @classmethod
+    def _control(cls, v: str) -> str:
+        return check_service_control(v)
 
 
 #: the appliances the manual driver has checklists for: one data file each,

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .lb_settings import DriverSettings, driver_from_name
+from .lb_settings import DriverSettings, KeepalivedSettings, driver_from_name
 from .strict import Strict
 
 OsKind = Literal["linux", "windows"]
@@ -470,6 +470,57 @@ class LbChecks(Strict):
         return round(self.rise * (self.interval + self.timeout), 3)
 
 
+RouterId = Annotated[int, _whole_number(1, 255, "a VRRP router id", "lb.pair.router-id.range")]
+AdvertSeconds = Annotated[
+    int, _whole_number(1, 255, "the VRRP advertisement interval (seconds)", "lb.pair.advert.range")
+]
+
+
+FixedAddress = Annotated[
+    IPv4Interface, BeforeValidator(_interface), AfterValidator(_one_machine_on_its_network)
+]
+
+
+class LbPairHost(HostSpec):
+    """One host of a load-balancer pair: `address` is how the tool reaches it,
+    `addresses` the host's own fixed addresses (with their prefixes) on the networks
+    the topology needs. The floating addresses (VIP, backend_address, SNAT) are
+    keepalived's and are never among them."""
+
+    addresses: list[FixedAddress] = Field(min_length=1, max_length=8)
+
+
+class LbPair(Strict):
+    """Two LB hosts with the VIP floating between them over VRRP (keepalived)."""
+
+    hosts: list[LbPairHost] = Field(min_length=2, max_length=2)
+    #: the host that holds the VIP when both are up
+    preferred: str
+    #: the preferred host takes the VIP back when it returns
+    preempt: bool = True
+    router_id: RouterId
+    #: VRRP's shared secret by reference; required (rules.py says so, with its rule id)
+    secret: SecretRef | None = None
+    advert_interval: AdvertSeconds = 1
+    keepalived: KeepalivedSettings = Field(default_factory=KeepalivedSettings)
+
+    @field_validator("preempt", mode="before")
+    @classmethod
+    def _bool(cls, v: Any) -> Any:
+        if not isinstance(v, bool):
+            raise PydanticCustomError(
+                "value.not-a-bool", "preempt is true or false, written without quotes"
+            )
+        return v
+
+    def host(self, name: str) -> LbPairHost | None:
+        return next((h for h in self.hosts if h.name == name), None)
+
+    def peer_of(self, name: str) -> LbPairHost:
+        """The other host of the pair."""
+        return next(h for h in self.hosts if h.name != name)
+
+
 class LoadBalancer(Strict):
     #: `driver: engine` is short for `driver: {kind: engine}` with its defaults
     driver: DriverSettings
@@ -480,6 +531,8 @@ class LoadBalancer(Strict):
     snat_addresses: list[Address] = Field(default_factory=list)
     expected_peak_connections: PeakConnections
     host: HostSpec | None = None
+    #: two LB hosts and the VRRP that floats the VIP between them (then no `host`)
+    pair: LbPair | None = None
     failover: FailoverDrill = Field(default_factory=FailoverDrill)
     checks: LbChecks = Field(default_factory=LbChecks)
 
@@ -519,6 +572,20 @@ class LoadBalancer(Strict):
     @classmethod
     def _one_address(cls, v: IPv4Interface | None) -> IPv4Interface | None:
         return None if v is None else _one_machine_on_its_network(v)
+
+    def lb_hosts(self) -> list[HostSpec]:
+        """The LB hosts the tool logs in to: `host`, or the pair's two."""
+        if self.pair is not None:
+            return list(self.pair.hosts)
+        return [] if self.host is None else [self.host]
+
+    def floating(self) -> list[IPv4Address]:
+        """The addresses that move with the VIP (the pair's keepalived holds them)."""
+        found = [self.vip.ip]
+        if self.backend_address is not None:
+            found.append(self.backend_address.ip)
+        found += [a for a in self.snat_addresses if a not in found]
+        return found
 
 
 class Tsig(Strict):
@@ -773,6 +840,11 @@ class Pool(Strict):
         hosts += [(("test_clients", i), c) for i, c in enumerate(self.test_clients)]
         if self.load_balancer.host is not None:
             hosts.append((("load_balancer", "host"), self.load_balancer.host))
+        if self.load_balancer.pair is not None:
+            hosts += [
+                (("load_balancer", "pair", "hosts", i), h)
+                for i, h in enumerate(self.load_balancer.pair.hosts)
+            ]
         dns_host = getattr(self.dns, "host", None)  # the Windows DNS server
         if dns_host is not None:
             hosts.append((("dns", "host"), dns_host))

@@ -168,6 +168,87 @@ def snat_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[Conf
             )
 
 
+def pair_rules(pool: Pool, profile: Profile, doc: YamlDocument) -> Iterator[ConfigIssue]:
+    """A load-balancer pair that can work: two distinct hosts, each with its own
+    address on every network the VIP floats on, one of them preferred, a VRRP secret
+    by reference, and no single `host` besides."""
+    lb = pool.load_balancer
+    pair = lb.pair
+    if pair is None:
+        return
+    where = (*LB, "pair")
+    if lb.host is not None:
+        yield doc.issue(
+            (*LB, "host"),
+            "lb.pair.host",
+            "load_balancer.host and load_balancer.pair name the LB hosts twice: with a "
+            "pair, its two hosts are the load balancer; remove host",
+        )
+    if pair.secret is None:
+        yield doc.issue(
+            where,
+            "lb.pair.secret.missing",
+            "a pair's VRRP adverts are authenticated: add secret: {env: VARIABLE} or {file: PATH}",
+        )
+    names = [h.name for h in pair.hosts]
+    if pair.preferred not in names:
+        yield doc.issue(
+            (*where, "preferred"),
+            "lb.pair.preferred",
+            f"preferred names one of the pair's hosts ({', '.join(names)})",
+        )
+    first, second = pair.hosts
+    second_at = (*where, "hosts", 1)
+    mine = {a.ip for a in first.addresses} | {first.address}
+    theirs = {a.ip for a in second.addresses} | {second.address}
+    if first.name.lower() == second.name.lower():
+        yield doc.issue(
+            (*second_at, "name"),
+            "lb.pair.same-host",
+            f"both hosts of the pair are {first.name}: a pair is two machines",
+        )
+    elif mine & theirs:
+        shared = ", ".join(sorted(str(a) for a in mine & theirs))
+        yield doc.issue(
+            (*second_at, "address"),
+            "lb.pair.same-host",
+            f"both hosts of the pair have {shared}: a pair is two machines, each with "
+            "its own addresses",
+        )
+    floating = set(lb.floating())
+    others = {h.address: h.name for _, h in _machines(pool)} | {
+        pool.directory.address: pool.directory.name
+    }
+    nets = [("the VIP's network", lb.vip.network)]
+    if lb.topology != "one-armed" and lb.backend_address is not None:
+        nets.append(("the front ends' network (backend_address)", lb.backend_address.network))
+    for i, host in enumerate(pair.hosts):
+        at = (*where, "hosts", i, "addresses")
+        for j, address in enumerate(host.addresses):
+            if address.ip in floating:
+                yield doc.issue(
+                    (*at, j),
+                    "lb.pair.address.floating",
+                    f"{address.ip} floats between the pair's hosts (VIP, backend_address, "
+                    "SNAT): list only this host's own fixed addresses",
+                )
+            elif address.ip in others:
+                yield doc.issue(
+                    (*at, j),
+                    "lb.pair.address.conflict",
+                    f"{address.ip} is already the address of {others[address.ip]}",
+                )
+        for what, net in nets:
+            if not any(a.ip in net for a in host.addresses):
+                yield doc.issue(
+                    at,
+                    "lb.pair.network",
+                    f"{host.name} has no fixed address on {what} {net}: the VIP and its "
+                    "addresses float there, and VRRP speaks between the hosts' own "
+                    "addresses on it",
+                )
+
+
 def _machines(pool: Pool) -> list[tuple[Path_, HostSpec]]:
     """The servers and clients that are distinct machines (the LB's own host and
     the Windows DNS server, often the directory server itself, excluded)."""
@@ -454,6 +535,7 @@ ALL_RULES: tuple[Rule, ...] = (
     topology_rules,
     network_rules,
     snat_rules,
+    pair_rules,
     uniqueness_rules,
     front_end_rules,
     port_rules,

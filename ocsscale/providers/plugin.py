@@ -76,6 +76,9 @@ class Capabilities:
     replicated: bool = False
     #: DNS: the record types it can change; None: every type the tool handles
     record_types: tuple[str, ...] | None = None
+    #: two hosts with a floating VIP: read_farm names each host's farm (`hosts`) and
+    #: which of them holds the VIP (`vip_holders`)
+    pair: bool = False
 
 
 def fixed(capabilities: Capabilities) -> Callable[[object], Capabilities]:

@@ -80,6 +80,14 @@ def pool_data(loaded: LoadedPool) -> dict[str, Any]:
             "snat_addresses": [str(a) for a in lb.snat_addresses],
             "expected_peak_connections": lb.expected_peak_connections,
             "host": None if lb.host is None else _host(lb.host),
+            "pair": None
+            if lb.pair is None
+            else {
+                "hosts": [_host(h) for h in lb.pair.hosts],
+                "preferred": lb.pair.preferred,
+                "preempt": lb.pair.preempt,
+                "router_id": lb.pair.router_id,
+            },
         },
         "front_ends": [{**_host(fe), "weight": fe.weight} for fe in pool.front_ends],
         "legacy_fe": _host(pool.legacy_fe),

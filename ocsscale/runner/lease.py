@@ -191,8 +191,11 @@ def lease_place(pool: Pool) -> LeasePlace | None:
     lb = pool.load_balancer
     host = settings.host
     # a driver that logs in to an LB host of its own: every copy of the pool file reaches it
-    if host is None and lb.host is not None and capabilities(lb.driver).own_host:
-        host = lb.host.name
+    if host is None and capabilities(lb.driver).own_host:
+        if lb.host is not None:
+            host = lb.host.name
+        elif lb.pair is not None:
+            host = lb.pair.preferred  # a pair: the host that holds the VIP when both are up
     if host is None:
         return None
     return LeasePlace(host, settings.dir, pool.pool.fqdn.lower())

@@ -4,7 +4,9 @@ the DNS and transport suites need no lab."""
 from lab.conftest import (
     RunningLab,
     one_armed_haproxy_lab,
+    one_armed_haproxy_pair_lab,
     one_armed_lab,
+    one_armed_pair_lab,
     two_armed_haproxy_lab,
     two_armed_lab,
 )
@@ -12,7 +14,9 @@ from lab.conftest import (
 __all__ = [
     "RunningLab",
     "one_armed_haproxy_lab",
+    "one_armed_haproxy_pair_lab",
     "one_armed_lab",
+    "one_armed_pair_lab",
     "two_armed_haproxy_lab",
     "two_armed_lab",
 ]

@@ -126,6 +126,18 @@ def two_armed_haproxy_lab() -> Iterator[RunningLab]:
     yield from bring_up(f"t2h{RUN_ID}", "two-armed-routed", 2, lb="haproxy")
 
 
+@pytest.fixture(scope="session")
+def one_armed_pair_lab() -> Iterator[RunningLab]:
+    """lb01 and lb02 with the engine and keepalived installed, unconfigured."""
+    yield from bring_up(f"tpe{RUN_ID}", "one-armed", 2, lb_pair=True)
+
+
+@pytest.fixture(scope="session")
+def one_armed_haproxy_pair_lab() -> Iterator[RunningLab]:
+    """lb01 and lb02 with HAProxy and keepalived installed, unconfigured."""
+    yield from bring_up(f"tph{RUN_ID}", "one-armed", 2, lb="haproxy", lb_pair=True)
+
+
 def ocsscale_cli(
     *args: str, check: bool = False, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:

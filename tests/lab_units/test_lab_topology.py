@@ -102,3 +102,115 @@ def test_windows_front_ends_in_the_pool_file(tmp_path: Path) -> None:
     assert pool.front_ends[0].transport.scheme == "https"
     with pytest.raises(UsageError, match="--fe-os"):
         build("tlab", fe_os="macos")
+
+
+@pytest.mark.parametrize("kind", ["one-armed", "two-armed-routed"])
+def test_an_lb_pair_has_two_hosts_and_floating_gateways(kind: str) -> None:
+    topo = build("tlab", kind, 2, lb_pair=True)  # type: ignore[arg-type]
+    lbs = topo.by_role("lb")
+    assert [h.name for h in lbs] == ["lb01", "lb02"]
+    assert [h.address for h in lbs] == ["198.18.0.37", "198.18.0.38"]
+    owned = [i.address for h in topo.hosts for i in h.interfaces]
+    # the floating addresses are nobody's own: keepalived puts them on the active host
+    assert "198.18.0.40" not in owned and "198.19.0.40" not in owned
+    if kind == "two-armed-routed":
+        assert [i.address for i in lbs[1].interfaces] == ["198.18.0.38", "198.19.0.38"]
+        assert topo.host("ocsfe01").routes == (("default", "198.19.0.40"),)
+        assert topo.host("client01").routes == (("198.19.0.0/24", "198.18.0.40"),)
+        assert all(h.forwarding for h in lbs)
+
+
+@pytest.mark.parametrize("kind", ["one-armed", "two-armed-routed"])
+@pytest.mark.parametrize("lb", ["engine", "haproxy"])
+def test_the_lab_pool_file_of_a_pair_passes_check(tmp_path: Path, kind: str, lb: str) -> None:
+    state = LabState("tlab", kind, 2, True, tmp_path, lb=lb, lb_pair=True)  # type: ignore[arg-type]
+    path = tmp_path / "pool.yaml"
+    path.write_text(poolfile.render(state, state.topo()))
+    lb_spec = load_pool(path).pool.load_balancer
+    assert lb_spec.host is None and lb_spec.pair is not None
+    pair = lb_spec.pair
+    assert [h.name for h in pair.hosts] == ["lb01", "lb02"]
+    assert pair.preferred == "lb01" and pair.secret is not None and pair.secret.file
+    assert "{host}" in pair.keepalived.config_path
+    assert [str(a.ip) for a in pair.hosts[1].addresses] == (
+        ["198.18.0.38"] if kind == "one-armed" else ["198.18.0.38", "198.19.0.38"]
+    )
+    if kind == "two-armed-routed":
+        assert str(lb_spec.backend_address) == "198.19.0.40/24"
+    # each host's driver paths are its own
+    from ocsscale.config.lb_settings import for_host
+
+    one, two = (for_host(lb_spec.driver, h) for h in ("lb01", "lb02"))
+    assert one != two and "{host}" not in one.model_dump_json()
+    assert "/hosts/lb02/" in str(two.model_dump())
+    assert for_host(pair.keepalived, "lb02").config_path == str(
+        tmp_path / "hosts" / "lb02" / "etc" / "keepalived" / "keepalived.conf"
+    )
+
+
+def test_a_pair_of_appliances_or_of_nothing_is_refused() -> None:
+    from ocsscale_lab import up
+
+    for lb in ("none", "appliance"):
+        with pytest.raises(UsageError, match="--lb-pair"):
+            up.up("tlab", "one-armed", 2, lb=lb, lb_pair=True)
+
+
+def test_a_pair_defines_the_lb_and_keepalived_on_both_hosts(tmp_path: Path) -> None:
+    from ocsscale_lab import lbhost
+
+    state = LabState("tlab", "one-armed", 2, True, tmp_path, lb="haproxy", lb_pair=True)
+    defined = lbhost.services(state, state.topo(), "haproxy", 5061, pair=True)
+    assert [(s.host, s.name) for s in defined] == [
+        ("lb01", "haproxy"),
+        ("lb01", "keepalived"),
+        ("lb02", "haproxy"),
+        ("lb02", "keepalived"),
+    ]
+    keepalived = [s for s in defined if s.name == "keepalived"]
+    for service in keepalived:
+        assert service.on_demand and service.ns == f"tlab-{service.host}"
+        argv = list(service.argv)
+        # its own config and pid files, in the host's directory: never /run/keepalived.pid
+        for flag in ("-f", "--pid", "--vrrp_pid"):
+            assert f"/hosts/{service.host}/" in argv[argv.index(flag) + 1]
+        assert {"-n", "-P"} <= set(argv)
+
+
+def test_the_plan_of_a_pair_proves_it_and_refuses_routing_a_two_armed_one(
+    tmp_path: Path,
+) -> None:
+    """One-armed: validate-lb gains the pair proof for each Linux client. Two-armed
+    routed: the routing phase does not route a pair yet, said before anything runs."""
+    from typer.testing import CliRunner
+
+    from ocsscale.cli.main import app
+
+    for kind in ("one-armed", "two-armed-routed"):
+        state = LabState("tlab", kind, 2, True, tmp_path, lb="haproxy", lb_pair=True)  # type: ignore[arg-type]
+        path = tmp_path / f"{kind}.yaml"
+        path.write_text(poolfile.render(state, state.topo()))
+        result = CliRunner().invoke(
+            app, ["-c", str(path), "plan", "--phase", "validate-lb"], env={"COLUMNS": "300"}
+        )
+        if kind == "one-armed":
+            assert result.exit_code == 0, result.output
+            assert "validate-lb/pair[client01]" in result.output
+            assert "validate-lb/pair[client02]" not in result.output  # a Windows client
+        else:
+            assert result.exit_code == 2, result.output
+            assert "two-armed load-balancer pair is not routed" in result.output
+            assert "Traceback" not in result.output
+
+
+def test_a_single_lb_plan_has_no_pair_proof(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ocsscale.cli.main import app
+
+    state = LabState("tlab", "one-armed", 2, True, tmp_path, lb="haproxy")
+    path = tmp_path / "pool.yaml"
+    path.write_text(poolfile.render(state, state.topo()))
+    result = CliRunner().invoke(app, ["-c", str(path), "plan", "--phase", "validate-lb"])
+    assert result.exit_code == 0, result.output
+    assert "validate-lb/pair" not in result.output and "validate-lb/distribution" in result.output

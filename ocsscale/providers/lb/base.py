@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Interface
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-from ...config.model import LbChecks
+from ...config.lb_settings import KeepalivedSettings
+from ...config.model import LbChecks, SecretRef
 from ...config.profiles import port_requirement
 from ...errors import UndoRecordError
 from ...registry import Registry
@@ -136,6 +137,19 @@ def check_driver(undo: Mapping[str, Any], kind: str) -> None:
         raise UndoRecordError(f"'driver' is not {kind}, the pool file's load-balancer driver")
 
 
+def farm_drift(expected: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Every difference between the plan's view and what `read_farm` gave: per host
+    (named) for a pair, whose `hosts` each hold a view; else the one view's."""
+    hosts = current.get("hosts")
+    if isinstance(hosts, Mapping) and hosts:
+        return [
+            f"{name}: {line}"
+            for name, state in hosts.items()
+            for line in view_diff(expected, state.get("view"))
+        ]
+    return view_diff(expected, current.get("view"))
+
+
 def view_diff(expected: Mapping[str, Any], actual: Mapping[str, Any] | None) -> list[str]:
     """Human lines for every difference between two farm views (empty: equal)."""
     if actual is None:
@@ -196,6 +210,61 @@ class MemberStats:
 
 
 @dataclass(frozen=True)
+class PairHost:
+    """One host of a load-balancer pair: its name and own fixed addresses (ip/prefix)."""
+
+    name: str
+    addresses: tuple[str, ...]
+
+    def address_on(self, network: str) -> str | None:
+        """This host's own address on the network of `network` (ip/prefix), or None."""
+        net = IPv4Interface(network).network
+        return next((a.split("/")[0] for a in self.addresses if IPv4Interface(a).ip in net), None)
+
+
+@dataclass(frozen=True)
+class PairSite:
+    """A load-balancer pair as the drivers need it (the pool file's `load_balancer.pair`):
+    `floating` are the addresses keepalived moves together (VIP first, ip/prefix)."""
+
+    hosts: tuple[PairHost, ...]
+    preferred: str
+    preempt: bool
+    router_id: int
+    advert_interval: int
+    secret: SecretRef
+    keepalived: KeepalivedSettings
+    floating: tuple[str, ...]
+
+    def peer_of(self, name: str) -> PairHost:
+        return next(h for h in self.hosts if h.name != name)
+
+    @classmethod
+    def from_pool(cls, pool: Pool) -> PairSite | None:
+        lb = pool.load_balancer
+        pair = lb.pair
+        if pair is None or pair.secret is None:
+            return None
+        nets = [lb.vip] + ([lb.backend_address] if lb.backend_address is not None else [])
+        floating: list[str] = []
+        for address in lb.floating():
+            net = next((n for n in nets if address in n.network), lb.vip)
+            floating.append(f"{address}/{net.network.prefixlen}")
+        return cls(
+            hosts=tuple(
+                PairHost(h.name, tuple(a.with_prefixlen for a in h.addresses)) for h in pair.hosts
+            ),
+            preferred=pair.preferred,
+            preempt=pair.preempt,
+            router_id=pair.router_id,
+            advert_interval=pair.advert_interval,
+            secret=pair.secret,
+            keepalived=pair.keepalived,
+            floating=tuple(floating),
+        )
+
+
+@dataclass(frozen=True)
 class LbSite:
     """What of the pool a driver needs besides its own settings: the pool's name,
     the planned farm, the LB host's name (None: no host of its own) and the ports
@@ -205,6 +274,8 @@ class LbSite:
     farm: FarmSpec
     host: str | None = None
     required_ports: frozenset[int] = frozenset()
+    #: a pair of LB hosts with the VIP floating between them (then `host` is None)
+    pair: PairSite | None = None
 
     @classmethod
     def from_pool(cls, pool: Pool, profile: Profile) -> LbSite:
@@ -217,6 +288,7 @@ class LbSite:
             required_ports=frozenset(
                 p for p in farm.ports if port_requirement(pool, profile, p) == "required"
             ),
+            pair=PairSite.from_pool(pool),
         )
 
 

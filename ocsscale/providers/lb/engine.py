@@ -34,6 +34,7 @@ from ...errors import CommandFailed, StepFailed
 from ..plugin import fixed
 from .base import DRIVERS, AdminState, FarmSpec, MemberStats
 from .linuxhost import LinuxDriver, LinuxLbHost, decode, state_of
+from .pair import pair_aware
 from .templates import render
 
 
@@ -138,6 +139,24 @@ class EngineDriver(LinuxDriver):
             workers=self.settings.workers,
         )
 
+    def check_farm(self, lb: LinuxLbHost, desired: FarmSpec) -> None:
+        """`lb check` on a staged copy of the rendered farm (StepFailed when refused:
+        nothing replaced). The VIP must be bindable there (an address of the host, or
+        ip_nonlocal_bind on a pair's host)."""
+        s = self.settings
+        staged = s.farm_path + ".ocsscale-new"
+        lb.write(staged, self.render_farm(desired).encode())
+        try:
+            checked = lb.sh('"$1" lb check --farm "$2"', s.command, staged, check=False)
+        finally:
+            lb.restore(staged, None)
+        if not checked.ok:
+            raise StepFailed(
+                f"{self.host_name}: the engine refused the rendered farm file "
+                f"(`lb check`): {(checked.stdout + checked.stderr).strip()[:400]}; nothing was "
+                "replaced"
+            )
+
     def apply_farm(self, desired: FarmSpec, current: dict[str, Any]) -> dict[str, Any]:
         lb = self._lb()
         s = self.settings
@@ -147,23 +166,16 @@ class EngineDriver(LinuxDriver):
         # (serve could not listen on it); a refused farm takes the VIP away again
         ifname = lb.vip_interface(desired.vip_interface, s.vip_interface)
         announced = None
-        if not current["vip_present"]:
+        adds_vip = not current["vip_present"] and not self.floating_vip
+        if adds_vip:
             announced = lb.add_address(desired.vip_interface, ifname)
-        staged = s.farm_path + ".ocsscale-new"
-        lb.write(staged, text)
         try:
-            checked = lb.sh('"$1" lb check --farm "$2"', s.command, staged, check=False)
-        finally:
-            lb.restore(staged, None)
-        if not checked.ok:
-            if not current["vip_present"]:
+            self.check_farm(lb, desired)
+        except StepFailed:
+            if adds_vip:
                 lb.remove_address(desired.vip_interface, ifname)
-            raise StepFailed(
-                f"{self.host_name}: the engine refused the rendered farm file "
-                f"(`lb check`): {(checked.stdout + checked.stderr).strip()[:400]}; nothing was "
-                "replaced"
-            )
-        if not current["vip_present"]:
+            raise
+        if adds_vip:
             evidence["vip_added"] = f"{desired.vip_interface} on {ifname}"
             evidence["vip_announced"] = announced  # gratuitous ARP (arping on the host)
         lb.write(s.farm_path, text)
@@ -249,4 +261,9 @@ def _farm_data(text: bytes | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-DRIVERS.add("engine", EngineSettings, EngineDriver, capabilities=fixed(EngineDriver.capabilities))
+DRIVERS.add(
+    "engine",
+    EngineSettings,
+    pair_aware(EngineDriver),
+    capabilities=fixed(EngineDriver.capabilities),
+)

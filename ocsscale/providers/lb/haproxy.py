@@ -52,6 +52,7 @@ from ..plugin import fixed
 from . import haproxy_text as hx
 from .base import DRIVERS, AdminState, FarmSpec, MemberStats
 from .linuxhost import LinuxDriver, LinuxLbHost, decode, state_of
+from .pair import pair_aware
 from .templates import render
 
 _ALERT = re.compile(r"^\[ALERT\]\s*\(\d+\)\s*:\s*(config\s*:\s*)?")
@@ -224,6 +225,11 @@ class HaproxyDriver(LinuxDriver):
                 f"{' | '.join(said)[:600] or f'exit {checked.exit_status}'}; nothing was replaced"
             )
 
+    def check_farm(self, lb: LinuxLbHost, desired: FarmSpec) -> None:
+        """The rendered config checked on a staged copy (check_config)."""
+        self._require_installed(lb)
+        self.check_config(lb, self.render_config(desired).encode())
+
     def apply_farm(self, desired: FarmSpec, current: dict[str, Any]) -> dict[str, Any]:
         lb = self._lb()
         s = self.settings
@@ -231,7 +237,7 @@ class HaproxyDriver(LinuxDriver):
         text = self.render_config(desired).encode()
         self.check_config(lb, text)
         evidence: dict[str, Any] = {"host": self.host_name, "config_path": s.config_path}
-        if not current["vip_present"]:
+        if not current["vip_present"] and not self.floating_vip:
             ifname = lb.vip_interface(desired.vip_interface, s.vip_interface)
             announced = lb.add_address(desired.vip_interface, ifname)
             evidence["vip_added"] = f"{desired.vip_interface} on {ifname}"
@@ -339,5 +345,8 @@ class HaproxyDriver(LinuxDriver):
 
 
 DRIVERS.add(
-    "haproxy", HaproxySettings, HaproxyDriver, capabilities=fixed(HaproxyDriver.capabilities)
+    "haproxy",
+    HaproxySettings,
+    pair_aware(HaproxyDriver),
+    capabilities=fixed(HaproxyDriver.capabilities),
 )

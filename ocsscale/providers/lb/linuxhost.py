@@ -197,6 +197,8 @@ class LinuxDriver:
         drives_itself=True, drain=True, read_back=True, detects=True, own_host=True
     )
     settings: LinuxLbSettings
+    #: the VIP is keepalived's (one host of a pair, pair.py): never added or removed here
+    floating_vip: bool = False
 
     def __init__(self, settings: LinuxLbSettings, site: LbSite, ports: Ports) -> None:
         self.settings = settings
@@ -274,6 +276,6 @@ class LinuxDriver:
             lb.restore(path, decode(data))
 
     def _remove_vip_if_added(self, lb: LinuxLbHost, undo: dict[str, Any]) -> None:
-        if not undo["vip_present"]:
+        if not undo["vip_present"] and not self.floating_vip:
             ifname = lb.vip_interface(undo["vip"], undo.get("vip_interface"))
             lb.remove_address(undo["vip"], ifname)

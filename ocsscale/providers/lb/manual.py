@@ -108,7 +108,9 @@ class ManualDriver:
         return [p for p in farm.ports if p in self.site.required_ports]
 
     def apply_farm(self, desired: FarmSpec, current: dict[str, Any]) -> dict[str, Any]:
-        checklist = farm_checklist(self.settings.vendor, desired, self._required_ports(desired))
+        checklist = farm_checklist(
+            self.settings.vendor, desired, self._required_ports(desired), self.site.pair
+        )
         self._tell(checklist)
         self._done("Are all of these settings entered and applied?")
         return {"entered_by": "operator", "checklist": checklist.lines}

@@ -33,7 +33,7 @@ from ...config.strict import Strict
 from ...errors import ConfigError, UsageError
 from ...resources import resource_path
 from ...yamlpos import load_yaml
-from .base import AdminState, FarmSpec
+from .base import AdminState, FarmSpec, PairSite
 
 #: what `data["scheduling"]` says of the walkthrough's "weighted least connections"
 SCHEDULING = {"wlc": "weighted-least-connections"}
@@ -84,6 +84,9 @@ class VendorFile(Strict):
     revert: _Section
     member: _Member
     routing: _Routing
+    #: a pair of appliances (`load_balancer.pair`): the partner's configuration sync,
+    #: the floating VIP, the failover settings
+    pair: _Section
 
 
 def vendors_dir() -> Path:
@@ -234,16 +237,39 @@ def _checklist(
     return Checklist(render.text(title), render.lines(steps), {**head, **data})
 
 
-def farm_checklist(vendor: str, farm: FarmSpec, required_ports: Sequence[int]) -> Checklist:
-    """Configure the farm: every port, the checks, idle timeout, SNAT, the members."""
+def _pair_values(pair: PairSite) -> dict[str, Any]:
+    preferred = next(h for h in pair.hosts if h.name == pair.preferred)
+    return {
+        "units": [{"name": h.name, "addresses": list(h.addresses)} for h in pair.hosts],
+        "preferred": preferred.name,
+        "partner": pair.peer_of(preferred.name).name,
+        "preempt": pair.preempt,
+        "router_id": pair.router_id,
+        "advert_interval": pair.advert_interval,
+        "floating": list(pair.floating),
+    }
+
+
+def farm_checklist(
+    vendor: str, farm: FarmSpec, required_ports: Sequence[int], pair: PairSite | None = None
+) -> Checklist:
+    """Configure the farm: every port, the checks, idle timeout, SNAT, the members;
+    with `pair`, then the appliance pair (sync to the partner, floating addresses,
+    failover)."""
     values = _farm_values(vendor, farm, required_ports)
     spec = vendor_file(vendor).farm
+    steps = list(spec.steps)
+    paired: dict[str, Any] = {}
+    if pair is not None:
+        paired = _pair_values(pair)
+        values.update(paired)
+        steps += vendor_file(vendor).pair.steps
     return _checklist(
         vendor,
         values,
         "farm",
         spec.title,
-        spec.steps,
+        steps,
         name=farm.name,
         vip=farm.vip,
         vip_prefix=farm.vip_prefix,
@@ -257,6 +283,7 @@ def farm_checklist(vendor: str, farm: FarmSpec, required_ports: Sequence[int]) -
         snat_addresses=values["snat_addresses"],
         members=values["members"],
         checks=farm.checks.view(),
+        **({"pair": paired} if paired else {}),
     )
 
 

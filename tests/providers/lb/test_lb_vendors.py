@@ -395,3 +395,46 @@ def test_each_vendor_says_the_timing_in_its_own_units() -> None:
     assert "“generic TCP” service to 1 s" in line and "3 consecutive failed checks" in line
     line = _timing_line(farm_checklist("generic", fast, REQUIRED).lines)
     assert "out within 1 s, one whose link is cut within 1.6 s" in line
+
+
+PAIR_WORDS = {
+    "f5": ["Sync-Failover device group", "traffic-group-1", "Auto Failback enabled"],
+    "kemp": ["HA Mode First HA", "HA Virtual ID 51", "Prefer First HA"],
+    "netscaler": ["add ha node", "-haSync ENABLED", "STAYPRIMARY"],
+    "webmux": ["Synchronize the farm configuration", "preemption on"],
+    "generic": ["Synchronize the configuration", "floating addresses"],
+}
+
+
+def _pair(preempt: bool = True) -> Any:
+    from ocsscale.config.lb_settings import KeepalivedSettings
+    from ocsscale.config.model import SecretRef
+    from ocsscale.providers.lb.base import PairHost, PairSite
+
+    return PairSite(
+        hosts=(PairHost("lbA", ("198.18.1.37/24",)), PairHost("lbB", ("198.18.1.38/24",))),
+        preferred="lbA",
+        preempt=preempt,
+        router_id=51,
+        advert_interval=1,
+        secret=SecretRef(env="OCS_VRRP_SECRET"),
+        keepalived=KeepalivedSettings(),
+        floating=("198.18.1.40/24", "198.18.2.40/24"),
+    )
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_an_appliance_pair_in_the_vendors_words(vendor: str) -> None:
+    single = farm_checklist(vendor, farm(), REQUIRED)
+    paired = farm_checklist(vendor, farm(), REQUIRED, _pair())
+    assert paired.lines[: len(single.lines)] == single.lines
+    added = " ".join(paired.lines[len(single.lines) :])
+    for word in PAIR_WORDS[vendor]:
+        assert word in added, (word, added)
+    # the partner, each unit's own address and every floating address are named
+    assert "lbB" in added and has_address(added, "198.18.1.38")
+    assert has_address(added, "198.18.1.40") and has_address(added, "198.18.2.40")
+    assert paired.data["pair"]["preferred"] == "lbA" and "pair" not in single.data
+    # no preemption: said in the vendor's words too
+    no_failback = " ".join(farm_checklist(vendor, farm(), REQUIRED, _pair(False)).lines)
+    assert no_failback != " ".join(paired.lines)

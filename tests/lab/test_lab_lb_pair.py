@@ -1,0 +1,109 @@
+"""A load-balancer pair end to end: `lab up --lb haproxy|engine --lb-pair`, the real CLI
+configures the LB and keepalived on lb01 and lb02 and validates the LB through the
+active one; `rollback` leaves both LB hosts as `lab up` left them and the VIP silent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ocsscale_lab import lbhost, services, system
+
+from .conftest import RunningLab
+from .fe_support import (
+    VIP_ADDRESS,
+    assert_untouched,
+    entries,
+    hosts_files,
+    nothing_to_undo,
+    output,
+    pool_copy,
+    tool,
+)
+
+pytestmark = pytest.mark.lab
+
+HOSTS = ("lb01", "lb02")
+
+
+def _lb_tree(lab: RunningLab) -> dict[str, bytes]:
+    """Every file under both LB hosts' etc/, lib/ and run/ directories (logs and the
+    pid files the LB processes themselves leave aside)."""
+    found = {}
+    for host in HOSTS:
+        base = lab.state.host_dir(host)
+        for sub in ("etc", "lib", "run"):
+            for path in sorted((base / sub).rglob("*")):
+                if path.is_file() and not path.is_socket() and path.suffix != ".pid":
+                    found[str(path)] = path.read_bytes()
+    return found
+
+
+def _holders(lab: RunningLab) -> list[str]:
+    return [
+        h
+        for h in HOSTS
+        if f" {VIP_ADDRESS}/" in system.ip("-o", "-4", "addr", "show", ns=lab.topo.ns(h))
+    ]
+
+
+def _stopped(lab: RunningLab) -> bool:
+    lb = lbhost.HAPROXY_SERVICE if lab.state.lb == "haproxy" else lbhost.ENGINE_SERVICE
+    return all(
+        services.pid_of(lab.state.directory, services.load(lab.state.directory, h, name)) is None
+        for h in HOSTS
+        for name in (lb, lbhost.KEEPALIVED_SERVICE)
+    )
+
+
+@pytest.mark.parametrize("fixture", ["one_armed_haproxy_pair_lab", "one_armed_pair_lab"])
+def test_a_pair_validates_through_the_active_host_and_rolls_back(
+    fixture: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    lab: RunningLab = request.getfixturevalue(fixture)
+    pool = pool_copy(lab, tmp_path / "run")
+    hosts_before = hosts_files(lab)
+    tree_before = _lb_tree(lab)
+    assert _holders(lab) == [] and _stopped(lab)
+
+    result = tool(lab, pool, "run", "--through", "validate-lb", "--yes", "--no-hold", timeout=600)
+    text = output(result)
+    assert result.returncode == 0, text
+    done = {e["step_id"]: e for e in entries(pool) if e["status"] == "done"}
+    farm = done["configure-lb/farm"]["evidence"]
+    assert farm["vip_holder"] == "lb01" and set(farm["hosts"]) == set(HOSTS)
+    proof = done["validate-lb/pair[client01]"]["evidence"]
+    assert proof["active"] == "lb01" and proof["standby"] == ["lb02"]
+    assert proof["neighbour"] == proof["mac"]
+    dist = done["validate-lb/distribution"]["evidence"]
+    assert dist["counts"] == {"ocsfe01": 4, "ocsfe02": 4}
+    for fe in ("ocsfe01", "ocsfe02"):
+        # the FEs see only the floating SNAT address (the VIP here), never a host's own
+        assert dist["nat"][fe]["peers"] == [VIP_ADDRESS], dist["nat"][fe]
+    assert _holders(lab) == ["lb01"]
+    secret = (lab.state.secrets_dir / "vrrp-secret").read_text().strip()
+    assert secret not in text
+    assert all(secret not in str(e.get("evidence")) for e in entries(pool))
+
+    result = tool(lab, pool, "rollback", "--yes", timeout=420)
+    assert result.returncode == 0, output(result)
+    assert nothing_to_undo(pool)
+    assert _holders(lab) == [] and _stopped(lab)
+    assert _lb_tree(lab) == tree_before
+    for host in HOSTS:
+        assert (
+            system.run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    lab.topo.ns(host),
+                    "sysctl",
+                    "-n",
+                    "net.ipv4.ip_nonlocal_bind",
+                ]
+            ).strip()
+            == "0"
+        )
+    assert_untouched(lab, hosts_before)
