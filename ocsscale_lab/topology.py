@@ -29,6 +29,7 @@ VIP = f"{CLIENT_NET}.40"
 #: `--lb-pair`: the two LB hosts' own (fixed) last octets, on every network they join;
 #: the VIP (.40) and the back-end arm (FE_NET.40) float between them (keepalived)
 PAIR_HOSTS = (("lb01", 37), ("lb02", 38))
+ADMIN_OCTET = 100
 DIRECTORY_PORT = 135
 MAX_FES = 12  # FEs take .41 upwards; .53 is the DNS server
 DNS_KINDS = ("bind", "ad")
@@ -146,8 +147,8 @@ def build(
     controllers do (lab/dns.py). `fe_os="windows"` makes the front ends, the
     legacy one included, Windows hosts (the WinRM stand-in, lab/hostsvc.py).
     `lb_pair=True` builds two LB hosts (lb01, lb02) with their own addresses; the
-    client side's route to the FE network and the FEs' gateway are then the pair's
-    floating addresses (the VIP and FE_NET.40), held by whichever host is active.
+    FEs' gateway is then the pair's floating FE_NET.40 (the routing phase's
+    keepalived holds it on the active host); see the routes below.
     """
     check_name(lab)
     if kind not in TOPOLOGIES:
@@ -171,16 +172,24 @@ def build(
     if two_armed:
         networks.append(Network("fe", "br-fe", FE_NET, f"{FE_NET}.0/24"))
     # On two-armed, hosts on the client side reach the FE network through the
-    # LB's outside address, as a router would send them in production.
-    gateway = VIP if lb_pair else f"{CLIENT_NET}.39"
+    # LB's outside address, as a router would send them in production. A pair's
+    # floating addresses exist only once the tool has started keepalived (routing
+    # phase), but preflight already logs on to the FEs: the client side goes
+    # through the preferred host's own address, and the FEs answer the admin host
+    # through its own back-end address (a management path, as a site's management
+    # network would be); everything else from the FEs takes the floating gateway.
+    gateway = f"{CLIENT_NET}.{PAIR_HOSTS[0][1] if lb_pair else 39}"
     to_fe_net = ((f"{FE_NET}.0/24", gateway),) if two_armed else ()
+    fe_routes: tuple[tuple[str, str], ...] = (("default", f"{FE_NET}.40"),)
+    if lb_pair:
+        fe_routes += ((f"{CLIENT_NET}.{ADMIN_OCTET}/32", f"{FE_NET}.{PAIR_HOSTS[0][1]}"),)
 
     def on_client(name: str, role: Role, last_octet: int) -> LabHost:
         iface = Interface("client", "eth0", f"{CLIENT_NET}.{last_octet}")
         return LabHost(name, role, (iface,), to_fe_net)
 
     hosts = [
-        on_client("admin", "admin", 100),
+        on_client("admin", "admin", ADMIN_OCTET),
         on_client("client01", "client", 101),
         on_client("client02", "windows-client", 102),
         replace(on_client("ocsfe00", "legacy-fe", 30), windows=windows_fes),
@@ -199,8 +208,7 @@ def build(
         name = f"ocsfe{i:02d}"
         if two_armed:
             iface = Interface("fe", "eth0", f"{FE_NET}.{40 + i}")
-            routes = (("default", f"{FE_NET}.40"),)
-            hosts.append(LabHost(name, "fe", (iface,), routes, windows=windows_fes))
+            hosts.append(LabHost(name, "fe", (iface,), fe_routes, windows=windows_fes))
         else:
             hosts.append(replace(on_client(name, "fe", 40 + i), windows=windows_fes))
     return Topology(lab, kind, tuple(networks), tuple(hosts))

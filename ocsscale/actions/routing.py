@@ -34,6 +34,7 @@ from .args import ActionArgs, Address
 from .base import Action, Change, Context, Json, register
 from .plugin_ports import lb_driver
 from .routing_appliance import ApplianceRouting
+from .routing_pair import PairRoutingStep
 
 FORWARDING_KEY = "net.ipv4.ip_forward"
 
@@ -69,20 +70,18 @@ class RoutingEnable(Action):
         super().__init__(ctx, args)
         self.vip = self.params.address
         self.backend = self.params.backend_address
-        self.appliance: ApplianceRouting | None = None
+        self.delegate: ApplianceRouting | PairRoutingStep | None = None
         if not lb_driver(ctx).capabilities.drives_itself:
             # an appliance a person sets up: routing is a checklist too
-            self.appliance = ApplianceRouting(ctx, self.vip, self.backend)
-            self.lb_name: str = self.appliance.label
+            self.delegate = ApplianceRouting(ctx, self.vip, self.backend)
+            self.lb_name: str = self.delegate.label
+            return
+        if ctx.pool.load_balancer.pair is not None:
+            # both hosts forward, and keepalived floats the FEs' gateway (routing_pair.py)
+            self.delegate = PairRoutingStep(ctx, self.vip, self.backend)
+            self.lb_name = self.delegate.label
             return
         lb = ctx.pool.load_balancer.host
-        if lb is None and ctx.pool.load_balancer.pair is not None:
-            raise UsageError(
-                f"{self.name}: a two-armed load-balancer pair is not routed by this phase yet "
-                "(the front ends' gateway is a floating address keepalived holds)",
-                hint="enable routing on both LB hosts and float backend_address by hand, "
-                "then run the following phases",
-            )
         if lb is None:
             raise UsageError(
                 f"{self.name}: the pool file has no load_balancer.host to turn routing on at",
@@ -97,8 +96,8 @@ class RoutingEnable(Action):
         self.lb_name = lb.name
 
     def targets(self) -> list[str]:
-        if self.appliance is not None:
-            return self.appliance.targets()
+        if self.delegate is not None:
+            return self.delegate.targets()
         return [self.lb_name]
 
     def _summary(self, old: str) -> str:
@@ -108,8 +107,8 @@ class RoutingEnable(Action):
         )
 
     def describe(self) -> list[Change]:
-        if self.appliance is not None:
-            return self.appliance.describe()
+        if self.delegate is not None:
+            return self.delegate.describe()
         return [Change("change", self.lb_name, self._summary("?"))]
 
     def _forwarding(self) -> str:
@@ -125,32 +124,32 @@ class RoutingEnable(Action):
         return _addresses(out)
 
     def read(self) -> Json:
-        if self.appliance is not None:
-            return self.appliance.read()
+        if self.delegate is not None:
+            return self.delegate.read()
         return {"forwarding": self._forwarding(), "addresses": self._host_addresses()}
 
     def diff(self, current: Json) -> list[Change]:
-        if self.appliance is not None:
-            return self.appliance.diff(current)
+        if self.delegate is not None:
+            return self.delegate.diff(current)
         if current["forwarding"] == "1":
             return []
         return [Change("change", self.lb_name, self._summary(current["forwarding"]))]
 
     def undo_record(self, current: Json) -> Json:
-        if self.appliance is not None:
-            return self.appliance.undo_record(current)
+        if self.delegate is not None:
+            return self.delegate.undo_record(current)
         return {"host": self.lb_name, "key": FORWARDING_KEY, "value": current["forwarding"]}
 
     def apply(self, current: Json) -> Json:
-        if self.appliance is not None:
-            return self.appliance.apply(current)
+        if self.delegate is not None:
+            return self.delegate.apply(current)
         host = self.ctx.host(self.lb_name)
         host.run(ShCommand.of("sysctl", "-w", f"{FORWARDING_KEY}=1"), timeout=30.0)
         return {"host": self.lb_name, "key": FORWARDING_KEY, "before": current["forwarding"]}
 
     def verify(self, evidence: Json) -> Json:
-        if self.appliance is not None:
-            return self.appliance.verify(evidence)
+        if self.delegate is not None:
+            return self.delegate.verify(evidence)
         value = self._forwarding()
         if value != "1":
             raise StepFailed(
@@ -171,8 +170,8 @@ class RoutingEnable(Action):
         return {**evidence, "after": value, "addresses": addresses, "vip_configured": False}
 
     def check_undo(self, undo: Json) -> None:
-        if self.appliance is not None:
-            self.appliance.check_undo(undo)
+        if self.delegate is not None:
+            self.delegate.check_undo(undo)
             return
         # the revert runs `sysctl -w KEY=VALUE` as root: only this key, only a number
         rec = shape.record(undo)
@@ -183,15 +182,15 @@ class RoutingEnable(Action):
             raise UndoRecordError("'value' is not a number of at most 3 digits")
 
     def revert(self, undo: Json) -> Json:
-        if self.appliance is not None:
-            return self.appliance.revert(undo)
+        if self.delegate is not None:
+            return self.delegate.revert(undo)
         host = self.ctx.host(undo["host"])
         host.run(ShCommand.of("sysctl", "-w", f"{undo['key']}={undo['value']}"), timeout=30.0)
         return {"host": undo["host"], "key": undo["key"], "restored": undo["value"]}
 
     def verify_reverted(self, undo: Json) -> Json:
-        if self.appliance is not None:
-            return self.appliance.verify_reverted(undo)
+        if self.delegate is not None:
+            return self.delegate.verify_reverted(undo)
         host = self.ctx.host(undo["host"])
         value = host.run(ShCommand.of("sysctl", "-n", undo["key"]), timeout=30.0).stdout.strip()
         if value != undo["value"]:

@@ -107,3 +107,58 @@ def test_a_pair_validates_through_the_active_host_and_rolls_back(
             == "0"
         )
     assert_untouched(lab, hosts_before)
+
+
+def _holding(lab: RunningLab, address: str) -> list[str]:
+    return [
+        h
+        for h in HOSTS
+        if f" {address}/" in system.ip("-o", "-4", "addr", "show", ns=lab.topo.ns(h))
+    ]
+
+
+def test_a_two_armed_pair_floats_the_fe_gateway_from_routing_on(
+    two_armed_haproxy_pair_lab: RunningLab, tmp_path: Path
+) -> None:
+    """The routing phase starts keepalived on both hosts floating only the FEs'
+    gateway; configure-lb adds the VIP to the same instance; rolling configure-lb back
+    leaves routing's keepalived (gateway floating, no VIP), rolling routing back
+    leaves both hosts as `lab up` left them."""
+    lab = two_armed_haproxy_pair_lab
+    gateway = "198.19.0.40"
+    pool = pool_copy(lab, tmp_path / "run")
+    hosts_before = hosts_files(lab)
+    tree_before = _lb_tree(lab)
+    assert _holding(lab, gateway) == [] and _holders(lab) == [] and _stopped(lab)
+
+    result = tool(lab, pool, "run", "--through", "validate-lb", "--yes", "--no-hold", timeout=600)
+    text = output(result)
+    assert result.returncode == 0, text
+    done = {e["step_id"]: e for e in entries(pool) if e["status"] == "done"}
+    enable = done["routing/enable"]["evidence"]
+    assert enable["gateway_holder"] == "lb01" and enable["vip_configured"] is False
+    for fe in ("ocsfe01", "ocsfe02"):  # through the floating gateway
+        assert done[f"routing/directory[{fe}]"]["evidence"]["connected"]
+    assert done["configure-lb/farm"]["evidence"]["vip_holder"] == "lb01"
+    proof = done["validate-lb/pair[client01]"]["evidence"]
+    assert proof["active"] == "lb01" and proof["standby"] == ["lb02"]
+    assert done["validate-lb/distribution"]["evidence"]["counts"] == {"ocsfe01": 4, "ocsfe02": 4}
+    assert _holders(lab) == ["lb01"] and _holding(lab, gateway) == ["lb01"]
+    secret = (lab.state.secrets_dir / "vrrp-secret").read_text().strip()
+    assert secret not in text
+    assert all(secret not in str(e.get("evidence")) for e in entries(pool))
+    conf = {h: lbhost.paths(lab.state, lab.topo, h)["keepalived_conf"] for h in HOSTS}
+
+    back = tool(lab, pool, "rollback", "--to", "configure-lb", "--yes", timeout=420)
+    assert back.returncode == 0, output(back)
+    assert _holders(lab) == [] and _holding(lab, gateway) == ["lb01"]
+    for host in HOSTS:
+        text = conf[host].read_text()
+        assert gateway in text and f"{VIP_ADDRESS}/" not in text and "track_script" not in text
+
+    result = tool(lab, pool, "rollback", "--yes", timeout=420)
+    assert result.returncode == 0, output(result)
+    assert nothing_to_undo(pool)
+    assert _holders(lab) == [] and _holding(lab, gateway) == [] and _stopped(lab)
+    assert _lb_tree(lab) == tree_before
+    assert_untouched(lab, hosts_before)

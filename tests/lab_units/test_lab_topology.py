@@ -115,8 +115,12 @@ def test_an_lb_pair_has_two_hosts_and_floating_gateways(kind: str) -> None:
     assert "198.18.0.40" not in owned and "198.19.0.40" not in owned
     if kind == "two-armed-routed":
         assert [i.address for i in lbs[1].interfaces] == ["198.18.0.38", "198.19.0.38"]
-        assert topo.host("ocsfe01").routes == (("default", "198.19.0.40"),)
-        assert topo.host("client01").routes == (("198.19.0.0/24", "198.18.0.40"),)
+        # the FEs' gateway floats; the admin host's management path does not
+        assert topo.host("ocsfe01").routes == (
+            ("default", "198.19.0.40"),
+            ("198.18.0.100/32", "198.19.0.37"),
+        )
+        assert topo.host("client01").routes == (("198.19.0.0/24", "198.18.0.37"),)
         assert all(h.forwarding for h in lbs)
 
 
@@ -177,11 +181,12 @@ def test_a_pair_defines_the_lb_and_keepalived_on_both_hosts(tmp_path: Path) -> N
         assert {"-n", "-P"} <= set(argv)
 
 
-def test_the_plan_of_a_pair_proves_it_and_refuses_routing_a_two_armed_one(
+def test_the_plan_of_a_pair_proves_it_and_routes_a_two_armed_one(
     tmp_path: Path,
 ) -> None:
     """One-armed: validate-lb gains the pair proof for each Linux client. Two-armed
-    routed: the routing phase does not route a pair yet, said before anything runs."""
+    routed: the routing phase turns routing on at both hosts and floats the FEs'
+    gateway with keepalived, said in the plan."""
     from typer.testing import CliRunner
 
     from ocsscale.cli.main import app
@@ -193,14 +198,18 @@ def test_the_plan_of_a_pair_proves_it_and_refuses_routing_a_two_armed_one(
         result = CliRunner().invoke(
             app, ["-c", str(path), "plan", "--phase", "validate-lb"], env={"COLUMNS": "300"}
         )
+        assert result.exit_code == 0, result.output
         if kind == "one-armed":
-            assert result.exit_code == 0, result.output
             assert "validate-lb/pair[client01]" in result.output
             assert "validate-lb/pair[client02]" not in result.output  # a Windows client
         else:
-            assert result.exit_code == 2, result.output
-            assert "two-armed load-balancer pair is not routed" in result.output
-            assert "Traceback" not in result.output
+            routing = CliRunner().invoke(
+                app, ["-c", str(path), "plan", "--phase", "routing"], env={"COLUMNS": "300"}
+            )
+            assert routing.exit_code == 0, routing.output
+            for host in ("lb01", "lb02"):
+                assert host in routing.output
+            assert "keepalived floating the FEs' gateway 198.19.0.40" in routing.output
 
 
 def test_a_single_lb_plan_has_no_pair_proof(tmp_path: Path) -> None:

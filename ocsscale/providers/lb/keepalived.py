@@ -67,7 +67,9 @@ class VrrpHost:
     router_id: int  # VRRP's virtual_router_id, 1..255
     advert_interval: int  # seconds
     floating: tuple[Floating, ...]  # the VIP first
-    track_script: str  # absolute path of the script that fails when the LB is not serving
+    #: absolute path of the script that fails when the LB is not serving; None while
+    #: nothing serves yet (the routing phase floats only the FEs' gateway)
+    track_script: str | None = None
 
 
 def _check(host: VrrpHost) -> None:
@@ -83,7 +85,9 @@ def _check(host: VrrpHost) -> None:
     if not host.floating:
         raise StepFailed(f"{host.host}: no address floats between the pair")
     path = host.track_script
-    if not path.startswith("/") or not _AUTH_CHAR.match(path) or set(path) & _AUTH_REFUSED:
+    if path is not None and (
+        not path.startswith("/") or not _AUTH_CHAR.match(path) or set(path) & _AUTH_REFUSED
+    ):
         raise StepFailed(f"{host.host}: the track script's path is not usable in keepalived.conf")
 
 
@@ -113,14 +117,19 @@ def render(host: VrrpHost, secret: Secret) -> str:
         "    script_user root",
         "}",
         "",
-        f"vrrp_script {TRACK_SCRIPT_NAME} {{",
-        f"    script {host.track_script}",
-        f"    interval {TRACK_INTERVAL}",
-        f"    timeout {TRACK_TIMEOUT}",
-        f"    fall {TRACK_FALL}",
-        f"    rise {TRACK_RISE}",
-        "}",
-        "",
+    ]
+    if host.track_script is not None:
+        lines += [
+            f"vrrp_script {TRACK_SCRIPT_NAME} {{",
+            f"    script {host.track_script}",
+            f"    interval {TRACK_INTERVAL}",
+            f"    timeout {TRACK_TIMEOUT}",
+            f"    fall {TRACK_FALL}",
+            f"    rise {TRACK_RISE}",
+            "}",
+            "",
+        ]
+    lines += [
         f"vrrp_instance {host.instance} {{",
         f"    state {state}",
         f"    interface {host.interface}",
@@ -142,12 +151,10 @@ def render(host: VrrpHost, secret: Secret) -> str:
         "    virtual_ipaddress {",
         *(f"        {f.address.with_prefixlen} dev {f.interface}" for f in host.floating),
         "    }",
-        "    track_script {",
-        f"        {TRACK_SCRIPT_NAME}",
-        "    }",
-        "}",
-        "",
     ]
+    if host.track_script is not None:
+        lines += ["    track_script {", f"        {TRACK_SCRIPT_NAME}", "    }"]
+    lines += ["}", ""]
     return "\n".join(lines)
 
 

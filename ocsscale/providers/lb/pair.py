@@ -185,10 +185,18 @@ class PairDriver:
                 raise UndoRecordError("'nonlocal_bind' is not 0 or 1")
 
     def _render(
-        self, name: str, secret: Secret, track_path: str | None = None
+        self,
+        name: str,
+        secret: Secret,
+        track_path: str | None = None,
+        *,
+        routing: str | None = None,
     ) -> tuple[bytes, bytes]:
         """(keepalived.conf, track script) for host `name` (the script at `track_path`,
-        default its place)."""
+        default its place). `routing` (the FEs' gateway, `backend_address`): the routing
+        phase's configuration, the same instance floating only that address and tracking
+        nothing (no LB serves yet); configure-lb's adds the VIP, the SNAT addresses
+        and the track script to it."""
         lb = self._lb(name)
         me = next(h for h in self.pair.hosts if h.name == name)
         peer = self.pair.peer_of(name)
@@ -198,9 +206,14 @@ class PairDriver:
             raise StepFailed(f"{name}: the pair's hosts have no own address on the VIP's network")
         settings = self.drivers[name].settings
         interface = lb.vip_interface(vip, settings.vip_interface)
+        addresses = self.pair.floating
+        if routing is not None:
+            addresses = tuple(a for a in addresses if a.split("/")[0] == routing)
+            if not addresses:
+                raise StepFailed("the pair has no floating back-end address to route through")
         floating = tuple(
             ka.Floating(IPv4Interface(a), interface if a == vip else lb.vip_interface(a, None))
-            for a in self.pair.floating
+            for a in addresses
         )
         host = ka.VrrpHost(
             instance=self.site.farm.name.replace(".", "_"),
@@ -213,7 +226,9 @@ class PairDriver:
             router_id=self.pair.router_id,
             advert_interval=self.pair.advert_interval,
             floating=floating,
-            track_script=track_path or self.keepalived[name].track_script,
+            track_script=None
+            if routing is not None
+            else track_path or self.keepalived[name].track_script,
         )
         farm = self.site.farm
         track = ka.track_script(farm.check_ports or farm.ports, farm.vip)
@@ -241,7 +256,7 @@ class PairDriver:
         if check is not None:
             check(lb, desired)
 
-    def _check_keepalived(self, name: str, secret: Secret) -> None:
+    def _check_keepalived(self, name: str, secret: Secret, *, routing: str | None = None) -> None:
         """`keepalived -t` on a staged copy of the configuration and its track script."""
         kh = self._keepalived_host(name)
         if not kh.has_command("keepalived"):
@@ -251,7 +266,7 @@ class PairDriver:
             )
         k = self.keepalived[name]
         staged, staged_track = k.config_path + ".ocsscale-new", k.track_script + ".ocsscale-new"
-        conf, track = self._render(name, secret, staged_track)
+        conf, track = self._render(name, secret, staged_track, routing=routing)
         try:
             _write_private(kh, staged_track, track)
             kh.sh('chmod 0700 "$1"', staged_track)
