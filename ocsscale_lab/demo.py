@@ -1,6 +1,7 @@
 """`make demo`: the main job, rehearsed on the built-in lab.
 
-Brings a lab up (the bundled engine installed, unconfigured, on its LB host),
+Brings a lab up (the bundled engine installed, unconfigured, on a pair of LB
+hosts, lb01 and lb02, with keepalived: `lab up --lb-pair`),
 runs the whole migration from the lab's admin host as an operator would:
 `lower-ttl` first, as ahead of a real window (its old TTL runs out while the
 other phases run, so the cutover need not wait), then `preflight` through
@@ -12,8 +13,9 @@ source outside the failover drill fails the demo; `--wait` waits out the TTLs),
 prints the load balancer's distribution and the failover drill's detection
 table, writes the evidence report, shows the status, rolls everything back,
 proves the hosts file of every pinned host (the Linux hosts' /etc/hosts and
-the Windows client's) is byte-identical to before, the VIP silent with no
-farm left on the LB host and the pool's DNS record back to its old value and
+the Windows client's) is byte-identical to before, that exactly one LB host held
+the VIP through the run, the VIP silent with every file of both LB hosts as
+before and the pool's DNS record back to its old value and
 TTL, and takes the lab down again
 (also when a step fails or the demo is interrupted), then checks that the
 lab left no namespace, /etc/netns entry, directory or process behind.
@@ -58,6 +60,8 @@ APPLIANCE_TITLE = (
     "lab's operator), then rolled back"
 )
 APPLIANCE_WEIGHTS = {"ocsfe01": 2, "ocsfe02": 1, "ocsfe03": 1}
+#: the first demo's LB hosts: a pair (`lab up --lb-pair`), keepalived floating the VIP
+PAIR_HOSTS = ("lb01", "lb02")
 LAB_ROOT = Path("/run/ocsscale-lab")
 POOL = str(LAB_ROOT / LAB / "pool.yaml")
 THROUGH = "decommission"
@@ -284,9 +288,10 @@ def dns_answer(lab: str = LAB) -> str:
     return f"{fields[-1]} TTL {fields[1]}" if len(fields) >= 5 else out.stdout.strip() or "?"
 
 
-def vip_silent(lab: str = LAB) -> tuple[bool, str]:
-    """After the rollback: no farm file on the LB host and nothing on the VIP's ports."""
-    farm = LAB_ROOT / lab / "hosts" / "lb01" / "etc" / "ocsscale-lb" / "farm.yaml"
+def vip_silent(lab: str = LAB, lb_hosts: tuple[str, ...] = ("lb01",)) -> tuple[bool, str]:
+    """After the rollback: no farm file on any LB host and nothing on the VIP's ports."""
+    farms = [LAB_ROOT / lab / "hosts" / h / "etc" / "ocsscale-lb" / "farm.yaml" for h in lb_hosts]
+    left = [f for f in farms if f.exists()]
     probe = subprocess.run(
         [sys.executable, "-m", "ocsscale", "lab", "exec", "admin", "-n", lab, "--",
          "python3", "-c",
@@ -297,10 +302,39 @@ def vip_silent(lab: str = LAB) -> tuple[bool, str]:
         cwd=REPO, capture_output=True, check=False,
     )  # fmt: skip
     silent = probe.returncode == 0
-    return silent and not farm.exists(), (
+    return silent and not left, (
         f"VIP {'silent' if silent else 'still answers'}; farm file "
-        f"{'gone' if not farm.exists() else 'still there'}"
+        f"{'gone' if not left else 'still there'} ({', '.join(lb_hosts)})"
     )
+
+
+def lb_tree(lab: str = LAB, lb_hosts: tuple[str, ...] = PAIR_HOSTS) -> dict[str, str]:
+    """SHA-256 of every file under the LB hosts' etc/, lib/ and run/ (pid files and
+    sockets aside): keepalived's and the LB's configuration, state and scripts."""
+    found = {}
+    for host in lb_hosts:
+        base = LAB_ROOT / lab / "hosts" / host
+        for sub in ("etc", "lib", "run"):
+            for path in sorted((base / sub).rglob("*")):
+                if path.is_file() and not path.is_socket() and path.suffix != ".pid":
+                    found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def vip_holders_through_the_run() -> tuple[bool, str]:
+    """From the journal: configure-lb and validate-lb each saw exactly one LB host
+    holding the VIP, the same one (the pair's proof, read from both hosts)."""
+    records = lab_journal()
+    seen: list[str] = []
+    for entry in records.entries if records is not None else ():
+        if entry.status != "done" or not isinstance(entry.evidence, dict):
+            continue
+        if entry.action == "lb.apply_farm" and "vip_holder" in entry.evidence:
+            seen.append(str(entry.evidence["vip_holder"]))
+        elif entry.action == "lb.pair_holder":
+            seen.append(str(entry.evidence.get("active")))
+    ok = len(seen) >= 2 and len(set(seen)) == 1 and seen[0] in PAIR_HOSTS
+    return ok, ", ".join(seen) or "no pair evidence journaled"
 
 
 def without_lab() -> int:
@@ -346,11 +380,16 @@ def rehearse() -> int:
     record = checks.record
 
     started = time.monotonic()
-    up = ocsscale("lab", "up", "--name", LAB)
-    if not record("lab up", up.returncode == 0, "namespaces, sshd, BIND, pool members, WinRM"):
+    up = ocsscale("lab", "up", "--name", LAB, "--lb-pair")
+    if not record(
+        "lab up --lb-pair",
+        up.returncode == 0,
+        "namespaces, sshd, BIND, pool members, WinRM, lb01+lb02 with keepalived",
+    ):
         return summary(checks.rows, 1)
     try:
         before = hosts_digests()
+        lb_before = lb_tree()
         record_before = dns_answer()
         on_admin("plan", "--phase", THROUGH)
         # ahead of the window, as the walkthrough's operator would: the old TTL runs
@@ -366,6 +405,7 @@ def rehearse() -> int:
             "--client-load", LOAD_RATE,
         )  # fmt: skip
         record(f"run preflight → {THROUGH}", run.returncode == 0, f"exit code {run.returncode}")
+        record("exactly one LB host held the VIP, the same one", *vip_holders_through_the_run())
         found = journal_evidence()
         show_lb_tables(found)
         for what, ok, detail in load_checks(client_load_failures()):
@@ -384,7 +424,18 @@ def rehearse() -> int:
         on_admin("status")
         back = on_admin("rollback", "--yes")
         record("rollback", back.returncode == 0, f"exit code {back.returncode}")
-        record("load balancer back as before", *vip_silent())
+        record("load balancer back as before", *vip_silent(LAB, PAIR_HOSTS))
+        lb_after = lb_tree()
+        changed = [
+            p for p in lb_before.keys() | lb_after.keys() if lb_before.get(p) != lb_after.get(p)
+        ]
+        record(
+            "both LB hosts' files byte-identical after rollback (keepalived too)",
+            bool(lb_before) and not changed,
+            f"{len(lb_before)} files"
+            if not changed
+            else "differ: " + ", ".join(sorted(changed)[:4]),
+        )
         record_after = dns_answer()
         record(
             "pool record back as before (value and TTL)",

@@ -140,13 +140,20 @@ def test_keepalived_accepts_what_is_rendered(tmp_path: Path) -> None:
     track = tmp_path / "track.sh"
     track.write_text(ka.track_script((5061,), "198.18.0.40"))
     track.chmod(0o755)
-    for host in (LB01, replace(LB01, preferred=False, preempt=False)):
+    routing = replace(LB01, floating=LB01.floating[1:], track_script=None)
+    for host in (LB01, replace(LB01, preferred=False, preempt=False), routing):
         conf = tmp_path / "keepalived.conf"
         # the checker refuses interfaces the machine lacks, and loopback for VRRP
         local = tuple(replace(f, interface=ifname) for f in host.floating)
         conf.write_text(
             ka.render(
-                replace(host, interface=ifname, floating=local, track_script=str(track)), SECRET
+                replace(
+                    host,
+                    interface=ifname,
+                    floating=local,
+                    track_script=None if host.track_script is None else str(track),
+                ),
+                SECRET,
             )
         )
         done = subprocess.run(
@@ -156,3 +163,16 @@ def test_keepalived_accepts_what_is_rendered(tmp_path: Path) -> None:
             timeout=30,
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_routing_phases_instance_floats_the_gateway_and_tracks_nothing() -> None:
+    """A two-armed pair's routing phase: the same instance as configure-lb's (name,
+    router id, peers), floating only the FEs' gateway, with no track script (no LB
+    serves yet): configure-lb's configuration extends it."""
+    routing = replace(LB01, floating=LB01.floating[1:], track_script=None)
+    text = ka.render(routing, SECRET)
+    assert block(text, "virtual_ipaddress") == ["198.19.0.40/24 dev eth1"]
+    assert "vrrp_script" not in text and "track_script" not in text
+    full = ka.render(LB01, SECRET)
+    head = [line for line in block(text, "vrrp_instance ocspool") if "{" not in line]
+    assert head == [line for line in block(full, "vrrp_instance ocspool") if "{" not in line]
