@@ -169,8 +169,8 @@ class PairRouting:
         now = self.read()
         problems = []
         for name, record in undo["pair_routing"].items():
-            for key, value in record.items():
-                if now["hosts"][name][key] != value:
+            for key in ("forwarding", "config_sha256", "active"):
+                if now["hosts"][name][key] != record[key]:
                     problems.append(f"{name}: {key} is not as before")
         if problems:
             raise StepFailed("after the rollback " + "; ".join(problems))

@@ -8,17 +8,19 @@ from typing import Any
 
 import pytest
 
-from ocsscale.errors import UndoRecordError
+from ocsscale.errors import StepFailed, UndoRecordError
 from ocsscale.providers.lb import open_driver
 from ocsscale.providers.lb.base import LbSite
 from ocsscale.providers.lb.pair import PairDriver
+from ocsscale.providers.lb.pair_routing import PairRouting
 from ocsscale.providers.plugin import Ports
 from tests.config.helpers import load_text
-from tests.config.test_config_lb_pair import one_armed
+from tests.config.test_config_lb_pair import one_armed, two_armed
 
 
-def _driver(tmp_path: Path, driver: str) -> PairDriver:
-    text = one_armed(("driver: engine ", f"driver: {driver} "))
+def _driver(tmp_path: Path, driver: str, topology: str = "one-armed") -> PairDriver:
+    shape = one_armed if topology == "one-armed" else two_armed
+    text = shape(("driver: engine ", f"driver: {driver} "))
     loaded = load_text(tmp_path, text)
     site = LbSite.from_pool(loaded.pool, loaded.profile)
     built = open_driver(loaded.pool.load_balancer.driver, site, Ports())
@@ -71,3 +73,31 @@ def test_the_plan_note_names_both_hosts_and_the_floating_addresses(tmp_path: Pat
     driver = _driver(tmp_path, "haproxy")
     note = driver.plan_note(driver.site.farm)
     assert "lb01 and lb02" in note and "10.0.0.40/16" in note and "router id 51" in note
+
+
+def test_the_routing_record_of_a_two_armed_pair_and_what_is_refused(tmp_path: Path) -> None:
+    """routing.enable's undo record for a pair: per host the sysctl, keepalived's
+    service state and only a SHA-256 of its configuration (no host contacted)."""
+    with pytest.raises(StepFailed, match="no back-end address"):
+        PairRouting(_driver(tmp_path, "haproxy"), "10.0.0.40", "10.0.1.40")
+    work = PairRouting(_driver(tmp_path, "haproxy", "two-armed"), "10.0.0.40", "10.0.1.40")
+    state = {"forwarding": "0", "config_sha256": None, "active": False}
+    current = {"hosts": {"lb01": dict(state), "lb02": dict(state)}, "holders": []}
+    assert not work.done(current)
+    undo = work.undo_for(current)
+    work.check_undo(undo)
+
+    def refused(change: Any) -> None:
+        bad = copy.deepcopy(undo)
+        change(bad)
+        with pytest.raises(UndoRecordError):
+            work.check_undo(bad)
+
+    refused(lambda u: u["pair_routing"].pop("lb02"))
+    refused(lambda u: u["pair_routing"].__setitem__("lb03", u["pair_routing"].pop("lb02")))
+    refused(lambda u: u["pair_routing"]["lb01"].__setitem__("forwarding", "1; reboot"))
+    refused(lambda u: u["pair_routing"]["lb01"].__setitem__("config_sha256", "zz"))
+    refused(lambda u: u["pair_routing"]["lb02"].__setitem__("active", "yes"))
+    on = {"forwarding": "1", "config_sha256": "a" * 64, "active": True}
+    assert work.done({"hosts": {"lb01": on, "lb02": on}, "holders": ["lb01"]})
+    assert not work.done({"hosts": {"lb01": on, "lb02": on}, "holders": ["lb01", "lb02"]})
