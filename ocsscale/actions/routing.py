@@ -17,6 +17,10 @@ Proof: verify reads the value back (1), and checks that the back-end arm holds
 the old value back. The playbook's next step, a TCP connect from every front
 end to the directory server on 135, proves the routing itself.
 
+With a pair (`load_balancer.pair`, engine or haproxy) the FEs' gateway floats:
+forwarding goes on at both hosts and keepalived on both floats `backend_address`,
+still no VIP (routing_pair.py, providers/lb/pair_routing.py).
+
 With the manual driver the load balancer is an appliance the tool cannot drive
 (its `host`, if any, is not used, as for the farm): the step is the operator's
 checklist, proven from every front end (routing_appliance.py).
