@@ -139,6 +139,12 @@ def two_armed_haproxy_pair_lab() -> Iterator[RunningLab]:
 
 
 @pytest.fixture(scope="session")
+def two_armed_pair_lab() -> Iterator[RunningLab]:
+    """Two-armed (routed): lb01 and lb02 with the engine and keepalived, unconfigured."""
+    yield from bring_up(f"tqe{RUN_ID}", "two-armed-routed", 2, lb_pair=True)
+
+
+@pytest.fixture(scope="session")
 def one_armed_haproxy_pair_lab() -> Iterator[RunningLab]:
     """lb01 and lb02 with HAProxy and keepalived installed, unconfigured."""
     yield from bring_up(f"tph{RUN_ID}", "one-armed", 2, lb="haproxy", lb_pair=True)

@@ -117,14 +117,15 @@ def _holding(lab: RunningLab, address: str) -> list[str]:
     ]
 
 
+@pytest.mark.parametrize("fixture", ["two_armed_haproxy_pair_lab", "two_armed_pair_lab"])
 def test_a_two_armed_pair_floats_the_fe_gateway_from_routing_on(
-    two_armed_haproxy_pair_lab: RunningLab, tmp_path: Path
+    fixture: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """The routing phase starts keepalived on both hosts floating only the FEs'
     gateway; configure-lb adds the VIP to the same instance; rolling configure-lb back
     leaves routing's keepalived (gateway floating, no VIP), rolling routing back
     leaves both hosts as `lab up` left them."""
-    lab = two_armed_haproxy_pair_lab
+    lab: RunningLab = request.getfixturevalue(fixture)
     gateway = "198.19.0.40"
     pool = pool_copy(lab, tmp_path / "run")
     hosts_before = hosts_files(lab)
