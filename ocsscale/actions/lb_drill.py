@@ -120,6 +120,68 @@ def _alive(stream: Any) -> bool:
         return False
 
 
+def run_link_command(template: str, name: str, address: str) -> None:
+    """The pool file's link command for host `name`, run on the admin machine."""
+    command = template.replace("{name}", sh_quote(name)).replace("{address}", sh_quote(address))
+    # the pool file's command, with none of the credential variables it never needs,
+    # in a session of its own: a Ctrl-C at the terminal reaches the whole foreground
+    # process group, and must not kill a link-up half-way (the tool's own shield
+    # lets the command finish, then takes the interrupt)
+    done = subprocess.run(
+        ["sh", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=child_environment(),
+        start_new_session=True,
+    )
+    if done.returncode != 0:
+        raise StepFailed(
+            f"{name}: the link command exited {done.returncode}: "
+            f"{done.stderr.strip()[:300] or 'no message'}"
+        )
+
+
+def vip_load(
+    ctx: Context,
+    targets: list[LoadTarget],
+    identify_by: Callable[[Any], str | None] | None = None,
+    observe: Any = None,
+) -> LoadRunner:
+    """A drill's client load through the VIP (the rate, bounds and labelling every
+    drill uses: a request belongs to the window it started in)."""
+    vip = str(ctx.pool.load_balancer.vip.ip)
+    return LoadRunner(
+        targets,
+        rate=LOAD_RATE,
+        duration=LOAD_LIMIT,
+        tls=tls_options(ctx, vip),
+        identify=identify_by or (lambda e: identify(e, ctx.pool)),
+        timeout=REQUEST_TIMEOUT,
+        label_at="start",
+        observe=observe,
+    )
+
+
+def hold_vip(ctx: Context, count: int) -> dict[str, list[Any]]:
+    """`count` connections held open to the VIP, by the FE that got each."""
+    vip = str(ctx.pool.load_balancer.vip.ip)
+    held: dict[str, list[Any]] = {}
+    for _ in range(count):
+        evidence, stream = tls_hold(
+            vip,
+            ctx.profile.check_ports[0],
+            ctx.pool.pool.fqdn,
+            tls=tls_options(ctx, vip),
+            connect=socket_connector,
+            source="admin",
+        )
+        if stream is not None:
+            held.setdefault(identify(evidence, ctx.pool) or "?", []).append(stream)
+    return held
+
+
 class DrillArgs(FeStepArgs):
     #: link, or service:PORT of the profile's check_services (checked against it)
     mode: Text | None = None
@@ -191,27 +253,7 @@ class LbFailoverDrill(Action):
 
     # -- the fault --------------------------------------------------------------------
     def _local(self, template: str) -> None:
-        command = template.replace("{name}", sh_quote(self.fe.name)).replace(
-            "{address}", sh_quote(str(self.fe.address))
-        )
-        # the pool file's command, with none of the credential variables it never needs,
-        # in a session of its own: a Ctrl-C at the terminal reaches the whole foreground
-        # process group, and must not kill a link-up half-way (the tool's own shield
-        # lets the command finish, then takes the interrupt)
-        done = subprocess.run(
-            ["sh", "-c", command],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env=child_environment(),
-            start_new_session=True,
-        )
-        if done.returncode != 0:
-            raise StepFailed(
-                f"{self.fe.name}: the link command exited {done.returncode}: "
-                f"{done.stderr.strip()[:300] or 'no message'}"
-            )
+        run_link_command(template, self.fe.name, str(self.fe.address))
 
     def _windows_services(self, host: Any, restore: bool, record: Json | None) -> None:
         """Stop-Service -Force (its running dependants with it), or start the services
@@ -430,34 +472,17 @@ class LbFailoverDrill(Action):
             # the LB's view cannot be read: the load itself shows when it acted
             self._outside = OutsideView(self.fe.name, lambda: load.issued)
             self._load_targets = [t.key for t in targets]
-        load = LoadRunner(
+        load = vip_load(
+            self.ctx,
             targets,
-            rate=LOAD_RATE,
-            duration=LOAD_LIMIT,
-            tls=tls_options(self.ctx, self.vip),
-            identify=identify_by or (lambda e: identify(e, self.ctx.pool)),
-            timeout=REQUEST_TIMEOUT,
-            label_at="start",
+            identify_by,
             observe=None if self._outside is None else self._outside.observe,
         )
         return load
 
     def _hold(self) -> dict[str, list[Any]]:
         """Connections held open to the VIP before the fault, by the FE that got each."""
-        held: dict[str, list[Any]] = {}
-        wanted = HELD * len(self.ctx.pool.front_ends)
-        for _ in range(wanted):
-            evidence, stream = tls_hold(
-                self.vip,
-                self.ctx.profile.check_ports[0],
-                self.ctx.pool.pool.fqdn,
-                tls=tls_options(self.ctx, self.vip),
-                connect=socket_connector,
-                source="admin",
-            )
-            if stream is not None:
-                held.setdefault(identify(evidence, self.ctx.pool) or "?", []).append(stream)
-        return held
+        return hold_vip(self.ctx, HELD * len(self.ctx.pool.front_ends))
 
     def _checks(self) -> Json:
         """load_balancer.checks, and the longest this fault may take to show with them:

@@ -107,3 +107,60 @@ def test_a_pair_validates_through_the_active_host_and_rolls_back(
             == "0"
         )
     assert_untouched(lab, hosts_before)
+
+
+def _lb_running(lab: RunningLab) -> dict[str, bool]:
+    lb = lbhost.HAPROXY_SERVICE if lab.state.lb == "haproxy" else lbhost.ENGINE_SERVICE
+    return {
+        h: services.pid_of(lab.state.directory, services.load(lab.state.directory, h, lb))
+        is not None
+        for h in HOSTS
+    }
+
+
+@pytest.mark.parametrize("fixture", ["one_armed_haproxy_pair_lab", "one_armed_pair_lab"])
+def test_the_lb_drill_fails_the_active_host_and_rolls_back(
+    fixture: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """failover-test with a pair: the active LB's process stopped, then its link cut,
+    under the client load; the standby takes the VIP, no request started after the
+    takeover fails, the connections held through the failed host are lost (and said
+    so), and lb01 takes the VIP back (preempt). Rollback leaves both hosts as they were."""
+    lab: RunningLab = request.getfixturevalue(fixture)
+    pool = pool_copy(lab, tmp_path / "run")
+    hosts_before = hosts_files(lab)
+    tree_before = _lb_tree(lab)
+    assert _holders(lab) == [] and _stopped(lab)
+
+    result = tool(
+        lab, pool, "run", "--through", "failover-test", "--yes", "--no-hold", timeout=1500
+    )
+    text = output(result)
+    assert result.returncode == 0, text
+    drills = [e for e in entries(pool) if e["action"] == "lb.pair_drill" and e["status"] == "done"]
+    assert sorted(d["evidence"]["mode"] for d in drills) == ["link", "service"], text
+    for drill in drills:
+        row = drill["evidence"]
+        assert row["host"] == "lb01" and row["standby"] == "lb02", row
+        assert row["holders_before"] == {"lb01": True, "lb02": False}, row
+        assert row["holders_during"]["lb02"] is True, row
+        if row["mode"] == "link":
+            assert row["holders_during"]["lb01"] is None  # not read over a cut link
+        else:
+            assert row["holders_during"]["lb01"] is False
+        assert row["holders_after"] == {"lb01": True, "lb02": False}, row
+        assert row["takeover_s"] is not None and row["failback_s"] is not None
+        assert row["failed_after_takeover"] == 0 and row["failed_after_failback"] == 0
+        assert row["after_takeover_requests"] >= 40
+        # a full proxy: what was held through the failed host is lost, and said so
+        assert row["held"] > 0 and row["held_lost"] == row["held"], row
+        assert "lost" in row["held_note"]
+        assert "lb-fault" in row["load"]["labels"] and "after-takeover" in row["load"]["labels"]
+    assert _holders(lab) == ["lb01"] and all(_lb_running(lab).values())
+
+    result = tool(lab, pool, "rollback", "--yes", timeout=600)
+    assert result.returncode == 0, output(result)
+    assert nothing_to_undo(pool)
+    assert _holders(lab) == [] and _stopped(lab)
+    assert _lb_tree(lab) == tree_before
+    assert_untouched(lab, hosts_before)
