@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import CheckFailed, Declined, Refused, StepFailed, UndoRecordError, UsageError
+from ..evidence import LbDrillResult
 from ..probes.load import targets_for
 from ..probes.load_report import Outcome
 from ..probes.stream import close_quietly
@@ -397,6 +398,7 @@ class LbPairDrill(Action):
             ),
             **{k: v for k, v in times.items()},
         }
+        LbDrillResult.from_json(row)  # the report reads it through this record
         self.ctx.emit("drill", {"fe": f"LB {host}", **row})
         problems = judge(row, self.pair.preempt, self.pair.preferred)
         if problems:
