@@ -29,7 +29,8 @@ lb.failover_drill (args: fe, mode = `service:PORT` | `link`)
 
 lb.failover_procedure (check): writes the walkthrough's "procedure for
   responding to a failed front end" for this pool, next to the journal
-  (.ocsscale/failover-procedure.md), and shows it.
+  (.ocsscale/failover-procedure.md), and shows it; with a pair of load
+  balancers, the procedure for a failed load balancer follows it.
 """
 
 from __future__ import annotations
@@ -635,12 +636,48 @@ class LbFailoverProcedure(Action):
             f"Front ends of this pool: {fes}.",
         ]
 
+    def _lb_lines(self) -> list[str]:
+        """With a pair of LBs: the procedure for a failed load balancer."""
+        lb = self.ctx.pool.load_balancer
+        pair = lb.pair
+        if pair is None:
+            return []
+        hosts = " and ".join(f"{h.name} ({h.address})" for h in pair.hosts)
+        back = (
+            f"{pair.preferred} takes the VIP back by itself once it is healthy (preempt): "
+            "the connections through the other host are lost once more, and clients "
+            "reconnect"
+            if pair.preempt
+            else "the VIP stays on the host holding it (preempt is off): move it back in a "
+            f"quiet hour if {pair.preferred} must hold it"
+        )
+        return [
+            f"Symptom: every client connected through the VIP {lb.vip.ip} is disconnected "
+            "at once (a full proxy keeps their connections on the failed host) and "
+            "reconnects within seconds; new connections succeed.",
+            f"Find which host holds the VIP: `ip -4 addr show to {lb.vip.ip}/32` on {hosts}; "
+            "exactly one must. keepalived's log on each host says when and why it moved.",
+            "On the failed host: is the load balancer's process running, and does its link "
+            "have carrier? Repair it (restart the process, the cable, the switch port).",
+            "Until it is repaired the pool has no standby: a second failure stops the "
+            "service. Do not restart keepalived on the host that holds the VIP.",
+            f"When it is repaired: {back}.",
+            "Confirm: exactly one host holds the VIP, both have the same farm (`ocsscale run "
+            "--phase validate-lb` proves it), and the pool name answers on every port.",
+        ]
+
     def apply(self, current: Json) -> Json:
         lines = self._lines()
+        lb_lines = self._lb_lines()
         self.ctx.emit(
             "checklist",
             {"title": "procedure for responding to a failed front end", "steps": lines},
         )
+        if lb_lines:
+            self.ctx.emit(
+                "checklist",
+                {"title": "procedure for responding to a failed load balancer", "steps": lb_lines},
+            )
         pool_path = self.ctx.pool_path
         written = None
         if pool_path:
@@ -650,6 +687,10 @@ class LbFailoverProcedure(Action):
             text = "# Responding to a failed front end\n\n" + "\n".join(
                 f"{n}. {line}" for n, line in enumerate(lines, 1)
             )
+            if lb_lines:
+                text += "\n\n# Responding to a failed load balancer\n\n" + "\n".join(
+                    f"{n}. {line}" for n, line in enumerate(lb_lines, 1)
+                )
             write_private(target, text + "\n")  # 0600 in 0700, whole or not at all
             written = str(target)
-        return {"procedure": lines, "written": written}
+        return {"procedure": lines, "lb_procedure": lb_lines, "written": written}

@@ -399,7 +399,7 @@ class LbPairDrill(Action):
             **{k: v for k, v in times.items()},
         }
         LbDrillResult.from_json(row)  # the report reads it through this record
-        self.ctx.emit("drill", {"fe": f"LB {host}", **row})
+        self.ctx.emit("lb_drill", row)
         problems = judge(row, self.pair.preempt, self.pair.preferred)
         if problems:
             raise CheckFailed(f"LB drill on {host} ({self.mode}): " + "; ".join(problems))
