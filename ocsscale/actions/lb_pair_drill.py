@@ -323,8 +323,17 @@ class LbPairDrill(Action):
                 stages.lap("held-check")
             stages.lap("restore")
             load.mark("failback")
-            failback, after_holders = self._settle(driver, restored)
-            times["failback_at"] = None if failback is None else time.time()
+            moved, after_holders = self._settle(driver, restored)
+            # back when the VIP answers again from where it settled: a host that did
+            # not hold the VIP saw its members down (its checks leave from the SNAT
+            # address, which answers only on the holder) until its checks rise again
+            answered = (
+                None
+                if moved is None
+                else self._wait_takeover(lambda: _copy(outcomes, lock), time.time())
+            )
+            times["failback_at"] = answered
+            failback = None if answered is None else answered - (times["restored_at"] or 0.0)
             stages.lap("failback")
             load.mark("after-failback")
             _window(load, "after-failback", BACK_REQUESTS)
@@ -334,7 +343,15 @@ class LbPairDrill(Action):
             for stream in held:
                 close_quietly(stream)
         return self._report(
-            report, host, standby, before, during, after_holders, times, failback, after, held, lost
+            report,
+            host,
+            standby,
+            (before, during, after_holders),
+            times,
+            (moved, failback),
+            after,
+            held,
+            lost,
         ) | {"stages_s": stages.laps}
 
     def _report(
@@ -342,16 +359,16 @@ class LbPairDrill(Action):
         report: Any,
         host: str,
         standby: str,
-        before: dict[str, bool | None],
-        during: dict[str, bool | None],
-        after_holders: dict[str, bool | None],
+        holders: tuple[dict[str, bool | None], ...],
         times: dict[str, float | None],
-        failback: float | None,
+        failbacks: tuple[float | None, float | None],
         after: int,
         held: list[Any],
         lost: int,
     ) -> Json:
         labels = report.labels
+        before, during, after_holders = holders
+        moved, failback = failbacks
 
         def failed(label: str) -> int:
             return int(labels.get(label, {}).get("failed", 0))
@@ -377,6 +394,8 @@ class LbPairDrill(Action):
             "preempt": self.pair.preempt,
             "preferred": self.pair.preferred,
             "failback_s": None if failback is None else round(failback, 3),
+            # when both hosts' addresses showed the VIP where it belongs, after the restore
+            "failback_moved_s": None if moved is None else round(moved, 3),
             "failback": (
                 ("measured" if failback is not None else "not seen")
                 if self.pair.preempt
@@ -402,7 +421,16 @@ class LbPairDrill(Action):
         self.ctx.emit("lb_drill", row)
         problems = judge(row, self.pair.preempt, self.pair.preferred)
         if problems:
-            raise CheckFailed(f"LB drill on {host} ({self.mode}): " + "; ".join(problems))
+            # what the failed requests met, by window (error classes only: no hostile text)
+            seen = {
+                label: tally.get("errors")
+                for label, tally in labels.items()
+                if isinstance(tally, dict) and tally.get("failed")
+            }
+            raise CheckFailed(
+                f"LB drill on {host} ({self.mode}): " + "; ".join(problems) + f" (errors: {seen}; "
+                f"holders after: {after_holders}, failback {row['failback_s']} s)"
+            )
         return {
             **row,
             "load": {
