@@ -4,6 +4,7 @@ active one; `rollback` leaves both LB hosts as `lab up` left them and the VIP si
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,56 @@ def test_the_lb_drill_fails_the_active_host_and_rolls_back(
     assert _holders(lab) == [] and _stopped(lab)
     assert _lb_tree(lab) == tree_before
     assert_untouched(lab, hosts_before)
+
+
+#: the LB drill alone, after the farm: what a kill mid-drill leaves, and its repair
+DRILL_PLAYBOOK = """\
+version: 1
+phases:
+  - id: configure-lb
+    title: Configure the load balancer farm
+    section: test
+    steps:
+      - id: farm
+        action: lb.apply_farm
+  - id: failover-test
+    title: The LB drill
+    section: test
+    steps:
+      - id: lb-drill
+        action: lb.pair_drill
+        args: {mode: link}
+"""
+
+
+def test_a_kill_while_the_active_lbs_link_is_cut_is_put_right_by_rollback(
+    one_armed_haproxy_pair_lab: RunningLab, tmp_path: Path
+) -> None:
+    """SIGKILL while lb01's link is cut: `status` names the fault with its repair;
+    rollback brings the link up first (lb01 is unreachable without it), then
+    reverts: both LB hosts as they were, the VIP silent."""
+    from .test_lab_interrupts import Runs, _link_up, _names_fault, _open_fault, _unlock
+
+    lab = one_armed_haproxy_pair_lab
+    pool = pool_copy(lab, tmp_path / "run")
+    playbook = tmp_path / "playbook.yaml"
+    playbook.write_text(DRILL_PLAYBOOK, encoding="utf-8")
+    tree_before = _lb_tree(lab)
+    runs = Runs(lab, pool, playbook, tmp_path)
+    try:
+        log = runs.start()
+        runs.wait_for("lb01's link cut", lambda: bool(_open_fault(pool, "lb-link-down")), log)
+        # the fault is journaled before it is put in place: wait until it is
+        runs.wait_for("lb01's link down", lambda: not _link_up(lab, "lb01"), log)
+        runs.signal(signal.SIGKILL, log)
+        assert not _link_up(lab, "lb01")
+        _names_fault(lab, pool, "lb-link-down", "lb01", "failover-test/lb-drill")
+        _unlock(lab, pool)
+    finally:
+        runs.kill()
+    rolled = tool(lab, pool, "rollback", "--yes", timeout=600)
+    assert rolled.returncode == 0, output(rolled)
+    assert _link_up(lab, "lb01") and _link_up(lab, "lb02")
+    assert nothing_to_undo(pool)
+    assert _holders(lab) == [] and _stopped(lab)
+    assert _lb_tree(lab) == tree_before
