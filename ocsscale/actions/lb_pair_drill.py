@@ -60,6 +60,9 @@ HELD = 4  # connections held through the active LB
 #: the lab's target: the VIP answers again at most this long after the process stops
 TAKEOVER_TARGET_S = 3.0
 POKE_WAIT = 0.5  # seconds a held connection has to answer (or be reset) after a poke
+#: seconds after the fault is in place with no failed request: the VIP never stopped
+NO_GAP_WAIT = 5.0
+POKE_READS = 16  # reads of what a held connection sends back, at most
 #: how long a failback may take (or, without preempt, how long the VIP is watched
 #: staying put): VRRP's master-down time is about 3 adverts, the track script's rise 2 s
 FAILBACK_EXTRA = 10.0
@@ -82,15 +85,28 @@ def failback_expected(preempt: bool, preferred: str) -> str | None:
 def poke_alive(stream: Any) -> bool:
     """A held connection is alive if it takes a keep-alive (CRLFCRLF, which SIP and
     HTTP both ignore) and is not closed or reset within POKE_WAIT: a host that has
-    the VIP but not the connection's state answers it with a reset."""
+    the VIP but not the connection's state answers it with a reset. What arrives
+    before is read past (data buffered before a close comes first, then the close)."""
     try:
         stream.sendall(b"\r\n\r\n")
         stream.settimeout(POKE_WAIT)
-        return bool(stream.recv(1))
+        # still sending after POKE_READS reads: someone holds its state
+        return all(stream.recv(4096) for _ in range(POKE_READS))
     except TimeoutError:
         return True
     except Exception:  # noqa: BLE001 - closed, reset: all mean "lost"
         return False
+
+
+def outage(outcomes: list[tuple[float, bool]], asked: float) -> tuple[float | None, float | None]:
+    """Seen from outside, the VIP's outage after the fault was asked for: the start of
+    the first request that failed, and of the first answered one started after it
+    (None, None: nothing failed yet; (t, None): not answering again yet)."""
+    failed = [start for start, ok in outcomes if not ok and start >= asked]
+    if not failed:
+        return None, None
+    first = min(failed)
+    return first, takeover_start(outcomes, first)
 
 
 def judge(row: Json, preempt: bool, preferred: str) -> list[str]:
@@ -258,6 +274,22 @@ class LbPairDrill(Action):
             time.sleep(POLL)
         return None
 
+    def _wait_outage(
+        self, outcomes: Callable[[], list[tuple[float, bool]]], asked: float
+    ) -> tuple[float | None, float | None]:
+        """The outage seen from outside (`outage`), once the VIP answers again; with
+        no request failed at all, (None, the first answer after the fault)."""
+        deadline = time.monotonic() + self.timeout
+        quiet = time.monotonic() + NO_GAP_WAIT
+        while time.monotonic() < deadline:
+            first, back = outage(outcomes(), asked)
+            if back is not None:
+                return first, back
+            if first is None and time.monotonic() >= quiet:
+                return None, takeover_start(outcomes(), asked)  # never stopped answering
+            time.sleep(POLL)
+        return outage(outcomes(), asked)
+
     # -- the drill ----------------------------------------------------------------------
     def apply(self, current: Json) -> Json:
         driver = self._driver()
@@ -293,6 +325,7 @@ class LbPairDrill(Action):
             before = self._holders(driver)
             stages.lap("before")
             load.mark("lb-fault")
+            times["asked_at"] = asked = time.time()
             restored = 0.0
 
             def take_away() -> None:
@@ -310,10 +343,10 @@ class LbPairDrill(Action):
                 put=lambda: self._fault(host, restore=False),
                 take_away=take_away,
             ):
-                times["fault_at"] = fault_at = time.time()
+                times["fault_at"] = time.time()
                 stages.lap("fault")
-                start = self._wait_takeover(lambda: _copy(outcomes, lock), fault_at)
-                times["takeover_at"] = start
+                first, back = self._wait_outage(lambda: _copy(outcomes, lock), asked)
+                times["outage_at"], times["takeover_at"] = first, back
                 stages.lap("takeover")
                 load.mark("after-takeover")
                 after = _window(load, "after-takeover", AFTER_REQUESTS)
@@ -373,8 +406,10 @@ class LbPairDrill(Action):
         def failed(label: str) -> int:
             return int(labels.get(label, {}).get("failed", 0))
 
-        fault_at, start = times.get("fault_at"), times.get("takeover_at")
-        takeover = None if start is None or fault_at is None else round(start - fault_at, 3)
+        first, back = times.get("outage_at"), times.get("takeover_at")
+        # from the first request that failed to the first one answered after it
+        takeover = None if back is None else round(back - first, 3) if first else 0.0
+        asked, placed = times.get("asked_at"), times.get("fault_at")
         row: Json = {
             "mode": self.mode,
             "host": host,
@@ -391,6 +426,8 @@ class LbPairDrill(Action):
                 if self.mode != "service" or takeover is None
                 else takeover <= TAKEOVER_TARGET_S
             ),
+            # how long the stop (or the link command) itself took
+            "fault_took_s": None if asked is None or placed is None else round(placed - asked, 3),
             "preempt": self.pair.preempt,
             "preferred": self.pair.preferred,
             "failback_s": None if failback is None else round(failback, 3),

@@ -15,6 +15,7 @@ from ocsscale.actions.lb_pair_drill import (
     AFTER_REQUESTS,
     failback_expected,
     judge,
+    outage,
     poke_alive,
     takeover_start,
 )
@@ -88,6 +89,14 @@ def test_the_takeover_is_the_first_answer_started_after_the_fault() -> None:
     assert takeover_start([(9.9, True), (10.5, False)], 10.0) is None
 
 
+def test_the_outage_runs_from_the_first_failure_to_the_first_answer_after_it() -> None:
+    # the stop was asked at 10.0; the process stopped listening at about 10.4
+    outcomes = [(9.9, True), (10.1, True), (10.4, False), (10.9, False), (12.0, True)]
+    assert outage(outcomes, 10.0) == (10.4, 12.0)
+    assert outage(outcomes[:4], 10.0) == (10.4, None)  # not answering again yet
+    assert outage(outcomes[:2], 10.0) == (None, None)  # nothing failed (yet)
+
+
 def test_the_failback_goes_to_the_preferred_host_only_with_preempt() -> None:
     assert failback_expected(True, "lb01") == "lb01"
     assert failback_expected(False, "lb01") is None
@@ -121,6 +130,12 @@ def test_a_held_connection_is_lost_when_reset_and_alive_while_it_waits() -> None
         peer.close()
     assert not poke_alive(alive)  # closed by the other end
     alive.close()
+    # what was sent before the close is read past: the close is what counts
+    held, peer = socket.socketpair()
+    peer.sendall(b"SIP/2.0 200 OK\r\n")
+    peer.close()
+    assert not poke_alive(held)
+    held.close()
 
 
 def test_the_action_needs_a_pair_and_a_known_mode(tmp_path: Path) -> None:
