@@ -87,6 +87,9 @@ def poke_alive(stream: Any) -> bool:
     HTTP both ignore) and is not closed or reset within POKE_WAIT: a host that has
     the VIP but not the connection's state answers it with a reset. What arrives
     before is read past (data buffered before a close comes first, then the close)."""
+    renew = getattr(stream, "renew", None)
+    if renew is not None:
+        renew(POKE_WAIT * (POKE_READS + 2))  # a TLS stream's budget ran out long ago
     try:
         stream.sendall(b"\r\n\r\n")
         stream.settimeout(POKE_WAIT)
