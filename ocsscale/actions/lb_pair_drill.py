@@ -494,7 +494,7 @@ class LbPairDrill(Action):
         rec = shape.record(undo)
         shape.same(rec, "mode", self.mode, "the step's mode")
         if shape.text(rec, "host") not in self.targets():
-            raise UndoRecordError("the LB drill's record names no host of the pair")
+            raise UndoRecordError("'host' names no host of the pair")
 
     def revert(self, undo: Json) -> Json:
         self._fault(str(undo["host"]), restore=True)

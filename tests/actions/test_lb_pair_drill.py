@@ -65,6 +65,11 @@ def _pair_text(*edits: tuple[str, str]) -> str:
     return variant(variant(ONE_ARMED, (SINGLE, PAIR)), *edits)
 
 
+def pair_ctx(tmp_path: Path) -> Context:
+    """A context whose pool file has a pair of LBs (lb01, lb02); nothing is contacted."""
+    return _ctx(tmp_path, _pair_text())
+
+
 def _row(**changes: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "mode": "service",
