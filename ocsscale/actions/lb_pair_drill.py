@@ -10,9 +10,11 @@ lb.pair_drill (args: mode = `service` | `link`)
              the VIP and gives the VIP up;
     link     its link is cut by load_balancer.pair.link_down_command, run on the
              admin machine, or by the operator when no command is given.
-  Measured from outside, on the load: the takeover (from the fault in place to the
-  start of the first request through the VIP that was answered again: detection
-  and takeover together), the failed requests before it and of those started
+  Measured from outside, on the load: the takeover (from the start of the first
+  request that failed after the fault was asked for, when the VIP stopped
+  answering, to the start of the first one answered again after it: detection and
+  takeover together; a stop that takes seconds does not count in it, and is
+  recorded as `fault_took_s`), the failed requests before it and of those started
   after it (none may fail; a window is a count of requests, not a time), and the
   held connections: through a full proxy their state was on the failed host, so
   they are lost (said in the evidence; it is what a client sees, and it reconnects)
@@ -21,7 +23,10 @@ lb.pair_drill (args: mode = `service` | `link`)
   (the cut host cannot be reached, and is not tried).
   Then the fault is undone and the failback measured: with `pair.preempt` the
   preferred host takes the VIP back (time from the restore until it alone holds
-  it); without it the VIP stays where it is, which is recorded as such.
+  it, `failback_moved_s`, and until the VIP answers from it, `failback_s`: the
+  returning host's checks leave from the SNAT address, so its members were down
+  in its own view until it holds the VIP again); without it the VIP stays where
+  it is, which is recorded as such.
   Undo (journaled first, as the FE drill's fault): start the LB process / bring the
   link up and wait for one holder (the preferred one with preempt), so a run cut
   short mid-drill is put right by the next run or by rollback.
