@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ocsscale_lab import lbhost, services, system
+from ocsscale_lab import lbhost, link, services, system
 
 from .conftest import RunningLab
 from .fe_support import (
@@ -190,8 +190,10 @@ phases:
 def test_a_kill_while_the_active_lbs_link_is_cut_is_put_right_by_rollback(
     one_armed_haproxy_pair_lab: RunningLab, tmp_path: Path
 ) -> None:
-    """SIGKILL while lb01's link is cut: `status` names the fault with its repair;
-    rollback brings the link up first (lb01 is unreachable without it), then
+    """SIGKILL while lb01's link is cut: `status` names the fault with its repair.
+    The run lease is on lb01 (the lab's pool file puts it there): rollback refuses,
+    changing nothing, until lb01 is reachable; once the operator has plugged its
+    cable (the pool file's link_up_command), rollback puts the fault right and
     reverts: both LB hosts as they were, the VIP silent."""
     from .test_lab_interrupts import Runs, _link_up, _names_fault, _open_fault, _unlock
 
@@ -212,8 +214,14 @@ def test_a_kill_while_the_active_lbs_link_is_cut_is_put_right_by_rollback(
         _unlock(lab, pool)
     finally:
         runs.kill()
+    refused = tool(lab, pool, "rollback", "--yes", timeout=300)
+    said = output(refused)
+    assert refused.returncode != 0 and "lease" in said and "lb01" in said, said
+    assert not _link_up(lab, "lb01")  # nothing was changed
+    assert link.main(["--lab", lab.state.name, "--host", "lb01", "up"]) == 0
     rolled = tool(lab, pool, "rollback", "--yes", timeout=600)
     assert rolled.returncode == 0, output(rolled)
+    assert "put right" in output(rolled)
     assert _link_up(lab, "lb01") and _link_up(lab, "lb02")
     assert nothing_to_undo(pool)
     assert _holders(lab) == [] and _stopped(lab)
