@@ -279,3 +279,25 @@ def test_the_report_follows_the_vip_holder_and_the_failures_per_second() -> None
     assert drill["takeover_failed_per_s"] == ["+0 s: 80 failed", "+1 s: 10 failed"]
     assert drill["failback_failed_per_s"] == ["+0 s: 2 failed"]
     assert drill["held_lost"] == "4/4"
+
+
+def test_the_report_renders_the_pair_section(tmp_path: Path) -> None:
+    """The report's Markdown and HTML show the VIP holder and the LB drill's row
+    (a report of a pool file with no journal, the pair's findings put in)."""
+    from ocsscale.report.model import build
+    from ocsscale.report.render import render
+    from ocsscale.report.source import read_sources
+
+    model = build(read_sources(write(tmp_path, _pair_text())))
+    assert model["lb_pair"] == {"holders": [], "drills": []}
+    entries = [
+        _Entry(1, "lb.pair_holder", {"active": "lb01"}, "validate-lb/pair[client01]"),
+        _Entry(2, "lb.pair_drill", _evidence(), "failover-test/lb-drill[service]"),
+    ]
+    model["lb_pair"] = findings.lb_pair(entries, [])
+    md = render(model, "md")
+    assert "## Load-balancer pair: VIP holder and LB drill" in md
+    assert "| lb01 | service | 1.20 s | at most 3 s: met | 2.50 s |" in md
+    assert "+0 s: 80 failed, +1 s: 10 failed; +0 s: 2 failed" in md
+    html = render(model, "html")
+    assert "Load-balancer pair: VIP holder and LB drill" in html and "after the takeover" in html
