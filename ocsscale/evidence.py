@@ -420,6 +420,105 @@ class DrillResult:
         )
 
 
+# -- lb.pair_drill, lb.pair_holder -----------------------------------------------------
+def _holders(f: _Fields, key: str) -> dict[str, bool | None]:
+    """Which host held the VIP, per host: true, false, or null (not read)."""
+    found = f.mapping(key)
+    out: dict[str, bool | None] = {}
+    for name, held in list(found.items())[:8]:
+        if held is not None and not isinstance(held, bool):
+            raise f.refuse(key, "true, false or null per host", held)
+        out[str(name)] = held
+    return out
+
+
+@dataclass(frozen=True)
+class LbDrillResult:
+    """lb.pair_drill: the active LB of a pair failed (its process, or its link) and
+    brought back under a load; which host held the VIP before, during and after."""
+
+    mode: str | None  # service or link
+    host: str | None  # the failed (active) host
+    standby: str | None
+    takeover_s: float | None
+    takeover_target_s: float | None
+    takeover_target_met: bool | None
+    failback_s: float | None
+    failback: str | None
+    preempt: bool | None
+    requests: int | None
+    failed_until_takeover: int | None
+    failed_after_takeover: int | None
+    failed_around_failback: int | None
+    failed_after_failback: int | None
+    held: int | None
+    held_lost: int | None
+    holders_before: Mapping[str, bool | None]
+    holders_during: Mapping[str, bool | None]
+    holders_after: Mapping[str, bool | None]
+    fault_at: float | None
+    takeover_at: float | None
+    restored_at: float | None
+    failback_at: float | None
+
+    @classmethod
+    def from_json(cls, data: object) -> LbDrillResult:
+        f = _Fields("lb.pair_drill evidence", data)
+        met, preempt = f.get("takeover_target_met"), f.get("preempt")
+        return cls(
+            mode=f.text("mode"),
+            host=f.text("host"),
+            standby=f.text("standby"),
+            takeover_s=nonnegative(f.get("takeover_s")),
+            takeover_target_s=nonnegative(f.get("takeover_target_s")),
+            takeover_target_met=met if isinstance(met, bool) else None,
+            failback_s=nonnegative(f.get("failback_s")),
+            failback=f.text("failback"),
+            preempt=preempt if isinstance(preempt, bool) else None,
+            requests=count(f.get("requests")),
+            failed_until_takeover=count(f.get("failed_until_takeover")),
+            failed_after_takeover=count(f.get("failed_after_takeover")),
+            failed_around_failback=count(f.get("failed_around_failback")),
+            failed_after_failback=count(f.get("failed_after_failback")),
+            held=count(f.get("held")),
+            held_lost=count(f.get("held_lost")),
+            holders_before=_holders(f, "holders_before"),
+            holders_during=_holders(f, "holders_during"),
+            holders_after=_holders(f, "holders_after"),
+            fault_at=moment(f.get("fault_at")),
+            takeover_at=moment(f.get("takeover_at")),
+            restored_at=moment(f.get("restored_at")),
+            failback_at=moment(f.get("failback_at")),
+        )
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "mode": self.mode,
+            "host": self.host,
+            "standby": self.standby,
+            "takeover_s": self.takeover_s,
+            "takeover_target_s": self.takeover_target_s,
+            "takeover_target_met": self.takeover_target_met,
+            "failback_s": self.failback_s,
+            "failback": self.failback,
+            "preempt": self.preempt,
+            "requests": self.requests,
+            "failed_until_takeover": self.failed_until_takeover,
+            "failed_after_takeover": self.failed_after_takeover,
+            "failed_around_failback": self.failed_around_failback,
+            "failed_after_failback": self.failed_after_failback,
+            "held": self.held,
+            "held_lost": self.held_lost,
+            "holders_before": dict(self.holders_before),
+            "holders_during": dict(self.holders_during),
+            "holders_after": dict(self.holders_after),
+            "fault_at": self.fault_at,
+            "takeover_at": self.takeover_at,
+            "restored_at": self.restored_at,
+            "failback_at": self.failback_at,
+        }
+
+
 # -- DNS -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RecordValues:

@@ -167,12 +167,16 @@ def pair_lines(state: LabState, topo: Topology, indent: str, preferred: str = "l
         own = ", ".join(f"{i.address}/24" for i in host.interfaces)
         lines.append(f"{indent}      addresses: [{own}]")
     control = f"{state.bin_dir / 'lab-svc'} --host {HOST_PLACEHOLDER} {{action}} {{service}}"
+    link = state.bin_dir / "lab-link"
     lines += [
         f"{indent}  preferred: {preferred}",
         f"{indent}  preempt: true",
         f"{indent}  router_id: 51",
         f"{indent}  advert_interval: 1",
         f"{indent}  secret: {{file: {json.dumps(str(vrrp_secret_file(state)))}}}",
+        # the LB drill pulls the active LB's cable at the lab's switch, as the FE drill does
+        f"{indent}  link_down_command: {json.dumps(f'{link} --host {{name}} down')}",
+        f"{indent}  link_up_command: {json.dumps(f'{link} --host {{name}} up')}",
         f"{indent}  keepalived:",
         f"{indent}    config_path: {json.dumps(str(p['keepalived_conf']))}",
         f"{indent}    track_script: {json.dumps(str(p['keepalived_track']))}",

@@ -29,7 +29,8 @@ lb.failover_drill (args: fe, mode = `service:PORT` | `link`)
 
 lb.failover_procedure (check): writes the walkthrough's "procedure for
   responding to a failed front end" for this pool, next to the journal
-  (.ocsscale/failover-procedure.md), and shows it.
+  (.ocsscale/failover-procedure.md), and shows it; with a pair of load
+  balancers, the procedure for a failed load balancer follows it.
 """
 
 from __future__ import annotations
@@ -120,6 +121,68 @@ def _alive(stream: Any) -> bool:
         return False
 
 
+def run_link_command(template: str, name: str, address: str) -> None:
+    """The pool file's link command for host `name`, run on the admin machine."""
+    command = template.replace("{name}", sh_quote(name)).replace("{address}", sh_quote(address))
+    # the pool file's command, with none of the credential variables it never needs,
+    # in a session of its own: a Ctrl-C at the terminal reaches the whole foreground
+    # process group, and must not kill a link-up half-way (the tool's own shield
+    # lets the command finish, then takes the interrupt)
+    done = subprocess.run(
+        ["sh", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=child_environment(),
+        start_new_session=True,
+    )
+    if done.returncode != 0:
+        raise StepFailed(
+            f"{name}: the link command exited {done.returncode}: "
+            f"{done.stderr.strip()[:300] or 'no message'}"
+        )
+
+
+def vip_load(
+    ctx: Context,
+    targets: list[LoadTarget],
+    identify_by: Callable[[Any], str | None] | None = None,
+    observe: Any = None,
+) -> LoadRunner:
+    """A drill's client load through the VIP (the rate, bounds and labelling every
+    drill uses: a request belongs to the window it started in)."""
+    vip = str(ctx.pool.load_balancer.vip.ip)
+    return LoadRunner(
+        targets,
+        rate=LOAD_RATE,
+        duration=LOAD_LIMIT,
+        tls=tls_options(ctx, vip),
+        identify=identify_by or (lambda e: identify(e, ctx.pool)),
+        timeout=REQUEST_TIMEOUT,
+        label_at="start",
+        observe=observe,
+    )
+
+
+def hold_vip(ctx: Context, count: int) -> dict[str, list[Any]]:
+    """`count` connections held open to the VIP, by the FE that got each."""
+    vip = str(ctx.pool.load_balancer.vip.ip)
+    held: dict[str, list[Any]] = {}
+    for _ in range(count):
+        evidence, stream = tls_hold(
+            vip,
+            ctx.profile.check_ports[0],
+            ctx.pool.pool.fqdn,
+            tls=tls_options(ctx, vip),
+            connect=socket_connector,
+            source="admin",
+        )
+        if stream is not None:
+            held.setdefault(identify(evidence, ctx.pool) or "?", []).append(stream)
+    return held
+
+
 class DrillArgs(FeStepArgs):
     #: link, or service:PORT of the profile's check_services (checked against it)
     mode: Text | None = None
@@ -191,27 +254,7 @@ class LbFailoverDrill(Action):
 
     # -- the fault --------------------------------------------------------------------
     def _local(self, template: str) -> None:
-        command = template.replace("{name}", sh_quote(self.fe.name)).replace(
-            "{address}", sh_quote(str(self.fe.address))
-        )
-        # the pool file's command, with none of the credential variables it never needs,
-        # in a session of its own: a Ctrl-C at the terminal reaches the whole foreground
-        # process group, and must not kill a link-up half-way (the tool's own shield
-        # lets the command finish, then takes the interrupt)
-        done = subprocess.run(
-            ["sh", "-c", command],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env=child_environment(),
-            start_new_session=True,
-        )
-        if done.returncode != 0:
-            raise StepFailed(
-                f"{self.fe.name}: the link command exited {done.returncode}: "
-                f"{done.stderr.strip()[:300] or 'no message'}"
-            )
+        run_link_command(template, self.fe.name, str(self.fe.address))
 
     def _windows_services(self, host: Any, restore: bool, record: Json | None) -> None:
         """Stop-Service -Force (its running dependants with it), or start the services
@@ -430,34 +473,17 @@ class LbFailoverDrill(Action):
             # the LB's view cannot be read: the load itself shows when it acted
             self._outside = OutsideView(self.fe.name, lambda: load.issued)
             self._load_targets = [t.key for t in targets]
-        load = LoadRunner(
+        load = vip_load(
+            self.ctx,
             targets,
-            rate=LOAD_RATE,
-            duration=LOAD_LIMIT,
-            tls=tls_options(self.ctx, self.vip),
-            identify=identify_by or (lambda e: identify(e, self.ctx.pool)),
-            timeout=REQUEST_TIMEOUT,
-            label_at="start",
+            identify_by,
             observe=None if self._outside is None else self._outside.observe,
         )
         return load
 
     def _hold(self) -> dict[str, list[Any]]:
         """Connections held open to the VIP before the fault, by the FE that got each."""
-        held: dict[str, list[Any]] = {}
-        wanted = HELD * len(self.ctx.pool.front_ends)
-        for _ in range(wanted):
-            evidence, stream = tls_hold(
-                self.vip,
-                self.ctx.profile.check_ports[0],
-                self.ctx.pool.pool.fqdn,
-                tls=tls_options(self.ctx, self.vip),
-                connect=socket_connector,
-                source="admin",
-            )
-            if stream is not None:
-                held.setdefault(identify(evidence, self.ctx.pool) or "?", []).append(stream)
-        return held
+        return hold_vip(self.ctx, HELD * len(self.ctx.pool.front_ends))
 
     def _checks(self) -> Json:
         """load_balancer.checks, and the longest this fault may take to show with them:
@@ -610,12 +636,48 @@ class LbFailoverProcedure(Action):
             f"Front ends of this pool: {fes}.",
         ]
 
+    def _lb_lines(self) -> list[str]:
+        """With a pair of LBs: the procedure for a failed load balancer."""
+        lb = self.ctx.pool.load_balancer
+        pair = lb.pair
+        if pair is None:
+            return []
+        hosts = " and ".join(f"{h.name} ({h.address})" for h in pair.hosts)
+        back = (
+            f"{pair.preferred} takes the VIP back by itself once it is healthy (preempt): "
+            "the connections through the other host are lost once more, and clients "
+            "reconnect"
+            if pair.preempt
+            else "the VIP stays on the host holding it (preempt is off): move it back in a "
+            f"quiet hour if {pair.preferred} must hold it"
+        )
+        return [
+            f"Symptom: every client connected through the VIP {lb.vip.ip} is disconnected "
+            "at once (a full proxy keeps their connections on the failed host) and "
+            "reconnects within seconds; new connections succeed.",
+            f"Find which host holds the VIP: `ip -4 addr show to {lb.vip.ip}/32` on {hosts}; "
+            "exactly one must. keepalived's log on each host says when and why it moved.",
+            "On the failed host: is the load balancer's process running, and does its link "
+            "have carrier? Repair it (restart the process, the cable, the switch port).",
+            "Until it is repaired the pool has no standby: a second failure stops the "
+            "service. Do not restart keepalived on the host that holds the VIP.",
+            f"When it is repaired: {back}.",
+            "Confirm: exactly one host holds the VIP, both have the same farm (`ocsscale run "
+            "--phase validate-lb` proves it), and the pool name answers on every port.",
+        ]
+
     def apply(self, current: Json) -> Json:
         lines = self._lines()
+        lb_lines = self._lb_lines()
         self.ctx.emit(
             "checklist",
             {"title": "procedure for responding to a failed front end", "steps": lines},
         )
+        if lb_lines:
+            self.ctx.emit(
+                "checklist",
+                {"title": "procedure for responding to a failed load balancer", "steps": lb_lines},
+            )
         pool_path = self.ctx.pool_path
         written = None
         if pool_path:
@@ -625,6 +687,10 @@ class LbFailoverProcedure(Action):
             text = "# Responding to a failed front end\n\n" + "\n".join(
                 f"{n}. {line}" for n, line in enumerate(lines, 1)
             )
+            if lb_lines:
+                text += "\n\n# Responding to a failed load balancer\n\n" + "\n".join(
+                    f"{n}. {line}" for n, line in enumerate(lb_lines, 1)
+                )
             write_private(target, text + "\n")  # 0600 in 0700, whole or not at all
             written = str(target)
-        return {"procedure": lines, "written": written}
+        return {"procedure": lines, "lb_procedure": lb_lines, "written": written}

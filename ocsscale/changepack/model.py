@@ -47,6 +47,7 @@ WORK: Mapping[str, float] = {
     "lb.isolate": 20,
     "lb.drain_restart": 60,
     "lb.failover_drill": 15,
+    "lb.pair_drill": 30,
     "lb.failover_procedure": 1,
     "dns.lower_ttl": 3,
     "dns.replace": 3,
@@ -95,6 +96,8 @@ _CANNOT = {
     "lb.drain_restart": "a restart and the sessions its drain cut cannot be undone",
     "lb.failover_drill": "the drill's failed requests; it puts its fault right itself "
     "(rollback only proves it is right)",
+    "lb.pair_drill": "the LB drill's failed requests and the connections it cut; it puts "
+    "its fault right itself (rollback only proves it is right)",
     "legacy.drain": "client sessions the drain cut",
     "operator.hold": "the sign-off stays in the journal",
     "host.flush_dns": "a flushed DNS cache (it refills from DNS)",
@@ -131,6 +134,10 @@ def _person(step: PlanStep, inputs: Inputs) -> str | None:
     drill_link = step.action == "lb.failover_drill" and "link" in step.ref.labels
     if drill_link and not pool.load_balancer.failover.link_down_command:
         return "a person pulls and plugs the front end's network cable"
+    pair = pool.load_balancer.pair
+    lb_link = step.action == "lb.pair_drill" and step.args.get("mode") == "link"
+    if lb_link and pair is not None and not pair.link_down_command:
+        return "a person pulls and plugs the active load balancer's network cable"
     manual_lb = pool.load_balancer.driver.kind == "manual"
     # a drill stops services itself and watches from outside: the appliance is not asked
     by_driver = step.action.startswith(("lb.", "routing.")) and step.action != "lb.failover_drill"
@@ -244,6 +251,7 @@ _NO_UNDO = frozenset(
         "host.restart_services",
         "lb.drain_restart",
         "lb.failover_drill",
+        "lb.pair_drill",
         "operator.hold",
         "legacy.drain",
     }

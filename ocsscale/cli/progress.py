@@ -196,6 +196,24 @@ class RunProgress:
         )
         self._print(line)
 
+    def _on_lb_drill(self, e: Event) -> None:
+        """lb.pair_drill: the active LB failed, the standby took over."""
+        d = e.data
+
+        def secs(value: Any) -> str:
+            return "unmeasured" if value is None else f"{value:.2f} s"
+
+        back = secs(d.get("failback_s")) if d.get("preempt") else "none (preempt off)"
+        line = Text(f"    LB {d.get('host')} {d.get('mode')}: ", style="bold")
+        line.append(
+            f"the VIP answered again from {d.get('standby')} after {secs(d.get('takeover_s'))}, "
+            f"failback after {back}; {d.get('requests')} requests, "
+            f"{d.get('failed_until_takeover')} failed until the takeover, "
+            f"{d.get('failed_after_takeover')} after; held through {d.get('host')}: "
+            f"{d.get('held_lost')} of {d.get('held')} lost (a full proxy)"
+        )
+        self._print(line)
+
     def _on_waiting(self, e: Event) -> None:
         """run --wait: a countdown line (or a drain's own `line`)."""
         self._print(Text(f"    {waiting_line(e)}", style="yellow"))

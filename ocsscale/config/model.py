@@ -503,6 +503,11 @@ class LbPair(Strict):
     secret: SecretRef | None = None
     advert_interval: AdvertSeconds = 1
     keepalived: KeepalivedSettings = Field(default_factory=KeepalivedSettings)
+    #: the LB drill cuts and restores the active host's link with these (run on the
+    #: admin machine, {name} and {address} the LB host's, quoted), as
+    #: load_balancer.failover's for a front end; unset: the operator pulls the cable
+    link_down_command: str | None = None
+    link_up_command: str | None = None
 
     @field_validator("preempt", mode="before")
     @classmethod

@@ -148,6 +148,11 @@ class TlsStream:
 
     # -- TLS -------------------------------------------------------------------------
 
+    def renew(self, seconds: float) -> None:
+        """A new time budget for the calls from now on: a held stream outlives the
+        probe's own budget, after which every call would time out at once."""
+        self._deadline = Deadline(seconds)
+
     def handshake(self) -> None:
         self._run(self._tls.do_handshake)
 

@@ -9,6 +9,10 @@ the report still comes, with less in it.
 - distribution: the evidence of `lb.distribution` (counts, ideal, weights...);
 - failover: the evidence of `lb.failover_drill`, one row per drill (and the
   error of a drill that failed), with how each moment was measured;
+- lb_pair: with a pair of LBs, which host held the VIP through the run (the
+  evidence of `lb.pair_holder` and `lb.pair_drill`) and one row per LB drill:
+  its takeover and failback times and the failed requests per second around each
+  (the drill's load buckets, by their labels);
 - reach: the evidence of `lb.reach`, the VIP's required and optional ports
   from each host;
 - load: any list of per-second buckets `{t, label, ok, failed}` found in any
@@ -31,6 +35,7 @@ from ..evidence import (
     DnsChange,
     DrillResult,
     EvidenceError,
+    LbDrillResult,
     LoadReport,
     LoadTally,
     RecordValues,
@@ -197,6 +202,89 @@ def drills(entries: Sequence[Entry], problems: Problems = None) -> list[dict[str
             }
         )
     return out
+
+
+# -- a pair of load balancers ----------------------------------------------------------
+#: the labels of an LB drill's load around the takeover and around the failback
+_TAKEOVER_LABELS = ("lb-fault", "after-takeover")
+_FAILBACK_LABELS = ("lb-restore", "failback", "after-failback")
+
+
+def _holder(held: Mapping[str, bool | None]) -> str:
+    holding = [n for n, h in held.items() if h]
+    unread = [n for n, h in held.items() if h is None]
+    said = " and ".join(holding) or "neither host"
+    return said + (f" ({', '.join(unread)} not read)" if unread else "")
+
+
+def _per_second(evidence: Any, labels: tuple[str, ...], since: float | None) -> list[str]:
+    """'+Ns: F failed' for each second of the drill's load under `labels`, from
+    `since` (the fault or the restore)."""
+    load = evidence.get("load") if isinstance(evidence, Mapping) else None
+    items = load.get("failed_seconds") if isinstance(load, Mapping) else None
+    if not isinstance(items, list) or not is_bucket_list(items):
+        return []
+    out = []
+    for b in load_buckets(items[:600], "an LB drill's load"):
+        if b.label in labels and b.t is not None and b.failed:
+            at = f"+{b.t - since:.0f} s" if since is not None else f"{b.t:.0f}"
+            out.append(f"{at}: {b.failed} failed")
+    return out
+
+
+def lb_pair(entries: Sequence[Entry], problems: Problems = None) -> dict[str, Any]:
+    """Which host held the VIP through the run, and the LB drills."""
+    holders: list[dict[str, Any]] = []
+    drills_out: list[dict[str, Any]] = []
+    for e in entries:
+        if e.action == "lb.pair_holder" and isinstance(e.evidence, Mapping):
+            active = e.evidence.get("active")
+            holders.append(
+                {
+                    "step": e.step_id,
+                    "at": e.finished,
+                    "moment": "validate-lb",
+                    "holder": active if isinstance(active, str) else "-",
+                }
+            )
+        if e.action != "lb.pair_drill" or (not e.evidence and e.status != "failed"):
+            continue
+        ev = _read(e, lambda e=e: LbDrillResult.from_json(e.evidence or {}), problems)
+        if ev is None:
+            continue
+        for moment, held, at in (
+            ("before the fault", ev.holders_before, ev.fault_at),
+            ("after the takeover", ev.holders_during, ev.takeover_at),
+            ("after the failback", ev.holders_after, ev.failback_at or ev.restored_at),
+        ):
+            if held:
+                holders.append(
+                    {"step": e.step_id, "at": at, "moment": moment, "holder": _holder(held)}
+                )
+        drills_out.append(
+            {
+                "step": e.step_id,
+                "status": e.status,
+                "mode": ev.mode or e.args.get("mode"),
+                "host": ev.host,
+                "standby": ev.standby,
+                "takeover_s": _float(ev.takeover_s),
+                "takeover_target_s": _float(ev.takeover_target_s),
+                "takeover_target_met": ev.takeover_target_met,
+                "failback_s": _float(ev.failback_s),
+                "failback": ev.failback,
+                "requests": ev.requests,
+                "failed_until_takeover": ev.failed_until_takeover,
+                "failed_after_takeover": ev.failed_after_takeover,
+                "failed_around_failback": ev.failed_around_failback,
+                "failed_after_failback": ev.failed_after_failback,
+                "held_lost": f"{ev.held_lost}/{ev.held}" if ev.held is not None else "-",
+                "takeover_failed_per_s": _per_second(e.evidence, _TAKEOVER_LABELS, ev.fault_at),
+                "failback_failed_per_s": _per_second(e.evidence, _FAILBACK_LABELS, ev.restored_at),
+                "error": e.error,
+            }
+        )
+    return {"holders": holders, "drills": drills_out}
 
 
 # -- ports through the VIP -----------------------------------------------------------------

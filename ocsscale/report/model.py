@@ -468,6 +468,7 @@ def build(sources: Sources, now: float | None = None) -> dict[str, Any]:
         "steps": steps,
         "distribution": findings.distributions(sources.entries, unread),
         "failover": findings.drills(sources.entries, unread),
+        "lb_pair": findings.lb_pair(sources.entries, unread),
         "reach": findings.reaches(sources.entries),
         "load": findings.load_timeline(
             [*sources.entries, *run_loads(sources)], sources.cycles, unread

@@ -189,6 +189,17 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], list[tuple[tuple[str, ...
         [(("fe",), "ocsfe02"), (("mode",), "service:5061")],
     ),
     (
+        "lb.pair_drill",  # with a pair of LBs (_ctx_for)
+        {"mode": "link"},
+        {"host": "lb01", "mode": "link"},
+        [
+            (("host",), "dc01"),
+            (("host",), HOSTILE),
+            (("host",), DELETE),
+            (("mode",), "service"),
+        ],
+    ),
+    (
         "lb.isolate",
         {"fe": "ocsfe01"},
         {"admin": {"ocsfe01": "ready", "ocsfe02": "maint"}},
@@ -232,8 +243,17 @@ def _action(ctx: Context, name: str, args: dict[str, Any]) -> Action:
 
 @pytest.mark.parametrize(("name", "args", "good", "bad"), CASES, ids=[c[0] for c in CASES])
 def test_each_action_accepts_its_record_and_refuses_another_shape(
-    ctx: Context, name: str, args: dict[str, Any], good: dict[str, Any], bad: list[Any]
+    ctx: Context,
+    name: str,
+    args: dict[str, Any],
+    good: dict[str, Any],
+    bad: list[Any],
+    tmp_path: Path,
 ) -> None:
+    if name == "lb.pair_drill":  # an action only a pool file with a pair has
+        from tests.actions.test_lb_pair_drill import pair_ctx
+
+        ctx = pair_ctx(tmp_path)
     action = _action(ctx, name, args)
     action.check_undo(copy.deepcopy(good))
     for path, value in bad:

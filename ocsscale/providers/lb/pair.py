@@ -121,6 +121,18 @@ class PairDriver:
         vip = self.site.farm.vip
         return [name for name in self.drivers if self._lb(name).has_address(vip)]
 
+    def holds_vip(self, name: str) -> bool:
+        """Whether host `name` holds the VIP now (read from that host alone)."""
+        return self._lb(name).has_address(self.site.farm.vip)
+
+    def lb_service(self, name: str, action: str) -> None:
+        """The LB process on host `name`, through its driver's service control
+        (start, stop); the LB drill's fault."""
+        self._lb(name).service(action)
+
+    def lb_running(self, name: str) -> bool:
+        return self._lb(name).active()
+
     def active(self) -> str:
         """The host holding the VIP; the preferred one when none (or both) do."""
         holders = self.holders()
