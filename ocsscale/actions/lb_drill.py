@@ -112,6 +112,11 @@ def _window(load: LoadRunner, label: str, requests: int) -> int:
 
 def _alive(stream: Any) -> bool:
     """A held connection is alive while a read waits (EOF or an error: it was closed)."""
+    renew = getattr(stream, "renew", None)
+    if renew is not None:
+        # a TLS stream's own budget ran out long ago: without a new one every read
+        # times out before looking at the socket, and a closed connection reads as alive
+        renew(1.0)
     try:
         stream.settimeout(0.05)  # a close by the LB has long arrived: no need to wait
         return bool(stream.recv(1)) or False
