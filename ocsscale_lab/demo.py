@@ -526,7 +526,10 @@ def appliance_evidence(pool: Path) -> tuple[list[tuple[str, str]], dict[str, int
         return [], {}
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
-        answers = [(r[0], r[1]) for r in db.execute('SELECT "by", via FROM answers')]
+        # the questions the run asked: not the go-ahead that `--yes` gave (via "flag")
+        answers = [
+            (r[0], r[1]) for r in db.execute("SELECT \"by\", via FROM answers WHERE via != 'flag'")
+        ]
         rows = db.execute(
             "SELECT evidence FROM entries WHERE action = 'lb.distribution' AND status = 'done' "
             "ORDER BY seq DESC LIMIT 1"

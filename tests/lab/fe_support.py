@@ -29,7 +29,7 @@ from ocsscale.probes import tcp_probe
 from ocsscale.providers.lb import open_driver
 from ocsscale.providers.lb.base import LbSite
 from ocsscale.providers.plugin import Ports
-from ocsscale.runner import session
+from ocsscale.runner import answers, session
 from ocsscale.runner.plugins import load_actions
 from ocsscale.transports.factory import HostPool
 from ocsscale_lab import hostsvc, lbhost, network, services
@@ -161,14 +161,16 @@ def entries(pool: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def journaled_answers(pool: Path) -> list[dict[str, Any]]:
-    """Every answer the runs journaled (who, how, what), oldest first."""
+def journaled_answers(pool: Path, *, go_ahead: bool = False) -> list[dict[str, Any]]:
+    """Every answer the runs journaled (who, how, what), oldest first: the answers to
+    questions the run asked; with `go_ahead`, also the go-ahead `--yes` gave."""
     db = sqlite3.connect(pool.parent / ".ocsscale" / "journal.sqlite", timeout=30)
     db.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in db.execute("SELECT * FROM answers ORDER BY answer_id")]
+        rows = [dict(r) for r in db.execute("SELECT * FROM answers ORDER BY answer_id")]
     finally:
         db.close()
+    return [r for r in rows if go_ahead or r["via"] != answers.FLAG]
 
 
 def nothing_to_undo(pool: Path) -> bool:

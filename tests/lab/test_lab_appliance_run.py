@@ -113,6 +113,9 @@ def test_run_through_the_drill_behind_the_appliance_with_the_lab_operator_answer
         answers = journaled_answers(pool)
         assert answers and all(a["by"] == "lab-operator" for a in answers), answers
         assert all(a["via"] == "answer" and a["answer"] == "done" for a in answers), answers
+        # the go-ahead was --yes's, journaled as such (the sign-off table shows it)
+        given = [a for a in journaled_answers(pool, go_ahead=True) if a not in answers]
+        assert [a["via"] for a in given] == ["flag"], given
 
         distribution = _last(pool, "lb.distribution")["evidence"]
         counts, total = distribution["counts"], distribution["connections"]
