@@ -126,6 +126,15 @@ def _alive(stream: Any) -> bool:
         return False
 
 
+def cable_by_hand(ctx: Context, drill: str, name: str, address: str, restore: bool) -> None:
+    """No link command in the pool file: the operator pulls (or plugs) the cable and
+    says so; Declined when they stop the drill."""
+    action = "plug the network cable of" if restore else "pull the network cable of"
+    ctx.operator.tell(f"{drill}: {name}", [f"{action} {name} ({address}), or its switch port."])
+    if ctx.operator.ask("Done?", ["done", "abort"]) != "done":
+        raise Declined(f"the operator stopped the {drill}")
+
+
 def run_link_command(template: str, name: str, address: str) -> None:
     """The pool file's link command for host `name`, run on the admin machine."""
     command = template.replace("{name}", sh_quote(name)).replace("{address}", sh_quote(address))
@@ -278,13 +287,7 @@ class LbFailoverDrill(Action):
             if template:
                 self._local(template)
                 return
-            action = "plug the network cable of" if restore else "pull the network cable of"
-            self.ctx.operator.tell(
-                f"failover drill: {self.fe.name}",
-                [f"{action} {self.fe.name} ({self.fe.address}), or its switch port."],
-            )
-            if self.ctx.operator.ask("Done?", ["done", "abort"]) != "done":
-                raise Declined("the operator stopped the failover drill")
+            cable_by_hand(self.ctx, "failover drill", self.fe.name, str(self.fe.address), restore)
             return
         host = self.ctx.host(self.fe.name)
         verb = "start" if restore else "stop"

@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import CheckFailed, Declined, Refused, StepFailed, UndoRecordError, UsageError
+from ..errors import CheckFailed, Refused, StepFailed, UndoRecordError, UsageError
 from ..evidence import LbDrillResult
 from ..probes.load import targets_for
 from ..probes.load_report import Outcome
@@ -54,6 +54,7 @@ from .lb_drill import (
     POLL,
     _Stages,
     _window,
+    cable_by_hand,
     hold_vip,
     run_link_command,
     vip_load,
@@ -245,13 +246,7 @@ class LbPairDrill(Action):
         if template:
             run_link_command(template, host, str(spec.address))
             return
-        action = "plug the network cable of" if restore else "pull the network cable of"
-        self.ctx.operator.tell(
-            f"load-balancer drill: {host}",
-            [f"{action} {host} ({spec.address}), or its switch port."],
-        )
-        if self.ctx.operator.ask("Done?", ["done", "abort"]) != "done":
-            raise Declined("the operator stopped the load-balancer drill")
+        cable_by_hand(self.ctx, "load-balancer drill", host, str(spec.address), restore)
 
     def _holders(self, driver: Any, skip: str | None = None) -> dict[str, bool | None]:
         """Which host holds the VIP, read from each (None: `skip`, whose link is cut)."""

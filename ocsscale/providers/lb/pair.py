@@ -342,24 +342,9 @@ class PairDriver:
     def _revert_keepalived(self, name: str, record: dict[str, Any]) -> None:
         k = self.keepalived[name]
         kh = self._keepalived_host(name)
-        if not record["active"]:
-            kh.service("stop", check=False)
-            kh.service("disable", check=False)
-        kh.restore(k.track_script, decode(record["track_script"]))
-        backup = k.config_path + BACKUP_SUFFIX
-        if record["config_sha256"] is None:
-            kh.restore(k.config_path, None)
-        elif _sha(kh.read_optional(k.config_path)) != record["config_sha256"]:
-            # the bytes were never journaled: they come back from the host's backup
-            if _sha(kh.read_optional(backup)) != record["config_sha256"]:
-                raise StepFailed(
-                    f"{name}: keepalived's previous configuration cannot be put back: its "
-                    f"backup {backup} is missing or differs"
-                )
-            kh.sh('cp -p -- "$2" "$1"', k.config_path, backup)
-        kh.sh('rm -f -- "$1"', backup)
-        if record["active"]:
-            kh.service("reload")
+        restore_keepalived(
+            name, kh, k.config_path, record, (k.track_script, record["track_script"])
+        )
 
     def verify_reverted(self, undo: dict[str, Any]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -407,6 +392,37 @@ def _write_private(lb: LinuxLbHost, path: str, data: bytes, *, backup: bool = Fa
         "yes" if backup else "no",
     )
     lb.host.write_file(path, data)
+
+
+def restore_keepalived(
+    name: str,
+    kh: Any,
+    config_path: str,
+    record: dict[str, Any],
+    track_script: tuple[str, Any] | None = None,
+) -> None:
+    """keepalived on one host as `record` found it: its service state, its track
+    script (path, journaled bytes) when it had one, and its configuration, whose bytes
+    were never journaled (they hold the secret) and come back from the backup on the
+    host when the SHA-256 says they must."""
+    if not record["active"]:
+        kh.service("stop", check=False)
+        kh.service("disable", check=False)
+    if track_script is not None:
+        kh.restore(track_script[0], decode(track_script[1]))
+    backup = config_path + BACKUP_SUFFIX
+    if record["config_sha256"] is None:
+        kh.restore(config_path, None)
+    elif _sha(kh.read_optional(config_path)) != record["config_sha256"]:
+        if _sha(kh.read_optional(backup)) != record["config_sha256"]:
+            raise StepFailed(
+                f"{name}: keepalived's previous configuration cannot be put back: its "
+                f"backup {backup} is missing or differs"
+            )
+        kh.sh('cp -p -- "$2" "$1"', config_path, backup)
+    kh.sh('rm -f -- "$1"', backup)
+    if record["active"]:
+        kh.service("reload")
 
 
 def pair_aware(

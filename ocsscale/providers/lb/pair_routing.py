@@ -22,8 +22,7 @@ from typing import Any
 
 from ...errors import StepFailed, UndoRecordError
 from .. import undo_shape as shape
-from .linuxhost import BACKUP_SUFFIX
-from .pair import VIP_WAIT, PairDriver, _sha, _write_private
+from .pair import VIP_WAIT, PairDriver, _sha, _write_private, restore_keepalived
 
 FORWARDING = "net.ipv4.ip_forward"
 
@@ -146,22 +145,7 @@ class PairRouting:
         for name, record in undo["pair_routing"].items():
             k = self.driver.keepalived[name]
             kh = self.driver._keepalived_host(name)
-            if not record["active"]:
-                kh.service("stop", check=False)
-                kh.service("disable", check=False)
-            backup = k.config_path + BACKUP_SUFFIX
-            if record["config_sha256"] is None:
-                kh.restore(k.config_path, None)
-            elif _sha(kh.read_optional(k.config_path)) != record["config_sha256"]:
-                if _sha(kh.read_optional(backup)) != record["config_sha256"]:
-                    raise StepFailed(
-                        f"{name}: keepalived's previous configuration cannot be put back: "
-                        f"its backup {backup} is missing or differs"
-                    )
-                kh.sh('cp -p -- "$2" "$1"', k.config_path, backup)
-            kh.sh('rm -f -- "$1"', backup)
-            if record["active"]:
-                kh.service("reload")
+            restore_keepalived(name, kh, k.config_path, record)
             self.driver._lb(name).sh('sysctl -q -w "$1=$2"', FORWARDING, record["forwarding"])
         return {"hosts": sorted(undo["pair_routing"])}
 
