@@ -70,15 +70,11 @@ def check_abs_path(value: str) -> str:
     return value
 
 
-class LinuxLbSettings(Strict):
-    """What the settings of every driver on a Linux LB host share: the service that
-    runs the load balancer, how it is controlled, its command, and the VIP's interface
-    (default: the one whose network holds the VIP)."""
+class ServiceSettings(Strict):
+    """A service on a Linux host and how it is controlled (systemctl by default)."""
 
     service: str
     service_control: str = "systemctl {action} {service}"
-    command: str
-    vip_interface: str | None = None
 
     @field_validator("service")
     @classmethod
@@ -89,6 +85,15 @@ class LinuxLbSettings(Strict):
     @classmethod
     def _control(cls, v: str) -> str:
         return check_service_control(v)
+
+
+class LinuxLbSettings(ServiceSettings):
+    """What the settings of every driver on a Linux LB host share: the service that
+    runs the load balancer, how it is controlled, its command, and the VIP's interface
+    (default: the one whose network holds the VIP)."""
+
+    command: str
+    vip_interface: str | None = None
 
 
 class EngineSettings(LinuxLbSettings):
@@ -142,7 +147,7 @@ class HaproxySettings(LinuxLbSettings):
         return v
 
 
-class KeepalivedSettings(Strict):
+class KeepalivedSettings(ServiceSettings):
     """keepalived on each host of a load-balancer pair (`load_balancer.pair.keepalived`):
     the file the driver writes, its track script, the service and how it is controlled
     (paths and service_control may hold `{host}`)."""
@@ -150,22 +155,11 @@ class KeepalivedSettings(Strict):
     config_path: str = "/etc/keepalived/keepalived.conf"
     track_script: str = "/etc/keepalived/ocsscale-track.sh"
     service: str = "keepalived"
-    service_control: str = "systemctl {action} {service}"
 
     @field_validator("config_path", "track_script")
     @classmethod
     def _paths(cls, v: str) -> str:
         return check_abs_path(v)
-
-    @field_validator("service")
-    @classmethod
-    def _service(cls, v: str) -> str:
-        return check_service(v)
-
-    @field_validator("service_control")
-    @classmethod
-    def _control(cls, v: str) -> str:
-        return check_service_control(v)
 
 
 #: the appliances the manual driver has checklists for: one data file each,

@@ -236,16 +236,8 @@ def reading_file(path: Path) -> Iterator[Journal | None]:
     if state == "empty":
         yield None
         return
-    try:
-        journal = Journal(path, read_only=True)
-    except sqlite3.Error:
-        raise _garbled(path, "cannot be opened as SQLite") from None
-    try:
+    with _read_only(path) as journal:
         yield journal
-    except (sqlite3.Error, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise _garbled(path, f"has rows that cannot be read ({type(exc).__name__})") from None
-    finally:
-        journal.close()
 
 
 @contextmanager
@@ -255,7 +247,14 @@ def reading(state_dir: Path) -> Iterator[Journal | None]:
     if not check_journal(state_dir):
         yield None
         return
-    path = state_dir / JOURNAL_NAME
+    with _read_only(state_dir / JOURNAL_NAME) as journal:
+        yield journal
+
+
+@contextmanager
+def _read_only(path: Path) -> Iterator[Journal]:
+    """The journal file at `path` opened read-only; what cannot be opened or read
+    is JournalError."""
     try:
         journal = Journal(path, read_only=True)
     except sqlite3.Error:

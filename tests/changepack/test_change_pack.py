@@ -11,9 +11,7 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,42 +19,13 @@ import pytest
 from ocsscale.report.render import duration
 from ocsscale_lab.poolfile import render as lab_pool_text
 from ocsscale_lab.state import LabState
+from tests.report.chromium import needs_chromium
+from tests.report.chromium import run_chromium as _chromium
 from tests.report.conftest import HOSTS, PLAYBOOK, POOL_YAML, cli
 from tests.report.png import distinct_colours, read_png
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = [REPO / "examples" / "one-armed.yaml", REPO / "examples" / "two-armed-routed.yaml"]
-
-CHROMIUM = next(
-    (p for p in ("/usr/bin/chromium", shutil.which("chromium")) if p and Path(p).exists()), None
-)
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)"
-)
-
-
-def _chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    return subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            f"--user-data-dir={profile}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _lab_pool(tmp_path: Path) -> Path:

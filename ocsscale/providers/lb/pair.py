@@ -315,18 +315,7 @@ class PairDriver:
         return evidence
 
     def _wait_one_holder(self) -> str:
-        deadline = time.monotonic() + VIP_WAIT
-        while True:
-            holders = self.holders()
-            if len(holders) == 1:
-                return holders[0]
-            if time.monotonic() > deadline:
-                said = ", ".join(holders) or "neither host"
-                raise StepFailed(
-                    f"the pair: {said} holds the VIP {self.site.farm.vip} {VIP_WAIT:.0f} s after "
-                    "keepalived started (exactly one must): see keepalived's log on both hosts"
-                )
-            time.sleep(0.3)
+        return wait_one_holder(self.holders, f"the VIP {self.site.farm.vip}")
 
     def revert(self, undo: dict[str, Any]) -> dict[str, Any]:
         done: dict[str, Any] = {}
@@ -392,6 +381,23 @@ def _write_private(lb: LinuxLbHost, path: str, data: bytes, *, backup: bool = Fa
         "yes" if backup else "no",
     )
     lb.host.write_file(path, data)
+
+
+def wait_one_holder(holders: Callable[[], list[str]], what: str) -> str:
+    """The one host that holds `what` once keepalived has elected a master; StepFailed
+    when after VIP_WAIT seconds none or both do."""
+    deadline = time.monotonic() + VIP_WAIT
+    while True:
+        found = holders()
+        if len(found) == 1:
+            return found[0]
+        if time.monotonic() > deadline:
+            said = ", ".join(found) or "neither host"
+            raise StepFailed(
+                f"the pair: {said} holds {what} {VIP_WAIT:.0f} s after keepalived started "
+                "(exactly one must): see keepalived's log on both hosts"
+            )
+        time.sleep(0.3)
 
 
 def restore_keepalived(

@@ -17,12 +17,11 @@ host, as configure-lb does: a site's own configuration may hold its own secret).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ...errors import StepFailed, UndoRecordError
 from .. import undo_shape as shape
-from .pair import VIP_WAIT, PairDriver, _sha, _write_private, restore_keepalived
+from .pair import PairDriver, _sha, _write_private, restore_keepalived, wait_one_holder
 
 FORWARDING = "net.ipv4.ip_forward"
 
@@ -110,18 +109,7 @@ class PairRouting:
         return {"hosts": done, "gateway_holder": self._wait_one_holder()}
 
     def _wait_one_holder(self) -> str:
-        deadline = time.monotonic() + VIP_WAIT
-        while True:
-            holders = self.holders()
-            if len(holders) == 1:
-                return holders[0]
-            if time.monotonic() > deadline:
-                said = ", ".join(holders) or "neither host"
-                raise StepFailed(
-                    f"the pair: {said} holds the FEs' gateway {self.backend} {VIP_WAIT:.0f} s "
-                    "after keepalived started (exactly one must): see keepalived's log"
-                )
-            time.sleep(0.3)
+        return wait_one_holder(self.holders, f"the FEs' gateway {self.backend}")
 
     def verify(self) -> dict[str, Any]:
         now = self.read()
